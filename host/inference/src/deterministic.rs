@@ -1,0 +1,193 @@
+//! A development backend that needs no weights. Not a model.
+
+use std::ops::ControlFlow;
+use std::time::Instant;
+
+use crate::{
+    FinishReason, GenerateRequest, Generation, InferenceBackend, InferenceError, ModelInfo,
+    Prompt, Role, Usage,
+};
+
+/// A **simulated** engine for development and CI: it "generates" by replaying
+/// the words of the last user message (or of a text prompt), one word per
+/// token, so output is reproducible and visibly derived from the input.
+///
+/// It honours the full contract — `max_tokens`, stop sequences, deadlines,
+/// cancellation and token counts — so the host's budgets and the plugins'
+/// handling of every [`FinishReason`] can be tested without a model.
+#[derive(Debug, Clone)]
+pub struct DeterministicBackend {
+    model: String,
+}
+
+impl DeterministicBackend {
+    /// The model name this backend answers to.
+    pub const MODEL: &'static str = "deterministic-dev";
+
+    /// A backend serving [`Self::MODEL`].
+    pub fn new() -> Self {
+        Self { model: Self::MODEL.to_owned() }
+    }
+
+    /// A backend answering to another model name, for hosts whose manifests
+    /// name a real model but run without weights.
+    pub fn serving(model: impl Into<String>) -> Self {
+        Self { model: model.into() }
+    }
+}
+
+impl Default for DeterministicBackend {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn word_count(text: &str) -> u32 {
+    u32::try_from(text.split_whitespace().count()).unwrap_or(u32::MAX)
+}
+
+impl InferenceBackend for DeterministicBackend {
+    fn name(&self) -> &str {
+        "deterministic (simulated)"
+    }
+
+    fn is_simulated(&self) -> bool {
+        true
+    }
+
+    fn models(&self) -> Vec<ModelInfo> {
+        vec![ModelInfo { name: self.model.clone(), context_tokens: 8192, embeddings: false }]
+    }
+
+    fn generate(
+        &self,
+        request: &GenerateRequest,
+        on_token: &mut dyn FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<Generation, InferenceError> {
+        if request.model != self.model {
+            return Err(InferenceError::ModelUnavailable(request.model.clone()));
+        }
+        let (source, prompt_tokens) = match &request.prompt {
+            Prompt::Text(text) => (text.as_str(), word_count(text)),
+            Prompt::Chat(messages) => (
+                messages
+                    .iter()
+                    .rev()
+                    .find(|m| m.role == Role::User)
+                    .map_or("", |m| m.content.as_str()),
+                messages.iter().map(|m| word_count(&m.content)).fold(0, u32::saturating_add),
+            ),
+        };
+        if source.trim().is_empty() {
+            return Err(InferenceError::InvalidRequest("prompt has no user text".into()));
+        }
+
+        let mut text = String::new();
+        let mut generated_tokens = 0;
+        let mut finish = FinishReason::EndOfSequence;
+        for word in source.split_whitespace() {
+            if request.deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(InferenceError::DeadlineExceeded);
+            }
+            if generated_tokens >= request.params.max_tokens {
+                finish = FinishReason::Length;
+                break;
+            }
+            let piece = if text.is_empty() { word.to_owned() } else { format!(" {word}") };
+            let candidate = format!("{text}{piece}");
+            if let Some(cut) = request.params.stop.iter().filter_map(|s| candidate.find(s.as_str())).min() {
+                let tail = &candidate[text.len()..cut.max(text.len())];
+                if !tail.is_empty() {
+                    // Control flow is irrelevant here: generation ends anyway.
+                    let _ = on_token(tail);
+                }
+                text = candidate[..cut].to_owned();
+                finish = FinishReason::StopSequence;
+                break;
+            }
+            generated_tokens += 1;
+            text = candidate;
+            if on_token(&piece).is_break() {
+                finish = FinishReason::Cancelled;
+                break;
+            }
+        }
+        Ok(Generation { text, usage: Usage { prompt_tokens, generated_tokens }, finish })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ChatMessage, SamplingParams};
+
+    fn request(prompt: Prompt, params: SamplingParams) -> GenerateRequest {
+        GenerateRequest { model: DeterministicBackend::MODEL.into(), prompt, params, deadline: None }
+    }
+
+    fn chat(user: &str) -> Prompt {
+        Prompt::Chat(vec![
+            ChatMessage { role: Role::System, content: "be brief".into() },
+            ChatMessage { role: Role::User, content: user.into() },
+        ])
+    }
+
+    #[test]
+    fn replays_user_words_up_to_max_tokens() {
+        let params = SamplingParams { max_tokens: 3, ..Default::default() };
+        let mut pieces = Vec::new();
+        let out = DeterministicBackend::new()
+            .generate(&request(chat("alpha beta gamma delta"), params), &mut |p| {
+                pieces.push(p.to_owned());
+                ControlFlow::Continue(())
+            })
+            .expect("generation");
+        assert_eq!(out.text, "alpha beta gamma");
+        assert_eq!(pieces.concat(), out.text);
+        assert_eq!(out.finish, FinishReason::Length);
+        assert_eq!(out.usage, Usage { prompt_tokens: 6, generated_tokens: 3 });
+    }
+
+    #[test]
+    fn stops_before_stop_sequence() {
+        let params = SamplingParams { stop: vec!["gam".into()], ..Default::default() };
+        let mut streamed = String::new();
+        let out = DeterministicBackend::new()
+            .generate(&request(Prompt::Text("alpha beta gamma".into()), params), &mut |p| {
+                streamed.push_str(p);
+                ControlFlow::Continue(())
+            })
+            .expect("generation");
+        assert_eq!(out.text, "alpha beta ");
+        assert_eq!(streamed, out.text);
+        assert_eq!(out.finish, FinishReason::StopSequence);
+    }
+
+    #[test]
+    fn callback_can_cancel() {
+        let out = DeterministicBackend::new()
+            .generate(&request(chat("one two three"), SamplingParams::default()), &mut |_| {
+                ControlFlow::Break(())
+            })
+            .expect("generation");
+        assert_eq!(out.text, "one");
+        assert_eq!(out.finish, FinishReason::Cancelled);
+    }
+
+    #[test]
+    fn rejects_unknown_model_empty_prompt_and_past_deadline() {
+        let backend = DeterministicBackend::new();
+        let mut sink = |_: &str| ControlFlow::Continue(());
+        let mut req = request(chat("hi"), SamplingParams::default());
+        req.model = "gpt-9".into();
+        assert_eq!(
+            backend.generate(&req, &mut sink),
+            Err(InferenceError::ModelUnavailable("gpt-9".into()))
+        );
+        let req = request(chat("   "), SamplingParams::default());
+        assert!(matches!(backend.generate(&req, &mut sink), Err(InferenceError::InvalidRequest(_))));
+        let mut req = request(chat("hi there"), SamplingParams::default());
+        req.deadline = Some(Instant::now());
+        assert_eq!(backend.generate(&req, &mut sink), Err(InferenceError::DeadlineExceeded));
+    }
+}

@@ -1,0 +1,110 @@
+//! The `cloister:feature/log` capability: typed events through the allow-list.
+//!
+//! The WIT leaves plugins no way to log free text; this module maps each
+//! typed event to its allow-list name and hands it to the [`LogFilter`],
+//! which keeps only what `policies/log-allowlist.toml` names. A plugin that
+//! floods the log is cut off after [`MAX_EVENTS_PER_REQUEST`] events.
+
+use std::sync::Arc;
+
+use wasmtime::component::{HasSelf, Linker};
+
+use super::{Capability, InstanceContext, InstanceState};
+use crate::bindings::log::{self as wit, Event, Field, FieldName, FieldValue as WitValue, Level as WitLevel};
+use crate::logfilter::{FieldValue, Level, LogFilter, Source};
+
+/// The interface name manifests grant.
+pub const INTERFACE: &str = "cloister:feature/log@0.1.0";
+
+/// Events one request may submit; later ones are dropped and counted.
+pub const MAX_EVENTS_PER_REQUEST: u32 = 256;
+
+/// Per-host state: the shared filter.
+pub struct LogCapability {
+    filter: Arc<LogFilter>,
+}
+
+impl LogCapability {
+    /// Sends plugin events through `filter`.
+    pub fn new(filter: Arc<LogFilter>) -> Self {
+        Self { filter }
+    }
+
+    /// The filter, for metrics.
+    pub fn filter(&self) -> &Arc<LogFilter> {
+        &self.filter
+    }
+}
+
+impl Capability for LogCapability {
+    const INTERFACES: &'static [&'static str] = &[INTERFACE];
+    type Instance = LogInstance;
+
+    fn add_to_linker(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
+        wit::add_to_linker::<_, HasSelf<LogInstance>>(linker, |state| &mut state.log)
+    }
+
+    fn instance(&self, context: InstanceContext<'_>) -> LogInstance {
+        LogInstance { plugin: context.manifest.name.clone(), filter: self.filter.clone(), submitted: 0 }
+    }
+}
+
+/// Per-instance state: who is logging and how much it has logged.
+pub struct LogInstance {
+    plugin: String,
+    filter: Arc<LogFilter>,
+    submitted: u32,
+}
+
+/// The allow-list name of an event: its WIT name.
+pub fn event_name(event: Event) -> &'static str {
+    match event {
+        Event::RequestStarted => "request-started",
+        Event::RequestFinished => "request-finished",
+        Event::InputRejected => "input-rejected",
+        Event::InputTruncated => "input-truncated",
+        Event::InferenceCompleted => "inference-completed",
+        Event::InferenceFailed => "inference-failed",
+        Event::OutputRepaired => "output-repaired",
+    }
+}
+
+/// The allow-list name of a field: its WIT name.
+pub fn field_name(name: FieldName) -> &'static str {
+    match name {
+        FieldName::MessageCount => "message-count",
+        FieldName::InputBytes => "input-bytes",
+        FieldName::OutputBytes => "output-bytes",
+        FieldName::PromptTokens => "prompt-tokens",
+        FieldName::GeneratedTokens => "generated-tokens",
+        FieldName::ItemCount => "item-count",
+        FieldName::Limit => "limit",
+        FieldName::ErrorCode => "error-code",
+    }
+}
+
+impl wit::Host for LogInstance {
+    fn emit(&mut self, level: WitLevel, event: Event, fields: Vec<Field>) -> wasmtime::Result<()> {
+        let source = Source::Plugin(self.plugin.clone());
+        let name = if self.submitted < MAX_EVENTS_PER_REQUEST { event_name(event) } else { "" };
+        self.submitted = self.submitted.saturating_add(1);
+        let level = match level {
+            WitLevel::Debug => Level::Debug,
+            WitLevel::Info => Level::Info,
+            WitLevel::Warn => Level::Warn,
+            WitLevel::Error => Level::Error,
+        };
+        let fields = fields.into_iter().map(|field| {
+            let value = match field.value {
+                WitValue::Count(n) => FieldValue::Count(n),
+                WitValue::Signed(n) => FieldValue::Signed(n),
+                WitValue::Ratio(x) => FieldValue::Ratio(x),
+                WitValue::Flag(b) => FieldValue::Flag(b),
+            };
+            (field_name(field.name).to_owned(), value)
+        });
+        // Past the cap the empty name matches no rule: dropped and counted.
+        self.filter.submit(source, level, name, fields);
+        Ok(())
+    }
+}

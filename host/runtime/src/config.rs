@@ -1,0 +1,100 @@
+//! The host's configuration file (`cloister-host.toml`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cap_std::ambient_authority;
+use cap_std::fs::Dir;
+use serde::Deserialize;
+
+use crate::capabilities::inference::{InferenceCapability, InferenceConfig};
+use crate::capabilities::log::LogCapability;
+use crate::capabilities::wasi::WasiCapability;
+use crate::capabilities::Capabilities;
+use crate::error::LoadError;
+use crate::logfilter::{LogFilter, LogSink};
+use crate::policy::PolicySet;
+use crate::runtime::{Runtime, RuntimeConfig};
+
+/// Host configuration. Every key has a default that works from a checkout.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct HostConfig {
+    /// Folder of built components (read-only to the host).
+    pub plugin_dir: PathBuf,
+    /// Folder of reviewed policies (read-only to the host).
+    pub policy_dir: PathBuf,
+    /// Engine settings.
+    pub runtime: RuntimeConfig,
+    /// Inference engine settings.
+    pub inference: InferenceConfig,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        Self {
+            plugin_dir: PathBuf::from("target/plugins"),
+            policy_dir: PathBuf::from("policies"),
+            runtime: RuntimeConfig::default(),
+            inference: InferenceConfig::default(),
+        }
+    }
+}
+
+/// A configuration file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config `{path}`: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not a valid host configuration.
+    #[error("config `{path}`: {reason}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl HostConfig {
+    /// Reads a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.into(), source })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Syntax { path: path.into(), reason: e.to_string() })
+    }
+
+    /// Opens a configured folder as a read-only capability.
+    pub fn open_dir(path: &Path) -> Result<Dir, LoadError> {
+        Dir::open_ambient_dir(path, ambient_authority())
+            .map_err(|source| LoadError::Io { path: path.display().to_string(), source })
+    }
+
+    /// Loads the policy set from the policy folder.
+    pub fn policies(&self) -> Result<PolicySet, LoadError> {
+        PolicySet::load(&Self::open_dir(&self.policy_dir)?)
+    }
+
+    /// Starts a runtime with every plugin of `policies` loaded and its log
+    /// events filtered into `filter`.
+    pub fn start(&self, policies: &PolicySet, filter: Arc<LogFilter>) -> Result<Runtime, LoadError> {
+        let capabilities = Capabilities {
+            inference: InferenceCapability::new(self.inference.backend()),
+            log: LogCapability::new(filter),
+            wasi: WasiCapability,
+        };
+        let mut runtime = Runtime::new(self.runtime.clone(), capabilities)?;
+        runtime.load_policy_set(policies, &Self::open_dir(&self.plugin_dir)?)?;
+        Ok(runtime)
+    }
+
+    /// A log filter for `policies`, writing to `sink`.
+    pub fn log_filter(policies: &PolicySet, sink: Arc<dyn LogSink>) -> Arc<LogFilter> {
+        Arc::new(LogFilter::new(policies.allow_list().clone(), sink))
+    }
+}

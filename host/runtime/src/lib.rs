@@ -1,0 +1,45 @@
+//! The Cloister host: runs feature components under wasmtime, inside the
+//! confidential VM, with nothing but budgeted inference and allow-listed logs.
+//!
+//! # How a request is served
+//!
+//! 1. At start-up the host reads the reviewed [`PolicySet`] (plugin
+//!    manifests, log allow-list) and every component through read-only
+//!    `cap-std` directory handles. A component is refused unless its SHA-256
+//!    matches its manifest and every import is granted ([`LoadError`]).
+//! 2. Each component is compiled once into an `InstancePre`, cached by digest.
+//! 3. [`Runtime::handle`] instantiates it in a fresh store for one request,
+//!    with the manifest's memory, table, wall-time and output limits, calls
+//!    `run`, and drops the store. A trap or a limit fails that request alone
+//!    with a typed [`RunError`].
+//!
+//! # Capabilities
+//!
+//! Each capability in [`capabilities`] is one module owning its config, its
+//! per-host state, its per-instance state and its linker wiring, after Spin's
+//! "factors". Today: [`capabilities::inference`], [`capabilities::log`] and an
+//! empty [`capabilities::wasi`] context for components from other toolchains.
+//!
+//! # Logs
+//!
+//! Plugin events and the host's own `tracing` events pass the same
+//! [`logfilter`]: what the allow-list does not name is dropped and counted.
+
+mod bindings;
+pub mod capabilities;
+pub mod config;
+mod convert;
+pub mod digest;
+pub mod error;
+mod limits;
+pub mod logfilter;
+pub mod manifest;
+pub mod policy;
+pub mod runtime;
+
+pub use config::HostConfig;
+pub use digest::Digest;
+pub use error::{LoadError, RunError};
+pub use manifest::PluginManifest;
+pub use policy::PolicySet;
+pub use runtime::{HANDLER_EXPORT, Runtime, RuntimeConfig, component_interfaces};

@@ -1,0 +1,303 @@
+//! The plugin runtime: one engine, one compiled `InstancePre` per component
+//! digest, and a fresh store for every request.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use cloister_api::{FeatureRequest, FeatureResponse};
+use serde::Deserialize;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+
+use crate::bindings::{Feature, FeaturePre};
+use crate::capabilities::{Capabilities, InstanceContext, InstanceState};
+use crate::digest::Digest;
+use crate::error::{LoadError, RunError};
+use crate::limits::LimitHit;
+use crate::manifest::PluginManifest;
+use crate::policy::PolicySet;
+use crate::convert;
+
+/// The export every feature component must provide.
+pub const HANDLER_EXPORT: &str = "cloister:feature/handler@0.1.0";
+
+/// Engine-wide settings, from the `[runtime]` table of the host config.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    /// Pre-allocate instance slots (fast instantiation, bounded concurrency).
+    pub pooling: bool,
+    /// Most requests served at once; with pooling, the number of slots.
+    pub max_concurrent_instances: u32,
+    /// Largest linear memory any manifest may ask for (the pool's slot size).
+    pub max_memory_bytes: u64,
+    /// Granularity of the wall-time limit.
+    pub epoch_tick_ms: u64,
+    /// Native stack a guest may use before it traps.
+    pub max_wasm_stack_bytes: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            pooling: true,
+            max_concurrent_instances: 64,
+            max_memory_bytes: 256 << 20,
+            epoch_tick_ms: 10,
+            max_wasm_stack_bytes: 512 << 10,
+        }
+    }
+}
+
+/// A plugin ready to serve.
+struct LoadedPlugin {
+    manifest: PluginManifest,
+    pre: FeaturePre<InstanceState>,
+}
+
+/// Advances the engine's epoch on a fixed tick; stops when dropped.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    fn start(engine: Engine, tick: Duration) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("cloister-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(tick);
+                    engine.increment_epoch();
+                }
+            })
+            .ok();
+        Self { stop, thread }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Runs feature components, each request in a fresh, limited instance.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<InstanceState>,
+    capabilities: Capabilities,
+    config: RuntimeConfig,
+    plugins: BTreeMap<String, LoadedPlugin>,
+    compiled: HashMap<Digest, FeaturePre<InstanceState>>,
+    _ticker: EpochTicker,
+}
+
+impl Runtime {
+    /// An engine with no plugins yet.
+    pub fn new(config: RuntimeConfig, capabilities: Capabilities) -> Result<Self, LoadError> {
+        let engine_error = |e: wasmtime::Error| LoadError::Engine(format!("{e:#}"));
+        let mut wasm = Config::new();
+        wasm.wasm_component_model(true)
+            .epoch_interruption(true)
+            .max_wasm_stack(config.max_wasm_stack_bytes);
+        if config.pooling {
+            let mut pool = PoolingAllocationConfig::default();
+            let slots = config.max_concurrent_instances;
+            pool.total_component_instances(slots)
+                .total_core_instances(slots.saturating_mul(8))
+                .total_memories(slots.saturating_mul(2))
+                .total_tables(slots.saturating_mul(8))
+                .max_core_instances_per_component(8)
+                .max_memories_per_component(2)
+                .max_tables_per_component(8)
+                .max_memory_size(usize::try_from(config.max_memory_bytes).unwrap_or(usize::MAX));
+            wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        }
+        let engine = Engine::new(&wasm).map_err(engine_error)?;
+        let mut linker = Linker::new(&engine);
+        Capabilities::add_to_linker(&mut linker).map_err(engine_error)?;
+        let ticker = EpochTicker::start(engine.clone(), Duration::from_millis(config.epoch_tick_ms.max(1)));
+        Ok(Self {
+            engine,
+            linker,
+            capabilities,
+            config,
+            plugins: BTreeMap::new(),
+            compiled: HashMap::new(),
+            _ticker: ticker,
+        })
+    }
+
+    /// The capabilities' per-host state (engine, log filter), for metrics.
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    /// Loads every plugin of a policy set, reading components from `plugin_dir`.
+    pub fn load_policy_set(&mut self, policies: &PolicySet, plugin_dir: &cap_std::fs::Dir) -> Result<(), LoadError> {
+        for manifest in policies.manifests() {
+            let bytes = plugin_dir.read(&manifest.component).map_err(|source| LoadError::Io {
+                path: manifest.component.clone(),
+                source,
+            })?;
+            self.load_plugin(manifest.clone(), &bytes)?;
+        }
+        Ok(())
+    }
+
+    /// Verifies a component against its manifest, compiles it and makes it
+    /// ready to serve. Nothing is kept if any check fails.
+    pub fn load_plugin(&mut self, manifest: PluginManifest, component: &[u8]) -> Result<(), LoadError> {
+        let plugin = manifest.name.clone();
+        if self.plugins.contains_key(&plugin) {
+            return Err(LoadError::DuplicatePlugin(plugin));
+        }
+        let actual = Digest::of(component);
+        if actual != manifest.digest {
+            return Err(LoadError::DigestMismatch { plugin, expected: manifest.digest, actual });
+        }
+        let pre = match self.compiled.get(&actual) {
+            Some(pre) => pre.clone(),
+            None => {
+                let invalid = |e: wasmtime::Error| LoadError::InvalidComponent {
+                    plugin: plugin.clone(),
+                    reason: format!("{e:#}"),
+                };
+                let compiled = Component::new(&self.engine, component).map_err(invalid)?;
+                check_imports(&self.engine, &compiled, &manifest)?;
+                let pre = self.linker.instantiate_pre(&compiled).map_err(invalid)?;
+                let pre = FeaturePre::new(pre).map_err(invalid)?;
+                self.compiled.insert(actual, pre.clone());
+                pre
+            }
+        };
+        // A digest compiled for another manifest must still fit this one's grants.
+        check_imports(&self.engine, pre.instance_pre().component(), &manifest)?;
+        tracing::info!(event = "plugin-loaded", plugin = %plugin, digest = %actual);
+        self.plugins.insert(plugin, LoadedPlugin { manifest, pre });
+        Ok(())
+    }
+
+    /// The manifests of the loaded plugins.
+    pub fn manifests(&self) -> impl Iterator<Item = &PluginManifest> {
+        self.plugins.values().map(|p| &p.manifest)
+    }
+
+    /// Serves one request in a fresh instance of its feature's plugin. The
+    /// instance and all its memory are dropped before this returns.
+    pub fn handle(&self, request: FeatureRequest) -> Result<FeatureResponse, RunError> {
+        self.run(request.feature(), request)
+    }
+
+    /// Serves one request with a named plugin.
+    pub fn run(&self, plugin: &str, request: FeatureRequest) -> Result<FeatureResponse, RunError> {
+        let loaded = self.plugins.get(plugin).ok_or_else(|| RunError::UnknownPlugin(plugin.to_owned()))?;
+        let manifest = &loaded.manifest;
+        let started = Instant::now();
+        let context = InstanceContext { manifest, deadline: started + manifest.limits.time() };
+        let mut store = Store::new(&self.engine, self.capabilities.instantiate(context));
+        store.limiter(|state| &mut state.limiter);
+        let ticks = manifest.limits.time_ms.div_ceil(self.config.epoch_tick_ms.max(1)).max(1);
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+
+        let outcome = loaded
+            .pre
+            .instantiate(&mut store)
+            .and_then(|feature: Feature| feature.cloister_feature_handler().call_run(&mut store, &convert::request(request)));
+        let result = match outcome {
+            Ok(Ok(response)) => {
+                let response = convert::response(response);
+                let actual = u64::try_from(response.text_bytes()).unwrap_or(u64::MAX);
+                if actual > manifest.limits.max_output_bytes {
+                    Err(RunError::OutputTooLarge { plugin: plugin.to_owned(), limit: manifest.limits.max_output_bytes, actual })
+                } else {
+                    Ok(response)
+                }
+            }
+            Ok(Err(error)) => Err(RunError::Feature { plugin: plugin.to_owned(), error: convert::feature_error(error) }),
+            Err(error) => Err(classify_failure(&error, store.data().limiter.hit, manifest)),
+        };
+
+        let state = store.into_data();
+        let discarded = state.wasi.discarded_output_bytes();
+        if discarded > 0 {
+            tracing::info!(event = "plugin-output-discarded", plugin = %plugin, bytes = discarded);
+        }
+        tracing::info!(
+            event = "request-completed",
+            plugin = %plugin,
+            outcome = outcome_label(&result),
+            duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            generated_tokens = u64::from(state.inference.tokens_used()),
+        );
+        result
+    }
+}
+
+/// The interfaces a component imports and exports, without loading it: what
+/// `cloister-host inspect` shows a reviewer.
+pub fn component_interfaces(component: &[u8]) -> Result<(Vec<String>, Vec<String>), LoadError> {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    let engine = Engine::new(&config).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+    let compiled = Component::new(&engine, component)
+        .map_err(|e| LoadError::InvalidComponent { plugin: "<inspected>".into(), reason: format!("{e:#}") })?;
+    let ty = compiled.component_type();
+    let imports = ty.imports(&engine).map(|(name, _)| name.to_owned()).collect();
+    let exports = ty.exports(&engine).map(|(name, _)| name.to_owned()).collect();
+    Ok((imports, exports))
+}
+
+/// Refuses a component that imports anything its manifest does not grant,
+/// or that lacks the feature entry point.
+fn check_imports(engine: &Engine, component: &Component, manifest: &PluginManifest) -> Result<(), LoadError> {
+    let ty = component.component_type();
+    if let Some((import, _)) = ty.imports(engine).find(|(name, _)| !manifest.allows_import(name)) {
+        return Err(LoadError::ImportNotGranted { plugin: manifest.name.clone(), import: import.to_owned() });
+    }
+    if !ty.exports(engine).any(|(name, _)| name == HANDLER_EXPORT) {
+        return Err(LoadError::MissingExport { plugin: manifest.name.clone(), export: HANDLER_EXPORT });
+    }
+    Ok(())
+}
+
+/// Turns a wasmtime failure into the request's typed error.
+fn classify_failure(error: &wasmtime::Error, hit: Option<LimitHit>, manifest: &PluginManifest) -> RunError {
+    let plugin = manifest.name.clone();
+    if error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
+        return RunError::AtCapacity;
+    }
+    match (hit, error.downcast_ref::<Trap>()) {
+        (_, Some(Trap::Interrupt)) => RunError::TimeLimit { plugin, limit_ms: manifest.limits.time_ms },
+        (_, Some(Trap::StackOverflow)) => RunError::StackOverflow { plugin },
+        (Some(LimitHit::Memory), _) => RunError::MemoryLimit { plugin, limit_bytes: manifest.limits.memory_bytes },
+        (Some(LimitHit::Table), _) => RunError::TableLimit { plugin },
+        (None, Some(trap)) => RunError::Trap { plugin, reason: trap.to_string() },
+        (None, None) => RunError::Trap { plugin, reason: format!("{error:#}") },
+    }
+}
+
+fn outcome_label(result: &Result<FeatureResponse, RunError>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(RunError::UnknownPlugin(_)) => "unknown-plugin",
+        Err(RunError::AtCapacity) => "at-capacity",
+        Err(RunError::TimeLimit { .. }) => "time-limit",
+        Err(RunError::MemoryLimit { .. }) => "memory-limit",
+        Err(RunError::TableLimit { .. }) => "table-limit",
+        Err(RunError::StackOverflow { .. }) => "stack-overflow",
+        Err(RunError::Trap { .. }) => "trap",
+        Err(RunError::OutputTooLarge { .. }) => "output-too-large",
+        Err(RunError::Feature { .. }) => "feature-error",
+    }
+}

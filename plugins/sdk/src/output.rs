@@ -1,0 +1,71 @@
+//! Turning raw model text into an answer.
+
+/// Labels small models like to put before their answer.
+const LABELS: &[&str] = &["summary:", "rewritten message:", "rewrite:", "rewritten:", "message:", "answer:", "here is"];
+
+/// Trims the answer, drops a leading label line or prefix, surrounding
+/// quotes and chat-template tokens, and folds runs of spaces.
+pub fn clean(raw: &str) -> String {
+    let mut text = crate::prompt::sanitise(raw).trim().to_owned();
+    loop {
+        let lower = text.to_lowercase();
+        let Some(label) = LABELS.iter().find(|l| lower.starts_with(*l)) else { break };
+        // "Here is the summary:\n..." — drop up to the end of the label line.
+        let cut = if *label == "here is" {
+            text.find([':', '\n']).map_or(text.len(), |i| i + 1)
+        } else {
+            label.len()
+        };
+        text = text[cut..].trim_start().to_owned();
+    }
+    let text = text.trim_matches(|c| c == '"' || c == '\u{201c}' || c == '\u{201d}').trim();
+    text.lines()
+        .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .trim()
+        .to_owned()
+}
+
+/// The first paragraph of `text`.
+pub fn first_paragraph(text: &str) -> &str {
+    text.split("\n\n").next().unwrap_or(text).trim()
+}
+
+/// At most `max_words` words, ending at the last sentence end inside the
+/// limit when there is one.
+pub fn limit_words(text: &str, max_words: usize) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    if words.len() <= max_words {
+        return text.to_owned();
+    }
+    let cut = words[..max_words].join(" ");
+    match cut.rfind(['.', '!', '?']) {
+        Some(end) if end > cut.len() / 2 => cut[..=end].to_owned(),
+        _ => cut,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_drops_labels_quotes_and_tokens() {
+        assert_eq!(clean("  Summary: \"Ann and Bo agree.\"<|im_end|>"), "Ann and Bo agree.");
+        assert_eq!(clean("Here is the summary:\nThey   met."), "They met.");
+        assert_eq!(clean("Rewritten message: See you at 5"), "See you at 5");
+    }
+
+    #[test]
+    fn limit_words_prefers_sentence_end() {
+        assert_eq!(limit_words("One two three. Four five six seven", 5), "One two three.");
+        assert_eq!(limit_words("a b c d e f", 3), "a b c");
+        assert_eq!(limit_words("short", 3), "short");
+    }
+
+    #[test]
+    fn first_paragraph_stops_at_blank_line() {
+        assert_eq!(first_paragraph("a\nb\n\nc"), "a\nb");
+    }
+}

@@ -1,0 +1,228 @@
+//! A test kit for feature components.
+//!
+//! It runs a built component in the real [`cloister_host::Runtime`] — same
+//! linker, limits, import checks and log filter as production — but with a
+//! scripted model, so a feature team can test prompts, parsing and error
+//! handling in a few lines:
+//!
+//! ```no_run
+//! use cloister_plugin_testkit::TestKit;
+//! use cloister_api::{FeatureRequest, SummariseRequest, Message};
+//!
+//! let kit = TestKit::for_plugin("summarise")?.reply("Ann and Bo meet at noon.").build()?;
+//! let request = FeatureRequest::Summarise(SummariseRequest {
+//!     messages: vec![Message { sender: "Ann".into(), sent_at: 0, text: "Noon?".into() }],
+//!     max_words: 0,
+//! });
+//! let response = kit.run(request)?;
+//! assert!(kit.prompts()[0].to_string().contains("Noon?"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! [`TestKit::for_plugin`] uses the plugin's reviewed manifest and the real
+//! log allow-list from `policies/`, so a stale digest or an event missing
+//! from the allow-list fails the test. [`TestKit::for_component`] takes any
+//! component file and grants it generous limits.
+
+mod scripted;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cloister_api::{FeatureRequest, FeatureResponse};
+use cloister_host::capabilities::Capabilities;
+use cloister_host::capabilities::inference::InferenceCapability;
+use cloister_host::capabilities::log::LogCapability;
+use cloister_host::capabilities::wasi::WasiCapability;
+use cloister_host::logfilter::{AllowList, FilterStats, LogFilter, LogRecord, MemorySink};
+use cloister_host::manifest::{InferenceGrant, Limits};
+use cloister_host::{Digest, LoadError, PluginManifest, PolicySet, RunError, Runtime, RuntimeConfig};
+use cloister_inference::{GenerateRequest, InferenceError};
+
+pub use scripted::{Prompted, ScriptedBackend};
+
+/// The model name the kit's scripted backend answers to.
+pub const SCRIPTED_MODEL: &str = "smollm2-135m-instruct";
+
+/// Why a test kit could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum KitError {
+    /// The component file is missing: plugins are built by the xtask.
+    #[error("component `{path}` not found ({source}); build plugins first with `cargo xtask build-plugins`")]
+    MissingComponent {
+        /// Where it was looked for.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The plugin's manifest is missing from the policy directory.
+    #[error("no manifest for plugin `{0}` in policies/plugins")]
+    MissingManifest(String),
+    /// The host refused the component or its policies.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+}
+
+/// The workspace's `policies/` folder.
+pub fn policy_dir() -> PathBuf {
+    workspace_root().join("policies")
+}
+
+/// Where built components are: `$CLOISTER_PLUGIN_DIR`, or `target/plugins`.
+pub fn plugin_dir() -> PathBuf {
+    std::env::var_os("CLOISTER_PLUGIN_DIR").map_or_else(|| workspace_root().join("target/plugins"), PathBuf::from)
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Builds a [`TestKit`].
+pub struct TestKitBuilder {
+    component: Vec<u8>,
+    manifest: PluginManifest,
+    allow_list: AllowList,
+    backend: ScriptedBackend,
+}
+
+impl TestKitBuilder {
+    /// Every inference call answers `text` (cut to the call's `max-tokens`).
+    pub fn reply(mut self, text: impl Into<String>) -> Self {
+        let text = text.into();
+        self.backend = ScriptedBackend::new(move |_| Ok(text.clone()));
+        self
+    }
+
+    /// Inference calls answer from `respond`, which sees the whole request.
+    pub fn respond_with(
+        mut self,
+        respond: impl Fn(&GenerateRequest) -> Result<String, InferenceError> + Send + Sync + 'static,
+    ) -> Self {
+        self.backend = ScriptedBackend::new(respond);
+        self
+    }
+
+    /// Replaces the manifest's limits.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.manifest.limits = limits;
+        self
+    }
+
+    /// Replaces the manifest's inference budget.
+    pub fn inference_grant(mut self, grant: InferenceGrant) -> Self {
+        self.manifest.inference = Some(grant);
+        self
+    }
+
+    /// Replaces the log allow-list.
+    pub fn allow_list(mut self, allow_list: AllowList) -> Self {
+        self.allow_list = allow_list;
+        self
+    }
+
+    /// Loads the component into a fresh runtime.
+    pub fn build(self) -> Result<TestKit, KitError> {
+        let sink = MemorySink::default();
+        let filter = Arc::new(LogFilter::new(self.allow_list, Arc::new(sink.clone())));
+        let backend = Arc::new(self.backend);
+        let capabilities = Capabilities {
+            inference: InferenceCapability::new(backend.clone()),
+            log: LogCapability::new(filter.clone()),
+            wasi: WasiCapability,
+        };
+        let config = RuntimeConfig { max_concurrent_instances: 4, ..RuntimeConfig::default() };
+        let mut runtime = Runtime::new(config, capabilities)?;
+        runtime.load_plugin(self.manifest.clone(), &self.component)?;
+        Ok(TestKit { runtime, manifest: self.manifest, sink, filter, backend })
+    }
+}
+
+/// A component loaded in a real runtime with a scripted model.
+pub struct TestKit {
+    runtime: Runtime,
+    manifest: PluginManifest,
+    sink: MemorySink,
+    filter: Arc<LogFilter>,
+    backend: Arc<ScriptedBackend>,
+}
+
+fn read_component(path: &Path) -> Result<Vec<u8>, KitError> {
+    std::fs::read(path).map_err(|source| KitError::MissingComponent { path: path.to_owned(), source })
+}
+
+impl TestKit {
+    /// A bundled plugin with its reviewed manifest and the real allow-list.
+    pub fn for_plugin(name: &str) -> Result<TestKitBuilder, KitError> {
+        let policies = PolicySet::load(&cloister_host::HostConfig::open_dir(&policy_dir())?)?;
+        let manifest = policies
+            .manifests()
+            .iter()
+            .find(|m| m.name == name)
+            .cloned()
+            .ok_or_else(|| KitError::MissingManifest(name.to_owned()))?;
+        let component = read_component(&plugin_dir().join(&manifest.component))?;
+        Ok(TestKitBuilder {
+            component,
+            manifest,
+            allow_list: policies.allow_list().clone(),
+            backend: ScriptedBackend::new(|_| Ok(String::new())),
+        })
+    }
+
+    /// Any component file, granted the `cloister:feature` interfaces, generous
+    /// limits and the real allow-list.
+    pub fn for_component(path: impl AsRef<Path>) -> Result<TestKitBuilder, KitError> {
+        let path = path.as_ref();
+        let component = read_component(path)?;
+        let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin").to_owned();
+        let manifest = PluginManifest {
+            component: format!("{name}.wasm"),
+            name,
+            version: "0.0.0-test".into(),
+            digest: Digest::of(&component),
+            imports: Capabilities::interfaces().into_iter().map(str::to_owned).collect(),
+            wasi: false,
+            limits: Limits { memory_bytes: 64 << 20, table_elements: 20_000, time_ms: 10_000, max_output_bytes: 64 << 10 },
+            inference: Some(InferenceGrant {
+                models: BTreeSet::from([SCRIPTED_MODEL.to_owned()]),
+                max_tokens_per_call: 1024,
+                max_tokens_per_request: 8192,
+                max_calls_per_request: 16,
+                max_prompt_bytes: 64 << 10,
+            }),
+        };
+        let allow_list = PolicySet::load(&cloister_host::HostConfig::open_dir(&policy_dir())?)?.allow_list().clone();
+        Ok(TestKitBuilder { component, manifest, allow_list, backend: ScriptedBackend::new(|_| Ok(String::new())) })
+    }
+
+    /// Runs one request in a fresh instance.
+    pub fn run(&self, request: FeatureRequest) -> Result<FeatureResponse, RunError> {
+        self.runtime.run(&self.manifest.name, request)
+    }
+
+    /// Every inference request the component made, in order.
+    pub fn prompts(&self) -> Vec<Prompted> {
+        self.backend.requests()
+    }
+
+    /// Log records the allow-list admitted.
+    pub fn events(&self) -> Vec<LogRecord> {
+        self.sink.records()
+    }
+
+    /// Names of the admitted plugin events, in order.
+    pub fn event_names(&self) -> Vec<String> {
+        self.events().into_iter().map(|r| r.event).collect()
+    }
+
+    /// What the log filter kept and dropped.
+    pub fn filter_stats(&self) -> FilterStats {
+        self.filter.stats()
+    }
+
+    /// The manifest in force.
+    pub fn manifest(&self) -> &PluginManifest {
+        &self.manifest
+    }
+}

@@ -1,0 +1,104 @@
+//! Cloister's build tooling, run as `cargo xtask <command>`.
+//!
+//! * `build-plugins`: every plugin crate (a `cdylib` under `plugins/`) to a
+//!   pure component in `target/plugins/`, checked to import nothing but the
+//!   `cloister:feature` interfaces, its digest written into its manifest.
+//! * `wit <component>`: the WIT world a component imports and exports.
+//! * `test`: the whole test suite, building what it needs first (what CI runs).
+//! * `demo`: a real summarisation through every part that exists so far.
+//! * `new-plugin <name>`: a new feature crate and manifest from the template.
+
+mod plugins;
+mod toolchain;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "Cloister build tooling", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build every plugin into a component and update manifest digests.
+    BuildPlugins,
+    /// Print the WIT world of a built component.
+    Wit {
+        /// Path of the component.
+        component: PathBuf,
+    },
+    /// Build the plugins, then run the whole test suite.
+    Test {
+        /// Extra arguments for `cargo test`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Run the demo: a real request through every part built so far.
+    Demo,
+    /// Create a new feature plugin from the template.
+    NewPlugin {
+        /// Feature name (lowercase letters and dashes).
+        name: String,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let root = workspace_root();
+    match cli.command {
+        Cmd::BuildPlugins => plugins::build_all(&root).map(drop),
+        Cmd::Wit { component } => {
+            let bytes = std::fs::read(&component).with_context(|| format!("reading {}", component.display()))?;
+            print!("{}", plugins::describe(&bytes)?.wit);
+            Ok(())
+        }
+        Cmd::Test { args } => test(&root, &args),
+        Cmd::Demo => demo(&root),
+        Cmd::NewPlugin { name } => plugins::new_plugin(&root, &name),
+    }
+}
+
+/// The workspace root: the parent of this crate's folder.
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+/// Runs a command, failing with its name if it fails.
+fn run(command: &mut Command) -> Result<()> {
+    let status = command.status().with_context(|| format!("starting {command:?}"))?;
+    if !status.success() {
+        bail!("{command:?} failed with {status}");
+    }
+    Ok(())
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+fn test(root: &Path, args: &[String]) -> Result<()> {
+    plugins::build_all(root)?;
+    let threads = std::env::var("RUST_TEST_THREADS").unwrap_or_else(|_| "2".into());
+    run(cargo()
+        .current_dir(root)
+        .args(["test", "--workspace", "--exclude", "xtask"])
+        .args(args)
+        .env("RUST_TEST_THREADS", threads)
+        .env("RAYON_NUM_THREADS", "1"))
+}
+
+fn demo(root: &Path) -> Result<()> {
+    plugins::build_all(root)?;
+    let input = root.join("plugins/summarise/testdata/team-lunch.json");
+    println!("== summarise {} (through the host runtime)", input.display());
+    run(cargo()
+        .current_dir(root)
+        .args(["run", "--quiet", "-p", "cloister-host", "--", "run", "--input"])
+        .arg(&input))
+}

@@ -1,0 +1,172 @@
+//! Building plugins into components and keeping manifests in step.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail, ensure};
+use sha2::{Digest as _, Sha256};
+use wit_component::{ComponentEncoder, DecodedWasm, WitPrinter};
+use wit_parser::WorldKey;
+
+use crate::run;
+use crate::toolchain::{TARGET, wasm_cargo};
+
+/// The interfaces a bundled plugin may import: nothing else, not even WASI.
+const ALLOWED_IMPORTS: &[&str] = &["cloister:feature/inference@0.1.0", "cloister:feature/log@0.1.0"];
+/// Folders holding plugin crates.
+const PLUGIN_FOLDERS: &[&str] = &["plugins", "plugins/fixtures"];
+
+/// A plugin crate of the workspace.
+struct PluginCrate {
+    name: String,
+    dir: PathBuf,
+}
+
+/// Plugin crates: folders under [`PLUGIN_FOLDERS`] whose crate is a `cdylib`.
+fn plugin_crates(root: &Path) -> Result<Vec<PluginCrate>> {
+    let mut crates = Vec::new();
+    for folder in PLUGIN_FOLDERS {
+        for entry in fs::read_dir(root.join(folder)).with_context(|| format!("listing {folder}"))? {
+            let dir = entry?.path();
+            let Ok(manifest) = fs::read_to_string(dir.join("Cargo.toml")) else { continue };
+            if manifest.contains("\"cdylib\"") {
+                let name = dir.file_name().and_then(|n| n.to_str()).context("plugin folder name")?.to_owned();
+                crates.push(PluginCrate { name, dir });
+            }
+        }
+    }
+    crates.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(crates)
+}
+
+/// What a component imports and exports, and its WIT text.
+pub(crate) struct ComponentInfo {
+    pub imports: Vec<String>,
+    pub exports: Vec<String>,
+    pub wit: String,
+}
+
+fn world_key_name(resolve: &wit_parser::Resolve, key: &WorldKey) -> String {
+    match key {
+        WorldKey::Name(name) => name.clone(),
+        WorldKey::Interface(id) => resolve.id_of(*id).unwrap_or_else(|| "<anonymous interface>".into()),
+    }
+}
+
+/// Decodes a component's world: the equivalent of `wasm-tools component wit`.
+pub(crate) fn describe(component: &[u8]) -> Result<ComponentInfo> {
+    let DecodedWasm::Component(resolve, world_id) = wit_component::decode(component).context("decoding component")?
+    else {
+        bail!("this is a WIT package, not a component");
+    };
+    let world = &resolve.worlds[world_id];
+    let imports = world.imports.keys().map(|k| world_key_name(&resolve, k)).collect();
+    let exports = world.exports.keys().map(|k| world_key_name(&resolve, k)).collect();
+    let package = world.package.context("component world has no package")?;
+    let nested: Vec<_> = resolve.packages.iter().map(|(id, _)| id).filter(|id| *id != package).collect();
+    let mut printer = WitPrinter::default();
+    printer.print(&resolve, package, &nested)?;
+    Ok(ComponentInfo { imports, exports, wit: printer.output.to_string() })
+}
+
+/// Builds every plugin; returns the paths of the components.
+pub(crate) fn build_all(root: &Path) -> Result<Vec<PathBuf>> {
+    let crates = plugin_crates(root)?;
+    let wasm_target = root.join("target/wasm");
+    let mut cargo = wasm_cargo()?;
+    cargo
+        .current_dir(root)
+        .arg("--release")
+        .arg("--target-dir")
+        .arg(&wasm_target)
+        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "s")
+        .env("CARGO_PROFILE_RELEASE_LTO", "true")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1")
+        .env("CARGO_PROFILE_RELEASE_PANIC", "abort")
+        .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo")
+        // Same bytes from any checkout: the digest goes into reviewed manifests.
+        .env("CARGO_ENCODED_RUSTFLAGS", format!("--remap-path-prefix={}=/cloister", root.display()));
+    for plugin in &crates {
+        cargo.args(["-p", &plugin.name]);
+    }
+    eprintln!("xtask: building {} plugins for {TARGET}", crates.len());
+    run(&mut cargo)?;
+
+    let out_dir = root.join("target/plugins");
+    fs::create_dir_all(&out_dir)?;
+    let mut built = Vec::new();
+    for plugin in &crates {
+        let module_path = wasm_target.join(TARGET).join("release").join(format!("{}.wasm", plugin.name.replace('-', "_")));
+        let module = fs::read(&module_path).with_context(|| format!("reading {}", module_path.display()))?;
+        let component = ComponentEncoder::default()
+            .module(&module)
+            .with_context(|| format!("{}: reading component metadata", plugin.name))?
+            .validate(true)
+            .encode()
+            .with_context(|| format!("{}: encoding component", plugin.name))?;
+        let info = describe(&component)?;
+        if let Some(bad) = info.imports.iter().find(|i| !ALLOWED_IMPORTS.contains(&i.as_str())) {
+            bail!("plugin {} imports `{bad}`; bundled plugins may import only {ALLOWED_IMPORTS:?}", plugin.name);
+        }
+        let path = out_dir.join(format!("{}.wasm", plugin.name));
+        fs::write(&path, &component)?;
+        let digest = format!("sha256:{}", hex::encode(Sha256::digest(&component)));
+        let manifest = root.join("policies/plugins").join(format!("{}.toml", plugin.name));
+        if manifest.exists() {
+            update_digest(&manifest, &digest)?;
+        }
+        eprintln!("xtask: {} -> {} ({} bytes, {digest})", plugin.name, path.display(), component.len());
+        built.push(path);
+    }
+    Ok(built)
+}
+
+/// Rewrites the `digest = "..."` line of a manifest, keeping everything else.
+fn update_digest(manifest: &Path, digest: &str) -> Result<()> {
+    let text = fs::read_to_string(manifest)?;
+    let mut found = false;
+    let updated: Vec<String> = text
+        .lines()
+        .map(|line| {
+            if line.trim_start().starts_with("digest") && line.contains('=') && !found {
+                found = true;
+                format!("digest = \"{digest}\"")
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect();
+    ensure!(found, "{} has no `digest = ` line", manifest.display());
+    let updated = updated.join("\n") + "\n";
+    if updated != text {
+        fs::write(manifest, updated)?;
+        eprintln!("xtask: updated digest in {}", manifest.display());
+    }
+    Ok(())
+}
+
+/// Creates `plugins/<name>` and `policies/plugins/<name>.toml` from the template.
+pub(crate) fn new_plugin(root: &Path, name: &str) -> Result<()> {
+    ensure!(
+        !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c == '-') && !name.starts_with('-'),
+        "plugin names are lowercase letters and dashes"
+    );
+    let dir = root.join("plugins").join(name);
+    ensure!(!dir.exists(), "{} already exists", dir.display());
+    let template = root.join("xtask/template");
+    let fill = |file: &str| -> Result<String> {
+        Ok(fs::read_to_string(template.join(file))?.replace("{{name}}", name).replace("{{crate}}", &name.replace('-', "_")))
+    };
+    fs::create_dir_all(dir.join("src"))?;
+    fs::write(dir.join("Cargo.toml"), fill("Cargo.toml.in")?)?;
+    fs::write(dir.join("src/lib.rs"), fill("lib.rs.in")?)?;
+    fs::write(root.join("policies/plugins").join(format!("{name}.toml")), fill("manifest.toml.in")?)?;
+
+    let workspace = root.join("Cargo.toml");
+    let text = fs::read_to_string(&workspace)?;
+    let anchor = "    \"plugins/sdk\",\n";
+    ensure!(text.contains(anchor), "cannot find the plugins in the workspace members");
+    fs::write(&workspace, text.replacen(anchor, &format!("{anchor}    \"plugins/{name}\",\n"), 1))?;
+    println!("created plugins/{name} and policies/plugins/{name}.toml; next: `cargo xtask build-plugins`");
+    Ok(())
+}

@@ -11,6 +11,8 @@ use wit_parser::WorldKey;
 use crate::run;
 use crate::toolchain::{TARGET, wasm_cargo};
 
+/// The export every feature component provides.
+const HANDLER_EXPORT: &str = "cloister:feature/handler@0.1.0";
 /// The interfaces a bundled plugin may import: nothing else, not even WASI.
 const ALLOWED_IMPORTS: &[&str] = &["cloister:feature/inference@0.1.0", "cloister:feature/log@0.1.0"];
 /// Folders holding plugin crates.
@@ -19,19 +21,19 @@ const PLUGIN_FOLDERS: &[&str] = &["plugins", "plugins/fixtures"];
 /// A plugin crate of the workspace.
 struct PluginCrate {
     name: String,
-    dir: PathBuf,
 }
 
-/// Plugin crates: folders under [`PLUGIN_FOLDERS`] whose crate is a `cdylib`.
+/// Plugin crates: folders under [`PLUGIN_FOLDERS`] whose `Cargo.toml` has
+/// `[package.metadata.cloister] plugin = true`.
 fn plugin_crates(root: &Path) -> Result<Vec<PluginCrate>> {
     let mut crates = Vec::new();
     for folder in PLUGIN_FOLDERS {
         for entry in fs::read_dir(root.join(folder)).with_context(|| format!("listing {folder}"))? {
             let dir = entry?.path();
             let Ok(manifest) = fs::read_to_string(dir.join("Cargo.toml")) else { continue };
-            if manifest.contains("\"cdylib\"") {
+            if manifest.contains("[package.metadata.cloister]") && manifest.contains("plugin = true") {
                 let name = dir.file_name().and_then(|n| n.to_str()).context("plugin folder name")?.to_owned();
-                crates.push(PluginCrate { name, dir });
+                crates.push(PluginCrate { name });
             }
         }
     }
@@ -73,24 +75,25 @@ pub(crate) fn describe(component: &[u8]) -> Result<ComponentInfo> {
 pub(crate) fn build_all(root: &Path) -> Result<Vec<PathBuf>> {
     let crates = plugin_crates(root)?;
     let wasm_target = root.join("target/wasm");
-    let mut cargo = wasm_cargo()?;
-    cargo
-        .current_dir(root)
-        .arg("--release")
-        .arg("--target-dir")
-        .arg(&wasm_target)
-        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "s")
-        .env("CARGO_PROFILE_RELEASE_LTO", "true")
-        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1")
-        .env("CARGO_PROFILE_RELEASE_PANIC", "abort")
-        .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo")
-        // Same bytes from any checkout: the digest goes into reviewed manifests.
-        .env("CARGO_ENCODED_RUSTFLAGS", format!("--remap-path-prefix={}=/cloister", root.display()));
-    for plugin in &crates {
-        cargo.args(["-p", &plugin.name]);
-    }
     eprintln!("xtask: building {} plugins for {TARGET}", crates.len());
-    run(&mut cargo)?;
+    for plugin in &crates {
+        // Plugin crates are rlibs (so they also build and test natively);
+        // only here are they linked as the cdylib a component is made from.
+        let mut cargo = wasm_cargo()?;
+        cargo
+            .current_dir(root)
+            .args(["--release", "--crate-type", "cdylib", "-p", &plugin.name])
+            .arg("--target-dir")
+            .arg(&wasm_target)
+            .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "s")
+            .env("CARGO_PROFILE_RELEASE_LTO", "true")
+            .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1")
+            .env("CARGO_PROFILE_RELEASE_PANIC", "abort")
+            .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo")
+            // Same bytes from any checkout: the digest goes into reviewed manifests.
+            .env("CARGO_ENCODED_RUSTFLAGS", format!("--remap-path-prefix={}=/cloister", root.display()));
+        run(&mut cargo)?;
+    }
 
     let out_dir = root.join("target/plugins");
     fs::create_dir_all(&out_dir)?;
@@ -108,6 +111,7 @@ pub(crate) fn build_all(root: &Path) -> Result<Vec<PathBuf>> {
         if let Some(bad) = info.imports.iter().find(|i| !ALLOWED_IMPORTS.contains(&i.as_str())) {
             bail!("plugin {} imports `{bad}`; bundled plugins may import only {ALLOWED_IMPORTS:?}", plugin.name);
         }
+        ensure!(info.exports.iter().any(|e| e == HANDLER_EXPORT), "plugin {} does not export {HANDLER_EXPORT}", plugin.name);
         let path = out_dir.join(format!("{}.wasm", plugin.name));
         fs::write(&path, &component)?;
         let digest = format!("sha256:{}", hex::encode(Sha256::digest(&component)));

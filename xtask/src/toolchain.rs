@@ -19,17 +19,17 @@ const DEBIAN_STD_SRC: &str = "/usr/lib/rustlib/src/rust/library";
 const WASM_LD: &str = "/usr/lib/llvm-16/bin/wasm-ld";
 const DEBIAN_PACKAGES: &[&str] = &["rustc-web", "cargo-web", "rust-web-src", "lld-16"];
 
-/// A command that builds for wasm32, with its toolchain-specific settings.
+/// A `cargo rustc` command that builds for wasm32, with its toolchain-specific settings.
 pub(crate) fn wasm_cargo() -> Result<Command> {
     if rustup_has_target() {
         let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-        cargo.args(["build", "--target", TARGET]);
+        cargo.args(["rustc", "--target", TARGET]);
         return Ok(cargo);
     }
     ensure_debian_toolchain()?;
     let mut cargo = Command::new(DEBIAN_CARGO);
     cargo
-        .args(["build", "--target", TARGET, "-Zbuild-std=std,panic_abort"])
+        .args(["rustc", "--target", TARGET, "-Zbuild-std=std,panic_abort"])
         .env("RUSTC_BOOTSTRAP", "1")
         .env("RUSTC", DEBIAN_RUSTC)
         .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER", WASM_LD)

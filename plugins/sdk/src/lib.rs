@@ -36,6 +36,7 @@ pub mod output;
 pub mod prompt;
 
 pub use bindings::cloister::feature::{inference, log};
+pub use bindings::export_feature;
 pub use bindings::exports::cloister::feature::handler::{
     FeatureError, Guest, LimitExceeded, Message, Request, Response, SuggestRequest, SummariseRequest, Summary, Tone,
 };

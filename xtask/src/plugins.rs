@@ -28,7 +28,8 @@ struct PluginCrate {
 fn plugin_crates(root: &Path) -> Result<Vec<PluginCrate>> {
     let mut crates = Vec::new();
     for folder in PLUGIN_FOLDERS {
-        for entry in fs::read_dir(root.join(folder)).with_context(|| format!("listing {folder}"))? {
+        let Ok(entries) = fs::read_dir(root.join(folder)) else { continue };
+        for entry in entries {
             let dir = entry?.path();
             let Ok(manifest) = fs::read_to_string(dir.join("Cargo.toml")) else { continue };
             if manifest.contains("[package.metadata.cloister]") && manifest.contains("plugin = true") {
@@ -173,4 +174,59 @@ pub(crate) fn new_plugin(root: &Path, name: &str) -> Result<()> {
     fs::write(&workspace, text.replacen(anchor, &format!("{anchor}    \"plugins/{name}\",\n"), 1))?;
     println!("created plugins/{name} and policies/plugins/{name}.toml; next: `cargo xtask build-plugins`");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scratch workspace with the real template and a members list.
+    fn scratch() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        fs::create_dir_all(root.join("xtask/template")).expect("mkdir");
+        fs::create_dir_all(root.join("policies/plugins")).expect("mkdir");
+        let real = crate::workspace_root().join("xtask/template");
+        for file in ["Cargo.toml.in", "lib.rs.in", "manifest.toml.in"] {
+            fs::copy(real.join(file), root.join("xtask/template").join(file)).expect("copy template");
+        }
+        fs::write(root.join("Cargo.toml"), "[workspace]\nmembers = [\n    \"plugins/sdk\",\n]\n").expect("write");
+        dir
+    }
+
+    #[test]
+    fn new_plugin_creates_crate_manifest_and_member() {
+        let dir = scratch();
+        new_plugin(dir.path(), "tone-check").expect("created");
+        let cargo = fs::read_to_string(dir.path().join("plugins/tone-check/Cargo.toml")).expect("crate");
+        assert!(cargo.contains("name = \"tone-check\"") && cargo.contains("plugin = true"), "{cargo}");
+        let manifest = fs::read_to_string(dir.path().join("policies/plugins/tone-check.toml")).expect("manifest");
+        assert!(manifest.contains("component = \"tone-check.wasm\""), "{manifest}");
+        assert!(!manifest.contains("{{"), "template fully filled: {manifest}");
+        let members = fs::read_to_string(dir.path().join("Cargo.toml")).expect("workspace");
+        assert!(members.contains("\"plugins/tone-check\","), "{members}");
+        let found = plugin_crates(dir.path()).expect("discover");
+        assert_eq!(found.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["tone-check"]);
+    }
+
+    #[test]
+    fn new_plugin_rejects_bad_names_and_existing_plugins() {
+        let dir = scratch();
+        for bad in ["", "Upper", "-lead", "has space", "../escape"] {
+            assert!(new_plugin(dir.path(), bad).is_err(), "{bad:?} accepted");
+        }
+        new_plugin(dir.path(), "once").expect("first");
+        assert!(new_plugin(dir.path(), "once").is_err(), "second creation must fail");
+    }
+
+    #[test]
+    fn update_digest_rewrites_only_the_digest_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("m.toml");
+        fs::write(&path, "# keep me\nname = \"x\"\ndigest = \"sha256:00\" # old\n[limits]\n").expect("write");
+        update_digest(&path, "sha256:ff").expect("updated");
+        assert_eq!(fs::read_to_string(&path).expect("read"), "# keep me\nname = \"x\"\ndigest = \"sha256:ff\"\n[limits]\n");
+        fs::write(&path, "name = \"x\"\n").expect("write");
+        assert!(update_digest(&path, "sha256:ff").is_err(), "a manifest without digest is an error");
+    }
 }

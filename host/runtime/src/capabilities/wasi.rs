@@ -33,21 +33,14 @@ impl Capability for WasiCapability {
     }
 
     fn instance(&self, _context: InstanceContext<'_>) -> WasiInstance {
-        let discarded = Arc::new(AtomicU64::new(0));
-        let ctx = WasiCtxBuilder::new()
-            .stdout(DiscardingOutput(discarded.clone()))
-            .stderr(DiscardingOutput(discarded.clone()))
-            .wall_clock(FrozenClock)
-            .monotonic_clock(FrozenClock)
-            .build();
-        WasiInstance { ctx, table: ResourceTable::new(), discarded }
+        WasiInstance { context: None, discarded: Arc::new(AtomicU64::new(0)) }
     }
 }
 
-/// Per-instance state: the empty context and its resources.
+/// Per-instance state: the empty context, built on the first WASI call so
+/// that components without WASI imports (all bundled ones) never pay for it.
 pub struct WasiInstance {
-    ctx: WasiCtx,
-    table: ResourceTable,
+    context: Option<(WasiCtx, ResourceTable)>,
     discarded: Arc<AtomicU64>,
 }
 
@@ -56,11 +49,25 @@ impl WasiInstance {
     pub fn discarded_output_bytes(&self) -> u64 {
         self.discarded.load(Ordering::Relaxed)
     }
+
+    fn view(&mut self) -> WasiCtxView<'_> {
+        let discarded = &self.discarded;
+        let (ctx, table) = self.context.get_or_insert_with(|| {
+            let ctx = WasiCtxBuilder::new()
+                .stdout(DiscardingOutput(discarded.clone()))
+                .stderr(DiscardingOutput(discarded.clone()))
+                .wall_clock(FrozenClock)
+                .monotonic_clock(FrozenClock)
+                .build();
+            (ctx, ResourceTable::new())
+        });
+        WasiCtxView { ctx, table }
+    }
 }
 
 impl WasiView for InstanceState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi.ctx, table: &mut self.wasi.table }
+        self.wasi.view()
     }
 }
 

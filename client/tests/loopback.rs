@@ -229,7 +229,7 @@ async fn oversized_bodies_are_refused_by_relay_and_gateway() {
     let stack = start().await;
     let client = stack.client();
     let over_gateway = client.send(&echo(&"x".repeat(GATEWAY_MAX_BODY + 1))).await;
-    assert!(matches!(over_gateway, Err(ClientError::Status { status: 413, .. })), "{over_gateway:?}");
+    assert!(matches!(over_gateway, Err(ClientError::Status { status: 413, .. })), "{:?}", over_gateway.err());
     let over_relay = stack.post_raw(vec![0; RELAY_MAX_BODY + 1]).await;
     assert_eq!(over_relay.status(), 413);
     assert_echoes(&client, "still serving").await;
@@ -240,7 +240,7 @@ async fn key_consistency_failure_sends_nothing() {
     let stack = start().await;
     let client = Client::new(stack.client_config(), PinnedDigests::default()).expect("client");
     let refused = client.send(&echo("secret")).await;
-    assert!(matches!(refused, Err(ClientError::KeyConsistency(_))), "{refused:?}");
+    assert!(matches!(refused, Err(ClientError::KeyConsistency(_))), "{:?}", refused.err());
     assert_eq!(stack.metrics.get(Counter::Requests), 0);
 
     let digest = cloister_ohttp_keys::key_config_digest(&stack.current_config().await);

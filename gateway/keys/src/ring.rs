@@ -28,6 +28,7 @@ const IKM_LEN: usize = 32;
 #[serde(rename_all = "kebab-case")]
 pub enum AeadChoice {
     /// AES-128-GCM, the RFC 9458 example suite; fastest with AES hardware.
+    #[serde(rename = "aes-128-gcm")]
     Aes128Gcm,
     /// ChaCha20-Poly1305, for clients without AES hardware.
     Chacha20Poly1305,

@@ -16,7 +16,6 @@ use std::hint::black_box;
 use std::io::Cursor;
 use std::time::Duration;
 
-use aes_gcm::aead::{Aead as _, KeyInit as _};
 use bhttp::{Message, Mode, StatusCode};
 use cloister_gateway::decapsulate_and_parse;
 use cloister_ohttp_keys::{AeadChoice, KeyRing, RotationPolicy};
@@ -25,6 +24,11 @@ use hpke::aead::AesGcm128;
 use hpke::kdf::HkdfSha256;
 use hpke::kem::X25519HkdfSha256;
 use hpke::{Kem as _, OpModeR, OpModeS};
+
+#[path = "../tests/support/raw_response.rs"]
+mod raw_response;
+
+use raw_response::seal_response;
 
 const BODY: usize = 1024;
 
@@ -83,17 +87,7 @@ fn raw_hpke(c: &mut Criterion, request: &[u8]) {
             )
             .expect("receiver");
             black_box(context.open(black_box(&ciphertext), b"").expect("open"));
-            let mut secret = [0u8; 16];
-            context.export(b"message/bhttp response", &mut secret).expect("export");
-            let salt = [enc_bytes.as_slice(), &response_nonce].concat();
-            let (_, prk) = hkdf::Hkdf::<sha2_011::Sha256>::extract(Some(&salt), &secret);
-            let mut key = [0u8; 16];
-            let mut nonce = [0u8; 12];
-            prk.expand(b"key", &mut key).expect("key");
-            prk.expand(b"nonce", &mut nonce).expect("nonce");
-            let cipher = aes_gcm::Aes128Gcm::new_from_slice(&key).expect("aes key");
-            let nonce = aes_gcm::Nonce::try_from(&nonce[..]).expect("12 bytes");
-            black_box(cipher.encrypt(&nonce, response_bytes.as_slice()).expect("seal response"))
+            black_box(seal_response(&context, &enc_bytes, &response_nonce, &response_bytes))
         });
     });
 }

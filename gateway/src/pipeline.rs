@@ -68,6 +68,9 @@ pub fn decapsulate_and_parse(keys: &KeyRing, body: &[u8]) -> Result<Decapsulated
     Ok(Decapsulated { inner, enc: enc.to_vec(), responder })
 }
 
+/// The outer answer when the gateway itself failed.
+const INTERNAL_ERROR: GatewayResponse = GatewayResponse { status: 500, content_type: None, body: Vec::new() };
+
 /// What the HTTP layer sends back for one encapsulated request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatewayResponse {
@@ -168,7 +171,10 @@ impl<R: Router, T: TokenRedeemer> Gateway<R, T> {
             Err(rejection) => {
                 self.metrics.incr(rejection.counter);
                 tracing::debug!(status = rejection.status, title = rejection.title, "inner request refused");
-                rejection_message(&rejection)
+                match rejection_message(&rejection) {
+                    Some(message) => message,
+                    None => return INTERNAL_ERROR,
+                }
             }
         };
         encapsulate(opened.responder, &inner)
@@ -220,8 +226,10 @@ pub fn now_unix() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-fn rejection_message(rejection: &InnerRejection) -> Message {
-    let status = StatusCode::try_from(rejection.status).unwrap_or(StatusCode::OK);
+/// The encapsulated answer to a rejection; `None` only for a status outside
+/// 100..=599, which no rejection here uses.
+fn rejection_message(rejection: &InnerRejection) -> Option<Message> {
+    let status = StatusCode::try_from(rejection.status).ok()?;
     let mut message = Message::response(status);
     message.put_header("content-type", "application/problem+json");
     if rejection.problem_type == DATE_PROBLEM_TYPE {
@@ -229,7 +237,7 @@ fn rejection_message(rejection: &InnerRejection) -> Message {
         message.put_header("date", httpdate::fmt_http_date(SystemTime::now()));
     }
     message.write_content(problem_json(rejection.problem_type, rejection.title));
-    message
+    Some(message)
 }
 
 /// The request minus its `Authorization` header: the token was for the
@@ -263,7 +271,7 @@ fn encapsulate(responder: ServerResponse, inner: &Message) -> GatewayResponse {
         Some(body) => GatewayResponse { status: 200, content_type: Some(RESPONSE_MEDIA_TYPE), body },
         None => {
             tracing::error!("response encapsulation failed");
-            GatewayResponse { status: 500, content_type: None, body: Vec::new() }
+            INTERNAL_ERROR
         }
     }
 }

@@ -22,7 +22,6 @@
 use std::io::Cursor;
 use std::path::PathBuf;
 
-use aes_gcm::aead::{Aead as _, KeyInit as _};
 use hpke::aead::AesGcm128;
 use hpke::kdf::HkdfSha256;
 use hpke::kem::X25519HkdfSha256;
@@ -47,6 +46,11 @@ impl Vectors {
         hex::decode(value).unwrap_or_else(|e| panic!("{name}: {e}"))
     }
 }
+
+#[path = "support/raw_response.rs"]
+mod raw_response;
+
+use raw_response::seal_response;
 
 type Receiver = hpke::aead::AeadCtxR<AesGcm128, HkdfSha256, X25519HkdfSha256>;
 
@@ -121,20 +125,8 @@ fn response_encapsulation_with_the_published_nonce_matches_byte_for_byte() {
     let enc = &rest[..32];
     let context = receiver(&v, enc, &request_info(header));
 
-    // RFC 9458 §4.4: secret = Export("message/bhttp response", max(Nn, Nk)).
-    let mut secret = [0u8; 16];
-    context.export(b"message/bhttp response", &mut secret).expect("export");
-    let nonce = v.get("response_nonce");
-    let salt = [enc, nonce.as_slice()].concat();
-    let (_, prk) = hkdf::Hkdf::<sha2_011::Sha256>::extract(Some(&salt), &secret);
-    let mut aead_key = [0u8; 16];
-    let mut aead_nonce = [0u8; 12];
-    prk.expand(b"key", &mut aead_key).expect("key");
-    prk.expand(b"nonce", &mut aead_nonce).expect("nonce");
-    let cipher = aes_gcm::Aes128Gcm::new_from_slice(&aead_key).expect("aes key");
-    let nonce_array = aes_gcm::Nonce::try_from(&aead_nonce[..]).expect("12 bytes");
-    let sealed = cipher.encrypt(&nonce_array, v.get("response").as_slice()).expect("seal");
-    let built = [nonce.as_slice(), &sealed].concat();
+    let nonce: [u8; 16] = v.get("response_nonce").try_into().expect("16-byte nonce");
+    let built = seal_response(&context, enc, &nonce, &v.get("response"));
     assert_eq!(built, v.get("encapsulated_response"));
 
     let response = bhttp::Message::read_bhttp(&mut Cursor::new(v.get("response").as_slice())).expect("parses");

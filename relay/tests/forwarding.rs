@@ -49,6 +49,18 @@ async fn relay_to(gateway: SocketAddr, timeout_ms: u64) -> String {
     format!("http://{addr}")
 }
 
+/// POST a small encapsulated-looking body to the relay; the answer's status.
+async fn post_ohttp(relay: &str) -> u16 {
+    let answer = reqwest::Client::new()
+        .post(format!("{relay}/relay"))
+        .header("content-type", "message/ohttp-req")
+        .body("x")
+        .send()
+        .await
+        .expect("relay answers");
+    answer.status().as_u16()
+}
+
 #[tokio::test]
 async fn outbound_request_carries_no_client_identifying_header() {
     let seen = Seen::default();
@@ -113,16 +125,8 @@ async fn limits_refuse_without_stopping_the_relay() {
 async fn slow_gateway_gets_a_gateway_timeout() {
     let seen = Seen::default();
     let relay = relay_to(recording_gateway(Arc::clone(&seen), Duration::from_secs(5)).await, 300).await;
-    let http = reqwest::Client::new();
-    let answer = http
-        .post(format!("{relay}/relay"))
-        .header("content-type", "message/ohttp-req")
-        .body("x")
-        .send()
-        .await
-        .expect("answer");
-    assert_eq!(answer.status(), 504);
-    let health = http.get(format!("{relay}/healthz")).send().await.expect("healthz");
+    assert_eq!(post_ohttp(&relay).await, 504);
+    let health = reqwest::get(format!("{relay}/healthz")).await.expect("healthz");
     assert_eq!(health.status(), 200);
 }
 
@@ -130,12 +134,5 @@ async fn slow_gateway_gets_a_gateway_timeout() {
 async fn unreachable_gateway_is_a_bad_gateway() {
     let closed = TcpListener::bind("127.0.0.1:0").await.expect("bind").local_addr().expect("addr");
     let relay = relay_to(closed, 2_000).await;
-    let answer = reqwest::Client::new()
-        .post(format!("{relay}/relay"))
-        .header("content-type", "message/ohttp-req")
-        .body("x")
-        .send()
-        .await
-        .expect("answer");
-    assert_eq!(answer.status(), 502);
+    assert_eq!(post_ohttp(&relay).await, 502);
 }

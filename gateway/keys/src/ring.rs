@@ -200,6 +200,11 @@ impl KeyRing {
             ring.add_key(stored.key_id, ikm, stored.created_unix, stored.superseded_unix)?;
         }
         ring.keys.sort_by_key(|k| k.created_unix);
+        // Exactly one key, the newest, may be current; every older one must be superseded so it can retire.
+        let current = ring.keys.iter().filter(|k| k.superseded_unix.is_none()).count();
+        if current != 1 || ring.current().superseded_unix.is_some() {
+            return Err(corrupt("exactly the newest key must be current (superseded_unix = null)".into()));
+        }
         Ok(ring)
     }
 
@@ -415,6 +420,12 @@ mod tests {
             r#"{"version":2,"keys":[]}"#,
             r#"{"version":1,"keys":[]}"#,
             r#"{"version":1,"keys":[{"key_id":1,"ikm":"zz","created_unix":0,"superseded_unix":null}]}"#,
+            // Two current keys: the older one would never retire.
+            format!(
+                r#"{{"version":1,"keys":[{{"key_id":1,"ikm":"{ikm}","created_unix":0,"superseded_unix":null}},{{"key_id":2,"ikm":"{ikm}","created_unix":5,"superseded_unix":null}}]}}"#,
+                ikm = "11".repeat(32)
+            )
+            .as_str(),
         ] {
             fs::write(&path, bad).expect("write");
             let err = KeyRing::load_or_generate(&path, HOUR, &BOTH, 0).expect_err(bad);

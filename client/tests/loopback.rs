@@ -277,9 +277,12 @@ impl TokenRedeemer for SingleUseTokens {
     }
 }
 
+/// Header fields (name, value) of one request.
+type Fields = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// Echoes, and remembers the header fields each request arrived with.
 #[derive(Clone, Default)]
-struct RecordingRouter(Arc<Mutex<Vec<Vec<(Vec<u8>, Vec<u8>)>>>>);
+struct RecordingRouter(Arc<Mutex<Vec<Fields>>>);
 
 impl Router for RecordingRouter {
     async fn route(&self, request: Message) -> Result<Message, RouteError> {

@@ -12,6 +12,9 @@
 //!
 //! Run: `cargo bench -p cloister-gateway --bench decapsulation`.
 
+// `criterion_group!` defines an undocumented public function.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 use std::io::Cursor;
 use std::time::Duration;

@@ -9,7 +9,7 @@
 //! themselves: SHA-256(pkS) must equal the token_key_id inside each token.
 
 use blind_rsa_signatures::reexports::crypto_bigint::BoxedUint;
-use blind_rsa_signatures::{Deterministic, PSS, PublicKey, SecretKey, Sha384};
+use blind_rsa_signatures::{Deterministic, PSS, SecretKey, Sha384};
 use cloister_privacypass::client::request_token_with;
 use cloister_privacypass::{
     IssuerPublicKey, Token, TokenChallenge, TokenRequest, TokenResponse, issue,
@@ -206,8 +206,10 @@ fn run_rfc9578_vector(v: &Rfc9578Vector) {
     assert_eq!(challenge.encode(), challenge_bytes);
 
     let nonce: [u8; 32] = unhex(v.nonce).try_into().expect("32-byte nonce");
-    let n = PublicKey::<Sha384, PSS, Deterministic>::from_spki(&spki).expect("pkS").components().n();
-    let mut rng = QueuedBytes(vec![unhex(v.salt), blind_r_for_inverse(&n, &unhex(v.blind))]);
+    // RFC 9578's `blind` is r itself (RFC 9474 §4.2 step 5), not its inverse.
+    let mut r_le = unhex(v.blind);
+    r_le.reverse();
+    let mut rng = QueuedBytes(vec![unhex(v.salt), r_le]);
     let (request, pending) = request_token_with(&public, &challenge, nonce, &mut rng).expect("blind");
     assert_eq!(hex::encode(request.encode()), hex::encode(unhex(v.token_request)), "token_request");
     assert_eq!(TokenRequest::decode(&unhex(v.token_request)), Ok(request.clone()));

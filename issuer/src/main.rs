@@ -47,9 +47,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::NewAccountKey { id } => {
             let mut seed = [0u8; 32];
-            std::fs::File::open("/dev/urandom")
-                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut seed))
-                .context("reading /dev/urandom")?;
+            getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("system RNG: {e}"))?;
             let key = SigningKey::from_bytes(&seed);
             println!("# client secret seed (keep private): {}", hex::encode(seed));
             println!("[[account]]\nid = {id:?}\npublic_key = \"{}\"", hex::encode(key.verifying_key().as_bytes()));

@@ -14,6 +14,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, PoisonError, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::directory::{DirectoryError, IssuerDirectory};
 use crate::header::{HeaderError, parse_authorization};
 use crate::keys::IssuerPublicKey;
 use crate::wire::{NID, NONCE_LEN, TokenChallenge};
@@ -28,6 +29,25 @@ pub struct TrustedKey {
     pub not_before: u64,
     /// First second they are no longer accepted; spent nonces are kept until then.
     pub not_after: u64,
+}
+
+impl TrustedKey {
+    /// The type 0x0002 keys of an issuer directory, each trusted from its
+    /// not-before for `lifetime_secs` (the issuer's configured key lifetime).
+    /// Keys without a not-before are left out: their window is unknown.
+    pub fn from_directory(
+        directory: &IssuerDirectory,
+        lifetime_secs: u64,
+    ) -> Result<Vec<Self>, DirectoryError> {
+        Ok(directory
+            .blind_rsa_keys()?
+            .into_iter()
+            .filter_map(|published| {
+                let not_before = published.not_before?;
+                Some(Self { key: published.key, not_before, not_after: not_before.saturating_add(lifetime_secs) })
+            })
+            .collect())
+    }
 }
 
 /// Why a token was refused.

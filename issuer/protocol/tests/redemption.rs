@@ -188,3 +188,22 @@ fn issuer_and_redeemer_views_share_nothing_but_the_public_key() {
         assert!(issuer_view.iter().all(|v| !v.windows(secret_part.len()).any(|x| x == secret_part)));
     }
 }
+
+#[test]
+fn gateway_trusts_exactly_the_directory_keys_for_their_lifetime() {
+    use cloister_privacypass::directory::PublishedKey;
+    let secret = rfc_issuer_key();
+    let published = [
+        PublishedKey { key: secret.public_key().clone(), not_before: Some(500) },
+        PublishedKey { key: secret.public_key().clone(), not_before: None },
+    ];
+    let directory = cloister_privacypass::IssuerDirectory::new("https://issuer.example/token-request", &published);
+    let parsed = cloister_privacypass::IssuerDirectory::from_json(directory.to_json().as_bytes()).expect("json");
+    let trusted = TrustedKey::from_directory(&parsed, 1_500).expect("keys");
+    assert_eq!(trusted.len(), 1, "the key without not-before is left out");
+    assert_eq!((trusted[0].not_before, trusted[0].not_after), (500, 2_000));
+    let redeemer = Redeemer::new(trusted, &[gateway_challenge()], 4);
+    let header = format_authorization(&mint(&secret, &gateway_challenge()));
+    assert_eq!(redeemer.redeem_at(&header, 2_000), Err(RedeemError::KeyNotValidNow));
+    assert!(redeemer.redeem_at(&header, 1_999).is_ok());
+}

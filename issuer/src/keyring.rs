@@ -93,8 +93,10 @@ impl KeyRing {
     /// missing or half way through its life. Returns whether anything changed.
     pub fn rotate(&mut self, now: u64) -> Result<bool, KeyRingError> {
         let mut changed = false;
-        let (expired, live): (Vec<RingKey>, Vec<RingKey>) =
-            self.keys.drain(..).partition(|k| k.not_before.saturating_add(self.lifetime) <= now);
+        let lifetime = self.lifetime;
+        let (expired, live): (Vec<RingKey>, Vec<RingKey>) = std::mem::take(&mut self.keys)
+            .into_iter()
+            .partition(|k| k.not_before.saturating_add(lifetime) <= now);
         self.keys = live;
         for key in expired {
             let path = self.key_path(key.not_before);
@@ -184,11 +186,12 @@ mod tests {
         let reopened = KeyRing::open(dir.path(), 100, 1_060).expect("reopen");
         assert_eq!(reopened.published().len(), 2, "keys persisted");
 
-        assert!(ring.rotate(1_100).expect("rotate"), "first key expires");
-        let published = ring.published();
-        assert_eq!(published.len(), 1);
-        assert_eq!(published[0].not_before, Some(1_050));
-        assert_eq!(fs::read_dir(dir.path()).expect("dir").count(), 1, "expired key file deleted");
+        // At 1100 the first key expires and the second reaches half life.
+        assert!(ring.rotate(1_100).expect("rotate"));
+        let not_befores: Vec<_> = ring.published().iter().map(|k| k.not_before).collect();
+        assert_eq!(not_befores, [Some(1_050), Some(1_100)]);
+        assert!(!dir.path().join("1000.pem").exists(), "expired key file deleted");
+        assert_eq!(ring.signing_keys(1_100).len(), 2);
     }
 
     #[test]

@@ -2,6 +2,9 @@
 //!
 //! Run: `cargo bench -p cloister-privacypass --bench rates`.
 
+// criterion_group! generates an undocumented public function.
+#![allow(missing_docs)]
+
 use std::time::{Duration, Instant};
 
 use cloister_privacypass::header::format_authorization;

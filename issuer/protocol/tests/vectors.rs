@@ -78,9 +78,7 @@ fn vector_1() -> Rfc9578Vector {
         "393381e8810b7c9e4a68b5163f1f880ab6688a6ffe780923609e88000e6f72696",
         "7696e2e6578616d706c65",
     );
-    const NONCE: &str = concat!(
-        "aa72019d1f951df197021ce63876fe8b0a02dc1c31a12b0a2dd1508d07827f05",
-    );
+    const NONCE: &str = "aa72019d1f951df197021ce63876fe8b0a02dc1c31a12b0a2dd1508d07827f05";
     const BLIND: &str = concat!(
         "425421de54c7381864ce36473abfb988c454fe6c27de863de702a6a2ad",
         "ca153fa2de47bd8fcd62734caa8ce1f920b77d980ab58c32d16dde54873f28ca9",
@@ -136,12 +134,8 @@ fn vector_1() -> Rfc9578Vector {
 
 /// RFC 9578 Appendix A.2, test vector 4.
 fn vector_4() -> Rfc9578Vector {
-    const TOKEN_CHALLENGE: &str = concat!(
-        "0002000e6973737565722e6578616d706c65000000",
-    );
-    const NONCE: &str = concat!(
-        "494dae41fc7e300c2d09990afcd5d5e1fc95305337dc12f78942c45340bfe8e6",
-    );
+    const TOKEN_CHALLENGE: &str = "0002000e6973737565722e6578616d706c65000000";
+    const NONCE: &str = "494dae41fc7e300c2d09990afcd5d5e1fc95305337dc12f78942c45340bfe8e6";
     const BLIND: &str = concat!(
         "097cb17bcedecfe058dff5c4e517d1e36d7ab8f46252b1ac1933ba378c",
         "32625c0dbc69f5655c2003bf39e75810796cd63675b223cf3162c57108d56e058",
@@ -282,9 +276,7 @@ mod rfc9474 {
         "2fa6d07b832e07cddd1d14f55325c6f924267957121902dc19b3b32948bdead5",
     );
 
-    pub const E: &str = concat!(
-        "010001",
-    );
+    pub const E: &str = "010001";
 
     pub const D: &str = concat!(
         "0d43242aefe1fb2c13fbc66e20b678c4336d20b1808c558b6e62ad16a287077180b177e1f01b12f9c6cd6c52630257cc",
@@ -300,13 +292,9 @@ mod rfc9474 {
         "f3a8a6966cc4543df223565343154140fd7391c7e7be03e241f4ecfeb877a051",
     );
 
-    pub const MSG: &str = concat!(
-        "8f3dc6fb8c4a02f4d6352edf0907822c1210a9b32f9bdda4c45a698c80023aa6b59f8cfec5fdbb36331372ebefedae7d",
-    );
+    pub const MSG: &str = "8f3dc6fb8c4a02f4d6352edf0907822c1210a9b32f9bdda4c45a698c80023aa6b59f8cfec5fdbb36331372ebefedae7d";
 
-    pub const SALT: &str = concat!(
-        "051722b35f458781397c3a671a7d3bd3096503940e4c4f1aaa269d60300ce449555cd7340100df9d46944c5356825abf",
-    );
+    pub const SALT: &str = "051722b35f458781397c3a671a7d3bd3096503940e4c4f1aaa269d60300ce449555cd7340100df9d46944c5356825abf";
 
     pub const INV: &str = concat!(
         "80682c48982407b489d53d1261b19ec8627d02b8cda5336750b8cee332ae260de57b02d72609c1e0e9f28e2040fc65b6",

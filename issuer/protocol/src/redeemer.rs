@@ -1,0 +1,227 @@
+//! Token redemption for the gateway (RFC 9577 §2.2, RFC 9578 §6.4).
+//!
+//! The gateway hands [`Redeemer::redeem`] the inner request's
+//! `Authorization` value. A token is accepted only if, in this order: it
+//! parses; its key id names a trusted key inside that key's validity window;
+//! its challenge digest is one the gateway issues; its RSA signature
+//! verifies; and its nonce was never seen under that key. Spent nonces are
+//! kept per key and dropped when the key's window closes, because a token
+//! under an expired key is refused anyway. The store has a fixed capacity
+//! and refuses every token once full (fails closed) rather than forgetting
+//! nonces early.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, PoisonError, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::directory::{DirectoryError, IssuerDirectory};
+use crate::header::{HeaderError, parse_authorization};
+use crate::keys::IssuerPublicKey;
+use crate::wire::{NID, NONCE_LEN, TokenChallenge};
+
+/// An issuer key the gateway accepts, with the window (Unix seconds,
+/// `not_before <= now < not_after`) in which its tokens may be spent.
+#[derive(Debug, Clone)]
+pub struct TrustedKey {
+    /// The issuer public key.
+    pub key: IssuerPublicKey,
+    /// First second tokens of this key are accepted.
+    pub not_before: u64,
+    /// First second they are no longer accepted; spent nonces are kept until then.
+    pub not_after: u64,
+}
+
+impl TrustedKey {
+    /// The type 0x0002 keys of an issuer directory, each trusted from its
+    /// not-before for `lifetime_secs` (the issuer's configured key lifetime).
+    /// Keys without a not-before are left out: their window is unknown.
+    pub fn from_directory(
+        directory: &IssuerDirectory,
+        lifetime_secs: u64,
+    ) -> Result<Vec<Self>, DirectoryError> {
+        Ok(directory
+            .blind_rsa_keys()?
+            .into_iter()
+            .filter_map(|published| {
+                let not_before = published.not_before?;
+                Some(Self { key: published.key, not_before, not_after: not_before.saturating_add(lifetime_secs) })
+            })
+            .collect())
+    }
+}
+
+/// Why a token was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RedeemError {
+    /// The header is not a well-formed `PrivateToken` credential.
+    #[error("malformed Authorization header: {0}")]
+    Malformed(#[from] HeaderError),
+    /// The token names a key the gateway does not trust.
+    #[error("token signed under an unknown issuer key")]
+    UnknownKey,
+    /// The key's validity window has not opened yet or has closed.
+    #[error("issuer key not valid at this time")]
+    KeyNotValidNow,
+    /// The token answers a challenge this gateway does not issue
+    /// (another origin, another issuer name, another context).
+    #[error("token is for another challenge or origin")]
+    WrongChallenge,
+    /// The authenticator is not a valid signature.
+    #[error("token signature invalid")]
+    BadSignature,
+    /// The token was already spent.
+    #[error("token already spent")]
+    DoubleSpend,
+    /// The spent-nonce store is full; every token is refused until keys expire.
+    #[error("spent-token store full")]
+    StoreFull,
+}
+
+impl RedeemError {
+    /// The HTTP status a gateway should answer with: 503 when the store is
+    /// full (the client did nothing wrong), 401 otherwise.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            RedeemError::StoreFull => 503,
+            _ => 401,
+        }
+    }
+}
+
+/// What the gateway learns from an accepted token: which key signed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redemption {
+    /// The token key id (SHA-256 of the issuer key's SPKI).
+    pub token_key_id: [u8; NID],
+}
+
+/// Verifies and spends tokens. Shareable across threads (`&self` methods).
+#[derive(Debug)]
+pub struct Redeemer {
+    keys: RwLock<Vec<TrustedKey>>,
+    accepted_challenges: Vec<[u8; 32]>,
+    spent: Mutex<SpentNonces>,
+}
+
+impl Redeemer {
+    /// A redeemer trusting `keys`, accepting tokens for any of
+    /// `accepted_challenges`, remembering at most `max_spent` nonces.
+    pub fn new(keys: Vec<TrustedKey>, accepted_challenges: &[TokenChallenge], max_spent: usize) -> Self {
+        Self {
+            keys: RwLock::new(keys),
+            accepted_challenges: accepted_challenges.iter().map(TokenChallenge::digest).collect(),
+            spent: Mutex::new(SpentNonces::new(max_spent)),
+        }
+    }
+
+    /// Replaces the trusted keys (issuer key rotation). Spent nonces of keys
+    /// that stay trusted are kept.
+    pub fn set_keys(&self, keys: Vec<TrustedKey>) {
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = keys;
+    }
+
+    /// Redeems the token in an `Authorization` header value, now.
+    pub fn redeem(&self, authorization: &str) -> Result<Redemption, RedeemError> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        self.redeem_at(authorization, now)
+    }
+
+    /// Redeems at a given Unix time (seconds).
+    pub fn redeem_at(&self, authorization: &str, now: u64) -> Result<Redemption, RedeemError> {
+        let token = parse_authorization(authorization)?;
+        let trusted = self
+            .keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .find(|k| k.key.key_id() == &token.token_key_id)
+            .cloned()
+            .ok_or(RedeemError::UnknownKey)?;
+        if now < trusted.not_before || now >= trusted.not_after {
+            return Err(RedeemError::KeyNotValidNow);
+        }
+        if !self.accepted_challenges.contains(&token.challenge_digest) {
+            return Err(RedeemError::WrongChallenge);
+        }
+        trusted.key.verify_authenticator(&token).map_err(|_| RedeemError::BadSignature)?;
+        // Only verified tokens reach the store, so forgeries cannot fill it.
+        self.spent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .spend(now, &token.token_key_id, trusted.not_after, token.nonce)?;
+        Ok(Redemption { token_key_id: token.token_key_id })
+    }
+
+    /// Number of spent nonces currently remembered (for metrics).
+    pub fn spent_count(&self) -> usize {
+        self.spent.lock().unwrap_or_else(PoisonError::into_inner).total
+    }
+}
+
+/// Spent nonces, grouped by key so a whole key's set expires at once.
+#[derive(Debug)]
+struct SpentNonces {
+    by_key: HashMap<[u8; NID], KeyNonces>,
+    total: usize,
+    capacity: usize,
+}
+
+#[derive(Debug)]
+struct KeyNonces {
+    not_after: u64,
+    nonces: HashSet<[u8; NONCE_LEN]>,
+}
+
+impl SpentNonces {
+    fn new(capacity: usize) -> Self {
+        Self { by_key: HashMap::new(), total: 0, capacity }
+    }
+
+    fn spend(
+        &mut self,
+        now: u64,
+        key_id: &[u8; NID],
+        not_after: u64,
+        nonce: [u8; NONCE_LEN],
+    ) -> Result<(), RedeemError> {
+        let total = &mut self.total;
+        self.by_key.retain(|_, set| {
+            let live = set.not_after > now;
+            if !live {
+                *total -= set.nonces.len();
+            }
+            live
+        });
+        let set = self
+            .by_key
+            .entry(*key_id)
+            .or_insert_with(|| KeyNonces { not_after, nonces: HashSet::new() });
+        if set.nonces.contains(&nonce) {
+            return Err(RedeemError::DoubleSpend);
+        }
+        if self.total >= self.capacity {
+            return Err(RedeemError::StoreFull);
+        }
+        set.nonces.insert(nonce);
+        self.total += 1;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_expires_with_the_key_and_fails_closed_when_full() {
+        let mut store = SpentNonces::new(2);
+        store.spend(10, &[1; 32], 100, [1; 32]).expect("first");
+        assert_eq!(store.spend(10, &[1; 32], 100, [1; 32]), Err(RedeemError::DoubleSpend));
+        store.spend(10, &[2; 32], 50, [2; 32]).expect("second");
+        assert_eq!(store.spend(10, &[1; 32], 100, [3; 32]), Err(RedeemError::StoreFull));
+        // Key 2's window closes at 50: its nonces are dropped, making room.
+        store.spend(50, &[1; 32], 100, [3; 32]).expect("room after expiry");
+        assert_eq!(store.total, 2);
+        assert_eq!(store.spend(60, &[1; 32], 100, [1; 32]), Err(RedeemError::DoubleSpend));
+    }
+}

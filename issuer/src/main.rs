@@ -1,0 +1,111 @@
+//! The `cloister-issuer` binary: see the library docs.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use cloister_issuer::accounts::Accounts;
+use cloister_issuer::config::Config;
+use cloister_issuer::keyring::KeyRing;
+use cloister_issuer::server::{IssuerState, rotate_keys, router, system_clock};
+use ed25519_dalek::SigningKey;
+
+/// Cloister's Privacy Pass issuer (RFC 9578 token type 0x0002).
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// TOML configuration file; built-in defaults when absent.
+    #[arg(long, env = "CLOISTER_ISSUER_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the issuer (the default).
+    Serve,
+    /// Print a fresh Ed25519 account key: the secret seed for the client and
+    /// the `[[account]]` entry for the issuer's accounts file.
+    NewAccountKey {
+        /// Account identifier.
+        #[arg(long)]
+        id: String,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::NewAccountKey { id } => {
+            let mut seed = [0u8; 32];
+            getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("system RNG: {e}"))?;
+            let key = SigningKey::from_bytes(&seed);
+            println!("# client secret seed (keep private): {}", hex::encode(seed));
+            println!("[[account]]\nid = {id:?}\npublic_key = \"{}\"", hex::encode(key.verifying_key().as_bytes()));
+            Ok(())
+        }
+        Command::Serve => serve(cli.config),
+    }
+}
+
+fn load_config(path: Option<PathBuf>) -> anyhow::Result<Config> {
+    let Some(path) = path else {
+        tracing::info!("no --config given: using built-in defaults");
+        return Ok(Config::default());
+    };
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    Config::from_toml(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
+#[tokio::main]
+async fn serve(config_path: Option<PathBuf>) -> anyhow::Result<()> {
+    let config = load_config(config_path)?;
+    let accounts = match std::fs::read_to_string(&config.accounts_file) {
+        Ok(text) => Accounts::from_toml(&text)
+            .with_context(|| format!("parsing {}", config.accounts_file.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            tracing::warn!(file = %config.accounts_file.display(), "accounts file missing: no client can obtain tokens");
+            Accounts::default()
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading {}", config.accounts_file.display())),
+    };
+    let clock = system_clock();
+    let ring = KeyRing::open(&config.key_dir, config.keys.lifetime_secs, clock())
+        .context("opening the issuer key directory")?;
+    let listen = config.listen;
+    let check_every = Duration::from_secs(config.keys.check_interval_secs.max(1));
+    tracing::info!(%listen, accounts = accounts.len(), issuer_name = %config.issuer_name, "starting issuer");
+    let state = Arc::new(IssuerState::new(config, accounts, ring, clock));
+
+    let rotation_state = Arc::clone(&state);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(check_every);
+        loop {
+            tick.tick().await;
+            let state = Arc::clone(&rotation_state);
+            match tokio::task::spawn_blocking(move || rotate_keys(&state)).await {
+                Ok(Ok(true)) => tracing::info!("issuer keys rotated"),
+                Ok(Ok(false)) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "key rotation failed"),
+                Err(e) => tracing::error!(error = %e, "key rotation task panicked"),
+            }
+        }
+    });
+
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .context("serving")
+}

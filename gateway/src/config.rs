@@ -110,6 +110,42 @@ impl Default for ReplaySettings {
 pub struct TokenSettings {
     /// Require a Privacy Pass token on every request.
     pub require: bool,
+    /// The Privacy Pass issuer whose tokens are redeemed. Without it no token
+    /// can be checked, so `require = true` refuses every request.
+    pub issuer: Option<IssuerSettings>,
+}
+
+/// Where the gateway learns the issuer's keys and which challenge it accepts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerSettings {
+    /// The issuer's key directory (RFC 9578 §4).
+    pub directory_url: String,
+    /// The issuer name in accepted token challenges.
+    pub issuer_name: String,
+    /// The origin name in accepted token challenges (this gateway).
+    pub origin: String,
+    /// The issuer's key lifetime: a key's tokens are accepted this long after its not-before.
+    #[serde(default = "IssuerSettings::default_lifetime")]
+    pub key_lifetime_secs: u64,
+    /// Most spent tokens remembered; past it every token is refused until keys expire.
+    #[serde(default = "IssuerSettings::default_max_spent")]
+    pub max_spent: usize,
+    /// How often the directory is fetched again for rotated keys.
+    #[serde(default = "IssuerSettings::default_refresh")]
+    pub refresh_secs: u64,
+}
+
+impl IssuerSettings {
+    fn default_lifetime() -> u64 {
+        7 * 24 * 3600
+    }
+    fn default_max_spent() -> usize {
+        1_000_000
+    }
+    fn default_refresh() -> u64 {
+        300
+    }
 }
 
 /// The loopback HTTP router.

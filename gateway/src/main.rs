@@ -7,7 +7,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use cloister_gateway::{
-    Gateway, GatewayConfig, HttpForwardRouter, KeyService, Metrics, NoRedeemer, ReplayGuard, now_unix, serve,
+    ConfiguredRedeemer, Gateway, GatewayConfig, HttpForwardRouter, IssuerSettings, KeyService, Metrics, NoRedeemer,
+    PrivacyPassRedeemer, ReplayGuard, now_unix, serve,
     serve_key_configs, spawn_key_maintenance,
 };
 use cloister_ohttp_keys::KeyRing;
@@ -72,7 +73,10 @@ async fn main() -> anyhow::Result<()> {
     )?;
     let metrics = Arc::new(Metrics::default());
     let replay = ReplayGuard::new(Duration::from_secs(config.replay.window_secs), config.replay.capacity);
-    let tokens = NoRedeemer { require_tokens: config.tokens.require };
+    let tokens = match &config.tokens.issuer {
+        Some(issuer) => ConfiguredRedeemer::PrivacyPass(PrivacyPassRedeemer::new(start_redeemer(issuer).await?)),
+        None => ConfiguredRedeemer::Unchecked(NoRedeemer { require_tokens: config.tokens.require }),
+    };
     let gateway = Arc::new(Gateway::new(Arc::clone(&keys), replay, tokens, router, Arc::clone(&metrics)));
     spawn_key_maintenance(Arc::clone(&keys), Duration::from_secs(settings.check_every_secs.max(1)));
 
@@ -89,4 +93,40 @@ async fn main() -> anyhow::Result<()> {
         _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
     }
     Ok(())
+}
+
+/// Fetches the issuer's key directory once (start-up fails without it) and
+/// then every `refresh_secs`, so rotated keys are trusted as they appear.
+async fn start_redeemer(issuer: &IssuerSettings) -> anyhow::Result<Arc<cloister_privacypass::Redeemer>> {
+    use cloister_privacypass::{IssuerDirectory, Redeemer, TokenChallenge, TrustedKey};
+
+    let challenge = TokenChallenge::new(&issuer.issuer_name, None, &[issuer.origin.as_str()])
+        .map_err(|e| anyhow::anyhow!("issuer name or origin: {e}"))?;
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+    let fetch = {
+        let (http, url, lifetime) = (http.clone(), issuer.directory_url.clone(), issuer.key_lifetime_secs);
+        move || {
+            let (http, url) = (http.clone(), url.clone());
+            async move {
+                let body = http.get(&url).send().await?.error_for_status()?.bytes().await?;
+                let directory = IssuerDirectory::from_json(&body)?;
+                anyhow::Ok(TrustedKey::from_directory(&directory, lifetime)?)
+            }
+        }
+    };
+    let keys = fetch().await.with_context(|| format!("fetching issuer directory {}", issuer.directory_url))?;
+    tracing::info!(keys = keys.len(), url = %issuer.directory_url, "privacy pass redemption enabled");
+    let redeemer = Arc::new(Redeemer::new(keys, &[challenge], issuer.max_spent));
+    let refreshed = Arc::clone(&redeemer);
+    let every = Duration::from_secs(issuer.refresh_secs.max(1));
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            match fetch().await {
+                Ok(keys) => refreshed.set_keys(keys),
+                Err(error) => tracing::warn!(%error, "issuer directory refresh failed; keeping the current keys"),
+            }
+        }
+    });
+    Ok(redeemer)
 }

@@ -56,6 +56,49 @@ impl TokenRedeemer for NoRedeemer {
     }
 }
 
+/// Redeems Privacy Pass token type 0x0002 (RFC 9577/9578) with
+/// `cloister-privacypass`: signature under a trusted issuer key, the
+/// gateway's own challenge, and a single spend per token.
+#[derive(Debug, Clone)]
+pub struct PrivacyPassRedeemer(std::sync::Arc<cloister_privacypass::Redeemer>);
+
+impl PrivacyPassRedeemer {
+    /// Redeems with `redeemer`, whose keys may be refreshed through the shared handle.
+    pub fn new(redeemer: std::sync::Arc<cloister_privacypass::Redeemer>) -> Self {
+        Self(redeemer)
+    }
+}
+
+impl TokenRedeemer for PrivacyPassRedeemer {
+    async fn redeem(&self, authorization: Option<&[u8]>) -> Result<(), TokenRejection> {
+        let value = authorization.ok_or(TokenRejection::Missing)?;
+        let value = std::str::from_utf8(value).map_err(|_| TokenRejection::Invalid("header is not UTF-8".into()))?;
+        match self.0.redeem(value) {
+            Ok(_) => Ok(()),
+            Err(cloister_privacypass::RedeemError::DoubleSpend) => Err(TokenRejection::DoubleSpend),
+            Err(error) => Err(TokenRejection::Invalid(error.to_string())),
+        }
+    }
+}
+
+/// The redeemer a gateway runs with, chosen by its configuration.
+#[derive(Debug, Clone)]
+pub enum ConfiguredRedeemer {
+    /// No issuer configured (see [`NoRedeemer`]).
+    Unchecked(NoRedeemer),
+    /// Privacy Pass tokens from the configured issuer.
+    PrivacyPass(PrivacyPassRedeemer),
+}
+
+impl TokenRedeemer for ConfiguredRedeemer {
+    async fn redeem(&self, authorization: Option<&[u8]>) -> Result<(), TokenRejection> {
+        match self {
+            Self::Unchecked(redeemer) => redeemer.redeem(authorization).await,
+            Self::PrivacyPass(redeemer) => redeemer.redeem(authorization).await,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,5 +110,33 @@ mod tests {
         assert_eq!(strict.redeem(Some(b"PrivateToken token=abc")).await, Err(TokenRejection::NoRedeemer));
         let open = NoRedeemer { require_tokens: false };
         assert_eq!(open.redeem(None).await, Ok(()));
+    }
+
+    #[tokio::test]
+    async fn privacy_pass_tokens_are_spent_once_and_forgeries_refused() {
+        use cloister_privacypass::header::format_authorization;
+        use cloister_privacypass::{IssuerSecretKey, Redeemer, TokenChallenge, TrustedKey, issue, request_token};
+
+        let challenge = TokenChallenge::new("issuer.example", None, &["gateway.example"]).expect("challenge");
+        let secret = IssuerSecretKey::generate().expect("issuer key");
+        let mint = |secret: &IssuerSecretKey| {
+            let (request, pending) = request_token(secret.public_key(), &challenge).expect("blind");
+            let response = issue(std::slice::from_ref(secret), &request).expect("issue");
+            format_authorization(&pending.finalize(&response).expect("finalize"))
+        };
+        let trusted = TrustedKey { key: secret.public_key().clone(), not_before: 0, not_after: u64::MAX };
+        let redeemer = ConfiguredRedeemer::PrivacyPass(PrivacyPassRedeemer::new(std::sync::Arc::new(Redeemer::new(
+            vec![trusted],
+            std::slice::from_ref(&challenge),
+            64,
+        ))));
+
+        let header = mint(&secret);
+        assert_eq!(redeemer.redeem(Some(header.as_bytes())).await, Ok(()));
+        assert_eq!(redeemer.redeem(Some(header.as_bytes())).await, Err(TokenRejection::DoubleSpend));
+        assert_eq!(redeemer.redeem(None).await, Err(TokenRejection::Missing));
+        assert!(matches!(redeemer.redeem(Some(b"PrivateToken token=AAAA")).await, Err(TokenRejection::Invalid(_))));
+        let rogue = IssuerSecretKey::generate().expect("rogue key");
+        assert!(matches!(redeemer.redeem(Some(mint(&rogue).as_bytes())).await, Err(TokenRejection::Invalid(_))));
     }
 }

@@ -111,21 +111,25 @@ impl TrustAnchors {
             }
             None => self.roots.iter().collect(),
         };
+        // Without a supplied ARK or ASK we cannot tell which root was meant,
+        // so a failure under one root is not yet "broken": try the next.
+        let root_was_named = supplied_ark.is_some();
         let mut broken = None;
         for root in candidates {
             let ask = supplied_ask.unwrap_or(&root.ask);
             if let Err(e) = (&root.ark, ask).verify() {
-                // Without an ARK we cannot tell which root was meant; only a
-                // root whose ARK was supplied makes its failure "broken".
-                if supplied_ark.is_some() {
+                if root_was_named {
                     broken = Some(broken_chain(root.kind, "ARK does not sign the ASK", &e));
                 }
                 continue;
             }
-            return match (ask, vek).verify() {
-                Ok(()) => Ok(root.kind),
-                Err(e) => Err(broken_chain(root.kind, "ASK does not sign the endorsement key", &e)),
-            };
+            match (ask, vek).verify() {
+                Ok(()) => return Ok(root.kind),
+                Err(e) if root_was_named || supplied_ask.is_some() => {
+                    broken = Some(broken_chain(root.kind, "ASK does not sign the endorsement key", &e));
+                }
+                Err(_) => {}
+            }
         }
         Err(broken.unwrap_or(ChainError::UntrustedRoot))
     }

@@ -126,6 +126,7 @@ impl SimulatedLaunch {
 
 /// A SIMULATED AMD SEV-SNP platform: a generated ARK -> ASK -> VCEK chain
 /// and a chip id. See the module documentation.
+#[derive(Clone)]
 pub struct SimulatedPlatform {
     ark: Vec<u8>,
     ask: Vec<u8>,

@@ -59,7 +59,13 @@ mod tests {
     #[test]
     fn every_input_changes_report_data() {
         let base = report_data(&TlsExporter([1; 32]), &Nonce::from_bytes([2; 32]));
-        assert_ne!(base, report_data(&TlsExporter([3; 32]), &Nonce::from_bytes([2; 32])));
-        assert_ne!(base, report_data(&TlsExporter([1; 32]), &Nonce::from_bytes([4; 32])));
+        assert_ne!(
+            base,
+            report_data(&TlsExporter([3; 32]), &Nonce::from_bytes([2; 32]))
+        );
+        assert_ne!(
+            base,
+            report_data(&TlsExporter([1; 32]), &Nonce::from_bytes([4; 32]))
+        );
     }
 }

@@ -30,11 +30,26 @@ pub enum CertKind {
 
 /// GUIDs in RFC 4122 byte order, as the table stores them.
 const GUIDS: [(CertKind, [u8; 16]); 5] = [
-    (CertKind::Ark, guid(0xc0b406a4, 0xa803, 0x4952, 0x9743_3fb6014cd0ae)),
-    (CertKind::Ask, guid(0x4ab7b379, 0xbbac, 0x4fe4, 0xa02f_05aef327c782)),
-    (CertKind::Vcek, guid(0x63da758d, 0xe664, 0x4564, 0xadc5_f4b93be8accd)),
-    (CertKind::Vlek, guid(0xa8074bc2, 0xa25a, 0x483e, 0xaae6_39c045a0b8a1)),
-    (CertKind::Crl, guid(0x92f81bc3, 0x5811, 0x4d3d, 0x97ff_d19f88dc67ea)),
+    (
+        CertKind::Ark,
+        guid(0xc0b406a4, 0xa803, 0x4952, 0x9743_3fb6014cd0ae),
+    ),
+    (
+        CertKind::Ask,
+        guid(0x4ab7b379, 0xbbac, 0x4fe4, 0xa02f_05aef327c782),
+    ),
+    (
+        CertKind::Vcek,
+        guid(0x63da758d, 0xe664, 0x4564, 0xadc5_f4b93be8accd),
+    ),
+    (
+        CertKind::Vlek,
+        guid(0xa8074bc2, 0xa25a, 0x483e, 0xaae6_39c045a0b8a1),
+    ),
+    (
+        CertKind::Crl,
+        guid(0x92f81bc3, 0x5811, 0x4d3d, 0x97ff_d19f88dc67ea),
+    ),
 ];
 
 const fn guid(a: u32, b: u16, c: u16, d: u64) -> [u8; 16] {
@@ -42,20 +57,29 @@ const fn guid(a: u32, b: u16, c: u16, d: u64) -> [u8; 16] {
     let b = b.to_be_bytes();
     let c = c.to_be_bytes();
     let d = d.to_be_bytes();
-    [a[0], a[1], a[2], a[3], b[0], b[1], c[0], c[1], d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]]
+    [
+        a[0], a[1], a[2], a[3], b[0], b[1], c[0], c[1], d[0], d[1], d[2], d[3], d[4], d[5], d[6],
+        d[7],
+    ]
 }
 
 impl CertKind {
     /// The kind named by a GUID.
     pub fn from_guid(bytes: [u8; 16]) -> Self {
-        GUIDS.iter().find(|(_, g)| *g == bytes).map_or(Self::Other(bytes), |(kind, _)| *kind)
+        GUIDS
+            .iter()
+            .find(|(_, g)| *g == bytes)
+            .map_or(Self::Other(bytes), |(kind, _)| *kind)
     }
 
     /// The GUID that names this kind.
     pub fn guid(&self) -> [u8; 16] {
         match self {
             Self::Other(bytes) => *bytes,
-            known => GUIDS.iter().find(|(kind, _)| kind == known).map_or([0; 16], |(_, g)| *g),
+            known => GUIDS
+                .iter()
+                .find(|(kind, _)| kind == known)
+                .map_or([0; 16], |(_, g)| *g),
         }
     }
 }
@@ -112,7 +136,10 @@ impl CertTable {
 
     /// The certificate of `kind`, if present.
     pub fn get(&self, kind: CertKind) -> Option<&[u8]> {
-        self.entries.iter().find(|(k, _)| *k == kind).map(|(_, der)| der.as_slice())
+        self.entries
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, der)| der.as_slice())
     }
 
     /// All entries in table order.
@@ -127,13 +154,23 @@ impl CertTable {
         }
         let mut headers = Vec::new();
         for header in bytes.chunks(ENTRY_LEN) {
-            let (guid_bytes, sizes) = header.split_first_chunk::<16>().ok_or(CertTableError::Unterminated)?;
+            let (guid_bytes, sizes) = header
+                .split_first_chunk::<16>()
+                .ok_or(CertTableError::Unterminated)?;
             if *guid_bytes == [0; 16] {
                 break;
             }
-            let (offset, length) = sizes.split_first_chunk::<4>().ok_or(CertTableError::Unterminated)?;
-            let length: [u8; 4] = length.try_into().map_err(|_| CertTableError::Unterminated)?;
-            headers.push((CertKind::from_guid(*guid_bytes), read_u32(*offset), read_u32(length)));
+            let (offset, length) = sizes
+                .split_first_chunk::<4>()
+                .ok_or(CertTableError::Unterminated)?;
+            let length: [u8; 4] = length
+                .try_into()
+                .map_err(|_| CertTableError::Unterminated)?;
+            headers.push((
+                CertKind::from_guid(*guid_bytes),
+                read_u32(*offset),
+                read_u32(length),
+            ));
         }
         // Blobs live after the entry list and its zero terminator.
         let blobs_start = (headers.len() + 1) * ENTRY_LEN;
@@ -204,28 +241,40 @@ mod tests {
 
     #[test]
     fn guids_match_the_ghcb_spec_text() {
-        assert_eq!(hex::encode(CertKind::Vcek.guid()), "63da758de6644564adc5f4b93be8accd");
+        assert_eq!(
+            hex::encode(CertKind::Vcek.guid()),
+            "63da758de6644564adc5f4b93be8accd"
+        );
         assert_eq!(CertKind::from_guid(CertKind::Ark.guid()), CertKind::Ark);
     }
 
     #[test]
     fn missing_terminator_is_rejected() {
         let bytes = sample().encode();
-        assert_eq!(CertTable::parse(&bytes[..ENTRY_LEN * 2]), Err(CertTableError::Unterminated));
+        assert_eq!(
+            CertTable::parse(&bytes[..ENTRY_LEN * 2]),
+            Err(CertTableError::Unterminated)
+        );
     }
 
     #[test]
     fn out_of_bounds_entry_is_rejected() {
         let mut bytes = sample().encode();
         bytes.truncate(bytes.len() - 1);
-        assert!(matches!(CertTable::parse(&bytes), Err(CertTableError::OutOfBounds { index: 2, .. })));
+        assert!(matches!(
+            CertTable::parse(&bytes),
+            Err(CertTableError::OutOfBounds { index: 2, .. })
+        ));
     }
 
     #[test]
     fn blob_overlapping_the_entries_is_rejected() {
         let mut bytes = sample().encode();
         bytes[16..20].copy_from_slice(&0u32.to_le_bytes());
-        assert!(matches!(CertTable::parse(&bytes), Err(CertTableError::OutOfBounds { index: 0, .. })));
+        assert!(matches!(
+            CertTable::parse(&bytes),
+            Err(CertTableError::OutOfBounds { index: 0, .. })
+        ));
     }
 
     #[test]
@@ -233,13 +282,19 @@ mod tests {
         let mut bytes = sample().encode();
         let ask_guid = CertKind::Ask.guid();
         bytes[..16].copy_from_slice(&ask_guid);
-        assert_eq!(CertTable::parse(&bytes), Err(CertTableError::Duplicate(CertKind::Ask)));
+        assert_eq!(
+            CertTable::parse(&bytes),
+            Err(CertTableError::Duplicate(CertKind::Ask))
+        );
     }
 
     #[test]
     fn empty_entry_is_rejected() {
         let mut bytes = sample().encode();
         bytes[20..24].copy_from_slice(&0u32.to_le_bytes());
-        assert!(matches!(CertTable::parse(&bytes), Err(CertTableError::Empty { index: 0, .. })));
+        assert!(matches!(
+            CertTable::parse(&bytes),
+            Err(CertTableError::Empty { index: 0, .. })
+        ));
     }
 }

@@ -46,7 +46,13 @@ pub struct Tcb {
 
 impl From<sev::firmware::host::TcbVersion> for Tcb {
     fn from(tcb: sev::firmware::host::TcbVersion) -> Self {
-        Self { fmc: tcb.fmc, bootloader: tcb.bootloader, tee: tcb.tee, snp: tcb.snp, microcode: tcb.microcode }
+        Self {
+            fmc: tcb.fmc,
+            bootloader: tcb.bootloader,
+            tee: tcb.tee,
+            snp: tcb.snp,
+            microcode: tcb.microcode,
+        }
     }
 }
 
@@ -75,12 +81,21 @@ pub enum EndorsementError {
 impl EndorsementFacts {
     /// Reads the AMD extensions of a VCEK or VLEK certificate.
     pub fn from_certificate(cert: &x509_cert::Certificate) -> Result<Self, EndorsementError> {
-        let extensions = cert.tbs_certificate.extensions.as_deref().unwrap_or_default();
+        let extensions = cert
+            .tbs_certificate
+            .extensions
+            .as_deref()
+            .unwrap_or_default();
         let find = |id: ObjectIdentifier| {
-            extensions.iter().find(|ext| ext.extn_id == id).map(|ext| ext.extn_value.as_bytes())
+            extensions
+                .iter()
+                .find(|ext| ext.extn_id == id)
+                .map(|ext| ext.extn_value.as_bytes())
         };
         let level = |id: ObjectIdentifier| -> Result<Option<u8>, EndorsementError> {
-            find(id).map(|der| u8::from_der(der).map_err(|_| EndorsementError::Malformed(id))).transpose()
+            find(id)
+                .map(|der| u8::from_der(der).map_err(|_| EndorsementError::Malformed(id)))
+                .transpose()
         };
         let required = |id, name| level(id)?.ok_or(EndorsementError::MissingTcb(name));
         let tcb = Tcb {
@@ -97,7 +112,11 @@ impl EndorsementFacts {
                     .map_err(|_| EndorsementError::Malformed(oid::PRODUCT_NAME))
             })
             .transpose()?;
-        Ok(Self { tcb, hw_id: find(oid::HW_ID).map(<[u8]>::to_vec), product_name })
+        Ok(Self {
+            tcb,
+            hw_id: find(oid::HW_ID).map(<[u8]>::to_vec),
+            product_name,
+        })
     }
 
     /// True if `chip_id` (64 bytes from the report) is this key's chip. Turin

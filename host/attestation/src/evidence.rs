@@ -104,7 +104,10 @@ impl Evidence {
         if !input.0.is_empty() {
             return Err(EvidenceError::TrailingBytes(input.0.len()));
         }
-        Ok(Self { report, certificates })
+        Ok(Self {
+            report,
+            certificates,
+        })
     }
 }
 
@@ -126,7 +129,9 @@ impl<'a> Reader<'a> {
     }
 
     fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], EvidenceError> {
-        self.take(N, what)?.try_into().map_err(|_| EvidenceError::Truncated(what))
+        self.take(N, what)?
+            .try_into()
+            .map_err(|_| EvidenceError::Truncated(what))
     }
 }
 
@@ -137,7 +142,10 @@ mod tests {
     fn sample() -> Evidence {
         let mut certificates = CertTable::new();
         certificates.insert(CertKind::Vcek, vec![0x30, 0x00]);
-        Evidence { report: RawReport::from_bytes(&[0x11; REPORT_LEN]).unwrap_or_else(|e| panic!("{e}")), certificates }
+        Evidence {
+            report: RawReport::from_bytes(&[0x11; REPORT_LEN]).unwrap_or_else(|e| panic!("{e}")),
+            certificates,
+        }
     }
 
     #[test]
@@ -150,7 +158,10 @@ mod tests {
     fn every_truncation_is_rejected() {
         let bytes = sample().encode();
         for len in 0..bytes.len() {
-            assert!(Evidence::decode(&bytes[..len]).is_err(), "prefix of {len} bytes accepted");
+            assert!(
+                Evidence::decode(&bytes[..len]).is_err(),
+                "prefix of {len} bytes accepted"
+            );
         }
     }
 
@@ -158,19 +169,28 @@ mod tests {
     fn trailing_bytes_bad_magic_and_unknown_version_are_rejected() {
         let mut bytes = sample().encode();
         bytes.push(0);
-        assert_eq!(Evidence::decode(&bytes), Err(EvidenceError::TrailingBytes(1)));
+        assert_eq!(
+            Evidence::decode(&bytes),
+            Err(EvidenceError::TrailingBytes(1))
+        );
         let mut bytes = sample().encode();
         bytes[0] = b'X';
         assert_eq!(Evidence::decode(&bytes), Err(EvidenceError::BadMagic));
         let mut bytes = sample().encode();
         bytes[5] = 2;
-        assert_eq!(Evidence::decode(&bytes), Err(EvidenceError::UnsupportedFormat(2)));
+        assert_eq!(
+            Evidence::decode(&bytes),
+            Err(EvidenceError::UnsupportedFormat(2))
+        );
     }
 
     #[test]
     fn a_short_report_length_is_named() {
         let mut bytes = sample().encode();
         bytes[6..10].copy_from_slice(&1000u32.to_be_bytes());
-        assert_eq!(Evidence::decode(&bytes), Err(EvidenceError::Report(ReportError::Length { actual: 1000 })));
+        assert_eq!(
+            Evidence::decode(&bytes),
+            Err(EvidenceError::Report(ReportError::Length { actual: 1000 }))
+        );
     }
 }

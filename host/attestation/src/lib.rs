@@ -42,17 +42,21 @@ pub use endorsement::{EndorsementError, EndorsementFacts, Tcb};
 pub use evidence::{Evidence, EvidenceError, FORMAT_VERSION, MAGIC};
 pub use nonce::{FreshnessError, Nonce, NonceTracker};
 pub use policy::{
-    AllowList, AuthorityRejection, MeasurementAuthority, NEWEST_REPORT_VERSION, OLDEST_REPORT_VERSION, Policy,
-    PolicyError,
+    AllowList, AuthorityRejection, MeasurementAuthority, NEWEST_REPORT_VERSION,
+    OLDEST_REPORT_VERSION, Policy, PolicyError,
 };
-pub use policy_set::{POLICY_SET_DOMAIN, PolicySetError, ensure_policy_set_matches, policy_set_digest};
+pub use policy_set::{
+    POLICY_SET_DOMAIN, PolicySetError, ensure_policy_set_matches, policy_set_digest,
+};
 pub use provider::{
-    EvidenceProvider, ProviderError, SIMULATION_WARNING, SevGuestProvider, SimulatedProvider, evidence_from_ext_report,
+    EvidenceProvider, ProviderError, SIMULATION_WARNING, SevGuestProvider, SimulatedProvider,
+    evidence_from_ext_report,
 };
 pub use report::{REPORT_LEN, RawReport, ReportError, SIGNED_LEN};
 pub use roots::{ChainError, ProductLine, RootKind, TrustAnchors};
 pub use simulated::{
-    SIMULATED_MEASUREMENT_DOMAIN, SimulatedLaunch, SimulatedPlatform, SimulationError, simulated_measurement,
+    SIMULATED_MEASUREMENT_DOMAIN, SimulatedLaunch, SimulatedPlatform, SimulationError,
+    simulated_measurement,
 };
 pub use verify::{VerifiedReport, Verifier, VerifyError};
 

@@ -75,7 +75,11 @@ pub struct NonceTracker {
 impl NonceTracker {
     /// A tracker whose nonces expire `lifetime` after issue.
     pub fn new(lifetime: Duration) -> Self {
-        Self { lifetime, issued: HashMap::new(), redeemed: HashMap::new() }
+        Self {
+            lifetime,
+            issued: HashMap::new(),
+            redeemed: HashMap::new(),
+        }
     }
 
     /// Issues a fresh random nonce at time `now`.
@@ -96,7 +100,10 @@ impl NonceTracker {
         self.redeemed.insert(*nonce, issued_at);
         let age = now.saturating_duration_since(issued_at);
         if age > self.lifetime {
-            return Err(FreshnessError::Expired { age, lifetime: self.lifetime });
+            return Err(FreshnessError::Expired {
+                age,
+                lifetime: self.lifetime,
+            });
         }
         Ok(())
     }
@@ -123,8 +130,14 @@ mod tests {
         let mut tracker = NonceTracker::new(LIFETIME);
         let start = Instant::now();
         let nonce = tracker.issue(start);
-        assert_eq!(tracker.redeem(&nonce, start + Duration::from_secs(1)), Ok(()));
-        assert_eq!(tracker.redeem(&nonce, start + Duration::from_secs(2)), Err(FreshnessError::Replayed));
+        assert_eq!(
+            tracker.redeem(&nonce, start + Duration::from_secs(1)),
+            Ok(())
+        );
+        assert_eq!(
+            tracker.redeem(&nonce, start + Duration::from_secs(2)),
+            Err(FreshnessError::Replayed)
+        );
     }
 
     #[test]
@@ -133,7 +146,10 @@ mod tests {
         let start = Instant::now();
         let nonce = tracker.issue(start);
         let err = tracker.redeem(&nonce, start + LIFETIME + Duration::from_secs(1));
-        assert!(matches!(err, Err(FreshnessError::Expired { .. })), "{err:?}");
+        assert!(
+            matches!(err, Err(FreshnessError::Expired { .. })),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -141,7 +157,10 @@ mod tests {
         let mut tracker = NonceTracker::new(LIFETIME);
         let now = Instant::now();
         tracker.issue(now);
-        assert_eq!(tracker.redeem(&Nonce::random(), now), Err(FreshnessError::Unknown));
+        assert_eq!(
+            tracker.redeem(&Nonce::random(), now),
+            Err(FreshnessError::Unknown)
+        );
     }
 
     #[test]
@@ -151,7 +170,10 @@ mod tests {
         let nonce = tracker.issue(start);
         tracker.issue(start + LIFETIME * 3);
         assert_eq!(tracker.issued.len(), 1);
-        assert_eq!(tracker.redeem(&nonce, start + LIFETIME * 3), Err(FreshnessError::Unknown));
+        assert_eq!(
+            tracker.redeem(&nonce, start + LIFETIME * 3),
+            Err(FreshnessError::Unknown)
+        );
     }
 
     #[test]

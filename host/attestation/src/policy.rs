@@ -124,14 +124,21 @@ impl Policy {
     }
 }
 
-fn parse_digests<const N: usize>(hex_list: &[String], field: &'static str) -> Result<BTreeSet<[u8; N]>, PolicyError> {
+fn parse_digests<const N: usize>(
+    hex_list: &[String],
+    field: &'static str,
+) -> Result<BTreeSet<[u8; N]>, PolicyError> {
     hex_list
         .iter()
         .map(|value| {
             hex::decode(value)
                 .ok()
                 .and_then(|bytes| <[u8; N]>::try_from(bytes).ok())
-                .ok_or_else(|| PolicyError::BadDigest { field, value: value.clone(), bytes: N })
+                .ok_or_else(|| PolicyError::BadDigest {
+                    field,
+                    value: value.clone(),
+                    bytes: N,
+                })
         })
         .collect()
 }
@@ -157,7 +164,8 @@ pub enum AuthorityRejection {
 /// that checks inclusion proofs. Implementations must fail closed.
 pub trait MeasurementAuthority {
     /// Accepts or refuses one (measurement, HOST_DATA) pair.
-    fn check(&self, measurement: &[u8; 48], host_data: &[u8; 32]) -> Result<(), AuthorityRejection>;
+    fn check(&self, measurement: &[u8; 48], host_data: &[u8; 32])
+    -> Result<(), AuthorityRejection>;
 }
 
 /// A fixed allow-list of measurements and HOST_DATA values.
@@ -170,7 +178,11 @@ pub struct AllowList {
 }
 
 impl MeasurementAuthority for AllowList {
-    fn check(&self, measurement: &[u8; 48], host_data: &[u8; 32]) -> Result<(), AuthorityRejection> {
+    fn check(
+        &self,
+        measurement: &[u8; 48],
+        host_data: &[u8; 32],
+    ) -> Result<(), AuthorityRejection> {
         if !self.measurements.contains(measurement) {
             return Err(AuthorityRejection::Measurement(*measurement));
         }
@@ -198,24 +210,42 @@ mod tests {
     #[test]
     fn unknown_keys_and_bad_digests_are_rejected() {
         let unknown = format!("{EXAMPLE}\nallow_debug = true\n");
-        assert!(matches!(Policy::from_toml(&unknown), Err(PolicyError::Toml(_))));
+        assert!(matches!(
+            Policy::from_toml(&unknown),
+            Err(PolicyError::Toml(_))
+        ));
         let short = EXAMPLE.replace("7a1e5c266c0108db", "7a1e");
-        assert!(matches!(Policy::from_toml(&short), Err(PolicyError::BadDigest { .. })));
+        assert!(matches!(
+            Policy::from_toml(&short),
+            Err(PolicyError::BadDigest { .. })
+        ));
     }
 
     #[test]
     fn version_range_and_vmpls_are_checked() {
         let old = EXAMPLE.replace("min_report_version = 2", "min_report_version = 1");
-        assert!(matches!(Policy::from_toml(&old), Err(PolicyError::BadVersionRange { .. })));
+        assert!(matches!(
+            Policy::from_toml(&old),
+            Err(PolicyError::BadVersionRange { .. })
+        ));
         let none = EXAMPLE.replace("allowed_vmpls = [0]", "allowed_vmpls = []");
         assert!(matches!(Policy::from_toml(&none), Err(PolicyError::NoVmpl)));
     }
 
     #[test]
     fn the_allow_list_refuses_unlisted_values() {
-        let list = AllowList { measurements: [[1; 48]].into(), host_data: [[2; 32]].into() };
+        let list = AllowList {
+            measurements: [[1; 48]].into(),
+            host_data: [[2; 32]].into(),
+        };
         assert_eq!(list.check(&[1; 48], &[2; 32]), Ok(()));
-        assert_eq!(list.check(&[9; 48], &[2; 32]), Err(AuthorityRejection::Measurement([9; 48])));
-        assert_eq!(list.check(&[1; 48], &[9; 32]), Err(AuthorityRejection::HostData([9; 32])));
+        assert_eq!(
+            list.check(&[9; 48], &[2; 32]),
+            Err(AuthorityRejection::Measurement([9; 48]))
+        );
+        assert_eq!(
+            list.check(&[1; 48], &[9; 32]),
+            Err(AuthorityRejection::HostData([9; 32]))
+        );
     }
 }

@@ -53,7 +53,10 @@ pub fn policy_set_digest<'a>(
         if name.is_empty() {
             return Err(PolicySetError::EmptyName);
         }
-        if sorted.insert(name.as_bytes(), Sha256::digest(contents)).is_some() {
+        if sorted
+            .insert(name.as_bytes(), Sha256::digest(contents))
+            .is_some()
+        {
             return Err(PolicySetError::DuplicateName(name.to_owned()));
         }
     }
@@ -75,7 +78,10 @@ pub fn ensure_policy_set_matches<'a>(
 ) -> Result<(), PolicySetError> {
     let actual = policy_set_digest(files)?;
     if actual != *host_data {
-        return Err(PolicySetError::Mismatch { expected: *host_data, actual });
+        return Err(PolicySetError::Mismatch {
+            expected: *host_data,
+            actual,
+        });
     }
     Ok(())
 }
@@ -84,7 +90,10 @@ pub fn ensure_policy_set_matches<'a>(
 mod tests {
     use super::*;
 
-    const SET: [(&str, &[u8]); 2] = [("log.toml", b"events = []"), ("summarise.toml", b"digest = \"ab\"")];
+    const SET: [(&str, &[u8]); 2] = [
+        ("log.toml", b"events = []"),
+        ("summarise.toml", b"digest = \"ab\""),
+    ];
 
     fn digest(files: &[(&str, &[u8])]) -> [u8; 32] {
         policy_set_digest(files.iter().copied()).unwrap_or_else(|e| panic!("{e}"))
@@ -100,7 +109,10 @@ mod tests {
     #[test]
     fn contents_names_and_membership_all_matter() {
         let base = digest(&SET);
-        assert_ne!(base, digest(&[SET[0], ("summarise.toml", b"digest = \"ac\"")]));
+        assert_ne!(
+            base,
+            digest(&[SET[0], ("summarise.toml", b"digest = \"ac\"")])
+        );
         assert_ne!(base, digest(&[SET[0], ("suggest.toml", SET[1].1)]));
         assert_ne!(base, digest(&SET[..1]));
         // Moving bytes between name and contents changes the digest too.
@@ -122,11 +134,20 @@ mod tests {
     #[test]
     fn duplicates_empty_names_and_mismatches_are_refused() {
         let twice = [SET[0], SET[0]];
-        assert_eq!(policy_set_digest(twice), Err(PolicySetError::DuplicateName("log.toml".into())));
-        assert_eq!(policy_set_digest([("", &b""[..])]), Err(PolicySetError::EmptyName));
+        assert_eq!(
+            policy_set_digest(twice),
+            Err(PolicySetError::DuplicateName("log.toml".into()))
+        );
+        assert_eq!(
+            policy_set_digest([("", &b""[..])]),
+            Err(PolicySetError::EmptyName)
+        );
         let host_data = digest(&SET);
         assert_eq!(ensure_policy_set_matches(&host_data, SET), Ok(()));
         let err = ensure_policy_set_matches(&host_data, SET[..1].iter().copied());
-        assert!(matches!(err, Err(PolicySetError::Mismatch { .. })), "{err:?}");
+        assert!(
+            matches!(err, Err(PolicySetError::Mismatch { .. })),
+            "{err:?}"
+        );
     }
 }

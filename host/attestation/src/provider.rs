@@ -15,8 +15,7 @@ use crate::simulated::{SimulatedLaunch, SimulatedPlatform, SimulationError};
 
 /// The line every binary prints at start-up and in its health output when it
 /// runs on a simulated provider.
-pub const SIMULATION_WARNING: &str =
-    "SIMULATED ATTESTATION: reports are signed by a locally generated key, not by AMD hardware; no confidentiality guarantee";
+pub const SIMULATION_WARNING: &str = "SIMULATED ATTESTATION: reports are signed by a locally generated key, not by AMD hardware; no confidentiality guarantee";
 
 /// Why no evidence could be produced.
 #[derive(Debug, thiserror::Error)]
@@ -57,7 +56,10 @@ pub struct SevGuestProvider {
 impl SevGuestProvider {
     /// Requests reports at `vmpl` (0 unless running under an SVSM).
     pub fn new(vmpl: u32) -> Self {
-        Self { vmpl, fallback_vcek: None }
+        Self {
+            vmpl,
+            fallback_vcek: None,
+        }
     }
 
     /// A VCEK (DER, e.g. fetched from AMD's KDS at provisioning) to send
@@ -75,12 +77,18 @@ impl EvidenceProvider for SevGuestProvider {
         let (report, certificates) = firmware
             .get_ext_report(None, Some(*report_data), Some(self.vmpl))
             .map_err(|e| ProviderError::Firmware(e.to_string()))?;
-        evidence_from_ext_report(&report, certificates.unwrap_or_default(), self.fallback_vcek.as_deref())
+        evidence_from_ext_report(
+            &report,
+            certificates.unwrap_or_default(),
+            self.fallback_vcek.as_deref(),
+        )
     }
 
     #[cfg(not(target_os = "linux"))]
     fn evidence(&self, _report_data: &[u8; 64]) -> Result<Evidence, ProviderError> {
-        Err(ProviderError::Device(std::io::ErrorKind::Unsupported.into()))
+        Err(ProviderError::Device(
+            std::io::ErrorKind::Unsupported.into(),
+        ))
     }
 
     fn is_simulated(&self) -> bool {
@@ -110,7 +118,10 @@ pub fn evidence_from_ext_report(
         };
         certificates.insert(kind, entry.data);
     }
-    let evidence = Evidence { report, certificates };
+    let evidence = Evidence {
+        report,
+        certificates,
+    };
     if evidence.endorsement_key().is_some() {
         return Ok(evidence);
     }

@@ -47,15 +47,21 @@ pub struct RawReport(Box<[u8; REPORT_LEN]>);
 
 impl std::fmt::Debug for RawReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "RawReport(version {}, measurement {})", self.version(), hex::encode(self.measurement()))
+        write!(
+            f,
+            "RawReport(version {}, measurement {})",
+            self.version(),
+            hex::encode(self.measurement())
+        )
     }
 }
 
 impl RawReport {
     /// Takes report bytes; only the length is checked here.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ReportError> {
-        let array: [u8; REPORT_LEN] =
-            bytes.try_into().map_err(|_| ReportError::Length { actual: bytes.len() })?;
+        let array: [u8; REPORT_LEN] = bytes.try_into().map_err(|_| ReportError::Length {
+            actual: bytes.len(),
+        })?;
         Ok(Self(Box::new(array)))
     }
 
@@ -95,14 +101,19 @@ impl RawReport {
     pub fn signature(&self) -> Option<p384::ecdsa::Signature> {
         let padded_r = &self.0[SIGNATURE_R_OFFSET..SIGNATURE_S_OFFSET];
         let padded_s = &self.0[SIGNATURE_S_OFFSET..SIGNATURE_END];
-        let padding_is_zero = padded_r[SCALAR_LEN..].iter().chain(&padded_s[SCALAR_LEN..]).all(|b| *b == 0)
+        let padding_is_zero = padded_r[SCALAR_LEN..]
+            .iter()
+            .chain(&padded_s[SCALAR_LEN..])
+            .all(|b| *b == 0)
             && self.0[SIGNATURE_END..].iter().all(|b| *b == 0);
         if !padding_is_zero {
             return None;
         }
         let big_endian = |little: &[u8]| -> [u8; SCALAR_LEN] {
             let mut out = [0u8; SCALAR_LEN];
-            out.iter_mut().zip(little[..SCALAR_LEN].iter().rev()).for_each(|(o, i)| *o = *i);
+            out.iter_mut()
+                .zip(little[..SCALAR_LEN].iter().rev())
+                .for_each(|(o, i)| *o = *i);
             out
         };
         p384::ecdsa::Signature::from_scalars(big_endian(padded_r), big_endian(padded_s)).ok()
@@ -113,9 +124,15 @@ impl RawReport {
         let (r, s) = signature.split_bytes();
         let area = &mut self.0[SIGNATURE_R_OFFSET..];
         area.fill(0);
-        area[..SCALAR_LEN].iter_mut().zip(r.iter().rev()).for_each(|(o, i)| *o = *i);
+        area[..SCALAR_LEN]
+            .iter_mut()
+            .zip(r.iter().rev())
+            .for_each(|(o, i)| *o = *i);
         let s_area = &mut self.0[SIGNATURE_S_OFFSET..];
-        s_area[..SCALAR_LEN].iter_mut().zip(s.iter().rev()).for_each(|(o, i)| *o = *i);
+        s_area[..SCALAR_LEN]
+            .iter_mut()
+            .zip(s.iter().rev())
+            .for_each(|(o, i)| *o = *i);
     }
 
     /// All fields, decoded by the `sev` crate.

@@ -56,7 +56,12 @@ struct PinnedRoot {
 impl PinnedRoot {
     fn new(kind: RootKind, ark: Certificate, ask: Certificate) -> Self {
         let ark_key = public_key_der(&ark);
-        Self { kind, ark, ask, ark_key }
+        Self {
+            kind,
+            ark,
+            ask,
+            ark_key,
+        }
     }
 }
 
@@ -85,7 +90,8 @@ impl TrustAnchors {
             ProductLine::Turin => (builtin::turin::ark(), builtin::turin::ask()),
         };
         if let (Ok(ark), Ok(ask)) = (ark, ask) {
-            self.roots.push(PinnedRoot::new(RootKind::Amd(line), ark, ask));
+            self.roots
+                .push(PinnedRoot::new(RootKind::Amd(line), ark, ask));
         }
         self
     }
@@ -93,7 +99,8 @@ impl TrustAnchors {
     /// Adds a simulated root. Evidence anchored here is still refused unless
     /// the policy sets `allow_simulated = true`.
     pub fn with_simulated(mut self, ark: Certificate, ask: Certificate) -> Self {
-        self.roots.push(PinnedRoot::new(RootKind::Simulated, ark, ask));
+        self.roots
+            .push(PinnedRoot::new(RootKind::Simulated, ark, ask));
         self
     }
 
@@ -107,7 +114,10 @@ impl TrustAnchors {
         let candidates: Vec<&PinnedRoot> = match supplied_ark {
             Some(ark) => {
                 let key = public_key_der(ark);
-                self.roots.iter().filter(|root| root.ark_key == key).collect()
+                self.roots
+                    .iter()
+                    .filter(|root| root.ark_key == key)
+                    .collect()
             }
             None => self.roots.iter().collect(),
         };
@@ -126,7 +136,11 @@ impl TrustAnchors {
             match (ask, vek).verify() {
                 Ok(()) => return Ok(root.kind),
                 Err(e) if root_was_named || supplied_ask.is_some() => {
-                    broken = Some(broken_chain(root.kind, "ASK does not sign the endorsement key", &e));
+                    broken = Some(broken_chain(
+                        root.kind,
+                        "ASK does not sign the endorsement key",
+                        &e,
+                    ));
                 }
                 Err(_) => {}
             }
@@ -136,14 +150,20 @@ impl TrustAnchors {
 }
 
 fn broken_chain(root: RootKind, what: &str, error: &std::io::Error) -> ChainError {
-    ChainError::Broken { root, reason: format!("{what}: {error}") }
+    ChainError::Broken {
+        root,
+        reason: format!("{what}: {error}"),
+    }
 }
 
 /// The DER of a certificate's SubjectPublicKeyInfo (empty if unencodable,
 /// which matches no pinned key).
 fn public_key_der(cert: &Certificate) -> Vec<u8> {
     let x509: x509_cert::Certificate = cert.clone().into();
-    x509.tbs_certificate.subject_public_key_info.to_der().unwrap_or_default()
+    x509.tbs_certificate
+        .subject_public_key_info
+        .to_der()
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -155,8 +175,12 @@ mod tests {
         let anchors = TrustAnchors::amd();
         assert_eq!(anchors.roots.len(), 3);
         for root in &anchors.roots {
-            (&root.ark, &root.ark).verify().unwrap_or_else(|e| panic!("{:?} ARK: {e}", root.kind));
-            (&root.ark, &root.ask).verify().unwrap_or_else(|e| panic!("{:?} ASK: {e}", root.kind));
+            (&root.ark, &root.ark)
+                .verify()
+                .unwrap_or_else(|e| panic!("{:?} ARK: {e}", root.kind));
+            (&root.ark, &root.ask)
+                .verify()
+                .unwrap_or_else(|e| panic!("{:?} ASK: {e}", root.kind));
         }
     }
 }

@@ -23,8 +23,8 @@ use sev::firmware::guest::{AttestationReport, GuestPolicy, KeyInfo, PlatformInfo
 use sev::firmware::host::TcbVersion;
 use sev::parser::ByteParser;
 use sha2::{Digest, Sha256, Sha384};
-use x509_cert::der::asn1::{BitString, Ia5String, OctetString};
 use x509_cert::der::Encode;
+use x509_cert::der::asn1::{BitString, Ia5String, OctetString};
 use x509_cert::ext::Extension;
 use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
@@ -62,7 +62,11 @@ const VALIDITY: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// `host_binary` is the SHA-256 of the host executable, `plugin_digests` the
 /// SHA-256 of each plugin `.wasm`, `policy_set` the [`crate::policy_set_digest`].
 /// Changing any of them changes the measurement; plugin order does not.
-pub fn simulated_measurement(host_binary: &[u8; 32], plugin_digests: &[[u8; 32]], policy_set: &[u8; 32]) -> [u8; 48] {
+pub fn simulated_measurement(
+    host_binary: &[u8; 32],
+    plugin_digests: &[[u8; 32]],
+    policy_set: &[u8; 32],
+) -> [u8; 48] {
     let mut plugins = plugin_digests.to_vec();
     plugins.sort_unstable();
     plugins.dedup();
@@ -120,7 +124,12 @@ impl SimulatedLaunch {
 
     /// A launch at VMPL 0 with the default guest policy.
     pub fn new(measurement: [u8; 48], host_data: [u8; 32]) -> Self {
-        Self { measurement, host_data, guest_policy: Self::DEFAULT_GUEST_POLICY, vmpl: 0 }
+        Self {
+            measurement,
+            host_data,
+            guest_policy: Self::DEFAULT_GUEST_POLICY,
+            vmpl: 0,
+        }
     }
 }
 
@@ -162,13 +171,29 @@ impl SimulatedPlatform {
         let ask_name = ask_name()?;
         let ark_spki = SubjectPublicKeyInfoOwned::from_key(ark_key.to_public_key())?;
         let ask_spki = SubjectPublicKeyInfoOwned::from_key(ask_key.to_public_key())?;
-        let ark = issue(rng, &ark_key, &ark_name, ark_name.clone(), ark_spki, Vec::new(), 1)?;
+        let ark = issue(
+            rng,
+            &ark_key,
+            &ark_name,
+            ark_name.clone(),
+            ark_spki,
+            Vec::new(),
+            1,
+        )?;
         let ask = issue(rng, &ark_key, &ark_name, ask_name, ask_spki, Vec::new(), 2)?;
         let mut chip_id = [0u8; 64];
         rng.fill_bytes(&mut chip_id);
         let tcb = Tcb { fmc: None, ..tcb };
         let (vcek, vcek_key) = issue_vcek(rng, &ask_key, &chip_id, &tcb)?;
-        Ok(Self { ark, ask, ask_key, vcek, vcek_key, chip_id, tcb })
+        Ok(Self {
+            ark,
+            ask,
+            ask_key,
+            vcek,
+            vcek_key,
+            chip_id,
+            tcb,
+        })
     }
 
     /// The same chip and chain after a firmware change: a new VCEK for `tcb`.
@@ -189,7 +214,8 @@ impl SimulatedPlatform {
     /// `anchors` plus this platform's simulated root.
     pub fn pin_in(&self, anchors: TrustAnchors) -> Result<TrustAnchors, SimulationError> {
         let parse = |der: &[u8]| {
-            sev::certs::snp::Certificate::from_der(der).map_err(|e| SimulationError::Certificate(e.to_string()))
+            sev::certs::snp::Certificate::from_der(der)
+                .map_err(|e| SimulationError::Certificate(e.to_string()))
         };
         Ok(anchors.with_simulated(parse(&self.ark)?, parse(&self.ask)?))
     }
@@ -209,9 +235,22 @@ impl SimulatedPlatform {
     }
 
     /// A signed report for `launch` carrying `report_data`.
-    pub fn report(&self, launch: &SimulatedLaunch, report_data: &[u8; 64]) -> Result<RawReport, SimulationError> {
-        let tcb = TcbVersion::new(None, self.tcb.bootloader, self.tcb.tee, self.tcb.snp, self.tcb.microcode);
-        let report_id: [u8; 32] = Sha256::new_with_prefix(self.chip_id).chain_update(launch.measurement).finalize().into();
+    pub fn report(
+        &self,
+        launch: &SimulatedLaunch,
+        report_data: &[u8; 64],
+    ) -> Result<RawReport, SimulationError> {
+        let tcb = TcbVersion::new(
+            None,
+            self.tcb.bootloader,
+            self.tcb.tee,
+            self.tcb.snp,
+            self.tcb.microcode,
+        );
+        let report_id: [u8; 32] = Sha256::new_with_prefix(self.chip_id)
+            .chain_update(launch.measurement)
+            .finalize()
+            .into();
         let report = AttestationReport {
             version: REPORT_VERSION,
             policy: GuestPolicy::from(launch.guest_policy),
@@ -249,13 +288,22 @@ impl SimulatedPlatform {
     }
 
     /// A signed report together with this platform's certificates.
-    pub fn evidence(&self, launch: &SimulatedLaunch, report_data: &[u8; 64]) -> Result<Evidence, SimulationError> {
-        Ok(Evidence { report: self.report(launch, report_data)?, certificates: self.certificates() })
+    pub fn evidence(
+        &self,
+        launch: &SimulatedLaunch,
+        report_data: &[u8; 64],
+    ) -> Result<Evidence, SimulationError> {
+        Ok(Evidence {
+            report: self.report(launch, report_data)?,
+            certificates: self.certificates(),
+        })
     }
 }
 
 fn ask_name() -> Result<Name, SimulationError> {
-    Ok(Name::from_str("CN=SIMULATED-ASK-Milan,O=Cloister development (not AMD)")?)
+    Ok(Name::from_str(
+        "CN=SIMULATED-ASK-Milan,O=Cloister development (not AMD)",
+    )?)
 }
 
 /// A VCEK for `chip_id` at `tcb`, with AMD's extensions, signed by the ASK.
@@ -266,9 +314,14 @@ fn issue_vcek(
     tcb: &Tcb,
 ) -> Result<(Vec<u8>, p384::ecdsa::SigningKey), SimulationError> {
     let key = p384::ecdsa::SigningKey::random(rng);
-    let spki = SubjectPublicKeyInfoOwned::try_from(key.verifying_key().to_public_key_der()?.as_bytes())?;
+    let spki =
+        SubjectPublicKeyInfoOwned::try_from(key.verifying_key().to_public_key_der()?.as_bytes())?;
     let extension = |id, value: Vec<u8>| -> Result<Extension, SimulationError> {
-        Ok(Extension { extn_id: id, critical: false, extn_value: OctetString::new(value)? })
+        Ok(Extension {
+            extn_id: id,
+            critical: false,
+            extn_value: OctetString::new(value)?,
+        })
     };
     let extensions = vec![
         extension(oid::PRODUCT_NAME, Ia5String::new("Milan-B0")?.to_der()?)?,
@@ -323,10 +376,30 @@ mod tests {
     #[test]
     fn every_input_changes_the_simulated_measurement() {
         let base = simulated_measurement(&[1; 32], &[[2; 32], [3; 32]], &[4; 32]);
-        assert_eq!(base, simulated_measurement(&[1; 32], &[[3; 32], [2; 32]], &[4; 32]), "plugin order");
-        assert_ne!(base, simulated_measurement(&[9; 32], &[[2; 32], [3; 32]], &[4; 32]), "host binary");
-        assert_ne!(base, simulated_measurement(&[1; 32], &[[2; 32], [9; 32]], &[4; 32]), "plugin digest");
-        assert_ne!(base, simulated_measurement(&[1; 32], &[[2; 32]], &[4; 32]), "plugin removed");
-        assert_ne!(base, simulated_measurement(&[1; 32], &[[2; 32], [3; 32]], &[9; 32]), "policy set");
+        assert_eq!(
+            base,
+            simulated_measurement(&[1; 32], &[[3; 32], [2; 32]], &[4; 32]),
+            "plugin order"
+        );
+        assert_ne!(
+            base,
+            simulated_measurement(&[9; 32], &[[2; 32], [3; 32]], &[4; 32]),
+            "host binary"
+        );
+        assert_ne!(
+            base,
+            simulated_measurement(&[1; 32], &[[2; 32], [9; 32]], &[4; 32]),
+            "plugin digest"
+        );
+        assert_ne!(
+            base,
+            simulated_measurement(&[1; 32], &[[2; 32]], &[4; 32]),
+            "plugin removed"
+        );
+        assert_ne!(
+            base,
+            simulated_measurement(&[1; 32], &[[2; 32], [3; 32]], &[9; 32]),
+            "policy set"
+        );
     }
 }

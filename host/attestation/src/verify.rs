@@ -198,7 +198,11 @@ impl<A: MeasurementAuthority> Verifier<A> {
     /// A verifier trusting `anchors`, enforcing `policy`, and asking
     /// `authority` about measurements and HOST_DATA.
     pub fn new(anchors: TrustAnchors, policy: Policy, authority: A) -> Self {
-        Self { anchors, policy, authority }
+        Self {
+            anchors,
+            policy,
+            authority,
+        }
     }
 
     /// The policy enforced.
@@ -224,7 +228,11 @@ impl<A: MeasurementAuthority> Verifier<A> {
 
     /// Every check except nonce freshness: the caller supplies the expected
     /// REPORT_DATA (for example a host checking its own report at start-up).
-    pub fn verify_bound(&self, evidence: &Evidence, expected: &[u8; 64]) -> Result<VerifiedReport, VerifyError> {
+    pub fn verify_bound(
+        &self,
+        evidence: &Evidence,
+        expected: &[u8; 64],
+    ) -> Result<VerifiedReport, VerifyError> {
         let verified = self.verify_platform(evidence)?;
         self.check_policy(&verified)?;
         if verified.report_data != *expected {
@@ -246,7 +254,9 @@ impl<A: MeasurementAuthority> Verifier<A> {
             });
         }
         let report = evidence.report.parse()?;
-        let (kind, vek_der) = evidence.endorsement_key().ok_or(VerifyError::MissingEndorsementKey)?;
+        let (kind, vek_der) = evidence
+            .endorsement_key()
+            .ok_or(VerifyError::MissingEndorsementKey)?;
         let signed_by = report.key_info.signing_key();
         let expected_kind = match signed_by {
             0 => CertKind::Vcek,
@@ -255,10 +265,16 @@ impl<A: MeasurementAuthority> Verifier<A> {
         };
         if kind != expected_kind {
             let signed_by = format!("signing key {signed_by}");
-            return Err(VerifyError::EndorsementKeyMismatch { signed_by, supplied: kind });
+            return Err(VerifyError::EndorsementKeyMismatch {
+                signed_by,
+                supplied: kind,
+            });
         }
-        let vek_x509 = x509_cert::Certificate::from_der(vek_der)
-            .map_err(|e| VerifyError::BadCertificate { kind, reason: e.to_string() })?;
+        let vek_x509 =
+            x509_cert::Certificate::from_der(vek_der).map_err(|e| VerifyError::BadCertificate {
+                kind,
+                reason: e.to_string(),
+            })?;
         let facts = EndorsementFacts::from_certificate(&vek_x509)?;
         let vek = Certificate::from(vek_x509);
         let ark = optional_certificate(evidence, CertKind::Ark)?;
@@ -267,14 +283,25 @@ impl<A: MeasurementAuthority> Verifier<A> {
         if root == RootKind::Simulated && !self.policy.allow_simulated {
             return Err(VerifyError::SimulatedNotAllowed);
         }
-        let key = p384::ecdsa::VerifyingKey::from_sec1_bytes(vek.public_key_sec1())
-            .map_err(|e| VerifyError::BadCertificate { kind, reason: format!("not a P-384 key: {e}") })?;
-        let signature = evidence.report.signature().ok_or(VerifyError::ReportSignatureInvalid)?;
+        let key =
+            p384::ecdsa::VerifyingKey::from_sec1_bytes(vek.public_key_sec1()).map_err(|e| {
+                VerifyError::BadCertificate {
+                    kind,
+                    reason: format!("not a P-384 key: {e}"),
+                }
+            })?;
+        let signature = evidence
+            .report
+            .signature()
+            .ok_or(VerifyError::ReportSignatureInvalid)?;
         key.verify(evidence.report.signed_bytes(), &signature)
             .map_err(|_| VerifyError::ReportSignatureInvalid)?;
         let reported_tcb = Tcb::from(report.reported_tcb);
         if reported_tcb != facts.tcb {
-            return Err(VerifyError::TcbMismatch { reported: reported_tcb, certified: facts.tcb });
+            return Err(VerifyError::TcbMismatch {
+                reported: reported_tcb,
+                certified: facts.tcb,
+            });
         }
         if kind == CertKind::Vcek && !facts.matches_chip(&report.chip_id) {
             return Err(VerifyError::ChipIdMismatch);
@@ -303,7 +330,8 @@ impl<A: MeasurementAuthority> Verifier<A> {
             return Err(VerifyError::VmplNotAllowed(verified.vmpl));
         }
         check_minimum_tcb(&verified.reported_tcb, &self.policy.minimum_tcb)?;
-        self.authority.check(&verified.measurement, &verified.host_data)?;
+        self.authority
+            .check(&verified.measurement, &verified.host_data)?;
         Ok(())
     }
 }
@@ -316,16 +344,31 @@ fn check_minimum_tcb(reported: &Tcb, minimum: &Tcb) -> Result<(), VerifyError> {
         ("snp", reported.snp, minimum.snp),
         ("microcode", reported.microcode, minimum.microcode),
     ];
-    match components.into_iter().find(|(_, reported, minimum)| reported < minimum) {
-        Some((component, reported, minimum)) => Err(VerifyError::TcbTooOld { component, reported, minimum }),
+    match components
+        .into_iter()
+        .find(|(_, reported, minimum)| reported < minimum)
+    {
+        Some((component, reported, minimum)) => Err(VerifyError::TcbTooOld {
+            component,
+            reported,
+            minimum,
+        }),
         None => Ok(()),
     }
 }
 
-fn optional_certificate(evidence: &Evidence, kind: CertKind) -> Result<Option<Certificate>, VerifyError> {
+fn optional_certificate(
+    evidence: &Evidence,
+    kind: CertKind,
+) -> Result<Option<Certificate>, VerifyError> {
     evidence
         .certificates
         .get(kind)
-        .map(|der| Certificate::from_der(der).map_err(|e| VerifyError::BadCertificate { kind, reason: e.to_string() }))
+        .map(|der| {
+            Certificate::from_der(der).map_err(|e| VerifyError::BadCertificate {
+                kind,
+                reason: e.to_string(),
+            })
+        })
         .transpose()
 }

@@ -11,7 +11,11 @@ const ROUNDS: usize = 3000;
 
 fn genuine_evidence() -> Vec<u8> {
     let report = RawReport::from_bytes(&common::milan_report()).unwrap_or_else(|e| panic!("{e}"));
-    Evidence { report, certificates: common::milan_certificates() }.encode()
+    Evidence {
+        report,
+        certificates: common::milan_certificates(),
+    }
+    .encode()
 }
 
 fn random_bytes(rng: &mut ChaCha20Rng, max_len: usize) -> Vec<u8> {
@@ -24,7 +28,9 @@ fn random_bytes(rng: &mut ChaCha20Rng, max_len: usize) -> Vec<u8> {
 /// Flips, overwrites, truncates or extends `input` at random.
 fn mutate(rng: &mut ChaCha20Rng, input: &[u8]) -> Vec<u8> {
     let mut out = input.to_vec();
-    let pick = |rng: &mut ChaCha20Rng, n: usize| usize::try_from(rng.next_u32()).unwrap_or_default() % n.max(1);
+    let pick = |rng: &mut ChaCha20Rng, n: usize| {
+        usize::try_from(rng.next_u32()).unwrap_or_default() % n.max(1)
+    };
     for _ in 0..=pick(rng, 4) {
         match pick(rng, 4) {
             0 if !out.is_empty() => {
@@ -65,7 +71,10 @@ fn random_inputs_never_panic_the_parsers() {
 fn mutated_genuine_evidence_never_panics_the_parsers() {
     let mut rng = ChaCha20Rng::seed_from_u64(0xc1057e2);
     let genuine = genuine_evidence();
-    assert!(Evidence::decode(&genuine).is_ok(), "the seed input must be valid");
+    assert!(
+        Evidence::decode(&genuine).is_ok(),
+        "the seed input must be valid"
+    );
     let mut table = CertTable::new();
     table.insert(CertKind::Vcek, common::testdata("sev-snp/milan/vcek.der"));
     let table = table.encode();

@@ -16,19 +16,24 @@ pub fn testdata(relative: &str) -> Vec<u8> {
     );
     let path = root.join(relative);
     std::fs::read(&path).unwrap_or_else(|e| {
-        panic!("test data {} is missing ({e}); set CLOISTER_TESTDATA to the shared testdata folder", path.display())
+        panic!(
+            "test data {} is missing ({e}); set CLOISTER_TESTDATA to the shared testdata folder",
+            path.display()
+        )
     })
 }
 
 /// A PEM certificate from the test data, as DER.
 pub fn pem_as_der(relative: &str) -> Vec<u8> {
-    let cert = sev::certs::snp::Certificate::from_pem(&testdata(relative)).unwrap_or_else(|e| panic!("{relative}: {e}"));
+    let cert = sev::certs::snp::Certificate::from_pem(&testdata(relative))
+        .unwrap_or_else(|e| panic!("{relative}: {e}"));
     cert.to_der().unwrap_or_else(|e| panic!("{relative}: {e}"))
 }
 
 /// The genuine Milan report.
 pub fn milan_report() -> Vec<u8> {
-    let text = String::from_utf8(testdata("sev-snp/milan/report.hex")).unwrap_or_else(|e| panic!("{e}"));
+    let text =
+        String::from_utf8(testdata("sev-snp/milan/report.hex")).unwrap_or_else(|e| panic!("{e}"));
     hex::decode(text.trim()).unwrap_or_else(|e| panic!("report.hex: {e}"))
 }
 
@@ -42,7 +47,13 @@ pub fn milan_certificates() -> CertTable {
 }
 
 /// The TCB of the simulated platform (that of the recorded Milan chip).
-pub const SIM_TCB: Tcb = Tcb { fmc: None, bootloader: 3, tee: 0, snp: 8, microcode: 115 };
+pub const SIM_TCB: Tcb = Tcb {
+    fmc: None,
+    bootloader: 3,
+    tee: 0,
+    snp: 8,
+    microcode: 115,
+};
 
 pub struct Simulation {
     /// The platform the development verifier pins.
@@ -57,10 +68,21 @@ pub struct Simulation {
 pub fn simulation() -> &'static Simulation {
     static SIMULATION: OnceLock<Simulation> = OnceLock::new();
     SIMULATION.get_or_init(|| {
-        let platform = SimulatedPlatform::from_seed([1; 32], SIM_TCB).unwrap_or_else(|e| panic!("{e}"));
-        let outdated = platform.with_tcb(Tcb { microcode: 100, ..SIM_TCB }).unwrap_or_else(|e| panic!("{e}"));
-        let stranger = SimulatedPlatform::from_seed([2; 32], SIM_TCB).unwrap_or_else(|e| panic!("{e}"));
-        Simulation { platform, outdated, stranger }
+        let platform =
+            SimulatedPlatform::from_seed([1; 32], SIM_TCB).unwrap_or_else(|e| panic!("{e}"));
+        let outdated = platform
+            .with_tcb(Tcb {
+                microcode: 100,
+                ..SIM_TCB
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        let stranger =
+            SimulatedPlatform::from_seed([2; 32], SIM_TCB).unwrap_or_else(|e| panic!("{e}"));
+        Simulation {
+            platform,
+            outdated,
+            stranger,
+        }
     })
 }
 
@@ -104,7 +126,10 @@ host_data = ["{}"]
 
 /// AMD roots plus the simulated platform's root.
 pub fn dev_anchors() -> TrustAnchors {
-    simulation().platform.pin_in(TrustAnchors::amd()).unwrap_or_else(|e| panic!("{e}"))
+    simulation()
+        .platform
+        .pin_in(TrustAnchors::amd())
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A verifier's allow-list straight from its policy.

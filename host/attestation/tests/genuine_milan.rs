@@ -263,3 +263,23 @@ fn genuine_evidence_below_the_minimum_tcb_is_refused() {
         })
     );
 }
+
+#[test]
+fn the_vcek_extensions_name_tcb_chip_and_product() {
+    use cloister_attestation::{EndorsementFacts, Tcb};
+    use x509_cert::der::Decode;
+    let facts = |path: &str| {
+        let cert = x509_cert::Certificate::from_der(&testdata(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+        EndorsementFacts::from_certificate(&cert).unwrap_or_else(|e| panic!("{path}: {e}"))
+    };
+    let milan = facts("sev-snp/milan/vcek.der");
+    assert_eq!(milan.tcb, Tcb { fmc: None, bootloader: 3, tee: 0, snp: 8, microcode: 115 });
+    assert_eq!(milan.product_name.as_deref(), Some("Milan-B0"));
+    let report = milan_evidence().report.parse().unwrap_or_else(|e| panic!("{e}"));
+    assert!(milan.matches_chip(&report.chip_id));
+    let turin = facts("sev-snp/turin/vcek.der");
+    assert_eq!(turin.tcb.fmc, Some(0));
+    assert_eq!(turin.product_name.as_deref(), Some("Turin"));
+    assert_eq!(turin.hw_id.as_ref().map(Vec::len), Some(8));
+    assert!(!turin.matches_chip(&report.chip_id));
+}

@@ -283,3 +283,15 @@ fn the_vcek_extensions_name_tcb_chip_and_product() {
     assert_eq!(turin.hw_id.as_ref().map(Vec::len), Some(8));
     assert!(!turin.matches_chip(&report.chip_id));
 }
+
+#[test]
+fn the_real_provider_fails_closed_without_an_sev_guest_device() {
+    use cloister_attestation::{EvidenceProvider, ProviderError, SevGuestProvider};
+    if std::path::Path::new("/dev/sev-guest").exists() {
+        return; // A real SEV-SNP guest: nothing to show here.
+    }
+    let provider = SevGuestProvider::new(0);
+    assert!(!provider.is_simulated());
+    let result = provider.evidence(&[0; 64]);
+    assert!(matches!(result, Err(ProviderError::Device(_))), "{result:?}");
+}

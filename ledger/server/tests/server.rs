@@ -87,7 +87,7 @@ impl Server {
             .expect("spawn server");
         let base = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
-        while agent().get(&format!("{base}/healthz")).call().map(|r| r.status().is_success()) != Ok(true) {
+        while !agent().get(&format!("{base}/healthz")).call().is_ok_and(|response| response.status().is_success()) {
             assert!(Instant::now() < deadline, "server did not become healthy; see {}", dir.join("server.log").display());
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -13,7 +13,6 @@ use crate::merkle::Hash;
 
 /// The signed part of a tree head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct TreeHead {
     /// Number of entries in the tree.
     pub tree_size: u64,
@@ -25,7 +24,6 @@ pub struct TreeHead {
 
 /// A [`TreeHead`] with the log's signature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct SignedTreeHead {
     /// The signed statement.
     #[serde(flatten)]

@@ -63,6 +63,7 @@ pub fn reference_root(leaves: &[Hash]) -> Hash {
 }
 
 /// An in-memory tree over leaf hashes whose subtree hashes come from [`reference_root`].
+#[derive(Debug)]
 pub struct MemoryTree(pub Vec<Hash>);
 
 impl MemoryTree {

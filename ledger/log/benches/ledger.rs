@@ -5,11 +5,16 @@
 //! once in batches of 10 000 entries per transaction; the timed appends are
 //! single durable transactions, as the server performs them.
 
+// criterion's macros generate undocumented functions.
+#![allow(missing_docs)]
+
 use std::time::Instant;
 
 use cloister_ledger::Ledger;
 use cloister_ledger_verify::HexBytes;
-use cloister_ledger_verify::entry::{EntryBody, Provenance, ReviewerSignature, SignedEntry, Subject};
+use cloister_ledger_verify::entry::{
+    EntryBody, Provenance, ReviewerSignature, SignedEntry, Subject,
+};
 use cloister_ledger_verify::merkle::verify_inclusion;
 use cloister_ledger_verify::review::{Reviewer, ReviewerPolicy};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
@@ -28,7 +33,10 @@ fn entry(n: u64) -> SignedEntry {
                 wit_world: "cloister:feature/feature".into(),
                 digest: HexBytes(digest),
             },
-            provenance: Provenance { source_commit: "0123abcd".into(), builder: "bench".into() },
+            provenance: Provenance {
+                source_commit: "0123abcd".into(),
+                builder: "bench".into(),
+            },
         },
         signatures: Vec::new(),
     }
@@ -47,7 +55,10 @@ fn bench(c: &mut Criterion) {
     let policy = ReviewerPolicy {
         threshold: 2,
         reviewers: (1..=3)
-            .map(|seed| Reviewer { name: format!("r{seed}"), public_key: reviewer(seed).verifying_key().to_bytes().into() })
+            .map(|seed| Reviewer {
+                name: format!("r{seed}"),
+                public_key: reviewer(seed).verifying_key().to_bytes().into(),
+            })
             .collect(),
     };
     let ledger = Ledger::open(&dir.path().join("bench.redb"), reviewer(100), policy).expect("open");
@@ -73,8 +84,10 @@ fn bench(c: &mut Criterion) {
             || {
                 next += 1;
                 let mut signed = entry(next);
-                signed.signatures =
-                    [1, 2].iter().map(|&seed| ReviewerSignature::sign(&reviewer(seed), &signed.body)).collect();
+                signed.signatures = [1, 2]
+                    .iter()
+                    .map(|&seed| ReviewerSignature::sign(&reviewer(seed), &signed.body))
+                    .collect();
                 signed
             },
             |signed| ledger.submit(&signed).expect("submit"),
@@ -85,7 +98,9 @@ fn bench(c: &mut Criterion) {
     group.bench_function("inclusion_proof", |b| {
         b.iter(|| {
             probe = (probe + 7919) % size;
-            store.inclusion_proof(&entry(probe).leaf_hash(), None).expect("proof")
+            store
+                .inclusion_proof(&entry(probe).leaf_hash(), None)
+                .expect("proof")
         })
     });
     group.bench_function("consistency_proof", |b| {
@@ -96,9 +111,19 @@ fn bench(c: &mut Criterion) {
     });
     let head = store.tree_head().expect("head").head;
     let leaf = entry(size / 3).leaf_hash();
-    let proof = store.inclusion_proof(&leaf, Some(head.tree_size)).expect("proof");
+    let proof = store
+        .inclusion_proof(&leaf, Some(head.tree_size))
+        .expect("proof");
     group.bench_function("verify_inclusion", |b| {
-        b.iter(|| verify_inclusion(proof.leaf_index, proof.tree_size, &leaf, &proof.audit_path, &head.root_hash))
+        b.iter(|| {
+            verify_inclusion(
+                proof.leaf_index,
+                proof.tree_size,
+                &leaf,
+                &proof.audit_path,
+                &head.root_hash,
+            )
+        })
     });
     group.finish();
 }

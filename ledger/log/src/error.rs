@@ -26,9 +26,9 @@ pub enum LedgerError {
     /// The stored tree head was signed by a different key than the one configured.
     #[error("the database's tree head is not signed by the configured log key")]
     LogKeyMismatch,
-    /// The embedded database failed.
+    /// The embedded database failed (boxed: redb's error is large).
     #[error("storage: {0}")]
-    Storage(#[from] redb::Error),
+    Storage(Box<redb::Error>),
     /// A key or policy file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -46,7 +46,7 @@ pub enum LedgerError {
         /// The file.
         path: PathBuf,
         /// The parse error.
-        source: toml::de::Error,
+        source: Box<toml::de::Error>,
     },
     /// The reviewer policy is well-formed but unusable.
     #[error("reviewer policy: {0}")]
@@ -55,3 +55,23 @@ pub enum LedgerError {
     #[error("no randomness for key generation: {0}")]
     Random(getrandom::Error),
 }
+
+/// redb reports each kind of operation with its own error type; all are storage failures.
+macro_rules! storage_errors {
+    ($($error:ty),*) => {$(
+        impl From<$error> for LedgerError {
+            fn from(error: $error) -> Self {
+                Self::Storage(Box::new(error.into()))
+            }
+        }
+    )*};
+}
+
+storage_errors!(
+    redb::Error,
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);

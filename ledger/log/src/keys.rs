@@ -16,7 +16,10 @@ use zeroize::Zeroizing;
 use crate::LedgerError;
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> LedgerError + '_ {
-    move |source| LedgerError::Io { path: path.to_owned(), source }
+    move |source| LedgerError::Io {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// Reads a key file written by [`generate_key_file`].
@@ -40,7 +43,9 @@ pub fn generate_key_file(path: &Path) -> Result<SigningKey, LedgerError> {
         .open(path)
         .map_err(io_error(path))?;
     let text = Zeroizing::new(format!("{}\n", hex::encode(seed.as_slice())));
-    file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).map_err(io_error(path))?;
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(io_error(path))?;
     Ok(SigningKey::from_bytes(&seed))
 }
 
@@ -58,7 +63,10 @@ pub fn read_or_generate_key_file(path: &Path) -> Result<(SigningKey, bool), Ledg
 pub fn read_reviewer_policy(path: &Path) -> Result<ReviewerPolicy, LedgerError> {
     let text = fs::read_to_string(path).map_err(io_error(path))?;
     let policy: ReviewerPolicy =
-        toml::from_str(&text).map_err(|source| LedgerError::PolicySyntax { path: path.to_owned(), source })?;
+        toml::from_str(&text).map_err(|source| LedgerError::PolicySyntax {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })?;
     policy.validate()?;
     Ok(policy)
 }

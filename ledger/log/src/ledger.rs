@@ -17,9 +17,16 @@ pub struct Ledger {
 
 impl Ledger {
     /// Opens the database at `path` with the log's signing key and the reviewer policy.
-    pub fn open(path: &Path, log_key: SigningKey, policy: ReviewerPolicy) -> Result<Self, LedgerError> {
+    pub fn open(
+        path: &Path,
+        log_key: SigningKey,
+        policy: ReviewerPolicy,
+    ) -> Result<Self, LedgerError> {
         policy.validate()?;
-        Ok(Self { store: LogStore::open(path, log_key)?, policy })
+        Ok(Self {
+            store: LogStore::open(path, log_key)?,
+            policy,
+        })
     }
 
     /// Read access: tree heads, entries, proofs.
@@ -41,7 +48,10 @@ impl Ledger {
 
     /// Admits every entry first, then appends them all in one transaction
     /// under one new tree head; one rejection rejects the whole batch.
-    pub fn submit_batch(&self, entries: &[SignedEntry]) -> Result<Vec<SubmitResponse>, LedgerError> {
+    pub fn submit_batch(
+        &self,
+        entries: &[SignedEntry],
+    ) -> Result<Vec<SubmitResponse>, LedgerError> {
         for entry in entries {
             entry.validate()?;
             self.policy.admit(entry)?;

@@ -6,8 +6,8 @@
 //! which splits into O(log n) of them, so roots and proofs cost O(log² n)
 //! lookups at most and never touch the leaves in bulk.
 
-use cloister_ledger_verify::merkle::{empty_root, node_hash, split_point};
 use cloister_ledger_verify::Hash;
+use cloister_ledger_verify::merkle::{empty_root, node_hash, split_point};
 
 /// A source of perfect-subtree hashes: the redb store, or a test's leaf list.
 pub trait SubtreeHashes {
@@ -24,12 +24,15 @@ pub trait SubtreeHashes {
         if size == 0 {
             return Ok(empty_root());
         }
-        if size.is_power_of_two() && start % size == 0 {
+        if size.is_power_of_two() && start.is_multiple_of(size) {
             let level = size.trailing_zeros();
             return self.perfect_subtree(level, start >> level);
         }
         let split = start + split_point(size);
-        Ok(node_hash(&self.range_hash(start, split)?, &self.range_hash(split, end)?))
+        Ok(node_hash(
+            &self.range_hash(start, split)?,
+            &self.range_hash(split, end)?,
+        ))
     }
 
     /// Root hash of the tree of the first `tree_size` leaves.
@@ -45,7 +48,13 @@ pub trait SubtreeHashes {
     }
 
     /// Appends `PATH` for the subtree `D[start:end]`, leaf level first.
-    fn push_inclusion_path(&self, index: u64, start: u64, end: u64, path: &mut Vec<Hash>) -> Result<(), Self::Error> {
+    fn push_inclusion_path(
+        &self,
+        index: u64,
+        start: u64,
+        end: u64,
+        path: &mut Vec<Hash>,
+    ) -> Result<(), Self::Error> {
         if end - start <= 1 {
             return Ok(());
         }

@@ -5,7 +5,9 @@ mod common;
 use std::path::Path;
 
 use cloister_ledger::LedgerError;
-use cloister_ledger::keys::{generate_key_file, read_key_file, read_or_generate_key_file, read_reviewer_policy};
+use cloister_ledger::keys::{
+    generate_key_file, read_key_file, read_or_generate_key_file, read_reviewer_policy,
+};
 use cloister_ledger_verify::review::PolicyError;
 
 #[test]
@@ -19,13 +21,33 @@ fn example_reviewer_policy_is_two_of_the_three_demo_keys() {
 fn refuses_bad_policy_files() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("reviewers.toml");
-    let key = common::key(1).verifying_key().to_bytes().map(|byte| format!("{byte:02x}")).concat();
-    std::fs::write(&path, format!("threshold = 2\n[[reviewer]]\nname = \"a\"\npublic_key = \"{key}\"\n"))
-        .expect("write");
-    assert!(matches!(read_reviewer_policy(&path), Err(LedgerError::Policy(PolicyError::BadThreshold { .. }))));
-    std::fs::write(&path, "threshold = 1\n[[reviewer]]\nname = \"a\"\npublic_key = \"00ff\"\n").expect("write");
-    assert!(matches!(read_reviewer_policy(&path), Err(LedgerError::PolicySyntax { .. })));
-    assert!(matches!(read_reviewer_policy(&dir.path().join("missing.toml")), Err(LedgerError::Io { .. })));
+    let key = common::key(1)
+        .verifying_key()
+        .to_bytes()
+        .map(|byte| format!("{byte:02x}"))
+        .concat();
+    std::fs::write(
+        &path,
+        format!("threshold = 2\n[[reviewer]]\nname = \"a\"\npublic_key = \"{key}\"\n"),
+    )
+    .expect("write");
+    assert!(matches!(
+        read_reviewer_policy(&path),
+        Err(LedgerError::Policy(PolicyError::BadThreshold { .. }))
+    ));
+    std::fs::write(
+        &path,
+        "threshold = 1\n[[reviewer]]\nname = \"a\"\npublic_key = \"00ff\"\n",
+    )
+    .expect("write");
+    assert!(matches!(
+        read_reviewer_policy(&path),
+        Err(LedgerError::PolicySyntax { .. })
+    ));
+    assert!(matches!(
+        read_reviewer_policy(&dir.path().join("missing.toml")),
+        Err(LedgerError::Io { .. })
+    ));
 }
 
 #[test]
@@ -36,14 +58,26 @@ fn key_files_round_trip_and_are_never_overwritten() {
     let path = dir.path().join("log.key");
     let (created, was_created) = read_or_generate_key_file(&path).expect("create");
     assert!(was_created);
-    assert_eq!(std::fs::metadata(&path).expect("stat").permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&path).expect("stat").permissions().mode() & 0o777,
+        0o600
+    );
     let (read, was_created) = read_or_generate_key_file(&path).expect("read");
     assert!(!was_created);
     assert_eq!(read.to_bytes(), created.to_bytes());
-    assert!(matches!(generate_key_file(&path), Err(LedgerError::Io { .. })));
-    assert_eq!(read_key_file(&path).expect("still readable").to_bytes(), created.to_bytes());
+    assert!(matches!(
+        generate_key_file(&path),
+        Err(LedgerError::Io { .. })
+    ));
+    assert_eq!(
+        read_key_file(&path).expect("still readable").to_bytes(),
+        created.to_bytes()
+    );
 
     let bad = dir.path().join("bad.key");
     std::fs::write(&bad, "not hex\n").expect("write");
-    assert!(matches!(read_key_file(&bad), Err(LedgerError::BadKeyFile(_))));
+    assert!(matches!(
+        read_key_file(&bad),
+        Err(LedgerError::BadKeyFile(_))
+    ));
 }

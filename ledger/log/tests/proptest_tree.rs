@@ -11,8 +11,13 @@ use common::{MemoryTree, key, reference_root, signed};
 use proptest::prelude::*;
 
 fn leaves(max: usize) -> impl Strategy<Value = MemoryTree> {
-    prop::collection::vec(any::<u32>(), 1..max)
-        .prop_map(|data| MemoryTree(data.iter().map(|item| leaf_hash(&item.to_be_bytes())).collect()))
+    prop::collection::vec(any::<u32>(), 1..max).prop_map(|data| {
+        MemoryTree(
+            data.iter()
+                .map(|item| leaf_hash(&item.to_be_bytes()))
+                .collect(),
+        )
+    })
 }
 
 proptest! {

@@ -35,8 +35,11 @@ impl Default for Config {
 impl Config {
     /// Reads `path`, or returns the defaults when no file is given.
     pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
-        let Some(path) = path else { return Ok(Self::default()) };
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+        let Some(path) = path else {
+            return Ok(Self::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))
     }
 }
@@ -47,7 +50,8 @@ mod tests {
 
     #[test]
     fn shipped_example_parses_and_rejects_typos() {
-        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/cloister-ledger.toml");
+        let example =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/cloister-ledger.toml");
         let config = Config::load(Some(&example)).expect("example config parses");
         assert_eq!(config.listen, Config::default().listen);
         assert!(toml::from_str::<Config>("lisen = \"127.0.0.1:1\"").is_err());

@@ -24,7 +24,10 @@ struct AppState {
 
 /// Builds the router over an opened ledger.
 pub fn router(ledger: Ledger) -> Router {
-    let state = Arc::new(AppState { ledger, metrics: Metrics::default() });
+    let state = Arc::new(AppState {
+        ledger,
+        metrics: Metrics::default(),
+    });
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -43,7 +46,9 @@ struct ApiError(LedgerError);
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = match &self.0 {
-            LedgerError::BadEntry(_) | LedgerError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            LedgerError::BadEntry(_) | LedgerError::BadRequest(_) => {
+                (StatusCode::BAD_REQUEST, "bad_request")
+            }
             LedgerError::NotAdmitted(_) => (StatusCode::FORBIDDEN, "not_admitted"),
             LedgerError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -54,7 +59,14 @@ impl IntoResponse for ApiError {
         } else {
             self.0.to_string()
         };
-        (status, Json(ErrorResponse { error: code.to_owned(), message })).into_response()
+        (
+            status,
+            Json(ErrorResponse {
+                error: code.to_owned(),
+                message,
+            }),
+        )
+            .into_response()
     }
 }
 
@@ -68,11 +80,18 @@ async fn blocking<T: Send + 'static>(
     let shared = Arc::clone(state);
     let result = tokio::task::spawn_blocking(move || call(&shared.ledger))
         .await
-        .unwrap_or_else(|join_error| Err(LedgerError::Corrupt(format!("ledger task failed: {join_error}"))));
+        .unwrap_or_else(|join_error| {
+            Err(LedgerError::Corrupt(format!(
+                "ledger task failed: {join_error}"
+            )))
+        });
     if let Err(error) = &result
         && !matches!(
             error,
-            LedgerError::BadEntry(_) | LedgerError::BadRequest(_) | LedgerError::NotAdmitted(_) | LedgerError::NotFound(_)
+            LedgerError::BadEntry(_)
+                | LedgerError::BadRequest(_)
+                | LedgerError::NotAdmitted(_)
+                | LedgerError::NotFound(_)
         )
     {
         Metrics::count(&state.metrics.internal_errors);
@@ -95,15 +114,21 @@ async fn log_key(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> 
     Json(serde_json::json!({ "public_key": key }))
 }
 
-async fn tree_head(State(state): State<Arc<AppState>>) -> ApiResult<cloister_ledger_verify::tree_head::SignedTreeHead> {
-    Ok(Json(blocking(&state, |ledger| ledger.store().tree_head()).await?))
+async fn tree_head(
+    State(state): State<Arc<AppState>>,
+) -> ApiResult<cloister_ledger_verify::tree_head::SignedTreeHead> {
+    Ok(Json(
+        blocking(&state, |ledger| ledger.store().tree_head()).await?,
+    ))
 }
 
 async fn entry(
     State(state): State<Arc<AppState>>,
     Path(index): Path<u64>,
 ) -> ApiResult<cloister_ledger_verify::api::EntryResponse> {
-    Ok(Json(blocking(&state, move |ledger| ledger.store().entry(index)).await?))
+    Ok(Json(
+        blocking(&state, move |ledger| ledger.store().entry(index)).await?,
+    ))
 }
 
 async fn submit(
@@ -144,7 +169,14 @@ async fn inclusion_proof(
     State(state): State<Arc<AppState>>,
     Query(query): Query<InclusionQuery>,
 ) -> ApiResult<cloister_ledger_verify::api::InclusionProof> {
-    Ok(Json(blocking(&state, move |ledger| ledger.store().inclusion_proof(&query.leaf_hash, query.tree_size)).await?))
+    Ok(Json(
+        blocking(&state, move |ledger| {
+            ledger
+                .store()
+                .inclusion_proof(&query.leaf_hash, query.tree_size)
+        })
+        .await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -157,6 +189,13 @@ async fn consistency_proof(
     State(state): State<Arc<AppState>>,
     Query(ConsistencyQuery { first, second }): Query<ConsistencyQuery>,
 ) -> ApiResult<ConsistencyProof> {
-    let proof = blocking(&state, move |ledger| ledger.store().consistency_proof(first, second)).await?;
-    Ok(Json(ConsistencyProof { first, second, proof }))
+    let proof = blocking(&state, move |ledger| {
+        ledger.store().consistency_proof(first, second)
+    })
+    .await?;
+    Ok(Json(ConsistencyProof {
+        first,
+        second,
+        proof,
+    }))
 }

@@ -95,9 +95,13 @@ enum Command {
 }
 
 fn read_entry(path: &Path) -> anyhow::Result<SignedEntry> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let entry: SignedEntry = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    entry.validate().with_context(|| format!("checking {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let entry: SignedEntry =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    entry
+        .validate()
+        .with_context(|| format!("checking {}", path.display()))?;
     Ok(entry)
 }
 
@@ -149,17 +153,29 @@ fn sign_entry(key_path: &Path, entry_path: &Path, out: Option<&Path>) -> anyhow:
     let key = keys::read_key_file(key_path)?;
     let mut entry = read_entry(entry_path)?;
     let signature = ReviewerSignature::sign(&key, &entry.body);
-    entry.signatures.retain(|existing| existing.public_key != signature.public_key);
+    entry
+        .signatures
+        .retain(|existing| existing.public_key != signature.public_key);
     entry.signatures.push(signature);
     write_json(out.unwrap_or(entry_path), &entry)
 }
 
-fn verify(url: &str, entry_path: &Path, log_key: &PublicKeyBytes, state_path: &Path) -> anyhow::Result<()> {
+fn verify(
+    url: &str,
+    entry_path: &Path,
+    log_key: &PublicKeyBytes,
+    state_path: &Path,
+) -> anyhow::Result<()> {
     let entry = read_entry(entry_path)?;
     let remembered: Option<SignedTreeHead> = match std::fs::read_to_string(state_path) {
-        Ok(text) => Some(serde_json::from_str(&text).with_context(|| format!("parsing {}", state_path.display()))?),
+        Ok(text) => Some(
+            serde_json::from_str(&text)
+                .with_context(|| format!("parsing {}", state_path.display()))?,
+        ),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
-        Err(error) => return Err(error).with_context(|| format!("reading {}", state_path.display())),
+        Err(error) => {
+            return Err(error).with_context(|| format!("reading {}", state_path.display()));
+        }
     };
     let mut verifier = LogVerifier::new(log_key.as_bytes(), remembered)?;
     let proof = LedgerClient::new(url).verify_entry(&mut verifier, &entry)?;
@@ -172,36 +188,53 @@ fn verify(url: &str, entry_path: &Path, log_key: &PublicKeyBytes, state_path: &P
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
         Command::Serve { config } => serve(config.as_deref()).await,
         Command::Keygen { out } => {
             let key = keys::generate_key_file(&out)?;
-            println!("{}", cloister_ledger_verify::HexBytes(key.verifying_key().to_bytes()));
+            println!(
+                "{}",
+                cloister_ledger_verify::HexBytes(key.verifying_key().to_bytes())
+            );
             Ok(())
         }
         Command::PublicKey { key } => {
             let key = keys::read_key_file(&key)?;
-            println!("{}", cloister_ledger_verify::HexBytes(key.verifying_key().to_bytes()));
+            println!(
+                "{}",
+                cloister_ledger_verify::HexBytes(key.verifying_key().to_bytes())
+            );
             Ok(())
         }
         Command::SignEntry { key, entry, out } => sign_entry(&key, &entry, out.as_deref()),
-        Command::Submit { url, entry, log_key } => tokio::task::spawn_blocking(move || {
-            let entry = read_entry(&entry)?;
-            let client = LedgerClient::new(&url);
-            let placed = client.submit(&entry)?;
-            if let Some(log_key) = log_key {
-                let mut verifier = LogVerifier::new(log_key.as_bytes(), None)?;
-                verifier.accept_tree_head(placed.tree_head, &[])?;
-                client.verify_entry(&mut verifier, &entry)?;
-            }
-            print_json(&placed)
-        })
-        .await?,
-        Command::Verify { url, entry, log_key, state } => {
-            tokio::task::spawn_blocking(move || verify(&url, &entry, &log_key, &state)).await?
+        Command::Submit {
+            url,
+            entry,
+            log_key,
+        } => {
+            tokio::task::spawn_blocking(move || {
+                let entry = read_entry(&entry)?;
+                let client = LedgerClient::new(&url);
+                let placed = client.submit(&entry)?;
+                if let Some(log_key) = log_key {
+                    let mut verifier = LogVerifier::new(log_key.as_bytes(), None)?;
+                    verifier.accept_tree_head(placed.tree_head, &[])?;
+                    client.verify_entry(&mut verifier, &entry)?;
+                }
+                print_json(&placed)
+            })
+            .await?
         }
+        Command::Verify {
+            url,
+            entry,
+            log_key,
+            state,
+        } => tokio::task::spawn_blocking(move || verify(&url, &entry, &log_key, &state)).await?,
     }
 }

@@ -28,11 +28,31 @@ impl Metrics {
     pub fn render(&self, tree_size: u64) -> String {
         let mut out = String::new();
         let counters = [
-            ("cloister_ledger_entries_appended_total", "", &self.entries_appended),
-            ("cloister_ledger_entries_duplicate_total", "", &self.entries_duplicate),
-            ("cloister_ledger_submissions_rejected_total", "{reason=\"not_admitted\"}", &self.rejected_not_admitted),
-            ("cloister_ledger_submissions_rejected_total", "{reason=\"malformed\"}", &self.rejected_malformed),
-            ("cloister_ledger_internal_errors_total", "", &self.internal_errors),
+            (
+                "cloister_ledger_entries_appended_total",
+                "",
+                &self.entries_appended,
+            ),
+            (
+                "cloister_ledger_entries_duplicate_total",
+                "",
+                &self.entries_duplicate,
+            ),
+            (
+                "cloister_ledger_submissions_rejected_total",
+                "{reason=\"not_admitted\"}",
+                &self.rejected_not_admitted,
+            ),
+            (
+                "cloister_ledger_submissions_rejected_total",
+                "{reason=\"malformed\"}",
+                &self.rejected_malformed,
+            ),
+            (
+                "cloister_ledger_internal_errors_total",
+                "",
+                &self.internal_errors,
+            ),
         ];
         let mut last_name = "";
         for (name, labels, value) in counters {
@@ -42,7 +62,10 @@ impl Metrics {
             }
             let _ = writeln!(out, "{name}{labels} {}", value.load(Ordering::Relaxed));
         }
-        let _ = writeln!(out, "# TYPE cloister_ledger_tree_size gauge\ncloister_ledger_tree_size {tree_size}");
+        let _ = writeln!(
+            out,
+            "# TYPE cloister_ledger_tree_size gauge\ncloister_ledger_tree_size {tree_size}"
+        );
         out
     }
 }

@@ -2,7 +2,9 @@
 //! `verify` commands (and the release tooling that calls them).
 
 use anyhow::{Context, bail};
-use cloister_ledger_verify::api::{ConsistencyProof, ErrorResponse, InclusionProof, SubmitResponse};
+use cloister_ledger_verify::api::{
+    ConsistencyProof, ErrorResponse, InclusionProof, SubmitResponse,
+};
 use cloister_ledger_verify::client::LogVerifier;
 use cloister_ledger_verify::entry::SignedEntry;
 use cloister_ledger_verify::tree_head::SignedTreeHead;
@@ -17,13 +19,25 @@ pub struct LedgerClient {
 impl LedgerClient {
     /// A client for the ledger at `base`.
     pub fn new(base: &str) -> Self {
-        let agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-        Self { agent, base: base.trim_end_matches('/').to_owned() }
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Self {
+            agent,
+            base: base.trim_end_matches('/').to_owned(),
+        }
     }
 
-    fn decode<T: DeserializeOwned>(what: &str, mut response: ureq::http::Response<ureq::Body>) -> anyhow::Result<T> {
+    fn decode<T: DeserializeOwned>(
+        what: &str,
+        mut response: ureq::http::Response<ureq::Body>,
+    ) -> anyhow::Result<T> {
         let status = response.status();
-        let body = response.body_mut().read_to_string().with_context(|| format!("reading {what}"))?;
+        let body = response
+            .body_mut()
+            .read_to_string()
+            .with_context(|| format!("reading {what}"))?;
         if !status.is_success() {
             match serde_json::from_str::<ErrorResponse>(&body) {
                 Ok(error) => bail!("{what}: {status}: {}", error.message),
@@ -35,7 +49,11 @@ impl LedgerClient {
 
     fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
         let url = format!("{}{path}", self.base);
-        let response = self.agent.get(&url).call().with_context(|| format!("GET {url}"))?;
+        let response = self
+            .agent
+            .get(&url)
+            .call()
+            .with_context(|| format!("GET {url}"))?;
         Self::decode(&url, response)
     }
 
@@ -59,21 +77,29 @@ impl LedgerClient {
 
     /// Brings `verifier` up to the log's latest head (checking consistency with
     /// the head it remembers) and checks that `entry` is included under it.
-    pub fn verify_entry(&self, verifier: &mut LogVerifier, entry: &SignedEntry) -> anyhow::Result<InclusionProof> {
+    pub fn verify_entry(
+        &self,
+        verifier: &mut LogVerifier,
+        entry: &SignedEntry,
+    ) -> anyhow::Result<InclusionProof> {
         let head = self.tree_head()?;
         let proof = match verifier.latest() {
             Some(known) if known.head.tree_size != head.head.tree_size => {
                 let first = known.head.tree_size.min(head.head.tree_size);
                 let second = known.head.tree_size.max(head.head.tree_size);
-                let proof: ConsistencyProof = self.get(&format!("/v1/proof/consistency?first={first}&second={second}"))?;
+                let proof: ConsistencyProof = self.get(&format!(
+                    "/v1/proof/consistency?first={first}&second={second}"
+                ))?;
                 proof.proof
             }
             _ => Vec::new(),
         };
         verifier.accept_tree_head(head, &proof)?;
         let size = verifier.latest().map_or(0, |latest| latest.head.tree_size);
-        let inclusion: InclusionProof =
-            self.get(&format!("/v1/proof/inclusion?leaf_hash={}&tree_size={size}", entry.leaf_hash()))?;
+        let inclusion: InclusionProof = self.get(&format!(
+            "/v1/proof/inclusion?leaf_hash={}&tree_size={size}",
+            entry.leaf_hash()
+        ))?;
         verifier.verify_inclusion(entry, &inclusion)?;
         Ok(inclusion)
     }

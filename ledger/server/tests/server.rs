@@ -9,9 +9,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cloister_ledger_verify::api::{ConsistencyProof, EntryResponse, InclusionProof, SubmitResponse};
+use cloister_ledger_verify::api::{
+    ConsistencyProof, EntryResponse, InclusionProof, SubmitResponse,
+};
 use cloister_ledger_verify::client::LogVerifier;
-use cloister_ledger_verify::entry::{EntryBody, Provenance, ReviewerSignature, SignedEntry, Subject};
+use cloister_ledger_verify::entry::{
+    EntryBody, Provenance, ReviewerSignature, SignedEntry, Subject,
+};
 use cloister_ledger_verify::tree_head::SignedTreeHead;
 use cloister_ledger_verify::{Hash, HexBytes};
 use ed25519_dalek::SigningKey;
@@ -21,7 +25,10 @@ const BINARY: &str = env!("CARGO_BIN_EXE_cloister-ledger");
 
 /// Runs a command of the binary and returns its standard output, failing on a non-zero exit.
 fn run(args: &[&str]) -> String {
-    let output = Command::new(BINARY).args(args).output().expect("run cloister-ledger");
+    let output = Command::new(BINARY)
+        .args(args)
+        .output()
+        .expect("run cloister-ledger");
     assert!(
         output.status.success(),
         "cloister-ledger {args:?} failed: {}",
@@ -31,7 +38,11 @@ fn run(args: &[&str]) -> String {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 fn agent() -> ureq::Agent {
@@ -43,8 +54,15 @@ fn agent() -> ureq::Agent {
 }
 
 fn get<T: DeserializeOwned>(url: &str) -> T {
-    let mut response = agent().get(url).call().unwrap_or_else(|error| panic!("GET {url}: {error}"));
-    assert!(response.status().is_success(), "GET {url}: {}", response.status());
+    let mut response = agent()
+        .get(url)
+        .call()
+        .unwrap_or_else(|error| panic!("GET {url}: {error}"));
+    assert!(
+        response.status().is_success(),
+        "GET {url}: {}",
+        response.status()
+    );
     serde_json::from_str(&response.body_mut().read_to_string().expect("body")).expect("json")
 }
 
@@ -56,7 +74,11 @@ fn try_submit(base: &str, entry: &SignedEntry) -> Option<SubmitResponse> {
         .header("content-type", "application/json")
         .send(&body[..])
         .ok()?;
-    assert!(response.status().is_success(), "submit refused: {}", response.status());
+    assert!(
+        response.status().is_success(),
+        "submit refused: {}",
+        response.status()
+    );
     serde_json::from_str(&response.body_mut().read_to_string().ok()?).ok()
 }
 
@@ -77,7 +99,11 @@ impl Server {
             reviewers
         );
         std::fs::write(&config, text).expect("write config");
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("server.log")).expect("log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("server.log"))
+            .expect("log");
         let child = Command::new(BINARY)
             .args(["serve", "--config"])
             .arg(&config)
@@ -87,8 +113,16 @@ impl Server {
             .expect("spawn server");
         let base = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !agent().get(&format!("{base}/healthz")).call().is_ok_and(|response| response.status().is_success()) {
-            assert!(Instant::now() < deadline, "server did not become healthy; see {}", dir.join("server.log").display());
+        while !agent()
+            .get(&format!("{base}/healthz"))
+            .call()
+            .is_ok_and(|response| response.status().is_success())
+        {
+            assert!(
+                Instant::now() < deadline,
+                "server did not become healthy; see {}",
+                dir.join("server.log").display()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         Self { child, base }
@@ -117,7 +151,9 @@ fn write_policy(dir: &Path) -> PathBuf {
     let mut text = String::from("threshold = 2\n");
     for seed in 1..=3 {
         let key = HexBytes(reviewer_key(seed).verifying_key().to_bytes());
-        text.push_str(&format!("[[reviewer]]\nname = \"r{seed}\"\npublic_key = \"{key}\"\n"));
+        text.push_str(&format!(
+            "[[reviewer]]\nname = \"r{seed}\"\npublic_key = \"{key}\"\n"
+        ));
     }
     let path = dir.join("reviewers.toml");
     std::fs::write(&path, text).expect("write policy");
@@ -128,10 +164,19 @@ fn entry(n: u64) -> SignedEntry {
     let mut digest = [0u8; 32];
     digest[..8].copy_from_slice(&n.to_be_bytes());
     let body = EntryBody {
-        subject: Subject::OhttpKeyConfig { key_id: 1, digest: HexBytes(digest) },
-        provenance: Provenance { source_commit: "abc".into(), builder: "crash-test".into() },
+        subject: Subject::OhttpKeyConfig {
+            key_id: 1,
+            digest: HexBytes(digest),
+        },
+        provenance: Provenance {
+            source_commit: "abc".into(),
+            builder: "crash-test".into(),
+        },
     };
-    let signatures = [1, 3].iter().map(|&seed| ReviewerSignature::sign(&reviewer_key(seed), &body)).collect();
+    let signatures = [1, 3]
+        .iter()
+        .map(|&seed| ReviewerSignature::sign(&reviewer_key(seed), &body))
+        .collect();
     SignedEntry { body, signatures }
 }
 
@@ -140,10 +185,14 @@ fn survives_sigkill_during_appends() {
     let dir = tempfile::tempdir().expect("temp dir");
     let reviewers = write_policy(dir.path());
     let log_key_path = dir.path().join("log.key");
-    let log_key: HexBytes<32> = run(&["keygen", "--out", log_key_path.to_str().expect("utf-8 path")])
-        .trim()
-        .parse()
-        .expect("keygen prints the public key");
+    let log_key: HexBytes<32> = run(&[
+        "keygen",
+        "--out",
+        log_key_path.to_str().expect("utf-8 path"),
+    ])
+    .trim()
+    .parse()
+    .expect("keygen prints the public key");
 
     let server = Server::start(dir.path(), &reviewers, &log_key_path);
     for n in 0..10 {
@@ -157,7 +206,11 @@ fn survives_sigkill_during_appends() {
     let stop = Arc::new(AtomicBool::new(false));
     let writers: Vec<_> = (0..4u64)
         .map(|writer| {
-            let (base, acknowledged, stop) = (server.base.clone(), Arc::clone(&acknowledged), Arc::clone(&stop));
+            let (base, acknowledged, stop) = (
+                server.base.clone(),
+                Arc::clone(&acknowledged),
+                Arc::clone(&stop),
+            );
             std::thread::spawn(move || {
                 for n in (1000 * (writer + 1)..).take(10_000) {
                     if stop.load(Ordering::Relaxed) {
@@ -182,7 +235,11 @@ fn survives_sigkill_during_appends() {
         writer.join().expect("writer thread");
     }
     let acknowledged = acknowledged.lock().expect("lock").clone();
-    assert!(acknowledged.len() >= 40, "too few appends before the kill: {}", acknowledged.len());
+    assert!(
+        acknowledged.len() >= 40,
+        "too few appends before the kill: {}",
+        acknowledged.len()
+    );
 
     let server = Server::start(dir.path(), &reviewers, &log_key_path);
     let after: SignedTreeHead = get(&format!("{}/v1/tree-head", server.base));
@@ -194,7 +251,9 @@ fn survives_sigkill_during_appends() {
         "{}/v1/proof/consistency?first={}&second={}",
         server.base, before.head.tree_size, after.head.tree_size
     ));
-    verifier.accept_tree_head(after, &consistency.proof).expect("consistent across the crash");
+    verifier
+        .accept_tree_head(after, &consistency.proof)
+        .expect("consistent across the crash");
 
     // Every stored entry is whole: it parses, is admitted, and hashes into the signed root.
     let mut stored = Vec::new();
@@ -206,12 +265,17 @@ fn survives_sigkill_during_appends() {
             server.base, after.head.tree_size
         ));
         assert_eq!(proof.leaf_index, index);
-        verifier.verify_inclusion(&response.entry, &proof).expect("entry included under the head");
+        verifier
+            .verify_inclusion(&response.entry, &proof)
+            .expect("entry included under the head");
         stored.push(leaf);
     }
     // No acknowledged append was lost.
     for leaf in &acknowledged {
-        assert!(stored.contains(leaf), "acknowledged entry {leaf} lost in the crash");
+        assert!(
+            stored.contains(leaf),
+            "acknowledged entry {leaf} lost in the crash"
+        );
     }
     // And the log takes appends again.
     let placed = try_submit(&server.base, &entry(99)).expect("append after restart");
@@ -221,62 +285,154 @@ fn survives_sigkill_during_appends() {
 #[test]
 fn release_flow_through_the_commands() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let path = |name: &str| dir.path().join(name).to_str().expect("utf-8 path").to_owned();
+    let path = |name: &str| {
+        dir.path()
+            .join(name)
+            .to_str()
+            .expect("utf-8 path")
+            .to_owned()
+    };
     let mut policy = String::from("threshold = 2\n");
     for name in ["alice", "bob", "carol"] {
         let public_key = run(&["keygen", "--out", &path(&format!("{name}.key"))]);
-        policy.push_str(&format!("[[reviewer]]\nname = \"{name}\"\npublic_key = \"{}\"\n", public_key.trim()));
+        policy.push_str(&format!(
+            "[[reviewer]]\nname = \"{name}\"\npublic_key = \"{}\"\n",
+            public_key.trim()
+        ));
     }
     std::fs::write(path("reviewers.toml"), policy).expect("policy");
     assert!(
-        Command::new(BINARY).args(["keygen", "--out", &path("alice.key")]).output().expect("run").status.code() != Some(0),
+        Command::new(BINARY)
+            .args(["keygen", "--out", &path("alice.key")])
+            .output()
+            .expect("run")
+            .status
+            .code()
+            != Some(0),
         "keygen must refuse to overwrite a key"
     );
-    let log_key = run(&["keygen", "--out", &path("log.key")]).trim().to_owned();
-    assert_eq!(run(&["public-key", "--key", &path("log.key")]).trim(), log_key);
+    let log_key = run(&["keygen", "--out", &path("log.key")])
+        .trim()
+        .to_owned();
+    assert_eq!(
+        run(&["public-key", "--key", &path("log.key")]).trim(),
+        log_key
+    );
 
-    let server = Server::start(dir.path(), Path::new(&path("reviewers.toml")), Path::new(&path("log.key")));
+    let server = Server::start(
+        dir.path(),
+        Path::new(&path("reviewers.toml")),
+        Path::new(&path("log.key")),
+    );
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/plugin-entry.json");
     std::fs::copy(&example, path("entry.json")).expect("copy example entry");
 
     // One signature is not enough: the server refuses and the command fails.
-    run(&["sign-entry", "--key", &path("alice.key"), "--entry", &path("entry.json")]);
+    run(&[
+        "sign-entry",
+        "--key",
+        &path("alice.key"),
+        "--entry",
+        &path("entry.json"),
+    ]);
     let refused = Command::new(BINARY)
-        .args(["submit", "--url", &server.base, "--entry", &path("entry.json")])
+        .args([
+            "submit",
+            "--url",
+            &server.base,
+            "--entry",
+            &path("entry.json"),
+        ])
         .output()
         .expect("run submit");
     assert!(!refused.status.success());
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("1 reviewer signature(s), 2 required"));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("1 reviewer signature(s), 2 required")
+    );
 
-    run(&["sign-entry", "--key", &path("carol.key"), "--entry", &path("entry.json")]);
+    run(&[
+        "sign-entry",
+        "--key",
+        &path("carol.key"),
+        "--entry",
+        &path("entry.json"),
+    ]);
     let placed: SubmitResponse = serde_json::from_str(&run(&[
-        "submit", "--url", &server.base, "--entry", &path("entry.json"), "--log-key", &log_key,
+        "submit",
+        "--url",
+        &server.base,
+        "--entry",
+        &path("entry.json"),
+        "--log-key",
+        &log_key,
     ]))
     .expect("submit output");
     assert_eq!(placed.index, 0);
 
     // The client-side check, twice: the second run checks consistency with the remembered head.
-    let verify = ["verify", "--url", &server.base, "--entry", &path("entry.json"), "--log-key", &log_key, "--state", &path("state.json")];
+    let verify = [
+        "verify",
+        "--url",
+        &server.base,
+        "--entry",
+        &path("entry.json"),
+        "--log-key",
+        &log_key,
+        "--state",
+        &path("state.json"),
+    ];
     run(&verify);
-    let mut other = serde_json::from_str::<SignedEntry>(&std::fs::read_to_string(path("entry.json")).expect("read"))
-        .expect("entry");
+    let mut other = serde_json::from_str::<SignedEntry>(
+        &std::fs::read_to_string(path("entry.json")).expect("read"),
+    )
+    .expect("entry");
     other.body.provenance.builder = "second-build".into();
     other.signatures.clear();
     let mut file = std::fs::File::create(path("other.json")).expect("create");
-    file.write_all(serde_json::to_string(&other).expect("json").as_bytes()).expect("write");
-    run(&["sign-entry", "--key", &path("alice.key"), "--entry", &path("other.json")]);
-    run(&["sign-entry", "--key", &path("bob.key"), "--entry", &path("other.json")]);
-    run(&["submit", "--url", &server.base, "--entry", &path("other.json")]);
+    file.write_all(serde_json::to_string(&other).expect("json").as_bytes())
+        .expect("write");
+    run(&[
+        "sign-entry",
+        "--key",
+        &path("alice.key"),
+        "--entry",
+        &path("other.json"),
+    ]);
+    run(&[
+        "sign-entry",
+        "--key",
+        &path("bob.key"),
+        "--entry",
+        &path("other.json"),
+    ]);
+    run(&[
+        "submit",
+        "--url",
+        &server.base,
+        "--entry",
+        &path("other.json"),
+    ]);
     let proof: InclusionProof = serde_json::from_str(&run(&verify)).expect("verify output");
     assert_eq!(proof.tree_size, 2);
     let remembered: SignedTreeHead =
-        serde_json::from_str(&std::fs::read_to_string(path("state.json")).expect("state")).expect("head");
+        serde_json::from_str(&std::fs::read_to_string(path("state.json")).expect("state"))
+            .expect("head");
     assert_eq!(remembered.head.tree_size, 2);
 
     // A verifier pinned to another key refuses the log.
     let wrong_key = HexBytes(reviewer_key(9).verifying_key().to_bytes()).to_string();
     let refused = Command::new(BINARY)
-        .args(["verify", "--url", &server.base, "--entry", &path("entry.json"), "--log-key", &wrong_key, "--state", &path("fresh.json")])
+        .args([
+            "verify",
+            "--url",
+            &server.base,
+            "--entry",
+            &path("entry.json"),
+            "--log-key",
+            &wrong_key,
+            "--state",
+            &path("fresh.json"),
+        ])
         .output()
         .expect("run verify");
     assert!(!refused.status.success());
@@ -288,6 +444,12 @@ fn release_flow_through_the_commands() {
         .body_mut()
         .read_to_string()
         .expect("body");
-    assert!(metrics.contains("cloister_ledger_entries_appended_total 2"), "{metrics}");
-    assert!(metrics.contains("cloister_ledger_submissions_rejected_total{reason=\"not_admitted\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("cloister_ledger_entries_appended_total 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("cloister_ledger_submissions_rejected_total{reason=\"not_admitted\"} 1"),
+        "{metrics}"
+    );
 }

@@ -10,11 +10,11 @@
 
 use ed25519_dalek::VerifyingKey;
 
+use crate::Hash;
 use crate::api::InclusionProof;
 use crate::entry::SignedEntry;
 use crate::merkle::{self, ProofError};
 use crate::tree_head::{BadTreeHeadSignature, SignedTreeHead};
-use crate::Hash;
 
 /// Why the verifier refused a tree head or an entry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -26,7 +26,9 @@ pub enum VerifyError {
     #[error(transparent)]
     BadSignature(#[from] BadTreeHeadSignature),
     /// Two validly signed tree heads that are not consistent: the log forked.
-    #[error("split view: tree head of size {new_size} is not consistent with the one of size {known_size} seen before ({reason})")]
+    #[error(
+        "split view: tree head of size {new_size} is not consistent with the one of size {known_size} seen before ({reason})"
+    )]
     SplitView {
         /// Size of the head remembered.
         known_size: u64,
@@ -39,7 +41,9 @@ pub enum VerifyError {
     #[error("no tree head accepted yet")]
     NoTreeHead,
     /// The inclusion proof is for a different tree size than the accepted head.
-    #[error("inclusion proof is for tree size {proof_size}, the accepted head has size {head_size}")]
+    #[error(
+        "inclusion proof is for tree size {proof_size}, the accepted head has size {head_size}"
+    )]
     ProofForOtherTree {
         /// Tree size in the proof.
         proof_size: u64,
@@ -61,12 +65,18 @@ pub struct LogVerifier {
 impl LogVerifier {
     /// Pins `log_key` and resumes from `remembered`, the head persisted from
     /// an earlier run (`None` on first use: trust on first use of a head, never of a key).
-    pub fn new(log_key: &[u8; 32], remembered: Option<SignedTreeHead>) -> Result<Self, VerifyError> {
+    pub fn new(
+        log_key: &[u8; 32],
+        remembered: Option<SignedTreeHead>,
+    ) -> Result<Self, VerifyError> {
         let log_key = VerifyingKey::from_bytes(log_key).map_err(|_| VerifyError::BadLogKey)?;
         if let Some(head) = &remembered {
             head.verify(&log_key)?;
         }
-        Ok(Self { log_key, latest: remembered })
+        Ok(Self {
+            log_key,
+            latest: remembered,
+        })
     }
 
     /// The newest tree head accepted so far; persist it to carry split-view detection across runs.
@@ -88,7 +98,11 @@ impl LogVerifier {
             self.latest = Some(offered);
             return Ok(());
         };
-        let (older, newer) = if new.tree_size >= known.tree_size { (known, new) } else { (new, known) };
+        let (older, newer) = if new.tree_size >= known.tree_size {
+            (known, new)
+        } else {
+            (new, known)
+        };
         merkle::verify_consistency(
             older.tree_size,
             newer.tree_size,
@@ -108,7 +122,11 @@ impl LogVerifier {
     }
 
     /// Checks that `entry` is in the tree of the accepted head, via `proof`.
-    pub fn verify_inclusion(&self, entry: &SignedEntry, proof: &InclusionProof) -> Result<(), VerifyError> {
+    pub fn verify_inclusion(
+        &self,
+        entry: &SignedEntry,
+        proof: &InclusionProof,
+    ) -> Result<(), VerifyError> {
         let head = self.latest.as_ref().ok_or(VerifyError::NoTreeHead)?.head;
         if proof.tree_size != head.tree_size {
             return Err(VerifyError::ProofForOtherTree {

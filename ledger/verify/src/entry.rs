@@ -7,9 +7,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::HexBytes;
 use crate::encoding::Canonical;
 use crate::merkle::{self, Hash};
-use crate::HexBytes;
 
 /// Longest accepted text field, in bytes. Names, versions, commits and builder
 /// identities are short; a bound keeps the log from storing arbitrary blobs.
@@ -144,11 +144,23 @@ impl Subject {
 
     fn encode(&self, out: &mut Canonical) {
         match self {
-            Subject::CvmMeasurement { measurement, snp_policy } => {
+            Subject::CvmMeasurement {
+                measurement,
+                snp_policy,
+            } => {
                 out.u8(1).fixed(measurement.as_bytes()).u64(*snp_policy);
             }
-            Subject::PluginComponent { name, version, wit_world, digest } => {
-                out.u8(2).str(name).str(version).str(wit_world).fixed(digest.as_bytes());
+            Subject::PluginComponent {
+                name,
+                version,
+                wit_world,
+                digest,
+            } => {
+                out.u8(2)
+                    .str(name)
+                    .str(version)
+                    .str(wit_world)
+                    .fixed(digest.as_bytes());
             }
             Subject::OhttpKeyConfig { key_id, digest } => {
                 out.u8(3).u8(*key_id).fixed(digest.as_bytes());
@@ -164,7 +176,12 @@ impl EntryBody {
     /// Refuses empty or oversized text fields.
     pub fn validate(&self) -> Result<(), EntryError> {
         match &self.subject {
-            Subject::PluginComponent { name, version, wit_world, .. } => {
+            Subject::PluginComponent {
+                name,
+                version,
+                wit_world,
+                ..
+            } => {
                 check_text("name", name)?;
                 check_text("version", version)?;
                 check_text("wit_world", wit_world)?;
@@ -178,7 +195,8 @@ impl EntryBody {
 
     fn encode(&self, out: &mut Canonical) {
         self.subject.encode(out);
-        out.str(&self.provenance.source_commit).str(&self.provenance.builder);
+        out.str(&self.provenance.source_commit)
+            .str(&self.provenance.builder);
     }
 
     /// The bytes a reviewer signs: a review label and the canonical body.
@@ -204,7 +222,8 @@ impl SignedEntry {
         self.body.encode(&mut out);
         out.u64(self.signatures.len() as u64);
         for signature in &self.signatures {
-            out.fixed(signature.public_key.as_bytes()).fixed(signature.signature.as_bytes());
+            out.fixed(signature.public_key.as_bytes())
+                .fixed(signature.signature.as_bytes());
         }
         out.finish()
     }
@@ -227,7 +246,10 @@ mod tests {
                 wit_world: "cloister:feature/feature".into(),
                 digest: HexBytes([7; 32]),
             },
-            provenance: Provenance { source_commit: "abc".into(), builder: "ci".into() },
+            provenance: Provenance {
+                source_commit: "abc".into(),
+                builder: "ci".into(),
+            },
         }
     }
 
@@ -236,8 +258,10 @@ mod tests {
         // Without length prefixes "ab"+"c" and "a"+"bc" would collide.
         let mut first = plugin("ab");
         let mut second = plugin("a");
-        if let (Subject::PluginComponent { version: v1, .. }, Subject::PluginComponent { version: v2, .. }) =
-            (&mut first.subject, &mut second.subject)
+        if let (
+            Subject::PluginComponent { version: v1, .. },
+            Subject::PluginComponent { version: v2, .. },
+        ) = (&mut first.subject, &mut second.subject)
         {
             *v1 = "c".into();
             *v2 = "bc".into();
@@ -247,7 +271,10 @@ mod tests {
 
     #[test]
     fn leaf_hash_covers_signatures() {
-        let unsigned = SignedEntry { body: plugin("p"), signatures: vec![] };
+        let unsigned = SignedEntry {
+            body: plugin("p"),
+            signatures: vec![],
+        };
         let signed = SignedEntry {
             body: plugin("p"),
             signatures: vec![ReviewerSignature {
@@ -260,9 +287,15 @@ mod tests {
 
     #[test]
     fn validation_rejects_empty_and_oversized_text() {
-        assert_eq!(plugin("").validate(), Err(EntryError::BadText { field: "name" }));
+        assert_eq!(
+            plugin("").validate(),
+            Err(EntryError::BadText { field: "name" })
+        );
         let long = "x".repeat(MAX_TEXT_LEN + 1);
-        assert_eq!(plugin(&long).validate(), Err(EntryError::BadText { field: "name" }));
+        assert_eq!(
+            plugin(&long).validate(),
+            Err(EntryError::BadText { field: "name" })
+        );
         plugin("summarise").validate().expect("well-formed entry");
     }
 

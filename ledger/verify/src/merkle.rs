@@ -193,7 +193,10 @@ mod tests {
         verify_inclusion(0, 1, &leaf, &[], &leaf).expect("leaf is its own root");
         assert_eq!(
             verify_inclusion(1, 1, &leaf, &[], &leaf),
-            Err(ProofError::IndexOutOfRange { index: 1, tree_size: 1 })
+            Err(ProofError::IndexOutOfRange {
+                index: 1,
+                tree_size: 1
+            })
         );
         assert_eq!(
             verify_inclusion(0, 1, &leaf, &[leaf], &leaf),
@@ -207,11 +210,20 @@ mod tests {
         let b = leaf_hash(b"b");
         verify_consistency(0, 5, &[], &empty_root(), &a).expect("empty tree is a prefix");
         verify_consistency(3, 3, &[], &a, &a).expect("same tree");
-        assert_eq!(verify_consistency(3, 3, &[], &a, &b), Err(ProofError::RootMismatch));
+        assert_eq!(
+            verify_consistency(3, 3, &[], &a, &b),
+            Err(ProofError::RootMismatch)
+        );
         assert_eq!(
             verify_consistency(4, 3, &[], &a, &b),
-            Err(ProofError::SizesReversed { first: 4, second: 3 })
+            Err(ProofError::SizesReversed {
+                first: 4,
+                second: 3
+            })
         );
-        assert_eq!(verify_consistency(3, 4, &[], &a, &b), Err(ProofError::WrongLength));
+        assert_eq!(
+            verify_consistency(3, 4, &[], &a, &b),
+            Err(ProofError::WrongLength)
+        );
     }
 }

@@ -99,8 +99,11 @@ impl ReviewerPolicy {
         }
         let mut seen = BTreeSet::new();
         for reviewer in &self.reviewers {
-            VerifyingKey::from_bytes(reviewer.public_key.as_bytes())
-                .map_err(|_| PolicyError::BadKey { name: reviewer.name.clone() })?;
+            VerifyingKey::from_bytes(reviewer.public_key.as_bytes()).map_err(|_| {
+                PolicyError::BadKey {
+                    name: reviewer.name.clone(),
+                }
+            })?;
             if !seen.insert(reviewer.public_key) {
                 return Err(PolicyError::DuplicateKey(reviewer.public_key));
             }
@@ -122,8 +125,11 @@ impl ReviewerPolicy {
             let bad_signature = || AdmissionError::BadSignature(reviewer.name.clone());
             let key = VerifyingKey::from_bytes(reviewer.public_key.as_bytes())
                 .map_err(|_| bad_signature())?;
-            key.verify_strict(&message, &Signature::from_bytes(signature.signature.as_bytes()))
-                .map_err(|_| bad_signature())?;
+            key.verify_strict(
+                &message,
+                &Signature::from_bytes(signature.signature.as_bytes()),
+            )
+            .map_err(|_| bad_signature())?;
             if !signed_by.insert(reviewer.public_key) {
                 return Err(AdmissionError::DuplicateReviewer(reviewer.name.clone()));
             }

@@ -41,14 +41,19 @@ impl TreeHead {
     /// The bytes the log signs: label, size, timestamp, root.
     pub fn signed_message(&self) -> Vec<u8> {
         let mut out = Canonical::new("cloister-ledger-sth-v1");
-        out.u64(self.tree_size).u64(self.timestamp_ms).fixed(self.root_hash.as_bytes());
+        out.u64(self.tree_size)
+            .u64(self.timestamp_ms)
+            .fixed(self.root_hash.as_bytes());
         out.finish()
     }
 
     /// Signs this head with the log's key.
     pub fn sign(self, log_key: &SigningKey) -> SignedTreeHead {
         let signature = log_key.sign(&self.signed_message());
-        SignedTreeHead { head: self, signature: signature.to_bytes().into() }
+        SignedTreeHead {
+            head: self,
+            signature: signature.to_bytes().into(),
+        }
     }
 }
 

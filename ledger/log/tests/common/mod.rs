@@ -3,7 +3,9 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 use cloister_ledger::tree::SubtreeHashes;
-use cloister_ledger_verify::entry::{EntryBody, Provenance, ReviewerSignature, SignedEntry, Subject};
+use cloister_ledger_verify::entry::{
+    EntryBody, Provenance, ReviewerSignature, SignedEntry, Subject,
+};
 use cloister_ledger_verify::merkle::{leaf_hash, node_hash, split_point};
 use cloister_ledger_verify::review::{Reviewer, ReviewerPolicy};
 use cloister_ledger_verify::{Hash, HexBytes};
@@ -38,14 +40,20 @@ pub fn body(n: u64) -> EntryBody {
             wit_world: "cloister:feature/feature".into(),
             digest: HexBytes(digest),
         },
-        provenance: Provenance { source_commit: "0123abcd".into(), builder: "ci".into() },
+        provenance: Provenance {
+            source_commit: "0123abcd".into(),
+            builder: "ci".into(),
+        },
     }
 }
 
 /// `body(n)` signed by the reviewers with the given seeds.
 pub fn signed(n: u64, reviewer_seeds: &[u8]) -> SignedEntry {
     let body = body(n);
-    let signatures = reviewer_seeds.iter().map(|&seed| ReviewerSignature::sign(&key(seed), &body)).collect();
+    let signatures = reviewer_seeds
+        .iter()
+        .map(|&seed| ReviewerSignature::sign(&key(seed), &body))
+        .collect();
     SignedEntry { body, signatures }
 }
 

@@ -17,7 +17,10 @@ use cloister_ledger_verify::merkle::node_hash;
 use cloister_ledger_verify::tree_head::{SignedTreeHead, TreeHead};
 use cloister_ledger_verify::{Hash, HexBytes};
 use ed25519_dalek::SigningKey;
-use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
+use redb::{
+    Database, MultimapTableDefinition, ReadableMultimapTable, ReadableTable, ReadableTableMetadata,
+    TableDefinition, WriteTransaction,
+};
 
 use crate::LedgerError;
 use crate::tree::SubtreeHashes;
@@ -28,6 +31,8 @@ const NODES: TableDefinition<(u8, u64), &[u8]> = TableDefinition::new("nodes");
 const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("entries");
 /// Index by leaf hash, for inclusion proofs by leaf hash and de-duplication.
 const LEAF_INDEX: TableDefinition<&[u8], u64> = TableDefinition::new("leaf_index");
+/// Indices by subject digest (measurement or SHA-256), for clients that know only the digest.
+const SUBJECTS: MultimapTableDefinition<&[u8], u64> = MultimapTableDefinition::new("subjects");
 /// The latest signed tree head (JSON) under [`LATEST`].
 const TREE_HEADS: TableDefinition<&str, &[u8]> = TableDefinition::new("tree_heads");
 const LATEST: &str = "latest";
@@ -79,6 +84,18 @@ fn latest_head<T: ReadableTable<&'static str, &'static [u8]>>(
         .transpose()
 }
 
+fn read_entry<T: ReadableTable<u64, &'static [u8]>>(
+    entries: &T,
+    index: u64,
+) -> Result<EntryResponse, LedgerError> {
+    let guard = entries
+        .get(index)?
+        .ok_or_else(|| LedgerError::NotFound(format!("no entry at index {index}")))?;
+    let entry = serde_json::from_slice(guard.value())
+        .map_err(|error| LedgerError::Corrupt(format!("entry {index}: {error}")))?;
+    Ok(EntryResponse { index, entry })
+}
+
 impl LogStore {
     /// Opens (or creates) the database at `path`, signing heads with `log_key`.
     ///
@@ -92,6 +109,7 @@ impl LogStore {
             txn.open_table(NODES)?;
             txn.open_table(ENTRIES)?;
             txn.open_table(LEAF_INDEX)?;
+            txn.open_multimap_table(SUBJECTS)?;
             let mut heads = txn.open_table(TREE_HEADS)?;
             if latest_head(&heads)?.is_none() {
                 store.write_head(&mut heads, 0, cloister_ledger_verify::merkle::empty_root())?;
@@ -174,6 +192,7 @@ impl LogStore {
         let mut nodes = txn.open_table(NODES)?;
         let mut stored = txn.open_table(ENTRIES)?;
         let mut leaf_index = txn.open_table(LEAF_INDEX)?;
+        let mut subjects = txn.open_multimap_table(SUBJECTS)?;
         let mut size = old_head.head.tree_size;
         let mut placed = Vec::with_capacity(entries.len());
         for entry in entries {
@@ -186,6 +205,7 @@ impl LogStore {
                 .map_err(|error| LedgerError::Corrupt(error.to_string()))?;
             stored.insert(size, json.as_slice())?;
             leaf_index.insert(leaf.as_bytes().as_slice(), size)?;
+            subjects.insert(entry.body.subject.digest_bytes(), size)?;
             nodes.insert((0, size), leaf.as_bytes().as_slice())?;
             // Store every perfect subtree this leaf completes, walking up while it is a right child.
             let (mut level, mut index, mut hash) = (0u32, size, leaf);
@@ -228,13 +248,20 @@ impl LogStore {
     /// The entry at `index`.
     pub fn entry(&self, index: u64) -> Result<EntryResponse, LedgerError> {
         let txn = self.db.begin_read()?;
+        read_entry(&txn.open_table(ENTRIES)?, index)
+    }
+
+    /// Every entry vouching for `digest` (a measurement or SHA-256), oldest first:
+    /// how a client that holds only a digest finds the entries to verify.
+    pub fn entries_for_digest(&self, digest: &[u8]) -> Result<Vec<EntryResponse>, LedgerError> {
+        let txn = self.db.begin_read()?;
         let entries = txn.open_table(ENTRIES)?;
-        let guard = entries
-            .get(index)?
-            .ok_or_else(|| LedgerError::NotFound(format!("no entry at index {index}")))?;
-        let entry = serde_json::from_slice(guard.value())
-            .map_err(|error| LedgerError::Corrupt(format!("entry {index}: {error}")))?;
-        Ok(EntryResponse { index, entry })
+        let subjects = txn.open_multimap_table(SUBJECTS)?;
+        let mut found = Vec::new();
+        for index in subjects.get(digest)? {
+            found.push(read_entry(&entries, index?.value())?);
+        }
+        Ok(found)
     }
 
     /// Inclusion proof for the entry with `leaf_hash` in the tree of

@@ -35,6 +35,7 @@ pub fn router(ledger: Ledger) -> Router {
         .route("/v1/tree-head", get(tree_head))
         .route("/v1/entries", axum::routing::post(submit))
         .route("/v1/entries/{index}", get(entry))
+        .route("/v1/entries/by-digest/{digest}", get(entries_for_digest))
         .route("/v1/proof/inclusion", get(inclusion_proof))
         .route("/v1/proof/consistency", get(consistency_proof))
         .with_state(state)
@@ -157,6 +158,26 @@ async fn submit(
         Err(_) => {}
     }
     Ok(Json(result?))
+}
+
+async fn entries_for_digest(
+    State(state): State<Arc<AppState>>,
+    Path(digest): Path<String>,
+) -> ApiResult<Vec<cloister_ledger_verify::api::EntryResponse>> {
+    let digest = hex::decode(&digest)
+        .ok()
+        .filter(|bytes| bytes.len() == 32 || bytes.len() == 48)
+        .ok_or_else(|| {
+            ApiError(LedgerError::BadRequest(
+                "digest must be 64 or 96 hex digits".into(),
+            ))
+        })?;
+    Ok(Json(
+        blocking(&state, move |ledger| {
+            ledger.store().entries_for_digest(&digest)
+        })
+        .await?,
+    ))
 }
 
 #[derive(Deserialize)]

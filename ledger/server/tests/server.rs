@@ -419,6 +419,22 @@ fn release_flow_through_the_commands() {
             .expect("head");
     assert_eq!(remembered.head.tree_size, 2);
 
+    // Both builds of the example plugin are found by its digest.
+    let digest = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    let found: Vec<EntryResponse> = get(&format!("{}/v1/entries/by-digest/{digest}", server.base));
+    assert_eq!(
+        found
+            .iter()
+            .map(|response| response.index)
+            .collect::<Vec<_>>(),
+        [0, 1]
+    );
+    let bad = agent()
+        .get(&format!("{}/v1/entries/by-digest/abcd", server.base))
+        .call()
+        .expect("answer");
+    assert_eq!(bad.status(), 400);
+
     // A verifier pinned to another key refuses the log.
     let wrong_key = HexBytes(reviewer_key(9).verifying_key().to_bytes()).to_string();
     let refused = Command::new(BINARY)

@@ -66,6 +66,45 @@ pub fn split_point(n: u64) -> u64 {
     1 << (63 - (n - 1).leading_zeros())
 }
 
+/// Which side of the running hash a proof's next sibling sits on.
+enum Sibling {
+    Left,
+    Right,
+}
+
+/// The loop shared by RFC 9162's inclusion and consistency verification:
+/// climbs from node `node_index` of a level whose last node is `last_index`,
+/// telling `combine` on which side each sibling of `path` goes, and fails
+/// unless the path ends exactly at the root.
+fn walk_path(
+    mut node_index: u64,
+    mut last_index: u64,
+    path: &[Hash],
+    mut combine: impl FnMut(Sibling, &Hash),
+) -> Result<(), ProofError> {
+    for sibling in path {
+        if last_index == 0 {
+            return Err(ProofError::WrongLength);
+        }
+        if node_index & 1 == 1 || node_index == last_index {
+            combine(Sibling::Left, sibling);
+            // A right-edge node with no right sibling moves up for free.
+            while node_index & 1 == 0 && node_index != 0 {
+                node_index >>= 1;
+                last_index >>= 1;
+            }
+        } else {
+            combine(Sibling::Right, sibling);
+        }
+        node_index >>= 1;
+        last_index >>= 1;
+    }
+    if last_index != 0 {
+        return Err(ProofError::WrongLength);
+    }
+    Ok(())
+}
+
 /// Checks that `leaf` sits at `index` in the tree of `tree_size` leaves whose
 /// root is `root` (RFC 9162 §2.1.3.2).
 pub fn verify_inclusion(
@@ -78,29 +117,13 @@ pub fn verify_inclusion(
     if index >= tree_size {
         return Err(ProofError::IndexOutOfRange { index, tree_size });
     }
-    let mut node_index = index;
-    let mut last_index = tree_size - 1;
     let mut computed = *leaf;
-    for sibling in audit_path {
-        if last_index == 0 {
-            return Err(ProofError::WrongLength);
-        }
-        if node_index & 1 == 1 || node_index == last_index {
-            computed = node_hash(sibling, &computed);
-            // A right-edge node with no right sibling moves up for free.
-            while node_index & 1 == 0 && node_index != 0 {
-                node_index >>= 1;
-                last_index >>= 1;
-            }
-        } else {
-            computed = node_hash(&computed, sibling);
-        }
-        node_index >>= 1;
-        last_index >>= 1;
-    }
-    if last_index != 0 {
-        return Err(ProofError::WrongLength);
-    }
+    walk_path(index, tree_size - 1, audit_path, |side, sibling| {
+        computed = match side {
+            Sibling::Left => node_hash(sibling, &computed),
+            Sibling::Right => node_hash(&computed, sibling),
+        };
+    })?;
     if computed != *root {
         return Err(ProofError::RootMismatch);
     }
@@ -138,34 +161,23 @@ pub fn verify_consistency(
         let (start, rest) = proof.split_first().ok_or(ProofError::WrongLength)?;
         (*start, rest)
     };
-    let mut node_index = first - 1;
-    let mut last_index = second - 1;
-    while node_index & 1 == 1 {
-        node_index >>= 1;
-        last_index >>= 1;
-    }
+    // Start from the old tree's last node above the leaves that the proof's first hash covers.
+    let shift = (first - 1).trailing_ones();
     let mut first_computed = start;
     let mut second_computed = start;
-    for sibling in rest {
-        if last_index == 0 {
-            return Err(ProofError::WrongLength);
-        }
-        if node_index & 1 == 1 || node_index == last_index {
-            first_computed = node_hash(sibling, &first_computed);
-            second_computed = node_hash(sibling, &second_computed);
-            while node_index & 1 == 0 && node_index != 0 {
-                node_index >>= 1;
-                last_index >>= 1;
+    walk_path(
+        (first - 1) >> shift,
+        (second - 1) >> shift,
+        rest,
+        |side, sibling| match side {
+            // A left sibling lies inside both trees; a right one only in the newer.
+            Sibling::Left => {
+                first_computed = node_hash(sibling, &first_computed);
+                second_computed = node_hash(sibling, &second_computed);
             }
-        } else {
-            second_computed = node_hash(&second_computed, sibling);
-        }
-        node_index >>= 1;
-        last_index >>= 1;
-    }
-    if last_index != 0 {
-        return Err(ProofError::WrongLength);
-    }
+            Sibling::Right => second_computed = node_hash(&second_computed, sibling),
+        },
+    )?;
     if first_computed != *first_root || second_computed != *second_root {
         return Err(ProofError::RootMismatch);
     }

@@ -18,8 +18,8 @@ use cloister_ledger_verify::tree_head::{SignedTreeHead, TreeHead};
 use cloister_ledger_verify::{Hash, HexBytes};
 use ed25519_dalek::SigningKey;
 use redb::{
-    Database, MultimapTableDefinition, ReadableMultimapTable, ReadableTable, ReadableTableMetadata,
-    TableDefinition, WriteTransaction,
+    Database, MultimapTableDefinition, ReadableTable, ReadableTableMetadata, TableDefinition,
+    WriteTransaction,
 };
 
 use crate::LedgerError;

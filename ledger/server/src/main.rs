@@ -111,6 +111,11 @@ fn write_json(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<()> 
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
+/// Prints a public key as the hex that policy files and `--log-key` take.
+fn print_public_key(public_key: [u8; 32]) {
+    println!("{}", cloister_ledger_verify::HexBytes(public_key));
+}
+
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
@@ -196,19 +201,11 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve { config } => serve(config.as_deref()).await,
         Command::Keygen { out } => {
-            let key = keys::generate_key_file(&out)?;
-            println!(
-                "{}",
-                cloister_ledger_verify::HexBytes(key.verifying_key().to_bytes())
-            );
+            print_public_key(keys::generate_key_file(&out)?.verifying_key().to_bytes());
             Ok(())
         }
         Command::PublicKey { key } => {
-            let key = keys::read_key_file(&key)?;
-            println!(
-                "{}",
-                cloister_ledger_verify::HexBytes(key.verifying_key().to_bytes())
-            );
+            print_public_key(keys::read_key_file(&key)?.verifying_key().to_bytes());
             Ok(())
         }
         Command::SignEntry { key, entry, out } => sign_entry(&key, &entry, out.as_deref()),

@@ -1,0 +1,222 @@
+//! The HTTP API: tree heads, entries, proofs and submission under `/v1`,
+//! plus `/healthz` and `/metrics`.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use cloister_ledger::{Ledger, LedgerError};
+use cloister_ledger_verify::Hash;
+use cloister_ledger_verify::api::{ConsistencyProof, ErrorResponse};
+use cloister_ledger_verify::entry::SignedEntry;
+use serde::Deserialize;
+
+use crate::metrics::Metrics;
+
+/// What every handler shares.
+struct AppState {
+    ledger: Ledger,
+    metrics: Metrics,
+}
+
+/// Builds the router over an opened ledger.
+pub fn router(ledger: Ledger) -> Router {
+    let state = Arc::new(AppState {
+        ledger,
+        metrics: Metrics::default(),
+    });
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/v1/log-key", get(log_key))
+        .route("/v1/tree-head", get(tree_head))
+        .route("/v1/entries", axum::routing::post(submit))
+        .route("/v1/entries/{index}", get(entry))
+        .route("/v1/entries/by-digest/{digest}", get(entries_for_digest))
+        .route("/v1/proof/inclusion", get(inclusion_proof))
+        .route("/v1/proof/consistency", get(consistency_proof))
+        .with_state(state)
+}
+
+/// A ledger error as an HTTP response with a JSON [`ErrorResponse`] body.
+struct ApiError(LedgerError);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self.0 {
+            LedgerError::BadEntry(_) | LedgerError::BadRequest(_) => {
+                (StatusCode::BAD_REQUEST, "bad_request")
+            }
+            LedgerError::NotAdmitted(_) => (StatusCode::FORBIDDEN, "not_admitted"),
+            LedgerError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = %self.0, "request failed");
+            "internal error".to_owned()
+        } else {
+            self.0.to_string()
+        };
+        (
+            status,
+            Json(ErrorResponse {
+                error: code.to_owned(),
+                message,
+            }),
+        )
+            .into_response()
+    }
+}
+
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+/// Runs a blocking ledger call off the async workers, counting internal failures.
+async fn blocking<T: Send + 'static>(
+    state: &Arc<AppState>,
+    call: impl FnOnce(&Ledger) -> Result<T, LedgerError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let shared = Arc::clone(state);
+    let result = tokio::task::spawn_blocking(move || call(&shared.ledger))
+        .await
+        .unwrap_or_else(|join_error| {
+            Err(LedgerError::Corrupt(format!(
+                "ledger task failed: {join_error}"
+            )))
+        });
+    if let Err(error) = &result
+        && !matches!(
+            error,
+            LedgerError::BadEntry(_)
+                | LedgerError::BadRequest(_)
+                | LedgerError::NotAdmitted(_)
+                | LedgerError::NotFound(_)
+        )
+    {
+        Metrics::count(&state.metrics.internal_errors);
+    }
+    result.map_err(ApiError)
+}
+
+async fn healthz(State(state): State<Arc<AppState>>) -> Result<&'static str, ApiError> {
+    blocking(&state, |ledger| ledger.store().tree_head()).await?;
+    Ok("ok\n")
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Result<String, ApiError> {
+    let head = blocking(&state, |ledger| ledger.store().tree_head()).await?;
+    Ok(state.metrics.render(head.head.tree_size))
+}
+
+async fn log_key(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    let key = cloister_ledger_verify::HexBytes(state.ledger.store().log_public_key());
+    Json(serde_json::json!({ "public_key": key }))
+}
+
+async fn tree_head(
+    State(state): State<Arc<AppState>>,
+) -> ApiResult<cloister_ledger_verify::tree_head::SignedTreeHead> {
+    Ok(Json(
+        blocking(&state, |ledger| ledger.store().tree_head()).await?,
+    ))
+}
+
+async fn entry(
+    State(state): State<Arc<AppState>>,
+    Path(index): Path<u64>,
+) -> ApiResult<cloister_ledger_verify::api::EntryResponse> {
+    Ok(Json(
+        blocking(&state, move |ledger| ledger.store().entry(index)).await?,
+    ))
+}
+
+async fn submit(
+    State(state): State<Arc<AppState>>,
+    Json(entry): Json<SignedEntry>,
+) -> ApiResult<cloister_ledger_verify::api::SubmitResponse> {
+    let result = blocking(&state, move |ledger| ledger.submit(&entry)).await;
+    let metrics = &state.metrics;
+    match &result {
+        Ok(placed) if placed.appended => {
+            Metrics::count(&metrics.entries_appended);
+            tracing::info!(index = placed.index, leaf_hash = %placed.leaf_hash, "entry appended");
+        }
+        Ok(placed) => {
+            Metrics::count(&metrics.entries_duplicate);
+            tracing::info!(index = placed.index, "entry already logged");
+        }
+        Err(ApiError(LedgerError::NotAdmitted(reason))) => {
+            Metrics::count(&metrics.rejected_not_admitted);
+            tracing::warn!(%reason, "entry not admitted");
+        }
+        Err(ApiError(LedgerError::BadEntry(reason))) => {
+            Metrics::count(&metrics.rejected_malformed);
+            tracing::warn!(%reason, "malformed entry");
+        }
+        Err(_) => {}
+    }
+    Ok(Json(result?))
+}
+
+async fn entries_for_digest(
+    State(state): State<Arc<AppState>>,
+    Path(digest): Path<String>,
+) -> ApiResult<Vec<cloister_ledger_verify::api::EntryResponse>> {
+    let digest = hex::decode(&digest)
+        .ok()
+        .filter(|bytes| bytes.len() == 32 || bytes.len() == 48)
+        .ok_or_else(|| {
+            ApiError(LedgerError::BadRequest(
+                "digest must be 64 or 96 hex digits".into(),
+            ))
+        })?;
+    Ok(Json(
+        blocking(&state, move |ledger| {
+            ledger.store().entries_for_digest(&digest)
+        })
+        .await?,
+    ))
+}
+
+#[derive(Deserialize)]
+struct InclusionQuery {
+    leaf_hash: Hash,
+    tree_size: Option<u64>,
+}
+
+async fn inclusion_proof(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<InclusionQuery>,
+) -> ApiResult<cloister_ledger_verify::api::InclusionProof> {
+    Ok(Json(
+        blocking(&state, move |ledger| {
+            ledger
+                .store()
+                .inclusion_proof(&query.leaf_hash, query.tree_size)
+        })
+        .await?,
+    ))
+}
+
+#[derive(Deserialize)]
+struct ConsistencyQuery {
+    first: u64,
+    second: u64,
+}
+
+async fn consistency_proof(
+    State(state): State<Arc<AppState>>,
+    Query(ConsistencyQuery { first, second }): Query<ConsistencyQuery>,
+) -> ApiResult<ConsistencyProof> {
+    let proof = blocking(&state, move |ledger| {
+        ledger.store().consistency_proof(first, second)
+    })
+    .await?;
+    Ok(Json(ConsistencyProof {
+        first,
+        second,
+        proof,
+    }))
+}

@@ -1,0 +1,471 @@
+//! End-to-end tests of the `cloister-ledger` binary: the release flow through
+//! its commands, and a crash (SIGKILL) in the middle of concurrent appends.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cloister_ledger_verify::api::{
+    ConsistencyProof, EntryResponse, InclusionProof, SubmitResponse,
+};
+use cloister_ledger_verify::client::LogVerifier;
+use cloister_ledger_verify::entry::{
+    EntryBody, Provenance, ReviewerSignature, SignedEntry, Subject,
+};
+use cloister_ledger_verify::tree_head::SignedTreeHead;
+use cloister_ledger_verify::{Hash, HexBytes};
+use ed25519_dalek::SigningKey;
+use serde::de::DeserializeOwned;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_cloister-ledger");
+
+/// Runs a command of the binary and returns its standard output, failing on a non-zero exit.
+fn run(args: &[&str]) -> String {
+    let output = Command::new(BINARY)
+        .args(args)
+        .output()
+        .expect("run cloister-ledger");
+    assert!(
+        output.status.success(),
+        "cloister-ledger {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8 output")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into()
+}
+
+fn get<T: DeserializeOwned>(url: &str) -> T {
+    let mut response = agent()
+        .get(url)
+        .call()
+        .unwrap_or_else(|error| panic!("GET {url}: {error}"));
+    assert!(
+        response.status().is_success(),
+        "GET {url}: {}",
+        response.status()
+    );
+    serde_json::from_str(&response.body_mut().read_to_string().expect("body")).expect("json")
+}
+
+/// Posts an entry; `None` when the server could not answer (killed mid-request).
+fn try_submit(base: &str, entry: &SignedEntry) -> Option<SubmitResponse> {
+    let body = serde_json::to_vec(entry).expect("json");
+    let mut response = agent()
+        .post(&format!("{base}/v1/entries"))
+        .header("content-type", "application/json")
+        .send(&body[..])
+        .ok()?;
+    assert!(
+        response.status().is_success(),
+        "submit refused: {}",
+        response.status()
+    );
+    serde_json::from_str(&response.body_mut().read_to_string().ok()?).ok()
+}
+
+/// A ledger server child process on a free loopback port.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(dir: &Path, reviewers: &Path, log_key: &Path) -> Self {
+        let port = free_port();
+        let config = dir.join("ledger.toml");
+        let text = format!(
+            "listen = \"127.0.0.1:{port}\"\ndatabase = {:?}\nlog_key = {:?}\nreviewers = {:?}\n",
+            dir.join("ledger.redb"),
+            log_key,
+            reviewers
+        );
+        std::fs::write(&config, text).expect("write config");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("server.log"))
+            .expect("log");
+        let child = Command::new(BINARY)
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn server");
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !agent()
+            .get(&format!("{base}/healthz"))
+            .call()
+            .is_ok_and(|response| response.status().is_success())
+        {
+            assert!(
+                Instant::now() < deadline,
+                "server did not become healthy; see {}",
+                dir.join("server.log").display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { child, base }
+    }
+
+    /// SIGKILL: no shutdown handler runs, whatever was in flight is cut off.
+    fn kill(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reap");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn reviewer_key(seed: u8) -> SigningKey {
+    SigningKey::from_bytes(&[seed; 32])
+}
+
+/// A 2-of-3 policy of reviewers with seeds 1, 2 and 3.
+fn write_policy(dir: &Path) -> PathBuf {
+    let mut text = String::from("threshold = 2\n");
+    for seed in 1..=3 {
+        let key = HexBytes(reviewer_key(seed).verifying_key().to_bytes());
+        text.push_str(&format!(
+            "[[reviewer]]\nname = \"r{seed}\"\npublic_key = \"{key}\"\n"
+        ));
+    }
+    let path = dir.join("reviewers.toml");
+    std::fs::write(&path, text).expect("write policy");
+    path
+}
+
+fn entry(n: u64) -> SignedEntry {
+    let mut digest = [0u8; 32];
+    digest[..8].copy_from_slice(&n.to_be_bytes());
+    let body = EntryBody {
+        subject: Subject::OhttpKeyConfig {
+            key_id: 1,
+            digest: HexBytes(digest),
+        },
+        provenance: Provenance {
+            source_commit: "abc".into(),
+            builder: "crash-test".into(),
+        },
+    };
+    let signatures = [1, 3]
+        .iter()
+        .map(|&seed| ReviewerSignature::sign(&reviewer_key(seed), &body))
+        .collect();
+    SignedEntry { body, signatures }
+}
+
+#[test]
+fn survives_sigkill_during_appends() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let reviewers = write_policy(dir.path());
+    let log_key_path = dir.path().join("log.key");
+    let log_key: HexBytes<32> = run(&[
+        "keygen",
+        "--out",
+        log_key_path.to_str().expect("utf-8 path"),
+    ])
+    .trim()
+    .parse()
+    .expect("keygen prints the public key");
+
+    let server = Server::start(dir.path(), &reviewers, &log_key_path);
+    for n in 0..10 {
+        try_submit(&server.base, &entry(n)).expect("append before the crash");
+    }
+    let before: SignedTreeHead = get(&format!("{}/v1/tree-head", server.base));
+    assert_eq!(before.head.tree_size, 10);
+
+    // Four writers append as fast as they can; the server is killed under them.
+    let acknowledged = Arc::new(Mutex::new(Vec::<Hash>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..4u64)
+        .map(|writer| {
+            let (base, acknowledged, stop) = (
+                server.base.clone(),
+                Arc::clone(&acknowledged),
+                Arc::clone(&stop),
+            );
+            std::thread::spawn(move || {
+                for n in (1000 * (writer + 1)..).take(10_000) {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let entry = entry(n);
+                    match try_submit(&base, &entry) {
+                        Some(placed) => acknowledged.lock().expect("lock").push(placed.leaf_hash),
+                        None => break,
+                    }
+                }
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acknowledged.lock().expect("lock").len() < 40 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    server.kill();
+    stop.store(true, Ordering::Relaxed);
+    for writer in writers {
+        writer.join().expect("writer thread");
+    }
+    let acknowledged = acknowledged.lock().expect("lock").clone();
+    assert!(
+        acknowledged.len() >= 40,
+        "too few appends before the kill: {}",
+        acknowledged.len()
+    );
+
+    let server = Server::start(dir.path(), &reviewers, &log_key_path);
+    let after: SignedTreeHead = get(&format!("{}/v1/tree-head", server.base));
+    assert!(after.head.tree_size >= before.head.tree_size + acknowledged.len() as u64);
+
+    // The head after the crash extends the head before it, as a client checks.
+    let mut verifier = LogVerifier::new(log_key.as_bytes(), Some(before)).expect("pinned key");
+    let consistency: ConsistencyProof = get(&format!(
+        "{}/v1/proof/consistency?first={}&second={}",
+        server.base, before.head.tree_size, after.head.tree_size
+    ));
+    verifier
+        .accept_tree_head(after, &consistency.proof)
+        .expect("consistent across the crash");
+
+    // Every stored entry is whole: it parses, is admitted, and hashes into the signed root.
+    let mut stored = Vec::new();
+    for index in 0..after.head.tree_size {
+        let response: EntryResponse = get(&format!("{}/v1/entries/{index}", server.base));
+        let leaf = response.entry.leaf_hash();
+        let proof: InclusionProof = get(&format!(
+            "{}/v1/proof/inclusion?leaf_hash={leaf}&tree_size={}",
+            server.base, after.head.tree_size
+        ));
+        assert_eq!(proof.leaf_index, index);
+        verifier
+            .verify_inclusion(&response.entry, &proof)
+            .expect("entry included under the head");
+        stored.push(leaf);
+    }
+    // No acknowledged append was lost.
+    for leaf in &acknowledged {
+        assert!(
+            stored.contains(leaf),
+            "acknowledged entry {leaf} lost in the crash"
+        );
+    }
+    // And the log takes appends again.
+    let placed = try_submit(&server.base, &entry(99)).expect("append after restart");
+    assert_eq!(placed.index, after.head.tree_size);
+}
+
+#[test]
+fn release_flow_through_the_commands() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = |name: &str| {
+        dir.path()
+            .join(name)
+            .to_str()
+            .expect("utf-8 path")
+            .to_owned()
+    };
+    let mut policy = String::from("threshold = 2\n");
+    for name in ["alice", "bob", "carol"] {
+        let public_key = run(&["keygen", "--out", &path(&format!("{name}.key"))]);
+        policy.push_str(&format!(
+            "[[reviewer]]\nname = \"{name}\"\npublic_key = \"{}\"\n",
+            public_key.trim()
+        ));
+    }
+    std::fs::write(path("reviewers.toml"), policy).expect("policy");
+    assert!(
+        Command::new(BINARY)
+            .args(["keygen", "--out", &path("alice.key")])
+            .output()
+            .expect("run")
+            .status
+            .code()
+            != Some(0),
+        "keygen must refuse to overwrite a key"
+    );
+    let log_key = run(&["keygen", "--out", &path("log.key")])
+        .trim()
+        .to_owned();
+    assert_eq!(
+        run(&["public-key", "--key", &path("log.key")]).trim(),
+        log_key
+    );
+
+    let server = Server::start(
+        dir.path(),
+        Path::new(&path("reviewers.toml")),
+        Path::new(&path("log.key")),
+    );
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/plugin-entry.json");
+    std::fs::copy(&example, path("entry.json")).expect("copy example entry");
+
+    // One signature is not enough: the server refuses and the command fails.
+    run(&[
+        "sign-entry",
+        "--key",
+        &path("alice.key"),
+        "--entry",
+        &path("entry.json"),
+    ]);
+    let refused = Command::new(BINARY)
+        .args([
+            "submit",
+            "--url",
+            &server.base,
+            "--entry",
+            &path("entry.json"),
+        ])
+        .output()
+        .expect("run submit");
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("1 reviewer signature(s), 2 required")
+    );
+
+    run(&[
+        "sign-entry",
+        "--key",
+        &path("carol.key"),
+        "--entry",
+        &path("entry.json"),
+    ]);
+    let placed: SubmitResponse = serde_json::from_str(&run(&[
+        "submit",
+        "--url",
+        &server.base,
+        "--entry",
+        &path("entry.json"),
+        "--log-key",
+        &log_key,
+    ]))
+    .expect("submit output");
+    assert_eq!(placed.index, 0);
+
+    // The client-side check, twice: the second run checks consistency with the remembered head.
+    let verify = [
+        "verify",
+        "--url",
+        &server.base,
+        "--entry",
+        &path("entry.json"),
+        "--log-key",
+        &log_key,
+        "--state",
+        &path("state.json"),
+    ];
+    run(&verify);
+    let mut other = serde_json::from_str::<SignedEntry>(
+        &std::fs::read_to_string(path("entry.json")).expect("read"),
+    )
+    .expect("entry");
+    other.body.provenance.builder = "second-build".into();
+    other.signatures.clear();
+    let mut file = std::fs::File::create(path("other.json")).expect("create");
+    file.write_all(serde_json::to_string(&other).expect("json").as_bytes())
+        .expect("write");
+    run(&[
+        "sign-entry",
+        "--key",
+        &path("alice.key"),
+        "--entry",
+        &path("other.json"),
+    ]);
+    run(&[
+        "sign-entry",
+        "--key",
+        &path("bob.key"),
+        "--entry",
+        &path("other.json"),
+    ]);
+    run(&[
+        "submit",
+        "--url",
+        &server.base,
+        "--entry",
+        &path("other.json"),
+    ]);
+    let proof: InclusionProof = serde_json::from_str(&run(&verify)).expect("verify output");
+    assert_eq!(proof.tree_size, 2);
+    let remembered: SignedTreeHead =
+        serde_json::from_str(&std::fs::read_to_string(path("state.json")).expect("state"))
+            .expect("head");
+    assert_eq!(remembered.head.tree_size, 2);
+
+    // Both builds of the example plugin are found by its digest.
+    let digest = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    let found: Vec<EntryResponse> = get(&format!("{}/v1/entries/by-digest/{digest}", server.base));
+    assert_eq!(
+        found
+            .iter()
+            .map(|response| response.index)
+            .collect::<Vec<_>>(),
+        [0, 1]
+    );
+    let bad = agent()
+        .get(&format!("{}/v1/entries/by-digest/abcd", server.base))
+        .call()
+        .expect("answer");
+    assert_eq!(bad.status(), 400);
+
+    // A verifier pinned to another key refuses the log.
+    let wrong_key = HexBytes(reviewer_key(9).verifying_key().to_bytes()).to_string();
+    let refused = Command::new(BINARY)
+        .args([
+            "verify",
+            "--url",
+            &server.base,
+            "--entry",
+            &path("entry.json"),
+            "--log-key",
+            &wrong_key,
+            "--state",
+            &path("fresh.json"),
+        ])
+        .output()
+        .expect("run verify");
+    assert!(!refused.status.success());
+
+    let metrics = agent()
+        .get(&format!("{}/metrics", server.base))
+        .call()
+        .expect("metrics")
+        .body_mut()
+        .read_to_string()
+        .expect("body");
+    assert!(
+        metrics.contains("cloister_ledger_entries_appended_total 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("cloister_ledger_submissions_rejected_total{reason=\"not_admitted\"} 1"),
+        "{metrics}"
+    );
+}

@@ -119,11 +119,7 @@ impl Runtime {
                 .max_core_instances_per_component(8)
                 .max_memories_per_component(2)
                 .max_tables_per_component(8)
-                .max_memory_size(usize::try_from(config.max_memory_bytes).unwrap_or(usize::MAX))
-                // Reset small slots with memset instead of madvise: most
-                // requests touch little memory, and syscalls dominate reuse.
-                .linear_memory_keep_resident(1 << 20)
-                .table_keep_resident(64 << 10);
+                .max_memory_size(usize::try_from(config.max_memory_bytes).unwrap_or(usize::MAX));
             wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         }
         let engine = Engine::new(&wasm).map_err(engine_error)?;

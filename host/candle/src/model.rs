@@ -59,11 +59,11 @@ impl Hyperparameters {
         let arch_key = |suffix: &str| format!("{architecture}.{suffix}");
         let heads = get(&arch_key("attention.head_count"))?.to_u32()? as usize;
         let embedding = get(&arch_key("embedding_length"))?.to_u32()? as usize;
-        if heads == 0 || embedding % heads != 0 {
+        if heads == 0 || !embedding.is_multiple_of(heads) {
             candle_core::bail!("embedding width {embedding} is not a multiple of {heads} heads");
         }
         let kv_heads = get(&arch_key("attention.head_count_kv"))?.to_u32()? as usize;
-        if kv_heads == 0 || heads % kv_heads != 0 {
+        if kv_heads == 0 || !heads.is_multiple_of(kv_heads) {
             candle_core::bail!("{heads} heads cannot be grouped over {kv_heads} key/value heads");
         }
         // As llama.cpp's llama_model_rope_type: these families rotate split halves.

@@ -1,5 +1,8 @@
 //! Shared set-up for the tests that run the real model.
 
+// Each test binary uses only some of these helpers.
+#![allow(dead_code)]
+
 use std::path::PathBuf;
 
 use cloister_inference::{ChatMessage, GenerateRequest, Prompt, Role, SamplingParams};

@@ -1,0 +1,369 @@
+//! A llama-family decoder over quantized GGUF weights, with one KV cache per
+//! sequence so that many sequences at different positions share each forward
+//! pass.
+//!
+//! candle-transformers' `quantized_llama::ModelWeights` keeps a single KV
+//! cache inside the model and one position for the whole batch, which forces
+//! requests to take turns. Here the weights are immutable and shared, every
+//! sequence owns a [`SequenceCache`], and one [`LlamaModel::forward`] runs the
+//! matrix products for all tokens of all sequences at once (prompt chunks and
+//! single decode tokens mixed), while attention runs per sequence against its
+//! own cache: continuous batching.
+
+use std::io::{Read, Seek};
+
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor, gguf_file};
+use candle_core::{DType, Device, Module, Result, Tensor};
+use candle_nn::kv_cache::KvCache;
+use candle_transformers::quantized_nn::RmsNorm;
+
+use crate::config::WeightFormat;
+
+/// KV cache slots allocated at a time for a sequence.
+const KV_CACHE_CHUNK: usize = 256;
+
+/// Shape of the network, read from the GGUF metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hyperparameters {
+    /// `general.architecture` (llama, qwen2, ...).
+    pub architecture: String,
+    /// Transformer blocks.
+    pub layers: usize,
+    /// Query heads.
+    pub heads: usize,
+    /// Key/value heads (grouped-query attention when fewer than `heads`).
+    pub kv_heads: usize,
+    /// Width of the residual stream.
+    pub embedding: usize,
+    /// Width of one head.
+    pub head_dim: usize,
+    /// Context the model was trained for.
+    pub context_length: usize,
+    /// RMS norm epsilon.
+    pub rms_eps: f64,
+    /// RoPE frequency base.
+    pub rope_base: f32,
+    /// NEOX-style (split halves) rather than interleaved rotary embedding.
+    pub rope_neox: bool,
+}
+
+impl Hyperparameters {
+    fn from_gguf(content: &gguf_file::Content) -> Result<Self> {
+        let get = |key: &str| {
+            content
+                .metadata
+                .get(key)
+                .ok_or_else(|| candle_core::Error::Msg(format!("GGUF metadata lacks `{key}`")))
+        };
+        let architecture = get("general.architecture")?.to_string()?.clone();
+        let arch_key = |suffix: &str| format!("{architecture}.{suffix}");
+        let heads = get(&arch_key("attention.head_count"))?.to_u32()? as usize;
+        let embedding = get(&arch_key("embedding_length"))?.to_u32()? as usize;
+        if heads == 0 || !embedding.is_multiple_of(heads) {
+            candle_core::bail!("embedding width {embedding} is not a multiple of {heads} heads");
+        }
+        let kv_heads = get(&arch_key("attention.head_count_kv"))?.to_u32()? as usize;
+        if kv_heads == 0 || !heads.is_multiple_of(kv_heads) {
+            candle_core::bail!("{heads} heads cannot be grouped over {kv_heads} key/value heads");
+        }
+        // As llama.cpp's llama_model_rope_type: these families rotate split halves.
+        let rope_neox = matches!(architecture.as_str(), "qwen2" | "qwen3" | "phi3" | "stablelm");
+        if !matches!(architecture.as_str(), "llama" | "mistral" | "qwen2" | "qwen3") {
+            candle_core::bail!("unsupported architecture `{architecture}`");
+        }
+        Ok(Self {
+            layers: get(&arch_key("block_count"))?.to_u32()? as usize,
+            heads,
+            kv_heads,
+            embedding,
+            head_dim: embedding / heads,
+            context_length: get(&arch_key("context_length"))?.to_u32()? as usize,
+            rms_eps: f64::from(get(&arch_key("attention.layer_norm_rms_epsilon"))?.to_f32()?),
+            rope_base: get(&arch_key("rope.freq_base")).and_then(|v| v.to_f32()).unwrap_or(10_000.0),
+            rope_neox,
+            architecture,
+        })
+    }
+}
+
+/// A quantized linear map, optionally with a bias (qwen2 has biases on q/k/v).
+#[derive(Debug)]
+struct Linear {
+    weight: QMatMul,
+    bias: Option<Tensor>,
+}
+
+impl Linear {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let ys = self.weight.forward(xs)?;
+        match &self.bias {
+            Some(bias) => ys.broadcast_add(bias),
+            None => Ok(ys),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Block {
+    attn_norm: RmsNorm,
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+    ffn_norm: RmsNorm,
+    gate: Linear,
+    up: Linear,
+    down: Linear,
+}
+
+/// The KV cache of one sequence: its whole memory of the conversation.
+#[derive(Debug)]
+pub struct SequenceCache {
+    layers: Vec<KvCache>,
+    len: usize,
+}
+
+impl SequenceCache {
+    /// Tokens already processed.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no token has been processed yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// Tokens of one sequence fed to one forward pass.
+pub struct Segment<'a> {
+    /// New tokens, continuing the sequence at `cache.len()`.
+    pub tokens: &'a [u32],
+    /// The sequence's cache, extended by `tokens`.
+    pub cache: &'a mut SequenceCache,
+    /// Whether the caller needs the next-token logits after the last token.
+    pub wants_logits: bool,
+}
+
+/// Immutable model weights, shared by every sequence.
+#[derive(Debug)]
+pub struct LlamaModel {
+    hyper: Hyperparameters,
+    embeddings: candle_nn::Embedding,
+    blocks: Vec<Block>,
+    norm: RmsNorm,
+    output: Linear,
+    cos: Tensor,
+    sin: Tensor,
+    device: Device,
+}
+
+struct Loader<'a, R> {
+    content: &'a gguf_file::Content,
+    reader: &'a mut R,
+    device: &'a Device,
+    format: WeightFormat,
+}
+
+impl<R: Read + Seek> Loader<'_, R> {
+    fn qtensor(&mut self, name: &str) -> Result<QTensor> {
+        self.content.tensor(self.reader, name, self.device)
+    }
+
+    fn matrix(&mut self, name: &str) -> Result<QMatMul> {
+        let tensor = self.qtensor(name)?;
+        let tensor = match (self.format, tensor.dtype()) {
+            (
+                WeightFormat::Q8_0,
+                GgmlDType::Q4_0 | GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1,
+            ) => QTensor::quantize(&tensor.dequantize(self.device)?, GgmlDType::Q8_0)?,
+            _ => tensor,
+        };
+        QMatMul::from_qtensor(tensor)
+    }
+
+    fn linear(&mut self, name: &str) -> Result<Linear> {
+        let weight = self.matrix(&format!("{name}.weight"))?;
+        let bias_name = format!("{name}.bias");
+        let bias = if self.content.tensor_infos.contains_key(&bias_name) {
+            Some(self.qtensor(&bias_name)?.dequantize(self.device)?)
+        } else {
+            None
+        };
+        Ok(Linear { weight, bias })
+    }
+
+    fn norm(&mut self, name: &str, eps: f64) -> Result<RmsNorm> {
+        RmsNorm::from_qtensor(self.qtensor(name)?, eps)
+    }
+}
+
+impl LlamaModel {
+    /// Loads the weights named in `content`, reading tensor data from `reader`.
+    pub fn load<R: Read + Seek>(
+        content: &gguf_file::Content,
+        reader: &mut R,
+        device: &Device,
+        format: WeightFormat,
+    ) -> Result<Self> {
+        let hyper = Hyperparameters::from_gguf(content)?;
+        let mut loader = Loader { content, reader, device, format };
+        let token_embd = loader.qtensor("token_embd.weight")?;
+        let embeddings =
+            candle_nn::Embedding::new(token_embd.dequantize(device)?, hyper.embedding);
+        // Models with tied embeddings have no `output.weight`.
+        let output = if content.tensor_infos.contains_key("output.weight") {
+            loader.linear("output")?
+        } else {
+            Linear { weight: QMatMul::from_qtensor(token_embd)?, bias: None }
+        };
+        let norm = loader.norm("output_norm.weight", hyper.rms_eps)?;
+        let blocks = (0..hyper.layers)
+            .map(|i| {
+                let p = format!("blk.{i}");
+                Ok(Block {
+                    attn_norm: loader.norm(&format!("{p}.attn_norm.weight"), hyper.rms_eps)?,
+                    q: loader.linear(&format!("{p}.attn_q"))?,
+                    k: loader.linear(&format!("{p}.attn_k"))?,
+                    v: loader.linear(&format!("{p}.attn_v"))?,
+                    o: loader.linear(&format!("{p}.attn_output"))?,
+                    ffn_norm: loader.norm(&format!("{p}.ffn_norm.weight"), hyper.rms_eps)?,
+                    gate: loader.linear(&format!("{p}.ffn_gate"))?,
+                    up: loader.linear(&format!("{p}.ffn_up"))?,
+                    down: loader.linear(&format!("{p}.ffn_down"))?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let (cos, sin) = rope_tables(&hyper, device)?;
+        Ok(Self { hyper, embeddings, blocks, norm, output, cos, sin, device: device.clone() })
+    }
+
+    /// The network's shape.
+    pub fn hyperparameters(&self) -> &Hyperparameters {
+        &self.hyper
+    }
+
+    /// An empty cache for a new sequence.
+    pub fn new_cache(&self) -> SequenceCache {
+        SequenceCache {
+            layers: (0..self.hyper.layers).map(|_| KvCache::new(2, KV_CACHE_CHUNK)).collect(),
+            len: 0,
+        }
+    }
+
+    /// Runs every segment's tokens through the network in one pass and
+    /// returns `(n, vocab)` logits, one row per segment that wants logits, in
+    /// segment order (or `None` when no segment does).
+    pub fn forward(&self, segments: &mut [Segment<'_>]) -> Result<Option<Tensor>> {
+        let ids: Vec<u32> = segments.iter().flat_map(|s| s.tokens.iter().copied()).collect();
+        if ids.is_empty() {
+            return Ok(None);
+        }
+        for segment in segments.iter() {
+            if segment.tokens.is_empty() {
+                candle_core::bail!("a segment without tokens");
+            }
+            if segment.cache.len + segment.tokens.len() > self.hyper.context_length {
+                candle_core::bail!("sequence exceeds the model context");
+            }
+        }
+        let ids = Tensor::new(ids.as_slice(), &self.device)?;
+        let mut xs = self.embeddings.forward(&ids)?;
+        for (layer, block) in self.blocks.iter().enumerate() {
+            let h = block.attn_norm.forward(&xs)?;
+            let attn = self.attention(block, layer, &h, segments)?;
+            xs = (xs + block.o.forward(&attn)?)?;
+            let h = block.ffn_norm.forward(&xs)?;
+            let gated = (candle_nn::ops::silu(&block.gate.forward(&h)?)? * block.up.forward(&h)?)?;
+            xs = (xs + block.down.forward(&gated)?)?;
+        }
+        let mut last_rows = Vec::new();
+        let mut end = 0u32;
+        for segment in segments.iter_mut() {
+            end += segment.tokens.len() as u32;
+            segment.cache.len += segment.tokens.len();
+            if segment.wants_logits {
+                last_rows.push(end - 1);
+            }
+        }
+        if last_rows.is_empty() {
+            return Ok(None);
+        }
+        let rows = Tensor::new(last_rows.as_slice(), &self.device)?;
+        let last = self.norm.forward(&xs.index_select(&rows, 0)?)?;
+        self.output.forward(&last)?.to_dtype(DType::F32).map(Some)
+    }
+
+    /// Self-attention of every segment against its own cache; `h` holds the
+    /// normalised hidden states of all segments' tokens, one row each.
+    fn attention(
+        &self,
+        block: &Block,
+        layer: usize,
+        h: &Tensor,
+        segments: &mut [Segment<'_>],
+    ) -> Result<Tensor> {
+        let Hyperparameters { heads, kv_heads, head_dim, .. } = self.hyper;
+        let q = block.q.forward(h)?;
+        let k = block.k.forward(h)?;
+        let v = block.v.forward(h)?;
+        let scale = 1.0 / (head_dim as f64).sqrt();
+        let mut outputs = Vec::with_capacity(segments.len());
+        let mut offset = 0;
+        for segment in segments.iter_mut() {
+            let len = segment.tokens.len();
+            let pos = segment.cache.len;
+            let split = |t: &Tensor, n_heads: usize| -> Result<Tensor> {
+                t.narrow(0, offset, len)?
+                    .reshape((1, len, n_heads, head_dim))?
+                    .transpose(1, 2)?
+                    .contiguous()
+            };
+            let q = self.rope(&split(&q, heads)?, pos)?;
+            let k = self.rope(&split(&k, kv_heads)?, pos)?;
+            let v = split(&v, kv_heads)?;
+            let (k, v) = segment.cache.layers[layer].append(&k, &v)?;
+            let k = candle_transformers::utils::repeat_kv(k, heads / kv_heads)?.contiguous()?;
+            let v = candle_transformers::utils::repeat_kv(v, heads / kv_heads)?.contiguous()?;
+            let mut scores = (q.matmul(&k.t()?)? * scale)?;
+            if len > 1 {
+                let mask = candle_transformers::utils::build_additive_causal_mask(
+                    len,
+                    pos,
+                    None,
+                    &self.device,
+                    scores.dtype(),
+                )?;
+                scores = scores.broadcast_add(&mask)?;
+            }
+            let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+            outputs.push(probs.matmul(&v)?.transpose(1, 2)?.reshape((len, heads * head_dim))?);
+            offset += len;
+        }
+        Tensor::cat(&outputs, 0)
+    }
+
+    fn rope(&self, x: &Tensor, pos: usize) -> Result<Tensor> {
+        let len = x.dim(2)?;
+        let cos = self.cos.narrow(0, pos, len)?;
+        let sin = self.sin.narrow(0, pos, len)?;
+        if self.hyper.rope_neox {
+            candle_nn::rotary_emb::rope(x, &cos, &sin)
+        } else {
+            candle_nn::rotary_emb::rope_i(x, &cos, &sin)
+        }
+    }
+}
+
+/// Cosine and sine tables for every position of the context.
+fn rope_tables(hyper: &Hyperparameters, device: &Device) -> Result<(Tensor, Tensor)> {
+    let dim = hyper.head_dim;
+    let inv_freq: Vec<f32> =
+        (0..dim).step_by(2).map(|i| 1.0 / hyper.rope_base.powf(i as f32 / dim as f32)).collect();
+    let inv_freq = Tensor::new(inv_freq.as_slice(), device)?.reshape((1, dim / 2))?;
+    let positions = Tensor::arange(0u32, hyper.context_length as u32, device)?
+        .to_dtype(DType::F32)?
+        .reshape((hyper.context_length, 1))?;
+    let angles = positions.matmul(&inv_freq)?;
+    Ok((angles.cos()?, angles.sin()?))
+}

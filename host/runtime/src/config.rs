@@ -17,7 +17,7 @@ use crate::policy::PolicySet;
 use crate::runtime::{Runtime, RuntimeConfig};
 
 /// Host configuration. Every key has a default that works from a checkout.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct HostConfig {
     /// Folder of built components (read-only to the host).
@@ -84,7 +84,9 @@ impl HostConfig {
     /// events filtered into `filter`.
     pub fn start(&self, policies: &PolicySet, filter: Arc<LogFilter>) -> Result<Runtime, LoadError> {
         let capabilities = Capabilities {
-            inference: InferenceCapability::new(self.inference.backend()),
+            inference: InferenceCapability::new(
+                self.inference.backend().map_err(|e| LoadError::Inference(e.to_string()))?,
+            ),
             log: LogCapability::new(filter),
             wasi: WasiCapability,
         };

@@ -71,6 +71,9 @@ pub enum LoadError {
     /// The engine could not be configured.
     #[error("wasm engine: {0}")]
     Engine(String),
+    /// The inference engine could not start (model missing, unreadable, unsupported).
+    #[error("inference engine: {0}")]
+    Inference(String),
 }
 
 /// Why one request failed. The host goes on serving other requests.

@@ -38,7 +38,7 @@ use cloister_host::capabilities::wasi::WasiCapability;
 use cloister_host::logfilter::{AllowList, FilterStats, LogFilter, LogRecord, MemorySink};
 use cloister_host::manifest::{InferenceGrant, Limits};
 use cloister_host::{Digest, LoadError, PluginManifest, PolicySet, RunError, Runtime, RuntimeConfig};
-use cloister_inference::{GenerateRequest, InferenceError};
+use cloister_inference::{GenerateRequest, InferenceBackend, InferenceError};
 
 pub use scripted::{Prompted, ScriptedBackend};
 
@@ -74,6 +74,23 @@ pub fn plugin_dir() -> PathBuf {
     std::env::var_os("CLOISTER_PLUGIN_DIR").map_or_else(|| workspace_root().join("target/plugins"), PathBuf::from)
 }
 
+/// The real engine with the project's model, from `$CLOISTER_MODEL_DIR` or
+/// `target/models` (installed by `host/candle/fetch-model.sh`), one thread.
+pub fn real_engine() -> Result<Arc<dyn InferenceBackend>, cloister_inference_candle::LoadError> {
+    let mut config = cloister_inference_candle::CandleConfig::default();
+    config.model_dir =
+        std::env::var_os("CLOISTER_MODEL_DIR").map_or_else(|| workspace_root().join("target/models"), PathBuf::from);
+    config.threads = 1;
+    Ok(Arc::new(cloister_inference_candle::CandleBackend::load(&config)?))
+}
+
+/// A feature request from a JSON file under a plugin's `testdata/`.
+pub fn request_from(path: impl AsRef<Path>) -> Result<FeatureRequest, String> {
+    let path = path.as_ref();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -84,6 +101,7 @@ pub struct TestKitBuilder {
     manifest: PluginManifest,
     allow_list: AllowList,
     backend: ScriptedBackend,
+    engine: Option<Arc<dyn InferenceBackend>>,
 }
 
 impl TestKitBuilder {
@@ -100,6 +118,13 @@ impl TestKitBuilder {
         respond: impl Fn(&GenerateRequest) -> Result<String, InferenceError> + Send + Sync + 'static,
     ) -> Self {
         self.backend = ScriptedBackend::new(respond);
+        self
+    }
+
+    /// Serves inference from a real engine instead of the script (for
+    /// end-to-end tests with a model); [`TestKit::prompts`] then stays empty.
+    pub fn engine(mut self, engine: Arc<dyn InferenceBackend>) -> Self {
+        self.engine = Some(engine);
         self
     }
 
@@ -126,8 +151,12 @@ impl TestKitBuilder {
         let sink = MemorySink::default();
         let filter = Arc::new(LogFilter::new(self.allow_list, Arc::new(sink.clone())));
         let backend = Arc::new(self.backend);
+        let engine: Arc<dyn InferenceBackend> = match self.engine {
+            Some(engine) => engine,
+            None => backend.clone(),
+        };
         let capabilities = Capabilities {
-            inference: InferenceCapability::new(backend.clone()),
+            inference: InferenceCapability::new(engine),
             log: LogCapability::new(filter.clone()),
             wasi: WasiCapability,
         };
@@ -167,6 +196,7 @@ impl TestKit {
             manifest,
             allow_list: policies.allow_list().clone(),
             backend: ScriptedBackend::new(|_| Ok(String::new())),
+            engine: None,
         })
     }
 
@@ -193,7 +223,13 @@ impl TestKit {
             }),
         };
         let allow_list = PolicySet::load(&cloister_host::HostConfig::open_dir(&policy_dir())?)?.allow_list().clone();
-        Ok(TestKitBuilder { component, manifest, allow_list, backend: ScriptedBackend::new(|_| Ok(String::new())) })
+        Ok(TestKitBuilder {
+            component,
+            manifest,
+            allow_list,
+            backend: ScriptedBackend::new(|_| Ok(String::new())),
+            engine: None,
+        })
     }
 
     /// Runs one request in a fresh instance.

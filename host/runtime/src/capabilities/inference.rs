@@ -326,37 +326,41 @@ impl wit::HostTokenStream for InferenceInstance {
 }
 
 /// The `[inference]` table of the host configuration.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct InferenceConfig {
     /// Which engine serves the models.
     pub backend: BackendKind,
-    /// The model name plugins ask for.
-    pub model: String,
+    /// The real engine's settings (model directory and file, threads, batching).
+    pub candle: cloister_inference_candle::CandleConfig,
 }
 
 impl Default for InferenceConfig {
     fn default() -> Self {
-        Self { backend: BackendKind::Deterministic, model: "smollm2-135m-instruct".to_owned() }
+        Self { backend: BackendKind::Candle, candle: cloister_inference_candle::CandleConfig::default() }
     }
 }
 
 /// The engines this host can run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BackendKind {
+    /// The real engine: a GGUF model on candle, CPU or CUDA.
+    #[default]
+    Candle,
     /// The simulated development backend of `cloister-inference`: no weights,
-    /// replays the prompt. Announced loudly at start-up.
+    /// replays the prompt. Must be chosen explicitly and is announced loudly.
     Deterministic,
 }
 
 impl InferenceConfig {
-    /// Builds the configured engine.
-    pub fn backend(&self) -> Arc<dyn InferenceBackend> {
-        match self.backend {
+    /// Builds the configured engine (loading the model, for candle).
+    pub fn backend(&self) -> Result<Arc<dyn InferenceBackend>, cloister_inference_candle::LoadError> {
+        Ok(match self.backend {
+            BackendKind::Candle => Arc::new(cloister_inference_candle::CandleBackend::load(&self.candle)?),
             BackendKind::Deterministic => {
-                Arc::new(cloister_inference::DeterministicBackend::serving(self.model.clone()))
+                Arc::new(cloister_inference::DeterministicBackend::serving(self.candle.model_name.clone()))
             }
-        }
+        })
     }
 }

@@ -106,7 +106,7 @@ fn demo(root: &Path) -> Result<()> {
         println!("== {input}: host runtime, summarise/suggest component, SmolLM2 on candle");
         run(cargo()
             .current_dir(root)
-            .args(["run", "--release", "--quiet", "-p", "cloister-host", "--", "run", "--input"])
+            .args(["run", "--quiet", "-p", "cloister-host", "--", "run", "--input"])
             .arg(root.join(input)))?;
     }
     Ok(())

@@ -100,3 +100,21 @@ impl HostConfig {
         Arc::new(LogFilter::new(policies.allow_list().clone(), sink))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_is_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("cloister-host.example.toml");
+        let example = HostConfig::load(&path).expect("example parses");
+        assert_eq!(example, HostConfig::default());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let error = toml::from_str::<HostConfig>("plugin-dirr = \"x\"").expect_err("typo refused");
+        assert!(error.to_string().contains("plugin-dirr"), "{error}");
+    }
+}

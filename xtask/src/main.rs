@@ -7,6 +7,7 @@
 //! * `test`: the whole test suite, building what it needs first (what CI runs).
 //! * `demo`: a real summarisation through every part that exists so far.
 //! * `new-plugin <name>`: a new feature crate and manifest from the template.
+//! * `fuzz <crate> [target]`: a cargo-fuzz target over an untrusted-input path.
 
 mod plugins;
 mod toolchain;
@@ -41,6 +42,16 @@ enum Cmd {
     },
     /// Run the demo: a real request through every part built so far.
     Demo,
+    /// Run a cargo-fuzz target (installing cargo-fuzz when missing).
+    Fuzz {
+        /// `gateway`, `issuer` or `attestation`.
+        crate_name: String,
+        /// Target name inside that crate's `fuzz/` (default: its only target).
+        target: Option<String>,
+        /// Stop after this many seconds.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
     /// Create a new feature plugin from the template.
     NewPlugin {
         /// Feature name (lowercase letters and dashes).
@@ -61,6 +72,7 @@ fn main() -> Result<()> {
         Cmd::Test { args } => test(&root, &args),
         Cmd::Demo => demo(&root),
         Cmd::NewPlugin { name } => plugins::new_plugin(&root, &name),
+        Cmd::Fuzz { crate_name, target, seconds } => fuzz(&root, &crate_name, target.as_deref(), seconds),
     }
 }
 
@@ -110,4 +122,27 @@ fn demo(root: &Path) -> Result<()> {
             .arg(root.join(input)))?;
     }
     Ok(())
+}
+
+/// Fuzz crates: the party's folder holding a `fuzz/` cargo-fuzz crate.
+const FUZZ_CRATES: &[(&str, &str, &str)] = &[
+    ("gateway", "gateway", "decapsulate"),
+    ("issuer", "issuer", "parse"),
+    ("attestation", "host/attestation", "parse_untrusted"),
+];
+
+fn fuzz(root: &Path, crate_name: &str, target: Option<&str>, seconds: u64) -> Result<()> {
+    let Some((_, dir, default_target)) = FUZZ_CRATES.iter().find(|(name, _, _)| *name == crate_name) else {
+        bail!("no fuzz crate `{crate_name}`; choose one of {:?}", FUZZ_CRATES.iter().map(|c| c.0).collect::<Vec<_>>());
+    };
+    let has_cargo_fuzz = cargo().args(["fuzz", "--version"]).output().is_ok_and(|o| o.status.success());
+    if !has_cargo_fuzz {
+        run(cargo().args(["install", "--locked", "cargo-fuzz"]))?;
+    }
+    // cargo-fuzz passes nightly flags; RUSTC_BOOTSTRAP lets a stable toolchain take them.
+    run(cargo()
+        .current_dir(root.join(dir))
+        .env("RUSTC_BOOTSTRAP", "1")
+        .args(["fuzz", "run", "--sanitizer", "none", target.unwrap_or(default_target), "--"])
+        .arg(format!("-max_total_time={seconds}")))
 }

@@ -1,0 +1,405 @@
+//! **SIMULATED** SEV-SNP platform for development and CI — no hardware
+//! protection whatsoever.
+//!
+//! It produces reports in the real layout (version 3, Milan CPUID), signed
+//! with ECDSA P-384 by a simulated VCEK, which is certified by a simulated
+//! ASK and ARK with AMD's key types (RSA-4096, RSA-PSS with SHA-384) and
+//! AMD's TCB and chip-id extensions. The same verifier code therefore runs
+//! on simulated and genuine evidence; a verifier accepts the simulated root
+//! only when it was pinned explicitly *and* the policy sets
+//! `allow_simulated = true`. Every certificate's subject says SIMULATED.
+//!
+//! In simulated mode there is no launch measurement by firmware, so the
+//! host derives one with [`simulated_measurement`] from what it runs.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::{CryptoRngCore, OsRng, SeedableRng};
+use rsa::RsaPrivateKey;
+use rsa::signature::{RandomizedSigner, SignatureEncoding};
+use sev::firmware::guest::{AttestationReport, GuestPolicy, KeyInfo, PlatformInfo};
+use sev::firmware::host::TcbVersion;
+use sev::parser::ByteParser;
+use sha2::{Digest, Sha256, Sha384};
+use x509_cert::der::Encode;
+use x509_cert::der::asn1::{BitString, Ia5String, OctetString};
+use x509_cert::ext::Extension;
+use x509_cert::name::Name;
+use x509_cert::serial_number::SerialNumber;
+use x509_cert::spki::{EncodePublicKey, SubjectPublicKeyInfoOwned};
+use x509_cert::time::Validity;
+use x509_cert::{TbsCertificate, Version};
+
+use crate::cert_table::{CertKind, CertTable};
+use crate::endorsement::{Tcb, level_der, oid};
+use crate::evidence::Evidence;
+use crate::report::RawReport;
+use crate::roots::TrustAnchors;
+
+/// Domain-separation prefix of [`simulated_measurement`].
+pub const SIMULATED_MEASUREMENT_DOMAIN: &[u8] = b"cloister-simulated-measurement-v1";
+
+/// Key size of the simulated ARK and ASK, as AMD's.
+const RSA_BITS: usize = 4096;
+/// Report version written (SNP ABI 1.55), with Milan-B0 CPUID.
+const REPORT_VERSION: u32 = 3;
+const CPUID_FAMILY: u8 = 0x19;
+const CPUID_MODEL: u8 = 0x01;
+const CPUID_STEPPING: u8 = 0x01;
+/// ECDSA P-384 with SHA-384, the only SIG_ALGO value defined.
+const SIG_ALGO_ECDSA_P384_SHA384: u32 = 1;
+const VALIDITY: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// The launch measurement a simulated CVM reports, derived from what it runs:
+///
+/// ```text
+/// SHA-384("cloister-simulated-measurement-v1" || host_binary
+///         || u64 count || plugin digests (sorted, deduplicated) || policy_set)
+/// ```
+///
+/// `host_binary` is the SHA-256 of the host executable, `plugin_digests` the
+/// SHA-256 of each plugin `.wasm`, `policy_set` the [`crate::policy_set_digest`].
+/// Changing any of them changes the measurement; plugin order does not.
+pub fn simulated_measurement(
+    host_binary: &[u8; 32],
+    plugin_digests: &[[u8; 32]],
+    policy_set: &[u8; 32],
+) -> [u8; 48] {
+    let mut plugins = plugin_digests.to_vec();
+    plugins.sort_unstable();
+    plugins.dedup();
+    let mut hash = Sha384::new();
+    hash.update(SIMULATED_MEASUREMENT_DOMAIN);
+    hash.update(host_binary);
+    hash.update((plugins.len() as u64).to_be_bytes());
+    plugins.iter().for_each(|digest| hash.update(digest));
+    hash.update(policy_set);
+    hash.finalize().into()
+}
+
+/// Why the simulated platform could not produce keys, certificates or a report.
+#[derive(Debug, thiserror::Error)]
+pub enum SimulationError {
+    /// RSA key generation or signing failed.
+    #[error("simulated RSA key: {0}")]
+    Rsa(#[from] rsa::Error),
+    /// Building a certificate failed.
+    #[error("simulated certificate: {0}")]
+    Certificate(String),
+    /// The `sev` crate refused to encode the report.
+    #[error("simulated report: {0}")]
+    Report(#[from] std::io::Error),
+}
+
+impl From<x509_cert::der::Error> for SimulationError {
+    fn from(error: x509_cert::der::Error) -> Self {
+        Self::Certificate(error.to_string())
+    }
+}
+
+impl From<x509_cert::spki::Error> for SimulationError {
+    fn from(error: x509_cert::spki::Error) -> Self {
+        Self::Certificate(error.to_string())
+    }
+}
+
+/// What the simulated guest was launched with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimulatedLaunch {
+    /// The launch measurement (see [`simulated_measurement`]).
+    pub measurement: [u8; 48],
+    /// HOST_DATA (see [`crate::policy_set_digest`]).
+    pub host_data: [u8; 32],
+    /// The SNP guest policy bits (debug is bit 19, migration agent bit 18).
+    pub guest_policy: u64,
+    /// The VMPL the report is requested from.
+    pub vmpl: u32,
+}
+
+impl SimulatedLaunch {
+    /// SMT allowed, debug and migration agent disallowed, ABI 0.0.
+    pub const DEFAULT_GUEST_POLICY: u64 = 0x3_0000;
+
+    /// A launch at VMPL 0 with the default guest policy.
+    pub fn new(measurement: [u8; 48], host_data: [u8; 32]) -> Self {
+        Self {
+            measurement,
+            host_data,
+            guest_policy: Self::DEFAULT_GUEST_POLICY,
+            vmpl: 0,
+        }
+    }
+}
+
+/// A SIMULATED AMD SEV-SNP platform: a generated ARK -> ASK -> VCEK chain
+/// and a chip id. See the module documentation.
+#[derive(Clone)]
+pub struct SimulatedPlatform {
+    ark: Vec<u8>,
+    ask: Vec<u8>,
+    ask_key: RsaPrivateKey,
+    vcek: Vec<u8>,
+    vcek_key: p384::ecdsa::SigningKey,
+    chip_id: [u8; 64],
+    tcb: Tcb,
+}
+
+impl std::fmt::Debug for SimulatedPlatform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SimulatedPlatform(SIMULATED, tcb {:?})", self.tcb)
+    }
+}
+
+impl SimulatedPlatform {
+    /// Generates a platform from the operating system's randomness.
+    pub fn generate(tcb: Tcb) -> Result<Self, SimulationError> {
+        Self::generate_with(&mut OsRng, tcb)
+    }
+
+    /// Generates the same platform for the same seed, so that several
+    /// development processes can share one simulated root.
+    pub fn from_seed(seed: [u8; 32], tcb: Tcb) -> Result<Self, SimulationError> {
+        Self::generate_with(&mut ChaCha20Rng::from_seed(seed), tcb)
+    }
+
+    fn generate_with(rng: &mut impl CryptoRngCore, tcb: Tcb) -> Result<Self, SimulationError> {
+        let ark_key = RsaPrivateKey::new(rng, RSA_BITS)?;
+        let ask_key = RsaPrivateKey::new(rng, RSA_BITS)?;
+        let ark_name = Name::from_str("CN=SIMULATED-ARK-Milan,O=Cloister development (not AMD)")?;
+        let ask_name = ask_name()?;
+        let ark_spki = SubjectPublicKeyInfoOwned::from_key(ark_key.to_public_key())?;
+        let ask_spki = SubjectPublicKeyInfoOwned::from_key(ask_key.to_public_key())?;
+        let ark = issue(
+            rng,
+            &ark_key,
+            &ark_name,
+            ark_name.clone(),
+            ark_spki,
+            Vec::new(),
+            1,
+        )?;
+        let ask = issue(rng, &ark_key, &ark_name, ask_name, ask_spki, Vec::new(), 2)?;
+        let mut chip_id = [0u8; 64];
+        rng.fill_bytes(&mut chip_id);
+        let tcb = Tcb { fmc: None, ..tcb };
+        let (vcek, vcek_key) = issue_vcek(rng, &ask_key, &chip_id, &tcb)?;
+        Ok(Self {
+            ark,
+            ask,
+            ask_key,
+            vcek,
+            vcek_key,
+            chip_id,
+            tcb,
+        })
+    }
+
+    /// The same chip and chain after a firmware change: a new VCEK for `tcb`.
+    pub fn with_tcb(&self, tcb: Tcb) -> Result<Self, SimulationError> {
+        let tcb = Tcb { fmc: None, ..tcb };
+        let (vcek, vcek_key) = issue_vcek(&mut OsRng, &self.ask_key, &self.chip_id, &tcb)?;
+        Ok(Self {
+            ark: self.ark.clone(),
+            ask: self.ask.clone(),
+            ask_key: self.ask_key.clone(),
+            vcek,
+            vcek_key,
+            chip_id: self.chip_id,
+            tcb,
+        })
+    }
+
+    /// `anchors` plus this platform's simulated root.
+    pub fn pin_in(&self, anchors: TrustAnchors) -> Result<TrustAnchors, SimulationError> {
+        let parse = |der: &[u8]| {
+            sev::certs::snp::Certificate::from_der(der)
+                .map_err(|e| SimulationError::Certificate(e.to_string()))
+        };
+        Ok(anchors.with_simulated(parse(&self.ark)?, parse(&self.ask)?))
+    }
+
+    /// The certificate table a simulated host would get: VCEK, ASK, ARK.
+    pub fn certificates(&self) -> CertTable {
+        let mut table = CertTable::new();
+        table.insert(CertKind::Vcek, self.vcek.clone());
+        table.insert(CertKind::Ask, self.ask.clone());
+        table.insert(CertKind::Ark, self.ark.clone());
+        table
+    }
+
+    /// The TCB this platform reports and its VCEK certifies.
+    pub fn tcb(&self) -> Tcb {
+        self.tcb
+    }
+
+    /// A signed report for `launch` carrying `report_data`.
+    pub fn report(
+        &self,
+        launch: &SimulatedLaunch,
+        report_data: &[u8; 64],
+    ) -> Result<RawReport, SimulationError> {
+        let tcb = TcbVersion::new(
+            None,
+            self.tcb.bootloader,
+            self.tcb.tee,
+            self.tcb.snp,
+            self.tcb.microcode,
+        );
+        let report_id: [u8; 32] = Sha256::new_with_prefix(self.chip_id)
+            .chain_update(launch.measurement)
+            .finalize()
+            .into();
+        let report = AttestationReport {
+            version: REPORT_VERSION,
+            policy: GuestPolicy::from(launch.guest_policy),
+            vmpl: launch.vmpl,
+            sig_algo: SIG_ALGO_ECDSA_P384_SHA384,
+            current_tcb: tcb,
+            plat_info: PlatformInfo::from(1),
+            key_info: KeyInfo::from(0),
+            report_data: *report_data,
+            measurement: launch.measurement,
+            host_data: launch.host_data,
+            report_id,
+            report_id_ma: [0xFF; 32],
+            reported_tcb: tcb,
+            cpuid_fam_id: Some(CPUID_FAMILY),
+            cpuid_mod_id: Some(CPUID_MODEL),
+            cpuid_step: Some(CPUID_STEPPING),
+            chip_id: self.chip_id,
+            committed_tcb: tcb,
+            current: sev::firmware::guest::Version::new(1, 55, 22),
+            committed: sev::firmware::guest::Version::new(1, 55, 22),
+            launch_tcb: tcb,
+            ..AttestationReport::default()
+        };
+        let mut raw = RawReport::from_bytes(&report.to_bytes()?).map_err(std::io::Error::other)?;
+        self.sign(&mut raw);
+        Ok(raw)
+    }
+
+    /// (Re-)signs `report` with this platform's VCEK, over its current bytes.
+    pub fn sign(&self, report: &mut RawReport) {
+        use p384::ecdsa::signature::Signer;
+        let signature: p384::ecdsa::Signature = self.vcek_key.sign(report.signed_bytes());
+        report.set_signature(&signature);
+    }
+
+    /// A signed report together with this platform's certificates.
+    pub fn evidence(
+        &self,
+        launch: &SimulatedLaunch,
+        report_data: &[u8; 64],
+    ) -> Result<Evidence, SimulationError> {
+        Ok(Evidence {
+            report: self.report(launch, report_data)?,
+            certificates: self.certificates(),
+        })
+    }
+}
+
+fn ask_name() -> Result<Name, SimulationError> {
+    Ok(Name::from_str(
+        "CN=SIMULATED-ASK-Milan,O=Cloister development (not AMD)",
+    )?)
+}
+
+/// A VCEK for `chip_id` at `tcb`, with AMD's extensions, signed by the ASK.
+fn issue_vcek(
+    rng: &mut impl CryptoRngCore,
+    ask_key: &RsaPrivateKey,
+    chip_id: &[u8; 64],
+    tcb: &Tcb,
+) -> Result<(Vec<u8>, p384::ecdsa::SigningKey), SimulationError> {
+    let key = p384::ecdsa::SigningKey::random(rng);
+    let spki =
+        SubjectPublicKeyInfoOwned::try_from(key.verifying_key().to_public_key_der()?.as_bytes())?;
+    let extension = |id, value: Vec<u8>| -> Result<Extension, SimulationError> {
+        Ok(Extension {
+            extn_id: id,
+            critical: false,
+            extn_value: OctetString::new(value)?,
+        })
+    };
+    let extensions = vec![
+        extension(oid::PRODUCT_NAME, Ia5String::new("Milan-B0")?.to_der()?)?,
+        extension(oid::BOOTLOADER, level_der(tcb.bootloader))?,
+        extension(oid::TEE, level_der(tcb.tee))?,
+        extension(oid::SNP, level_der(tcb.snp))?,
+        extension(oid::MICROCODE, level_der(tcb.microcode))?,
+        extension(oid::HW_ID, chip_id.to_vec())?,
+    ];
+    let subject = Name::from_str("CN=SIMULATED-VCEK,O=Cloister development (not AMD)")?;
+    let vcek = issue(rng, ask_key, &ask_name()?, subject, spki, extensions, 3)?;
+    Ok((vcek, key))
+}
+
+/// A DER certificate signed with RSA-PSS/SHA-384 by `issuer_key`.
+fn issue(
+    rng: &mut impl CryptoRngCore,
+    issuer_key: &RsaPrivateKey,
+    issuer: &Name,
+    subject: Name,
+    subject_public_key_info: SubjectPublicKeyInfoOwned,
+    extensions: Vec<Extension>,
+    serial: u8,
+) -> Result<Vec<u8>, SimulationError> {
+    let algorithm = rsa::pss::get_default_pss_signature_algo_id::<Sha384>()?;
+    let tbs_certificate = TbsCertificate {
+        version: Version::V3,
+        serial_number: SerialNumber::new(&[serial])?,
+        signature: algorithm.clone(),
+        issuer: issuer.clone(),
+        validity: Validity::from_now(VALIDITY)?,
+        subject,
+        subject_public_key_info,
+        issuer_unique_id: None,
+        subject_unique_id: None,
+        extensions: (!extensions.is_empty()).then_some(extensions),
+    };
+    let signer = rsa::pss::BlindedSigningKey::<Sha384>::new(issuer_key.clone());
+    let signature = signer.sign_with_rng(rng, &tbs_certificate.to_der()?);
+    let certificate = x509_cert::Certificate {
+        tbs_certificate,
+        signature_algorithm: algorithm,
+        signature: BitString::from_bytes(&signature.to_bytes())?,
+    };
+    Ok(certificate.to_der()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_input_changes_the_simulated_measurement() {
+        let base = simulated_measurement(&[1; 32], &[[2; 32], [3; 32]], &[4; 32]);
+        assert_eq!(
+            base,
+            simulated_measurement(&[1; 32], &[[3; 32], [2; 32]], &[4; 32]),
+            "plugin order"
+        );
+        assert_ne!(
+            base,
+            simulated_measurement(&[9; 32], &[[2; 32], [3; 32]], &[4; 32]),
+            "host binary"
+        );
+        assert_ne!(
+            base,
+            simulated_measurement(&[1; 32], &[[2; 32], [9; 32]], &[4; 32]),
+            "plugin digest"
+        );
+        assert_ne!(
+            base,
+            simulated_measurement(&[1; 32], &[[2; 32]], &[4; 32]),
+            "plugin removed"
+        );
+        assert_ne!(
+            base,
+            simulated_measurement(&[1; 32], &[[2; 32], [3; 32]], &[9; 32]),
+            "policy set"
+        );
+    }
+}

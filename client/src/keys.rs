@@ -1,0 +1,149 @@
+//! Fetching, choosing, checking and caching the gateway's key configuration.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use cloister_ohttp_keys::{KEY_LIST_MEDIA_TYPE, key_config_digest, split_key_list};
+
+use crate::ClientError;
+
+/// How long a key list without `Cache-Control: max-age` is reused.
+const DEFAULT_CACHE: Duration = Duration::from_secs(60);
+
+/// Confirms that a key configuration is the one everybody gets (DESIGN.md
+/// phase 2): typically by finding its SHA-256 digest
+/// ([`key_config_digest`]) in the transparency ledger with a valid
+/// inclusion proof. Called before the configuration is first used; an error
+/// stops the request before anything is sent.
+pub trait KeyConsistency: Send + Sync {
+    /// Check `encoded_config` (one configuration, without its list prefix).
+    fn check(&self, encoded_config: &[u8]) -> impl Future<Output = Result<(), ClientError>> + Send;
+}
+
+/// **No consistency check.** Accepts every configuration, so a malicious
+/// gateway could give this client a key of its own and link its requests.
+/// For development and tests until the ledger client is plugged in; it logs
+/// a warning each time it is consulted.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UncheckedKeys;
+
+impl KeyConsistency for UncheckedKeys {
+    async fn check(&self, encoded_config: &[u8]) -> Result<(), ClientError> {
+        tracing::warn!(
+            digest = %hex_digest(encoded_config),
+            "key configuration NOT checked against the ledger (UncheckedKeys)"
+        );
+        Ok(())
+    }
+}
+
+/// Accepts only configurations whose digests were pinned in advance, for
+/// deployments that ship the expected digests with the client.
+#[derive(Debug, Clone, Default)]
+pub struct PinnedDigests(pub HashSet<[u8; 32]>);
+
+impl KeyConsistency for PinnedDigests {
+    async fn check(&self, encoded_config: &[u8]) -> Result<(), ClientError> {
+        if self.0.contains(&key_config_digest(encoded_config)) {
+            Ok(())
+        } else {
+            Err(ClientError::KeyConsistency(format!("digest {} is not pinned", hex_digest(encoded_config))))
+        }
+    }
+}
+
+fn hex_digest(encoded_config: &[u8]) -> String {
+    key_config_digest(encoded_config).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A chosen key configuration and when to fetch again.
+#[derive(Debug, Clone)]
+pub(crate) struct CachedKeys {
+    pub(crate) config: Vec<u8>,
+    expires: Instant,
+}
+
+impl CachedKeys {
+    pub(crate) fn fresh(&self, now: Instant) -> Option<&[u8]> {
+        (now < self.expires).then_some(self.config.as_slice())
+    }
+}
+
+/// Fetch the key list and pick the first configuration this client supports.
+pub(crate) async fn fetch(http: &reqwest::Client, url: &str) -> Result<CachedKeys, ClientError> {
+    let answer = http.get(url).header("accept", KEY_LIST_MEDIA_TYPE).send().await.map_err(ClientError::Transport)?;
+    let status = answer.status().as_u16();
+    let media_type = answer.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    if status != 200 || media_type.as_deref() != Some(KEY_LIST_MEDIA_TYPE) {
+        return Err(ClientError::KeyEndpoint { status, media_type });
+    }
+    let max_age = answer
+        .headers()
+        .get("cache-control")
+        .and_then(|v| v.to_str().ok())
+        .and_then(max_age)
+        .unwrap_or(DEFAULT_CACHE);
+    let body = answer.bytes().await.map_err(ClientError::Transport)?;
+    let config = choose(&body)?;
+    Ok(CachedKeys { config, expires: Instant::now() + max_age })
+}
+
+/// The first configuration in `list` that `ohttp` can use.
+fn choose(list: &[u8]) -> Result<Vec<u8>, ClientError> {
+    split_key_list(list)?
+        .into_iter()
+        .find(|config| ohttp::KeyConfig::decode(config).is_ok())
+        .map(<[u8]>::to_vec)
+        .ok_or(ClientError::NoUsableKey)
+}
+
+/// The `max-age` directive of a `Cache-Control` value.
+fn max_age(cache_control: &str) -> Option<Duration> {
+    cache_control.split(',').find_map(|directive| {
+        let (name, value) = directive.trim().split_once('=')?;
+        name.eq_ignore_ascii_case("max-age").then(|| value.trim().parse().ok().map(Duration::from_secs))?
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 9458 Appendix A key configuration.
+    const APPENDIX_A_CONFIG: &str =
+        "01002031e1f05a740102115220e9af918f738674aec95f54db6e04eb705aae8e79815500080001000100010003";
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect()
+    }
+
+    #[test]
+    fn chooses_the_first_supported_configuration() {
+        let good = hex(APPENDIX_A_CONFIG);
+        let mut unsupported_kem = good.clone();
+        unsupported_kem[1..3].copy_from_slice(&[0xff, 0xff]);
+        let list = cloister_ohttp_keys::encode_key_list(&[unsupported_kem.clone(), good.clone()]).expect("list");
+        assert_eq!(choose(&list).expect("chosen"), good);
+        let only_bad = cloister_ohttp_keys::encode_key_list(&[unsupported_kem]).expect("list");
+        assert!(matches!(choose(&only_bad), Err(ClientError::NoUsableKey)));
+        assert!(matches!(choose(&[0, 5, 1]), Err(ClientError::KeyList(_))));
+    }
+
+    #[test]
+    fn reads_max_age() {
+        assert_eq!(max_age("public, max-age=300"), Some(Duration::from_secs(300)));
+        assert_eq!(max_age("no-store"), None);
+        assert_eq!(max_age("max-age=x"), None);
+    }
+
+    #[tokio::test]
+    async fn pinned_digests_refuse_other_keys() {
+        let config = hex(APPENDIX_A_CONFIG);
+        let pinned = PinnedDigests([key_config_digest(&config)].into_iter().collect());
+        assert!(pinned.check(&config).await.is_ok());
+        let mut other = config.clone();
+        other[5] ^= 1;
+        assert!(matches!(pinned.check(&other).await, Err(ClientError::KeyConsistency(_))));
+    }
+}

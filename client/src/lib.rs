@@ -1,0 +1,230 @@
+//! Cloister's Oblivious HTTP client (RFC 9458, RFC 9540), phases 2 and 3 on
+//! the user's device.
+//!
+//! [`Client::send`] takes an [`InnerRequest`], and:
+//!
+//! 1. fetches the gateway's key configurations from the key endpoint (RFC
+//!    9540, cached for the `max-age` the endpoint gives), picks the first one
+//!    it supports and has the [`KeyConsistency`] hook confirm that its digest
+//!    is the one published in the transparency ledger, so the gateway cannot
+//!    hand this user a key of their own;
+//! 2. encodes the request as Binary HTTP (RFC 9292) with a `Date` (the
+//!    gateway's replay defence) and, if given, the `Authorization:
+//!    PrivateToken` header; encapsulates it with a fresh HPKE context;
+//! 3. posts it to the relay and decapsulates the answer.
+//!
+//! When the gateway no longer holds the key (the `ohttp-key` problem) the
+//! client refetches the configuration; when it rejects the `Date` (the
+//! `date` problem) the client adopts the gateway's clock. Either way it
+//! retries once, with a fresh encapsulation. Failures are [`ClientError`]s.
+
+mod error;
+mod keys;
+mod request;
+
+pub use error::ClientError;
+pub use keys::{KeyConsistency, PinnedDigests, UncheckedKeys};
+pub use request::InnerRequest;
+
+use std::io::Cursor;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use bhttp::{Message, Mode};
+use ohttp::ClientRequest;
+
+use keys::CachedKeys;
+
+/// Problem type: the gateway does not hold the key (RFC 9458 §5.3).
+const KEY_PROBLEM_TYPE: &str = "https://iana.org/assignments/http-problem-types#ohttp-key";
+/// Problem type: the inner `Date` is not acceptable (RFC 9458 §6.5.2).
+const DATE_PROBLEM_TYPE: &str = "https://iana.org/assignments/http-problem-types#date";
+
+/// Where the client sends things.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// The relay's OHTTP endpoint.
+    pub relay_url: String,
+    /// The key configuration endpoint (`…/.well-known/ohttp-gateway`).
+    pub key_config_url: String,
+    /// Time allowed for each HTTP exchange.
+    pub timeout: Duration,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            relay_url: "http://127.0.0.1:7100/relay".into(),
+            key_config_url: format!("http://127.0.0.1:7200{}", cloister_ohttp_keys::WELL_KNOWN_PATH),
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// An Oblivious HTTP client. Cheap to share: the key cache and the clock
+/// correction are behind locks.
+#[derive(Debug)]
+pub struct Client<K = UncheckedKeys> {
+    config: ClientConfig,
+    consistency: K,
+    http: reqwest::Client,
+    keys: Mutex<Option<CachedKeys>>,
+    /// Gateway clock minus ours, in seconds, learned from a `date` problem.
+    clock_offset: Mutex<i64>,
+}
+
+/// Why one attempt asks for another.
+enum Retry {
+    /// The gateway no longer holds the key: refetch.
+    KeyRejected,
+    /// The gateway's clock differs: corrected, try again.
+    ClockCorrected,
+}
+
+impl<K: KeyConsistency> Client<K> {
+    /// A client using `consistency` to check key configurations.
+    ///
+    /// # Errors
+    /// [`ClientError::Transport`] if the HTTP client cannot be built.
+    pub fn new(config: ClientConfig, consistency: K) -> Result<Self, ClientError> {
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(ClientError::Transport)?;
+        Ok(Self { config, consistency, http, keys: Mutex::new(None), clock_offset: Mutex::new(0) })
+    }
+
+    /// Send `request` through the relay and return the inner response
+    /// (whatever its status: an inner 4xx or 5xx is the host's or the
+    /// gateway's answer, not a transport failure).
+    ///
+    /// # Errors
+    /// See [`ClientError`]; after one retry a repeated key or date problem
+    /// is returned as [`ClientError::KeyRejected`] or [`ClientError::ClockSkew`].
+    pub async fn send(&self, request: &InnerRequest) -> Result<Message, ClientError> {
+        match self.attempt(request).await? {
+            Ok(response) => Ok(response),
+            Err(Retry::KeyRejected | Retry::ClockCorrected) => match self.attempt(request).await? {
+                Ok(response) => Ok(response),
+                Err(Retry::KeyRejected) => Err(ClientError::KeyRejected),
+                Err(Retry::ClockCorrected) => Err(ClientError::ClockSkew),
+            },
+        }
+    }
+
+    async fn attempt(&self, request: &InnerRequest) -> Result<Result<Message, Retry>, ClientError> {
+        let config = self.key_config().await?;
+        let date = self.gateway_time();
+        let mut encoded = Vec::new();
+        request.to_message(date).write_bhttp(Mode::KnownLength, &mut encoded).map_err(ClientError::Encode)?;
+        let (encapsulated, decapsulator) = ClientRequest::from_encoded_config(&config)
+            .and_then(|c| c.encapsulate(&encoded))
+            .map_err(ClientError::Encapsulation)?;
+        let answer = self
+            .http
+            .post(&self.config.relay_url)
+            .header("content-type", "message/ohttp-req")
+            .body(encapsulated)
+            .send()
+            .await
+            .map_err(ClientError::Transport)?;
+        let status = answer.status().as_u16();
+        let content_type = answer.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let body = answer.bytes().await.map_err(ClientError::Transport)?;
+        if status != 200 {
+            let problem = problem_type(content_type.as_deref(), &body);
+            if problem.as_deref() == Some(KEY_PROBLEM_TYPE) {
+                tracing::info!("gateway no longer holds the key; refetching key configuration");
+                self.forget_keys();
+                return Ok(Err(Retry::KeyRejected));
+            }
+            return Err(ClientError::Status { status, problem });
+        }
+        if content_type.as_deref() != Some("message/ohttp-res") {
+            return Err(ClientError::UnexpectedMediaType(content_type));
+        }
+        let plaintext = decapsulator.decapsulate(&body).map_err(ClientError::Decapsulation)?;
+        let response = Message::read_bhttp(&mut Cursor::new(plaintext.as_slice())).map_err(ClientError::Decode)?;
+        if self.learn_clock(&response) {
+            return Ok(Err(Retry::ClockCorrected));
+        }
+        Ok(Ok(response))
+    }
+
+    /// The current key configuration: cached, or fetched and checked.
+    async fn key_config(&self) -> Result<Vec<u8>, ClientError> {
+        if let Some(config) = self.lock_keys().as_ref().and_then(|c| c.fresh(Instant::now())) {
+            return Ok(config.to_vec());
+        }
+        let fetched = keys::fetch(&self.http, &self.config.key_config_url).await?;
+        self.consistency.check(&fetched.config).await?;
+        let config = fetched.config.clone();
+        *self.lock_keys() = Some(fetched);
+        Ok(config)
+    }
+
+    fn lock_keys(&self) -> std::sync::MutexGuard<'_, Option<CachedKeys>> {
+        self.keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Drop the cached key configuration so the next request refetches it.
+    pub fn forget_keys(&self) {
+        *self.lock_keys() = None;
+    }
+
+    fn offset(&self) -> std::sync::MutexGuard<'_, i64> {
+        self.clock_offset.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Our best guess of the gateway's clock.
+    fn gateway_time(&self) -> SystemTime {
+        let offset = *self.offset();
+        let magnitude = Duration::from_secs(offset.unsigned_abs());
+        if offset >= 0 { SystemTime::now() + magnitude } else { SystemTime::now() - magnitude }
+    }
+
+    /// If `response` is a `date` problem carrying the gateway's `Date`,
+    /// adopt that clock and report true.
+    fn learn_clock(&self, response: &Message) -> bool {
+        let is_date_problem = response.control().status().is_some_and(|s| s.code() == 400)
+            && problem_type(response.header().get(b"content-type").and_then(|v| std::str::from_utf8(v).ok()), response.content())
+                .as_deref()
+                == Some(DATE_PROBLEM_TYPE);
+        let gateway_date = response
+            .header()
+            .get(b"date")
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok());
+        match (is_date_problem, gateway_date) {
+            (true, Some(gateway)) => {
+                let ours = SystemTime::now();
+                let offset = match gateway.duration_since(ours) {
+                    Ok(ahead) => i64::try_from(ahead.as_secs()).unwrap_or(i64::MAX),
+                    Err(behind) => -i64::try_from(behind.duration().as_secs()).unwrap_or(i64::MAX),
+                };
+                tracing::info!(offset, "gateway rejected our clock; adopting its time");
+                *self.offset() = offset;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Shift the clock used for `Date` by `seconds` (tests of the clock correction).
+    pub fn set_clock_offset(&self, seconds: i64) {
+        *self.offset() = seconds;
+    }
+}
+
+/// The `type` of an `application/problem+json` body, if that is what it is.
+fn problem_type(content_type: Option<&str>, body: &[u8]) -> Option<String> {
+    let is_problem = content_type
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/problem+json"));
+    if !is_problem {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    value.get("type")?.as_str().map(str::to_owned)
+}

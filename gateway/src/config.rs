@@ -1,0 +1,148 @@
+//! The gateway's TOML configuration. Every field has a default that works on
+//! loopback; see `gateway.example.toml`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use cloister_ohttp_keys::{AeadChoice, RotationPolicy};
+use serde::Deserialize;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Address of the OHTTP endpoint (and, unless `keys.listen` is set, the key endpoint).
+    pub listen: SocketAddr,
+    /// Path that accepts `message/ohttp-req` POSTs.
+    pub path: String,
+    /// Largest encapsulated request accepted, in bytes (larger: 413).
+    pub max_request_bytes: usize,
+    /// Keys and their publication.
+    pub keys: KeyConfigSettings,
+    /// Replay defence.
+    pub replay: ReplaySettings,
+    /// Privacy Pass tokens.
+    pub tokens: TokenSettings,
+    /// Where inner requests go.
+    pub router: RouterSettings,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7200)),
+            path: "/gateway".into(),
+            max_request_bytes: 64 * 1024,
+            keys: KeyConfigSettings::default(),
+            replay: ReplaySettings::default(),
+            tokens: TokenSettings::default(),
+            router: RouterSettings::default(),
+        }
+    }
+}
+
+/// Key generation, rotation, persistence and publication.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeyConfigSettings {
+    /// Key file; created on first start, reused afterwards. Unset: keys live
+    /// in memory and are new on every start (clients must refetch).
+    pub file: Option<PathBuf>,
+    /// AEADs offered, in order of preference.
+    pub aeads: Vec<AeadChoice>,
+    /// Key lifetime before rotation, in seconds.
+    pub rotate_every_secs: u64,
+    /// How long a replaced key keeps working, in seconds.
+    pub overlap_secs: u64,
+    /// Upper bound of the advertised `max-age` of the key list, in seconds.
+    pub max_cache_secs: u64,
+    /// How often to check whether rotation is due, in seconds.
+    pub check_every_secs: u64,
+    /// A separate listener for the key configuration endpoint (the CDN
+    /// stand-in); unset: served on the main listener.
+    pub listen: Option<SocketAddr>,
+}
+
+impl Default for KeyConfigSettings {
+    fn default() -> Self {
+        Self {
+            file: Some(PathBuf::from("gateway-keys.json")),
+            aeads: vec![AeadChoice::Aes128Gcm, AeadChoice::Chacha20Poly1305],
+            rotate_every_secs: 24 * 3600,
+            overlap_secs: 3600,
+            max_cache_secs: 3600,
+            check_every_secs: 30,
+            listen: None,
+        }
+    }
+}
+
+impl KeyConfigSettings {
+    /// The rotation policy these settings describe.
+    #[must_use]
+    pub fn policy(&self) -> RotationPolicy {
+        RotationPolicy {
+            rotate_every: std::time::Duration::from_secs(self.rotate_every_secs),
+            overlap: std::time::Duration::from_secs(self.overlap_secs),
+        }
+    }
+}
+
+/// Replay defence (see [`crate::ReplayGuard`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReplaySettings {
+    /// Accepted distance between the inner `Date` and the gateway clock, in seconds.
+    pub window_secs: u64,
+    /// Most requests remembered at once; beyond it new requests are refused.
+    pub capacity: usize,
+}
+
+impl Default for ReplaySettings {
+    fn default() -> Self {
+        Self { window_secs: 60, capacity: 1_000_000 }
+    }
+}
+
+/// Token policy.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokenSettings {
+    /// Require a Privacy Pass token on every request.
+    pub require: bool,
+}
+
+/// The loopback HTTP router.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RouterSettings {
+    /// Host base URLs; a session sticks to one of them.
+    pub hosts: Vec<String>,
+    /// Time allowed for a host to answer, in seconds.
+    pub timeout_secs: u64,
+    /// Largest host response forwarded, in bytes.
+    pub max_response_bytes: usize,
+}
+
+impl Default for RouterSettings {
+    fn default() -> Self {
+        Self { hosts: vec!["http://127.0.0.1:7500".into()], timeout_secs: 30, max_response_bytes: 1024 * 1024 }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses_and_matches_defaults() {
+        let text = include_str!("../gateway.example.toml");
+        let parsed: GatewayConfig = toml::from_str(text).expect("example parses");
+        let default = GatewayConfig::default();
+        assert_eq!(parsed.listen, default.listen);
+        assert_eq!(parsed.keys.aeads, default.keys.aeads);
+        assert_eq!(parsed.keys.policy(), default.keys.policy());
+        assert_eq!(parsed.router.hosts, default.router.hosts);
+        assert!(toml::from_str::<GatewayConfig>("typo = 1").is_err(), "unknown keys are refused");
+    }
+}

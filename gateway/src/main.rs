@@ -1,0 +1,92 @@
+//! `cloister-gateway`: the Oblivious HTTP gateway binary.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use cloister_gateway::{
+    Gateway, GatewayConfig, HttpForwardRouter, KeyService, Metrics, NoRedeemer, ReplayGuard, now_unix, serve,
+    serve_key_configs, spawn_key_maintenance,
+};
+use cloister_ohttp_keys::KeyRing;
+use tracing_subscriber::EnvFilter;
+
+/// Cloister's Oblivious HTTP gateway: decrypts requests that arrive through
+/// the relay and forwards them to hosts.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// TOML configuration file; without it the defaults apply (see gateway.example.toml).
+    #[arg(long, short, env = "CLOISTER_GATEWAY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Print the current key configuration (hex) and its SHA-256 digest for the ledger, then exit.
+    #[arg(long)]
+    print_key_config: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt().with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into())).init();
+    let args = Args::parse();
+    let config: GatewayConfig = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+        }
+        None => GatewayConfig::default(),
+    };
+    let settings = &config.keys;
+    let ring = match &settings.file {
+        Some(file) => {
+            let (ring, created) = KeyRing::load_or_generate(file, settings.policy(), &settings.aeads, now_unix())?;
+            if created {
+                tracing::info!(file = %file.display(), "created a new key file");
+            }
+            ring
+        }
+        None => {
+            tracing::warn!("no key file configured: keys are in memory only and change on every restart");
+            KeyRing::generate(settings.policy(), &settings.aeads, now_unix())?
+        }
+    };
+    let keys = Arc::new(KeyService::new(ring, settings.file.clone(), Duration::from_secs(settings.max_cache_secs)));
+    keys.maintain(now_unix()).context("initial key maintenance")?;
+    if args.print_key_config {
+        keys.with_ring(|ring| {
+            let config = ring.current_config();
+            println!("key_id {}", ring.current_key_id());
+            println!("config {}", hex::encode(config));
+            println!("sha256 {}", hex::encode(cloister_ohttp_keys::key_config_digest(config)));
+        });
+        return Ok(());
+    }
+    if !config.tokens.require {
+        tracing::warn!("tokens are not required: any client may use this gateway");
+    }
+    let router = HttpForwardRouter::new(
+        config.router.hosts.clone(),
+        Duration::from_secs(config.router.timeout_secs),
+        config.router.max_response_bytes,
+    )?;
+    let metrics = Arc::new(Metrics::default());
+    let replay = ReplayGuard::new(Duration::from_secs(config.replay.window_secs), config.replay.capacity);
+    let tokens = NoRedeemer { require_tokens: config.tokens.require };
+    let gateway = Arc::new(Gateway::new(Arc::clone(&keys), replay, tokens, router, Arc::clone(&metrics)));
+    spawn_key_maintenance(Arc::clone(&keys), Duration::from_secs(settings.check_every_secs.max(1)));
+
+    if let Some(addr) = settings.listen {
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+        tracing::info!(%addr, "key configuration endpoint listening");
+        tokio::spawn(serve_key_configs(listener, Arc::clone(&keys), Arc::clone(&metrics)));
+    }
+    let listener =
+        tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+    tracing::info!(addr = %config.listen, path = %config.path, key_ids = ?keys.with_ring(KeyRing::key_ids), "gateway listening");
+    tokio::select! {
+        served = serve(listener, gateway, &config.path, config.max_request_bytes) => served?,
+        _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
+    }
+    Ok(())
+}

@@ -1,0 +1,269 @@
+//! The request pipeline: decapsulate, check, route, encapsulate.
+
+use std::io::Cursor;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bhttp::{Message, Mode, StatusCode};
+use cloister_ohttp_keys::{KeyRing, leading_key_id};
+use ohttp::ServerResponse;
+use thiserror::Error;
+
+use crate::metrics::{Counter, Metrics};
+use crate::replay::{ReplayGuard, ReplayVerdict};
+use crate::router::{RouteError, Router};
+use crate::server::KeyService;
+use crate::token::TokenRedeemer;
+use crate::{DATE_PROBLEM_TYPE, KEY_PROBLEM_TYPE, REQUEST_MEDIA_TYPE, RESPONSE_MEDIA_TYPE};
+
+/// Length of the request header before `enc`: key id, KEM, KDF and AEAD ids (RFC 9458 §4.3).
+const REQUEST_HEADER_LEN: usize = 7;
+/// Length of `enc` for DHKEM(X25519, HKDF-SHA256), the only KEM the gateway offers.
+const X25519_ENC_LEN: usize = 32;
+
+/// Problem type for an encapsulated request the gateway has already accepted once.
+pub const REPLAY_PROBLEM_TYPE: &str = "urn:cloister:problem:replayed-request";
+
+/// A failure before the request could be decrypted. Answered in the clear,
+/// so it says nothing beyond what the relay could see anyway.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum OuterError {
+    /// The body is not `message/ohttp-req`.
+    #[error("unsupported media type")]
+    BadMediaType,
+    /// The key id is not (or no longer) held.
+    #[error("unknown key id {0}")]
+    UnknownKeyId(u8),
+    /// The encapsulation is malformed, truncated, uses an unoffered suite,
+    /// or does not decrypt. One error on purpose: RFC 9458 §5.3 asks that
+    /// nothing more be revealed.
+    #[error("request could not be decapsulated")]
+    Decapsulation,
+}
+
+/// A decrypted request: the parsed inner message (or why it did not parse),
+/// the encapsulated key for the replay check, and the means to encrypt the answer.
+pub struct Decapsulated {
+    /// The inner Binary HTTP message, or its parse error.
+    pub inner: Result<Message, bhttp::Error>,
+    /// The request's `enc`: unique per encapsulation.
+    pub enc: Vec<u8>,
+    /// Encrypts the response to this request.
+    pub responder: ServerResponse,
+}
+
+/// Decapsulate `body` with the key it names and parse the inner Binary HTTP
+/// message. This is the code path that handles untrusted bytes first; the
+/// fuzz target and the benchmark call it directly.
+///
+/// # Errors
+/// [`OuterError::UnknownKeyId`] or [`OuterError::Decapsulation`].
+pub fn decapsulate_and_parse(keys: &KeyRing, body: &[u8]) -> Result<Decapsulated, OuterError> {
+    let key_id = leading_key_id(body).ok_or(OuterError::Decapsulation)?;
+    let server = keys.server(key_id).ok_or(OuterError::UnknownKeyId(key_id))?;
+    let (plaintext, responder) = server.decapsulate(body).map_err(|_| OuterError::Decapsulation)?;
+    // Decapsulation succeeded, so the body holds the full header and enc.
+    let enc = body.get(REQUEST_HEADER_LEN..REQUEST_HEADER_LEN + X25519_ENC_LEN).ok_or(OuterError::Decapsulation)?;
+    let inner = Message::read_bhttp(&mut Cursor::new(plaintext.as_slice()));
+    Ok(Decapsulated { inner, enc: enc.to_vec(), responder })
+}
+
+/// What the HTTP layer sends back for one encapsulated request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayResponse {
+    /// Outer HTTP status.
+    pub status: u16,
+    /// Outer content type, if there is a body.
+    pub content_type: Option<&'static str>,
+    /// Outer body.
+    pub body: Vec<u8>,
+}
+
+impl GatewayResponse {
+    fn outer_error(error: &OuterError) -> Self {
+        match error {
+            OuterError::BadMediaType => Self { status: 415, content_type: None, body: Vec::new() },
+            OuterError::UnknownKeyId(_) => Self {
+                status: 400,
+                content_type: Some("application/problem+json"),
+                body: problem_json(KEY_PROBLEM_TYPE, "key identifier unknown"),
+            },
+            OuterError::Decapsulation => Self { status: 400, content_type: None, body: Vec::new() },
+        }
+    }
+}
+
+fn problem_json(problem_type: &str, title: &str) -> Vec<u8> {
+    serde_json::json!({ "type": problem_type, "title": title }).to_string().into_bytes()
+}
+
+/// A rejection after decryption, sent back encapsulated.
+#[derive(Clone, Copy)]
+struct InnerRejection {
+    status: u16,
+    problem_type: &'static str,
+    title: &'static str,
+    counter: Counter,
+}
+
+impl InnerRejection {
+    const fn new(status: u16, problem_type: &'static str, title: &'static str, counter: Counter) -> Self {
+        Self { status, problem_type, title, counter }
+    }
+}
+
+/// The gateway: keys, replay defence, token redemption and routing.
+pub struct Gateway<R, T> {
+    keys: Arc<KeyService>,
+    replay: ReplayGuard,
+    tokens: T,
+    router: R,
+    metrics: Arc<Metrics>,
+}
+
+impl<R: Router, T: TokenRedeemer> Gateway<R, T> {
+    /// Assemble a gateway.
+    pub fn new(keys: Arc<KeyService>, replay: ReplayGuard, tokens: T, router: R, metrics: Arc<Metrics>) -> Self {
+        Self { keys, replay, tokens, router, metrics }
+    }
+
+    /// The key service (for the key configuration endpoint and rotation).
+    #[must_use]
+    pub fn keys(&self) -> &Arc<KeyService> {
+        &self.keys
+    }
+
+    /// The gateway's counters.
+    #[must_use]
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Handle one POSTed body with its `Content-Type`.
+    pub async fn handle(&self, content_type: Option<&str>, body: &[u8]) -> GatewayResponse {
+        self.metrics.incr(Counter::Requests);
+        let is_ohttp = content_type
+            .and_then(|ct| ct.split(';').next())
+            .is_some_and(|media| media.trim().eq_ignore_ascii_case(REQUEST_MEDIA_TYPE));
+        if !is_ohttp {
+            self.metrics.incr(Counter::BadMediaType);
+            return GatewayResponse::outer_error(&OuterError::BadMediaType);
+        }
+        let opened = match self.keys.with_ring(|ring| decapsulate_and_parse(ring, body)) {
+            Ok(opened) => opened,
+            Err(error) => {
+                self.metrics.incr(match error {
+                    OuterError::UnknownKeyId(_) => Counter::UnknownKeyId,
+                    OuterError::BadMediaType | OuterError::Decapsulation => Counter::DecapsulationFailed,
+                });
+                tracing::debug!(%error, "outer error");
+                return GatewayResponse::outer_error(&error);
+            }
+        };
+        let inner = match self.process(opened.inner, &opened.enc).await {
+            Ok(response) => {
+                self.metrics.incr(Counter::Routed);
+                response
+            }
+            Err(rejection) => {
+                self.metrics.incr(rejection.counter);
+                tracing::debug!(status = rejection.status, title = rejection.title, "inner request refused");
+                rejection_message(&rejection)
+            }
+        };
+        encapsulate(opened.responder, &inner)
+    }
+
+    async fn process(&self, inner: Result<Message, bhttp::Error>, enc: &[u8]) -> Result<Message, InnerRejection> {
+        const NOT_A_REQUEST: InnerRejection =
+            InnerRejection::new(400, "about:blank", "not a Binary HTTP request", Counter::BadInnerRequest);
+        let request = inner.map_err(|_| NOT_A_REQUEST)?;
+        if !request.control().is_request() {
+            return Err(NOT_A_REQUEST);
+        }
+        let date = request
+            .header()
+            .get(b"date")
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok())
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok());
+        let date_problem = InnerRejection::new(400, DATE_PROBLEM_TYPE, "date not acceptable", Counter::DateRejected);
+        let date = date.ok_or(date_problem)?;
+        match self.replay.check_and_record(enc, date.as_secs(), now_unix()) {
+            ReplayVerdict::Fresh => {}
+            ReplayVerdict::DateOutOfWindow => return Err(date_problem),
+            ReplayVerdict::Replayed => {
+                return Err(InnerRejection::new(400, REPLAY_PROBLEM_TYPE, "request replayed", Counter::Replayed));
+            }
+            ReplayVerdict::StoreFull => {
+                return Err(InnerRejection::new(503, "about:blank", "busy", Counter::ReplayStoreFull));
+            }
+        }
+        let authorization = request.header().get(b"authorization");
+        if let Err(rejection) = self.tokens.redeem(authorization).await {
+            tracing::debug!(%rejection, "token refused");
+            return Err(InnerRejection::new(401, "about:blank", "token required", Counter::TokenRejected));
+        }
+        let request = without_authorization(&request);
+        self.router.route(request).await.map_err(|error| {
+            tracing::warn!(%error, "routing failed");
+            let status = if matches!(error, RouteError::Timeout) { 504 } else { 502 };
+            InnerRejection::new(status, "about:blank", "host unavailable", Counter::RouteFailed)
+        })
+    }
+}
+
+/// Seconds since the Unix epoch by the system clock: the gateway's one clock
+/// for key rotation and the replay window.
+#[must_use]
+pub fn now_unix() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn rejection_message(rejection: &InnerRejection) -> Message {
+    let status = StatusCode::try_from(rejection.status).unwrap_or(StatusCode::OK);
+    let mut message = Message::response(status);
+    message.put_header("content-type", "application/problem+json");
+    if rejection.problem_type == DATE_PROBLEM_TYPE {
+        // RFC 9458 §6.5.2: tell the client our time so it can correct its clock and retry.
+        message.put_header("date", httpdate::fmt_http_date(SystemTime::now()));
+    }
+    message.write_content(problem_json(rejection.problem_type, rejection.title));
+    message
+}
+
+/// The request minus its `Authorization` header: the token was for the
+/// gateway, and the host has no business seeing it.
+fn without_authorization(request: &Message) -> Message {
+    let control = request.control();
+    let part = |p: Option<&[u8]>| p.unwrap_or_default().to_vec();
+    let mut copy = Message::request(
+        part(control.method()),
+        part(control.scheme()),
+        part(control.authority()),
+        part(control.path()),
+    );
+    for field in request.header().iter().filter(|f| !f.name().eq_ignore_ascii_case(b"authorization")) {
+        copy.put_header(field.name(), field.value());
+    }
+    copy.write_content(request.content());
+    for field in request.trailer().iter() {
+        copy.put_trailer(field.name(), field.value());
+    }
+    copy
+}
+
+fn encapsulate(responder: ServerResponse, inner: &Message) -> GatewayResponse {
+    let mut encoded = Vec::new();
+    let sealed = inner
+        .write_bhttp(Mode::KnownLength, &mut encoded)
+        .ok()
+        .and_then(|()| responder.encapsulate(&encoded).ok());
+    match sealed {
+        Some(body) => GatewayResponse { status: 200, content_type: Some(RESPONSE_MEDIA_TYPE), body },
+        None => {
+            tracing::error!("response encapsulation failed");
+            GatewayResponse { status: 500, content_type: None, body: Vec::new() }
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! Cloister's Oblivious HTTP relay (RFC 9458 §6.2), a third party.
+//!
+//! The relay is what keeps the gateway from learning who sends a request: it
+//! accepts `message/ohttp-req` POSTs from clients and forwards the bytes to
+//! the one gateway it is configured for, in a request it builds afresh. No
+//! inbound header is copied, so no client address, `Forwarded`/`Via`/
+//! `X-Forwarded-For`, cookie, user agent or credential reaches the gateway.
+//! It holds no keys and cannot read the requests: it only enforces a body
+//! size limit and a time limit, and hands the gateway's answer back
+//! unchanged (status, content type and body).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::time::Instant;
+
+/// Media type of an encapsulated request (RFC 9458 §9.1).
+pub const REQUEST_MEDIA_TYPE: &str = "message/ohttp-req";
+
+/// Media types of gateway answers passed back to the client; anything else
+/// is passed back without a content type.
+const PASSED_MEDIA_TYPES: [&str; 2] = ["message/ohttp-res", "application/problem+json"];
+
+/// The relay's TOML configuration; see `relay.example.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RelayConfig {
+    /// Where clients connect.
+    pub listen: SocketAddr,
+    /// Path that accepts encapsulated requests.
+    pub path: String,
+    /// The gateway's OHTTP endpoint: the only place requests go.
+    pub gateway_url: String,
+    /// Largest request body accepted, in bytes (larger: 413).
+    pub max_request_bytes: usize,
+    /// Largest gateway answer passed back, in bytes (larger: 502).
+    pub max_response_bytes: usize,
+    /// Time for the whole exchange, from the first byte read to the last
+    /// byte of the answer, in milliseconds (reading too slowly: 408;
+    /// gateway too slow: 504).
+    pub timeout_ms: u64,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7100)),
+            path: "/relay".into(),
+            gateway_url: "http://127.0.0.1:7200/gateway".into(),
+            max_request_bytes: 64 * 1024,
+            max_response_bytes: 1024 * 1024,
+            timeout_ms: 30_000,
+        }
+    }
+}
+
+/// A relay that cannot start.
+#[derive(Debug, Error)]
+pub enum RelayError {
+    /// The outbound HTTP client could not be built.
+    #[error("HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+/// Aggregate counters, exported at `/metrics`.
+#[derive(Debug, Default)]
+pub struct RelayMetrics {
+    received: AtomicU64,
+    forwarded: AtomicU64,
+    refused: AtomicU64,
+    upstream_failed: AtomicU64,
+}
+
+impl RelayMetrics {
+    fn render(&self) -> String {
+        [
+            ("relay_received_total", &self.received),
+            ("relay_forwarded_total", &self.forwarded),
+            ("relay_refused_total", &self.refused),
+            ("relay_upstream_failed_total", &self.upstream_failed),
+        ]
+        .iter()
+        .map(|(name, value)| format!("# TYPE {name} counter\n{name} {}\n", value.load(Ordering::Relaxed)))
+        .collect()
+    }
+}
+
+struct Relay {
+    config: RelayConfig,
+    http: reqwest::Client,
+    metrics: RelayMetrics,
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The relay's routes: `POST {path}`, `/healthz` and `/metrics`.
+///
+/// # Errors
+/// The outbound HTTP client could not be built.
+pub fn app(config: RelayConfig) -> Result<axum::Router, RelayError> {
+    // No default headers, no cookie store, no redirects: the outbound request holds only what we put in it.
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let max = config.max_request_bytes;
+    let path = config.path.clone();
+    let relay = Arc::new(Relay { config, http, metrics: RelayMetrics::default() });
+    let metrics = Arc::clone(&relay);
+    Ok(axum::Router::new()
+        .route(&path, post(forward))
+        .layer(DefaultBodyLimit::max(max))
+        .with_state(relay)
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(move || async move { metrics.metrics.render() })))
+}
+
+/// Serve the relay on `listener` until the listener fails.
+///
+/// # Errors
+/// The HTTP client could not be built, or the listener failed.
+pub async fn serve(listener: TcpListener, config: RelayConfig) -> Result<(), std::io::Error> {
+    let app = app(config).map_err(std::io::Error::other)?;
+    axum::serve(listener, app).await
+}
+
+async fn forward(State(relay): State<Arc<Relay>>, request: Request) -> Response {
+    bump(&relay.metrics.received);
+    let deadline = Instant::now() + Duration::from_millis(relay.config.timeout_ms);
+    let is_ohttp = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case(REQUEST_MEDIA_TYPE));
+    if !is_ohttp {
+        bump(&relay.metrics.refused);
+        return StatusCode::UNSUPPORTED_MEDIA_TYPE.into_response();
+    }
+    let body = match tokio::time::timeout_at(deadline, Bytes::from_request(request, &())).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(rejection)) => {
+            bump(&relay.metrics.refused);
+            return rejection.into_response();
+        }
+        Err(_) => {
+            bump(&relay.metrics.refused);
+            return StatusCode::REQUEST_TIMEOUT.into_response();
+        }
+    };
+    match tokio::time::timeout_at(deadline, exchange(&relay, body)).await {
+        Ok(Ok(response)) => {
+            bump(&relay.metrics.forwarded);
+            response
+        }
+        Ok(Err(status)) => {
+            bump(&relay.metrics.upstream_failed);
+            status.into_response()
+        }
+        Err(_) => {
+            bump(&relay.metrics.upstream_failed);
+            StatusCode::GATEWAY_TIMEOUT.into_response()
+        }
+    }
+}
+
+/// Send `body` to the gateway in a request with nothing but a content type
+/// (and the length and host that HTTP itself needs); read the answer.
+async fn exchange(relay: &Relay, body: Bytes) -> Result<Response, StatusCode> {
+    let upstream = relay
+        .http
+        .post(&relay.config.gateway_url)
+        .header(header::CONTENT_TYPE, REQUEST_MEDIA_TYPE)
+        .body(body)
+        .send()
+        .await
+        .map_err(|error| {
+            tracing::warn!(%error, "gateway unreachable");
+            StatusCode::BAD_GATEWAY
+        })?;
+    let status = upstream.status();
+    let content_type = upstream
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| PASSED_MEDIA_TYPES.iter().find(|known| v.eq_ignore_ascii_case(known)))
+        .copied();
+    let mut upstream = upstream;
+    let mut answer = Vec::new();
+    while let Some(chunk) = upstream.chunk().await.map_err(|_| StatusCode::BAD_GATEWAY)? {
+        if answer.len() + chunk.len() > relay.config.max_response_bytes {
+            return Err(StatusCode::BAD_GATEWAY);
+        }
+        answer.extend_from_slice(&chunk);
+    }
+    let mut response = (status, answer).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(content_type) = content_type {
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses_and_matches_defaults() {
+        let parsed: RelayConfig = toml::from_str(include_str!("../relay.example.toml")).expect("parses");
+        let default = RelayConfig::default();
+        assert_eq!(parsed.listen, default.listen);
+        assert_eq!(parsed.gateway_url, default.gateway_url);
+        assert_eq!(parsed.max_request_bytes, default.max_request_bytes);
+        assert_eq!(parsed.timeout_ms, default.timeout_ms);
+        assert!(toml::from_str::<RelayConfig>("gateway = \"x\"").is_err(), "unknown keys are refused");
+    }
+}

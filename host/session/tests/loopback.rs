@@ -8,57 +8,23 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use cloister_api::{FeatureRequest, FeatureResponse, SuggestRequest, Tone};
-use cloister_attestation::{
-    AllowList, AuthorityRejection, Policy, SimulatedLaunch, SimulatedPlatform, SimulatedProvider,
-    Tcb, TrustAnchors, Verifier, VerifyError,
-};
+use cloister_attestation::{AuthorityRejection, VerifyError};
 use cloister_client::{Client, ClientConfig, UncheckedKeys};
 use cloister_gateway::{Gateway, HttpForwardRouter, KeyService, Metrics, NoRedeemer, ReplayGuard, now_unix};
 use cloister_ohttp_keys::{AeadChoice, KeyRing, RotationPolicy};
 use cloister_ratls::{
     ClientError, ClientSession, FeatureService, OhttpTransport, SessionConfig, SessionTable, routes,
 };
+use common::{RELEASED, provider, verifier};
 use tokio::net::TcpListener;
 
-const TCB: Tcb = Tcb {
-    fmc: None,
-    bootloader: 3,
-    tee: 0,
-    snp: 8,
-    microcode: 115,
-};
-const RELEASED: [u8; 48] = [0x52; 48];
-const HOST_DATA: [u8; 32] = [0x48; 32];
+mod common;
+
 const MAX_BODY: usize = 256 * 1024;
-
-fn platform() -> &'static SimulatedPlatform {
-    static PLATFORM: OnceLock<SimulatedPlatform> = OnceLock::new();
-    PLATFORM.get_or_init(|| {
-        SimulatedPlatform::from_seed([0x1b; 32], TCB).unwrap_or_else(|e| panic!("platform: {e}"))
-    })
-}
-
-fn verifier() -> Verifier<AllowList> {
-    let accepted = AllowList {
-        measurements: [RELEASED].into(),
-        host_data: [HOST_DATA].into(),
-    };
-    let policy = Policy {
-        allow_simulated: true,
-        report_versions: 2..=5,
-        allowed_vmpls: [0].into(),
-        minimum_tcb: TCB,
-        accepted: accepted.clone(),
-    };
-    let anchors = platform()
-        .pin_in(TrustAnchors::amd())
-        .unwrap_or_else(|e| panic!("anchors: {e}"));
-    Verifier::new(anchors, policy, accepted)
-}
 
 #[derive(Default)]
 struct Echo {
@@ -88,8 +54,7 @@ async fn spawn(app: axum::Router) -> SocketAddr {
 /// returns the client transport and the host's feature.
 async fn stack(measurement: [u8; 48]) -> (OhttpTransport<UncheckedKeys>, Arc<Echo>) {
     let feature = Arc::new(Echo::default());
-    let provider = SimulatedProvider::new(platform().clone(), SimulatedLaunch::new(measurement, HOST_DATA));
-    let table = SessionTable::new(&SessionConfig::default(), Arc::new(provider), feature.clone())
+    let table = SessionTable::new(&SessionConfig::default(), provider(measurement), feature.clone())
         .unwrap_or_else(|e| panic!("table: {e}"));
     let host = spawn(routes(Arc::new(table))).await;
 
@@ -144,7 +109,7 @@ fn suggest(draft: &str) -> FeatureRequest {
 #[tokio::test]
 async fn an_attested_session_through_relay_and_gateway() {
     let (transport, feature) = stack(RELEASED).await;
-    let mut session = ClientSession::establish(transport, &verifier())
+    let mut session = ClientSession::establish(transport, &verifier(true))
         .await
         .unwrap_or_else(|e| panic!("establish: {e}"));
     assert_eq!(session.attestation().measurement, RELEASED);
@@ -164,7 +129,7 @@ async fn an_attested_session_through_relay_and_gateway() {
 #[tokio::test]
 async fn the_client_sends_nothing_to_an_unreleased_host_through_the_gateway() {
     let (transport, feature) = stack([0x0b; 48]).await;
-    let outcome = ClientSession::establish(transport, &verifier()).await;
+    let outcome = ClientSession::establish(transport, &verifier(true)).await;
     assert!(
         matches!(
             &outcome,

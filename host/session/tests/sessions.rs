@@ -6,70 +6,27 @@
 //! it only because their policy sets `allow_simulated`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use cloister_api::{FeatureRequest, FeatureResponse, Message, SummariseRequest};
 use cloister_attestation::{
-    AllowList, Evidence, Nonce, Policy, ProviderError, SimulatedLaunch, SimulatedPlatform,
-    SimulatedProvider, Tcb, TlsExporter, TrustAnchors, Verifier, VerifyError, report_data,
+    Evidence, Nonce, ProviderError, SimulatedProvider, TlsExporter, VerifyError, report_data,
 };
 use cloister_ratls::{
     ClientError, ClientSession, Clock, FeatureService, InMemoryTransport, SESSION_HEADER,
     SESSION_PATH, SessionAttester, SessionConfig, SessionError, SessionTable, Transport,
     TransportError, routes,
 };
+use common::{HOST_DATA, RELEASED, provider, verifier};
 use tower::ServiceExt;
 
-const TCB: Tcb = Tcb {
-    fmc: None,
-    bootloader: 3,
-    tee: 0,
-    snp: 8,
-    microcode: 115,
-};
-const MEASUREMENT: [u8; 48] = [0x4d; 48];
-const HOST_DATA: [u8; 32] = [0x48; 32];
+mod common;
+
+const MEASUREMENT: [u8; 48] = RELEASED;
 const IDLE: Duration = Duration::from_secs(30);
-
-/// One SIMULATED platform per test binary (generating its RSA chain is slow).
-fn platform() -> &'static SimulatedPlatform {
-    static PLATFORM: OnceLock<SimulatedPlatform> = OnceLock::new();
-    PLATFORM.get_or_init(|| {
-        SimulatedPlatform::from_seed([0x5a; 32], TCB).unwrap_or_else(|e| panic!("platform: {e}"))
-    })
-}
-
-fn provider(measurement: [u8; 48]) -> Arc<SimulatedProvider> {
-    Arc::new(SimulatedProvider::new(
-        platform().clone(),
-        SimulatedLaunch::new(measurement, HOST_DATA),
-    ))
-}
-
-fn policy(allow_simulated: bool) -> Policy {
-    Policy {
-        allow_simulated,
-        report_versions: 2..=5,
-        allowed_vmpls: [0].into(),
-        minimum_tcb: TCB,
-        accepted: AllowList {
-            measurements: [MEASUREMENT].into(),
-            host_data: [HOST_DATA].into(),
-        },
-    }
-}
-
-fn verifier(allow_simulated: bool) -> Verifier<AllowList> {
-    let anchors = platform()
-        .pin_in(TrustAnchors::amd())
-        .unwrap_or_else(|e| panic!("anchors: {e}"));
-    let policy = policy(allow_simulated);
-    let accepted = policy.accepted.clone();
-    Verifier::new(anchors, policy, accepted)
-}
 
 /// A feature that counts its calls, so tests can prove it never ran.
 #[derive(Default)]

@@ -1,3 +1,5 @@
+#![allow(missing_docs)] // criterion_group! generates an undocumented function.
+
 //! Cost of an RA-TLS session on the in-memory transport (no network):
 //! establishing it (TLS 1.3 handshake, SIMULATED evidence, full
 //! verification) and one feature request inside an established session.

@@ -1,0 +1,363 @@
+//! The client end: a rustls client driven over any record transport, which
+//! releases its payload only to an attested host.
+
+use std::future::Future;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cloister_api::{FeatureRequest, FeatureResponse};
+use cloister_attestation::{MeasurementAuthority, NonceTracker, VerifiedReport, Verifier, VerifyError};
+use rustls::ClientConnection;
+use rustls::pki_types::ServerName;
+use zeroize::Zeroizing;
+
+use crate::frame::{Frame, FrameBuffer, FrameError};
+use crate::server::{SessionError, SessionTable, drain_plaintext};
+use crate::tls::{HOST_NAME, TlsSetupError, client_config, exporter};
+
+/// How long the client waits for its own nonce to come back in evidence.
+const NONCE_LIFETIME: Duration = Duration::from_secs(60);
+
+/// Round trips allowed for one step (handshake, or one message) before the
+/// client gives up on a host that keeps answering with nothing useful.
+const MAX_ROUND_TRIPS: usize = 8;
+
+/// Why a transport could not carry records to the host.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// The host (or the path to it) answered with a failure status.
+    #[error("host answered {status}: {message}")]
+    Status {
+        /// HTTP status.
+        status: u16,
+        /// The host's explanation.
+        message: String,
+    },
+    /// The records could not be delivered at all.
+    #[error("transport failed: {0}")]
+    Failed(String),
+}
+
+/// Carries one batch of TLS records to the host's session `session_id` and
+/// returns the host's records. Over OHTTP each call is one OHTTP request.
+pub trait Transport: Send + Sync {
+    /// One round trip.
+    fn exchange(
+        &self,
+        session_id: &str,
+        records: Vec<u8>,
+    ) -> impl Future<Output = Result<Vec<u8>, TransportError>> + Send;
+}
+
+/// Delivers records straight to a [`SessionTable`] in this process: for
+/// tests, and for a CVM talking to a table it holds itself.
+#[derive(Debug, Clone)]
+pub struct InMemoryTransport {
+    table: Arc<SessionTable>,
+}
+
+impl InMemoryTransport {
+    /// A transport into `table`.
+    pub fn new(table: Arc<SessionTable>) -> Self {
+        Self { table }
+    }
+}
+
+impl Transport for InMemoryTransport {
+    async fn exchange(&self, session_id: &str, records: Vec<u8>) -> Result<Vec<u8>, TransportError> {
+        self.table
+            .exchange(session_id, &records)
+            .map_err(|error: SessionError| TransportError::Status {
+                status: crate::http::status_for(&error).as_u16(),
+                message: error.to_string(),
+            })
+    }
+}
+
+/// Why a session could not be established or a request not served.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The TLS configuration could not be built.
+    #[error(transparent)]
+    Setup(#[from] TlsSetupError),
+    /// The records did not get through.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// The host's TLS is broken or hostile.
+    #[error("TLS error: {0}")]
+    Tls(#[from] rustls::Error),
+    /// The decrypted stream is not a valid frame sequence.
+    #[error("bad frame from host: {0}")]
+    Frame(#[from] FrameError),
+    /// The host's evidence was refused: nothing was sent to it.
+    #[error("host attestation refused, payload not sent: {0}")]
+    Attestation(#[from] VerifyError),
+    /// The host refused to attest or to serve.
+    #[error("host refused: {0}")]
+    Refused(String),
+    /// The host broke the message protocol.
+    #[error("protocol violation by host: {0}")]
+    Protocol(String),
+    /// The feature ran and reported an error.
+    #[error("feature failed: {0}")]
+    Feature(String),
+}
+
+/// A TLS session with a host whose evidence has been verified. Only such a
+/// session can carry a [`FeatureRequest`]: [`ClientSession::establish`]
+/// returns one only after verification succeeded.
+pub struct ClientSession<T> {
+    channel: Channel<T>,
+    attestation: VerifiedReport,
+}
+
+/// The TLS connection and its transport, before and after attestation.
+struct Channel<T> {
+    transport: T,
+    session_id: String,
+    tls: ClientConnection,
+    inbox: FrameBuffer,
+}
+
+impl<T> std::fmt::Debug for ClientSession<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientSession")
+            .field("session_id", &self.channel.session_id)
+            .field("measurement", &hex_prefix(&self.attestation.measurement))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Transport> ClientSession<T> {
+    /// Opens a TLS 1.3 session over `transport`, sends a fresh nonce,
+    /// verifies the returned evidence with `verifier` (platform, policy,
+    /// measurement authority, REPORT_DATA bound to this session's exporter
+    /// and the nonce) and only then returns the session.
+    ///
+    /// # Errors
+    /// [`ClientError::Attestation`] if the evidence is refused; any other
+    /// [`ClientError`] if the session cannot be set up.
+    pub async fn establish<A: MeasurementAuthority>(
+        transport: T,
+        verifier: &Verifier<A>,
+    ) -> Result<Self, ClientError> {
+        let mut channel = Channel {
+            transport,
+            session_id: random_session_id()?,
+            tls: ClientConnection::new(client_config()?, server_name()?)?,
+            inbox: FrameBuffer::default(),
+        };
+        channel.handshake().await?;
+        let exporter = exporter(&channel.tls)?;
+        let mut nonces = NonceTracker::new(NONCE_LIFETIME);
+        let nonce = nonces.issue(Instant::now());
+        let reply = channel
+            .call(Frame::Attest {
+                nonce: *nonce.as_bytes(),
+            })
+            .await?;
+        let evidence = match reply {
+            Frame::Evidence(bytes) => bytes,
+            other => return Err(unexpected(other)),
+        };
+        let attestation =
+            verifier.verify(&evidence, &exporter, &nonce, &mut nonces, Instant::now())?;
+        Ok(Self {
+            channel,
+            attestation,
+        })
+    }
+
+    /// What the host proved: measurement, HOST_DATA, TCB, root. A ledger
+    /// check can inspect it beyond what the verifier's
+    /// [`MeasurementAuthority`] already decided.
+    pub fn attestation(&self) -> &VerifiedReport {
+        &self.attestation
+    }
+
+    /// The session id the records travel under.
+    pub fn session_id(&self) -> &str {
+        &self.channel.session_id
+    }
+
+    /// Sends `request` inside the attested session and returns the answer.
+    ///
+    /// # Errors
+    /// [`ClientError::Feature`] if the feature failed; others if the session
+    /// broke.
+    pub async fn request(&mut self, request: &FeatureRequest) -> Result<FeatureResponse, ClientError> {
+        let json = Zeroizing::new(
+            serde_json::to_vec(request).map_err(|e| ClientError::Protocol(e.to_string()))?,
+        );
+        match self.channel.call(Frame::Request(json)).await? {
+            Frame::Response(json) => {
+                serde_json::from_slice::<Result<FeatureResponse, String>>(&json)
+                    .map_err(|e| ClientError::Protocol(format!("malformed response: {e}")))?
+                    .map_err(ClientError::Feature)
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
+impl<T: Transport> Channel<T> {
+    async fn handshake(&mut self) -> Result<(), ClientError> {
+        for _ in 0..MAX_ROUND_TRIPS {
+            if !self.tls.is_handshaking() {
+                return Ok(());
+            }
+            self.round_trip().await?;
+        }
+        Err(ClientError::Protocol("handshake did not complete".into()))
+    }
+
+    /// Sends `frame` and waits for the host's next frame.
+    async fn call(&mut self, frame: Frame) -> Result<Frame, ClientError> {
+        self.tls
+            .writer()
+            .write_all(&frame.encode())
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        for _ in 0..MAX_ROUND_TRIPS {
+            self.round_trip().await?;
+            if let Some(reply) = self.inbox.next_frame()? {
+                return Ok(reply);
+            }
+        }
+        Err(ClientError::Protocol("no answer from host".into()))
+    }
+
+    /// Flushes pending records to the host and takes in its answer.
+    async fn round_trip(&mut self) -> Result<(), ClientError> {
+        let mut out = Vec::new();
+        while self.tls.wants_write() {
+            self.tls
+                .write_tls(&mut out)
+                .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        }
+        let answer = self.transport.exchange(&self.session_id, out).await?;
+        let mut records = answer.as_slice();
+        while !records.is_empty() {
+            self.tls
+                .read_tls(&mut records)
+                .map_err(|e| ClientError::Protocol(e.to_string()))?;
+            self.tls.process_new_packets()?;
+            drain_plaintext(&mut self.tls.reader(), &mut self.inbox)
+                .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+fn unexpected(frame: Frame) -> ClientError {
+    match frame {
+        Frame::Refused(reason) => ClientError::Refused(reason),
+        Frame::Attest { .. } => ClientError::Protocol("unexpected attest".into()),
+        Frame::Evidence(_) => ClientError::Protocol("unexpected evidence".into()),
+        Frame::Request(_) => ClientError::Protocol("unexpected request".into()),
+        Frame::Response(_) => ClientError::Protocol("unexpected response".into()),
+    }
+}
+
+fn server_name() -> Result<ServerName<'static>, ClientError> {
+    ServerName::try_from(HOST_NAME).map_err(|e| ClientError::Protocol(e.to_string()))
+}
+
+/// 128 random bits in hex: unguessable, so sessions cannot be targeted.
+fn random_session_id() -> Result<String, ClientError> {
+    let mut bytes = [0u8; 16];
+    rustls::crypto::ring::default_provider()
+        .secure_random
+        .fill(&mut bytes)
+        .map_err(|_| ClientError::Protocol("no randomness for a session id".into()))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn hex_prefix(bytes: &[u8]) -> String {
+    bytes.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use cloister_attestation::{Evidence, Nonce, ProviderError, TlsExporter};
+
+    use super::*;
+    use crate::server::{FeatureService, SessionAttester, SessionConfig};
+
+    struct NoEvidence;
+
+    impl SessionAttester for NoEvidence {
+        fn attest(&self, _: &TlsExporter, _: &Nonce) -> Result<Evidence, ProviderError> {
+            Err(ProviderError::NoEndorsementKey)
+        }
+    }
+
+    #[derive(Default)]
+    struct Counting(AtomicUsize);
+
+    impl FeatureService for Counting {
+        fn handle(&self, _: FeatureRequest) -> Result<FeatureResponse, String> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Err("should not run".into())
+        }
+    }
+
+    /// A handshaken but unattested channel, as a client that skips
+    /// attestation would hold.
+    async fn unattested(table: &Arc<SessionTable>) -> Channel<InMemoryTransport> {
+        let mut channel = Channel {
+            transport: InMemoryTransport::new(Arc::clone(table)),
+            session_id: "skips-attestation".into(),
+            tls: ClientConnection::new(
+                client_config().unwrap_or_else(|e| panic!("{e}")),
+                server_name().unwrap_or_else(|e| panic!("{e}")),
+            )
+            .unwrap_or_else(|e| panic!("{e}")),
+            inbox: FrameBuffer::default(),
+        };
+        channel
+            .handshake()
+            .await
+            .unwrap_or_else(|e| panic!("handshake: {e}"));
+        channel
+    }
+
+    fn table(feature: Arc<Counting>) -> Arc<SessionTable> {
+        Arc::new(
+            SessionTable::new(&SessionConfig::default(), Arc::new(NoEvidence), feature)
+                .unwrap_or_else(|e| panic!("{e}")),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_host_refuses_a_request_before_attestation() {
+        let feature = Arc::new(Counting::default());
+        let table = table(Arc::clone(&feature));
+        let mut channel = unattested(&table).await;
+        let request = br#"{"feature":"suggest","draft":"secret","count":1}"#.to_vec();
+        let reply = channel.call(Frame::Request(Zeroizing::new(request))).await;
+        assert!(
+            matches!(&reply, Ok(Frame::Refused(reason)) if reason.contains("attest this session first")),
+            "{reply:?}"
+        );
+        assert_eq!(feature.0.load(Ordering::SeqCst), 0);
+        let stats = table.stats();
+        assert_eq!((stats.refused, stats.requests, stats.open), (1, 0, 1));
+    }
+
+    #[tokio::test]
+    async fn a_client_sending_host_messages_loses_its_session() {
+        let feature = Arc::new(Counting::default());
+        let table = table(Arc::clone(&feature));
+        let mut channel = unattested(&table).await;
+        let reply = channel.call(Frame::Evidence(vec![1, 2, 3])).await;
+        assert!(
+            matches!(&reply, Err(ClientError::Transport(TransportError::Status { status: 400, message }))
+                if message.contains("unexpected message")),
+            "{reply:?}"
+        );
+        assert_eq!((table.stats().open, table.stats().failed), (0, 1));
+    }
+}

@@ -1,0 +1,76 @@
+//! The client transport over Cloister's OHTTP client: every exchange is one
+//! OHTTP request through the relay and the gateway to the host's
+//! `POST /session`.
+
+use std::sync::Arc;
+
+use cloister_client::{Client, InnerRequest, KeyConsistency};
+
+use crate::client::{Transport, TransportError};
+use crate::http::{RECORDS_MEDIA_TYPE, SESSION_HEADER, SESSION_PATH};
+
+/// Supplies a Privacy Pass token for each OHTTP request, when the gateway
+/// requires one (each request spends one).
+pub trait TokenSource: Send + Sync {
+    /// The next base64url token, or `None` to send the request without one.
+    fn next_token(&self) -> Option<String>;
+}
+
+/// Records carried as inner requests of an OHTTP [`Client`].
+pub struct OhttpTransport<K> {
+    client: Arc<Client<K>>,
+    authority: String,
+    tokens: Option<Arc<dyn TokenSource>>,
+}
+
+impl<K> std::fmt::Debug for OhttpTransport<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OhttpTransport")
+            .field("authority", &self.authority)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K> OhttpTransport<K> {
+    /// A transport through `client` to the service named `authority`
+    /// (e.g. `cloister.invalid`), without tokens.
+    pub fn new(client: Arc<Client<K>>, authority: &str) -> Self {
+        Self {
+            client,
+            authority: authority.to_owned(),
+            tokens: None,
+        }
+    }
+
+    /// Attach a token from `tokens` to every request.
+    #[must_use]
+    pub fn with_tokens(mut self, tokens: Arc<dyn TokenSource>) -> Self {
+        self.tokens = Some(tokens);
+        self
+    }
+}
+
+impl<K: KeyConsistency + 'static> Transport for OhttpTransport<K> {
+    async fn exchange(&self, session_id: &str, records: Vec<u8>) -> Result<Vec<u8>, TransportError> {
+        let mut request = InnerRequest::new("POST", &self.authority, SESSION_PATH)
+            .header(SESSION_HEADER, session_id)
+            .header("content-type", RECORDS_MEDIA_TYPE)
+            .body(records);
+        if let Some(token) = self.tokens.as_ref().and_then(|t| t.next_token()) {
+            request = request.private_token(&token);
+        }
+        let response = self
+            .client
+            .send(&request)
+            .await
+            .map_err(|e| TransportError::Failed(e.to_string()))?;
+        let status = response.control().status().map_or(0, |s| s.code());
+        if status != 200 {
+            return Err(TransportError::Status {
+                status,
+                message: String::from_utf8_lossy(response.content()).into_owned(),
+            });
+        }
+        Ok(response.content().to_vec())
+    }
+}

@@ -1,0 +1,438 @@
+//! The host end: a table of TLS sessions fed record by record.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use cloister_api::{FeatureRequest, FeatureResponse};
+use cloister_attestation::{
+    Evidence, EvidenceProvider, Nonce, ProviderError, TlsExporter, report_data,
+};
+use rustls::{ServerConfig, ServerConnection};
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use crate::frame::{Frame, FrameBuffer, FrameError};
+use crate::tls::{TlsSetupError, ephemeral_server_config, exporter};
+
+/// Longest session id accepted (client-chosen, e.g. 32 hex digits).
+pub const MAX_SESSION_ID_LEN: usize = 64;
+
+/// Runs one feature request. The host runtime implements this by
+/// instantiating the feature component for this request alone.
+///
+/// Called on a blocking thread, only after the session has been attested.
+pub trait FeatureService: Send + Sync {
+    /// Serves `request`; the error string is returned to the client.
+    fn handle(&self, request: FeatureRequest) -> Result<FeatureResponse, String>;
+}
+
+/// Produces evidence for one TLS session and client nonce.
+///
+/// Every [`EvidenceProvider`] is an attester: it signs REPORT_DATA =
+/// [`report_data`]`(exporter, nonce)`. The trait exists so that tests can
+/// play a host that cheats (for example by relaying evidence made for
+/// another session) and show that clients refuse it.
+pub trait SessionAttester: Send + Sync {
+    /// Evidence bound to `exporter` and `nonce`.
+    fn attest(&self, exporter: &TlsExporter, nonce: &Nonce) -> Result<Evidence, ProviderError>;
+}
+
+impl<P: EvidenceProvider + ?Sized> SessionAttester for P {
+    fn attest(&self, exporter: &TlsExporter, nonce: &Nonce) -> Result<Evidence, ProviderError> {
+        self.evidence(&report_data(exporter, nonce))
+    }
+}
+
+/// The time source for idle expiry, injectable so tests need no sleeps.
+pub trait Clock: Send + Sync {
+    /// The current instant.
+    fn now(&self) -> Instant;
+}
+
+/// The real monotonic clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
+
+/// Limits of the session table (the `[session]` table of the host config).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionConfig {
+    /// A session unused for this many seconds is dropped with its keys.
+    pub idle_timeout_secs: u64,
+    /// At most this many sessions exist at once; more are refused.
+    pub max_sessions: usize,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            idle_timeout_secs: 60,
+            max_sessions: 1024,
+        }
+    }
+}
+
+/// Why an exchange failed. Every error but [`SessionError::TableFull`] and
+/// [`SessionError::UnknownSession`] also drops the session.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The session id is empty, too long or not visible ASCII.
+    #[error("invalid session id (1..={MAX_SESSION_ID_LEN} visible ASCII characters)")]
+    InvalidSessionId,
+    /// No such session (never opened, expired or failed), and the records
+    /// do not start a new one with a ClientHello.
+    #[error("unknown or expired session")]
+    UnknownSession,
+    /// The table holds its maximum number of sessions.
+    #[error("too many open sessions")]
+    TableFull,
+    /// The records are not valid TLS for this session.
+    #[error("TLS error: {0}")]
+    Tls(#[from] rustls::Error),
+    /// The TLS layer could not take the records (e.g. oversized).
+    #[error("cannot read TLS records: {0}")]
+    Records(std::io::Error),
+    /// The decrypted stream is not a valid frame sequence.
+    #[error("bad frame: {0}")]
+    Frame(#[from] FrameError),
+    /// The client sent a message only a host sends.
+    #[error("unexpected message from client: {0}")]
+    UnexpectedMessage(&'static str),
+}
+
+impl SessionError {
+    fn drops_session(&self) -> bool {
+        !matches!(self, Self::TableFull | Self::UnknownSession)
+    }
+}
+
+/// Aggregate counters, safe to export from the CVM.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// Sessions open now.
+    pub open: usize,
+    /// Sessions opened since start.
+    pub opened: u64,
+    /// Sessions dropped for idleness.
+    pub expired: u64,
+    /// Sessions dropped after an error.
+    pub failed: u64,
+    /// Attestation evidence served.
+    pub attested: u64,
+    /// Feature requests served (successfully or not).
+    pub requests: u64,
+    /// Requests refused because the session was not attested yet.
+    pub refused: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    opened: AtomicU64,
+    expired: AtomicU64,
+    failed: AtomicU64,
+    attested: AtomicU64,
+    requests: AtomicU64,
+    refused: AtomicU64,
+}
+
+/// One client's TLS session.
+struct Session {
+    tls: ServerConnection,
+    inbox: FrameBuffer,
+    attested: bool,
+}
+
+/// A session and its last use, locked separately so that expiry never
+/// waits for a feature request running inside the session.
+struct Slot {
+    last_used: Mutex<Instant>,
+    session: Mutex<Session>,
+}
+
+impl Slot {
+    fn touch(&self, now: Instant) {
+        *self.last_used.lock().unwrap_or_else(PoisonError::into_inner) = now;
+    }
+
+    fn idle_for(&self, now: Instant) -> Duration {
+        let last = *self.last_used.lock().unwrap_or_else(PoisonError::into_inner);
+        now.saturating_duration_since(last)
+    }
+
+    fn session(&self) -> MutexGuard<'_, Session> {
+        self.session.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+type SharedSession = Arc<Slot>;
+
+/// All RA-TLS sessions of this host, in memory only.
+///
+/// Each session is a rustls [`ServerConnection`] fed with the TLS records a
+/// client sends inside successive OHTTP requests. The host certificate is
+/// generated when the table is built (once per boot).
+pub struct SessionTable {
+    tls_config: Arc<ServerConfig>,
+    attester: Arc<dyn SessionAttester>,
+    features: Arc<dyn FeatureService>,
+    clock: Arc<dyn Clock>,
+    idle_timeout: Duration,
+    max_sessions: usize,
+    sessions: Mutex<HashMap<String, SharedSession>>,
+    counters: Counters,
+}
+
+impl std::fmt::Debug for SessionTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionTable")
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_sessions", &self.max_sessions)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionTable {
+    /// A table with a fresh ephemeral certificate, answering attestation
+    /// with `attester` and requests with `features`, on the system clock.
+    ///
+    /// # Errors
+    /// The certificate or TLS configuration cannot be created.
+    pub fn new(
+        config: &SessionConfig,
+        attester: Arc<dyn SessionAttester>,
+        features: Arc<dyn FeatureService>,
+    ) -> Result<Self, TlsSetupError> {
+        Self::with_clock(config, attester, features, Arc::new(SystemClock))
+    }
+
+    /// As [`SessionTable::new`], with an explicit clock (tests).
+    ///
+    /// # Errors
+    /// The certificate or TLS configuration cannot be created.
+    pub fn with_clock(
+        config: &SessionConfig,
+        attester: Arc<dyn SessionAttester>,
+        features: Arc<dyn FeatureService>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, TlsSetupError> {
+        Ok(Self {
+            tls_config: ephemeral_server_config()?,
+            attester,
+            features,
+            clock,
+            idle_timeout: Duration::from_secs(config.idle_timeout_secs),
+            max_sessions: config.max_sessions,
+            sessions: Mutex::new(HashMap::new()),
+            counters: Counters::default(),
+        })
+    }
+
+    /// Feeds the TLS records a client sent for `session_id` and returns the
+    /// records to send back. Records starting with a ClientHello open a new
+    /// session under an id not in use.
+    ///
+    /// Blocking: a feature request runs inside. Call it from a blocking
+    /// thread in async code.
+    ///
+    /// # Errors
+    /// See [`SessionError`]; a failed session is dropped, others are
+    /// unaffected.
+    pub fn exchange(&self, session_id: &str, records_in: &[u8]) -> Result<Vec<u8>, SessionError> {
+        if session_id.is_empty()
+            || session_id.len() > MAX_SESSION_ID_LEN
+            || !session_id.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Err(SessionError::InvalidSessionId);
+        }
+        let now = self.clock.now();
+        let shared = self.session(session_id, records_in, now)?;
+        let result = self.advance(&mut shared.session(), records_in);
+        shared.touch(self.clock.now());
+        match result {
+            Err(error) if error.drops_session() => {
+                tracing::debug!(%error, "RA-TLS session failed; dropping it");
+                self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                let mut sessions = self.sessions();
+                if sessions
+                    .get(session_id)
+                    .is_some_and(|s| Arc::ptr_eq(s, &shared))
+                {
+                    sessions.remove(session_id);
+                }
+                Err(error)
+            }
+            other => other,
+        }
+    }
+
+    /// Drops every session idle for longer than the timeout. Also done on
+    /// each new session; a host may call it periodically as well.
+    pub fn expire_idle(&self) {
+        let now = self.clock.now();
+        let mut sessions = self.sessions();
+        let before = sessions.len();
+        sessions.retain(|_, slot| !self.is_idle(slot, now));
+        let expired = before - sessions.len();
+        self.counters
+            .expired
+            .fetch_add(u64::try_from(expired).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// Aggregate counters.
+    pub fn stats(&self) -> SessionStats {
+        let count = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        SessionStats {
+            open: self.sessions().len(),
+            opened: count(&self.counters.opened),
+            expired: count(&self.counters.expired),
+            failed: count(&self.counters.failed),
+            attested: count(&self.counters.attested),
+            requests: count(&self.counters.requests),
+            refused: count(&self.counters.refused),
+        }
+    }
+
+    fn sessions(&self) -> MutexGuard<'_, HashMap<String, SharedSession>> {
+        self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn is_idle(&self, slot: &Slot, now: Instant) -> bool {
+        slot.idle_for(now) > self.idle_timeout
+    }
+
+    /// The live session under `id`, or a new one if `records` open one.
+    fn session(&self, id: &str, records: &[u8], now: Instant) -> Result<SharedSession, SessionError> {
+        let mut sessions = self.sessions();
+        if let Some(existing) = sessions.get(id).cloned() {
+            if !self.is_idle(&existing, now) {
+                existing.touch(now);
+                return Ok(existing);
+            }
+            sessions.remove(id);
+            self.counters.expired.fetch_add(1, Ordering::Relaxed);
+            return Err(SessionError::UnknownSession);
+        }
+        if !starts_with_client_hello(records) {
+            return Err(SessionError::UnknownSession);
+        }
+        drop(sessions);
+        self.expire_idle();
+        let mut sessions = self.sessions();
+        if sessions.len() >= self.max_sessions {
+            return Err(SessionError::TableFull);
+        }
+        let session = Arc::new(Slot {
+            last_used: Mutex::new(now),
+            session: Mutex::new(Session {
+                tls: ServerConnection::new(Arc::clone(&self.tls_config))?,
+                inbox: FrameBuffer::default(),
+                attested: false,
+            }),
+        });
+        sessions.insert(id.to_owned(), Arc::clone(&session));
+        self.counters.opened.fetch_add(1, Ordering::Relaxed);
+        Ok(session)
+    }
+
+    /// Decrypts `records`, answers every complete frame, and returns the
+    /// records to send back.
+    fn advance(&self, session: &mut Session, mut records: &[u8]) -> Result<Vec<u8>, SessionError> {
+        while !records.is_empty() {
+            session
+                .tls
+                .read_tls(&mut records)
+                .map_err(SessionError::Records)?;
+            session.tls.process_new_packets()?;
+            drain_plaintext(&mut session.tls.reader(), &mut session.inbox)?;
+        }
+        while let Some(frame) = session.inbox.next_frame()? {
+            let reply = self.answer(session, frame)?;
+            session
+                .tls
+                .writer()
+                .write_all(&reply.encode())
+                .map_err(SessionError::Records)?;
+        }
+        let mut out = Vec::new();
+        while session.tls.wants_write() {
+            session
+                .tls
+                .write_tls(&mut out)
+                .map_err(SessionError::Records)?;
+        }
+        Ok(out)
+    }
+
+    fn answer(&self, session: &mut Session, frame: Frame) -> Result<Frame, SessionError> {
+        match frame {
+            Frame::Attest { nonce } => {
+                let exporter = exporter(&session.tls)?;
+                match self.attester.attest(&exporter, &Nonce::from_bytes(nonce)) {
+                    Ok(evidence) => {
+                        session.attested = true;
+                        self.counters.attested.fetch_add(1, Ordering::Relaxed);
+                        Ok(Frame::Evidence(evidence.encode()))
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "no attestation evidence for a session");
+                        Ok(Frame::Refused(format!("no evidence: {error}")))
+                    }
+                }
+            }
+            Frame::Request(json) if session.attested => {
+                self.counters.requests.fetch_add(1, Ordering::Relaxed);
+                let outcome: Result<FeatureResponse, String> =
+                    match serde_json::from_slice::<FeatureRequest>(&json) {
+                        Ok(request) => self.features.handle(request),
+                        Err(error) => Err(format!("malformed feature request: {error}")),
+                    };
+                drop(json);
+                let encoded = serde_json::to_vec(&outcome)
+                    .map_err(|_| SessionError::UnexpectedMessage("unencodable response"))?;
+                Ok(Frame::Response(Zeroizing::new(encoded)))
+            }
+            Frame::Request(_) => {
+                self.counters.refused.fetch_add(1, Ordering::Relaxed);
+                Ok(Frame::Refused(
+                    "request refused: attest this session first".into(),
+                ))
+            }
+            Frame::Evidence(_) => Err(SessionError::UnexpectedMessage("evidence")),
+            Frame::Response(_) => Err(SessionError::UnexpectedMessage("response")),
+            Frame::Refused(_) => Err(SessionError::UnexpectedMessage("refusal")),
+        }
+    }
+}
+
+/// Moves decrypted application data from rustls into `inbox`.
+pub(crate) fn drain_plaintext(
+    tls: &mut impl Read,
+    inbox: &mut FrameBuffer,
+) -> Result<(), SessionError> {
+    let mut chunk = Zeroizing::new([0u8; 4096]);
+    loop {
+        match tls.read(chunk.as_mut_slice()) {
+            Ok(0) => return Ok(()),
+            Ok(n) => inbox.push(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) => return Err(SessionError::Records(e)),
+        }
+    }
+}
+
+/// True if `records` begin with a TLS handshake record holding a ClientHello.
+fn starts_with_client_hello(records: &[u8]) -> bool {
+    const HANDSHAKE_RECORD: u8 = 22;
+    const CLIENT_HELLO: u8 = 1;
+    records.first() == Some(&HANDSHAKE_RECORD) && records.get(5) == Some(&CLIENT_HELLO)
+}

@@ -46,6 +46,15 @@ pub fn limit_words(text: &str, max_words: usize) -> String {
     }
 }
 
+/// Drops an unfinished last sentence (for answers cut by the token limit),
+/// when a sentence ends in the second half of the text.
+pub fn drop_unfinished_sentence(text: &str) -> &str {
+    match text.rfind(['.', '!', '?']) {
+        Some(end) if end + 1 < text.len() && end > text.len() / 2 => &text[..=end],
+        _ => text,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,6 +71,13 @@ mod tests {
         assert_eq!(limit_words("One two three. Four five six seven", 5), "One two three.");
         assert_eq!(limit_words("a b c d e f", 3), "a b c");
         assert_eq!(limit_words("short", 3), "short");
+    }
+
+    #[test]
+    fn unfinished_sentence_is_dropped_only_late_in_the_text() {
+        assert_eq!(drop_unfinished_sentence("It is getting rather late today. I will be"), "It is getting rather late today.");
+        assert_eq!(drop_unfinished_sentence("Done."), "Done.");
+        assert_eq!(drop_unfinished_sentence("Ok. Then a long unfinished tail without any end"), "Ok. Then a long unfinished tail without any end");
     }
 
     #[test]

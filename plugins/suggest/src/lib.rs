@@ -5,6 +5,7 @@
 //! different seeds, and duplicates are dropped, so the user gets distinct
 //! options or fewer of them, never the same one twice.
 
+use cloister_plugin_sdk::inference::FinishReason;
 use cloister_plugin_sdk::log::{Event, FieldName, Level};
 use cloister_plugin_sdk::{
     FeatureError, Guest, Request, Response, SuggestRequest, Tone, chat, events, greedy, limits, output, prompt,
@@ -87,13 +88,21 @@ fn suggest(request: &SuggestRequest) -> Result<Vec<String>, FeatureError> {
     let mut suggestions: Vec<String> = Vec::new();
     for attempt in 0..u64::from(request.count) {
         let mut params = greedy(max_tokens);
+        // Small models like to echo the instruction or reopen the data block.
+        params.stop = vec!["\nRewrite the draft".into(), "<draft>".into(), "<context>".into()];
         if attempt > 0 {
             params.temperature = 0.8;
             params.top_p = 0.95;
             params.seed = attempt;
         }
         let generation = chat(system.clone(), user.clone(), &params).map_err(FeatureError::Inference)?;
-        let text = output::clean(output::first_paragraph(&output::clean(&generation.text)));
+        // A chat message may open with a greeting line: keep every paragraph,
+        // without the blank lines between them.
+        let mut cleaned = output::clean(&generation.text);
+        if generation.finish == FinishReason::Length {
+            cleaned = output::drop_unfinished_sentence(&cleaned).to_owned();
+        }
+        let text = cleaned.lines().filter(|line| !line.trim().is_empty()).collect::<Vec<_>>().join("\n");
         let usable = !text.is_empty() && text.len() <= max_bytes;
         if !usable {
             events::emit(Level::Debug, Event::OutputRepaired, &[(FieldName::OutputBytes, events::bytes(&text))]);

@@ -4,6 +4,7 @@
 //! `<conversation>` data block; the system message carries the only
 //! instructions. The model's answer is cleaned and cut to the word limit.
 
+use cloister_plugin_sdk::inference::FinishReason;
 use cloister_plugin_sdk::log::{Event, FieldName, Level};
 use cloister_plugin_sdk::{
     FeatureError, Guest, Message, Request, Response, SummariseRequest, Summary, chat, events, greedy, limits,
@@ -85,7 +86,12 @@ fn summarise(request: &SummariseRequest) -> Result<Summary, FeatureError> {
             (FieldName::GeneratedTokens, u64::from(generation.usage.generated_tokens)),
         ],
     );
-    let text = output::limit_words(output::first_paragraph(&output::clean(&generation.text)), max_words as usize);
+    let cleaned = output::clean(&generation.text);
+    let mut text = output::first_paragraph(&cleaned);
+    if generation.finish == FinishReason::Length {
+        text = output::drop_unfinished_sentence(text);
+    }
+    let text = output::limit_words(text, max_words as usize);
     if text.is_empty() {
         return Err(FeatureError::UnusableOutput);
     }

@@ -105,7 +105,7 @@ fn test(root: &Path, args: &[String]) -> Result<()> {
     let threads = std::env::var("RUST_TEST_THREADS").unwrap_or_else(|_| "2".into());
     run(cargo()
         .current_dir(root)
-        .args(["test", "--workspace"])
+        .args(["test", "--workspace", "--no-fail-fast"])
         .args(args)
         .env("RUST_TEST_THREADS", threads)
         .env("RAYON_NUM_THREADS", "1"))

@@ -107,8 +107,13 @@ fn test(root: &Path, args: &[String]) -> Result<()> {
         .current_dir(root)
         .args(["test", "--workspace", "--no-fail-fast"])
         .args(args)
-        .env("RUST_TEST_THREADS", threads)
-        .env("RAYON_NUM_THREADS", "1"))
+        .env("RUST_TEST_THREADS", &threads)
+        .env("RAYON_NUM_THREADS", "1"))?;
+    // Feature-gated tests: RA-TLS over the real relay and gateway.
+    run(cargo()
+        .current_dir(root)
+        .args(["test", "-p", "cloister-ratls", "--features", "ohttp", "--test", "loopback"])
+        .env("RUST_TEST_THREADS", &threads))
 }
 
 fn demo(root: &Path) -> Result<()> {

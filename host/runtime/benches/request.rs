@@ -10,9 +10,6 @@ use std::sync::Arc;
 
 use cloister_api::{FeatureRequest, Message, SuggestRequest, SummariseRequest, Tone};
 use cloister_host::capabilities::Capabilities;
-use cloister_host::capabilities::inference::InferenceCapability;
-use cloister_host::capabilities::log::LogCapability;
-use cloister_host::capabilities::wasi::WasiCapability;
 use cloister_host::logfilter::{LogFilter, LogRecord, LogSink};
 use cloister_host::{HostConfig, PolicySet, Runtime, RuntimeConfig};
 use cloister_inference::DeterministicBackend;
@@ -34,11 +31,7 @@ impl LogSink for Discard {
 fn runtime(pooling: bool) -> Runtime {
     let policies = PolicySet::load(&HostConfig::open_dir(&root().join("policies")).expect("policies")).expect("policies");
     let filter = Arc::new(LogFilter::new(policies.allow_list().clone(), Arc::new(Discard)));
-    let capabilities = Capabilities {
-        inference: InferenceCapability::new(Arc::new(DeterministicBackend::serving("smollm2-135m-instruct"))),
-        log: LogCapability::new(filter),
-        wasi: WasiCapability,
-    };
+    let capabilities = Capabilities::new(Arc::new(DeterministicBackend::serving("smollm2-135m-instruct")), filter);
     let mut runtime = Runtime::new(RuntimeConfig { pooling, ..RuntimeConfig::default() }, capabilities).expect("runtime");
     let plugins = HostConfig::open_dir(&root().join("target/plugins")).expect("run `cargo xtask build-plugins` first");
     runtime.load_policy_set(&policies, &plugins).expect("plugins load");

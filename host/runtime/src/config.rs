@@ -7,10 +7,8 @@ use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 use serde::Deserialize;
 
-use crate::capabilities::inference::{InferenceCapability, InferenceConfig};
-use crate::capabilities::log::LogCapability;
-use crate::capabilities::wasi::WasiCapability;
 use crate::capabilities::Capabilities;
+use crate::capabilities::inference::InferenceConfig;
 use crate::error::LoadError;
 use crate::logfilter::{LogFilter, LogSink};
 use crate::policy::PolicySet;
@@ -83,13 +81,8 @@ impl HostConfig {
     /// Starts a runtime with every plugin of `policies` loaded and its log
     /// events filtered into `filter`.
     pub fn start(&self, policies: &PolicySet, filter: Arc<LogFilter>) -> Result<Runtime, LoadError> {
-        let capabilities = Capabilities {
-            inference: InferenceCapability::new(
-                self.inference.backend().map_err(|e| LoadError::Inference(e.to_string()))?,
-            ),
-            log: LogCapability::new(filter),
-            wasi: WasiCapability,
-        };
+        let engine = self.inference.backend().map_err(|e| LoadError::Inference(e.to_string()))?;
+        let capabilities = Capabilities::new(engine, filter);
         let mut runtime = Runtime::new(self.runtime.clone(), capabilities)?;
         runtime.load_policy_set(policies, &Self::open_dir(&self.plugin_dir)?)?;
         Ok(runtime)

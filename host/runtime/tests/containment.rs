@@ -7,9 +7,6 @@ use std::sync::Arc;
 
 use cloister_api::{FeatureError, FeatureRequest, FeatureResponse, SuggestRequest, Tone};
 use cloister_host::capabilities::Capabilities;
-use cloister_host::capabilities::inference::InferenceCapability;
-use cloister_host::capabilities::log::LogCapability;
-use cloister_host::capabilities::wasi::WasiCapability;
 use cloister_host::logfilter::{AllowList, LogFilter, MemorySink};
 use cloister_host::manifest::{InferenceGrant, Limits};
 use cloister_host::{Digest, LoadError, PluginManifest, RunError, Runtime, RuntimeConfig};
@@ -53,11 +50,7 @@ fn empty_runtime() -> Host {
     let allow: AllowList = toml::from_str("[plugin.request-finished]\nfields = [\"output-bytes\"]\n").expect("allow-list");
     let sink = MemorySink::default();
     let filter = Arc::new(LogFilter::new(allow, Arc::new(sink.clone())));
-    let capabilities = Capabilities {
-        inference: InferenceCapability::new(Arc::new(DeterministicBackend::serving(MODEL))),
-        log: LogCapability::new(filter.clone()),
-        wasi: WasiCapability,
-    };
+    let capabilities = Capabilities::new(Arc::new(DeterministicBackend::serving(MODEL)), filter.clone());
     let config = RuntimeConfig { max_concurrent_instances: 8, ..RuntimeConfig::default() };
     let runtime = Runtime::new(config, capabilities).expect("runtime");
     Host { runtime, sink, filter }

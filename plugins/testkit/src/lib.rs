@@ -32,9 +32,6 @@ use std::sync::Arc;
 
 use cloister_api::{FeatureRequest, FeatureResponse};
 use cloister_host::capabilities::Capabilities;
-use cloister_host::capabilities::inference::InferenceCapability;
-use cloister_host::capabilities::log::LogCapability;
-use cloister_host::capabilities::wasi::WasiCapability;
 use cloister_host::logfilter::{AllowList, FilterStats, LogFilter, LogRecord, MemorySink};
 use cloister_host::manifest::{InferenceGrant, Limits};
 use cloister_host::{Digest, LoadError, PluginManifest, PolicySet, RunError, Runtime, RuntimeConfig};
@@ -155,11 +152,7 @@ impl TestKitBuilder {
             Some(engine) => engine,
             None => backend.clone(),
         };
-        let capabilities = Capabilities {
-            inference: InferenceCapability::new(engine),
-            log: LogCapability::new(filter.clone()),
-            wasi: WasiCapability,
-        };
+        let capabilities = Capabilities::new(engine, filter.clone());
         let config = RuntimeConfig { max_concurrent_instances: 4, ..RuntimeConfig::default() };
         let mut runtime = Runtime::new(config, capabilities)?;
         runtime.load_plugin(self.manifest.clone(), &self.component)?;

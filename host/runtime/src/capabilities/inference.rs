@@ -13,15 +13,13 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::time::Instant;
 
 use cloister_inference::{
-    ChatMessage, FinishReason, GenerateRequest, Generation as EngineGeneration, InferenceBackend,
-    InferenceError, Prompt as EnginePrompt, Role as EngineRole, SamplingParams,
+    ChatMessage, FinishReason, GenerateRequest, Generation as EngineGeneration, InferenceBackend, InferenceError,
+    Prompt as EnginePrompt, Role as EngineRole, SamplingParams,
 };
 use wasmtime::component::{HasSelf, Linker, Resource, ResourceTable};
 
 use super::{Capability, InstanceContext, InstanceState};
-use crate::bindings::inference::{
-    self as wit, Budget, Error, Generation, Params, Prompt, Remaining, Usage,
-};
+use crate::bindings::inference::{self as wit, Budget, Error, Generation, Params, Prompt, Remaining, Usage};
 use crate::manifest::InferenceGrant;
 
 /// The interface name manifests grant.
@@ -102,7 +100,10 @@ impl InferenceInstance {
 
     /// Checks a call against the grant and reserves its budget.
     fn admit(&mut self, model: String, prompt: Prompt, params: Params) -> Result<GenerateRequest, Error> {
-        let grant = self.grant.as_ref().ok_or_else(|| Error::ModelUnavailable(model.clone()))?;
+        let grant = self
+            .grant
+            .as_ref()
+            .ok_or_else(|| Error::ModelUnavailable(model.clone()))?;
         if !grant.models.contains(&model) {
             return Err(Error::ModelUnavailable(model));
         }
@@ -129,7 +130,12 @@ impl InferenceInstance {
         }
         self.calls_used += 1;
         self.tokens_used += params.max_tokens;
-        Ok(GenerateRequest { model, prompt, params, deadline: Some(self.deadline) })
+        Ok(GenerateRequest {
+            model,
+            prompt,
+            params,
+            deadline: Some(self.deadline),
+        })
     }
 
     /// Returns the unused part of a reservation.
@@ -169,9 +175,7 @@ fn sampling_params(params: Params) -> Result<SamplingParams, Error> {
     if !(params.repeat_penalty.is_finite() && params.repeat_penalty > 0.0) {
         return invalid("repeat-penalty must be a finite number > 0");
     }
-    if params.stop.len() > MAX_STOP_SEQUENCES
-        || params.stop.iter().any(|s| s.is_empty() || s.len() > MAX_STOP_BYTES)
-    {
+    if params.stop.len() > MAX_STOP_SEQUENCES || params.stop.iter().any(|s| s.is_empty() || s.len() > MAX_STOP_BYTES) {
         return invalid("at most 8 stop sequences of 1 to 64 bytes");
     }
     Ok(SamplingParams {
@@ -228,7 +232,12 @@ fn spawn_generation(backend: Arc<dyn InferenceBackend>, request: GenerateRequest
 }
 
 impl wit::Host for InferenceInstance {
-    fn generate(&mut self, model: String, prompt: Prompt, params: Params) -> wasmtime::Result<Result<Generation, Error>> {
+    fn generate(
+        &mut self,
+        model: String,
+        prompt: Prompt,
+        params: Params,
+    ) -> wasmtime::Result<Result<Generation, Error>> {
         let request = match self.admit(model, prompt, params) {
             Ok(request) => request,
             Err(error) => return Ok(Err(error)),
@@ -251,7 +260,11 @@ impl wit::Host for InferenceInstance {
         let (sender, pieces) = sync_channel(STREAM_BUFFER);
         let reserved = request.params.max_tokens;
         spawn_generation(self.backend.clone(), request, sender);
-        Ok(Ok(self.streams.push(TokenStream { pieces, reserved, outcome: None })?))
+        Ok(Ok(self.streams.push(TokenStream {
+            pieces,
+            reserved,
+            outcome: None,
+        })?))
     }
 
     fn embed(&mut self, model: String, texts: Vec<String>) -> wasmtime::Result<Result<Vec<Vec<f32>>, Error>> {
@@ -337,7 +350,10 @@ pub struct InferenceConfig {
 
 impl Default for InferenceConfig {
     fn default() -> Self {
-        Self { backend: BackendKind::Candle, candle: cloister_inference_candle::CandleConfig::default() }
+        Self {
+            backend: BackendKind::Candle,
+            candle: cloister_inference_candle::CandleConfig::default(),
+        }
     }
 }
 
@@ -358,9 +374,9 @@ impl InferenceConfig {
     pub fn backend(&self) -> Result<Arc<dyn InferenceBackend>, cloister_inference_candle::LoadError> {
         Ok(match self.backend {
             BackendKind::Candle => Arc::new(cloister_inference_candle::CandleBackend::load(&self.candle)?),
-            BackendKind::Deterministic => {
-                Arc::new(cloister_inference::DeterministicBackend::serving(self.candle.model_name.clone()))
-            }
+            BackendKind::Deterministic => Arc::new(cloister_inference::DeterministicBackend::serving(
+                self.candle.model_name.clone(),
+            )),
         })
     }
 }

@@ -45,7 +45,11 @@ impl Capability for LogCapability {
     }
 
     fn instance(&self, context: InstanceContext<'_>) -> LogInstance {
-        LogInstance { plugin: context.manifest.name.clone(), filter: self.filter.clone(), submitted: 0 }
+        LogInstance {
+            plugin: context.manifest.name.clone(),
+            filter: self.filter.clone(),
+            submitted: 0,
+        }
     }
 }
 
@@ -86,7 +90,11 @@ pub fn field_name(name: FieldName) -> &'static str {
 impl wit::Host for LogInstance {
     fn emit(&mut self, level: WitLevel, event: Event, fields: Vec<Field>) -> wasmtime::Result<()> {
         let source = Source::Plugin(self.plugin.clone());
-        let name = if self.submitted < MAX_EVENTS_PER_REQUEST { event_name(event) } else { "" };
+        let name = if self.submitted < MAX_EVENTS_PER_REQUEST {
+            event_name(event)
+        } else {
+            ""
+        };
         self.submitted = self.submitted.saturating_add(1);
         let level = match level {
             WitLevel::Debug => Level::Debug,

@@ -59,10 +59,27 @@ pub struct InstanceState {
 }
 
 impl Capabilities {
+    /// Every capability, serving inference from `engine` and filtering plugin
+    /// events through `log`.
+    pub fn new(
+        engine: std::sync::Arc<dyn cloister_inference::InferenceBackend>,
+        log: std::sync::Arc<crate::logfilter::LogFilter>,
+    ) -> Self {
+        Self {
+            inference: inference::InferenceCapability::new(engine),
+            log: log::LogCapability::new(log),
+            wasi: wasi::WasiCapability,
+        }
+    }
+
     /// Every interface the host can serve (besides `wasi:*`, which manifests
     /// grant with `wasi = true`).
     pub fn interfaces() -> Vec<&'static str> {
-        [inference::InferenceCapability::INTERFACES, log::LogCapability::INTERFACES].concat()
+        [
+            inference::InferenceCapability::INTERFACES,
+            log::LogCapability::INTERFACES,
+        ]
+        .concat()
     }
 
     pub(crate) fn add_to_linker(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {

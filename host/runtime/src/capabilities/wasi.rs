@@ -33,7 +33,10 @@ impl Capability for WasiCapability {
     }
 
     fn instance(&self, _context: InstanceContext<'_>) -> WasiInstance {
-        WasiInstance { context: None, discarded: Arc::new(AtomicU64::new(0)) }
+        WasiInstance {
+            context: None,
+            discarded: Arc::new(AtomicU64::new(0)),
+        }
     }
 }
 
@@ -110,7 +113,8 @@ impl StdoutStream for DiscardingOutput {
 
 impl tokio::io::AsyncWrite for DiscardingOutput {
     fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        self.0.fetch_add(u64::try_from(buf.len()).unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.0
+            .fetch_add(u64::try_from(buf.len()).unwrap_or(u64::MAX), Ordering::Relaxed);
         Poll::Ready(Ok(buf.len()))
     }
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {

@@ -166,7 +166,11 @@ impl Runtime {
             return Err(LoadError::DigestMismatch { plugin, expected: manifest.digest, actual });
         }
         let pre = match self.compiled.get(&actual) {
-            Some(pre) => pre.clone(),
+            // A digest compiled for another manifest must still fit this one's grants.
+            Some(pre) => {
+                check_imports(&self.engine, pre.instance_pre().component(), &manifest)?;
+                pre.clone()
+            }
             None => {
                 let invalid = |e: wasmtime::Error| LoadError::InvalidComponent {
                     plugin: plugin.clone(),
@@ -180,8 +184,6 @@ impl Runtime {
                 pre
             }
         };
-        // A digest compiled for another manifest must still fit this one's grants.
-        check_imports(&self.engine, pre.instance_pre().component(), &manifest)?;
         tracing::info!(event = "plugin-loaded", plugin = %plugin, digest = %actual);
         self.plugins.insert(plugin, LoadedPlugin { manifest, pre });
         Ok(())

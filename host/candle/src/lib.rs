@@ -435,7 +435,7 @@ fn warn_if_cpu_features_unused() {
     {
         tracing::warn!(
             "this build does not use the CPU's AVX2/FMA/F16C: inference runs several times \
-             slower (build with RUSTFLAGS=\"-C target-feature=+avx2,+fma,+f16c\")"
+             slower (the repository's .cargo/config.toml enables them; was RUSTFLAGS overridden?)"
         );
     }
 }

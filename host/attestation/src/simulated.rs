@@ -41,6 +41,23 @@ use crate::roots::TrustAnchors;
 /// Domain-separation prefix of [`simulated_measurement`].
 pub const SIMULATED_MEASUREMENT_DOMAIN: &[u8] = b"cloister-simulated-measurement-v1";
 
+/// The public seed of the shared **development** platform. Every
+/// development host started without its own seed runs on the platform
+/// `SimulatedPlatform::from_seed(DEVELOPMENT_SEED, DEVELOPMENT_TCB)`, so a
+/// development client pins the same simulated root by deriving it from this
+/// seed. It is public: evidence from it proves nothing to anyone.
+pub const DEVELOPMENT_SEED: [u8; 32] = *b"cloister-simulated-platform-dev!";
+
+/// The TCB the development platform reports (the Milan levels of the
+/// shared test data), and the minimum a development client can require.
+pub const DEVELOPMENT_TCB: Tcb = Tcb {
+    fmc: None,
+    bootloader: 3,
+    tee: 0,
+    snp: 8,
+    microcode: 115,
+};
+
 /// Key size of the simulated ARK and ASK, as AMD's.
 const RSA_BITS: usize = 4096;
 /// Report version written (SNP ABI 1.55), with Milan-B0 CPUID.

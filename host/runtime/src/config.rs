@@ -13,6 +13,7 @@ use crate::error::LoadError;
 use crate::logfilter::{LogFilter, LogSink};
 use crate::policy::PolicySet;
 use crate::runtime::{Runtime, RuntimeConfig};
+use crate::serve::{AttestationConfig, ServeConfig};
 
 /// Host configuration. Every key has a default that works from a checkout.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -26,6 +27,10 @@ pub struct HostConfig {
     pub runtime: RuntimeConfig,
     /// Inference engine settings.
     pub inference: InferenceConfig,
+    /// The network face of `cloister-host serve`.
+    pub serve: ServeConfig,
+    /// Where attestation evidence comes from.
+    pub attestation: AttestationConfig,
 }
 
 impl Default for HostConfig {
@@ -35,6 +40,8 @@ impl Default for HostConfig {
             policy_dir: PathBuf::from("policies"),
             runtime: RuntimeConfig::default(),
             inference: InferenceConfig::default(),
+            serve: ServeConfig::default(),
+            attestation: AttestationConfig::default(),
         }
     }
 }

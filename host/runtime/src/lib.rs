@@ -20,6 +20,13 @@
 //! "factors". Today: [`capabilities::inference`], [`capabilities::log`] and an
 //! empty [`capabilities::wasi`] context for components from other toolchains.
 //!
+//! # Serving
+//!
+//! [`launch`] names what a host runs by digests (`cloister-host measure`);
+//! [`serve`] is the network face (`cloister-host serve`): the RA-TLS session
+//! endpoint the gateway forwards to, attested to those digests, with
+//! `/healthz` and aggregate `/metrics`.
+//!
 //! # Logs
 //!
 //! Plugin events and the host's own `tracing` events pass the same
@@ -31,15 +38,19 @@ pub mod config;
 mod convert;
 pub mod digest;
 pub mod error;
+pub mod launch;
 mod limits;
 pub mod logfilter;
 pub mod manifest;
 pub mod policy;
 pub mod runtime;
+pub mod serve;
 
 pub use config::HostConfig;
 pub use digest::Digest;
 pub use error::{LoadError, RunError};
+pub use launch::{LaunchDigests, host_binary_digest};
 pub use manifest::PluginManifest;
 pub use policy::PolicySet;
 pub use runtime::{HANDLER_EXPORT, Runtime, RuntimeConfig, component_interfaces};
+pub use serve::Host;

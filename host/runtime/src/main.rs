@@ -6,15 +6,17 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 use cloister_api::FeatureRequest;
-use cloister_host::logfilter::{AllowListLayer, JsonLinesSink};
-use cloister_host::{Digest, HostConfig, PolicySet, component_interfaces};
+use cloister_attestation::SIMULATION_WARNING;
+use cloister_host::logfilter::{AllowListLayer, JsonLinesSink, LogFilter};
+use cloister_host::{Digest, Host, HostConfig, LaunchDigests, PolicySet, component_interfaces, host_binary_digest};
+use cloister_inference::InferenceBackend;
 use tracing_subscriber::layer::SubscriberExt as _;
 
 #[derive(Parser)]
 #[command(version, about = "Cloister host: runs feature components under wasmtime inside the confidential VM")]
 struct Cli {
     /// Host configuration file; built-in defaults when absent.
-    #[arg(long, short, env = "CLOISTER_HOST_CONFIG")]
+    #[arg(long, short, global = true, env = "CLOISTER_HOST_CONFIG")]
     config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
@@ -30,6 +32,11 @@ enum Command {
     },
     /// Show what each plugin may do and whether its component matches its manifest.
     Inspect,
+    /// Print, as JSON, the digests naming this launch (measurement, HOST_DATA,
+    /// host binary, plugins, policy files) for the release ledger.
+    Measure,
+    /// Serve RA-TLS sessions (POST /session), /healthz and /metrics on `[serve] listen`.
+    Serve,
 }
 
 fn main() -> Result<()> {
@@ -42,16 +49,20 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Run { input } => run(&config, &policies, &input),
         Command::Inspect => inspect(&config, &policies),
+        Command::Measure => measure(&config, &policies),
+        Command::Serve => serve(&config, &policies),
     }
 }
 
-fn run(config: &HostConfig, policies: &PolicySet, input: &PathBuf) -> Result<()> {
-    let text = std::fs::read_to_string(input).with_context(|| format!("reading {}", input.display()))?;
-    let request: FeatureRequest = serde_json::from_str(&text).with_context(|| format!("parsing {}", input.display()))?;
+/// Routes the host's own `tracing` events through the allow-list of `policies`.
+fn install_log_filter(policies: &PolicySet) -> Result<Arc<LogFilter>> {
     let filter = HostConfig::log_filter(policies, Arc::new(JsonLinesSink));
     tracing::subscriber::set_global_default(tracing_subscriber::registry().with(AllowListLayer::new(filter.clone())))?;
-    let runtime = config.start(policies, filter)?;
-    let backend = runtime.capabilities().inference.backend().clone();
+    Ok(filter)
+}
+
+/// Warns loudly about a simulated engine and logs the start.
+fn announce(plugins: usize, backend: &dyn InferenceBackend) {
     if backend.is_simulated() {
         eprintln!(
             "*** SIMULATED INFERENCE: the `{}` backend replays prompt text; no model is running ***",
@@ -60,10 +71,69 @@ fn run(config: &HostConfig, policies: &PolicySet, input: &PathBuf) -> Result<()>
     }
     tracing::info!(
         event = "host-started",
-        plugins = runtime.manifests().count() as u64,
+        plugins = plugins as u64,
         backend = backend.name(),
         simulated = backend.is_simulated(),
     );
+}
+
+fn measure(config: &HostConfig, policies: &PolicySet) -> Result<()> {
+    let digests = LaunchDigests::compute(config, policies, host_binary_digest()?)?;
+    println!("{}", serde_json::to_string_pretty(&digests)?);
+    Ok(())
+}
+
+fn serve(config: &HostConfig, policies: &PolicySet) -> Result<()> {
+    let filter = install_log_filter(policies)?;
+    let host = Host::boot(config, policies, filter, host_binary_digest()?)?;
+    if host.health().attestation_provider == cloister_host::serve::ProviderKind::Simulated {
+        eprintln!("*** {SIMULATION_WARNING} ***");
+    }
+    announce(host.launch().plugins.len(), host.backend().as_ref());
+    let listen = config.serve.listen;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+        eprintln!("cloister-host serving RA-TLS sessions on http://{listen}/session (healthz, metrics)");
+        host.serve(listener, shutdown_signal()).await.context("serving")
+    })
+}
+
+/// Resolves on ctrl-c or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            eprintln!("cannot listen for ctrl-c: {error}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                eprintln!("cannot listen for SIGTERM: {error}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    eprintln!("cloister-host: shutting down after the requests in flight");
+}
+
+fn run(config: &HostConfig, policies: &PolicySet, input: &PathBuf) -> Result<()> {
+    let text = std::fs::read_to_string(input).with_context(|| format!("reading {}", input.display()))?;
+    let request: FeatureRequest = serde_json::from_str(&text).with_context(|| format!("parsing {}", input.display()))?;
+    let filter = install_log_filter(policies)?;
+    let runtime = config.start(policies, filter)?;
+    announce(runtime.manifests().count(), runtime.capabilities().inference.backend().as_ref());
     let response = runtime.handle(request)?;
     println!("{}", serde_json::to_string_pretty(&response)?);
     Ok(())

@@ -1,5 +1,9 @@
 //! The reviewed policy set: plugin manifests and the log allow-list, read
 //! through a read-only directory handle.
+//!
+//! The set keeps the bytes of every file it parsed, so that the digest the
+//! host checks against its attested HOST_DATA ([`PolicySet::digest`]) is over
+//! exactly what it enforces, not over a second reading of the folder.
 
 use cap_std::fs::Dir;
 
@@ -18,13 +22,28 @@ pub const ALLOW_LIST_FILE: &str = "log-allowlist.toml";
 pub struct PolicySet {
     manifests: Vec<PluginManifest>,
     allow_list: AllowList,
+    files: Vec<PolicyFile>,
+}
+
+/// One policy file as read: its path relative to the policy folder (with
+/// `/` separators, e.g. `plugins/summarise.toml`) and its contents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyFile {
+    /// Path relative to the policy folder.
+    pub name: String,
+    /// The exact text parsed.
+    pub contents: String,
 }
 
 impl PolicySet {
     /// Reads `plugins/*.toml` and `log-allowlist.toml` from `dir`.
     pub fn load(dir: &Dir) -> Result<Self, LoadError> {
-        let read = |path: &str| {
-            dir.read_to_string(path).map_err(|source| LoadError::Io { path: path.to_owned(), source })
+        let mut files = Vec::new();
+        let mut read = |path: &str| {
+            let contents =
+                dir.read_to_string(path).map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
+            files.push(PolicyFile { name: path.to_owned(), contents: contents.clone() });
+            Ok::<_, LoadError>(contents)
         };
         let allow_list = toml::from_str(&read(ALLOW_LIST_FILE)?).map_err(|e| LoadError::AllowList {
             path: ALLOW_LIST_FILE.to_owned(),
@@ -50,12 +69,13 @@ impl PolicySet {
             }
             manifests.push(manifest);
         }
-        Ok(Self { manifests, allow_list })
+        Ok(Self { manifests, allow_list, files })
     }
 
-    /// A policy set from parts, for tests and tools.
+    /// A policy set from parts, for tests and tools. It has no files, so its
+    /// [`digest`](Self::digest) is that of the empty set.
     pub fn new(manifests: Vec<PluginManifest>, allow_list: AllowList) -> Self {
-        Self { manifests, allow_list }
+        Self { manifests, allow_list, files: Vec::new() }
     }
 
     /// The plugin manifests, sorted by file name.
@@ -66,5 +86,22 @@ impl PolicySet {
     /// The log allow-list.
     pub fn allow_list(&self) -> &AllowList {
         &self.allow_list
+    }
+
+    /// Every file read, in reading order (allow-list, then manifests by name).
+    pub fn files(&self) -> &[PolicyFile] {
+        &self.files
+    }
+
+    /// The files as `(name, contents)` pairs, the input of
+    /// [`cloister_attestation::policy_set_digest`].
+    pub fn named_contents(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.files.iter().map(|file| (file.name.as_str(), file.contents.as_bytes()))
+    }
+
+    /// The policy-set digest a CVM running these policies carries in its
+    /// HOST_DATA (see [`cloister_attestation::policy_set_digest`]).
+    pub fn digest(&self) -> Result<[u8; 32], cloister_attestation::PolicySetError> {
+        cloister_attestation::policy_set_digest(self.named_contents())
     }
 }

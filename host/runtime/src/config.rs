@@ -113,6 +113,21 @@ mod tests {
     }
 
     #[test]
+    fn attestation_settings_parse_and_malformed_digests_are_refused() {
+        let text = "[attestation]\nprovider = \"sev-guest\"\n[attestation.simulated]\nhost-data = \"".to_owned()
+            + &"ab".repeat(32)
+            + "\"\n";
+        let config: HostConfig = toml::from_str(&text).expect("parses");
+        assert_eq!(config.attestation.provider, crate::serve::ProviderKind::SevGuest);
+        assert_eq!(config.attestation.simulated.host_data, Some([0xab; 32]));
+        for bad in ["host-data = \"abcd\"", "platform-seed = \"zz\"", "host-data = 7"] {
+            let text = format!("[attestation.simulated]\n{bad}\n");
+            assert!(toml::from_str::<HostConfig>(&text).is_err(), "{bad} accepted");
+        }
+        assert!(toml::from_str::<HostConfig>("[attestation]\nprovider = \"tpm\"\n").is_err());
+    }
+
+    #[test]
     fn unknown_keys_are_refused() {
         let error = toml::from_str::<HostConfig>("plugin-dirr = \"x\"").expect_err("typo refused");
         assert!(error.to_string().contains("plugin-dirr"), "{error}");

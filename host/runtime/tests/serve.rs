@@ -21,7 +21,7 @@ use cloister_gateway::{Gateway, GatewayConfig, HttpForwardRouter, KeyService, Me
 use cloister_host::capabilities::inference::BackendKind;
 use cloister_host::launch::{LaunchDigests, LaunchError};
 use cloister_host::logfilter::MemorySink;
-use cloister_host::serve::{AttestationError, BootError};
+use cloister_host::serve::{AttestationError, BootError, ProviderKind};
 use cloister_host::{Host, HostConfig, LoadError, PolicySet};
 use cloister_ohttp_keys::KeyRing;
 use cloister_ratls::{ClientSession, OhttpTransport};
@@ -203,6 +203,22 @@ fn the_host_starts_when_the_configured_host_data_is_its_policy_set() {
     assert_eq!(Some(host.launch().host_data), config.attestation.simulated.host_data);
 }
 
+#[test]
+fn a_sev_guest_host_never_starts_without_a_report_naming_its_policies() {
+    // Here there is no /dev/sev-guest; on an SNP guest the launch's
+    // HOST_DATA is not this test's policy set. Either way: no start.
+    let mut config = config(&repo_root().join("policies"));
+    config.attestation.provider = ProviderKind::SevGuest;
+    let error = boot(&config).err().unwrap_or_else(|| panic!("started without genuine attestation"));
+    assert!(
+        matches!(
+            &error,
+            BootError::Attestation(AttestationError::BootReport(_) | AttestationError::PolicySet(_))
+        ),
+        "{error:?}"
+    );
+}
+
 /// Copies the repository's policies into a fresh folder.
 fn policy_copy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -250,6 +266,13 @@ fn measure_names_every_policy_file_and_changes_with_any_of_them() {
     let other_binary = LaunchDigests::compute(&config, &policies(&config), [0xb2; 32]).expect("measure");
     assert_ne!(other_binary.measurement, after.measurement);
     assert_eq!(other_binary.host_data, after.host_data);
+
+    // On hardware the firmware measures the VM image; the host cannot know it.
+    let mut hardware = config.clone();
+    hardware.attestation.provider = ProviderKind::SevGuest;
+    let real = LaunchDigests::compute(&hardware, &policies(&hardware), HOST_BINARY).expect("measure");
+    assert_eq!((real.measurement, real.snp_policy, real.host_data), (None, None, after.host_data));
+    assert_eq!(serde_json::to_value(&real).expect("json")["mode"], "sev-guest");
 }
 
 #[test]

@@ -9,7 +9,9 @@
 //! * **Binding** ([`report_data`]): REPORT_DATA =
 //!   `SHA-512("cloister-attest-v1" || tls_exporter || nonce)`, with the
 //!   exporter label [`EXPORTER_LABEL`] (32 bytes), and single-use, expiring
-//!   nonces ([`NonceTracker`]).
+//!   nonces ([`NonceTracker`]). In mutual sessions the calling CVM binds its
+//!   own evidence under `"cloister-attest-caller-v1"` ([`Role`],
+//!   [`report_data_for`]), so neither side's evidence passes for the other's.
 //! * **Evidence** ([`Evidence`]): report + certificate table (VCEK or VLEK,
 //!   optional ASK/ARK), with a versioned wire encoding and strict parsers.
 //! * **Verification** ([`Verifier`]): chain to a pinned AMD root for Milan,
@@ -36,7 +38,10 @@ mod roots;
 mod simulated;
 mod verify;
 
-pub use binding::{EXPORTER_LABEL, EXPORTER_LEN, REPORT_DATA_DOMAIN, TlsExporter, report_data};
+pub use binding::{
+    CALLER_REPORT_DATA_DOMAIN, EXPORTER_LABEL, EXPORTER_LEN, REPORT_DATA_DOMAIN, Role, TlsExporter,
+    report_data, report_data_for,
+};
 pub use cert_table::{CertKind, CertTable, CertTableError, MAX_TABLE_LEN};
 pub use endorsement::{EndorsementError, EndorsementFacts, Tcb};
 pub use evidence::{Evidence, EvidenceError, FORMAT_VERSION, MAGIC};

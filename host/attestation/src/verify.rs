@@ -11,7 +11,7 @@
 //! 6. REPORTED_TCB and chip id equal to those in the endorsement key;
 //! 7. policy: debug, migration agent, VMPL, minimum TCB, measurement and
 //!    HOST_DATA (through the [`MeasurementAuthority`]);
-//! 8. REPORT_DATA equals the binding to this TLS session and nonce.
+//! 8. REPORT_DATA equals the binding to this TLS session, nonce and role.
 
 use std::time::Instant;
 
@@ -19,7 +19,7 @@ use p384::ecdsa::signature::Verifier as _;
 use sev::certs::snp::Certificate;
 use x509_cert::der::Decode;
 
-use crate::binding::{TlsExporter, report_data};
+use crate::binding::{Role, TlsExporter, report_data_for};
 use crate::cert_table::CertKind;
 use crate::endorsement::{EndorsementError, EndorsementFacts, Tcb};
 use crate::evidence::{Evidence, EvidenceError};
@@ -210,9 +210,8 @@ impl<A: MeasurementAuthority> Verifier<A> {
         &self.policy
     }
 
-    /// Full verification of evidence received in a TLS session: redeems
-    /// `nonce` in `tracker` at `now`, then runs every check, ending with the
-    /// REPORT_DATA binding to `exporter` and `nonce`.
+    /// Full verification of a host's evidence received in a TLS session:
+    /// [`Verifier::verify_as`] the [`Role::Host`].
     pub fn verify(
         &self,
         evidence: &[u8],
@@ -221,9 +220,25 @@ impl<A: MeasurementAuthority> Verifier<A> {
         tracker: &mut NonceTracker,
         now: Instant,
     ) -> Result<VerifiedReport, VerifyError> {
+        self.verify_as(Role::Host, evidence, exporter, nonce, tracker, now)
+    }
+
+    /// Full verification of evidence that the `role` side of a TLS session
+    /// sent: redeems `nonce` in `tracker` at `now`, then runs every check,
+    /// ending with the REPORT_DATA binding to `role`, `exporter` and `nonce`.
+    /// Evidence made for the other role fails that last check.
+    pub fn verify_as(
+        &self,
+        role: Role,
+        evidence: &[u8],
+        exporter: &TlsExporter,
+        nonce: &Nonce,
+        tracker: &mut NonceTracker,
+        now: Instant,
+    ) -> Result<VerifiedReport, VerifyError> {
         tracker.redeem(nonce, now)?;
         let evidence = Evidence::decode(evidence)?;
-        self.verify_bound(&evidence, &report_data(exporter, nonce))
+        self.verify_bound(&evidence, &report_data_for(role, exporter, nonce))
     }
 
     /// Every check except nonce freshness: the caller supplies the expected

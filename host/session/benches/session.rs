@@ -2,7 +2,8 @@
 
 //! Cost of an RA-TLS session on the in-memory transport (no network):
 //! establishing it (TLS 1.3 handshake, SIMULATED evidence, full
-//! verification) and one feature request inside an established session.
+//! verification), establishing a mutual one (the caller attests too), and
+//! one feature request inside an established session.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -13,6 +14,9 @@ use criterion::{Criterion, criterion_group, criterion_main};
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+
+/// The calling CVM's measurement in the mutual benchmark.
+const CALLER: [u8; 48] = [0x43; 48];
 
 struct Echo;
 
@@ -48,6 +52,23 @@ fn sessions(c: &mut Criterion) {
 
     c.bench_function("establish: handshake + evidence + verification", |b| {
         b.iter(|| black_box(runtime.block_on(establish())));
+    });
+
+    let mutual_table = Arc::new(
+        SessionTable::new(&config, common::provider(common::RELEASED), Arc::new(Echo))
+            .unwrap_or_else(|e| panic!("table: {e}"))
+            .require_caller_attestation(Arc::new(common::verifier_accepting(true, CALLER))),
+    );
+    let caller = common::provider(CALLER);
+    c.bench_function("establish mutual: both sides attest and verify", |b| {
+        b.iter(|| {
+            let transport = InMemoryTransport::new(Arc::clone(&mutual_table));
+            black_box(
+                runtime
+                    .block_on(ClientSession::establish_mutual(transport, &verifier, &*caller))
+                    .unwrap_or_else(|e| panic!("establish_mutual: {e}")),
+            )
+        });
     });
 
     let mut session = runtime.block_on(establish());

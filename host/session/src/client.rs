@@ -1,23 +1,24 @@
 //! The client end: a rustls client driven over any record transport, which
-//! releases its payload only to an attested host.
+//! releases its payload only to an attested host, and in a mutual session
+//! attests itself in turn.
 
 use std::future::Future;
 use std::io::Write;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use cloister_api::{FeatureRequest, FeatureResponse};
-use cloister_attestation::{MeasurementAuthority, NonceTracker, VerifiedReport, Verifier, VerifyError};
+use cloister_attestation::{
+    MeasurementAuthority, Nonce, NonceTracker, ProviderError, VerifiedReport, Verifier, VerifyError,
+};
 use rustls::ClientConnection;
 use rustls::pki_types::ServerName;
 use zeroize::Zeroizing;
 
+use crate::caller::{CallerAttester, NONCE_LIFETIME};
 use crate::frame::{Frame, FrameBuffer, FrameError};
 use crate::server::{SessionError, SessionTable, drain_plaintext};
 use crate::tls::{HOST_NAME, TlsSetupError, client_config, exporter};
-
-/// How long the client waits for its own nonce to come back in evidence.
-const NONCE_LIFETIME: Duration = Duration::from_secs(60);
 
 /// Round trips allowed for one step (handshake, or one message) before the
 /// client gives up on a host that keeps answering with nothing useful.
@@ -96,6 +97,18 @@ pub enum ClientError {
     /// The host refused to attest or to serve.
     #[error("host refused: {0}")]
     Refused(String),
+    /// The host requires its callers to attest (a CVM-to-CVM endpoint), and
+    /// this client has no evidence to give: nothing was sent to it. Use
+    /// [`ClientSession::establish_mutual`].
+    #[error("host requires the caller to attest; nothing was sent")]
+    CallerAttestationRequired,
+    /// This caller could not produce its own evidence: nothing was sent.
+    #[error("cannot produce this caller's evidence: {0}")]
+    OwnEvidence(ProviderError),
+    /// The host verified this caller's evidence and refused it; the host
+    /// closed the session.
+    #[error("host refused this caller's evidence: {0}")]
+    CallerRefused(String),
     /// The host broke the message protocol.
     #[error("protocol violation by host: {0}")]
     Protocol(String),
@@ -106,7 +119,9 @@ pub enum ClientError {
 
 /// A TLS session with a host whose evidence has been verified. Only such a
 /// session can carry a [`FeatureRequest`]: [`ClientSession::establish`]
-/// returns one only after verification succeeded.
+/// returns one only after verification succeeded, and
+/// [`ClientSession::establish_mutual`] only after, in addition, the host
+/// accepted the caller's evidence (when it asks for it).
 pub struct ClientSession<T> {
     channel: Channel<T>,
     attestation: VerifiedReport,
@@ -136,9 +151,67 @@ impl<T: Transport> ClientSession<T> {
     /// and the nonce) and only then returns the session.
     ///
     /// # Errors
-    /// [`ClientError::Attestation`] if the evidence is refused; any other
-    /// [`ClientError`] if the session cannot be set up.
+    /// [`ClientError::Attestation`] if the evidence is refused;
+    /// [`ClientError::CallerAttestationRequired`] if the host wants this
+    /// client to attest too; any other [`ClientError`] if the session cannot
+    /// be set up.
     pub async fn establish<A: MeasurementAuthority>(
+        transport: T,
+        verifier: &Verifier<A>,
+    ) -> Result<Self, ClientError> {
+        let mut session = Self::attest_host(transport, verifier).await?;
+        match session.channel.inbox.next_frame()? {
+            None => Ok(session),
+            Some(Frame::Challenge { .. }) => Err(ClientError::CallerAttestationRequired),
+            Some(other) => Err(unexpected(other)),
+        }
+    }
+
+    /// As [`ClientSession::establish`], for a CVM calling another CVM: once
+    /// the host's evidence verified, answers the host's challenge with
+    /// evidence from `attester`, bound to the same TLS exporter and the
+    /// host's nonce under the caller's domain
+    /// (`SHA-512("cloister-attest-caller-v1" || exporter || host_nonce)`),
+    /// and returns when the host has accepted it. A host that does not ask
+    /// callers to attest gets no evidence, and the session is returned as
+    /// [`ClientSession::establish`] would.
+    ///
+    /// # Errors
+    /// [`ClientError::Attestation`] if the host's evidence is refused (the
+    /// caller then sends nothing, not even its own evidence);
+    /// [`ClientError::OwnEvidence`] if `attester` fails;
+    /// [`ClientError::CallerRefused`] if the host refuses the caller's
+    /// evidence; any other [`ClientError`] if the session cannot be set up.
+    pub async fn establish_mutual<A: MeasurementAuthority>(
+        transport: T,
+        verifier: &Verifier<A>,
+        attester: &dyn CallerAttester,
+    ) -> Result<Self, ClientError> {
+        let mut session = Self::attest_host(transport, verifier).await?;
+        let nonce = match session.channel.inbox.next_frame()? {
+            None => return Ok(session),
+            Some(Frame::Challenge { nonce }) => nonce,
+            Some(other) => return Err(unexpected(other)),
+        };
+        let exporter = exporter(&session.channel.tls)?;
+        let evidence = attester
+            .attest_caller(&exporter, &Nonce::from_bytes(nonce))
+            .map_err(ClientError::OwnEvidence)?;
+        let answer = Frame::CallerEvidence {
+            nonce,
+            evidence: evidence.encode(),
+        };
+        match session.channel.call(answer).await? {
+            Frame::CallerAccepted => Ok(session),
+            Frame::Refused(reason) => Err(ClientError::CallerRefused(reason)),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Handshake, fresh nonce, host evidence verified. The host's challenge
+    /// to the caller, if any, arrives with its evidence and is left in the
+    /// inbox.
+    async fn attest_host<A: MeasurementAuthority>(
         transport: T,
         verifier: &Verifier<A>,
     ) -> Result<Self, ClientError> {
@@ -256,6 +329,9 @@ fn unexpected(frame: Frame) -> ClientError {
         Frame::Evidence(_) => ClientError::Protocol("unexpected evidence".into()),
         Frame::Request(_) => ClientError::Protocol("unexpected request".into()),
         Frame::Response(_) => ClientError::Protocol("unexpected response".into()),
+        Frame::Challenge { .. } => ClientError::Protocol("unexpected challenge".into()),
+        Frame::CallerEvidence { .. } => ClientError::Protocol("unexpected caller evidence".into()),
+        Frame::CallerAccepted => ClientError::Protocol("unexpected caller acceptance".into()),
     }
 }
 
@@ -281,7 +357,10 @@ fn hex_prefix(bytes: &[u8]) -> String {
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use cloister_attestation::{Evidence, Nonce, ProviderError, TlsExporter};
+    use cloister_attestation::{
+        AllowList, CertTable, Evidence, Nonce, Policy, ProviderError, REPORT_LEN, RawReport, Tcb,
+        TlsExporter, TrustAnchors,
+    };
 
     use super::*;
     use crate::server::{FeatureService, SessionAttester, SessionConfig};
@@ -307,9 +386,13 @@ mod tests {
     /// A handshaken but unattested channel, as a client that skips
     /// attestation would hold.
     async fn unattested(table: &Arc<SessionTable>) -> Channel<InMemoryTransport> {
+        unattested_as(table, "skips-attestation").await
+    }
+
+    async fn unattested_as(table: &Arc<SessionTable>, session_id: &str) -> Channel<InMemoryTransport> {
         let mut channel = Channel {
             transport: InMemoryTransport::new(Arc::clone(table)),
-            session_id: "skips-attestation".into(),
+            session_id: session_id.into(),
             tls: ClientConnection::new(
                 client_config().unwrap_or_else(|e| panic!("{e}")),
                 server_name().unwrap_or_else(|e| panic!("{e}")),
@@ -359,5 +442,107 @@ mod tests {
             "{reply:?}"
         );
         assert_eq!((table.stats().open, table.stats().failed), (0, 1));
+    }
+
+    /// Hands out a well-formed but unsigned report: the misbehaving callers
+    /// below never check the host, so only the host's side is under test.
+    struct PlaceholderEvidence;
+
+    impl SessionAttester for PlaceholderEvidence {
+        fn attest(&self, _: &TlsExporter, _: &Nonce) -> Result<Evidence, ProviderError> {
+            let report = RawReport::from_bytes(&[0; REPORT_LEN]).unwrap_or_else(|e| panic!("{e}"));
+            Ok(Evidence {
+                report,
+                certificates: CertTable::new(),
+            })
+        }
+    }
+
+    /// A table requiring callers to attest under a production policy.
+    fn mutual_table(feature: Arc<Counting>) -> Arc<SessionTable> {
+        let policy = Policy {
+            allow_simulated: false,
+            report_versions: 2..=5,
+            allowed_vmpls: [0].into(),
+            minimum_tcb: Tcb::default(),
+            accepted: AllowList::default(),
+        };
+        let callers = Verifier::new(TrustAnchors::amd(), policy, AllowList::default());
+        let table = SessionTable::new(&SessionConfig::default(), Arc::new(PlaceholderEvidence), feature)
+            .unwrap_or_else(|e| panic!("{e}"));
+        Arc::new(table.require_caller_attestation(Arc::new(callers)))
+    }
+
+    /// Asks the host to attest and returns its challenge to the caller.
+    async fn challenge(channel: &mut Channel<InMemoryTransport>) -> [u8; 32] {
+        let reply = channel.call(Frame::Attest { nonce: [3; 32] }).await;
+        assert!(matches!(reply, Ok(Frame::Evidence(_))), "{reply:?}");
+        match channel.inbox.next_frame() {
+            Ok(Some(Frame::Challenge { nonce })) => nonce,
+            other => panic!("expected a challenge behind the evidence, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_host_refuses_a_caller_that_skips_its_attestation() {
+        let feature = Arc::new(Counting::default());
+        let table = mutual_table(Arc::clone(&feature));
+        let mut channel = unattested(&table).await;
+        challenge(&mut channel).await;
+        let request = br#"{"feature":"suggest","draft":"secret","count":1}"#.to_vec();
+        let reply = channel.call(Frame::Request(Zeroizing::new(request))).await;
+        assert!(
+            matches!(&reply, Ok(Frame::Refused(reason)) if reason.contains("the caller must attest first")),
+            "{reply:?}"
+        );
+        assert_eq!(feature.0.load(Ordering::SeqCst), 0);
+        let stats = table.stats();
+        assert_eq!((stats.refused, stats.requests, stats.callers_attested), (1, 0, 0));
+    }
+
+    #[tokio::test]
+    async fn a_challenge_from_an_earlier_session_is_refused() {
+        let feature = Arc::new(Counting::default());
+        let table = mutual_table(Arc::clone(&feature));
+        let mut earlier = unattested_as(&table, "earlier").await;
+        let stale = challenge(&mut earlier).await;
+        let mut later = unattested_as(&table, "later").await;
+        challenge(&mut later).await;
+        let reply = later
+            .call(Frame::CallerEvidence {
+                nonce: stale,
+                evidence: vec![],
+            })
+            .await;
+        assert!(
+            matches!(&reply, Ok(Frame::Refused(reason)) if *reason == VerifyError::NonceUnknown.to_string()),
+            "{reply:?}"
+        );
+        let stats = table.stats();
+        assert_eq!((stats.open, stats.callers_refused), (1, 1), "the later session is closed");
+        // Nothing the refused caller sends afterwards is read.
+        let after = later.call(Frame::Attest { nonce: [4; 32] }).await;
+        assert!(matches!(after, Err(ClientError::Tls(_) | ClientError::Transport(_))), "{after:?}");
+        assert_eq!(feature.0.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn unsolicited_caller_evidence_ends_the_session() {
+        let feature = Arc::new(Counting::default());
+        for table in [table(Arc::clone(&feature)), mutual_table(Arc::clone(&feature))] {
+            let mut channel = unattested(&table).await;
+            let reply = channel
+                .call(Frame::CallerEvidence {
+                    nonce: [5; 32],
+                    evidence: vec![],
+                })
+                .await;
+            assert!(
+                matches!(&reply, Err(ClientError::Transport(TransportError::Status { status: 400, message }))
+                    if message.contains("unsolicited caller evidence")),
+                "{reply:?}"
+            );
+            assert_eq!((table.stats().open, table.stats().failed), (0, 1));
+        }
     }
 }

@@ -2,6 +2,8 @@
 //! user's device and the CVM host whose records ride inside OHTTP requests,
 //! and in which the client releases its payload only after the host has
 //! proved, with SEV-SNP evidence bound to this very session, what it runs.
+//! Between two CVMs (a feature host calling a separate inference host) the
+//! same session is mutual: the calling CVM proves what it runs too.
 //!
 //! * **Host** ([`SessionTable`]): rustls server sessions keyed by the
 //!   client-chosen `cloister-session` id, an ephemeral self-signed
@@ -24,7 +26,39 @@
 //! another TLS session (a diversion attack on attested TLS) gets a
 //! REPORT_DATA that names the other session's exporter, and the client
 //! refuses it.
+//!
+//! # Mutual sessions (CVM to CVM)
+//!
+//! A table built with [`SessionTable::require_caller_attestation`] holds a
+//! [`CallerVerifier`] (any `Verifier`, with its own policy and measurement
+//! authority: an allow-list or a ledger client) and runs, after the TLS
+//! handshake:
+//!
+//! 1. caller -> host `Attest { client_nonce }`;
+//! 2. host -> caller `Evidence` over
+//!    `SHA-512("cloister-attest-v1" || exporter || client_nonce)`, then in
+//!    the same flight `Challenge { host_nonce }`, a fresh single-use nonce
+//!    that expires after 60 s (and with the session when it idles out);
+//! 3. the caller ([`ClientSession::establish_mutual`]) verifies the host's
+//!    evidence exactly as a user's device does and only then asks its
+//!    [`CallerAttester`] for evidence over
+//!    `SHA-512("cloister-attest-caller-v1" || exporter || host_nonce)`:
+//!    the same exporter, so it belongs to this session; the host's nonce, so
+//!    it is fresh; its own domain, so that it is never mistaken for a host's;
+//! 4. caller -> host `CallerEvidence { host_nonce, evidence }`; the host
+//!    redeems the nonce and verifies the evidence as the caller's
+//!    (`Verifier::verify_as(Role::Caller, ..)`), then answers
+//!    `CallerAccepted`, or `Refused` with the reason and closes the session.
+//!
+//! Until step 4 succeeds the host refuses every request. Evidence relayed
+//! from another session names another exporter; evidence replayed from an
+//! earlier session names an old nonce; a host's evidence offered by a
+//! caller, or a caller's by a host, was hashed under the other domain: each
+//! is refused. A table without a caller verifier behaves as before and
+//! never sends a challenge; [`ClientSession::establish`] stops with
+//! [`ClientError::CallerAttestationRequired`] when it meets one.
 
+mod caller;
 mod client;
 mod frame;
 mod http;
@@ -33,6 +67,7 @@ mod ohttp;
 mod server;
 mod tls;
 
+pub use caller::{CallerAttester, CallerVerifier};
 pub use client::{ClientError, ClientSession, InMemoryTransport, Transport, TransportError};
 pub use frame::{FrameError, MAX_FRAME_LEN};
 pub use http::{RECORDS_MEDIA_TYPE, SESSION_HEADER, SESSION_PATH, routes};

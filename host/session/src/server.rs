@@ -8,12 +8,13 @@ use std::time::{Duration, Instant};
 
 use cloister_api::{FeatureRequest, FeatureResponse};
 use cloister_attestation::{
-    Evidence, EvidenceProvider, Nonce, ProviderError, TlsExporter, report_data,
+    Evidence, EvidenceProvider, Nonce, NonceTracker, ProviderError, TlsExporter, report_data,
 };
 use rustls::{ServerConfig, ServerConnection};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
+use crate::caller::{CallerVerifier, NONCE_LIFETIME};
 use crate::frame::{Frame, FrameBuffer, FrameError};
 use crate::tls::{TlsSetupError, ephemeral_server_config, exporter};
 
@@ -23,7 +24,8 @@ pub const MAX_SESSION_ID_LEN: usize = 64;
 /// Runs one feature request. The host runtime implements this by
 /// instantiating the feature component for this request alone.
 ///
-/// Called on a blocking thread, only after the session has been attested.
+/// Called on a blocking thread, only after the session has been attested
+/// (and, on a table that requires it, after the caller has attested too).
 pub trait FeatureService: Send + Sync {
     /// Serves `request`; the error string is returned to the client.
     fn handle(&self, request: FeatureRequest) -> Result<FeatureResponse, String>;
@@ -130,8 +132,13 @@ pub struct SessionStats {
     pub attested: u64,
     /// Feature requests served (successfully or not).
     pub requests: u64,
-    /// Requests refused because the session was not attested yet.
+    /// Requests refused because the session was not attested yet (by the
+    /// host, or by a caller the table requires to attest).
     pub refused: u64,
+    /// Callers whose evidence verified (mutual sessions).
+    pub callers_attested: u64,
+    /// Callers whose evidence was refused; each such session was closed.
+    pub callers_refused: u64,
 }
 
 #[derive(Default)]
@@ -142,13 +149,31 @@ struct Counters {
     attested: AtomicU64,
     requests: AtomicU64,
     refused: AtomicU64,
+    callers_attested: AtomicU64,
+    callers_refused: AtomicU64,
 }
 
 /// One client's TLS session.
 struct Session {
     tls: ServerConnection,
     inbox: FrameBuffer,
-    attested: bool,
+    stage: Stage,
+    /// The nonces this host challenged the caller with (mutual sessions).
+    caller_nonces: NonceTracker,
+}
+
+/// How far a session has come; requests are served only in
+/// [`Stage::Serving`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// The host has not attested yet.
+    Unattested,
+    /// The host attested and challenged the caller, which has not answered.
+    AwaitingCaller,
+    /// Every attestation the table requires is done.
+    Serving,
+    /// The caller's evidence was refused: the session ends with this flight.
+    Closing,
 }
 
 /// A session and its last use, locked separately so that expiry never
@@ -183,6 +208,7 @@ type SharedSession = Arc<Slot>;
 pub struct SessionTable {
     tls_config: Arc<ServerConfig>,
     attester: Arc<dyn SessionAttester>,
+    caller_verifier: Option<Arc<dyn CallerVerifier>>,
     features: Arc<dyn FeatureService>,
     clock: Arc<dyn Clock>,
     idle_timeout: Duration,
@@ -196,6 +222,7 @@ impl std::fmt::Debug for SessionTable {
         f.debug_struct("SessionTable")
             .field("idle_timeout", &self.idle_timeout)
             .field("max_sessions", &self.max_sessions)
+            .field("requires_caller_attestation", &self.caller_verifier.is_some())
             .field("stats", &self.stats())
             .finish_non_exhaustive()
     }
@@ -228,6 +255,7 @@ impl SessionTable {
         Ok(Self {
             tls_config: ephemeral_server_config()?,
             attester,
+            caller_verifier: None,
             features,
             clock,
             idle_timeout: Duration::from_secs(config.idle_timeout_secs),
@@ -235,6 +263,18 @@ impl SessionTable {
             sessions: Mutex::new(HashMap::new()),
             counters: Counters::default(),
         })
+    }
+
+    /// Requires every caller to attest as well (mutual RA-TLS, for a CVM
+    /// serving other CVMs): after its own evidence the host challenges the
+    /// caller with a fresh nonce, and serves requests only once `verifier`
+    /// accepted the caller's evidence for this session and that nonce. A
+    /// caller whose evidence is refused gets a `Refused` message and its
+    /// session is closed.
+    #[must_use]
+    pub fn require_caller_attestation(mut self, verifier: Arc<dyn CallerVerifier>) -> Self {
+        self.caller_verifier = Some(verifier);
+        self
     }
 
     /// Feeds the TLS records a client sent for `session_id` and returns the
@@ -256,22 +296,34 @@ impl SessionTable {
         }
         let now = self.clock.now();
         let shared = self.session(session_id, records_in, now)?;
-        let result = self.advance(&mut shared.session(), records_in);
+        let result = {
+            let mut session = shared.session();
+            self.advance(&mut session, records_in)
+                .map(|records| (records, session.stage == Stage::Closing))
+        };
         shared.touch(self.clock.now());
         match result {
+            Ok((records, closing)) => {
+                if closing {
+                    self.forget(session_id, &shared);
+                }
+                Ok(records)
+            }
             Err(error) if error.drops_session() => {
                 tracing::debug!(%error, "RA-TLS session failed; dropping it");
                 self.counters.failed.fetch_add(1, Ordering::Relaxed);
-                let mut sessions = self.sessions();
-                if sessions
-                    .get(session_id)
-                    .is_some_and(|s| Arc::ptr_eq(s, &shared))
-                {
-                    sessions.remove(session_id);
-                }
+                self.forget(session_id, &shared);
                 Err(error)
             }
-            other => other,
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Removes `shared` from the table, unless `id` was meanwhile reused.
+    fn forget(&self, id: &str, shared: &SharedSession) {
+        let mut sessions = self.sessions();
+        if sessions.get(id).is_some_and(|s| Arc::ptr_eq(s, shared)) {
+            sessions.remove(id);
         }
     }
 
@@ -299,6 +351,8 @@ impl SessionTable {
             attested: count(&self.counters.attested),
             requests: count(&self.counters.requests),
             refused: count(&self.counters.refused),
+            callers_attested: count(&self.counters.callers_attested),
+            callers_refused: count(&self.counters.callers_refused),
         }
     }
 
@@ -336,7 +390,8 @@ impl SessionTable {
             session: Mutex::new(Session {
                 tls: ServerConnection::new(Arc::clone(&self.tls_config))?,
                 inbox: FrameBuffer::default(),
-                attested: false,
+                stage: Stage::Unattested,
+                caller_nonces: NonceTracker::new(NONCE_LIFETIME),
             }),
         });
         sessions.insert(id.to_owned(), Arc::clone(&session));
@@ -356,12 +411,18 @@ impl SessionTable {
             drain_plaintext(&mut session.tls.reader(), &mut session.inbox)?;
         }
         while let Some(frame) = session.inbox.next_frame()? {
-            let reply = self.answer(session, frame)?;
-            session
-                .tls
-                .writer()
-                .write_all(&reply.encode())
-                .map_err(SessionError::Records)?;
+            for reply in self.answer(session, frame)? {
+                session
+                    .tls
+                    .writer()
+                    .write_all(&reply.encode())
+                    .map_err(SessionError::Records)?;
+            }
+            if session.stage == Stage::Closing {
+                // Nothing the refused caller sent after its evidence is read.
+                session.tls.send_close_notify();
+                break;
+            }
         }
         let mut out = Vec::new();
         while session.tls.wants_write() {
@@ -373,23 +434,15 @@ impl SessionTable {
         Ok(out)
     }
 
-    fn answer(&self, session: &mut Session, frame: Frame) -> Result<Frame, SessionError> {
+    /// The replies to one frame: usually one, two when the host's evidence
+    /// is followed by its challenge to the caller.
+    fn answer(&self, session: &mut Session, frame: Frame) -> Result<Vec<Frame>, SessionError> {
         match frame {
-            Frame::Attest { nonce } => {
-                let exporter = exporter(&session.tls)?;
-                match self.attester.attest(&exporter, &Nonce::from_bytes(nonce)) {
-                    Ok(evidence) => {
-                        session.attested = true;
-                        self.counters.attested.fetch_add(1, Ordering::Relaxed);
-                        Ok(Frame::Evidence(evidence.encode()))
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, "no attestation evidence for a session");
-                        Ok(Frame::Refused(format!("no evidence: {error}")))
-                    }
-                }
+            Frame::Attest { nonce } => self.attest(session, &Nonce::from_bytes(nonce)),
+            Frame::CallerEvidence { nonce, evidence } => {
+                self.check_caller(session, &Nonce::from_bytes(nonce), &evidence)
             }
-            Frame::Request(json) if session.attested => {
+            Frame::Request(json) if session.stage == Stage::Serving => {
                 self.counters.requests.fetch_add(1, Ordering::Relaxed);
                 let outcome: Result<FeatureResponse, String> =
                     match serde_json::from_slice::<FeatureRequest>(&json) {
@@ -399,17 +452,76 @@ impl SessionTable {
                 drop(json);
                 let encoded = serde_json::to_vec(&outcome)
                     .map_err(|_| SessionError::UnexpectedMessage("unencodable response"))?;
-                Ok(Frame::Response(Zeroizing::new(encoded)))
+                Ok(vec![Frame::Response(Zeroizing::new(encoded))])
             }
             Frame::Request(_) => {
                 self.counters.refused.fetch_add(1, Ordering::Relaxed);
-                Ok(Frame::Refused(
-                    "request refused: attest this session first".into(),
-                ))
+                let reason = match session.stage {
+                    Stage::AwaitingCaller => "request refused: the caller must attest first",
+                    _ => "request refused: attest this session first",
+                };
+                Ok(vec![Frame::Refused(reason.into())])
             }
             Frame::Evidence(_) => Err(SessionError::UnexpectedMessage("evidence")),
             Frame::Response(_) => Err(SessionError::UnexpectedMessage("response")),
             Frame::Refused(_) => Err(SessionError::UnexpectedMessage("refusal")),
+            Frame::Challenge { .. } => Err(SessionError::UnexpectedMessage("challenge")),
+            Frame::CallerAccepted => Err(SessionError::UnexpectedMessage("caller acceptance")),
+        }
+    }
+
+    /// Evidence for the client's `nonce`, followed by a challenge to the
+    /// caller when the table requires callers to attest.
+    fn attest(&self, session: &mut Session, nonce: &Nonce) -> Result<Vec<Frame>, SessionError> {
+        let exporter = exporter(&session.tls)?;
+        let evidence = match self.attester.attest(&exporter, nonce) {
+            Ok(evidence) => evidence,
+            Err(error) => {
+                tracing::warn!(%error, "no attestation evidence for a session");
+                return Ok(vec![Frame::Refused(format!("no evidence: {error}"))]);
+            }
+        };
+        self.counters.attested.fetch_add(1, Ordering::Relaxed);
+        let mut replies = vec![Frame::Evidence(evidence.encode())];
+        if self.caller_verifier.is_some() {
+            let challenge = session.caller_nonces.issue(self.clock.now());
+            replies.push(Frame::Challenge {
+                nonce: *challenge.as_bytes(),
+            });
+            session.stage = Stage::AwaitingCaller;
+        } else {
+            session.stage = Stage::Serving;
+        }
+        Ok(replies)
+    }
+
+    /// Verifies the caller's answer to this host's challenge: serving on
+    /// success, closing the session on refusal.
+    fn check_caller(
+        &self,
+        session: &mut Session,
+        nonce: &Nonce,
+        evidence: &[u8],
+    ) -> Result<Vec<Frame>, SessionError> {
+        let verifier = match (&self.caller_verifier, session.stage) {
+            (Some(verifier), Stage::AwaitingCaller) => verifier,
+            _ => return Err(SessionError::UnexpectedMessage("unsolicited caller evidence")),
+        };
+        let exporter = exporter(&session.tls)?;
+        let now = self.clock.now();
+        match verifier.verify_caller(evidence, &exporter, nonce, &mut session.caller_nonces, now) {
+            Ok(caller) => {
+                tracing::debug!(root = ?caller.root, "caller attested");
+                self.counters.callers_attested.fetch_add(1, Ordering::Relaxed);
+                session.stage = Stage::Serving;
+                Ok(vec![Frame::CallerAccepted])
+            }
+            Err(error) => {
+                tracing::warn!(%error, "caller attestation refused; closing the session");
+                self.counters.callers_refused.fetch_add(1, Ordering::Relaxed);
+                session.stage = Stage::Closing;
+                Ok(vec![Frame::Refused(error.to_string())])
+            }
         }
     }
 }

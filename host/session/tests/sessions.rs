@@ -5,108 +5,25 @@
 //! All evidence here comes from a SIMULATED platform; the verifiers accept
 //! it only because their policy sets `allow_simulated`.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use cloister_api::{FeatureRequest, FeatureResponse, Message, SummariseRequest};
+use cloister_api::{FeatureRequest, FeatureResponse};
 use cloister_attestation::{
     Evidence, Nonce, ProviderError, SimulatedProvider, TlsExporter, VerifyError, report_data,
 };
 use cloister_ratls::{
-    ClientError, ClientSession, Clock, FeatureService, InMemoryTransport, SESSION_HEADER,
-    SESSION_PATH, SessionAttester, SessionConfig, SessionError, SessionTable, Transport,
-    TransportError, routes,
+    ClientError, ClientSession, InMemoryTransport, SESSION_HEADER, SESSION_PATH, SessionAttester,
+    SessionError, Transport, TransportError, routes,
 };
-use common::{HOST_DATA, RELEASED, provider, verifier};
+use common::{HOST_DATA, Host, IDLE, RELEASED, provider, summarise, verifier};
 use tower::ServiceExt;
 
 mod common;
 
 const MEASUREMENT: [u8; 48] = RELEASED;
-const IDLE: Duration = Duration::from_secs(30);
-
-/// A feature that counts its calls, so tests can prove it never ran.
-#[derive(Default)]
-struct CountingFeature {
-    calls: AtomicUsize,
-}
-
-impl FeatureService for CountingFeature {
-    fn handle(&self, request: FeatureRequest) -> Result<FeatureResponse, String> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        match request {
-            FeatureRequest::Summarise(summarise) => Ok(FeatureResponse::Summary {
-                text: format!("{} messages, first: {}", summarise.messages.len(), summarise.messages[0].text),
-                messages_covered: u32::try_from(summarise.messages.len()).unwrap_or(u32::MAX),
-            }),
-            FeatureRequest::Suggest(_) => Err("suggest is not served here".into()),
-        }
-    }
-}
-
-struct ManualClock(Mutex<Instant>);
-
-impl ManualClock {
-    fn advance(&self, by: Duration) {
-        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) += by;
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> Instant {
-        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-struct Host {
-    table: Arc<SessionTable>,
-    feature: Arc<CountingFeature>,
-    clock: Arc<ManualClock>,
-}
-
-impl Host {
-    fn with(attester: Arc<dyn SessionAttester>, max_sessions: usize) -> Self {
-        let feature = Arc::new(CountingFeature::default());
-        let clock = Arc::new(ManualClock(Mutex::new(Instant::now())));
-        let config = SessionConfig {
-            idle_timeout_secs: IDLE.as_secs(),
-            max_sessions,
-        };
-        let table = SessionTable::with_clock(&config, attester, feature.clone(), clock.clone())
-            .unwrap_or_else(|e| panic!("table: {e}"));
-        Self {
-            table: Arc::new(table),
-            feature,
-            clock,
-        }
-    }
-
-    fn honest() -> Self {
-        Self::with(provider(MEASUREMENT), 16)
-    }
-
-    fn transport(&self) -> InMemoryTransport {
-        InMemoryTransport::new(self.table.clone())
-    }
-
-    fn calls(&self) -> usize {
-        self.feature.calls.load(Ordering::SeqCst)
-    }
-}
-
-fn summarise(text: &str) -> FeatureRequest {
-    FeatureRequest::Summarise(SummariseRequest {
-        messages: vec![Message {
-            sender: "ana".into(),
-            sent_at: 1_700_000_000,
-            text: text.into(),
-        }],
-        max_words: 0,
-    })
-}
 
 async fn attested(host: &Host) -> ClientSession<InMemoryTransport> {
     ClientSession::establish(host.transport(), &verifier(true))

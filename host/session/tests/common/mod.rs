@@ -1,12 +1,20 @@
-//! Shared fixtures: one SIMULATED platform per test binary, and a verifier
-//! that accepts its evidence for one released measurement and HOST_DATA.
+//! Shared fixtures: one SIMULATED platform per test binary, verifiers that
+//! accept its evidence for chosen measurements, and an in-memory host whose
+//! clock the test moves and whose feature counts its calls.
 #![allow(dead_code)]
 
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
 
+use cloister_api::{FeatureRequest, FeatureResponse, Message, SummariseRequest};
 use cloister_attestation::{
-    AllowList, Policy, SimulatedLaunch, SimulatedPlatform, SimulatedProvider, Tcb, TrustAnchors,
-    Verifier,
+    AllowList, MeasurementAuthority, Policy, SimulatedLaunch, SimulatedPlatform, SimulatedProvider,
+    Tcb, TrustAnchors, Verifier,
+};
+use cloister_ratls::{
+    CallerVerifier, Clock, FeatureService, InMemoryTransport, SessionAttester, SessionConfig,
+    SessionTable,
 };
 
 /// The simulated platform's TCB, also the policy minimum.
@@ -42,19 +50,137 @@ pub fn provider(measurement: [u8; 48]) -> Arc<SimulatedProvider> {
 /// [`RELEASED`] and [`HOST_DATA`]; simulated evidence only if
 /// `allow_simulated`.
 pub fn verifier(allow_simulated: bool) -> Verifier<AllowList> {
+    verifier_accepting(allow_simulated, RELEASED)
+}
+
+/// As [`verifier`], accepting `measurement` instead of [`RELEASED`].
+pub fn verifier_accepting(allow_simulated: bool, measurement: [u8; 48]) -> Verifier<AllowList> {
     let accepted = AllowList {
-        measurements: [RELEASED].into(),
+        measurements: [measurement].into(),
         host_data: [HOST_DATA].into(),
     };
+    verifier_with(allow_simulated, accepted)
+}
+
+/// A verifier pinning the AMD roots and the simulated one, with the
+/// policy minimum [`TCB`], asking `authority` about measurements (the
+/// policy's own list is left empty: the verifier consults only `authority`).
+pub fn verifier_with<A: MeasurementAuthority>(allow_simulated: bool, authority: A) -> Verifier<A> {
     let policy = Policy {
         allow_simulated,
         report_versions: 2..=5,
         allowed_vmpls: [0].into(),
         minimum_tcb: TCB,
-        accepted: accepted.clone(),
+        accepted: AllowList::default(),
     };
     let anchors = platform()
         .pin_in(TrustAnchors::amd())
         .unwrap_or_else(|e| panic!("anchors: {e}"));
-    Verifier::new(anchors, policy, accepted)
+    Verifier::new(anchors, policy, authority)
+}
+
+/// How long the test host keeps an idle session.
+pub const IDLE: Duration = Duration::from_secs(30);
+
+/// A feature that counts its calls, so tests can prove it never ran.
+#[derive(Default)]
+pub struct CountingFeature {
+    calls: AtomicUsize,
+}
+
+impl FeatureService for CountingFeature {
+    fn handle(&self, request: FeatureRequest) -> Result<FeatureResponse, String> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        match request {
+            FeatureRequest::Summarise(summarise) => Ok(FeatureResponse::Summary {
+                text: format!("{} messages, first: {}", summarise.messages.len(), summarise.messages[0].text),
+                messages_covered: u32::try_from(summarise.messages.len()).unwrap_or(u32::MAX),
+            }),
+            FeatureRequest::Suggest(_) => Err("suggest is not served here".into()),
+        }
+    }
+}
+
+/// A clock that moves only when the test says so.
+pub struct ManualClock(Mutex<Instant>);
+
+impl ManualClock {
+    pub fn advance(&self, by: Duration) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Instant {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A session table in this process, with its feature and clock.
+pub struct Host {
+    pub table: Arc<SessionTable>,
+    pub feature: Arc<CountingFeature>,
+    pub clock: Arc<ManualClock>,
+}
+
+impl Host {
+    /// A host answering attestation with `attester`, idle timeout [`IDLE`].
+    pub fn with(attester: Arc<dyn SessionAttester>, max_sessions: usize) -> Self {
+        Self::build(attester, max_sessions, None)
+    }
+
+    /// A host launched as [`RELEASED`] that requires callers to attest and
+    /// checks them with `callers`.
+    pub fn mutual(callers: Arc<dyn CallerVerifier>) -> Self {
+        Self::build(provider(RELEASED), 16, Some(callers))
+    }
+
+    fn build(
+        attester: Arc<dyn SessionAttester>,
+        max_sessions: usize,
+        callers: Option<Arc<dyn CallerVerifier>>,
+    ) -> Self {
+        let feature = Arc::new(CountingFeature::default());
+        let clock = Arc::new(ManualClock(Mutex::new(Instant::now())));
+        let config = SessionConfig {
+            idle_timeout_secs: IDLE.as_secs(),
+            max_sessions,
+        };
+        let mut table = SessionTable::with_clock(&config, attester, feature.clone(), clock.clone())
+            .unwrap_or_else(|e| panic!("table: {e}"));
+        if let Some(callers) = callers {
+            table = table.require_caller_attestation(callers);
+        }
+        Self {
+            table: Arc::new(table),
+            feature,
+            clock,
+        }
+    }
+
+    /// A host launched as [`RELEASED`] with [`HOST_DATA`].
+    pub fn honest() -> Self {
+        Self::with(provider(RELEASED), 16)
+    }
+
+    pub fn transport(&self) -> InMemoryTransport {
+        InMemoryTransport::new(self.table.clone())
+    }
+
+    /// How often the feature ran.
+    pub fn calls(&self) -> usize {
+        self.feature.calls.load(Ordering::SeqCst)
+    }
+}
+
+/// A one-message summarise request.
+pub fn summarise(text: &str) -> FeatureRequest {
+    FeatureRequest::Summarise(SummariseRequest {
+        messages: vec![Message {
+            sender: "ana".into(),
+            sent_at: 1_700_000_000,
+            text: text.into(),
+        }],
+        max_words: 0,
+    })
 }

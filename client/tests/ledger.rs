@@ -116,16 +116,22 @@ async fn trusts_logged_digests_and_refuses_unlogged_ones() {
     let dir = tempfile::tempdir().expect("tempdir");
     let trust = LedgerTrust::open(config(&ledger.url, &state_path(&dir))).expect("open");
     assert!(
-        matches!(trust.check(&MEASUREMENT, &HOST_DATA), Err(AuthorityRejection::Unavailable(_))),
+        matches!(
+            MeasurementAuthority::check(&trust, &MEASUREMENT, &HOST_DATA),
+            Err(AuthorityRejection::Unavailable(_))
+        ),
         "nothing is trusted before the first sync"
     );
 
     let report = trust.sync().await.expect("sync");
     assert_eq!(report, SyncReport { tree_size: 5, new_entries: 5, untrusted_entries: 0 });
-    trust.check(&MEASUREMENT, &HOST_DATA).expect("logged measurement and policy set");
-    assert_eq!(trust.check(&[0; 48], &HOST_DATA), Err(AuthorityRejection::Measurement([0; 48])));
+    MeasurementAuthority::check(&trust, &MEASUREMENT, &HOST_DATA).expect("logged measurement and policy set");
     assert_eq!(
-        trust.check(&MEASUREMENT, &OTHER_POLICY_FILE),
+        MeasurementAuthority::check(&trust, &[0; 48], &HOST_DATA),
+        Err(AuthorityRejection::Measurement([0; 48]))
+    );
+    assert_eq!(
+        MeasurementAuthority::check(&trust, &MEASUREMENT, &OTHER_POLICY_FILE),
         Err(AuthorityRejection::HostData(OTHER_POLICY_FILE)),
         "HOST_DATA must be logged as the policy set, not as any policy file"
     );
@@ -165,11 +171,12 @@ async fn state_survives_reopening_and_the_next_sync_is_incremental() {
         .await;
     let reopened = LedgerTrust::open(config(&ledger.url, &state_path(&dir))).expect("reopen");
     assert_eq!(reopened.tree_head(), head);
-    reopened.check(&MEASUREMENT, &HOST_DATA).expect("trusted from the saved state, before any sync");
-    assert!(reopened.check(&new_measurement, &HOST_DATA).is_err(), "not seen yet");
+    MeasurementAuthority::check(&reopened, &MEASUREMENT, &HOST_DATA)
+        .expect("trusted from the saved state, before any sync");
+    assert!(MeasurementAuthority::check(&reopened, &new_measurement, &HOST_DATA).is_err(), "not seen yet");
     let report = reopened.sync().await.expect("sync");
     assert_eq!(report, SyncReport { tree_size: 6, new_entries: 1, untrusted_entries: 0 });
-    reopened.check(&new_measurement, &HOST_DATA).expect("now logged");
+    MeasurementAuthority::check(&reopened, &new_measurement, &HOST_DATA).expect("now logged");
 }
 
 #[tokio::test]
@@ -187,7 +194,10 @@ async fn a_forked_ledger_fails_against_the_remembered_head() {
         let trust = LedgerTrust::open(config(&fork.url, &state_path(&dir))).expect("open");
         let error = trust.sync().await.expect_err("split view");
         assert!(matches!(error, LedgerTrustError::Verify(VerifyError::SplitView { .. })), "{error}");
-        assert!(trust.check(&MEASUREMENT, &HOST_DATA).is_err(), "nothing from the fork is trusted");
+        assert!(
+            MeasurementAuthority::check(&trust, &MEASUREMENT, &HOST_DATA).is_err(),
+            "nothing from the fork is trusted"
+        );
         assert_eq!(std::fs::read(state_path(&dir)).expect("state"), saved, "the remembered head is kept");
     }
 }
@@ -200,7 +210,10 @@ async fn a_tree_head_signed_by_another_key_is_refused() {
     let error = trust.sync().await.expect_err("forged head");
     assert!(matches!(error, LedgerTrustError::Verify(VerifyError::BadSignature(_))), "{error}");
     assert!(!state_path(&dir).exists(), "nothing is saved from a refused sync");
-    assert!(matches!(trust.check(&MEASUREMENT, &HOST_DATA), Err(AuthorityRejection::Unavailable(_))));
+    assert!(matches!(
+        MeasurementAuthority::check(&trust, &MEASUREMENT, &HOST_DATA),
+        Err(AuthorityRejection::Unavailable(_))
+    ));
 }
 
 #[tokio::test]
@@ -232,14 +245,17 @@ async fn entries_failing_the_pinned_reviewer_policy_are_not_trusted() {
     let trust = LedgerTrust::open(pinned.clone()).expect("open");
     let report = trust.sync().await.expect("sync");
     assert_eq!(report, SyncReport { tree_size: 5, new_entries: 5, untrusted_entries: 5 });
-    assert_eq!(trust.check(&MEASUREMENT, &HOST_DATA), Err(AuthorityRejection::Measurement(MEASUREMENT)));
+    assert_eq!(
+        MeasurementAuthority::check(&trust, &MEASUREMENT, &HOST_DATA),
+        Err(AuthorityRejection::Measurement(MEASUREMENT))
+    );
 
     // With the ledger's own policy pinned instead, the same state re-verifies from the start.
     drop(trust);
     pinned.reviewer_policy = Some(policy(2, &[1, 2, 3]));
     let trust = LedgerTrust::open(pinned.clone()).expect("reopen");
     assert_eq!(trust.sync().await.expect("sync"), SyncReport { tree_size: 5, new_entries: 5, untrusted_entries: 0 });
-    trust.check(&MEASUREMENT, &HOST_DATA).expect("trusted under the ledger's policy");
+    MeasurementAuthority::check(&trust, &MEASUREMENT, &HOST_DATA).expect("trusted under the ledger's policy");
 
     pinned.reviewer_policy = Some(policy(0, &[1]));
     let error = LedgerTrust::open(pinned).expect_err("threshold 0 would trust unsigned entries");

@@ -71,6 +71,13 @@ pub(crate) struct ReleaseArgs {
     /// with `-dirty` if the tree has uncommitted changes).
     #[arg(long)]
     source_commit: Option<String>,
+    /// The launch measurement (96 hex digits) of a real SEV-SNP image, computed
+    /// from the image by the VMM's tooling; replaces the host's own (simulated) one.
+    #[arg(long, requires = "snp_policy")]
+    measurement: Option<Measurement>,
+    /// The SNP guest policy that image is launched with (with --measurement).
+    #[arg(long)]
+    snp_policy: Option<u64>,
     /// Builder recorded as provenance (default: $CLOISTER_BUILDER, else user@host).
     #[arg(long, env = "CLOISTER_BUILDER")]
     builder: Option<String>,
@@ -81,9 +88,11 @@ pub(crate) struct ReleaseArgs {
 pub(crate) struct HostMeasurement {
     /// `simulated` or `snp`.
     pub mode: String,
-    pub measurement: Measurement,
+    /// The launch measurement; only a simulated launch knows its own.
+    pub measurement: Option<Measurement>,
     pub host_data: Sha256Digest,
-    pub snp_policy: u64,
+    /// The SNP guest policy; only a simulated launch knows its own.
+    pub snp_policy: Option<u64>,
     pub plugins: Vec<MeasuredPlugin>,
     pub policy_files: Vec<MeasuredFile>,
 }
@@ -136,10 +145,14 @@ pub(crate) struct ReleaseSummary {
 }
 
 pub(crate) fn run(root: &Path, args: &ReleaseArgs) -> Result<()> {
-    let host = match &args.measure_json {
+    let mut host = match &args.measure_json {
         Some(path) => read_measurement(path)?,
         None => measure_host(root)?,
     };
+    if let Some(measurement) = args.measurement {
+        host.measurement = Some(measurement);
+        host.snp_policy = args.snp_policy;
+    }
     if host.mode != "snp" {
         eprintln!("xtask: WARNING: releasing a {} CVM measurement, not one of real SEV-SNP hardware", host.mode);
     }
@@ -196,7 +209,10 @@ pub(crate) fn release_entries(inputs: &ReleaseInputs<'_>) -> Result<Vec<EntryBod
         subjects.push(Subject::PolicyFile { name: file.name.clone(), digest: file.digest });
     }
     subjects.push(Subject::PolicyFile { name: POLICY_SET_NAME.into(), digest: host.host_data });
-    subjects.push(Subject::CvmMeasurement { measurement: host.measurement, snp_policy: host.snp_policy });
+    let (Some(measurement), Some(snp_policy)) = (host.measurement, host.snp_policy) else {
+        bail!("the host reports no launch measurement ({} mode): pass --measurement and --snp-policy", host.mode);
+    };
+    subjects.push(Subject::CvmMeasurement { measurement, snp_policy });
     ensure!(!inputs.ohttp_configs.is_empty(), "the gateway publishes no OHTTP key configuration");
     for config in inputs.ohttp_configs {
         let key_id = cloister_ohttp_keys::leading_key_id(config).context("empty OHTTP key configuration")?;
@@ -520,9 +536,9 @@ mod tests {
         fs::write(root.join("policies/log-allowlist.toml"), ALLOWLIST).expect("write");
         let host = HostMeasurement {
             mode: "simulated".into(),
-            measurement: HexBytes([0xab; 48]),
+            measurement: Some(HexBytes([0xab; 48])),
             host_data: HexBytes([0xcd; 32]),
-            snp_policy: 0x30000,
+            snp_policy: Some(0x30000),
             plugins: vec![MeasuredPlugin {
                 name: "summarise".into(),
                 version: "0.1.0".into(),
@@ -591,6 +607,11 @@ mod tests {
         let mut tree = self::tree();
         tree.host.plugins[0].version = "9.9.9".into();
         assert!(entries(&tree).is_err(), "host loads a plugin this tree did not build");
+
+        let mut tree = self::tree();
+        tree.host.measurement = None;
+        let no_measurement = entries(&tree).expect_err("real hardware: measurement must be given");
+        assert!(no_measurement.to_string().contains("--measurement"), "{no_measurement}");
 
         let mut tree = self::tree();
         tree.host.policy_files[0].name = "../escape.toml".into();

@@ -20,6 +20,7 @@
 
 mod error;
 mod keys;
+pub mod ledger;
 mod request;
 
 pub use error::ClientError;

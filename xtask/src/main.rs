@@ -5,12 +5,13 @@
 //!   `cloister:feature` interfaces, its digest written into its manifest.
 //! * `wit <component>`: the WIT world a component imports and exports.
 //! * `test`: the whole test suite, building what it needs first (what CI runs).
-//! * `demo`: a real summarisation through every part that exists so far.
+//! * `demo`: a real summarisation and rewrite through all six phases, every party on loopback.
 //! * `new-plugin <name>`: a new feature crate and manifest from the template.
 //! * `fuzz <crate> [target]`: a cargo-fuzz target over an untrusted-input path.
 //! * `release`: sign this tree's digests with reviewer keys and log them in the ledger.
 //! * `demo-reviewers`: throwaway reviewer keys and a ledger configuration for the demo.
 
+mod demo;
 mod plugins;
 mod release;
 mod toolchain;
@@ -43,7 +44,7 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Run the demo: a real request through every part built so far.
+    /// Run the demo: real requests through all six phases, every party on loopback.
     Demo,
     /// Run a cargo-fuzz target (installing cargo-fuzz when missing).
     Fuzz {
@@ -77,7 +78,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         Cmd::Test { args } => test(&root, &args),
-        Cmd::Demo => demo(&root),
+        Cmd::Demo => demo::run_demo(&root),
         Cmd::NewPlugin { name } => plugins::new_plugin(&root, &name),
         Cmd::Release(args) => release::run(&root, &args),
         Cmd::DemoReviewers(args) => release::run_demo_reviewers(&root, &args),
@@ -123,19 +124,6 @@ fn test(root: &Path, args: &[String]) -> Result<()> {
         .current_dir(root)
         .args(["test", "-p", "cloister-ratls", "--features", "ohttp", "--test", "loopback"])
         .env("RUST_TEST_THREADS", &threads))
-}
-
-fn demo(root: &Path) -> Result<()> {
-    fetch_model(root)?;
-    plugins::build_all(root)?;
-    for input in ["plugins/summarise/testdata/team-lunch.json", "plugins/suggest/testdata/running-late.json"] {
-        println!("== {input}: host runtime, summarise/suggest component, SmolLM2 on candle");
-        run(cargo()
-            .current_dir(root)
-            .args(["run", "--quiet", "-p", "cloister-host", "--", "run", "--input"])
-            .arg(root.join(input)))?;
-    }
-    Ok(())
 }
 
 /// Fuzz crates: the party's folder holding a `fuzz/` cargo-fuzz crate.

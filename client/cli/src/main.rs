@@ -106,8 +106,8 @@ fn main() -> anyhow::Result<()> {
         Command::Tokens { command: TokensCommand::Status } => {
             print_status(&open_wallet(&config)?.status(unix_now())?, None, cli.json)
         }
-        Command::Summarise { file } => feature(&runtime, &config, &file, "summarise", cli.json),
-        Command::Suggest { file } => feature(&runtime, &config, &file, "suggest", cli.json),
+        Command::Summarise { file } => run_feature(&runtime, &config, &file, "summarise", cli.json),
+        Command::Suggest { file } => run_feature(&runtime, &config, &file, "suggest", cli.json),
     }
 }
 
@@ -156,7 +156,7 @@ fn print_status(status: &WalletStatus, fetched: Option<usize>, json: bool) -> an
     Ok(())
 }
 
-fn feature(
+fn run_feature(
     runtime: &tokio::runtime::Runtime,
     config: &Config,
     file: &std::path::Path,
@@ -192,6 +192,10 @@ fn print_outcome(outcome: &Outcome) {
     println!("\nattested host ({platform}, root {})", a.root);
     println!("  measurement {}", a.measurement);
     println!("  host data   {}", a.host_data);
-    println!("  vmpl {}, tcb bootloader {} tee {} snp {} microcode {}", a.vmpl, a.tcb[0], a.tcb[1], a.tcb[2], a.tcb[3]);
+    let tcb = &a.tcb;
+    println!(
+        "  vmpl {}, tcb bootloader {} tee {} snp {} microcode {}",
+        a.vmpl, tcb.bootloader, tcb.tee, tcb.snp, tcb.microcode
+    );
     println!("tokens spent {}, left {}", outcome.tokens_spent, outcome.tokens_left);
 }

@@ -97,7 +97,7 @@ pub async fn run(config: &Config, request: &FeatureRequest) -> anyhow::Result<Ou
     let spending = Arc::new(Spending { wallet: wallet.clone(), spent: AtomicUsize::new(0) });
     let client = Client::new(config.client(), trust.keys).context("building the OHTTP client")?;
     let transport =
-        OhttpTransport::new(Arc::new(client), &config.network.authority).with_tokens(Arc::clone(&spending) as _);
+        OhttpTransport::new(Arc::new(client), &config.network.authority).with_tokens(Arc::clone(&spending) as Arc<dyn TokenSource>);
     let outcome = async {
         let mut session = ClientSession::establish(transport, &trust.verifier).await?;
         let attestation = AttestationSummary::new(session.attestation());

@@ -77,7 +77,7 @@ impl Stack {
         let issuer = issuer_fixture::Issuer::start(100).await;
         let feature = Arc::new(Echo::default());
         let provider = Arc::new(SimulatedProvider::new(platform().clone(), SimulatedLaunch::new(measurement, HOST_DATA)));
-        let table = SessionTable::new(&SessionConfig::default(), provider, Arc::clone(&feature) as _)
+        let table = SessionTable::new(&SessionConfig::default(), provider, Arc::clone(&feature) as Arc<dyn FeatureService>)
             .unwrap_or_else(|e| panic!("table: {e}"));
         let host = spawn(routes(Arc::new(table))).await;
 

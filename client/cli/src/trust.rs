@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::{Context as _, bail};
 use cloister_attestation::{
     AllowList, AuthorityRejection, MeasurementAuthority, Policy, RootKind, SIMULATION_WARNING, SimulatedPlatform,
-    TrustAnchors, VerifiedReport, Verifier,
+    Tcb, TrustAnchors, VerifiedReport, Verifier,
 };
 use cloister_client::{ClientError, KeyConsistency, PinnedDigests};
 use serde::{Deserialize, Serialize};
@@ -152,8 +152,8 @@ pub struct AttestationSummary {
     pub simulated: bool,
     /// The VMPL of the report.
     pub vmpl: u32,
-    /// REPORTED_TCB: bootloader, TEE, SNP, microcode.
-    pub tcb: [u8; 4],
+    /// REPORTED_TCB.
+    pub tcb: Tcb,
 }
 
 impl AttestationSummary {
@@ -163,14 +163,13 @@ impl AttestationSummary {
             RootKind::Amd(line) => (format!("AMD {line:?}"), false),
             RootKind::Simulated => ("SIMULATED".to_owned(), true),
         };
-        let tcb = report.reported_tcb;
         Self {
             measurement: hex::encode(report.measurement),
             host_data: hex::encode(report.host_data),
             root,
             simulated,
             vmpl: report.vmpl,
-            tcb: [tcb.bootloader, tcb.tee, tcb.snp, tcb.microcode],
+            tcb: report.reported_tcb,
         }
     }
 }
@@ -209,7 +208,7 @@ mod tests {
         };
         let production = Policy::from_toml(&read("attestation.toml")).unwrap_or_else(|e| panic!("{e}"));
         assert!(!production.allow_simulated);
-        assert_eq!(production.allowed_vmpls, [0].into());
+        assert_eq!(production.allowed_vmpls, std::collections::BTreeSet::from([0]));
         let simulated = Policy::from_toml(&read("attestation-simulated.toml")).unwrap_or_else(|e| panic!("{e}"));
         assert!(simulated.allow_simulated);
     }

@@ -68,7 +68,7 @@ impl AccountKey {
     /// [`AccountKeyError::BadId`] if the issuer would refuse `id`.
     pub fn generate(id: &str) -> Result<Self, AccountKeyError> {
         let mut seed = Zeroizing::new([0u8; 32]);
-        getrandom::fill(seed.as_mut()).map_err(|e| AccountKeyError::Random(e.to_string()))?;
+        getrandom::fill(&mut seed[..]).map_err(|e| AccountKeyError::Random(e.to_string()))?;
         Self::from_seed(id, &seed)
     }
 

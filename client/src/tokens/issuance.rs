@@ -83,7 +83,7 @@ pub enum IssuanceError {
         account: String,
     },
     /// The account's issuance allowance for this window is used up.
-    #[error("issuer rate limit reached{}", retry_hint(*.retry_after))]
+    #[error("issuer rate limit reached{}", retry_hint(.retry_after))]
     RateLimited {
         /// Seconds until the issuer accepts requests again, if it said.
         retry_after: Option<u64>,
@@ -100,6 +100,9 @@ pub enum IssuanceError {
     /// faulty or malicious issuer. The token was not kept.
     #[error("issuer response rejected: {0}")]
     BadResponse(String),
+    /// Blinding the token request failed.
+    #[error("blinding the token request: {0}")]
+    Blinding(String),
     /// The account key refused to sign (an invalid account id).
     #[error("signing the token request: {0}")]
     Signing(String),
@@ -108,7 +111,7 @@ pub enum IssuanceError {
     Wallet(#[from] WalletError),
 }
 
-fn retry_hint(retry_after: Option<u64>) -> String {
+fn retry_hint(retry_after: &Option<u64>) -> String {
     retry_after.map_or_else(String::new, |secs| format!(": retry in {secs} s"))
 }
 
@@ -247,7 +250,7 @@ impl IssuerClient {
         current: &CurrentKey,
     ) -> Result<IssuedToken, IssuanceError> {
         let (request, pending) =
-            request_token(&current.key, &self.challenge).map_err(|e| IssuanceError::BadResponse(e.to_string()))?;
+            request_token(&current.key, &self.challenge).map_err(|e| IssuanceError::Blinding(e.to_string()))?;
         let body = request.encode();
         let auth = account.sign(&body, unix_now()).map_err(|e| IssuanceError::Signing(e.to_string()))?;
         let [account_id, timestamp, signature] = auth.header_values();

@@ -170,7 +170,6 @@ impl TokenWallet {
             store.entries.extend(tokens.iter().map(|issued| (StoredToken::new(issued), issued.token.clone())));
             Ok(Some(()))
         })
-        .map(|_| ())
     }
 
     /// Removes and returns one usable token, dropping expired ones on the
@@ -288,9 +287,10 @@ impl TokenWallet {
         };
         let json = serde_json::to_vec_pretty(&file).map_err(|e| self.io(&self.store, std::io::Error::other(e)))?;
         let temporary = self.store.with_extension("json.tmp");
-        match std::fs::remove_file(&temporary) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(self.io(&temporary, e)),
-            _ => {}
+        if let Err(e) = std::fs::remove_file(&temporary)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            return Err(self.io(&temporary, e));
         }
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);

@@ -6,11 +6,9 @@ use std::collections::HashSet;
 
 use axum::routing::{get, post};
 use cloister_client::TokenSource as _;
-use cloister_client::tokens::{
-    AccountKey, IssuanceError, IssuerClient, IssuerSettings, TokenWallet, WalletError,
-};
-use cloister_privacypass::directory::{DIRECTORY_MEDIA_TYPE, DIRECTORY_PATH, TOKEN_RESPONSE_MEDIA_TYPE};
+use cloister_client::tokens::{AccountKey, IssuanceError, IssuerClient, IssuerSettings, TokenWallet, WalletError};
 use cloister_privacypass::directory::PublishedKey;
+use cloister_privacypass::directory::{DIRECTORY_MEDIA_TYPE, DIRECTORY_PATH, TOKEN_RESPONSE_MEDIA_TYPE};
 use cloister_privacypass::{IssuerDirectory, IssuerSecretKey, TokenRequest, issue};
 use common::Issuer;
 
@@ -85,7 +83,10 @@ async fn a_corrupt_store_is_reported_and_never_overwritten() {
         assert!(matches!(good.take(), Err(WalletError::Corrupt { .. })));
         assert_eq!(good.next_token(), None);
         let fetched = issuer.client().fetch(&issuer.account, &good, 1).await;
-        assert!(fetched.is_err_and(|e| e.stored == 0 && matches!(e.cause, IssuanceError::Wallet(WalletError::Corrupt { .. }))));
+        assert!(
+            fetched
+                .is_err_and(|e| e.stored == 0 && matches!(e.cause, IssuanceError::Wallet(WalletError::Corrupt { .. })))
+        );
         assert_eq!(std::fs::read_to_string(&path).ok(), Some(contents), "corrupt store was rewritten");
     }
     std::fs::write(&path, &original).unwrap_or_else(|e| panic!("{e}"));
@@ -134,7 +135,8 @@ async fn tokens_that_do_not_verify_under_the_published_key_are_not_kept() {
             post(move |body: axum::body::Bytes| async move {
                 let request = TokenRequest::decode(&body).unwrap_or_else(|e| panic!("{e}"));
                 // Answer with the wrong key (truncated id forged to pass `issue`).
-                let forged = TokenRequest { truncated_token_key_id: signing.public_key().truncated_key_id(), ..request };
+                let forged =
+                    TokenRequest { truncated_token_key_id: signing.public_key().truncated_key_id(), ..request };
                 let response = issue(std::slice::from_ref(&signing), &forged).unwrap_or_else(|e| panic!("{e}"));
                 ([("content-type", TOKEN_RESPONSE_MEDIA_TYPE)], response.encode())
             }),

@@ -111,7 +111,11 @@ impl Default for Config {
 impl Default for NetworkSettings {
     fn default() -> Self {
         let client = ClientConfig::default();
-        Self { relay_url: client.relay_url, key_config_url: client.key_config_url, authority: "cloister.invalid".into() }
+        Self {
+            relay_url: client.relay_url,
+            key_config_url: client.key_config_url,
+            authority: "cloister.invalid".into(),
+        }
     }
 }
 
@@ -131,10 +135,7 @@ impl Default for TokenSettings {
 
 impl Default for AttestationSettings {
     fn default() -> Self {
-        Self {
-            policy_file: "policies/attestation.toml".into(),
-            simulated_platform_seed: hex::encode(DEVELOPMENT_SEED),
-        }
+        Self { policy_file: "policies/attestation.toml".into(), simulated_platform_seed: hex::encode(DEVELOPMENT_SEED) }
     }
 }
 
@@ -187,8 +188,8 @@ mod tests {
 
     #[test]
     fn the_example_config_is_the_defaults() {
-        let example: Config = toml::from_str(include_str!("../cloister.example.toml"))
-            .unwrap_or_else(|e| panic!("example config: {e}"));
+        let example: Config =
+            toml::from_str(include_str!("../cloister.example.toml")).unwrap_or_else(|e| panic!("example config: {e}"));
         assert_eq!(example, Config::default());
     }
 

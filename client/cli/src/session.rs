@@ -40,8 +40,9 @@ pub fn open_wallet(config: &Config) -> anyhow::Result<TokenWallet> {
 
 /// Fetches `count` tokens into `wallet` with the configured account.
 pub async fn fetch_tokens(config: &Config, wallet: &TokenWallet, count: usize) -> anyhow::Result<usize> {
-    let account = AccountKey::load(&config.account_file)
-        .context("no usable account key: create one with `cloister account new --id NAME` and register it with the issuer")?;
+    let account = AccountKey::load(&config.account_file).context(
+        "no usable account key: create one with `cloister account new --id NAME` and register it with the issuer",
+    )?;
     let fetched = IssuerClient::new(config.issuer())?.fetch(&account, wallet, count).await?;
     Ok(fetched)
 }
@@ -96,8 +97,8 @@ pub async fn run(config: &Config, request: &FeatureRequest) -> anyhow::Result<Ou
     ensure_tokens(config, &wallet).await?;
     let spending = Arc::new(Spending { wallet: wallet.clone(), spent: AtomicUsize::new(0) });
     let client = Client::new(config.client(), trust.keys).context("building the OHTTP client")?;
-    let transport =
-        OhttpTransport::new(Arc::new(client), &config.network.authority).with_tokens(Arc::clone(&spending) as Arc<dyn TokenSource>);
+    let transport = OhttpTransport::new(Arc::new(client), &config.network.authority)
+        .with_tokens(Arc::clone(&spending) as Arc<dyn TokenSource>);
     let outcome = async {
         let mut session = ClientSession::establish(transport, &trust.verifier).await?;
         let attestation = AttestationSummary::new(session.attestation());

@@ -38,7 +38,9 @@ impl FeatureService for Echo {
     fn handle(&self, request: FeatureRequest) -> Result<FeatureResponse, String> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         match request {
-            FeatureRequest::Suggest(suggest) => Ok(FeatureResponse::Suggestions { items: vec![suggest.draft.to_uppercase()] }),
+            FeatureRequest::Suggest(suggest) => {
+                Ok(FeatureResponse::Suggestions { items: vec![suggest.draft.to_uppercase()] })
+            }
             FeatureRequest::Summarise(_) => Err("unsupported".into()),
         }
     }
@@ -76,9 +78,11 @@ impl Stack {
     async fn start(measurement: [u8; 48]) -> Self {
         let issuer = issuer_fixture::Issuer::start(100).await;
         let feature = Arc::new(Echo::default());
-        let provider = Arc::new(SimulatedProvider::new(platform().clone(), SimulatedLaunch::new(measurement, HOST_DATA)));
-        let table = SessionTable::new(&SessionConfig::default(), provider, Arc::clone(&feature) as Arc<dyn FeatureService>)
-            .unwrap_or_else(|e| panic!("table: {e}"));
+        let provider =
+            Arc::new(SimulatedProvider::new(platform().clone(), SimulatedLaunch::new(measurement, HOST_DATA)));
+        let table =
+            SessionTable::new(&SessionConfig::default(), provider, Arc::clone(&feature) as Arc<dyn FeatureService>)
+                .unwrap_or_else(|e| panic!("table: {e}"));
         let host = spawn(routes(Arc::new(table))).await;
 
         let directory = issuer.client().directory().await.unwrap_or_else(|e| panic!("directory: {e}"));
@@ -89,10 +93,12 @@ impl Stack {
         let router = HttpForwardRouter::new(vec![format!("http://{host}")], Duration::from_secs(10), MAX_BODY)
             .unwrap_or_else(|e| panic!("router: {e}"));
         let rotation = RotationPolicy { rotate_every: Duration::from_secs(86_400), overlap: Duration::from_secs(600) };
-        let ring = KeyRing::generate(rotation, &[AeadChoice::Aes128Gcm], now_unix()).unwrap_or_else(|e| panic!("keys: {e}"));
+        let ring =
+            KeyRing::generate(rotation, &[AeadChoice::Aes128Gcm], now_unix()).unwrap_or_else(|e| panic!("keys: {e}"));
         let keys = Arc::new(KeyService::new(ring, None, Duration::from_secs(3600)));
         let (list, _) = keys.published(now_unix());
-        let config_bytes = cloister_ohttp_keys::split_key_list(&list).unwrap_or_else(|e| panic!("key list: {e}"))[0].to_vec();
+        let config_bytes =
+            cloister_ohttp_keys::split_key_list(&list).unwrap_or_else(|e| panic!("key list: {e}"))[0].to_vec();
         let key_config_digest = hex::encode(cloister_ohttp_keys::key_config_digest(&config_bytes));
         let gateway = Arc::new(Gateway::new(
             keys,
@@ -122,8 +128,16 @@ impl Stack {
                 key_config_url: format!("http://{gateway_addr}/.well-known/ohttp-gateway"),
                 ..NetworkSettings::default()
             },
-            tokens: TokenSettings { issuer_url: issuer.url.clone(), batch: 5, low_water: 4, ..TokenSettings::default() },
-            attestation: AttestationSettings { policy_file: policy("attestation-simulated.toml"), ..AttestationSettings::default() },
+            tokens: TokenSettings {
+                issuer_url: issuer.url.clone(),
+                batch: 5,
+                low_water: 4,
+                ..TokenSettings::default()
+            },
+            attestation: AttestationSettings {
+                policy_file: policy("attestation-simulated.toml"),
+                ..AttestationSettings::default()
+            },
             trust: TrustSettings { pinned_file: state.path().join("pinned.toml"), ..TrustSettings::default() },
         };
         issuer.account.save_new(&config.account_file).unwrap_or_else(|e| panic!("account: {e}"));
@@ -187,7 +201,10 @@ async fn nothing_is_sent_to_an_unreleased_or_simulated_host_under_the_wrong_trus
     // The production policy refuses simulated evidence outright.
     stack.pin(&[RELEASED], true);
     let production = Config {
-        attestation: AttestationSettings { policy_file: policy("attestation.toml"), ..stack.config.attestation.clone() },
+        attestation: AttestationSettings {
+            policy_file: policy("attestation.toml"),
+            ..stack.config.attestation.clone()
+        },
         ..stack.config.clone()
     };
     let refused = session::run(&production, &suggest("secret")).await;

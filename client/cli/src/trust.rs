@@ -7,8 +7,8 @@ use std::path::Path;
 
 use anyhow::{Context as _, bail};
 use cloister_attestation::{
-    AllowList, AuthorityRejection, MeasurementAuthority, Policy, RootKind, SIMULATION_WARNING, SimulatedPlatform,
-    Tcb, TrustAnchors, VerifiedReport, Verifier,
+    AllowList, AuthorityRejection, MeasurementAuthority, Policy, RootKind, SIMULATION_WARNING, SimulatedPlatform, Tcb,
+    TrustAnchors, VerifiedReport, Verifier,
 };
 use cloister_client::{ClientError, KeyConsistency, PinnedDigests};
 use serde::{Deserialize, Serialize};

@@ -111,9 +111,7 @@ impl AccountKey {
     pub fn save_new(&self, path: &Path) -> Result<(), AccountKeyError> {
         let io = |source| AccountKeyError::Io { path: path.to_owned(), source };
         let file = AccountFile { id: self.id.clone(), secret_seed: hex::encode(self.key.to_bytes()) };
-        let text = Zeroizing::new(
-            toml::to_string(&file).map_err(|e| io(std::io::Error::other(e.to_string())))?,
-        );
+        let text = Zeroizing::new(toml::to_string(&file).map_err(|e| io(std::io::Error::other(e.to_string())))?);
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]

@@ -236,7 +236,8 @@ impl IssuerClient {
             .filter_map(|published| {
                 let not_before = published.not_before?;
                 let expires_at = not_before.saturating_add(lifetime);
-                (not_before <= now && now < expires_at).then_some((not_before, CurrentKey { key: published.key, expires_at }))
+                (not_before <= now && now < expires_at)
+                    .then_some((not_before, CurrentKey { key: published.key, expires_at }))
             })
             .max_by_key(|(not_before, _)| *not_before)
             .map(|(_, current)| current)

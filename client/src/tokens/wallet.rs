@@ -207,9 +207,7 @@ impl TokenWallet {
         let mut dropped = 0;
         self.locked(|store| {
             let before = store.entries.len();
-            store
-                .entries
-                .retain(|(stored, token)| stored.usable(now) && live_key_ids.contains(&token.token_key_id));
+            store.entries.retain(|(stored, token)| stored.usable(now) && live_key_ids.contains(&token.token_key_id));
             dropped = before - store.entries.len();
             Ok((dropped > 0).then_some(()))
         })?;
@@ -230,7 +228,8 @@ impl TokenWallet {
                     status.other_challenge += 1;
                 } else {
                     status.usable += 1;
-                    status.next_expiry = Some(status.next_expiry.map_or(stored.expires_at, |t| t.min(stored.expires_at)));
+                    status.next_expiry =
+                        Some(status.next_expiry.map_or(stored.expires_at, |t| t.min(stored.expires_at)));
                 }
             }
             Ok(None)

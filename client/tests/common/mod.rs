@@ -35,7 +35,8 @@ impl Issuer {
             ..Config::default()
         };
         let clock = system_clock();
-        let ring = KeyRing::open(keys.path(), config.keys.lifetime_secs, clock()).unwrap_or_else(|e| panic!("keys: {e}"));
+        let ring =
+            KeyRing::open(keys.path(), config.keys.lifetime_secs, clock()).unwrap_or_else(|e| panic!("keys: {e}"));
         let state = Arc::new(IssuerState::new(config, accounts, ring, clock));
         tokio::spawn(async move { axum::serve(listener, router(state)).await });
         Self { url: format!("http://{addr}"), account, _keys: keys }

@@ -23,6 +23,7 @@
 
 mod error;
 mod keys;
+pub mod ledger;
 mod request;
 pub mod tokens;
 

@@ -8,8 +8,11 @@
 //! * `demo`: a real summarisation through every part that exists so far.
 //! * `new-plugin <name>`: a new feature crate and manifest from the template.
 //! * `fuzz <crate> [target]`: a cargo-fuzz target over an untrusted-input path.
+//! * `release`: sign this tree's digests with reviewer keys and log them in the ledger.
+//! * `demo-reviewers`: throwaway reviewer keys and a ledger configuration for the demo.
 
 mod plugins;
+mod release;
 mod toolchain;
 
 use std::path::{Path, PathBuf};
@@ -52,6 +55,10 @@ enum Cmd {
         #[arg(long, default_value_t = 60)]
         seconds: u64,
     },
+    /// Log this tree's release (plugins, policies, CVM measurement, OHTTP keys) in the ledger.
+    Release(release::ReleaseArgs),
+    /// DEMO ONLY: make throwaway reviewer keys, a reviewer policy and a ledger config.
+    DemoReviewers(release::DemoReviewersArgs),
     /// Create a new feature plugin from the template.
     NewPlugin {
         /// Feature name (lowercase letters and dashes).
@@ -72,6 +79,8 @@ fn main() -> Result<()> {
         Cmd::Test { args } => test(&root, &args),
         Cmd::Demo => demo(&root),
         Cmd::NewPlugin { name } => plugins::new_plugin(&root, &name),
+        Cmd::Release(args) => release::run(&root, &args),
+        Cmd::DemoReviewers(args) => release::run_demo_reviewers(&root, &args),
         Cmd::Fuzz { crate_name, target, seconds } => fuzz(&root, &crate_name, target.as_deref(), seconds),
     }
 }

@@ -80,8 +80,15 @@ pub struct AttestationSettings {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrustSettings {
-    /// Only `"pinned"`: the values in `pinned_file`.
+    /// `"ledger"` (the transparency ledger) or `"pinned"` (`pinned_file`).
     pub authority: Authority,
+    /// The ledger's base URL.
+    pub ledger_url: String,
+    /// The ledger's log key (Ed25519 public key, hex), pinned out of band.
+    pub ledger_log_key: String,
+    /// A reviewer policy to pin: logged entries are then trusted only with
+    /// reviewer signatures satisfying it.
+    pub reviewer_policy_file: Option<PathBuf>,
     /// The pinned allow-list (see `crate::trust`).
     pub pinned_file: PathBuf,
 }
@@ -90,6 +97,8 @@ pub struct TrustSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Authority {
+    /// The transparency ledger's entries, verified by the client.
+    Ledger,
     /// An explicit allow-list file.
     Pinned,
 }
@@ -141,7 +150,13 @@ impl Default for AttestationSettings {
 
 impl Default for TrustSettings {
     fn default() -> Self {
-        Self { authority: Authority::Pinned, pinned_file: "cloister-state/pinned.toml".into() }
+        Self {
+            authority: Authority::Ledger,
+            ledger_url: "http://127.0.0.1:7400".into(),
+            ledger_log_key: String::new(),
+            reviewer_policy_file: None,
+            pinned_file: "cloister-state/pinned.toml".into(),
+        }
     }
 }
 

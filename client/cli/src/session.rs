@@ -92,8 +92,9 @@ impl TokenSource for Spending {
 
 /// Runs `request` on an attested host; see the module documentation.
 pub async fn run(config: &Config, request: &FeatureRequest) -> anyhow::Result<Outcome> {
-    let trust = Trust::load(config)?;
+    // The wallet first: it creates the state directory (0700) the ledger view also lives in.
     let wallet = open_wallet(config)?;
+    let trust = Trust::load(config).await?;
     ensure_tokens(config, &wallet).await?;
     let spending = Arc::new(Spending { wallet: wallet.clone(), spent: AtomicUsize::new(0) });
     let client = Client::new(config.client(), trust.keys).context("building the OHTTP client")?;

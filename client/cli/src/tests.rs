@@ -17,7 +17,7 @@ use cloister_privacypass::{Redeemer, TrustedKey};
 use cloister_ratls::{FeatureService, SessionConfig, SessionTable, routes};
 use tokio::net::TcpListener;
 
-use crate::config::{AttestationSettings, Config, NetworkSettings, TokenSettings, TrustSettings};
+use crate::config::{AttestationSettings, Authority, Config, NetworkSettings, TokenSettings, TrustSettings};
 use crate::session;
 
 #[path = "../../tests/common/mod.rs"]
@@ -138,7 +138,11 @@ impl Stack {
                 policy_file: policy("attestation-simulated.toml"),
                 ..AttestationSettings::default()
             },
-            trust: TrustSettings { pinned_file: state.path().join("pinned.toml"), ..TrustSettings::default() },
+            trust: TrustSettings {
+                authority: Authority::Pinned,
+                pinned_file: state.path().join("pinned.toml"),
+                ..TrustSettings::default()
+            },
         };
         issuer.account.save_new(&config.account_file).unwrap_or_else(|e| panic!("account: {e}"));
         let stack = Self { config, feature, issuer, key_config_digest, _state: state };

@@ -4,13 +4,17 @@
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use cloister_attestation::{
     AllowList, AuthorityRejection, MeasurementAuthority, Policy, RootKind, SIMULATION_WARNING, SimulatedPlatform, Tcb,
     TrustAnchors, VerifiedReport, Verifier,
 };
+use cloister_client::ledger::{LedgerTrust, LedgerTrustConfig};
 use cloister_client::{ClientError, KeyConsistency, PinnedDigests};
+use cloister_ledger_verify::entry::PublicKeyBytes;
+use cloister_ledger_verify::review::ReviewerPolicy;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Authority, Config};
@@ -68,6 +72,8 @@ fn digests<const N: usize>(list: &[String], field: &str) -> anyhow::Result<std::
 /// The configured authority, for measurements and HOST_DATA.
 #[derive(Debug, Clone)]
 pub enum Released {
+    /// The verified ledger view.
+    Ledger(Arc<LedgerTrust>),
     /// [`Pinned`].
     Pinned(AllowList),
 }
@@ -75,6 +81,7 @@ pub enum Released {
 impl MeasurementAuthority for Released {
     fn check(&self, measurement: &[u8; 48], host_data: &[u8; 32]) -> Result<(), AuthorityRejection> {
         match self {
+            Self::Ledger(ledger) => ledger.check(measurement, host_data),
             Self::Pinned(allow) => allow.check(measurement, host_data),
         }
     }
@@ -83,6 +90,8 @@ impl MeasurementAuthority for Released {
 /// The configured authority, for gateway key configurations.
 #[derive(Debug, Clone)]
 pub enum ReleasedKeys {
+    /// The verified ledger view.
+    Ledger(Arc<LedgerTrust>),
     /// [`Pinned`].
     Pinned(PinnedDigests),
 }
@@ -90,6 +99,7 @@ pub enum ReleasedKeys {
 impl KeyConsistency for ReleasedKeys {
     async fn check(&self, encoded_config: &[u8]) -> Result<(), ClientError> {
         match self {
+            Self::Ledger(ledger) => ledger.check(encoded_config).await,
             Self::Pinned(pinned) => pinned.check(encoded_config).await,
         }
     }
@@ -108,7 +118,7 @@ impl Trust {
     /// Loads the policy and the authority named in `config`. When the
     /// policy accepts simulated evidence, the development platform's root
     /// is pinned as well, and a warning says that nothing is protected.
-    pub fn load(config: &Config) -> anyhow::Result<Self> {
+    pub async fn load(config: &Config) -> anyhow::Result<Self> {
         let path = &config.attestation.policy_file;
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading the attestation policy {}", path.display()))?;
@@ -122,6 +132,10 @@ impl Trust {
             anchors = platform.pin_in(anchors).context("pinning the simulated root")?;
         }
         let (released, keys) = match config.trust.authority {
+            Authority::Ledger => {
+                let ledger = Arc::new(ledger_view(config).await?);
+                (Released::Ledger(Arc::clone(&ledger)), ReleasedKeys::Ledger(ledger))
+            }
             Authority::Pinned => {
                 let pinned = Pinned::load(&config.trust.pinned_file)?;
                 (Released::Pinned(pinned.allow), ReleasedKeys::Pinned(pinned.keys))
@@ -129,6 +143,38 @@ impl Trust {
         };
         Ok(Self { verifier: Verifier::new(anchors, policy, released), keys })
     }
+}
+
+/// Opens the client's ledger view and brings it up to date. If the ledger
+/// cannot be reached, the view verified at the last sync is used (with a
+/// warning); with no verified view at all, nothing is trusted.
+async fn ledger_view(config: &Config) -> anyhow::Result<LedgerTrust> {
+    let trust = &config.trust;
+    let log_key: PublicKeyBytes = trust.ledger_log_key.parse().ok().with_context(|| {
+        format!("[trust] ledger_log_key {:?} is not a 32-byte Ed25519 public key in hex", trust.ledger_log_key)
+    })?;
+    let reviewer_policy = match &trust.reviewer_policy_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the reviewer policy {}", path.display()))?;
+            Some(toml::from_str::<ReviewerPolicy>(&text).with_context(|| format!("parsing {}", path.display()))?)
+        }
+        None => None,
+    };
+    let ledger = LedgerTrust::open(LedgerTrustConfig {
+        ledger_url: trust.ledger_url.clone(),
+        log_key,
+        reviewer_policy,
+        state_path: config.state_dir.join("ledger.json"),
+        timeout: config.timeout(),
+    })?;
+    if let Err(error) = ledger.sync().await {
+        if ledger.tree_head().is_none() {
+            return Err(anyhow::Error::new(error).context("no verified view of the ledger: nothing can be trusted"));
+        }
+        tracing::warn!(%error, "ledger sync failed: using the view verified at the last sync");
+    }
+    Ok(ledger)
 }
 
 fn simulated_seed(hex_seed: &str) -> anyhow::Result<[u8; 32]> {
@@ -197,6 +243,19 @@ mod tests {
         assert!(Released::Pinned(empty.allow).check(&[0; 48], &[0; 32]).is_err());
         assert!(Pinned::from_toml("measurements = [\"abcd\"]").is_err());
         assert!(Pinned::from_toml("anything = []").is_err());
+    }
+
+    #[tokio::test]
+    async fn the_ledger_authority_needs_a_pinned_log_key() {
+        let config = Config {
+            attestation: crate::config::AttestationSettings {
+                policy_file: Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/attestation.toml"),
+                ..crate::config::AttestationSettings::default()
+            },
+            ..Config::default()
+        };
+        let refused = Trust::load(&config).await;
+        assert!(refused.is_err_and(|e| format!("{e:#}").contains("ledger_log_key")));
     }
 
     #[test]

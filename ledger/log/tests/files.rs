@@ -18,6 +18,26 @@ fn example_reviewer_policy_is_two_of_the_three_demo_keys() {
 }
 
 #[test]
+fn production_reviewer_policy_is_valid_and_shares_no_key_with_the_examples() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let production = read_reviewer_policy(&root.join("policies/ledger-reviewers.toml"))
+        .expect("the production reviewer policy is valid");
+    assert!(production.threshold >= 2, "a release needs two reviewers");
+    let example = read_reviewer_policy(&root.join("ledger/examples/reviewers.toml"))
+        .expect("example policy is valid");
+    for reviewer in &production.reviewers {
+        assert!(
+            example
+                .reviewers
+                .iter()
+                .all(|demo| demo.public_key != reviewer.public_key),
+            "{} uses a published demo key",
+            reviewer.name
+        );
+    }
+}
+
+#[test]
 fn refuses_bad_policy_files() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("reviewers.toml");

@@ -7,9 +7,6 @@
 //! client does, remembering the last tree head in a state file.
 
 mod config;
-mod http;
-mod metrics;
-mod remote;
 
 use std::path::{Path, PathBuf};
 
@@ -21,8 +18,9 @@ use cloister_ledger_verify::entry::{PublicKeyBytes, ReviewerSignature, SignedEnt
 use cloister_ledger_verify::tree_head::SignedTreeHead;
 use tracing_subscriber::EnvFilter;
 
+use cloister_ledger_server::{LedgerClient, router};
+
 use crate::config::Config;
-use crate::remote::LedgerClient;
 
 /// The Cloister transparency ledger.
 #[derive(Parser)]
@@ -145,7 +143,7 @@ async fn serve(config_path: Option<&Path>) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(address = %listener.local_addr()?, "listening");
-    axum::serve(listener, http::router(ledger))
+    axum::serve(listener, router(ledger))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
             tracing::info!("shutting down");

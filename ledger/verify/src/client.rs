@@ -14,7 +14,7 @@ use crate::Hash;
 use crate::api::InclusionProof;
 use crate::entry::SignedEntry;
 use crate::merkle::{self, ProofError};
-use crate::tree_head::{BadTreeHeadSignature, SignedTreeHead};
+use crate::tree_head::{BadTreeHeadSignature, SignedTreeHead, TreeHead};
 
 /// Why the verifier refused a tree head or an entry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -82,6 +82,15 @@ impl LogVerifier {
     /// The newest tree head accepted so far; persist it to carry split-view detection across runs.
     pub fn latest(&self) -> Option<&SignedTreeHead> {
         self.latest.as_ref()
+    }
+
+    /// The consistency proof needed before `offered` can be accepted, as
+    /// `(first, second)` tree sizes for `GET /v1/proof/consistency`; `None`
+    /// when no proof is needed (nothing remembered yet, or the same size).
+    pub fn consistency_range(&self, offered: &TreeHead) -> Option<(u64, u64)> {
+        let known = self.latest.as_ref()?.head.tree_size;
+        (known != offered.tree_size)
+            .then(|| (known.min(offered.tree_size), known.max(offered.tree_size)))
     }
 
     /// Accepts `offered` if it is signed by the log and consistent with the

@@ -1,0 +1,444 @@
+//! The client's verified view of the transparency ledger (DESIGN.md, phases 2 and 4).
+//!
+//! [`LedgerTrust`] answers two questions the client must settle before it
+//! sends anything: is this OHTTP key configuration the one everybody gets
+//! ([`KeyConsistency`]), and is this CVM running released software
+//! ([`MeasurementAuthority`]: its launch measurement and its HOST_DATA, the
+//! digest of its policy set, are logged)? It answers them only from entries
+//! it has verified itself:
+//!
+//! * the log key is pinned (32-byte Ed25519): a tree head not signed by it is refused;
+//! * every new tree head must be an append-only extension of the one accepted
+//!   last (RFC 9162 consistency proof), which is remembered in a state file
+//!   across runs: a ledger showing this client a different history than it
+//!   showed before (split view) is caught;
+//! * every entry added since the last sync is downloaded with an inclusion
+//!   proof under the new head, and, when the client pins the reviewer policy,
+//!   its reviewer signatures are checked too (an entry that does not satisfy
+//!   the pinned policy is not trusted, whatever the ledger says).
+//!
+//! The verified digests are persisted with the head, so the next
+//! [`LedgerTrust::sync`] downloads only what is new.
+//!
+//! **Privacy.** The client downloads the whole log rather than asking about
+//! the digests it meets, so the ledger only learns that a client synced,
+//! never which host, key or release it is about to use.
+//!
+//! **Scale.** Entries are fetched one by one with an inclusion proof each,
+//! incrementally from the last sync: right for a release log of thousands of
+//! entries (tens of kilobytes a release). A log of millions would call for a
+//! monitor or mirror that clients query, or for fetching entries in tiles.
+//!
+//! Every failure is an error and leaves the previous verified state in place:
+//! nothing is trusted that was not verified, and a corrupt state file is
+//! reported, never silently replaced (replacing it would forget the head that
+//! split-view detection relies on).
+
+use std::collections::BTreeSet;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+use std::time::Duration;
+
+use cloister_attestation::{AuthorityRejection, MeasurementAuthority};
+use cloister_ledger_verify::HexBytes;
+use cloister_ledger_verify::api::{ConsistencyProof, EntryResponse, ErrorResponse, InclusionProof};
+use cloister_ledger_verify::client::{LogVerifier, VerifyError};
+use cloister_ledger_verify::entry::{Measurement, PublicKeyBytes, Sha256Digest, Subject};
+use cloister_ledger_verify::review::{PolicyError, ReviewerPolicy};
+use cloister_ledger_verify::tree_head::SignedTreeHead;
+use cloister_ohttp_keys::key_config_digest;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::{ClientError, KeyConsistency};
+
+/// The name under which a release logs its policy-set digest (the hosts' HOST_DATA).
+pub const POLICY_SET_NAME: &str = "policy-set";
+
+/// Version of the state file layout.
+const STATE_VERSION: u32 = 1;
+
+/// Where the ledger is and what the client pins.
+#[derive(Debug, Clone)]
+pub struct LedgerTrustConfig {
+    /// The ledger's base URL (default `http://127.0.0.1:7400`).
+    pub ledger_url: String,
+    /// The log's Ed25519 public key, pinned out of band.
+    pub log_key: PublicKeyBytes,
+    /// The reviewer policy, if the client ships it: entries are then trusted
+    /// only with signatures satisfying it, not merely because the ledger logged them.
+    pub reviewer_policy: Option<ReviewerPolicy>,
+    /// Where the accepted tree head and the verified digests are kept.
+    pub state_path: PathBuf,
+    /// Time allowed for each HTTP exchange.
+    pub timeout: Duration,
+}
+
+impl LedgerTrustConfig {
+    /// A configuration for the default local ledger with these pins.
+    pub fn new(log_key: PublicKeyBytes, state_path: PathBuf) -> Self {
+        Self {
+            ledger_url: "http://127.0.0.1:7400".into(),
+            log_key,
+            reviewer_policy: None,
+            state_path,
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why the ledger view could not be brought up to date or loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerTrustError {
+    /// The ledger could not be reached, or the exchange broke off.
+    #[error("ledger {url}: {source}")]
+    Transport {
+        /// The URL called.
+        url: String,
+        /// The cause.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The ledger answered with an error status.
+    #[error("ledger {url} answered {status}: {message}")]
+    Status {
+        /// The URL called.
+        url: String,
+        /// HTTP status.
+        status: u16,
+        /// The ledger's explanation.
+        message: String,
+    },
+    /// A success answer that is not the expected JSON.
+    #[error("ledger {url}: undecodable answer: {source}")]
+    Decode {
+        /// The URL called.
+        url: String,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A tree head or proof did not verify: forged head, split view, entry not included.
+    #[error("ledger verification failed: {0}")]
+    Verify(#[from] VerifyError),
+    /// The ledger served an entry that is not the one asked for, or a malformed one.
+    #[error("ledger entry {index}: {reason}")]
+    BadEntry {
+        /// The index asked for.
+        index: u64,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The pinned reviewer policy is unusable (for example a threshold of 0,
+    /// which would trust unsigned entries).
+    #[error("pinned reviewer policy: {0}")]
+    BadReviewerPolicy(#[from] PolicyError),
+    /// The state file could not be read or written.
+    #[error("ledger state {path}: {source}")]
+    StateIo {
+        /// The state file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The state file exists but is not valid. It is left untouched: delete it
+    /// only knowing that split-view detection then restarts from scratch.
+    #[error("ledger state {path} is corrupt ({reason}); refusing to continue without it")]
+    CorruptState {
+        /// The state file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// What one [`LedgerTrust::sync`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Size of the tree now accepted.
+    pub tree_size: u64,
+    /// Entries verified by this sync.
+    pub new_entries: u64,
+    /// Of those, entries not trusted because their signatures do not satisfy
+    /// the pinned reviewer policy.
+    pub untrusted_entries: u64,
+}
+
+/// The verified view, exactly as persisted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrustState {
+    version: u32,
+    /// The log this state belongs to.
+    log_key: PublicKeyBytes,
+    /// The reviewer policy the digests below were admitted under (`None`: any the ledger admitted).
+    reviewer_policy: Option<ReviewerPolicy>,
+    /// The newest tree head accepted.
+    tree_head: Option<SignedTreeHead>,
+    /// How many entries, from index 0, have been verified.
+    verified_entries: u64,
+    /// Logged CVM launch measurements.
+    measurements: BTreeSet<Measurement>,
+    /// Logged policy-set digests (HOST_DATA values).
+    policy_sets: BTreeSet<Sha256Digest>,
+    /// Logged OHTTP key configuration digests.
+    ohttp_key_configs: BTreeSet<Sha256Digest>,
+}
+
+impl TrustState {
+    fn empty(config: &LedgerTrustConfig, tree_head: Option<SignedTreeHead>) -> Self {
+        Self {
+            version: STATE_VERSION,
+            log_key: config.log_key,
+            reviewer_policy: config.reviewer_policy.clone(),
+            tree_head,
+            verified_entries: 0,
+            measurements: BTreeSet::new(),
+            policy_sets: BTreeSet::new(),
+            ohttp_key_configs: BTreeSet::new(),
+        }
+    }
+
+    /// Reads the state at `path`; a missing file is a first run.
+    fn load(config: &LedgerTrustConfig) -> Result<Self, LedgerTrustError> {
+        let path = &config.state_path;
+        let corrupt = |reason: String| LedgerTrustError::CorruptState { path: path.clone(), reason };
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Self::empty(config, None)),
+            Err(source) => return Err(LedgerTrustError::StateIo { path: path.clone(), source }),
+        };
+        let state: Self = serde_json::from_slice(&bytes).map_err(|error| corrupt(error.to_string()))?;
+        if state.version != STATE_VERSION {
+            return Err(corrupt(format!("unsupported version {}", state.version)));
+        }
+        if state.log_key != config.log_key {
+            return Err(corrupt(format!("it belongs to the log with key {}, not the pinned one", state.log_key)));
+        }
+        let head_size = state.tree_head.map_or(0, |head| head.head.tree_size);
+        if state.verified_entries > head_size {
+            return Err(corrupt(format!("{} entries verified under a tree of {head_size}", state.verified_entries)));
+        }
+        if state.reviewer_policy != config.reviewer_policy {
+            // The digests were admitted under another policy: keep the head
+            // (split-view detection) but verify every entry again.
+            tracing::info!("reviewer policy changed; re-verifying the ledger from its first entry");
+            return Ok(Self::empty(config, state.tree_head));
+        }
+        Ok(state)
+    }
+
+    /// Replaces the state file atomically: a temporary file, synced, renamed over it.
+    fn save(&self, path: &Path) -> Result<(), LedgerTrustError> {
+        let io = |source| LedgerTrustError::StateIo { path: path.to_owned(), source };
+        let json = serde_json::to_vec_pretty(self).map_err(|error| io(error.into()))?;
+        let mut temporary = path.as_os_str().to_owned();
+        temporary.push(".tmp");
+        let temporary = PathBuf::from(temporary);
+        let mut file = std::fs::File::create(&temporary).map_err(io)?;
+        file.write_all(&json).and_then(|()| file.sync_all()).map_err(io)?;
+        std::fs::rename(&temporary, path).map_err(io)?;
+        if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+            std::fs::File::open(parent).and_then(|dir| dir.sync_all()).map_err(io)?;
+        }
+        Ok(())
+    }
+
+    /// Records one verified entry.
+    fn record(&mut self, subject: &Subject) {
+        match subject {
+            Subject::CvmMeasurement { measurement, .. } => {
+                self.measurements.insert(*measurement);
+            }
+            Subject::PolicyFile { name, digest } if name == POLICY_SET_NAME => {
+                self.policy_sets.insert(*digest);
+            }
+            Subject::OhttpKeyConfig { digest, .. } => {
+                self.ohttp_key_configs.insert(*digest);
+            }
+            // Plugins and single policy files are covered by the policy-set digest.
+            Subject::PluginComponent { .. } | Subject::PolicyFile { .. } => {}
+        }
+    }
+}
+
+/// The client's verified view of the ledger; see the [module docs](self).
+#[derive(Debug)]
+pub struct LedgerTrust {
+    config: LedgerTrustConfig,
+    http: reqwest::Client,
+    state: RwLock<TrustState>,
+    /// One sync at a time, so each starts from the head the previous one accepted.
+    syncing: tokio::sync::Mutex<()>,
+}
+
+impl LedgerTrust {
+    /// Loads the state file (a missing file is a first run: the first tree
+    /// head is trusted on first use, the log key never is).
+    ///
+    /// # Errors
+    /// [`LedgerTrustError::CorruptState`] if the state file is invalid or
+    /// belongs to another log, [`LedgerTrustError::StateIo`] if it cannot be
+    /// read, [`LedgerTrustError::BadReviewerPolicy`], or
+    /// [`LedgerTrustError::Transport`] if no HTTP client can be built.
+    pub fn open(config: LedgerTrustConfig) -> Result<Self, LedgerTrustError> {
+        if let Some(policy) = &config.reviewer_policy {
+            policy.validate()?;
+        }
+        let state = TrustState::load(&config)?;
+        if let Some(head) = state.tree_head {
+            // A remembered head that the pinned key did not sign is corruption.
+            LogVerifier::new(config.log_key.as_bytes(), Some(head)).map_err(|error| {
+                LedgerTrustError::CorruptState { path: config.state_path.clone(), reason: error.to_string() }
+            })?;
+        }
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|source| LedgerTrustError::Transport { url: config.ledger_url.clone(), source })?;
+        Ok(Self { config, http, state: RwLock::new(state), syncing: tokio::sync::Mutex::new(()) })
+    }
+
+    /// Brings the view up to the ledger's latest tree head: checks the head's
+    /// signature and its consistency with the remembered one, verifies every
+    /// new entry's inclusion (and reviewer signatures, if pinned), then
+    /// persists the new state. On any error nothing changes.
+    ///
+    /// # Errors
+    /// See [`LedgerTrustError`]; [`VerifyError::SplitView`] inside
+    /// [`LedgerTrustError::Verify`] means the ledger contradicted a head it signed before.
+    pub async fn sync(&self) -> Result<SyncReport, LedgerTrustError> {
+        let _one_at_a_time = self.syncing.lock().await;
+        let mut next = self.snapshot();
+        let mut verifier = LogVerifier::new(self.config.log_key.as_bytes(), next.tree_head)?;
+        let offered: SignedTreeHead = self.get("/v1/tree-head").await?;
+        let consistency = match verifier.consistency_range(&offered.head) {
+            Some((first, second)) => {
+                let proof: ConsistencyProof =
+                    self.get(&format!("/v1/proof/consistency?first={first}&second={second}")).await?;
+                proof.proof
+            }
+            None => Vec::new(),
+        };
+        verifier.accept_tree_head(offered, &consistency)?;
+        let head = verifier.latest().copied().ok_or(VerifyError::NoTreeHead)?;
+        let tree_size = head.head.tree_size;
+        let mut report = SyncReport { tree_size, new_entries: 0, untrusted_entries: 0 };
+        for index in next.verified_entries..tree_size {
+            let trusted = self.verify_entry(&verifier, index, tree_size, &mut next).await?;
+            report.new_entries += 1;
+            report.untrusted_entries += u64::from(!trusted);
+        }
+        next.verified_entries = next.verified_entries.max(tree_size);
+        next.tree_head = Some(head);
+        next.save(&self.config.state_path)?;
+        *self.state.write().unwrap_or_else(std::sync::PoisonError::into_inner) = next;
+        if report.untrusted_entries > 0 {
+            tracing::warn!(
+                untrusted = report.untrusted_entries,
+                "ledger entries whose reviewer signatures do not satisfy the pinned policy were not trusted"
+            );
+        }
+        tracing::info!(tree_size, new_entries = report.new_entries, "ledger synced");
+        Ok(report)
+    }
+
+    /// Fetches entry `index` with its inclusion proof under the accepted head
+    /// of `tree_size` and records it in `state` if it is trusted (returned).
+    async fn verify_entry(
+        &self,
+        verifier: &LogVerifier,
+        index: u64,
+        tree_size: u64,
+        state: &mut TrustState,
+    ) -> Result<bool, LedgerTrustError> {
+        let bad = |reason: String| LedgerTrustError::BadEntry { index, reason };
+        let served: EntryResponse = self.get(&format!("/v1/entries/{index}")).await?;
+        if served.index != index {
+            return Err(bad(format!("the ledger served entry {} instead", served.index)));
+        }
+        let entry = served.entry;
+        entry.validate().map_err(|error| bad(error.to_string()))?;
+        let proof: InclusionProof =
+            self.get(&format!("/v1/proof/inclusion?leaf_hash={}&tree_size={tree_size}", entry.leaf_hash())).await?;
+        if proof.leaf_index != index {
+            return Err(bad(format!("inclusion proof is for index {}", proof.leaf_index)));
+        }
+        verifier.verify_inclusion(&entry, &proof)?;
+        if let Some(policy) = &self.config.reviewer_policy
+            && let Err(refusal) = policy.admit(&entry)
+        {
+            tracing::warn!(index, %refusal, "logged entry does not satisfy the pinned reviewer policy");
+            return Ok(false);
+        }
+        state.record(&entry.body.subject);
+        Ok(true)
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, LedgerTrustError> {
+        let url = format!("{}{path}", self.config.ledger_url.trim_end_matches('/'));
+        let transport = |source| LedgerTrustError::Transport { url: url.clone(), source };
+        let response = self.http.get(&url).send().await.map_err(transport)?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(transport)?;
+        if !status.is_success() {
+            let message = serde_json::from_slice::<ErrorResponse>(&body)
+                .map_or_else(|_| String::from_utf8_lossy(&body).into_owned(), |error| error.message);
+            return Err(LedgerTrustError::Status { url, status: status.as_u16(), message });
+        }
+        serde_json::from_slice(&body).map_err(|source| LedgerTrustError::Decode { url, source })
+    }
+
+    fn snapshot(&self) -> TrustState {
+        self.state.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// The tree head accepted last, if any.
+    pub fn tree_head(&self) -> Option<SignedTreeHead> {
+        self.state.read().unwrap_or_else(std::sync::PoisonError::into_inner).tree_head
+    }
+
+    fn contains_key_config(&self, digest: &[u8; 32]) -> bool {
+        let state = self.state.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        state.ohttp_key_configs.contains(&HexBytes(*digest))
+    }
+}
+
+impl MeasurementAuthority for LedgerTrust {
+    /// Accepts only a measurement logged as a CVM measurement and a HOST_DATA
+    /// logged as the `policy-set` policy file, in the view of the last sync.
+    fn check(&self, measurement: &[u8; 48], host_data: &[u8; 32]) -> Result<(), AuthorityRejection> {
+        let state = self.state.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if state.tree_head.is_none() {
+            return Err(AuthorityRejection::Unavailable("the ledger has not been synced".into()));
+        }
+        if !state.measurements.contains(&HexBytes(*measurement)) {
+            return Err(AuthorityRejection::Measurement(*measurement));
+        }
+        if !state.policy_sets.contains(&HexBytes(*host_data)) {
+            return Err(AuthorityRejection::HostData(*host_data));
+        }
+        Ok(())
+    }
+}
+
+impl KeyConsistency for LedgerTrust {
+    /// Accepts a configuration whose SHA-256 is a logged OHTTP key
+    /// configuration. A digest not seen yet triggers one sync (the gateway
+    /// may have rotated to a key logged since), then is refused if still absent.
+    async fn check(&self, encoded_config: &[u8]) -> Result<(), ClientError> {
+        let digest = key_config_digest(encoded_config);
+        if self.contains_key_config(&digest) {
+            return Ok(());
+        }
+        self.sync().await.map_err(|error| ClientError::KeyConsistency(format!("ledger sync failed: {error}")))?;
+        if self.contains_key_config(&digest) {
+            Ok(())
+        } else {
+            Err(ClientError::KeyConsistency(format!("digest {} is not logged in the ledger", HexBytes(digest))))
+        }
+    }
+}

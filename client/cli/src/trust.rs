@@ -81,7 +81,7 @@ pub enum Released {
 impl MeasurementAuthority for Released {
     fn check(&self, measurement: &[u8; 48], host_data: &[u8; 32]) -> Result<(), AuthorityRejection> {
         match self {
-            Self::Ledger(ledger) => ledger.check(measurement, host_data),
+            Self::Ledger(ledger) => MeasurementAuthority::check(ledger.as_ref(), measurement, host_data),
             Self::Pinned(allow) => allow.check(measurement, host_data),
         }
     }
@@ -99,7 +99,7 @@ pub enum ReleasedKeys {
 impl KeyConsistency for ReleasedKeys {
     async fn check(&self, encoded_config: &[u8]) -> Result<(), ClientError> {
         match self {
-            Self::Ledger(ledger) => ledger.check(encoded_config).await,
+            Self::Ledger(ledger) => KeyConsistency::check(ledger.as_ref(), encoded_config).await,
             Self::Pinned(pinned) => pinned.check(encoded_config).await,
         }
     }

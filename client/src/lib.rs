@@ -17,15 +17,20 @@
 //! client refetches the configuration; when it rejects the `Date` (the
 //! `date` problem) the client adopts the gateway's clock. Either way it
 //! retries once, with a fresh encapsulation. Failures are [`ClientError`]s.
+//!
+//! Phase 1 lives in [`tokens`]: the account key, issuance of Privacy Pass
+//! tokens and the persistent [`tokens::TokenWallet`], a [`TokenSource`].
 
 mod error;
 mod keys;
 pub mod ledger;
 mod request;
+pub mod tokens;
 
 pub use error::ClientError;
 pub use keys::{KeyConsistency, PinnedDigests, UncheckedKeys};
 pub use request::InnerRequest;
+pub use tokens::TokenSource;
 
 use std::io::Cursor;
 use std::sync::Mutex;

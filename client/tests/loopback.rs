@@ -15,6 +15,8 @@ use cloister_gateway::{
 use cloister_ohttp_keys::{AeadChoice, KeyRing, RotationPolicy};
 use tokio::net::TcpListener;
 
+mod common;
+
 const GATEWAY_MAX_BODY: usize = 8 * 1024;
 const RELAY_MAX_BODY: usize = 64 * 1024;
 const OVERLAP: Duration = Duration::from_secs(600);
@@ -320,4 +322,63 @@ async fn key_endpoint_sets_cache_headers_and_health_answers() {
     assert!(answer.headers().get("etag").is_some());
     let health_url = stack.key_config_url.replace("/.well-known/ohttp-gateway", "/healthz");
     assert_eq!(reqwest::get(health_url).await.expect("healthz").status(), 200);
+}
+
+/// A gateway redeeming Privacy Pass tokens of `issuer`, the way its
+/// `[tokens.issuer]` configuration sets it up (directory keys, the default
+/// challenge), in front of the echo router.
+async fn start_redeeming(issuer: &common::Issuer) -> Stack {
+    use cloister_privacypass::{Redeemer, TrustedKey};
+    let client = issuer.client();
+    let directory = client.directory().await.expect("issuer directory");
+    let keys = TrustedKey::from_directory(&directory, issuer.settings().key_lifetime_secs).expect("trusted keys");
+    let redeemer = Redeemer::new(keys, std::slice::from_ref(client.challenge()), 1000);
+    let tokens = cloister_gateway::PrivacyPassRedeemer::new(Arc::new(redeemer));
+    start_with(&[AeadChoice::Aes128Gcm], tokens, EchoRouter).await
+}
+
+#[tokio::test]
+async fn wallet_tokens_are_redeemed_once_at_the_gateway() {
+    use cloister_client::TokenSource as _;
+    let issuer = common::Issuer::start(10).await;
+    let stack = start_redeeming(&issuer).await;
+    let state = tempfile::tempdir().expect("state dir");
+    let client_tokens = issuer.client();
+    let wallet = cloister_client::tokens::TokenWallet::open(state.path(), client_tokens.challenge()).expect("wallet");
+    assert_eq!(client_tokens.fetch(&issuer.account, &wallet, 2).await.expect("fetch"), 2);
+    let client = stack.client();
+    let status = |response: &Message| response.control().status().map(bhttp::StatusCode::code);
+
+    let token = wallet.next_token().expect("a token");
+    let accepted = client.send(&echo("first").private_token(&token)).await.expect("round trip");
+    assert_eq!(status(&accepted), Some(200));
+    assert!(!accepted.content().windows(12).any(|w| w == b"PrivateToken"), "token stripped before the router");
+
+    // The same token again (a fresh encapsulation, so not an OHTTP replay): refused.
+    let replayed = client.send(&echo("again").private_token(&token)).await.expect("round trip");
+    assert_eq!(status(&replayed), Some(401));
+
+    // No token at all: refused. The wallet's next token: accepted.
+    let without = client.send(&echo("none")).await.expect("round trip");
+    assert_eq!(status(&without), Some(401));
+    let next = wallet.next_token().expect("second token");
+    assert_ne!(next, token);
+    let accepted = client.send(&echo("second").private_token(&next)).await.expect("round trip");
+    assert_eq!(status(&accepted), Some(200));
+    assert_eq!(wallet.next_token(), None, "the wallet is empty after two");
+}
+
+#[tokio::test]
+async fn tokens_for_another_origin_are_refused_at_the_gateway() {
+    use cloister_client::TokenSource as _;
+    let issuer = common::Issuer::start(10).await;
+    let stack = start_redeeming(&issuer).await;
+    let state = tempfile::tempdir().expect("state dir");
+    let settings = cloister_client::tokens::IssuerSettings { origin: "other.example".into(), ..issuer.settings() };
+    let elsewhere = cloister_client::tokens::IssuerClient::new(settings).expect("issuer client");
+    let wallet = cloister_client::tokens::TokenWallet::open(state.path(), elsewhere.challenge()).expect("wallet");
+    elsewhere.fetch(&issuer.account, &wallet, 1).await.expect("fetch");
+    let token = wallet.next_token().expect("a token");
+    let refused = stack.client().send(&echo("x").private_token(&token)).await.expect("round trip");
+    assert_eq!(refused.control().status().map(bhttp::StatusCode::code), Some(401));
 }

@@ -5,16 +5,12 @@
 use std::sync::Arc;
 
 use cloister_client::{Client, InnerRequest, KeyConsistency};
+/// Re-exported from `cloister-client`, where the inner OHTTP request (and
+/// its token) is built.
+pub use cloister_client::TokenSource;
 
 use crate::client::{Transport, TransportError};
 use crate::http::{RECORDS_MEDIA_TYPE, SESSION_HEADER, SESSION_PATH};
-
-/// Supplies a Privacy Pass token for each OHTTP request, when the gateway
-/// requires one (each request spends one).
-pub trait TokenSource: Send + Sync {
-    /// The next base64url token, or `None` to send the request without one.
-    fn next_token(&self) -> Option<String>;
-}
 
 /// Records carried as inner requests of an OHTTP [`Client`].
 pub struct OhttpTransport<K> {

@@ -1,0 +1,201 @@
+//! `cloister`: the user's side of Cloister.
+//!
+//! * `account new` creates the account key the issuer knows this client by;
+//! * `tokens fetch` / `tokens status` manage the Privacy Pass wallet;
+//! * `summarise` / `suggest` run a feature on an attested host: RA-TLS
+//!   through the relay and the gateway, one token per OHTTP request, and
+//!   the payload sent only after the host's evidence verified.
+
+mod config;
+mod session;
+#[cfg(test)]
+mod tests;
+mod trust;
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use cloister_api::FeatureResponse;
+use cloister_client::tokens::{AccountKey, WalletStatus};
+
+use crate::config::Config;
+use crate::session::{Outcome, open_wallet, unix_now};
+
+/// Cloister's client: private AI features on an attested confidential VM.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// TOML configuration file (see client/cli/cloister.example.toml);
+    /// built-in defaults when absent.
+    #[arg(long, short, env = "CLOISTER_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Print results as JSON.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The account key that identifies this client to the issuer.
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
+    },
+    /// The Privacy Pass token wallet.
+    Tokens {
+        #[command(subcommand)]
+        command: TokensCommand,
+    },
+    /// Summarise a conversation (a cloister-api summarise request, JSON).
+    Summarise {
+        /// The conversation file.
+        file: PathBuf,
+    },
+    /// Suggest rewrites of a draft (a cloister-api suggest request, JSON).
+    Suggest {
+        /// The draft file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Create an account key (never replaces an existing one) and print
+    /// the entry to add to the issuer's accounts file.
+    New {
+        /// The account id (letters, digits and -_.@).
+        #[arg(long)]
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokensCommand {
+    /// Fetch tokens from the issuer into the wallet.
+    Fetch {
+        /// How many (default: the configured batch).
+        #[arg(long)]
+        count: Option<usize>,
+    },
+    /// Show how many tokens the wallet holds.
+    Status,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let config = Config::load(cli.config.as_deref())?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    match cli.command {
+        Command::Account { command: AccountCommand::New { id } } => account_new(&config, &id, cli.json),
+        Command::Tokens { command: TokensCommand::Fetch { count } } => {
+            let wallet = open_wallet(&config)?;
+            let count = count.unwrap_or(config.tokens.batch);
+            let fetched = runtime.block_on(session::fetch_tokens(&config, &wallet, count))?;
+            print_status(&wallet.status(unix_now())?, Some(fetched), cli.json)
+        }
+        Command::Tokens { command: TokensCommand::Status } => {
+            print_status(&open_wallet(&config)?.status(unix_now())?, None, cli.json)
+        }
+        Command::Summarise { file } => run_feature(&runtime, &config, &file, "summarise", cli.json),
+        Command::Suggest { file } => run_feature(&runtime, &config, &file, "suggest", cli.json),
+    }
+}
+
+fn account_new(config: &Config, id: &str, json: bool) -> anyhow::Result<()> {
+    let account = AccountKey::generate(id)?;
+    if let Some(dir) = config.account_file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    account.save_new(&config.account_file)?;
+    if json {
+        let entry = serde_json::json!({
+            "account_file": config.account_file,
+            "issuer_entry": account.issuer_entry(),
+        });
+        println!("{entry}");
+    } else {
+        println!("account key written to {}", config.account_file.display());
+        println!("add this to the issuer's accounts file:\n");
+        print!("{}", account.issuer_entry());
+    }
+    Ok(())
+}
+
+fn print_status(status: &WalletStatus, fetched: Option<usize>, json: bool) -> anyhow::Result<()> {
+    if json {
+        let mut value = serde_json::to_value(status)?;
+        if let (Some(fetched), Some(map)) = (fetched, value.as_object_mut()) {
+            map.insert("fetched".into(), fetched.into());
+        }
+        println!("{value}");
+        return Ok(());
+    }
+    if let Some(fetched) = fetched {
+        println!("fetched {fetched} tokens");
+    }
+    println!("usable tokens: {}", status.usable);
+    if status.expired > 0 {
+        println!("expired (dropped at next use): {}", status.expired);
+    }
+    if status.other_challenge > 0 {
+        println!("for another issuer or origin (kept, not spent): {}", status.other_challenge);
+    }
+    if let Some(at) = status.next_expiry {
+        println!("first expiry in {} s", at.saturating_sub(unix_now()));
+    }
+    Ok(())
+}
+
+fn run_feature(
+    runtime: &tokio::runtime::Runtime,
+    config: &Config,
+    file: &std::path::Path,
+    feature: &str,
+    json: bool,
+) -> anyhow::Result<()> {
+    let request = session::read_request(file, feature)?;
+    let outcome = runtime.block_on(session::run(config, &request))?;
+    if outcome.attestation.simulated {
+        eprintln!("WARNING: {}", cloister_attestation::SIMULATION_WARNING);
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&outcome)?);
+    } else {
+        print_outcome(&outcome);
+    }
+    Ok(())
+}
+
+fn print_outcome(outcome: &Outcome) {
+    match &outcome.response {
+        FeatureResponse::Summary { text, messages_covered } => {
+            println!("{text}\n\n(covers {messages_covered} messages)");
+        }
+        FeatureResponse::Suggestions { items } => {
+            for (i, item) in items.iter().enumerate() {
+                println!("{}. {item}", i + 1);
+            }
+        }
+    }
+    let a = &outcome.attestation;
+    let platform = if a.simulated { "SIMULATED platform: no hardware guarantee" } else { "AMD SEV-SNP" };
+    println!("\nattested host ({platform}, root {})", a.root);
+    println!("  measurement {}", a.measurement);
+    println!("  host data   {}", a.host_data);
+    let tcb = &a.tcb;
+    println!(
+        "  vmpl {}, tcb bootloader {} tee {} snp {} microcode {}",
+        a.vmpl, tcb.bootloader, tcb.tee, tcb.snp, tcb.microcode
+    );
+    println!("tokens spent {}, left {}", outcome.tokens_spent, outcome.tokens_left);
+}

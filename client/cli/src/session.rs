@@ -1,0 +1,146 @@
+//! One feature request end to end: tokens in the wallet, an RA-TLS session
+//! through relay and gateway whose every OHTTP request spends a token, the
+//! host's evidence verified before the payload leaves, then the answer.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::{Context as _, bail};
+use cloister_api::{FeatureRequest, FeatureResponse};
+use cloister_client::tokens::{AccountKey, IssuerClient, TokenWallet};
+use cloister_client::{Client, TokenSource};
+use cloister_ratls::{ClientError, ClientSession, OhttpTransport, TransportError};
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::trust::{AttestationSummary, Trust};
+
+/// OHTTP requests, hence tokens, one session takes: the TLS handshake, the
+/// attestation exchange, the request. A host may need an extra round trip.
+pub const TOKENS_PER_SESSION: usize = 3;
+
+/// What a request produced, as printed.
+#[derive(Debug, Serialize)]
+pub struct Outcome {
+    /// The feature's answer.
+    pub response: FeatureResponse,
+    /// What the host proved before it got the payload.
+    pub attestation: AttestationSummary,
+    /// Tokens this session spent.
+    pub tokens_spent: usize,
+    /// Usable tokens left in the wallet.
+    pub tokens_left: usize,
+}
+
+/// Opens the wallet for the configured challenge.
+pub fn open_wallet(config: &Config) -> anyhow::Result<TokenWallet> {
+    let challenge = config.issuer().challenge()?;
+    Ok(TokenWallet::open(&config.state_dir, &challenge)?)
+}
+
+/// Fetches `count` tokens into `wallet` with the configured account.
+pub async fn fetch_tokens(config: &Config, wallet: &TokenWallet, count: usize) -> anyhow::Result<usize> {
+    let account = AccountKey::load(&config.account_file).context(
+        "no usable account key: create one with `cloister account new --id NAME` and register it with the issuer",
+    )?;
+    let fetched = IssuerClient::new(config.issuer())?.fetch(&account, wallet, count).await?;
+    Ok(fetched)
+}
+
+/// Refills the wallet when it holds fewer than `low_water` tokens; fails
+/// only if a session could then not be paid for.
+pub async fn ensure_tokens(config: &Config, wallet: &TokenWallet) -> anyhow::Result<()> {
+    let usable = wallet.status(unix_now())?.usable;
+    if usable >= config.tokens.low_water {
+        return Ok(());
+    }
+    tracing::info!(usable, batch = config.tokens.batch, "token wallet running low: fetching more");
+    match fetch_tokens(config, wallet, config.tokens.batch).await {
+        Ok(fetched) => {
+            tracing::info!(fetched, "tokens fetched");
+            Ok(())
+        }
+        Err(error) => {
+            let usable = wallet.status(unix_now())?.usable;
+            if usable >= TOKENS_PER_SESSION {
+                tracing::warn!(usable, "could not refill the token wallet: {error:#}");
+                Ok(())
+            } else {
+                Err(error.context(format!(
+                    "the token wallet holds {usable} tokens and a session needs {TOKENS_PER_SESSION}"
+                )))
+            }
+        }
+    }
+}
+
+/// Counts the tokens a session takes from the wallet.
+struct Spending {
+    wallet: TokenWallet,
+    spent: AtomicUsize,
+}
+
+impl TokenSource for Spending {
+    fn next_token(&self) -> Option<String> {
+        let token = self.wallet.next_token();
+        if token.is_some() {
+            self.spent.fetch_add(1, Ordering::SeqCst);
+        }
+        token
+    }
+}
+
+/// Runs `request` on an attested host; see the module documentation.
+pub async fn run(config: &Config, request: &FeatureRequest) -> anyhow::Result<Outcome> {
+    // The wallet first: it creates the state directory (0700) the ledger view also lives in.
+    let wallet = open_wallet(config)?;
+    let trust = Trust::load(config).await?;
+    ensure_tokens(config, &wallet).await?;
+    let spending = Arc::new(Spending { wallet: wallet.clone(), spent: AtomicUsize::new(0) });
+    let client = Client::new(config.client(), trust.keys).context("building the OHTTP client")?;
+    let transport = OhttpTransport::new(Arc::new(client), &config.network.authority)
+        .with_tokens(Arc::clone(&spending) as Arc<dyn TokenSource>);
+    let outcome = async {
+        let mut session = ClientSession::establish(transport, &trust.verifier).await?;
+        let attestation = AttestationSummary::new(session.attestation());
+        tracing::info!(measurement = %attestation.measurement, root = %attestation.root, "host attested");
+        let response = session.request(request).await?;
+        Ok::<_, ClientError>((response, attestation))
+    }
+    .await;
+    let tokens_left = wallet.status(unix_now())?.usable;
+    let (response, attestation) = outcome.map_err(|error| explain(error, tokens_left))?;
+    Ok(Outcome { response, attestation, tokens_spent: spending.spent.load(Ordering::SeqCst), tokens_left })
+}
+
+/// Turns a session failure into a message that says what to do.
+fn explain(error: ClientError, tokens_left: usize) -> anyhow::Error {
+    match &error {
+        ClientError::Transport(TransportError::Status { status: 401, .. }) if tokens_left == 0 => {
+            anyhow::Error::new(error).context("the token wallet ran dry mid-session: run `cloister tokens fetch`")
+        }
+        ClientError::Transport(TransportError::Status { status: 401, .. }) => {
+            anyhow::Error::new(error).context("the gateway refused the request's Privacy Pass token")
+        }
+        ClientError::Attestation(_) => {
+            anyhow::Error::new(error).context("the host is not trusted: nothing was sent to it")
+        }
+        _ => anyhow::Error::new(error).context("the session failed"),
+    }
+}
+
+/// Reads a request file of the kind `feature` ("summarise" or "suggest").
+pub fn read_request(path: &std::path::Path, feature: &str) -> anyhow::Result<FeatureRequest> {
+    let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let request: FeatureRequest = serde_json::from_slice(&text)
+        .with_context(|| format!("{} is not a cloister-api feature request", path.display()))?;
+    if request.feature() != feature {
+        bail!("{} is a {} request, not a {feature} request", path.display(), request.feature());
+    }
+    Ok(request)
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}

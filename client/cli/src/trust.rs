@@ -1,0 +1,274 @@
+//! What the client trusts: the attestation policy, the roots evidence must
+//! chain to, and the authority that says which measurements, HOST_DATA
+//! values and gateway key configurations are released.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use cloister_attestation::{
+    AllowList, AuthorityRejection, MeasurementAuthority, Policy, RootKind, SIMULATION_WARNING, SimulatedPlatform, Tcb,
+    TrustAnchors, VerifiedReport, Verifier,
+};
+use cloister_client::ledger::{LedgerTrust, LedgerTrustConfig};
+use cloister_client::{ClientError, KeyConsistency, PinnedDigests};
+use cloister_ledger_verify::entry::PublicKeyBytes;
+use cloister_ledger_verify::review::ReviewerPolicy;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Authority, Config};
+
+/// The pinned allow-list file (`[trust] pinned_file`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PinnedFile {
+    #[serde(default)]
+    measurements: Vec<String>,
+    #[serde(default)]
+    host_data: Vec<String>,
+    #[serde(default)]
+    key_configs: Vec<String>,
+}
+
+/// Released values as an explicit, reviewed list.
+#[derive(Debug, Clone)]
+pub struct Pinned {
+    allow: AllowList,
+    keys: PinnedDigests,
+}
+
+impl Pinned {
+    /// Parses a pinned allow-list.
+    pub fn from_toml(text: &str) -> anyhow::Result<Self> {
+        let file: PinnedFile = toml::from_str(text)?;
+        Ok(Self {
+            allow: AllowList {
+                measurements: digests(&file.measurements, "measurements")?,
+                host_data: digests(&file.host_data, "host_data")?,
+            },
+            keys: PinnedDigests(digests::<32>(&file.key_configs, "key_configs")?.into_iter().collect::<HashSet<_>>()),
+        })
+    }
+
+    fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the pinned allow-list {} ([trust] pinned_file)", path.display()))?;
+        Self::from_toml(&text).with_context(|| format!("parsing {}", path.display()))
+    }
+}
+
+fn digests<const N: usize>(list: &[String], field: &str) -> anyhow::Result<std::collections::BTreeSet<[u8; N]>> {
+    list.iter()
+        .map(|value| {
+            hex::decode(value)
+                .ok()
+                .and_then(|bytes| <[u8; N]>::try_from(bytes).ok())
+                .with_context(|| format!("{field}: {value:?} is not {N} bytes of hex"))
+        })
+        .collect()
+}
+
+/// The configured authority, for measurements and HOST_DATA.
+#[derive(Debug, Clone)]
+pub enum Released {
+    /// The verified ledger view.
+    Ledger(Arc<LedgerTrust>),
+    /// [`Pinned`].
+    Pinned(AllowList),
+}
+
+impl MeasurementAuthority for Released {
+    fn check(&self, measurement: &[u8; 48], host_data: &[u8; 32]) -> Result<(), AuthorityRejection> {
+        match self {
+            Self::Ledger(ledger) => MeasurementAuthority::check(ledger.as_ref(), measurement, host_data),
+            Self::Pinned(allow) => allow.check(measurement, host_data),
+        }
+    }
+}
+
+/// The configured authority, for gateway key configurations.
+#[derive(Debug, Clone)]
+pub enum ReleasedKeys {
+    /// The verified ledger view.
+    Ledger(Arc<LedgerTrust>),
+    /// [`Pinned`].
+    Pinned(PinnedDigests),
+}
+
+impl KeyConsistency for ReleasedKeys {
+    async fn check(&self, encoded_config: &[u8]) -> Result<(), ClientError> {
+        match self {
+            Self::Ledger(ledger) => KeyConsistency::check(ledger.as_ref(), encoded_config).await,
+            Self::Pinned(pinned) => pinned.check(encoded_config).await,
+        }
+    }
+}
+
+/// Everything a session checks the host and the gateway against.
+#[derive(Debug)]
+pub struct Trust {
+    /// Verifies the host's evidence.
+    pub verifier: Verifier<Released>,
+    /// Checks the gateway's key configuration.
+    pub keys: ReleasedKeys,
+}
+
+impl Trust {
+    /// Loads the policy and the authority named in `config`. When the
+    /// policy accepts simulated evidence, the development platform's root
+    /// is pinned as well, and a warning says that nothing is protected.
+    pub async fn load(config: &Config) -> anyhow::Result<Self> {
+        let path = &config.attestation.policy_file;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the attestation policy {}", path.display()))?;
+        let policy = Policy::from_toml(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let mut anchors = TrustAnchors::amd();
+        if policy.allow_simulated {
+            tracing::warn!(policy = %path.display(), "{SIMULATION_WARNING}");
+            let seed = simulated_seed(&config.attestation.simulated_platform_seed)?;
+            let platform = SimulatedPlatform::from_seed(seed, policy.minimum_tcb)
+                .context("deriving the simulated development platform")?;
+            anchors = platform.pin_in(anchors).context("pinning the simulated root")?;
+        }
+        let (released, keys) = match config.trust.authority {
+            Authority::Ledger => {
+                let ledger = Arc::new(ledger_view(config).await?);
+                (Released::Ledger(Arc::clone(&ledger)), ReleasedKeys::Ledger(ledger))
+            }
+            Authority::Pinned => {
+                let pinned = Pinned::load(&config.trust.pinned_file)?;
+                (Released::Pinned(pinned.allow), ReleasedKeys::Pinned(pinned.keys))
+            }
+        };
+        Ok(Self { verifier: Verifier::new(anchors, policy, released), keys })
+    }
+}
+
+/// Opens the client's ledger view and brings it up to date. If the ledger
+/// cannot be reached, the view verified at the last sync is used (with a
+/// warning); with no verified view at all, nothing is trusted.
+async fn ledger_view(config: &Config) -> anyhow::Result<LedgerTrust> {
+    let trust = &config.trust;
+    let log_key: PublicKeyBytes = trust.ledger_log_key.parse().ok().with_context(|| {
+        format!("[trust] ledger_log_key {:?} is not a 32-byte Ed25519 public key in hex", trust.ledger_log_key)
+    })?;
+    let reviewer_policy = match &trust.reviewer_policy_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the reviewer policy {}", path.display()))?;
+            Some(toml::from_str::<ReviewerPolicy>(&text).with_context(|| format!("parsing {}", path.display()))?)
+        }
+        None => None,
+    };
+    let ledger = LedgerTrust::open(LedgerTrustConfig {
+        ledger_url: trust.ledger_url.clone(),
+        log_key,
+        reviewer_policy,
+        state_path: config.state_dir.join("ledger.json"),
+        timeout: config.timeout(),
+    })?;
+    if let Err(error) = ledger.sync().await {
+        if ledger.tree_head().is_none() {
+            return Err(anyhow::Error::new(error).context("no verified view of the ledger: nothing can be trusted"));
+        }
+        tracing::warn!(%error, "ledger sync failed: using the view verified at the last sync");
+    }
+    Ok(ledger)
+}
+
+fn simulated_seed(hex_seed: &str) -> anyhow::Result<[u8; 32]> {
+    let Some(seed) = hex::decode(hex_seed).ok().and_then(|bytes| <[u8; 32]>::try_from(bytes).ok()) else {
+        bail!("[attestation] simulated_platform_seed is not 32 bytes of hex");
+    };
+    Ok(seed)
+}
+
+/// What the host proved, as printed after a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttestationSummary {
+    /// The launch measurement, hex.
+    pub measurement: String,
+    /// HOST_DATA (the host's policy-set digest), hex.
+    pub host_data: String,
+    /// The root the evidence chained to (`"AMD Milan"`, … or `"SIMULATED"`).
+    pub root: String,
+    /// True when the evidence came from the simulated platform: no hardware
+    /// protection at all.
+    pub simulated: bool,
+    /// The VMPL of the report.
+    pub vmpl: u32,
+    /// REPORTED_TCB.
+    pub tcb: Tcb,
+}
+
+impl AttestationSummary {
+    /// Summarises a verified report.
+    pub fn new(report: &VerifiedReport) -> Self {
+        let (root, simulated) = match report.root {
+            RootKind::Amd(line) => (format!("AMD {line:?}"), false),
+            RootKind::Simulated => ("SIMULATED".to_owned(), true),
+        };
+        Self {
+            measurement: hex::encode(report.measurement),
+            host_data: hex::encode(report.host_data),
+            root,
+            simulated,
+            vmpl: report.vmpl,
+            tcb: report.reported_tcb,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pinned_list_admits_only_what_it_names() {
+        let measurement = hex::encode([0x52; 48]);
+        let host_data = hex::encode([0x48; 32]);
+        let pinned = Pinned::from_toml(&format!("measurements = [\"{measurement}\"]\nhost_data = [\"{host_data}\"]\n"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let released = Released::Pinned(pinned.allow);
+        assert_eq!(released.check(&[0x52; 48], &[0x48; 32]), Ok(()));
+        assert!(released.check(&[0x53; 48], &[0x48; 32]).is_err());
+        assert!(released.check(&[0x52; 48], &[0x49; 32]).is_err());
+        assert!(pinned.keys.0.is_empty(), "no key configuration pinned: every key is refused");
+    }
+
+    #[test]
+    fn an_empty_list_refuses_everything_and_bad_digests_are_errors() {
+        let empty = Pinned::from_toml("").unwrap_or_else(|e| panic!("{e}"));
+        assert!(Released::Pinned(empty.allow).check(&[0; 48], &[0; 32]).is_err());
+        assert!(Pinned::from_toml("measurements = [\"abcd\"]").is_err());
+        assert!(Pinned::from_toml("anything = []").is_err());
+    }
+
+    #[tokio::test]
+    async fn the_ledger_authority_needs_a_pinned_log_key() {
+        let config = Config {
+            attestation: crate::config::AttestationSettings {
+                policy_file: Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/attestation.toml"),
+                ..crate::config::AttestationSettings::default()
+            },
+            ..Config::default()
+        };
+        let refused = Trust::load(&config).await;
+        assert!(refused.is_err_and(|e| format!("{e:#}").contains("ledger_log_key")));
+    }
+
+    #[test]
+    fn the_committed_policies_parse_and_only_the_simulation_one_allows_simulation() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies");
+        let read = |name: &str| {
+            let path = root.join(name);
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        };
+        let production = Policy::from_toml(&read("attestation.toml")).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!production.allow_simulated);
+        assert_eq!(production.allowed_vmpls, std::collections::BTreeSet::from([0]));
+        let simulated = Policy::from_toml(&read("attestation-simulated.toml")).unwrap_or_else(|e| panic!("{e}"));
+        assert!(simulated.allow_simulated);
+    }
+}

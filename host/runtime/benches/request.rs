@@ -3,7 +3,8 @@
 //! One request = a fresh instance from the cached `InstancePre` + one call,
 //! with the deterministic backend; pooling versus on-demand allocation.
 //!
-//! Needs built plugins: `cargo xtask build-plugins && cargo bench -p cloister-host`.
+//! Needs built plugins: `cargo xtask build-plugins && cargo bench -p cloister-host`
+//! (or `CLOISTER_PLUGIN_DIR` naming a folder of them, as for the tests).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -28,12 +29,16 @@ impl LogSink for Discard {
     }
 }
 
+fn plugin_dir() -> PathBuf {
+    std::env::var_os("CLOISTER_PLUGIN_DIR").map_or_else(|| root().join("target/plugins"), PathBuf::from)
+}
+
 fn runtime(pooling: bool) -> Runtime {
     let policies = PolicySet::load(&HostConfig::open_dir(&root().join("policies")).expect("policies")).expect("policies");
     let filter = Arc::new(LogFilter::new(policies.allow_list().clone(), Arc::new(Discard)));
     let capabilities = Capabilities::new(Arc::new(DeterministicBackend::serving("smollm2-135m-instruct")), filter);
     let mut runtime = Runtime::new(RuntimeConfig { pooling, ..RuntimeConfig::default() }, capabilities).expect("runtime");
-    let plugins = HostConfig::open_dir(&root().join("target/plugins")).expect("run `cargo xtask build-plugins` first");
+    let plugins = HostConfig::open_dir(&plugin_dir()).expect("run `cargo xtask build-plugins` first");
     runtime.load_policy_set(&policies, &plugins).expect("plugins load");
     runtime
 }

@@ -1,24 +1,35 @@
-//! SHA-256 digests as manifests and the ledger spell them: `sha256:<hex>`.
+//! SHA-256 digests as manifests spell them: `sha256:<hex>`.
+//!
+//! The bytes are the ledger's [`Sha256Digest`], the digest a plugin entry of
+//! the transparency ledger records: a manifest's digest is the one reviewers
+//! admitted, with the algorithm named so that a reader of the TOML knows it.
 
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use cloister_ledger_verify::entry::Sha256Digest;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 /// The SHA-256 digest of a component's bytes.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Digest([u8; 32]);
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct Digest(Sha256Digest);
 
 impl Digest {
     /// Digest of `bytes`.
     pub fn of(bytes: &[u8]) -> Self {
-        Self(Sha256::digest(bytes).into())
+        Self(Sha256Digest::from(<[u8; 32]>::from(Sha256::digest(bytes))))
     }
 
     /// The raw 32 bytes.
     pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
+        self.0.as_bytes()
+    }
+
+    /// The same digest as the ledger's plugin entries record it.
+    pub fn ledger_digest(&self) -> Sha256Digest {
+        self.0
     }
 }
 
@@ -32,35 +43,35 @@ impl FromStr for Digest {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let malformed = || MalformedDigest(s.to_owned());
-        let hex_part = s.strip_prefix("sha256:").ok_or_else(malformed)?;
-        let mut bytes = [0u8; 32];
-        hex::decode_to_slice(hex_part, &mut bytes).map_err(|_| malformed())?;
-        Ok(Self(bytes))
+        // Exactly 64 digits: the ledger's hex parser would also accept padding.
+        let hex_part = s.strip_prefix("sha256:").filter(|hex| hex.len() == 64).ok_or_else(malformed)?;
+        hex_part.parse().map(Self).map_err(|_| malformed())
+    }
+}
+
+impl TryFrom<String> for Digest {
+    type Error = MalformedDigest;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        text.parse()
+    }
+}
+
+impl From<Digest> for String {
+    fn from(digest: Digest) -> Self {
+        digest.to_string()
     }
 }
 
 impl fmt::Display for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "sha256:{}", hex::encode(self.0))
+        write!(f, "sha256:{}", self.0)
     }
 }
 
 impl fmt::Debug for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
-    }
-}
-
-impl Serialize for Digest {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for Digest {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -77,11 +88,23 @@ mod tests {
             "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert_eq!(text.parse::<Digest>(), Ok(digest));
+        assert_eq!(digest.ledger_digest().to_string(), text["sha256:".len()..]);
+    }
+
+    #[test]
+    fn serialises_as_its_text() {
+        let digest = Digest::of(b"abc");
+        let json = serde_json::to_string(&digest).expect("serialise");
+        assert_eq!(json, format!("\"{digest}\""));
+        assert_eq!(serde_json::from_str::<Digest>(&json).expect("deserialise"), digest);
+        let unprefixed = format!("\"{}\"", digest.ledger_digest());
+        assert!(serde_json::from_str::<Digest>(&unprefixed).is_err());
     }
 
     #[test]
     fn rejects_malformed() {
-        for bad in ["", "sha256:", "sha512:00", "ba7816bf", &format!("sha256:{}", "zz".repeat(32))] {
+        let padded = format!("sha256:{} ", "ab".repeat(32));
+        for bad in ["", "sha256:", "sha512:00", "ba7816bf", &format!("sha256:{}", "zz".repeat(32)), &padded] {
             assert!(bad.parse::<Digest>().is_err(), "{bad}");
         }
     }

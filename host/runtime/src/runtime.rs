@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use cloister_api::{FeatureRequest, FeatureResponse};
 use serde::Deserialize;
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
 use crate::bindings::{Feature, FeaturePre};
 use crate::capabilities::{Capabilities, InstanceContext, InstanceState};
@@ -38,6 +38,13 @@ pub struct RuntimeConfig {
     pub epoch_tick_ms: u64,
     /// Native stack a guest may use before it traps.
     pub max_wasm_stack_bytes: usize,
+    /// With pooling, how many bytes of each linear memory and table an ended
+    /// instance may leave resident in its slot. Those pages are still reset
+    /// to their initial contents (only the ones the instance wrote, found with
+    /// Linux's `PAGEMAP_SCAN` where the kernel has it), but not handed back to
+    /// the kernel, so the next request neither pays for `madvise` nor
+    /// page-faults them in again. Costs up to this much RSS per idle slot.
+    pub keep_resident_bytes: u64,
 }
 
 impl Default for RuntimeConfig {
@@ -48,13 +55,14 @@ impl Default for RuntimeConfig {
             max_memory_bytes: 256 << 20,
             epoch_tick_ms: 10,
             max_wasm_stack_bytes: 512 << 10,
+            keep_resident_bytes: 2 << 20,
         }
     }
 }
 
 /// A plugin ready to serve.
 struct LoadedPlugin {
-    manifest: PluginManifest,
+    manifest: Arc<PluginManifest>,
     pre: FeaturePre<InstanceState>,
 }
 
@@ -109,20 +117,16 @@ impl Runtime {
         wasm.wasm_component_model(true)
             .epoch_interruption(true)
             .max_wasm_stack(config.max_wasm_stack_bytes);
-        if config.pooling {
-            let mut pool = PoolingAllocationConfig::default();
-            let slots = config.max_concurrent_instances;
-            pool.total_component_instances(slots)
-                .total_core_instances(slots.saturating_mul(8))
-                .total_memories(slots.saturating_mul(2))
-                .total_tables(slots.saturating_mul(8))
-                .max_core_instances_per_component(8)
-                .max_memories_per_component(2)
-                .max_tables_per_component(8)
-                .max_memory_size(usize::try_from(config.max_memory_bytes).unwrap_or(usize::MAX));
-            wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = if config.pooling {
+            // Resident pages pay off only when PAGEMAP_SCAN (Linux 6.7+) finds
+            // the few an instance wrote; without it wasmtime would memset the
+            // whole kept range of every slot, so then nothing is kept.
+            Engine::new(wasm.clone().allocation_strategy(pooling(&config, Enabled::Yes)))
+                .or_else(|_| Engine::new(wasm.allocation_strategy(pooling(&config, Enabled::No))))
+        } else {
+            Engine::new(&wasm)
         }
-        let engine = Engine::new(&wasm).map_err(engine_error)?;
+        .map_err(engine_error)?;
         let mut linker = Linker::new(&engine);
         Capabilities::add_to_linker(&mut linker).map_err(engine_error)?;
         let ticker = EpochTicker::start(engine.clone(), Duration::from_millis(config.epoch_tick_ms.max(1)));
@@ -185,13 +189,13 @@ impl Runtime {
             }
         };
         tracing::info!(event = "plugin-loaded", plugin = %plugin, digest = %actual);
-        self.plugins.insert(plugin, LoadedPlugin { manifest, pre });
+        self.plugins.insert(plugin, LoadedPlugin { manifest: Arc::new(manifest), pre });
         Ok(())
     }
 
     /// The manifests of the loaded plugins.
     pub fn manifests(&self) -> impl Iterator<Item = &PluginManifest> {
-        self.plugins.values().map(|p| &p.manifest)
+        self.plugins.values().map(|p| &*p.manifest)
     }
 
     /// Serves one request in a fresh instance of its feature's plugin. The
@@ -244,6 +248,27 @@ impl Runtime {
         );
         result
     }
+}
+
+/// The pooling allocator sized by `config`; `pagemap_scan` decides whether
+/// memories and tables keep pages resident between instances.
+fn pooling(config: &RuntimeConfig, pagemap_scan: Enabled) -> InstanceAllocationStrategy {
+    let mut pool = PoolingAllocationConfig::default();
+    let slots = config.max_concurrent_instances;
+    pool.total_component_instances(slots)
+        .total_core_instances(slots.saturating_mul(8))
+        .total_memories(slots.saturating_mul(2))
+        .total_tables(slots.saturating_mul(8))
+        .max_core_instances_per_component(8)
+        .max_memories_per_component(2)
+        .max_tables_per_component(8)
+        .max_memory_size(usize::try_from(config.max_memory_bytes).unwrap_or(usize::MAX))
+        .pagemap_scan(pagemap_scan);
+    if pagemap_scan == Enabled::Yes {
+        let keep_resident = usize::try_from(config.keep_resident_bytes).unwrap_or(usize::MAX);
+        pool.linear_memory_keep_resident(keep_resident).table_keep_resident(keep_resident);
+    }
+    InstanceAllocationStrategy::Pooling(pool)
 }
 
 /// The interfaces a component imports and exports, without loading it: what

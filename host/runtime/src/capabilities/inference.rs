@@ -20,7 +20,7 @@ use wasmtime::component::{HasSelf, Linker, Resource, ResourceTable};
 
 use super::{Capability, InstanceContext, InstanceState};
 use crate::bindings::inference::{self as wit, Budget, Error, Generation, Params, Prompt, Remaining, Usage};
-use crate::manifest::InferenceGrant;
+use crate::manifest::{InferenceGrant, PluginManifest};
 
 /// The interface name manifests grant.
 pub const INTERFACE: &str = "cloister:feature/inference@0.1.0";
@@ -60,7 +60,7 @@ impl Capability for InferenceCapability {
     fn instance(&self, context: InstanceContext<'_>) -> InferenceInstance {
         InferenceInstance {
             backend: self.backend.clone(),
-            grant: context.manifest.inference.clone(),
+            manifest: context.manifest.clone(),
             deadline: context.deadline,
             tokens_used: 0,
             calls_used: 0,
@@ -72,7 +72,8 @@ impl Capability for InferenceCapability {
 /// Per-instance state: the request's budget and its open streams.
 pub struct InferenceInstance {
     backend: Arc<dyn InferenceBackend>,
-    grant: Option<InferenceGrant>,
+    /// Holds the grant: `manifest.inference`.
+    manifest: Arc<PluginManifest>,
     deadline: Instant,
     /// Tokens generated plus tokens reserved by calls in flight.
     tokens_used: u32,
@@ -98,12 +99,15 @@ impl InferenceInstance {
         self.tokens_used
     }
 
+    fn grant(&self) -> Option<&InferenceGrant> {
+        self.manifest.inference.as_ref()
+    }
+
     /// Checks a call against the grant and reserves its budget.
     fn admit(&mut self, model: String, prompt: Prompt, params: Params) -> Result<GenerateRequest, Error> {
-        let grant = self
-            .grant
-            .as_ref()
-            .ok_or_else(|| Error::ModelUnavailable(model.clone()))?;
+        let Some(grant) = self.grant() else {
+            return Err(Error::ModelUnavailable(model));
+        };
         if !grant.models.contains(&model) {
             return Err(Error::ModelUnavailable(model));
         }
@@ -268,7 +272,7 @@ impl wit::Host for InferenceInstance {
     }
 
     fn embed(&mut self, model: String, texts: Vec<String>) -> wasmtime::Result<Result<Vec<Vec<f32>>, Error>> {
-        let Some(grant) = self.grant.as_ref().filter(|g| g.models.contains(&model)) else {
+        let Some(grant) = self.grant().filter(|g| g.models.contains(&model)) else {
             return Ok(Err(Error::ModelUnavailable(model)));
         };
         if self.calls_used >= grant.max_calls_per_request {
@@ -283,7 +287,7 @@ impl wit::Host for InferenceInstance {
     }
 
     fn remaining_budget(&mut self) -> wasmtime::Result<Remaining> {
-        Ok(match &self.grant {
+        Ok(match self.grant() {
             Some(grant) => Remaining {
                 tokens: grant.max_tokens_per_request.saturating_sub(self.tokens_used),
                 calls: grant.max_calls_per_request.saturating_sub(self.calls_used),

@@ -12,6 +12,7 @@ use wasmtime::component::{HasSelf, Linker};
 use super::{Capability, InstanceContext, InstanceState};
 use crate::bindings::log::{self as wit, Event, Field, FieldName, FieldValue as WitValue, Level as WitLevel};
 use crate::logfilter::{FieldValue, Level, LogFilter, Source};
+use crate::manifest::PluginManifest;
 
 /// The interface name manifests grant.
 pub const INTERFACE: &str = "cloister:feature/log@0.1.0";
@@ -46,7 +47,7 @@ impl Capability for LogCapability {
 
     fn instance(&self, context: InstanceContext<'_>) -> LogInstance {
         LogInstance {
-            plugin: context.manifest.name.clone(),
+            manifest: context.manifest.clone(),
             filter: self.filter.clone(),
             submitted: 0,
         }
@@ -55,7 +56,8 @@ impl Capability for LogCapability {
 
 /// Per-instance state: who is logging and how much it has logged.
 pub struct LogInstance {
-    plugin: String,
+    /// Names the plugin: `manifest.name`.
+    manifest: Arc<PluginManifest>,
     filter: Arc<LogFilter>,
     submitted: u32,
 }
@@ -89,7 +91,7 @@ pub fn field_name(name: FieldName) -> &'static str {
 
 impl wit::Host for LogInstance {
     fn emit(&mut self, level: WitLevel, event: Event, fields: Vec<Field>) -> wasmtime::Result<()> {
-        let source = Source::Plugin(self.plugin.clone());
+        let source = Source::Plugin(self.manifest.name.clone());
         let name = if self.submitted < MAX_EVENTS_PER_REQUEST {
             event_name(event)
         } else {

@@ -10,6 +10,7 @@ pub mod inference;
 pub mod log;
 pub mod wasi;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use wasmtime::component::Linker;
@@ -20,8 +21,9 @@ use crate::manifest::PluginManifest;
 /// What a capability knows about the instance it is building state for.
 #[derive(Debug, Clone, Copy)]
 pub struct InstanceContext<'a> {
-    /// The plugin's reviewed manifest.
-    pub manifest: &'a PluginManifest,
+    /// The plugin's reviewed manifest, shared so that instance state can keep
+    /// it without copying it for every request.
+    pub manifest: &'a Arc<PluginManifest>,
     /// When the request's wall-time budget ends.
     pub deadline: Instant,
 }

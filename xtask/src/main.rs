@@ -8,7 +8,9 @@
 //! * `demo`: a real summarisation through every part that exists so far.
 //! * `new-plugin <name>`: a new feature crate and manifest from the template.
 //! * `fuzz <crate> [target]`: a cargo-fuzz target over an untrusted-input path.
+//! * `cuda`: the inference engine's GPU build (installs the CUDA toolkit).
 
+mod cuda;
 mod plugins;
 mod toolchain;
 
@@ -52,6 +54,9 @@ enum Cmd {
         #[arg(long, default_value_t = 60)]
         seconds: u64,
     },
+    /// Install the CUDA toolkit when nvcc is missing (Debian non-free, ~1.6 GB),
+    /// then build the inference engine with its `cuda` feature.
+    Cuda,
     /// Create a new feature plugin from the template.
     NewPlugin {
         /// Feature name (lowercase letters and dashes).
@@ -72,6 +77,7 @@ fn main() -> Result<()> {
         Cmd::Test { args } => test(&root, &args),
         Cmd::Demo => demo(&root),
         Cmd::NewPlugin { name } => plugins::new_plugin(&root, &name),
+        Cmd::Cuda => cuda::build(&root),
         Cmd::Fuzz { crate_name, target, seconds } => fuzz(&root, &crate_name, target.as_deref(), seconds),
     }
 }

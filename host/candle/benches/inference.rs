@@ -116,11 +116,11 @@ fn matmul_kernels(c: &mut Criterion) {
         let w = Tensor::from_iter(values(n * k), &Device::Cpu)
             .and_then(|t| t.reshape((n, k)))
             .expect("weights");
-        let weights = QTensor::quantize(&w, GgmlDType::Q8_0).expect("quantize");
+        let weights = Arc::new(QTensor::quantize(&w, GgmlDType::Q8_0).expect("quantize"));
         let xs: Vec<f32> = values(ROWS * k).collect();
         let x = Tensor::from_slice(&xs, (ROWS, k), &Device::Cpu).expect("activations");
         group.throughput(Throughput::Elements((ROWS * n * k) as u64));
-        let candle = QMatMul::from_qtensor(weights.clone()).expect("qmatmul");
+        let candle = QMatMul::from_arc(Arc::clone(&weights)).expect("qmatmul");
         group.bench_function(format!("candle-{n}x{k}"), |b| {
             b.iter(|| candle.forward(&x).expect("candle"));
         });

@@ -101,7 +101,11 @@ struct Linear {
 impl Linear {
     fn new(weight: QMatMul, bias: Option<Tensor>) -> Self {
         let batched = match &weight {
-            QMatMul::QTensor(t) if t.dtype() == GgmlDType::Q8_0 && t.device().is_cpu() => {
+            QMatMul::QTensor(t)
+                if t.dtype() == GgmlDType::Q8_0
+                    && t.device().is_cpu()
+                    && !t.shape().dims2().is_ok_and(|(n, k)| qgemm::candle_uses_vnni(n, k)) =>
+            {
                 Some(Arc::clone(t))
             }
             _ => None,

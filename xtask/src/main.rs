@@ -10,7 +10,9 @@
 //! * `fuzz <crate> [target]`: a cargo-fuzz target over an untrusted-input path.
 //! * `release`: sign this tree's digests with reviewer keys and log them in the ledger.
 //! * `demo-reviewers`: throwaway reviewer keys and a ledger configuration for the demo.
+//! * `cuda`: the inference engine's GPU build (installs the CUDA toolkit).
 
+mod cuda;
 mod demo;
 mod plugins;
 mod release;
@@ -60,6 +62,9 @@ enum Cmd {
     Release(release::ReleaseArgs),
     /// DEMO ONLY: make throwaway reviewer keys, a reviewer policy and a ledger config.
     DemoReviewers(release::DemoReviewersArgs),
+    /// Install the CUDA toolkit when nvcc is missing (Debian non-free, ~1.6 GB),
+    /// then build the inference engine with its `cuda` feature.
+    Cuda,
     /// Create a new feature plugin from the template.
     NewPlugin {
         /// Feature name (lowercase letters and dashes).
@@ -82,6 +87,7 @@ fn main() -> Result<()> {
         Cmd::NewPlugin { name } => plugins::new_plugin(&root, &name),
         Cmd::Release(args) => release::run(&root, &args),
         Cmd::DemoReviewers(args) => release::run_demo_reviewers(&root, &args),
+        Cmd::Cuda => cuda::build(&root),
         Cmd::Fuzz { crate_name, target, seconds } => fuzz(&root, &crate_name, target.as_deref(), seconds),
     }
 }

@@ -6,13 +6,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use cloister_attestation::DEVELOPMENT_SEED;
 use cloister_client::ClientConfig;
 use cloister_client::tokens::IssuerSettings;
 use serde::Deserialize;
 
-/// The public seed of the shared development platform (the host's default
-/// `platform-seed`): evidence from it proves nothing.
-const DEVELOPMENT_SEED: [u8; 32] = *b"cloister-simulated-platform-dev!";
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

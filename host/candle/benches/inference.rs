@@ -62,6 +62,16 @@ fn story(max_tokens: u32) -> GenerateRequest {
     }
 }
 
+/// The process's peak resident memory so far (VmHWM), for the README table.
+fn peak_rss() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status.lines().find_map(|l| l.strip_prefix("VmHWM:")).map(|v| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
 /// Runs `request`, returning (time to first token, time after it, tokens after it).
 fn timed(backend: &CandleBackend, request: &GenerateRequest) -> (Duration, Duration, u64) {
     let start = Instant::now();
@@ -89,9 +99,44 @@ fn stamped(backend: &CandleBackend, request: &GenerateRequest) -> Vec<Instant> {
     stamps
 }
 
+/// The batched Q8_0 kernel against candle's quantized matmul, on the
+/// model's own matrix shapes, for a decode batch of 8 rows: the part of a
+/// batched step that the kernel changes, without the rest of the engine.
+fn matmul_kernels(c: &mut Criterion) {
+    use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+    use candle_core::{Device, Module, Tensor};
+    use cloister_inference_candle::qgemm::{Q8_0Matrix, Q8_0Rows, matmul};
+
+    const ROWS: usize = 8;
+    let mut group = c.benchmark_group("q8_0-matmul-8-rows");
+    group.sample_size(20).warm_up_time(Duration::from_secs(1));
+    // (out, in): attention q/o, ffn gate/up, ffn down.
+    for (n, k) in [(576, 576), (1536, 576), (576, 1536)] {
+        let values = |len: usize| (0..len).map(|i| ((i * 7919) % 2001) as f32 / 1000.0 - 1.0);
+        let w = Tensor::from_iter(values(n * k), &Device::Cpu)
+            .and_then(|t| t.reshape((n, k)))
+            .expect("weights");
+        let weights = Arc::new(QTensor::quantize(&w, GgmlDType::Q8_0).expect("quantize"));
+        let xs: Vec<f32> = values(ROWS * k).collect();
+        let x = Tensor::from_slice(&xs, (ROWS, k), &Device::Cpu).expect("activations");
+        group.throughput(Throughput::Elements((ROWS * n * k) as u64));
+        let candle = QMatMul::from_arc(Arc::clone(&weights)).expect("qmatmul");
+        group.bench_function(format!("candle-{n}x{k}"), |b| {
+            b.iter(|| candle.forward(&x).expect("candle"));
+        });
+        let data = weights.data().expect("data");
+        let matrix = Q8_0Matrix::new(&data, n, k).expect("matrix");
+        group.bench_function(format!("batched-{n}x{k}"), |b| {
+            b.iter(|| matmul(&matrix, &Q8_0Rows::quantize(&xs, k).expect("rows")).expect("mm"));
+        });
+    }
+    group.finish();
+}
+
 fn bench(c: &mut Criterion) {
     for (label, weights) in [("q8_0", WeightFormat::Q8_0), ("as_stored", WeightFormat::AsStored)] {
         let backend = backend(weights);
+        eprintln!("{label}: peak RSS after loading: {}", peak_rss());
         let prompt_tokens = {
             let Prompt::Chat(messages) = &summarise(1).prompt else { unreachable!() };
             backend.codec().encode_chat(messages).expect("encode").len() as u64
@@ -163,9 +208,10 @@ fn bench(c: &mut Criterion) {
             });
         });
         group.finish();
+        eprintln!("{label}: peak RSS after 8 concurrent streams: {}", peak_rss());
         eprintln!("{label}: {:?}", backend.stats());
     }
 }
 
-criterion_group!(benches, bench);
+criterion_group!(benches, matmul_kernels, bench);
 criterion_main!(benches);

@@ -26,6 +26,7 @@
 
 pub mod config;
 pub mod model;
+pub mod qgemm;
 pub mod scheduler;
 pub mod stop;
 pub mod text;

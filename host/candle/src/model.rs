@@ -11,6 +11,7 @@
 //! own cache: continuous batching.
 
 use std::io::{Read, Seek};
+use std::sync::Arc;
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor, gguf_file};
 use candle_core::{DType, Device, Module, Result, Tensor};
@@ -18,6 +19,7 @@ use candle_nn::kv_cache::KvCache;
 use candle_transformers::quantized_nn::RmsNorm;
 
 use crate::config::WeightFormat;
+use crate::qgemm;
 
 /// KV cache slots allocated at a time for a sequence.
 const KV_CACHE_CHUNK: usize = 256;
@@ -90,17 +92,53 @@ impl Hyperparameters {
 #[derive(Debug)]
 struct Linear {
     weight: QMatMul,
+    /// The same weights when they are Q8_0 on the CPU, for [`qgemm`]'s
+    /// batched kernel (shares the storage; no copy).
+    batched: Option<Arc<QTensor>>,
     bias: Option<Tensor>,
 }
 
 impl Linear {
+    fn new(weight: QMatMul, bias: Option<Tensor>) -> Self {
+        let batched = match &weight {
+            QMatMul::QTensor(t)
+                if t.dtype() == GgmlDType::Q8_0
+                    && t.device().is_cpu()
+                    && !t.shape().dims2().is_ok_and(|(n, k)| qgemm::candle_uses_vnni(n, k)) =>
+            {
+                Some(Arc::clone(t))
+            }
+            _ => None,
+        };
+        Self { weight, batched, bias }
+    }
+
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        let ys = self.weight.forward(xs)?;
+        let ys = match &self.batched {
+            // One row: candle's vector kernel is as fast and stays the reference.
+            Some(weights) if matches!(xs.dims(), &[rows, _] if rows > 1) => {
+                batched_product(weights, xs)?
+            }
+            _ => self.weight.forward(xs)?,
+        };
         match &self.bias {
             Some(bias) => ys.broadcast_add(bias),
             None => Ok(ys),
         }
     }
+}
+
+/// `xs` (m x k) times the transpose of Q8_0 `weights` (n x k) with the
+/// batched kernel.
+fn batched_product(weights: &QTensor, xs: &Tensor) -> Result<Tensor> {
+    let (n, k) = weights.shape().dims2()?;
+    let m = xs.dim(0)?;
+    let values = xs.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+    let data = weights.data()?;
+    let error = |e: qgemm::ShapeError| candle_core::Error::Msg(e.to_string());
+    let matrix = qgemm::Q8_0Matrix::new(&data, n, k).map_err(error)?;
+    let rows = qgemm::Q8_0Rows::quantize(&values, k).map_err(error)?;
+    Tensor::from_vec(qgemm::matmul(&matrix, &rows).map_err(error)?, (m, n), xs.device())
 }
 
 #[derive(Debug)]
@@ -149,7 +187,9 @@ pub struct Segment<'a> {
 #[derive(Debug)]
 pub struct LlamaModel {
     hyper: Hyperparameters,
-    embeddings: candle_nn::Embedding,
+    /// Token embeddings, kept quantized: rows are expanded only for the
+    /// tokens looked up (an f32 copy of SmolLM2's would take 113 MB).
+    embeddings: Arc<QTensor>,
     blocks: Vec<Block>,
     norm: RmsNorm,
     output: Linear,
@@ -190,7 +230,7 @@ impl<R: Read + Seek> Loader<'_, R> {
         } else {
             None
         };
-        Ok(Linear { weight, bias })
+        Ok(Linear::new(weight, bias))
     }
 
     fn norm(&mut self, name: &str, eps: f64) -> Result<RmsNorm> {
@@ -208,14 +248,15 @@ impl LlamaModel {
     ) -> Result<Self> {
         let hyper = Hyperparameters::from_gguf(content)?;
         let mut loader = Loader { content, reader, device, format };
-        let token_embd = loader.qtensor("token_embd.weight")?;
-        let embeddings =
-            candle_nn::Embedding::new(token_embd.dequantize(device)?, hyper.embedding);
+        let embeddings = Arc::new(loader.qtensor("token_embd.weight")?);
+        if embeddings.shape().dims2()?.1 != hyper.embedding {
+            candle_core::bail!("token embeddings are not {} wide", hyper.embedding);
+        }
         // Models with tied embeddings have no `output.weight`.
         let output = if content.tensor_infos.contains_key("output.weight") {
             loader.linear("output")?
         } else {
-            Linear { weight: QMatMul::from_qtensor(token_embd)?, bias: None }
+            Linear::new(QMatMul::from_arc(Arc::clone(&embeddings))?, None)
         };
         let norm = loader.norm("output_norm.weight", hyper.rms_eps)?;
         let blocks = (0..hyper.layers)
@@ -268,7 +309,7 @@ impl LlamaModel {
             }
         }
         let ids = Tensor::new(ids.as_slice(), &self.device)?;
-        let mut xs = self.embeddings.forward(&ids)?;
+        let mut xs = self.embeddings.embedding(&ids)?;
         for (layer, block) in self.blocks.iter().enumerate() {
             let h = block.attn_norm.forward(&xs)?;
             let attn = self.attention(block, layer, &h, segments)?;

@@ -5,8 +5,10 @@
     python3 host/candle/tools/llama_cpp_bench.py target/models/SmolLM2-135M-Instruct.Q4_1.gguf
 
 Prints prompt-processing and generation tokens/s and time to first token for
-one thread, median of five runs, plus the greedy summary text.
+one thread, median of five runs, plus the greedy summary text and the
+process's peak resident memory (VmHWM) after loading and at the end.
 """
+import resource
 import statistics
 import sys
 import time
@@ -26,7 +28,15 @@ PROMPT = (
 )
 GENERATED = 64
 
+
+
+def peak_rss_mib():
+    # ru_maxrss is in KiB on Linux.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 llm = Llama(model_path=sys.argv[1], n_threads=1, n_threads_batch=1, n_ctx=2048, verbose=False)
+rss_loaded = peak_rss_mib()
 tokens = llm.tokenize(PROMPT.encode(), add_bos=False, special=True)
 pp, ttft, tg = [], [], []
 for _ in range(5):
@@ -47,4 +57,5 @@ print(f"prompt tokens: {len(tokens)}")
 print(f"prompt processing: {statistics.median(pp):.1f} tok/s")
 print(f"time to first token: {statistics.median(ttft) * 1000:.1f} ms")
 print(f"generation: {statistics.median(tg):.1f} tok/s")
+print(f"peak RSS after loading: {rss_loaded:.0f} MiB; at the end: {peak_rss_mib():.0f} MiB")
 print("greedy text:", repr(llm.detokenize(out).decode(errors="replace")))

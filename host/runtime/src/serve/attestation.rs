@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use cloister_attestation::{
-    DEVELOPMENT_TCB, Evidence, EvidenceProvider, PolicySetError, ProviderError, SevGuestProvider, SimulatedLaunch,
-    SimulatedPlatform, SimulatedProvider, SimulationError, ensure_policy_set_matches,
+    DEVELOPMENT_TCB, Evidence, EvidenceProvider, PolicySetError, ProviderError, SevGuestProvider,
+    SimulatedLaunch, SimulatedPlatform, SimulatedProvider, SimulationError,
+    ensure_policy_set_matches,
 };
 
 use super::config::{AttestationConfig, ProviderKind};
@@ -87,8 +88,10 @@ pub fn provider(
             let settings = &config.sev_guest;
             let mut provider = SevGuestProvider::new(settings.vmpl);
             if let Some(path) = &settings.vcek_file {
-                let vcek =
-                    std::fs::read(path).map_err(|source| AttestationError::VcekFile { path: path.clone(), source })?;
+                let vcek = std::fs::read(path).map_err(|source| AttestationError::VcekFile {
+                    path: path.clone(),
+                    source,
+                })?;
                 provider = provider.with_fallback_vcek(vcek);
             }
             ConfiguredProvider::SevGuest(provider)
@@ -102,7 +105,10 @@ pub fn provider(
 ///
 /// # Errors
 /// No report, or [`AttestationError::PolicySet`] naming both digests.
-pub fn check_boot_report(provider: &dyn EvidenceProvider, policies: &PolicySet) -> Result<(), AttestationError> {
+pub fn check_boot_report(
+    provider: &dyn EvidenceProvider,
+    policies: &PolicySet,
+) -> Result<(), AttestationError> {
     let evidence = provider.evidence(&BOOT_REPORT_DATA)?;
     ensure_policy_set_matches(evidence.report.host_data(), policies.named_contents())?;
     Ok(())

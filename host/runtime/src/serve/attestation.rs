@@ -44,7 +44,7 @@ pub enum AttestationError {
 #[derive(Debug)]
 pub enum ConfiguredProvider {
     /// Development only: a simulated platform.
-    Simulated(SimulatedProvider),
+    Simulated(Box<SimulatedProvider>),
     /// The AMD secure processor.
     SevGuest(SevGuestProvider),
 }
@@ -82,7 +82,7 @@ pub fn provider(
             let platform = SimulatedPlatform::from_seed(settings.platform_seed, DEVELOPMENT_TCB)?;
             let host_data = settings.host_data.unwrap_or(launch.host_data);
             let launch = SimulatedLaunch::new(launch.simulated_measurement(), host_data);
-            ConfiguredProvider::Simulated(SimulatedProvider::new(platform, launch))
+            ConfiguredProvider::Simulated(Box::new(SimulatedProvider::new(platform, launch)))
         }
         ProviderKind::SevGuest => {
             let settings = &config.sev_guest;

@@ -93,13 +93,20 @@ impl LaunchDigests {
     ///
     /// # Errors
     /// A component is unreadable or differs from its manifest.
-    pub fn compute(config: &HostConfig, policies: &PolicySet, host_binary: [u8; 32]) -> Result<Self, LaunchError> {
+    pub fn compute(
+        config: &HostConfig,
+        policies: &PolicySet,
+        host_binary: [u8; 32],
+    ) -> Result<Self, LaunchError> {
         let plugin_dir = HostConfig::open_dir(&config.plugin_dir)?;
         let mut plugins = Vec::with_capacity(policies.manifests().len());
         for manifest in policies.manifests() {
             let bytes = plugin_dir
                 .read(&manifest.component)
-                .map_err(|source| LoadError::Io { path: manifest.component.clone(), source })?;
+                .map_err(|source| LoadError::Io {
+                    path: manifest.component.clone(),
+                    source,
+                })?;
             let actual = Digest::of(&bytes);
             if actual != manifest.digest {
                 return Err(LoadError::DigestMismatch {
@@ -117,7 +124,10 @@ impl LaunchDigests {
         }
         let mut policy_files: Vec<PolicyFileDigest> = policies
             .named_contents()
-            .map(|(name, contents)| PolicyFileDigest { name: name.to_owned(), digest: Sha256::digest(contents).into() })
+            .map(|(name, contents)| PolicyFileDigest {
+                name: name.to_owned(),
+                digest: Sha256::digest(contents).into(),
+            })
             .collect();
         policy_files.sort_by(|a, b| a.name.cmp(&b.name));
         let mut digests = Self {

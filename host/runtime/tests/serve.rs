@@ -14,10 +14,14 @@ use std::time::Duration;
 
 use cloister_api::{FeatureRequest, FeatureResponse};
 use cloister_attestation::{
-    AllowList, DEVELOPMENT_SEED, DEVELOPMENT_TCB, Policy, PolicySetError, SimulatedPlatform, TrustAnchors, Verifier,
+    AllowList, DEVELOPMENT_SEED, DEVELOPMENT_TCB, Policy, PolicySetError, SimulatedPlatform,
+    TrustAnchors, Verifier,
 };
 use cloister_client::{Client, ClientConfig, UncheckedKeys};
-use cloister_gateway::{Gateway, GatewayConfig, HttpForwardRouter, KeyService, Metrics, NoRedeemer, ReplayGuard, now_unix};
+use cloister_gateway::{
+    Gateway, GatewayConfig, HttpForwardRouter, KeyService, Metrics, NoRedeemer, ReplayGuard,
+    now_unix,
+};
 use cloister_host::capabilities::inference::BackendKind;
 use cloister_host::launch::{LaunchDigests, LaunchError};
 use cloister_host::logfilter::MemorySink;
@@ -51,7 +55,9 @@ fn config(policy_dir: &Path) -> HostConfig {
 }
 
 fn policies(config: &HostConfig) -> PolicySet {
-    config.policies().unwrap_or_else(|e| panic!("policies in {}: {e}", config.policy_dir.display()))
+    config
+        .policies()
+        .unwrap_or_else(|e| panic!("policies in {}: {e}", config.policy_dir.display()))
 }
 
 fn boot(config: &HostConfig) -> Result<Host, BootError> {
@@ -65,8 +71,13 @@ fn boot(config: &HostConfig) -> Result<Host, BootError> {
 fn verifier(launch: &LaunchDigests) -> Verifier<AllowList> {
     let platform = SimulatedPlatform::from_seed(DEVELOPMENT_SEED, DEVELOPMENT_TCB)
         .unwrap_or_else(|e| panic!("platform: {e}"));
-    let measurement = launch.measurement.unwrap_or_else(|| panic!("simulated launch has a measurement"));
-    let accepted = AllowList { measurements: [measurement].into(), host_data: [launch.host_data].into() };
+    let measurement = launch
+        .measurement
+        .unwrap_or_else(|| panic!("simulated launch has a measurement"));
+    let accepted = AllowList {
+        measurements: [measurement].into(),
+        host_data: [launch.host_data].into(),
+    };
     let policy = Policy {
         allow_simulated: true,
         report_versions: 2..=5,
@@ -74,13 +85,19 @@ fn verifier(launch: &LaunchDigests) -> Verifier<AllowList> {
         minimum_tcb: DEVELOPMENT_TCB,
         accepted: accepted.clone(),
     };
-    let anchors = platform.pin_in(TrustAnchors::amd()).unwrap_or_else(|e| panic!("anchors: {e}"));
+    let anchors = platform
+        .pin_in(TrustAnchors::amd())
+        .unwrap_or_else(|e| panic!("anchors: {e}"));
     Verifier::new(anchors, policy, accepted)
 }
 
 async fn bind() -> (TcpListener, SocketAddr) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
-    let addr = listener.local_addr().unwrap_or_else(|e| panic!("addr: {e}"));
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("bind: {e}"));
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("addr: {e}"));
     (listener, addr)
 }
 
@@ -96,14 +113,36 @@ async fn gateway_and_relay(host: SocketAddr) -> Client<UncheckedKeys> {
     .unwrap_or_else(|e| panic!("router: {e}"));
     let ring = KeyRing::generate(defaults.keys.policy(), &defaults.keys.aeads, now_unix())
         .unwrap_or_else(|e| panic!("keys: {e}"));
-    let keys = Arc::new(KeyService::new(ring, None, Duration::from_secs(defaults.keys.max_cache_secs)));
-    let replay = ReplayGuard::new(Duration::from_secs(defaults.replay.window_secs), defaults.replay.capacity);
-    let gateway =
-        Arc::new(Gateway::new(keys, replay, NoRedeemer { require_tokens: false }, router, Arc::new(Metrics::default())));
+    let keys = Arc::new(KeyService::new(
+        ring,
+        None,
+        Duration::from_secs(defaults.keys.max_cache_secs),
+    ));
+    let replay = ReplayGuard::new(
+        Duration::from_secs(defaults.replay.window_secs),
+        defaults.replay.capacity,
+    );
+    let gateway = Arc::new(Gateway::new(
+        keys,
+        replay,
+        NoRedeemer {
+            require_tokens: false,
+        },
+        router,
+        Arc::new(Metrics::default()),
+    ));
     let (listener, gateway_addr) = bind().await;
-    tokio::spawn(cloister_gateway::serve(listener, gateway, "/gateway", defaults.max_request_bytes));
+    tokio::spawn(cloister_gateway::serve(
+        listener,
+        gateway,
+        "/gateway",
+        defaults.max_request_bytes,
+    ));
 
-    let relay = RelayConfig { gateway_url: format!("http://{gateway_addr}/gateway"), ..RelayConfig::default() };
+    let relay = RelayConfig {
+        gateway_url: format!("http://{gateway_addr}/gateway"),
+        ..RelayConfig::default()
+    };
     let (listener, relay_addr) = bind().await;
     tokio::spawn(cloister_relay::serve(listener, relay));
 
@@ -119,9 +158,18 @@ async fn gateway_and_relay(host: SocketAddr) -> Client<UncheckedKeys> {
 }
 
 async fn get(url: &str) -> String {
-    let response = reqwest::get(url).await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    assert!(response.status().is_success(), "GET {url}: {}", response.status());
-    response.text().await.unwrap_or_else(|e| panic!("GET {url}: {e}"))
+    let response = reqwest::get(url)
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    assert!(
+        response.status().is_success(),
+        "GET {url}: {}",
+        response.status()
+    );
+    response
+        .text()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
 }
 
 fn team_lunch() -> FeatureRequest {
@@ -133,9 +181,13 @@ fn team_lunch() -> FeatureRequest {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_summarises_through_relay_gateway_and_an_attested_host() {
     let config = config(&repo_root().join("policies"));
-    let host = tokio::task::block_in_place(|| boot(&config)).unwrap_or_else(|e| panic!("boot: {e}"));
+    let host =
+        tokio::task::block_in_place(|| boot(&config)).unwrap_or_else(|e| panic!("boot: {e}"));
     let launch = host.launch().clone();
-    assert_eq!(launch, LaunchDigests::compute(&config, &policies(&config), HOST_BINARY).expect("measure"));
+    assert_eq!(
+        launch,
+        LaunchDigests::compute(&config, &policies(&config), HOST_BINARY).expect("measure")
+    );
     let (listener, host_addr) = bind().await;
     let (stop, stopped) = oneshot::channel::<()>();
     let serving = tokio::spawn(host.serve(listener, async move {
@@ -145,20 +197,30 @@ async fn a_client_summarises_through_relay_gateway_and_an_attested_host() {
     let client = gateway_and_relay(host_addr).await;
     let transport = OhttpTransport::new(Arc::new(client), "cloister.invalid");
     let verifier = tokio::task::block_in_place(|| verifier(&launch));
-    let mut session =
-        ClientSession::establish(transport, &verifier).await.unwrap_or_else(|e| panic!("establish: {e}"));
+    let mut session = ClientSession::establish(transport, &verifier)
+        .await
+        .unwrap_or_else(|e| panic!("establish: {e}"));
     assert_eq!(Some(session.attestation().measurement), launch.measurement);
     assert_eq!(session.attestation().host_data, launch.host_data);
-    let response = session.request(&team_lunch()).await.unwrap_or_else(|e| panic!("summarise: {e}"));
+    let response = session
+        .request(&team_lunch())
+        .await
+        .unwrap_or_else(|e| panic!("summarise: {e}"));
     assert!(
         matches!(&response, FeatureResponse::Summary { text, messages_covered: 6 } if !text.is_empty()),
         "{response:?}"
     );
 
-    let health: serde_json::Value = serde_json::from_str(&get(&format!("http://{host_addr}/healthz")).await)
-        .unwrap_or_else(|e| panic!("healthz is JSON: {e}"));
+    let health: serde_json::Value =
+        serde_json::from_str(&get(&format!("http://{host_addr}/healthz")).await)
+            .unwrap_or_else(|e| panic!("healthz is JSON: {e}"));
     assert_eq!(health["status"], "ok");
-    assert!(health["attestation"].as_str().is_some_and(|a| a.starts_with("SIMULATED")), "{health}");
+    assert!(
+        health["attestation"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("SIMULATED")),
+        "{health}"
+    );
     assert_eq!(health["inference_simulated"], true);
 
     let metrics = get(&format!("http://{host_addr}/metrics")).await;
@@ -168,13 +230,22 @@ async fn a_client_summarises_through_relay_gateway_and_an_attested_host() {
         "cloister_host_feature_requests_total{feature=\"summarise\",outcome=\"ok\"} 1",
         "cloister_host_feature_requests_total{feature=\"summarise\",outcome=\"failed\"} 0",
     ] {
-        assert!(metrics.lines().any(|l| l == line), "missing `{line}` in:\n{metrics}");
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "missing `{line}` in:\n{metrics}"
+        );
     }
-    assert!(!metrics.contains(session.session_id()), "metrics name a session:\n{metrics}");
+    assert!(
+        !metrics.contains(session.session_id()),
+        "metrics name a session:\n{metrics}"
+    );
 
     let _ = stop.send(());
     let served = tokio::time::timeout(Duration::from_secs(10), serving).await;
-    assert!(matches!(served, Ok(Ok(Ok(())))), "graceful shutdown: {served:?}");
+    assert!(
+        matches!(served, Ok(Ok(Ok(())))),
+        "graceful shutdown: {served:?}"
+    );
 }
 
 #[test]
@@ -182,7 +253,9 @@ fn the_host_refuses_a_host_data_that_is_not_its_policy_set() {
     let mut config = config(&repo_root().join("policies"));
     config.attestation.simulated.host_data = Some([0x11; 32]);
     let loaded = policies(&config).digest().expect("digest");
-    let error = boot(&config).err().unwrap_or_else(|| panic!("the host started with foreign HOST_DATA"));
+    let error = boot(&config)
+        .err()
+        .unwrap_or_else(|| panic!("the host started with foreign HOST_DATA"));
     assert!(
         matches!(
             &error,
@@ -192,7 +265,10 @@ fn the_host_refuses_a_host_data_that_is_not_its_policy_set() {
         "{error:?}"
     );
     let message = error.to_string();
-    assert!(message.contains(&hex::encode([0x11; 32])) && message.contains(&hex::encode(loaded)), "{message}");
+    assert!(
+        message.contains(&hex::encode([0x11; 32])) && message.contains(&hex::encode(loaded)),
+        "{message}"
+    );
 }
 
 #[test]
@@ -200,7 +276,10 @@ fn the_host_starts_when_the_configured_host_data_is_its_policy_set() {
     let mut config = config(&repo_root().join("policies"));
     config.attestation.simulated.host_data = Some(policies(&config).digest().expect("digest"));
     let host = boot(&config).unwrap_or_else(|e| panic!("boot: {e}"));
-    assert_eq!(Some(host.launch().host_data), config.attestation.simulated.host_data);
+    assert_eq!(
+        Some(host.launch().host_data),
+        config.attestation.simulated.host_data
+    );
 }
 
 #[test]
@@ -209,11 +288,15 @@ fn a_sev_guest_host_never_starts_without_a_report_naming_its_policies() {
     // HOST_DATA is not this test's policy set. Either way: no start.
     let mut config = config(&repo_root().join("policies"));
     config.attestation.provider = ProviderKind::SevGuest;
-    let error = boot(&config).err().unwrap_or_else(|| panic!("started without genuine attestation"));
+    let error = boot(&config)
+        .err()
+        .unwrap_or_else(|| panic!("started without genuine attestation"));
     assert!(
         matches!(
             &error,
-            BootError::Attestation(AttestationError::BootReport(_) | AttestationError::PolicySet(_))
+            BootError::Attestation(
+                AttestationError::BootReport(_) | AttestationError::PolicySet(_)
+            )
         ),
         "{error:?}"
     );
@@ -224,8 +307,13 @@ fn policy_copy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     let from = repo_root().join("policies");
     std::fs::create_dir(dir.path().join("plugins")).expect("mkdir");
-    for name in ["log-allowlist.toml", "plugins/summarise.toml", "plugins/suggest.toml"] {
-        std::fs::copy(from.join(name), dir.path().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    for name in [
+        "log-allowlist.toml",
+        "plugins/summarise.toml",
+        "plugins/suggest.toml",
+    ] {
+        std::fs::copy(from.join(name), dir.path().join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
     dir
 }
@@ -237,19 +325,51 @@ fn measure_names_every_policy_file_and_changes_with_any_of_them() {
     let before = LaunchDigests::compute(&config, &policies(&config), HOST_BINARY).expect("measure");
 
     let json = serde_json::to_value(&before).expect("json");
-    let keys: Vec<&str> = json.as_object().expect("object").keys().map(String::as_str).collect();
+    let keys: Vec<&str> = json
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(
-        keys.iter().copied().collect::<std::collections::BTreeSet<_>>(),
-        ["mode", "measurement", "host_data", "snp_policy", "host_binary", "plugins", "policy_files"].into()
+        keys.iter()
+            .copied()
+            .collect::<std::collections::BTreeSet<_>>(),
+        [
+            "mode",
+            "measurement",
+            "host_data",
+            "snp_policy",
+            "host_binary",
+            "plugins",
+            "policy_files"
+        ]
+        .into()
     );
     assert_eq!(json["mode"], "simulated");
     assert_eq!(json["measurement"].as_str().map(str::len), Some(96));
     assert_eq!(json["host_data"].as_str().map(str::len), Some(64));
     assert_eq!(json["host_binary"], hex::encode(HOST_BINARY));
-    let names: Vec<&str> = before.policy_files.iter().map(|f| f.name.as_str()).collect();
-    assert_eq!(names, ["log-allowlist.toml", "plugins/suggest.toml", "plugins/summarise.toml"]);
-    let summarise = before.plugins.iter().find(|p| p.name == "summarise").expect("summarise measured");
-    let manifest = std::fs::read_to_string(dir.path().join("plugins/summarise.toml")).expect("manifest");
+    let names: Vec<&str> = before
+        .policy_files
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "log-allowlist.toml",
+            "plugins/suggest.toml",
+            "plugins/summarise.toml"
+        ]
+    );
+    let summarise = before
+        .plugins
+        .iter()
+        .find(|p| p.name == "summarise")
+        .expect("summarise measured");
+    let manifest =
+        std::fs::read_to_string(dir.path().join("plugins/summarise.toml")).expect("manifest");
     assert!(manifest.contains(&format!("sha256:{}", hex::encode(summarise.digest))));
 
     let path = dir.path().join("log-allowlist.toml");
@@ -263,16 +383,24 @@ fn measure_names_every_policy_file_and_changes_with_any_of_them() {
     assert_eq!(after.policy_files[1..], before.policy_files[1..]);
     assert_eq!(after.plugins, before.plugins);
 
-    let other_binary = LaunchDigests::compute(&config, &policies(&config), [0xb2; 32]).expect("measure");
+    let other_binary =
+        LaunchDigests::compute(&config, &policies(&config), [0xb2; 32]).expect("measure");
     assert_ne!(other_binary.measurement, after.measurement);
     assert_eq!(other_binary.host_data, after.host_data);
 
     // On hardware the firmware measures the VM image; the host cannot know it.
     let mut hardware = config.clone();
     hardware.attestation.provider = ProviderKind::SevGuest;
-    let real = LaunchDigests::compute(&hardware, &policies(&hardware), HOST_BINARY).expect("measure");
-    assert_eq!((real.measurement, real.snp_policy, real.host_data), (None, None, after.host_data));
-    assert_eq!(serde_json::to_value(&real).expect("json")["mode"], "sev-guest");
+    let real =
+        LaunchDigests::compute(&hardware, &policies(&hardware), HOST_BINARY).expect("measure");
+    assert_eq!(
+        (real.measurement, real.snp_policy, real.host_data),
+        (None, None, after.host_data)
+    );
+    assert_eq!(
+        serde_json::to_value(&real).expect("json")["mode"],
+        "sev-guest"
+    );
 }
 
 #[test]
@@ -281,13 +409,15 @@ fn measure_refuses_a_component_that_differs_from_its_manifest() {
     let mut config = config(&repo_root().join("policies"));
     let real = config.plugin_dir.clone();
     for name in ["summarise.wasm", "suggest.wasm"] {
-        std::fs::copy(real.join(name), plugins.path().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        std::fs::copy(real.join(name), plugins.path().join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
     let mut tampered = std::fs::read(plugins.path().join("suggest.wasm")).expect("read");
     tampered.push(0);
     std::fs::write(plugins.path().join("suggest.wasm"), tampered).expect("write");
     config.plugin_dir = plugins.path().to_path_buf();
-    let error = LaunchDigests::compute(&config, &policies(&config), HOST_BINARY).expect_err("tampered component");
+    let error = LaunchDigests::compute(&config, &policies(&config), HOST_BINARY)
+        .expect_err("tampered component");
     assert!(
         matches!(&error, LaunchError::Load(LoadError::DigestMismatch { plugin, .. }) if plugin == "suggest"),
         "{error:?}"

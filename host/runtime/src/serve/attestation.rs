@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use cloister_attestation::{
-    DEVELOPMENT_TCB, Evidence, EvidenceProvider, PolicySetError, ProviderError, SevGuestProvider, SimulatedLaunch,
-    SimulatedPlatform, SimulatedProvider, SimulationError, ensure_policy_set_matches,
+    DEVELOPMENT_TCB, Evidence, EvidenceProvider, PolicySetError, ProviderError, SevGuestProvider,
+    SimulatedLaunch, SimulatedPlatform, SimulatedProvider, SimulationError,
+    ensure_policy_set_matches,
 };
 
 use super::config::{AttestationConfig, ProviderKind};
@@ -43,7 +44,7 @@ pub enum AttestationError {
 #[derive(Debug)]
 pub enum ConfiguredProvider {
     /// Development only: a simulated platform.
-    Simulated(SimulatedProvider),
+    Simulated(Box<SimulatedProvider>),
     /// The AMD secure processor.
     SevGuest(SevGuestProvider),
 }
@@ -81,14 +82,16 @@ pub fn provider(
             let platform = SimulatedPlatform::from_seed(settings.platform_seed, DEVELOPMENT_TCB)?;
             let host_data = settings.host_data.unwrap_or(launch.host_data);
             let launch = SimulatedLaunch::new(launch.simulated_measurement(), host_data);
-            ConfiguredProvider::Simulated(SimulatedProvider::new(platform, launch))
+            ConfiguredProvider::Simulated(Box::new(SimulatedProvider::new(platform, launch)))
         }
         ProviderKind::SevGuest => {
             let settings = &config.sev_guest;
             let mut provider = SevGuestProvider::new(settings.vmpl);
             if let Some(path) = &settings.vcek_file {
-                let vcek =
-                    std::fs::read(path).map_err(|source| AttestationError::VcekFile { path: path.clone(), source })?;
+                let vcek = std::fs::read(path).map_err(|source| AttestationError::VcekFile {
+                    path: path.clone(),
+                    source,
+                })?;
                 provider = provider.with_fallback_vcek(vcek);
             }
             ConfiguredProvider::SevGuest(provider)
@@ -102,7 +105,10 @@ pub fn provider(
 ///
 /// # Errors
 /// No report, or [`AttestationError::PolicySet`] naming both digests.
-pub fn check_boot_report(provider: &dyn EvidenceProvider, policies: &PolicySet) -> Result<(), AttestationError> {
+pub fn check_boot_report(
+    provider: &dyn EvidenceProvider,
+    policies: &PolicySet,
+) -> Result<(), AttestationError> {
     let evidence = provider.evidence(&BOOT_REPORT_DATA)?;
     ensure_policy_set_matches(evidence.report.host_data(), policies.named_contents())?;
     Ok(())

@@ -36,7 +36,10 @@ impl Default for ServeConfig {
 impl ServeConfig {
     /// The session table's limits.
     pub fn sessions(&self) -> SessionConfig {
-        SessionConfig { idle_timeout_secs: self.idle_timeout_secs, max_sessions: self.max_sessions }
+        SessionConfig {
+            idle_timeout_secs: self.idle_timeout_secs,
+            max_sessions: self.max_sessions,
+        }
     }
 
     /// The sweep period (at least one second).
@@ -84,7 +87,10 @@ pub struct SimulatedConfig {
 
 impl Default for SimulatedConfig {
     fn default() -> Self {
-        Self { platform_seed: DEVELOPMENT_SEED, host_data: None }
+        Self {
+            platform_seed: DEVELOPMENT_SEED,
+            host_data: None,
+        }
     }
 }
 

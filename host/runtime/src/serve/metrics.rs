@@ -33,7 +33,12 @@ impl FeatureCounters {
     /// Counters starting at zero for each of `features`, so that every
     /// loaded feature appears in the metrics before its first request.
     pub fn new<'a>(features: impl IntoIterator<Item = &'a str>) -> Self {
-        Self(Mutex::new(features.into_iter().map(|name| (name.to_owned(), Outcomes::default())).collect()))
+        Self(Mutex::new(
+            features
+                .into_iter()
+                .map(|name| (name.to_owned(), Outcomes::default()))
+                .collect(),
+        ))
     }
 
     /// Counts one request of `feature`.
@@ -49,7 +54,10 @@ impl FeatureCounters {
 
     /// A snapshot, by feature name.
     pub fn snapshot(&self) -> BTreeMap<String, Outcomes> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -69,36 +77,71 @@ impl MeteredRuntime {
 impl FeatureService for MeteredRuntime {
     fn handle(&self, request: FeatureRequest) -> Result<FeatureResponse, String> {
         let feature = request.feature();
-        let outcome = self.runtime.handle(request).map_err(|error| error.to_string());
+        let outcome = self
+            .runtime
+            .handle(request)
+            .map_err(|error| error.to_string());
         self.counters.record(feature, outcome.is_ok());
         outcome
     }
 }
 
 /// Renders every counter in the Prometheus text exposition format.
-pub fn render(sessions: &SessionStats, features: &BTreeMap<String, Outcomes>, logs: &FilterStats) -> String {
+pub fn render(
+    sessions: &SessionStats,
+    features: &BTreeMap<String, Outcomes>,
+    logs: &FilterStats,
+) -> String {
     let mut out = String::new();
     let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
     };
     let open = u64::try_from(sessions.open).unwrap_or(u64::MAX);
-    metric("cloister_host_sessions_open", "gauge", "RA-TLS sessions open now.", open);
-    metric("cloister_host_sessions_opened_total", "counter", "RA-TLS sessions opened.", sessions.opened);
+    metric(
+        "cloister_host_sessions_open",
+        "gauge",
+        "RA-TLS sessions open now.",
+        open,
+    );
+    metric(
+        "cloister_host_sessions_opened_total",
+        "counter",
+        "RA-TLS sessions opened.",
+        sessions.opened,
+    );
     metric(
         "cloister_host_sessions_established_total",
         "counter",
         "RA-TLS sessions that received attestation evidence.",
         sessions.attested,
     );
-    metric("cloister_host_sessions_expired_total", "counter", "Sessions dropped for idleness.", sessions.expired);
-    metric("cloister_host_sessions_failed_total", "counter", "Sessions dropped after an error.", sessions.failed);
+    metric(
+        "cloister_host_sessions_expired_total",
+        "counter",
+        "Sessions dropped for idleness.",
+        sessions.expired,
+    );
+    metric(
+        "cloister_host_sessions_failed_total",
+        "counter",
+        "Sessions dropped after an error.",
+        sessions.failed,
+    );
     metric(
         "cloister_host_requests_refused_total",
         "counter",
         "Feature requests refused on a session not yet attested.",
         sessions.refused,
     );
-    metric("cloister_host_log_events_kept_total", "counter", "Log events admitted by the allow-list.", logs.kept_events);
+    metric(
+        "cloister_host_log_events_kept_total",
+        "counter",
+        "Log events admitted by the allow-list.",
+        logs.kept_events,
+    );
     metric(
         "cloister_host_log_events_dropped_total",
         "counter",
@@ -112,10 +155,21 @@ pub fn render(sessions: &SessionStats, features: &BTreeMap<String, Outcomes>, lo
         logs.dropped_fields,
     );
     let name = "cloister_host_feature_requests_total";
-    let _ = writeln!(out, "# HELP {name} Feature requests served, by feature and outcome.\n# TYPE {name} counter");
+    let _ = writeln!(
+        out,
+        "# HELP {name} Feature requests served, by feature and outcome.\n# TYPE {name} counter"
+    );
     for (feature, outcomes) in features {
-        let _ = writeln!(out, "{name}{{feature=\"{feature}\",outcome=\"ok\"}} {}", outcomes.ok);
-        let _ = writeln!(out, "{name}{{feature=\"{feature}\",outcome=\"failed\"}} {}", outcomes.failed);
+        let _ = writeln!(
+            out,
+            "{name}{{feature=\"{feature}\",outcome=\"ok\"}} {}",
+            outcomes.ok
+        );
+        let _ = writeln!(
+            out,
+            "{name}{{feature=\"{feature}\",outcome=\"failed\"}} {}",
+            outcomes.failed
+        );
     }
     out
 }
@@ -130,7 +184,13 @@ mod tests {
         counters.record("summarise", true);
         counters.record("summarise", false);
         counters.record("summarise", true);
-        let sessions = SessionStats { open: 2, opened: 5, expired: 1, attested: 4, ..SessionStats::default() };
+        let sessions = SessionStats {
+            open: 2,
+            opened: 5,
+            expired: 1,
+            attested: 4,
+            ..SessionStats::default()
+        };
         let text = render(&sessions, &counters.snapshot(), &FilterStats::default());
         for line in [
             "cloister_host_sessions_open 2",
@@ -141,7 +201,10 @@ mod tests {
             "cloister_host_feature_requests_total{feature=\"summarise\",outcome=\"failed\"} 1",
             "cloister_host_feature_requests_total{feature=\"suggest\",outcome=\"ok\"} 0",
         ] {
-            assert!(text.lines().any(|l| l == line), "missing `{line}` in:\n{text}");
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing `{line}` in:\n{text}"
+            );
         }
     }
 }

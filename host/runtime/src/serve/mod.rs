@@ -34,7 +34,9 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 
 pub use self::attestation::{AttestationError, ConfiguredProvider, check_boot_report, provider};
-pub use self::config::{AttestationConfig, ProviderKind, ServeConfig, SevGuestConfig, SimulatedConfig};
+pub use self::config::{
+    AttestationConfig, ProviderKind, ServeConfig, SevGuestConfig, SimulatedConfig,
+};
 use self::metrics::{FeatureCounters, MeteredRuntime};
 use crate::config::HostConfig;
 use crate::error::LoadError;
@@ -113,12 +115,21 @@ impl Host {
 
         let runtime = config.start(policies, Arc::clone(&filter))?;
         let backend = runtime.capabilities().inference.backend().clone();
-        let features = Arc::new(FeatureCounters::new(runtime.manifests().map(|m| m.name.as_str())));
+        let features = Arc::new(FeatureCounters::new(
+            runtime.manifests().map(|m| m.name.as_str()),
+        ));
         let service = MeteredRuntime::new(runtime, Arc::clone(&features));
-        let table = Arc::new(SessionTable::new(&config.serve.sessions(), Arc::clone(&provider) as _, Arc::new(service))?);
+        let table = Arc::new(SessionTable::new(
+            &config.serve.sessions(),
+            Arc::clone(&provider) as _,
+            Arc::new(service),
+        )?);
 
-        let attestation =
-            if provider.is_simulated() { SIMULATION_WARNING.to_owned() } else { "sev-guest".to_owned() };
+        let attestation = if provider.is_simulated() {
+            SIMULATION_WARNING.to_owned()
+        } else {
+            "sev-guest".to_owned()
+        };
         let health = Health {
             status: "ok",
             attestation,
@@ -127,8 +138,18 @@ impl Host {
             inference_simulated: backend.is_simulated(),
             launch,
         };
-        let observed = Arc::new(Observed { table: Arc::clone(&table), features, filter, health });
-        Ok(Self { table, backend, observed, settings: config.serve.clone() })
+        let observed = Arc::new(Observed {
+            table: Arc::clone(&table),
+            features,
+            filter,
+            health,
+        });
+        Ok(Self {
+            table,
+            backend,
+            observed,
+            settings: config.serve.clone(),
+        })
     }
 
     /// What `/healthz` reports: attestation mode, engine, launch digests.
@@ -179,7 +200,9 @@ impl Host {
                 table.expire_idle();
             }
         });
-        let served = axum::serve(listener, self.router()).with_graceful_shutdown(shutdown).await;
+        let served = axum::serve(listener, self.router())
+            .with_graceful_shutdown(shutdown)
+            .await;
         sweeper.abort();
         served
     }
@@ -190,7 +213,10 @@ async fn health(State(observed): State<Arc<Observed>>) -> axum::Json<Health> {
 }
 
 async fn metrics(State(observed): State<Arc<Observed>>) -> impl IntoResponse {
-    let text =
-        metrics::render(&observed.table.stats(), &observed.features.snapshot(), &observed.filter.stats());
+    let text = metrics::render(
+        &observed.table.stats(),
+        &observed.features.snapshot(),
+        &observed.filter.stats(),
+    );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }

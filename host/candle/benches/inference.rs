@@ -99,38 +99,44 @@ fn stamped(backend: &CandleBackend, request: &GenerateRequest) -> Vec<Instant> {
     stamps
 }
 
-/// The batched Q8_0 kernel against candle's quantized matmul, on the
-/// model's own matrix shapes, for a decode batch of 8 rows: the part of a
-/// batched step that the kernel changes, without the rest of the engine.
+/// The in-place kernels against candle's quantized matmul on the model's own
+/// matrix shapes, for one row (single-stream decoding) and a decode batch of
+/// 8 rows: the part of a step that the kernels change, without the rest of
+/// the engine. Candle has only scalar code for Q4_1 and is left out there.
 fn matmul_kernels(c: &mut Criterion) {
     use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
     use candle_core::{Device, Module, Tensor};
-    use cloister_inference_candle::qgemm::{Q8_0Matrix, Q8_0Rows, matmul};
+    use cloister_inference_candle::qgemm::{BlockFormat, Q8Rows, QMatrix, matmul};
 
-    const ROWS: usize = 8;
-    let mut group = c.benchmark_group("q8_0-matmul-8-rows");
-    group.sample_size(20).warm_up_time(Duration::from_secs(1));
-    // (out, in): attention q/o, ffn gate/up, ffn down.
-    for (n, k) in [(576, 576), (1536, 576), (576, 1536)] {
-        let values = |len: usize| (0..len).map(|i| ((i * 7919) % 2001) as f32 / 1000.0 - 1.0);
-        let w = Tensor::from_iter(values(n * k), &Device::Cpu)
-            .and_then(|t| t.reshape((n, k)))
-            .expect("weights");
-        let weights = Arc::new(QTensor::quantize(&w, GgmlDType::Q8_0).expect("quantize"));
-        let xs: Vec<f32> = values(ROWS * k).collect();
-        let x = Tensor::from_slice(&xs, (ROWS, k), &Device::Cpu).expect("activations");
-        group.throughput(Throughput::Elements((ROWS * n * k) as u64));
-        let candle = QMatMul::from_arc(Arc::clone(&weights)).expect("qmatmul");
-        group.bench_function(format!("candle-{n}x{k}"), |b| {
-            b.iter(|| candle.forward(&x).expect("candle"));
-        });
-        let data = weights.data().expect("data");
-        let matrix = Q8_0Matrix::new(&data, n, k).expect("matrix");
-        group.bench_function(format!("batched-{n}x{k}"), |b| {
-            b.iter(|| matmul(&matrix, &Q8_0Rows::quantize(&xs, k).expect("rows")).expect("mm"));
-        });
+    for rows in [1, 8] {
+        let mut group = c.benchmark_group(format!("matmul-{rows}-rows"));
+        group.sample_size(20).warm_up_time(Duration::from_secs(1));
+        // (out, in): attention q/o, ffn gate/up, ffn down, tied output.
+        for (n, k) in [(576, 576), (1536, 576), (576, 1536), (49152, 576)] {
+            let values = |len: usize| (0..len).map(|i| ((i * 7919) % 2001) as f32 / 1000.0 - 1.0);
+            let w = Tensor::from_iter(values(n * k), &Device::Cpu)
+                .and_then(|t| t.reshape((n, k)))
+                .expect("weights");
+            let xs: Vec<f32> = values(rows * k).collect();
+            let x = Tensor::from_slice(&xs, (rows, k), &Device::Cpu).expect("activations");
+            group.throughput(Throughput::Elements((rows * n * k) as u64));
+            for (dtype, format) in [(GgmlDType::Q8_0, BlockFormat::Q8_0), (GgmlDType::Q4_1, BlockFormat::Q4_1)] {
+                let weights = Arc::new(QTensor::quantize(&w, dtype).expect("quantize"));
+                if dtype == GgmlDType::Q8_0 {
+                    let candle = QMatMul::from_arc(Arc::clone(&weights)).expect("qmatmul");
+                    group.bench_function(format!("candle-q8_0-{n}x{k}"), |b| {
+                        b.iter(|| candle.forward(&x).expect("candle"));
+                    });
+                }
+                let data = weights.data().expect("data");
+                let matrix = QMatrix::new(&data, n, k, format).expect("matrix");
+                group.bench_function(format!("in-place-{format:?}-{n}x{k}").to_lowercase(), |b| {
+                    b.iter(|| matmul(&matrix, &Q8Rows::quantize(&xs, k).expect("rows")).expect("mm"));
+                });
+            }
+        }
+        group.finish();
     }
-    group.finish();
 }
 
 fn bench(c: &mut Criterion) {

@@ -92,34 +92,36 @@ impl Hyperparameters {
 #[derive(Debug)]
 struct Linear {
     weight: QMatMul,
-    /// The same weights when they are Q8_0 on the CPU, for [`qgemm`]'s
-    /// batched kernel (shares the storage; no copy).
-    batched: Option<Arc<QTensor>>,
+    /// The same weights when [`qgemm`] multiplies them (Q8_0 or Q4_1 on the
+    /// CPU; shares the storage, no copy).
+    in_place: Option<(Arc<QTensor>, qgemm::BlockFormat)>,
     bias: Option<Tensor>,
 }
 
 impl Linear {
     fn new(weight: QMatMul, bias: Option<Tensor>) -> Self {
-        let batched = match &weight {
-            QMatMul::QTensor(t)
-                if t.dtype() == GgmlDType::Q8_0
-                    && t.device().is_cpu()
-                    && !t.shape().dims2().is_ok_and(|(n, k)| qgemm::candle_uses_vnni(n, k)) =>
-            {
-                Some(Arc::clone(t))
+        let in_place = match &weight {
+            QMatMul::QTensor(t) if t.device().is_cpu() => {
+                let format = match t.dtype() {
+                    GgmlDType::Q8_0
+                        if !t.shape().dims2().is_ok_and(|(n, k)| qgemm::candle_uses_vnni(n, k)) =>
+                    {
+                        Some(qgemm::BlockFormat::Q8_0)
+                    }
+                    GgmlDType::Q4_1 => Some(qgemm::BlockFormat::Q4_1),
+                    _ => None,
+                };
+                format.map(|format| (Arc::clone(t), format))
             }
             _ => None,
         };
-        Self { weight, batched, bias }
+        Self { weight, in_place, bias }
     }
 
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        let ys = match &self.batched {
-            // One row: candle's vector kernel is as fast and stays the reference.
-            Some(weights) if matches!(xs.dims(), &[rows, _] if rows > 1) => {
-                batched_product(weights, xs)?
-            }
-            _ => self.weight.forward(xs)?,
+        let ys = match &self.in_place {
+            Some((weights, format)) => qgemm_product(weights, *format, xs)?,
+            None => self.weight.forward(xs)?,
         };
         match &self.bias {
             Some(bias) => ys.broadcast_add(bias),
@@ -128,16 +130,15 @@ impl Linear {
     }
 }
 
-/// `xs` (m x k) times the transpose of Q8_0 `weights` (n x k) with the
-/// batched kernel.
-fn batched_product(weights: &QTensor, xs: &Tensor) -> Result<Tensor> {
+/// `xs` (m x k) times the transpose of `weights` (n x k) with [`qgemm`].
+fn qgemm_product(weights: &QTensor, format: qgemm::BlockFormat, xs: &Tensor) -> Result<Tensor> {
     let (n, k) = weights.shape().dims2()?;
     let m = xs.dim(0)?;
     let values = xs.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
     let data = weights.data()?;
     let error = |e: qgemm::ShapeError| candle_core::Error::Msg(e.to_string());
-    let matrix = qgemm::Q8_0Matrix::new(&data, n, k).map_err(error)?;
-    let rows = qgemm::Q8_0Rows::quantize(&values, k).map_err(error)?;
+    let matrix = qgemm::QMatrix::new(&data, n, k, format).map_err(error)?;
+    let rows = qgemm::Q8Rows::quantize(&values, k).map_err(error)?;
     Tensor::from_vec(qgemm::matmul(&matrix, &rows).map_err(error)?, (m, n), xs.device())
 }
 
@@ -363,9 +364,14 @@ impl LlamaModel {
             let q = self.rope(&split(&q, heads)?, pos)?;
             let k = self.rope(&split(&k, kv_heads)?, pos)?;
             let v = split(&v, kv_heads)?;
+            // Views into the cache: nothing is copied for attention.
             let (k, v) = segment.cache.layers[layer].append(&k, &v)?;
-            let k = candle_transformers::utils::repeat_kv(k, heads / kv_heads)?.contiguous()?;
-            let v = candle_transformers::utils::repeat_kv(v, heads / kv_heads)?.contiguous()?;
+            let total = k.dim(2)?;
+            // Grouped-query attention without repeating keys and values: the
+            // query heads that share a key/value head (heads are grouped
+            // `kv * group + g`) become `group * len` rows against it.
+            let group = heads / kv_heads;
+            let q = q.reshape((1, kv_heads, group * len, head_dim))?;
             let mut scores = (q.matmul(&k.t()?)? * scale)?;
             if len > 1 {
                 let mask = candle_transformers::utils::build_additive_causal_mask(
@@ -375,10 +381,14 @@ impl LlamaModel {
                     &self.device,
                     scores.dtype(),
                 )?;
-                scores = scores.broadcast_add(&mask)?;
+                scores = scores
+                    .reshape((1, kv_heads, group, len, total))?
+                    .broadcast_add(&mask)?
+                    .reshape((1, kv_heads, group * len, total))?;
             }
             let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-            outputs.push(probs.matmul(&v)?.transpose(1, 2)?.reshape((len, heads * head_dim))?);
+            let attended = probs.matmul(&v)?.reshape((1, heads, len, head_dim))?;
+            outputs.push(attended.transpose(1, 2)?.reshape((len, heads * head_dim))?);
             offset += len;
         }
         Tensor::cat(&outputs, 0)

@@ -99,15 +99,18 @@ fn stamped(backend: &CandleBackend, request: &GenerateRequest) -> Vec<Instant> {
     stamps
 }
 
-/// The in-place kernels against candle's quantized matmul on the model's own
+/// The packed kernels against candle's quantized matmul on the model's own
 /// matrix shapes, for one row (single-stream decoding) and a decode batch of
 /// 8 rows: the part of a step that the kernels change, without the rest of
 /// the engine. Candle has only scalar code for Q4_1 and is left out there.
 fn matmul_kernels(c: &mut Criterion) {
     use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
     use candle_core::{Device, Module, Tensor};
-    use cloister_inference_candle::qgemm::{BlockFormat, Q8Rows, QMatrix, matmul};
+    use cloister_inference_candle::qgemm::{BlockFormat, PackedMatrix, Q8Rows};
 
+    // As in the engine, the calling thread is one of the pool's threads, so
+    // a product never waits for another thread to wake up.
+    let _pool = rayon::ThreadPoolBuilder::new().use_current_thread().build().expect("thread pool");
     for rows in [1, 8] {
         let mut group = c.benchmark_group(format!("matmul-{rows}-rows"));
         group.sample_size(20).warm_up_time(Duration::from_secs(1));
@@ -129,9 +132,9 @@ fn matmul_kernels(c: &mut Criterion) {
                     });
                 }
                 let data = weights.data().expect("data");
-                let matrix = QMatrix::new(&data, n, k, format).expect("matrix");
-                group.bench_function(format!("in-place-{format:?}-{n}x{k}").to_lowercase(), |b| {
-                    b.iter(|| matmul(&matrix, &Q8Rows::quantize(&xs, k).expect("rows")).expect("mm"));
+                let matrix = PackedMatrix::pack(&data, n, k, format).expect("matrix");
+                group.bench_function(format!("packed-{format:?}-{n}x{k}").to_lowercase(), |b| {
+                    b.iter(|| matrix.matmul(&Q8Rows::quantize(&xs, k).expect("rows")).expect("mm"));
                 });
             }
         }

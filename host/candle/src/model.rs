@@ -88,41 +88,61 @@ impl Hyperparameters {
     }
 }
 
+/// A quantized weight matrix and the code that multiplies by it.
+#[derive(Debug, Clone)]
+enum Weights {
+    /// Q8_0 or Q4_1 on the CPU, repacked for [`qgemm`]'s kernels (the only
+    /// copy).
+    Packed(Arc<qgemm::PackedMatrix>),
+    /// Anything else (other formats, GPU), through candle.
+    Candle(QMatMul),
+}
+
+impl Weights {
+    fn new(tensor: Arc<QTensor>) -> Result<Self> {
+        let format = match tensor.dtype() {
+            GgmlDType::Q8_0 => Some(qgemm::BlockFormat::Q8_0),
+            GgmlDType::Q4_1 => Some(qgemm::BlockFormat::Q4_1),
+            _ => None,
+        };
+        match format {
+            Some(format) if tensor.device().is_cpu() => {
+                let (n, k) = tensor.shape().dims2()?;
+                let packed = qgemm::PackedMatrix::pack(&tensor.data()?, n, k, format).map_err(shape_error)?;
+                Ok(Self::Packed(Arc::new(packed)))
+            }
+            _ => Ok(Self::Candle(QMatMul::from_arc(tensor)?)),
+        }
+    }
+
+    /// `xs` (m x k) times the transpose of the weights (n x k).
+    fn product(&self, xs: &Tensor) -> Result<Tensor> {
+        match self {
+            Self::Packed(matrix) => {
+                let values = xs.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+                let rows = qgemm::Q8Rows::quantize(&values, matrix.cols()).map_err(shape_error)?;
+                let ys = matrix.matmul(&rows).map_err(shape_error)?;
+                Tensor::from_vec(ys, (rows.rows(), matrix.rows()), xs.device())
+            }
+            Self::Candle(matmul) => matmul.forward(xs),
+        }
+    }
+}
+
+fn shape_error(e: qgemm::ShapeError) -> candle_core::Error {
+    candle_core::Error::Msg(e.to_string())
+}
+
 /// A quantized linear map, optionally with a bias (qwen2 has biases on q/k/v).
 #[derive(Debug)]
 struct Linear {
-    weight: QMatMul,
-    /// The same weights when [`qgemm`] multiplies them (Q8_0 or Q4_1 on the
-    /// CPU; shares the storage, no copy).
-    in_place: Option<(Arc<QTensor>, qgemm::BlockFormat)>,
+    weights: Weights,
     bias: Option<Tensor>,
 }
 
 impl Linear {
-    fn new(weight: QMatMul, bias: Option<Tensor>) -> Self {
-        let in_place = match &weight {
-            QMatMul::QTensor(t) if t.device().is_cpu() => {
-                let format = match t.dtype() {
-                    GgmlDType::Q8_0
-                        if !t.shape().dims2().is_ok_and(|(n, k)| qgemm::candle_uses_vnni(n, k)) =>
-                    {
-                        Some(qgemm::BlockFormat::Q8_0)
-                    }
-                    GgmlDType::Q4_1 => Some(qgemm::BlockFormat::Q4_1),
-                    _ => None,
-                };
-                format.map(|format| (Arc::clone(t), format))
-            }
-            _ => None,
-        };
-        Self { weight, in_place, bias }
-    }
-
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        let ys = match &self.in_place {
-            Some((weights, format)) => qgemm_product(weights, *format, xs)?,
-            None => self.weight.forward(xs)?,
-        };
+        let ys = self.weights.product(xs)?;
         match &self.bias {
             Some(bias) => ys.broadcast_add(bias),
             None => Ok(ys),
@@ -130,16 +150,29 @@ impl Linear {
     }
 }
 
-/// `xs` (m x k) times the transpose of `weights` (n x k) with [`qgemm`].
-fn qgemm_product(weights: &QTensor, format: qgemm::BlockFormat, xs: &Tensor) -> Result<Tensor> {
-    let (n, k) = weights.shape().dims2()?;
-    let m = xs.dim(0)?;
-    let values = xs.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-    let data = weights.data()?;
-    let error = |e: qgemm::ShapeError| candle_core::Error::Msg(e.to_string());
-    let matrix = qgemm::QMatrix::new(&data, n, k, format).map_err(error)?;
-    let rows = qgemm::Q8Rows::quantize(&values, k).map_err(error)?;
-    Tensor::from_vec(qgemm::matmul(&matrix, &rows).map_err(error)?, (m, n), xs.device())
+/// Token embeddings, kept quantized: rows are expanded only for the tokens
+/// looked up (an f32 copy of SmolLM2's would take 113 MB).
+#[derive(Debug)]
+enum Embeddings {
+    /// Read back from a packed matrix (shared with a tied output layer).
+    Packed(Arc<qgemm::PackedMatrix>),
+    /// candle's quantized tensor.
+    Quantized(Arc<QTensor>),
+}
+
+impl Embeddings {
+    fn lookup(&self, ids: &[u32], device: &Device) -> Result<Tensor> {
+        match self {
+            Self::Packed(matrix) => {
+                let mut values = Vec::with_capacity(ids.len() * matrix.cols());
+                for &id in ids {
+                    matrix.dequantize_row(id as usize, &mut values).map_err(shape_error)?;
+                }
+                Tensor::from_vec(values, (ids.len(), matrix.cols()), device)
+            }
+            Self::Quantized(table) => table.embedding(&Tensor::new(ids, device)?),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -188,9 +221,7 @@ pub struct Segment<'a> {
 #[derive(Debug)]
 pub struct LlamaModel {
     hyper: Hyperparameters,
-    /// Token embeddings, kept quantized: rows are expanded only for the
-    /// tokens looked up (an f32 copy of SmolLM2's would take 113 MB).
-    embeddings: Arc<QTensor>,
+    embeddings: Embeddings,
     blocks: Vec<Block>,
     norm: RmsNorm,
     output: Linear,
@@ -211,7 +242,7 @@ impl<R: Read + Seek> Loader<'_, R> {
         self.content.tensor(self.reader, name, self.device)
     }
 
-    fn matrix(&mut self, name: &str) -> Result<QMatMul> {
+    fn matrix(&mut self, name: &str) -> Result<Weights> {
         let tensor = self.qtensor(name)?;
         let tensor = match (self.format, tensor.dtype()) {
             (
@@ -220,18 +251,18 @@ impl<R: Read + Seek> Loader<'_, R> {
             ) => QTensor::quantize(&tensor.dequantize(self.device)?, GgmlDType::Q8_0)?,
             _ => tensor,
         };
-        QMatMul::from_qtensor(tensor)
+        Weights::new(Arc::new(tensor))
     }
 
     fn linear(&mut self, name: &str) -> Result<Linear> {
-        let weight = self.matrix(&format!("{name}.weight"))?;
+        let weights = self.matrix(&format!("{name}.weight"))?;
         let bias_name = format!("{name}.bias");
         let bias = if self.content.tensor_infos.contains_key(&bias_name) {
             Some(self.qtensor(&bias_name)?.dequantize(self.device)?)
         } else {
             None
         };
-        Ok(Linear::new(weight, bias))
+        Ok(Linear { weights, bias })
     }
 
     fn norm(&mut self, name: &str, eps: f64) -> Result<RmsNorm> {
@@ -249,15 +280,22 @@ impl LlamaModel {
     ) -> Result<Self> {
         let hyper = Hyperparameters::from_gguf(content)?;
         let mut loader = Loader { content, reader, device, format };
-        let embeddings = Arc::new(loader.qtensor("token_embd.weight")?);
-        if embeddings.shape().dims2()?.1 != hyper.embedding {
+        let table = loader.qtensor("token_embd.weight")?;
+        if table.shape().dims2()?.1 != hyper.embedding {
             candle_core::bail!("token embeddings are not {} wide", hyper.embedding);
         }
-        // Models with tied embeddings have no `output.weight`.
-        let output = if content.tensor_infos.contains_key("output.weight") {
-            loader.linear("output")?
+        // Models with tied embeddings have no `output.weight`: the output
+        // layer then multiplies by the embedding table, which stays one copy.
+        let (embeddings, output) = if content.tensor_infos.contains_key("output.weight") {
+            (Embeddings::Quantized(Arc::new(table)), loader.linear("output")?)
         } else {
-            Linear::new(QMatMul::from_arc(Arc::clone(&embeddings))?, None)
+            let table = Arc::new(table);
+            let weights = Weights::new(Arc::clone(&table))?;
+            let embeddings = match &weights {
+                Weights::Packed(matrix) => Embeddings::Packed(Arc::clone(matrix)),
+                Weights::Candle(_) => Embeddings::Quantized(table),
+            };
+            (embeddings, Linear { weights, bias: None })
         };
         let norm = loader.norm("output_norm.weight", hyper.rms_eps)?;
         let blocks = (0..hyper.layers)
@@ -309,8 +347,7 @@ impl LlamaModel {
                 candle_core::bail!("sequence exceeds the model context");
             }
         }
-        let ids = Tensor::new(ids.as_slice(), &self.device)?;
-        let mut xs = self.embeddings.embedding(&ids)?;
+        let mut xs = self.embeddings.lookup(&ids, &self.device)?;
         for (layer, block) in self.blocks.iter().enumerate() {
             let h = block.attn_norm.forward(&xs)?;
             let attn = self.attention(block, layer, &h, segments)?;

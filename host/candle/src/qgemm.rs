@@ -1,41 +1,48 @@
-//! Quantized matrix products for one or many activation rows: single-stream
-//! decoding, batched decoding and prompt chunks.
+//! Quantized matrix products on the CPU for one or many activation rows:
+//! single-stream decoding, batched decoding and prompt chunks.
 //!
 //! candle's CPU quantized matmul computes every (row, column) dot product on
-//! its own: each one reloads the weight block, recomputes its absolute value
-//! and converts both f16 scales, so eight rows cost eight times one row and
-//! continuous batching saved almost nothing. It also has only scalar code
-//! for Q4_1, the format SmolLM2 ships in. Here each weight block is loaded
-//! and prepared once and then applied to up to [`ROW_TILE`] activation rows,
-//! whose quantized values, scales and sums were prepared once for the whole
-//! matrix.
+//! its own: each one reloads the weight block and converts its scales, so
+//! eight rows cost eight times one row, and it has only scalar code for Q4_1,
+//! the format SmolLM2 ships in. Here a matrix is repacked once, at load time,
+//! into groups of [`GROUP`] weight rows interleaved four bytes at a time
+//! ([`PackedMatrix`]): one 32-byte register then holds four values of each
+//! of eight rows, a single broadcast activation word multiplies all eight,
+//! and each block's scales for the eight rows convert in one instruction.
+//! The packed matrix is the only copy of the weights (embedding rows are
+//! read back from it), in the same number of bytes as GGML's layout.
 //!
-//! Two GGML weight formats are read in place ([`BlockFormat`]): Q8_0 and
-//! Q4_1, whose 4-bit weights move 40% fewer bytes per token than Q8_0, which
-//! is what bounds single-stream decoding. Activations are quantized as
-//! candle quantizes them (8-bit, f16 scale per 32 values, plus the scaled
+//! Two GGML block formats are read ([`BlockFormat`]): Q8_0 and Q4_1, whose
+//! 4-bit weights move 40% fewer bytes per token than Q8_0; single-stream
+//! decoding is bounded by that traffic. Activations are quantized as candle
+//! quantizes them (8 bits with an f16 scale per 32 values, plus the scaled
 //! block sum that Q4_1's minimum needs, as GGML's Q8_1), so results differ
-//! from candle's only in the order of the final sums.
+//! from candle's only in the order of the float sums.
 //!
-//! Every kernel adds the same integer lane sums in the same order with fused
-//! multiply-adds, so the portable, AVX2 and AVX-512 VNNI kernels return
-//! bit-identical results, and a row's result never depends on how many rows
-//! share the product: batching cannot change a greedy output.
+//! Each output accumulates its blocks in order with fused multiply-adds of
+//! exact integer block sums, so the portable, AVX2 and AVX-512 VNNI kernels
+//! return bit-identical results, and a row's result never depends on which
+//! rows share the product: batching cannot change a greedy output.
 
 use half::f16;
 use rayon::prelude::*;
 
-/// Values per block, in both formats.
+/// Values per quantization block, in both formats.
 pub const BLOCK: usize = 32;
-/// Activation rows that share one pass over a weight row.
+/// Weight rows interleaved in one packed group (one f32 lane each).
+pub const GROUP: usize = 8;
+/// Activation rows that share one pass over a weight group.
 pub const ROW_TILE: usize = 8;
-/// Weight rows per parallel work item.
-const WEIGHT_ROWS_PER_TASK: usize = 32;
-/// Integer partial sums per block: lane `l` sums the products of values
-/// `4l..4l + 4`, as one AVX2 register holds them.
-const LANES: usize = 8;
+/// Weight groups per parallel work item.
+const GROUPS_PER_TASK: usize = 4;
+/// Bytes of one row's four values that share a 32-bit lane.
+const WORD: usize = 4;
+/// How far ahead of the block being multiplied the x86 kernels ask for
+/// weight bytes: single-row products stream the weights once per token and
+/// otherwise wait on memory.
+const PREFETCH_DISTANCE: usize = 1024;
 
-/// A GGML block format the kernels read in place.
+/// A GGML block format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlockFormat {
     /// An f16 scale `d`, then 32 signed bytes `q`: value = `d * q`.
@@ -47,12 +54,30 @@ pub enum BlockFormat {
 }
 
 impl BlockFormat {
-    /// Bytes per block of [`BLOCK`] values.
+    /// Bytes per block of [`BLOCK`] values in GGML's layout.
     pub const fn block_bytes(self) -> usize {
+        self.header_bytes() + self.quant_bytes()
+    }
+
+    /// The f16 fields before the quants.
+    const fn header_bytes(self) -> usize {
         match self {
-            Self::Q8_0 => 2 + BLOCK,
-            Self::Q4_1 => 4 + BLOCK / 2,
+            Self::Q8_0 => 2,
+            Self::Q4_1 => 4,
         }
+    }
+
+    const fn quant_bytes(self) -> usize {
+        match self {
+            Self::Q8_0 => BLOCK,
+            Self::Q4_1 => BLOCK / 2,
+        }
+    }
+
+    /// Bytes of one packed block of [`GROUP`] rows: each header field for
+    /// the eight rows, then their quants.
+    const fn group_block_bytes(self) -> usize {
+        GROUP * self.block_bytes()
     }
 }
 
@@ -82,23 +107,37 @@ pub enum ShapeError {
         /// Weight row width.
         weights: usize,
     },
+    /// A row index past the matrix.
+    #[error("row {row} of a matrix of {rows} rows")]
+    Row {
+        /// Index asked for.
+        row: usize,
+        /// Rows held.
+        rows: usize,
+    },
 }
 
-/// A borrowed quantized matrix in GGML's layout: `rows` rows of `cols / 32`
-/// blocks (candle's `QTensor::data` on the CPU).
-#[derive(Debug, Clone, Copy)]
-pub struct QMatrix<'a> {
-    bytes: &'a [u8],
+/// A quantized matrix repacked for the kernels: `rows` x `cols` values in
+/// groups of [`GROUP`] rows (the last group padded with zero rows).
+///
+/// Within a group, block `b` holds each header field of the eight rows (f16
+/// each), then the quants of the eight rows interleaved [`WORD`] bytes at a
+/// time: word `w` of every row, for `w` in order. For Q8_0, word `w` holds
+/// values `4w..4w + 4`; for Q4_1 its low nibbles hold values `4w..4w + 4`
+/// and its high nibbles values `16 + 4w..16 + 4w + 4`.
+#[derive(Debug, Clone)]
+pub struct PackedMatrix {
+    bytes: Vec<u8>,
     rows: usize,
     cols: usize,
     format: BlockFormat,
 }
 
-impl<'a> QMatrix<'a> {
-    /// Views `bytes` as a `rows` x `cols` matrix of `format` blocks, checking
-    /// the size.
-    pub fn new(
-        bytes: &'a [u8],
+impl PackedMatrix {
+    /// Repacks `bytes`, a `rows` x `cols` matrix of `format` blocks in
+    /// GGML's layout (candle's `QTensor::data` on the CPU).
+    pub fn pack(
+        bytes: &[u8],
         rows: usize,
         cols: usize,
         format: BlockFormat,
@@ -106,22 +145,126 @@ impl<'a> QMatrix<'a> {
         if !cols.is_multiple_of(BLOCK) {
             return Err(ShapeError::PartialBlock(cols));
         }
-        if rows.checked_mul(cols / BLOCK * format.block_bytes()) != Some(bytes.len()) {
+        let row_bytes = cols / BLOCK * format.block_bytes();
+        if rows.checked_mul(row_bytes) != Some(bytes.len()) {
             return Err(ShapeError::WeightSize { bytes: bytes.len(), rows, cols, format });
         }
-        Ok(Self { bytes, rows, cols, format })
+        let (header, quant_bytes) = (format.header_bytes(), format.quant_bytes());
+        let mut packed = vec![0u8; rows.div_ceil(GROUP) * GROUP * row_bytes];
+        let group_block = format.group_block_bytes();
+        for (row, source) in bytes.chunks_exact(row_bytes).enumerate() {
+            let (group, lane) = (row / GROUP, row % GROUP);
+            let group_start = group * GROUP * row_bytes;
+            for (b, block) in source.chunks_exact(format.block_bytes()).enumerate() {
+                let target = &mut packed[group_start + b * group_block..][..group_block];
+                for field in 0..header / 2 {
+                    let at = field * 2 * GROUP + lane * 2;
+                    target[at..at + 2].copy_from_slice(&block[field * 2..field * 2 + 2]);
+                }
+                let quants = &mut target[header * GROUP..];
+                for (w, word) in block[header..].chunks_exact(WORD).enumerate() {
+                    let at = (w * GROUP + lane) * WORD;
+                    quants[at..at + WORD].copy_from_slice(word);
+                }
+                debug_assert_eq!(block[header..].len(), quant_bytes);
+            }
+        }
+        Ok(Self { bytes: packed, rows, cols, format })
     }
 
-    fn row(&self, index: usize) -> &'a [u8] {
-        let len = self.cols / BLOCK * self.format.block_bytes();
-        &self.bytes[index * len..(index + 1) * len]
+    /// Rows (output width of a product).
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Columns (input width of a product).
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// The block format.
+    pub fn format(&self) -> BlockFormat {
+        self.format
+    }
+
+    fn group(&self, group: usize) -> &[u8] {
+        let len = GROUP * self.cols / BLOCK * self.format.block_bytes();
+        &self.bytes[group * len..(group + 1) * len]
+    }
+
+    /// Row `row` expanded to f32 (an embedding lookup), computed as candle
+    /// dequantizes it.
+    pub fn dequantize_row(&self, row: usize, out: &mut Vec<f32>) -> Result<(), ShapeError> {
+        if row >= self.rows {
+            return Err(ShapeError::Row { row, rows: self.rows });
+        }
+        let lane = row % GROUP;
+        let group_block = self.format.group_block_bytes();
+        for block in self.group(row / GROUP).chunks_exact(group_block) {
+            let d = half_at(block, lane * 2);
+            let quants = &block[self.format.header_bytes() * GROUP..];
+            let word = |w: usize| &quants[(w * GROUP + lane) * WORD..][..WORD];
+            match self.format {
+                BlockFormat::Q8_0 => {
+                    out.extend((0..BLOCK).map(|v| f32::from(word(v / WORD)[v % WORD] as i8) * d));
+                }
+                BlockFormat::Q4_1 => {
+                    let m = half_at(block, 2 * GROUP + lane * 2);
+                    let nibble = |v: usize| {
+                        let byte = word(v % 16 / WORD)[v % WORD];
+                        if v < 16 { byte & 0x0F } else { byte >> 4 }
+                    };
+                    out.extend((0..BLOCK).map(|v| f32::from(nibble(v)) * d + m));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `xs` (m x k) times the transpose of this matrix (n x k): m x n,
+    /// row-major.
+    pub fn matmul(&self, xs: &Q8Rows) -> Result<Vec<f32>, ShapeError> {
+        self.matmul_with(Kernel::detect(), xs)
+    }
+
+    fn matmul_with(&self, kernel: Kernel, xs: &Q8Rows) -> Result<Vec<f32>, ShapeError> {
+        if self.cols != xs.cols {
+            return Err(ShapeError::Inner { activations: xs.cols, weights: self.cols });
+        }
+        let (m, n, groups) = (xs.rows, self.rows, self.rows.div_ceil(GROUP));
+        // By group while computing, so that each task owns a contiguous slice:
+        // group g, activation row r, lane l at (g * m + r) * GROUP + l.
+        let mut by_group = vec![0f32; groups * m * GROUP];
+        if m == 0 {
+            return Ok(by_group);
+        }
+        by_group.par_chunks_mut(GROUPS_PER_TASK * m * GROUP).enumerate().for_each(|(task, out)| {
+            for (offset, out) in out.chunks_exact_mut(m * GROUP).enumerate() {
+                let group = self.group(task * GROUPS_PER_TASK + offset);
+                for (tile, out) in out.chunks_mut(ROW_TILE * GROUP).enumerate() {
+                    kernel.dot_tile(self.format, group, xs, tile * ROW_TILE, out);
+                }
+            }
+        });
+        if m == 1 {
+            by_group.truncate(n);
+            return Ok(by_group);
+        }
+        let mut out = Vec::with_capacity(m * n);
+        for r in 0..m {
+            for g in 0..groups {
+                let lanes = &by_group[(g * m + r) * GROUP..][..GROUP];
+                out.extend_from_slice(&lanes[..GROUP.min(n - g * GROUP)]);
+            }
+        }
+        Ok(out)
     }
 }
 
 /// Activation rows quantized to 8 bits exactly as candle quantizes them for
 /// Q8_0 and Q8_1 (scale = max |x| / 127 rounded to f16, quants =
 /// round(x / scale), sum = f16(Σ quants) * scale in f16), kept apart so that
-/// every weight row reuses them.
+/// every weight group reuses them.
 #[derive(Debug, Clone)]
 pub struct Q8Rows {
     quants: Vec<i8>,
@@ -138,18 +281,20 @@ impl Q8Rows {
         if cols == 0 || !cols.is_multiple_of(BLOCK) || !xs.len().is_multiple_of(cols) {
             return Err(ShapeError::PartialBlock(cols));
         }
-        let mut quants = Vec::with_capacity(xs.len());
+        let mut quants = vec![0i8; xs.len()];
         let mut scales = Vec::with_capacity(xs.len() / BLOCK);
         let mut sums = Vec::with_capacity(xs.len() / BLOCK);
-        for block in xs.chunks_exact(BLOCK) {
+        for (block, quants) in xs.chunks_exact(BLOCK).zip(quants.chunks_exact_mut(BLOCK)) {
             let max = block.iter().fold(0f32, |max, x| max.max(x.abs()));
             let scale = max / 127.0;
             let inverse = if scale == 0.0 { 0.0 } else { 1.0 / scale };
+            let mut total = 0i32;
+            for (q, x) in quants.iter_mut().zip(block) {
+                // In [-127, 127] by construction: the cast cannot saturate.
+                *q = (x * inverse).round() as i8;
+                total += i32::from(*q);
+            }
             let scale = f16::from_f32(scale);
-            // In [-127, 127] by construction: the cast cannot saturate.
-            let start = quants.len();
-            quants.extend(block.iter().map(|x| (x * inverse).round() as i8));
-            let total: i32 = quants[start..].iter().map(|&q| i32::from(q)).sum();
             scales.push(scale.to_f32());
             sums.push((f16::from_f32(total as f32) * scale).to_f32());
         }
@@ -162,70 +307,16 @@ impl Q8Rows {
     }
 }
 
-/// `xs` (m x k) times the transpose of `weights` (n x k): m x n, row-major.
-pub fn matmul(weights: &QMatrix<'_>, xs: &Q8Rows) -> Result<Vec<f32>, ShapeError> {
-    matmul_with(Kernel::detect(), weights, xs)
-}
-
-fn matmul_with(kernel: Kernel, weights: &QMatrix<'_>, xs: &Q8Rows) -> Result<Vec<f32>, ShapeError> {
-    if weights.cols != xs.cols {
-        return Err(ShapeError::Inner { activations: xs.cols, weights: weights.cols });
-    }
-    let (m, n) = (xs.rows, weights.rows);
-    // Column-major while computing, so that each task owns a contiguous slice.
-    let mut by_column = vec![0f32; m * n];
-    if m > 0 {
-        by_column.par_chunks_mut(m * WEIGHT_ROWS_PER_TASK).enumerate().for_each(|(task, out)| {
-            for (offset, column) in out.chunks_exact_mut(m).enumerate() {
-                let weight_row = weights.row(task * WEIGHT_ROWS_PER_TASK + offset);
-                for (tile, out) in column.chunks_mut(ROW_TILE).enumerate() {
-                    kernel.dot_tile(weights.format, weight_row, xs, tile * ROW_TILE, out);
-                }
-            }
-        });
-    }
-    if m <= 1 {
-        return Ok(by_column);
-    }
-    let mut out = vec![0f32; m * n];
-    for (j, column) in by_column.chunks_exact(m).enumerate() {
-        for (i, &value) in column.iter().enumerate() {
-            out[i * n + j] = value;
-        }
-    }
-    Ok(out)
-}
-
-/// Whether candle 0.11 runs an `n` x `k` Q8_0 product through its own
-/// repacked AVX-VNNI kernels on this CPU (`n` a multiple of 16, `k` of 256).
-/// Those are already fast for any number of rows, and they quantize
-/// activations in blocks of 256 rather than 32: mixing them for one row with
-/// this kernel for several would make a sequence's greedy output depend on
-/// whether it was batched. Such matrices stay with candle.
-pub fn candle_uses_vnni(n: usize, k: usize) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::is_x86_feature_detected as has;
-        let vnni = (has!("avx512f") && has!("avx512vnni")) || (has!("avxvnni") && has!("avx2"));
-        vnni && n.is_multiple_of(16) && k > 0 && k.is_multiple_of(256)
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = (n, k);
-        false
-    }
-}
-
-/// Which implementation computes the block dot products.
+/// Which implementation computes the products.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kernel {
     /// Plain Rust, for every CPU; the reference the others must equal.
     Portable,
-    /// AVX2 + FMA intrinsics (x86-64, detected at run time).
+    /// AVX2 + FMA + F16C intrinsics (x86-64, detected at run time).
     #[cfg(target_arch = "x86_64")]
     Avx2,
-    /// AVX2 with AVX-512 VNNI byte dot products (x86-64, detected at run
-    /// time): one instruction where AVX2 needs two.
+    /// The AVX2 kernel with AVX-512 VNNI byte dot products (x86-64,
+    /// detected at run time): one instruction where AVX2 needs three.
     #[cfg(target_arch = "x86_64")]
     Avx512Vnni,
 }
@@ -236,7 +327,7 @@ impl Kernel {
         #[cfg(target_arch = "x86_64")]
         {
             use std::arch::is_x86_feature_detected as has;
-            if has!("avx2") && has!("fma") {
+            if has!("avx2") && has!("fma") && has!("f16c") {
                 return if has!("avx512vnni") && has!("avx512vl") {
                     Self::Avx512Vnni
                 } else {
@@ -259,22 +350,17 @@ impl Kernel {
         kernels
     }
 
-    /// Dot products of one weight row with activation rows
-    /// `first..first + out.len()` (at most [`ROW_TILE`]), into `out`.
-    fn dot_tile(
-        self,
-        format: BlockFormat,
-        weight_row: &[u8],
-        xs: &Q8Rows,
-        first: usize,
-        out: &mut [f32],
-    ) {
+    /// Products of one packed weight group with activation rows
+    /// `first..first + out.len() / GROUP` (at most [`ROW_TILE`]), into
+    /// `out` (row after row, [`GROUP`] lanes each).
+    fn dot_tile(self, format: BlockFormat, group: &[u8], xs: &Q8Rows, first: usize, out: &mut [f32]) {
         macro_rules! tile {
             ($($rows:literal)*) => {
-                match out.len() {
-                    $($rows => out.copy_from_slice(
-                        &self.dot_rows(format, weight_row, &TileRows::<$rows>::new(xs, first)),
-                    ),)*
+                match out.len() / GROUP {
+                    $($rows => {
+                        let sums = self.dot(format, group, &TileRows::<$rows>::new(xs, first));
+                        out.copy_from_slice(sums.as_flattened());
+                    })*
                     other => unreachable!("tile of {other} rows"),
                 }
             };
@@ -283,25 +369,24 @@ impl Kernel {
     }
 
     #[allow(unsafe_code)]
-    fn dot_rows<const R: usize>(
+    fn dot<const R: usize>(
         self,
         format: BlockFormat,
-        weight_row: &[u8],
+        group: &[u8],
         rows: &TileRows<'_, R>,
-    ) -> [f32; R] {
+    ) -> [[f32; GROUP]; R] {
         match (self, format) {
-            (Self::Portable, BlockFormat::Q8_0) => portable::q8_0(weight_row, rows),
-            (Self::Portable, BlockFormat::Q4_1) => portable::q4_1(weight_row, rows),
+            (Self::Portable, _) => portable::dot(format, group, rows),
             // SAFETY (all four): `Avx2` and `Avx512Vnni` are only ever
             // returned by `detect` after the CPU reported their features.
             #[cfg(target_arch = "x86_64")]
-            (Self::Avx2, BlockFormat::Q8_0) => unsafe { avx2::q8_0(weight_row, rows) },
+            (Self::Avx2, BlockFormat::Q8_0) => unsafe { avx2::q8_0(group, rows) },
             #[cfg(target_arch = "x86_64")]
-            (Self::Avx2, BlockFormat::Q4_1) => unsafe { avx2::q4_1(weight_row, rows) },
+            (Self::Avx2, BlockFormat::Q4_1) => unsafe { avx2::q4_1(group, rows) },
             #[cfg(target_arch = "x86_64")]
-            (Self::Avx512Vnni, BlockFormat::Q8_0) => unsafe { avx512_vnni::q8_0(weight_row, rows) },
+            (Self::Avx512Vnni, BlockFormat::Q8_0) => unsafe { avx512_vnni::q8_0(group, rows) },
             #[cfg(target_arch = "x86_64")]
-            (Self::Avx512Vnni, BlockFormat::Q4_1) => unsafe { avx512_vnni::q4_1(weight_row, rows) },
+            (Self::Avx512Vnni, BlockFormat::Q4_1) => unsafe { avx512_vnni::q4_1(group, rows) },
         }
     }
 }
@@ -323,6 +408,14 @@ impl<'a, const R: usize> TileRows<'a, R> {
             sums: std::array::from_fn(|r| &xs.sums[row(r) * blocks..(row(r) + 1) * blocks]),
         }
     }
+
+    /// Row `r`'s four quants that multiply word `w` of a block, as the
+    /// little-endian word a broadcast loads.
+    fn word(&self, r: usize, block: usize, w: usize) -> i32 {
+        let at = block * BLOCK + w * WORD;
+        let q = &self.quants[r][at..at + WORD];
+        i32::from_le_bytes([q[0] as u8, q[1] as u8, q[2] as u8, q[3] as u8])
+    }
 }
 
 /// A block's f16 field at `offset`.
@@ -330,142 +423,159 @@ fn half_at(block: &[u8], offset: usize) -> f32 {
     f16::from_le_bytes([block[offset], block[offset + 1]]).to_f32()
 }
 
-/// The sum of eight lanes in the order the x86 kernels add them.
-fn horizontal_sum(l: [f32; LANES]) -> f32 {
-    let half = [l[4] + l[0], l[5] + l[1], l[6] + l[2], l[7] + l[3]];
-    (half[0] + half[2]) + (half[1] + half[3])
-}
-
-/// The reference kernels: each block's products are summed four at a time
-/// into [`LANES`] integers and scaled into f32 lanes with fused
-/// multiply-adds, exactly as the SIMD kernels do.
+/// The reference kernel: per output, each block's exact integer sum, scaled
+/// and added with fused multiply-adds in the SIMD kernels' order.
 mod portable {
-    use super::{BLOCK, BlockFormat, LANES, TileRows, half_at, horizontal_sum};
+    use super::{BLOCK, BlockFormat, GROUP, TileRows, WORD, half_at};
 
-    fn accumulate(lanes: &mut [f32; LANES], scale: f32, weight: impl Fn(usize) -> i32, xs: &[i8]) {
-        for (l, lane) in lanes.iter_mut().enumerate() {
-            let dot: i32 = (4 * l..4 * l + 4).map(|j| weight(j) * i32::from(xs[j])).sum();
-            *lane = scale.mul_add(dot as f32, *lane);
-        }
-    }
-
-    pub(super) fn q8_0<const R: usize>(weight_row: &[u8], rows: &TileRows<'_, R>) -> [f32; R] {
-        let mut lanes = [[0f32; LANES]; R];
-        for (b, block) in weight_row.chunks_exact(BlockFormat::Q8_0.block_bytes()).enumerate() {
-            let d = half_at(block, 0);
-            let weight = |j: usize| i32::from(block[2 + j] as i8);
-            for (r, lanes) in lanes.iter_mut().enumerate() {
-                let xs = &rows.quants[r][b * BLOCK..(b + 1) * BLOCK];
-                accumulate(lanes, d * rows.scales[r][b], weight, xs);
+    pub(super) fn dot<const R: usize>(
+        format: BlockFormat,
+        group: &[u8],
+        rows: &TileRows<'_, R>,
+    ) -> [[f32; GROUP]; R] {
+        let mut acc = [[0f32; GROUP]; R];
+        for (b, block) in group.chunks_exact(format.group_block_bytes()).enumerate() {
+            let quants = &block[format.header_bytes() * GROUP..];
+            for lane in 0..GROUP {
+                let d = half_at(block, lane * 2);
+                let weight = |v: usize| -> i32 {
+                    let byte = quants[((v % 16 / WORD) * GROUP + lane) * WORD + v % WORD];
+                    match format {
+                        BlockFormat::Q8_0 => {
+                            let byte = quants[((v / WORD) * GROUP + lane) * WORD + v % WORD];
+                            i32::from(byte as i8)
+                        }
+                        BlockFormat::Q4_1 if v < 16 => i32::from(byte & 0x0F),
+                        BlockFormat::Q4_1 => i32::from(byte >> 4),
+                    }
+                };
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let xs = &rows.quants[r][b * BLOCK..(b + 1) * BLOCK];
+                    let sum: i32 = (0..BLOCK).map(|v| weight(v) * i32::from(xs[v])).sum();
+                    acc[lane] = (d * rows.scales[r][b]).mul_add(sum as f32, acc[lane]);
+                    if format == BlockFormat::Q4_1 {
+                        let m = half_at(block, 2 * GROUP + lane * 2);
+                        acc[lane] = m.mul_add(rows.sums[r][b], acc[lane]);
+                    }
+                }
             }
         }
-        lanes.map(horizontal_sum)
-    }
-
-    pub(super) fn q4_1<const R: usize>(weight_row: &[u8], rows: &TileRows<'_, R>) -> [f32; R] {
-        let mut lanes = [[0f32; LANES]; R];
-        let mut mins = [0f32; R];
-        for (b, block) in weight_row.chunks_exact(BlockFormat::Q4_1.block_bytes()).enumerate() {
-            let (d, m) = (half_at(block, 0), half_at(block, 2));
-            let weight = |j: usize| i32::from((block[4 + j % 16] >> (j / 16 * 4)) & 0x0F);
-            for (r, lanes) in lanes.iter_mut().enumerate() {
-                let xs = &rows.quants[r][b * BLOCK..(b + 1) * BLOCK];
-                accumulate(lanes, d * rows.scales[r][b], weight, xs);
-                mins[r] = m.mul_add(rows.sums[r][b], mins[r]);
-            }
-        }
-        std::array::from_fn(|r| horizontal_sum(lanes[r]) + mins[r])
+        acc
     }
 }
 
 /// Stamps out the x86 kernels for one set of target features; only the
-/// byte dot product (`|u, s| ...`: sums of four adjacent products of
-/// unsigned `u` and signed `s` bytes, in eight i32 lanes) differs.
+/// accumulating byte dot product differs (`|acc, u, s| ...`: `acc` plus, in
+/// each 32-bit lane, the four products of unsigned bytes `u` and signed
+/// bytes `s`).
 #[cfg(target_arch = "x86_64")]
 macro_rules! x86_kernels {
-    ($(#[$doc:meta])* $module:ident, $features:literal, |$u:ident, $s:ident| $byte_dot:expr) => {
+    (
+        $(#[$doc:meta])* $module:ident, $features:literal,
+        |$acc:ident, $u:ident, $s:ident| $byte_dot:expr
+    ) => {
         $(#[$doc])*
         #[allow(unsafe_code)]
         mod $module {
             use std::arch::x86_64::*;
 
-            use super::{BLOCK, BlockFormat, LANES, TileRows, half_at, horizontal_sum};
+            use super::{BLOCK, BlockFormat, GROUP, PREFETCH_DISTANCE, TileRows, WORD};
 
             #[target_feature(enable = $features)]
-            fn byte_dot($u: __m256i, $s: __m256i) -> __m256i {
+            fn byte_dot($acc: __m256i, $u: __m256i, $s: __m256i) -> __m256i {
                 $byte_dot
             }
 
+            /// The 32 bytes at `at`.
             #[target_feature(enable = $features)]
-            fn activations(quants: &[i8], block: usize) -> __m256i {
-                let xs: &[i8; BLOCK] = quants[block * BLOCK..(block + 1) * BLOCK]
-                    .try_into()
-                    .unwrap_or_else(|_| unreachable!());
-                // SAFETY: `xs` is exactly 32 readable bytes; unaligned load.
-                unsafe { _mm256_loadu_si256(xs.as_ptr().cast()) }
+            fn load(bytes: &[u8], at: usize) -> __m256i {
+                let bytes: &[u8; 32] = bytes[at..at + 32].try_into().unwrap_or_else(|_| unreachable!());
+                // SAFETY: `bytes` is exactly 32 readable bytes; unaligned load.
+                unsafe { _mm256_loadu_si256(bytes.as_ptr().cast()) }
+            }
+
+            /// The eight f16 values at `at`, widened.
+            #[target_feature(enable = $features)]
+            fn halves(bytes: &[u8], at: usize) -> __m256 {
+                let bytes: &[u8; 16] = bytes[at..at + 16].try_into().unwrap_or_else(|_| unreachable!());
+                // SAFETY: `bytes` is exactly 16 readable bytes; unaligned load.
+                _mm256_cvtph_ps(unsafe { _mm_loadu_si128(bytes.as_ptr().cast()) })
+            }
+
+            /// Asks for the weight bytes [`PREFETCH_DISTANCE`] ahead of `block`.
+            #[target_feature(enable = $features)]
+            fn prefetch(block: &[u8]) {
+                // A hint: it never faults, whatever the address.
+                _mm_prefetch::<_MM_HINT_T0>(block.as_ptr().wrapping_add(PREFETCH_DISTANCE).cast());
             }
 
             #[target_feature(enable = $features)]
-            fn lanes_sum(lanes: __m256) -> f32 {
-                let mut out = [0f32; LANES];
+            fn lanes(acc: __m256) -> [f32; GROUP] {
+                let mut out = [0f32; GROUP];
                 // SAFETY: `out` is 8 writable f32; unaligned store.
-                unsafe { _mm256_storeu_ps(out.as_mut_ptr(), lanes) };
-                horizontal_sum(out)
+                unsafe { _mm256_storeu_ps(out.as_mut_ptr(), acc) };
+                out
             }
 
             /// # Safety
             /// The CPU must support the module's target features.
             #[target_feature(enable = $features)]
             pub(in super::super) unsafe fn q8_0<const R: usize>(
-                weight_row: &[u8],
+                group: &[u8],
                 rows: &TileRows<'_, R>,
-            ) -> [f32; R] {
-                let mut lanes = [_mm256_setzero_ps(); R];
-                for (b, block) in weight_row.chunks_exact(BlockFormat::Q8_0.block_bytes()).enumerate() {
-                    let d = half_at(block, 0);
-                    let weights: &[u8; BLOCK] =
-                        block[2..].try_into().unwrap_or_else(|_| unreachable!());
-                    // SAFETY: `weights` is exactly 32 readable bytes; unaligned load.
-                    let w = unsafe { _mm256_loadu_si256(weights.as_ptr().cast()) };
+            ) -> [[f32; GROUP]; R] {
+                const WORDS: usize = BLOCK / WORD;
+                let mut acc = [_mm256_setzero_ps(); R];
+                for (b, block) in group.chunks_exact(BlockFormat::Q8_0.group_block_bytes()).enumerate() {
+                    prefetch(block);
+                    let d = halves(block, 0);
+                    let signed: [__m256i; WORDS] = std::array::from_fn(|w| load(block, 16 + w * 32));
                     // |w| as the unsigned side; x takes w's sign, so |w| * that = w * x.
-                    let w_abs = _mm256_sign_epi8(w, w);
-                    for (r, lanes) in lanes.iter_mut().enumerate() {
-                        let x = _mm256_sign_epi8(activations(rows.quants[r], b), w);
-                        let dot = _mm256_cvtepi32_ps(byte_dot(w_abs, x));
-                        *lanes = _mm256_fmadd_ps(_mm256_set1_ps(d * rows.scales[r][b]), dot, *lanes);
+                    let magnitude = signed.map(|w| _mm256_sign_epi8(w, w));
+                    for (r, acc) in acc.iter_mut().enumerate() {
+                        let mut sum = _mm256_setzero_si256();
+                        for w in 0..WORDS {
+                            let x = _mm256_sign_epi8(_mm256_set1_epi32(rows.word(r, b, w)), signed[w]);
+                            sum = byte_dot(sum, magnitude[w], x);
+                        }
+                        let scale = _mm256_mul_ps(d, _mm256_set1_ps(rows.scales[r][b]));
+                        *acc = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(sum), *acc);
                     }
                 }
-                lanes.map(|lanes| lanes_sum(lanes))
+                acc.map(|acc| lanes(acc))
             }
 
             /// # Safety
             /// The CPU must support the module's target features.
             #[target_feature(enable = $features)]
             pub(in super::super) unsafe fn q4_1<const R: usize>(
-                weight_row: &[u8],
+                group: &[u8],
                 rows: &TileRows<'_, R>,
-            ) -> [f32; R] {
-                let mut lanes = [_mm256_setzero_ps(); R];
-                let mut mins = [0f32; R];
+            ) -> [[f32; GROUP]; R] {
+                const PACKED_WORDS: usize = BLOCK / 2 / WORD;
                 let nibble = _mm256_set1_epi8(0x0F);
-                for (b, block) in weight_row.chunks_exact(BlockFormat::Q4_1.block_bytes()).enumerate() {
-                    let (d, m) = (half_at(block, 0), half_at(block, 2));
-                    let packed: &[u8; BLOCK / 2] =
-                        block[4..].try_into().unwrap_or_else(|_| unreachable!());
-                    // SAFETY: `packed` is exactly 16 readable bytes; unaligned load.
-                    let packed = unsafe { _mm_loadu_si128(packed.as_ptr().cast()) };
-                    // Values 0..16 from the low nibbles, 16..32 from the high ones.
-                    let w = _mm256_and_si256(
-                        _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed),
-                        nibble,
-                    );
-                    for (r, lanes) in lanes.iter_mut().enumerate() {
-                        let dot = _mm256_cvtepi32_ps(byte_dot(w, activations(rows.quants[r], b)));
-                        *lanes = _mm256_fmadd_ps(_mm256_set1_ps(d * rows.scales[r][b]), dot, *lanes);
-                        mins[r] = m.mul_add(rows.sums[r][b], mins[r]);
+                let mut acc = [_mm256_setzero_ps(); R];
+                for (b, block) in group.chunks_exact(BlockFormat::Q4_1.group_block_bytes()).enumerate() {
+                    prefetch(block);
+                    let (d, m) = (halves(block, 0), halves(block, 16));
+                    // Word w's low nibbles are values 4w.., its high ones 16 + 4w..
+                    let mut quants = [_mm256_setzero_si256(); 2 * PACKED_WORDS];
+                    for w in 0..PACKED_WORDS {
+                        let packed = load(block, 32 + w * 32);
+                        quants[w] = _mm256_and_si256(packed, nibble);
+                        quants[PACKED_WORDS + w] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), nibble);
+                    }
+                    for (r, acc) in acc.iter_mut().enumerate() {
+                        let mut sum = _mm256_setzero_si256();
+                        for (w, quants) in quants.iter().enumerate() {
+                            sum = byte_dot(sum, *quants, _mm256_set1_epi32(rows.word(r, b, w)));
+                        }
+                        let scale = _mm256_mul_ps(d, _mm256_set1_ps(rows.scales[r][b]));
+                        *acc = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(sum), *acc);
+                        *acc = _mm256_fmadd_ps(m, _mm256_set1_ps(rows.sums[r][b]), *acc);
                     }
                 }
-                std::array::from_fn(|r| lanes_sum(lanes[r]) + mins[r])
+                acc.map(|acc| lanes(acc))
             }
         }
     };
@@ -473,20 +583,20 @@ macro_rules! x86_kernels {
 
 #[cfg(target_arch = "x86_64")]
 x86_kernels!(
-    /// AVX2: the byte dot product is a multiply-add of byte pairs into i16
-    /// (cannot saturate: |products| <= 127 * 127, two per i16) and of i16
-    /// pairs into i32.
+    /// AVX2: the byte dot product multiplies byte pairs into i16 (cannot
+    /// saturate: |products| <= 127 * 127, two per i16), adds i16 pairs into
+    /// i32 and those into the sum.
     avx2,
-    "avx2,fma",
-    |u, s| _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1))
+    "avx2,fma,f16c",
+    |acc, u, s| _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)))
 );
 
 #[cfg(target_arch = "x86_64")]
 x86_kernels!(
     /// AVX-512 VNNI (256-bit forms): the byte dot product is one `vpdpbusd`.
     avx512_vnni,
-    "avx2,fma,avx512vnni,avx512vl",
-    |u, s| _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s)
+    "avx2,fma,f16c,avx512vnni,avx512vl",
+    |acc, u, s| _mm256_dpbusd_epi32(acc, u, s)
 );
 
 #[cfg(test)]
@@ -508,54 +618,43 @@ mod tests {
             .collect()
     }
 
-    struct Case {
-        weights: Arc<QTensor>,
-        bytes: Vec<u8>,
-        format: BlockFormat,
-        xs: Vec<f32>,
-        m: usize,
-        n: usize,
-        k: usize,
-    }
-
-    impl Case {
-        fn new(format: BlockFormat, m: usize, n: usize, k: usize) -> Self {
-            let dtype = match format {
-                BlockFormat::Q8_0 => GgmlDType::Q8_0,
-                BlockFormat::Q4_1 => GgmlDType::Q4_1,
-            };
-            let w = Tensor::from_vec(values(n * k, 1), (n, k), &Device::Cpu).expect("tensor");
-            let weights = Arc::new(QTensor::quantize(&w, dtype).expect("quantize"));
-            let bytes = weights.data().expect("data").into_owned();
-            Self { weights, bytes, format, xs: values(m * k, 2), m, n, k }
-        }
-
-        fn product(&self, kernel: Kernel) -> Vec<f32> {
-            let matrix = QMatrix::new(&self.bytes, self.n, self.k, self.format).expect("matrix");
-            let rows = Q8Rows::quantize(&self.xs, self.k).expect("rows");
-            matmul_with(kernel, &matrix, &rows).expect("matmul")
-        }
-
-        fn candle(&self) -> Vec<f32> {
-            let xs = Tensor::from_slice(&self.xs, (self.m, self.k), &Device::Cpu).expect("tensor");
-            let product = QMatMul::from_arc(Arc::clone(&self.weights)).expect("qmatmul");
-            let ys = product.forward(&xs).expect("candle matmul");
-            ys.flatten_all().and_then(|t| t.to_vec1()).expect("vec")
-        }
-    }
-
     const FORMATS: [BlockFormat; 2] = [BlockFormat::Q8_0, BlockFormat::Q4_1];
+
+    fn quantized(format: BlockFormat, n: usize, k: usize) -> Arc<QTensor> {
+        let dtype = match format {
+            BlockFormat::Q8_0 => GgmlDType::Q8_0,
+            BlockFormat::Q4_1 => GgmlDType::Q4_1,
+        };
+        let w = Tensor::from_vec(values(n * k, 1), (n, k), &Device::Cpu).expect("tensor");
+        Arc::new(QTensor::quantize(&w, dtype).expect("quantize"))
+    }
+
+    fn packed(weights: &QTensor, format: BlockFormat) -> PackedMatrix {
+        let (n, k) = weights.shape().dims2().expect("matrix");
+        PackedMatrix::pack(&weights.data().expect("data"), n, k, format).expect("pack")
+    }
+
+    fn product(matrix: &PackedMatrix, kernel: Kernel, xs: &[f32]) -> Vec<f32> {
+        let rows = Q8Rows::quantize(xs, matrix.cols()).expect("rows");
+        matrix.matmul_with(kernel, &rows).expect("matmul")
+    }
 
     #[test]
     fn every_kernel_matches_candle_for_every_tile_size() {
         for format in FORMATS {
             // Candle's scalar Q4_1 dot product wants an even number of blocks.
-            for (m, n, k) in [(1, 70, 128), (2, 70, 128), (7, 33, 64), (8, 70, 576), (9, 5, 128), (21, 40, 64)]
-            {
-                let case = Case::new(format, m, n, k);
-                let expected = case.candle();
+            for (m, n, k) in [(1, 70, 128), (2, 70, 128), (7, 33, 64), (8, 72, 576), (9, 5, 128), (21, 40, 64)] {
+                let weights = quantized(format, n, k);
+                let xs = values(m * k, 2);
+                let x = Tensor::from_slice(&xs, (m, k), &Device::Cpu).expect("tensor");
+                let expected: Vec<f32> = QMatMul::from_arc(Arc::clone(&weights))
+                    .and_then(|product| product.forward(&x))
+                    .and_then(|ys| ys.flatten_all())
+                    .and_then(|ys| ys.to_vec1())
+                    .expect("candle matmul");
+                let matrix = packed(&weights, format);
                 for kernel in Kernel::available() {
-                    let got = case.product(kernel);
+                    let got = product(&matrix, kernel, &xs);
                     assert_eq!(got.len(), expected.len());
                     for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
                         assert!(
@@ -571,11 +670,12 @@ mod tests {
     #[test]
     fn simd_kernels_equal_the_portable_reference_bit_for_bit() {
         for format in FORMATS {
+            let matrix = packed(&quantized(format, 37, 576), format);
             for m in [1, 3, 8, 11] {
-                let case = Case::new(format, m, 37, 576);
-                let reference = case.product(Kernel::Portable);
+                let xs = values(m * 576, 3);
+                let reference = product(&matrix, Kernel::Portable, &xs);
                 for kernel in Kernel::available() {
-                    assert_eq!(case.product(kernel), reference, "{kernel:?} {format:?} m = {m}");
+                    assert_eq!(product(&matrix, kernel, &xs), reference, "{kernel:?} {format:?} m = {m}");
                 }
             }
         }
@@ -584,30 +684,49 @@ mod tests {
     #[test]
     fn a_rows_result_does_not_depend_on_the_rows_batched_with_it() {
         for format in FORMATS {
-            let batch = Case::new(format, 11, 45, 192);
-            let together = batch.product(Kernel::detect());
-            for i in 0..batch.m {
-                let alone = Case { xs: batch.xs[i * 192..(i + 1) * 192].to_vec(), m: 1, ..Case::new(format, 0, 45, 192) };
-                assert_eq!(alone.product(Kernel::detect()), together[i * 45..(i + 1) * 45], "{format:?} row {i}");
+            let (n, k) = (45, 192);
+            let matrix = packed(&quantized(format, n, k), format);
+            let xs = values(11 * k, 4);
+            let together = product(&matrix, Kernel::detect(), &xs);
+            for (i, row) in xs.chunks_exact(k).enumerate() {
+                let alone = product(&matrix, Kernel::detect(), row);
+                assert_eq!(alone, together[i * n..(i + 1) * n], "{format:?} row {i}");
             }
+        }
+    }
+
+    #[test]
+    fn rows_read_back_equal_candles_dequantization() {
+        for format in FORMATS {
+            let (n, k) = (19, 96);
+            let weights = quantized(format, n, k);
+            let expected: Vec<f32> = weights
+                .dequantize(&Device::Cpu)
+                .and_then(|t| t.flatten_all())
+                .and_then(|t| t.to_vec1())
+                .expect("dequantize");
+            let matrix = packed(&weights, format);
+            let mut rows = Vec::new();
+            for row in 0..n {
+                matrix.dequantize_row(row, &mut rows).expect("row");
+            }
+            assert_eq!(rows, expected, "{format:?}");
+            assert_eq!(matrix.dequantize_row(n, &mut rows), Err(ShapeError::Row { row: n, rows: n }));
         }
     }
 
     #[test]
     fn shapes_that_do_not_fit_are_refused() {
         let q8_0 = BlockFormat::Q8_0;
-        assert_eq!(QMatrix::new(&[0; 34], 1, 30, q8_0).err(), Some(ShapeError::PartialBlock(30)));
-        assert!(matches!(QMatrix::new(&[0; 33], 1, 32, q8_0), Err(ShapeError::WeightSize { .. })));
+        assert_eq!(PackedMatrix::pack(&[0; 34], 1, 30, q8_0).err(), Some(ShapeError::PartialBlock(30)));
+        assert!(matches!(PackedMatrix::pack(&[0; 33], 1, 32, q8_0), Err(ShapeError::WeightSize { .. })));
         assert!(matches!(
-            QMatrix::new(&[0; 34], 1, 32, BlockFormat::Q4_1),
+            PackedMatrix::pack(&[0; 34], 1, 32, BlockFormat::Q4_1),
             Err(ShapeError::WeightSize { .. })
         ));
         assert!(Q8Rows::quantize(&[0.0; 40], 20).is_err());
-        let matrix = QMatrix::new(&[0; 68], 1, 64, q8_0).expect("matrix");
+        let matrix = PackedMatrix::pack(&[0; 68], 1, 64, q8_0).expect("matrix");
         let rows = Q8Rows::quantize(&[0.0; 32], 32).expect("rows");
-        assert_eq!(
-            matmul(&matrix, &rows).err(),
-            Some(ShapeError::Inner { activations: 32, weights: 64 })
-        );
+        assert_eq!(matrix.matmul(&rows).err(), Some(ShapeError::Inner { activations: 32, weights: 64 }));
     }
 }

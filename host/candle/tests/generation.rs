@@ -24,7 +24,8 @@ fn collect(
 #[test]
 fn answers_sensibly_within_max_tokens_with_exact_counts() {
     let backend = backend_with(|_| ());
-    let prompt = chat("What is the capital of France?");
+    // Asks for more than 12 tokens, so that the limit (not the model) ends it.
+    let prompt = chat("What is the capital of France? Answer, then describe the city at length.");
     let (result, pieces) = collect(&backend, &request(prompt.clone(), 12));
     let generation = result.expect("generation");
     assert_eq!(generation.finish, FinishReason::Length);

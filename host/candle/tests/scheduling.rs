@@ -58,9 +58,9 @@ fn concurrent_requests_share_forward_passes_and_match_solo_output() {
     let after = backend.stats();
     assert!(after.batched_passes > 0, "{after:?}");
     assert!(after.max_batch >= 2, "{after:?}");
-    assert_eq!(after.generated_tokens - before.generated_tokens, 40);
-    // Batched: fewer passes than tokens generated.
-    assert!(after.forward_passes - before.forward_passes < 40, "{before:?} {after:?}");
+    // The same tokens as alone, in fewer forward passes.
+    assert_eq!(after.generated_tokens - before.generated_tokens, before.generated_tokens);
+    assert!(after.forward_passes - before.forward_passes < before.forward_passes, "{before:?} {after:?}");
     // The engine retires the sequences right after their last token.
     let mut settled = backend.stats();
     for _ in 0..1000 {

@@ -21,14 +21,16 @@ pub enum DeviceChoice {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WeightFormat {
-    /// Exactly as stored in the GGUF file.
-    AsStored,
-    /// Q4_0/Q4_1/Q5_x matrices re-encoded as Q8_0 at load time. candle has
-    /// SIMD kernels for Q8_0 but only scalar ones for Q4_1, so this trades
-    /// about 1.9x the weight memory for speed. Q8_0 represents every Q4_1
-    /// value to within half a step of 1/127 of the block's range, far below
-    /// the 4-bit quantisation error already in the file.
+    /// In the file's own format. Q8_0 and Q4_1 matrices are repacked for the
+    /// engine's kernels ([`crate::qgemm`]) in as many bytes; other formats
+    /// run through candle's kernels.
     #[default]
+    AsStored,
+    /// Q4_0/Q4_1/Q5_x matrices re-encoded as Q8_0 at load time: for files
+    /// in formats the engine has no kernel for (Q4_0, Q5_x), at about 1.7x
+    /// the weight memory of Q4_1. Q8_0 represents every 4/5-bit value to
+    /// within half a step of 1/127 of the block's range, far below the
+    /// quantisation error already in the file.
     Q8_0,
 }
 
@@ -82,7 +84,7 @@ impl Default for CandleConfig {
             context_tokens: 2048,
             prefill_chunk: 128,
             device: DeviceChoice::Auto,
-            weights: WeightFormat::Q8_0,
+            weights: WeightFormat::AsStored,
         }
     }
 }

@@ -19,7 +19,9 @@
 //! ```
 //!
 //! The fixtures panic with a message naming what failed: a test that
-//! cannot set up its servers has nothing left to check.
+//! cannot set up its servers has nothing left to check. The crate does not
+//! depend on `cloister-client` (whose own tests use it), so callers build
+//! their `ClientConfig` from the two URLs.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -181,8 +181,20 @@ mod tests {
 
     use super::*;
 
-    /// The largest wall-time budget (`[limits] time-ms`) of the plugin
-    /// manifests the host ships with.
+    /// The part of a plugin manifest (`policies/plugins/*.toml`) that bounds
+    /// how long a host works on one request.
+    #[derive(Deserialize)]
+    struct Manifest {
+        limits: ManifestLimits,
+    }
+
+    #[derive(Deserialize)]
+    struct ManifestLimits {
+        #[serde(rename = "time-ms")]
+        time_ms: u64,
+    }
+
+    /// The largest wall-time budget of the plugin manifests the host ships with.
     fn largest_plugin_wall_time() -> Duration {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/plugins");
         let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
@@ -191,14 +203,8 @@ mod tests {
             let path = entry.unwrap_or_else(|e| panic!("{}: {e}", dir.display())).path();
             if path.extension().is_some_and(|ext| ext == "toml") {
                 let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-                let manifest: toml::Table = toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-                let time_ms = manifest
-                    .get("limits")
-                    .and_then(|limits| limits.get("time-ms"))
-                    .and_then(toml::Value::as_integer)
-                    .and_then(|ms| u64::try_from(ms).ok())
-                    .unwrap_or_else(|| panic!("{}: no [limits] time-ms", path.display()));
-                budgets.push(Duration::from_millis(time_ms));
+                let manifest: Manifest = toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                budgets.push(Duration::from_millis(manifest.limits.time_ms));
             }
         }
         budgets.into_iter().max().unwrap_or_else(|| panic!("no plugin manifests in {}", dir.display()))

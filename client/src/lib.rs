@@ -54,6 +54,14 @@ pub struct ClientConfig {
     /// The key configuration endpoint (`…/.well-known/ohttp-gateway`).
     pub key_config_url: String,
     /// Time allowed for each HTTP exchange.
+    ///
+    /// A feature request is one exchange that lasts as long as the plugin's
+    /// inference (up to its manifest's wall-time budget), so the default
+    /// outlasts the relay's default timeout, which outlasts the gateway's,
+    /// which outlasts the largest plugin budget: when something is too slow,
+    /// the innermost hop's error (the host's budget error, else the
+    /// gateway's or the relay's 504) is the one the client reports, rather
+    /// than a bare timeout here.
     pub timeout: Duration,
 }
 
@@ -62,7 +70,7 @@ impl Default for ClientConfig {
         Self {
             relay_url: "http://127.0.0.1:7100/relay".into(),
             key_config_url: format!("http://127.0.0.1:7200{}", cloister_ohttp_keys::WELL_KNOWN_PATH),
-            timeout: Duration::from_secs(30),
+            timeout: Duration::from_secs(105),
         }
     }
 }

@@ -2,18 +2,18 @@
 //! every failure issue 4 names, each followed by proof the servers still serve.
 
 use std::io::Cursor;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use bhttp::{Message, Mode};
 use cloister_client::{Client, ClientConfig, ClientError, InnerRequest, PinnedDigests, UncheckedKeys};
 use cloister_gateway::{
-    Counter, EchoRouter, Gateway, KeyService, Metrics, NoRedeemer, REPLAY_PROBLEM_TYPE, ReplayGuard, RouteError,
-    Router, TokenRedeemer, TokenRejection, now_unix,
+    Counter, EchoRouter, GatewayConfig, KeyService, Metrics, NoRedeemer, REPLAY_PROBLEM_TYPE, RouteError, Router,
+    TokenRedeemer, TokenRejection, now_unix,
 };
-use cloister_ohttp_keys::{AeadChoice, KeyRing, RotationPolicy};
-use tokio::net::TcpListener;
+use cloister_ohttp_keys::{AeadChoice, KeyRing};
+use cloister_relay::RelayConfig;
+use cloister_test_support::Loopback;
 
 mod common;
 
@@ -21,6 +21,7 @@ const GATEWAY_MAX_BODY: usize = 8 * 1024;
 const RELAY_MAX_BODY: usize = 64 * 1024;
 const OVERLAP: Duration = Duration::from_secs(600);
 
+/// A relay and a gateway on loopback (see [`Loopback`]).
 struct Stack {
     keys: Arc<KeyService>,
     metrics: Arc<Metrics>,
@@ -37,7 +38,7 @@ impl Stack {
         ClientConfig {
             relay_url: self.relay_url.clone(),
             key_config_url: self.key_config_url.clone(),
-            timeout: Duration::from_secs(10),
+            ..ClientConfig::default()
         }
     }
 
@@ -57,36 +58,15 @@ impl Stack {
     }
 }
 
-async fn spawn_app(app: axum::Router) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
-}
-
+/// Small body limits keep the oversize tests small.
 async fn start_with<R: Router, T: TokenRedeemer>(aeads: &[AeadChoice], tokens: T, router: R) -> Stack {
-    let policy = RotationPolicy { rotate_every: Duration::from_secs(86_400), overlap: OVERLAP };
-    let ring = KeyRing::generate(policy, aeads, now_unix()).expect("ring");
-    let keys = Arc::new(KeyService::new(ring, None, Duration::from_secs(3600)));
-    let metrics = Arc::new(Metrics::default());
-    let replay = ReplayGuard::new(Duration::from_secs(60), 10_000);
-    let gateway = Arc::new(Gateway::new(Arc::clone(&keys), replay, tokens, router, Arc::clone(&metrics)));
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let gateway_addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { cloister_gateway::serve(listener, gateway, "/gateway", GATEWAY_MAX_BODY).await });
-    let relay = cloister_relay::RelayConfig {
-        gateway_url: format!("http://{gateway_addr}/gateway"),
-        max_request_bytes: RELAY_MAX_BODY,
-        timeout_ms: 10_000,
-        ..cloister_relay::RelayConfig::default()
-    };
-    let relay_addr = spawn_app(cloister_relay::app(relay).expect("relay")).await;
-    Stack {
-        keys,
-        metrics,
-        relay_url: format!("http://{relay_addr}/relay"),
-        key_config_url: format!("http://{gateway_addr}/.well-known/ohttp-gateway"),
-    }
+    let mut gateway = GatewayConfig { max_request_bytes: GATEWAY_MAX_BODY, ..GatewayConfig::default() };
+    gateway.keys.aeads = aeads.to_vec();
+    gateway.keys.overlap_secs = OVERLAP.as_secs();
+    let relay = RelayConfig { max_request_bytes: RELAY_MAX_BODY, ..RelayConfig::default() };
+    let Loopback { relay_url, key_config_url, keys, metrics } =
+        Loopback::start_with(&gateway, &relay, tokens, router).await;
+    Stack { keys, metrics, relay_url, key_config_url }
 }
 
 async fn start() -> Stack {

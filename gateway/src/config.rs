@@ -155,6 +155,14 @@ pub struct RouterSettings {
     /// Host base URLs; a session sticks to one of them.
     pub hosts: Vec<String>,
     /// Time allowed for a host to answer, in seconds.
+    ///
+    /// A feature request is one OHTTP round trip that lasts as long as the
+    /// plugin's inference, so this outlasts the largest wall-time budget of
+    /// the shipped plugin manifests (`time-ms` in `policies/plugins/*.toml`:
+    /// 60 s) plus the host's own work on the request (RA-TLS records,
+    /// instantiation: seconds on a loaded CPU). A slow request then fails
+    /// with the host's budget error, which names the limit, not with this
+    /// gateway's 504; the relay's timeout in turn outlasts this one.
     pub timeout_secs: u64,
     /// Largest host response forwarded, in bytes.
     pub max_response_bytes: usize,
@@ -162,13 +170,57 @@ pub struct RouterSettings {
 
 impl Default for RouterSettings {
     fn default() -> Self {
-        Self { hosts: vec!["http://127.0.0.1:7500".into()], timeout_secs: 30, max_response_bytes: 1024 * 1024 }
+        Self { hosts: vec!["http://127.0.0.1:7500".into()], timeout_secs: 75, max_response_bytes: 1024 * 1024 }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
     use super::*;
+
+    /// The part of a plugin manifest (`policies/plugins/*.toml`) that bounds
+    /// how long a host works on one request.
+    #[derive(Deserialize)]
+    struct Manifest {
+        limits: ManifestLimits,
+    }
+
+    #[derive(Deserialize)]
+    struct ManifestLimits {
+        #[serde(rename = "time-ms")]
+        time_ms: u64,
+    }
+
+    /// The largest wall-time budget of the plugin manifests the host ships with.
+    fn largest_plugin_wall_time() -> Duration {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/plugins");
+        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        let mut budgets = Vec::new();
+        for entry in entries {
+            let path = entry.unwrap_or_else(|e| panic!("{}: {e}", dir.display())).path();
+            if path.extension().is_some_and(|ext| ext == "toml") {
+                let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                let manifest: Manifest = toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                budgets.push(Duration::from_millis(manifest.limits.time_ms));
+            }
+        }
+        budgets.into_iter().max().unwrap_or_else(|| panic!("no plugin manifests in {}", dir.display()))
+    }
+
+    #[test]
+    fn the_router_outwaits_the_largest_plugin_budget_and_the_hosts_own_work() {
+        // What the host does around the plugin (RA-TLS, instantiation) on a loaded CPU.
+        const HOST_WORK: Duration = Duration::from_secs(10);
+        let budget = largest_plugin_wall_time();
+        let router = Duration::from_secs(RouterSettings::default().timeout_secs);
+        assert!(
+            router >= budget + HOST_WORK,
+            "the router gives a host {router:?}, but a plugin may run {budget:?} and the host needs {HOST_WORK:?} more"
+        );
+    }
 
     #[test]
     fn example_config_parses_and_matches_defaults() {
@@ -179,6 +231,7 @@ mod tests {
         assert_eq!(parsed.keys.aeads, default.keys.aeads);
         assert_eq!(parsed.keys.policy(), default.keys.policy());
         assert_eq!(parsed.router.hosts, default.router.hosts);
+        assert_eq!(parsed.router.timeout_secs, default.router.timeout_secs);
         assert!(toml::from_str::<GatewayConfig>("typo = 1").is_err(), "unknown keys are refused");
     }
 }

@@ -48,6 +48,13 @@ pub struct RelayConfig {
     /// Time for the whole exchange, from the first byte read to the last
     /// byte of the answer, in milliseconds (reading too slowly: 408;
     /// gateway too slow: 504).
+    ///
+    /// A feature request is one exchange that lasts as long as the plugin's
+    /// inference, so the default outlasts the gateway's default router
+    /// timeout (itself longer than the largest plugin wall-time budget):
+    /// when a host is too slow, the gateway's encapsulated answer reaches
+    /// the client instead of this relay's bare 504. Clients wait longer
+    /// still.
     pub timeout_ms: u64,
 }
 
@@ -59,7 +66,7 @@ impl Default for RelayConfig {
             gateway_url: "http://127.0.0.1:7200/gateway".into(),
             max_request_bytes: 64 * 1024,
             max_response_bytes: 1024 * 1024,
-            timeout_ms: 30_000,
+            timeout_ms: 90_000,
         }
     }
 }
@@ -212,7 +219,37 @@ async fn exchange(relay: &Relay, body: Bytes) -> Result<Response, StatusCode> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
+
+    /// The part of the gateway's configuration that says how long it waits
+    /// for a host.
+    #[derive(Deserialize)]
+    struct GatewayExample {
+        router: GatewayRouter,
+    }
+
+    #[derive(Deserialize)]
+    struct GatewayRouter {
+        timeout_secs: u64,
+    }
+
+    #[test]
+    fn the_relay_outwaits_the_gateway_it_forwards_to() {
+        // The gateway's shipped example, which the gateway's tests keep equal
+        // to its defaults; read as data: parties do not depend on each other.
+        const GATEWAY_WORK: Duration = Duration::from_secs(5);
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../gateway/gateway.example.toml");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let example: GatewayExample = toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let gateway = Duration::from_secs(example.router.timeout_secs);
+        let relay = Duration::from_millis(RelayConfig::default().timeout_ms);
+        assert!(
+            relay >= gateway + GATEWAY_WORK,
+            "the relay waits {relay:?} for a gateway that waits {gateway:?} for its host"
+        );
+    }
 
     #[test]
     fn example_config_parses_and_matches_defaults() {

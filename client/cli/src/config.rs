@@ -20,7 +20,11 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// The account key file (written by `cloister account new`).
     pub account_file: PathBuf,
-    /// Time allowed for each HTTP exchange, in seconds.
+    /// Time allowed for each HTTP exchange, in seconds. A feature request is
+    /// one exchange that lasts as long as the plugin's inference, so the
+    /// default is the client library's, which outwaits the relay (which
+    /// outwaits the gateway, which outwaits the largest plugin budget); the
+    /// quick issuer and ledger exchanges share it.
     pub timeout_secs: u64,
     /// Relay, gateway key endpoint and service name.
     pub network: NetworkSettings,
@@ -106,7 +110,7 @@ impl Default for Config {
         Self {
             state_dir: "cloister-state".into(),
             account_file: "cloister-state/account.toml".into(),
-            timeout_secs: 30,
+            timeout_secs: ClientConfig::default().timeout.as_secs(),
             network: NetworkSettings::default(),
             tokens: TokenSettings::default(),
             attestation: AttestationSettings::default(),
@@ -204,6 +208,15 @@ mod tests {
         let example: Config =
             toml::from_str(include_str!("../cloister.example.toml")).unwrap_or_else(|e| panic!("example config: {e}"));
         assert_eq!(example, Config::default());
+    }
+
+    #[test]
+    fn a_feature_request_outwaits_the_relay() {
+        // The relay's own work around the exchange it times.
+        const RELAY_WORK: Duration = Duration::from_secs(5);
+        let ours = Config::default().client().timeout;
+        let relay = Duration::from_millis(cloister_relay::RelayConfig::default().timeout_ms);
+        assert!(ours >= relay + RELAY_WORK, "cloister waits {ours:?} for a relay that waits {relay:?}");
     }
 
     #[test]

@@ -3,19 +3,16 @@
 //! development platform, so the simulation policy applies). The client
 //! spends wallet tokens, verifies the host and refuses untrusted ones.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 use cloister_api::{FeatureRequest, FeatureResponse, SuggestRequest, Tone};
 use cloister_attestation::{SimulatedLaunch, SimulatedPlatform, SimulatedProvider, Tcb};
-use cloister_gateway::{Gateway, HttpForwardRouter, KeyService, Metrics, PrivacyPassRedeemer, ReplayGuard, now_unix};
-use cloister_ohttp_keys::{AeadChoice, KeyRing, RotationPolicy};
+use cloister_gateway::PrivacyPassRedeemer;
 use cloister_privacypass::{Redeemer, TrustedKey};
 use cloister_ratls::{FeatureService, SessionConfig, SessionTable, routes};
-use tokio::net::TcpListener;
+use cloister_test_support::{Loopback, forward_to, serve_app};
 
 use crate::config::{AttestationSettings, Authority, Config, NetworkSettings, TokenSettings, TrustSettings};
 use crate::session;
@@ -25,7 +22,6 @@ mod issuer_fixture;
 
 const RELEASED: [u8; 48] = [0x52; 48];
 const HOST_DATA: [u8; 32] = [0x48; 32];
-const MAX_BODY: usize = 256 * 1024;
 /// The development platform's TCB (also the simulation policy's minimum).
 const TCB: Tcb = Tcb { fmc: None, bootloader: 3, tee: 0, snp: 8, microcode: 115 };
 
@@ -57,13 +53,6 @@ fn platform() -> &'static SimulatedPlatform {
     })
 }
 
-async fn spawn(app: axum::Router) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
-    let addr = listener.local_addr().unwrap_or_else(|e| panic!("addr: {e}"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
-}
-
 /// Every party on loopback, and a client configuration pointing at them.
 struct Stack {
     config: Config,
@@ -83,49 +72,23 @@ impl Stack {
         let table =
             SessionTable::new(&SessionConfig::default(), provider, Arc::clone(&feature) as Arc<dyn FeatureService>)
                 .unwrap_or_else(|e| panic!("table: {e}"));
-        let host = spawn(routes(Arc::new(table))).await;
+        let host = serve_app(routes(Arc::new(table))).await;
 
         let directory = issuer.client().directory().await.unwrap_or_else(|e| panic!("directory: {e}"));
         let trusted = TrustedKey::from_directory(&directory, issuer.settings().key_lifetime_secs)
             .unwrap_or_else(|e| panic!("trusted keys: {e}"));
         let challenge = issuer.settings().challenge().unwrap_or_else(|e| panic!("challenge: {e}"));
         let redeemer = PrivacyPassRedeemer::new(Arc::new(Redeemer::new(trusted, &[challenge], 1000)));
-        let router = HttpForwardRouter::new(vec![format!("http://{host}")], Duration::from_secs(10), MAX_BODY)
-            .unwrap_or_else(|e| panic!("router: {e}"));
-        let rotation = RotationPolicy { rotate_every: Duration::from_secs(86_400), overlap: Duration::from_secs(600) };
-        let ring =
-            KeyRing::generate(rotation, &[AeadChoice::Aes128Gcm], now_unix()).unwrap_or_else(|e| panic!("keys: {e}"));
-        let keys = Arc::new(KeyService::new(ring, None, Duration::from_secs(3600)));
-        let (list, _) = keys.published(now_unix());
-        let config_bytes =
-            cloister_ohttp_keys::split_key_list(&list).unwrap_or_else(|e| panic!("key list: {e}"))[0].to_vec();
-        let key_config_digest = hex::encode(cloister_ohttp_keys::key_config_digest(&config_bytes));
-        let gateway = Arc::new(Gateway::new(
-            keys,
-            ReplayGuard::new(Duration::from_secs(60), 10_000),
-            redeemer,
-            router,
-            Arc::new(Metrics::default()),
-        ));
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
-        let gateway_addr = listener.local_addr().unwrap_or_else(|e| panic!("addr: {e}"));
-        tokio::spawn(async move { cloister_gateway::serve(listener, gateway, "/gateway", MAX_BODY).await });
-        let relay = cloister_relay::RelayConfig {
-            gateway_url: format!("http://{gateway_addr}/gateway"),
-            max_request_bytes: MAX_BODY,
-            timeout_ms: 10_000,
-            ..cloister_relay::RelayConfig::default()
-        };
-        let relay_addr = spawn(cloister_relay::app(relay).unwrap_or_else(|e| panic!("relay: {e}"))).await;
+        let servers = Loopback::start(redeemer, forward_to(host)).await;
+        let key_config_digest = hex::encode(servers.key_config_digest());
 
         let state = tempfile::tempdir().unwrap_or_else(|e| panic!("state: {e}"));
         let config = Config {
             state_dir: state.path().join("state"),
             account_file: state.path().join("account.toml"),
-            timeout_secs: 10,
             network: NetworkSettings {
-                relay_url: format!("http://{relay_addr}/relay"),
-                key_config_url: format!("http://{gateway_addr}/.well-known/ohttp-gateway"),
+                relay_url: servers.relay_url.clone(),
+                key_config_url: servers.key_config_url.clone(),
                 ..NetworkSettings::default()
             },
             tokens: TokenSettings {
@@ -143,6 +106,7 @@ impl Stack {
                 pinned_file: state.path().join("pinned.toml"),
                 ..TrustSettings::default()
             },
+            ..Config::default()
         };
         issuer.account.save_new(&config.account_file).unwrap_or_else(|e| panic!("account: {e}"));
         let stack = Self { config, feature, issuer, key_config_digest, _state: state };

@@ -18,19 +18,14 @@ use cloister_attestation::{
     TrustAnchors, Verifier,
 };
 use cloister_client::{Client, ClientConfig, UncheckedKeys};
-use cloister_gateway::{
-    Gateway, GatewayConfig, HttpForwardRouter, KeyService, Metrics, NoRedeemer, ReplayGuard,
-    now_unix,
-};
+use cloister_gateway::NoRedeemer;
 use cloister_host::capabilities::inference::BackendKind;
 use cloister_host::launch::{LaunchDigests, LaunchError};
 use cloister_host::logfilter::MemorySink;
 use cloister_host::serve::{AttestationError, BootError, ProviderKind};
 use cloister_host::{Host, HostConfig, LoadError, PolicySet};
-use cloister_ohttp_keys::KeyRing;
 use cloister_ratls::{ClientSession, OhttpTransport};
-use cloister_relay::RelayConfig;
-use tokio::net::TcpListener;
+use cloister_test_support::{Loopback, bind_loopback, forward_to};
 use tokio::sync::oneshot;
 
 /// The host binary digest the tests launch as (any fixed value: `measure`
@@ -91,66 +86,21 @@ fn verifier(launch: &LaunchDigests) -> Verifier<AllowList> {
     Verifier::new(anchors, policy, accepted)
 }
 
-async fn bind() -> (TcpListener, SocketAddr) {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("bind: {e}"));
-    let addr = listener
-        .local_addr()
-        .unwrap_or_else(|e| panic!("addr: {e}"));
-    (listener, addr)
-}
-
-/// A gateway with its default limits forwarding to `host`, and a relay with
-/// its default limits in front of it; returns a client through both.
+/// A gateway and a relay with their default configuration in front of
+/// `host`; returns a client (default configuration too) through both.
 async fn gateway_and_relay(host: SocketAddr) -> Client<UncheckedKeys> {
-    let defaults = GatewayConfig::default();
-    let router = HttpForwardRouter::new(
-        vec![format!("http://{host}")],
-        Duration::from_secs(defaults.router.timeout_secs),
-        defaults.router.max_response_bytes,
-    )
-    .unwrap_or_else(|e| panic!("router: {e}"));
-    let ring = KeyRing::generate(defaults.keys.policy(), &defaults.keys.aeads, now_unix())
-        .unwrap_or_else(|e| panic!("keys: {e}"));
-    let keys = Arc::new(KeyService::new(
-        ring,
-        None,
-        Duration::from_secs(defaults.keys.max_cache_secs),
-    ));
-    let replay = ReplayGuard::new(
-        Duration::from_secs(defaults.replay.window_secs),
-        defaults.replay.capacity,
-    );
-    let gateway = Arc::new(Gateway::new(
-        keys,
-        replay,
+    let servers = Loopback::start(
         NoRedeemer {
             require_tokens: false,
         },
-        router,
-        Arc::new(Metrics::default()),
-    ));
-    let (listener, gateway_addr) = bind().await;
-    tokio::spawn(cloister_gateway::serve(
-        listener,
-        gateway,
-        "/gateway",
-        defaults.max_request_bytes,
-    ));
-
-    let relay = RelayConfig {
-        gateway_url: format!("http://{gateway_addr}/gateway"),
-        ..RelayConfig::default()
-    };
-    let (listener, relay_addr) = bind().await;
-    tokio::spawn(cloister_relay::serve(listener, relay));
-
+        forward_to(host),
+    )
+    .await;
     Client::new(
         ClientConfig {
-            relay_url: format!("http://{relay_addr}/relay"),
-            key_config_url: format!("http://{gateway_addr}/.well-known/ohttp-gateway"),
-            timeout: Duration::from_secs(30),
+            relay_url: servers.relay_url,
+            key_config_url: servers.key_config_url,
+            ..ClientConfig::default()
         },
         UncheckedKeys,
     )
@@ -188,7 +138,7 @@ async fn a_client_summarises_through_relay_gateway_and_an_attested_host() {
         launch,
         LaunchDigests::compute(&config, &policies(&config), HOST_BINARY).expect("measure")
     );
-    let (listener, host_addr) = bind().await;
+    let (listener, host_addr) = bind_loopback().await;
     let (stop, stopped) = oneshot::channel::<()>();
     let serving = tokio::spawn(host.serve(listener, async move {
         let _ = stopped.await;

@@ -101,6 +101,13 @@ impl FeatureService for CountingFeature {
     }
 }
 
+impl CountingFeature {
+    /// How often the feature ran.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
 /// A clock that moves only when the test says so.
 pub struct ManualClock(Mutex<Instant>);
 
@@ -169,7 +176,7 @@ impl Host {
 
     /// How often the feature ran.
     pub fn calls(&self) -> usize {
-        self.feature.calls.load(Ordering::SeqCst)
+        self.feature.calls()
     }
 }
 

@@ -1,0 +1,146 @@
+//! Test fixtures shared by Cloister's crates. Dev-only: add it under
+//! `[dev-dependencies]`, never `[dependencies]`.
+//!
+//! [`Loopback`] starts the real `cloister-gateway` and `cloister-relay` in
+//! the test's own process, each on a fresh `127.0.0.1:0` port, wired to each
+//! other the way their configurations wire them in production. Tests then
+//! point a client at [`Loopback::relay_url`] and
+//! [`Loopback::key_config_url`]. In-process servers (rather than spawned
+//! binaries) keep tests independent of what else is built on the machine.
+//!
+//! ```no_run
+//! # async fn example(host: std::net::SocketAddr) {
+//! use cloister_gateway::NoRedeemer;
+//! use cloister_test_support::{Loopback, forward_to};
+//!
+//! let stack = Loopback::start(NoRedeemer { require_tokens: false }, forward_to(host)).await;
+//! // ClientConfig { relay_url: stack.relay_url.clone(), key_config_url: stack.key_config_url.clone(), .. }
+//! # }
+//! ```
+//!
+//! The fixtures panic with a message naming what failed: a test that
+//! cannot set up its servers has nothing left to check. The crate does not
+//! depend on `cloister-client` (whose own tests use it), so callers build
+//! their `ClientConfig` from the two URLs.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cloister_gateway::{
+    Gateway, GatewayConfig, HttpForwardRouter, KeyService, Metrics, ReplayGuard, Router, TokenRedeemer, now_unix,
+};
+use cloister_ohttp_keys::KeyRing;
+use cloister_relay::RelayConfig;
+use tokio::net::TcpListener;
+
+/// A gateway and a relay in front of it, serving on loopback until the
+/// test's runtime ends.
+#[derive(Debug)]
+pub struct Loopback {
+    /// The relay's OHTTP endpoint: where clients send `message/ohttp-req`.
+    pub relay_url: String,
+    /// The gateway's key configuration endpoint (RFC 9540), which also
+    /// serves `/healthz` and `/metrics` on the same origin.
+    pub key_config_url: String,
+    /// The gateway's keys, to rotate or retire them mid-test.
+    pub keys: Arc<KeyService>,
+    /// The gateway's counters.
+    pub metrics: Arc<Metrics>,
+}
+
+impl Loopback {
+    /// A gateway and a relay with their default configuration (the limits
+    /// and timeouts an operator gets out of the box), redeeming tokens with
+    /// `tokens` and handing inner requests to `router`.
+    ///
+    /// # Panics
+    /// A port cannot be bound, keys cannot be generated or the relay's HTTP
+    /// client cannot be built.
+    pub async fn start<T: TokenRedeemer, R: Router>(tokens: T, router: R) -> Self {
+        Self::start_with(&GatewayConfig::default(), &RelayConfig::default(), tokens, router).await
+    }
+
+    /// As [`Loopback::start`], with these configurations. What cannot apply
+    /// to a test is set by the fixture: both listen on `127.0.0.1:0`, the
+    /// relay forwards to this gateway (its `gateway_url` is replaced), keys
+    /// live in memory only (`keys.file` is ignored) and are not rotated on a
+    /// schedule, and the `[tokens]` and `[router]` tables give way to
+    /// `tokens` and `router`.
+    ///
+    /// # Panics
+    /// As [`Loopback::start`].
+    pub async fn start_with<T: TokenRedeemer, R: Router>(
+        gateway: &GatewayConfig,
+        relay: &RelayConfig,
+        tokens: T,
+        router: R,
+    ) -> Self {
+        let settings = &gateway.keys;
+        let ring = KeyRing::generate(settings.policy(), &settings.aeads, now_unix())
+            .unwrap_or_else(|e| panic!("gateway keys: {e}"));
+        let keys = Arc::new(KeyService::new(ring, None, Duration::from_secs(settings.max_cache_secs)));
+        let metrics = Arc::new(Metrics::default());
+        let replay = ReplayGuard::new(Duration::from_secs(gateway.replay.window_secs), gateway.replay.capacity);
+        let service = Arc::new(Gateway::new(Arc::clone(&keys), replay, tokens, router, Arc::clone(&metrics)));
+        let (listener, gateway_addr) = bind_loopback().await;
+        let (path, max_body) = (gateway.path.clone(), gateway.max_request_bytes);
+        tokio::spawn(async move { cloister_gateway::serve(listener, service, &path, max_body).await });
+
+        let relay = RelayConfig { gateway_url: format!("http://{gateway_addr}{}", gateway.path), ..relay.clone() };
+        let relay_path = relay.path.clone();
+        let relay_app = cloister_relay::app(relay).unwrap_or_else(|e| panic!("relay: {e}"));
+        let relay_addr = serve_app(relay_app).await;
+        Self {
+            relay_url: format!("http://{relay_addr}{relay_path}"),
+            key_config_url: format!("http://{gateway_addr}{}", cloister_ohttp_keys::WELL_KNOWN_PATH),
+            keys,
+            metrics,
+        }
+    }
+
+    /// SHA-256 of the key configuration the gateway publishes now: the
+    /// digest a ledger (or a pinned allow-list) must hold for clients that
+    /// check key consistency to accept it.
+    #[must_use]
+    pub fn key_config_digest(&self) -> [u8; 32] {
+        self.keys.with_ring(|ring| cloister_ohttp_keys::key_config_digest(ring.current_config()))
+    }
+}
+
+/// The gateway's HTTP router forwarding every session to the one `host`,
+/// with the default `[router]` timeout and response limit.
+///
+/// # Panics
+/// The router's HTTP client cannot be built.
+#[must_use]
+pub fn forward_to(host: SocketAddr) -> HttpForwardRouter {
+    let settings = GatewayConfig::default().router;
+    HttpForwardRouter::new(
+        vec![format!("http://{host}")],
+        Duration::from_secs(settings.timeout_secs),
+        settings.max_response_bytes,
+    )
+    .unwrap_or_else(|e| panic!("router: {e}"))
+}
+
+/// Serves `app` on a fresh loopback port until the runtime ends; returns
+/// its address.
+///
+/// # Panics
+/// No loopback port can be bound.
+pub async fn serve_app(app: axum::Router) -> SocketAddr {
+    let (listener, addr) = bind_loopback().await;
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// A listener on a fresh `127.0.0.1` port, and that port's address.
+///
+/// # Panics
+/// No loopback port can be bound.
+pub async fn bind_loopback() -> (TcpListener, SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind 127.0.0.1:0: {e}"));
+    let addr = listener.local_addr().unwrap_or_else(|e| panic!("local address: {e}"));
+    (listener, addr)
+}

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
 use cloister_api::{FeatureRequest, FeatureResponse};
@@ -196,6 +196,11 @@ impl Slot {
     fn session(&self) -> MutexGuard<'_, Session> {
         self.session.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// Whether a request holds the session at this moment.
+    fn is_busy(&self) -> bool {
+        matches!(self.session.try_lock(), Err(TryLockError::WouldBlock))
+    }
 }
 
 type SharedSession = Arc<Slot>;
@@ -360,8 +365,10 @@ impl SessionTable {
         self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Idle: unused for longer than the timeout and not serving a request
+    /// right now (a feature request may legitimately outlast the timeout).
     fn is_idle(&self, slot: &Slot, now: Instant) -> bool {
-        slot.idle_for(now) > self.idle_timeout
+        slot.idle_for(now) > self.idle_timeout && !slot.is_busy()
     }
 
     /// The live session under `id`, or a new one if `records` open one.

@@ -5,7 +5,7 @@
 //! All evidence here comes from a SIMULATED platform; the verifiers accept
 //! it only because their policy sets `allow_simulated`.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -15,10 +15,10 @@ use cloister_attestation::{
     Evidence, Nonce, ProviderError, SimulatedProvider, TlsExporter, VerifyError, report_data,
 };
 use cloister_ratls::{
-    ClientError, ClientSession, InMemoryTransport, SESSION_HEADER, SESSION_PATH, SessionAttester,
-    SessionError, Transport, TransportError, routes,
+    ClientError, ClientSession, FeatureService, InMemoryTransport, SESSION_HEADER, SESSION_PATH,
+    SessionAttester, SessionConfig, SessionError, SessionTable, Transport, TransportError, routes,
 };
-use common::{HOST_DATA, Host, IDLE, RELEASED, provider, summarise, verifier};
+use common::{HOST_DATA, Host, IDLE, ManualClock, RELEASED, provider, summarise, verifier};
 use tower::ServiceExt;
 
 mod common;
@@ -179,6 +179,46 @@ async fn idle_sessions_expire_and_active_ones_do_not() {
     let stats = host.table.stats();
     assert_eq!((stats.open, stats.expired), (0, 1));
     assert_eq!(host.calls(), 3, "the expired request never ran");
+}
+
+/// A feature whose request outlasts the idle timeout while an expiry sweep
+/// runs: what a real model on a loaded CPU may do.
+struct OutlastingFeature {
+    table: OnceLock<Weak<SessionTable>>,
+    clock: Arc<ManualClock>,
+}
+
+impl FeatureService for OutlastingFeature {
+    fn handle(&self, _: FeatureRequest) -> Result<FeatureResponse, String> {
+        self.clock.advance(IDLE * 2);
+        let table = self.table.get().and_then(Weak::upgrade).ok_or("no table")?;
+        table.expire_idle();
+        Ok(FeatureResponse::Summary { text: "done".into(), messages_covered: 1 })
+    }
+}
+
+#[tokio::test]
+async fn a_session_serving_a_request_longer_than_the_timeout_is_not_expired() {
+    let clock = Arc::new(ManualClock::new());
+    let feature = Arc::new(OutlastingFeature { table: OnceLock::new(), clock: Arc::clone(&clock) });
+    let config = SessionConfig { idle_timeout_secs: IDLE.as_secs(), max_sessions: 4 };
+    let table = SessionTable::with_clock(&config, provider(RELEASED), feature.clone(), clock.clone())
+        .map(Arc::new)
+        .unwrap_or_else(|e| panic!("table: {e}"));
+    feature.table.set(Arc::downgrade(&table)).unwrap_or_else(|_| unreachable!());
+    let mut session = ClientSession::establish(InMemoryTransport::new(Arc::clone(&table)), &verifier(true))
+        .await
+        .unwrap_or_else(|e| panic!("establish: {e}"));
+    for round in 0..2 {
+        let outcome = session.request(&summarise("a long one")).await;
+        assert!(outcome.is_ok(), "round {round}: {outcome:?}");
+    }
+    let stats = table.stats();
+    assert_eq!((stats.open, stats.expired), (1, 0), "{stats:?}");
+    // Once the request is over, the idle clock runs from its end.
+    clock.advance(IDLE + Duration::from_secs(1));
+    table.expire_idle();
+    assert_eq!(table.stats().open, 0);
 }
 
 #[tokio::test]

@@ -112,6 +112,10 @@ impl CountingFeature {
 pub struct ManualClock(Mutex<Instant>);
 
 impl ManualClock {
+    pub fn new() -> Self {
+        Self(Mutex::new(Instant::now()))
+    }
+
     pub fn advance(&self, by: Duration) {
         *self.0.lock().unwrap_or_else(PoisonError::into_inner) += by;
     }
@@ -148,7 +152,7 @@ impl Host {
         callers: Option<Arc<dyn CallerVerifier>>,
     ) -> Self {
         let feature = Arc::new(CountingFeature::default());
-        let clock = Arc::new(ManualClock(Mutex::new(Instant::now())));
+        let clock = Arc::new(ManualClock::new());
         let config = SessionConfig {
             idle_timeout_secs: IDLE.as_secs(),
             max_sessions,

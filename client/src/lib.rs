@@ -166,6 +166,17 @@ impl<K: KeyConsistency> Client<K> {
         Ok(Ok(response))
     }
 
+    /// Fetches and checks the gateway's key configuration now, unless a
+    /// fresh checked one is cached, so that a key-consistency refusal comes
+    /// before the caller commits anything (such as a Privacy Pass token) to
+    /// a request.
+    ///
+    /// # Errors
+    /// As [`Client::send`] for fetching and checking keys.
+    pub async fn ready(&self) -> Result<(), ClientError> {
+        self.key_config().await.map(drop)
+    }
+
     /// The current key configuration: cached, or fetched and checked.
     async fn key_config(&self) -> Result<Vec<u8>, ClientError> {
         if let Some(config) = self.lock_keys().as_ref().and_then(|c| c.fresh(Instant::now())) {

@@ -48,6 +48,9 @@ impl<K> OhttpTransport<K> {
 
 impl<K: KeyConsistency + 'static> Transport for OhttpTransport<K> {
     async fn exchange(&self, session_id: &str, records: Vec<u8>) -> Result<Vec<u8>, TransportError> {
+        let failed = |e: cloister_client::ClientError| TransportError::Failed(e.to_string());
+        // Keys are checked before a token is taken: a refusal costs none.
+        self.client.ready().await.map_err(failed)?;
         let mut request = InnerRequest::new("POST", &self.authority, SESSION_PATH)
             .header(SESSION_HEADER, session_id)
             .header("content-type", RECORDS_MEDIA_TYPE)
@@ -59,7 +62,7 @@ impl<K: KeyConsistency + 'static> Transport for OhttpTransport<K> {
             .client
             .send(&request)
             .await
-            .map_err(|e| TransportError::Failed(e.to_string()))?;
+            .map_err(failed)?;
         let status = response.control().status().map_or(0, |s| s.code());
         if status != 200 {
             return Err(TransportError::Status {

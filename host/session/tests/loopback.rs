@@ -7,12 +7,15 @@
 //! sets `allow_simulated`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use cloister_api::FeatureResponse;
 use cloister_attestation::{AuthorityRejection, VerifyError};
-use cloister_client::{Client, ClientConfig, UncheckedKeys};
+use cloister_client::{Client, ClientConfig, PinnedDigests, UncheckedKeys};
 use cloister_gateway::NoRedeemer;
-use cloister_ratls::{ClientError, ClientSession, OhttpTransport, SessionConfig, SessionTable, routes};
+use cloister_ratls::{
+    ClientError, ClientSession, OhttpTransport, SessionConfig, SessionTable, TokenSource, routes,
+};
 use cloister_test_support::{Loopback, forward_to, serve_app};
 use common::{CountingFeature, RELEASED, provider, summarise, verifier};
 
@@ -74,4 +77,35 @@ async fn the_client_sends_nothing_to_an_unreleased_host_through_the_gateway() {
         "{outcome:?}"
     );
     assert_eq!(feature.calls(), 0);
+}
+
+/// Counts the tokens taken from it.
+#[derive(Default)]
+struct CountingTokens(AtomicUsize);
+
+impl TokenSource for CountingTokens {
+    fn next_token(&self) -> Option<String> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        None
+    }
+}
+
+#[tokio::test]
+async fn a_key_config_the_client_refuses_costs_no_token() {
+    let table = SessionTable::new(&SessionConfig::default(), provider(RELEASED), Arc::new(CountingFeature::default()))
+        .unwrap_or_else(|e| panic!("table: {e}"));
+    let host = serve_app(routes(Arc::new(table))).await;
+    let servers = Loopback::start(NoRedeemer { require_tokens: false }, forward_to(host)).await;
+    let config = ClientConfig {
+        relay_url: servers.relay_url,
+        key_config_url: servers.key_config_url,
+        ..ClientConfig::default()
+    };
+    // Pins some other key's digest: the gateway's key is refused.
+    let client = Client::new(config, PinnedDigests([[7; 32]].into())).unwrap_or_else(|e| panic!("client: {e}"));
+    let tokens = Arc::new(CountingTokens::default());
+    let transport = OhttpTransport::new(Arc::new(client), "cloister.invalid").with_tokens(tokens.clone());
+    let outcome = ClientSession::establish(transport, &verifier(true)).await;
+    assert!(matches!(&outcome, Err(ClientError::Transport(e)) if e.to_string().contains("not pinned")), "{outcome:?}");
+    assert_eq!(tokens.0.load(Ordering::SeqCst), 0, "no token was taken");
 }

@@ -66,7 +66,7 @@ fn chunked_prompt_processing_matches_a_single_pass() {
     let path = config.model_dir.join(&config.model_file);
     let mut file = File::open(&path).expect("model file");
     let content = gguf_file::Content::read(&mut file).expect("gguf");
-    let model = LlamaModel::load(&content, &mut file, &Device::Cpu, WeightFormat::Q8_0)
+    let model = LlamaModel::load(&content, &mut file, &Device::Cpu, WeightFormat::default())
         .expect("weights");
     let codec = cloister_inference_candle::text::TextCodec::from_gguf(&content).expect("codec");
     let prompt = codec

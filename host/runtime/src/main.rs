@@ -6,7 +6,6 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 use cloister_api::FeatureRequest;
-use cloister_attestation::SIMULATION_WARNING;
 use cloister_host::logfilter::{AllowListLayer, JsonLinesSink, LogFilter};
 use cloister_host::{Digest, Host, HostConfig, LaunchDigests, PolicySet, component_interfaces, host_binary_digest};
 use cloister_inference::InferenceBackend;
@@ -64,10 +63,8 @@ fn install_log_filter(policies: &PolicySet) -> Result<Arc<LogFilter>> {
 /// Warns loudly about a simulated engine and logs the start.
 fn announce(plugins: usize, backend: &dyn InferenceBackend) {
     if backend.is_simulated() {
-        eprintln!(
-            "*** SIMULATED INFERENCE: the `{}` backend replays prompt text; no model is running ***",
-            backend.name()
-        );
+        // The deterministic backend replays prompt text; no model is running.
+        tracing::warn!(event = "simulation", component = "inference");
     }
     tracing::info!(
         event = "host-started",
@@ -87,14 +84,15 @@ fn serve(config: &HostConfig, policies: &PolicySet) -> Result<()> {
     let filter = install_log_filter(policies)?;
     let host = Host::boot(config, policies, filter, host_binary_digest()?)?;
     if host.health().attestation_provider == cloister_host::serve::ProviderKind::Simulated {
-        eprintln!("*** {SIMULATION_WARNING} ***");
+        // /healthz carries the full warning; the log names the part.
+        tracing::warn!(event = "simulation", component = "attestation");
     }
     announce(host.launch().plugins.len(), host.backend().as_ref());
     let listen = config.serve.listen;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
-        eprintln!("cloister-host serving RA-TLS sessions on http://{listen}/session (healthz, metrics)");
+        tracing::info!(event = "host-listening", address = %listen);
         host.serve(listener, shutdown_signal()).await.context("serving")
     })
 }
@@ -103,7 +101,7 @@ fn serve(config: &HostConfig, policies: &PolicySet) -> Result<()> {
 async fn shutdown_signal() {
     let interrupt = async {
         if let Err(error) = tokio::signal::ctrl_c().await {
-            eprintln!("cannot listen for ctrl-c: {error}");
+            tracing::error!(event = "signal-unavailable", signal = "ctrl-c", %error);
             std::future::pending::<()>().await;
         }
     };
@@ -114,7 +112,7 @@ async fn shutdown_signal() {
                 signal.recv().await;
             }
             Err(error) => {
-                eprintln!("cannot listen for SIGTERM: {error}");
+                tracing::error!(event = "signal-unavailable", signal = "SIGTERM", %error);
                 std::future::pending::<()>().await;
             }
         }
@@ -125,7 +123,7 @@ async fn shutdown_signal() {
         () = interrupt => {}
         () = terminate => {}
     }
-    eprintln!("cloister-host: shutting down after the requests in flight");
+    tracing::info!(event = "host-stopping");
 }
 
 fn run(config: &HostConfig, policies: &PolicySet, input: &PathBuf) -> Result<()> {

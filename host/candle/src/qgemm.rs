@@ -35,6 +35,8 @@ pub const GROUP: usize = 8;
 pub const ROW_TILE: usize = 8;
 /// Weight groups per parallel work item.
 const GROUPS_PER_TASK: usize = 4;
+/// f32 lanes of one 256-bit register.
+const LANES: usize = 8;
 /// Bytes of one row's four values that share a 32-bit lane.
 const WORD: usize = 4;
 /// How far ahead of the block being multiplied the x86 kernels ask for
@@ -285,7 +287,16 @@ impl Q8Rows {
         let mut scales = Vec::with_capacity(xs.len() / BLOCK);
         let mut sums = Vec::with_capacity(xs.len() / BLOCK);
         for (block, quants) in xs.chunks_exact(BLOCK).zip(quants.chunks_exact_mut(BLOCK)) {
-            let max = block.iter().fold(0f32, |max, x| max.max(x.abs()));
+            // Eight running maxima, then theirs: the same value as one
+            // running maximum (max is exact in any order) without a chain of
+            // 32 dependent steps.
+            let lanes = block.chunks_exact(LANES).fold([0f32; LANES], |mut lanes, xs| {
+                for (lane, x) in lanes.iter_mut().zip(xs) {
+                    *lane = lane.max(x.abs());
+                }
+                lanes
+            });
+            let max = lanes.into_iter().fold(0f32, f32::max);
             let scale = max / 127.0;
             let inverse = if scale == 0.0 { 0.0 } else { 1.0 / scale };
             let mut total = 0i32;

@@ -15,6 +15,10 @@ use crate::toolchain::{TARGET, wasm_cargo};
 const HANDLER_EXPORT: &str = "cloister:feature/handler@0.1.0";
 /// The interfaces a bundled plugin may import: nothing else, not even WASI.
 const ALLOWED_IMPORTS: &[&str] = &["cloister:feature/inference@0.1.0", "cloister:feature/log@0.1.0"];
+/// Initial linear memory of every plugin: Rust's 1 MiB stack, the static
+/// data, and about 0.9 MiB of heap that the SDK's allocator (plugins/sdk/src/heap.rs)
+/// uses before it grows memory. A multiple of the 64 KiB page.
+const INITIAL_MEMORY_BYTES: u32 = 2 << 20;
 /// Folders holding plugin crates.
 const PLUGIN_FOLDERS: &[&str] = &["plugins", "plugins/fixtures"];
 
@@ -91,8 +95,13 @@ pub(crate) fn build_all(root: &Path) -> Result<Vec<PathBuf>> {
             .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1")
             .env("CARGO_PROFILE_RELEASE_PANIC", "abort")
             .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo")
-            // Same bytes from any checkout: the digest goes into reviewed manifests.
-            .env("CARGO_ENCODED_RUSTFLAGS", format!("--remap-path-prefix={}=/cloister", root.display()));
+            // Same bytes from any checkout: the digest goes into reviewed
+            // manifests. A larger initial memory gives the SDK's allocator
+            // room to serve short requests without `memory.grow`.
+            .env(
+                "CARGO_ENCODED_RUSTFLAGS",
+                format!("--remap-path-prefix={}=/cloister\x1f-Clink-arg=--initial-memory={INITIAL_MEMORY_BYTES}", root.display()),
+            );
         run(&mut cargo)?;
     }
 

@@ -82,7 +82,8 @@ impl InferenceBackend for DeterministicBackend {
             return Err(InferenceError::InvalidRequest("prompt has no user text".into()));
         }
 
-        let mut text = String::new();
+        // One buffer for the whole answer; each token is the slice it appended.
+        let mut text = String::with_capacity(source.len());
         let mut generated_tokens = 0;
         let mut finish = FinishReason::EndOfSequence;
         for word in source.split_whitespace() {
@@ -93,21 +94,23 @@ impl InferenceBackend for DeterministicBackend {
                 finish = FinishReason::Length;
                 break;
             }
-            let piece = if text.is_empty() { word.to_owned() } else { format!(" {word}") };
-            let candidate = format!("{text}{piece}");
-            if let Some(cut) = request.params.stop.iter().filter_map(|s| candidate.find(s.as_str())).min() {
-                let tail = &candidate[text.len()..cut.max(text.len())];
+            let start = text.len();
+            if start > 0 {
+                text.push(' ');
+            }
+            text.push_str(word);
+            if let Some(cut) = request.params.stop.iter().filter_map(|s| text.find(s.as_str())).min() {
+                let tail = &text[start..cut.max(start)];
                 if !tail.is_empty() {
                     // Control flow is irrelevant here: generation ends anyway.
                     let _ = on_token(tail);
                 }
-                text = candidate[..cut].to_owned();
+                text.truncate(cut);
                 finish = FinishReason::StopSequence;
                 break;
             }
             generated_tokens += 1;
-            text = candidate;
-            if on_token(&piece).is_break() {
+            if on_token(&text[start..]).is_break() {
                 finish = FinishReason::Cancelled;
                 break;
             }

@@ -6,6 +6,8 @@
 //!   prompt only as quoted data, stripped of chat-template control tokens.
 //! * [`limits`] and [`output`]: typed input limits and clean-up of model text.
 //! * [`events`]: one-line typed log events.
+//! * on wasm32, a global allocator that starts in the initial linear memory
+//!   (`heap.rs`), so short requests never grow memory.
 //!
 //! A minimal feature:
 //!
@@ -30,6 +32,9 @@ pub mod bindings {
     });
 }
 
+// The guest heap, for single-threaded wasm32 (what plugins are built for).
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+mod heap;
 pub mod events;
 pub mod limits;
 pub mod output;

@@ -103,3 +103,17 @@ fn long_conversations_keep_the_most_recent_messages() {
     assert!(messages_covered > 0 && messages_covered < 20, "{messages_covered}");
     assert!(kit.event_names().contains(&"input-truncated".to_owned()));
 }
+
+#[test]
+fn a_two_megabyte_conversation_outgrows_the_initial_memory_and_still_works() {
+    // 500 messages of 4000 bytes: 2 MB, well past the ~0.9 MiB of heap the
+    // SDK's allocator finds in the initial memory, so the guest must grow it.
+    let kit = TestKit::for_plugin("summarise").expect("kit").reply("Fine.").build().expect("loads");
+    let text = "word ".repeat(800);
+    let messages: Vec<(&str, &str)> = (0..500).map(|_| ("Ann", text.as_str())).collect();
+    let FeatureResponse::Summary { text, messages_covered } = kit.run(conversation(&messages)).expect("summary") else {
+        panic!("not a summary");
+    };
+    assert_eq!(text, "Fine.");
+    assert!(messages_covered > 0 && messages_covered < 500, "{messages_covered}");
+}

@@ -99,14 +99,20 @@ fn summarise(request: &SummariseRequest) -> Result<Summary, FeatureError> {
 }
 
 /// The transcript of the most recent messages that fit in `budget` bytes,
-/// oldest first, and how many messages it covers.
+/// oldest first, and how many messages it covers. The newest message is
+/// always included, cut to the budget if it alone is longer.
 fn recent_transcript(messages: &[Message], budget: usize) -> (String, usize) {
+    const CUT: &str = "…";
     let mut lines = Vec::new();
     let mut used = 0;
     for message in messages.iter().rev().filter(|m| !m.text.trim().is_empty()) {
-        let line = prompt::transcript_line(message);
-        if used + line.len() + 1 > budget && !lines.is_empty() {
-            break;
+        let mut line = prompt::transcript_line(message);
+        if used + line.len() + 1 > budget {
+            if !lines.is_empty() {
+                break;
+            }
+            line.truncate(line.floor_char_boundary(budget.saturating_sub(CUT.len() + 1)));
+            line.push_str(CUT);
         }
         used += line.len() + 1;
         lines.push(line);
@@ -139,5 +145,14 @@ mod tests {
         let (transcript, covered) = recent_transcript(&messages, 100);
         assert_eq!(covered, 1);
         assert!(transcript.contains("C:"));
+    }
+
+    #[test]
+    fn one_message_longer_than_the_budget_is_cut_to_it_on_a_char_boundary() {
+        let messages = vec![message("C", 3, &"é".repeat(4000))];
+        let (transcript, covered) = recent_transcript(&messages, 101);
+        assert_eq!(covered, 1);
+        assert!(transcript.len() < 101, "{}", transcript.len());
+        assert!(transcript.starts_with("[00:03] C: é") && transcript.ends_with('…'), "{transcript}");
     }
 }

@@ -117,3 +117,15 @@ fn a_two_megabyte_conversation_outgrows_the_initial_memory_and_still_works() {
     assert_eq!(text, "Fine.");
     assert!(messages_covered > 0 && messages_covered < 500, "{messages_covered}");
 }
+
+#[test]
+fn a_last_message_at_the_size_limit_still_fits_the_prompt_budget() {
+    // The manifest allows 8192 prompt bytes; one message may be 8 KiB.
+    let kit = TestKit::for_plugin("summarise").expect("kit").reply("Fine.").build().expect("loads");
+    let long = "word ".repeat(1600);
+    let request = conversation(&[("Ann", "Short hello."), ("Bo", long.as_str())]);
+    let FeatureResponse::Summary { text, messages_covered } = kit.run(request).expect("summary") else {
+        panic!("not a summary");
+    };
+    assert_eq!((text.as_str(), messages_covered), ("Fine.", 1));
+}

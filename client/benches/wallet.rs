@@ -2,6 +2,9 @@
 //! remove, write-then-rename with fsync of file and directory) with 64
 //! tokens held, and depositing a batch of 20.
 
+// `criterion_group!` generates an undocumented public function.
+#![allow(missing_docs)]
+
 use cloister_client::tokens::{IssuedToken, IssuerSettings, TokenWallet};
 use cloister_privacypass::{IssuerSecretKey, issue, request_token};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};

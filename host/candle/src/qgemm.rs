@@ -151,7 +151,7 @@ impl PackedMatrix {
         if rows.checked_mul(row_bytes) != Some(bytes.len()) {
             return Err(ShapeError::WeightSize { bytes: bytes.len(), rows, cols, format });
         }
-        let (header, quant_bytes) = (format.header_bytes(), format.quant_bytes());
+        let header = format.header_bytes();
         let mut packed = vec![0u8; rows.div_ceil(GROUP) * GROUP * row_bytes];
         let group_block = format.group_block_bytes();
         for (row, source) in bytes.chunks_exact(row_bytes).enumerate() {
@@ -168,7 +168,6 @@ impl PackedMatrix {
                     let at = (w * GROUP + lane) * WORD;
                     quants[at..at + WORD].copy_from_slice(word);
                 }
-                debug_assert_eq!(block[header..].len(), quant_bytes);
             }
         }
         Ok(Self { bytes: packed, rows, cols, format })
@@ -204,19 +203,12 @@ impl PackedMatrix {
         let group_block = self.format.group_block_bytes();
         for block in self.group(row / GROUP).chunks_exact(group_block) {
             let d = half_at(block, lane * 2);
-            let quants = &block[self.format.header_bytes() * GROUP..];
-            let word = |w: usize| &quants[(w * GROUP + lane) * WORD..][..WORD];
+            let quant = |v: usize| packed_quant(self.format, block, lane, v) as f32;
             match self.format {
-                BlockFormat::Q8_0 => {
-                    out.extend((0..BLOCK).map(|v| f32::from(word(v / WORD)[v % WORD] as i8) * d));
-                }
+                BlockFormat::Q8_0 => out.extend((0..BLOCK).map(|v| quant(v) * d)),
                 BlockFormat::Q4_1 => {
                     let m = half_at(block, 2 * GROUP + lane * 2);
-                    let nibble = |v: usize| {
-                        let byte = word(v % 16 / WORD)[v % WORD];
-                        if v < 16 { byte & 0x0F } else { byte >> 4 }
-                    };
-                    out.extend((0..BLOCK).map(|v| f32::from(nibble(v)) * d + m));
+                    out.extend((0..BLOCK).map(|v| quant(v) * d + m));
                 }
             }
         }
@@ -429,6 +421,18 @@ impl<'a, const R: usize> TileRows<'a, R> {
     }
 }
 
+/// Value `v`'s quant (of [`BLOCK`]) for the row in `lane` of one packed
+/// block of a group.
+fn packed_quant(format: BlockFormat, block: &[u8], lane: usize, v: usize) -> i32 {
+    let quants = &block[format.header_bytes() * GROUP..];
+    let byte = |word: usize| quants[(word * GROUP + lane) * WORD + v % WORD];
+    match format {
+        BlockFormat::Q8_0 => i32::from(byte(v / WORD) as i8),
+        BlockFormat::Q4_1 if v < 16 => i32::from(byte(v / WORD) & 0x0F),
+        BlockFormat::Q4_1 => i32::from(byte((v - 16) / WORD) >> 4),
+    }
+}
+
 /// A block's f16 field at `offset`.
 fn half_at(block: &[u8], offset: usize) -> f32 {
     f16::from_le_bytes([block[offset], block[offset + 1]]).to_f32()
@@ -437,7 +441,7 @@ fn half_at(block: &[u8], offset: usize) -> f32 {
 /// The reference kernel: per output, each block's exact integer sum, scaled
 /// and added with fused multiply-adds in the SIMD kernels' order.
 mod portable {
-    use super::{BLOCK, BlockFormat, GROUP, TileRows, WORD, half_at};
+    use super::{BLOCK, BlockFormat, GROUP, TileRows, half_at, packed_quant};
 
     pub(super) fn dot<const R: usize>(
         format: BlockFormat,
@@ -446,23 +450,11 @@ mod portable {
     ) -> [[f32; GROUP]; R] {
         let mut acc = [[0f32; GROUP]; R];
         for (b, block) in group.chunks_exact(format.group_block_bytes()).enumerate() {
-            let quants = &block[format.header_bytes() * GROUP..];
             for lane in 0..GROUP {
                 let d = half_at(block, lane * 2);
-                let weight = |v: usize| -> i32 {
-                    let byte = quants[((v % 16 / WORD) * GROUP + lane) * WORD + v % WORD];
-                    match format {
-                        BlockFormat::Q8_0 => {
-                            let byte = quants[((v / WORD) * GROUP + lane) * WORD + v % WORD];
-                            i32::from(byte as i8)
-                        }
-                        BlockFormat::Q4_1 if v < 16 => i32::from(byte & 0x0F),
-                        BlockFormat::Q4_1 => i32::from(byte >> 4),
-                    }
-                };
                 for (r, acc) in acc.iter_mut().enumerate() {
                     let xs = &rows.quants[r][b * BLOCK..(b + 1) * BLOCK];
-                    let sum: i32 = (0..BLOCK).map(|v| weight(v) * i32::from(xs[v])).sum();
+                    let sum: i32 = (0..BLOCK).map(|v| packed_quant(format, block, lane, v) * i32::from(xs[v])).sum();
                     acc[lane] = (d * rows.scales[r][b]).mul_add(sum as f32, acc[lane]);
                     if format == BlockFormat::Q4_1 {
                         let m = half_at(block, 2 * GROUP + lane * 2);

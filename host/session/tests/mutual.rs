@@ -155,10 +155,13 @@ async fn caller_refused(host: &Host, caller: &dyn CallerAttester) -> String {
     reason
 }
 
+/// What is wrong, the host's verifier, the caller's attester, the error.
+type RefusalCase = (&'static str, Arc<dyn CallerVerifier>, Arc<dyn CallerAttester>, VerifyError);
+
 #[tokio::test]
 async fn the_host_refuses_callers_whose_evidence_fails() {
     let genuine = provider(CALLER);
-    let cases: [(&str, Arc<dyn CallerVerifier>, Arc<dyn CallerAttester>, VerifyError); 5] = [
+    let cases: [RefusalCase; 5] = [
         (
             "measurement not accepted",
             callers(),

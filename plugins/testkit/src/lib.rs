@@ -74,10 +74,12 @@ pub fn plugin_dir() -> PathBuf {
 /// The real engine with the project's model, from `$CLOISTER_MODEL_DIR` or
 /// `target/models` (installed by `host/candle/fetch-model.sh`), one thread.
 pub fn real_engine() -> Result<Arc<dyn InferenceBackend>, cloister_inference_candle::LoadError> {
-    let mut config = cloister_inference_candle::CandleConfig::default();
-    config.model_dir =
-        std::env::var_os("CLOISTER_MODEL_DIR").map_or_else(|| workspace_root().join("target/models"), PathBuf::from);
-    config.threads = 1;
+    let config = cloister_inference_candle::CandleConfig {
+        model_dir: std::env::var_os("CLOISTER_MODEL_DIR")
+            .map_or_else(|| workspace_root().join("target/models"), PathBuf::from),
+        threads: 1,
+        ..cloister_inference_candle::CandleConfig::default()
+    };
     Ok(Arc::new(cloister_inference_candle::CandleBackend::load(&config)?))
 }
 

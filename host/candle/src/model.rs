@@ -89,7 +89,7 @@ impl Hyperparameters {
 }
 
 /// A quantized weight matrix and the code that multiplies by it.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 enum Weights {
     /// Q8_0 or Q4_1 on the CPU, repacked for [`qgemm`]'s kernels (the only
     /// copy).

@@ -42,6 +42,9 @@ impl Default for DeterministicBackend {
     }
 }
 
+/// How many tokens pass between deadline checks.
+const DEADLINE_CHECK_TOKENS: usize = 16;
+
 fn word_count(text: &str) -> u32 {
     u32::try_from(text.split_whitespace().count()).unwrap_or(u32::MAX)
 }
@@ -86,8 +89,12 @@ impl InferenceBackend for DeterministicBackend {
         let mut text = String::with_capacity(source.len());
         let mut generated_tokens = 0;
         let mut finish = FinishReason::EndOfSequence;
-        for word in source.split_whitespace() {
-            if request.deadline.is_some_and(|d| Instant::now() >= d) {
+        // A stop sequence that appears must end in the newest token, so only
+        // the last `longest_stop - 1` bytes before it need searching again.
+        let stop_overlap = request.params.stop.iter().map(String::len).max().unwrap_or(0).saturating_sub(1);
+        for (index, word) in source.split_whitespace().enumerate() {
+            // A clock read costs more than a word here: look every few tokens.
+            if index % DEADLINE_CHECK_TOKENS == 0 && request.deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(InferenceError::DeadlineExceeded);
             }
             if generated_tokens >= request.params.max_tokens {
@@ -99,7 +106,9 @@ impl InferenceBackend for DeterministicBackend {
                 text.push(' ');
             }
             text.push_str(word);
-            if let Some(cut) = request.params.stop.iter().filter_map(|s| text.find(s.as_str())).min() {
+            let from = text.floor_char_boundary(start.saturating_sub(stop_overlap));
+            let found = request.params.stop.iter().filter_map(|s| text[from..].find(s.as_str())).min();
+            if let Some(cut) = found.map(|at| from + at) {
                 let tail = &text[start..cut.max(start)];
                 if !tail.is_empty() {
                     // Control flow is irrelevant here: generation ends anyway.
@@ -164,6 +173,19 @@ mod tests {
         assert_eq!(out.text, "alpha beta ");
         assert_eq!(streamed, out.text);
         assert_eq!(out.finish, FinishReason::StopSequence);
+    }
+
+    #[test]
+    fn finds_stop_sequences_across_tokens_late_in_a_long_answer() {
+        let words: Vec<String> = (0..200).map(|i| format!("w{i}")).collect();
+        for (stop, kept) in [("w150 w1", "w149 "), ("0 w151", "w149 w15"), ("w199", "w198 ")] {
+            let params = SamplingParams { max_tokens: 1000, stop: vec!["never".into(), stop.into()], ..Default::default() };
+            let out = DeterministicBackend::new()
+                .generate(&request(Prompt::Text(words.join(" ")), params), &mut |_| ControlFlow::Continue(()))
+                .expect("generation");
+            assert_eq!(out.finish, FinishReason::StopSequence, "{stop}");
+            assert!(out.text.ends_with(kept) && !out.text.contains(stop), "{stop}: {}", out.text);
+        }
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! with the deterministic backend; pooling versus on-demand allocation.
 //!
 //! Needs built plugins: `cargo xtask build-plugins && cargo bench -p cloister-host`
-//! (or `CLOISTER_PLUGIN_DIR` naming a folder of them, as for the tests).
+//! (or `CLOISTER_PLUGIN_DIR` naming a folder of them, as for the tests). To
+//! see where guest time goes, `perf record` it with `CLOISTER_PERF_MAP=1`,
+//! which names compiled plugin functions in `/tmp/perf-<pid>.map`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,7 +14,7 @@ use std::sync::Arc;
 use cloister_api::{FeatureRequest, Message, SuggestRequest, SummariseRequest, Tone};
 use cloister_host::capabilities::Capabilities;
 use cloister_host::logfilter::{LogFilter, LogRecord, LogSink};
-use cloister_host::{HostConfig, PolicySet, Runtime, RuntimeConfig};
+use cloister_host::{HostConfig, PolicySet, Profiler, Runtime, RuntimeConfig};
 use cloister_inference::DeterministicBackend;
 use criterion::{Criterion, criterion_group, criterion_main};
 
@@ -37,7 +39,9 @@ fn runtime(pooling: bool) -> Runtime {
     let policies = PolicySet::load(&HostConfig::open_dir(&root().join("policies")).expect("policies")).expect("policies");
     let filter = Arc::new(LogFilter::new(policies.allow_list().clone(), Arc::new(Discard)));
     let capabilities = Capabilities::new(Arc::new(DeterministicBackend::serving("smollm2-135m-instruct")), filter);
-    let mut runtime = Runtime::new(RuntimeConfig { pooling, ..RuntimeConfig::default() }, capabilities).expect("runtime");
+    let profiler = if std::env::var_os("CLOISTER_PERF_MAP").is_some() { Profiler::PerfMap } else { Profiler::None };
+    let config = RuntimeConfig { pooling, profiler, ..RuntimeConfig::default() };
+    let mut runtime = Runtime::new(config, capabilities).expect("runtime");
     let plugins = HostConfig::open_dir(&plugin_dir()).expect("run `cargo xtask build-plugins` first");
     runtime.load_policy_set(&policies, &plugins).expect("plugins load");
     runtime

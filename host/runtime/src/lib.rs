@@ -52,5 +52,5 @@ pub use error::{LoadError, RunError};
 pub use launch::{LaunchDigests, host_binary_digest};
 pub use manifest::PluginManifest;
 pub use policy::PolicySet;
-pub use runtime::{HANDLER_EXPORT, Runtime, RuntimeConfig, component_interfaces};
+pub use runtime::{HANDLER_EXPORT, Profiler, Runtime, RuntimeConfig, component_interfaces};
 pub use serve::Host;

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use cloister_api::{FeatureRequest, FeatureResponse};
 use serde::Deserialize;
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+use wasmtime::{
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ProfilingStrategy, Store, Trap,
+};
 
 use crate::bindings::{Feature, FeaturePre};
 use crate::capabilities::{Capabilities, InstanceContext, InstanceState};
@@ -45,6 +47,19 @@ pub struct RuntimeConfig {
     /// the kernel, so the next request neither pays for `madvise` nor
     /// page-faults them in again. Costs up to this much RSS per idle slot.
     pub keep_resident_bytes: u64,
+    /// Names compiled plugin code for a native profiler (`perf`).
+    pub profiler: Profiler,
+}
+
+/// How compiled guest code is made visible to native profilers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Profiler {
+    /// Nothing is written (production).
+    #[default]
+    None,
+    /// `/tmp/perf-<pid>.map`, which `perf report` reads to name guest functions.
+    PerfMap,
 }
 
 impl Default for RuntimeConfig {
@@ -56,6 +71,7 @@ impl Default for RuntimeConfig {
             epoch_tick_ms: 10,
             max_wasm_stack_bytes: 512 << 10,
             keep_resident_bytes: 2 << 20,
+            profiler: Profiler::None,
         }
     }
 }
@@ -116,7 +132,11 @@ impl Runtime {
         let mut wasm = Config::new();
         wasm.wasm_component_model(true)
             .epoch_interruption(true)
-            .max_wasm_stack(config.max_wasm_stack_bytes);
+            .max_wasm_stack(config.max_wasm_stack_bytes)
+            .profiler(match config.profiler {
+                Profiler::None => ProfilingStrategy::None,
+                Profiler::PerfMap => ProfilingStrategy::PerfMap,
+            });
         let engine = if config.pooling {
             // Resident pages pay off only when PAGEMAP_SCAN (Linux 6.7+) finds
             // the few an instance wrote; without it wasmtime would memset the

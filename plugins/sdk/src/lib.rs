@@ -63,6 +63,17 @@ pub fn greedy(max_tokens: u32) -> inference::Params {
     }
 }
 
+/// Appends the words of `text` to `out`, one space between each: runs of
+/// whitespace, newlines included, become one space.
+pub(crate) fn push_words(out: &mut String, text: &str) {
+    for (index, word) in text.split_whitespace().enumerate() {
+        if index > 0 {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+}
+
 /// Asks the model to answer `user` under the instructions in `system`.
 pub fn chat(system: String, user: String, params: &inference::Params) -> Result<inference::Generation, inference::Error> {
     use inference::{ChatMessage, Prompt, Role};

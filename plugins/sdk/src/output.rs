@@ -6,25 +6,34 @@ const LABELS: &[&str] = &["summary:", "rewritten message:", "rewrite:", "rewritt
 /// Trims the answer, drops a leading label line or prefix, surrounding
 /// quotes and chat-template tokens, and folds runs of spaces.
 pub fn clean(raw: &str) -> String {
-    let mut text = crate::prompt::sanitise(raw).trim().to_owned();
-    loop {
-        let lower = text.to_lowercase();
-        let Some(label) = LABELS.iter().find(|l| lower.starts_with(*l)) else { break };
+    let sanitised = crate::prompt::sanitise(raw);
+    let mut text = sanitised.trim();
+    while let Some(label) = LABELS.iter().find(|label| starts_with_ignoring_ascii_case(text, label)) {
         // "Here is the summary:\n..." — drop up to the end of the label line.
         let cut = if *label == "here is" {
             text.find([':', '\n']).map_or(text.len(), |i| i + 1)
         } else {
             label.len()
         };
-        text = text[cut..].trim_start().to_owned();
+        text = text[cut..].trim_start();
     }
     let text = text.trim_matches(|c| c == '"' || c == '\u{201c}' || c == '\u{201d}').trim();
-    text.lines()
-        .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect::<Vec<_>>()
-        .join("\n")
-        .trim()
-        .to_owned()
+    // `text` is trimmed, so its first and last lines have words: no blank
+    // line can lead or trail.
+    let mut folded = String::with_capacity(text.len());
+    for (index, line) in text.lines().enumerate() {
+        if index > 0 {
+            folded.push('\n');
+        }
+        crate::push_words(&mut folded, line);
+    }
+    folded
+}
+
+/// Whether `text` starts with the ASCII `prefix`, in any case. The matched
+/// bytes are ASCII, so `prefix.len()` is a char boundary of `text`.
+fn starts_with_ignoring_ascii_case(text: &str, prefix: &str) -> bool {
+    text.as_bytes().get(..prefix.len()).is_some_and(|start| start.eq_ignore_ascii_case(prefix.as_bytes()))
 }
 
 /// The first paragraph of `text`.
@@ -64,6 +73,14 @@ mod tests {
         assert_eq!(clean("  Summary: \"Ann and Bo agree.\"<|im_end|>"), "Ann and Bo agree.");
         assert_eq!(clean("Here is the summary:\nThey   met."), "They met.");
         assert_eq!(clean("Rewritten message: See you at 5"), "See you at 5");
+    }
+
+    #[test]
+    fn clean_drops_repeated_labels_in_any_case_and_keeps_paragraphs() {
+        assert_eq!(clean("SUMMARY: answer:  Two\t words.\n\n  Next  line "), "Two words.\n\nNext line");
+        assert_eq!(clean("Summarÿ: kept"), "Summarÿ: kept");
+        assert_eq!(clean("Summary:"), "");
+        assert_eq!(clean("plain text"), "plain text");
     }
 
     #[test]

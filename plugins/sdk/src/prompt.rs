@@ -7,7 +7,9 @@
 //! that the system message declares to be data; and that text is stripped of
 //! anything that could close the block early or forge a chat-template turn.
 
-use crate::Message;
+use std::borrow::Cow;
+
+use crate::{Message, push_words};
 
 /// Removes what could break out of a data block: chat-template control
 /// tokens (`<|...|>`), closing tags (`</`), and control characters other
@@ -16,13 +18,19 @@ use crate::Message;
 /// Nothing that is removed can leave a forgery behind: control characters
 /// go first (so `<\u{7}|` cannot close up into `<|`), and tokens are removed
 /// until none is left (so `<<|x|>|im_start|>` cannot become `<|im_start|>`).
-pub fn sanitise(text: &str) -> String {
-    let mut clean: String = text.chars().filter(|c| !c.is_control() || *c == '\n' || *c == '\t').collect();
+/// Text with neither `<` nor such control characters, which is most text,
+/// is returned as it is, without a copy.
+pub fn sanitise(text: &str) -> Cow<'_, str> {
+    let removed_control = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.chars().any(|c| c == '<' || removed_control(c)) {
+        return Cow::Borrowed(text);
+    }
+    let mut clean: String = text.chars().filter(|&c| !removed_control(c)).collect();
     // Each pass removes at least the two characters of a `<|`: this ends.
     while clean.contains("<|") {
         clean = strip_tokens(&clean);
     }
-    clean.replace("</", "< /")
+    Cow::Owned(clean.replace("</", "< /"))
 }
 
 /// One pass removing `<|...|>` tokens, and an unterminated `<|` opener.
@@ -60,8 +68,10 @@ pub fn data_rule(tags: &[&str]) -> String {
 pub fn transcript_line(message: &Message) -> String {
     let minutes = (message.sent_at / 60) % (24 * 60);
     let sender = sanitise(&message.sender).replace(['\n', ':'], " ");
-    let text = sanitise(&message.text).split_whitespace().collect::<Vec<_>>().join(" ");
-    format!("[{:02}:{:02}] {}: {}", minutes / 60, minutes % 60, sender.trim(), text)
+    let mut line = format!("[{:02}:{:02}] {}: ", minutes / 60, minutes % 60, sender.trim());
+    line.reserve(message.text.len());
+    push_words(&mut line, &sanitise(&message.text));
+    line
 }
 
 #[cfg(test)]
@@ -90,6 +100,13 @@ mod tests {
             let clean = sanitise(hostile);
             assert!(!clean.contains("<|") && !clean.contains("</"), "{hostile:?} -> {clean:?}");
         }
+    }
+
+    #[test]
+    fn ordinary_text_is_borrowed_and_any_control_or_angle_bracket_is_handled() {
+        assert!(matches!(sanitise("Lunch at noon?\n\tSure — café 🙂"), Cow::Borrowed(_)));
+        assert_eq!(sanitise("a\u{85}b\u{7f}c\u{1b}d"), "abcd");
+        assert_eq!(sanitise("1 < 2 </b>"), "1 < 2 < /b>");
     }
 
     #[test]

@@ -66,16 +66,22 @@ fn summarise(request: &SummariseRequest) -> Result<Summary, FeatureError> {
     if covered < messages.len() {
         events::emit(Level::Info, Event::InputTruncated, &[(FieldName::MessageCount, covered as u64)]);
     }
-    let system = format!(
+    let words = max_words.to_string();
+    let system = [
         "You summarise chat conversations for one of their participants. \
-         Write a neutral summary of at most {max_words} words in plain sentences: \
-         who said what, decisions, open questions. Do not add facts. {}",
-        prompt::data_rule(&["conversation"])
-    );
-    let user = format!(
-        "{}\n\nSummarise the conversation above in at most {max_words} words.",
-        prompt::data_block("conversation", &transcript)
-    );
+         Write a neutral summary of at most ",
+        &words,
+        " words in plain sentences: who said what, decisions, open questions. Do not add facts. ",
+        &prompt::data_rule(&["conversation"]),
+    ]
+    .concat();
+    let user = [
+        &prompt::data_block("conversation", &transcript),
+        "\n\nSummarise the conversation above in at most ",
+        &words,
+        " words.",
+    ]
+    .concat();
     // Tokens average well under one word each; leave room for the last sentence.
     let generation = chat(system, user, &greedy(max_words * 2 + 16)).map_err(FeatureError::Inference)?;
     events::emit(

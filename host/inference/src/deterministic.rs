@@ -45,8 +45,15 @@ impl Default for DeterministicBackend {
 /// How many tokens pass between deadline checks.
 const DEADLINE_CHECK_TOKENS: usize = 16;
 
+/// Words as `split_whitespace` counts them; on ASCII text (most prompts)
+/// by bytes, whose whitespace there is exactly space and `\t` to `\r`.
 fn word_count(text: &str) -> u32 {
-    u32::try_from(text.split_whitespace().count()).unwrap_or(u32::MAX)
+    let count = if text.is_ascii() {
+        text.as_bytes().split(|b| matches!(b, b' ' | b'\t'..=b'\r')).filter(|word| !word.is_empty()).count()
+    } else {
+        text.split_whitespace().count()
+    };
+    u32::try_from(count).unwrap_or(u32::MAX)
 }
 
 impl InferenceBackend for DeterministicBackend {
@@ -185,6 +192,13 @@ mod tests {
                 .expect("generation");
             assert_eq!(out.finish, FinishReason::StopSequence, "{stop}");
             assert!(out.text.ends_with(kept) && !out.text.contains(stop), "{stop}: {}", out.text);
+        }
+    }
+
+    #[test]
+    fn counts_words_as_split_whitespace_does() {
+        for text in ["", "  one\ttwo\u{b}three\r\nfour ", "a\u{a0}b\u{2003}c é"] {
+            assert_eq!(word_count(text) as usize, text.split_whitespace().count(), "{text:?}");
         }
     }
 

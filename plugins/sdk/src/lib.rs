@@ -63,21 +63,38 @@ pub fn greedy(max_tokens: u32) -> inference::Params {
     }
 }
 
-/// Appends the words of `text` to `out`, one space between each: runs of
-/// whitespace, newlines included, become one space.
-pub(crate) fn push_words(out: &mut String, text: &str) {
-    // On ASCII text without U+000B (which `split_whitespace` splits at and
-    // `split_ascii_whitespace` keeps) the byte-wise split is the same, and
-    // much cheaper inside the sandbox than decoding every char.
-    if text.bytes().all(|b| b.is_ascii() && b != 0x0B) {
-        push_joined(out, text.split_ascii_whitespace());
-    } else {
-        push_joined(out, text.split_whitespace());
+/// The words of `text`, exactly as [`str::split_whitespace`] yields them.
+pub(crate) enum Words<'a> {
+    /// ASCII text without U+000B (which `split_whitespace` splits at and
+    /// `split_ascii_whitespace` keeps): split by bytes, much cheaper inside
+    /// the sandbox than decoding every char.
+    Ascii(std::str::SplitAsciiWhitespace<'a>),
+    Unicode(std::str::SplitWhitespace<'a>),
+}
+
+impl<'a> Iterator for Words<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        match self {
+            Words::Ascii(words) => words.next(),
+            Words::Unicode(words) => words.next(),
+        }
     }
 }
 
-fn push_joined<'a>(out: &mut String, words: impl Iterator<Item = &'a str>) {
-    for (index, word) in words.enumerate() {
+pub(crate) fn words(text: &str) -> Words<'_> {
+    if text.bytes().all(|b| b.is_ascii() && b != 0x0B) {
+        Words::Ascii(text.split_ascii_whitespace())
+    } else {
+        Words::Unicode(text.split_whitespace())
+    }
+}
+
+/// Appends the words of `text` to `out`, one space between each: runs of
+/// whitespace, newlines included, become one space.
+pub(crate) fn push_words(out: &mut String, text: &str) {
+    for (index, word) in words(text).enumerate() {
         if index > 0 {
             out.push(' ');
         }
@@ -88,11 +105,13 @@ fn push_joined<'a>(out: &mut String, words: impl Iterator<Item = &'a str>) {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn push_words_folds_every_kind_of_whitespace_like_split_whitespace() {
+    fn words_are_those_of_split_whitespace() {
         for text in ["  a\tb\n\nc  ", "a\u{b}b", "x\u{a0}y\u{2003}z é", "", " \r\n "] {
+            let expected: Vec<&str> = text.split_whitespace().collect();
+            assert_eq!(super::words(text).collect::<Vec<_>>(), expected, "{text:?}");
             let mut out = String::new();
             super::push_words(&mut out, text);
-            assert_eq!(out, text.split_whitespace().collect::<Vec<_>>().join(" "), "{text:?}");
+            assert_eq!(out, expected.join(" "), "{text:?}");
         }
     }
 }

@@ -46,10 +46,10 @@ pub fn first_paragraph(text: &str) -> &str {
 /// At most `max_words` words, ending at the last sentence end inside the
 /// limit when there is one.
 pub fn limit_words(text: &str, max_words: usize) -> String {
-    if text.split_whitespace().nth(max_words).is_none() {
+    if crate::words(text).nth(max_words).is_none() {
         return text.to_owned();
     }
-    let cut = text.split_whitespace().take(max_words).collect::<Vec<_>>().join(" ");
+    let cut = crate::words(text).take(max_words).collect::<Vec<_>>().join(" ");
     match cut.rfind(['.', '!', '?']) {
         Some(end) if end > cut.len() / 2 => cut[..=end].to_owned(),
         _ => cut,

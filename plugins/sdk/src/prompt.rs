@@ -21,16 +21,41 @@ use crate::{Message, push_words};
 /// Text with neither `<` nor such control characters, which is most text,
 /// is returned as it is, without a copy.
 pub fn sanitise(text: &str) -> Cow<'_, str> {
-    let removed_control = |c: char| c.is_control() && c != '\n' && c != '\t';
-    if !text.chars().any(|c| c == '<' || removed_control(c)) {
+    let has_control = has_removed_control(text);
+    if !has_control && !text.contains('<') {
         return Cow::Borrowed(text);
     }
-    let mut clean: String = text.chars().filter(|&c| !removed_control(c)).collect();
+    let mut clean = if has_control {
+        text.chars().filter(|&c| !(c.is_control() && c != '\n' && c != '\t')).collect()
+    } else {
+        text.to_owned()
+    };
     // Each pass removes at least the two characters of a `<|`: this ends.
-    while clean.contains("<|") {
+    while contains_pair(&clean, b"<|") {
         clean = strip_tokens(&clean);
     }
-    Cow::Owned(clean.replace("</", "< /"))
+    if contains_pair(&clean, b"</") {
+        clean = clean.replace("</", "< /");
+    }
+    Cow::Owned(clean)
+}
+
+/// Whether `text` holds a control character other than newline and tab,
+/// found by bytes: C0 controls and DEL are single bytes, and C1 controls
+/// (U+0080 to U+009F) are encoded as 0xC2 then 0x80 to 0x9F.
+fn has_removed_control(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.iter().enumerate().any(|(at, &b)| match b {
+        b'\n' | b'\t' => false,
+        0x00..=0x1F | 0x7F => true,
+        0xC2 => bytes.get(at + 1).is_some_and(|next| (0x80..=0x9F).contains(next)),
+        _ => false,
+    })
+}
+
+/// A two-byte search by bytes: cheaper than a substring searcher here.
+fn contains_pair(text: &str, pair: &[u8; 2]) -> bool {
+    text.as_bytes().windows(2).any(|window| window == pair)
 }
 
 /// One pass removing `<|...|>` tokens, and an unterminated `<|` opener.
@@ -117,6 +142,15 @@ mod tests {
         ] {
             let clean = sanitise(hostile);
             assert!(!clean.contains("<|") && !clean.contains("</"), "{hostile:?} -> {clean:?}");
+        }
+    }
+
+    #[test]
+    fn control_characters_are_found_by_bytes_exactly_as_char_is_control() {
+        for c in (0..0x250u32).filter_map(char::from_u32) {
+            let text = format!("a{c}b");
+            let expected = c.is_control() && c != '\n' && c != '\t';
+            assert_eq!(has_removed_control(&text), expected, "U+{:04X}", c as u32);
         }
     }
 

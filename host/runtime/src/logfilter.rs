@@ -6,6 +6,7 @@
 //! counted, so an operator sees that something was suppressed without seeing
 //! what.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io::Write as _;
@@ -22,9 +23,17 @@ use tracing_subscriber::layer::Context;
 pub enum Source {
     /// The host itself.
     Host,
-    /// A plugin, by manifest name.
-    Plugin(String),
+    /// A plugin, by manifest name (shared: every event of a request names it).
+    Plugin(#[serde(serialize_with = "serialize_name")] Arc<str>),
 }
+
+fn serialize_name<S: serde::Serializer>(name: &Arc<str>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(name)
+}
+
+/// An event or field name: usually a static name from code, so admitting
+/// an event allocates nothing for its names.
+pub type Name = Cow<'static, str>;
 
 /// Severity of a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -65,9 +74,9 @@ pub struct LogRecord {
     /// Severity.
     pub level: Level,
     /// Event name from the allow-list.
-    pub event: String,
+    pub event: Name,
     /// Admitted fields.
-    pub fields: BTreeMap<String, FieldValue>,
+    pub fields: BTreeMap<Name, FieldValue>,
 }
 
 /// Where admitted records go.
@@ -173,27 +182,28 @@ impl LogFilter {
         &self,
         source: Source,
         level: Level,
-        event: &str,
-        fields: impl IntoIterator<Item = (String, FieldValue)>,
+        event: impl Into<Name>,
+        fields: impl IntoIterator<Item = (Name, FieldValue)>,
     ) -> bool {
+        let event = event.into();
         let rules = match source {
             Source::Host => &self.allow.host,
             Source::Plugin(_) => &self.allow.plugin,
         };
-        let Some(rule) = rules.get(event) else {
+        let Some(rule) = rules.get(event.as_ref()) else {
             self.dropped_events.fetch_add(1, Ordering::Relaxed);
             return false;
         };
         let mut kept = BTreeMap::new();
         for (name, value) in fields {
-            if rule.fields.contains(&name) {
+            if rule.fields.contains(name.as_ref()) {
                 kept.insert(name, value);
             } else {
                 self.dropped_fields.fetch_add(1, Ordering::Relaxed);
             }
         }
         self.kept_events.fetch_add(1, Ordering::Relaxed);
-        self.sink.write(&LogRecord { source, level, event: event.to_owned(), fields: kept });
+        self.sink.write(&LogRecord { source, level, event, fields: kept });
         true
     }
 
@@ -224,27 +234,27 @@ impl AllowListLayer {
 #[derive(Default)]
 struct FieldCollector {
     event: Option<String>,
-    fields: Vec<(String, FieldValue)>,
+    fields: Vec<(Name, FieldValue)>,
 }
 
 impl Visit for FieldCollector {
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.fields.push((field.name().to_owned(), FieldValue::Count(value)));
+        self.fields.push((Cow::Borrowed(field.name()), FieldValue::Count(value)));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.fields.push((field.name().to_owned(), FieldValue::Signed(value)));
+        self.fields.push((Cow::Borrowed(field.name()), FieldValue::Signed(value)));
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.fields.push((field.name().to_owned(), FieldValue::Ratio(value)));
+        self.fields.push((Cow::Borrowed(field.name()), FieldValue::Ratio(value)));
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.fields.push((field.name().to_owned(), FieldValue::Flag(value)));
+        self.fields.push((Cow::Borrowed(field.name()), FieldValue::Flag(value)));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "event" {
             self.event = Some(value.to_owned());
         } else {
-            self.fields.push((field.name().to_owned(), FieldValue::Label(value.to_owned())));
+            self.fields.push((Cow::Borrowed(field.name()), FieldValue::Label(value.to_owned())));
         }
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
@@ -263,7 +273,7 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for AllowListLayer {
             _ => Level::Debug,
         };
         let name = collector.event.unwrap_or_default();
-        self.0.submit(Source::Host, level, &name, collector.fields);
+        self.0.submit(Source::Host, level, name, collector.fields);
     }
 }
 

@@ -244,7 +244,7 @@ impl TestKit {
 
     /// Names of the admitted plugin events, in order.
     pub fn event_names(&self) -> Vec<String> {
-        self.events().into_iter().map(|r| r.event).collect()
+        self.events().into_iter().map(|r| r.event.into_owned()).collect()
     }
 
     /// What the log filter kept and dropped.

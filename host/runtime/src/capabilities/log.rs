@@ -12,7 +12,6 @@ use wasmtime::component::{HasSelf, Linker};
 use super::{Capability, InstanceContext, InstanceState};
 use crate::bindings::log::{self as wit, Event, Field, FieldName, FieldValue as WitValue, Level as WitLevel};
 use crate::logfilter::{FieldValue, Level, LogFilter, Source};
-use crate::manifest::PluginManifest;
 
 /// The interface name manifests grant.
 pub const INTERFACE: &str = "cloister:feature/log@0.1.0";
@@ -47,7 +46,7 @@ impl Capability for LogCapability {
 
     fn instance(&self, context: InstanceContext<'_>) -> LogInstance {
         LogInstance {
-            manifest: context.manifest.clone(),
+            source: Source::Plugin(context.manifest.name.as_str().into()),
             filter: self.filter.clone(),
             submitted: 0,
         }
@@ -56,8 +55,8 @@ impl Capability for LogCapability {
 
 /// Per-instance state: who is logging and how much it has logged.
 pub struct LogInstance {
-    /// Names the plugin: `manifest.name`.
-    manifest: Arc<PluginManifest>,
+    /// The plugin, by manifest name.
+    source: Source,
     filter: Arc<LogFilter>,
     submitted: u32,
 }
@@ -91,7 +90,6 @@ pub fn field_name(name: FieldName) -> &'static str {
 
 impl wit::Host for LogInstance {
     fn emit(&mut self, level: WitLevel, event: Event, fields: Vec<Field>) -> wasmtime::Result<()> {
-        let source = Source::Plugin(self.manifest.name.clone());
         let name = if self.submitted < MAX_EVENTS_PER_REQUEST {
             event_name(event)
         } else {
@@ -111,10 +109,10 @@ impl wit::Host for LogInstance {
                 WitValue::Ratio(x) => FieldValue::Ratio(x),
                 WitValue::Flag(b) => FieldValue::Flag(b),
             };
-            (field_name(field.name).to_owned(), value)
+            (field_name(field.name).into(), value)
         });
         // Past the cap the empty name matches no rule: dropped and counted.
-        self.filter.submit(source, level, name, fields);
+        self.filter.submit(self.source.clone(), level, name, fields);
         Ok(())
     }
 }

@@ -102,6 +102,16 @@ pub(crate) fn push_words(out: &mut String, text: &str) {
     }
 }
 
+/// Asks the model to answer `user` under the instructions in `system`.
+pub fn chat(system: String, user: String, params: &inference::Params) -> Result<inference::Generation, inference::Error> {
+    use inference::{ChatMessage, Prompt, Role};
+    let prompt = Prompt::Chat(vec![
+        ChatMessage { role: Role::System, content: system },
+        ChatMessage { role: Role::User, content: user },
+    ]);
+    inference::generate(DEFAULT_MODEL, &prompt, params)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -114,14 +124,4 @@ mod tests {
             assert_eq!(out, expected.join(" "), "{text:?}");
         }
     }
-}
-
-/// Asks the model to answer `user` under the instructions in `system`.
-pub fn chat(system: String, user: String, params: &inference::Params) -> Result<inference::Generation, inference::Error> {
-    use inference::{ChatMessage, Prompt, Role};
-    let prompt = Prompt::Chat(vec![
-        ChatMessage { role: Role::System, content: system },
-        ChatMessage { role: Role::User, content: user },
-    ]);
-    inference::generate(DEFAULT_MODEL, &prompt, params)
 }

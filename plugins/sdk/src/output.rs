@@ -38,8 +38,7 @@ fn starts_with_ignoring_ascii_case(text: &str, prefix: &str) -> bool {
 
 /// The first paragraph of `text`.
 pub fn first_paragraph(text: &str) -> &str {
-    // A byte scan: cheaper for a two-byte needle than a substring searcher.
-    let end = text.as_bytes().windows(2).position(|pair| pair == b"\n\n").unwrap_or(text.len());
+    let end = crate::find_pair(text, b"\n\n").unwrap_or(text.len());
     text[..end].trim()
 }
 

@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use crate::{Message, push_words};
+use crate::{Message, find_pair, push_words};
 
 /// Removes what could break out of a data block: chat-template control
 /// tokens (`<|...|>`), closing tags (`</`), and control characters other
@@ -31,10 +31,10 @@ pub fn sanitise(text: &str) -> Cow<'_, str> {
         text.to_owned()
     };
     // Each pass removes at least the two characters of a `<|`: this ends.
-    while contains_pair(&clean, b"<|") {
+    while find_pair(&clean, b"<|").is_some() {
         clean = strip_tokens(&clean);
     }
-    if contains_pair(&clean, b"</") {
+    if find_pair(&clean, b"</").is_some() {
         clean = clean.replace("</", "< /");
     }
     Cow::Owned(clean)
@@ -51,11 +51,6 @@ fn has_removed_control(text: &str) -> bool {
         0xC2 => bytes.get(at + 1).is_some_and(|next| (0x80..=0x9F).contains(next)),
         _ => false,
     })
-}
-
-/// A two-byte search by bytes: cheaper than a substring searcher here.
-fn contains_pair(text: &str, pair: &[u8; 2]) -> bool {
-    text.as_bytes().windows(2).any(|window| window == pair)
 }
 
 /// One pass removing `<|...|>` tokens, and an unterminated `<|` opener.

@@ -45,15 +45,42 @@ impl Default for DeterministicBackend {
 /// How many tokens pass between deadline checks.
 const DEADLINE_CHECK_TOKENS: usize = 16;
 
-/// Words as `split_whitespace` counts them; on ASCII text (most prompts)
-/// by bytes, whose whitespace there is exactly space and `\t` to `\r`.
+/// ASCII whitespace as `char::is_whitespace` sees it: space and `\t` to
+/// `\r` (which, unlike `u8::is_ascii_whitespace`, includes U+000B).
+fn is_ascii_space(b: u8) -> bool {
+    (b == b' ') | (b.wrapping_sub(b'\t') <= b'\r' - b'\t')
+}
+
+/// Words as `split_whitespace` counts them. On ASCII text (most prompts) by
+/// counting the bytes that start a word, without branches: splitting costs
+/// more than the rest of a short generation.
 fn word_count(text: &str) -> u32 {
     let count = if text.is_ascii() {
-        text.as_bytes().split(|b| matches!(b, b' ' | b'\t'..=b'\r')).filter(|word| !word.is_empty()).count()
+        let bytes = text.as_bytes();
+        let first = bytes.first().is_some_and(|&b| !is_ascii_space(b));
+        let later: usize = bytes
+            .iter()
+            .zip(bytes.get(1..).unwrap_or_default())
+            .map(|(&before, &at)| usize::from(is_ascii_space(before) & !is_ascii_space(at)))
+            .sum();
+        usize::from(first) + later
     } else {
         text.split_whitespace().count()
     };
     u32::try_from(count).unwrap_or(u32::MAX)
+}
+
+/// The words of `text`, exactly as `split_whitespace` yields them; split by
+/// bytes when the text is ASCII without U+000B, the one character
+/// `split_ascii_whitespace` keeps and `split_whitespace` splits at.
+fn words(text: &str) -> impl Iterator<Item = &str> {
+    let by_bytes = text.bytes().all(|b| b.is_ascii() && b != 0x0B);
+    let (ascii, unicode) = if by_bytes {
+        (Some(text.split_ascii_whitespace()), None)
+    } else {
+        (None, Some(text.split_whitespace()))
+    };
+    ascii.into_iter().flatten().chain(unicode.into_iter().flatten())
 }
 
 impl InferenceBackend for DeterministicBackend {
@@ -99,7 +126,7 @@ impl InferenceBackend for DeterministicBackend {
         // A stop sequence that appears must end in the newest token, so only
         // the last `longest_stop - 1` bytes before it need searching again.
         let stop_overlap = request.params.stop.iter().map(String::len).max().unwrap_or(0).saturating_sub(1);
-        for (index, word) in source.split_whitespace().enumerate() {
+        for (index, word) in words(source).enumerate() {
             // A clock read costs more than a word here: look every few tokens.
             if index % DEADLINE_CHECK_TOKENS == 0 && request.deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(InferenceError::DeadlineExceeded);
@@ -196,9 +223,12 @@ mod tests {
     }
 
     #[test]
-    fn counts_words_as_split_whitespace_does() {
-        for text in ["", "  one\ttwo\u{b}three\r\nfour ", "a\u{a0}b\u{2003}c é"] {
-            assert_eq!(word_count(text) as usize, text.split_whitespace().count(), "{text:?}");
+    fn counts_and_splits_words_as_split_whitespace_does() {
+        let texts = ["", " ", "a", "  one\ttwo\u{b}three\r\nfour ", "\u{c}x\u{b}", "a\u{a0}b\u{2003}c é", "x\u{85}y"];
+        for text in texts {
+            let expected: Vec<&str> = text.split_whitespace().collect();
+            assert_eq!(word_count(text) as usize, expected.len(), "{text:?}");
+            assert_eq!(words(text).collect::<Vec<_>>(), expected, "{text:?}");
         }
     }
 

@@ -17,8 +17,8 @@ const HANDLER_EXPORT: &str = "cloister:feature/handler@0.1.0";
 const ALLOWED_IMPORTS: &[&str] = &["cloister:feature/inference@0.1.0", "cloister:feature/log@0.1.0"];
 /// Initial linear memory of every plugin: Rust's 1 MiB stack (at the
 /// bottom, so an overflow traps), the static data, and about 240 KiB of heap
-/// that the SDK's allocator (plugins/sdk/src/heap.rs) uses before it grows
-/// memory. No larger: when an instance ends, the host finds the pages it
+/// that the SDK's allocator (plugins/sdk/src/heap.rs) bump-allocates from
+/// before it grows memory. No larger: when an instance ends, the host finds the pages it
 /// wrote by scanning the page table of the whole memory. A multiple of the
 /// 64 KiB page.
 const INITIAL_MEMORY_BYTES: u32 = (1 << 20) + (256 << 10);

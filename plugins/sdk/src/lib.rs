@@ -6,8 +6,9 @@
 //!   prompt only as quoted data, stripped of chat-template control tokens.
 //! * [`limits`] and [`output`]: typed input limits and clean-up of model text.
 //! * [`events`]: one-line typed log events.
-//! * on wasm32, a global allocator that starts in the initial linear memory
-//!   (`heap.rs`), so short requests never grow memory.
+//! * on wasm32, a global allocator that bumps a pointer through the tail of
+//!   the initial linear memory before it falls back to dlmalloc (`heap.rs`),
+//!   so short requests neither grow memory nor pay for a general allocator.
 //!
 //! A minimal feature:
 //!
@@ -33,12 +34,15 @@ pub mod bindings {
 }
 
 // The guest heap, for single-threaded wasm32 (what plugins are built for).
+#[cfg(any(test, all(target_arch = "wasm32", not(target_feature = "atomics"))))]
+mod arena;
 #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
 mod heap;
 pub mod events;
 pub mod limits;
 pub mod output;
 pub mod prompt;
+mod text;
 
 pub use bindings::cloister::feature::{inference, log};
 pub use bindings::export_feature;
@@ -63,51 +67,6 @@ pub fn greedy(max_tokens: u32) -> inference::Params {
     }
 }
 
-/// The words of `text`, exactly as [`str::split_whitespace`] yields them.
-pub(crate) enum Words<'a> {
-    /// ASCII text without U+000B (which `split_whitespace` splits at and
-    /// `split_ascii_whitespace` keeps): split by bytes, much cheaper inside
-    /// the sandbox than decoding every char.
-    Ascii(std::str::SplitAsciiWhitespace<'a>),
-    Unicode(std::str::SplitWhitespace<'a>),
-}
-
-impl<'a> Iterator for Words<'a> {
-    type Item = &'a str;
-
-    fn next(&mut self) -> Option<&'a str> {
-        match self {
-            Words::Ascii(words) => words.next(),
-            Words::Unicode(words) => words.next(),
-        }
-    }
-}
-
-pub(crate) fn words(text: &str) -> Words<'_> {
-    if text.bytes().all(|b| b.is_ascii() && b != 0x0B) {
-        Words::Ascii(text.split_ascii_whitespace())
-    } else {
-        Words::Unicode(text.split_whitespace())
-    }
-}
-
-/// Where the two-byte `pair` first occurs in `text`: a byte scan, cheaper
-/// inside the sandbox than a substring searcher for so short a needle.
-pub(crate) fn find_pair(text: &str, pair: &[u8; 2]) -> Option<usize> {
-    text.as_bytes().windows(2).position(|window| window == pair)
-}
-
-/// Appends the words of `text` to `out`, one space between each: runs of
-/// whitespace, newlines included, become one space.
-pub(crate) fn push_words(out: &mut String, text: &str) {
-    for (index, word) in words(text).enumerate() {
-        if index > 0 {
-            out.push(' ');
-        }
-        out.push_str(word);
-    }
-}
-
 /// Asks the model to answer `user` under the instructions in `system`.
 pub fn chat(system: String, user: String, params: &inference::Params) -> Result<inference::Generation, inference::Error> {
     use inference::{ChatMessage, Prompt, Role};
@@ -116,18 +75,4 @@ pub fn chat(system: String, user: String, params: &inference::Params) -> Result<
         ChatMessage { role: Role::User, content: user },
     ]);
     inference::generate(DEFAULT_MODEL, &prompt, params)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn words_are_those_of_split_whitespace() {
-        for text in ["  a\tb\n\nc  ", "a\u{b}b", "x\u{a0}y\u{2003}z é", "", " \r\n "] {
-            let expected: Vec<&str> = text.split_whitespace().collect();
-            assert_eq!(super::words(text).collect::<Vec<_>>(), expected, "{text:?}");
-            let mut out = String::new();
-            super::push_words(&mut out, text);
-            assert_eq!(out, expected.join(" "), "{text:?}");
-        }
-    }
 }

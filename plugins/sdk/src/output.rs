@@ -25,7 +25,7 @@ pub fn clean(raw: &str) -> String {
         if index > 0 {
             folded.push('\n');
         }
-        crate::push_words(&mut folded, line);
+        crate::text::push_words(&mut folded, line);
     }
     folded
 }
@@ -38,17 +38,17 @@ fn starts_with_ignoring_ascii_case(text: &str, prefix: &str) -> bool {
 
 /// The first paragraph of `text`.
 pub fn first_paragraph(text: &str) -> &str {
-    let end = crate::find_pair(text, b"\n\n").unwrap_or(text.len());
+    let end = crate::text::find_pair(text, b"\n\n").unwrap_or(text.len());
     text[..end].trim()
 }
 
 /// At most `max_words` words, ending at the last sentence end inside the
 /// limit when there is one.
 pub fn limit_words(text: &str, max_words: usize) -> String {
-    if crate::words(text).nth(max_words).is_none() {
+    if crate::text::count_words(text) <= max_words {
         return text.to_owned();
     }
-    let cut = crate::words(text).take(max_words).collect::<Vec<_>>().join(" ");
+    let cut = crate::text::words(text).take(max_words).collect::<Vec<_>>().join(" ");
     match cut.rfind(['.', '!', '?']) {
         Some(end) if end > cut.len() / 2 => cut[..=end].to_owned(),
         _ => cut,

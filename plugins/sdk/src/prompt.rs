@@ -9,7 +9,8 @@
 
 use std::borrow::Cow;
 
-use crate::{Message, find_pair, push_words};
+use crate::Message;
+use crate::text::{bytes_equal, control_bytes, find_pair, push_words, words_of};
 
 /// Removes what could break out of a data block: chat-template control
 /// tokens (`<|...|>`), closing tags (`</`), and control characters other
@@ -34,8 +35,8 @@ pub fn sanitise(text: &str) -> Cow<'_, str> {
     while find_pair(&clean, b"<|").is_some() {
         clean = strip_tokens(&clean);
     }
-    if find_pair(&clean, b"</").is_some() {
-        clean = clean.replace("</", "< /");
+    if let Some(first) = find_pair(&clean, b"</") {
+        clean = separate_closing_tags(&clean, first);
     }
     Cow::Owned(clean)
 }
@@ -43,14 +44,37 @@ pub fn sanitise(text: &str) -> Cow<'_, str> {
 /// Whether `text` holds a control character other than newline and tab,
 /// found by bytes: C0 controls and DEL are single bytes, and C1 controls
 /// (U+0080 to U+009F) are encoded as 0xC2 then 0x80 to 0x9F.
+/// Eight bytes at a time skip the runs that hold no byte below 0x20, no DEL
+/// and no 0xC2.
 fn has_removed_control(text: &str) -> bool {
     let bytes = text.as_bytes();
-    bytes.iter().enumerate().any(|(at, &b)| match b {
+    let removed_at = |at: usize| match bytes[at] {
         b'\n' | b'\t' => false,
         0x00..=0x1F | 0x7F => true,
         0xC2 => bytes.get(at + 1).is_some_and(|next| (0x80..=0x9F).contains(next)),
         _ => false,
-    })
+    };
+    let (words, rest) = words_of(bytes);
+    let mut candidates = words.enumerate().filter(|&(_, word)| {
+        control_bytes(word) | bytes_equal(word, 0x7F) | bytes_equal(word, 0xC2) != 0
+    });
+    candidates.any(|(index, _)| (index * 8..index * 8 + 8).any(removed_at))
+        || (bytes.len() - rest.len()..bytes.len()).any(removed_at)
+}
+
+/// `text` with a space after the `<` of every `</`, the first at `first`.
+fn separate_closing_tags(text: &str, first: usize) -> String {
+    let mut separated = String::with_capacity(text.len() + 16);
+    let mut rest = text;
+    let mut at = Some(first);
+    while let Some(lt) = at {
+        separated.push_str(&rest[..=lt]);
+        separated.push(' ');
+        rest = &rest[lt + 1..];
+        at = find_pair(rest, b"</");
+    }
+    separated.push_str(rest);
+    separated
 }
 
 /// One pass removing `<|...|>` tokens, and an unterminated `<|` opener.
@@ -142,10 +166,14 @@ mod tests {
 
     #[test]
     fn control_characters_are_found_by_bytes_exactly_as_char_is_control() {
+        // At every offset in and across the eight-byte steps, and in the tail.
         for c in (0..0x250u32).filter_map(char::from_u32) {
-            let text = format!("a{c}b");
             let expected = c.is_control() && c != '\n' && c != '\t';
-            assert_eq!(has_removed_control(&text), expected, "U+{:04X}", c as u32);
+            for before in [0, 1, 6, 7, 8, 14, 15] {
+                let text = ["a".repeat(before), c.to_string(), "b".repeat(9)].concat();
+                assert_eq!(has_removed_control(&text), expected, "U+{:04X} after {before}", c as u32);
+            }
+            assert_eq!(has_removed_control(&format!("a{c}b")), expected, "U+{:04X}", c as u32);
         }
     }
 

@@ -106,8 +106,9 @@ fn long_conversations_keep_the_most_recent_messages() {
 
 #[test]
 fn a_two_megabyte_conversation_outgrows_the_initial_memory_and_still_works() {
-    // 500 messages of 4000 bytes: 2 MB, well past the ~0.9 MiB of heap the
-    // SDK's allocator finds in the initial memory, so the guest must grow it.
+    // 500 messages of 4000 bytes: 2 MB, well past the ~240 KiB arena the
+    // SDK's allocator finds in the initial memory, so the guest must grow
+    // memory and dlmalloc must take over without touching the arena.
     let kit = TestKit::for_plugin("summarise").expect("kit").reply("Fine.").build().expect("loads");
     let text = "word ".repeat(800);
     let messages: Vec<(&str, &str)> = (0..500).map(|_| ("Ann", text.as_str())).collect();

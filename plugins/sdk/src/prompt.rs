@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 
 use crate::Message;
-use crate::text::{bytes_equal, control_bytes, find_pair, push_words, words_of};
+use crate::text::{bytes_equal, control_bytes, find_pair, push_words, u64_chunks};
 
 /// Removes what could break out of a data block: chat-template control
 /// tokens (`<|...|>`), closing tags (`</`), and control characters other
@@ -44,6 +44,7 @@ pub fn sanitise(text: &str) -> Cow<'_, str> {
 /// Whether `text` holds a control character other than newline and tab,
 /// found by bytes: C0 controls and DEL are single bytes, and C1 controls
 /// (U+0080 to U+009F) are encoded as 0xC2 then 0x80 to 0x9F.
+///
 /// Eight bytes at a time skip the runs that hold no byte below 0x20, no DEL
 /// and no 0xC2.
 fn has_removed_control(text: &str) -> bool {
@@ -54,9 +55,9 @@ fn has_removed_control(text: &str) -> bool {
         0xC2 => bytes.get(at + 1).is_some_and(|next| (0x80..=0x9F).contains(next)),
         _ => false,
     };
-    let (words, rest) = words_of(bytes);
-    let mut candidates = words.enumerate().filter(|&(_, word)| {
-        control_bytes(word) | bytes_equal(word, 0x7F) | bytes_equal(word, 0xC2) != 0
+    let (chunks, rest) = u64_chunks(bytes);
+    let mut candidates = chunks.enumerate().filter(|&(_, chunk)| {
+        control_bytes(chunk) | bytes_equal(chunk, 0x7F) | bytes_equal(chunk, 0xC2) != 0
     });
     candidates.any(|(index, _)| (index * 8..index * 8 + 8).any(removed_at))
         || (bytes.len() - rest.len()..bytes.len()).any(removed_at)

@@ -11,28 +11,29 @@ const fn splat(byte: u8) -> u64 {
     u64::from_le_bytes([byte; 8])
 }
 
-/// The high bit of each byte of `word` that is zero, and no other bit.
-fn zero_bytes(word: u64) -> u64 {
+/// The high bit of each byte of `chunk` that is zero, and no other bit.
+fn zero_bytes(chunk: u64) -> u64 {
     const LOW7: u64 = splat(0x7F);
-    !(((word & LOW7).wrapping_add(LOW7)) | word | LOW7)
+    !(((chunk & LOW7).wrapping_add(LOW7)) | chunk | LOW7)
 }
 
-/// The high bit of each byte of `word` that is below 0x20, and no other bit.
-pub(crate) fn control_bytes(word: u64) -> u64 {
-    // Bytes >= 0x80 first go to 0x7F-ish values that stay >= 0x20.
-    let low7 = word & splat(0x7F);
+/// The high bit of each byte of `chunk` that is below 0x20, and no other bit.
+pub(crate) fn control_bytes(chunk: u64) -> u64 {
+    // Only the low seven bits are added to, so no carry crosses a byte;
+    // bytes >= 0x80 are masked out at the end.
+    let low7 = chunk & splat(0x7F);
     let below = !(low7.wrapping_add(splat(0x80 - 0x20))) & splat(0x80);
-    below & !word
+    below & !chunk
 }
 
-/// The high bit of each byte of `word` equal to `byte`.
-pub(crate) fn bytes_equal(word: u64, byte: u8) -> u64 {
-    zero_bytes(word ^ splat(byte))
+/// The high bit of each byte of `chunk` equal to `byte`.
+pub(crate) fn bytes_equal(chunk: u64, byte: u8) -> u64 {
+    zero_bytes(chunk ^ splat(byte))
 }
 
-/// Eight-byte words of `bytes` (little-endian, so byte `i` of the text is
-/// byte `i` of the word) and the bytes left over.
-pub(crate) fn words_of(bytes: &[u8]) -> (impl Iterator<Item = u64> + '_, &[u8]) {
+/// `bytes` as eight-byte chunks, each read as a little-endian `u64` (so byte
+/// `i` of the chunk is byte `i` of the text), and the bytes left over.
+pub(crate) fn u64_chunks(bytes: &[u8]) -> (impl Iterator<Item = u64> + '_, &[u8]) {
     let (chunks, rest) = bytes.as_chunks::<8>();
     (chunks.iter().map(|chunk| u64::from_le_bytes(*chunk)), rest)
 }
@@ -43,21 +44,20 @@ fn is_ascii_space(b: u8) -> bool {
     (b == b' ') | (b.wrapping_sub(b'\t') <= b'\r' - b'\t')
 }
 
-/// The high bit of each byte of ASCII `word` that is whitespace (space or
+/// The high bit of each byte of ASCII `chunk` that is whitespace (space or
 /// `\t` to `\r`), and no other bit.
-fn space_bytes(word: u64) -> u64 {
+fn space_bytes(chunk: u64) -> u64 {
     // For an ASCII byte b, b + 0x77 and b + 0x72 carry into the high bit
     // exactly when b >= 0x09 and b >= 0x0E, and never into the next byte.
-    let tab_to_return = word.wrapping_add(splat(0x77)) & !word.wrapping_add(splat(0x72));
-    bytes_equal(word, b' ') | (tab_to_return & splat(0x80))
+    let tab_to_return = chunk.wrapping_add(splat(0x77)) & !chunk.wrapping_add(splat(0x72));
+    bytes_equal(chunk, b' ') | (tab_to_return & splat(0x80))
 }
 
 /// Whether `text` is ASCII without U+000B, the one character that
 /// `split_whitespace` splits at and `u8::is_ascii_whitespace` does not.
 fn splits_by_bytes(text: &str) -> bool {
-    let (words, rest) = words_of(text.as_bytes());
-    let mut words = words;
-    words.all(|word| word & splat(0x80) == 0 && bytes_equal(word, 0x0B) == 0)
+    let (mut chunks, rest) = u64_chunks(text.as_bytes());
+    chunks.all(|chunk| chunk & splat(0x80) == 0 && bytes_equal(chunk, 0x0B) == 0)
         && rest.iter().all(|&b| b.is_ascii() && b != 0x0B)
 }
 
@@ -88,7 +88,12 @@ impl<'a> Iterator for Words<'a> {
 }
 
 pub(crate) fn words(text: &str) -> Words<'_> {
-    if splits_by_bytes(text) {
+    words_split(text, splits_by_bytes(text))
+}
+
+/// [`words`] when the caller already knows whether `text` splits by bytes.
+fn words_split(text: &str, by_bytes: bool) -> Words<'_> {
+    if by_bytes {
         Words::Ascii { text, at: 0 }
     } else {
         Words::Unicode(text.split_whitespace())
@@ -101,13 +106,13 @@ pub(crate) fn count_words(text: &str) -> usize {
     if !splits_by_bytes(text) {
         return text.split_whitespace().count();
     }
-    let (words, rest) = words_of(text.as_bytes());
-    // The high bit of byte 0 when the byte before the word is whitespace
+    let (chunks, rest) = u64_chunks(text.as_bytes());
+    // The high bit of byte 0 when the byte before the chunk is whitespace
     // (or there is none): then a word may start at byte 0.
     let mut space_before = 0x80;
     let mut count = 0;
-    for word in words {
-        let spaces = space_bytes(word);
+    for chunk in chunks {
+        let spaces = space_bytes(chunk);
         let starts = !spaces & ((spaces << 8) | space_before) & splat(0x80);
         count += starts.count_ones() as usize;
         space_before = (spaces >> 56) & 0x80;
@@ -141,11 +146,12 @@ pub(crate) fn find_pair(text: &str, pair: &[u8; 2]) -> Option<usize> {
 pub(crate) fn push_words(out: &mut String, text: &str) {
     // Most messages already are single words between single spaces: then
     // one copy does, instead of one per word.
-    if splits_by_bytes(text) && is_single_spaced(text.as_bytes()) {
+    let by_bytes = splits_by_bytes(text);
+    if by_bytes && is_single_spaced(text.as_bytes()) {
         out.push_str(text);
         return;
     }
-    for (index, word) in words(text).enumerate() {
+    for (index, word) in words_split(text, by_bytes).enumerate() {
         if index > 0 {
             out.push(' ');
         }
@@ -163,14 +169,14 @@ fn is_single_spaced(text: &[u8]) -> bool {
     if is_ascii_space(first) || is_ascii_space(last) {
         return false;
     }
-    let (words, rest) = words_of(text);
-    // Whether the byte before the current word was a space.
+    let (chunks, rest) = u64_chunks(text);
+    // Whether the byte before the current chunk was a space.
     let mut space_before = false;
-    for word in words {
-        let spaces = bytes_equal(word, b' ');
-        // A space whose next byte, in this word or the next, is a space.
+    for chunk in chunks {
+        let spaces = bytes_equal(chunk, b' ');
+        // A space whose next byte, in this chunk or the next, is a space.
         let doubled = spaces & (spaces >> 8) != 0 || (space_before && spaces & 0x80 != 0);
-        if doubled || control_bytes(word) != 0 {
+        if doubled || control_bytes(chunk) != 0 {
             return false;
         }
         space_before = spaces >> 63 != 0;
@@ -243,12 +249,12 @@ mod tests {
             for position in 0..8 {
                 let mut bytes = [b'a'; 8];
                 bytes[position] = byte;
-                let word = u64::from_le_bytes(bytes);
+                let chunk = u64::from_le_bytes(bytes);
                 let bit = 0x80u64 << (8 * position);
-                assert_eq!(control_bytes(word), if byte < 0x20 { bit } else { 0 }, "{byte:#x} at {position}");
-                assert_eq!(bytes_equal(word, b'<'), if byte == b'<' { bit } else { 0 }, "{byte:#x} at {position}");
+                assert_eq!(control_bytes(chunk), if byte < 0x20 { bit } else { 0 }, "{byte:#x} at {position}");
+                assert_eq!(bytes_equal(chunk, b'<'), if byte == b'<' { bit } else { 0 }, "{byte:#x} at {position}");
                 if byte.is_ascii() {
-                    assert_eq!(space_bytes(word), if is_ascii_space(byte) { bit } else { 0 }, "{byte:#x} at {position}");
+                    assert_eq!(space_bytes(chunk), if is_ascii_space(byte) { bit } else { 0 }, "{byte:#x} at {position}");
                 }
             }
         }

@@ -79,6 +79,8 @@ impl Default for RuntimeConfig {
 /// A plugin ready to serve.
 struct LoadedPlugin {
     manifest: Arc<PluginManifest>,
+    /// `manifest.name`, shared with every request's state.
+    name: Arc<str>,
     pre: FeaturePre<InstanceState>,
 }
 
@@ -209,7 +211,8 @@ impl Runtime {
             }
         };
         tracing::info!(event = "plugin-loaded", plugin = %plugin, digest = %actual);
-        self.plugins.insert(plugin, LoadedPlugin { manifest: Arc::new(manifest), pre });
+        let name = Arc::from(plugin.as_str());
+        self.plugins.insert(plugin, LoadedPlugin { manifest: Arc::new(manifest), name, pre });
         Ok(())
     }
 
@@ -229,7 +232,7 @@ impl Runtime {
         let loaded = self.plugins.get(plugin).ok_or_else(|| RunError::UnknownPlugin(plugin.to_owned()))?;
         let manifest = &loaded.manifest;
         let started = Instant::now();
-        let context = InstanceContext { manifest, deadline: started + manifest.limits.time() };
+        let context = InstanceContext { manifest, plugin: &loaded.name, deadline: started + manifest.limits.time() };
         let mut store = Store::new(&self.engine, self.capabilities.instantiate(context));
         store.limiter(|state| &mut state.limiter);
         let ticks = manifest.limits.time_ms.div_ceil(self.config.epoch_tick_ms.max(1)).max(1);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use cloister_api::{FeatureError, FeatureRequest, FeatureResponse, SuggestRequest, Tone};
 use cloister_host::capabilities::Capabilities;
-use cloister_host::logfilter::{AllowList, LogFilter, MemorySink};
+use cloister_host::logfilter::{AllowList, LogFilter, MemorySink, Source};
 use cloister_host::manifest::{InferenceGrant, Limits};
 use cloister_host::{Digest, LoadError, PluginManifest, RunError, Runtime, RuntimeConfig};
 use cloister_inference::DeterministicBackend;
@@ -47,7 +47,12 @@ struct Host {
 }
 
 fn empty_runtime() -> Host {
-    let allow: AllowList = toml::from_str("[plugin.request-finished]\nfields = [\"output-bytes\"]\n").expect("allow-list");
+    runtime_allowing("[plugin.request-finished]\nfields = [\"output-bytes\"]\n")
+}
+
+/// A runtime without plugins whose log allow-list is `allow_list` (TOML).
+fn runtime_allowing(allow_list: &str) -> Host {
+    let allow: AllowList = toml::from_str(allow_list).expect("allow-list");
     let sink = MemorySink::default();
     let filter = Arc::new(LogFilter::new(allow, Arc::new(sink.clone())));
     let capabilities = Capabilities::new(Arc::new(DeterministicBackend::serving(MODEL)), filter.clone());
@@ -121,6 +126,17 @@ fn unlisted_log_event_is_dropped_and_counted() {
     assert!(host.sink.records().iter().all(|r| r.event != "output-repaired"));
     assert!(host.filter.stats().dropped_events >= 1);
     assert_still_serves(&host);
+}
+
+#[test]
+fn kept_records_name_the_plugin_that_emitted_them() {
+    let mut host = runtime_allowing("[plugin.output-repaired]\nfields = [\"error-code\"]\n");
+    let component = hostile_component();
+    host.runtime.load_plugin(manifest(&component), &component).expect("hostile component loads");
+    ask(&host, "unlisted-log").expect("the request succeeds");
+    let records = host.sink.records();
+    assert_eq!(records.len(), 1, "output-repaired is allowed here: {records:?}");
+    assert!(records.iter().all(|r| r.source == Source::Plugin("hostile".into())), "{records:?}");
 }
 
 #[test]

@@ -46,7 +46,7 @@ impl Capability for LogCapability {
 
     fn instance(&self, context: InstanceContext<'_>) -> LogInstance {
         LogInstance {
-            source: Source::Plugin(context.manifest.name.as_str().into()),
+            source: Source::Plugin(context.plugin.clone()),
             filter: self.filter.clone(),
             submitted: 0,
         }

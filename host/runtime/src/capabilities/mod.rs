@@ -24,6 +24,9 @@ pub struct InstanceContext<'a> {
     /// The plugin's reviewed manifest, shared so that instance state can keep
     /// it without copying it for every request.
     pub manifest: &'a Arc<PluginManifest>,
+    /// The manifest's name, shared, so that per-request state (log records)
+    /// can name the plugin without allocating.
+    pub plugin: &'a Arc<str>,
     /// When the request's wall-time budget ends.
     pub deadline: Instant,
 }

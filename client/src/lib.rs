@@ -26,11 +26,13 @@ mod keys;
 pub mod ledger;
 mod request;
 pub mod tokens;
+mod transport;
 
 pub use error::ClientError;
 pub use keys::{KeyConsistency, PinnedDigests, UncheckedKeys};
 pub use request::InnerRequest;
 pub use tokens::TokenSource;
+pub use transport::OhttpTransport;
 
 use std::io::Cursor;
 use std::sync::Mutex;

@@ -28,7 +28,7 @@ use hpke::kdf::HkdfSha256;
 use hpke::kem::X25519HkdfSha256;
 use hpke::{Kem as _, OpModeR, OpModeS};
 
-#[path = "../tests/support/raw_response.rs"]
+#[path = "../tests/it/support/raw_response.rs"]
 mod raw_response;
 
 use raw_response::seal_response;

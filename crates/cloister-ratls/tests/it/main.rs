@@ -1,0 +1,7 @@
+//! Integration tests of this crate, one test binary (each module was
+//! its own binary; one link is much cheaper than many).
+
+mod common;
+mod loopback;
+mod mutual;
+mod sessions;

@@ -1,0 +1,8 @@
+//! Integration tests of this crate, one test binary (each module was
+//! its own binary; one link is much cheaper than many).
+
+mod common;
+mod generation;
+mod loading;
+mod scheduling;
+mod tokenizer_parity;

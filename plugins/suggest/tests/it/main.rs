@@ -1,0 +1,5 @@
+//! Integration tests of this crate, one test binary (each module was
+//! its own binary; one link is much cheaper than many).
+
+mod component;
+mod real_model;

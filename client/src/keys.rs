@@ -48,13 +48,19 @@ impl KeyConsistency for PinnedDigests {
         if self.0.contains(&key_config_digest(encoded_config)) {
             Ok(())
         } else {
-            Err(ClientError::KeyConsistency(format!("digest {} is not pinned", hex_digest(encoded_config))))
+            Err(ClientError::KeyConsistency(format!(
+                "digest {} is not pinned",
+                hex_digest(encoded_config)
+            )))
         }
     }
 }
 
 fn hex_digest(encoded_config: &[u8]) -> String {
-    key_config_digest(encoded_config).iter().map(|b| format!("{b:02x}")).collect()
+    key_config_digest(encoded_config)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A chosen key configuration and when to fetch again.
@@ -72,9 +78,18 @@ impl CachedKeys {
 
 /// Fetch the key list and pick the first configuration this client supports.
 pub(crate) async fn fetch(http: &reqwest::Client, url: &str) -> Result<CachedKeys, ClientError> {
-    let answer = http.get(url).header("accept", KEY_LIST_MEDIA_TYPE).send().await.map_err(ClientError::Transport)?;
+    let answer = http
+        .get(url)
+        .header("accept", KEY_LIST_MEDIA_TYPE)
+        .send()
+        .await
+        .map_err(ClientError::Transport)?;
     let status = answer.status().as_u16();
-    let media_type = answer.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let media_type = answer
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     if status != 200 || media_type.as_deref() != Some(KEY_LIST_MEDIA_TYPE) {
         return Err(ClientError::KeyEndpoint { status, media_type });
     }
@@ -86,7 +101,10 @@ pub(crate) async fn fetch(http: &reqwest::Client, url: &str) -> Result<CachedKey
         .unwrap_or(DEFAULT_CACHE);
     let body = answer.bytes().await.map_err(ClientError::Transport)?;
     let config = choose(&body)?;
-    Ok(CachedKeys { config, expires: Instant::now() + max_age })
+    Ok(CachedKeys {
+        config,
+        expires: Instant::now() + max_age,
+    })
 }
 
 /// The first configuration in `list` that `ohttp` can use.
@@ -102,7 +120,8 @@ fn choose(list: &[u8]) -> Result<Vec<u8>, ClientError> {
 fn max_age(cache_control: &str) -> Option<Duration> {
     cache_control.split(',').find_map(|directive| {
         let (name, value) = directive.trim().split_once('=')?;
-        name.eq_ignore_ascii_case("max-age").then(|| value.trim().parse().ok().map(Duration::from_secs))?
+        name.eq_ignore_ascii_case("max-age")
+            .then(|| value.trim().parse().ok().map(Duration::from_secs))?
     })
 }
 
@@ -111,11 +130,13 @@ mod tests {
     use super::*;
 
     /// RFC 9458 Appendix A key configuration.
-    const APPENDIX_A_CONFIG: &str =
-        "01002031e1f05a740102115220e9af918f738674aec95f54db6e04eb705aae8e79815500080001000100010003";
+    const APPENDIX_A_CONFIG: &str = "01002031e1f05a740102115220e9af918f738674aec95f54db6e04eb705aae8e79815500080001000100010003";
 
     fn hex(s: &str) -> Vec<u8> {
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+            .collect()
     }
 
     #[test]
@@ -123,7 +144,8 @@ mod tests {
         let good = hex(APPENDIX_A_CONFIG);
         let mut unsupported_kem = good.clone();
         unsupported_kem[1..3].copy_from_slice(&[0xff, 0xff]);
-        let list = cloister_ohttp_keys::encode_key_list(&[unsupported_kem.clone(), good.clone()]).expect("list");
+        let list = cloister_ohttp_keys::encode_key_list(&[unsupported_kem.clone(), good.clone()])
+            .expect("list");
         assert_eq!(choose(&list).expect("chosen"), good);
         let only_bad = cloister_ohttp_keys::encode_key_list(&[unsupported_kem]).expect("list");
         assert!(matches!(choose(&only_bad), Err(ClientError::NoUsableKey)));
@@ -132,7 +154,10 @@ mod tests {
 
     #[test]
     fn reads_max_age() {
-        assert_eq!(max_age("public, max-age=300"), Some(Duration::from_secs(300)));
+        assert_eq!(
+            max_age("public, max-age=300"),
+            Some(Duration::from_secs(300))
+        );
         assert_eq!(max_age("no-store"), None);
         assert_eq!(max_age("max-age=x"), None);
     }
@@ -144,6 +169,9 @@ mod tests {
         assert!(pinned.check(&config).await.is_ok());
         let mut other = config.clone();
         other[5] ^= 1;
-        assert!(matches!(pinned.check(&other).await, Err(ClientError::KeyConsistency(_))));
+        assert!(matches!(
+            pinned.check(&other).await,
+            Err(ClientError::KeyConsistency(_))
+        ));
     }
 }

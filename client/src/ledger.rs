@@ -204,22 +204,39 @@ impl TrustState {
     /// Reads the state at `path`; a missing file is a first run.
     fn load(config: &LedgerTrustConfig) -> Result<Self, LedgerTrustError> {
         let path = &config.state_path;
-        let corrupt = |reason: String| LedgerTrustError::CorruptState { path: path.clone(), reason };
+        let corrupt = |reason: String| LedgerTrustError::CorruptState {
+            path: path.clone(),
+            reason,
+        };
         let bytes = match std::fs::read(path) {
             Ok(bytes) => bytes,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Self::empty(config, None)),
-            Err(source) => return Err(LedgerTrustError::StateIo { path: path.clone(), source }),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Self::empty(config, None));
+            }
+            Err(source) => {
+                return Err(LedgerTrustError::StateIo {
+                    path: path.clone(),
+                    source,
+                });
+            }
         };
-        let state: Self = serde_json::from_slice(&bytes).map_err(|error| corrupt(error.to_string()))?;
+        let state: Self =
+            serde_json::from_slice(&bytes).map_err(|error| corrupt(error.to_string()))?;
         if state.version != STATE_VERSION {
             return Err(corrupt(format!("unsupported version {}", state.version)));
         }
         if state.log_key != config.log_key {
-            return Err(corrupt(format!("it belongs to the log with key {}, not the pinned one", state.log_key)));
+            return Err(corrupt(format!(
+                "it belongs to the log with key {}, not the pinned one",
+                state.log_key
+            )));
         }
         let head_size = state.tree_head.map_or(0, |head| head.head.tree_size);
         if state.verified_entries > head_size {
-            return Err(corrupt(format!("{} entries verified under a tree of {head_size}", state.verified_entries)));
+            return Err(corrupt(format!(
+                "{} entries verified under a tree of {head_size}",
+                state.verified_entries
+            )));
         }
         if state.reviewer_policy != config.reviewer_policy {
             // The digests were admitted under another policy: keep the head
@@ -232,16 +249,26 @@ impl TrustState {
 
     /// Replaces the state file atomically: a temporary file, synced, renamed over it.
     fn save(&self, path: &Path) -> Result<(), LedgerTrustError> {
-        let io = |source| LedgerTrustError::StateIo { path: path.to_owned(), source };
+        let io = |source| LedgerTrustError::StateIo {
+            path: path.to_owned(),
+            source,
+        };
         let json = serde_json::to_vec_pretty(self).map_err(|error| io(error.into()))?;
         let mut temporary = path.as_os_str().to_owned();
         temporary.push(".tmp");
         let temporary = PathBuf::from(temporary);
         let mut file = std::fs::File::create(&temporary).map_err(io)?;
-        file.write_all(&json).and_then(|()| file.sync_all()).map_err(io)?;
+        file.write_all(&json)
+            .and_then(|()| file.sync_all())
+            .map_err(io)?;
         std::fs::rename(&temporary, path).map_err(io)?;
-        if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
-            std::fs::File::open(parent).and_then(|dir| dir.sync_all()).map_err(io)?;
+        if let Some(parent) = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
+            std::fs::File::open(parent)
+                .and_then(|dir| dir.sync_all())
+                .map_err(io)?;
         }
         Ok(())
     }
@@ -291,15 +318,26 @@ impl LedgerTrust {
         if let Some(head) = state.tree_head {
             // A remembered head that the pinned key did not sign is corruption.
             LogVerifier::new(config.log_key.as_bytes(), Some(head)).map_err(|error| {
-                LedgerTrustError::CorruptState { path: config.state_path.clone(), reason: error.to_string() }
+                LedgerTrustError::CorruptState {
+                    path: config.state_path.clone(),
+                    reason: error.to_string(),
+                }
             })?;
         }
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|source| LedgerTrustError::Transport { url: config.ledger_url.clone(), source })?;
-        Ok(Self { config, http, state: RwLock::new(state), syncing: tokio::sync::Mutex::new(()) })
+            .map_err(|source| LedgerTrustError::Transport {
+                url: config.ledger_url.clone(),
+                source,
+            })?;
+        Ok(Self {
+            config,
+            http,
+            state: RwLock::new(state),
+            syncing: tokio::sync::Mutex::new(()),
+        })
     }
 
     /// Brings the view up to the ledger's latest tree head: checks the head's
@@ -317,8 +355,11 @@ impl LedgerTrust {
         let offered: SignedTreeHead = self.get("/v1/tree-head").await?;
         let consistency = match verifier.consistency_range(&offered.head) {
             Some((first, second)) => {
-                let proof: ConsistencyProof =
-                    self.get(&format!("/v1/proof/consistency?first={first}&second={second}")).await?;
+                let proof: ConsistencyProof = self
+                    .get(&format!(
+                        "/v1/proof/consistency?first={first}&second={second}"
+                    ))
+                    .await?;
                 proof.proof
             }
             None => Vec::new(),
@@ -326,16 +367,25 @@ impl LedgerTrust {
         verifier.accept_tree_head(offered, &consistency)?;
         let head = verifier.latest().copied().ok_or(VerifyError::NoTreeHead)?;
         let tree_size = head.head.tree_size;
-        let mut report = SyncReport { tree_size, new_entries: 0, untrusted_entries: 0 };
+        let mut report = SyncReport {
+            tree_size,
+            new_entries: 0,
+            untrusted_entries: 0,
+        };
         for index in next.verified_entries..tree_size {
-            let trusted = self.verify_entry(&verifier, index, tree_size, &mut next).await?;
+            let trusted = self
+                .verify_entry(&verifier, index, tree_size, &mut next)
+                .await?;
             report.new_entries += 1;
             report.untrusted_entries += u64::from(!trusted);
         }
         next.verified_entries = next.verified_entries.max(tree_size);
         next.tree_head = Some(head);
         next.save(&self.config.state_path)?;
-        *self.state.write().unwrap_or_else(std::sync::PoisonError::into_inner) = next;
+        *self
+            .state
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = next;
         if report.untrusted_entries > 0 {
             tracing::warn!(
                 untrusted = report.untrusted_entries,
@@ -358,14 +408,24 @@ impl LedgerTrust {
         let bad = |reason: String| LedgerTrustError::BadEntry { index, reason };
         let served: EntryResponse = self.get(&format!("/v1/entries/{index}")).await?;
         if served.index != index {
-            return Err(bad(format!("the ledger served entry {} instead", served.index)));
+            return Err(bad(format!(
+                "the ledger served entry {} instead",
+                served.index
+            )));
         }
         let entry = served.entry;
         entry.validate().map_err(|error| bad(error.to_string()))?;
-        let proof: InclusionProof =
-            self.get(&format!("/v1/proof/inclusion?leaf_hash={}&tree_size={tree_size}", entry.leaf_hash())).await?;
+        let proof: InclusionProof = self
+            .get(&format!(
+                "/v1/proof/inclusion?leaf_hash={}&tree_size={tree_size}",
+                entry.leaf_hash()
+            ))
+            .await?;
         if proof.leaf_index != index {
-            return Err(bad(format!("inclusion proof is for index {}", proof.leaf_index)));
+            return Err(bad(format!(
+                "inclusion proof is for index {}",
+                proof.leaf_index
+            )));
         }
         verifier.verify_inclusion(&entry, &proof)?;
         if let Some(policy) = &self.config.reviewer_policy
@@ -380,29 +440,47 @@ impl LedgerTrust {
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, LedgerTrustError> {
         let url = format!("{}{path}", self.config.ledger_url.trim_end_matches('/'));
-        let transport = |source| LedgerTrustError::Transport { url: url.clone(), source };
+        let transport = |source| LedgerTrustError::Transport {
+            url: url.clone(),
+            source,
+        };
         let response = self.http.get(&url).send().await.map_err(transport)?;
         let status = response.status();
         let body = response.bytes().await.map_err(transport)?;
         if !status.is_success() {
-            let message = serde_json::from_slice::<ErrorResponse>(&body)
-                .map_or_else(|_| String::from_utf8_lossy(&body).into_owned(), |error| error.message);
-            return Err(LedgerTrustError::Status { url, status: status.as_u16(), message });
+            let message = serde_json::from_slice::<ErrorResponse>(&body).map_or_else(
+                |_| String::from_utf8_lossy(&body).into_owned(),
+                |error| error.message,
+            );
+            return Err(LedgerTrustError::Status {
+                url,
+                status: status.as_u16(),
+                message,
+            });
         }
         serde_json::from_slice(&body).map_err(|source| LedgerTrustError::Decode { url, source })
     }
 
     fn snapshot(&self) -> TrustState {
-        self.state.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// The tree head accepted last, if any.
     pub fn tree_head(&self) -> Option<SignedTreeHead> {
-        self.state.read().unwrap_or_else(std::sync::PoisonError::into_inner).tree_head
+        self.state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .tree_head
     }
 
     fn contains_key_config(&self, digest: &[u8; 32]) -> bool {
-        let state = self.state.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let state = self
+            .state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         state.ohttp_key_configs.contains(&HexBytes(*digest))
     }
 }
@@ -410,10 +488,19 @@ impl LedgerTrust {
 impl MeasurementAuthority for LedgerTrust {
     /// Accepts only a measurement logged as a CVM measurement and a HOST_DATA
     /// logged as the `policy-set` policy file, in the view of the last sync.
-    fn check(&self, measurement: &[u8; 48], host_data: &[u8; 32]) -> Result<(), AuthorityRejection> {
-        let state = self.state.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+    fn check(
+        &self,
+        measurement: &[u8; 48],
+        host_data: &[u8; 32],
+    ) -> Result<(), AuthorityRejection> {
+        let state = self
+            .state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if state.tree_head.is_none() {
-            return Err(AuthorityRejection::Unavailable("the ledger has not been synced".into()));
+            return Err(AuthorityRejection::Unavailable(
+                "the ledger has not been synced".into(),
+            ));
         }
         if !state.measurements.contains(&HexBytes(*measurement)) {
             return Err(AuthorityRejection::Measurement(*measurement));
@@ -434,11 +521,16 @@ impl KeyConsistency for LedgerTrust {
         if self.contains_key_config(&digest) {
             return Ok(());
         }
-        self.sync().await.map_err(|error| ClientError::KeyConsistency(format!("ledger sync failed: {error}")))?;
+        self.sync()
+            .await
+            .map_err(|error| ClientError::KeyConsistency(format!("ledger sync failed: {error}")))?;
         if self.contains_key_config(&digest) {
             Ok(())
         } else {
-            Err(ClientError::KeyConsistency(format!("digest {} is not logged in the ledger", HexBytes(digest))))
+            Err(ClientError::KeyConsistency(format!(
+                "digest {} is not logged in the ledger",
+                HexBytes(digest)
+            )))
         }
     }
 }

@@ -71,7 +71,10 @@ impl Default for ClientConfig {
     fn default() -> Self {
         Self {
             relay_url: "http://127.0.0.1:7100/relay".into(),
-            key_config_url: format!("http://127.0.0.1:7200{}", cloister_ohttp_keys::WELL_KNOWN_PATH),
+            key_config_url: format!(
+                "http://127.0.0.1:7200{}",
+                cloister_ohttp_keys::WELL_KNOWN_PATH
+            ),
             timeout: Duration::from_secs(105),
         }
     }
@@ -108,7 +111,13 @@ impl<K: KeyConsistency> Client<K> {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(ClientError::Transport)?;
-        Ok(Self { config, consistency, http, keys: Mutex::new(None), clock_offset: Mutex::new(0) })
+        Ok(Self {
+            config,
+            consistency,
+            http,
+            keys: Mutex::new(None),
+            clock_offset: Mutex::new(0),
+        })
     }
 
     /// Send `request` through the relay and return the inner response
@@ -133,7 +142,10 @@ impl<K: KeyConsistency> Client<K> {
         let config = self.key_config().await?;
         let date = self.gateway_time();
         let mut encoded = Vec::new();
-        request.to_message(date).write_bhttp(Mode::KnownLength, &mut encoded).map_err(ClientError::Encode)?;
+        request
+            .to_message(date)
+            .write_bhttp(Mode::KnownLength, &mut encoded)
+            .map_err(ClientError::Encode)?;
         let (encapsulated, decapsulator) = ClientRequest::from_encoded_config(&config)
             .and_then(|c| c.encapsulate(&encoded))
             .map_err(ClientError::Encapsulation)?;
@@ -146,7 +158,11 @@ impl<K: KeyConsistency> Client<K> {
             .await
             .map_err(ClientError::Transport)?;
         let status = answer.status().as_u16();
-        let content_type = answer.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let content_type = answer
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let body = answer.bytes().await.map_err(ClientError::Transport)?;
         if status != 200 {
             let problem = problem_type(content_type.as_deref(), &body);
@@ -160,8 +176,11 @@ impl<K: KeyConsistency> Client<K> {
         if content_type.as_deref() != Some("message/ohttp-res") {
             return Err(ClientError::UnexpectedMediaType(content_type));
         }
-        let plaintext = decapsulator.decapsulate(&body).map_err(ClientError::Decapsulation)?;
-        let response = Message::read_bhttp(&mut Cursor::new(plaintext.as_slice())).map_err(ClientError::Decode)?;
+        let plaintext = decapsulator
+            .decapsulate(&body)
+            .map_err(ClientError::Decapsulation)?;
+        let response = Message::read_bhttp(&mut Cursor::new(plaintext.as_slice()))
+            .map_err(ClientError::Decode)?;
         if self.learn_clock(&response) {
             return Ok(Err(Retry::ClockCorrected));
         }
@@ -181,7 +200,11 @@ impl<K: KeyConsistency> Client<K> {
 
     /// The current key configuration: cached, or fetched and checked.
     async fn key_config(&self) -> Result<Vec<u8>, ClientError> {
-        if let Some(config) = self.lock_keys().as_ref().and_then(|c| c.fresh(Instant::now())) {
+        if let Some(config) = self
+            .lock_keys()
+            .as_ref()
+            .and_then(|c| c.fresh(Instant::now()))
+        {
             return Ok(config.to_vec());
         }
         let fetched = keys::fetch(&self.http, &self.config.key_config_url).await?;
@@ -192,7 +215,9 @@ impl<K: KeyConsistency> Client<K> {
     }
 
     fn lock_keys(&self) -> std::sync::MutexGuard<'_, Option<CachedKeys>> {
-        self.keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Drop the cached key configuration so the next request refetches it.
@@ -201,22 +226,34 @@ impl<K: KeyConsistency> Client<K> {
     }
 
     fn offset(&self) -> std::sync::MutexGuard<'_, i64> {
-        self.clock_offset.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.clock_offset
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Our best guess of the gateway's clock.
     fn gateway_time(&self) -> SystemTime {
         let offset = *self.offset();
         let magnitude = Duration::from_secs(offset.unsigned_abs());
-        if offset >= 0 { SystemTime::now() + magnitude } else { SystemTime::now() - magnitude }
+        if offset >= 0 {
+            SystemTime::now() + magnitude
+        } else {
+            SystemTime::now() - magnitude
+        }
     }
 
     /// If `response` is a `date` problem carrying the gateway's `Date`,
     /// adopt that clock and report true.
     fn learn_clock(&self, response: &Message) -> bool {
         let is_date_problem = response.control().status().is_some_and(|s| s.code() == 400)
-            && problem_type(response.header().get(b"content-type").and_then(|v| std::str::from_utf8(v).ok()), response.content())
-                .as_deref()
+            && problem_type(
+                response
+                    .header()
+                    .get(b"content-type")
+                    .and_then(|v| std::str::from_utf8(v).ok()),
+                response.content(),
+            )
+            .as_deref()
                 == Some(DATE_PROBLEM_TYPE);
         let gateway_date = response
             .header()
@@ -248,7 +285,11 @@ impl<K: KeyConsistency> Client<K> {
 fn problem_type(content_type: Option<&str>, body: &[u8]) -> Option<String> {
     let is_problem = content_type
         .and_then(|ct| ct.split(';').next())
-        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/problem+json"));
+        .is_some_and(|media| {
+            media
+                .trim()
+                .eq_ignore_ascii_case("application/problem+json")
+        });
     if !is_problem {
         return None;
     }

@@ -88,8 +88,14 @@ mod tests {
             .body("hello")
             .to_message(date);
         let header = message.header();
-        assert_eq!(header.get(b"date"), Some(&b"Sun, 06 Nov 1994 08:49:37 GMT"[..]));
-        assert_eq!(header.get(b"authorization"), Some(&b"PrivateToken token=\"dG9rZW4\""[..]));
+        assert_eq!(
+            header.get(b"date"),
+            Some(&b"Sun, 06 Nov 1994 08:49:37 GMT"[..])
+        );
+        assert_eq!(
+            header.get(b"authorization"),
+            Some(&b"PrivateToken token=\"dG9rZW4\""[..])
+        );
         assert_eq!(header.get(b"cloister-session"), Some(&b"abc"[..]));
         assert_eq!(message.content(), b"hello");
         assert_eq!(message.control().method(), Some(&b"POST"[..]));

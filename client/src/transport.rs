@@ -43,7 +43,11 @@ impl<K> OhttpTransport<K> {
 }
 
 impl<K: KeyConsistency + 'static> Transport for OhttpTransport<K> {
-    async fn exchange(&self, session_id: &str, records: Vec<u8>) -> Result<Vec<u8>, TransportError> {
+    async fn exchange(
+        &self,
+        session_id: &str,
+        records: Vec<u8>,
+    ) -> Result<Vec<u8>, TransportError> {
         let failed = |e: ClientError| TransportError::Failed(e.to_string());
         // Keys are checked before a token is taken: a refusal costs none.
         self.client.ready().await.map_err(failed)?;
@@ -54,11 +58,7 @@ impl<K: KeyConsistency + 'static> Transport for OhttpTransport<K> {
         if let Some(token) = self.tokens.as_ref().and_then(|t| t.next_token()) {
             request = request.private_token(&token);
         }
-        let response = self
-            .client
-            .send(&request)
-            .await
-            .map_err(failed)?;
+        let response = self.client.send(&request).await.map_err(failed)?;
         let status = response.control().status().map_or(0, |s| s.code());
         if status != 200 {
             return Err(TransportError::Status {

@@ -36,11 +36,18 @@ use raw_response::seal_response;
 const BODY: usize = 1024;
 
 fn request_bytes() -> Vec<u8> {
-    let mut request = Message::request(b"POST".to_vec(), b"https".to_vec(), b"cloister.invalid".to_vec(), b"/v1".to_vec());
+    let mut request = Message::request(
+        b"POST".to_vec(),
+        b"https".to_vec(),
+        b"cloister.invalid".to_vec(),
+        b"/v1".to_vec(),
+    );
     request.put_header("date", "Sun, 06 Nov 1994 08:49:37 GMT");
     request.write_content(vec![b'q'; BODY]);
     let mut out = Vec::new();
-    request.write_bhttp(Mode::KnownLength, &mut out).expect("encode request");
+    request
+        .write_bhttp(Mode::KnownLength, &mut out)
+        .expect("encode request");
     out
 }
 
@@ -52,7 +59,10 @@ fn response() -> Message {
 }
 
 fn gateway(c: &mut Criterion, request: &[u8]) {
-    let policy = RotationPolicy { rotate_every: Duration::from_secs(3600), overlap: Duration::from_secs(60) };
+    let policy = RotationPolicy {
+        rotate_every: Duration::from_secs(3600),
+        overlap: Duration::from_secs(60),
+    };
     let ring = KeyRing::generate(policy, &[AeadChoice::Aes128Gcm], 0).expect("ring");
     let (encapsulated, _) = ohttp::ClientRequest::from_encoded_config(ring.current_config())
         .and_then(|client| client.encapsulate(request))
@@ -64,7 +74,9 @@ fn gateway(c: &mut Criterion, request: &[u8]) {
             let inner = opened.inner.expect("parses");
             black_box(inner.content().len());
             let mut encoded = Vec::new();
-            response.write_bhttp(Mode::KnownLength, &mut encoded).expect("encode response");
+            response
+                .write_bhttp(Mode::KnownLength, &mut encoded)
+                .expect("encode response");
             black_box(opened.responder.encapsulate(&encoded).expect("seal"))
         });
     });
@@ -74,12 +86,15 @@ fn raw_hpke(c: &mut Criterion, request: &[u8]) {
     let info = b"message/bhttp request\x00\x01\x00\x20\x00\x01\x00\x01";
     let (sk, pk) = X25519HkdfSha256::derive_keypair(&[7; 32]);
     let (enc, mut sender) =
-        hpke::setup_sender::<AesGcm128, HkdfSha256, X25519HkdfSha256>(&OpModeS::Base, &pk, info).expect("sender");
+        hpke::setup_sender::<AesGcm128, HkdfSha256, X25519HkdfSha256>(&OpModeS::Base, &pk, info)
+            .expect("sender");
     let ciphertext = sender.seal(request, b"").expect("seal request");
     let enc_bytes = hpke::Serializable::to_bytes(&enc);
     let response_nonce = [9u8; 16];
     let mut response_bytes = Vec::new();
-    response().write_bhttp(Mode::KnownLength, &mut response_bytes).expect("encode response");
+    response()
+        .write_bhttp(Mode::KnownLength, &mut response_bytes)
+        .expect("encode response");
     c.bench_function("per_request/raw_hpke", |b| {
         b.iter(|| {
             let mut context = hpke::setup_receiver::<AesGcm128, HkdfSha256, X25519HkdfSha256>(
@@ -90,7 +105,12 @@ fn raw_hpke(c: &mut Criterion, request: &[u8]) {
             )
             .expect("receiver");
             black_box(context.open(black_box(&ciphertext), b"").expect("open"));
-            black_box(seal_response(&context, &enc_bytes, &response_nonce, &response_bytes))
+            black_box(seal_response(
+                &context,
+                &enc_bytes,
+                &response_nonce,
+                &response_bytes,
+            ))
         });
     });
 }

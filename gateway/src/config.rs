@@ -100,7 +100,10 @@ pub struct ReplaySettings {
 
 impl Default for ReplaySettings {
     fn default() -> Self {
-        Self { window_secs: 60, capacity: 1_000_000 }
+        Self {
+            window_secs: 60,
+            capacity: 1_000_000,
+        }
     }
 }
 
@@ -170,7 +173,11 @@ pub struct RouterSettings {
 
 impl Default for RouterSettings {
     fn default() -> Self {
-        Self { hosts: vec!["http://127.0.0.1:7500".into()], timeout_secs: 75, max_response_bytes: 1024 * 1024 }
+        Self {
+            hosts: vec!["http://127.0.0.1:7500".into()],
+            timeout_secs: 75,
+            max_response_bytes: 1024 * 1024,
+        }
     }
 }
 
@@ -200,14 +207,21 @@ mod tests {
         let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         let mut budgets = Vec::new();
         for entry in entries {
-            let path = entry.unwrap_or_else(|e| panic!("{}: {e}", dir.display())).path();
+            let path = entry
+                .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+                .path();
             if path.extension().is_some_and(|ext| ext == "toml") {
-                let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-                let manifest: Manifest = toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                let text = std::fs::read_to_string(&path)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                let manifest: Manifest =
+                    toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                 budgets.push(Duration::from_millis(manifest.limits.time_ms));
             }
         }
-        budgets.into_iter().max().unwrap_or_else(|| panic!("no plugin manifests in {}", dir.display()))
+        budgets
+            .into_iter()
+            .max()
+            .unwrap_or_else(|| panic!("no plugin manifests in {}", dir.display()))
     }
 
     #[test]
@@ -232,6 +246,9 @@ mod tests {
         assert_eq!(parsed.keys.policy(), default.keys.policy());
         assert_eq!(parsed.router.hosts, default.router.hosts);
         assert_eq!(parsed.router.timeout_secs, default.router.timeout_secs);
-        assert!(toml::from_str::<GatewayConfig>("typo = 1").is_err(), "unknown keys are refused");
+        assert!(
+            toml::from_str::<GatewayConfig>("typo = 1").is_err(),
+            "unknown keys are refused"
+        );
     }
 }

@@ -38,8 +38,8 @@ pub fn fuzz_decapsulation(ring: &KeyRing, data: &[u8]) {
         }
         return;
     }
-    let Ok((encapsulated, _)) =
-        ohttp::ClientRequest::from_encoded_config(ring.current_config()).and_then(|c| c.encapsulate(rest))
+    let Ok((encapsulated, _)) = ohttp::ClientRequest::from_encoded_config(ring.current_config())
+        .and_then(|c| c.encapsulate(rest))
     else {
         panic!("client encapsulation under the gateway's own key failed");
     };
@@ -52,7 +52,11 @@ pub fn fuzz_decapsulation(ring: &KeyRing, data: &[u8]) {
         let Ok(reparsed) = reparsed else {
             panic!("a parsed message re-encoded to something unparsable");
         };
-        assert_eq!(encode(&reparsed), once, "Binary HTTP encoding is not a fixed point");
+        assert_eq!(
+            encode(&reparsed),
+            once,
+            "Binary HTTP encoding is not a fixed point"
+        );
     }
 }
 

@@ -31,13 +31,20 @@ mod router;
 mod server;
 mod token;
 
-pub use config::{GatewayConfig, IssuerSettings, KeyConfigSettings, ReplaySettings, RouterSettings, TokenSettings};
+pub use config::{
+    GatewayConfig, IssuerSettings, KeyConfigSettings, ReplaySettings, RouterSettings, TokenSettings,
+};
 pub use metrics::{Counter, Metrics};
-pub use pipeline::{Decapsulated, Gateway, GatewayResponse, OuterError, REPLAY_PROBLEM_TYPE, decapsulate_and_parse, now_unix};
+pub use pipeline::{
+    Decapsulated, Gateway, GatewayResponse, OuterError, REPLAY_PROBLEM_TYPE, decapsulate_and_parse,
+    now_unix,
+};
 pub use replay::{ReplayGuard, ReplayVerdict};
 pub use router::{EchoRouter, HttpForwardRouter, RouteError, Router, SESSION_HEADER};
 pub use server::{KeyService, serve, serve_key_configs, spawn_key_maintenance};
-pub use token::{ConfiguredRedeemer, NoRedeemer, PrivacyPassRedeemer, TokenRedeemer, TokenRejection};
+pub use token::{
+    ConfiguredRedeemer, NoRedeemer, PrivacyPassRedeemer, TokenRedeemer, TokenRejection,
+};
 
 /// Media type of an encapsulated request (RFC 9458 §9.1).
 pub const REQUEST_MEDIA_TYPE: &str = "message/ohttp-req";

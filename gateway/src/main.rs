@@ -7,9 +7,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use cloister_gateway::{
-    ConfiguredRedeemer, Gateway, GatewayConfig, HttpForwardRouter, IssuerSettings, KeyService, Metrics, NoRedeemer,
-    PrivacyPassRedeemer, ReplayGuard, now_unix, serve,
-    serve_key_configs, spawn_key_maintenance,
+    ConfiguredRedeemer, Gateway, GatewayConfig, HttpForwardRouter, IssuerSettings, KeyService,
+    Metrics, NoRedeemer, PrivacyPassRedeemer, ReplayGuard, now_unix, serve, serve_key_configs,
+    spawn_key_maintenance,
 };
 use cloister_ohttp_keys::KeyRing;
 use tracing_subscriber::EnvFilter;
@@ -29,11 +29,14 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into())).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
     let args = Args::parse();
     let config: GatewayConfig = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
             toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
         }
         None => GatewayConfig::default(),
@@ -41,25 +44,36 @@ async fn main() -> anyhow::Result<()> {
     let settings = &config.keys;
     let ring = match &settings.file {
         Some(file) => {
-            let (ring, created) = KeyRing::load_or_generate(file, settings.policy(), &settings.aeads, now_unix())?;
+            let (ring, created) =
+                KeyRing::load_or_generate(file, settings.policy(), &settings.aeads, now_unix())?;
             if created {
                 tracing::info!(file = %file.display(), "created a new key file");
             }
             ring
         }
         None => {
-            tracing::warn!("no key file configured: keys are in memory only and change on every restart");
+            tracing::warn!(
+                "no key file configured: keys are in memory only and change on every restart"
+            );
             KeyRing::generate(settings.policy(), &settings.aeads, now_unix())?
         }
     };
-    let keys = Arc::new(KeyService::new(ring, settings.file.clone(), Duration::from_secs(settings.max_cache_secs)));
-    keys.maintain(now_unix()).context("initial key maintenance")?;
+    let keys = Arc::new(KeyService::new(
+        ring,
+        settings.file.clone(),
+        Duration::from_secs(settings.max_cache_secs),
+    ));
+    keys.maintain(now_unix())
+        .context("initial key maintenance")?;
     if args.print_key_config {
         keys.with_ring(|ring| {
             let config = ring.current_config();
             println!("key_id {}", ring.current_key_id());
             println!("config {}", hex::encode(config));
-            println!("sha256 {}", hex::encode(cloister_ohttp_keys::key_config_digest(config)));
+            println!(
+                "sha256 {}",
+                hex::encode(cloister_ohttp_keys::key_config_digest(config))
+            );
         });
         return Ok(());
     }
@@ -72,21 +86,44 @@ async fn main() -> anyhow::Result<()> {
         config.router.max_response_bytes,
     )?;
     let metrics = Arc::new(Metrics::default());
-    let replay = ReplayGuard::new(Duration::from_secs(config.replay.window_secs), config.replay.capacity);
+    let replay = ReplayGuard::new(
+        Duration::from_secs(config.replay.window_secs),
+        config.replay.capacity,
+    );
     let tokens = match &config.tokens.issuer {
-        Some(issuer) => ConfiguredRedeemer::PrivacyPass(PrivacyPassRedeemer::new(start_redeemer(issuer).await?)),
-        None => ConfiguredRedeemer::Unchecked(NoRedeemer { require_tokens: config.tokens.require }),
+        Some(issuer) => {
+            ConfiguredRedeemer::PrivacyPass(PrivacyPassRedeemer::new(start_redeemer(issuer).await?))
+        }
+        None => ConfiguredRedeemer::Unchecked(NoRedeemer {
+            require_tokens: config.tokens.require,
+        }),
     };
-    let gateway = Arc::new(Gateway::new(Arc::clone(&keys), replay, tokens, router, Arc::clone(&metrics)));
-    spawn_key_maintenance(Arc::clone(&keys), Duration::from_secs(settings.check_every_secs.max(1)));
+    let gateway = Arc::new(Gateway::new(
+        Arc::clone(&keys),
+        replay,
+        tokens,
+        router,
+        Arc::clone(&metrics),
+    ));
+    spawn_key_maintenance(
+        Arc::clone(&keys),
+        Duration::from_secs(settings.check_every_secs.max(1)),
+    );
 
     if let Some(addr) = settings.listen {
-        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding {addr}"))?;
         tracing::info!(%addr, "key configuration endpoint listening");
-        tokio::spawn(serve_key_configs(listener, Arc::clone(&keys), Arc::clone(&metrics)));
+        tokio::spawn(serve_key_configs(
+            listener,
+            Arc::clone(&keys),
+            Arc::clone(&metrics),
+        ));
     }
-    let listener =
-        tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(addr = %config.listen, path = %config.path, key_ids = ?keys.with_ring(KeyRing::key_ids), "gateway listening");
     tokio::select! {
         served = serve(listener, gateway, &config.path, config.max_request_bytes) => served?,
@@ -97,24 +134,40 @@ async fn main() -> anyhow::Result<()> {
 
 /// Fetches the issuer's key directory once (start-up fails without it) and
 /// then every `refresh_secs`, so rotated keys are trusted as they appear.
-async fn start_redeemer(issuer: &IssuerSettings) -> anyhow::Result<Arc<cloister_privacypass::Redeemer>> {
+async fn start_redeemer(
+    issuer: &IssuerSettings,
+) -> anyhow::Result<Arc<cloister_privacypass::Redeemer>> {
     use cloister_privacypass::{IssuerDirectory, Redeemer, TokenChallenge, TrustedKey};
 
     let challenge = TokenChallenge::new(&issuer.issuer_name, None, &[issuer.origin.as_str()])
         .map_err(|e| anyhow::anyhow!("issuer name or origin: {e}"))?;
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
     let fetch = {
-        let (http, url, lifetime) = (http.clone(), issuer.directory_url.clone(), issuer.key_lifetime_secs);
+        let (http, url, lifetime) = (
+            http.clone(),
+            issuer.directory_url.clone(),
+            issuer.key_lifetime_secs,
+        );
         move || {
             let (http, url) = (http.clone(), url.clone());
             async move {
-                let body = http.get(&url).send().await?.error_for_status()?.bytes().await?;
+                let body = http
+                    .get(&url)
+                    .send()
+                    .await?
+                    .error_for_status()?
+                    .bytes()
+                    .await?;
                 let directory = IssuerDirectory::from_json(&body)?;
                 anyhow::Ok(TrustedKey::from_directory(&directory, lifetime)?)
             }
         }
     };
-    let keys = fetch().await.with_context(|| format!("fetching issuer directory {}", issuer.directory_url))?;
+    let keys = fetch()
+        .await
+        .with_context(|| format!("fetching issuer directory {}", issuer.directory_url))?;
     tracing::info!(keys = keys.len(), url = %issuer.directory_url, "privacy pass redemption enabled");
     let redeemer = Arc::new(Redeemer::new(keys, &[challenge], issuer.max_spent));
     let refreshed = Arc::clone(&redeemer);
@@ -124,7 +177,9 @@ async fn start_redeemer(issuer: &IssuerSettings) -> anyhow::Result<Arc<cloister_
             tokio::time::sleep(every).await;
             match fetch().await {
                 Ok(keys) => refreshed.set_keys(keys),
-                Err(error) => tracing::warn!(%error, "issuer directory refresh failed; keeping the current keys"),
+                Err(error) => {
+                    tracing::warn!(%error, "issuer directory refresh failed; keeping the current keys")
+                }
             }
         }
     });

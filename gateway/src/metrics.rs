@@ -92,7 +92,13 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::new();
         for counter in Counter::ALL {
-            let _ = writeln!(out, "# TYPE {} counter\n{} {}", counter.name(), counter.name(), self.get(counter));
+            let _ = writeln!(
+                out,
+                "# TYPE {} counter\n{} {}",
+                counter.name(),
+                counter.name(),
+                self.get(counter)
+            );
         }
         out
     }

@@ -60,16 +60,30 @@ pub struct Decapsulated {
 /// [`OuterError::UnknownKeyId`] or [`OuterError::Decapsulation`].
 pub fn decapsulate_and_parse(keys: &KeyRing, body: &[u8]) -> Result<Decapsulated, OuterError> {
     let key_id = leading_key_id(body).ok_or(OuterError::Decapsulation)?;
-    let server = keys.server(key_id).ok_or(OuterError::UnknownKeyId(key_id))?;
-    let (plaintext, responder) = server.decapsulate(body).map_err(|_| OuterError::Decapsulation)?;
+    let server = keys
+        .server(key_id)
+        .ok_or(OuterError::UnknownKeyId(key_id))?;
+    let (plaintext, responder) = server
+        .decapsulate(body)
+        .map_err(|_| OuterError::Decapsulation)?;
     // Decapsulation succeeded, so the body holds the full header and enc.
-    let enc = body.get(REQUEST_HEADER_LEN..REQUEST_HEADER_LEN + X25519_ENC_LEN).ok_or(OuterError::Decapsulation)?;
+    let enc = body
+        .get(REQUEST_HEADER_LEN..REQUEST_HEADER_LEN + X25519_ENC_LEN)
+        .ok_or(OuterError::Decapsulation)?;
     let inner = Message::read_bhttp(&mut Cursor::new(plaintext.as_slice()));
-    Ok(Decapsulated { inner, enc: enc.to_vec(), responder })
+    Ok(Decapsulated {
+        inner,
+        enc: enc.to_vec(),
+        responder,
+    })
 }
 
 /// The outer answer when the gateway itself failed.
-const INTERNAL_ERROR: GatewayResponse = GatewayResponse { status: 500, content_type: None, body: Vec::new() };
+const INTERNAL_ERROR: GatewayResponse = GatewayResponse {
+    status: 500,
+    content_type: None,
+    body: Vec::new(),
+};
 
 /// What the HTTP layer sends back for one encapsulated request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,19 +99,29 @@ pub struct GatewayResponse {
 impl GatewayResponse {
     fn outer_error(error: &OuterError) -> Self {
         match error {
-            OuterError::BadMediaType => Self { status: 415, content_type: None, body: Vec::new() },
+            OuterError::BadMediaType => Self {
+                status: 415,
+                content_type: None,
+                body: Vec::new(),
+            },
             OuterError::UnknownKeyId(_) => Self {
                 status: 400,
                 content_type: Some("application/problem+json"),
                 body: problem_json(KEY_PROBLEM_TYPE, "key identifier unknown"),
             },
-            OuterError::Decapsulation => Self { status: 400, content_type: None, body: Vec::new() },
+            OuterError::Decapsulation => Self {
+                status: 400,
+                content_type: None,
+                body: Vec::new(),
+            },
         }
     }
 }
 
 fn problem_json(problem_type: &str, title: &str) -> Vec<u8> {
-    serde_json::json!({ "type": problem_type, "title": title }).to_string().into_bytes()
+    serde_json::json!({ "type": problem_type, "title": title })
+        .to_string()
+        .into_bytes()
 }
 
 /// A rejection after decryption, sent back encapsulated.
@@ -110,8 +134,18 @@ struct InnerRejection {
 }
 
 impl InnerRejection {
-    const fn new(status: u16, problem_type: &'static str, title: &'static str, counter: Counter) -> Self {
-        Self { status, problem_type, title, counter }
+    const fn new(
+        status: u16,
+        problem_type: &'static str,
+        title: &'static str,
+        counter: Counter,
+    ) -> Self {
+        Self {
+            status,
+            problem_type,
+            title,
+            counter,
+        }
     }
 }
 
@@ -126,8 +160,20 @@ pub struct Gateway<R, T> {
 
 impl<R: Router, T: TokenRedeemer> Gateway<R, T> {
     /// Assemble a gateway.
-    pub fn new(keys: Arc<KeyService>, replay: ReplayGuard, tokens: T, router: R, metrics: Arc<Metrics>) -> Self {
-        Self { keys, replay, tokens, router, metrics }
+    pub fn new(
+        keys: Arc<KeyService>,
+        replay: ReplayGuard,
+        tokens: T,
+        router: R,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            keys,
+            replay,
+            tokens,
+            router,
+            metrics,
+        }
     }
 
     /// The key service (for the key configuration endpoint and rotation).
@@ -152,12 +198,17 @@ impl<R: Router, T: TokenRedeemer> Gateway<R, T> {
             self.metrics.incr(Counter::BadMediaType);
             return GatewayResponse::outer_error(&OuterError::BadMediaType);
         }
-        let opened = match self.keys.with_ring(|ring| decapsulate_and_parse(ring, body)) {
+        let opened = match self
+            .keys
+            .with_ring(|ring| decapsulate_and_parse(ring, body))
+        {
             Ok(opened) => opened,
             Err(error) => {
                 self.metrics.incr(match error {
                     OuterError::UnknownKeyId(_) => Counter::UnknownKeyId,
-                    OuterError::BadMediaType | OuterError::Decapsulation => Counter::DecapsulationFailed,
+                    OuterError::BadMediaType | OuterError::Decapsulation => {
+                        Counter::DecapsulationFailed
+                    }
                 });
                 tracing::debug!(%error, "outer error");
                 return GatewayResponse::outer_error(&error);
@@ -170,7 +221,11 @@ impl<R: Router, T: TokenRedeemer> Gateway<R, T> {
             }
             Err(rejection) => {
                 self.metrics.incr(rejection.counter);
-                tracing::debug!(status = rejection.status, title = rejection.title, "inner request refused");
+                tracing::debug!(
+                    status = rejection.status,
+                    title = rejection.title,
+                    "inner request refused"
+                );
                 match rejection_message(&rejection) {
                     Some(message) => message,
                     None => return INTERNAL_ERROR,
@@ -180,9 +235,17 @@ impl<R: Router, T: TokenRedeemer> Gateway<R, T> {
         encapsulate(opened.responder, &inner)
     }
 
-    async fn process(&self, inner: Result<Message, bhttp::Error>, enc: &[u8]) -> Result<Message, InnerRejection> {
-        const NOT_A_REQUEST: InnerRejection =
-            InnerRejection::new(400, "about:blank", "not a Binary HTTP request", Counter::BadInnerRequest);
+    async fn process(
+        &self,
+        inner: Result<Message, bhttp::Error>,
+        enc: &[u8],
+    ) -> Result<Message, InnerRejection> {
+        const NOT_A_REQUEST: InnerRejection = InnerRejection::new(
+            400,
+            "about:blank",
+            "not a Binary HTTP request",
+            Counter::BadInnerRequest,
+        );
         let request = inner.map_err(|_| NOT_A_REQUEST)?;
         if !request.control().is_request() {
             return Err(NOT_A_REQUEST);
@@ -193,28 +256,60 @@ impl<R: Router, T: TokenRedeemer> Gateway<R, T> {
             .and_then(|v| std::str::from_utf8(v).ok())
             .and_then(|v| httpdate::parse_http_date(v).ok())
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok());
-        let date_problem = InnerRejection::new(400, DATE_PROBLEM_TYPE, "date not acceptable", Counter::DateRejected);
+        let date_problem = InnerRejection::new(
+            400,
+            DATE_PROBLEM_TYPE,
+            "date not acceptable",
+            Counter::DateRejected,
+        );
         let date = date.ok_or(date_problem)?;
-        match self.replay.check_and_record(enc, date.as_secs(), now_unix()) {
+        match self
+            .replay
+            .check_and_record(enc, date.as_secs(), now_unix())
+        {
             ReplayVerdict::Fresh => {}
             ReplayVerdict::DateOutOfWindow => return Err(date_problem),
             ReplayVerdict::Replayed => {
-                return Err(InnerRejection::new(400, REPLAY_PROBLEM_TYPE, "request replayed", Counter::Replayed));
+                return Err(InnerRejection::new(
+                    400,
+                    REPLAY_PROBLEM_TYPE,
+                    "request replayed",
+                    Counter::Replayed,
+                ));
             }
             ReplayVerdict::StoreFull => {
-                return Err(InnerRejection::new(503, "about:blank", "busy", Counter::ReplayStoreFull));
+                return Err(InnerRejection::new(
+                    503,
+                    "about:blank",
+                    "busy",
+                    Counter::ReplayStoreFull,
+                ));
             }
         }
         let authorization = request.header().get(b"authorization");
         if let Err(rejection) = self.tokens.redeem(authorization).await {
             tracing::debug!(%rejection, "token refused");
-            return Err(InnerRejection::new(401, "about:blank", "token required", Counter::TokenRejected));
+            return Err(InnerRejection::new(
+                401,
+                "about:blank",
+                "token required",
+                Counter::TokenRejected,
+            ));
         }
         let request = without_authorization(&request);
         self.router.route(request).await.map_err(|error| {
             tracing::warn!(%error, "routing failed");
-            let status = if matches!(error, RouteError::Timeout) { 504 } else { 502 };
-            InnerRejection::new(status, "about:blank", "host unavailable", Counter::RouteFailed)
+            let status = if matches!(error, RouteError::Timeout) {
+                504
+            } else {
+                502
+            };
+            InnerRejection::new(
+                status,
+                "about:blank",
+                "host unavailable",
+                Counter::RouteFailed,
+            )
         })
     }
 }
@@ -223,7 +318,9 @@ impl<R: Router, T: TokenRedeemer> Gateway<R, T> {
 /// for key rotation and the replay window.
 #[must_use]
 pub fn now_unix() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// The encapsulated answer to a rejection; `None` only for a status outside
@@ -251,7 +348,11 @@ fn without_authorization(request: &Message) -> Message {
         part(control.authority()),
         part(control.path()),
     );
-    for field in request.header().iter().filter(|f| !f.name().eq_ignore_ascii_case(b"authorization")) {
+    for field in request
+        .header()
+        .iter()
+        .filter(|f| !f.name().eq_ignore_ascii_case(b"authorization"))
+    {
         copy.put_header(field.name(), field.value());
     }
     copy.write_content(request.content());
@@ -268,7 +369,11 @@ fn encapsulate(responder: ServerResponse, inner: &Message) -> GatewayResponse {
         .ok()
         .and_then(|()| responder.encapsulate(&encoded).ok());
     match sealed {
-        Some(body) => GatewayResponse { status: 200, content_type: Some(RESPONSE_MEDIA_TYPE), body },
+        Some(body) => GatewayResponse {
+            status: 200,
+            content_type: Some(RESPONSE_MEDIA_TYPE),
+            body,
+        },
         None => {
             tracing::error!("response encapsulation failed");
             INTERNAL_ERROR

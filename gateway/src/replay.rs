@@ -45,7 +45,11 @@ impl ReplayGuard {
     /// A guard accepting dates within `window` of now and remembering at most `capacity` requests.
     #[must_use]
     pub fn new(window: Duration, capacity: usize) -> Self {
-        Self { window, capacity, seen: Mutex::new(HashMap::new()) }
+        Self {
+            window,
+            capacity,
+            seen: Mutex::new(HashMap::new()),
+        }
     }
 
     /// How far the inner `Date` may be from the gateway's clock.
@@ -55,14 +59,22 @@ impl ReplayGuard {
     }
 
     /// Check the request's date and encapsulated key, recording the key when fresh.
-    pub fn check_and_record(&self, enc: &[u8], request_date_unix: u64, now_unix: u64) -> ReplayVerdict {
+    pub fn check_and_record(
+        &self,
+        enc: &[u8],
+        request_date_unix: u64,
+        now_unix: u64,
+    ) -> ReplayVerdict {
         let window = self.window.as_secs();
         if request_date_unix.abs_diff(now_unix) > window {
             return ReplayVerdict::DateOutOfWindow;
         }
         let forget_after = request_date_unix.saturating_add(window);
         // A poisoned lock only means another request panicked mid-insert; the map is still consistent.
-        let mut seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if seen.contains_key(enc) {
             return ReplayVerdict::Replayed;
         }
@@ -79,7 +91,10 @@ impl ReplayGuard {
     /// Number of remembered requests (for tests and diagnostics).
     #[must_use]
     pub fn len(&self) -> usize {
-        self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len()
+        self.seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
     }
 
     /// Whether nothing is remembered.
@@ -98,11 +113,26 @@ mod tests {
     #[test]
     fn refuses_the_second_sighting_and_dates_outside_the_window() {
         let guard = ReplayGuard::new(Duration::from_secs(60), 10);
-        assert_eq!(guard.check_and_record(b"enc-a", NOW, NOW), ReplayVerdict::Fresh);
-        assert_eq!(guard.check_and_record(b"enc-a", NOW, NOW + 5), ReplayVerdict::Replayed);
-        assert_eq!(guard.check_and_record(b"enc-b", NOW - 61, NOW), ReplayVerdict::DateOutOfWindow);
-        assert_eq!(guard.check_and_record(b"enc-b", NOW + 61, NOW), ReplayVerdict::DateOutOfWindow);
-        assert_eq!(guard.check_and_record(b"enc-b", NOW - 60, NOW), ReplayVerdict::Fresh);
+        assert_eq!(
+            guard.check_and_record(b"enc-a", NOW, NOW),
+            ReplayVerdict::Fresh
+        );
+        assert_eq!(
+            guard.check_and_record(b"enc-a", NOW, NOW + 5),
+            ReplayVerdict::Replayed
+        );
+        assert_eq!(
+            guard.check_and_record(b"enc-b", NOW - 61, NOW),
+            ReplayVerdict::DateOutOfWindow
+        );
+        assert_eq!(
+            guard.check_and_record(b"enc-b", NOW + 61, NOW),
+            ReplayVerdict::DateOutOfWindow
+        );
+        assert_eq!(
+            guard.check_and_record(b"enc-b", NOW - 60, NOW),
+            ReplayVerdict::Fresh
+        );
     }
 
     #[test]
@@ -110,10 +140,19 @@ mod tests {
         let guard = ReplayGuard::new(Duration::from_secs(60), 2);
         assert_eq!(guard.check_and_record(b"1", NOW, NOW), ReplayVerdict::Fresh);
         assert_eq!(guard.check_and_record(b"2", NOW, NOW), ReplayVerdict::Fresh);
-        assert_eq!(guard.check_and_record(b"3", NOW, NOW), ReplayVerdict::StoreFull);
+        assert_eq!(
+            guard.check_and_record(b"3", NOW, NOW),
+            ReplayVerdict::StoreFull
+        );
         // Once the first two dates leave the window they are forgotten, and a replay of them fails the date check.
-        assert_eq!(guard.check_and_record(b"3", NOW + 61, NOW + 61), ReplayVerdict::Fresh);
+        assert_eq!(
+            guard.check_and_record(b"3", NOW + 61, NOW + 61),
+            ReplayVerdict::Fresh
+        );
         assert_eq!(guard.len(), 1);
-        assert_eq!(guard.check_and_record(b"1", NOW, NOW + 61), ReplayVerdict::DateOutOfWindow);
+        assert_eq!(
+            guard.check_and_record(b"1", NOW, NOW + 61),
+            ReplayVerdict::DateOutOfWindow
+        );
     }
 }

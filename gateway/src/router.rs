@@ -61,8 +61,16 @@ impl Router for EchoRouter {
 
 /// Headers never forwarded to a host: hop-by-hop headers and anything the
 /// gateway itself consumed.
-const DROPPED_HEADERS: [&str; 8] =
-    ["authorization", "connection", "host", "keep-alive", "proxy-connection", "te", "transfer-encoding", "upgrade"];
+const DROPPED_HEADERS: [&str; 8] = [
+    "authorization",
+    "connection",
+    "host",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "transfer-encoding",
+    "upgrade",
+];
 
 /// Forwards inner requests over plain HTTP to one of a fixed list of hosts,
 /// chosen by a hash of the session id so one session always reaches one
@@ -79,7 +87,11 @@ impl HttpForwardRouter {
     ///
     /// # Errors
     /// An empty host list, or an HTTP client that cannot be built.
-    pub fn new(hosts: Vec<String>, timeout: Duration, max_response_bytes: usize) -> Result<Self, RouteError> {
+    pub fn new(
+        hosts: Vec<String>,
+        timeout: Duration,
+        max_response_bytes: usize,
+    ) -> Result<Self, RouteError> {
         if hosts.is_empty() {
             return Err(RouteError::Unavailable("no hosts configured".into()));
         }
@@ -87,7 +99,11 @@ impl HttpForwardRouter {
             .timeout(timeout)
             .build()
             .map_err(|e| RouteError::Unavailable(e.to_string()))?;
-        Ok(Self { hosts, http, max_response_bytes })
+        Ok(Self {
+            hosts,
+            http,
+            max_response_bytes,
+        })
     }
 
     fn host_for(&self, session: Option<&[u8]>) -> &str {
@@ -105,7 +121,8 @@ impl Router for HttpForwardRouter {
         let bad = |what: &str| RouteError::BadAnswer(format!("inner request has no valid {what}"));
         let method = reqwest::Method::from_bytes(control.method().ok_or_else(|| bad("method"))?)
             .map_err(|_| bad("method"))?;
-        let path = std::str::from_utf8(control.path().ok_or_else(|| bad("path"))?).map_err(|_| bad("path"))?;
+        let path = std::str::from_utf8(control.path().ok_or_else(|| bad("path"))?)
+            .map_err(|_| bad("path"))?;
         if !path.starts_with('/') {
             return Err(bad("path"));
         }
@@ -113,14 +130,25 @@ impl Router for HttpForwardRouter {
         let mut outbound = self.http.request(method, format!("{host}{path}"));
         for field in request.header().iter() {
             let name = field.name();
-            if DROPPED_HEADERS.iter().any(|d| d.as_bytes().eq_ignore_ascii_case(name)) {
+            if DROPPED_HEADERS
+                .iter()
+                .any(|d| d.as_bytes().eq_ignore_ascii_case(name))
+            {
                 continue;
             }
             outbound = outbound.header(name, field.value());
         }
-        let answer = outbound.body(request.content().to_vec()).send().await.map_err(|e| {
-            if e.is_timeout() { RouteError::Timeout } else { RouteError::Unavailable(e.to_string()) }
-        })?;
+        let answer = outbound
+            .body(request.content().to_vec())
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_timeout() {
+                    RouteError::Timeout
+                } else {
+                    RouteError::Unavailable(e.to_string())
+                }
+            })?;
         let status = StatusCode::try_from(answer.status().as_u16())
             .map_err(|_| RouteError::BadAnswer("status out of range".into()))?;
         let mut response = Message::response(status);
@@ -131,7 +159,11 @@ impl Router for HttpForwardRouter {
         }
         let mut answer = answer;
         let mut body = Vec::new();
-        while let Some(chunk) = answer.chunk().await.map_err(|e| RouteError::BadAnswer(e.to_string()))? {
+        while let Some(chunk) = answer
+            .chunk()
+            .await
+            .map_err(|e| RouteError::BadAnswer(e.to_string()))?
+        {
             if body.len() + chunk.len() > self.max_response_bytes {
                 return Err(RouteError::BadAnswer("response too large".into()));
             }
@@ -148,14 +180,17 @@ mod tests {
 
     #[test]
     fn one_session_always_reaches_one_host() {
-        let hosts = (0..5).map(|i| format!("http://127.0.0.1:{}", 7500 + i)).collect();
+        let hosts = (0..5)
+            .map(|i| format!("http://127.0.0.1:{}", 7500 + i))
+            .collect();
         let router = HttpForwardRouter::new(hosts, Duration::from_secs(1), 1024).expect("router");
         let first = router.host_for(Some(b"session-a")).to_owned();
         for _ in 0..10 {
             assert_eq!(router.host_for(Some(b"session-a")), first);
         }
-        let spread: std::collections::HashSet<_> =
-            (0..50).map(|i| router.host_for(Some(format!("s{i}").as_bytes())).to_owned()).collect();
+        let spread: std::collections::HashSet<_> = (0..50)
+            .map(|i| router.host_for(Some(format!("s{i}").as_bytes())).to_owned())
+            .collect();
         assert!(spread.len() > 1, "sessions spread over hosts");
         assert!(HttpForwardRouter::new(vec![], Duration::from_secs(1), 1).is_err());
     }

@@ -10,7 +10,9 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use cloister_ohttp_keys::{KEY_LIST_MEDIA_TYPE, KeyRing, KeyRingError, WELL_KNOWN_PATH, key_config_digest};
+use cloister_ohttp_keys::{
+    KEY_LIST_MEDIA_TYPE, KeyRing, KeyRingError, WELL_KNOWN_PATH, key_config_digest,
+};
 use tokio::net::TcpListener;
 
 use crate::metrics::{Counter, Metrics};
@@ -31,7 +33,11 @@ impl KeyService {
     /// `max_cache` caps the advertised cache lifetime of the key list.
     #[must_use]
     pub fn new(ring: KeyRing, file: Option<PathBuf>, max_cache: Duration) -> Self {
-        Self { ring: RwLock::new(ring), file, max_cache }
+        Self {
+            ring: RwLock::new(ring),
+            file,
+            max_cache,
+        }
     }
 
     /// Run `f` with the ring locked for reading.
@@ -39,7 +45,10 @@ impl KeyService {
         f(&self.ring.read().unwrap_or_else(PoisonError::into_inner))
     }
 
-    fn write_and_save<X>(&self, f: impl FnOnce(&mut KeyRing) -> Result<(X, bool), KeyRingError>) -> Result<X, KeyRingError> {
+    fn write_and_save<X>(
+        &self,
+        f: impl FnOnce(&mut KeyRing) -> Result<(X, bool), KeyRingError>,
+    ) -> Result<X, KeyRingError> {
         let mut ring = self.ring.write().unwrap_or_else(PoisonError::into_inner);
         let (out, changed) = f(&mut ring)?;
         if let (true, Some(file)) = (changed, &self.file) {
@@ -67,12 +76,20 @@ impl KeyService {
     /// The `application/ohttp-keys` body and how long it may be cached.
     #[must_use]
     pub fn published(&self, now_unix: u64) -> (Vec<u8>, Duration) {
-        self.with_ring(|ring| (ring.published_list(), ring.cache_lifetime(now_unix).min(self.max_cache)))
+        self.with_ring(|ring| {
+            (
+                ring.published_list(),
+                ring.cache_lifetime(now_unix).min(self.max_cache),
+            )
+        })
     }
 }
 
 /// Keep rotating and retiring keys every `every` until the runtime stops.
-pub fn spawn_key_maintenance(keys: Arc<KeyService>, every: Duration) -> tokio::task::JoinHandle<()> {
+pub fn spawn_key_maintenance(
+    keys: Arc<KeyService>,
+    every: Duration,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         loop {
@@ -95,7 +112,10 @@ async fn key_configs(State(state): State<Arc<KeyEndpoint>>) -> Response {
     let etag = format!("\"{}\"", hex::encode(&key_config_digest(&body)[..16]));
     let cache = format!("public, max-age={}", lifetime.as_secs());
     let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(KEY_LIST_MEDIA_TYPE));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(KEY_LIST_MEDIA_TYPE),
+    );
     for (name, value) in [(header::CACHE_CONTROL, cache), (header::ETAG, etag)] {
         if let Ok(value) = HeaderValue::from_str(&value) {
             headers.insert(name, value);
@@ -120,8 +140,14 @@ async fn ohttp<R: Router, T: TokenRedeemer>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    let GatewayResponse { status, content_type, body } = gateway.handle(content_type, &body).await;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let GatewayResponse {
+        status,
+        content_type,
+        body,
+    } = gateway.handle(content_type, &body).await;
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = (status, body).into_response();
     let out = response.headers_mut();
@@ -150,7 +176,10 @@ pub async fn serve<R: Router, T: TokenRedeemer>(
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(Arc::clone(&gateway))
         .route("/metrics", get(move || async move { metrics.render() }))
-        .merge(key_routes(Arc::clone(gateway.keys()), Arc::clone(gateway.metrics())));
+        .merge(key_routes(
+            Arc::clone(gateway.keys()),
+            Arc::clone(gateway.metrics()),
+        ));
     axum::serve(listener, app).await
 }
 

@@ -31,7 +31,10 @@ pub enum TokenRejection {
 pub trait TokenRedeemer: Send + Sync + 'static {
     /// Redeem the token carried in `authorization` (the value of the inner
     /// request's `Authorization` header, if any).
-    fn redeem(&self, authorization: Option<&[u8]>) -> impl Future<Output = Result<(), TokenRejection>> + Send;
+    fn redeem(
+        &self,
+        authorization: Option<&[u8]>,
+    ) -> impl Future<Output = Result<(), TokenRejection>> + Send;
 }
 
 /// The redeemer used until a Privacy Pass redeemer is plugged in. It cannot
@@ -72,7 +75,8 @@ impl PrivacyPassRedeemer {
 impl TokenRedeemer for PrivacyPassRedeemer {
     async fn redeem(&self, authorization: Option<&[u8]>) -> Result<(), TokenRejection> {
         let value = authorization.ok_or(TokenRejection::Missing)?;
-        let value = std::str::from_utf8(value).map_err(|_| TokenRejection::Invalid("header is not UTF-8".into()))?;
+        let value = std::str::from_utf8(value)
+            .map_err(|_| TokenRejection::Invalid("header is not UTF-8".into()))?;
         match self.0.redeem(value) {
             Ok(_) => Ok(()),
             Err(cloister_privacypass::RedeemError::DoubleSpend) => Err(TokenRejection::DoubleSpend),
@@ -105,38 +109,60 @@ mod tests {
 
     #[tokio::test]
     async fn requiring_tokens_without_a_redeemer_refuses_everything() {
-        let strict = NoRedeemer { require_tokens: true };
+        let strict = NoRedeemer {
+            require_tokens: true,
+        };
         assert_eq!(strict.redeem(None).await, Err(TokenRejection::Missing));
-        assert_eq!(strict.redeem(Some(b"PrivateToken token=abc")).await, Err(TokenRejection::NoRedeemer));
-        let open = NoRedeemer { require_tokens: false };
+        assert_eq!(
+            strict.redeem(Some(b"PrivateToken token=abc")).await,
+            Err(TokenRejection::NoRedeemer)
+        );
+        let open = NoRedeemer {
+            require_tokens: false,
+        };
         assert_eq!(open.redeem(None).await, Ok(()));
     }
 
     #[tokio::test]
     async fn privacy_pass_tokens_are_spent_once_and_forgeries_refused() {
         use cloister_privacypass::header::format_authorization;
-        use cloister_privacypass::{IssuerSecretKey, Redeemer, TokenChallenge, TrustedKey, issue, request_token};
+        use cloister_privacypass::{
+            IssuerSecretKey, Redeemer, TokenChallenge, TrustedKey, issue, request_token,
+        };
 
-        let challenge = TokenChallenge::new("issuer.example", None, &["gateway.example"]).expect("challenge");
+        let challenge =
+            TokenChallenge::new("issuer.example", None, &["gateway.example"]).expect("challenge");
         let secret = IssuerSecretKey::generate().expect("issuer key");
         let mint = |secret: &IssuerSecretKey| {
             let (request, pending) = request_token(secret.public_key(), &challenge).expect("blind");
             let response = issue(std::slice::from_ref(secret), &request).expect("issue");
             format_authorization(&pending.finalize(&response).expect("finalize"))
         };
-        let trusted = TrustedKey { key: secret.public_key().clone(), not_before: 0, not_after: u64::MAX };
-        let redeemer = ConfiguredRedeemer::PrivacyPass(PrivacyPassRedeemer::new(std::sync::Arc::new(Redeemer::new(
-            vec![trusted],
-            std::slice::from_ref(&challenge),
-            64,
-        ))));
+        let trusted = TrustedKey {
+            key: secret.public_key().clone(),
+            not_before: 0,
+            not_after: u64::MAX,
+        };
+        let redeemer =
+            ConfiguredRedeemer::PrivacyPass(PrivacyPassRedeemer::new(std::sync::Arc::new(
+                Redeemer::new(vec![trusted], std::slice::from_ref(&challenge), 64),
+            )));
 
         let header = mint(&secret);
         assert_eq!(redeemer.redeem(Some(header.as_bytes())).await, Ok(()));
-        assert_eq!(redeemer.redeem(Some(header.as_bytes())).await, Err(TokenRejection::DoubleSpend));
+        assert_eq!(
+            redeemer.redeem(Some(header.as_bytes())).await,
+            Err(TokenRejection::DoubleSpend)
+        );
         assert_eq!(redeemer.redeem(None).await, Err(TokenRejection::Missing));
-        assert!(matches!(redeemer.redeem(Some(b"PrivateToken token=AAAA")).await, Err(TokenRejection::Invalid(_))));
+        assert!(matches!(
+            redeemer.redeem(Some(b"PrivateToken token=AAAA")).await,
+            Err(TokenRejection::Invalid(_))
+        ));
         let rogue = IssuerSecretKey::generate().expect("rogue key");
-        assert!(matches!(redeemer.redeem(Some(mint(&rogue).as_bytes())).await, Err(TokenRejection::Invalid(_))));
+        assert!(matches!(
+            redeemer.redeem(Some(mint(&rogue).as_bytes())).await,
+            Err(TokenRejection::Invalid(_))
+        ));
     }
 }

@@ -32,33 +32,66 @@ impl LogSink for Discard {
 }
 
 fn plugin_dir() -> PathBuf {
-    std::env::var_os("CLOISTER_PLUGIN_DIR").map_or_else(|| root().join("target/plugins"), PathBuf::from)
+    std::env::var_os("CLOISTER_PLUGIN_DIR")
+        .map_or_else(|| root().join("target/plugins"), PathBuf::from)
 }
 
 fn runtime(pooling: bool) -> Runtime {
-    let policies = PolicySet::load(&HostConfig::open_dir(&root().join("policies")).expect("policies")).expect("policies");
-    let filter = Arc::new(LogFilter::new(policies.allow_list().clone(), Arc::new(Discard)));
-    let capabilities = Capabilities::new(Arc::new(DeterministicBackend::serving("smollm2-135m-instruct")), filter);
-    let profiler = if std::env::var_os("CLOISTER_PERF_MAP").is_some() { Profiler::PerfMap } else { Profiler::None };
-    let config = RuntimeConfig { pooling, profiler, ..RuntimeConfig::default() };
+    let policies =
+        PolicySet::load(&HostConfig::open_dir(&root().join("policies")).expect("policies"))
+            .expect("policies");
+    let filter = Arc::new(LogFilter::new(
+        policies.allow_list().clone(),
+        Arc::new(Discard),
+    ));
+    let capabilities = Capabilities::new(
+        Arc::new(DeterministicBackend::serving("smollm2-135m-instruct")),
+        filter,
+    );
+    let profiler = if std::env::var_os("CLOISTER_PERF_MAP").is_some() {
+        Profiler::PerfMap
+    } else {
+        Profiler::None
+    };
+    let config = RuntimeConfig {
+        pooling,
+        profiler,
+        ..RuntimeConfig::default()
+    };
     let mut runtime = Runtime::new(config, capabilities).expect("runtime");
-    let plugins = HostConfig::open_dir(&plugin_dir()).expect("run `cargo xtask build-plugins` first");
-    runtime.load_policy_set(&policies, &plugins).expect("plugins load");
+    let plugins =
+        HostConfig::open_dir(&plugin_dir()).expect("run `cargo xtask build-plugins` first");
+    runtime
+        .load_policy_set(&policies, &plugins)
+        .expect("plugins load");
     runtime
 }
 
 fn requests(c: &mut Criterion) {
     let summarise = FeatureRequest::Summarise(SummariseRequest {
-        messages: vec![Message { sender: "Ann".into(), sent_at: 0, text: "Lunch moves to Friday at noon.".into() }],
+        messages: vec![Message {
+            sender: "Ann".into(),
+            sent_at: 0,
+            text: "Lunch moves to Friday at noon.".into(),
+        }],
         max_words: 20,
     });
-    let invalid = FeatureRequest::Suggest(SuggestRequest { draft: " ".into(), context: vec![], tone: Tone::Neutral, count: 1 });
+    let invalid = FeatureRequest::Suggest(SuggestRequest {
+        draft: " ".into(),
+        context: vec![],
+        tone: Tone::Neutral,
+        count: 1,
+    });
     for (label, pooling) in [("pooling", true), ("on-demand", false)] {
         let runtime = runtime(pooling);
         let mut group = c.benchmark_group(label);
         // Instantiate + call + drop; the plugin rejects the input at once.
         group.bench_function("instantiate+call (suggest, rejected input)", |b| {
-            b.iter(|| runtime.handle(invalid.clone()).expect_err("empty draft is rejected"))
+            b.iter(|| {
+                runtime
+                    .handle(invalid.clone())
+                    .expect_err("empty draft is rejected")
+            })
         });
         // Instantiate + prompt building + one inference call with the test backend.
         group.bench_function("instantiate+call (summarise, test backend)", |b| {

@@ -43,13 +43,24 @@ fn main() -> Result<()> {
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let policies = PolicySet::load(&HostConfig::open_dir(&root.join("policies"))?)?;
-    let filter = Arc::new(LogFilter::new(policies.allow_list().clone(), Arc::new(Discard)));
-    let capabilities = Capabilities::new(Arc::new(DeterministicBackend::serving("smollm2-135m-instruct")), filter);
+    let filter = Arc::new(LogFilter::new(
+        policies.allow_list().clone(),
+        Arc::new(Discard),
+    ));
+    let capabilities = Capabilities::new(
+        Arc::new(DeterministicBackend::serving("smollm2-135m-instruct")),
+        filter,
+    );
     let mut runtime = Runtime::new(RuntimeConfig::default(), capabilities)?;
-    let manifest = policies.manifests().iter().find(|m| m.name == "summarise").context("no summarise manifest")?;
+    let manifest = policies
+        .manifests()
+        .iter()
+        .find(|m| m.name == "summarise")
+        .context("no summarise manifest")?;
     let mut names = Vec::new();
     for (index, path) in builds.iter().enumerate() {
-        let component = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let component =
+            std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         let mut variant = manifest.clone();
         variant.name = format!("build-{index}");
         variant.digest = Digest::of(&component);
@@ -58,7 +69,11 @@ fn main() -> Result<()> {
     }
 
     let request = FeatureRequest::Summarise(SummariseRequest {
-        messages: vec![Message { sender: "Ann".into(), sent_at: 0, text: "Lunch moves to Friday at noon.".into() }],
+        messages: vec![Message {
+            sender: "Ann".into(),
+            sent_at: 0,
+            text: "Lunch moves to Friday at noon.".into(),
+        }],
         max_words: 20,
     });
     for name in &names {

@@ -70,14 +70,22 @@ pub enum ConfigError {
 impl HostConfig {
     /// Reads a configuration file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.into(), source })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Syntax { path: path.into(), reason: e.to_string() })
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.into(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+            path: path.into(),
+            reason: e.to_string(),
+        })
     }
 
     /// Opens a configured folder as a read-only capability.
     pub fn open_dir(path: &Path) -> Result<Dir, LoadError> {
-        Dir::open_ambient_dir(path, ambient_authority())
-            .map_err(|source| LoadError::Io { path: path.display().to_string(), source })
+        Dir::open_ambient_dir(path, ambient_authority()).map_err(|source| LoadError::Io {
+            path: path.display().to_string(),
+            source,
+        })
     }
 
     /// Loads the policy set from the policy folder.
@@ -87,8 +95,15 @@ impl HostConfig {
 
     /// Starts a runtime with every plugin of `policies` loaded and its log
     /// events filtered into `filter`.
-    pub fn start(&self, policies: &PolicySet, filter: Arc<LogFilter>) -> Result<Runtime, LoadError> {
-        let engine = self.inference.backend().map_err(|e| LoadError::Inference(e.to_string()))?;
+    pub fn start(
+        &self,
+        policies: &PolicySet,
+        filter: Arc<LogFilter>,
+    ) -> Result<Runtime, LoadError> {
+        let engine = self
+            .inference
+            .backend()
+            .map_err(|e| LoadError::Inference(e.to_string()))?;
         let capabilities = Capabilities::new(engine, filter);
         let mut runtime = Runtime::new(self.runtime.clone(), capabilities)?;
         runtime.load_policy_set(policies, &Self::open_dir(&self.plugin_dir)?)?;
@@ -114,15 +129,27 @@ mod tests {
 
     #[test]
     fn attestation_settings_parse_and_malformed_digests_are_refused() {
-        let text = "[attestation]\nprovider = \"sev-guest\"\n[attestation.simulated]\nhost-data = \"".to_owned()
-            + &"ab".repeat(32)
-            + "\"\n";
+        let text =
+            "[attestation]\nprovider = \"sev-guest\"\n[attestation.simulated]\nhost-data = \""
+                .to_owned()
+                + &"ab".repeat(32)
+                + "\"\n";
         let config: HostConfig = toml::from_str(&text).expect("parses");
-        assert_eq!(config.attestation.provider, crate::serve::ProviderKind::SevGuest);
+        assert_eq!(
+            config.attestation.provider,
+            crate::serve::ProviderKind::SevGuest
+        );
         assert_eq!(config.attestation.simulated.host_data, Some([0xab; 32]));
-        for bad in ["host-data = \"abcd\"", "platform-seed = \"zz\"", "host-data = 7"] {
+        for bad in [
+            "host-data = \"abcd\"",
+            "platform-seed = \"zz\"",
+            "host-data = 7",
+        ] {
             let text = format!("[attestation.simulated]\n{bad}\n");
-            assert!(toml::from_str::<HostConfig>(&text).is_err(), "{bad} accepted");
+            assert!(
+                toml::from_str::<HostConfig>(&text).is_err(),
+                "{bad} accepted"
+            );
         }
         assert!(toml::from_str::<HostConfig>("[attestation]\nprovider = \"tpm\"\n").is_err());
     }

@@ -7,7 +7,11 @@ use crate::bindings::handler as wit;
 use crate::bindings::inference::{Budget, Error as InferenceError};
 
 fn message(m: api::Message) -> wit::Message {
-    wit::Message { sender: m.sender, sent_at: m.sent_at, text: m.text }
+    wit::Message {
+        sender: m.sender,
+        sent_at: m.sent_at,
+        text: m.text,
+    }
 }
 
 pub(crate) fn request(request: api::FeatureRequest) -> wit::Request {
@@ -32,9 +36,10 @@ pub(crate) fn request(request: api::FeatureRequest) -> wit::Request {
 
 pub(crate) fn response(response: wit::Response) -> api::FeatureResponse {
     match response {
-        wit::Response::Summary(s) => {
-            api::FeatureResponse::Summary { text: s.text, messages_covered: s.messages_covered }
-        }
+        wit::Response::Summary(s) => api::FeatureResponse::Summary {
+            text: s.text,
+            messages_covered: s.messages_covered,
+        },
         wit::Response::Suggestions(items) => api::FeatureResponse::Suggestions { items },
     }
 }
@@ -51,7 +56,9 @@ fn budget_name(budget: Budget) -> &'static str {
 
 fn inference_reason(error: InferenceError) -> String {
     match error {
-        InferenceError::BudgetExceeded(budget) => format!("budget exceeded: {}", budget_name(budget)),
+        InferenceError::BudgetExceeded(budget) => {
+            format!("budget exceeded: {}", budget_name(budget))
+        }
         InferenceError::ModelUnavailable(model) => format!("model `{model}` unavailable"),
         InferenceError::InvalidRequest(why) => format!("invalid inference request: {why}"),
         InferenceError::Busy => "inference engine busy".to_owned(),
@@ -63,10 +70,14 @@ pub(crate) fn feature_error(error: wit::FeatureError) -> api::FeatureError {
     match error {
         wit::FeatureError::UnsupportedRequest => api::FeatureError::UnsupportedRequest,
         wit::FeatureError::InvalidInput(reason) => api::FeatureError::InvalidInput { reason },
-        wit::FeatureError::InputTooLarge(l) => {
-            api::FeatureError::InputTooLarge { what: l.what, limit: l.limit, actual: l.actual }
-        }
-        wit::FeatureError::Inference(e) => api::FeatureError::Inference { reason: inference_reason(e) },
+        wit::FeatureError::InputTooLarge(l) => api::FeatureError::InputTooLarge {
+            what: l.what,
+            limit: l.limit,
+            actual: l.actual,
+        },
+        wit::FeatureError::Inference(e) => api::FeatureError::Inference {
+            reason: inference_reason(e),
+        },
         wit::FeatureError::UnusableOutput => api::FeatureError::UnusableOutput,
     }
 }

@@ -44,7 +44,10 @@ impl FromStr for Digest {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let malformed = || MalformedDigest(s.to_owned());
         // Exactly 64 digits: the ledger's hex parser would also accept padding.
-        let hex_part = s.strip_prefix("sha256:").filter(|hex| hex.len() == 64).ok_or_else(malformed)?;
+        let hex_part = s
+            .strip_prefix("sha256:")
+            .filter(|hex| hex.len() == 64)
+            .ok_or_else(malformed)?;
         hex_part.parse().map(Self).map_err(|_| malformed())
     }
 }
@@ -96,7 +99,10 @@ mod tests {
         let digest = Digest::of(b"abc");
         let json = serde_json::to_string(&digest).expect("serialise");
         assert_eq!(json, format!("\"{digest}\""));
-        assert_eq!(serde_json::from_str::<Digest>(&json).expect("deserialise"), digest);
+        assert_eq!(
+            serde_json::from_str::<Digest>(&json).expect("deserialise"),
+            digest
+        );
         let unprefixed = format!("\"{}\"", digest.ledger_digest());
         assert!(serde_json::from_str::<Digest>(&unprefixed).is_err());
     }
@@ -104,7 +110,14 @@ mod tests {
     #[test]
     fn rejects_malformed() {
         let padded = format!("sha256:{} ", "ab".repeat(32));
-        for bad in ["", "sha256:", "sha512:00", "ba7816bf", &format!("sha256:{}", "zz".repeat(32)), &padded] {
+        for bad in [
+            "",
+            "sha256:",
+            "sha512:00",
+            "ba7816bf",
+            &format!("sha256:{}", "zz".repeat(32)),
+            &padded,
+        ] {
             assert!(bad.parse::<Digest>().is_err(), "{bad}");
         }
     }

@@ -35,7 +35,9 @@ pub enum LoadError {
     #[error("two manifests name the plugin `{0}`")]
     DuplicatePlugin(String),
     /// The component's bytes differ from what was reviewed.
-    #[error("plugin `{plugin}`: component digest {actual} does not match the manifest's {expected}")]
+    #[error(
+        "plugin `{plugin}`: component digest {actual} does not match the manifest's {expected}"
+    )]
     DigestMismatch {
         /// Plugin name.
         plugin: String,

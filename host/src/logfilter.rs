@@ -160,7 +160,10 @@ pub struct LogFilter {
 
 impl fmt::Debug for LogFilter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LogFilter").field("allow", &self.allow).field("stats", &self.stats()).finish()
+        f.debug_struct("LogFilter")
+            .field("allow", &self.allow)
+            .field("stats", &self.stats())
+            .finish()
     }
 }
 
@@ -203,7 +206,12 @@ impl LogFilter {
             }
         }
         self.kept_events.fetch_add(1, Ordering::Relaxed);
-        self.sink.write(&LogRecord { source, level, event, fields: kept });
+        self.sink.write(&LogRecord {
+            source,
+            level,
+            event,
+            fields: kept,
+        });
         true
     }
 
@@ -239,22 +247,29 @@ struct FieldCollector {
 
 impl Visit for FieldCollector {
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.fields.push((Cow::Borrowed(field.name()), FieldValue::Count(value)));
+        self.fields
+            .push((Cow::Borrowed(field.name()), FieldValue::Count(value)));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.fields.push((Cow::Borrowed(field.name()), FieldValue::Signed(value)));
+        self.fields
+            .push((Cow::Borrowed(field.name()), FieldValue::Signed(value)));
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.fields.push((Cow::Borrowed(field.name()), FieldValue::Ratio(value)));
+        self.fields
+            .push((Cow::Borrowed(field.name()), FieldValue::Ratio(value)));
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.fields.push((Cow::Borrowed(field.name()), FieldValue::Flag(value)));
+        self.fields
+            .push((Cow::Borrowed(field.name()), FieldValue::Flag(value)));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "event" {
             self.event = Some(value.to_owned());
         } else {
-            self.fields.push((Cow::Borrowed(field.name()), FieldValue::Label(value.to_owned())));
+            self.fields.push((
+                Cow::Borrowed(field.name()),
+                FieldValue::Label(value.to_owned()),
+            ));
         }
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
@@ -293,7 +308,10 @@ fields = ["plugin"]
         )
         .expect("allow-list");
         let sink = MemorySink::default();
-        (Arc::new(LogFilter::new(allow, Arc::new(sink.clone()))), sink)
+        (
+            Arc::new(LogFilter::new(allow, Arc::new(sink.clone()))),
+            sink,
+        )
     }
 
     #[test]
@@ -305,14 +323,27 @@ fields = ["plugin"]
             plugin(),
             Level::Info,
             "request-finished",
-            [("output-bytes".into(), FieldValue::Count(7)), ("input-bytes".into(), FieldValue::Count(9))],
+            [
+                ("output-bytes".into(), FieldValue::Count(7)),
+                ("input-bytes".into(), FieldValue::Count(9))
+            ],
         ));
         // A host event name is not a plugin event name.
         assert!(!filter.submit(plugin(), Level::Info, "plugin-loaded", []));
-        assert_eq!(filter.stats(), FilterStats { kept_events: 1, dropped_events: 2, dropped_fields: 1 });
+        assert_eq!(
+            filter.stats(),
+            FilterStats {
+                kept_events: 1,
+                dropped_events: 2,
+                dropped_fields: 1
+            }
+        );
         let records = sink.records();
         assert_eq!(records.len(), 1);
-        assert_eq!(records[0].fields.keys().collect::<Vec<_>>(), ["output-bytes"]);
+        assert_eq!(
+            records[0].fields.keys().collect::<Vec<_>>(),
+            ["output-bytes"]
+        );
     }
 
     #[test]
@@ -320,13 +351,20 @@ fields = ["plugin"]
         let (filter, sink) = filter();
         let subscriber = tracing_subscriber::registry().with(AllowListLayer::new(filter.clone()));
         tracing::subscriber::with_default(subscriber, || {
-            tracing::info!(event = "plugin-loaded", plugin = "summarise", secret = "user text");
+            tracing::info!(
+                event = "plugin-loaded",
+                plugin = "summarise",
+                secret = "user text"
+            );
             tracing::info!("free text without an event name");
             tracing::warn!(event = "not-listed");
         });
         let records = sink.records();
         assert_eq!(records.len(), 1);
-        assert_eq!(records[0].fields.get("plugin"), Some(&FieldValue::Label("summarise".into())));
+        assert_eq!(
+            records[0].fields.get("plugin"),
+            Some(&FieldValue::Label("summarise".into()))
+        );
         assert!(!records[0].fields.contains_key("secret"));
         assert!(!records[0].fields.contains_key("message"));
         assert_eq!(filter.stats().dropped_events, 2);

@@ -7,12 +7,17 @@ use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 use cloister_api::FeatureRequest;
 use cloister_host::logfilter::{AllowListLayer, JsonLinesSink, LogFilter};
-use cloister_host::{Digest, Host, HostConfig, LaunchDigests, PolicySet, component_interfaces, host_binary_digest};
+use cloister_host::{
+    Digest, Host, HostConfig, LaunchDigests, PolicySet, component_interfaces, host_binary_digest,
+};
 use cloister_inference::InferenceBackend;
 use tracing_subscriber::layer::SubscriberExt as _;
 
 #[derive(Parser)]
-#[command(version, about = "Cloister host: runs feature components under wasmtime inside the confidential VM")]
+#[command(
+    version,
+    about = "Cloister host: runs feature components under wasmtime inside the confidential VM"
+)]
 struct Cli {
     /// Host configuration file; built-in defaults when absent.
     #[arg(long, short, global = true, env = "CLOISTER_HOST_CONFIG")]
@@ -56,7 +61,9 @@ fn main() -> Result<()> {
 /// Routes the host's own `tracing` events through the allow-list of `policies`.
 fn install_log_filter(policies: &PolicySet) -> Result<Arc<LogFilter>> {
     let filter = HostConfig::log_filter(policies, Arc::new(JsonLinesSink));
-    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(AllowListLayer::new(filter.clone())))?;
+    tracing::subscriber::set_global_default(
+        tracing_subscriber::registry().with(AllowListLayer::new(filter.clone())),
+    )?;
     Ok(filter)
 }
 
@@ -91,9 +98,13 @@ fn serve(config: &HostConfig, policies: &PolicySet) -> Result<()> {
     let listen = config.serve.listen;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding {listen}"))?;
         tracing::info!(event = "host-listening", address = %listen);
-        host.serve(listener, shutdown_signal()).await.context("serving")
+        host.serve(listener, shutdown_signal())
+            .await
+            .context("serving")
     })
 }
 
@@ -127,11 +138,16 @@ async fn shutdown_signal() {
 }
 
 fn run(config: &HostConfig, policies: &PolicySet, input: &PathBuf) -> Result<()> {
-    let text = std::fs::read_to_string(input).with_context(|| format!("reading {}", input.display()))?;
-    let request: FeatureRequest = serde_json::from_str(&text).with_context(|| format!("parsing {}", input.display()))?;
+    let text =
+        std::fs::read_to_string(input).with_context(|| format!("reading {}", input.display()))?;
+    let request: FeatureRequest =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", input.display()))?;
     let filter = install_log_filter(policies)?;
     let runtime = config.start(policies, filter)?;
-    announce(runtime.manifests().count(), runtime.capabilities().inference.backend().as_ref());
+    announce(
+        runtime.manifests().count(),
+        runtime.capabilities().inference.backend().as_ref(),
+    );
     let response = runtime.handle(request)?;
     println!("{}", serde_json::to_string_pretty(&response)?);
     Ok(())
@@ -142,23 +158,44 @@ fn inspect(config: &HostConfig, policies: &PolicySet) -> Result<()> {
     for manifest in policies.manifests() {
         let bytes = plugin_dir.read(&manifest.component);
         let status = match &bytes {
-            Ok(bytes) if Digest::of(bytes) == manifest.digest => "matches manifest digest".to_owned(),
+            Ok(bytes) if Digest::of(bytes) == manifest.digest => {
+                "matches manifest digest".to_owned()
+            }
             Ok(bytes) => format!("REFUSED: digest mismatch, file is {}", Digest::of(bytes)),
             Err(e) => format!("MISSING: {e}"),
         };
         println!("plugin {} {}", manifest.name, manifest.version);
         println!("  component   {} ({status})", manifest.component);
         println!("  digest      {}", manifest.digest);
-        println!("  grants      {}", manifest.imports.iter().cloned().collect::<Vec<_>>().join(", "));
+        println!(
+            "  grants      {}",
+            manifest
+                .imports
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         if let Ok(bytes) = &bytes {
             let (imports, exports) = component_interfaces(bytes)?;
             for import in imports {
-                let verdict = if manifest.allows_import(&import) { "granted" } else { "REFUSED: not granted" };
+                let verdict = if manifest.allows_import(&import) {
+                    "granted"
+                } else {
+                    "REFUSED: not granted"
+                };
                 println!("  uses        {import} ({verdict})");
             }
             println!("  exports     {}", exports.join(", "));
         }
-        println!("  wasi        {}", if manifest.wasi { "empty context" } else { "none" });
+        println!(
+            "  wasi        {}",
+            if manifest.wasi {
+                "empty context"
+            } else {
+                "none"
+            }
+        );
         let l = &manifest.limits;
         println!(
             "  limits      memory {} B, tables {}, time {} ms, output {} B",
@@ -167,7 +204,11 @@ fn inspect(config: &HostConfig, policies: &PolicySet) -> Result<()> {
         if let Some(g) = &manifest.inference {
             println!(
                 "  inference   models {:?}; tokens {}/call {}/request; {} calls; prompt {} B",
-                g.models, g.max_tokens_per_call, g.max_tokens_per_request, g.max_calls_per_request, g.max_prompt_bytes
+                g.models,
+                g.max_tokens_per_call,
+                g.max_tokens_per_request,
+                g.max_calls_per_request,
+                g.max_prompt_bytes
             );
         }
     }

@@ -96,16 +96,24 @@ impl PluginManifest {
     /// Parses and validates a manifest. `provided` lists the interfaces the
     /// host's capabilities serve.
     pub fn parse(text: &str, provided: &[&str]) -> Result<Self, ManifestError> {
-        let manifest: Self = toml::from_str(text).map_err(|e| ManifestError::Syntax(e.to_string()))?;
+        let manifest: Self =
+            toml::from_str(text).map_err(|e| ManifestError::Syntax(e.to_string()))?;
         manifest.validate(provided)?;
         Ok(manifest)
     }
 
     fn validate(&self, provided: &[&str]) -> Result<(), ManifestError> {
-        if let Some(unknown) = self.imports.iter().find(|i| !provided.contains(&i.as_str())) {
+        if let Some(unknown) = self
+            .imports
+            .iter()
+            .find(|i| !provided.contains(&i.as_str()))
+        {
             return Err(ManifestError::UnknownInterface(unknown.clone()));
         }
-        if self.component.is_empty() || self.component.contains(['/', '\\']) || self.component.starts_with('.') {
+        if self.component.is_empty()
+            || self.component.contains(['/', '\\'])
+            || self.component.starts_with('.')
+        {
             return Err(ManifestError::BadComponentName(self.component.clone()));
         }
         let limits = &self.limits;
@@ -120,8 +128,13 @@ impl PluginManifest {
             }
         }
         if self.grants(crate::capabilities::inference::INTERFACE) {
-            let grant = self.inference.as_ref().ok_or(ManifestError::MissingInferenceBudget)?;
-            if grant.max_tokens_per_call == 0 || grant.max_tokens_per_call > grant.max_tokens_per_request {
+            let grant = self
+                .inference
+                .as_ref()
+                .ok_or(ManifestError::MissingInferenceBudget)?;
+            if grant.max_tokens_per_call == 0
+                || grant.max_tokens_per_call > grant.max_tokens_per_request
+            {
                 return Err(ManifestError::BadLimit("max-tokens-per-call"));
             }
             if grant.max_calls_per_request == 0 {
@@ -146,7 +159,10 @@ impl PluginManifest {
 mod tests {
     use super::*;
 
-    const PROVIDED: &[&str] = &["cloister:feature/inference@0.1.0", "cloister:feature/log@0.1.0"];
+    const PROVIDED: &[&str] = &[
+        "cloister:feature/inference@0.1.0",
+        "cloister:feature/log@0.1.0",
+    ];
 
     fn manifest(extra: &str) -> String {
         format!(
@@ -187,15 +203,35 @@ max-prompt-bytes = 100
     fn rejects_inconsistent_manifests() {
         let cases = [
             (manifest(""), "no [inference] budget"),
-            (manifest(&BUDGET.replace("max-tokens-per-call = 10", "max-tokens-per-call = 30")), "max-tokens-per-call"),
-            (manifest(BUDGET).replace("time-ms = 1000", "time-ms = 0"), "time-ms"),
-            (manifest(BUDGET).replace("\"summarise.wasm\"", "\"../x.wasm\""), "plain file name"),
-            (manifest(BUDGET).replace("log@0.1.0\"]", "log@0.1.0\", \"evil:net/socket\"]"), "evil:net/socket"),
-            (manifest(&format!("{BUDGET}\nsurprise = 1")), "unknown field"),
+            (
+                manifest(&BUDGET.replace("max-tokens-per-call = 10", "max-tokens-per-call = 30")),
+                "max-tokens-per-call",
+            ),
+            (
+                manifest(BUDGET).replace("time-ms = 1000", "time-ms = 0"),
+                "time-ms",
+            ),
+            (
+                manifest(BUDGET).replace("\"summarise.wasm\"", "\"../x.wasm\""),
+                "plain file name",
+            ),
+            (
+                manifest(BUDGET).replace("log@0.1.0\"]", "log@0.1.0\", \"evil:net/socket\"]"),
+                "evil:net/socket",
+            ),
+            (
+                manifest(&format!("{BUDGET}\nsurprise = 1")),
+                "unknown field",
+            ),
         ];
         for (text, expected) in cases {
-            let err = PluginManifest::parse(&text, PROVIDED).expect_err(expected).to_string();
-            assert!(err.contains(expected), "`{err}` should mention `{expected}`");
+            let err = PluginManifest::parse(&text, PROVIDED)
+                .expect_err(expected)
+                .to_string();
+            assert!(
+                err.contains(expected),
+                "`{err}` should mention `{expected}`"
+            );
         }
     }
 }

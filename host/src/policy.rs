@@ -40,17 +40,26 @@ impl PolicySet {
     pub fn load(dir: &Dir) -> Result<Self, LoadError> {
         let mut files = Vec::new();
         let mut read = |path: &str| {
-            let contents =
-                dir.read_to_string(path).map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
-            files.push(PolicyFile { name: path.to_owned(), contents: contents.clone() });
+            let contents = dir.read_to_string(path).map_err(|source| LoadError::Io {
+                path: path.to_owned(),
+                source,
+            })?;
+            files.push(PolicyFile {
+                name: path.to_owned(),
+                contents: contents.clone(),
+            });
             Ok::<_, LoadError>(contents)
         };
-        let allow_list = toml::from_str(&read(ALLOW_LIST_FILE)?).map_err(|e| LoadError::AllowList {
-            path: ALLOW_LIST_FILE.to_owned(),
-            reason: e.to_string(),
-        })?;
+        let allow_list =
+            toml::from_str(&read(ALLOW_LIST_FILE)?).map_err(|e| LoadError::AllowList {
+                path: ALLOW_LIST_FILE.to_owned(),
+                reason: e.to_string(),
+            })?;
 
-        let io = |source| LoadError::Io { path: MANIFEST_DIR.to_owned(), source };
+        let io = |source| LoadError::Io {
+            path: MANIFEST_DIR.to_owned(),
+            source,
+        };
         let mut paths = Vec::new();
         for entry in dir.read_dir(MANIFEST_DIR).map_err(io)? {
             let name = entry.map_err(io)?.file_name();
@@ -62,20 +71,32 @@ impl PolicySet {
         let provided = Capabilities::interfaces();
         let mut manifests: Vec<PluginManifest> = Vec::with_capacity(paths.len());
         for path in paths {
-            let manifest = PluginManifest::parse(&read(&path)?, &provided)
-                .map_err(|source| LoadError::Manifest { path: path.clone(), source })?;
+            let manifest = PluginManifest::parse(&read(&path)?, &provided).map_err(|source| {
+                LoadError::Manifest {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
             if manifests.iter().any(|m| m.name == manifest.name) {
                 return Err(LoadError::DuplicatePlugin(manifest.name));
             }
             manifests.push(manifest);
         }
-        Ok(Self { manifests, allow_list, files })
+        Ok(Self {
+            manifests,
+            allow_list,
+            files,
+        })
     }
 
     /// A policy set from parts, for tests and tools. It has no files, so its
     /// [`digest`](Self::digest) is that of the empty set.
     pub fn new(manifests: Vec<PluginManifest>, allow_list: AllowList) -> Self {
-        Self { manifests, allow_list, files: Vec::new() }
+        Self {
+            manifests,
+            allow_list,
+            files: Vec::new(),
+        }
     }
 
     /// The plugin manifests, sorted by file name.
@@ -96,7 +117,9 @@ impl PolicySet {
     /// The files as `(name, contents)` pairs, the input of
     /// [`cloister_attestation::policy_set_digest`].
     pub fn named_contents(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.files.iter().map(|file| (file.name.as_str(), file.contents.as_bytes()))
+        self.files
+            .iter()
+            .map(|file| (file.name.as_str(), file.contents.as_bytes()))
     }
 
     /// The policy-set digest a CVM running these policies carries in its

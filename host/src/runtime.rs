@@ -11,17 +11,18 @@ use cloister_api::{FeatureRequest, FeatureResponse};
 use serde::Deserialize;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{
-    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ProfilingStrategy, Store, Trap,
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
+    ProfilingStrategy, Store, Trap,
 };
 
 use crate::bindings::{Feature, FeaturePre};
 use crate::capabilities::{Capabilities, InstanceContext, InstanceState};
+use crate::convert;
 use crate::digest::Digest;
 use crate::error::{LoadError, RunError};
 use crate::limits::LimitHit;
 use crate::manifest::PluginManifest;
 use crate::policy::PolicySet;
-use crate::convert;
 
 /// The export every feature component must provide.
 pub const HANDLER_EXPORT: &str = "cloister:feature/handler@0.1.0";
@@ -143,15 +144,21 @@ impl Runtime {
             // Resident pages pay off only when PAGEMAP_SCAN (Linux 6.7+) finds
             // the few an instance wrote; without it wasmtime would memset the
             // whole kept range of every slot, so then nothing is kept.
-            Engine::new(wasm.clone().allocation_strategy(pooling(&config, Enabled::Yes)))
-                .or_else(|_| Engine::new(wasm.allocation_strategy(pooling(&config, Enabled::No))))
+            Engine::new(
+                wasm.clone()
+                    .allocation_strategy(pooling(&config, Enabled::Yes)),
+            )
+            .or_else(|_| Engine::new(wasm.allocation_strategy(pooling(&config, Enabled::No))))
         } else {
             Engine::new(&wasm)
         }
         .map_err(engine_error)?;
         let mut linker = Linker::new(&engine);
         Capabilities::add_to_linker(&mut linker).map_err(engine_error)?;
-        let ticker = EpochTicker::start(engine.clone(), Duration::from_millis(config.epoch_tick_ms.max(1)));
+        let ticker = EpochTicker::start(
+            engine.clone(),
+            Duration::from_millis(config.epoch_tick_ms.max(1)),
+        );
         Ok(Self {
             engine,
             linker,
@@ -169,12 +176,18 @@ impl Runtime {
     }
 
     /// Loads every plugin of a policy set, reading components from `plugin_dir`.
-    pub fn load_policy_set(&mut self, policies: &PolicySet, plugin_dir: &cap_std::fs::Dir) -> Result<(), LoadError> {
+    pub fn load_policy_set(
+        &mut self,
+        policies: &PolicySet,
+        plugin_dir: &cap_std::fs::Dir,
+    ) -> Result<(), LoadError> {
         for manifest in policies.manifests() {
-            let bytes = plugin_dir.read(&manifest.component).map_err(|source| LoadError::Io {
-                path: manifest.component.clone(),
-                source,
-            })?;
+            let bytes = plugin_dir
+                .read(&manifest.component)
+                .map_err(|source| LoadError::Io {
+                    path: manifest.component.clone(),
+                    source,
+                })?;
             self.load_plugin(manifest.clone(), &bytes)?;
         }
         Ok(())
@@ -182,14 +195,22 @@ impl Runtime {
 
     /// Verifies a component against its manifest, compiles it and makes it
     /// ready to serve. Nothing is kept if any check fails.
-    pub fn load_plugin(&mut self, manifest: PluginManifest, component: &[u8]) -> Result<(), LoadError> {
+    pub fn load_plugin(
+        &mut self,
+        manifest: PluginManifest,
+        component: &[u8],
+    ) -> Result<(), LoadError> {
         let plugin = manifest.name.clone();
         if self.plugins.contains_key(&plugin) {
             return Err(LoadError::DuplicatePlugin(plugin));
         }
         let actual = Digest::of(component);
         if actual != manifest.digest {
-            return Err(LoadError::DigestMismatch { plugin, expected: manifest.digest, actual });
+            return Err(LoadError::DigestMismatch {
+                plugin,
+                expected: manifest.digest,
+                actual,
+            });
         }
         let pre = match self.compiled.get(&actual) {
             // A digest compiled for another manifest must still fit this one's grants.
@@ -212,7 +233,14 @@ impl Runtime {
         };
         tracing::info!(event = "plugin-loaded", plugin = %plugin, digest = %actual);
         let name = Arc::from(plugin.as_str());
-        self.plugins.insert(plugin, LoadedPlugin { manifest: Arc::new(manifest), name, pre });
+        self.plugins.insert(
+            plugin,
+            LoadedPlugin {
+                manifest: Arc::new(manifest),
+                name,
+                pre,
+            },
+        );
         Ok(())
     }
 
@@ -229,31 +257,53 @@ impl Runtime {
 
     /// Serves one request with a named plugin.
     pub fn run(&self, plugin: &str, request: FeatureRequest) -> Result<FeatureResponse, RunError> {
-        let loaded = self.plugins.get(plugin).ok_or_else(|| RunError::UnknownPlugin(plugin.to_owned()))?;
+        let loaded = self
+            .plugins
+            .get(plugin)
+            .ok_or_else(|| RunError::UnknownPlugin(plugin.to_owned()))?;
         let manifest = &loaded.manifest;
         let started = Instant::now();
-        let context = InstanceContext { manifest, plugin: &loaded.name, deadline: started + manifest.limits.time() };
+        let context = InstanceContext {
+            manifest,
+            plugin: &loaded.name,
+            deadline: started + manifest.limits.time(),
+        };
         let mut store = Store::new(&self.engine, self.capabilities.instantiate(context));
         store.limiter(|state| &mut state.limiter);
-        let ticks = manifest.limits.time_ms.div_ceil(self.config.epoch_tick_ms.max(1)).max(1);
+        let ticks = manifest
+            .limits
+            .time_ms
+            .div_ceil(self.config.epoch_tick_ms.max(1))
+            .max(1);
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
 
         let outcome = loaded
             .pre
             .instantiate(&mut store)
-            .and_then(|feature: Feature| feature.cloister_feature_handler().call_run(&mut store, &convert::request(request)));
+            .and_then(|feature: Feature| {
+                feature
+                    .cloister_feature_handler()
+                    .call_run(&mut store, &convert::request(request))
+            });
         let result = match outcome {
             Ok(Ok(response)) => {
                 let response = convert::response(response);
                 let actual = u64::try_from(response.text_bytes()).unwrap_or(u64::MAX);
                 if actual > manifest.limits.max_output_bytes {
-                    Err(RunError::OutputTooLarge { plugin: plugin.to_owned(), limit: manifest.limits.max_output_bytes, actual })
+                    Err(RunError::OutputTooLarge {
+                        plugin: plugin.to_owned(),
+                        limit: manifest.limits.max_output_bytes,
+                        actual,
+                    })
                 } else {
                     Ok(response)
                 }
             }
-            Ok(Err(error)) => Err(RunError::Feature { plugin: plugin.to_owned(), error: convert::feature_error(error) }),
+            Ok(Err(error)) => Err(RunError::Feature {
+                plugin: plugin.to_owned(),
+                error: convert::feature_error(error),
+            }),
             Err(error) => Err(classify_failure(&error, store.data().limiter.hit, manifest)),
         };
 
@@ -289,7 +339,8 @@ fn pooling(config: &RuntimeConfig, pagemap_scan: Enabled) -> InstanceAllocationS
         .pagemap_scan(pagemap_scan);
     if pagemap_scan == Enabled::Yes {
         let keep_resident = usize::try_from(config.keep_resident_bytes).unwrap_or(usize::MAX);
-        pool.linear_memory_keep_resident(keep_resident).table_keep_resident(keep_resident);
+        pool.linear_memory_keep_resident(keep_resident)
+            .table_keep_resident(keep_resident);
     }
     InstanceAllocationStrategy::Pooling(pool)
 }
@@ -300,40 +351,80 @@ pub fn component_interfaces(component: &[u8]) -> Result<(Vec<String>, Vec<String
     let mut config = Config::new();
     config.wasm_component_model(true);
     let engine = Engine::new(&config).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
-    let compiled = Component::new(&engine, component)
-        .map_err(|e| LoadError::InvalidComponent { plugin: "<inspected>".into(), reason: format!("{e:#}") })?;
+    let compiled = Component::new(&engine, component).map_err(|e| LoadError::InvalidComponent {
+        plugin: "<inspected>".into(),
+        reason: format!("{e:#}"),
+    })?;
     let ty = compiled.component_type();
-    let imports = ty.imports(&engine).map(|(name, _)| name.to_owned()).collect();
-    let exports = ty.exports(&engine).map(|(name, _)| name.to_owned()).collect();
+    let imports = ty
+        .imports(&engine)
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    let exports = ty
+        .exports(&engine)
+        .map(|(name, _)| name.to_owned())
+        .collect();
     Ok((imports, exports))
 }
 
 /// Refuses a component that imports anything its manifest does not grant,
 /// or that lacks the feature entry point.
-fn check_imports(engine: &Engine, component: &Component, manifest: &PluginManifest) -> Result<(), LoadError> {
+fn check_imports(
+    engine: &Engine,
+    component: &Component,
+    manifest: &PluginManifest,
+) -> Result<(), LoadError> {
     let ty = component.component_type();
-    if let Some((import, _)) = ty.imports(engine).find(|(name, _)| !manifest.allows_import(name)) {
-        return Err(LoadError::ImportNotGranted { plugin: manifest.name.clone(), import: import.to_owned() });
+    if let Some((import, _)) = ty
+        .imports(engine)
+        .find(|(name, _)| !manifest.allows_import(name))
+    {
+        return Err(LoadError::ImportNotGranted {
+            plugin: manifest.name.clone(),
+            import: import.to_owned(),
+        });
     }
     if !ty.exports(engine).any(|(name, _)| name == HANDLER_EXPORT) {
-        return Err(LoadError::MissingExport { plugin: manifest.name.clone(), export: HANDLER_EXPORT });
+        return Err(LoadError::MissingExport {
+            plugin: manifest.name.clone(),
+            export: HANDLER_EXPORT,
+        });
     }
     Ok(())
 }
 
 /// Turns a wasmtime failure into the request's typed error.
-fn classify_failure(error: &wasmtime::Error, hit: Option<LimitHit>, manifest: &PluginManifest) -> RunError {
+fn classify_failure(
+    error: &wasmtime::Error,
+    hit: Option<LimitHit>,
+    manifest: &PluginManifest,
+) -> RunError {
     let plugin = manifest.name.clone();
-    if error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
+    if error
+        .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+        .is_some()
+    {
         return RunError::AtCapacity;
     }
     match (hit, error.downcast_ref::<Trap>()) {
-        (_, Some(Trap::Interrupt)) => RunError::TimeLimit { plugin, limit_ms: manifest.limits.time_ms },
+        (_, Some(Trap::Interrupt)) => RunError::TimeLimit {
+            plugin,
+            limit_ms: manifest.limits.time_ms,
+        },
         (_, Some(Trap::StackOverflow)) => RunError::StackOverflow { plugin },
-        (Some(LimitHit::Memory), _) => RunError::MemoryLimit { plugin, limit_bytes: manifest.limits.memory_bytes },
+        (Some(LimitHit::Memory), _) => RunError::MemoryLimit {
+            plugin,
+            limit_bytes: manifest.limits.memory_bytes,
+        },
         (Some(LimitHit::Table), _) => RunError::TableLimit { plugin },
-        (None, Some(trap)) => RunError::Trap { plugin, reason: trap.to_string() },
-        (None, None) => RunError::Trap { plugin, reason: format!("{error:#}") },
+        (None, Some(trap)) => RunError::Trap {
+            plugin,
+            reason: trap.to_string(),
+        },
+        (None, None) => RunError::Trap {
+            plugin,
+            reason: format!("{error:#}"),
+        },
     }
 }
 

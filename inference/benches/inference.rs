@@ -30,7 +30,12 @@ fn backend(weights: WeightFormat) -> Arc<CandleBackend> {
         || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/models"),
         PathBuf::from,
     );
-    let config = CandleConfig { model_dir, threads: 1, weights, ..CandleConfig::default() };
+    let config = CandleConfig {
+        model_dir,
+        threads: 1,
+        weights,
+        ..CandleConfig::default()
+    };
     match CandleBackend::load(&config) {
         Ok(backend) => Arc::new(backend),
         Err(e) => panic!("{e} (run inference/fetch-model.sh)"),
@@ -41,10 +46,19 @@ fn summarise(max_tokens: u32) -> GenerateRequest {
     GenerateRequest {
         model: CandleConfig::DEFAULT_MODEL_NAME.into(),
         prompt: Prompt::Chat(vec![
-            ChatMessage { role: Role::System, content: "Summarise the conversation in two sentences.".into() },
-            ChatMessage { role: Role::User, content: CONVERSATION.into() },
+            ChatMessage {
+                role: Role::System,
+                content: "Summarise the conversation in two sentences.".into(),
+            },
+            ChatMessage {
+                role: Role::User,
+                content: CONVERSATION.into(),
+            },
         ]),
-        params: SamplingParams { max_tokens, ..SamplingParams::default() },
+        params: SamplingParams {
+            max_tokens,
+            ..SamplingParams::default()
+        },
         deadline: None,
     }
 }
@@ -57,7 +71,10 @@ fn story(max_tokens: u32) -> GenerateRequest {
             role: Role::User,
             content: "Write a long story about a robot who learns to paint.".into(),
         }]),
-        params: SamplingParams { max_tokens, ..SamplingParams::default() },
+        params: SamplingParams {
+            max_tokens,
+            ..SamplingParams::default()
+        },
         deadline: None,
     }
 }
@@ -67,7 +84,10 @@ fn peak_rss() -> String {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {
-            status.lines().find_map(|l| l.strip_prefix("VmHWM:")).map(|v| v.trim().to_owned())
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .map(|v| v.trim().to_owned())
         })
         .unwrap_or_else(|| "unknown".into())
 }
@@ -84,7 +104,11 @@ fn timed(backend: &CandleBackend, request: &GenerateRequest) -> (Duration, Durat
         .expect("generation");
     let end = Instant::now();
     let first = first.unwrap_or(end);
-    (first - start, end - first, u64::from(generation.usage.generated_tokens.saturating_sub(1)))
+    (
+        first - start,
+        end - first,
+        u64::from(generation.usage.generated_tokens.saturating_sub(1)),
+    )
 }
 
 /// Runs `request`, returning the instant each piece of text arrived.
@@ -110,7 +134,10 @@ fn matmul_kernels(c: &mut Criterion) {
 
     // As in the engine, the calling thread is one of the pool's threads, so
     // a product never waits for another thread to wake up.
-    let _pool = rayon::ThreadPoolBuilder::new().use_current_thread().build().expect("thread pool");
+    let _pool = rayon::ThreadPoolBuilder::new()
+        .use_current_thread()
+        .build()
+        .expect("thread pool");
     for rows in [1, 8] {
         let mut group = c.benchmark_group(format!("matmul-{rows}-rows"));
         group.sample_size(20).warm_up_time(Duration::from_secs(1));
@@ -123,7 +150,10 @@ fn matmul_kernels(c: &mut Criterion) {
             let xs: Vec<f32> = values(rows * k).collect();
             let x = Tensor::from_slice(&xs, (rows, k), &Device::Cpu).expect("activations");
             group.throughput(Throughput::Elements((rows * n * k) as u64));
-            for (dtype, format) in [(GgmlDType::Q8_0, BlockFormat::Q8_0), (GgmlDType::Q4_1, BlockFormat::Q4_1)] {
+            for (dtype, format) in [
+                (GgmlDType::Q8_0, BlockFormat::Q8_0),
+                (GgmlDType::Q4_1, BlockFormat::Q4_1),
+            ] {
                 let weights = Arc::new(QTensor::quantize(&w, dtype).expect("quantize"));
                 if dtype == GgmlDType::Q8_0 {
                     let candle = QMatMul::from_arc(Arc::clone(&weights)).expect("qmatmul");
@@ -134,7 +164,11 @@ fn matmul_kernels(c: &mut Criterion) {
                 let data = weights.data().expect("data");
                 let matrix = PackedMatrix::pack(&data, n, k, format).expect("matrix");
                 group.bench_function(format!("packed-{format:?}-{n}x{k}").to_lowercase(), |b| {
-                    b.iter(|| matrix.matmul(&Q8Rows::quantize(&xs, k).expect("rows")).expect("mm"));
+                    b.iter(|| {
+                        matrix
+                            .matmul(&Q8Rows::quantize(&xs, k).expect("rows"))
+                            .expect("mm")
+                    });
                 });
             }
         }
@@ -144,16 +178,24 @@ fn matmul_kernels(c: &mut Criterion) {
 
 fn bench(c: &mut Criterion) {
     // The default first, so that its peak RSS is not the other format's.
-    for (label, weights) in [("as_stored", WeightFormat::AsStored), ("q8_0", WeightFormat::Q8_0)] {
+    for (label, weights) in [
+        ("as_stored", WeightFormat::AsStored),
+        ("q8_0", WeightFormat::Q8_0),
+    ] {
         let backend = backend(weights);
         eprintln!("{label}: peak RSS after loading: {}", peak_rss());
         let prompt_tokens = {
-            let Prompt::Chat(messages) = &summarise(1).prompt else { unreachable!() };
+            let Prompt::Chat(messages) = &summarise(1).prompt else {
+                unreachable!()
+            };
             backend.codec().encode_chat(messages).expect("encode").len() as u64
         };
         let mut group = c.benchmark_group(format!("candle-1-thread-{label}"));
         // Each iteration takes seconds: flat sampling keeps the run to minutes.
-        group.sample_size(10).sampling_mode(SamplingMode::Flat).warm_up_time(Duration::from_secs(1));
+        group
+            .sample_size(10)
+            .sampling_mode(SamplingMode::Flat)
+            .warm_up_time(Duration::from_secs(1));
 
         group.throughput(Throughput::Elements(prompt_tokens));
         group.bench_function("prompt_processing_and_first_token", |b| {
@@ -204,7 +246,9 @@ fn bench(c: &mut Criterion) {
                             .collect();
                         let from = streams.iter().filter_map(|s| s.first()).max().copied();
                         let to = streams.iter().filter_map(|s| s.last()).min().copied();
-                        let (Some(from), Some(to)) = (from, to) else { return Duration::ZERO };
+                        let (Some(from), Some(to)) = (from, to) else {
+                            return Duration::ZERO;
+                        };
                         let tokens = streams
                             .iter()
                             .flatten()
@@ -218,7 +262,10 @@ fn bench(c: &mut Criterion) {
             });
         });
         group.finish();
-        eprintln!("{label}: peak RSS after 8 concurrent streams: {}", peak_rss());
+        eprintln!(
+            "{label}: peak RSS after 8 concurrent streams: {}",
+            peak_rss()
+        );
         eprintln!("{label}: {:?}", backend.stats());
     }
 }

@@ -44,8 +44,8 @@ use candle_core::quantized::gguf_file;
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 use cloister_inference::{
-    FinishReason, GenerateRequest, Generation, InferenceBackend, InferenceError, ModelInfo,
-    Prompt, Usage,
+    FinishReason, GenerateRequest, Generation, InferenceBackend, InferenceError, ModelInfo, Prompt,
+    Usage,
 };
 
 pub use config::{CandleConfig, DeviceChoice, WeightFormat};
@@ -117,9 +117,13 @@ impl std::fmt::Debug for CandleBackend {
 impl CandleBackend {
     /// Opens `config.model_dir` read-only and loads the model from it.
     pub fn load(config: &CandleConfig) -> Result<Self, LoadError> {
-        let dir = Dir::open_ambient_dir(&config.model_dir, ambient_authority()).map_err(
-            |source| LoadError::ModelDir { path: config.model_dir.clone(), source },
-        )?;
+        let dir =
+            Dir::open_ambient_dir(&config.model_dir, ambient_authority()).map_err(|source| {
+                LoadError::ModelDir {
+                    path: config.model_dir.clone(),
+                    source,
+                }
+            })?;
         Self::load_from_dir(&dir, config)
     }
 
@@ -135,11 +139,17 @@ impl CandleBackend {
         };
         let file = dir
             .open(&config.model_file)
-            .map_err(|source| LoadError::ModelFile { name: name.clone(), source })?
+            .map_err(|source| LoadError::ModelFile {
+                name: name.clone(),
+                source,
+            })?
             .into_std();
         let size = file
             .metadata()
-            .map_err(|source| LoadError::ModelFile { name: name.clone(), source })?
+            .map_err(|source| LoadError::ModelFile {
+                name: name.clone(),
+                source,
+            })?
             .len();
         let started = Instant::now();
         tracing::info!(file = %name, bytes = size, "loading model");
@@ -150,8 +160,9 @@ impl CandleBackend {
         let model = LlamaModel::load(&content, &mut reader, &device, config.weights)
             .map_err(model_error)?;
         let hyper = model.hyperparameters();
-        let context_tokens =
-            config.context_tokens.min(u32::try_from(hyper.context_length).unwrap_or(u32::MAX));
+        let context_tokens = config
+            .context_tokens
+            .min(u32::try_from(hyper.context_length).unwrap_or(u32::MAX));
         tracing::info!(
             file = %name,
             architecture = %hyper.architecture,
@@ -272,12 +283,19 @@ impl InferenceBackend for CandleBackend {
         }
         validate_params(request)?;
         let prompt = self.prompt_tokens(&request.prompt)?;
-        let usage = Usage { prompt_tokens: prompt.len() as u32, generated_tokens: 0 };
+        let usage = Usage {
+            prompt_tokens: prompt.len() as u32,
+            generated_tokens: 0,
+        };
         let room = self.context_tokens - usage.prompt_tokens;
         let mut params = request.params.clone();
         params.max_tokens = params.max_tokens.min(room);
         if params.max_tokens == 0 {
-            return Ok(Generation { text: String::new(), usage, finish: FinishReason::Length });
+            return Ok(Generation {
+                text: String::new(),
+                usage,
+                finish: FinishReason::Length,
+            });
         }
         if request.deadline.is_some_and(|d| Instant::now() >= d) {
             return Err(InferenceError::DeadlineExceeded);
@@ -294,7 +312,11 @@ impl InferenceBackend for CandleBackend {
         })?;
         // Whatever way this call ends, the engine drops the sequence.
         let _withdraw = Withdraw(cancelled);
-        let mut stream = Stream { usage, text: String::new(), detokenizer: Detokenizer::default() };
+        let mut stream = Stream {
+            usage,
+            text: String::new(),
+            detokenizer: Detokenizer::default(),
+        };
         loop {
             let event = match request.deadline {
                 Some(deadline) => {
@@ -310,9 +332,10 @@ impl InferenceBackend for CandleBackend {
                         .push(&self.codec, id)
                         .map_err(|e| InferenceError::Engine(e.to_string()))?;
                     match stops.push(&piece) {
-                        Scan::Emit(piece) => {
-                            stream.emit(&piece, on_token).is_break().then_some(FinishReason::Cancelled)
-                        }
+                        Scan::Emit(piece) => stream
+                            .emit(&piece, on_token)
+                            .is_break()
+                            .then_some(FinishReason::Cancelled),
                         Scan::Stop(piece) => {
                             // Generation ends here whatever the callback says.
                             let _ = stream.emit(&piece, on_token);
@@ -321,7 +344,10 @@ impl InferenceBackend for CandleBackend {
                     }
                 }
                 Ok(end @ (Event::EndOfSequence | Event::Length)) => {
-                    let _ = stream.emit(&std::mem::replace(&mut stops, StopMatcher::new(&[])).finish(), on_token);
+                    let _ = stream.emit(
+                        &std::mem::replace(&mut stops, StopMatcher::new(&[])).finish(),
+                        on_token,
+                    );
                     Some(if end == Event::Length {
                         FinishReason::Length
                     } else {
@@ -335,7 +361,11 @@ impl InferenceBackend for CandleBackend {
                 }
             };
             if let Some(finish) = finish {
-                return Ok(Generation { text: stream.text, usage: stream.usage, finish });
+                return Ok(Generation {
+                    text: stream.text,
+                    usage: stream.usage,
+                    finish,
+                });
             }
         }
     }
@@ -381,7 +411,12 @@ struct Progress<R> {
 
 impl<R> Progress<R> {
     fn new(inner: R, size: u64) -> Self {
-        Self { inner, size, position: 0, next_report: size / 4 }
+        Self {
+            inner,
+            size,
+            position: 0,
+            next_report: size / 4,
+        }
     }
 
     fn advance(&mut self, position: u64) {
@@ -429,8 +464,11 @@ fn select_device(choice: DeviceChoice) -> (Device, &'static str) {
 /// build leaves the CPU's AVX2/FMA/F16C unused (about 4x slower).
 fn warn_if_cpu_features_unused() {
     #[cfg(target_arch = "x86_64")]
-    if !cfg!(all(target_feature = "avx2", target_feature = "fma", target_feature = "f16c"))
-        && std::arch::is_x86_feature_detected!("avx2")
+    if !cfg!(all(
+        target_feature = "avx2",
+        target_feature = "fma",
+        target_feature = "f16c"
+    )) && std::arch::is_x86_feature_detected!("avx2")
         && std::arch::is_x86_feature_detected!("fma")
         && std::arch::is_x86_feature_detected!("f16c")
     {

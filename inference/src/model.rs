@@ -69,8 +69,14 @@ impl Hyperparameters {
             candle_core::bail!("{heads} heads cannot be grouped over {kv_heads} key/value heads");
         }
         // As llama.cpp's llama_model_rope_type: these families rotate split halves.
-        let rope_neox = matches!(architecture.as_str(), "qwen2" | "qwen3" | "phi3" | "stablelm");
-        if !matches!(architecture.as_str(), "llama" | "mistral" | "qwen2" | "qwen3") {
+        let rope_neox = matches!(
+            architecture.as_str(),
+            "qwen2" | "qwen3" | "phi3" | "stablelm"
+        );
+        if !matches!(
+            architecture.as_str(),
+            "llama" | "mistral" | "qwen2" | "qwen3"
+        ) {
             candle_core::bail!("unsupported architecture `{architecture}`");
         }
         Ok(Self {
@@ -81,7 +87,9 @@ impl Hyperparameters {
             head_dim: embedding / heads,
             context_length: get(&arch_key("context_length"))?.to_u32()? as usize,
             rms_eps: f64::from(get(&arch_key("attention.layer_norm_rms_epsilon"))?.to_f32()?),
-            rope_base: get(&arch_key("rope.freq_base")).and_then(|v| v.to_f32()).unwrap_or(10_000.0),
+            rope_base: get(&arch_key("rope.freq_base"))
+                .and_then(|v| v.to_f32())
+                .unwrap_or(10_000.0),
             rope_neox,
             architecture,
         })
@@ -108,7 +116,8 @@ impl Weights {
         match format {
             Some(format) if tensor.device().is_cpu() => {
                 let (n, k) = tensor.shape().dims2()?;
-                let packed = qgemm::PackedMatrix::pack(&tensor.data()?, n, k, format).map_err(shape_error)?;
+                let packed = qgemm::PackedMatrix::pack(&tensor.data()?, n, k, format)
+                    .map_err(shape_error)?;
                 Ok(Self::Packed(Arc::new(packed)))
             }
             _ => Ok(Self::Candle(QMatMul::from_arc(tensor)?)),
@@ -166,7 +175,9 @@ impl Embeddings {
             Self::Packed(matrix) => {
                 let mut values = Vec::with_capacity(ids.len() * matrix.cols());
                 for &id in ids {
-                    matrix.dequantize_row(id as usize, &mut values).map_err(shape_error)?;
+                    matrix
+                        .dequantize_row(id as usize, &mut values)
+                        .map_err(shape_error)?;
                 }
                 Tensor::from_vec(values, (ids.len(), matrix.cols()), device)
             }
@@ -279,7 +290,12 @@ impl LlamaModel {
         format: WeightFormat,
     ) -> Result<Self> {
         let hyper = Hyperparameters::from_gguf(content)?;
-        let mut loader = Loader { content, reader, device, format };
+        let mut loader = Loader {
+            content,
+            reader,
+            device,
+            format,
+        };
         let table = loader.qtensor("token_embd.weight")?;
         if table.shape().dims2()?.1 != hyper.embedding {
             candle_core::bail!("token embeddings are not {} wide", hyper.embedding);
@@ -287,7 +303,10 @@ impl LlamaModel {
         // Models with tied embeddings have no `output.weight`: the output
         // layer then multiplies by the embedding table, which stays one copy.
         let (embeddings, output) = if content.tensor_infos.contains_key("output.weight") {
-            (Embeddings::Quantized(Arc::new(table)), loader.linear("output")?)
+            (
+                Embeddings::Quantized(Arc::new(table)),
+                loader.linear("output")?,
+            )
         } else {
             let table = Arc::new(table);
             let weights = Weights::new(Arc::clone(&table))?;
@@ -295,7 +314,13 @@ impl LlamaModel {
                 Weights::Packed(matrix) => Embeddings::Packed(Arc::clone(matrix)),
                 Weights::Candle(_) => Embeddings::Quantized(table),
             };
-            (embeddings, Linear { weights, bias: None })
+            (
+                embeddings,
+                Linear {
+                    weights,
+                    bias: None,
+                },
+            )
         };
         let norm = loader.norm("output_norm.weight", hyper.rms_eps)?;
         let blocks = (0..hyper.layers)
@@ -315,7 +340,16 @@ impl LlamaModel {
             })
             .collect::<Result<Vec<_>>>()?;
         let (cos, sin) = rope_tables(&hyper, device)?;
-        Ok(Self { hyper, embeddings, blocks, norm, output, cos, sin, device: device.clone() })
+        Ok(Self {
+            hyper,
+            embeddings,
+            blocks,
+            norm,
+            output,
+            cos,
+            sin,
+            device: device.clone(),
+        })
     }
 
     /// The network's shape.
@@ -326,7 +360,9 @@ impl LlamaModel {
     /// An empty cache for a new sequence.
     pub fn new_cache(&self) -> SequenceCache {
         SequenceCache {
-            layers: (0..self.hyper.layers).map(|_| KvCache::new(2, KV_CACHE_CHUNK)).collect(),
+            layers: (0..self.hyper.layers)
+                .map(|_| KvCache::new(2, KV_CACHE_CHUNK))
+                .collect(),
             len: 0,
         }
     }
@@ -335,7 +371,10 @@ impl LlamaModel {
     /// returns `(n, vocab)` logits, one row per segment that wants logits, in
     /// segment order (or `None` when no segment does).
     pub fn forward(&self, segments: &mut [Segment<'_>]) -> Result<Option<Tensor>> {
-        let ids: Vec<u32> = segments.iter().flat_map(|s| s.tokens.iter().copied()).collect();
+        let ids: Vec<u32> = segments
+            .iter()
+            .flat_map(|s| s.tokens.iter().copied())
+            .collect();
         if ids.is_empty() {
             return Ok(None);
         }
@@ -353,7 +392,8 @@ impl LlamaModel {
             let attn = self.attention(block, layer, &h, segments)?;
             xs = (xs + block.o.forward(&attn)?)?;
             let h = block.ffn_norm.forward(&xs)?;
-            let gated = (candle_nn::ops::silu(&block.gate.forward(&h)?)? * block.up.forward(&h)?)?;
+            let gated =
+                (candle_nn::ops::silu(&block.gate.forward(&h)?)? * block.up.forward(&h)?)?;
             xs = (xs + block.down.forward(&gated)?)?;
         }
         let mut last_rows = Vec::new();
@@ -382,7 +422,12 @@ impl LlamaModel {
         h: &Tensor,
         segments: &mut [Segment<'_>],
     ) -> Result<Tensor> {
-        let Hyperparameters { heads, kv_heads, head_dim, .. } = self.hyper;
+        let Hyperparameters {
+            heads,
+            kv_heads,
+            head_dim,
+            ..
+        } = self.hyper;
         let q = block.q.forward(h)?;
         let k = block.k.forward(h)?;
         let v = block.v.forward(h)?;
@@ -446,8 +491,10 @@ impl LlamaModel {
 /// Cosine and sine tables for every position of the context.
 fn rope_tables(hyper: &Hyperparameters, device: &Device) -> Result<(Tensor, Tensor)> {
     let dim = hyper.head_dim;
-    let inv_freq: Vec<f32> =
-        (0..dim).step_by(2).map(|i| 1.0 / hyper.rope_base.powf(i as f32 / dim as f32)).collect();
+    let inv_freq: Vec<f32> = (0..dim)
+        .step_by(2)
+        .map(|i| 1.0 / hyper.rope_base.powf(i as f32 / dim as f32))
+        .collect();
     let inv_freq = Tensor::new(inv_freq.as_slice(), device)?.reshape((1, dim / 2))?;
     let positions = Tensor::arange(0u32, hyper.context_length as u32, device)?
         .to_dtype(DType::F32)?

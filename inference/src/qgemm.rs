@@ -149,7 +149,12 @@ impl PackedMatrix {
         }
         let row_bytes = cols / BLOCK * format.block_bytes();
         if rows.checked_mul(row_bytes) != Some(bytes.len()) {
-            return Err(ShapeError::WeightSize { bytes: bytes.len(), rows, cols, format });
+            return Err(ShapeError::WeightSize {
+                bytes: bytes.len(),
+                rows,
+                cols,
+                format,
+            });
         }
         let header = format.header_bytes();
         let mut packed = vec![0u8; rows.div_ceil(GROUP) * GROUP * row_bytes];
@@ -170,7 +175,12 @@ impl PackedMatrix {
                 }
             }
         }
-        Ok(Self { bytes: packed, rows, cols, format })
+        Ok(Self {
+            bytes: packed,
+            rows,
+            cols,
+            format,
+        })
     }
 
     /// Rows (output width of a product).
@@ -197,7 +207,10 @@ impl PackedMatrix {
     /// dequantizes it.
     pub fn dequantize_row(&self, row: usize, out: &mut Vec<f32>) -> Result<(), ShapeError> {
         if row >= self.rows {
-            return Err(ShapeError::Row { row, rows: self.rows });
+            return Err(ShapeError::Row {
+                row,
+                rows: self.rows,
+            });
         }
         let lane = row % GROUP;
         let group_block = self.format.group_block_bytes();
@@ -223,7 +236,10 @@ impl PackedMatrix {
 
     fn matmul_with(&self, kernel: Kernel, xs: &Q8Rows) -> Result<Vec<f32>, ShapeError> {
         if self.cols != xs.cols {
-            return Err(ShapeError::Inner { activations: xs.cols, weights: self.cols });
+            return Err(ShapeError::Inner {
+                activations: xs.cols,
+                weights: self.cols,
+            });
         }
         let (m, n, groups) = (xs.rows, self.rows, self.rows.div_ceil(GROUP));
         // By group while computing, so that each task owns a contiguous slice:
@@ -232,14 +248,17 @@ impl PackedMatrix {
         if m == 0 {
             return Ok(by_group);
         }
-        by_group.par_chunks_mut(GROUPS_PER_TASK * m * GROUP).enumerate().for_each(|(task, out)| {
-            for (offset, out) in out.chunks_exact_mut(m * GROUP).enumerate() {
-                let group = self.group(task * GROUPS_PER_TASK + offset);
-                for (tile, out) in out.chunks_mut(ROW_TILE * GROUP).enumerate() {
-                    kernel.dot_tile(self.format, group, xs, tile * ROW_TILE, out);
+        by_group
+            .par_chunks_mut(GROUPS_PER_TASK * m * GROUP)
+            .enumerate()
+            .for_each(|(task, out)| {
+                for (offset, out) in out.chunks_exact_mut(m * GROUP).enumerate() {
+                    let group = self.group(task * GROUPS_PER_TASK + offset);
+                    for (tile, out) in out.chunks_mut(ROW_TILE * GROUP).enumerate() {
+                        kernel.dot_tile(self.format, group, xs, tile * ROW_TILE, out);
+                    }
                 }
-            }
-        });
+            });
         if m == 1 {
             by_group.truncate(n);
             return Ok(by_group);
@@ -282,12 +301,14 @@ impl Q8Rows {
             // Eight running maxima, then theirs: the same value as one
             // running maximum (max is exact in any order) without a chain of
             // 32 dependent steps.
-            let lanes = block.chunks_exact(LANES).fold([0f32; LANES], |mut lanes, xs| {
-                for (lane, x) in lanes.iter_mut().zip(xs) {
-                    *lane = lane.max(x.abs());
-                }
-                lanes
-            });
+            let lanes = block
+                .chunks_exact(LANES)
+                .fold([0f32; LANES], |mut lanes, xs| {
+                    for (lane, x) in lanes.iter_mut().zip(xs) {
+                        *lane = lane.max(x.abs());
+                    }
+                    lanes
+                });
             let max = lanes.into_iter().fold(0f32, f32::max);
             let scale = max / 127.0;
             let inverse = if scale == 0.0 { 0.0 } else { 1.0 / scale };
@@ -301,7 +322,13 @@ impl Q8Rows {
             scales.push(scale.to_f32());
             sums.push((f16::from_f32(total as f32) * scale).to_f32());
         }
-        Ok(Self { quants, scales, sums, rows: xs.len() / cols, cols })
+        Ok(Self {
+            quants,
+            scales,
+            sums,
+            rows: xs.len() / cols,
+            cols,
+        })
     }
 
     /// Rows held.
@@ -356,7 +383,14 @@ impl Kernel {
     /// Products of one packed weight group with activation rows
     /// `first..first + out.len() / GROUP` (at most [`ROW_TILE`]), into
     /// `out` (row after row, [`GROUP`] lanes each).
-    fn dot_tile(self, format: BlockFormat, group: &[u8], xs: &Q8Rows, first: usize, out: &mut [f32]) {
+    fn dot_tile(
+        self,
+        format: BlockFormat,
+        group: &[u8],
+        xs: &Q8Rows,
+        first: usize,
+        out: &mut [f32],
+    ) {
         macro_rules! tile {
             ($($rows:literal)*) => {
                 match out.len() / GROUP {
@@ -454,7 +488,9 @@ mod portable {
                 let d = half_at(block, lane * 2);
                 for (r, acc) in acc.iter_mut().enumerate() {
                     let xs = &rows.quants[r][b * BLOCK..(b + 1) * BLOCK];
-                    let sum: i32 = (0..BLOCK).map(|v| packed_quant(format, block, lane, v) * i32::from(xs[v])).sum();
+                    let sum: i32 = (0..BLOCK)
+                        .map(|v| packed_quant(format, block, lane, v) * i32::from(xs[v]))
+                        .sum();
                     acc[lane] = (d * rows.scales[r][b]).mul_add(sum as f32, acc[lane]);
                     if format == BlockFormat::Q4_1 {
                         let m = half_at(block, 2 * GROUP + lane * 2);
@@ -616,7 +652,11 @@ mod tests {
         (0..len as u32)
             .map(|i| {
                 let h = (i.wrapping_mul(2_654_435_761) ^ seed.wrapping_mul(40_503)).rotate_left(7);
-                if h.is_multiple_of(17) { 0.0 } else { (h % 2001) as f32 / 1000.0 - 1.0 }
+                if h.is_multiple_of(17) {
+                    0.0
+                } else {
+                    (h % 2001) as f32 / 1000.0 - 1.0
+                }
             })
             .collect()
     }
@@ -646,7 +686,14 @@ mod tests {
     fn every_kernel_matches_candle_for_every_tile_size() {
         for format in FORMATS {
             // Candle's scalar Q4_1 dot product wants an even number of blocks.
-            for (m, n, k) in [(1, 70, 128), (2, 70, 128), (7, 33, 64), (8, 72, 576), (9, 5, 128), (21, 40, 64)] {
+            for (m, n, k) in [
+                (1, 70, 128),
+                (2, 70, 128),
+                (7, 33, 64),
+                (8, 72, 576),
+                (9, 5, 128),
+                (21, 40, 64),
+            ] {
                 let weights = quantized(format, n, k);
                 let xs = values(m * k, 2);
                 let x = Tensor::from_slice(&xs, (m, k), &Device::Cpu).expect("tensor");
@@ -678,7 +725,11 @@ mod tests {
                 let xs = values(m * 576, 3);
                 let reference = product(&matrix, Kernel::Portable, &xs);
                 for kernel in Kernel::available() {
-                    assert_eq!(product(&matrix, kernel, &xs), reference, "{kernel:?} {format:?} m = {m}");
+                    assert_eq!(
+                        product(&matrix, kernel, &xs),
+                        reference,
+                        "{kernel:?} {format:?} m = {m}"
+                    );
                 }
             }
         }
@@ -714,15 +765,24 @@ mod tests {
                 matrix.dequantize_row(row, &mut rows).expect("row");
             }
             assert_eq!(rows, expected, "{format:?}");
-            assert_eq!(matrix.dequantize_row(n, &mut rows), Err(ShapeError::Row { row: n, rows: n }));
+            assert_eq!(
+                matrix.dequantize_row(n, &mut rows),
+                Err(ShapeError::Row { row: n, rows: n })
+            );
         }
     }
 
     #[test]
     fn shapes_that_do_not_fit_are_refused() {
         let q8_0 = BlockFormat::Q8_0;
-        assert_eq!(PackedMatrix::pack(&[0; 34], 1, 30, q8_0).err(), Some(ShapeError::PartialBlock(30)));
-        assert!(matches!(PackedMatrix::pack(&[0; 33], 1, 32, q8_0), Err(ShapeError::WeightSize { .. })));
+        assert_eq!(
+            PackedMatrix::pack(&[0; 34], 1, 30, q8_0).err(),
+            Some(ShapeError::PartialBlock(30))
+        );
+        assert!(matches!(
+            PackedMatrix::pack(&[0; 33], 1, 32, q8_0),
+            Err(ShapeError::WeightSize { .. })
+        ));
         assert!(matches!(
             PackedMatrix::pack(&[0; 34], 1, 32, BlockFormat::Q4_1),
             Err(ShapeError::WeightSize { .. })
@@ -730,6 +790,12 @@ mod tests {
         assert!(Q8Rows::quantize(&[0.0; 40], 20).is_err());
         let matrix = PackedMatrix::pack(&[0; 68], 1, 64, q8_0).expect("matrix");
         let rows = Q8Rows::quantize(&[0.0; 32], 32).expect("rows");
-        assert_eq!(matrix.matmul(&rows).err(), Some(ShapeError::Inner { activations: 32, weights: 64 }));
+        assert_eq!(
+            matrix.matmul(&rows).err(),
+            Some(ShapeError::Inner {
+                activations: 32,
+                weights: 64
+            })
+        );
     }
 }

@@ -121,7 +121,9 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, Queue> {
         // A poisoned lock means the engine thread panicked mid-update of a
         // plain queue; its data is still consistent, so keep serving.
-        self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -140,29 +142,51 @@ impl Scheduler {
         pool: rayon::ThreadPool,
     ) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue { waiting: VecDeque::new(), active: 0, shutdown: false }),
+            queue: Mutex::new(Queue {
+                waiting: VecDeque::new(),
+                active: 0,
+                shutdown: false,
+            }),
             wake: Condvar::new(),
             counters: Counters::default(),
             limits,
         });
-        let engine = Engine { shared: Arc::clone(&shared), model, codec, active: Vec::new() };
+        let engine = Engine {
+            shared: Arc::clone(&shared),
+            model,
+            codec,
+            active: Vec::new(),
+        };
         let worker = std::thread::Builder::new()
             .name("candle-engine".into())
             .spawn(move || pool.install(move || engine.run()))?;
-        Ok(Self { shared, worker: Some(worker) })
+        Ok(Self {
+            shared,
+            worker: Some(worker),
+        })
     }
 
     /// Queues `job`, or refuses it with [`InferenceError::Busy`] when every
     /// batch slot is taken and the queue is full.
     pub fn submit(&self, job: Job) -> Result<(), InferenceError> {
         let mut queue = self.shared.lock();
-        let free_slots = self.shared.limits.max_concurrent.saturating_sub(queue.active);
+        let free_slots = self
+            .shared
+            .limits
+            .max_concurrent
+            .saturating_sub(queue.active);
         if queue.shutdown || queue.waiting.len() >= self.shared.limits.queue_depth + free_slots {
-            self.shared.counters.rejected_busy.fetch_add(1, Ordering::Relaxed);
+            self.shared
+                .counters
+                .rejected_busy
+                .fetch_add(1, Ordering::Relaxed);
             return Err(InferenceError::Busy);
         }
         queue.waiting.push_back(job);
-        self.shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .counters
+            .accepted
+            .fetch_add(1, Ordering::Relaxed);
         self.shared.wake.notify_one();
         Ok(())
     }
@@ -217,7 +241,14 @@ impl Sequence {
     fn new(job: Job, cache: SequenceCache) -> Self {
         let sampler = LogitsProcessor::from_sampling(job.params.seed, sampling(&job.params));
         let tokens = job.prompt.clone();
-        Self { job, cache, tokens, generated: 0, sampler, done: false }
+        Self {
+            job,
+            cache,
+            tokens,
+            generated: 0,
+            sampler,
+            done: false,
+        }
     }
 
     /// Whether the prompt is still being read (nothing sampled yet).
@@ -239,7 +270,10 @@ impl Sequence {
         let logits = if params.repeat_penalty == 1.0 || params.repeat_penalty_last_n == 0 {
             logits.clone()
         } else {
-            let window = self.tokens.len().saturating_sub(params.repeat_penalty_last_n as usize);
+            let window = self
+                .tokens
+                .len()
+                .saturating_sub(params.repeat_penalty_last_n as usize);
             candle_transformers::utils::apply_repeat_penalty(
                 logits,
                 params.repeat_penalty,
@@ -268,9 +302,16 @@ fn sampling(params: &SamplingParams) -> Sampling {
     let k = params.top_k as usize;
     match (temperature > 0.0, k > 0, top_p < 1.0) {
         (false, _, _) => Sampling::ArgMax,
-        (true, true, true) => Sampling::TopKThenTopP { k, p: top_p, temperature },
+        (true, true, true) => Sampling::TopKThenTopP {
+            k,
+            p: top_p,
+            temperature,
+        },
         (true, true, false) => Sampling::TopK { k, temperature },
-        (true, false, true) => Sampling::TopP { p: top_p, temperature },
+        (true, false, true) => Sampling::TopP {
+            p: top_p,
+            temperature,
+        },
         (true, false, false) => Sampling::All { temperature },
     }
 }
@@ -304,7 +345,9 @@ impl Engine {
                 return false;
             }
             while self.active.len() < self.shared.limits.max_concurrent {
-                let Some(job) = queue.waiting.pop_front() else { break };
+                let Some(job) = queue.waiting.pop_front() else {
+                    break;
+                };
                 if job.abandoned() {
                     self.shared.counters.retired.fetch_add(1, Ordering::Relaxed);
                     continue;
@@ -315,7 +358,11 @@ impl Engine {
             if !self.active.is_empty() {
                 return true;
             }
-            queue = self.shared.wake.wait(queue).unwrap_or_else(std::sync::PoisonError::into_inner);
+            queue = self
+                .shared
+                .wake
+                .wait(queue)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
     }
 
@@ -369,10 +416,12 @@ impl Engine {
             c.batched_passes.fetch_add(1, Ordering::Relaxed);
         }
         c.max_batch.fetch_max(batch, Ordering::Relaxed);
-        c.prompt_tokens.fetch_add(prompt_tokens as u64, Ordering::Relaxed);
+        c.prompt_tokens
+            .fetch_add(prompt_tokens as u64, Ordering::Relaxed);
         if let Some(logits) = logits {
             // Counted before the tokens reach their callers.
-            c.generated_tokens.fetch_add(sampled.len() as u64, Ordering::Relaxed);
+            c.generated_tokens
+                .fetch_add(sampled.len() as u64, Ordering::Relaxed);
             for (row, &index) in sampled.iter().enumerate() {
                 self.active[index].advance(&logits.i(row)?, &self.codec)?;
             }
@@ -386,7 +435,10 @@ impl Engine {
         self.active.retain(|s| !s.done);
         let retired = before - self.active.len();
         if retired > 0 {
-            self.shared.counters.retired.fetch_add(retired as u64, Ordering::Relaxed);
+            self.shared
+                .counters
+                .retired
+                .fetch_add(retired as u64, Ordering::Relaxed);
             self.shared.lock().active = self.active.len();
         }
     }

@@ -21,13 +21,21 @@ pub struct StopMatcher {
 impl StopMatcher {
     /// A matcher for `stops` (empty strings are ignored).
     pub fn new(stops: &[String]) -> Self {
-        Self { stops: stops.iter().filter(|s| !s.is_empty()).cloned().collect(), held: String::new() }
+        Self {
+            stops: stops.iter().filter(|s| !s.is_empty()).cloned().collect(),
+            held: String::new(),
+        }
     }
 
     /// Takes the next piece of generated text.
     pub fn push(&mut self, piece: &str) -> Scan {
         self.held.push_str(piece);
-        if let Some(cut) = self.stops.iter().filter_map(|s| self.held.find(s.as_str())).min() {
+        if let Some(cut) = self
+            .stops
+            .iter()
+            .filter_map(|s| self.held.find(s.as_str()))
+            .min()
+        {
             self.held.truncate(cut);
             return Scan::Stop(std::mem::take(&mut self.held));
         }

@@ -90,7 +90,9 @@ fn pre_tokenizer_for(pre: &str) -> Option<Sequence> {
             ]))
         }
         // GPT-2 proper: the regex without a prefix space (llama.cpp never adds one for BPE).
-        "gpt2" | "default" => Some(Sequence::new(vec![ByteLevel::new(false, true, true).into()])),
+        "gpt2" | "default" => Some(Sequence::new(vec![
+            ByteLevel::new(false, true, true).into(),
+        ])),
         _ => None,
     }
 }
@@ -126,20 +128,37 @@ impl TextCodec {
         }
         end_of_sequence.sort_unstable();
         end_of_sequence.dedup();
-        Ok(Self { control, literal, template, im_start, im_end, end_of_sequence })
+        Ok(Self {
+            control,
+            literal,
+            template,
+            im_start,
+            im_end,
+            end_of_sequence,
+        })
     }
 
     /// Tokens of `text`, every character taken literally (no control tokens),
     /// and no BOS: the GGUF says `add_bos_token = false` for SmolLM2, and
     /// llama.cpp honours that.
     pub fn encode_literal(&self, text: &str) -> Result<Vec<u32>, TextError> {
-        Ok(self.literal.encode_fast(text, false).map_err(tokenizer_error)?.get_ids().to_vec())
+        Ok(self
+            .literal
+            .encode_fast(text, false)
+            .map_err(tokenizer_error)?
+            .get_ids()
+            .to_vec())
     }
 
     /// Tokens of `text`, with control tokens such as `<|im_end|>` parsed as
     /// such: what llama.cpp's `llama_tokenize(..., parse_special = true)` does.
     pub fn encode_with_control(&self, text: &str) -> Result<Vec<u32>, TextError> {
-        Ok(self.control.encode_fast(text, false).map_err(tokenizer_error)?.get_ids().to_vec())
+        Ok(self
+            .control
+            .encode_fast(text, false)
+            .map_err(tokenizer_error)?
+            .get_ids()
+            .to_vec())
     }
 
     /// The prompt for `messages` in the model's chat format, ending with the

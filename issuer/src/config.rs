@@ -68,13 +68,19 @@ impl Default for Config {
 
 impl Default for KeyConfig {
     fn default() -> Self {
-        Self { lifetime_secs: 7 * 24 * 3600, check_interval_secs: 60 }
+        Self {
+            lifetime_secs: 7 * 24 * 3600,
+            check_interval_secs: 60,
+        }
     }
 }
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
-        Self { tokens_per_window: 100, window_secs: 3600 }
+        Self {
+            tokens_per_window: 100,
+            window_secs: 3600,
+        }
     }
 }
 
@@ -91,7 +97,8 @@ mod tests {
 
     #[test]
     fn shipped_example_config_parses_to_the_defaults() {
-        let example = Config::from_toml(include_str!("../issuer.example.toml")).expect("example parses");
+        let example =
+            Config::from_toml(include_str!("../issuer.example.toml")).expect("example parses");
         let defaults = Config::default();
         assert_eq!(format!("{example:?}"), format!("{defaults:?}"));
         assert!(Config::from_toml("listen = 7").is_err());

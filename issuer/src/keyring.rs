@@ -55,7 +55,10 @@ pub struct KeyRing {
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> KeyRingError + '_ {
-    move |source| KeyRingError::Io { path: path.to_owned(), source }
+    move |source| KeyRingError::Io {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 impl KeyRing {
@@ -75,12 +78,18 @@ impl KeyRing {
                 continue;
             };
             let pem = fs::read_to_string(&path).map_err(io_error(&path))?;
-            let secret = IssuerSecretKey::from_pem(&pem)
-                .map_err(|source| KeyRingError::Key { path: path.clone(), source })?;
+            let secret = IssuerSecretKey::from_pem(&pem).map_err(|source| KeyRingError::Key {
+                path: path.clone(),
+                source,
+            })?;
             keys.push(RingKey { secret, not_before });
         }
         keys.sort_by_key(|k| k.not_before);
-        let mut ring = Self { dir: dir.to_owned(), lifetime: lifetime.max(2), keys };
+        let mut ring = Self {
+            dir: dir.to_owned(),
+            lifetime: lifetime.max(2),
+            keys,
+        };
         ring.rotate(now)?;
         Ok(ring)
     }
@@ -124,7 +133,11 @@ impl KeyRing {
         let secret = loop {
             let candidate = IssuerSecretKey::generate().map_err(KeyRingError::Generate)?;
             let byte = candidate.public_key().truncated_key_id();
-            if self.keys.iter().all(|k| k.secret.public_key().truncated_key_id() != byte) {
+            if self
+                .keys
+                .iter()
+                .all(|k| k.secret.public_key().truncated_key_id() != byte)
+            {
                 break candidate;
             }
         };
@@ -132,7 +145,10 @@ impl KeyRing {
         let path = self.key_path(now);
         write_private(&path, &pem).map_err(io_error(&path))?;
         tracing::info!(key_id = %hex::encode(secret.public_key().key_id()), not_before = now, "new issuer key");
-        self.keys.push(RingKey { secret, not_before: now });
+        self.keys.push(RingKey {
+            secret,
+            not_before: now,
+        });
         Ok(())
     }
 
@@ -149,7 +165,10 @@ impl KeyRing {
     pub fn published(&self) -> Vec<PublishedKey> {
         self.keys
             .iter()
-            .map(|k| PublishedKey { key: k.secret.public_key().clone(), not_before: Some(k.not_before) })
+            .map(|k| PublishedKey {
+                key: k.secret.public_key().clone(),
+                not_before: Some(k.not_before),
+            })
             .collect()
     }
 }
@@ -179,7 +198,10 @@ mod tests {
         let mut ring = KeyRing::open(dir.path(), 100, 1_000).expect("open");
         assert_eq!(ring.published().len(), 1);
         assert!(!ring.rotate(1_049).expect("rotate"), "not yet half way");
-        assert!(ring.rotate(1_050).expect("rotate"), "successor at half life");
+        assert!(
+            ring.rotate(1_050).expect("rotate"),
+            "successor at half life"
+        );
         assert_eq!(ring.published().len(), 2);
         assert_eq!(ring.signing_keys(1_050).len(), 2);
 
@@ -190,7 +212,10 @@ mod tests {
         assert!(ring.rotate(1_100).expect("rotate"));
         let not_befores: Vec<_> = ring.published().iter().map(|k| k.not_before).collect();
         assert_eq!(not_befores, [Some(1_050), Some(1_100)]);
-        assert!(!dir.path().join("1000.pem").exists(), "expired key file deleted");
+        assert!(
+            !dir.path().join("1000.pem").exists(),
+            "expired key file deleted"
+        );
         assert_eq!(ring.signing_keys(1_100).len(), 2);
     }
 
@@ -198,6 +223,9 @@ mod tests {
     fn a_corrupt_key_file_is_an_error_not_ignored() {
         let dir = tempfile::tempdir().expect("tempdir");
         fs::write(dir.path().join("5.pem"), "not a key").expect("write");
-        assert!(matches!(KeyRing::open(dir.path(), 100, 10), Err(KeyRingError::Key { .. })));
+        assert!(matches!(
+            KeyRing::open(dir.path(), 100, 10),
+            Err(KeyRingError::Key { .. })
+        ));
     }
 }

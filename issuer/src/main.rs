@@ -50,7 +50,10 @@ fn main() -> anyhow::Result<()> {
             getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("system RNG: {e}"))?;
             let key = SigningKey::from_bytes(&seed);
             println!("# client secret seed (keep private): {}", hex::encode(seed));
-            println!("[[account]]\nid = {id:?}\npublic_key = \"{}\"", hex::encode(key.verifying_key().as_bytes()));
+            println!(
+                "[[account]]\nid = {id:?}\npublic_key = \"{}\"",
+                hex::encode(key.verifying_key().as_bytes())
+            );
             Ok(())
         }
         Command::Serve => serve(cli.config),
@@ -62,7 +65,8 @@ fn load_config(path: Option<PathBuf>) -> anyhow::Result<Config> {
         tracing::info!("no --config given: using built-in defaults");
         return Ok(Config::default());
     };
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     Config::from_toml(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
@@ -76,7 +80,9 @@ async fn serve(config_path: Option<PathBuf>) -> anyhow::Result<()> {
             tracing::warn!(file = %config.accounts_file.display(), "accounts file missing: no client can obtain tokens");
             Accounts::default()
         }
-        Err(e) => return Err(e).with_context(|| format!("reading {}", config.accounts_file.display())),
+        Err(e) => {
+            return Err(e).with_context(|| format!("reading {}", config.accounts_file.display()));
+        }
     };
     let clock = system_clock();
     let ring = KeyRing::open(&config.key_dir, config.keys.lifetime_secs, clock())
@@ -101,7 +107,9 @@ async fn serve(config_path: Option<PathBuf>) -> anyhow::Result<()> {
         }
     });
 
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
     axum::serve(listener, router(state))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

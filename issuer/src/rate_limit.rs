@@ -14,7 +14,11 @@ pub struct RateLimiter {
 impl RateLimiter {
     /// `per_window` tokens per `window_secs` (at least one second).
     pub fn new(per_window: u32, window_secs: u64) -> Self {
-        Self { per_window, window_secs: window_secs.max(1), used: HashMap::new() }
+        Self {
+            per_window,
+            window_secs: window_secs.max(1),
+            used: HashMap::new(),
+        }
     }
 
     /// Takes one token from `account`'s allowance at `now`, or returns the

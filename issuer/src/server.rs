@@ -12,7 +12,9 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use cloister_privacypass::account::{ACCOUNT_HEADER, AccountAuth, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use cloister_privacypass::account::{
+    ACCOUNT_HEADER, AccountAuth, SIGNATURE_HEADER, TIMESTAMP_HEADER,
+};
 use cloister_privacypass::directory::{
     DIRECTORY_MEDIA_TYPE, DIRECTORY_PATH, TOKEN_REQUEST_MEDIA_TYPE, TOKEN_RESPONSE_MEDIA_TYPE,
 };
@@ -31,7 +33,11 @@ pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 
 /// The system clock.
 pub fn system_clock() -> Clock {
-    Arc::new(|| SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()))
+    Arc::new(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    })
 }
 
 /// Aggregate counters; no per-account or per-token values.
@@ -90,8 +96,10 @@ pub struct IssuerState {
 impl IssuerState {
     /// Assembles the state from its parts.
     pub fn new(config: Config, accounts: Accounts, keys: KeyRing, clock: Clock) -> Self {
-        let limiter =
-            RateLimiter::new(config.rate_limit.tokens_per_window, config.rate_limit.window_secs);
+        let limiter = RateLimiter::new(
+            config.rate_limit.tokens_per_window,
+            config.rate_limit.window_secs,
+        );
         Self {
             config,
             accounts,
@@ -110,7 +118,11 @@ impl IssuerState {
 /// Rotates the key ring at the current time (called periodically by the binary).
 pub fn rotate_keys(state: &IssuerState) -> Result<bool, crate::keyring::KeyRingError> {
     let now = (state.clock)();
-    state.keys.write().unwrap_or_else(PoisonError::into_inner).rotate(now)
+    state
+        .keys
+        .write()
+        .unwrap_or_else(PoisonError::into_inner)
+        .rotate(now)
 }
 
 /// The issuer's HTTP routes.
@@ -129,8 +141,14 @@ async fn directory(State(state): State<Arc<IssuerState>>) -> Response {
     let document = IssuerDirectory::new(&state.config.request_uri, &state.ring().published());
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static(DIRECTORY_MEDIA_TYPE)),
-            (header::CACHE_CONTROL, HeaderValue::from_static("max-age=300")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(DIRECTORY_MEDIA_TYPE),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("max-age=300"),
+            ),
         ],
         document.to_json(),
     )
@@ -159,7 +177,10 @@ async fn token_request(
     let metrics = &state.metrics;
     if header_str(&headers, header::CONTENT_TYPE.as_str()) != Some(TOKEN_REQUEST_MEDIA_TYPE) {
         Metrics::bump(&metrics.rejected_malformed);
-        return refuse(StatusCode::UNSUPPORTED_MEDIA_TYPE, "expected application/private-token-request");
+        return refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "expected application/private-token-request",
+        );
     }
 
     // 1. Who is asking: a registered account, signing this very body.
@@ -174,10 +195,10 @@ async fn token_request(
             return refuse(StatusCode::UNAUTHORIZED, "account authentication required");
         }
     };
-    let verified = state
-        .accounts
-        .key(&auth.account)
-        .is_some_and(|key| auth.verify(key, &body, now, state.config.max_clock_skew_secs).is_ok());
+    let verified = state.accounts.key(&auth.account).is_some_and(|key| {
+        auth.verify(key, &body, now, state.config.max_clock_skew_secs)
+            .is_ok()
+    });
     if !verified {
         Metrics::bump(&metrics.rejected_auth);
         tracing::debug!("token request with failed account authentication");
@@ -197,12 +218,19 @@ async fn token_request(
         }
         _ => {
             Metrics::bump(&metrics.rejected_malformed);
-            return refuse(StatusCode::UNPROCESSABLE_ENTITY, "not a token request for a current key");
+            return refuse(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "not a token request for a current key",
+            );
         }
     };
 
     // 3. How many has this account had in this window?
-    let taken = state.limiter.lock().unwrap_or_else(PoisonError::into_inner).take(&auth.account, now);
+    let taken = state
+        .limiter
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take(&auth.account, now);
     if let Err(retry_after) = taken {
         Metrics::bump(&metrics.rejected_rate_limit);
         tracing::debug!(account = %auth.account, "issuance rate limit reached");
@@ -221,7 +249,10 @@ async fn token_request(
             Metrics::bump(&metrics.issued);
             (
                 [
-                    (header::CONTENT_TYPE, HeaderValue::from_static(TOKEN_RESPONSE_MEDIA_TYPE)),
+                    (
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static(TOKEN_RESPONSE_MEDIA_TYPE),
+                    ),
                     (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
                 ],
                 response.encode(),
@@ -229,7 +260,11 @@ async fn token_request(
                 .into_response()
         }
         _ => {
-            state.limiter.lock().unwrap_or_else(PoisonError::into_inner).refund(&auth.account);
+            state
+                .limiter
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .refund(&auth.account);
             Metrics::bump(&metrics.failed_signing);
             refuse(StatusCode::UNPROCESSABLE_ENTITY, "blinded message rejected")
         }

@@ -97,7 +97,12 @@ impl RelayMetrics {
             ("relay_upstream_failed_total", &self.upstream_failed),
         ]
         .iter()
-        .map(|(name, value)| format!("# TYPE {name} counter\n{name} {}\n", value.load(Ordering::Relaxed)))
+        .map(|(name, value)| {
+            format!(
+                "# TYPE {name} counter\n{name} {}\n",
+                value.load(Ordering::Relaxed)
+            )
+        })
         .collect()
     }
 }
@@ -118,17 +123,26 @@ fn bump(counter: &AtomicU64) {
 /// The outbound HTTP client could not be built.
 pub fn app(config: RelayConfig) -> Result<axum::Router, RelayError> {
     // No default headers, no cookie store, no redirects: the outbound request holds only what we put in it.
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
     let max = config.max_request_bytes;
     let path = config.path.clone();
-    let relay = Arc::new(Relay { config, http, metrics: RelayMetrics::default() });
+    let relay = Arc::new(Relay {
+        config,
+        http,
+        metrics: RelayMetrics::default(),
+    });
     let metrics = Arc::clone(&relay);
     Ok(axum::Router::new()
         .route(&path, post(forward))
         .layer(DefaultBodyLimit::max(max))
         .with_state(relay)
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/metrics", get(move || async move { metrics.metrics.render() })))
+        .route(
+            "/metrics",
+            get(move || async move { metrics.metrics.render() }),
+        ))
 }
 
 /// Serve the relay on `listener` until the listener fails.
@@ -199,20 +213,32 @@ async fn exchange(relay: &Relay, body: Bytes) -> Result<Response, StatusCode> {
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| PASSED_MEDIA_TYPES.iter().find(|known| v.eq_ignore_ascii_case(known)))
+        .and_then(|v| {
+            PASSED_MEDIA_TYPES
+                .iter()
+                .find(|known| v.eq_ignore_ascii_case(known))
+        })
         .copied();
     let mut upstream = upstream;
     let mut answer = Vec::new();
-    while let Some(chunk) = upstream.chunk().await.map_err(|_| StatusCode::BAD_GATEWAY)? {
+    while let Some(chunk) = upstream
+        .chunk()
+        .await
+        .map_err(|_| StatusCode::BAD_GATEWAY)?
+    {
         if answer.len() + chunk.len() > relay.config.max_response_bytes {
             return Err(StatusCode::BAD_GATEWAY);
         }
         answer.extend_from_slice(&chunk);
     }
     let mut response = (status, answer).into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Some(content_type) = content_type {
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     }
     Ok(response)
 }
@@ -241,8 +267,10 @@ mod tests {
         // to its defaults; read as data: parties do not depend on each other.
         const GATEWAY_WORK: Duration = Duration::from_secs(5);
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../gateway/gateway.example.toml");
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let example: GatewayExample = toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let example: GatewayExample =
+            toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let gateway = Duration::from_secs(example.router.timeout_secs);
         let relay = Duration::from_millis(RelayConfig::default().timeout_ms);
         assert!(
@@ -253,12 +281,16 @@ mod tests {
 
     #[test]
     fn example_config_parses_and_matches_defaults() {
-        let parsed: RelayConfig = toml::from_str(include_str!("../relay.example.toml")).expect("parses");
+        let parsed: RelayConfig =
+            toml::from_str(include_str!("../relay.example.toml")).expect("parses");
         let default = RelayConfig::default();
         assert_eq!(parsed.listen, default.listen);
         assert_eq!(parsed.gateway_url, default.gateway_url);
         assert_eq!(parsed.max_request_bytes, default.max_request_bytes);
         assert_eq!(parsed.timeout_ms, default.timeout_ms);
-        assert!(toml::from_str::<RelayConfig>("gateway = \"x\"").is_err(), "unknown keys are refused");
+        assert!(
+            toml::from_str::<RelayConfig>("gateway = \"x\"").is_err(),
+            "unknown keys are refused"
+        );
     }
 }

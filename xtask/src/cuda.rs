@@ -34,10 +34,18 @@ pub(crate) fn build(root: &Path) -> Result<()> {
     eprintln!("xtask: {version}");
     let compute_cap =
         std::env::var("CUDA_COMPUTE_CAP").unwrap_or_else(|_| DEFAULT_COMPUTE_CAP.to_owned());
-    eprintln!("xtask: building cloister-inference-candle --features cuda (kernels for sm_{compute_cap})");
+    eprintln!(
+        "xtask: building cloister-inference-candle --features cuda (kernels for sm_{compute_cap})"
+    );
     run(cargo()
         .current_dir(root)
-        .args(["build", "-p", "cloister-inference-candle", "--features", "cuda"])
+        .args([
+            "build",
+            "-p",
+            "cloister-inference-candle",
+            "--features",
+            "cuda",
+        ])
         .env("CUDA_COMPUTE_CAP", &compute_cap))
     .context("the `cuda` feature does not build")
 }
@@ -46,7 +54,12 @@ pub(crate) fn build(root: &Path) -> Result<()> {
 fn nvcc_version() -> Option<String> {
     let out = Command::new("nvcc").arg("--version").output().ok()?;
     out.status.success().then(|| {
-        String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or("nvcc").trim().to_owned()
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .unwrap_or("nvcc")
+            .trim()
+            .to_owned()
     })
 }
 
@@ -83,9 +96,14 @@ fn install_toolkit() -> Result<()> {
 fn debian_codename() -> Option<String> {
     let release = std::fs::read_to_string("/etc/os-release").ok()?;
     let field = |name: &str| {
-        release.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix('=')).map(|v| v.trim_matches('"'))
+        release
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix('='))
+            .map(|v| v.trim_matches('"'))
     };
-    (field("ID")? == "debian").then(|| field("VERSION_CODENAME").map(str::to_owned)).flatten()
+    (field("ID")? == "debian")
+        .then(|| field("VERSION_CODENAME").map(str::to_owned))
+        .flatten()
 }
 
 fn is_root() -> bool {

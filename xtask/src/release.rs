@@ -27,7 +27,8 @@ use cloister_ledger_server::{LedgerClient, RemoteError};
 use cloister_ledger_verify::HexBytes;
 use cloister_ledger_verify::client::LogVerifier;
 use cloister_ledger_verify::entry::{
-    EntryBody, Measurement, Provenance, PublicKeyBytes, ReviewerSignature, Sha256Digest, SignedEntry, Subject,
+    EntryBody, Measurement, Provenance, PublicKeyBytes, ReviewerSignature, Sha256Digest,
+    SignedEntry, Subject,
 };
 use cloister_ledger_verify::review::{Reviewer, ReviewerPolicy};
 use serde::Deserialize;
@@ -55,7 +56,10 @@ pub(crate) struct ReleaseArgs {
     #[arg(long, value_name = "FILE")]
     measure_json: Option<PathBuf>,
     /// The gateway's RFC 9540 key endpoint, whose configurations are logged.
-    #[arg(long, default_value = "http://127.0.0.1:7200/.well-known/ohttp-gateway")]
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:7200/.well-known/ohttp-gateway"
+    )]
     ohttp_keys: String,
     /// Read the `application/ohttp-keys` list from FILE instead of --ohttp-keys.
     #[arg(long, value_name = "FILE")]
@@ -154,7 +158,10 @@ pub(crate) fn run(root: &Path, args: &ReleaseArgs) -> Result<()> {
         host.snp_policy = args.snp_policy;
     }
     if host.mode != "snp" {
-        eprintln!("xtask: WARNING: releasing a {} CVM measurement, not one of real SEV-SNP hardware", host.mode);
+        eprintln!(
+            "xtask: WARNING: releasing a {} CVM measurement, not one of real SEV-SNP hardware",
+            host.mode
+        );
     }
     let ohttp_list = match &args.ohttp_keys_file {
         Some(path) => fs::read(path).with_context(|| format!("reading {}", path.display()))?,
@@ -172,7 +179,10 @@ pub(crate) fn run(root: &Path, args: &ReleaseArgs) -> Result<()> {
         },
         builder: args.builder.clone().unwrap_or_else(default_builder),
     };
-    let plugin_dir = args.plugin_dir.clone().unwrap_or_else(|| root.join("target/plugins"));
+    let plugin_dir = args
+        .plugin_dir
+        .clone()
+        .unwrap_or_else(|| root.join("target/plugins"));
     let inputs = ReleaseInputs {
         root,
         plugin_dir: &plugin_dir,
@@ -188,9 +198,17 @@ pub(crate) fn run(root: &Path, args: &ReleaseArgs) -> Result<()> {
     let reviewer_keys = args
         .reviewer_keys
         .iter()
-        .map(|path| keys::read_key_file(path).with_context(|| format!("reading reviewer key {}", path.display())))
+        .map(|path| {
+            keys::read_key_file(path)
+                .with_context(|| format!("reading reviewer key {}", path.display()))
+        })
         .collect::<Result<Vec<_>>>()?;
-    let summary = submit(&LedgerClient::new(&args.ledger), &bodies, &reviewer_keys, args.log_key.as_ref())?;
+    let summary = submit(
+        &LedgerClient::new(&args.ledger),
+        &bodies,
+        &reviewer_keys,
+        args.log_key.as_ref(),
+    )?;
     println!(
         "release logged in {}: {} entries appended, {} already logged",
         args.ledger, summary.appended, summary.already_logged
@@ -204,25 +222,52 @@ pub(crate) fn release_entries(inputs: &ReleaseInputs<'_>) -> Result<Vec<EntryBod
     let host = inputs.host;
     let mut subjects = plugin_subjects(inputs.root, inputs.plugin_dir, &host.plugins)?;
     for file in &host.policy_files {
-        ensure!(file.name != POLICY_SET_NAME, "the host names a policy file `{POLICY_SET_NAME}`, a reserved name");
+        ensure!(
+            file.name != POLICY_SET_NAME,
+            "the host names a policy file `{POLICY_SET_NAME}`, a reserved name"
+        );
         check_policy_file(inputs.root, file)?;
-        subjects.push(Subject::PolicyFile { name: file.name.clone(), digest: file.digest });
+        subjects.push(Subject::PolicyFile {
+            name: file.name.clone(),
+            digest: file.digest,
+        });
     }
-    subjects.push(Subject::PolicyFile { name: POLICY_SET_NAME.into(), digest: host.host_data });
+    subjects.push(Subject::PolicyFile {
+        name: POLICY_SET_NAME.into(),
+        digest: host.host_data,
+    });
     let (Some(measurement), Some(snp_policy)) = (host.measurement, host.snp_policy) else {
-        bail!("the host reports no launch measurement ({} mode): pass --measurement and --snp-policy", host.mode);
+        bail!(
+            "the host reports no launch measurement ({} mode): pass --measurement and --snp-policy",
+            host.mode
+        );
     };
-    subjects.push(Subject::CvmMeasurement { measurement, snp_policy });
-    ensure!(!inputs.ohttp_configs.is_empty(), "the gateway publishes no OHTTP key configuration");
+    subjects.push(Subject::CvmMeasurement {
+        measurement,
+        snp_policy,
+    });
+    ensure!(
+        !inputs.ohttp_configs.is_empty(),
+        "the gateway publishes no OHTTP key configuration"
+    );
     for config in inputs.ohttp_configs {
-        let key_id = cloister_ohttp_keys::leading_key_id(config).context("empty OHTTP key configuration")?;
-        subjects
-            .push(Subject::OhttpKeyConfig { key_id, digest: HexBytes(cloister_ohttp_keys::key_config_digest(config)) });
+        let key_id =
+            cloister_ohttp_keys::leading_key_id(config).context("empty OHTTP key configuration")?;
+        subjects.push(Subject::OhttpKeyConfig {
+            key_id,
+            digest: HexBytes(cloister_ohttp_keys::key_config_digest(config)),
+        });
     }
-    let bodies: Vec<EntryBody> =
-        subjects.into_iter().map(|subject| EntryBody { subject, provenance: inputs.provenance.clone() }).collect();
+    let bodies: Vec<EntryBody> = subjects
+        .into_iter()
+        .map(|subject| EntryBody {
+            subject,
+            provenance: inputs.provenance.clone(),
+        })
+        .collect();
     for body in &bodies {
-        body.validate().with_context(|| format!("entry {:?}", body.subject))?;
+        body.validate()
+            .with_context(|| format!("entry {:?}", body.subject))?;
     }
     Ok(bodies)
 }
@@ -230,7 +275,11 @@ pub(crate) fn release_entries(inputs: &ReleaseInputs<'_>) -> Result<Vec<EntryBod
 /// One entry per plugin manifest, with the digest of the built component.
 /// The component must match its manifest's digest (else the manifest is
 /// stale), and every plugin the host measured must be one of these.
-fn plugin_subjects(root: &Path, plugin_dir: &Path, measured: &[MeasuredPlugin]) -> Result<Vec<Subject>> {
+fn plugin_subjects(
+    root: &Path,
+    plugin_dir: &Path,
+    measured: &[MeasuredPlugin],
+) -> Result<Vec<Subject>> {
     let manifest_dir = root.join("policies/plugins");
     let mut manifests: Vec<PathBuf> = fs::read_dir(&manifest_dir)
         .with_context(|| format!("listing {}", manifest_dir.display()))?
@@ -243,8 +292,12 @@ fn plugin_subjects(root: &Path, plugin_dir: &Path, measured: &[MeasuredPlugin]) 
         let manifest: PluginManifest = toml::from_str(&fs::read_to_string(&path)?)
             .with_context(|| format!("parsing plugin manifest {}", path.display()))?;
         let component_path = plugin_dir.join(&manifest.component);
-        let component = fs::read(&component_path)
-            .with_context(|| format!("reading {} (run `cargo xtask build-plugins` first)", component_path.display()))?;
+        let component = fs::read(&component_path).with_context(|| {
+            format!(
+                "reading {} (run `cargo xtask build-plugins` first)",
+                component_path.display()
+            )
+        })?;
         let digest = HexBytes(Sha256::digest(&component).into());
         ensure!(
             manifest.digest == format!("sha256:{digest}"),
@@ -280,7 +333,10 @@ fn plugin_subjects(root: &Path, plugin_dir: &Path, measured: &[MeasuredPlugin]) 
 /// measurement is stale and the release would log digests nobody reviewed here.
 fn check_policy_file(root: &Path, file: &MeasuredFile) -> Result<()> {
     ensure!(
-        !file.name.split('/').any(|part| part.is_empty() || part == ".." || part == "."),
+        !file
+            .name
+            .split('/')
+            .any(|part| part.is_empty() || part == ".." || part == "."),
         "policy file name {:?} is not a plain relative path",
         file.name
     );
@@ -305,7 +361,9 @@ pub(crate) fn submit(
     reviewer_keys: &[ed25519_dalek::SigningKey],
     log_key: Option<&PublicKeyBytes>,
 ) -> Result<ReleaseSummary> {
-    let mut verifier = log_key.map(|key| LogVerifier::new(key.as_bytes(), None)).transpose()?;
+    let mut verifier = log_key
+        .map(|key| LogVerifier::new(key.as_bytes(), None))
+        .transpose()?;
     let mut summary = ReleaseSummary::default();
     for body in bodies {
         let logged = ledger
@@ -319,17 +377,28 @@ pub(crate) fn submit(
             None => {
                 let entry = SignedEntry {
                     body: body.clone(),
-                    signatures: reviewer_keys.iter().map(|key| ReviewerSignature::sign(key, body)).collect(),
+                    signatures: reviewer_keys
+                        .iter()
+                        .map(|key| ReviewerSignature::sign(key, body))
+                        .collect(),
                 };
-                let placed = ledger.submit(&entry).map_err(|error| refusal(error, &body.subject))?;
-                eprintln!("xtask: logged {} at index {}", describe(&body.subject), placed.index);
+                let placed = ledger
+                    .submit(&entry)
+                    .map_err(|error| refusal(error, &body.subject))?;
+                eprintln!(
+                    "xtask: logged {} at index {}",
+                    describe(&body.subject),
+                    placed.index
+                );
                 summary.appended += usize::from(placed.appended);
                 summary.already_logged += usize::from(!placed.appended);
                 entry
             }
         };
         if let Some(verifier) = &mut verifier {
-            ledger.verify_entry(verifier, &entry).with_context(|| format!("verifying {}", describe(&body.subject)))?;
+            ledger
+                .verify_entry(verifier, &entry)
+                .with_context(|| format!("verifying {}", describe(&body.subject)))?;
         }
     }
     Ok(summary)
@@ -339,7 +408,11 @@ pub(crate) fn submit(
 fn refusal(error: RemoteError, subject: &Subject) -> anyhow::Error {
     let what = describe(subject);
     match &error {
-        RemoteError::Refused { code: Some(code), message, .. } if code == "not_admitted" => anyhow::anyhow!(
+        RemoteError::Refused {
+            code: Some(code),
+            message,
+            ..
+        } if code == "not_admitted" => anyhow::anyhow!(
             "the ledger refused {what}: {message}; pass one --reviewer-key per reviewer, \
              as many as the ledger's reviewer policy requires (nothing of this entry was logged)"
         ),
@@ -359,7 +432,8 @@ fn describe(subject: &Subject) -> String {
 
 pub(crate) fn read_measurement(path: &Path) -> Result<HostMeasurement> {
     let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("parsing the host measurement {}", path.display()))
+    serde_json::from_str(&text)
+        .with_context(|| format!("parsing the host measurement {}", path.display()))
 }
 
 /// Runs `cloister-host measure` from this tree: the host binary hashes itself,
@@ -371,7 +445,11 @@ fn measure_host(root: &Path) -> Result<HostMeasurement> {
         .stderr(std::process::Stdio::inherit())
         .output()
         .context("running `cloister-host measure`")?;
-    ensure!(output.status.success(), "`cloister-host measure` failed with {}", output.status);
+    ensure!(
+        output.status.success(),
+        "`cloister-host measure` failed with {}",
+        output.status
+    );
     serde_json::from_slice(&output.stdout).context("parsing the output of `cloister-host measure`")
 }
 
@@ -380,8 +458,16 @@ fn fetch_key_list(url: &str) -> Result<Vec<u8>> {
     let mut response = ureq::get(url)
         .header("accept", cloister_ohttp_keys::KEY_LIST_MEDIA_TYPE)
         .call()
-        .with_context(|| format!("fetching the gateway's key configurations from {url} (is the gateway running?)"))?;
-    let media_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        .with_context(|| {
+            format!(
+                "fetching the gateway's key configurations from {url} (is the gateway running?)"
+            )
+        })?;
+    let media_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     ensure!(
         media_type == cloister_ohttp_keys::KEY_LIST_MEDIA_TYPE,
         "{url} answered with {media_type:?}, not {}",
@@ -393,20 +479,33 @@ fn fetch_key_list(url: &str) -> Result<Vec<u8>> {
 /// `git rev-parse HEAD`, with `-dirty` when the work tree has uncommitted changes.
 fn source_commit(root: &Path) -> Result<String> {
     let git = |args: &[&str]| -> Result<String> {
-        let output = Command::new("git").arg("-C").arg(root).args(args).output().context("running git")?;
-        ensure!(output.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+        let output = Command::new("git")
+            .arg("-C")
+            .arg(root)
+            .args(args)
+            .output()
+            .context("running git")?;
+        ensure!(
+            output.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         Ok(String::from_utf8(output.stdout)?.trim().to_owned())
     };
     let commit = git(&["rev-parse", "HEAD"])?;
     let dirty = !git(&["status", "--porcelain"])?.is_empty();
-    Ok(if dirty { format!("{commit}-dirty") } else { commit })
+    Ok(if dirty {
+        format!("{commit}-dirty")
+    } else {
+        commit
+    })
 }
 
 /// `user@host` of whoever runs the release.
 fn default_builder() -> String {
     let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    let host =
-        fs::read_to_string("/proc/sys/kernel/hostname").map_or_else(|_| "unknown".into(), |h| h.trim().to_owned());
+    let host = fs::read_to_string("/proc/sys/kernel/hostname")
+        .map_or_else(|_| "unknown".into(), |h| h.trim().to_owned());
     format!("{user}@{host}")
 }
 
@@ -447,10 +546,16 @@ pub(crate) fn demo_reviewers(dir: &Path) -> Result<DemoLedger> {
         let name = format!("demo-reviewer-{index}");
         let path = dir.join("reviewers").join(format!("{name}.key"));
         let (key, _) = keys::read_or_generate_key_file(&path)?;
-        reviewers.push(Reviewer { name, public_key: HexBytes(key.verifying_key().to_bytes()) });
+        reviewers.push(Reviewer {
+            name,
+            public_key: HexBytes(key.verifying_key().to_bytes()),
+        });
         reviewer_keys.push(path);
     }
-    let policy = ReviewerPolicy { threshold: DEMO_THRESHOLD, reviewers };
+    let policy = ReviewerPolicy {
+        threshold: DEMO_THRESHOLD,
+        reviewers,
+    };
     policy.validate()?;
     let policy_path = dir.join("ledger-reviewers.toml");
     fs::write(
@@ -468,10 +573,15 @@ pub(crate) fn demo_reviewers(dir: &Path) -> Result<DemoLedger> {
     let config_path = dir.join("cloister-ledger.toml");
     let mut config = toml::Table::new();
     config.insert("listen".into(), "127.0.0.1:7400".into());
-    for (key, path) in
-        [("database", dir.join("cloister-ledger.redb")), ("log_key", log_key_path), ("reviewers", policy_path.clone())]
-    {
-        config.insert(key.into(), path.to_str().context("demo paths must be UTF-8")?.into());
+    for (key, path) in [
+        ("database", dir.join("cloister-ledger.redb")),
+        ("log_key", log_key_path),
+        ("reviewers", policy_path.clone()),
+    ] {
+        config.insert(
+            key.into(),
+            path.to_str().context("demo paths must be UTF-8")?.into(),
+        );
     }
     fs::write(
         &config_path,
@@ -490,10 +600,19 @@ pub(crate) fn demo_reviewers(dir: &Path) -> Result<DemoLedger> {
 
 pub(crate) fn run_demo_reviewers(root: &Path, args: &DemoReviewersArgs) -> Result<()> {
     let demo = demo_reviewers(&root.join(&args.dir))?;
-    eprintln!("xtask: DEMO ONLY reviewer keys and ledger configuration (never use them for a real ledger)");
+    eprintln!(
+        "xtask: DEMO ONLY reviewer keys and ledger configuration (never use them for a real ledger)"
+    );
     println!("reviewer policy: {}", demo.policy_path.display());
-    println!("ledger:          cloister-ledger serve --config {}", demo.config_path.display());
-    let keys: Vec<String> = demo.reviewer_keys.iter().map(|key| format!("--reviewer-key {}", key.display())).collect();
+    println!(
+        "ledger:          cloister-ledger serve --config {}",
+        demo.config_path.display()
+    );
+    let keys: Vec<String> = demo
+        .reviewer_keys
+        .iter()
+        .map(|key| format!("--reviewer-key {}", key.display()))
+        .collect();
     println!("release:         cargo xtask release {}", keys.join(" "));
     println!("log public key:  {}", demo.log_public_key);
     Ok(())
@@ -545,15 +664,24 @@ mod tests {
                 digest: sha256(COMPONENT),
             }],
             policy_files: vec![
-                MeasuredFile { name: "log-allowlist.toml".into(), digest: sha256(ALLOWLIST) },
-                MeasuredFile { name: "plugins/summarise.toml".into(), digest: sha256(manifest.as_bytes()) },
+                MeasuredFile {
+                    name: "log-allowlist.toml".into(),
+                    digest: sha256(ALLOWLIST),
+                },
+                MeasuredFile {
+                    name: "plugins/summarise.toml".into(),
+                    digest: sha256(manifest.as_bytes()),
+                },
             ],
         };
         Tree { dir, host }
     }
 
     fn provenance() -> Provenance {
-        Provenance { source_commit: "0123abcd".into(), builder: "test@ci".into() }
+        Provenance {
+            source_commit: "0123abcd".into(),
+            builder: "test@ci".into(),
+        }
     }
 
     fn entries(tree: &Tree) -> Result<Vec<EntryBody>> {
@@ -583,11 +711,26 @@ mod tests {
                     wit_world: FEATURE_WORLD.into(),
                     digest: sha256(COMPONENT),
                 },
-                Subject::PolicyFile { name: "log-allowlist.toml".into(), digest: sha256(ALLOWLIST) },
-                Subject::PolicyFile { name: "plugins/summarise.toml".into(), digest: tree.host.policy_files[1].digest },
-                Subject::PolicyFile { name: POLICY_SET_NAME.into(), digest: HexBytes([0xcd; 32]) },
-                Subject::CvmMeasurement { measurement: HexBytes([0xab; 48]), snp_policy: 0x30000 },
-                Subject::OhttpKeyConfig { key_id: 7, digest: sha256(KEY_CONFIG) },
+                Subject::PolicyFile {
+                    name: "log-allowlist.toml".into(),
+                    digest: sha256(ALLOWLIST)
+                },
+                Subject::PolicyFile {
+                    name: "plugins/summarise.toml".into(),
+                    digest: tree.host.policy_files[1].digest
+                },
+                Subject::PolicyFile {
+                    name: POLICY_SET_NAME.into(),
+                    digest: HexBytes([0xcd; 32])
+                },
+                Subject::CvmMeasurement {
+                    measurement: HexBytes([0xab; 48]),
+                    snp_policy: 0x30000
+                },
+                Subject::OhttpKeyConfig {
+                    key_id: 7,
+                    digest: sha256(KEY_CONFIG)
+                },
             ]
         );
     }
@@ -595,27 +738,46 @@ mod tests {
     #[test]
     fn refuses_stale_manifests_and_measurements() {
         let tree = tree();
-        fs::write(tree.dir.path().join("target/plugins/summarise.wasm"), b"rebuilt").expect("write");
+        fs::write(
+            tree.dir.path().join("target/plugins/summarise.wasm"),
+            b"rebuilt",
+        )
+        .expect("write");
         let stale_manifest = entries(&tree).expect_err("component no longer matches its manifest");
-        assert!(stale_manifest.to_string().contains("build-plugins"), "{stale_manifest}");
+        assert!(
+            stale_manifest.to_string().contains("build-plugins"),
+            "{stale_manifest}"
+        );
 
         let mut tree = self::tree();
         tree.host.policy_files[0].digest = HexBytes([0; 32]);
         let stale_measurement = entries(&tree).expect_err("measured policy differs from the tree");
-        assert!(stale_measurement.to_string().contains("measure again"), "{stale_measurement}");
+        assert!(
+            stale_measurement.to_string().contains("measure again"),
+            "{stale_measurement}"
+        );
 
         let mut tree = self::tree();
         tree.host.plugins[0].version = "9.9.9".into();
-        assert!(entries(&tree).is_err(), "host loads a plugin this tree did not build");
+        assert!(
+            entries(&tree).is_err(),
+            "host loads a plugin this tree did not build"
+        );
 
         let mut tree = self::tree();
         tree.host.measurement = None;
         let no_measurement = entries(&tree).expect_err("real hardware: measurement must be given");
-        assert!(no_measurement.to_string().contains("--measurement"), "{no_measurement}");
+        assert!(
+            no_measurement.to_string().contains("--measurement"),
+            "{no_measurement}"
+        );
 
         let mut tree = self::tree();
         tree.host.policy_files[0].name = "../escape.toml".into();
-        assert!(entries(&tree).is_err(), "policy names must stay under policies/");
+        assert!(
+            entries(&tree).is_err(),
+            "policy names must stay under policies/"
+        );
     }
 
     fn key(seed: u8) -> SigningKey {
@@ -640,14 +802,33 @@ mod tests {
             .collect();
         let log_key = key(9);
         let log_public = HexBytes(log_key.verifying_key().to_bytes());
-        let ledger = Ledger::open(&dir.path().join("ledger.redb"), log_key, ReviewerPolicy { threshold: 2, reviewers })
-            .expect("open ledger");
-        let runtime =
-            tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
-        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+        let ledger = Ledger::open(
+            &dir.path().join("ledger.redb"),
+            log_key,
+            ReviewerPolicy {
+                threshold: 2,
+                reviewers,
+            },
+        )
+        .expect("open ledger");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("address"));
-        runtime.spawn(async move { axum::serve(listener, cloister_ledger_server::router(ledger)).await });
-        TestLedger { url, log_key: log_public, _runtime: runtime, _dir: dir }
+        runtime.spawn(async move {
+            axum::serve(listener, cloister_ledger_server::router(ledger)).await
+        });
+        TestLedger {
+            url,
+            log_key: log_public,
+            _runtime: runtime,
+            _dir: dir,
+        }
     }
 
     #[test]
@@ -658,14 +839,31 @@ mod tests {
         let client = LedgerClient::new(&ledger.url);
         let reviewers = [key(1), key(3)];
 
-        let first = submit(&client, &bodies, &reviewers, Some(&ledger.log_key)).expect("release admitted");
-        assert_eq!(first, ReleaseSummary { appended: bodies.len(), already_logged: 0 });
+        let first =
+            submit(&client, &bodies, &reviewers, Some(&ledger.log_key)).expect("release admitted");
+        assert_eq!(
+            first,
+            ReleaseSummary {
+                appended: bodies.len(),
+                already_logged: 0
+            }
+        );
         let head = client.tree_head().expect("head");
         assert_eq!(head.head.tree_size, bodies.len() as u64);
 
         let second = submit(&client, &bodies, &reviewers, Some(&ledger.log_key)).expect("rerun");
-        assert_eq!(second, ReleaseSummary { appended: 0, already_logged: bodies.len() });
-        assert_eq!(client.tree_head().expect("head"), head, "a rerun must not touch the log");
+        assert_eq!(
+            second,
+            ReleaseSummary {
+                appended: 0,
+                already_logged: bodies.len()
+            }
+        );
+        assert_eq!(
+            client.tree_head().expect("head"),
+            head,
+            "a rerun must not touch the log"
+        );
     }
 
     #[test]
@@ -675,11 +873,16 @@ mod tests {
         let ledger = start_ledger();
         let client = LedgerClient::new(&ledger.url);
 
-        let error = submit(&client, &bodies, &[key(2)], None).expect_err("one reviewer is not enough");
+        let error =
+            submit(&client, &bodies, &[key(2)], None).expect_err("one reviewer is not enough");
         let message = error.to_string();
-        assert!(message.contains("1 reviewer signature(s), 2 required"), "{message}");
+        assert!(
+            message.contains("1 reviewer signature(s), 2 required"),
+            "{message}"
+        );
         assert!(message.contains("--reviewer-key"), "{message}");
-        let unknown = submit(&client, &bodies, &[key(1), key(7)], None).expect_err("unknown reviewer");
+        let unknown =
+            submit(&client, &bodies, &[key(1), key(7)], None).expect_err("unknown reviewer");
         assert!(unknown.to_string().contains("unknown key"), "{unknown}");
         assert_eq!(client.tree_head().expect("head").head.tree_size, 0);
     }
@@ -689,20 +892,41 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let first = demo_reviewers(dir.path()).expect("demo reviewers");
         let policy = keys::read_reviewer_policy(&first.policy_path).expect("valid policy");
-        assert_eq!((policy.threshold, policy.reviewers.len()), (DEMO_THRESHOLD, DEMO_REVIEWERS));
-        assert!(fs::read_to_string(&first.policy_path).expect("read").starts_with("# DEMO ONLY"));
+        assert_eq!(
+            (policy.threshold, policy.reviewers.len()),
+            (DEMO_THRESHOLD, DEMO_REVIEWERS)
+        );
+        assert!(
+            fs::read_to_string(&first.policy_path)
+                .expect("read")
+                .starts_with("# DEMO ONLY")
+        );
         for (reviewer, path) in policy.reviewers.iter().zip(&first.reviewer_keys) {
             let key = keys::read_key_file(path).expect("reviewer key");
-            assert_eq!(reviewer.public_key.as_bytes(), key.verifying_key().as_bytes());
+            assert_eq!(
+                reviewer.public_key.as_bytes(),
+                key.verifying_key().as_bytes()
+            );
         }
-        let config: toml::Table = toml::from_str(&fs::read_to_string(&first.config_path).expect("read")).expect("toml");
+        let config: toml::Table =
+            toml::from_str(&fs::read_to_string(&first.config_path).expect("read")).expect("toml");
         assert_eq!(config["reviewers"].as_str(), first.policy_path.to_str());
         let log_key =
-            keys::read_key_file(Path::new(config["log_key"].as_str().expect("log key path"))).expect("log key");
-        assert_eq!(log_key.verifying_key().to_bytes(), *first.log_public_key.as_bytes());
+            keys::read_key_file(Path::new(config["log_key"].as_str().expect("log key path")))
+                .expect("log key");
+        assert_eq!(
+            log_key.verifying_key().to_bytes(),
+            *first.log_public_key.as_bytes()
+        );
 
         let again = demo_reviewers(dir.path()).expect("rerun");
-        assert_eq!(again.log_public_key, first.log_public_key, "keys are reused, not replaced");
-        assert_eq!(keys::read_reviewer_policy(&again.policy_path).expect("policy"), policy);
+        assert_eq!(
+            again.log_public_key, first.log_public_key,
+            "keys are reused, not replaced"
+        );
+        assert_eq!(
+            keys::read_reviewer_policy(&again.policy_path).expect("policy"),
+            policy
+        );
     }
 }

@@ -44,21 +44,32 @@ fn rustup_has_target() -> bool {
     Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
-        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == TARGET))
+        .is_ok_and(|out| {
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .any(|l| l.trim() == TARGET)
+        })
 }
 
 fn ensure_debian_toolchain() -> Result<()> {
-    let present = [DEBIAN_RUSTC, DEBIAN_CARGO, DEBIAN_STD_SRC, WASM_LD].iter().all(|p| Path::new(p).exists());
+    let present = [DEBIAN_RUSTC, DEBIAN_CARGO, DEBIAN_STD_SRC, WASM_LD]
+        .iter()
+        .all(|p| Path::new(p).exists());
     if present {
         return Ok(());
     }
-    eprintln!("xtask: no rustup wasm32 target; installing Debian's wasm-capable toolchain: {DEBIAN_PACKAGES:?}");
+    eprintln!(
+        "xtask: no rustup wasm32 target; installing Debian's wasm-capable toolchain: {DEBIAN_PACKAGES:?}"
+    );
     if Command::new("apt-get").arg("--version").output().is_err() {
         bail!(
             "no wasm32 toolchain: install the `{TARGET}` rustup target, or Debian packages {DEBIAN_PACKAGES:?}"
         );
     }
     run(Command::new("apt-get").args(["update", "-qq"])).context("apt-get update")?;
-    run(Command::new("apt-get").args(["install", "-y", "-qq"]).args(DEBIAN_PACKAGES).env("DEBIAN_FRONTEND", "noninteractive"))
-        .context("installing the wasm toolchain")
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq"])
+        .args(DEBIAN_PACKAGES)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+    .context("installing the wasm toolchain")
 }

@@ -11,7 +11,6 @@ use cloister_client::ClientConfig;
 use cloister_client::tokens::IssuerSettings;
 use serde::Deserialize;
 
-
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -146,7 +145,10 @@ impl Default for TokenSettings {
 
 impl Default for AttestationSettings {
     fn default() -> Self {
-        Self { policy_file: "policies/attestation.toml".into(), simulated_platform_seed: hex::encode(DEVELOPMENT_SEED) }
+        Self {
+            policy_file: "policies/attestation.toml".into(),
+            simulated_platform_seed: hex::encode(DEVELOPMENT_SEED),
+        }
     }
 }
 
@@ -169,7 +171,8 @@ impl Config {
             tracing::debug!("no --config given: built-in defaults");
             return Ok(Self::default());
         };
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
     }
 
@@ -205,8 +208,8 @@ mod tests {
 
     #[test]
     fn the_example_config_is_the_defaults() {
-        let example: Config =
-            toml::from_str(include_str!("../cloister.example.toml")).unwrap_or_else(|e| panic!("example config: {e}"));
+        let example: Config = toml::from_str(include_str!("../cloister.example.toml"))
+            .unwrap_or_else(|e| panic!("example config: {e}"));
         assert_eq!(example, Config::default());
     }
 
@@ -216,7 +219,10 @@ mod tests {
         const RELAY_WORK: Duration = Duration::from_secs(5);
         let ours = Config::default().client().timeout;
         let relay = Duration::from_millis(cloister_relay::RelayConfig::default().timeout_ms);
-        assert!(ours >= relay + RELAY_WORK, "cloister waits {ours:?} for a relay that waits {relay:?}");
+        assert!(
+            ours >= relay + RELAY_WORK,
+            "cloister waits {ours:?} for a relay that waits {relay:?}"
+        );
     }
 
     #[test]

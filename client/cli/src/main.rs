@@ -96,16 +96,20 @@ fn main() -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     match cli.command {
-        Command::Account { command: AccountCommand::New { id } } => account_new(&config, &id, cli.json),
-        Command::Tokens { command: TokensCommand::Fetch { count } } => {
+        Command::Account {
+            command: AccountCommand::New { id },
+        } => account_new(&config, &id, cli.json),
+        Command::Tokens {
+            command: TokensCommand::Fetch { count },
+        } => {
             let wallet = open_wallet(&config)?;
             let count = count.unwrap_or(config.tokens.batch);
             let fetched = runtime.block_on(session::fetch_tokens(&config, &wallet, count))?;
             print_status(&wallet.status(unix_now())?, Some(fetched), cli.json)
         }
-        Command::Tokens { command: TokensCommand::Status } => {
-            print_status(&open_wallet(&config)?.status(unix_now())?, None, cli.json)
-        }
+        Command::Tokens {
+            command: TokensCommand::Status,
+        } => print_status(&open_wallet(&config)?.status(unix_now())?, None, cli.json),
         Command::Summarise { file } => run_feature(&runtime, &config, &file, "summarise", cli.json),
         Command::Suggest { file } => run_feature(&runtime, &config, &file, "suggest", cli.json),
     }
@@ -113,7 +117,11 @@ fn main() -> anyhow::Result<()> {
 
 fn account_new(config: &Config, id: &str, json: bool) -> anyhow::Result<()> {
     let account = AccountKey::generate(id)?;
-    if let Some(dir) = config.account_file.parent().filter(|d| !d.as_os_str().is_empty()) {
+    if let Some(dir) = config
+        .account_file
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     account.save_new(&config.account_file)?;
@@ -148,7 +156,10 @@ fn print_status(status: &WalletStatus, fetched: Option<usize>, json: bool) -> an
         println!("expired (dropped at next use): {}", status.expired);
     }
     if status.other_challenge > 0 {
-        println!("for another issuer or origin (kept, not spent): {}", status.other_challenge);
+        println!(
+            "for another issuer or origin (kept, not spent): {}",
+            status.other_challenge
+        );
     }
     if let Some(at) = status.next_expiry {
         println!("first expiry in {} s", at.saturating_sub(unix_now()));
@@ -178,7 +189,10 @@ fn run_feature(
 
 fn print_outcome(outcome: &Outcome) {
     match &outcome.response {
-        FeatureResponse::Summary { text, messages_covered } => {
+        FeatureResponse::Summary {
+            text,
+            messages_covered,
+        } => {
             println!("{text}\n\n(covers {messages_covered} messages)");
         }
         FeatureResponse::Suggestions { items } => {
@@ -188,7 +202,11 @@ fn print_outcome(outcome: &Outcome) {
         }
     }
     let a = &outcome.attestation;
-    let platform = if a.simulated { "SIMULATED platform: no hardware guarantee" } else { "AMD SEV-SNP" };
+    let platform = if a.simulated {
+        "SIMULATED platform: no hardware guarantee"
+    } else {
+        "AMD SEV-SNP"
+    };
     println!("\nattested host ({platform}, root {})", a.root);
     println!("  measurement {}", a.measurement);
     println!("  host data   {}", a.host_data);
@@ -197,5 +215,8 @@ fn print_outcome(outcome: &Outcome) {
         "  vmpl {}, tcb bootloader {} tee {} snp {} microcode {}",
         a.vmpl, tcb.bootloader, tcb.tee, tcb.snp, tcb.microcode
     );
-    println!("tokens spent {}, left {}", outcome.tokens_spent, outcome.tokens_left);
+    println!(
+        "tokens spent {}, left {}",
+        outcome.tokens_spent, outcome.tokens_left
+    );
 }

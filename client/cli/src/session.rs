@@ -39,11 +39,17 @@ pub fn open_wallet(config: &Config) -> anyhow::Result<TokenWallet> {
 }
 
 /// Fetches `count` tokens into `wallet` with the configured account.
-pub async fn fetch_tokens(config: &Config, wallet: &TokenWallet, count: usize) -> anyhow::Result<usize> {
+pub async fn fetch_tokens(
+    config: &Config,
+    wallet: &TokenWallet,
+    count: usize,
+) -> anyhow::Result<usize> {
     let account = AccountKey::load(&config.account_file).context(
         "no usable account key: create one with `cloister account new --id NAME` and register it with the issuer",
     )?;
-    let fetched = IssuerClient::new(config.issuer())?.fetch(&account, wallet, count).await?;
+    let fetched = IssuerClient::new(config.issuer())?
+        .fetch(&account, wallet, count)
+        .await?;
     Ok(fetched)
 }
 
@@ -54,7 +60,11 @@ pub async fn ensure_tokens(config: &Config, wallet: &TokenWallet) -> anyhow::Res
     if usable >= config.tokens.low_water {
         return Ok(());
     }
-    tracing::info!(usable, batch = config.tokens.batch, "token wallet running low: fetching more");
+    tracing::info!(
+        usable,
+        batch = config.tokens.batch,
+        "token wallet running low: fetching more"
+    );
     match fetch_tokens(config, wallet, config.tokens.batch).await {
         Ok(fetched) => {
             tracing::info!(fetched, "tokens fetched");
@@ -96,7 +106,10 @@ pub async fn run(config: &Config, request: &FeatureRequest) -> anyhow::Result<Ou
     let wallet = open_wallet(config)?;
     let trust = Trust::load(config).await?;
     ensure_tokens(config, &wallet).await?;
-    let spending = Arc::new(Spending { wallet: wallet.clone(), spent: AtomicUsize::new(0) });
+    let spending = Arc::new(Spending {
+        wallet: wallet.clone(),
+        spent: AtomicUsize::new(0),
+    });
     let client = Client::new(config.client(), trust.keys).context("building the OHTTP client")?;
     let transport = OhttpTransport::new(Arc::new(client), &config.network.authority)
         .with_tokens(Arc::clone(&spending) as Arc<dyn TokenSource>);
@@ -110,17 +123,24 @@ pub async fn run(config: &Config, request: &FeatureRequest) -> anyhow::Result<Ou
     .await;
     let tokens_left = wallet.status(unix_now())?.usable;
     let (response, attestation) = outcome.map_err(|error| explain(error, tokens_left))?;
-    Ok(Outcome { response, attestation, tokens_spent: spending.spent.load(Ordering::SeqCst), tokens_left })
+    Ok(Outcome {
+        response,
+        attestation,
+        tokens_spent: spending.spent.load(Ordering::SeqCst),
+        tokens_left,
+    })
 }
 
 /// Turns a session failure into a message that says what to do.
 fn explain(error: ClientError, tokens_left: usize) -> anyhow::Error {
     match &error {
         ClientError::Transport(TransportError::Status { status: 401, .. }) if tokens_left == 0 => {
-            anyhow::Error::new(error).context("the token wallet ran dry mid-session: run `cloister tokens fetch`")
+            anyhow::Error::new(error)
+                .context("the token wallet ran dry mid-session: run `cloister tokens fetch`")
         }
         ClientError::Transport(TransportError::Status { status: 401, .. }) => {
-            anyhow::Error::new(error).context("the gateway refused the request's Privacy Pass token")
+            anyhow::Error::new(error)
+                .context("the gateway refused the request's Privacy Pass token")
         }
         ClientError::Attestation(_) => {
             anyhow::Error::new(error).context("the host is not trusted: nothing was sent to it")
@@ -135,12 +155,18 @@ pub fn read_request(path: &std::path::Path, feature: &str) -> anyhow::Result<Fea
     let request: FeatureRequest = serde_json::from_slice(&text)
         .with_context(|| format!("{} is not a cloister-api feature request", path.display()))?;
     if request.feature() != feature {
-        bail!("{} is a {} request, not a {feature} request", path.display(), request.feature());
+        bail!(
+            "{} is a {} request, not a {feature} request",
+            path.display(),
+            request.feature()
+        );
     }
     Ok(request)
 }
 
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

@@ -14,7 +14,9 @@ use cloister_privacypass::{Redeemer, TrustedKey};
 use cloister_ratls::{FeatureService, SessionConfig, SessionTable, routes};
 use cloister_test_support::{Loopback, forward_to, serve_app};
 
-use crate::config::{AttestationSettings, Authority, Config, NetworkSettings, TokenSettings, TrustSettings};
+use crate::config::{
+    AttestationSettings, Authority, Config, NetworkSettings, TokenSettings, TrustSettings,
+};
 use crate::session;
 
 #[path = "../../tests/it/common/mod.rs"]
@@ -23,7 +25,13 @@ mod issuer_fixture;
 const RELEASED: [u8; 48] = [0x52; 48];
 const HOST_DATA: [u8; 32] = [0x48; 32];
 /// The development platform's TCB (also the simulation policy's minimum).
-const TCB: Tcb = Tcb { fmc: None, bootloader: 3, tee: 0, snp: 8, microcode: 115 };
+const TCB: Tcb = Tcb {
+    fmc: None,
+    bootloader: 3,
+    tee: 0,
+    snp: 8,
+    microcode: 115,
+};
 
 #[derive(Default)]
 struct Echo {
@@ -34,9 +42,9 @@ impl FeatureService for Echo {
     fn handle(&self, request: FeatureRequest) -> Result<FeatureResponse, String> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         match request {
-            FeatureRequest::Suggest(suggest) => {
-                Ok(FeatureResponse::Suggestions { items: vec![suggest.draft.to_uppercase()] })
-            }
+            FeatureRequest::Suggest(suggest) => Ok(FeatureResponse::Suggestions {
+                items: vec![suggest.draft.to_uppercase()],
+            }),
             FeatureRequest::Summarise(_) => Err("unsupported".into()),
         }
     }
@@ -47,7 +55,8 @@ impl FeatureService for Echo {
 fn platform() -> &'static SimulatedPlatform {
     static PLATFORM: OnceLock<SimulatedPlatform> = OnceLock::new();
     PLATFORM.get_or_init(|| {
-        let seed = hex::decode(AttestationSettings::default().simulated_platform_seed).unwrap_or_default();
+        let seed =
+            hex::decode(AttestationSettings::default().simulated_platform_seed).unwrap_or_default();
         let seed = <[u8; 32]>::try_from(seed).unwrap_or_else(|_| panic!("development seed"));
         SimulatedPlatform::from_seed(seed, TCB).unwrap_or_else(|e| panic!("platform: {e}"))
     })
@@ -67,18 +76,31 @@ impl Stack {
     async fn start(measurement: [u8; 48]) -> Self {
         let issuer = issuer_fixture::Issuer::start(100).await;
         let feature = Arc::new(Echo::default());
-        let provider =
-            Arc::new(SimulatedProvider::new(platform().clone(), SimulatedLaunch::new(measurement, HOST_DATA)));
-        let table =
-            SessionTable::new(&SessionConfig::default(), provider, Arc::clone(&feature) as Arc<dyn FeatureService>)
-                .unwrap_or_else(|e| panic!("table: {e}"));
+        let provider = Arc::new(SimulatedProvider::new(
+            platform().clone(),
+            SimulatedLaunch::new(measurement, HOST_DATA),
+        ));
+        let table = SessionTable::new(
+            &SessionConfig::default(),
+            provider,
+            Arc::clone(&feature) as Arc<dyn FeatureService>,
+        )
+        .unwrap_or_else(|e| panic!("table: {e}"));
         let host = serve_app(routes(Arc::new(table))).await;
 
-        let directory = issuer.client().directory().await.unwrap_or_else(|e| panic!("directory: {e}"));
+        let directory = issuer
+            .client()
+            .directory()
+            .await
+            .unwrap_or_else(|e| panic!("directory: {e}"));
         let trusted = TrustedKey::from_directory(&directory, issuer.settings().key_lifetime_secs)
             .unwrap_or_else(|e| panic!("trusted keys: {e}"));
-        let challenge = issuer.settings().challenge().unwrap_or_else(|e| panic!("challenge: {e}"));
-        let redeemer = PrivacyPassRedeemer::new(Arc::new(Redeemer::new(trusted, &[challenge], 1000)));
+        let challenge = issuer
+            .settings()
+            .challenge()
+            .unwrap_or_else(|e| panic!("challenge: {e}"));
+        let redeemer =
+            PrivacyPassRedeemer::new(Arc::new(Redeemer::new(trusted, &[challenge], 1000)));
         let servers = Loopback::start(redeemer, forward_to(host)).await;
         let key_config_digest = hex::encode(servers.key_config_digest());
 
@@ -108,8 +130,17 @@ impl Stack {
             },
             ..Config::default()
         };
-        issuer.account.save_new(&config.account_file).unwrap_or_else(|e| panic!("account: {e}"));
-        let stack = Self { config, feature, issuer, key_config_digest, _state: state };
+        issuer
+            .account
+            .save_new(&config.account_file)
+            .unwrap_or_else(|e| panic!("account: {e}"));
+        let stack = Self {
+            config,
+            feature,
+            issuer,
+            key_config_digest,
+            _state: state,
+        };
         stack.pin(&[RELEASED], true);
         stack
     }
@@ -117,43 +148,75 @@ impl Stack {
     /// Writes the pinned allow-list: `measurements`, the host's HOST_DATA,
     /// and the gateway's key configuration if `key`.
     fn pin(&self, measurements: &[[u8; 48]], key: bool) {
-        let list = |values: Vec<String>| values.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>().join(", ");
-        let keys = if key { vec![self.key_config_digest.clone()] } else { vec![] };
+        let list = |values: Vec<String>| {
+            values
+                .iter()
+                .map(|v| format!("{v:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let keys = if key {
+            vec![self.key_config_digest.clone()]
+        } else {
+            vec![]
+        };
         let text = format!(
             "measurements = [{}]\nhost_data = [{}]\nkey_configs = [{}]\n",
             list(measurements.iter().map(hex::encode).collect()),
             list(vec![hex::encode(HOST_DATA)]),
             list(keys),
         );
-        std::fs::write(&self.config.trust.pinned_file, text).unwrap_or_else(|e| panic!("pinned file: {e}"));
+        std::fs::write(&self.config.trust.pinned_file, text)
+            .unwrap_or_else(|e| panic!("pinned file: {e}"));
     }
 
     fn wallet_tokens(&self) -> usize {
         let wallet = session::open_wallet(&self.config).unwrap_or_else(|e| panic!("wallet: {e}"));
-        wallet.status(session::unix_now()).map(|s| s.usable).unwrap_or_else(|e| panic!("status: {e}"))
+        wallet
+            .status(session::unix_now())
+            .map(|s| s.usable)
+            .unwrap_or_else(|e| panic!("status: {e}"))
     }
 }
 
 fn policy(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../policies")
+        .join(name)
 }
 
 fn suggest(draft: &str) -> FeatureRequest {
-    FeatureRequest::Suggest(SuggestRequest { draft: draft.into(), context: vec![], tone: Tone::Neutral, count: 1 })
+    FeatureRequest::Suggest(SuggestRequest {
+        draft: draft.into(),
+        context: vec![],
+        tone: Tone::Neutral,
+        count: 1,
+    })
 }
 
 #[tokio::test]
 async fn a_request_runs_on_the_attested_host_paying_one_token_per_ohttp_request() {
     let stack = Stack::start(RELEASED).await;
     assert_eq!(stack.wallet_tokens(), 0);
-    let outcome = session::run(&stack.config, &suggest("ship it")).await.unwrap_or_else(|e| panic!("run: {e:#}"));
-    assert_eq!(outcome.response, FeatureResponse::Suggestions { items: vec!["SHIP IT".into()] });
+    let outcome = session::run(&stack.config, &suggest("ship it"))
+        .await
+        .unwrap_or_else(|e| panic!("run: {e:#}"));
+    assert_eq!(
+        outcome.response,
+        FeatureResponse::Suggestions {
+            items: vec!["SHIP IT".into()]
+        }
+    );
     assert_eq!(outcome.attestation.measurement, hex::encode(RELEASED));
     assert_eq!(outcome.attestation.host_data, hex::encode(HOST_DATA));
     assert!(outcome.attestation.simulated);
     // The empty wallet was refilled with a batch of 5, then each OHTTP
     // request of the session (handshake, attestation, request) took one.
-    assert!(outcome.tokens_spent >= session::TOKENS_PER_SESSION, "{}", outcome.tokens_spent);
+    assert!(
+        outcome.tokens_spent >= session::TOKENS_PER_SESSION,
+        "{}",
+        outcome.tokens_spent
+    );
     assert_eq!(outcome.tokens_left, 5 - outcome.tokens_spent);
     assert_eq!(stack.wallet_tokens(), outcome.tokens_left);
     assert_eq!(stack.feature.calls.load(Ordering::SeqCst), 1);
@@ -190,15 +253,32 @@ async fn without_tokens_or_an_account_the_error_says_what_to_do() {
     std::fs::remove_file(&stack.config.account_file).unwrap_or_else(|e| panic!("{e}"));
     let refused = session::run(&stack.config, &suggest("hello")).await;
     let message = refused.err().map(|e| format!("{e:#}")).unwrap_or_default();
-    assert!(message.contains("cloister account new") && message.contains("holds 0 tokens"), "{message}");
+    assert!(
+        message.contains("cloister account new") && message.contains("holds 0 tokens"),
+        "{message}"
+    );
     assert_eq!(stack.feature.calls.load(Ordering::SeqCst), 0);
 
     // With the account back and tokens in the wallet, the same request succeeds.
-    stack.issuer.account.save_new(&stack.config.account_file).unwrap_or_else(|e| panic!("{e}"));
+    stack
+        .issuer
+        .account
+        .save_new(&stack.config.account_file)
+        .unwrap_or_else(|e| panic!("{e}"));
     let wallet = session::open_wallet(&stack.config).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(session::fetch_tokens(&stack.config, &wallet, 3).await.ok(), Some(3));
-    let outcome = session::run(&stack.config, &suggest("hello")).await.unwrap_or_else(|e| panic!("run: {e:#}"));
-    assert_eq!(outcome.response, FeatureResponse::Suggestions { items: vec!["HELLO".into()] });
+    assert_eq!(
+        session::fetch_tokens(&stack.config, &wallet, 3).await.ok(),
+        Some(3)
+    );
+    let outcome = session::run(&stack.config, &suggest("hello"))
+        .await
+        .unwrap_or_else(|e| panic!("run: {e:#}"));
+    assert_eq!(
+        outcome.response,
+        FeatureResponse::Suggestions {
+            items: vec!["HELLO".into()]
+        }
+    );
 }
 
 #[test]
@@ -206,8 +286,13 @@ fn request_files_must_match_the_command() {
     let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins");
     let conversation = testdata.join("summarise/testdata/team-lunch.json");
     let draft = testdata.join("suggest/testdata/running-late.json");
-    assert!(session::read_request(&conversation, "summarise").is_ok_and(|r| r.feature() == "summarise"));
+    assert!(
+        session::read_request(&conversation, "summarise").is_ok_and(|r| r.feature() == "summarise")
+    );
     assert!(session::read_request(&draft, "suggest").is_ok_and(|r| r.feature() == "suggest"));
-    assert!(session::read_request(&draft, "summarise").is_err_and(|e| e.to_string().contains("not a summarise")));
+    assert!(
+        session::read_request(&draft, "summarise")
+            .is_err_and(|e| e.to_string().contains("not a summarise"))
+    );
     assert!(session::read_request(&testdata.join("missing.json"), "suggest").is_err());
 }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use cloister_attestation::{
-    AllowList, AuthorityRejection, MeasurementAuthority, Policy, RootKind, SIMULATION_WARNING, SimulatedPlatform, Tcb,
-    TrustAnchors, VerifiedReport, Verifier,
+    AllowList, AuthorityRejection, MeasurementAuthority, Policy, RootKind, SIMULATION_WARNING,
+    SimulatedPlatform, Tcb, TrustAnchors, VerifiedReport, Verifier,
 };
 use cloister_client::ledger::{LedgerTrust, LedgerTrustConfig};
 use cloister_client::{ClientError, KeyConsistency, PinnedDigests};
@@ -47,18 +47,29 @@ impl Pinned {
                 measurements: digests(&file.measurements, "measurements")?,
                 host_data: digests(&file.host_data, "host_data")?,
             },
-            keys: PinnedDigests(digests::<32>(&file.key_configs, "key_configs")?.into_iter().collect::<HashSet<_>>()),
+            keys: PinnedDigests(
+                digests::<32>(&file.key_configs, "key_configs")?
+                    .into_iter()
+                    .collect::<HashSet<_>>(),
+            ),
         })
     }
 
     fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading the pinned allow-list {} ([trust] pinned_file)", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| {
+            format!(
+                "reading the pinned allow-list {} ([trust] pinned_file)",
+                path.display()
+            )
+        })?;
         Self::from_toml(&text).with_context(|| format!("parsing {}", path.display()))
     }
 }
 
-fn digests<const N: usize>(list: &[String], field: &str) -> anyhow::Result<std::collections::BTreeSet<[u8; N]>> {
+fn digests<const N: usize>(
+    list: &[String],
+    field: &str,
+) -> anyhow::Result<std::collections::BTreeSet<[u8; N]>> {
     list.iter()
         .map(|value| {
             hex::decode(value)
@@ -79,9 +90,15 @@ pub enum Released {
 }
 
 impl MeasurementAuthority for Released {
-    fn check(&self, measurement: &[u8; 48], host_data: &[u8; 32]) -> Result<(), AuthorityRejection> {
+    fn check(
+        &self,
+        measurement: &[u8; 48],
+        host_data: &[u8; 32],
+    ) -> Result<(), AuthorityRejection> {
         match self {
-            Self::Ledger(ledger) => MeasurementAuthority::check(ledger.as_ref(), measurement, host_data),
+            Self::Ledger(ledger) => {
+                MeasurementAuthority::check(ledger.as_ref(), measurement, host_data)
+            }
             Self::Pinned(allow) => allow.check(measurement, host_data),
         }
     }
@@ -122,26 +139,38 @@ impl Trust {
         let path = &config.attestation.policy_file;
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading the attestation policy {}", path.display()))?;
-        let policy = Policy::from_toml(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let policy =
+            Policy::from_toml(&text).with_context(|| format!("parsing {}", path.display()))?;
         let mut anchors = TrustAnchors::amd();
         if policy.allow_simulated {
             tracing::warn!(policy = %path.display(), "{SIMULATION_WARNING}");
             let seed = simulated_seed(&config.attestation.simulated_platform_seed)?;
             let platform = SimulatedPlatform::from_seed(seed, policy.minimum_tcb)
                 .context("deriving the simulated development platform")?;
-            anchors = platform.pin_in(anchors).context("pinning the simulated root")?;
+            anchors = platform
+                .pin_in(anchors)
+                .context("pinning the simulated root")?;
         }
         let (released, keys) = match config.trust.authority {
             Authority::Ledger => {
                 let ledger = Arc::new(ledger_view(config).await?);
-                (Released::Ledger(Arc::clone(&ledger)), ReleasedKeys::Ledger(ledger))
+                (
+                    Released::Ledger(Arc::clone(&ledger)),
+                    ReleasedKeys::Ledger(ledger),
+                )
             }
             Authority::Pinned => {
                 let pinned = Pinned::load(&config.trust.pinned_file)?;
-                (Released::Pinned(pinned.allow), ReleasedKeys::Pinned(pinned.keys))
+                (
+                    Released::Pinned(pinned.allow),
+                    ReleasedKeys::Pinned(pinned.keys),
+                )
             }
         };
-        Ok(Self { verifier: Verifier::new(anchors, policy, released), keys })
+        Ok(Self {
+            verifier: Verifier::new(anchors, policy, released),
+            keys,
+        })
     }
 }
 
@@ -151,13 +180,19 @@ impl Trust {
 async fn ledger_view(config: &Config) -> anyhow::Result<LedgerTrust> {
     let trust = &config.trust;
     let log_key: PublicKeyBytes = trust.ledger_log_key.parse().ok().with_context(|| {
-        format!("[trust] ledger_log_key {:?} is not a 32-byte Ed25519 public key in hex", trust.ledger_log_key)
+        format!(
+            "[trust] ledger_log_key {:?} is not a 32-byte Ed25519 public key in hex",
+            trust.ledger_log_key
+        )
     })?;
     let reviewer_policy = match &trust.reviewer_policy_file {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading the reviewer policy {}", path.display()))?;
-            Some(toml::from_str::<ReviewerPolicy>(&text).with_context(|| format!("parsing {}", path.display()))?)
+            Some(
+                toml::from_str::<ReviewerPolicy>(&text)
+                    .with_context(|| format!("parsing {}", path.display()))?,
+            )
         }
         None => None,
     };
@@ -170,7 +205,8 @@ async fn ledger_view(config: &Config) -> anyhow::Result<LedgerTrust> {
     })?;
     if let Err(error) = ledger.sync().await {
         if ledger.tree_head().is_none() {
-            return Err(anyhow::Error::new(error).context("no verified view of the ledger: nothing can be trusted"));
+            return Err(anyhow::Error::new(error)
+                .context("no verified view of the ledger: nothing can be trusted"));
         }
         tracing::warn!(%error, "ledger sync failed: using the view verified at the last sync");
     }
@@ -178,7 +214,10 @@ async fn ledger_view(config: &Config) -> anyhow::Result<LedgerTrust> {
 }
 
 fn simulated_seed(hex_seed: &str) -> anyhow::Result<[u8; 32]> {
-    let Some(seed) = hex::decode(hex_seed).ok().and_then(|bytes| <[u8; 32]>::try_from(bytes).ok()) else {
+    let Some(seed) = hex::decode(hex_seed)
+        .ok()
+        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+    else {
         bail!("[attestation] simulated_platform_seed is not 32 bytes of hex");
     };
     Ok(seed)
@@ -228,19 +267,28 @@ mod tests {
     fn the_pinned_list_admits_only_what_it_names() {
         let measurement = hex::encode([0x52; 48]);
         let host_data = hex::encode([0x48; 32]);
-        let pinned = Pinned::from_toml(&format!("measurements = [\"{measurement}\"]\nhost_data = [\"{host_data}\"]\n"))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let pinned = Pinned::from_toml(&format!(
+            "measurements = [\"{measurement}\"]\nhost_data = [\"{host_data}\"]\n"
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
         let released = Released::Pinned(pinned.allow);
         assert_eq!(released.check(&[0x52; 48], &[0x48; 32]), Ok(()));
         assert!(released.check(&[0x53; 48], &[0x48; 32]).is_err());
         assert!(released.check(&[0x52; 48], &[0x49; 32]).is_err());
-        assert!(pinned.keys.0.is_empty(), "no key configuration pinned: every key is refused");
+        assert!(
+            pinned.keys.0.is_empty(),
+            "no key configuration pinned: every key is refused"
+        );
     }
 
     #[test]
     fn an_empty_list_refuses_everything_and_bad_digests_are_errors() {
         let empty = Pinned::from_toml("").unwrap_or_else(|e| panic!("{e}"));
-        assert!(Released::Pinned(empty.allow).check(&[0; 48], &[0; 32]).is_err());
+        assert!(
+            Released::Pinned(empty.allow)
+                .check(&[0; 48], &[0; 32])
+                .is_err()
+        );
         assert!(Pinned::from_toml("measurements = [\"abcd\"]").is_err());
         assert!(Pinned::from_toml("anything = []").is_err());
     }
@@ -249,7 +297,8 @@ mod tests {
     async fn the_ledger_authority_needs_a_pinned_log_key() {
         let config = Config {
             attestation: crate::config::AttestationSettings {
-                policy_file: Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/attestation.toml"),
+                policy_file: Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../../policies/attestation.toml"),
                 ..crate::config::AttestationSettings::default()
             },
             ..Config::default()
@@ -265,10 +314,15 @@ mod tests {
             let path = root.join(name);
             std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         };
-        let production = Policy::from_toml(&read("attestation.toml")).unwrap_or_else(|e| panic!("{e}"));
+        let production =
+            Policy::from_toml(&read("attestation.toml")).unwrap_or_else(|e| panic!("{e}"));
         assert!(!production.allow_simulated);
-        assert_eq!(production.allowed_vmpls, std::collections::BTreeSet::from([0]));
-        let simulated = Policy::from_toml(&read("attestation-simulated.toml")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            production.allowed_vmpls,
+            std::collections::BTreeSet::from([0])
+        );
+        let simulated = Policy::from_toml(&read("attestation-simulated.toml"))
+            .unwrap_or_else(|e| panic!("{e}"));
         assert!(simulated.allow_simulated);
     }
 }

@@ -56,7 +56,10 @@ impl fmt::Debug for AccountKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AccountKey")
             .field("id", &self.id)
-            .field("public_key", &hex::encode(self.key.verifying_key().as_bytes()))
+            .field(
+                "public_key",
+                &hex::encode(self.key.verifying_key().as_bytes()),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -77,7 +80,10 @@ impl AccountKey {
     /// # Errors
     /// [`AccountKeyError::BadId`] if the issuer would refuse `id`.
     pub fn from_seed(id: &str, seed: &[u8; 32]) -> Result<Self, AccountKeyError> {
-        let account = Self { id: id.to_owned(), key: SigningKey::from_bytes(seed) };
+        let account = Self {
+            id: id.to_owned(),
+            key: SigningKey::from_bytes(seed),
+        };
         // The signing rules are the issuer's: let them judge the id.
         match account.sign(b"", 0) {
             Err(AccountError::Malformed) => Err(AccountKeyError::BadId(id.to_owned())),
@@ -90,10 +96,17 @@ impl AccountKey {
     /// # Errors
     /// [`AccountKeyError::Io`] or [`AccountKeyError::Malformed`].
     pub fn load(path: &Path) -> Result<Self, AccountKeyError> {
-        let io = |source| AccountKeyError::Io { path: path.to_owned(), source };
-        let malformed = |reason: String| AccountKeyError::Malformed { path: path.to_owned(), reason };
+        let io = |source| AccountKeyError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let malformed = |reason: String| AccountKeyError::Malformed {
+            path: path.to_owned(),
+            reason,
+        };
         let text = Zeroizing::new(std::fs::read_to_string(path).map_err(io)?);
-        let file: AccountFile = toml::from_str(&text).map_err(|e| malformed(e.message().to_owned()))?;
+        let file: AccountFile =
+            toml::from_str(&text).map_err(|e| malformed(e.message().to_owned()))?;
         let seed = Zeroizing::new(
             hex::decode(&file.secret_seed)
                 .ok()
@@ -109,9 +122,17 @@ impl AccountKey {
     /// # Errors
     /// [`AccountKeyError::Io`], also when the file already exists.
     pub fn save_new(&self, path: &Path) -> Result<(), AccountKeyError> {
-        let io = |source| AccountKeyError::Io { path: path.to_owned(), source };
-        let file = AccountFile { id: self.id.clone(), secret_seed: hex::encode(self.key.to_bytes()) };
-        let text = Zeroizing::new(toml::to_string(&file).map_err(|e| io(std::io::Error::other(e.to_string())))?);
+        let io = |source| AccountKeyError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let file = AccountFile {
+            id: self.id.clone(),
+            secret_seed: hex::encode(self.key.to_bytes()),
+        };
+        let text = Zeroizing::new(
+            toml::to_string(&file).map_err(|e| io(std::io::Error::other(e.to_string())))?,
+        );
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -120,7 +141,9 @@ impl AccountKey {
             options.mode(0o600);
         }
         let mut out = options.open(path).map_err(io)?;
-        out.write_all(text.as_bytes()).and_then(|()| out.sync_all()).map_err(io)
+        out.write_all(text.as_bytes())
+            .and_then(|()| out.sync_all())
+            .map_err(io)
     }
 
     /// The account id.
@@ -156,24 +179,48 @@ mod tests {
         let loaded = AccountKey::load(&path).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(loaded.issuer_entry(), key.issuer_entry());
         let other = AccountKey::generate("alice").unwrap_or_else(|e| panic!("{e}"));
-        assert!(matches!(other.save_new(&path), Err(AccountKeyError::Io { .. })));
-        assert_eq!(AccountKey::load(&path).map(|k| k.issuer_entry()).ok(), Some(key.issuer_entry()));
+        assert!(matches!(
+            other.save_new(&path),
+            Err(AccountKeyError::Io { .. })
+        ));
+        assert_eq!(
+            AccountKey::load(&path).map(|k| k.issuer_entry()).ok(),
+            Some(key.issuer_entry())
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            let mode = std::fs::metadata(&path).map(|m| m.permissions().mode()).unwrap_or(0);
+            let mode = std::fs::metadata(&path)
+                .map(|m| m.permissions().mode())
+                .unwrap_or(0);
             assert_eq!(mode & 0o777, 0o600);
         }
     }
 
     #[test]
     fn bad_ids_and_files_are_refused() {
-        assert!(matches!(AccountKey::generate("a b"), Err(AccountKeyError::BadId(_))));
-        assert!(matches!(AccountKey::generate(""), Err(AccountKeyError::BadId(_))));
+        assert!(matches!(
+            AccountKey::generate("a b"),
+            Err(AccountKeyError::BadId(_))
+        ));
+        assert!(matches!(
+            AccountKey::generate(""),
+            Err(AccountKeyError::BadId(_))
+        ));
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("account.toml");
-        std::fs::write(&path, "id = \"alice\"\nsecret_seed = \"abcd\"\n").unwrap_or_else(|e| panic!("{e}"));
-        assert!(matches!(AccountKey::load(&path), Err(AccountKeyError::Malformed { .. })));
-        assert!(format!("{:?}", AccountKey::generate("bob").unwrap_or_else(|e| panic!("{e}"))).contains("bob"));
+        std::fs::write(&path, "id = \"alice\"\nsecret_seed = \"abcd\"\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(
+            AccountKey::load(&path),
+            Err(AccountKeyError::Malformed { .. })
+        ));
+        assert!(
+            format!(
+                "{:?}",
+                AccountKey::generate("bob").unwrap_or_else(|e| panic!("{e}"))
+            )
+            .contains("bob")
+        );
     }
 }

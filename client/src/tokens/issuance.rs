@@ -7,7 +7,9 @@ use cloister_privacypass::account::{ACCOUNT_HEADER, SIGNATURE_HEADER, TIMESTAMP_
 use cloister_privacypass::directory::{
     DIRECTORY_MEDIA_TYPE, DIRECTORY_PATH, TOKEN_REQUEST_MEDIA_TYPE, TOKEN_RESPONSE_MEDIA_TYPE,
 };
-use cloister_privacypass::{IssuerDirectory, IssuerPublicKey, Token, TokenChallenge, TokenResponse, request_token};
+use cloister_privacypass::{
+    IssuerDirectory, IssuerPublicKey, Token, TokenChallenge, TokenResponse, request_token,
+};
 
 use super::{AccountKey, IssuedToken, TokenWallet, WalletError, unix_now};
 
@@ -154,7 +156,11 @@ impl IssuerClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(IssuanceError::Transport)?;
-        Ok(Self { settings, challenge, http })
+        Ok(Self {
+            settings,
+            challenge,
+            http,
+        })
     }
 
     /// The challenge tokens from this client answer.
@@ -177,10 +183,15 @@ impl IssuerClient {
             .map_err(IssuanceError::Transport)?;
         let (status, media_type, body) = read(answer).await?;
         if status != 200 {
-            return Err(IssuanceError::Status { status, message: String::from_utf8_lossy(&body).trim().to_owned() });
+            return Err(IssuanceError::Status {
+                status,
+                message: String::from_utf8_lossy(&body).trim().to_owned(),
+            });
         }
         if media_type.as_deref() != Some(DIRECTORY_MEDIA_TYPE) {
-            return Err(IssuanceError::Directory(format!("media type {media_type:?}")));
+            return Err(IssuanceError::Directory(format!(
+                "media type {media_type:?}"
+            )));
         }
         IssuerDirectory::from_json(&body).map_err(|e| IssuanceError::Directory(e.to_string()))
     }
@@ -191,14 +202,24 @@ impl IssuerClient {
     /// # Errors
     /// [`FetchError`]: why the batch stopped and how many tokens were
     /// stored before it did (a rate limit mid-batch keeps what was issued).
-    pub async fn fetch(&self, account: &AccountKey, wallet: &TokenWallet, count: usize) -> Result<usize, FetchError> {
+    pub async fn fetch(
+        &self,
+        account: &AccountKey,
+        wallet: &TokenWallet,
+        count: usize,
+    ) -> Result<usize, FetchError> {
         let mut obtained = Vec::new();
         let outcome = self.fetch_into(account, wallet, count, &mut obtained).await;
         let stored = obtained.len();
         if let Err(cause) = wallet.deposit(&obtained) {
-            return Err(FetchError { stored: 0, cause: cause.into() });
+            return Err(FetchError {
+                stored: 0,
+                cause: cause.into(),
+            });
         }
-        outcome.map(|()| stored).map_err(|cause| FetchError { stored, cause })
+        outcome
+            .map(|()| stored)
+            .map_err(|cause| FetchError { stored, cause })
     }
 
     async fn fetch_into(
@@ -210,15 +231,23 @@ impl IssuerClient {
     ) -> Result<(), IssuanceError> {
         let directory = self.directory().await?;
         let now = unix_now();
-        let published = directory.blind_rsa_keys().map_err(|e| IssuanceError::Directory(e.to_string()))?;
+        let published = directory
+            .blind_rsa_keys()
+            .map_err(|e| IssuanceError::Directory(e.to_string()))?;
         let live: Vec<[u8; 32]> = published.iter().map(|k| *k.key.key_id()).collect();
         let dropped = wallet.retain_keys(&live, now)?;
         if dropped > 0 {
-            tracing::info!(dropped, "dropped tokens of expired or withdrawn issuer keys");
+            tracing::info!(
+                dropped,
+                "dropped tokens of expired or withdrawn issuer keys"
+            );
         }
         let current = self.current_key(&directory, now)?;
         for _ in 0..count {
-            obtained.push(self.obtain_one(account, &directory.issuer_request_uri, &current).await?);
+            obtained.push(
+                self.obtain_one(account, &directory.issuer_request_uri, &current)
+                    .await?,
+            );
         }
         Ok(())
     }
@@ -227,7 +256,11 @@ impl IssuerClient {
     /// not expired. Keys without a not-before are skipped, because the
     /// gateway (which learns keys from the same directory) cannot know
     /// their validity window and does not accept them.
-    fn current_key(&self, directory: &IssuerDirectory, now: u64) -> Result<CurrentKey, IssuanceError> {
+    fn current_key(
+        &self,
+        directory: &IssuerDirectory,
+        now: u64,
+    ) -> Result<CurrentKey, IssuanceError> {
         let lifetime = self.settings.key_lifetime_secs;
         directory
             .blind_rsa_keys()
@@ -236,8 +269,13 @@ impl IssuerClient {
             .filter_map(|published| {
                 let not_before = published.not_before?;
                 let expires_at = not_before.saturating_add(lifetime);
-                (not_before <= now && now < expires_at)
-                    .then_some((not_before, CurrentKey { key: published.key, expires_at }))
+                (not_before <= now && now < expires_at).then_some((
+                    not_before,
+                    CurrentKey {
+                        key: published.key,
+                        expires_at,
+                    },
+                ))
             })
             .max_by_key(|(not_before, _)| *not_before)
             .map(|(_, current)| current)
@@ -250,10 +288,12 @@ impl IssuerClient {
         request_uri: &str,
         current: &CurrentKey,
     ) -> Result<IssuedToken, IssuanceError> {
-        let (request, pending) =
-            request_token(&current.key, &self.challenge).map_err(|e| IssuanceError::Blinding(e.to_string()))?;
+        let (request, pending) = request_token(&current.key, &self.challenge)
+            .map_err(|e| IssuanceError::Blinding(e.to_string()))?;
         let body = request.encode();
-        let auth = account.sign(&body, unix_now()).map_err(|e| IssuanceError::Signing(e.to_string()))?;
+        let auth = account
+            .sign(&body, unix_now())
+            .map_err(|e| IssuanceError::Signing(e.to_string()))?;
         let [account_id, timestamp, signature] = auth.header_values();
         let answer = self
             .http
@@ -266,44 +306,79 @@ impl IssuerClient {
             .send()
             .await
             .map_err(IssuanceError::Transport)?;
-        let retry_after = answer.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
+        let retry_after = answer
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
         let (status, media_type, body) = read(answer).await?;
         match status {
             200 if media_type.as_deref() == Some(TOKEN_RESPONSE_MEDIA_TYPE) => {}
-            200 => return Err(IssuanceError::BadResponse(format!("media type {media_type:?}"))),
-            401 => return Err(IssuanceError::AccountRejected { account: account.id().to_owned() }),
+            200 => {
+                return Err(IssuanceError::BadResponse(format!(
+                    "media type {media_type:?}"
+                )));
+            }
+            401 => {
+                return Err(IssuanceError::AccountRejected {
+                    account: account.id().to_owned(),
+                });
+            }
             429 => return Err(IssuanceError::RateLimited { retry_after }),
             _ => {
                 let message = String::from_utf8_lossy(&body).trim().to_owned();
                 return Err(IssuanceError::Status { status, message });
             }
         }
-        let response = TokenResponse::decode(&body).map_err(|e| IssuanceError::BadResponse(e.to_string()))?;
-        let token = pending.finalize(&response).map_err(|e| IssuanceError::BadResponse(e.to_string()))?;
+        let response =
+            TokenResponse::decode(&body).map_err(|e| IssuanceError::BadResponse(e.to_string()))?;
+        let token = pending
+            .finalize(&response)
+            .map_err(|e| IssuanceError::BadResponse(e.to_string()))?;
         self.check(&token, &current.key)?;
-        Ok(IssuedToken { token, expires_at: current.expires_at })
+        Ok(IssuedToken {
+            token,
+            expires_at: current.expires_at,
+        })
     }
 
     /// Checks a finalized token the way the gateway will: our challenge,
     /// the issuer key's id, and the signature under that key.
     fn check(&self, token: &Token, key: &IssuerPublicKey) -> Result<(), IssuanceError> {
-        if token.challenge_digest != self.challenge.digest() || &token.token_key_id != key.key_id() {
-            return Err(IssuanceError::BadResponse("token is not for our challenge and key".into()));
+        if token.challenge_digest != self.challenge.digest() || &token.token_key_id != key.key_id()
+        {
+            return Err(IssuanceError::BadResponse(
+                "token is not for our challenge and key".into(),
+            ));
         }
-        key.verify_authenticator(token).map_err(|e| IssuanceError::BadResponse(e.to_string()))
+        key.verify_authenticator(token)
+            .map_err(|e| IssuanceError::BadResponse(e.to_string()))
     }
 }
 
 /// Status, media type and (bounded) body of an answer.
 async fn read(answer: reqwest::Response) -> Result<(u16, Option<String>, Vec<u8>), IssuanceError> {
     let status = answer.status().as_u16();
-    let media_type = answer.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    if answer.content_length().is_some_and(|len| len > MAX_ANSWER_BYTES as u64) {
-        return Err(IssuanceError::Status { status, message: "answer too large".into() });
+    let media_type = answer
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if answer
+        .content_length()
+        .is_some_and(|len| len > MAX_ANSWER_BYTES as u64)
+    {
+        return Err(IssuanceError::Status {
+            status,
+            message: "answer too large".into(),
+        });
     }
     let body = answer.bytes().await.map_err(IssuanceError::Transport)?;
     if body.len() > MAX_ANSWER_BYTES {
-        return Err(IssuanceError::Status { status, message: "answer too large".into() });
+        return Err(IssuanceError::Status {
+            status,
+            message: "answer too large".into(),
+        });
     }
     Ok((status, media_type, body.to_vec()))
 }
@@ -313,7 +388,10 @@ fn parse_retry_after(value: &str) -> Option<u64> {
     let value = value.trim();
     value.parse().ok().or_else(|| {
         let at = httpdate::parse_http_date(value).ok()?;
-        Some(at.duration_since(SystemTime::now()).map_or(0, |d| d.as_secs()))
+        Some(
+            at.duration_since(SystemTime::now())
+                .map_or(0, |d| d.as_secs()),
+        )
     })
 }
 
@@ -331,9 +409,16 @@ mod tests {
     #[test]
     fn the_challenge_is_the_gateways() {
         let settings = IssuerSettings::default();
-        let expected = TokenChallenge::new("issuer.cloister.localhost", None, &["gateway.cloister.localhost"]);
+        let expected = TokenChallenge::new(
+            "issuer.cloister.localhost",
+            None,
+            &["gateway.cloister.localhost"],
+        );
         assert_eq!(settings.challenge().ok(), expected.ok());
-        let bad = IssuerSettings { origin: "a,b".into(), ..IssuerSettings::default() };
+        let bad = IssuerSettings {
+            origin: "a,b".into(),
+            ..IssuerSettings::default()
+        };
         assert!(matches!(bad.challenge(), Err(IssuanceError::Challenge(_))));
     }
 }

@@ -41,7 +41,9 @@ pub enum WalletError {
         source: std::io::Error,
     },
     /// The store exists but is not a token store; it has been left as it is.
-    #[error("token wallet {path} is corrupt ({reason}); it was left untouched: move it aside to start afresh")]
+    #[error(
+        "token wallet {path} is corrupt ({reason}); it was left untouched: move it aside to start afresh"
+    )]
     Corrupt {
         /// The store file.
         path: PathBuf,
@@ -101,7 +103,9 @@ impl StoredToken {
     }
 
     fn decode(&self) -> Result<Token, String> {
-        let bytes = URL_SAFE_NO_PAD.decode(&self.token).map_err(|e| format!("token is not base64url: {e}"))?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(&self.token)
+            .map_err(|e| format!("token is not base64url: {e}"))?;
         let token = Token::decode(&bytes).map_err(|e| format!("token does not parse: {e}"))?;
         if hex::encode(token.token_key_id) != self.key_id {
             return Err("key_id does not match the token".into());
@@ -143,7 +147,12 @@ impl TokenWallet {
             use std::os::unix::fs::DirBuilderExt as _;
             builder.mode(0o700);
         }
-        builder.create(state_dir).map_err(|source| WalletError::Io { path: state_dir.to_owned(), source })?;
+        builder
+            .create(state_dir)
+            .map_err(|source| WalletError::Io {
+                path: state_dir.to_owned(),
+                source,
+            })?;
         let wallet = Self {
             store: state_dir.join(STORE_FILE),
             lock: state_dir.join(LOCK_FILE),
@@ -167,7 +176,11 @@ impl TokenWallet {
             return Ok(());
         }
         self.locked(|store| {
-            store.entries.extend(tokens.iter().map(|issued| (StoredToken::new(issued), issued.token.clone())));
+            store.entries.extend(
+                tokens
+                    .iter()
+                    .map(|issued| (StoredToken::new(issued), issued.token.clone())),
+            );
             Ok(Some(()))
         })
     }
@@ -190,7 +203,10 @@ impl TokenWallet {
         self.locked(|store| {
             let before = store.entries.len();
             store.entries.retain(|(stored, _)| stored.usable(now));
-            let position = store.entries.iter().position(|(_, token)| token.challenge_digest == self.challenge_digest);
+            let position = store
+                .entries
+                .iter()
+                .position(|(_, token)| token.challenge_digest == self.challenge_digest);
             taken = position.map(|i| store.entries.remove(i).1);
             Ok((taken.is_some() || store.entries.len() != before).then_some(()))
         })?;
@@ -207,7 +223,9 @@ impl TokenWallet {
         let mut dropped = 0;
         self.locked(|store| {
             let before = store.entries.len();
-            store.entries.retain(|(stored, token)| stored.usable(now) && live_key_ids.contains(&token.token_key_id));
+            store.entries.retain(|(stored, token)| {
+                stored.usable(now) && live_key_ids.contains(&token.token_key_id)
+            });
             dropped = before - store.entries.len();
             Ok((dropped > 0).then_some(()))
         })?;
@@ -228,8 +246,11 @@ impl TokenWallet {
                     status.other_challenge += 1;
                 } else {
                     status.usable += 1;
-                    status.next_expiry =
-                        Some(status.next_expiry.map_or(stored.expires_at, |t| t.min(stored.expires_at)));
+                    status.next_expiry = Some(
+                        status
+                            .next_expiry
+                            .map_or(stored.expires_at, |t| t.min(stored.expires_at)),
+                    );
                 }
             }
             Ok(None)
@@ -239,7 +260,10 @@ impl TokenWallet {
 
     /// Runs `change` on the store under the lock; writes the store back
     /// when `change` returns `Some`.
-    fn locked(&self, change: impl FnOnce(&mut Store) -> Result<Option<()>, WalletError>) -> Result<(), WalletError> {
+    fn locked(
+        &self,
+        change: impl FnOnce(&mut Store) -> Result<Option<()>, WalletError>,
+    ) -> Result<(), WalletError> {
         let lock = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -258,10 +282,17 @@ impl TokenWallet {
     fn load(&self) -> Result<Store, WalletError> {
         let bytes = match std::fs::read(&self.store) {
             Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Store { entries: Vec::new() }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Store {
+                    entries: Vec::new(),
+                });
+            }
             Err(source) => return Err(self.io(&self.store, source)),
         };
-        let corrupt = |reason: String| WalletError::Corrupt { path: self.store.clone(), reason };
+        let corrupt = |reason: String| WalletError::Corrupt {
+            path: self.store.clone(),
+            reason,
+        };
         let file: StoreFile = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
         if file.version != STORE_VERSION {
             return Err(corrupt(format!("unknown version {}", file.version)));
@@ -271,7 +302,9 @@ impl TokenWallet {
             .into_iter()
             .enumerate()
             .map(|(i, stored)| {
-                let token = stored.decode().map_err(|reason| corrupt(format!("token {i}: {reason}")))?;
+                let token = stored
+                    .decode()
+                    .map_err(|reason| corrupt(format!("token {i}: {reason}")))?;
                 Ok((stored, token))
             })
             .collect::<Result<_, WalletError>>()?;
@@ -282,9 +315,14 @@ impl TokenWallet {
     fn save(&self, store: &Store) -> Result<(), WalletError> {
         let file = StoreFile {
             version: STORE_VERSION,
-            tokens: store.entries.iter().map(|(stored, _)| stored.clone()).collect(),
+            tokens: store
+                .entries
+                .iter()
+                .map(|(stored, _)| stored.clone())
+                .collect(),
         };
-        let json = serde_json::to_vec_pretty(&file).map_err(|e| self.io(&self.store, std::io::Error::other(e)))?;
+        let json = serde_json::to_vec_pretty(&file)
+            .map_err(|e| self.io(&self.store, std::io::Error::other(e)))?;
         let temporary = self.store.with_extension("json.tmp");
         if let Err(e) = std::fs::remove_file(&temporary)
             && e.kind() != std::io::ErrorKind::NotFound
@@ -298,17 +336,26 @@ impl TokenWallet {
             use std::os::unix::fs::OpenOptionsExt as _;
             options.mode(0o600);
         }
-        let mut out = options.open(&temporary).map_err(|e| self.io(&temporary, e))?;
-        out.write_all(&json).and_then(|()| out.sync_all()).map_err(|e| self.io(&temporary, e))?;
+        let mut out = options
+            .open(&temporary)
+            .map_err(|e| self.io(&temporary, e))?;
+        out.write_all(&json)
+            .and_then(|()| out.sync_all())
+            .map_err(|e| self.io(&temporary, e))?;
         std::fs::rename(&temporary, &self.store).map_err(|e| self.io(&self.store, e))?;
         if let Some(dir) = self.store.parent() {
-            File::open(dir).and_then(|d| d.sync_all()).map_err(|e| self.io(dir, e))?;
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| self.io(dir, e))?;
         }
         Ok(())
     }
 
     fn io(&self, path: &Path, source: std::io::Error) -> WalletError {
-        WalletError::Io { path: path.to_owned(), source }
+        WalletError::Io {
+            path: path.to_owned(),
+            source,
+        }
     }
 }
 

@@ -5,12 +5,16 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use cloister_attestation::{AuthorityRejection, MeasurementAuthority};
-use cloister_client::ledger::{LedgerTrust, LedgerTrustConfig, LedgerTrustError, POLICY_SET_NAME, SyncReport};
+use cloister_client::ledger::{
+    LedgerTrust, LedgerTrustConfig, LedgerTrustError, POLICY_SET_NAME, SyncReport,
+};
 use cloister_client::{ClientError, KeyConsistency};
 use cloister_ledger::Ledger;
 use cloister_ledger_verify::HexBytes;
 use cloister_ledger_verify::client::VerifyError;
-use cloister_ledger_verify::entry::{EntryBody, Provenance, ReviewerSignature, SignedEntry, Subject};
+use cloister_ledger_verify::entry::{
+    EntryBody, Provenance, ReviewerSignature, SignedEntry, Subject,
+};
 use cloister_ledger_verify::review::{Reviewer, ReviewerPolicy};
 use ed25519_dalek::SigningKey;
 
@@ -28,9 +32,15 @@ fn key(seed: u8) -> SigningKey {
 fn policy(threshold: usize, seeds: &[u8]) -> ReviewerPolicy {
     let reviewers = seeds
         .iter()
-        .map(|&seed| Reviewer { name: format!("r{seed}"), public_key: HexBytes(key(seed).verifying_key().to_bytes()) })
+        .map(|&seed| Reviewer {
+            name: format!("r{seed}"),
+            public_key: HexBytes(key(seed).verifying_key().to_bytes()),
+        })
         .collect();
-    ReviewerPolicy { threshold, reviewers }
+    ReviewerPolicy {
+        threshold,
+        reviewers,
+    }
 }
 
 fn digest(bytes: &[u8]) -> HexBytes<32> {
@@ -39,9 +49,17 @@ fn digest(bytes: &[u8]) -> HexBytes<32> {
 
 /// An entry for `subject` signed by the reviewers with these seeds.
 fn entry(subject: Subject, signers: &[u8]) -> SignedEntry {
-    let body =
-        EntryBody { subject, provenance: Provenance { source_commit: "0123abcd".into(), builder: "test@ci".into() } };
-    let signatures = signers.iter().map(|&seed| ReviewerSignature::sign(&key(seed), &body)).collect();
+    let body = EntryBody {
+        subject,
+        provenance: Provenance {
+            source_commit: "0123abcd".into(),
+            builder: "test@ci".into(),
+        },
+    };
+    let signatures = signers
+        .iter()
+        .map(|&seed| ReviewerSignature::sign(&key(seed), &body))
+        .collect();
     SignedEntry { body, signatures }
 }
 
@@ -54,10 +72,22 @@ fn release() -> Vec<SignedEntry> {
             wit_world: "cloister:feature/feature".into(),
             digest: HexBytes([0xd4; 32]),
         },
-        Subject::PolicyFile { name: "log-allowlist.toml".into(), digest: HexBytes(OTHER_POLICY_FILE) },
-        Subject::PolicyFile { name: POLICY_SET_NAME.into(), digest: HexBytes(HOST_DATA) },
-        Subject::CvmMeasurement { measurement: HexBytes(MEASUREMENT), snp_policy: 0x30000 },
-        Subject::OhttpKeyConfig { key_id: 1, digest: digest(KEY_CONFIG) },
+        Subject::PolicyFile {
+            name: "log-allowlist.toml".into(),
+            digest: HexBytes(OTHER_POLICY_FILE),
+        },
+        Subject::PolicyFile {
+            name: POLICY_SET_NAME.into(),
+            digest: HexBytes(HOST_DATA),
+        },
+        Subject::CvmMeasurement {
+            measurement: HexBytes(MEASUREMENT),
+            snp_policy: 0x30000,
+        },
+        Subject::OhttpKeyConfig {
+            key_id: 1,
+            digest: digest(KEY_CONFIG),
+        },
     ]
     .into_iter()
     .map(|subject| entry(subject, &[1, 2]))
@@ -73,14 +103,22 @@ struct TestLedger {
 impl TestLedger {
     async fn start(log_key_seed: u8, entries: &[SignedEntry]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let ledger =
-            Ledger::open(&dir.path().join("ledger.redb"), key(log_key_seed), policy(2, &[1, 2, 3])).expect("ledger");
+        let ledger = Ledger::open(
+            &dir.path().join("ledger.redb"),
+            key(log_key_seed),
+            policy(2, &[1, 2, 3]),
+        )
+        .expect("ledger");
         if !entries.is_empty() {
             ledger.submit_batch(entries).expect("entries admitted");
         }
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("address"));
-        tokio::spawn(async move { axum::serve(listener, cloister_ledger_server::router(ledger)).await });
+        tokio::spawn(
+            async move { axum::serve(listener, cloister_ledger_server::router(ledger)).await },
+        );
         Self { url, _dir: dir }
     }
 
@@ -92,7 +130,11 @@ impl TestLedger {
             .send()
             .await
             .expect("ledger answers");
-        assert!(response.status().is_success(), "append refused: {}", response.status());
+        assert!(
+            response.status().is_success(),
+            "append refused: {}",
+            response.status()
+        );
     }
 }
 
@@ -102,7 +144,10 @@ fn config(url: &str, state_path: &Path) -> LedgerTrustConfig {
     LedgerTrustConfig {
         ledger_url: url.to_owned(),
         timeout: Duration::from_secs(10),
-        ..LedgerTrustConfig::new(HexBytes(key(LOG_KEY_SEED).verifying_key().to_bytes()), state_path.to_owned())
+        ..LedgerTrustConfig::new(
+            HexBytes(key(LOG_KEY_SEED).verifying_key().to_bytes()),
+            state_path.to_owned(),
+        )
     }
 }
 
@@ -124,8 +169,16 @@ async fn trusts_logged_digests_and_refuses_unlogged_ones() {
     );
 
     let report = trust.sync().await.expect("sync");
-    assert_eq!(report, SyncReport { tree_size: 5, new_entries: 5, untrusted_entries: 0 });
-    MeasurementAuthority::check(&trust, &MEASUREMENT, &HOST_DATA).expect("logged measurement and policy set");
+    assert_eq!(
+        report,
+        SyncReport {
+            tree_size: 5,
+            new_entries: 5,
+            untrusted_entries: 0
+        }
+    );
+    MeasurementAuthority::check(&trust, &MEASUREMENT, &HOST_DATA)
+        .expect("logged measurement and policy set");
     assert_eq!(
         MeasurementAuthority::check(&trust, &[0; 48], &HOST_DATA),
         Err(AuthorityRejection::Measurement([0; 48]))
@@ -136,9 +189,14 @@ async fn trusts_logged_digests_and_refuses_unlogged_ones() {
         "HOST_DATA must be logged as the policy set, not as any policy file"
     );
 
-    KeyConsistency::check(&trust, KEY_CONFIG).await.expect("logged key configuration");
+    KeyConsistency::check(&trust, KEY_CONFIG)
+        .await
+        .expect("logged key configuration");
     let unlogged = KeyConsistency::check(&trust, &[2, 0, 0x20, 9, 9, 9]).await;
-    assert!(matches!(unlogged, Err(ClientError::KeyConsistency(_))), "{unlogged:?}");
+    assert!(
+        matches!(unlogged, Err(ClientError::KeyConsistency(_))),
+        "{unlogged:?}"
+    );
 }
 
 #[tokio::test]
@@ -148,8 +206,18 @@ async fn a_key_rotated_after_the_last_sync_is_found_by_a_fresh_sync() {
     let trust = LedgerTrust::open(config(&ledger.url, &state_path(&dir))).expect("open");
     trust.sync().await.expect("sync");
     let rotated: &[u8] = &[2, 0, 0x20, 7, 7, 7];
-    ledger.append(&entry(Subject::OhttpKeyConfig { key_id: 2, digest: digest(rotated) }, &[2, 3])).await;
-    KeyConsistency::check(&trust, rotated).await.expect("found after syncing");
+    ledger
+        .append(&entry(
+            Subject::OhttpKeyConfig {
+                key_id: 2,
+                digest: digest(rotated),
+            },
+            &[2, 3],
+        ))
+        .await;
+    KeyConsistency::check(&trust, rotated)
+        .await
+        .expect("found after syncing");
     assert_eq!(trust.tree_head().map(|head| head.head.tree_size), Some(6));
 }
 
@@ -165,7 +233,10 @@ async fn state_survives_reopening_and_the_next_sync_is_incremental() {
     let new_measurement = [0xee; 48];
     ledger
         .append(&entry(
-            Subject::CvmMeasurement { measurement: HexBytes(new_measurement), snp_policy: 0x30000 },
+            Subject::CvmMeasurement {
+                measurement: HexBytes(new_measurement),
+                snp_policy: 0x30000,
+            },
             &[1, 3],
         ))
         .await;
@@ -173,9 +244,19 @@ async fn state_survives_reopening_and_the_next_sync_is_incremental() {
     assert_eq!(reopened.tree_head(), head);
     MeasurementAuthority::check(&reopened, &MEASUREMENT, &HOST_DATA)
         .expect("trusted from the saved state, before any sync");
-    assert!(MeasurementAuthority::check(&reopened, &new_measurement, &HOST_DATA).is_err(), "not seen yet");
+    assert!(
+        MeasurementAuthority::check(&reopened, &new_measurement, &HOST_DATA).is_err(),
+        "not seen yet"
+    );
     let report = reopened.sync().await.expect("sync");
-    assert_eq!(report, SyncReport { tree_size: 6, new_entries: 1, untrusted_entries: 0 });
+    assert_eq!(
+        report,
+        SyncReport {
+            tree_size: 6,
+            new_entries: 1,
+            untrusted_entries: 0
+        }
+    );
     MeasurementAuthority::check(&reopened, &new_measurement, &HOST_DATA).expect("now logged");
 }
 
@@ -183,7 +264,11 @@ async fn state_survives_reopening_and_the_next_sync_is_incremental() {
 async fn a_forked_ledger_fails_against_the_remembered_head() {
     let honest = TestLedger::start(LOG_KEY_SEED, &release()[..3]).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    LedgerTrust::open(config(&honest.url, &state_path(&dir))).expect("open").sync().await.expect("sync");
+    LedgerTrust::open(config(&honest.url, &state_path(&dir)))
+        .expect("open")
+        .sync()
+        .await
+        .expect("sync");
     let saved = std::fs::read(state_path(&dir)).expect("state");
 
     // Same log key, different history: a larger tree, and one of equal size.
@@ -193,12 +278,22 @@ async fn a_forked_ledger_fails_against_the_remembered_head() {
         let fork = TestLedger::start(LOG_KEY_SEED, history).await;
         let trust = LedgerTrust::open(config(&fork.url, &state_path(&dir))).expect("open");
         let error = trust.sync().await.expect_err("split view");
-        assert!(matches!(error, LedgerTrustError::Verify(VerifyError::SplitView { .. })), "{error}");
+        assert!(
+            matches!(
+                error,
+                LedgerTrustError::Verify(VerifyError::SplitView { .. })
+            ),
+            "{error}"
+        );
         assert!(
             MeasurementAuthority::check(&trust, &MEASUREMENT, &HOST_DATA).is_err(),
             "nothing from the fork is trusted"
         );
-        assert_eq!(std::fs::read(state_path(&dir)).expect("state"), saved, "the remembered head is kept");
+        assert_eq!(
+            std::fs::read(state_path(&dir)).expect("state"),
+            saved,
+            "the remembered head is kept"
+        );
     }
 }
 
@@ -208,8 +303,17 @@ async fn a_tree_head_signed_by_another_key_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let trust = LedgerTrust::open(config(&impostor.url, &state_path(&dir))).expect("open");
     let error = trust.sync().await.expect_err("forged head");
-    assert!(matches!(error, LedgerTrustError::Verify(VerifyError::BadSignature(_))), "{error}");
-    assert!(!state_path(&dir).exists(), "nothing is saved from a refused sync");
+    assert!(
+        matches!(
+            error,
+            LedgerTrustError::Verify(VerifyError::BadSignature(_))
+        ),
+        "{error}"
+    );
+    assert!(
+        !state_path(&dir).exists(),
+        "nothing is saved from a refused sync"
+    );
     assert!(matches!(
         MeasurementAuthority::check(&trust, &MEASUREMENT, &HOST_DATA),
         Err(AuthorityRejection::Unavailable(_))
@@ -222,17 +326,30 @@ async fn a_corrupt_state_file_is_an_error_and_is_left_alone() {
     let path = state_path(&dir);
     std::fs::write(&path, b"{\"version\": 1, \"log_key\": ").expect("write");
     let error = LedgerTrust::open(config("http://127.0.0.1:9", &path)).expect_err("corrupt");
-    assert!(matches!(error, LedgerTrustError::CorruptState { .. }), "{error}");
-    assert_eq!(std::fs::read(&path).expect("state"), b"{\"version\": 1, \"log_key\": ");
+    assert!(
+        matches!(error, LedgerTrustError::CorruptState { .. }),
+        "{error}"
+    );
+    assert_eq!(
+        std::fs::read(&path).expect("state"),
+        b"{\"version\": 1, \"log_key\": "
+    );
 
     // A valid state of another log is refused too.
     let ledger = TestLedger::start(LOG_KEY_SEED, &release()).await;
     let other = tempfile::tempdir().expect("tempdir");
-    LedgerTrust::open(config(&ledger.url, &state_path(&other))).expect("open").sync().await.expect("sync");
+    LedgerTrust::open(config(&ledger.url, &state_path(&other)))
+        .expect("open")
+        .sync()
+        .await
+        .expect("sync");
     let mut other_log = config(&ledger.url, &state_path(&other));
     other_log.log_key = HexBytes(key(7).verifying_key().to_bytes());
     let error = LedgerTrust::open(other_log).expect_err("state of another log");
-    assert!(matches!(error, LedgerTrustError::CorruptState { .. }), "{error}");
+    assert!(
+        matches!(error, LedgerTrustError::CorruptState { .. }),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -244,7 +361,14 @@ async fn entries_failing_the_pinned_reviewer_policy_are_not_trusted() {
     pinned.reviewer_policy = Some(policy(2, &[2, 3]));
     let trust = LedgerTrust::open(pinned.clone()).expect("open");
     let report = trust.sync().await.expect("sync");
-    assert_eq!(report, SyncReport { tree_size: 5, new_entries: 5, untrusted_entries: 5 });
+    assert_eq!(
+        report,
+        SyncReport {
+            tree_size: 5,
+            new_entries: 5,
+            untrusted_entries: 5
+        }
+    );
     assert_eq!(
         MeasurementAuthority::check(&trust, &MEASUREMENT, &HOST_DATA),
         Err(AuthorityRejection::Measurement(MEASUREMENT))
@@ -254,10 +378,21 @@ async fn entries_failing_the_pinned_reviewer_policy_are_not_trusted() {
     drop(trust);
     pinned.reviewer_policy = Some(policy(2, &[1, 2, 3]));
     let trust = LedgerTrust::open(pinned.clone()).expect("reopen");
-    assert_eq!(trust.sync().await.expect("sync"), SyncReport { tree_size: 5, new_entries: 5, untrusted_entries: 0 });
-    MeasurementAuthority::check(&trust, &MEASUREMENT, &HOST_DATA).expect("trusted under the ledger's policy");
+    assert_eq!(
+        trust.sync().await.expect("sync"),
+        SyncReport {
+            tree_size: 5,
+            new_entries: 5,
+            untrusted_entries: 0
+        }
+    );
+    MeasurementAuthority::check(&trust, &MEASUREMENT, &HOST_DATA)
+        .expect("trusted under the ledger's policy");
 
     pinned.reviewer_policy = Some(policy(0, &[1]));
     let error = LedgerTrust::open(pinned).expect_err("threshold 0 would trust unsigned entries");
-    assert!(matches!(error, LedgerTrustError::BadReviewerPolicy(_)), "{error}");
+    assert!(
+        matches!(error, LedgerTrustError::BadReviewerPolicy(_)),
+        "{error}"
+    );
 }

@@ -6,10 +6,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use bhttp::{Message, Mode};
-use cloister_client::{Client, ClientConfig, ClientError, InnerRequest, PinnedDigests, UncheckedKeys};
+use cloister_client::{
+    Client, ClientConfig, ClientError, InnerRequest, PinnedDigests, UncheckedKeys,
+};
 use cloister_gateway::{
-    Counter, EchoRouter, GatewayConfig, KeyService, Metrics, NoRedeemer, REPLAY_PROBLEM_TYPE, RouteError, Router,
-    TokenRedeemer, TokenRejection, now_unix,
+    Counter, EchoRouter, GatewayConfig, KeyService, Metrics, NoRedeemer, REPLAY_PROBLEM_TYPE,
+    RouteError, Router, TokenRedeemer, TokenRejection, now_unix,
 };
 use cloister_ohttp_keys::{AeadChoice, KeyRing};
 use cloister_relay::RelayConfig;
@@ -53,25 +55,55 @@ impl Stack {
     }
 
     async fn current_config(&self) -> Vec<u8> {
-        let list = reqwest::get(&self.key_config_url).await.expect("keys").bytes().await.expect("body");
+        let list = reqwest::get(&self.key_config_url)
+            .await
+            .expect("keys")
+            .bytes()
+            .await
+            .expect("body");
         cloister_ohttp_keys::split_key_list(&list).expect("list")[0].to_vec()
     }
 }
 
 /// Small body limits keep the oversize tests small.
-async fn start_with<R: Router, T: TokenRedeemer>(aeads: &[AeadChoice], tokens: T, router: R) -> Stack {
-    let mut gateway = GatewayConfig { max_request_bytes: GATEWAY_MAX_BODY, ..GatewayConfig::default() };
+async fn start_with<R: Router, T: TokenRedeemer>(
+    aeads: &[AeadChoice],
+    tokens: T,
+    router: R,
+) -> Stack {
+    let mut gateway = GatewayConfig {
+        max_request_bytes: GATEWAY_MAX_BODY,
+        ..GatewayConfig::default()
+    };
     gateway.keys.aeads = aeads.to_vec();
     gateway.keys.overlap_secs = OVERLAP.as_secs();
-    let relay = RelayConfig { max_request_bytes: RELAY_MAX_BODY, ..RelayConfig::default() };
-    let Loopback { relay_url, key_config_url, keys, metrics } =
-        Loopback::start_with(&gateway, &relay, tokens, router).await;
-    Stack { keys, metrics, relay_url, key_config_url }
+    let relay = RelayConfig {
+        max_request_bytes: RELAY_MAX_BODY,
+        ..RelayConfig::default()
+    };
+    let Loopback {
+        relay_url,
+        key_config_url,
+        keys,
+        metrics,
+    } = Loopback::start_with(&gateway, &relay, tokens, router).await;
+    Stack {
+        keys,
+        metrics,
+        relay_url,
+        key_config_url,
+    }
 }
 
 async fn start() -> Stack {
-    start_with(&[AeadChoice::Aes128Gcm, AeadChoice::Chacha20Poly1305], NoRedeemer { require_tokens: false }, EchoRouter)
-        .await
+    start_with(
+        &[AeadChoice::Aes128Gcm, AeadChoice::Chacha20Poly1305],
+        NoRedeemer {
+            require_tokens: false,
+        },
+        EchoRouter,
+    )
+    .await
 }
 
 fn echo(text: &str) -> InnerRequest {
@@ -80,17 +112,30 @@ fn echo(text: &str) -> InnerRequest {
 
 async fn assert_echoes(client: &Client, text: &str) {
     let response = client.send(&echo(text)).await.expect("round trip");
-    assert_eq!(response.control().status().map(bhttp::StatusCode::code), Some(200));
+    assert_eq!(
+        response.control().status().map(bhttp::StatusCode::code),
+        Some(200)
+    );
     assert_eq!(response.content(), format!("POST /echo\n{text}").as_bytes());
 }
 
 /// Encapsulate an inner request by hand, for tests that tamper with or replay the bytes.
 fn encapsulate(config: &[u8], date: SystemTime) -> (Vec<u8>, ohttp::ClientResponse) {
-    let mut message = Message::request(b"GET".to_vec(), b"https".to_vec(), b"cloister.invalid".to_vec(), b"/".to_vec());
+    let mut message = Message::request(
+        b"GET".to_vec(),
+        b"https".to_vec(),
+        b"cloister.invalid".to_vec(),
+        b"/".to_vec(),
+    );
     message.put_header("date", httpdate::fmt_http_date(date));
     let mut encoded = Vec::new();
-    message.write_bhttp(Mode::KnownLength, &mut encoded).expect("encode");
-    ohttp::ClientRequest::from_encoded_config(config).expect("config").encapsulate(&encoded).expect("encapsulate")
+    message
+        .write_bhttp(Mode::KnownLength, &mut encoded)
+        .expect("encode");
+    ohttp::ClientRequest::from_encoded_config(config)
+        .expect("config")
+        .encapsulate(&encoded)
+        .expect("encapsulate")
 }
 
 fn problem_type(body: &[u8]) -> String {
@@ -105,14 +150,29 @@ async fn round_trip_through_relay_and_gateway() {
     assert_echoes(&client, "hello").await;
     assert_echoes(&client, "again").await;
     assert_eq!(stack.metrics.get(Counter::Routed), 2);
-    assert_eq!(stack.metrics.get(Counter::KeyConfigServed), 1, "key configuration cached between requests");
+    assert_eq!(
+        stack.metrics.get(Counter::KeyConfigServed),
+        1,
+        "key configuration cached between requests"
+    );
 }
 
 #[tokio::test]
 async fn chacha20_poly1305_configuration_works_end_to_end() {
-    let stack = start_with(&[AeadChoice::Chacha20Poly1305], NoRedeemer { require_tokens: false }, EchoRouter).await;
+    let stack = start_with(
+        &[AeadChoice::Chacha20Poly1305],
+        NoRedeemer {
+            require_tokens: false,
+        },
+        EchoRouter,
+    )
+    .await;
     let config = stack.current_config().await;
-    assert_eq!(&config[config.len() - 4..], &[0x00, 0x01, 0x00, 0x03], "HKDF-SHA256 with ChaCha20-Poly1305");
+    assert_eq!(
+        &config[config.len() - 4..],
+        &[0x00, 0x01, 0x00, 0x03],
+        "HKDF-SHA256 with ChaCha20-Poly1305"
+    );
     assert_echoes(&stack.client(), "chacha").await;
 }
 
@@ -131,12 +191,19 @@ async fn key_rotation_mid_run_overlap_then_refetch() {
     assert_eq!(stack.metrics.get(Counter::UnknownKeyId), 0);
 
     // The overlap window ends: the old key is forgotten.
-    stack.keys.maintain(now_unix() + OVERLAP.as_secs() + 1).expect("maintain");
+    stack
+        .keys
+        .maintain(now_unix() + OVERLAP.as_secs() + 1)
+        .expect("maintain");
     assert_eq!(stack.keys.with_ring(KeyRing::key_ids), vec![new_id]);
     // The client is told, refetches and retries with a fresh encapsulation.
     assert_echoes(&client, "after retirement").await;
     assert_eq!(stack.metrics.get(Counter::UnknownKeyId), 1);
-    assert_eq!(stack.metrics.get(Counter::KeyConfigServed), 3, "2 by the client, 1 by this test");
+    assert_eq!(
+        stack.metrics.get(Counter::KeyConfigServed),
+        3,
+        "2 by the client, 1 by this test"
+    );
 }
 
 #[tokio::test]
@@ -148,7 +215,10 @@ async fn unknown_key_id_gets_the_key_problem() {
     let answer = stack.post_raw(encapsulated).await;
     assert_eq!(answer.status(), 400);
     assert_eq!(answer.headers()["content-type"], "application/problem+json");
-    assert_eq!(problem_type(&answer.bytes().await.expect("body")), cloister_gateway::KEY_PROBLEM_TYPE);
+    assert_eq!(
+        problem_type(&answer.bytes().await.expect("body")),
+        cloister_gateway::KEY_PROBLEM_TYPE
+    );
     assert_eq!(stack.metrics.get(Counter::UnknownKeyId), 1);
     assert_echoes(&stack.client(), "still serving").await;
 }
@@ -161,11 +231,20 @@ async fn truncated_and_corrupted_bodies_are_refused_without_detail() {
     let mut flipped = encapsulated.clone();
     let last = flipped.len() - 1;
     flipped[last] ^= 1;
-    let cases = [encapsulated[..encapsulated.len() - 1].to_vec(), encapsulated[..20].to_vec(), encapsulated[..3].to_vec(), vec![], flipped];
+    let cases = [
+        encapsulated[..encapsulated.len() - 1].to_vec(),
+        encapsulated[..20].to_vec(),
+        encapsulated[..3].to_vec(),
+        vec![],
+        flipped,
+    ];
     for body in cases {
         let answer = stack.post_raw(body.clone()).await;
         assert_eq!(answer.status(), 400, "{} bytes", body.len());
-        assert!(answer.bytes().await.expect("body").is_empty(), "no detail for a failed decapsulation");
+        assert!(
+            answer.bytes().await.expect("body").is_empty(),
+            "no detail for a failed decapsulation"
+        );
     }
     assert_eq!(stack.metrics.get(Counter::DecapsulationFailed), 5);
     assert_echoes(&stack.client(), "still serving").await;
@@ -179,13 +258,26 @@ async fn replayed_request_is_refused_inside_the_encapsulation() {
     let first = stack.post_raw(encapsulated.clone()).await;
     assert_eq!(first.status(), 200);
     let replay = stack.post_raw(encapsulated).await;
-    assert_eq!(replay.status(), 200, "answered encapsulated: only the sender can read why");
-    let plaintext = decapsulator.decapsulate(&replay.bytes().await.expect("body")).expect("decapsulates");
+    assert_eq!(
+        replay.status(),
+        200,
+        "answered encapsulated: only the sender can read why"
+    );
+    let plaintext = decapsulator
+        .decapsulate(&replay.bytes().await.expect("body"))
+        .expect("decapsulates");
     let inner = Message::read_bhttp(&mut Cursor::new(plaintext.as_slice())).expect("bhttp");
-    assert_eq!(inner.control().status().map(bhttp::StatusCode::code), Some(400));
+    assert_eq!(
+        inner.control().status().map(bhttp::StatusCode::code),
+        Some(400)
+    );
     assert_eq!(problem_type(inner.content()), REPLAY_PROBLEM_TYPE);
     assert_eq!(stack.metrics.get(Counter::Replayed), 1);
-    assert_eq!(stack.metrics.get(Counter::Routed), 1, "the replay never reached the router");
+    assert_eq!(
+        stack.metrics.get(Counter::Routed),
+        1,
+        "the replay never reached the router"
+    );
     assert_echoes(&stack.client(), "still serving").await;
 }
 
@@ -195,10 +287,18 @@ async fn stale_date_is_refused_and_the_client_corrects_its_clock() {
     let config = stack.current_config().await;
     let (stale, decapsulator) = encapsulate(&config, SystemTime::now() - Duration::from_secs(3600));
     let answer = stack.post_raw(stale).await;
-    let plaintext = decapsulator.decapsulate(&answer.bytes().await.expect("body")).expect("decapsulates");
+    let plaintext = decapsulator
+        .decapsulate(&answer.bytes().await.expect("body"))
+        .expect("decapsulates");
     let inner = Message::read_bhttp(&mut Cursor::new(plaintext.as_slice())).expect("bhttp");
-    assert_eq!(problem_type(inner.content()), cloister_gateway::DATE_PROBLEM_TYPE);
-    assert!(inner.header().get(b"date").is_some(), "gateway tells its time");
+    assert_eq!(
+        problem_type(inner.content()),
+        cloister_gateway::DATE_PROBLEM_TYPE
+    );
+    assert!(
+        inner.header().get(b"date").is_some(),
+        "gateway tells its time"
+    );
 
     let client = stack.client();
     client.set_clock_offset(-3600);
@@ -211,7 +311,11 @@ async fn oversized_bodies_are_refused_by_relay_and_gateway() {
     let stack = start().await;
     let client = stack.client();
     let over_gateway = client.send(&echo(&"x".repeat(GATEWAY_MAX_BODY + 1))).await;
-    assert!(matches!(over_gateway, Err(ClientError::Status { status: 413, .. })), "{:?}", over_gateway.err());
+    assert!(
+        matches!(over_gateway, Err(ClientError::Status { status: 413, .. })),
+        "{:?}",
+        over_gateway.err()
+    );
     let over_relay = stack.post_raw(vec![0; RELAY_MAX_BODY + 1]).await;
     assert_eq!(over_relay.status(), 413);
     assert_echoes(&client, "still serving").await;
@@ -222,22 +326,49 @@ async fn key_consistency_failure_sends_nothing() {
     let stack = start().await;
     let client = Client::new(stack.client_config(), PinnedDigests::default()).expect("client");
     let refused = client.send(&echo("secret")).await;
-    assert!(matches!(refused, Err(ClientError::KeyConsistency(_))), "{:?}", refused.err());
+    assert!(
+        matches!(refused, Err(ClientError::KeyConsistency(_))),
+        "{:?}",
+        refused.err()
+    );
     assert_eq!(stack.metrics.get(Counter::Requests), 0);
 
     let digest = cloister_ohttp_keys::key_config_digest(&stack.current_config().await);
-    let pinned = Client::new(stack.client_config(), PinnedDigests([digest].into_iter().collect())).expect("client");
-    let response = pinned.send(&echo("pinned")).await.expect("pinned key accepted");
-    assert_eq!(response.control().status().map(bhttp::StatusCode::code), Some(200));
+    let pinned = Client::new(
+        stack.client_config(),
+        PinnedDigests([digest].into_iter().collect()),
+    )
+    .expect("client");
+    let response = pinned
+        .send(&echo("pinned"))
+        .await
+        .expect("pinned key accepted");
+    assert_eq!(
+        response.control().status().map(bhttp::StatusCode::code),
+        Some(200)
+    );
 }
 
 #[tokio::test]
 async fn required_tokens_fail_closed_without_a_redeemer() {
-    let stack = start_with(&[AeadChoice::Aes128Gcm], NoRedeemer { require_tokens: true }, EchoRouter).await;
+    let stack = start_with(
+        &[AeadChoice::Aes128Gcm],
+        NoRedeemer {
+            require_tokens: true,
+        },
+        EchoRouter,
+    )
+    .await;
     let client = stack.client();
-    for request in [echo("no token"), echo("with token").private_token("dG9rZW4")] {
+    for request in [
+        echo("no token"),
+        echo("with token").private_token("dG9rZW4"),
+    ] {
         let response = client.send(&request).await.expect("inner answer");
-        assert_eq!(response.control().status().map(bhttp::StatusCode::code), Some(401));
+        assert_eq!(
+            response.control().status().map(bhttp::StatusCode::code),
+            Some(401)
+        );
     }
     assert_eq!(stack.metrics.get(Counter::TokenRejected), 2);
     assert_eq!(stack.metrics.get(Counter::Routed), 0);
@@ -268,7 +399,11 @@ struct RecordingRouter(Arc<Mutex<Vec<Fields>>>);
 
 impl Router for RecordingRouter {
     async fn route(&self, request: Message) -> Result<Message, RouteError> {
-        let fields = request.header().iter().map(|f| (f.name().to_vec(), f.value().to_vec())).collect();
+        let fields = request
+            .header()
+            .iter()
+            .map(|f| (f.name().to_vec(), f.value().to_vec()))
+            .collect();
         self.0.lock().expect("lock").push(fields);
         EchoRouter.route(request).await
     }
@@ -277,17 +412,38 @@ impl Router for RecordingRouter {
 #[tokio::test]
 async fn token_is_redeemed_once_and_never_reaches_the_host() {
     let router = RecordingRouter::default();
-    let stack = start_with(&[AeadChoice::Aes128Gcm], SingleUseTokens::default(), router.clone()).await;
+    let stack = start_with(
+        &[AeadChoice::Aes128Gcm],
+        SingleUseTokens::default(),
+        router.clone(),
+    )
+    .await;
     let client = stack.client();
-    let request = echo("paid").private_token("dG9rZW4").header("cloister-session", "s1");
+    let request = echo("paid")
+        .private_token("dG9rZW4")
+        .header("cloister-session", "s1");
     let first = client.send(&request).await.expect("answer");
-    assert_eq!(first.control().status().map(bhttp::StatusCode::code), Some(200));
+    assert_eq!(
+        first.control().status().map(bhttp::StatusCode::code),
+        Some(200)
+    );
     let second = client.send(&request).await.expect("answer");
-    assert_eq!(second.control().status().map(bhttp::StatusCode::code), Some(401), "double spend refused");
+    assert_eq!(
+        second.control().status().map(bhttp::StatusCode::code),
+        Some(401),
+        "double spend refused"
+    );
     let seen = router.0.lock().expect("lock");
     assert_eq!(seen.len(), 1);
-    assert!(seen[0].iter().all(|(name, _)| name != b"authorization"), "token stripped before routing");
-    assert!(seen[0].iter().any(|(name, value)| name == b"cloister-session" && value == b"s1"));
+    assert!(
+        seen[0].iter().all(|(name, _)| name != b"authorization"),
+        "token stripped before routing"
+    );
+    assert!(
+        seen[0]
+            .iter()
+            .any(|(name, value)| name == b"cloister-session" && value == b"s1")
+    );
 }
 
 #[tokio::test]
@@ -295,13 +451,24 @@ async fn key_endpoint_sets_cache_headers_and_health_answers() {
     let stack = start().await;
     let answer = reqwest::get(&stack.key_config_url).await.expect("keys");
     assert_eq!(answer.headers()["content-type"], "application/ohttp-keys");
-    let cache = answer.headers()["cache-control"].to_str().expect("ascii").to_owned();
+    let cache = answer.headers()["cache-control"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
     assert!(cache.starts_with("public, max-age="), "{cache}");
-    let max_age: u64 = cache.trim_start_matches("public, max-age=").parse().expect("number");
+    let max_age: u64 = cache
+        .trim_start_matches("public, max-age=")
+        .parse()
+        .expect("number");
     assert!(max_age > 0 && max_age <= 3600, "{max_age}");
     assert!(answer.headers().get("etag").is_some());
-    let health_url = stack.key_config_url.replace("/.well-known/ohttp-gateway", "/healthz");
-    assert_eq!(reqwest::get(health_url).await.expect("healthz").status(), 200);
+    let health_url = stack
+        .key_config_url
+        .replace("/.well-known/ohttp-gateway", "/healthz");
+    assert_eq!(
+        reqwest::get(health_url).await.expect("healthz").status(),
+        200
+    );
 }
 
 /// A gateway redeeming Privacy Pass tokens of `issuer`, the way its
@@ -311,7 +478,8 @@ async fn start_redeeming(issuer: &common::Issuer) -> Stack {
     use cloister_privacypass::{Redeemer, TrustedKey};
     let client = issuer.client();
     let directory = client.directory().await.expect("issuer directory");
-    let keys = TrustedKey::from_directory(&directory, issuer.settings().key_lifetime_secs).expect("trusted keys");
+    let keys = TrustedKey::from_directory(&directory, issuer.settings().key_lifetime_secs)
+        .expect("trusted keys");
     let redeemer = Redeemer::new(keys, std::slice::from_ref(client.challenge()), 1000);
     let tokens = cloister_gateway::PrivacyPassRedeemer::new(Arc::new(redeemer));
     start_with(&[AeadChoice::Aes128Gcm], tokens, EchoRouter).await
@@ -324,18 +492,35 @@ async fn wallet_tokens_are_redeemed_once_at_the_gateway() {
     let stack = start_redeeming(&issuer).await;
     let state = tempfile::tempdir().expect("state dir");
     let client_tokens = issuer.client();
-    let wallet = cloister_client::tokens::TokenWallet::open(state.path(), client_tokens.challenge()).expect("wallet");
-    assert_eq!(client_tokens.fetch(&issuer.account, &wallet, 2).await.expect("fetch"), 2);
+    let wallet =
+        cloister_client::tokens::TokenWallet::open(state.path(), client_tokens.challenge())
+            .expect("wallet");
+    assert_eq!(
+        client_tokens
+            .fetch(&issuer.account, &wallet, 2)
+            .await
+            .expect("fetch"),
+        2
+    );
     let client = stack.client();
     let status = |response: &Message| response.control().status().map(bhttp::StatusCode::code);
 
     let token = wallet.next_token().expect("a token");
-    let accepted = client.send(&echo("first").private_token(&token)).await.expect("round trip");
+    let accepted = client
+        .send(&echo("first").private_token(&token))
+        .await
+        .expect("round trip");
     assert_eq!(status(&accepted), Some(200));
-    assert!(!accepted.content().windows(12).any(|w| w == b"PrivateToken"), "token stripped before the router");
+    assert!(
+        !accepted.content().windows(12).any(|w| w == b"PrivateToken"),
+        "token stripped before the router"
+    );
 
     // The same token again (a fresh encapsulation, so not an OHTTP replay): refused.
-    let replayed = client.send(&echo("again").private_token(&token)).await.expect("round trip");
+    let replayed = client
+        .send(&echo("again").private_token(&token))
+        .await
+        .expect("round trip");
     assert_eq!(status(&replayed), Some(401));
 
     // No token at all: refused. The wallet's next token: accepted.
@@ -343,7 +528,10 @@ async fn wallet_tokens_are_redeemed_once_at_the_gateway() {
     assert_eq!(status(&without), Some(401));
     let next = wallet.next_token().expect("second token");
     assert_ne!(next, token);
-    let accepted = client.send(&echo("second").private_token(&next)).await.expect("round trip");
+    let accepted = client
+        .send(&echo("second").private_token(&next))
+        .await
+        .expect("round trip");
     assert_eq!(status(&accepted), Some(200));
     assert_eq!(wallet.next_token(), None, "the wallet is empty after two");
 }
@@ -354,11 +542,25 @@ async fn tokens_for_another_origin_are_refused_at_the_gateway() {
     let issuer = common::Issuer::start(10).await;
     let stack = start_redeeming(&issuer).await;
     let state = tempfile::tempdir().expect("state dir");
-    let settings = cloister_client::tokens::IssuerSettings { origin: "other.example".into(), ..issuer.settings() };
+    let settings = cloister_client::tokens::IssuerSettings {
+        origin: "other.example".into(),
+        ..issuer.settings()
+    };
     let elsewhere = cloister_client::tokens::IssuerClient::new(settings).expect("issuer client");
-    let wallet = cloister_client::tokens::TokenWallet::open(state.path(), elsewhere.challenge()).expect("wallet");
-    elsewhere.fetch(&issuer.account, &wallet, 1).await.expect("fetch");
+    let wallet = cloister_client::tokens::TokenWallet::open(state.path(), elsewhere.challenge())
+        .expect("wallet");
+    elsewhere
+        .fetch(&issuer.account, &wallet, 1)
+        .await
+        .expect("fetch");
     let token = wallet.next_token().expect("a token");
-    let refused = stack.client().send(&echo("x").private_token(&token)).await.expect("round trip");
-    assert_eq!(refused.control().status().map(bhttp::StatusCode::code), Some(401));
+    let refused = stack
+        .client()
+        .send(&echo("x").private_token(&token))
+        .await
+        .expect("round trip");
+    assert_eq!(
+        refused.control().status().map(bhttp::StatusCode::code),
+        Some(401)
+    );
 }

@@ -14,5 +14,8 @@ const RELAY_WORK: Duration = Duration::from_secs(5);
 fn the_client_outwaits_the_relay() {
     let client = ClientConfig::default().timeout;
     let relay = Duration::from_millis(RelayConfig::default().timeout_ms);
-    assert!(client >= relay + RELAY_WORK, "the client waits {client:?} for a relay that waits {relay:?}");
+    assert!(
+        client >= relay + RELAY_WORK,
+        "the client waits {client:?} for a relay that waits {relay:?}"
+    );
 }

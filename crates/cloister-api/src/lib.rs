@@ -170,13 +170,18 @@ mod tests {
             r#"{"feature":"translate","text":"hola"}"#,
             r#"{"feature":"summarise","messages":[],"exfiltrate":true}"#,
         ] {
-            assert!(serde_json::from_str::<FeatureRequest>(bad).is_err(), "{bad}");
+            assert!(
+                serde_json::from_str::<FeatureRequest>(bad).is_err(),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn response_text_bytes_counts_every_item() {
-        let response = FeatureResponse::Suggestions { items: vec!["ab".into(), "cde".into()] };
+        let response = FeatureResponse::Suggestions {
+            items: vec!["ab".into(), "cde".into()],
+        };
         assert_eq!(response.text_bytes(), 5);
     }
 }

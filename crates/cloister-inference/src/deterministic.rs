@@ -4,8 +4,8 @@ use std::ops::ControlFlow;
 use std::time::Instant;
 
 use crate::{
-    FinishReason, GenerateRequest, Generation, InferenceBackend, InferenceError, ModelInfo,
-    Prompt, Role, Usage,
+    FinishReason, GenerateRequest, Generation, InferenceBackend, InferenceError, ModelInfo, Prompt,
+    Role, Usage,
 };
 
 /// A **simulated** engine for development and CI: it "generates" by replaying
@@ -26,13 +26,17 @@ impl DeterministicBackend {
 
     /// A backend serving [`Self::MODEL`].
     pub fn new() -> Self {
-        Self { model: Self::MODEL.to_owned() }
+        Self {
+            model: Self::MODEL.to_owned(),
+        }
     }
 
     /// A backend answering to another model name, for hosts whose manifests
     /// name a real model but run without weights.
     pub fn serving(model: impl Into<String>) -> Self {
-        Self { model: model.into() }
+        Self {
+            model: model.into(),
+        }
     }
 }
 
@@ -80,7 +84,10 @@ fn words(text: &str) -> impl Iterator<Item = &str> {
     } else {
         (None, Some(text.split_whitespace()))
     };
-    ascii.into_iter().flatten().chain(unicode.into_iter().flatten())
+    ascii
+        .into_iter()
+        .flatten()
+        .chain(unicode.into_iter().flatten())
 }
 
 impl InferenceBackend for DeterministicBackend {
@@ -93,7 +100,11 @@ impl InferenceBackend for DeterministicBackend {
     }
 
     fn models(&self) -> Vec<ModelInfo> {
-        vec![ModelInfo { name: self.model.clone(), context_tokens: 8192, embeddings: false }]
+        vec![ModelInfo {
+            name: self.model.clone(),
+            context_tokens: 8192,
+            embeddings: false,
+        }]
     }
 
     fn generate(
@@ -112,11 +123,16 @@ impl InferenceBackend for DeterministicBackend {
                     .rev()
                     .find(|m| m.role == Role::User)
                     .map_or("", |m| m.content.as_str()),
-                messages.iter().map(|m| word_count(&m.content)).fold(0, u32::saturating_add),
+                messages
+                    .iter()
+                    .map(|m| word_count(&m.content))
+                    .fold(0, u32::saturating_add),
             ),
         };
         if source.trim().is_empty() {
-            return Err(InferenceError::InvalidRequest("prompt has no user text".into()));
+            return Err(InferenceError::InvalidRequest(
+                "prompt has no user text".into(),
+            ));
         }
 
         // One buffer for the whole answer; each token is the slice it appended.
@@ -125,10 +141,19 @@ impl InferenceBackend for DeterministicBackend {
         let mut finish = FinishReason::EndOfSequence;
         // A stop sequence that appears must end in the newest token, so only
         // the last `longest_stop - 1` bytes before it need searching again.
-        let stop_overlap = request.params.stop.iter().map(String::len).max().unwrap_or(0).saturating_sub(1);
+        let stop_overlap = request
+            .params
+            .stop
+            .iter()
+            .map(String::len)
+            .max()
+            .unwrap_or(0)
+            .saturating_sub(1);
         for (index, word) in words(source).enumerate() {
             // A clock read costs more than a word here: look every few tokens.
-            if index % DEADLINE_CHECK_TOKENS == 0 && request.deadline.is_some_and(|d| Instant::now() >= d) {
+            if index % DEADLINE_CHECK_TOKENS == 0
+                && request.deadline.is_some_and(|d| Instant::now() >= d)
+            {
                 return Err(InferenceError::DeadlineExceeded);
             }
             if generated_tokens >= request.params.max_tokens {
@@ -141,7 +166,12 @@ impl InferenceBackend for DeterministicBackend {
             }
             text.push_str(word);
             let from = text.floor_char_boundary(start.saturating_sub(stop_overlap));
-            let found = request.params.stop.iter().filter_map(|s| text[from..].find(s.as_str())).min();
+            let found = request
+                .params
+                .stop
+                .iter()
+                .filter_map(|s| text[from..].find(s.as_str()))
+                .min();
             if let Some(cut) = found.map(|at| from + at) {
                 let tail = &text[start..cut.max(start)];
                 if !tail.is_empty() {
@@ -158,7 +188,14 @@ impl InferenceBackend for DeterministicBackend {
                 break;
             }
         }
-        Ok(Generation { text, usage: Usage { prompt_tokens, generated_tokens }, finish })
+        Ok(Generation {
+            text,
+            usage: Usage {
+                prompt_tokens,
+                generated_tokens,
+            },
+            finish,
+        })
     }
 }
 
@@ -168,19 +205,33 @@ mod tests {
     use crate::{ChatMessage, SamplingParams};
 
     fn request(prompt: Prompt, params: SamplingParams) -> GenerateRequest {
-        GenerateRequest { model: DeterministicBackend::MODEL.into(), prompt, params, deadline: None }
+        GenerateRequest {
+            model: DeterministicBackend::MODEL.into(),
+            prompt,
+            params,
+            deadline: None,
+        }
     }
 
     fn chat(user: &str) -> Prompt {
         Prompt::Chat(vec![
-            ChatMessage { role: Role::System, content: "be brief".into() },
-            ChatMessage { role: Role::User, content: user.into() },
+            ChatMessage {
+                role: Role::System,
+                content: "be brief".into(),
+            },
+            ChatMessage {
+                role: Role::User,
+                content: user.into(),
+            },
         ])
     }
 
     #[test]
     fn replays_user_words_up_to_max_tokens() {
-        let params = SamplingParams { max_tokens: 3, ..Default::default() };
+        let params = SamplingParams {
+            max_tokens: 3,
+            ..Default::default()
+        };
         let mut pieces = Vec::new();
         let out = DeterministicBackend::new()
             .generate(&request(chat("alpha beta gamma delta"), params), &mut |p| {
@@ -191,18 +242,30 @@ mod tests {
         assert_eq!(out.text, "alpha beta gamma");
         assert_eq!(pieces.concat(), out.text);
         assert_eq!(out.finish, FinishReason::Length);
-        assert_eq!(out.usage, Usage { prompt_tokens: 6, generated_tokens: 3 });
+        assert_eq!(
+            out.usage,
+            Usage {
+                prompt_tokens: 6,
+                generated_tokens: 3
+            }
+        );
     }
 
     #[test]
     fn stops_before_stop_sequence() {
-        let params = SamplingParams { stop: vec!["gam".into()], ..Default::default() };
+        let params = SamplingParams {
+            stop: vec!["gam".into()],
+            ..Default::default()
+        };
         let mut streamed = String::new();
         let out = DeterministicBackend::new()
-            .generate(&request(Prompt::Text("alpha beta gamma".into()), params), &mut |p| {
-                streamed.push_str(p);
-                ControlFlow::Continue(())
-            })
+            .generate(
+                &request(Prompt::Text("alpha beta gamma".into()), params),
+                &mut |p| {
+                    streamed.push_str(p);
+                    ControlFlow::Continue(())
+                },
+            )
             .expect("generation");
         assert_eq!(out.text, "alpha beta ");
         assert_eq!(streamed, out.text);
@@ -212,19 +275,41 @@ mod tests {
     #[test]
     fn finds_stop_sequences_across_tokens_late_in_a_long_answer() {
         let words: Vec<String> = (0..200).map(|i| format!("w{i}")).collect();
-        for (stop, kept) in [("w150 w1", "w149 "), ("0 w151", "w149 w15"), ("w199", "w198 ")] {
-            let params = SamplingParams { max_tokens: 1000, stop: vec!["never".into(), stop.into()], ..Default::default() };
+        for (stop, kept) in [
+            ("w150 w1", "w149 "),
+            ("0 w151", "w149 w15"),
+            ("w199", "w198 "),
+        ] {
+            let params = SamplingParams {
+                max_tokens: 1000,
+                stop: vec!["never".into(), stop.into()],
+                ..Default::default()
+            };
             let out = DeterministicBackend::new()
-                .generate(&request(Prompt::Text(words.join(" ")), params), &mut |_| ControlFlow::Continue(()))
+                .generate(&request(Prompt::Text(words.join(" ")), params), &mut |_| {
+                    ControlFlow::Continue(())
+                })
                 .expect("generation");
             assert_eq!(out.finish, FinishReason::StopSequence, "{stop}");
-            assert!(out.text.ends_with(kept) && !out.text.contains(stop), "{stop}: {}", out.text);
+            assert!(
+                out.text.ends_with(kept) && !out.text.contains(stop),
+                "{stop}: {}",
+                out.text
+            );
         }
     }
 
     #[test]
     fn counts_and_splits_words_as_split_whitespace_does() {
-        let texts = ["", " ", "a", "  one\ttwo\u{b}three\r\nfour ", "\u{c}x\u{b}", "a\u{a0}b\u{2003}c é", "x\u{85}y"];
+        let texts = [
+            "",
+            " ",
+            "a",
+            "  one\ttwo\u{b}three\r\nfour ",
+            "\u{c}x\u{b}",
+            "a\u{a0}b\u{2003}c é",
+            "x\u{85}y",
+        ];
         for text in texts {
             let expected: Vec<&str> = text.split_whitespace().collect();
             assert_eq!(word_count(text) as usize, expected.len(), "{text:?}");
@@ -235,9 +320,10 @@ mod tests {
     #[test]
     fn callback_can_cancel() {
         let out = DeterministicBackend::new()
-            .generate(&request(chat("one two three"), SamplingParams::default()), &mut |_| {
-                ControlFlow::Break(())
-            })
+            .generate(
+                &request(chat("one two three"), SamplingParams::default()),
+                &mut |_| ControlFlow::Break(()),
+            )
             .expect("generation");
         assert_eq!(out.text, "one");
         assert_eq!(out.finish, FinishReason::Cancelled);
@@ -254,9 +340,15 @@ mod tests {
             Err(InferenceError::ModelUnavailable("gpt-9".into()))
         );
         let req = request(chat("   "), SamplingParams::default());
-        assert!(matches!(backend.generate(&req, &mut sink), Err(InferenceError::InvalidRequest(_))));
+        assert!(matches!(
+            backend.generate(&req, &mut sink),
+            Err(InferenceError::InvalidRequest(_))
+        ));
         let mut req = request(chat("hi there"), SamplingParams::default());
         req.deadline = Some(Instant::now());
-        assert_eq!(backend.generate(&req, &mut sink), Err(InferenceError::DeadlineExceeded));
+        assert_eq!(
+            backend.generate(&req, &mut sink),
+            Err(InferenceError::DeadlineExceeded)
+        );
     }
 }

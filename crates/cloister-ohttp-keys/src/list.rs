@@ -38,7 +38,8 @@ pub fn encode_key_list<C: AsRef<[u8]>>(configs: &[C]) -> Result<Vec<u8>, KeyList
         if config.is_empty() {
             return Err(KeyListError::EmptyConfig { offset: out.len() });
         }
-        let len = u16::try_from(config.len()).map_err(|_| KeyListError::TooLong { len: config.len() })?;
+        let len =
+            u16::try_from(config.len()).map_err(|_| KeyListError::TooLong { len: config.len() })?;
         out.extend_from_slice(&len.to_be_bytes());
         out.extend_from_slice(config);
     }
@@ -88,16 +89,29 @@ mod tests {
     fn rejects_truncation_anywhere() {
         let body = encode_key_list(&[[7u8; 10]]).expect("encodable");
         for cut in 1..body.len() {
-            assert_eq!(split_key_list(&body[..cut]), Err(KeyListError::Truncated { offset: 0 }), "cut at {cut}");
+            assert_eq!(
+                split_key_list(&body[..cut]),
+                Err(KeyListError::Truncated { offset: 0 }),
+                "cut at {cut}"
+            );
         }
         assert_eq!(split_key_list(&[]), Ok(vec![]));
     }
 
     #[test]
     fn rejects_empty_and_oversized_items() {
-        assert_eq!(split_key_list(&[0, 0]), Err(KeyListError::EmptyConfig { offset: 0 }));
-        assert_eq!(encode_key_list(&[Vec::<u8>::new()]), Err(KeyListError::EmptyConfig { offset: 0 }));
+        assert_eq!(
+            split_key_list(&[0, 0]),
+            Err(KeyListError::EmptyConfig { offset: 0 })
+        );
+        assert_eq!(
+            encode_key_list(&[Vec::<u8>::new()]),
+            Err(KeyListError::EmptyConfig { offset: 0 })
+        );
         let huge = vec![0u8; 70_000];
-        assert_eq!(encode_key_list(&[huge]), Err(KeyListError::TooLong { len: 70_000 }));
+        assert_eq!(
+            encode_key_list(&[huge]),
+            Err(KeyListError::TooLong { len: 70_000 })
+        );
     }
 }

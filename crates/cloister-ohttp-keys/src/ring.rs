@@ -141,11 +141,19 @@ impl KeyRing {
     ///
     /// # Errors
     /// [`KeyRingError::NoAead`], or a failure of the random source.
-    pub fn generate(policy: RotationPolicy, aeads: &[AeadChoice], now_unix: u64) -> Result<Self, KeyRingError> {
+    pub fn generate(
+        policy: RotationPolicy,
+        aeads: &[AeadChoice],
+        now_unix: u64,
+    ) -> Result<Self, KeyRingError> {
         if aeads.is_empty() {
             return Err(KeyRingError::NoAead);
         }
-        let mut ring = Self { policy, aeads: aeads.to_vec(), keys: Vec::new() };
+        let mut ring = Self {
+            policy,
+            aeads: aeads.to_vec(),
+            keys: Vec::new(),
+        };
         ring.add_key(1, fresh_ikm()?, now_unix, None)?;
         Ok(ring)
     }
@@ -168,7 +176,10 @@ impl KeyRing {
                 ring.save(path)?;
                 Ok((ring, true))
             }
-            Err(source) => Err(KeyRingError::Io { path: path.to_owned(), source }),
+            Err(source) => Err(KeyRingError::Io {
+                path: path.to_owned(),
+                source,
+            }),
         }
     }
 
@@ -178,7 +189,10 @@ impl KeyRing {
         policy: RotationPolicy,
         aeads: &[AeadChoice],
     ) -> Result<Self, KeyRingError> {
-        let corrupt = |reason: String| KeyRingError::Corrupt { path: path.to_owned(), reason };
+        let corrupt = |reason: String| KeyRingError::Corrupt {
+            path: path.to_owned(),
+            reason,
+        };
         if aeads.is_empty() {
             return Err(KeyRingError::NoAead);
         }
@@ -189,7 +203,11 @@ impl KeyRing {
         if file.keys.is_empty() {
             return Err(corrupt("no keys".into()));
         }
-        let mut ring = Self { policy, aeads: aeads.to_vec(), keys: Vec::new() };
+        let mut ring = Self {
+            policy,
+            aeads: aeads.to_vec(),
+            keys: Vec::new(),
+        };
         for stored in file.keys {
             if ring.keys.iter().any(|k| k.key_id == stored.key_id) {
                 return Err(corrupt(format!("key id {} appears twice", stored.key_id)));
@@ -197,13 +215,24 @@ impl KeyRing {
             let mut ikm = Zeroizing::new([0u8; IKM_LEN]);
             hex::decode_to_slice(&stored.ikm, ikm.as_mut_slice())
                 .map_err(|e| corrupt(format!("key id {}: ikm: {e}", stored.key_id)))?;
-            ring.add_key(stored.key_id, ikm, stored.created_unix, stored.superseded_unix)?;
+            ring.add_key(
+                stored.key_id,
+                ikm,
+                stored.created_unix,
+                stored.superseded_unix,
+            )?;
         }
         ring.keys.sort_by_key(|k| k.created_unix);
         // Exactly one key, the newest, may be current; every older one must be superseded so it can retire.
-        let current = ring.keys.iter().filter(|k| k.superseded_unix.is_none()).count();
+        let current = ring
+            .keys
+            .iter()
+            .filter(|k| k.superseded_unix.is_none())
+            .count();
         if current != 1 || ring.current().superseded_unix.is_some() {
-            return Err(corrupt("exactly the newest key must be current (superseded_unix = null)".into()));
+            return Err(corrupt(
+                "exactly the newest key must be current (superseded_unix = null)".into(),
+            ));
         }
         Ok(ring)
     }
@@ -214,7 +243,10 @@ impl KeyRing {
     /// # Errors
     /// Any failure to write or rename the file.
     pub fn save(&self, path: &Path) -> Result<(), KeyRingError> {
-        let io = |source| KeyRingError::Io { path: path.to_owned(), source };
+        let io = |source| KeyRingError::Io {
+            path: path.to_owned(),
+            source,
+        };
         let file = KeyFile {
             version: KEY_FILE_VERSION,
             keys: self
@@ -253,7 +285,14 @@ impl KeyRing {
         let config = KeyConfig::derive(key_id, Kem::X25519Sha256, suites, ikm.as_slice())?;
         let encoded_config = config.encode()?;
         let server = Arc::new(Server::new(config)?);
-        self.keys.push(HeldKey { key_id, ikm, created_unix, superseded_unix, server, encoded_config });
+        self.keys.push(HeldKey {
+            key_id,
+            ikm,
+            created_unix,
+            superseded_unix,
+            server,
+            encoded_config,
+        });
         Ok(())
     }
 
@@ -288,13 +327,21 @@ impl KeyRing {
     /// As [`KeyRing::rotate`].
     pub fn maintain(&mut self, now_unix: u64) -> Result<bool, KeyRingError> {
         let mut changed = false;
-        if now_unix >= self.current().created_unix.saturating_add(self.policy.rotate_every.as_secs()) {
+        if now_unix
+            >= self
+                .current()
+                .created_unix
+                .saturating_add(self.policy.rotate_every.as_secs())
+        {
             self.rotate(now_unix)?;
             changed = true;
         }
         let overlap = self.policy.overlap.as_secs();
         let before = self.keys.len();
-        self.keys.retain(|k| k.superseded_unix.is_none_or(|at| now_unix < at.saturating_add(overlap)));
+        self.keys.retain(|k| {
+            k.superseded_unix
+                .is_none_or(|at| now_unix < at.saturating_add(overlap))
+        });
         if self.keys.len() != before {
             tracing::info!(remaining = ?self.key_ids(), "retired OHTTP keys past their overlap window");
             changed = true;
@@ -305,7 +352,10 @@ impl KeyRing {
     /// The decapsulation server for `key_id`, if that key is still held.
     #[must_use]
     pub fn server(&self, key_id: u8) -> Option<Arc<Server>> {
-        self.keys.iter().find(|k| k.key_id == key_id).map(|k| Arc::clone(&k.server))
+        self.keys
+            .iter()
+            .find(|k| k.key_id == key_id)
+            .map(|k| Arc::clone(&k.server))
     }
 
     /// The ids of all held keys, oldest first.
@@ -340,7 +390,10 @@ impl KeyRing {
     /// window after that, a client honouring this never uses a dropped key.
     #[must_use]
     pub fn cache_lifetime(&self, now_unix: u64) -> Duration {
-        let due = self.current().created_unix.saturating_add(self.policy.rotate_every.as_secs());
+        let due = self
+            .current()
+            .created_unix
+            .saturating_add(self.policy.rotate_every.as_secs());
         Duration::from_secs(due.saturating_sub(now_unix))
     }
 }
@@ -357,14 +410,19 @@ mod tests {
     use crate::split_key_list;
 
     const BOTH: [AeadChoice; 2] = [AeadChoice::Aes128Gcm, AeadChoice::Chacha20Poly1305];
-    const HOUR: RotationPolicy =
-        RotationPolicy { rotate_every: Duration::from_secs(3600), overlap: Duration::from_secs(600) };
+    const HOUR: RotationPolicy = RotationPolicy {
+        rotate_every: Duration::from_secs(3600),
+        overlap: Duration::from_secs(600),
+    };
 
     #[test]
     fn rotation_keeps_old_key_for_the_overlap_window_only() {
         let mut ring = KeyRing::generate(HOUR, &BOTH, 1000).expect("ring");
         let first = ring.current_key_id();
-        assert!(!ring.maintain(1000 + 3599).expect("maintain"), "not due yet");
+        assert!(
+            !ring.maintain(1000 + 3599).expect("maintain"),
+            "not due yet"
+        );
         assert!(ring.maintain(1000 + 3600).expect("maintain"), "due");
         let second = ring.current_key_id();
         assert_ne!(first, second);
@@ -372,7 +430,10 @@ mod tests {
         assert!(!ring.maintain(4600 + 599).expect("maintain"));
         assert!(ring.server(first).is_some());
         assert!(ring.maintain(4600 + 600).expect("maintain"));
-        assert!(ring.server(first).is_none(), "old key dropped after overlap");
+        assert!(
+            ring.server(first).is_none(),
+            "old key dropped after overlap"
+        );
         assert_eq!(ring.key_ids(), vec![second]);
     }
 
@@ -395,7 +456,8 @@ mod tests {
     fn save_and_load_restore_the_same_keys() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("keys.json");
-        let (mut ring, created) = KeyRing::load_or_generate(&path, HOUR, &BOTH, 0).expect("created");
+        let (mut ring, created) =
+            KeyRing::load_or_generate(&path, HOUR, &BOTH, 0).expect("created");
         assert!(created);
         ring.rotate(5).expect("rotate");
         ring.save(&path).expect("save");
@@ -431,6 +493,9 @@ mod tests {
             let err = KeyRing::load_or_generate(&path, HOUR, &BOTH, 0).expect_err(bad);
             assert!(matches!(err, KeyRingError::Corrupt { .. }), "{bad}: {err}");
         }
-        assert!(matches!(KeyRing::generate(HOUR, &[], 0), Err(KeyRingError::NoAead)));
+        assert!(matches!(
+            KeyRing::generate(HOUR, &[], 0),
+            Err(KeyRingError::NoAead)
+        ));
     }
 }

@@ -19,7 +19,8 @@ fn rates(c: &mut Criterion) {
     let secret = IssuerSecretKey::generate().expect("keygen");
     let keys = [secret.clone()];
     let public = secret.public_key().clone();
-    let challenge = TokenChallenge::new("issuer.example", None, &["gateway.example"]).expect("challenge");
+    let challenge =
+        TokenChallenge::new("issuer.example", None, &["gateway.example"]).expect("challenge");
     let (request, _) = request_token(&public, &challenge).expect("blind");
 
     c.bench_function("issuer: blind-sign one token request", |b| {
@@ -46,16 +47,28 @@ fn rates(c: &mut Criterion) {
     let headers: Vec<String> = (0..POOL)
         .map(|_| {
             let (request, pending) = request_token(&public, &challenge).expect("blind");
-            format_authorization(&pending.finalize(&issue(&keys, &request).expect("issue")).expect("finalize"))
+            format_authorization(
+                &pending
+                    .finalize(&issue(&keys, &request).expect("issue"))
+                    .expect("finalize"),
+            )
         })
         .collect();
-    let trusted = TrustedKey { key: public.clone(), not_before: 0, not_after: u64::MAX };
+    let trusted = TrustedKey {
+        key: public.clone(),
+        not_before: 0,
+        not_after: u64::MAX,
+    };
     c.bench_function("gateway: redeem one token (parse, verify, spend)", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             let mut left = iters as usize;
             while left > 0 {
-                let redeemer = Redeemer::new(vec![trusted.clone()], std::slice::from_ref(&challenge), POOL);
+                let redeemer = Redeemer::new(
+                    vec![trusted.clone()],
+                    std::slice::from_ref(&challenge),
+                    POOL,
+                );
                 let batch = left.min(POOL);
                 let start = Instant::now();
                 for header in &headers[..batch] {

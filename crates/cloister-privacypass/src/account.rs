@@ -65,22 +65,39 @@ fn signed_message(account: &str, timestamp: u64, body: &[u8]) -> Vec<u8> {
 fn is_valid_account(account: &str) -> bool {
     !account.is_empty()
         && account.len() <= MAX_ACCOUNT_ID_LEN
-        && account.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b))
+        && account
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b))
 }
 
 impl AccountAuth {
     /// Signs a token request `body` for `account` at `timestamp`.
-    pub fn sign(account: &str, key: &SigningKey, timestamp: u64, body: &[u8]) -> Result<Self, AccountError> {
+    pub fn sign(
+        account: &str,
+        key: &SigningKey,
+        timestamp: u64,
+        body: &[u8],
+    ) -> Result<Self, AccountError> {
         if !is_valid_account(account) {
             return Err(AccountError::Malformed);
         }
-        let signature = key.sign(&signed_message(account, timestamp, body)).to_bytes();
-        Ok(Self { account: account.to_owned(), timestamp, signature })
+        let signature = key
+            .sign(&signed_message(account, timestamp, body))
+            .to_bytes();
+        Ok(Self {
+            account: account.to_owned(),
+            timestamp,
+            signature,
+        })
     }
 
     /// The three header values, in the order account, timestamp, signature.
     pub fn header_values(&self) -> [String; 3] {
-        [self.account.clone(), self.timestamp.to_string(), base64url::encode(&self.signature)]
+        [
+            self.account.clone(),
+            self.timestamp.to_string(),
+            base64url::encode(&self.signature),
+        ]
     }
 
     /// Parses the three header values (any may be absent).
@@ -89,7 +106,9 @@ impl AccountAuth {
         timestamp: Option<&str>,
         signature: Option<&str>,
     ) -> Result<Self, AccountError> {
-        let account = account.filter(|a| is_valid_account(a)).ok_or(AccountError::Malformed)?;
+        let account = account
+            .filter(|a| is_valid_account(a))
+            .ok_or(AccountError::Malformed)?;
         let timestamp = timestamp
             .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|t| t.parse().ok())
@@ -98,12 +117,22 @@ impl AccountAuth {
             .and_then(base64url::decode)
             .and_then(|s| <[u8; 64]>::try_from(s).ok())
             .ok_or(AccountError::Malformed)?;
-        Ok(Self { account: account.to_owned(), timestamp, signature })
+        Ok(Self {
+            account: account.to_owned(),
+            timestamp,
+            signature,
+        })
     }
 
     /// Verifies the signature over `body` under `key` and that the
     /// timestamp is within `max_skew` seconds of `now`.
-    pub fn verify(&self, key: &VerifyingKey, body: &[u8], now: u64, max_skew: u64) -> Result<(), AccountError> {
+    pub fn verify(
+        &self,
+        key: &VerifyingKey,
+        body: &[u8],
+        now: u64,
+        max_skew: u64,
+    ) -> Result<(), AccountError> {
         if now.abs_diff(self.timestamp) > max_skew {
             return Err(AccountError::Stale);
         }
@@ -125,12 +154,27 @@ mod tests {
         let parsed = AccountAuth::from_header_values(Some(&a), Some(&t), Some(&s)).expect("parse");
         let public = key.verifying_key();
         assert_eq!(parsed.verify(&public, b"body", 1010, 60), Ok(()));
-        assert_eq!(parsed.verify(&public, b"other", 1010, 60), Err(AccountError::BadSignature));
-        assert_eq!(parsed.verify(&public, b"body", 2000, 60), Err(AccountError::Stale));
+        assert_eq!(
+            parsed.verify(&public, b"other", 1010, 60),
+            Err(AccountError::BadSignature)
+        );
+        assert_eq!(
+            parsed.verify(&public, b"body", 2000, 60),
+            Err(AccountError::Stale)
+        );
         let other = SigningKey::from_bytes(&[8; 32]).verifying_key();
-        assert_eq!(parsed.verify(&other, b"body", 1010, 60), Err(AccountError::BadSignature));
-        let renamed = AccountAuth { account: "bob".into(), ..parsed };
-        assert_eq!(renamed.verify(&public, b"body", 1010, 60), Err(AccountError::BadSignature));
+        assert_eq!(
+            parsed.verify(&other, b"body", 1010, 60),
+            Err(AccountError::BadSignature)
+        );
+        let renamed = AccountAuth {
+            account: "bob".into(),
+            ..parsed
+        };
+        assert_eq!(
+            renamed.verify(&public, b"body", 1010, 60),
+            Err(AccountError::BadSignature)
+        );
         assert!(AccountAuth::from_header_values(Some("a b"), Some(&t), Some(&s)).is_err());
         assert!(AccountAuth::from_header_values(Some(&a), Some("+5"), Some(&s)).is_err());
     }

@@ -61,8 +61,19 @@ pub fn request_token_with<R: CryptoRng + ?Sized>(
         .as_slice()
         .try_into()
         .map_err(|_| KeyError::WrongSize)?;
-    let request = TokenRequest { truncated_token_key_id: key.truncated_key_id(), blinded_msg };
-    Ok((request, PendingToken { nonce, challenge_digest, key: key.clone(), blinding }))
+    let request = TokenRequest {
+        truncated_token_key_id: key.truncated_key_id(),
+        blinded_msg,
+    };
+    Ok((
+        request,
+        PendingToken {
+            nonce,
+            challenge_digest,
+            key: key.clone(),
+            blinding,
+        },
+    ))
 }
 
 impl PendingToken {
@@ -73,10 +84,17 @@ impl PendingToken {
         let signature = self
             .key
             .rsa()
-            .finalize(&BlindSignature(response.blind_sig.to_vec()), &self.blinding, input)
+            .finalize(
+                &BlindSignature(response.blind_sig.to_vec()),
+                &self.blinding,
+                input,
+            )
             .map_err(ClientError::BadResponse)?;
-        let authenticator =
-            signature.0.as_slice().try_into().map_err(|_| KeyError::WrongSize)?;
+        let authenticator = signature
+            .0
+            .as_slice()
+            .try_into()
+            .map_err(|_| KeyError::WrongSize)?;
         Ok(Token {
             nonce: self.nonce,
             challenge_digest: self.challenge_digest,

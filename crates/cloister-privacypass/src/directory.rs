@@ -53,7 +53,11 @@ pub struct DirectoryKey {
     #[serde(rename = "token-key")]
     pub token_key: String,
     /// Unix time (seconds) from which the key may be used, if limited.
-    #[serde(rename = "not-before", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "not-before",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub not_before: Option<u64>,
 }
 
@@ -77,7 +81,10 @@ impl IssuerDirectory {
                 not_before: k.not_before,
             })
             .collect();
-        Self { issuer_request_uri: issuer_request_uri.to_owned(), token_keys }
+        Self {
+            issuer_request_uri: issuer_request_uri.to_owned(),
+            token_keys,
+        }
     }
 
     /// Parses the JSON document.
@@ -99,8 +106,12 @@ impl IssuerDirectory {
             .filter(|k| k.token_type == TOKEN_TYPE_BLIND_RSA_2048)
             .map(|k| {
                 let spki = base64url::decode(&k.token_key).ok_or(DirectoryError::InvalidKey)?;
-                let key = IssuerPublicKey::from_spki(&spki).map_err(|_| DirectoryError::InvalidKey)?;
-                Ok(PublishedKey { key, not_before: k.not_before })
+                let key =
+                    IssuerPublicKey::from_spki(&spki).map_err(|_| DirectoryError::InvalidKey)?;
+                Ok(PublishedKey {
+                    key,
+                    not_before: k.not_before,
+                })
             })
             .collect()
     }

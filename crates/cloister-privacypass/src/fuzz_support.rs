@@ -13,16 +13,32 @@ pub fn exercise_parsers(data: &[u8]) {
     if let Ok(token) = Token::decode(data) {
         assert_eq!(token.encode(), data, "Token encoding not canonical");
         let header = format_authorization(&token);
-        assert_eq!(parse_authorization(&header).ok(), Some(token), "header round trip");
+        assert_eq!(
+            parse_authorization(&header).ok(),
+            Some(token),
+            "header round trip"
+        );
     }
     if let Ok(challenge) = TokenChallenge::decode(data) {
-        assert_eq!(challenge.encode(), data, "TokenChallenge encoding not canonical");
+        assert_eq!(
+            challenge.encode(),
+            data,
+            "TokenChallenge encoding not canonical"
+        );
     }
     if let Ok(request) = TokenRequest::decode(data) {
-        assert_eq!(request.encode(), data, "TokenRequest encoding not canonical");
+        assert_eq!(
+            request.encode(),
+            data,
+            "TokenRequest encoding not canonical"
+        );
     }
     if let Ok(response) = TokenResponse::decode(data) {
-        assert_eq!(response.encode(), data, "TokenResponse encoding not canonical");
+        assert_eq!(
+            response.encode(),
+            data,
+            "TokenResponse encoding not canonical"
+        );
     }
     let text = String::from_utf8_lossy(data);
     let _ = parse_authorization(&text);

@@ -63,7 +63,8 @@ pub fn parse_authorization(value: &str) -> Result<Token, HeaderError> {
     if !item.scheme.eq_ignore_ascii_case(SCHEME) {
         return Err(HeaderError::WrongScheme);
     }
-    let bytes = single_base64_param(item, "token")?.ok_or(HeaderError::MissingParameter("token"))?;
+    let bytes =
+        single_base64_param(item, "token")?.ok_or(HeaderError::MissingParameter("token"))?;
     Token::decode(&bytes).map_err(|e| HeaderError::Invalid("token", e))
 }
 
@@ -118,7 +119,11 @@ pub fn parse_www_authenticate(value: &str) -> Result<Vec<PrivateTokenChallenge>,
         let max_age = single_param(&item, "max-age")?
             .map(|v| v.parse::<u64>().map_err(|_| HeaderError::InvalidMaxAge))
             .transpose()?;
-        out.push(PrivateTokenChallenge { challenge, token_key, max_age });
+        out.push(PrivateTokenChallenge {
+            challenge,
+            token_key,
+            max_age,
+        });
     }
     Ok(out)
 }
@@ -130,8 +135,14 @@ struct AuthItem<'a> {
     params: Vec<(&'a str, String)>,
 }
 
-fn single_param<'i>(item: &'i AuthItem<'_>, name: &'static str) -> Result<Option<&'i str>, HeaderError> {
-    let mut found = item.params.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name));
+fn single_param<'i>(
+    item: &'i AuthItem<'_>,
+    name: &'static str,
+) -> Result<Option<&'i str>, HeaderError> {
+    let mut found = item
+        .params
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name));
     let first = found.next().map(|(_, v)| v.as_str());
     if found.next().is_some() {
         return Err(HeaderError::DuplicateParameter(name));
@@ -139,7 +150,10 @@ fn single_param<'i>(item: &'i AuthItem<'_>, name: &'static str) -> Result<Option
     Ok(first)
 }
 
-fn single_base64_param(item: &AuthItem<'_>, name: &'static str) -> Result<Option<Vec<u8>>, HeaderError> {
+fn single_base64_param(
+    item: &AuthItem<'_>,
+    name: &'static str,
+) -> Result<Option<Vec<u8>>, HeaderError> {
     single_param(item, name)?
         .map(|v| base64url::decode(v).ok_or(HeaderError::NotBase64(name)))
         .transpose()
@@ -204,7 +218,9 @@ impl<'a> Cursor<'a> {
                 Some(b'\\') => {
                     self.pos += 1;
                     match self.peek() {
-                        Some(b) if b == b'\t' || (0x20..0x7f).contains(&b) => out.push(char::from(b)),
+                        Some(b) if b == b'\t' || (0x20..0x7f).contains(&b) => {
+                            out.push(char::from(b))
+                        }
                         _ => return Err(HeaderError::Syntax(self.pos)),
                     }
                 }
@@ -245,7 +261,10 @@ fn parse_auth_list(text: &str) -> Result<Vec<AuthItem<'_>>, HeaderError> {
             let item = items.last_mut().ok_or(HeaderError::Syntax(cursor.pos))?;
             item.params.push((name, value));
         } else {
-            let mut item = AuthItem { scheme: name, params: Vec::new() };
+            let mut item = AuthItem {
+                scheme: name,
+                params: Vec::new(),
+            };
             if spaced && cursor.peek().is_some_and(is_tchar) {
                 let param = cursor.token()?;
                 let value = cursor.param_value()?;
@@ -271,7 +290,12 @@ mod tests {
     use super::*;
 
     fn sample_token() -> Token {
-        Token { nonce: [1; 32], challenge_digest: [2; 32], token_key_id: [3; 32], authenticator: [4; 256] }
+        Token {
+            nonce: [1; 32],
+            challenge_digest: [2; 32],
+            token_key_id: [3; 32],
+            authenticator: [4; 256],
+        }
     }
 
     #[test]

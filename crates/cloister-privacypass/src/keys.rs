@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use blind_rsa_signatures::{DefaultRng, KeyPair, PublicKey, SecretKey, Sha384, PSS, Deterministic};
+use blind_rsa_signatures::{DefaultRng, Deterministic, KeyPair, PSS, PublicKey, SecretKey, Sha384};
 use sha2::{Digest, Sha256};
 
 use crate::wire::{NID, NK, Token, TokenRequest, TokenResponse};
@@ -43,7 +43,9 @@ pub struct IssuerPublicKey {
 
 impl fmt::Debug for IssuerPublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IssuerPublicKey").field("key_id", &hex_string(&self.key_id)).finish()
+        f.debug_struct("IssuerPublicKey")
+            .field("key_id", &hex_string(&self.key_id))
+            .finish()
     }
 }
 
@@ -87,7 +89,9 @@ impl IssuerPublicKey {
     /// Does not check the key id, challenge or nonce: see [`crate::Redeemer`].
     pub fn verify_authenticator(&self, token: &Token) -> Result<(), KeyError> {
         let signature = blind_rsa_signatures::Signature(token.authenticator.to_vec());
-        self.rsa.verify(&signature, None, token.token_input()).map_err(KeyError::Crypto)
+        self.rsa
+            .verify(&signature, None, token.token_input())
+            .map_err(KeyError::Crypto)
     }
 
     pub(crate) fn rsa(&self) -> &RsaPublic {
@@ -104,7 +108,9 @@ pub struct IssuerSecretKey {
 
 impl fmt::Debug for IssuerSecretKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IssuerSecretKey").field("key_id", &hex_string(self.public.key_id())).finish()
+        f.debug_struct("IssuerSecretKey")
+            .field("key_id", &hex_string(self.public.key_id()))
+            .finish()
     }
 }
 
@@ -144,8 +150,15 @@ impl IssuerSecretKey {
     /// RSABSSA BlindSign (RFC 9474 §4.3) over the request's blinded message.
     /// The caller must already have checked the truncated key id.
     pub fn blind_sign(&self, request: &TokenRequest) -> Result<TokenResponse, KeyError> {
-        let signature = self.rsa.blind_sign(request.blinded_msg).map_err(KeyError::Crypto)?;
-        let blind_sig = signature.0.as_slice().try_into().map_err(|_| KeyError::WrongSize)?;
+        let signature = self
+            .rsa
+            .blind_sign(request.blinded_msg)
+            .map_err(KeyError::Crypto)?;
+        let blind_sig = signature
+            .0
+            .as_slice()
+            .try_into()
+            .map_err(|_| KeyError::WrongSize)?;
         Ok(TokenResponse { blind_sig })
     }
 }

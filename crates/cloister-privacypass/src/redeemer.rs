@@ -44,7 +44,11 @@ impl TrustedKey {
             .into_iter()
             .filter_map(|published| {
                 let not_before = published.not_before?;
-                Some(Self { key: published.key, not_before, not_after: not_before.saturating_add(lifetime_secs) })
+                Some(Self {
+                    key: published.key,
+                    not_before,
+                    not_after: not_before.saturating_add(lifetime_secs),
+                })
             })
             .collect())
     }
@@ -106,10 +110,17 @@ pub struct Redeemer {
 impl Redeemer {
     /// A redeemer trusting `keys`, accepting tokens for any of
     /// `accepted_challenges`, remembering at most `max_spent` nonces.
-    pub fn new(keys: Vec<TrustedKey>, accepted_challenges: &[TokenChallenge], max_spent: usize) -> Self {
+    pub fn new(
+        keys: Vec<TrustedKey>,
+        accepted_challenges: &[TokenChallenge],
+        max_spent: usize,
+    ) -> Self {
         Self {
             keys: RwLock::new(keys),
-            accepted_challenges: accepted_challenges.iter().map(TokenChallenge::digest).collect(),
+            accepted_challenges: accepted_challenges
+                .iter()
+                .map(TokenChallenge::digest)
+                .collect(),
             spent: Mutex::new(SpentNonces::new(max_spent)),
         }
     }
@@ -122,7 +133,9 @@ impl Redeemer {
 
     /// Redeems the token in an `Authorization` header value, now.
     pub fn redeem(&self, authorization: &str) -> Result<Redemption, RedeemError> {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         self.redeem_at(authorization, now)
     }
 
@@ -143,18 +156,26 @@ impl Redeemer {
         if !self.accepted_challenges.contains(&token.challenge_digest) {
             return Err(RedeemError::WrongChallenge);
         }
-        trusted.key.verify_authenticator(&token).map_err(|_| RedeemError::BadSignature)?;
+        trusted
+            .key
+            .verify_authenticator(&token)
+            .map_err(|_| RedeemError::BadSignature)?;
         // Only verified tokens reach the store, so forgeries cannot fill it.
         self.spent
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .spend(now, &token.token_key_id, trusted.not_after, token.nonce)?;
-        Ok(Redemption { token_key_id: token.token_key_id })
+        Ok(Redemption {
+            token_key_id: token.token_key_id,
+        })
     }
 
     /// Number of spent nonces currently remembered (for metrics).
     pub fn spent_count(&self) -> usize {
-        self.spent.lock().unwrap_or_else(PoisonError::into_inner).total
+        self.spent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .total
     }
 }
 
@@ -174,7 +195,11 @@ struct KeyNonces {
 
 impl SpentNonces {
     fn new(capacity: usize) -> Self {
-        Self { by_key: HashMap::new(), total: 0, capacity }
+        Self {
+            by_key: HashMap::new(),
+            total: 0,
+            capacity,
+        }
     }
 
     fn spend(
@@ -192,10 +217,10 @@ impl SpentNonces {
             }
             live
         });
-        let set = self
-            .by_key
-            .entry(*key_id)
-            .or_insert_with(|| KeyNonces { not_after, nonces: HashSet::new() });
+        let set = self.by_key.entry(*key_id).or_insert_with(|| KeyNonces {
+            not_after,
+            nonces: HashSet::new(),
+        });
         if set.nonces.contains(&nonce) {
             return Err(RedeemError::DoubleSpend);
         }
@@ -216,12 +241,23 @@ mod tests {
     fn store_expires_with_the_key_and_fails_closed_when_full() {
         let mut store = SpentNonces::new(2);
         store.spend(10, &[1; 32], 100, [1; 32]).expect("first");
-        assert_eq!(store.spend(10, &[1; 32], 100, [1; 32]), Err(RedeemError::DoubleSpend));
+        assert_eq!(
+            store.spend(10, &[1; 32], 100, [1; 32]),
+            Err(RedeemError::DoubleSpend)
+        );
         store.spend(10, &[2; 32], 50, [2; 32]).expect("second");
-        assert_eq!(store.spend(10, &[1; 32], 100, [3; 32]), Err(RedeemError::StoreFull));
+        assert_eq!(
+            store.spend(10, &[1; 32], 100, [3; 32]),
+            Err(RedeemError::StoreFull)
+        );
         // Key 2's window closes at 50: its nonces are dropped, making room.
-        store.spend(50, &[1; 32], 100, [3; 32]).expect("room after expiry");
+        store
+            .spend(50, &[1; 32], 100, [3; 32])
+            .expect("room after expiry");
         assert_eq!(store.total, 2);
-        assert_eq!(store.spend(60, &[1; 32], 100, [1; 32]), Err(RedeemError::DoubleSpend));
+        assert_eq!(
+            store.spend(60, &[1; 32], 100, [1; 32]),
+            Err(RedeemError::DoubleSpend)
+        );
     }
 }

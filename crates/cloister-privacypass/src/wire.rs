@@ -159,8 +159,12 @@ impl TokenChallenge {
     /// The wire encoding.
     pub fn encode(&self) -> Vec<u8> {
         let origins = self.origin_info.join(",");
-        let context: &[u8] = self.redemption_context.as_ref().map_or(&[], |c| c.as_slice());
-        let mut out = Vec::with_capacity(7 + self.issuer_name.len() + context.len() + origins.len());
+        let context: &[u8] = self
+            .redemption_context
+            .as_ref()
+            .map_or(&[], |c| c.as_slice());
+        let mut out =
+            Vec::with_capacity(7 + self.issuer_name.len() + context.len() + origins.len());
         out.extend_from_slice(&TOKEN_TYPE_BLIND_RSA_2048.to_be_bytes());
         push_u16_prefixed(&mut out, self.issuer_name.as_bytes());
         // Lengths were bounded in `new`/`decode`, so these casts cannot truncate.
@@ -235,9 +239,15 @@ impl TokenRequest {
         let mut reader = Reader::new(bytes);
         read_token_type(&mut reader)?;
         if bytes.len() != TOKEN_REQUEST_LEN {
-            return Err(DecodeError::WrongLength { expected: TOKEN_REQUEST_LEN, actual: bytes.len() });
+            return Err(DecodeError::WrongLength {
+                expected: TOKEN_REQUEST_LEN,
+                actual: bytes.len(),
+            });
         }
-        let request = Self { truncated_token_key_id: reader.u8()?, blinded_msg: reader.array()? };
+        let request = Self {
+            truncated_token_key_id: reader.u8()?,
+            blinded_msg: reader.array()?,
+        };
         reader.finish()?;
         Ok(request)
     }
@@ -258,9 +268,10 @@ impl TokenResponse {
 
     /// Parses the wire encoding strictly.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let blind_sig = bytes
-            .try_into()
-            .map_err(|_| DecodeError::WrongLength { expected: NK, actual: bytes.len() })?;
+        let blind_sig = bytes.try_into().map_err(|_| DecodeError::WrongLength {
+            expected: NK,
+            actual: bytes.len(),
+        })?;
         Ok(Self { blind_sig })
     }
 }
@@ -297,7 +308,10 @@ impl Token {
         let mut reader = Reader::new(bytes);
         read_token_type(&mut reader)?;
         if bytes.len() != TOKEN_LEN {
-            return Err(DecodeError::WrongLength { expected: TOKEN_LEN, actual: bytes.len() });
+            return Err(DecodeError::WrongLength {
+                expected: TOKEN_LEN,
+                actual: bytes.len(),
+            });
         }
         let token = Self {
             nonce: reader.array()?,
@@ -336,7 +350,9 @@ mod tests {
         let bytes = challenge.encode();
         assert_eq!(TokenChallenge::decode(&bytes), Ok(challenge));
 
-        let mut bad = TokenChallenge::new("issuer.example", None, &[]).expect("valid").encode();
+        let mut bad = TokenChallenge::new("issuer.example", None, &[])
+            .expect("valid")
+            .encode();
         // Redemption context length byte sits after type (2) + name length (2) + name (14).
         bad[18] = 5;
         assert!(TokenChallenge::decode(&bad).is_err());
@@ -344,20 +360,33 @@ mod tests {
 
     #[test]
     fn challenge_rejects_empty_origin_between_commas_and_other_types() {
-        let mut bytes = TokenChallenge::new("i.example", None, &[]).expect("valid").encode();
+        let mut bytes = TokenChallenge::new("i.example", None, &[])
+            .expect("valid")
+            .encode();
         bytes.truncate(bytes.len() - 2);
         bytes.extend_from_slice(&[0, 3, b'a', b',', b'b']);
         assert!(TokenChallenge::decode(&bytes).is_ok());
         let last = bytes.len() - 1;
         bytes[last] = b',';
-        assert_eq!(TokenChallenge::decode(&bytes), Err(DecodeError::BadOriginInfo));
+        assert_eq!(
+            TokenChallenge::decode(&bytes),
+            Err(DecodeError::BadOriginInfo)
+        );
         bytes[1] = 1;
-        assert_eq!(TokenChallenge::decode(&bytes), Err(DecodeError::UnsupportedTokenType(1)));
+        assert_eq!(
+            TokenChallenge::decode(&bytes),
+            Err(DecodeError::UnsupportedTokenType(1))
+        );
     }
 
     #[test]
     fn token_and_request_reject_wrong_lengths() {
-        let token = Token { nonce: [1; 32], challenge_digest: [2; 32], token_key_id: [3; 32], authenticator: [4; NK] };
+        let token = Token {
+            nonce: [1; 32],
+            challenge_digest: [2; 32],
+            token_key_id: [3; 32],
+            authenticator: [4; NK],
+        };
         let mut bytes = token.encode();
         assert_eq!(Token::decode(&bytes), Ok(token));
         bytes.push(0);
@@ -365,7 +394,10 @@ mod tests {
         bytes.truncate(TOKEN_LEN - 1);
         assert!(Token::decode(&bytes).is_err());
 
-        let request = TokenRequest { truncated_token_key_id: 9, blinded_msg: [5; NK] };
+        let request = TokenRequest {
+            truncated_token_key_id: 9,
+            blinded_msg: [5; NK],
+        };
         let bytes = request.encode();
         assert_eq!(TokenRequest::decode(&bytes), Ok(request));
         assert!(TokenRequest::decode(&bytes[..bytes.len() - 1]).is_err());

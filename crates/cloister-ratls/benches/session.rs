@@ -9,7 +9,9 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use cloister_api::{FeatureRequest, FeatureResponse, SuggestRequest, Tone};
-use cloister_ratls::{ClientSession, FeatureService, InMemoryTransport, SessionConfig, SessionTable};
+use cloister_ratls::{
+    ClientSession, FeatureService, InMemoryTransport, SessionConfig, SessionTable,
+};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 #[path = "../tests/it/common/mod.rs"]
@@ -65,7 +67,9 @@ fn sessions(c: &mut Criterion) {
             let transport = InMemoryTransport::new(Arc::clone(&mutual_table));
             black_box(
                 runtime
-                    .block_on(ClientSession::establish_mutual(transport, &verifier, &*caller))
+                    .block_on(ClientSession::establish_mutual(
+                        transport, &verifier, &*caller,
+                    ))
                     .unwrap_or_else(|e| panic!("establish_mutual: {e}")),
             )
         });

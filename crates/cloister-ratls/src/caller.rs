@@ -27,11 +27,19 @@ pub(crate) const NONCE_LIFETIME: Duration = Duration::from_secs(60);
 /// so that tests can play callers that cheat.
 pub trait CallerAttester: Send + Sync {
     /// Evidence of the caller bound to `exporter` and the host's `nonce`.
-    fn attest_caller(&self, exporter: &TlsExporter, nonce: &Nonce) -> Result<Evidence, ProviderError>;
+    fn attest_caller(
+        &self,
+        exporter: &TlsExporter,
+        nonce: &Nonce,
+    ) -> Result<Evidence, ProviderError>;
 }
 
 impl<P: EvidenceProvider + ?Sized> CallerAttester for P {
-    fn attest_caller(&self, exporter: &TlsExporter, nonce: &Nonce) -> Result<Evidence, ProviderError> {
+    fn attest_caller(
+        &self,
+        exporter: &TlsExporter,
+        nonce: &Nonce,
+    ) -> Result<Evidence, ProviderError> {
         self.evidence(&report_data_for(Role::Caller, exporter, nonce))
     }
 }

@@ -66,7 +66,11 @@ impl InMemoryTransport {
 }
 
 impl Transport for InMemoryTransport {
-    async fn exchange(&self, session_id: &str, records: Vec<u8>) -> Result<Vec<u8>, TransportError> {
+    async fn exchange(
+        &self,
+        session_id: &str,
+        records: Vec<u8>,
+    ) -> Result<Vec<u8>, TransportError> {
         self.table
             .exchange(session_id, &records)
             .map_err(|error: SessionError| TransportError::Status {
@@ -259,7 +263,10 @@ impl<T: Transport> ClientSession<T> {
     /// # Errors
     /// [`ClientError::Feature`] if the feature failed; others if the session
     /// broke.
-    pub async fn request(&mut self, request: &FeatureRequest) -> Result<FeatureResponse, ClientError> {
+    pub async fn request(
+        &mut self,
+        request: &FeatureRequest,
+    ) -> Result<FeatureResponse, ClientError> {
         let json = Zeroizing::new(
             serde_json::to_vec(request).map_err(|e| ClientError::Protocol(e.to_string()))?,
         );
@@ -389,7 +396,10 @@ mod tests {
         unattested_as(table, "skips-attestation").await
     }
 
-    async fn unattested_as(table: &Arc<SessionTable>, session_id: &str) -> Channel<InMemoryTransport> {
+    async fn unattested_as(
+        table: &Arc<SessionTable>,
+        session_id: &str,
+    ) -> Channel<InMemoryTransport> {
         let mut channel = Channel {
             transport: InMemoryTransport::new(Arc::clone(table)),
             session_id: session_id.into(),
@@ -468,8 +478,12 @@ mod tests {
             accepted: AllowList::default(),
         };
         let callers = Verifier::new(TrustAnchors::amd(), policy, AllowList::default());
-        let table = SessionTable::new(&SessionConfig::default(), Arc::new(PlaceholderEvidence), feature)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let table = SessionTable::new(
+            &SessionConfig::default(),
+            Arc::new(PlaceholderEvidence),
+            feature,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         Arc::new(table.require_caller_attestation(Arc::new(callers)))
     }
 
@@ -497,7 +511,10 @@ mod tests {
         );
         assert_eq!(feature.0.load(Ordering::SeqCst), 0);
         let stats = table.stats();
-        assert_eq!((stats.refused, stats.requests, stats.callers_attested), (1, 0, 0));
+        assert_eq!(
+            (stats.refused, stats.requests, stats.callers_attested),
+            (1, 0, 0)
+        );
     }
 
     #[tokio::test]
@@ -519,17 +536,27 @@ mod tests {
             "{reply:?}"
         );
         let stats = table.stats();
-        assert_eq!((stats.open, stats.callers_refused), (1, 1), "the later session is closed");
+        assert_eq!(
+            (stats.open, stats.callers_refused),
+            (1, 1),
+            "the later session is closed"
+        );
         // Nothing the refused caller sends afterwards is read.
         let after = later.call(Frame::Attest { nonce: [4; 32] }).await;
-        assert!(matches!(after, Err(ClientError::Tls(_) | ClientError::Transport(_))), "{after:?}");
+        assert!(
+            matches!(after, Err(ClientError::Tls(_) | ClientError::Transport(_))),
+            "{after:?}"
+        );
         assert_eq!(feature.0.load(Ordering::SeqCst), 0);
     }
 
     #[tokio::test]
     async fn unsolicited_caller_evidence_ends_the_session() {
         let feature = Arc::new(Counting::default());
-        for table in [table(Arc::clone(&feature)), mutual_table(Arc::clone(&feature))] {
+        for table in [
+            table(Arc::clone(&feature)),
+            mutual_table(Arc::clone(&feature)),
+        ] {
             let mut channel = unattested(&table).await;
             let reply = channel
                 .call(Frame::CallerEvidence {

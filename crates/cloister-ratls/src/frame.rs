@@ -117,7 +117,9 @@ impl Frame {
     fn decode(tag: u8, body: &[u8]) -> Result<Self, FrameError> {
         match tag {
             TAG_ATTEST => Ok(Self::Attest {
-                nonce: body.try_into().map_err(|_| FrameError::Malformed("attest"))?,
+                nonce: body
+                    .try_into()
+                    .map_err(|_| FrameError::Malformed("attest"))?,
             }),
             TAG_EVIDENCE => Ok(Self::Evidence(body.to_vec())),
             TAG_REQUEST => Ok(Self::Request(Zeroizing::new(body.to_vec()))),
@@ -126,7 +128,9 @@ impl Frame {
                 .map(Self::Refused)
                 .map_err(|_| FrameError::Malformed("refused")),
             TAG_CHALLENGE => Ok(Self::Challenge {
-                nonce: body.try_into().map_err(|_| FrameError::Malformed("challenge"))?,
+                nonce: body
+                    .try_into()
+                    .map_err(|_| FrameError::Malformed("challenge"))?,
             }),
             TAG_CALLER_EVIDENCE => {
                 let (nonce, evidence) = body
@@ -229,10 +233,22 @@ mod tests {
             (&[0, 0, 0, 0], FrameError::Empty),
             (&[0xff, 0, 0, 0], FrameError::TooLong(0xff00_0000)),
             (&[0, 0, 0, 1, 99], FrameError::UnknownTag(99)),
-            (&[0, 0, 0, 2, TAG_ATTEST, 0], FrameError::Malformed("attest")),
-            (&[0, 0, 0, 2, TAG_CHALLENGE, 0], FrameError::Malformed("challenge")),
-            (&[0, 0, 0, 4, TAG_CALLER_EVIDENCE, 1, 2, 3], FrameError::Malformed("caller evidence")),
-            (&[0, 0, 0, 2, TAG_CALLER_ACCEPTED, 0], FrameError::Malformed("caller accepted")),
+            (
+                &[0, 0, 0, 2, TAG_ATTEST, 0],
+                FrameError::Malformed("attest"),
+            ),
+            (
+                &[0, 0, 0, 2, TAG_CHALLENGE, 0],
+                FrameError::Malformed("challenge"),
+            ),
+            (
+                &[0, 0, 0, 4, TAG_CALLER_EVIDENCE, 1, 2, 3],
+                FrameError::Malformed("caller evidence"),
+            ),
+            (
+                &[0, 0, 0, 2, TAG_CALLER_ACCEPTED, 0],
+                FrameError::Malformed("caller accepted"),
+            ),
         ];
         for (wire, expected) in cases {
             let mut buffer = FrameBuffer::default();

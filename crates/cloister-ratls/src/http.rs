@@ -36,7 +36,11 @@ pub fn routes(table: Arc<SessionTable>) -> Router {
         .with_state(table)
 }
 
-async fn exchange(State(table): State<Arc<SessionTable>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn exchange(
+    State(table): State<Arc<SessionTable>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let Some(session_id) = headers
         .get(SESSION_HEADER)
         .and_then(|value| value.to_str().ok())

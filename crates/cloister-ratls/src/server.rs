@@ -185,11 +185,17 @@ struct Slot {
 
 impl Slot {
     fn touch(&self, now: Instant) {
-        *self.last_used.lock().unwrap_or_else(PoisonError::into_inner) = now;
+        *self
+            .last_used
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = now;
     }
 
     fn idle_for(&self, now: Instant) -> Duration {
-        let last = *self.last_used.lock().unwrap_or_else(PoisonError::into_inner);
+        let last = *self
+            .last_used
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         now.saturating_duration_since(last)
     }
 
@@ -227,7 +233,10 @@ impl std::fmt::Debug for SessionTable {
         f.debug_struct("SessionTable")
             .field("idle_timeout", &self.idle_timeout)
             .field("max_sessions", &self.max_sessions)
-            .field("requires_caller_attestation", &self.caller_verifier.is_some())
+            .field(
+                "requires_caller_attestation",
+                &self.caller_verifier.is_some(),
+            )
             .field("stats", &self.stats())
             .finish_non_exhaustive()
     }
@@ -340,9 +349,10 @@ impl SessionTable {
         let before = sessions.len();
         sessions.retain(|_, slot| !self.is_idle(slot, now));
         let expired = before - sessions.len();
-        self.counters
-            .expired
-            .fetch_add(u64::try_from(expired).unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.counters.expired.fetch_add(
+            u64::try_from(expired).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
     }
 
     /// Aggregate counters.
@@ -372,7 +382,12 @@ impl SessionTable {
     }
 
     /// The live session under `id`, or a new one if `records` open one.
-    fn session(&self, id: &str, records: &[u8], now: Instant) -> Result<SharedSession, SessionError> {
+    fn session(
+        &self,
+        id: &str,
+        records: &[u8],
+        now: Instant,
+    ) -> Result<SharedSession, SessionError> {
         let mut sessions = self.sessions();
         if let Some(existing) = sessions.get(id).cloned() {
             if !self.is_idle(&existing, now) {
@@ -512,20 +527,28 @@ impl SessionTable {
     ) -> Result<Vec<Frame>, SessionError> {
         let verifier = match (&self.caller_verifier, session.stage) {
             (Some(verifier), Stage::AwaitingCaller) => verifier,
-            _ => return Err(SessionError::UnexpectedMessage("unsolicited caller evidence")),
+            _ => {
+                return Err(SessionError::UnexpectedMessage(
+                    "unsolicited caller evidence",
+                ));
+            }
         };
         let exporter = exporter(&session.tls)?;
         let now = self.clock.now();
         match verifier.verify_caller(evidence, &exporter, nonce, &mut session.caller_nonces, now) {
             Ok(caller) => {
                 tracing::debug!(root = ?caller.root, "caller attested");
-                self.counters.callers_attested.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .callers_attested
+                    .fetch_add(1, Ordering::Relaxed);
                 session.stage = Stage::Serving;
                 Ok(vec![Frame::CallerAccepted])
             }
             Err(error) => {
                 tracing::warn!(%error, "caller attestation refused; closing the session");
-                self.counters.callers_refused.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .callers_refused
+                    .fetch_add(1, Ordering::Relaxed);
                 session.stage = Stage::Closing;
                 Ok(vec![Frame::Refused(error.to_string())])
             }

@@ -34,7 +34,9 @@ fn provider() -> Arc<CryptoProvider> {
 /// only in memory, and forgotten when the process exits.
 pub(crate) fn ephemeral_server_config() -> Result<Arc<ServerConfig>, TlsSetupError> {
     let certified = rcgen::generate_simple_self_signed(vec![HOST_NAME.to_owned()])?;
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der()));
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        certified.signing_key.serialize_der(),
+    ));
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_no_client_auth()

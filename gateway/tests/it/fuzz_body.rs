@@ -8,8 +8,16 @@ use cloister_ohttp_keys::{AeadChoice, KeyRing, RotationPolicy};
 use proptest::prelude::*;
 
 fn ring() -> KeyRing {
-    let policy = RotationPolicy { rotate_every: Duration::from_secs(3600), overlap: Duration::from_secs(60) };
-    KeyRing::generate(policy, &[AeadChoice::Aes128Gcm, AeadChoice::Chacha20Poly1305], 0).expect("ring")
+    let policy = RotationPolicy {
+        rotate_every: Duration::from_secs(3600),
+        overlap: Duration::from_secs(60),
+    };
+    KeyRing::generate(
+        policy,
+        &[AeadChoice::Aes128Gcm, AeadChoice::Chacha20Poly1305],
+        0,
+    )
+    .expect("ring")
 }
 
 proptest! {

@@ -10,11 +10,17 @@ use tokio::net::TcpListener;
 
 /// A host that answers with what it received.
 async fn spawn_host() -> String {
-    let app = axum::Router::new().fallback(|method: Method, uri: Uri, headers: HeaderMap, body: Bytes| async move {
-        let names: Vec<_> = headers.keys().map(|k| k.as_str().to_owned()).collect();
-        let text = format!("{method} {uri} {} {}", names.join(","), String::from_utf8_lossy(&body));
-        ([("x-host", "yes")], text)
-    });
+    let app = axum::Router::new().fallback(
+        |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| async move {
+            let names: Vec<_> = headers.keys().map(|k| k.as_str().to_owned()).collect();
+            let text = format!(
+                "{method} {uri} {} {}",
+                names.join(","),
+                String::from_utf8_lossy(&body)
+            );
+            ([("x-host", "yes")], text)
+        },
+    );
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -22,7 +28,12 @@ async fn spawn_host() -> String {
 }
 
 fn request(path: &str) -> Message {
-    let mut message = Message::request(b"PUT".to_vec(), b"https".to_vec(), b"cloister.invalid".to_vec(), path.into());
+    let mut message = Message::request(
+        b"PUT".to_vec(),
+        b"https".to_vec(),
+        b"cloister.invalid".to_vec(),
+        path.into(),
+    );
     message.put_header("cloister-session", "s1");
     message.put_header("authorization", "PrivateToken token=\"leak\"");
     message.put_header("x-app", "1");
@@ -35,23 +46,51 @@ async fn forwards_method_path_headers_and_body_but_not_credentials() {
     let host = spawn_host().await;
     let router = HttpForwardRouter::new(vec![host], Duration::from_secs(5), 4096).expect("router");
     let response = router.route(request("/v1/run?x=1")).await.expect("routed");
-    assert_eq!(response.control().status().map(bhttp::StatusCode::code), Some(200));
+    assert_eq!(
+        response.control().status().map(bhttp::StatusCode::code),
+        Some(200)
+    );
     assert_eq!(response.header().get(b"x-host"), Some(&b"yes"[..]));
     let text = String::from_utf8(response.content().to_vec()).expect("utf8");
     assert!(text.starts_with("PUT /v1/run?x=1 "), "{text}");
-    assert!(text.contains("cloister-session") && text.contains("x-app"), "{text}");
-    assert!(!text.contains("authorization"), "credentials are not forwarded: {text}");
+    assert!(
+        text.contains("cloister-session") && text.contains("x-app"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("authorization"),
+        "credentials are not forwarded: {text}"
+    );
     assert!(text.ends_with(" payload"), "{text}");
 }
 
 #[tokio::test]
 async fn refuses_bad_paths_oversized_answers_and_dead_hosts() {
     let host = spawn_host().await;
-    let router = HttpForwardRouter::new(vec![host.clone()], Duration::from_secs(5), 4096).expect("router");
-    assert!(matches!(router.route(request("@evil.example/")).await, Err(RouteError::BadAnswer(_))));
+    let router =
+        HttpForwardRouter::new(vec![host.clone()], Duration::from_secs(5), 4096).expect("router");
+    assert!(matches!(
+        router.route(request("@evil.example/")).await,
+        Err(RouteError::BadAnswer(_))
+    ));
     let tiny = HttpForwardRouter::new(vec![host], Duration::from_secs(5), 8).expect("router");
-    assert!(matches!(tiny.route(request("/")).await, Err(RouteError::BadAnswer(_))));
-    let closed = TcpListener::bind("127.0.0.1:0").await.expect("bind").local_addr().expect("addr");
-    let dead = HttpForwardRouter::new(vec![format!("http://{closed}")], Duration::from_secs(5), 4096).expect("router");
-    assert!(matches!(dead.route(request("/")).await, Err(RouteError::Unavailable(_))));
+    assert!(matches!(
+        tiny.route(request("/")).await,
+        Err(RouteError::BadAnswer(_))
+    ));
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
+    let dead = HttpForwardRouter::new(
+        vec![format!("http://{closed}")],
+        Duration::from_secs(5),
+        4096,
+    )
+    .expect("router");
+    assert!(matches!(
+        dead.route(request("/")).await,
+        Err(RouteError::Unavailable(_))
+    ));
 }

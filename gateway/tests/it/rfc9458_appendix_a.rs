@@ -36,13 +36,21 @@ impl Vectors {
             PathBuf::from,
         );
         let path = testdata.join("rfc9458/appendix-a.toml");
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("RFC 9458 vectors missing at {}: {e} (set CLOISTER_TESTDATA)", path.display()));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "RFC 9458 vectors missing at {}: {e} (set CLOISTER_TESTDATA)",
+                path.display()
+            )
+        });
         Self(toml::from_str(&text).expect("appendix-a.toml parses"))
     }
 
     fn get(&self, name: &str) -> Vec<u8> {
-        let value = self.0.get(name).and_then(toml::Value::as_str).unwrap_or_else(|| panic!("{name} missing"));
+        let value = self
+            .0
+            .get(name)
+            .and_then(toml::Value::as_str)
+            .unwrap_or_else(|| panic!("{name} missing"));
         hex::decode(value).unwrap_or_else(|e| panic!("{name}: {e}"))
     }
 }
@@ -55,10 +63,16 @@ use raw_response::seal_response;
 type Receiver = hpke::aead::AeadCtxR<AesGcm128, HkdfSha256, X25519HkdfSha256>;
 
 fn receiver(v: &Vectors, enc: &[u8], info: &[u8]) -> Receiver {
-    let sk_r = <X25519HkdfSha256 as hpke::Kem>::PrivateKey::from_bytes(&v.get("sk_r")).expect("sk_r");
+    let sk_r =
+        <X25519HkdfSha256 as hpke::Kem>::PrivateKey::from_bytes(&v.get("sk_r")).expect("sk_r");
     let enc = <X25519HkdfSha256 as hpke::Kem>::EncappedKey::from_bytes(enc).expect("enc");
-    hpke::setup_receiver::<AesGcm128, HkdfSha256, X25519HkdfSha256>(&OpModeR::Base, &sk_r, &enc, info)
-        .expect("receiver context")
+    hpke::setup_receiver::<AesGcm128, HkdfSha256, X25519HkdfSha256>(
+        &OpModeR::Base,
+        &sk_r,
+        &enc,
+        info,
+    )
+    .expect("receiver context")
 }
 
 /// `"message/bhttp request" || 0x00 || header`, RFC 9458 §4.3.
@@ -69,12 +83,18 @@ fn request_info(header: &[u8]) -> Vec<u8> {
 #[test]
 fn key_configuration_matches_byte_for_byte() {
     let v = Vectors::load();
-    let sk_r = <X25519HkdfSha256 as hpke::Kem>::PrivateKey::from_bytes(&v.get("sk_r")).expect("sk_r");
+    let sk_r =
+        <X25519HkdfSha256 as hpke::Kem>::PrivateKey::from_bytes(&v.get("sk_r")).expect("sk_r");
     let pk_r = X25519HkdfSha256::sk_to_pk(&sk_r).to_bytes().to_vec();
     assert_eq!(pk_r, v.get("pk_r"));
 
     // key id 1, KEM 0x0020, pk, 4 bytes of suites: HKDF-SHA256 (1) with AES-128-GCM (1).
-    let built = [&[0x01, 0x00, 0x20][..], &pk_r, &[0x00, 0x08, 0x00, 0x01, 0x00, 0x01, 0x00, 0x01, 0x00, 0x03]].concat();
+    let built = [
+        &[0x01, 0x00, 0x20][..],
+        &pk_r,
+        &[0x00, 0x08, 0x00, 0x01, 0x00, 0x01, 0x00, 0x01, 0x00, 0x03],
+    ]
+    .concat();
     let published = v.get("key_config");
     assert_eq!(built, published);
 
@@ -83,10 +103,24 @@ fn key_configuration_matches_byte_for_byte() {
 
     // RFC 9540 list framing: ours agrees with ohttp's and round-trips.
     let list = cloister_ohttp_keys::encode_key_list(&[&published]).expect("frames");
-    assert_eq!(&list[..2], &u16::try_from(published.len()).expect("short").to_be_bytes());
-    assert_eq!(list, ohttp::KeyConfig::encode_list(&[&parsed]).expect("ohttp frames"));
-    assert_eq!(cloister_ohttp_keys::split_key_list(&list).expect("splits"), vec![published.as_slice()]);
-    assert_eq!(ohttp::KeyConfig::decode_list(&list).expect("ohttp splits").len(), 1);
+    assert_eq!(
+        &list[..2],
+        &u16::try_from(published.len()).expect("short").to_be_bytes()
+    );
+    assert_eq!(
+        list,
+        ohttp::KeyConfig::encode_list(&[&parsed]).expect("ohttp frames")
+    );
+    assert_eq!(
+        cloister_ohttp_keys::split_key_list(&list).expect("splits"),
+        vec![published.as_slice()]
+    );
+    assert_eq!(
+        ohttp::KeyConfig::decode_list(&list)
+            .expect("ohttp splits")
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -94,7 +128,11 @@ fn published_request_decrypts_with_sk_r_to_the_published_bhttp() {
     let v = Vectors::load();
     let encapsulated = v.get("encapsulated_request");
     let (header, rest) = encapsulated.split_at(7);
-    assert_eq!(header, [0x01, 0x00, 0x20, 0x00, 0x01, 0x00, 0x01], "key id 1, X25519, HKDF-SHA256, AES-128-GCM");
+    assert_eq!(
+        header,
+        [0x01, 0x00, 0x20, 0x00, 0x01, 0x00, 0x01],
+        "key id 1, X25519, HKDF-SHA256, AES-128-GCM"
+    );
     let info = request_info(header);
     assert_eq!(info, v.get("info"));
     let (enc, ciphertext) = rest.split_at(32);
@@ -104,7 +142,8 @@ fn published_request_decrypts_with_sk_r_to_the_published_bhttp() {
     let plaintext = context.open(ciphertext, b"").expect("decrypts");
     assert_eq!(plaintext, v.get("request"));
 
-    let message = bhttp::Message::read_bhttp(&mut Cursor::new(plaintext.as_slice())).expect("bhttp parses");
+    let message =
+        bhttp::Message::read_bhttp(&mut Cursor::new(plaintext.as_slice())).expect("bhttp parses");
     let control = message.control();
     assert_eq!(control.method(), Some(&b"GET"[..]));
     assert_eq!(control.scheme(), Some(&b"https"[..]));
@@ -129,8 +168,12 @@ fn response_encapsulation_with_the_published_nonce_matches_byte_for_byte() {
     let built = seal_response(&context, enc, &nonce, &v.get("response"));
     assert_eq!(built, v.get("encapsulated_response"));
 
-    let response = bhttp::Message::read_bhttp(&mut Cursor::new(v.get("response").as_slice())).expect("parses");
-    assert_eq!(response.control().status().map(bhttp::StatusCode::code), Some(200));
+    let response =
+        bhttp::Message::read_bhttp(&mut Cursor::new(v.get("response").as_slice())).expect("parses");
+    assert_eq!(
+        response.control().status().map(bhttp::StatusCode::code),
+        Some(200)
+    );
 }
 
 #[test]
@@ -140,8 +183,14 @@ fn ohttp_client_encapsulation_under_the_published_key_decrypts_with_sk_r() {
     let client = ohttp::ClientRequest::from_encoded_config(&v.get("key_config")).expect("client");
     let (encapsulated, _) = client.encapsulate(&request).expect("encapsulates");
     let (header, rest) = encapsulated.split_at(7);
-    assert_eq!(header, &v.get("encapsulated_request")[..7], "same header as the RFC");
+    assert_eq!(
+        header,
+        &v.get("encapsulated_request")[..7],
+        "same header as the RFC"
+    );
     let (enc, ciphertext) = rest.split_at(32);
-    let plaintext = receiver(&v, enc, &request_info(header)).open(ciphertext, b"").expect("decrypts");
+    let plaintext = receiver(&v, enc, &request_info(header))
+        .open(ciphertext, b"")
+        .expect("decrypts");
     assert_eq!(plaintext, request);
 }

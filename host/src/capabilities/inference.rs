@@ -13,13 +13,15 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::time::Instant;
 
 use cloister_inference::{
-    ChatMessage, FinishReason, GenerateRequest, Generation as EngineGeneration, InferenceBackend, InferenceError,
-    Prompt as EnginePrompt, Role as EngineRole, SamplingParams,
+    ChatMessage, FinishReason, GenerateRequest, Generation as EngineGeneration, InferenceBackend,
+    InferenceError, Prompt as EnginePrompt, Role as EngineRole, SamplingParams,
 };
 use wasmtime::component::{HasSelf, Linker, Resource, ResourceTable};
 
 use super::{Capability, InstanceContext, InstanceState};
-use crate::bindings::inference::{self as wit, Budget, Error, Generation, Params, Prompt, Remaining, Usage};
+use crate::bindings::inference::{
+    self as wit, Budget, Error, Generation, Params, Prompt, Remaining, Usage,
+};
 use crate::manifest::{InferenceGrant, PluginManifest};
 
 /// The interface name manifests grant.
@@ -104,7 +106,12 @@ impl InferenceInstance {
     }
 
     /// Checks a call against the grant and reserves its budget.
-    fn admit(&mut self, model: String, prompt: Prompt, params: Params) -> Result<GenerateRequest, Error> {
+    fn admit(
+        &mut self,
+        model: String,
+        prompt: Prompt,
+        params: Params,
+    ) -> Result<GenerateRequest, Error> {
         let Some(grant) = self.grant() else {
             return Err(Error::ModelUnavailable(model));
         };
@@ -117,7 +124,11 @@ impl InferenceInstance {
         if params.max_tokens > grant.max_tokens_per_call {
             return Err(Error::BudgetExceeded(Budget::TokensPerCall));
         }
-        if params.max_tokens > grant.max_tokens_per_request.saturating_sub(self.tokens_used) {
+        if params.max_tokens
+            > grant
+                .max_tokens_per_request
+                .saturating_sub(self.tokens_used)
+        {
             return Err(Error::BudgetExceeded(Budget::TokensPerRequest));
         }
         let prompt = engine_prompt(prompt);
@@ -144,7 +155,9 @@ impl InferenceInstance {
 
     /// Returns the unused part of a reservation.
     fn settle(&mut self, reserved: u32, outcome: &Result<EngineGeneration, InferenceError>) {
-        let generated = outcome.as_ref().map_or(0, |g| g.usage.generated_tokens.min(reserved));
+        let generated = outcome
+            .as_ref()
+            .map_or(0, |g| g.usage.generated_tokens.min(reserved));
         self.tokens_used -= reserved - generated;
     }
 }
@@ -179,7 +192,12 @@ fn sampling_params(params: Params) -> Result<SamplingParams, Error> {
     if !(params.repeat_penalty.is_finite() && params.repeat_penalty > 0.0) {
         return invalid("repeat-penalty must be a finite number > 0");
     }
-    if params.stop.len() > MAX_STOP_SEQUENCES || params.stop.iter().any(|s| s.is_empty() || s.len() > MAX_STOP_BYTES) {
+    if params.stop.len() > MAX_STOP_SEQUENCES
+        || params
+            .stop
+            .iter()
+            .any(|s| s.is_empty() || s.len() > MAX_STOP_BYTES)
+    {
         return invalid("at most 8 stop sequences of 1 to 64 bytes");
     }
     Ok(SamplingParams {
@@ -222,7 +240,11 @@ fn wit_generation(generation: EngineGeneration) -> Generation {
 }
 
 /// Runs one generation on its own thread, sending pieces as they come.
-fn spawn_generation(backend: Arc<dyn InferenceBackend>, request: GenerateRequest, pieces: SyncSender<StreamItem>) {
+fn spawn_generation(
+    backend: Arc<dyn InferenceBackend>,
+    request: GenerateRequest,
+    pieces: SyncSender<StreamItem>,
+) {
     std::thread::spawn(move || {
         let outcome = backend.generate(&request, &mut |piece| {
             // A dropped receiver means the plugin dropped the stream: stop.
@@ -246,7 +268,9 @@ impl wit::Host for InferenceInstance {
             Ok(request) => request,
             Err(error) => return Ok(Err(error)),
         };
-        let outcome = self.backend.generate(&request, &mut |_| ControlFlow::Continue(()));
+        let outcome = self
+            .backend
+            .generate(&request, &mut |_| ControlFlow::Continue(()));
         self.settle(request.params.max_tokens, &outcome);
         Ok(outcome.map(wit_generation).map_err(wit_error))
     }
@@ -271,7 +295,11 @@ impl wit::Host for InferenceInstance {
         })?))
     }
 
-    fn embed(&mut self, model: String, texts: Vec<String>) -> wasmtime::Result<Result<Vec<Vec<f32>>, Error>> {
+    fn embed(
+        &mut self,
+        model: String,
+        texts: Vec<String>,
+    ) -> wasmtime::Result<Result<Vec<Vec<f32>>, Error>> {
         let Some(grant) = self.grant().filter(|g| g.models.contains(&model)) else {
             return Ok(Err(Error::ModelUnavailable(model)));
         };
@@ -289,33 +317,49 @@ impl wit::Host for InferenceInstance {
     fn remaining_budget(&mut self) -> wasmtime::Result<Remaining> {
         Ok(match self.grant() {
             Some(grant) => Remaining {
-                tokens: grant.max_tokens_per_request.saturating_sub(self.tokens_used),
+                tokens: grant
+                    .max_tokens_per_request
+                    .saturating_sub(self.tokens_used),
                 calls: grant.max_calls_per_request.saturating_sub(self.calls_used),
             },
-            None => Remaining { tokens: 0, calls: 0 },
+            None => Remaining {
+                tokens: 0,
+                calls: 0,
+            },
         })
     }
 }
 
 impl wit::HostTokenStream for InferenceInstance {
-    fn next(&mut self, stream: Resource<TokenStream>) -> wasmtime::Result<Result<Option<String>, Error>> {
+    fn next(
+        &mut self,
+        stream: Resource<TokenStream>,
+    ) -> wasmtime::Result<Result<Option<String>, Error>> {
         let deadline = self.deadline;
         let stream = self.streams.get_mut(&stream)?;
         if let Some(outcome) = &stream.outcome {
-            return Ok(outcome.as_ref().map(|_| None).map_err(|e| wit_error(e.clone())));
+            return Ok(outcome
+                .as_ref()
+                .map(|_| None)
+                .map_err(|e| wit_error(e.clone())));
         }
         let timeout = deadline.saturating_duration_since(Instant::now());
         let item = match stream.pieces.recv_timeout(timeout) {
             Ok(item) => item,
-            Err(RecvTimeoutError::Timeout) => StreamItem::Done(Err(InferenceError::DeadlineExceeded)),
-            Err(RecvTimeoutError::Disconnected) => {
-                StreamItem::Done(Err(InferenceError::Engine("generation thread ended".into())))
+            Err(RecvTimeoutError::Timeout) => {
+                StreamItem::Done(Err(InferenceError::DeadlineExceeded))
             }
+            Err(RecvTimeoutError::Disconnected) => StreamItem::Done(Err(InferenceError::Engine(
+                "generation thread ended".into(),
+            ))),
         };
         Ok(match item {
             StreamItem::Piece(piece) => Ok(Some(piece)),
             StreamItem::Done(outcome) => {
-                let result = outcome.as_ref().map(|_| None).map_err(|e| wit_error(e.clone()));
+                let result = outcome
+                    .as_ref()
+                    .map(|_| None)
+                    .map_err(|e| wit_error(e.clone()));
                 let reserved = stream.reserved;
                 stream.outcome = Some(outcome.clone());
                 stream.reserved = 0;
@@ -325,11 +369,16 @@ impl wit::HostTokenStream for InferenceInstance {
         })
     }
 
-    fn finish(&mut self, stream: Resource<TokenStream>) -> wasmtime::Result<Result<Generation, Error>> {
+    fn finish(
+        &mut self,
+        stream: Resource<TokenStream>,
+    ) -> wasmtime::Result<Result<Generation, Error>> {
         let stream = self.streams.get(&stream)?;
         Ok(match &stream.outcome {
             Some(outcome) => outcome.clone().map(wit_generation).map_err(wit_error),
-            None => Err(Error::InvalidRequest("finish called before next returned none".into())),
+            None => Err(Error::InvalidRequest(
+                "finish called before next returned none".into(),
+            )),
         })
     }
 
@@ -375,12 +424,16 @@ pub enum BackendKind {
 
 impl InferenceConfig {
     /// Builds the configured engine (loading the model, for candle).
-    pub fn backend(&self) -> Result<Arc<dyn InferenceBackend>, cloister_inference_candle::LoadError> {
+    pub fn backend(
+        &self,
+    ) -> Result<Arc<dyn InferenceBackend>, cloister_inference_candle::LoadError> {
         Ok(match self.backend {
-            BackendKind::Candle => Arc::new(cloister_inference_candle::CandleBackend::load(&self.candle)?),
-            BackendKind::Deterministic => Arc::new(cloister_inference::DeterministicBackend::serving(
-                self.candle.model_name.clone(),
-            )),
+            BackendKind::Candle => Arc::new(cloister_inference_candle::CandleBackend::load(
+                &self.candle,
+            )?),
+            BackendKind::Deterministic => Arc::new(
+                cloister_inference::DeterministicBackend::serving(self.candle.model_name.clone()),
+            ),
         })
     }
 }

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use wasmtime::component::{HasSelf, Linker};
 
 use super::{Capability, InstanceContext, InstanceState};
-use crate::bindings::log::{self as wit, Event, Field, FieldName, FieldValue as WitValue, Level as WitLevel};
+use crate::bindings::log::{
+    self as wit, Event, Field, FieldName, FieldValue as WitValue, Level as WitLevel,
+};
 use crate::logfilter::{FieldValue, Level, LogFilter, Source};
 
 /// The interface name manifests grant.

@@ -35,28 +35,51 @@ fn every_line_the_binary_logs_is_an_allow_listed_record() {
         .output()
         .expect("cloister-host runs");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "exit {:?}: {stderr}", output.status);
+    assert!(
+        output.status.success(),
+        "exit {:?}: {stderr}",
+        output.status
+    );
 
-    let allow: toml::Table = std::fs::read_to_string(repo_root().join("policies/log-allowlist.toml"))
-        .expect("allow-list")
-        .parse()
-        .expect("allow-list TOML");
+    let allow: toml::Table =
+        std::fs::read_to_string(repo_root().join("policies/log-allowlist.toml"))
+            .expect("allow-list")
+            .parse()
+            .expect("allow-list TOML");
     let mut events = Vec::new();
     for line in stderr.lines() {
-        let record: Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("not a JSON record: {line:?}"));
-        let event = record["event"].as_str().unwrap_or_else(|| panic!("no event: {line}"));
-        let source = if record["source"] == "host" { "host" } else { "plugin" };
+        let record: Value =
+            serde_json::from_str(line).unwrap_or_else(|_| panic!("not a JSON record: {line:?}"));
+        let event = record["event"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no event: {line}"));
+        let source = if record["source"] == "host" {
+            "host"
+        } else {
+            "plugin"
+        };
         let listed = allow[source]
             .get(event)
             .and_then(|rule| rule["fields"].as_array())
             .unwrap_or_else(|| panic!("unlisted event: {line}"));
         for field in record["fields"].as_object().expect("fields").keys() {
-            assert!(listed.iter().any(|f| f.as_str() == Some(field.as_str())), "field `{field}` of `{event}` is not listed");
+            assert!(
+                listed.iter().any(|f| f.as_str() == Some(field.as_str())),
+                "field `{field}` of `{event}` is not listed"
+            );
         }
         events.push(event.to_owned());
     }
     // The simulated backend is announced through the filter, not around it.
-    for expected in ["plugin-loaded", "simulation", "host-started", "request-completed"] {
-        assert!(events.iter().any(|e| e == expected), "no `{expected}` in {events:?}");
+    for expected in [
+        "plugin-loaded",
+        "simulation",
+        "host-started",
+        "request-completed",
+    ] {
+        assert!(
+            events.iter().any(|e| e == expected),
+            "no `{expected}` in {events:?}"
+        );
     }
 }

@@ -15,10 +15,17 @@ use cloister_inference::DeterministicBackend;
 const MODEL: &str = "smollm2-135m-instruct";
 
 fn hostile_component() -> Vec<u8> {
-    let dir = std::env::var_os("CLOISTER_PLUGIN_DIR")
-        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/plugins"), PathBuf::from);
+    let dir = std::env::var_os("CLOISTER_PLUGIN_DIR").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/plugins"),
+        PathBuf::from,
+    );
     let path = dir.join("hostile.wasm");
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}; run `cargo xtask build-plugins` first", path.display()))
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run `cargo xtask build-plugins` first",
+            path.display()
+        )
+    })
 }
 
 fn manifest(component: &[u8]) -> PluginManifest {
@@ -27,9 +34,17 @@ fn manifest(component: &[u8]) -> PluginManifest {
         version: "0.0.0".into(),
         component: "hostile.wasm".into(),
         digest: Digest::of(component),
-        imports: BTreeSet::from(["cloister:feature/inference@0.1.0".into(), "cloister:feature/log@0.1.0".into()]),
+        imports: BTreeSet::from([
+            "cloister:feature/inference@0.1.0".into(),
+            "cloister:feature/log@0.1.0".into(),
+        ]),
         wasi: false,
-        limits: Limits { memory_bytes: 16 << 20, table_elements: 10_000, time_ms: 500, max_output_bytes: 4096 },
+        limits: Limits {
+            memory_bytes: 16 << 20,
+            table_elements: 10_000,
+            time_ms: 500,
+            max_output_bytes: 4096,
+        },
         inference: Some(InferenceGrant {
             models: BTreeSet::from([MODEL.to_owned()]),
             max_tokens_per_call: 16,
@@ -55,34 +70,59 @@ fn runtime_allowing(allow_list: &str) -> Host {
     let allow: AllowList = toml::from_str(allow_list).expect("allow-list");
     let sink = MemorySink::default();
     let filter = Arc::new(LogFilter::new(allow, Arc::new(sink.clone())));
-    let capabilities = Capabilities::new(Arc::new(DeterministicBackend::serving(MODEL)), filter.clone());
-    let config = RuntimeConfig { max_concurrent_instances: 8, ..RuntimeConfig::default() };
+    let capabilities = Capabilities::new(
+        Arc::new(DeterministicBackend::serving(MODEL)),
+        filter.clone(),
+    );
+    let config = RuntimeConfig {
+        max_concurrent_instances: 8,
+        ..RuntimeConfig::default()
+    };
     let runtime = Runtime::new(config, capabilities).expect("runtime");
-    Host { runtime, sink, filter }
+    Host {
+        runtime,
+        sink,
+        filter,
+    }
 }
 
 fn host() -> Host {
     let mut host = empty_runtime();
     let component = hostile_component();
-    host.runtime.load_plugin(manifest(&component), &component).expect("hostile component loads");
+    host.runtime
+        .load_plugin(manifest(&component), &component)
+        .expect("hostile component loads");
     host
 }
 
 fn ask(host: &Host, draft: &str) -> Result<FeatureResponse, RunError> {
-    let request = FeatureRequest::Suggest(SuggestRequest { draft: draft.into(), context: vec![], tone: Tone::Neutral, count: 1 });
+    let request = FeatureRequest::Suggest(SuggestRequest {
+        draft: draft.into(),
+        context: vec![],
+        tone: Tone::Neutral,
+        count: 1,
+    });
     host.runtime.run("hostile", request)
 }
 
 fn assert_still_serves(host: &Host) {
     let response = ask(host, "hello").expect("a normal request after the failure");
-    assert_eq!(response, FeatureResponse::Suggestions { items: vec!["fine: hello".into()] });
+    assert_eq!(
+        response,
+        FeatureResponse::Suggestions {
+            items: vec!["fine: hello".into()]
+        }
+    );
 }
 
 #[test]
 fn infinite_loop_hits_the_time_limit() {
     let host = host();
     let error = ask(&host, "loop").expect_err("must not return");
-    assert!(matches!(error, RunError::TimeLimit { limit_ms: 500, .. }), "{error}");
+    assert!(
+        matches!(error, RunError::TimeLimit { limit_ms: 500, .. }),
+        "{error}"
+    );
     assert_still_serves(&host);
 }
 
@@ -90,7 +130,10 @@ fn infinite_loop_hits_the_time_limit() {
 fn memory_bomb_hits_the_memory_limit() {
     let host = host();
     let error = ask(&host, "memory").expect_err("must not return");
-    assert!(matches!(error, RunError::MemoryLimit { limit_bytes, .. } if limit_bytes == 16 << 20), "{error}");
+    assert!(
+        matches!(error, RunError::MemoryLimit { limit_bytes, .. } if limit_bytes == 16 << 20),
+        "{error}"
+    );
     assert_still_serves(&host);
 }
 
@@ -106,7 +149,10 @@ fn deep_recursion_overflows_its_stack_only() {
 fn oversized_output_is_refused() {
     let host = host();
     let error = ask(&host, "oversized").expect_err("must not return");
-    assert!(matches!(error, RunError::OutputTooLarge { limit: 4096, actual, .. } if actual == 1 << 20), "{error}");
+    assert!(
+        matches!(error, RunError::OutputTooLarge { limit: 4096, actual, .. } if actual == 1 << 20),
+        "{error}"
+    );
     assert_still_serves(&host);
 }
 
@@ -115,7 +161,10 @@ fn panic_becomes_a_trap_error() {
     let host = host();
     let error = ask(&host, "panic").expect_err("must not return");
     assert!(matches!(error, RunError::Trap { .. }), "{error}");
-    assert!(error.to_string().contains("hostile"), "names the plugin: {error}");
+    assert!(
+        error.to_string().contains("hostile"),
+        "names the plugin: {error}"
+    );
     assert_still_serves(&host);
 }
 
@@ -123,7 +172,12 @@ fn panic_becomes_a_trap_error() {
 fn unlisted_log_event_is_dropped_and_counted() {
     let host = host();
     ask(&host, "unlisted-log").expect("the request itself succeeds");
-    assert!(host.sink.records().iter().all(|r| r.event != "output-repaired"));
+    assert!(
+        host.sink
+            .records()
+            .iter()
+            .all(|r| r.event != "output-repaired")
+    );
     assert!(host.filter.stats().dropped_events >= 1);
     assert_still_serves(&host);
 }
@@ -132,18 +186,33 @@ fn unlisted_log_event_is_dropped_and_counted() {
 fn kept_records_name_the_plugin_that_emitted_them() {
     let mut host = runtime_allowing("[plugin.output-repaired]\nfields = [\"error-code\"]\n");
     let component = hostile_component();
-    host.runtime.load_plugin(manifest(&component), &component).expect("hostile component loads");
+    host.runtime
+        .load_plugin(manifest(&component), &component)
+        .expect("hostile component loads");
     ask(&host, "unlisted-log").expect("the request succeeds");
     let records = host.sink.records();
-    assert_eq!(records.len(), 1, "output-repaired is allowed here: {records:?}");
-    assert!(records.iter().all(|r| r.source == Source::Plugin("hostile".into())), "{records:?}");
+    assert_eq!(
+        records.len(),
+        1,
+        "output-repaired is allowed here: {records:?}"
+    );
+    assert!(
+        records
+            .iter()
+            .all(|r| r.source == Source::Plugin("hostile".into())),
+        "{records:?}"
+    );
 }
 
 #[test]
 fn inference_beyond_the_budget_is_a_typed_error() {
     let host = host();
     let error = ask(&host, "over-budget").expect_err("budget must refuse");
-    let RunError::Feature { error: FeatureError::Inference { reason }, .. } = &error else {
+    let RunError::Feature {
+        error: FeatureError::Inference { reason },
+        ..
+    } = &error
+    else {
         panic!("expected an inference error, got {error}");
     };
     assert!(reason.contains("tokens-per-call"), "{reason}");
@@ -165,21 +234,34 @@ fn import_not_in_manifest_is_refused_by_name() {
     let component = hostile_component();
     let mut narrow = manifest(&component);
     narrow.imports.remove("cloister:feature/log@0.1.0");
-    let error = host.runtime.load_plugin(narrow, &component).expect_err("log is not granted");
+    let error = host
+        .runtime
+        .load_plugin(narrow, &component)
+        .expect_err("log is not granted");
     assert!(
         matches!(&error, LoadError::ImportNotGranted { import, .. } if import == "cloister:feature/log@0.1.0"),
         "{error}"
     );
-    assert!(matches!(ask(&host, "hello"), Err(RunError::UnknownPlugin(_))), "nothing was loaded");
+    assert!(
+        matches!(ask(&host, "hello"), Err(RunError::UnknownPlugin(_))),
+        "nothing was loaded"
+    );
 }
 
 #[test]
 fn foreign_and_wasi_imports_are_refused_by_name() {
     for import in ["evil:net/socket@0.1.0", "wasi:cli/environment@0.2.0"] {
-        let component = wat::parse_str(format!("(component (import \"{import}\" (instance)))")).expect("wat");
+        let component =
+            wat::parse_str(format!("(component (import \"{import}\" (instance)))")).expect("wat");
         let mut host = empty_runtime();
-        let error = host.runtime.load_plugin(manifest(&component), &component).expect_err("refused");
-        assert!(matches!(&error, LoadError::ImportNotGranted { import: i, .. } if i == import), "{error}");
+        let error = host
+            .runtime
+            .load_plugin(manifest(&component), &component)
+            .expect_err("refused");
+        assert!(
+            matches!(&error, LoadError::ImportNotGranted { import: i, .. } if i == import),
+            "{error}"
+        );
     }
 }
 
@@ -191,7 +273,10 @@ fn tampered_component_is_refused() {
     let mut tampered = component.clone();
     let last = tampered.len() - 1;
     tampered[last] ^= 1;
-    let error = host.runtime.load_plugin(reviewed, &tampered).expect_err("digest mismatch");
+    let error = host
+        .runtime
+        .load_plugin(reviewed, &tampered)
+        .expect_err("digest mismatch");
     assert!(matches!(error, LoadError::DigestMismatch { .. }), "{error}");
 }
 
@@ -199,7 +284,10 @@ fn tampered_component_is_refused() {
 fn component_without_entry_point_is_refused() {
     let mut host = empty_runtime();
     let component = wat::parse_str("(component)").expect("wat");
-    let error = host.runtime.load_plugin(manifest(&component), &component).expect_err("no export");
+    let error = host
+        .runtime
+        .load_plugin(manifest(&component), &component)
+        .expect_err("no export");
     assert!(matches!(error, LoadError::MissingExport { .. }), "{error}");
 }
 
@@ -216,7 +304,12 @@ fn concurrent_requests_are_isolated() {
             match draft {
                 "loop" => assert!(matches!(outcome, Err(RunError::TimeLimit { .. }))),
                 "memory" => assert!(matches!(outcome, Err(RunError::MemoryLimit { .. }))),
-                _ => assert_eq!(outcome.expect("normal"), FeatureResponse::Suggestions { items: vec![format!("fine: {draft}")] }),
+                _ => assert_eq!(
+                    outcome.expect("normal"),
+                    FeatureResponse::Suggestions {
+                        items: vec![format!("fine: {draft}")]
+                    }
+                ),
             }
         }
     });

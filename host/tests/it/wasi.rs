@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use cloister_api::{FeatureRequest, FeatureResponse, Message, SummariseRequest};
 use cloister_host::capabilities::Capabilities;
-use cloister_host::logfilter::{AllowList, AllowListLayer, FieldValue, LogFilter, MemorySink, Source};
+use cloister_host::logfilter::{
+    AllowList, AllowListLayer, FieldValue, LogFilter, MemorySink, Source,
+};
 use cloister_host::manifest::Limits;
 use cloister_host::{Digest, LoadError, PluginManifest, RunError, Runtime, RuntimeConfig};
 use cloister_inference::DeterministicBackend;
@@ -16,7 +18,8 @@ use tracing_subscriber::layer::SubscriberExt as _;
 
 /// The fixture, compiled from its text (see the file for what it does).
 fn wasi_guest() -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/fixtures/wasi-guest/wasi-guest.wat");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../plugins/fixtures/wasi-guest/wasi-guest.wat");
     wat::parse_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -28,7 +31,12 @@ fn manifest(component: &[u8], wasi: bool) -> PluginManifest {
         digest: Digest::of(component),
         imports: BTreeSet::new(),
         wasi,
-        limits: Limits { memory_bytes: 1 << 20, table_elements: 100, time_ms: 500, max_output_bytes: 4096 },
+        limits: Limits {
+            memory_bytes: 1 << 20,
+            table_elements: 100,
+            time_ms: 500,
+            max_output_bytes: 4096,
+        },
         inference: None,
     }
 }
@@ -36,40 +44,71 @@ fn manifest(component: &[u8], wasi: bool) -> PluginManifest {
 /// A runtime whose log filter admits only the host's report of discarded output.
 fn runtime() -> (Runtime, Arc<LogFilter>, MemorySink) {
     let allow: AllowList =
-        toml::from_str("[host.plugin-output-discarded]\nfields = [\"plugin\", \"bytes\"]\n").expect("allow-list");
+        toml::from_str("[host.plugin-output-discarded]\nfields = [\"plugin\", \"bytes\"]\n")
+            .expect("allow-list");
     let sink = MemorySink::default();
     let filter = Arc::new(LogFilter::new(allow, Arc::new(sink.clone())));
-    let capabilities = Capabilities::new(Arc::new(DeterministicBackend::serving("unused")), filter.clone());
-    let config = RuntimeConfig { max_concurrent_instances: 4, ..RuntimeConfig::default() };
-    (Runtime::new(config, capabilities).expect("runtime"), filter, sink)
+    let capabilities = Capabilities::new(
+        Arc::new(DeterministicBackend::serving("unused")),
+        filter.clone(),
+    );
+    let config = RuntimeConfig {
+        max_concurrent_instances: 4,
+        ..RuntimeConfig::default()
+    };
+    (
+        Runtime::new(config, capabilities).expect("runtime"),
+        filter,
+        sink,
+    )
 }
 
 fn summarise(messages: usize) -> FeatureRequest {
-    let message = Message { sender: "Ann".into(), sent_at: 1_700_000_000, text: "Lunch on Friday?".into() };
-    FeatureRequest::Summarise(SummariseRequest { messages: vec![message; messages], max_words: 20 })
+    let message = Message {
+        sender: "Ann".into(),
+        sent_at: 1_700_000_000,
+        text: "Lunch on Friday?".into(),
+    };
+    FeatureRequest::Summarise(SummariseRequest {
+        messages: vec![message; messages],
+        max_words: 20,
+    })
 }
 
 #[test]
 fn wasi_component_is_refused_without_the_grant() {
     let (mut runtime, _, _) = runtime();
     let component = wasi_guest();
-    let error = runtime.load_plugin(manifest(&component, false), &component).expect_err("wasi not granted");
+    let error = runtime
+        .load_plugin(manifest(&component, false), &component)
+        .expect_err("wasi not granted");
     assert!(
         matches!(&error, LoadError::ImportNotGranted { import, .. } if import.starts_with("wasi:")),
         "{error}"
     );
-    assert!(matches!(runtime.run("wasi-guest", summarise(1)), Err(RunError::UnknownPlugin(_))));
+    assert!(matches!(
+        runtime.run("wasi-guest", summarise(1)),
+        Err(RunError::UnknownPlugin(_))
+    ));
 }
 
 #[test]
 fn wasi_component_runs_in_the_empty_context() {
     let (mut runtime, filter, sink) = runtime();
     let component = wasi_guest();
-    runtime.load_plugin(manifest(&component, true), &component).expect("granted wasi loads");
+    runtime
+        .load_plugin(manifest(&component, true), &component)
+        .expect("granted wasi loads");
 
     let subscriber = tracing_subscriber::registry().with(AllowListLayer::new(filter.clone()));
     let responses: Vec<_> = tracing::subscriber::with_default(subscriber, || {
-        (1..=2).map(|messages| runtime.run("wasi-guest", summarise(messages)).expect("runs")).collect()
+        (1..=2)
+            .map(|messages| {
+                runtime
+                    .run("wasi-guest", summarise(messages))
+                    .expect("runs")
+            })
+            .collect()
     });
 
     for (response, messages) in responses.into_iter().zip(1..) {
@@ -78,7 +117,13 @@ fn wasi_component_runs_in_the_empty_context() {
         // does not see what the first wrote into its memory.
         let expected = "wall-clock=0000000000000000.00000000 monotonic-clock=0000000000000000 \
                         environment=00000000 arguments=00000000 preopens=00000000 stdout-write=00 leftover=0000";
-        assert_eq!(response, FeatureResponse::Summary { text: expected.into(), messages_covered: messages });
+        assert_eq!(
+            response,
+            FeatureResponse::Summary {
+                text: expected.into(),
+                messages_covered: messages
+            }
+        );
     }
 
     // What the guest wrote is counted, per request, and never kept.
@@ -88,9 +133,15 @@ fn wasi_component_runs_in_the_empty_context() {
         assert_eq!(record.source, Source::Host);
         assert_eq!(record.event, "plugin-output-discarded");
         assert_eq!(record.fields.get("bytes"), Some(&FieldValue::Count(24)));
-        assert_eq!(record.fields.get("plugin"), Some(&FieldValue::Label("wasi-guest".into())));
+        assert_eq!(
+            record.fields.get("plugin"),
+            Some(&FieldValue::Label("wasi-guest".into()))
+        );
     }
-    assert!(!format!("{records:?}").contains("hello"), "stdout text reached the log");
+    assert!(
+        !format!("{records:?}").contains("hello"),
+        "stdout text reached the log"
+    );
     // request-completed (and wasmtime-wasi's own trace events, which name
     // no allow-listed event) are dropped and counted.
     assert!(filter.stats().dropped_events >= 2, "{:?}", filter.stats());

@@ -12,7 +12,10 @@ use common::{backend_with, chat, request};
 fn collect(
     backend: &dyn InferenceBackend,
     request: &cloister_inference::GenerateRequest,
-) -> (Result<cloister_inference::Generation, InferenceError>, Vec<String>) {
+) -> (
+    Result<cloister_inference::Generation, InferenceError>,
+    Vec<String>,
+) {
     let mut pieces = Vec::new();
     let result = backend.generate(request, &mut |piece| {
         pieces.push(piece.to_owned());
@@ -30,13 +33,22 @@ fn answers_sensibly_within_max_tokens_with_exact_counts() {
     let generation = result.expect("generation");
     assert_eq!(generation.finish, FinishReason::Length);
     assert_eq!(generation.usage.generated_tokens, 12);
-    let Prompt::Chat(messages) = &prompt else { unreachable!() };
+    let Prompt::Chat(messages) = &prompt else {
+        unreachable!()
+    };
     let prompt_ids = backend.codec().encode_chat(messages).expect("encode");
     assert_eq!(generation.usage.prompt_tokens as usize, prompt_ids.len());
     assert_eq!(pieces.concat(), generation.text);
-    assert!(generation.text.contains("Paris"), "answer: {:?}", generation.text);
+    assert!(
+        generation.text.contains("Paris"),
+        "answer: {:?}",
+        generation.text
+    );
     // Token count matches the text: re-encoding the output gives as many tokens.
-    let reencoded = backend.codec().encode_literal(&generation.text).expect("encode");
+    let reencoded = backend
+        .codec()
+        .encode_literal(&generation.text)
+        .expect("encode");
     assert_eq!(reencoded.len(), 12, "text {:?}", generation.text);
     assert_eq!(backend.stats().generated_tokens, 12);
 }
@@ -48,7 +60,11 @@ fn stop_sequence_ends_generation_and_is_never_streamed() {
     let (full, _) = collect(&backend, &request(prompt.clone(), 16));
     let full = full.expect("generation").text;
     // Stop at the fourth word of what the model says unprompted.
-    let stop = full.split_whitespace().nth(3).expect("at least four words").to_owned();
+    let stop = full
+        .split_whitespace()
+        .nth(3)
+        .expect("at least four words")
+        .to_owned();
     let cut = full.find(&stop).expect("word in text");
     let mut stopping = request(prompt, 16);
     stopping.params.stop = vec!["never appears \u{1F600}".into(), stop.clone()];
@@ -68,7 +84,11 @@ fn callback_cancels_generation() {
     let generation = backend
         .generate(&request(chat("Count from one to fifty."), 64), &mut |_| {
             calls += 1;
-            if calls == 3 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+            if calls == 3 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
         })
         .expect("generation");
     assert_eq!(generation.finish, FinishReason::Cancelled);
@@ -82,10 +102,16 @@ fn deadline_is_enforced_before_and_during_generation() {
     let mut sink = |_: &str| ControlFlow::Continue(());
     let mut past = request(chat("Hello"), 8);
     past.deadline = Some(Instant::now());
-    assert_eq!(backend.generate(&past, &mut sink), Err(InferenceError::DeadlineExceeded));
+    assert_eq!(
+        backend.generate(&past, &mut sink),
+        Err(InferenceError::DeadlineExceeded)
+    );
     let mut soon = request(chat("Tell me a long story about a dragon."), 2000);
     soon.deadline = Some(Instant::now() + Duration::from_millis(300));
-    assert_eq!(backend.generate(&soon, &mut sink), Err(InferenceError::DeadlineExceeded));
+    assert_eq!(
+        backend.generate(&soon, &mut sink),
+        Err(InferenceError::DeadlineExceeded)
+    );
     // The engine dropped that sequence and still serves the next request.
     let (result, _) = collect(&backend, &request(chat("Hello"), 2));
     assert_eq!(result.expect("generation").usage.generated_tokens, 2);
@@ -108,12 +134,21 @@ fn rejects_unknown_model_bad_parameters_and_oversized_prompts() {
     ] {
         let mut bad = request(chat("hi"), 4);
         tweak(&mut bad);
-        assert!(matches!(backend.generate(&bad, &mut sink), Err(InferenceError::InvalidRequest(_))));
+        assert!(matches!(
+            backend.generate(&bad, &mut sink),
+            Err(InferenceError::InvalidRequest(_))
+        ));
     }
     let empty = request(Prompt::Text("  ".into()), 4);
-    assert!(matches!(backend.generate(&empty, &mut sink), Err(InferenceError::InvalidRequest(_))));
+    assert!(matches!(
+        backend.generate(&empty, &mut sink),
+        Err(InferenceError::InvalidRequest(_))
+    ));
     let long = request(chat(&"word ".repeat(100)), 4);
-    assert!(matches!(backend.generate(&long, &mut sink), Err(InferenceError::InvalidRequest(_))));
+    assert!(matches!(
+        backend.generate(&long, &mut sink),
+        Err(InferenceError::InvalidRequest(_))
+    ));
     // A prompt that fits gets only the room left in the context.
     let fits = request(chat(&"word ".repeat(20)), 1000);
     let generation = backend.generate(&fits, &mut sink).expect("generation");

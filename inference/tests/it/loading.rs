@@ -14,14 +14,26 @@ use cloister_inference_candle::{CandleBackend, CandleConfig, LoadError, WeightFo
 #[test]
 fn model_file_cannot_escape_the_model_directory() {
     let mut config = common::config();
-    let dir_name = config.model_dir.file_name().expect("dir name").to_string_lossy().into_owned();
+    let dir_name = config
+        .model_dir
+        .file_name()
+        .expect("dir name")
+        .to_string_lossy()
+        .into_owned();
     for escape in [
         format!("../{dir_name}/{}", CandleConfig::DEFAULT_MODEL_FILE),
-        config.model_dir.join(CandleConfig::DEFAULT_MODEL_FILE).display().to_string(),
+        config
+            .model_dir
+            .join(CandleConfig::DEFAULT_MODEL_FILE)
+            .display()
+            .to_string(),
     ] {
         config.model_file = escape.clone();
         let result = CandleBackend::load(&config);
-        assert!(matches!(result, Err(LoadError::ModelFile { .. })), "{escape}: {result:?}");
+        assert!(
+            matches!(result, Err(LoadError::ModelFile { .. })),
+            "{escape}: {result:?}"
+        );
     }
 }
 
@@ -45,8 +57,14 @@ fn missing_directory_and_non_gguf_files_fail_with_clear_errors() {
     let error = CandleBackend::load(&config).expect_err("junk file");
     assert!(matches!(error, LoadError::Model { .. }), "{error}");
 
-    let config = CandleConfig { max_concurrent: 0, ..common::config() };
-    assert!(matches!(CandleBackend::load(&config), Err(LoadError::Config(_))));
+    let config = CandleConfig {
+        max_concurrent: 0,
+        ..common::config()
+    };
+    assert!(matches!(
+        CandleBackend::load(&config),
+        Err(LoadError::Config(_))
+    ));
 }
 
 #[test]
@@ -75,7 +93,11 @@ fn chunked_prompt_processing_matches_a_single_pass() {
 
     let mut whole = model.new_cache();
     let one_pass = model
-        .forward(&mut [Segment { tokens: &prompt, cache: &mut whole, wants_logits: true }])
+        .forward(&mut [Segment {
+            tokens: &prompt,
+            cache: &mut whole,
+            wants_logits: true,
+        }])
         .expect("forward")
         .expect("logits");
 
@@ -83,7 +105,11 @@ fn chunked_prompt_processing_matches_a_single_pass() {
     let mut last = None;
     for chunk in prompt.chunks(7) {
         last = model
-            .forward(&mut [Segment { tokens: chunk, cache: &mut chunked, wants_logits: true }])
+            .forward(&mut [Segment {
+                tokens: chunk,
+                cache: &mut chunked,
+                wants_logits: true,
+            }])
             .expect("forward");
     }
     assert_eq!(chunked.len(), prompt.len());
@@ -99,8 +125,13 @@ fn chunked_prompt_processing_matches_a_single_pass() {
     // Not bit-identical: attention over a chunk sums in another order, and
     // activations are re-quantized to 8 bits for each matrix product, which
     // amplifies the last-bit differences. The prediction must not change.
-    let argmax = |t: &candle_core::Tensor| t.argmax(1).expect("argmax").to_vec1::<u32>().expect("vec");
-    assert_eq!(argmax(&one_pass), argmax(&chunked_logits), "largest logit difference {diff}");
+    let argmax =
+        |t: &candle_core::Tensor| t.argmax(1).expect("argmax").to_vec1::<u32>().expect("vec");
+    assert_eq!(
+        argmax(&one_pass),
+        argmax(&chunked_logits),
+        "largest logit difference {diff}"
+    );
     // Measured 1.32 on this prompt (logits span about 30); see the crate
     // README's open questions.
     assert!(diff < 2.0, "largest logit difference {diff}");
@@ -112,5 +143,8 @@ fn example_config_parses_to_the_defaults() {
     let text = std::fs::read_to_string(path).expect("example config");
     let parsed: CandleConfig = toml::from_str(&text).expect("valid TOML");
     assert_eq!(parsed, CandleConfig::default());
-    assert!(toml::from_str::<CandleConfig>("threds = 2").is_err(), "unknown keys are refused");
+    assert!(
+        toml::from_str::<CandleConfig>("threds = 2").is_err(),
+        "unknown keys are refused"
+    );
 }

@@ -35,7 +35,10 @@ fn concurrent_requests_share_forward_passes_and_match_solo_output() {
         })
         .collect();
     let before = backend.stats();
-    assert_eq!(before.batched_passes, 0, "sequential requests never share a pass");
+    assert_eq!(
+        before.batched_passes, 0,
+        "sequential requests never share a pass"
+    );
 
     let barrier = Arc::new(Barrier::new(QUESTIONS.len()));
     let threads: Vec<_> = QUESTIONS
@@ -59,8 +62,14 @@ fn concurrent_requests_share_forward_passes_and_match_solo_output() {
     assert!(after.batched_passes > 0, "{after:?}");
     assert!(after.max_batch >= 2, "{after:?}");
     // The same tokens as alone, in fewer forward passes.
-    assert_eq!(after.generated_tokens - before.generated_tokens, before.generated_tokens);
-    assert!(after.forward_passes - before.forward_passes < before.forward_passes, "{before:?} {after:?}");
+    assert_eq!(
+        after.generated_tokens - before.generated_tokens,
+        before.generated_tokens
+    );
+    assert!(
+        after.forward_passes - before.forward_passes < before.forward_passes,
+        "{before:?} {after:?}"
+    );
     // The engine retires the sequences right after their last token.
     let mut settled = backend.stats();
     for _ in 0..1000 {
@@ -70,7 +79,11 @@ fn concurrent_requests_share_forward_passes_and_match_solo_output() {
         std::thread::sleep(std::time::Duration::from_millis(5));
         settled = backend.stats();
     }
-    assert_eq!((settled.retired, settled.active, settled.queued), (8, 0, 0), "{settled:?}");
+    assert_eq!(
+        (settled.retired, settled.active, settled.queued),
+        (8, 0, 0),
+        "{settled:?}"
+    );
 }
 
 #[test]
@@ -87,7 +100,11 @@ fn busy_once_the_batch_and_the_queue_are_full() {
             backend.generate(&request(chat("Tell me a story."), 500), &mut |_| {
                 let _ = started.send(());
                 // Hold the slot until the test says so, then cancel.
-                if released.try_recv().is_ok() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+                if released.try_recv().is_ok() {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
             })
         })
     };
@@ -95,7 +112,9 @@ fn busy_once_the_batch_and_the_queue_are_full() {
     let queued = {
         let backend = Arc::clone(&backend);
         std::thread::spawn(move || {
-            backend.generate(&request(chat("Hello"), 2), &mut |_| ControlFlow::Continue(()))
+            backend.generate(&request(chat("Hello"), 2), &mut |_| {
+                ControlFlow::Continue(())
+            })
         })
     };
     while backend.stats().queued == 0 {

@@ -3,8 +3,8 @@
 //! unauthenticated and malformed requests, the per-account rate limit, and
 //! aggregate metrics.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::body::{Body, to_bytes};
 use axum::http::{Request, StatusCode, header};
@@ -12,11 +12,14 @@ use cloister_issuer::accounts::Accounts;
 use cloister_issuer::config::{Config, RateLimitConfig};
 use cloister_issuer::keyring::KeyRing;
 use cloister_issuer::server::{IssuerState, TOKEN_REQUEST_PATH, router};
-use cloister_privacypass::account::{ACCOUNT_HEADER, AccountAuth, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use cloister_privacypass::account::{
+    ACCOUNT_HEADER, AccountAuth, SIGNATURE_HEADER, TIMESTAMP_HEADER,
+};
 use cloister_privacypass::directory::{DIRECTORY_PATH, TOKEN_REQUEST_MEDIA_TYPE};
 use cloister_privacypass::header::format_authorization;
 use cloister_privacypass::{
-    IssuerDirectory, IssuerPublicKey, Redeemer, TokenChallenge, TokenResponse, TrustedKey, request_token,
+    IssuerDirectory, IssuerPublicKey, Redeemer, TokenChallenge, TokenResponse, TrustedKey,
+    request_token,
 };
 use ed25519_dalek::SigningKey;
 use tower::ServiceExt as _;
@@ -39,26 +42,54 @@ fn harness(tokens_per_window: u32) -> Harness {
     .expect("accounts");
     let keys = tempfile::tempdir().expect("tempdir");
     let config = Config {
-        rate_limit: RateLimitConfig { tokens_per_window, window_secs: 3600 },
+        rate_limit: RateLimitConfig {
+            tokens_per_window,
+            window_secs: 3600,
+        },
         ..Config::default()
     };
     let ring = KeyRing::open(keys.path(), config.keys.lifetime_secs, START).expect("key ring");
     let clock = Arc::new(AtomicU64::new(START));
     let now = Arc::clone(&clock);
-    let state = Arc::new(IssuerState::new(config, accounts, ring, Arc::new(move || now.load(Ordering::SeqCst))));
-    Harness { state, clock, alice, _keys: keys }
+    let state = Arc::new(IssuerState::new(
+        config,
+        accounts,
+        ring,
+        Arc::new(move || now.load(Ordering::SeqCst)),
+    ));
+    Harness {
+        state,
+        clock,
+        alice,
+        _keys: keys,
+    }
 }
 
 impl Harness {
     async fn get(&self, path: &str) -> (StatusCode, Vec<u8>) {
         let request = Request::get(path).body(Body::empty()).expect("request");
-        let response = router(Arc::clone(&self.state)).oneshot(request).await.expect("infallible");
+        let response = router(Arc::clone(&self.state))
+            .oneshot(request)
+            .await
+            .expect("infallible");
         let status = response.status();
-        (status, to_bytes(response.into_body(), 1 << 20).await.expect("body").to_vec())
+        (
+            status,
+            to_bytes(response.into_body(), 1 << 20)
+                .await
+                .expect("body")
+                .to_vec(),
+        )
     }
 
-    async fn post(&self, body: Vec<u8>, auth: Option<AccountAuth>, content_type: &str) -> (StatusCode, Vec<u8>) {
-        let mut request = Request::post(TOKEN_REQUEST_PATH).header(header::CONTENT_TYPE, content_type);
+    async fn post(
+        &self,
+        body: Vec<u8>,
+        auth: Option<AccountAuth>,
+        content_type: &str,
+    ) -> (StatusCode, Vec<u8>) {
+        let mut request =
+            Request::post(TOKEN_REQUEST_PATH).header(header::CONTENT_TYPE, content_type);
         if let Some(auth) = auth {
             let [account, timestamp, signature] = auth.header_values();
             request = request
@@ -71,7 +102,13 @@ impl Harness {
             .await
             .expect("infallible");
         let status = response.status();
-        (status, to_bytes(response.into_body(), 1 << 20).await.expect("body").to_vec())
+        (
+            status,
+            to_bytes(response.into_body(), 1 << 20)
+                .await
+                .expect("body")
+                .to_vec(),
+        )
     }
 
     fn now(&self) -> u64 {
@@ -81,7 +118,11 @@ impl Harness {
     async fn current_key(&self) -> IssuerPublicKey {
         let (status, body) = self.get(DIRECTORY_PATH).await;
         assert_eq!(status, StatusCode::OK);
-        IssuerDirectory::from_json(&body).expect("directory").current_key(self.now()).expect("keys").expect("a key")
+        IssuerDirectory::from_json(&body)
+            .expect("directory")
+            .current_key(self.now())
+            .expect("keys")
+            .expect("a key")
     }
 
     /// Asks for one token as alice; returns the status and, on success, the
@@ -102,7 +143,12 @@ impl Harness {
 }
 
 fn challenge() -> TokenChallenge {
-    TokenChallenge::new("issuer.cloister.localhost", None, &["gateway.cloister.localhost"]).expect("challenge")
+    TokenChallenge::new(
+        "issuer.cloister.localhost",
+        None,
+        &["gateway.cloister.localhost"],
+    )
+    .expect("challenge")
 }
 
 #[tokio::test]
@@ -112,7 +158,11 @@ async fn issued_token_redeems_at_a_gateway_once() {
     assert_eq!(status, StatusCode::OK);
     let header = header.expect("token");
     let key = h.current_key().await;
-    let trusted = TrustedKey { key, not_before: START, not_after: START + 3600 };
+    let trusted = TrustedKey {
+        key,
+        not_before: START,
+        not_after: START + 3600,
+    };
     let redeemer = Redeemer::new(vec![trusted], &[challenge()], 100);
     assert!(redeemer.redeem_at(&header, START + 1).is_ok());
     assert!(redeemer.redeem_at(&header, START + 1).is_err());
@@ -130,16 +180,36 @@ async fn requests_without_valid_account_signature_are_refused() {
 
     let mallory = SigningKey::from_bytes(&[2; 32]);
     let forged = AccountAuth::sign("alice", &mallory, h.now(), &body).expect("sign");
-    assert_eq!(h.post(body.clone(), Some(forged), TOKEN_REQUEST_MEDIA_TYPE).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        h.post(body.clone(), Some(forged), TOKEN_REQUEST_MEDIA_TYPE)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
 
     let unknown = AccountAuth::sign("mallory", &mallory, h.now(), &body).expect("sign");
-    assert_eq!(h.post(body.clone(), Some(unknown), TOKEN_REQUEST_MEDIA_TYPE).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        h.post(body.clone(), Some(unknown), TOKEN_REQUEST_MEDIA_TYPE)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
 
     let stale = AccountAuth::sign("alice", &h.alice, h.now() - 3600, &body).expect("sign");
-    assert_eq!(h.post(body.clone(), Some(stale), TOKEN_REQUEST_MEDIA_TYPE).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        h.post(body.clone(), Some(stale), TOKEN_REQUEST_MEDIA_TYPE)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
 
     let other_body = AccountAuth::sign("alice", &h.alice, h.now(), b"another body").expect("sign");
-    assert_eq!(h.post(body, Some(other_body), TOKEN_REQUEST_MEDIA_TYPE).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        h.post(body, Some(other_body), TOKEN_REQUEST_MEDIA_TYPE)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
@@ -147,15 +217,28 @@ async fn malformed_requests_are_refused_without_using_the_allowance() {
     let h = harness(1);
     let garbage = vec![0u8; 17];
     let auth = AccountAuth::sign("alice", &h.alice, h.now(), &garbage).expect("sign");
-    assert_eq!(h.post(garbage, Some(auth), TOKEN_REQUEST_MEDIA_TYPE).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        h.post(garbage, Some(auth), TOKEN_REQUEST_MEDIA_TYPE)
+            .await
+            .0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
 
     let key = h.current_key().await;
     let (mut request, _) = request_token(&key, &challenge()).expect("blind");
     request.truncated_token_key_id ^= 0xff;
     let body = request.encode();
     let auth = AccountAuth::sign("alice", &h.alice, h.now(), &body).expect("sign");
-    assert_eq!(h.post(body.clone(), Some(auth.clone()), TOKEN_REQUEST_MEDIA_TYPE).await.0, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(h.post(body, Some(auth), "text/plain").await.0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(
+        h.post(body.clone(), Some(auth.clone()), TOKEN_REQUEST_MEDIA_TYPE)
+            .await
+            .0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        h.post(body, Some(auth), "text/plain").await.0,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
 
     // The single allowed token is still available.
     assert_eq!(h.obtain(&challenge()).await.0, StatusCode::OK);
@@ -166,14 +249,24 @@ async fn rate_limit_is_enforced_per_window() {
     let h = harness(2);
     assert_eq!(h.obtain(&challenge()).await.0, StatusCode::OK);
     assert_eq!(h.obtain(&challenge()).await.0, StatusCode::OK);
-    assert_eq!(h.obtain(&challenge()).await.0, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        h.obtain(&challenge()).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
     h.clock.fetch_add(3600, Ordering::SeqCst);
-    assert_eq!(h.obtain(&challenge()).await.0, StatusCode::OK, "next window");
+    assert_eq!(
+        h.obtain(&challenge()).await.0,
+        StatusCode::OK,
+        "next window"
+    );
 
     let (status, metrics) = h.get("/metrics").await;
     assert_eq!(status, StatusCode::OK);
     let metrics = String::from_utf8(metrics).expect("utf8");
-    assert!(metrics.contains("cloister_issuer_tokens_issued_total 3\n"), "{metrics}");
+    assert!(
+        metrics.contains("cloister_issuer_tokens_issued_total 3\n"),
+        "{metrics}"
+    );
     assert!(metrics.contains("reason=\"rate_limit\"} 1\n"), "{metrics}");
     assert_eq!(h.get("/healthz").await.0, StatusCode::OK);
 }

@@ -62,7 +62,9 @@ impl Arena {
         }
         // `Layout` guarantees a power-of-two alignment.
         let block = self.next.get().checked_next_multiple_of(layout.align())?;
-        let block_end = block.checked_add(layout.size()).filter(|&end| end <= self.end.get())?;
+        let block_end = block
+            .checked_add(layout.size())
+            .filter(|&end| end <= self.end.get())?;
         self.newest.set(Some(block));
         self.set_next(block_end);
         Some(block)
@@ -79,7 +81,9 @@ impl Arena {
     /// Resizes `block` in place if it is the newest and the arena has room.
     pub(crate) fn resize_in_place(&self, block: usize, new_size: usize) -> bool {
         let fits = self.newest.get() == Some(block)
-            && block.checked_add(new_size).is_some_and(|end| end <= self.end.get());
+            && block
+                .checked_add(new_size)
+                .is_some_and(|end| end <= self.end.get());
         if fits {
             self.set_next(block + new_size);
         }
@@ -105,7 +109,9 @@ mod tests {
         let a = arena.bump(layout(3, 1)).expect("fits");
         let b = arena.bump(layout(8, 16)).expect("fits");
         assert_eq!((a, b), (1000, 1008));
-        assert!(arena.contains(a) && arena.contains(b) && !arena.contains(1100) && !arena.contains(999));
+        assert!(
+            arena.contains(a) && arena.contains(b) && !arena.contains(1100) && !arena.contains(999)
+        );
         assert_eq!(arena.bump(layout(85, 1)), None, "one byte too many");
         assert_eq!(arena.bump(layout(84, 1)), Some(1016));
         assert_eq!(arena.bump(layout(1, 1)), None, "full");
@@ -123,7 +129,11 @@ mod tests {
         assert!(!arena.resize_in_place(b, 5), "b is no longer the newest");
         let c = arena.bump(layout(4, 1)).expect("fits");
         arena.free(c);
-        assert_eq!(arena.bump(layout(4, 1)), Some(c), "the newest block's space is reused");
+        assert_eq!(
+            arena.bump(layout(4, 1)),
+            Some(c),
+            "the newest block's space is reused"
+        );
         assert!(!arena.resize_in_place(c, 1000), "no room");
     }
 

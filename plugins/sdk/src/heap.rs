@@ -53,7 +53,11 @@ unsafe impl dlmalloc::Allocator for FreshPages {
         let pages = size.div_ceil(PAGE);
         match wasm32::memory_grow(0, pages) {
             usize::MAX => (ptr::null_mut(), 0, 0),
-            old_pages => (ptr::with_exposed_provenance_mut(old_pages * PAGE), pages * PAGE, 0),
+            old_pages => (
+                ptr::with_exposed_provenance_mut(old_pages * PAGE),
+                pages * PAGE,
+                0,
+            ),
         }
     }
 
@@ -142,7 +146,10 @@ unsafe impl GlobalAlloc for Heap {
     unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let address = pointer.expose_provenance();
         if !self.arena.contains(address) {
-            return unsafe { self.fallback().realloc(pointer, layout.size(), layout.align(), new_size) };
+            return unsafe {
+                self.fallback()
+                    .realloc(pointer, layout.size(), layout.align(), new_size)
+            };
         }
         if self.arena.resize_in_place(address, new_size) {
             return pointer;
@@ -160,5 +167,7 @@ unsafe impl GlobalAlloc for Heap {
 }
 
 #[global_allocator]
-static HEAP: Heap =
-    Heap { arena: Arena::new(initial_tail), fallback: UnsafeCell::new(dlmalloc::Dlmalloc::new_with_allocator(FreshPages)) };
+static HEAP: Heap = Heap {
+    arena: Arena::new(initial_tail),
+    fallback: UnsafeCell::new(dlmalloc::Dlmalloc::new_with_allocator(FreshPages)),
+};

@@ -36,9 +36,9 @@ pub mod bindings {
 // The guest heap, for single-threaded wasm32 (what plugins are built for).
 #[cfg(any(test, all(target_arch = "wasm32", not(target_feature = "atomics"))))]
 mod arena;
+pub mod events;
 #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
 mod heap;
-pub mod events;
 pub mod limits;
 pub mod output;
 pub mod prompt;
@@ -47,7 +47,8 @@ mod text;
 pub use bindings::cloister::feature::{inference, log};
 pub use bindings::export_feature;
 pub use bindings::exports::cloister::feature::handler::{
-    FeatureError, Guest, LimitExceeded, Message, Request, Response, SuggestRequest, SummariseRequest, Summary, Tone,
+    FeatureError, Guest, LimitExceeded, Message, Request, Response, SuggestRequest,
+    SummariseRequest, Summary, Tone,
 };
 
 /// The model the bundled features ask for; manifests must allow it.
@@ -68,11 +69,21 @@ pub fn greedy(max_tokens: u32) -> inference::Params {
 }
 
 /// Asks the model to answer `user` under the instructions in `system`.
-pub fn chat(system: String, user: String, params: &inference::Params) -> Result<inference::Generation, inference::Error> {
+pub fn chat(
+    system: String,
+    user: String,
+    params: &inference::Params,
+) -> Result<inference::Generation, inference::Error> {
     use inference::{ChatMessage, Prompt, Role};
     let prompt = Prompt::Chat(vec![
-        ChatMessage { role: Role::System, content: system },
-        ChatMessage { role: Role::User, content: user },
+        ChatMessage {
+            role: Role::System,
+            content: system,
+        },
+        ChatMessage {
+            role: Role::User,
+            content: user,
+        },
     ]);
     inference::generate(DEFAULT_MODEL, &prompt, params)
 }

@@ -27,7 +27,9 @@ pub fn sanitise(text: &str) -> Cow<'_, str> {
         return Cow::Borrowed(text);
     }
     let mut clean = if has_control {
-        text.chars().filter(|&c| !(c.is_control() && c != '\n' && c != '\t')).collect()
+        text.chars()
+            .filter(|&c| !(c.is_control() && c != '\n' && c != '\t'))
+            .collect()
     } else {
         text.to_owned()
     };
@@ -52,7 +54,9 @@ fn has_removed_control(text: &str) -> bool {
     let removed_at = |at: usize| match bytes[at] {
         b'\n' | b'\t' => false,
         0x00..=0x1F | 0x7F => true,
-        0xC2 => bytes.get(at + 1).is_some_and(|next| (0x80..=0x9F).contains(next)),
+        0xC2 => bytes
+            .get(at + 1)
+            .is_some_and(|next| (0x80..=0x9F).contains(next)),
         _ => false,
     };
     let (chunks, rest) = u64_chunks(bytes);
@@ -161,7 +165,10 @@ mod tests {
             "<</|x|>/conversation>",
         ] {
             let clean = sanitise(hostile);
-            assert!(!clean.contains("<|") && !clean.contains("</"), "{hostile:?} -> {clean:?}");
+            assert!(
+                !clean.contains("<|") && !clean.contains("</"),
+                "{hostile:?} -> {clean:?}"
+            );
         }
     }
 
@@ -172,15 +179,28 @@ mod tests {
             let expected = c.is_control() && c != '\n' && c != '\t';
             for before in [0, 1, 6, 7, 8, 14, 15] {
                 let text = ["a".repeat(before), c.to_string(), "b".repeat(9)].concat();
-                assert_eq!(has_removed_control(&text), expected, "U+{:04X} after {before}", c as u32);
+                assert_eq!(
+                    has_removed_control(&text),
+                    expected,
+                    "U+{:04X} after {before}",
+                    c as u32
+                );
             }
-            assert_eq!(has_removed_control(&format!("a{c}b")), expected, "U+{:04X}", c as u32);
+            assert_eq!(
+                has_removed_control(&format!("a{c}b")),
+                expected,
+                "U+{:04X}",
+                c as u32
+            );
         }
     }
 
     #[test]
     fn ordinary_text_is_borrowed_and_any_control_or_angle_bracket_is_handled() {
-        assert!(matches!(sanitise("Lunch at noon?\n\tSure — café 🙂"), Cow::Borrowed(_)));
+        assert!(matches!(
+            sanitise("Lunch at noon?\n\tSure — café 🙂"),
+            Cow::Borrowed(_)
+        ));
         assert_eq!(sanitise("a\u{85}b\u{7f}c\u{1b}d"), "abcd");
         assert_eq!(sanitise("1 < 2 </b>"), "1 < 2 < /b>");
     }
@@ -199,7 +219,11 @@ mod tests {
 
     #[test]
     fn transcript_line_formats_time_and_flattens_text() {
-        let line = transcript_line(&Message { sender: "Ann:\nB".into(), sent_at: 3600 * 25 + 60 * 7, text: "a\n b".into() });
+        let line = transcript_line(&Message {
+            sender: "Ann:\nB".into(),
+            sent_at: 3600 * 25 + 60 * 7,
+            text: "a\n b".into(),
+        });
         assert_eq!(line, "[01:07] Ann  B: a b");
     }
 }

@@ -64,7 +64,10 @@ fn splits_by_bytes(text: &str) -> bool {
 /// The words of `text`, exactly as [`str::split_whitespace`] yields them.
 pub(crate) enum Words<'a> {
     /// ASCII text without U+000B, split by bytes. `at` is where the rest begins.
-    Ascii { text: &'a str, at: usize },
+    Ascii {
+        text: &'a str,
+        at: usize,
+    },
     Unicode(std::str::SplitWhitespace<'a>),
 }
 
@@ -77,7 +80,11 @@ impl<'a> Iterator for Words<'a> {
                 let rest = text.as_bytes().get(*at..)?;
                 let start = *at + rest.iter().position(|&b| !is_ascii_space(b))?;
                 let word = &text.as_bytes()[start..];
-                let end = start + word.iter().position(|&b| is_ascii_space(b)).unwrap_or(word.len());
+                let end = start
+                    + word
+                        .iter()
+                        .position(|&b| is_ascii_space(b))
+                        .unwrap_or(word.len());
                 *at = end;
                 // ASCII text: every byte index is a char boundary.
                 text.get(start..end)
@@ -251,10 +258,22 @@ mod tests {
                 bytes[position] = byte;
                 let chunk = u64::from_le_bytes(bytes);
                 let bit = 0x80u64 << (8 * position);
-                assert_eq!(control_bytes(chunk), if byte < 0x20 { bit } else { 0 }, "{byte:#x} at {position}");
-                assert_eq!(bytes_equal(chunk, b'<'), if byte == b'<' { bit } else { 0 }, "{byte:#x} at {position}");
+                assert_eq!(
+                    control_bytes(chunk),
+                    if byte < 0x20 { bit } else { 0 },
+                    "{byte:#x} at {position}"
+                );
+                assert_eq!(
+                    bytes_equal(chunk, b'<'),
+                    if byte == b'<' { bit } else { 0 },
+                    "{byte:#x} at {position}"
+                );
                 if byte.is_ascii() {
-                    assert_eq!(space_bytes(chunk), if is_ascii_space(byte) { bit } else { 0 }, "{byte:#x} at {position}");
+                    assert_eq!(
+                        space_bytes(chunk),
+                        if is_ascii_space(byte) { bit } else { 0 },
+                        "{byte:#x} at {position}"
+                    );
                 }
             }
         }
@@ -262,7 +281,13 @@ mod tests {
 
     #[test]
     fn pairs_are_found_where_str_find_finds_them() {
-        for (text, pair) in [("a<b</c", b"</"), ("<<|x", b"<|"), ("x\n\ny", b"\n\n"), ("é<", b"<|"), ("", b"</")] {
+        for (text, pair) in [
+            ("a<b</c", b"</"),
+            ("<<|x", b"<|"),
+            ("x\n\ny", b"\n\n"),
+            ("é<", b"<|"),
+            ("", b"</"),
+        ] {
             let expected = text.find(std::str::from_utf8(pair).expect("ascii"));
             assert_eq!(find_pair(text, pair), expected, "{text:?}");
         }

@@ -8,7 +8,8 @@
 use cloister_plugin_sdk::inference::FinishReason;
 use cloister_plugin_sdk::log::{Event, FieldName, Level};
 use cloister_plugin_sdk::{
-    FeatureError, Guest, Request, Response, SuggestRequest, Tone, chat, events, greedy, limits, output, prompt,
+    FeatureError, Guest, Request, Response, SuggestRequest, Tone, chat, events, greedy, limits,
+    output, prompt,
 };
 
 /// Most bytes of a draft.
@@ -29,10 +30,18 @@ impl Guest for Suggest {
         let Request::Suggest(request) = request else {
             return Err(FeatureError::UnsupportedRequest);
         };
-        events::emit(Level::Info, Event::RequestStarted, &[(FieldName::InputBytes, events::bytes(&request.draft))]);
+        events::emit(
+            Level::Info,
+            Event::RequestStarted,
+            &[(FieldName::InputBytes, events::bytes(&request.draft))],
+        );
         let result = suggest(&request);
         match &result {
-            Ok(items) => events::emit(Level::Info, Event::RequestFinished, &[(FieldName::ItemCount, items.len() as u64)]),
+            Ok(items) => events::emit(
+                Level::Info,
+                Event::RequestFinished,
+                &[(FieldName::ItemCount, items.len() as u64)],
+            ),
             Err(FeatureError::InputTooLarge(_) | FeatureError::InvalidInput(_)) => {
                 events::emit(Level::Warn, Event::InputRejected, &[]);
             }
@@ -59,14 +68,28 @@ fn suggest(request: &SuggestRequest) -> Result<Vec<String>, FeatureError> {
         return Err(FeatureError::InvalidInput("the draft is empty".into()));
     }
     if request.count == 0 || request.count > MAX_SUGGESTIONS {
-        return Err(FeatureError::InvalidInput(format!("count must be 1 to {MAX_SUGGESTIONS}")));
+        return Err(FeatureError::InvalidInput(format!(
+            "count must be 1 to {MAX_SUGGESTIONS}"
+        )));
     }
     limits::at_most("draft-bytes", draft.len(), MAX_DRAFT_BYTES)?;
-    limits::at_most("context-messages", request.context.len(), MAX_CONTEXT_MESSAGES)?;
-    let longest = request.context.iter().map(|m| m.text.len() + m.sender.len()).max().unwrap_or(0);
+    limits::at_most(
+        "context-messages",
+        request.context.len(),
+        MAX_CONTEXT_MESSAGES,
+    )?;
+    let longest = request
+        .context
+        .iter()
+        .map(|m| m.text.len() + m.sender.len())
+        .max()
+        .unwrap_or(0);
     limits::at_most("context-message-bytes", longest, MAX_CONTEXT_MESSAGE_BYTES)?;
 
-    let recent = &request.context[request.context.len().saturating_sub(PROMPT_CONTEXT_MESSAGES)..];
+    let recent = &request.context[request
+        .context
+        .len()
+        .saturating_sub(PROMPT_CONTEXT_MESSAGES)..];
     let context: Vec<String> = recent.iter().map(prompt::transcript_line).collect();
     let tone = tone_instruction(request.tone);
     let system = format!(
@@ -89,23 +112,36 @@ fn suggest(request: &SuggestRequest) -> Result<Vec<String>, FeatureError> {
     for attempt in 0..u64::from(request.count) {
         let mut params = greedy(max_tokens);
         // Small models like to echo the instruction or reopen the data block.
-        params.stop = vec!["\nRewrite the draft".into(), "<draft>".into(), "<context>".into()];
+        params.stop = vec![
+            "\nRewrite the draft".into(),
+            "<draft>".into(),
+            "<context>".into(),
+        ];
         if attempt > 0 {
             params.temperature = 0.8;
             params.top_p = 0.95;
             params.seed = attempt;
         }
-        let generation = chat(system.clone(), user.clone(), &params).map_err(FeatureError::Inference)?;
+        let generation =
+            chat(system.clone(), user.clone(), &params).map_err(FeatureError::Inference)?;
         // A chat message may open with a greeting line: keep every paragraph,
         // without the blank lines between them.
         let mut cleaned = output::clean(&generation.text);
         if generation.finish == FinishReason::Length {
             cleaned = output::drop_unfinished_sentence(&cleaned).to_owned();
         }
-        let text = cleaned.lines().filter(|line| !line.trim().is_empty()).collect::<Vec<_>>().join("\n");
+        let text = cleaned
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .collect::<Vec<_>>()
+            .join("\n");
         let usable = !text.is_empty() && text.len() <= max_bytes;
         if !usable {
-            events::emit(Level::Debug, Event::OutputRepaired, &[(FieldName::OutputBytes, events::bytes(&text))]);
+            events::emit(
+                Level::Debug,
+                Event::OutputRepaired,
+                &[(FieldName::OutputBytes, events::bytes(&text))],
+            );
         } else if !suggestions.iter().any(|s| s.eq_ignore_ascii_case(&text)) {
             suggestions.push(text);
         }

@@ -7,8 +7,8 @@
 use cloister_plugin_sdk::inference::FinishReason;
 use cloister_plugin_sdk::log::{Event, FieldName, Level};
 use cloister_plugin_sdk::{
-    FeatureError, Guest, Message, Request, Response, SummariseRequest, Summary, chat, events, greedy, limits,
-    output, prompt,
+    FeatureError, Guest, Message, Request, Response, SummariseRequest, Summary, chat, events,
+    greedy, limits, output, prompt,
 };
 
 /// Most messages accepted in one request.
@@ -29,13 +29,20 @@ impl Guest for Summarise {
         let Request::Summarise(request) = request else {
             return Err(FeatureError::UnsupportedRequest);
         };
-        events::emit(Level::Info, Event::RequestStarted, &[(FieldName::MessageCount, request.messages.len() as u64)]);
+        events::emit(
+            Level::Info,
+            Event::RequestStarted,
+            &[(FieldName::MessageCount, request.messages.len() as u64)],
+        );
         let result = summarise(&request);
         match &result {
             Ok(summary) => events::emit(
                 Level::Info,
                 Event::RequestFinished,
-                &[(FieldName::OutputBytes, events::bytes(&summary.text)), (FieldName::ItemCount, u64::from(summary.messages_covered))],
+                &[
+                    (FieldName::OutputBytes, events::bytes(&summary.text)),
+                    (FieldName::ItemCount, u64::from(summary.messages_covered)),
+                ],
             ),
             Err(FeatureError::InputTooLarge(_) | FeatureError::InvalidInput(_)) => {
                 events::emit(Level::Warn, Event::InputRejected, &[]);
@@ -52,19 +59,35 @@ cloister_plugin_sdk::export_feature!(Summarise);
 fn summarise(request: &SummariseRequest) -> Result<Summary, FeatureError> {
     let messages = &request.messages;
     if messages.iter().all(|m| m.text.trim().is_empty()) {
-        return Err(FeatureError::InvalidInput("the conversation has no text".into()));
+        return Err(FeatureError::InvalidInput(
+            "the conversation has no text".into(),
+        ));
     }
     limits::at_most("messages", messages.len(), MAX_MESSAGES)?;
-    let longest = messages.iter().map(|m| m.text.len() + m.sender.len()).max().unwrap_or(0);
+    let longest = messages
+        .iter()
+        .map(|m| m.text.len() + m.sender.len())
+        .max()
+        .unwrap_or(0);
     limits::at_most("message-bytes", longest, MAX_MESSAGE_BYTES)?;
     if request.max_words > MAX_WORDS {
-        return Err(FeatureError::InvalidInput(format!("max-words must be at most {MAX_WORDS}")));
+        return Err(FeatureError::InvalidInput(format!(
+            "max-words must be at most {MAX_WORDS}"
+        )));
     }
-    let max_words = if request.max_words == 0 { DEFAULT_MAX_WORDS } else { request.max_words };
+    let max_words = if request.max_words == 0 {
+        DEFAULT_MAX_WORDS
+    } else {
+        request.max_words
+    };
 
     let (transcript, covered) = recent_transcript(messages, TRANSCRIPT_BUDGET_BYTES);
     if covered < messages.len() {
-        events::emit(Level::Info, Event::InputTruncated, &[(FieldName::MessageCount, covered as u64)]);
+        events::emit(
+            Level::Info,
+            Event::InputTruncated,
+            &[(FieldName::MessageCount, covered as u64)],
+        );
     }
     let words = max_words.to_string();
     let system = [
@@ -83,13 +106,20 @@ fn summarise(request: &SummariseRequest) -> Result<Summary, FeatureError> {
     ]
     .concat();
     // Tokens average well under one word each; leave room for the last sentence.
-    let generation = chat(system, user, &greedy(max_words * 2 + 16)).map_err(FeatureError::Inference)?;
+    let generation =
+        chat(system, user, &greedy(max_words * 2 + 16)).map_err(FeatureError::Inference)?;
     events::emit(
         Level::Debug,
         Event::InferenceCompleted,
         &[
-            (FieldName::PromptTokens, u64::from(generation.usage.prompt_tokens)),
-            (FieldName::GeneratedTokens, u64::from(generation.usage.generated_tokens)),
+            (
+                FieldName::PromptTokens,
+                u64::from(generation.usage.prompt_tokens),
+            ),
+            (
+                FieldName::GeneratedTokens,
+                u64::from(generation.usage.generated_tokens),
+            ),
         ],
     );
     let cleaned = output::clean(&generation.text);
@@ -101,7 +131,10 @@ fn summarise(request: &SummariseRequest) -> Result<Summary, FeatureError> {
     if text.is_empty() {
         return Err(FeatureError::UnusableOutput);
     }
-    Ok(Summary { text, messages_covered: covered as u32 })
+    Ok(Summary {
+        text,
+        messages_covered: covered as u32,
+    })
 }
 
 /// The transcript of the most recent messages that fit in `budget` bytes,
@@ -133,12 +166,18 @@ mod tests {
     use super::*;
 
     fn message(sender: &str, minute: u64, text: &str) -> Message {
-        Message { sender: sender.into(), sent_at: minute * 60, text: text.into() }
+        Message {
+            sender: sender.into(),
+            sent_at: minute * 60,
+            text: text.into(),
+        }
     }
 
     #[test]
     fn transcript_keeps_the_most_recent_messages_that_fit() {
-        let messages: Vec<Message> = (0..10).map(|i| message("Ann", i, &"x".repeat(40))).collect();
+        let messages: Vec<Message> = (0..10)
+            .map(|i| message("Ann", i, &"x".repeat(40)))
+            .collect();
         let (transcript, covered) = recent_transcript(&messages, 200);
         assert_eq!(covered, 3);
         assert_eq!(transcript.lines().count(), 3);
@@ -147,7 +186,11 @@ mod tests {
 
     #[test]
     fn transcript_skips_empty_messages_and_always_keeps_the_last() {
-        let messages = vec![message("A", 1, "hello"), message("B", 2, "  "), message("C", 3, &"y".repeat(500))];
+        let messages = vec![
+            message("A", 1, "hello"),
+            message("B", 2, "  "),
+            message("C", 3, &"y".repeat(500)),
+        ];
         let (transcript, covered) = recent_transcript(&messages, 100);
         assert_eq!(covered, 1);
         assert!(transcript.contains("C:"));
@@ -159,6 +202,9 @@ mod tests {
         let (transcript, covered) = recent_transcript(&messages, 101);
         assert_eq!(covered, 1);
         assert!(transcript.len() < 101, "{}", transcript.len());
-        assert!(transcript.starts_with("[00:03] C: é") && transcript.ends_with('…'), "{transcript}");
+        assert!(
+            transcript.starts_with("[00:03] C: é") && transcript.ends_with('…'),
+            "{transcript}"
+        );
     }
 }

@@ -34,7 +34,9 @@ use cloister_api::{FeatureRequest, FeatureResponse};
 use cloister_host::capabilities::Capabilities;
 use cloister_host::logfilter::{AllowList, FilterStats, LogFilter, LogRecord, MemorySink};
 use cloister_host::manifest::{InferenceGrant, Limits};
-use cloister_host::{Digest, LoadError, PluginManifest, PolicySet, RunError, Runtime, RuntimeConfig};
+use cloister_host::{
+    Digest, LoadError, PluginManifest, PolicySet, RunError, Runtime, RuntimeConfig,
+};
 use cloister_inference::{GenerateRequest, InferenceBackend, InferenceError};
 
 pub use scripted::{Prompted, ScriptedBackend};
@@ -46,7 +48,9 @@ pub const SCRIPTED_MODEL: &str = "smollm2-135m-instruct";
 #[derive(Debug, thiserror::Error)]
 pub enum KitError {
     /// The component file is missing: plugins are built by the xtask.
-    #[error("component `{path}` not found ({source}); build plugins first with `cargo xtask build-plugins`")]
+    #[error(
+        "component `{path}` not found ({source}); build plugins first with `cargo xtask build-plugins`"
+    )]
     MissingComponent {
         /// Where it was looked for.
         path: PathBuf,
@@ -68,7 +72,8 @@ pub fn policy_dir() -> PathBuf {
 
 /// Where built components are: `$CLOISTER_PLUGIN_DIR`, or `target/plugins`.
 pub fn plugin_dir() -> PathBuf {
-    std::env::var_os("CLOISTER_PLUGIN_DIR").map_or_else(|| workspace_root().join("target/plugins"), PathBuf::from)
+    std::env::var_os("CLOISTER_PLUGIN_DIR")
+        .map_or_else(|| workspace_root().join("target/plugins"), PathBuf::from)
 }
 
 /// The real engine with the project's model, from `$CLOISTER_MODEL_DIR` or
@@ -80,7 +85,9 @@ pub fn real_engine() -> Result<Arc<dyn InferenceBackend>, cloister_inference_can
         threads: 1,
         ..cloister_inference_candle::CandleConfig::default()
     };
-    Ok(Arc::new(cloister_inference_candle::CandleBackend::load(&config)?))
+    Ok(Arc::new(cloister_inference_candle::CandleBackend::load(
+        &config,
+    )?))
 }
 
 /// A feature request from a JSON file under a plugin's `testdata/`.
@@ -155,10 +162,19 @@ impl TestKitBuilder {
             None => backend.clone(),
         };
         let capabilities = Capabilities::new(engine, filter.clone());
-        let config = RuntimeConfig { max_concurrent_instances: 4, ..RuntimeConfig::default() };
+        let config = RuntimeConfig {
+            max_concurrent_instances: 4,
+            ..RuntimeConfig::default()
+        };
         let mut runtime = Runtime::new(config, capabilities)?;
         runtime.load_plugin(self.manifest.clone(), &self.component)?;
-        Ok(TestKit { runtime, manifest: self.manifest, sink, filter, backend })
+        Ok(TestKit {
+            runtime,
+            manifest: self.manifest,
+            sink,
+            filter,
+            backend,
+        })
     }
 }
 
@@ -172,7 +188,10 @@ pub struct TestKit {
 }
 
 fn read_component(path: &Path) -> Result<Vec<u8>, KitError> {
-    std::fs::read(path).map_err(|source| KitError::MissingComponent { path: path.to_owned(), source })
+    std::fs::read(path).map_err(|source| KitError::MissingComponent {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 impl TestKit {
@@ -200,15 +219,27 @@ impl TestKit {
     pub fn for_component(path: impl AsRef<Path>) -> Result<TestKitBuilder, KitError> {
         let path = path.as_ref();
         let component = read_component(path)?;
-        let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin").to_owned();
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("plugin")
+            .to_owned();
         let manifest = PluginManifest {
             component: format!("{name}.wasm"),
             name,
             version: "0.0.0-test".into(),
             digest: Digest::of(&component),
-            imports: Capabilities::interfaces().into_iter().map(str::to_owned).collect(),
+            imports: Capabilities::interfaces()
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
             wasi: false,
-            limits: Limits { memory_bytes: 64 << 20, table_elements: 20_000, time_ms: 10_000, max_output_bytes: 64 << 10 },
+            limits: Limits {
+                memory_bytes: 64 << 20,
+                table_elements: 20_000,
+                time_ms: 10_000,
+                max_output_bytes: 64 << 10,
+            },
             inference: Some(InferenceGrant {
                 models: BTreeSet::from([SCRIPTED_MODEL.to_owned()]),
                 max_tokens_per_call: 1024,
@@ -217,7 +248,9 @@ impl TestKit {
                 max_prompt_bytes: 64 << 10,
             }),
         };
-        let allow_list = PolicySet::load(&cloister_host::HostConfig::open_dir(&policy_dir())?)?.allow_list().clone();
+        let allow_list = PolicySet::load(&cloister_host::HostConfig::open_dir(&policy_dir())?)?
+            .allow_list()
+            .clone();
         Ok(TestKitBuilder {
             component,
             manifest,
@@ -244,7 +277,10 @@ impl TestKit {
 
     /// Names of the admitted plugin events, in order.
     pub fn event_names(&self) -> Vec<String> {
-        self.events().into_iter().map(|r| r.event.into_owned()).collect()
+        self.events()
+            .into_iter()
+            .map(|r| r.event.into_owned())
+            .collect()
     }
 
     /// What the log filter kept and dropped.

@@ -5,7 +5,8 @@ use std::ops::ControlFlow;
 use std::sync::Mutex;
 
 use cloister_inference::{
-    DeterministicBackend, GenerateRequest, Generation, InferenceBackend, InferenceError, ModelInfo, Prompt, Role,
+    DeterministicBackend, GenerateRequest, Generation, InferenceBackend, InferenceError, ModelInfo,
+    Prompt, Role,
 };
 
 use crate::SCRIPTED_MODEL;
@@ -21,9 +22,12 @@ impl Prompted {
     pub fn text_of(&self, role: Role) -> String {
         match &self.0.prompt {
             Prompt::Text(text) => text.clone(),
-            Prompt::Chat(messages) => {
-                messages.iter().filter(|m| m.role == role).map(|m| m.content.as_str()).collect::<Vec<_>>().join("\n")
-            }
+            Prompt::Chat(messages) => messages
+                .iter()
+                .filter(|m| m.role == role)
+                .map(|m| m.content.as_str())
+                .collect::<Vec<_>>()
+                .join("\n"),
         }
     }
 }
@@ -52,8 +56,13 @@ pub struct ScriptedBackend {
 
 impl ScriptedBackend {
     /// A backend answering with `respond`.
-    pub fn new(respond: impl Fn(&GenerateRequest) -> Result<String, InferenceError> + Send + Sync + 'static) -> Self {
-        Self { respond: Box::new(respond), requests: Mutex::new(Vec::new()) }
+    pub fn new(
+        respond: impl Fn(&GenerateRequest) -> Result<String, InferenceError> + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            respond: Box::new(respond),
+            requests: Mutex::new(Vec::new()),
+        }
     }
 
     /// The requests seen so far.
@@ -72,7 +81,11 @@ impl InferenceBackend for ScriptedBackend {
     }
 
     fn models(&self) -> Vec<ModelInfo> {
-        vec![ModelInfo { name: SCRIPTED_MODEL.into(), context_tokens: 8192, embeddings: false }]
+        vec![ModelInfo {
+            name: SCRIPTED_MODEL.into(),
+            context_tokens: 8192,
+            embeddings: false,
+        }]
     }
 
     fn generate(
@@ -85,10 +98,18 @@ impl InferenceBackend for ScriptedBackend {
         }
         let reply = (self.respond)(request)?;
         if reply.trim().is_empty() {
-            return Ok(Generation { text: reply, usage: Default::default(), finish: cloister_inference::FinishReason::EndOfSequence });
+            return Ok(Generation {
+                text: reply,
+                usage: Default::default(),
+                finish: cloister_inference::FinishReason::EndOfSequence,
+            });
         }
-        let replay = GenerateRequest { prompt: Prompt::Text(reply), ..request.clone() };
-        let mut generation = DeterministicBackend::serving(request.model.clone()).generate(&replay, on_token)?;
+        let replay = GenerateRequest {
+            prompt: Prompt::Text(reply),
+            ..request.clone()
+        };
+        let mut generation =
+            DeterministicBackend::serving(request.model.clone()).generate(&replay, on_token)?;
         generation.usage.prompt_tokens = match &request.prompt {
             Prompt::Text(text) => word_count(text),
             Prompt::Chat(messages) => messages.iter().map(|m| word_count(&m.content)).sum(),

@@ -31,7 +31,14 @@ async fn recording_gateway(seen: Seen, delay: Duration) -> SocketAddr {
                 let names = headers.keys().map(|k| k.as_str().to_owned()).collect();
                 seen.lock().expect("lock").push((names, body.to_vec()));
                 tokio::time::sleep(delay).await;
-                ([("content-type", "message/ohttp-res"), ("set-cookie", "gw=1"), ("server", "gw")], "sealed-answer")
+                (
+                    [
+                        ("content-type", "message/ohttp-res"),
+                        ("set-cookie", "gw=1"),
+                        ("server", "gw"),
+                    ],
+                    "sealed-answer",
+                )
             }
         }),
     );
@@ -64,7 +71,11 @@ async fn post_ohttp(relay: &str) -> u16 {
 #[tokio::test]
 async fn outbound_request_carries_no_client_identifying_header() {
     let seen = Seen::default();
-    let relay = relay_to(recording_gateway(Arc::clone(&seen), Duration::ZERO).await, 5_000).await;
+    let relay = relay_to(
+        recording_gateway(Arc::clone(&seen), Duration::ZERO).await,
+        5_000,
+    )
+    .await;
     let identifying = [
         ("x-forwarded-for", "203.0.113.7"),
         ("forwarded", "for=203.0.113.7"),
@@ -88,35 +99,89 @@ async fn outbound_request_carries_no_client_identifying_header() {
     }
     let answer = request.send().await.expect("relay answers");
     assert_eq!(answer.status(), 200);
-    assert_eq!(answer.headers().get("content-type").expect("content type"), "message/ohttp-res");
-    assert!(answer.headers().get("set-cookie").is_none(), "gateway headers are not passed back");
-    assert_eq!(answer.bytes().await.expect("body"), "sealed-answer", "answer passed back unchanged");
+    assert_eq!(
+        answer.headers().get("content-type").expect("content type"),
+        "message/ohttp-res"
+    );
+    assert!(
+        answer.headers().get("set-cookie").is_none(),
+        "gateway headers are not passed back"
+    );
+    assert_eq!(
+        answer.bytes().await.expect("body"),
+        "sealed-answer",
+        "answer passed back unchanged"
+    );
 
     let seen = seen.lock().expect("lock");
     let (names, body) = &seen[0];
-    assert_eq!(body, b"opaque encapsulated bytes", "body forwarded unchanged");
+    assert_eq!(
+        body, b"opaque encapsulated bytes",
+        "body forwarded unchanged"
+    );
     for (name, _) in identifying {
-        assert!(!names.iter().any(|n| n == name), "{name} reached the gateway");
+        assert!(
+            !names.iter().any(|n| n == name),
+            "{name} reached the gateway"
+        );
     }
     let allowed = ["host", "content-type", "content-length", "accept"];
     for name in names {
-        assert!(allowed.contains(&name.as_str()), "unexpected header {name} reached the gateway");
+        assert!(
+            allowed.contains(&name.as_str()),
+            "unexpected header {name} reached the gateway"
+        );
     }
 }
 
 #[tokio::test]
 async fn limits_refuse_without_stopping_the_relay() {
     let seen = Seen::default();
-    let relay = relay_to(recording_gateway(Arc::clone(&seen), Duration::ZERO).await, 5_000).await;
+    let relay = relay_to(
+        recording_gateway(Arc::clone(&seen), Duration::ZERO).await,
+        5_000,
+    )
+    .await;
     let http = reqwest::Client::new();
     let post = |body: Vec<u8>, content_type: &'static str| {
-        http.post(format!("{relay}/relay")).header("content-type", content_type).body(body).send()
+        http.post(format!("{relay}/relay"))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
     };
-    assert_eq!(post(vec![0; 2048], "message/ohttp-req").await.expect("answer").status(), 413);
-    assert_eq!(post(vec![0; 16], "application/json").await.expect("answer").status(), 415);
-    assert!(seen.lock().expect("lock").is_empty(), "refused requests are not forwarded");
-    assert_eq!(post(vec![0; 16], "message/ohttp-req").await.expect("answer").status(), 200);
-    let metrics = http.get(format!("{relay}/metrics")).send().await.expect("metrics").text().await.expect("text");
+    assert_eq!(
+        post(vec![0; 2048], "message/ohttp-req")
+            .await
+            .expect("answer")
+            .status(),
+        413
+    );
+    assert_eq!(
+        post(vec![0; 16], "application/json")
+            .await
+            .expect("answer")
+            .status(),
+        415
+    );
+    assert!(
+        seen.lock().expect("lock").is_empty(),
+        "refused requests are not forwarded"
+    );
+    assert_eq!(
+        post(vec![0; 16], "message/ohttp-req")
+            .await
+            .expect("answer")
+            .status(),
+        200
+    );
+    let metrics = http
+        .get(format!("{relay}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
     assert!(metrics.contains("relay_refused_total 2"), "{metrics}");
     assert!(metrics.contains("relay_forwarded_total 1"), "{metrics}");
 }
@@ -124,15 +189,25 @@ async fn limits_refuse_without_stopping_the_relay() {
 #[tokio::test]
 async fn slow_gateway_gets_a_gateway_timeout() {
     let seen = Seen::default();
-    let relay = relay_to(recording_gateway(Arc::clone(&seen), Duration::from_secs(5)).await, 300).await;
+    let relay = relay_to(
+        recording_gateway(Arc::clone(&seen), Duration::from_secs(5)).await,
+        300,
+    )
+    .await;
     assert_eq!(post_ohttp(&relay).await, 504);
-    let health = reqwest::get(format!("{relay}/healthz")).await.expect("healthz");
+    let health = reqwest::get(format!("{relay}/healthz"))
+        .await
+        .expect("healthz");
     assert_eq!(health.status(), 200);
 }
 
 #[tokio::test]
 async fn unreachable_gateway_is_a_bad_gateway() {
-    let closed = TcpListener::bind("127.0.0.1:0").await.expect("bind").local_addr().expect("addr");
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
     let relay = relay_to(closed, 2_000).await;
     assert_eq!(post_ohttp(&relay).await, 502);
 }

@@ -28,7 +28,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cloister_gateway::{
-    Gateway, GatewayConfig, HttpForwardRouter, KeyService, Metrics, ReplayGuard, Router, TokenRedeemer, now_unix,
+    Gateway, GatewayConfig, HttpForwardRouter, KeyService, Metrics, ReplayGuard, Router,
+    TokenRedeemer, now_unix,
 };
 use cloister_ohttp_keys::KeyRing;
 use cloister_relay::RelayConfig;
@@ -58,7 +59,13 @@ impl Loopback {
     /// A port cannot be bound, keys cannot be generated or the relay's HTTP
     /// client cannot be built.
     pub async fn start<T: TokenRedeemer, R: Router>(tokens: T, router: R) -> Self {
-        Self::start_with(&GatewayConfig::default(), &RelayConfig::default(), tokens, router).await
+        Self::start_with(
+            &GatewayConfig::default(),
+            &RelayConfig::default(),
+            tokens,
+            router,
+        )
+        .await
     }
 
     /// As [`Loopback::start`], with these configurations. What cannot apply
@@ -79,21 +86,42 @@ impl Loopback {
         let settings = &gateway.keys;
         let ring = KeyRing::generate(settings.policy(), &settings.aeads, now_unix())
             .unwrap_or_else(|e| panic!("gateway keys: {e}"));
-        let keys = Arc::new(KeyService::new(ring, None, Duration::from_secs(settings.max_cache_secs)));
+        let keys = Arc::new(KeyService::new(
+            ring,
+            None,
+            Duration::from_secs(settings.max_cache_secs),
+        ));
         let metrics = Arc::new(Metrics::default());
-        let replay = ReplayGuard::new(Duration::from_secs(gateway.replay.window_secs), gateway.replay.capacity);
-        let service = Arc::new(Gateway::new(Arc::clone(&keys), replay, tokens, router, Arc::clone(&metrics)));
+        let replay = ReplayGuard::new(
+            Duration::from_secs(gateway.replay.window_secs),
+            gateway.replay.capacity,
+        );
+        let service = Arc::new(Gateway::new(
+            Arc::clone(&keys),
+            replay,
+            tokens,
+            router,
+            Arc::clone(&metrics),
+        ));
         let (listener, gateway_addr) = bind_loopback().await;
         let (path, max_body) = (gateway.path.clone(), gateway.max_request_bytes);
-        tokio::spawn(async move { cloister_gateway::serve(listener, service, &path, max_body).await });
+        tokio::spawn(
+            async move { cloister_gateway::serve(listener, service, &path, max_body).await },
+        );
 
-        let relay = RelayConfig { gateway_url: format!("http://{gateway_addr}{}", gateway.path), ..relay.clone() };
+        let relay = RelayConfig {
+            gateway_url: format!("http://{gateway_addr}{}", gateway.path),
+            ..relay.clone()
+        };
         let relay_path = relay.path.clone();
         let relay_app = cloister_relay::app(relay).unwrap_or_else(|e| panic!("relay: {e}"));
         let relay_addr = serve_app(relay_app).await;
         Self {
             relay_url: format!("http://{relay_addr}{relay_path}"),
-            key_config_url: format!("http://{gateway_addr}{}", cloister_ohttp_keys::WELL_KNOWN_PATH),
+            key_config_url: format!(
+                "http://{gateway_addr}{}",
+                cloister_ohttp_keys::WELL_KNOWN_PATH
+            ),
             keys,
             metrics,
         }
@@ -104,7 +132,8 @@ impl Loopback {
     /// check key consistency to accept it.
     #[must_use]
     pub fn key_config_digest(&self) -> [u8; 32] {
-        self.keys.with_ring(|ring| cloister_ohttp_keys::key_config_digest(ring.current_config()))
+        self.keys
+            .with_ring(|ring| cloister_ohttp_keys::key_config_digest(ring.current_config()))
     }
 }
 
@@ -140,7 +169,11 @@ pub async fn serve_app(app: axum::Router) -> SocketAddr {
 /// # Panics
 /// No loopback port can be bound.
 pub async fn bind_loopback() -> (TcpListener, SocketAddr) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind 127.0.0.1:0: {e}"));
-    let addr = listener.local_addr().unwrap_or_else(|e| panic!("local address: {e}"));
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("bind 127.0.0.1:0: {e}"));
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("local address: {e}"));
     (listener, addr)
 }

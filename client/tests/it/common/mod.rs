@@ -25,26 +25,42 @@ impl Issuer {
     /// An issuer allowing `tokens_per_window` tokens per hour per account.
     pub async fn start(tokens_per_window: u32) -> Self {
         let account = AccountKey::generate("alice").unwrap_or_else(|e| panic!("account: {e}"));
-        let accounts = Accounts::from_toml(&account.issuer_entry()).unwrap_or_else(|e| panic!("accounts: {e}"));
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
-        let addr = listener.local_addr().unwrap_or_else(|e| panic!("addr: {e}"));
+        let accounts = Accounts::from_toml(&account.issuer_entry())
+            .unwrap_or_else(|e| panic!("accounts: {e}"));
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("bind: {e}"));
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("addr: {e}"));
         let keys = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         let config = Config {
             request_uri: format!("http://{addr}/token-request"),
-            rate_limit: RateLimitConfig { tokens_per_window, window_secs: 3600 },
+            rate_limit: RateLimitConfig {
+                tokens_per_window,
+                window_secs: 3600,
+            },
             ..Config::default()
         };
         let clock = system_clock();
-        let ring =
-            KeyRing::open(keys.path(), config.keys.lifetime_secs, clock()).unwrap_or_else(|e| panic!("keys: {e}"));
+        let ring = KeyRing::open(keys.path(), config.keys.lifetime_secs, clock())
+            .unwrap_or_else(|e| panic!("keys: {e}"));
         let state = Arc::new(IssuerState::new(config, accounts, ring, clock));
         tokio::spawn(async move { axum::serve(listener, router(state)).await });
-        Self { url: format!("http://{addr}"), account, _keys: keys }
+        Self {
+            url: format!("http://{addr}"),
+            account,
+            _keys: keys,
+        }
     }
 
     /// Settings for a client of this issuer, for the gateway's default challenge.
     pub fn settings(&self) -> IssuerSettings {
-        IssuerSettings { issuer_url: self.url.clone(), timeout: Duration::from_secs(10), ..IssuerSettings::default() }
+        IssuerSettings {
+            issuer_url: self.url.clone(),
+            timeout: Duration::from_secs(10),
+            ..IssuerSettings::default()
+        }
     }
 
     /// A client of this issuer.

@@ -269,13 +269,26 @@ fn the_vcek_extensions_name_tcb_chip_and_product() {
     use cloister_attestation::{EndorsementFacts, Tcb};
     use x509_cert::der::Decode;
     let facts = |path: &str| {
-        let cert = x509_cert::Certificate::from_der(&testdata(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let cert = x509_cert::Certificate::from_der(&testdata(path))
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
         EndorsementFacts::from_certificate(&cert).unwrap_or_else(|e| panic!("{path}: {e}"))
     };
     let milan = facts("sev-snp/milan/vcek.der");
-    assert_eq!(milan.tcb, Tcb { fmc: None, bootloader: 3, tee: 0, snp: 8, microcode: 115 });
+    assert_eq!(
+        milan.tcb,
+        Tcb {
+            fmc: None,
+            bootloader: 3,
+            tee: 0,
+            snp: 8,
+            microcode: 115
+        }
+    );
     assert_eq!(milan.product_name.as_deref(), Some("Milan-B0"));
-    let report = milan_evidence().report.parse().unwrap_or_else(|e| panic!("{e}"));
+    let report = milan_evidence()
+        .report
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}"));
     assert!(milan.matches_chip(&report.chip_id));
     let turin = facts("sev-snp/turin/vcek.der");
     assert_eq!(turin.tcb.fmc, Some(0));
@@ -293,5 +306,8 @@ fn the_real_provider_fails_closed_without_an_sev_guest_device() {
     let provider = SevGuestProvider::new(0);
     assert!(!provider.is_simulated());
     let result = provider.evidence(&[0; 64]);
-    assert!(matches!(result, Err(ProviderError::Device(_))), "{result:?}");
+    assert!(
+        matches!(result, Err(ProviderError::Device(_))),
+        "{result:?}"
+    );
 }

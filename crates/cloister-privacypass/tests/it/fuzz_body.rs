@@ -7,8 +7,13 @@ use cloister_privacypass::{Token, TokenChallenge};
 use proptest::prelude::*;
 
 fn valid_token_bytes() -> Vec<u8> {
-    Token { nonce: [1; 32], challenge_digest: [2; 32], token_key_id: [3; 32], authenticator: [4; 256] }
-        .encode()
+    Token {
+        nonce: [1; 32],
+        challenge_digest: [2; 32],
+        token_key_id: [3; 32],
+        authenticator: [4; 256],
+    }
+    .encode()
 }
 
 proptest! {

@@ -30,7 +30,11 @@ fn mint(secret: &IssuerSecretKey, challenge: &TokenChallenge) -> Token {
 }
 
 fn redeemer_for(secret: &IssuerSecretKey, capacity: usize) -> Redeemer {
-    let trusted = TrustedKey { key: secret.public_key().clone(), not_before: 500, not_after: 2_000 };
+    let trusted = TrustedKey {
+        key: secret.public_key().clone(),
+        not_before: 500,
+        not_after: 2_000,
+    };
     Redeemer::new(vec![trusted], &[gateway_challenge()], capacity)
 }
 
@@ -41,8 +45,14 @@ fn valid_token_is_accepted_once_and_its_replay_rejected() {
     let header = format_authorization(&mint(&secret, &gateway_challenge()));
     let redemption = redeemer.redeem_at(&header, NOW).expect("first spend");
     assert_eq!(&redemption.token_key_id, secret.public_key().key_id());
-    assert_eq!(redeemer.redeem_at(&header, NOW), Err(RedeemError::DoubleSpend));
-    assert_eq!(redeemer.redeem_at(&header, NOW + 100), Err(RedeemError::DoubleSpend));
+    assert_eq!(
+        redeemer.redeem_at(&header, NOW),
+        Err(RedeemError::DoubleSpend)
+    );
+    assert_eq!(
+        redeemer.redeem_at(&header, NOW + 100),
+        Err(RedeemError::DoubleSpend)
+    );
     // A second, distinct token still works.
     let other = format_authorization(&mint(&secret, &gateway_challenge()));
     assert!(redeemer.redeem_at(&other, NOW).is_ok());
@@ -55,10 +65,16 @@ fn token_for_another_origin_or_issuer_name_is_rejected() {
     let redeemer = redeemer_for(&secret, 16);
     let elsewhere = TokenChallenge::new(ISSUER, None, &["evil.example"]).expect("challenge");
     let header = format_authorization(&mint(&secret, &elsewhere));
-    assert_eq!(redeemer.redeem_at(&header, NOW), Err(RedeemError::WrongChallenge));
+    assert_eq!(
+        redeemer.redeem_at(&header, NOW),
+        Err(RedeemError::WrongChallenge)
+    );
     let other_issuer = TokenChallenge::new("other.example", None, &[GATEWAY]).expect("challenge");
     let header = format_authorization(&mint(&secret, &other_issuer));
-    assert_eq!(redeemer.redeem_at(&header, NOW), Err(RedeemError::WrongChallenge));
+    assert_eq!(
+        redeemer.redeem_at(&header, NOW),
+        Err(RedeemError::WrongChallenge)
+    );
 }
 
 #[test]
@@ -67,9 +83,15 @@ fn token_from_another_issuer_key_is_rejected() {
     let redeemer = redeemer_for(&trusted, 16);
     let rogue = IssuerSecretKey::generate().expect("keygen");
     let token = mint(&rogue, &gateway_challenge());
-    assert_eq!(redeemer.redeem_at(&format_authorization(&token), NOW), Err(RedeemError::UnknownKey));
+    assert_eq!(
+        redeemer.redeem_at(&format_authorization(&token), NOW),
+        Err(RedeemError::UnknownKey)
+    );
     // Relabelled as the trusted key, the signature no longer verifies.
-    let relabelled = Token { token_key_id: *trusted.public_key().key_id(), ..token };
+    let relabelled = Token {
+        token_key_id: *trusted.public_key().key_id(),
+        ..token
+    };
     assert_eq!(
         redeemer.redeem_at(&format_authorization(&relabelled), NOW),
         Err(RedeemError::BadSignature)
@@ -83,9 +105,16 @@ fn tampered_token_is_rejected_and_not_recorded() {
     let token = mint(&secret, &gateway_challenge());
     let mut forged = token.clone();
     forged.nonce[0] ^= 1;
-    assert_eq!(redeemer.redeem_at(&format_authorization(&forged), NOW), Err(RedeemError::BadSignature));
+    assert_eq!(
+        redeemer.redeem_at(&format_authorization(&forged), NOW),
+        Err(RedeemError::BadSignature)
+    );
     assert_eq!(redeemer.spent_count(), 0);
-    assert!(redeemer.redeem_at(&format_authorization(&token), NOW).is_ok());
+    assert!(
+        redeemer
+            .redeem_at(&format_authorization(&token), NOW)
+            .is_ok()
+    );
 }
 
 #[test]
@@ -93,8 +122,14 @@ fn token_outside_its_key_window_is_rejected() {
     let secret = rfc_issuer_key();
     let redeemer = redeemer_for(&secret, 16);
     let header = format_authorization(&mint(&secret, &gateway_challenge()));
-    assert_eq!(redeemer.redeem_at(&header, 499), Err(RedeemError::KeyNotValidNow));
-    assert_eq!(redeemer.redeem_at(&header, 2_000), Err(RedeemError::KeyNotValidNow));
+    assert_eq!(
+        redeemer.redeem_at(&header, 499),
+        Err(RedeemError::KeyNotValidNow)
+    );
+    assert_eq!(
+        redeemer.redeem_at(&header, 2_000),
+        Err(RedeemError::KeyNotValidNow)
+    );
     assert!(redeemer.redeem_at(&header, 1_999).is_ok());
 }
 
@@ -115,11 +150,17 @@ fn malformed_headers_are_rejected() {
     ];
     for case in &cases {
         assert!(
-            matches!(redeemer.redeem_at(case, NOW), Err(RedeemError::Malformed(_))),
+            matches!(
+                redeemer.redeem_at(case, NOW),
+                Err(RedeemError::Malformed(_))
+            ),
             "accepted {case:?}"
         );
     }
-    assert!(redeemer.redeem_at(&good, NOW).is_ok(), "the well-formed original is still good");
+    assert!(
+        redeemer.redeem_at(&good, NOW).is_ok(),
+        "the well-formed original is still good"
+    );
 }
 
 #[test]
@@ -135,7 +176,11 @@ fn full_store_fails_closed_until_the_key_expires() {
     assert_eq!(refused, Err(RedeemError::StoreFull));
     assert_eq!(refused.err().map(|e| e.http_status()), Some(503));
     // After rotation to a new window the old nonces are dropped.
-    let renewed = TrustedKey { key: secret.public_key().clone(), not_before: 2_000, not_after: 3_000 };
+    let renewed = TrustedKey {
+        key: secret.public_key().clone(),
+        not_before: 2_000,
+        not_after: 3_000,
+    };
     redeemer.set_keys(vec![renewed]);
     assert!(redeemer.redeem_at(&header, 2_500).is_ok());
     assert_eq!(redeemer.spent_count(), 1);
@@ -158,17 +203,25 @@ fn issuer_and_redeemer_views_share_nothing_but_the_public_key() {
     let request_bytes = request.encode();
     let auth = AccountAuth::sign("alice", &account_key, NOW, &request_bytes).expect("sign");
     let request_seen = TokenRequest::decode(&request_bytes).expect("issuer parses");
-    let response_bytes = issue(std::slice::from_ref(&secret), &request_seen).expect("issue").encode();
+    let response_bytes = issue(std::slice::from_ref(&secret), &request_seen)
+        .expect("issue")
+        .encode();
     let mut issuer_view: Vec<Vec<u8>> = vec![request_bytes, response_bytes.clone()];
     issuer_view.extend(auth.header_values().map(String::into_bytes));
     issuer_view.push(auth.signature.to_vec());
 
     // Redeemer's view: the Authorization header and the token inside it.
-    let token = pending.finalize(&TokenResponse::decode(&response_bytes).expect("parse")).expect("finalize");
+    let token = pending
+        .finalize(&TokenResponse::decode(&response_bytes).expect("parse"))
+        .expect("finalize");
     let header = format_authorization(&token);
     let redeemer = redeemer_for(&secret, 4);
     let redemption = redeemer.redeem_at(&header, NOW).expect("redeem");
-    let redeemer_view: Vec<Vec<u8>> = vec![header.into_bytes(), token.encode(), redemption.token_key_id.to_vec()];
+    let redeemer_view: Vec<Vec<u8>> = vec![
+        header.into_bytes(),
+        token.encode(),
+        redemption.token_key_id.to_vec(),
+    ];
 
     let public_material = [public.spki().to_vec(), public.key_id().to_vec()];
     let is_public = |w: &[u8]| public_material.iter().any(|p| p.windows(8).any(|x| x == w));
@@ -180,12 +233,24 @@ fn issuer_and_redeemer_views_share_nothing_but_the_public_key() {
             }
         }
     }
-    assert!(shared.is_empty(), "issuer and redeemer views share {} byte windows", shared.len());
+    assert!(
+        shared.is_empty(),
+        "issuer and redeemer views share {} byte windows",
+        shared.len()
+    );
     // The token does carry the public key id: the one value both sides know.
     assert_eq!(&token.token_key_id, public.key_id());
     // And the issuer never saw the nonce, the challenge digest or the signature.
-    for secret_part in [&token.nonce[..], &token.challenge_digest[..], &token.authenticator[..]] {
-        assert!(issuer_view.iter().all(|v| !v.windows(secret_part.len()).any(|x| x == secret_part)));
+    for secret_part in [
+        &token.nonce[..],
+        &token.challenge_digest[..],
+        &token.authenticator[..],
+    ] {
+        assert!(
+            issuer_view
+                .iter()
+                .all(|v| !v.windows(secret_part.len()).any(|x| x == secret_part))
+        );
     }
 }
 
@@ -194,16 +259,29 @@ fn gateway_trusts_exactly_the_directory_keys_for_their_lifetime() {
     use cloister_privacypass::directory::PublishedKey;
     let secret = rfc_issuer_key();
     let published = [
-        PublishedKey { key: secret.public_key().clone(), not_before: Some(500) },
-        PublishedKey { key: secret.public_key().clone(), not_before: None },
+        PublishedKey {
+            key: secret.public_key().clone(),
+            not_before: Some(500),
+        },
+        PublishedKey {
+            key: secret.public_key().clone(),
+            not_before: None,
+        },
     ];
-    let directory = cloister_privacypass::IssuerDirectory::new("https://issuer.example/token-request", &published);
-    let parsed = cloister_privacypass::IssuerDirectory::from_json(directory.to_json().as_bytes()).expect("json");
+    let directory = cloister_privacypass::IssuerDirectory::new(
+        "https://issuer.example/token-request",
+        &published,
+    );
+    let parsed = cloister_privacypass::IssuerDirectory::from_json(directory.to_json().as_bytes())
+        .expect("json");
     let trusted = TrustedKey::from_directory(&parsed, 1_500).expect("keys");
     assert_eq!(trusted.len(), 1, "the key without not-before is left out");
     assert_eq!((trusted[0].not_before, trusted[0].not_after), (500, 2_000));
     let redeemer = Redeemer::new(trusted, &[gateway_challenge()], 4);
     let header = format_authorization(&mint(&secret, &gateway_challenge()));
-    assert_eq!(redeemer.redeem_at(&header, 2_000), Err(RedeemError::KeyNotValidNow));
+    assert_eq!(
+        redeemer.redeem_at(&header, 2_000),
+        Err(RedeemError::KeyNotValidNow)
+    );
     assert!(redeemer.redeem_at(&header, 1_999).is_ok());
 }

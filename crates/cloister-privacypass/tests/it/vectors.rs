@@ -41,7 +41,11 @@ impl TryRng for QueuedBytes {
     fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
         assert!(!self.0.is_empty(), "vector RNG exhausted");
         let next = self.0.remove(0);
-        assert_eq!(next.len(), dst.len(), "vector RNG asked for an unexpected length");
+        assert_eq!(
+            next.len(),
+            dst.len(),
+            "vector RNG asked for an unexpected length"
+        );
         dst.copy_from_slice(&next);
         Ok(())
     }
@@ -53,13 +57,14 @@ impl TryCryptoRng for QueuedBytes {}
 /// that the blinding inverse `r^-1 mod n` equals `inv`.
 fn blind_r_for_inverse(n: &[u8], inv: &[u8]) -> Vec<u8> {
     let bits = (n.len() * 8) as u32;
-    let n = BoxedUint::from_be_slice(n, bits).expect("n").to_nz().expect("n nonzero");
+    let n = BoxedUint::from_be_slice(n, bits)
+        .expect("n")
+        .to_nz()
+        .expect("n nonzero");
     let inv = BoxedUint::from_be_slice(inv, bits).expect("inv");
     let r: BoxedUint = Option::from(inv.invert_mod(&n)).expect("inv invertible");
     r.to_le_bytes().to_vec()
 }
-
-
 
 struct Rfc9578Vector {
     token_challenge: &'static str,
@@ -128,8 +133,15 @@ fn vector_1() -> Rfc9578Vector {
         "e40ea7e128c090a911ecc708066cb201833010c1ebd4e910fc8e27a1be467f786",
         "71836a508257123a45e4e0ae2180a434bd1037713466347a8ebe46439d3da1970",
     );
-    Rfc9578Vector { token_challenge: TOKEN_CHALLENGE, nonce: NONCE, blind: BLIND, salt: SALT,
-        token_request: TOKEN_REQUEST, token_response: TOKEN_RESPONSE, token: TOKEN }
+    Rfc9578Vector {
+        token_challenge: TOKEN_CHALLENGE,
+        nonce: NONCE,
+        blind: BLIND,
+        salt: SALT,
+        token_request: TOKEN_REQUEST,
+        token_response: TOKEN_RESPONSE,
+        token: TOKEN,
+    }
 }
 
 /// RFC 9578 Appendix A.2, test vector 4.
@@ -185,8 +197,15 @@ fn vector_4() -> Rfc9578Vector {
         "88b9f891741ee68f0a66782b7b84a9bb4cb4b3d1b26b67106f397b35b641d882d",
         "7b0185168946de898ef72349a44a47dbdd6d46e9ba9ba543d5701b65c63d645c2",
     );
-    Rfc9578Vector { token_challenge: TOKEN_CHALLENGE, nonce: NONCE, blind: BLIND, salt: SALT,
-        token_request: TOKEN_REQUEST, token_response: TOKEN_RESPONSE, token: TOKEN }
+    Rfc9578Vector {
+        token_challenge: TOKEN_CHALLENGE,
+        nonce: NONCE,
+        blind: BLIND,
+        salt: SALT,
+        token_request: TOKEN_REQUEST,
+        token_response: TOKEN_RESPONSE,
+        token: TOKEN,
+    }
 }
 
 fn run_rfc9578_vector(v: &Rfc9578Vector) {
@@ -204,16 +223,32 @@ fn run_rfc9578_vector(v: &Rfc9578Vector) {
     let mut r_le = unhex(v.blind);
     r_le.reverse();
     let mut rng = QueuedBytes(vec![unhex(v.salt), r_le]);
-    let (request, pending) = request_token_with(&public, &challenge, nonce, &mut rng).expect("blind");
-    assert_eq!(hex::encode(request.encode()), hex::encode(unhex(v.token_request)), "token_request");
-    assert_eq!(TokenRequest::decode(&unhex(v.token_request)), Ok(request.clone()));
+    let (request, pending) =
+        request_token_with(&public, &challenge, nonce, &mut rng).expect("blind");
+    assert_eq!(
+        hex::encode(request.encode()),
+        hex::encode(unhex(v.token_request)),
+        "token_request"
+    );
+    assert_eq!(
+        TokenRequest::decode(&unhex(v.token_request)),
+        Ok(request.clone())
+    );
 
     let response = issue(std::slice::from_ref(&secret), &request).expect("issue");
-    assert_eq!(hex::encode(response.encode()), hex::encode(unhex(v.token_response)), "token_response");
+    assert_eq!(
+        hex::encode(response.encode()),
+        hex::encode(unhex(v.token_response)),
+        "token_response"
+    );
 
     let response = TokenResponse::decode(&unhex(v.token_response)).expect("response parses");
     let token = pending.finalize(&response).expect("finalize");
-    assert_eq!(hex::encode(token.encode()), hex::encode(unhex(v.token)), "token");
+    assert_eq!(
+        hex::encode(token.encode()),
+        hex::encode(unhex(v.token)),
+        "token"
+    );
     assert_eq!(Token::decode(&unhex(v.token)), Ok(token.clone()));
     assert_eq!(token.token_key_id, *public.key_id());
     public.verify_authenticator(&token).expect("token verifies");
@@ -233,12 +268,17 @@ fn rfc9578_a2_vector_4_byte_for_byte() {
 fn rfc9578_token_fails_under_a_changed_byte() {
     let public = IssuerPublicKey::from_spki(&unhex(PK_S)).expect("pkS");
     let good = Token::decode(&unhex(vector_1().token)).expect("token");
-    public.verify_authenticator(&good).expect("genuine token verifies");
+    public
+        .verify_authenticator(&good)
+        .expect("genuine token verifies");
     for index in [2, 40, 70, 200] {
         let mut bytes = good.encode();
         bytes[index] ^= 1;
         let bad = Token::decode(&bytes).expect("still parses");
-        assert!(public.verify_authenticator(&bad).is_err(), "byte {index} flip accepted");
+        assert!(
+            public.verify_authenticator(&bad).is_err(),
+            "byte {index} flip accepted"
+        );
     }
 }
 
@@ -357,20 +397,32 @@ mod rfc9474 {
 fn rfc9474_pss_deterministic_vector_byte_for_byte() {
     use rfc9474::*;
     let uint = |h: &str| BoxedUint::from_str_radix_vartime(h, 16).expect("uint");
-    let inner = rsa::RsaPrivateKey::from_components(uint(N), uint(E), uint(D), vec![uint(P), uint(Q)])
-        .expect("RFC 9474 key");
+    let inner =
+        rsa::RsaPrivateKey::from_components(uint(N), uint(E), uint(D), vec![uint(P), uint(Q)])
+            .expect("RFC 9474 key");
     let secret = SecretKey::<Sha384, PSS, Deterministic>::new(inner);
     let public = secret.public_key().expect("public key");
 
-    let mut rng = QueuedBytes(vec![unhex(SALT), blind_r_for_inverse(&unhex(N), &unhex(INV))]);
+    let mut rng = QueuedBytes(vec![
+        unhex(SALT),
+        blind_r_for_inverse(&unhex(N), &unhex(INV)),
+    ]);
     let blinded = public.blind(&mut rng, unhex(MSG)).expect("blind");
     assert_eq!(hex::encode(&blinded.secret.0), INV, "inv");
-    assert_eq!(hex::encode(&blinded.blind_message.0), BLINDED_MSG, "blinded_msg");
+    assert_eq!(
+        hex::encode(&blinded.blind_message.0),
+        BLINDED_MSG,
+        "blinded_msg"
+    );
 
-    let blind_sig = secret.blind_sign(&blinded.blind_message).expect("blind_sign");
+    let blind_sig = secret
+        .blind_sign(&blinded.blind_message)
+        .expect("blind_sign");
     assert_eq!(hex::encode(&blind_sig.0), BLIND_SIG, "blind_sig");
 
-    let sig = public.finalize(&blind_sig, &blinded, unhex(MSG)).expect("finalize");
+    let sig = public
+        .finalize(&blind_sig, &blinded, unhex(MSG))
+        .expect("finalize");
     assert_eq!(hex::encode(&sig.0), SIG, "sig");
     public.verify(&sig, None, unhex(MSG)).expect("verify");
     assert!(public.verify(&sig, None, b"another message").is_err());

@@ -11,11 +11,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use cloister_api::FeatureResponse;
 use cloister_attestation::{AuthorityRejection, VerifyError};
-use cloister_client::{Client, ClientConfig, OhttpTransport, PinnedDigests, TokenSource, UncheckedKeys};
-use cloister_gateway::NoRedeemer;
-use cloister_ratls::{
-    ClientError, ClientSession, SessionConfig, SessionTable, routes,
+use cloister_client::{
+    Client, ClientConfig, OhttpTransport, PinnedDigests, TokenSource, UncheckedKeys,
 };
+use cloister_gateway::NoRedeemer;
+use cloister_ratls::{ClientError, ClientSession, SessionConfig, SessionTable, routes};
 use cloister_test_support::{Loopback, forward_to, serve_app};
 use common::{CountingFeature, RELEASED, provider, summarise, verifier};
 
@@ -25,10 +25,20 @@ use crate::common;
 /// returns the client transport and the host's feature.
 async fn stack(measurement: [u8; 48]) -> (OhttpTransport<UncheckedKeys>, Arc<CountingFeature>) {
     let feature = Arc::new(CountingFeature::default());
-    let table = SessionTable::new(&SessionConfig::default(), provider(measurement), feature.clone())
-        .unwrap_or_else(|e| panic!("table: {e}"));
+    let table = SessionTable::new(
+        &SessionConfig::default(),
+        provider(measurement),
+        feature.clone(),
+    )
+    .unwrap_or_else(|e| panic!("table: {e}"));
     let host = serve_app(routes(Arc::new(table))).await;
-    let servers = Loopback::start(NoRedeemer { require_tokens: false }, forward_to(host)).await;
+    let servers = Loopback::start(
+        NoRedeemer {
+            require_tokens: false,
+        },
+        forward_to(host),
+    )
+    .await;
 
     let client = Client::new(
         ClientConfig {
@@ -39,7 +49,10 @@ async fn stack(measurement: [u8; 48]) -> (OhttpTransport<UncheckedKeys>, Arc<Cou
         UncheckedKeys,
     )
     .unwrap_or_else(|e| panic!("client: {e}"));
-    (OhttpTransport::new(Arc::new(client), "cloister.invalid"), feature)
+    (
+        OhttpTransport::new(Arc::new(client), "cloister.invalid"),
+        feature,
+    )
 }
 
 #[tokio::test]
@@ -92,20 +105,35 @@ impl TokenSource for CountingTokens {
 
 #[tokio::test]
 async fn a_key_config_the_client_refuses_costs_no_token() {
-    let table = SessionTable::new(&SessionConfig::default(), provider(RELEASED), Arc::new(CountingFeature::default()))
-        .unwrap_or_else(|e| panic!("table: {e}"));
+    let table = SessionTable::new(
+        &SessionConfig::default(),
+        provider(RELEASED),
+        Arc::new(CountingFeature::default()),
+    )
+    .unwrap_or_else(|e| panic!("table: {e}"));
     let host = serve_app(routes(Arc::new(table))).await;
-    let servers = Loopback::start(NoRedeemer { require_tokens: false }, forward_to(host)).await;
+    let servers = Loopback::start(
+        NoRedeemer {
+            require_tokens: false,
+        },
+        forward_to(host),
+    )
+    .await;
     let config = ClientConfig {
         relay_url: servers.relay_url,
         key_config_url: servers.key_config_url,
         ..ClientConfig::default()
     };
     // Pins some other key's digest: the gateway's key is refused.
-    let client = Client::new(config, PinnedDigests([[7; 32]].into())).unwrap_or_else(|e| panic!("client: {e}"));
+    let client = Client::new(config, PinnedDigests([[7; 32]].into()))
+        .unwrap_or_else(|e| panic!("client: {e}"));
     let tokens = Arc::new(CountingTokens::default());
-    let transport = OhttpTransport::new(Arc::new(client), "cloister.invalid").with_tokens(tokens.clone());
+    let transport =
+        OhttpTransport::new(Arc::new(client), "cloister.invalid").with_tokens(tokens.clone());
     let outcome = ClientSession::establish(transport, &verifier(true)).await;
-    assert!(matches!(&outcome, Err(ClientError::Transport(e)) if e.to_string().contains("not pinned")), "{outcome:?}");
+    assert!(
+        matches!(&outcome, Err(ClientError::Transport(e)) if e.to_string().contains("not pinned")),
+        "{outcome:?}"
+    );
     assert_eq!(tokens.0.load(Ordering::SeqCst), 0, "no token was taken");
 }

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use cloister_attestation::{
-    AuthorityRejection, Evidence, MeasurementAuthority, Nonce, ProviderError,
-    SimulatedProvider, TlsExporter, VerifyError,
+    AuthorityRejection, Evidence, MeasurementAuthority, Nonce, ProviderError, SimulatedProvider,
+    TlsExporter, VerifyError,
 };
 use cloister_ratls::{
     CallerAttester, CallerVerifier, ClientError, ClientSession, InMemoryTransport, SessionAttester,
@@ -54,7 +54,11 @@ impl Counting {
 }
 
 impl CallerAttester for Counting {
-    fn attest_caller(&self, exporter: &TlsExporter, nonce: &Nonce) -> Result<Evidence, ProviderError> {
+    fn attest_caller(
+        &self,
+        exporter: &TlsExporter,
+        nonce: &Nonce,
+    ) -> Result<Evidence, ProviderError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         self.inner.attest_caller(exporter, nonce)
     }
@@ -89,7 +93,13 @@ async fn mutual_session_attests_both_sides_then_serves() {
     assert_eq!(host.calls(), 2);
     let stats = host.table.stats();
     assert_eq!(
-        (stats.open, stats.attested, stats.callers_attested, stats.callers_refused, stats.requests),
+        (
+            stats.open,
+            stats.attested,
+            stats.callers_attested,
+            stats.callers_refused,
+            stats.requests
+        ),
         (1, 1, 1, 0, 2)
     );
 }
@@ -99,7 +109,11 @@ async fn mutual_session_attests_both_sides_then_serves() {
 struct RelayedEvidence(Arc<SimulatedProvider>);
 
 impl CallerAttester for RelayedEvidence {
-    fn attest_caller(&self, _this_session: &TlsExporter, nonce: &Nonce) -> Result<Evidence, ProviderError> {
+    fn attest_caller(
+        &self,
+        _this_session: &TlsExporter,
+        nonce: &Nonce,
+    ) -> Result<Evidence, ProviderError> {
         self.0.attest_caller(&TlsExporter([0xee; 32]), nonce)
     }
 }
@@ -112,7 +126,11 @@ struct Replaying {
 }
 
 impl CallerAttester for Replaying {
-    fn attest_caller(&self, exporter: &TlsExporter, nonce: &Nonce) -> Result<Evidence, ProviderError> {
+    fn attest_caller(
+        &self,
+        exporter: &TlsExporter,
+        nonce: &Nonce,
+    ) -> Result<Evidence, ProviderError> {
         let mut recorded = self.recorded.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(old) = recorded.as_ref() {
             return Ok(old.clone());
@@ -128,7 +146,11 @@ impl CallerAttester for Replaying {
 struct HostRoleEvidence(Arc<SimulatedProvider>);
 
 impl CallerAttester for HostRoleEvidence {
-    fn attest_caller(&self, exporter: &TlsExporter, nonce: &Nonce) -> Result<Evidence, ProviderError> {
+    fn attest_caller(
+        &self,
+        exporter: &TlsExporter,
+        nonce: &Nonce,
+    ) -> Result<Evidence, ProviderError> {
         self.0.attest(exporter, nonce)
     }
 }
@@ -156,7 +178,12 @@ async fn caller_refused(host: &Host, caller: &dyn CallerAttester) -> String {
 }
 
 /// What is wrong, the host's verifier, the caller's attester, the error.
-type RefusalCase = (&'static str, Arc<dyn CallerVerifier>, Arc<dyn CallerAttester>, VerifyError);
+type RefusalCase = (
+    &'static str,
+    Arc<dyn CallerVerifier>,
+    Arc<dyn CallerAttester>,
+    VerifyError,
+);
 
 #[tokio::test]
 async fn the_host_refuses_callers_whose_evidence_fails() {
@@ -197,9 +224,17 @@ async fn the_host_refuses_callers_whose_evidence_fails() {
     ];
     for (name, policy, caller, expected) in cases {
         let host = Host::mutual(policy);
-        assert_eq!(caller_refused(&host, &*caller).await, expected.to_string(), "{name}");
+        assert_eq!(
+            caller_refused(&host, &*caller).await,
+            expected.to_string(),
+            "{name}"
+        );
         let stats = host.table.stats();
-        assert_eq!((stats.callers_refused, stats.callers_attested), (1, 0), "{name}");
+        assert_eq!(
+            (stats.callers_refused, stats.callers_attested),
+            (1, 0),
+            "{name}"
+        );
     }
 }
 
@@ -220,14 +255,20 @@ async fn evidence_replayed_from_an_earlier_session_is_refused() {
         "{outcome:?}"
     );
     let stats = host.table.stats();
-    assert_eq!((stats.callers_attested, stats.callers_refused, stats.open), (1, 1, 1));
+    assert_eq!(
+        (stats.callers_attested, stats.callers_refused, stats.open),
+        (1, 1, 1)
+    );
 }
 
 #[tokio::test]
 async fn a_caller_without_evidence_is_not_served() {
     let host = Host::mutual(callers());
     let outcome = ClientSession::establish(host.transport(), &verifier(true)).await;
-    assert!(matches!(outcome, Err(ClientError::CallerAttestationRequired)), "{outcome:?}");
+    assert!(
+        matches!(outcome, Err(ClientError::CallerAttestationRequired)),
+        "{outcome:?}"
+    );
 
     /// A caller that cannot produce evidence at all.
     struct NoEvidence;
@@ -237,7 +278,10 @@ async fn a_caller_without_evidence_is_not_served() {
         }
     }
     let outcome = mutual(&host, &NoEvidence).await;
-    assert!(matches!(outcome, Err(ClientError::OwnEvidence(_))), "{outcome:?}");
+    assert!(
+        matches!(outcome, Err(ClientError::OwnEvidence(_))),
+        "{outcome:?}"
+    );
     assert_eq!(host.calls(), 0);
     let stats = host.table.stats();
     assert_eq!((stats.requests, stats.callers_attested), (0, 0));
@@ -250,7 +294,12 @@ async fn a_caller_gives_no_evidence_to_a_host_it_refuses() {
     let distrusting = verifier_accepting(true, [0x77; 48]);
     let outcome = ClientSession::establish_mutual(host.transport(), &distrusting, &caller).await;
     assert!(
-        matches!(&outcome, Err(ClientError::Attestation(VerifyError::MeasurementNotAccepted(_)))),
+        matches!(
+            &outcome,
+            Err(ClientError::Attestation(
+                VerifyError::MeasurementNotAccepted(_)
+            ))
+        ),
         "{outcome:?}"
     );
     assert_eq!(caller.calls(), 0, "no evidence for an unverified host");
@@ -271,7 +320,10 @@ async fn caller_role_evidence_never_passes_as_the_hosts() {
     let host = Host::with(Arc::new(CallerRoleHost(provider(RELEASED))), 4);
     let outcome = ClientSession::establish(host.transport(), &verifier(true)).await;
     assert!(
-        matches!(&outcome, Err(ClientError::Attestation(VerifyError::ReportDataMismatch))),
+        matches!(
+            &outcome,
+            Err(ClientError::Attestation(VerifyError::ReportDataMismatch))
+        ),
         "{outcome:?}"
     );
 }
@@ -298,7 +350,11 @@ struct SlowCaller {
 }
 
 impl CallerAttester for SlowCaller {
-    fn attest_caller(&self, exporter: &TlsExporter, nonce: &Nonce) -> Result<Evidence, ProviderError> {
+    fn attest_caller(
+        &self,
+        exporter: &TlsExporter,
+        nonce: &Nonce,
+    ) -> Result<Evidence, ProviderError> {
         self.host_clock.advance(IDLE + Duration::from_secs(1));
         self.genuine.attest_caller(exporter, nonce)
     }
@@ -318,7 +374,13 @@ async fn idle_expiry_applies_to_mutual_sessions() {
     host.clock.advance(IDLE + Duration::from_secs(1));
     let outcome = session.request(&summarise("too late")).await;
     assert!(
-        matches!(&outcome, Err(ClientError::Transport(TransportError::Status { status: 404, .. }))),
+        matches!(
+            &outcome,
+            Err(ClientError::Transport(TransportError::Status {
+                status: 404,
+                ..
+            }))
+        ),
         "{outcome:?}"
     );
 
@@ -329,11 +391,20 @@ async fn idle_expiry_applies_to_mutual_sessions() {
     };
     let outcome = mutual(&host, &slow).await;
     assert!(
-        matches!(&outcome, Err(ClientError::Transport(TransportError::Status { status: 404, .. }))),
+        matches!(
+            &outcome,
+            Err(ClientError::Transport(TransportError::Status {
+                status: 404,
+                ..
+            }))
+        ),
         "{outcome:?}"
     );
     let stats = host.table.stats();
-    assert_eq!((stats.open, stats.expired, stats.callers_attested), (0, 2, 1));
+    assert_eq!(
+        (stats.open, stats.expired, stats.callers_attested),
+        (0, 2, 1)
+    );
     assert_eq!(host.calls(), 1);
 }
 

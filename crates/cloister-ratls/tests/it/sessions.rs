@@ -63,7 +63,10 @@ async fn handshake_attestation_and_request_round_trip() {
     ));
     assert_eq!(host.calls(), 2);
     let stats = host.table.stats();
-    assert_eq!((stats.open, stats.opened, stats.attested, stats.requests), (1, 1, 1, 2));
+    assert_eq!(
+        (stats.open, stats.opened, stats.attested, stats.requests),
+        (1, 1, 1, 2)
+    );
 }
 
 /// A host that is not the attested CVM, relaying evidence the genuine
@@ -74,7 +77,11 @@ struct RelayedEvidence {
 }
 
 impl SessionAttester for RelayedEvidence {
-    fn attest(&self, _this_session: &TlsExporter, nonce: &Nonce) -> Result<Evidence, ProviderError> {
+    fn attest(
+        &self,
+        _this_session: &TlsExporter,
+        nonce: &Nonce,
+    ) -> Result<Evidence, ProviderError> {
         let other_session = TlsExporter([0xee; 32]);
         self.genuine.attest(&other_session, nonce)
     }
@@ -86,7 +93,11 @@ struct StaleNonce {
 }
 
 impl SessionAttester for StaleNonce {
-    fn attest(&self, this_session: &TlsExporter, _nonce: &Nonce) -> Result<Evidence, ProviderError> {
+    fn attest(
+        &self,
+        this_session: &TlsExporter,
+        _nonce: &Nonce,
+    ) -> Result<Evidence, ProviderError> {
         use cloister_attestation::EvidenceProvider;
         self.genuine
             .evidence(&report_data(this_session, &Nonce::from_bytes([1; 32])))
@@ -106,7 +117,12 @@ async fn the_client_refuses_hosts_whose_evidence_fails() {
     let cases: [(&str, Host, bool, VerifyError); 4] = [
         (
             "evidence relayed from another session",
-            Host::with(Arc::new(RelayedEvidence { genuine: genuine.clone() }), 4),
+            Host::with(
+                Arc::new(RelayedEvidence {
+                    genuine: genuine.clone(),
+                }),
+                4,
+            ),
             true,
             VerifyError::ReportDataMismatch,
         ),
@@ -134,7 +150,11 @@ async fn the_client_refuses_hosts_whose_evidence_fails() {
     for (name, host, allow_simulated, expected) in cases {
         assert_eq!(refused(&host, allow_simulated).await, expected, "{name}");
         assert_eq!(host.calls(), 0, "{name}: the feature must never run");
-        assert_eq!(host.table.stats().requests, 0, "{name}: no request reached the host");
+        assert_eq!(
+            host.table.stats().requests,
+            0,
+            "{name}: no request reached the host"
+        );
     }
 }
 
@@ -173,7 +193,13 @@ async fn idle_sessions_expire_and_active_ones_do_not() {
     host.clock.advance(IDLE + Duration::from_secs(1));
     let outcome = session.request(&summarise("too late")).await;
     assert!(
-        matches!(&outcome, Err(ClientError::Transport(TransportError::Status { status: 404, .. }))),
+        matches!(
+            &outcome,
+            Err(ClientError::Transport(TransportError::Status {
+                status: 404,
+                ..
+            }))
+        ),
         "{outcome:?}"
     );
     let stats = host.table.stats();
@@ -193,22 +219,36 @@ impl FeatureService for OutlastingFeature {
         self.clock.advance(IDLE * 2);
         let table = self.table.get().and_then(Weak::upgrade).ok_or("no table")?;
         table.expire_idle();
-        Ok(FeatureResponse::Summary { text: "done".into(), messages_covered: 1 })
+        Ok(FeatureResponse::Summary {
+            text: "done".into(),
+            messages_covered: 1,
+        })
     }
 }
 
 #[tokio::test]
 async fn a_session_serving_a_request_longer_than_the_timeout_is_not_expired() {
     let clock = Arc::new(ManualClock::new());
-    let feature = Arc::new(OutlastingFeature { table: OnceLock::new(), clock: Arc::clone(&clock) });
-    let config = SessionConfig { idle_timeout_secs: IDLE.as_secs(), max_sessions: 4 };
-    let table = SessionTable::with_clock(&config, provider(RELEASED), feature.clone(), clock.clone())
-        .map(Arc::new)
-        .unwrap_or_else(|e| panic!("table: {e}"));
-    feature.table.set(Arc::downgrade(&table)).unwrap_or_else(|_| unreachable!());
-    let mut session = ClientSession::establish(InMemoryTransport::new(Arc::clone(&table)), &verifier(true))
-        .await
-        .unwrap_or_else(|e| panic!("establish: {e}"));
+    let feature = Arc::new(OutlastingFeature {
+        table: OnceLock::new(),
+        clock: Arc::clone(&clock),
+    });
+    let config = SessionConfig {
+        idle_timeout_secs: IDLE.as_secs(),
+        max_sessions: 4,
+    };
+    let table =
+        SessionTable::with_clock(&config, provider(RELEASED), feature.clone(), clock.clone())
+            .map(Arc::new)
+            .unwrap_or_else(|e| panic!("table: {e}"));
+    feature
+        .table
+        .set(Arc::downgrade(&table))
+        .unwrap_or_else(|_| unreachable!());
+    let mut session =
+        ClientSession::establish(InMemoryTransport::new(Arc::clone(&table)), &verifier(true))
+            .await
+            .unwrap_or_else(|e| panic!("establish: {e}"));
     for round in 0..2 {
         let outcome = session.request(&summarise("a long one")).await;
         assert!(outcome.is_ok(), "round {round}: {outcome:?}");
@@ -248,7 +288,10 @@ async fn unknown_ids_and_garbage_get_clear_errors_and_the_table_keeps_serving() 
         table.exchange("has space", &application_data),
         Err(SessionError::InvalidSessionId)
     ));
-    assert!(matches!(table.exchange("", &[]), Err(SessionError::InvalidSessionId)));
+    assert!(matches!(
+        table.exchange("", &[]),
+        Err(SessionError::InvalidSessionId)
+    ));
     // Looks like a ClientHello, is not one.
     let fake_hello = [22, 3, 1, 0, 4, 1, 0, 0, 0];
     assert!(matches!(
@@ -257,7 +300,9 @@ async fn unknown_ids_and_garbage_get_clear_errors_and_the_table_keeps_serving() 
     ));
     // Garbage injected into a live session kills that session only.
     let victim = attested(&host).await;
-    let garbage = [23, 3, 3, 0, 20, 0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    let garbage = [
+        23, 3, 3, 0, 20, 0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ];
     assert!(matches!(
         table.exchange(victim.session_id(), &garbage),
         Err(SessionError::Tls(_))
@@ -283,7 +328,13 @@ async fn the_table_refuses_sessions_beyond_its_bound() {
     let _only = attested(&host).await;
     let outcome = ClientSession::establish(host.transport(), &verifier(true)).await;
     assert!(
-        matches!(&outcome, Err(ClientError::Transport(TransportError::Status { status: 503, .. }))),
+        matches!(
+            &outcome,
+            Err(ClientError::Transport(TransportError::Status {
+                status: 503,
+                ..
+            }))
+        ),
         "{outcome:?}"
     );
 }
@@ -292,7 +343,11 @@ async fn the_table_refuses_sessions_beyond_its_bound() {
 struct RouteTransport(axum::Router);
 
 impl Transport for RouteTransport {
-    async fn exchange(&self, session_id: &str, records: Vec<u8>) -> Result<Vec<u8>, TransportError> {
+    async fn exchange(
+        &self,
+        session_id: &str,
+        records: Vec<u8>,
+    ) -> Result<Vec<u8>, TransportError> {
         let request = Request::post(SESSION_PATH)
             .header(SESSION_HEADER, session_id)
             .body(Body::from(records))

@@ -16,7 +16,9 @@ pub fn seal_response<Kem: hpke::Kem>(
 ) -> Vec<u8> {
     // secret = Export("message/bhttp response", max(Nn, Nk)) = 16 bytes for AES-128-GCM.
     let mut secret = [0u8; 16];
-    context.export(b"message/bhttp response", &mut secret).expect("export");
+    context
+        .export(b"message/bhttp response", &mut secret)
+        .expect("export");
     let salt = [enc, response_nonce].concat();
     let (_, prk) = hkdf::Hkdf::<sha2_011::Sha256>::extract(Some(&salt), &secret);
     let mut key = [0u8; 16];

@@ -26,7 +26,11 @@ pub fn config() -> CandleConfig {
         "model file {} is missing: run `inference/fetch-model.sh` (or set CLOISTER_MODEL_DIR)",
         file.display()
     );
-    CandleConfig { model_dir: dir, threads: 1, ..CandleConfig::default() }
+    CandleConfig {
+        model_dir: dir,
+        threads: 1,
+        ..CandleConfig::default()
+    }
 }
 
 /// The backend with `tweak` applied to the test configuration.
@@ -38,7 +42,10 @@ pub fn backend_with(tweak: impl FnOnce(&mut CandleConfig)) -> CandleBackend {
 
 /// A one-question chat.
 pub fn chat(question: &str) -> Prompt {
-    Prompt::Chat(vec![ChatMessage { role: Role::User, content: question.into() }])
+    Prompt::Chat(vec![ChatMessage {
+        role: Role::User,
+        content: question.into(),
+    }])
 }
 
 /// A greedy request for `prompt` with at most `max_tokens` tokens.
@@ -46,7 +53,10 @@ pub fn request(prompt: Prompt, max_tokens: u32) -> GenerateRequest {
     GenerateRequest {
         model: CandleConfig::DEFAULT_MODEL_NAME.into(),
         prompt,
-        params: SamplingParams { max_tokens, ..SamplingParams::default() },
+        params: SamplingParams {
+            max_tokens,
+            ..SamplingParams::default()
+        },
         deadline: None,
     }
 }

@@ -25,7 +25,11 @@ fn shipped_tables(manifest: &toml::Table) -> Vec<(String, &toml::Table)> {
             tables.push((kind.to_owned(), table));
         }
     }
-    let targets = manifest.get("target").and_then(toml::Value::as_table).into_iter().flatten();
+    let targets = manifest
+        .get("target")
+        .and_then(toml::Value::as_table)
+        .into_iter()
+        .flatten();
     for (target, section) in targets {
         for kind in KINDS {
             if let Some(table) = section.get(kind).and_then(toml::Value::as_table) {
@@ -45,7 +49,8 @@ fn shipped_uses(manifest: &toml::Table) -> Vec<String> {
             table
                 .iter()
                 .filter(|(name, spec)| {
-                    name.as_str() == THIS_CRATE || spec.get("package").and_then(toml::Value::as_str) == Some(THIS_CRATE)
+                    name.as_str() == THIS_CRATE
+                        || spec.get("package").and_then(toml::Value::as_str) == Some(THIS_CRATE)
                 })
                 .map(move |(name, _)| format!("[{place}] {name}"))
         })
@@ -63,11 +68,20 @@ fn no_workspace_member_ships_this_crate() {
     assert!(members.len() > 1, "{members:?}");
     let mut offenders = Vec::new();
     for member in members {
-        let member = member.as_str().unwrap_or_else(|| panic!("member {member} is not a path"));
+        let member = member
+            .as_str()
+            .unwrap_or_else(|| panic!("member {member} is not a path"));
         let manifest = read_toml(&repo_root().join(member).join("Cargo.toml"));
-        offenders.extend(shipped_uses(&manifest).into_iter().map(|place| format!("{member}: {place}")));
+        offenders.extend(
+            shipped_uses(&manifest)
+                .into_iter()
+                .map(|place| format!("{member}: {place}")),
+        );
     }
-    assert!(offenders.is_empty(), "{THIS_CRATE} is for [dev-dependencies] only: {offenders:?}");
+    assert!(
+        offenders.is_empty(),
+        "{THIS_CRATE} is for [dev-dependencies] only: {offenders:?}"
+    );
 }
 
 #[test]
@@ -93,7 +107,8 @@ fn the_check_finds_normal_build_target_and_renamed_uses_but_not_dev_ones() {
             "[target.cfg(unix).dependencies] cloister-test-support",
         ]
     );
-    let dev_only: toml::Table = toml::from_str("[dev-dependencies]\ncloister-test-support.workspace = true\n")
-        .unwrap_or_else(|e| panic!("{e}"));
+    let dev_only: toml::Table =
+        toml::from_str("[dev-dependencies]\ncloister-test-support.workspace = true\n")
+            .unwrap_or_else(|e| panic!("{e}"));
     assert!(shipped_uses(&dev_only).is_empty());
 }

@@ -6,16 +6,29 @@ use cloister_test_support::Loopback;
 
 #[tokio::test]
 async fn the_relay_reaches_its_gateway_and_the_published_key_has_the_reported_digest() {
-    let stack = Loopback::start(NoRedeemer { require_tokens: false }, EchoRouter).await;
+    let stack = Loopback::start(
+        NoRedeemer {
+            require_tokens: false,
+        },
+        EchoRouter,
+    )
+    .await;
 
     let list = reqwest::get(&stack.key_config_url)
         .await
         .and_then(reqwest::Response::error_for_status)
         .unwrap_or_else(|e| panic!("GET {}: {e}", stack.key_config_url));
-    let list = list.bytes().await.unwrap_or_else(|e| panic!("key list body: {e}"));
-    let configs = cloister_ohttp_keys::split_key_list(&list).unwrap_or_else(|e| panic!("key list: {e}"));
+    let list = list
+        .bytes()
+        .await
+        .unwrap_or_else(|e| panic!("key list body: {e}"));
+    let configs =
+        cloister_ohttp_keys::split_key_list(&list).unwrap_or_else(|e| panic!("key list: {e}"));
     assert_eq!(configs.len(), 1, "the current key only");
-    assert_eq!(cloister_ohttp_keys::key_config_digest(configs[0]), stack.key_config_digest());
+    assert_eq!(
+        cloister_ohttp_keys::key_config_digest(configs[0]),
+        stack.key_config_digest()
+    );
 
     // A truncated request for the current key, through the relay, reaches
     // this gateway, which refuses it without detail.

@@ -93,7 +93,11 @@ impl FeatureService for CountingFeature {
         self.calls.fetch_add(1, Ordering::SeqCst);
         match request {
             FeatureRequest::Summarise(summarise) => Ok(FeatureResponse::Summary {
-                text: format!("{} messages, first: {}", summarise.messages.len(), summarise.messages[0].text),
+                text: format!(
+                    "{} messages, first: {}",
+                    summarise.messages.len(),
+                    summarise.messages[0].text
+                ),
                 messages_covered: u32::try_from(summarise.messages.len()).unwrap_or(u32::MAX),
             }),
             FeatureRequest::Suggest(_) => Err("suggest is not served here".into()),

@@ -128,18 +128,37 @@ fn fetch_model(root: &Path) -> Result<()> {
         .stdout(std::process::Stdio::null()))
 }
 
+/// Clippy's lint set for the suite: every warning (rustc's and clippy's) fails it.
+const CLIPPY_ARGS: &str = "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__";
+
+/// The whole suite, as CI runs it: formatting, then one build of every
+/// target of the workspace (linted by clippy as it compiles), every test,
+/// every doc test.
 fn test(root: &Path, args: &[String]) -> Result<()> {
+    run(cargo().current_dir(root).args(["fmt", "--all", "--check"]))
+        .context("formatting differs from rustfmt's: run `cargo fmt --all`")?;
     fetch_model(root)?;
     plugins::build_all(root)?;
     let threads = std::env::var("RUST_TEST_THREADS").unwrap_or_else(|_| "2".into());
-    // One build: `--workspace` unifies features across every crate; a
-    // second `-p` run would rebuild dependencies with other feature sets.
-    run(cargo()
-        .current_dir(root)
-        .args(["test", "--workspace", "--no-fail-fast"])
-        .args(args)
-        .env("RUST_TEST_THREADS", &threads)
-        .env("RAYON_NUM_THREADS", "1"))
+    let suite = |targets: &str| {
+        let mut command = cargo();
+        // One build: `--workspace` unifies features across every crate (a
+        // `-p` run would rebuild dependencies with other feature sets), and
+        // clippy-driver compiles the workspace's own crates in that same
+        // build, exactly as `cargo clippy` would lint them, so linting costs
+        // no second pass over the dependencies.
+        command
+            .current_dir(root)
+            .args(["test", "--workspace", "--no-fail-fast", targets])
+            .args(args)
+            .env("RUSTC_WORKSPACE_WRAPPER", "clippy-driver")
+            .env("CLIPPY_ARGS", CLIPPY_ARGS)
+            .env("RUST_TEST_THREADS", &threads)
+            .env("RAYON_NUM_THREADS", "1");
+        command
+    };
+    run(&mut suite("--all-targets"))?;
+    run(&mut suite("--doc"))
 }
 
 /// Fuzz crates: the party's folder holding a `fuzz/` cargo-fuzz crate.

@@ -9,7 +9,7 @@ use cloister_host::LaunchDigests;
 use cloister_host::launch::{PluginDigest, PolicyFileDigest};
 use cloister_host::serve::ProviderKind;
 use cloister_ledger_verify::HexBytes;
-use cloister_ledger_verify::entry::{EntryBody, Provenance, Subject};
+use cloister_ledger_verify::entry::{EntryBody, POLICY_SET_NAME, Provenance, Subject};
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
@@ -18,8 +18,6 @@ use crate::submit::describe;
 
 /// The WIT world every feature component targets.
 pub const FEATURE_WORLD: &str = "cloister:feature/feature";
-/// The name of the [`Subject::PolicyFile`] entry holding the digest of the whole policy set (HOST_DATA).
-pub const POLICY_SET_NAME: &str = "policy-set";
 
 /// The fields of a plugin manifest (`policies/plugins/*.toml`) a release needs.
 #[derive(Debug, Deserialize)]

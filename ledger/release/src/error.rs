@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use cloister_ledger_server::RemoteError;
 use cloister_ledger_verify::client::VerifyError;
 use cloister_ledger_verify::entry::{EntryError, Sha256Digest};
+use cloister_ledger_verify::remote::RemoteError;
 
 /// Everything that stops a release. Each message says what to do about it.
 #[derive(Debug, thiserror::Error)]

@@ -6,12 +6,13 @@
 //! DEMO-ONLY reviewer keys and ledger configuration `cargo xtask demo` uses.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use cloister_ledger::keys;
-use cloister_ledger_server::LedgerClient;
 use cloister_ledger_verify::entry::{Measurement, Provenance, PublicKeyBytes};
+use cloister_ledger_verify::remote::LedgerClient;
 use cloister_release::entries::{ReleaseInputs, is_simulated, release_entries};
 use cloister_release::{demo, sources, submit};
 use tracing_subscriber::EnvFilter;
@@ -95,13 +96,16 @@ struct SubmitArgs {
     builder: Option<String>,
 }
 
+/// How long one exchange with the ledger may take.
+const LEDGER_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// `cloister-host` beside this executable (both are built into the same `target/` folder).
 fn default_host() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe().context("locating this executable")?;
     Ok(exe.with_file_name("cloister-host"))
 }
 
-fn run_submit(args: &SubmitArgs) -> anyhow::Result<()> {
+async fn run_submit(args: &SubmitArgs) -> anyhow::Result<()> {
     let root = args.root.as_path();
     let mut launch = match (&args.measure_json, &args.host) {
         (Some(path), _) => sources::read_launch(path)?,
@@ -116,7 +120,7 @@ fn run_submit(args: &SubmitArgs) -> anyhow::Result<()> {
     }
     let ohttp_list = match &args.ohttp_keys_file {
         Some(path) => std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
-        None => sources::fetch_key_list(&args.ohttp_keys)?,
+        None => sources::fetch_key_list(&args.ohttp_keys).await?,
     };
     let ohttp_configs: Vec<Vec<u8>> = cloister_ohttp_keys::split_key_list(&ohttp_list)
         .map_err(cloister_release::ReleaseError::from)?
@@ -156,12 +160,8 @@ fn run_submit(args: &SubmitArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("reading reviewer key {}", path.display()))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let summary = submit::submit(
-        &LedgerClient::new(&args.ledger),
-        &bodies,
-        &reviewer_keys,
-        args.log_key.as_ref(),
-    )?;
+    let ledger = LedgerClient::new(&args.ledger, LEDGER_TIMEOUT)?;
+    let summary = submit::submit(&ledger, &bodies, &reviewer_keys, args.log_key.as_ref()).await?;
     println!(
         "release logged in {}: {} entries appended, {} already logged",
         args.ledger, summary.appended, summary.already_logged
@@ -196,7 +196,8 @@ fn run_demo_reviewers(dir: &Path, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn main() -> anyhow::Result<()> {
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
@@ -204,7 +205,7 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Submit(args) => run_submit(&args),
+        Command::Submit(args) => run_submit(&args).await,
         Command::DemoReviewers { dir, json } => run_demo_reviewers(&dir, json),
     }
 }

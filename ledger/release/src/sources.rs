@@ -53,14 +53,17 @@ pub fn measure_host(host: &Path, root: &Path) -> Result<LaunchDigests, ReleaseEr
 ///
 /// # Errors
 /// The endpoint cannot be reached or answers with another media type.
-pub fn fetch_key_list(url: &str) -> Result<Vec<u8>, ReleaseError> {
+pub async fn fetch_key_list(url: &str) -> Result<Vec<u8>, ReleaseError> {
     let failed = |reason: String| ReleaseError::FetchKeys {
         url: url.to_owned(),
         reason,
     };
-    let mut response = ureq::get(url)
+    let response = reqwest::Client::new()
+        .get(url)
         .header("accept", cloister_ohttp_keys::KEY_LIST_MEDIA_TYPE)
-        .call()
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
         .map_err(|error| failed(error.to_string()))?;
     let media_type = response
         .headers()
@@ -74,8 +77,9 @@ pub fn fetch_key_list(url: &str) -> Result<Vec<u8>, ReleaseError> {
         )));
     }
     response
-        .body_mut()
-        .read_to_vec()
+        .bytes()
+        .await
+        .map(|body| body.to_vec())
         .map_err(|error| failed(error.to_string()))
 }
 

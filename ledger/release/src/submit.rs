@@ -1,10 +1,10 @@
 //! Signing a release's entries and logging them in the ledger.
 
-use cloister_ledger_server::{LedgerClient, RemoteError};
 use cloister_ledger_verify::client::LogVerifier;
 use cloister_ledger_verify::entry::{
     EntryBody, PublicKeyBytes, ReviewerSignature, SignedEntry, Subject,
 };
+use cloister_ledger_verify::remote::{LedgerClient, RemoteError};
 use ed25519_dalek::SigningKey;
 
 use crate::ReleaseError;
@@ -27,7 +27,7 @@ pub struct ReleaseSummary {
 /// Stops at the first refusal: the ledger writes nothing for a refused entry,
 /// so the release can be rerun. [`ReleaseError::NotAdmitted`] when the
 /// signatures do not satisfy the ledger's reviewer policy.
-pub fn submit(
+pub async fn submit(
     ledger: &LedgerClient,
     bodies: &[EntryBody],
     reviewer_keys: &[SigningKey],
@@ -41,6 +41,7 @@ pub fn submit(
         let what = describe(&body.subject);
         let logged = ledger
             .entries_for_digest(body.subject.digest_bytes())
+            .await
             .map_err(|source| ReleaseError::Ledger {
                 what: format!("looking up {what} in the ledger"),
                 source,
@@ -60,6 +61,7 @@ pub fn submit(
                 };
                 let placed = ledger
                     .submit(&entry)
+                    .await
                     .map_err(|error| refusal(error, &what))?;
                 tracing::info!(entry = %what, index = placed.index, "logged");
                 summary.appended += usize::from(placed.appended);
@@ -68,12 +70,15 @@ pub fn submit(
             }
         };
         if let Some(verifier) = &mut verifier {
+            let verifying = |source| ReleaseError::Ledger {
+                what: format!("verifying {what}"),
+                source,
+            };
+            ledger.update_tree_head(verifier).await.map_err(verifying)?;
             ledger
                 .verify_entry(verifier, &entry)
-                .map_err(|source| ReleaseError::Ledger {
-                    what: format!("verifying {what}"),
-                    source,
-                })?;
+                .await
+                .map_err(verifying)?;
         }
     }
     Ok(summary)

@@ -8,11 +8,11 @@ use cloister_host::LaunchDigests;
 use cloister_host::launch::{PluginDigest, PolicyFileDigest};
 use cloister_host::serve::ProviderKind;
 use cloister_ledger_verify::HexBytes;
-use cloister_ledger_verify::entry::{EntryBody, Provenance, Sha256Digest, Subject};
-use cloister_release::ReleaseError;
-use cloister_release::entries::{
-    FEATURE_WORLD, POLICY_SET_NAME, ReleaseInputs, is_simulated, release_entries,
+use cloister_ledger_verify::entry::{
+    EntryBody, POLICY_SET_NAME, Provenance, Sha256Digest, Subject,
 };
+use cloister_release::ReleaseError;
+use cloister_release::entries::{FEATURE_WORLD, ReleaseInputs, is_simulated, release_entries};
 use sha2::{Digest as _, Sha256};
 
 const COMPONENT: &[u8] = b"\0asm pretend component";

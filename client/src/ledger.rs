@@ -42,19 +42,16 @@ use std::time::Duration;
 
 use cloister_attestation::{AuthorityRejection, MeasurementAuthority};
 use cloister_ledger_verify::HexBytes;
-use cloister_ledger_verify::api::{ConsistencyProof, EntryResponse, ErrorResponse, InclusionProof};
 use cloister_ledger_verify::client::{LogVerifier, VerifyError};
+pub use cloister_ledger_verify::entry::POLICY_SET_NAME;
 use cloister_ledger_verify::entry::{Measurement, PublicKeyBytes, Sha256Digest, Subject};
+use cloister_ledger_verify::remote::{LedgerClient, RemoteError};
 use cloister_ledger_verify::review::{PolicyError, ReviewerPolicy};
 use cloister_ledger_verify::tree_head::SignedTreeHead;
 use cloister_ohttp_keys::key_config_digest;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::{ClientError, KeyConsistency};
-
-/// The name under which a release logs its policy-set digest (the hosts' HOST_DATA).
-pub const POLICY_SET_NAME: &str = "policy-set";
 
 /// Version of the state file layout.
 const STATE_VERSION: u32 = 1;
@@ -91,34 +88,10 @@ impl LedgerTrustConfig {
 /// Why the ledger view could not be brought up to date or loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerTrustError {
-    /// The ledger could not be reached, or the exchange broke off.
-    #[error("ledger {url}: {source}")]
-    Transport {
-        /// The URL called.
-        url: String,
-        /// The cause.
-        #[source]
-        source: reqwest::Error,
-    },
-    /// The ledger answered with an error status.
-    #[error("ledger {url} answered {status}: {message}")]
-    Status {
-        /// The URL called.
-        url: String,
-        /// HTTP status.
-        status: u16,
-        /// The ledger's explanation.
-        message: String,
-    },
-    /// A success answer that is not the expected JSON.
-    #[error("ledger {url}: undecodable answer: {source}")]
-    Decode {
-        /// The URL called.
-        url: String,
-        /// The cause.
-        #[source]
-        source: serde_json::Error,
-    },
+    /// The ledger could not be reached, the exchange broke off, it answered
+    /// with an error status or with undecodable JSON.
+    #[error("ledger {0}")]
+    Remote(RemoteError),
     /// A tree head or proof did not verify: forged head, split view, entry not included.
     #[error("ledger verification failed: {0}")]
     Verify(#[from] VerifyError),
@@ -152,6 +125,17 @@ pub enum LedgerTrustError {
         /// What is wrong.
         reason: String,
     },
+}
+
+impl From<RemoteError> for LedgerTrustError {
+    /// Verification failures keep their own variant, wherever they were
+    /// found, so a split view is matched in one place.
+    fn from(error: RemoteError) -> Self {
+        match error {
+            RemoteError::Verify(error) => Self::Verify(error),
+            other => Self::Remote(other),
+        }
+    }
 }
 
 /// What one [`LedgerTrust::sync`] did.
@@ -295,7 +279,7 @@ impl TrustState {
 #[derive(Debug)]
 pub struct LedgerTrust {
     config: LedgerTrustConfig,
-    http: reqwest::Client,
+    ledger: LedgerClient,
     state: RwLock<TrustState>,
     /// One sync at a time, so each starts from the head the previous one accepted.
     syncing: tokio::sync::Mutex<()>,
@@ -309,7 +293,7 @@ impl LedgerTrust {
     /// [`LedgerTrustError::CorruptState`] if the state file is invalid or
     /// belongs to another log, [`LedgerTrustError::StateIo`] if it cannot be
     /// read, [`LedgerTrustError::BadReviewerPolicy`], or
-    /// [`LedgerTrustError::Transport`] if no HTTP client can be built.
+    /// [`LedgerTrustError::Remote`] if no HTTP client can be built.
     pub fn open(config: LedgerTrustConfig) -> Result<Self, LedgerTrustError> {
         if let Some(policy) = &config.reviewer_policy {
             policy.validate()?;
@@ -324,17 +308,10 @@ impl LedgerTrust {
                 }
             })?;
         }
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|source| LedgerTrustError::Transport {
-                url: config.ledger_url.clone(),
-                source,
-            })?;
+        let ledger = LedgerClient::new(&config.ledger_url, config.timeout)?;
         Ok(Self {
             config,
-            http,
+            ledger,
             state: RwLock::new(state),
             syncing: tokio::sync::Mutex::new(()),
         })
@@ -352,20 +329,7 @@ impl LedgerTrust {
         let _one_at_a_time = self.syncing.lock().await;
         let mut next = self.snapshot();
         let mut verifier = LogVerifier::new(self.config.log_key.as_bytes(), next.tree_head)?;
-        let offered: SignedTreeHead = self.get("/v1/tree-head").await?;
-        let consistency = match verifier.consistency_range(&offered.head) {
-            Some((first, second)) => {
-                let proof: ConsistencyProof = self
-                    .get(&format!(
-                        "/v1/proof/consistency?first={first}&second={second}"
-                    ))
-                    .await?;
-                proof.proof
-            }
-            None => Vec::new(),
-        };
-        verifier.accept_tree_head(offered, &consistency)?;
-        let head = verifier.latest().copied().ok_or(VerifyError::NoTreeHead)?;
+        let head = self.ledger.update_tree_head(&mut verifier).await?;
         let tree_size = head.head.tree_size;
         let mut report = SyncReport {
             tree_size,
@@ -373,9 +337,7 @@ impl LedgerTrust {
             untrusted_entries: 0,
         };
         for index in next.verified_entries..tree_size {
-            let trusted = self
-                .verify_entry(&verifier, index, tree_size, &mut next)
-                .await?;
+            let trusted = self.verify_entry(&verifier, index, &mut next).await?;
             report.new_entries += 1;
             report.untrusted_entries += u64::from(!trusted);
         }
@@ -396,17 +358,16 @@ impl LedgerTrust {
         Ok(report)
     }
 
-    /// Fetches entry `index` with its inclusion proof under the accepted head
-    /// of `tree_size` and records it in `state` if it is trusted (returned).
+    /// Fetches entry `index`, proves it included under the head `verifier`
+    /// accepted, and records it in `state` if it is trusted (returned).
     async fn verify_entry(
         &self,
         verifier: &LogVerifier,
         index: u64,
-        tree_size: u64,
         state: &mut TrustState,
     ) -> Result<bool, LedgerTrustError> {
         let bad = |reason: String| LedgerTrustError::BadEntry { index, reason };
-        let served: EntryResponse = self.get(&format!("/v1/entries/{index}")).await?;
+        let served = self.ledger.entry(index).await?;
         if served.index != index {
             return Err(bad(format!(
                 "the ledger served entry {} instead",
@@ -415,19 +376,13 @@ impl LedgerTrust {
         }
         let entry = served.entry;
         entry.validate().map_err(|error| bad(error.to_string()))?;
-        let proof: InclusionProof = self
-            .get(&format!(
-                "/v1/proof/inclusion?leaf_hash={}&tree_size={tree_size}",
-                entry.leaf_hash()
-            ))
-            .await?;
+        let proof = self.ledger.verify_entry(verifier, &entry).await?;
         if proof.leaf_index != index {
             return Err(bad(format!(
                 "inclusion proof is for index {}",
                 proof.leaf_index
             )));
         }
-        verifier.verify_inclusion(&entry, &proof)?;
         if let Some(policy) = &self.config.reviewer_policy
             && let Err(refusal) = policy.admit(&entry)
         {
@@ -436,29 +391,6 @@ impl LedgerTrust {
         }
         state.record(&entry.body.subject);
         Ok(true)
-    }
-
-    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, LedgerTrustError> {
-        let url = format!("{}{path}", self.config.ledger_url.trim_end_matches('/'));
-        let transport = |source| LedgerTrustError::Transport {
-            url: url.clone(),
-            source,
-        };
-        let response = self.http.get(&url).send().await.map_err(transport)?;
-        let status = response.status();
-        let body = response.bytes().await.map_err(transport)?;
-        if !status.is_success() {
-            let message = serde_json::from_slice::<ErrorResponse>(&body).map_or_else(
-                |_| String::from_utf8_lossy(&body).into_owned(),
-                |error| error.message,
-            );
-            return Err(LedgerTrustError::Status {
-                url,
-                status: status.as_u16(),
-                message,
-            });
-        }
-        serde_json::from_slice(&body).map_err(|source| LedgerTrustError::Decode { url, source })
     }
 
     fn snapshot(&self) -> TrustState {

@@ -18,7 +18,7 @@ use std::io;
 use std::path::Path;
 
 use cloister_attestation::{PolicySetError, SimulatedLaunch, simulated_measurement};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::config::HostConfig;
@@ -28,21 +28,21 @@ use crate::policy::PolicySet;
 use crate::serve::ProviderKind;
 
 /// The digests naming a host launch; serialised as `cloister-host measure`
-/// prints it (keys are a contract with the release tooling).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// prints it and read back in that form by the release tool (`cloister-release`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LaunchDigests {
     /// The attestation provider the configuration selects.
     pub mode: ProviderKind,
     /// The launch measurement in simulated mode; `None` on real hardware.
-    #[serde(serialize_with = "optional_hex")]
+    #[serde(with = "optional_hex")]
     pub measurement: Option<[u8; 48]>,
     /// The policy-set digest: what HOST_DATA must be.
-    #[serde(serialize_with = "hex::serialize")]
+    #[serde(with = "hex")]
     pub host_data: [u8; 32],
     /// The SNP guest policy of a simulated launch; set by the VMM on real hardware.
     pub snp_policy: Option<u64>,
     /// SHA-256 of the host executable.
-    #[serde(serialize_with = "hex::serialize")]
+    #[serde(with = "hex")]
     pub host_binary: [u8; 32],
     /// Every plugin, in manifest order.
     pub plugins: Vec<PluginDigest>,
@@ -51,24 +51,24 @@ pub struct LaunchDigests {
 }
 
 /// A plugin component as loaded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PluginDigest {
     /// Manifest name.
     pub name: String,
     /// Manifest version.
     pub version: String,
     /// SHA-256 of the `.wasm`.
-    #[serde(serialize_with = "hex::serialize")]
+    #[serde(with = "hex")]
     pub digest: [u8; 32],
 }
 
 /// A policy file as loaded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicyFileDigest {
     /// Path relative to the policy folder, `/`-separated.
     pub name: String,
     /// SHA-256 of its contents.
-    #[serde(serialize_with = "hex::serialize")]
+    #[serde(with = "hex")]
     pub digest: [u8; 32],
 }
 
@@ -168,10 +168,30 @@ fn file_digest(path: &Path) -> io::Result<[u8; 32]> {
     Ok(hash.finalize().into())
 }
 
-fn optional_hex<S: Serializer>(value: &Option<[u8; 48]>, serializer: S) -> Result<S::Ok, S::Error> {
-    match value {
-        Some(bytes) => serializer.serialize_str(&hex::encode(bytes)),
-        None => serializer.serialize_none(),
+/// `Option<[u8; 48]>` as hex or `null`.
+mod optional_hex {
+    use serde::{Deserialize as _, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        value: &Option<[u8; 48]>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(bytes) => serializer.serialize_str(&hex::encode(bytes)),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<[u8; 48]>, D::Error> {
+        Option::<String>::deserialize(deserializer)?
+            .map(|text| {
+                let mut bytes = [0; 48];
+                hex::decode_to_slice(&text, &mut bytes).map_err(serde::de::Error::custom)?;
+                Ok(bytes)
+            })
+            .transpose()
     }
 }
 

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::{cargo, fetch_model, plugins, release, run};
+use crate::{cargo, fetch_model, plugins, run};
 
 /// The binaries the chain needs, by package.
 const BINARIES: &[(&str, &str)] = &[
@@ -32,7 +32,16 @@ const BINARIES: &[(&str, &str)] = &[
     ("cloister-relay", "cloister-relay"),
     ("cloister-host", "cloister-host"),
     ("cloister-cli", "cloister"),
+    ("cloister-release", "cloister-release"),
 ];
+
+/// What `cloister-release demo-reviewers --json` made.
+#[derive(serde::Deserialize)]
+struct DemoLedger {
+    reviewer_keys: Vec<PathBuf>,
+    config_path: PathBuf,
+    log_public_key: String,
+}
 
 /// The demo's inputs, answered by the summarise and suggest plugins.
 const REQUESTS: &[(&str, &str)] = &[
@@ -134,7 +143,20 @@ pub(crate) fn run_demo(root: &Path) -> Result<()> {
     };
 
     println!("== phase 0: ledger with DEMO-ONLY reviewers; issuer with one demo account");
-    let ledger = release::demo_reviewers(&demo)?;
+    let made = Command::new(bin("cloister-release"))
+        .args(["demo-reviewers", "--json", "--dir"])
+        .arg(&demo)
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running `cloister-release demo-reviewers`")?;
+    if !made.status.success() {
+        bail!(
+            "cloister-release demo-reviewers failed with {}",
+            made.status
+        );
+    }
+    let ledger: DemoLedger = serde_json::from_slice(&made.stdout)
+        .context("parsing `cloister-release demo-reviewers --json`")?;
     parties.start(
         "ledger",
         Command::new(bin("cloister-ledger"))
@@ -224,12 +246,12 @@ pub(crate) fn run_demo(root: &Path) -> Result<()> {
     )?;
 
     println!("== release: this tree's digests, signed by 2 of 3 demo reviewers, into the ledger");
-    let mut release = Command::new(std::env::current_exe()?);
+    let mut release = Command::new(bin("cloister-release"));
     release
         .current_dir(root)
-        .arg("release")
+        .arg("submit")
         .arg("--log-key")
-        .arg(ledger.log_public_key.to_string());
+        .arg(&ledger.log_public_key);
     for key in ledger.reviewer_keys.iter().take(2) {
         release.arg("--reviewer-key").arg(key);
     }

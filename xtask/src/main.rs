@@ -8,14 +8,11 @@
 //! * `demo`: a real summarisation and rewrite through all six phases, every party on loopback.
 //! * `new-plugin <name>`: a new feature crate and manifest from the template.
 //! * `fuzz <crate> [target]`: a cargo-fuzz target over an untrusted-input path.
-//! * `release`: sign this tree's digests with reviewer keys and log them in the ledger.
-//! * `demo-reviewers`: throwaway reviewer keys and a ledger configuration for the demo.
 //! * `cuda`: the inference engine's GPU build (installs the CUDA toolkit).
 
 mod cuda;
 mod demo;
 mod plugins;
-mod release;
 mod toolchain;
 
 use std::path::{Path, PathBuf};
@@ -31,8 +28,6 @@ struct Cli {
     command: Cmd,
 }
 
-// Parsed once per run: boxing the larger variants would buy nothing.
-#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Cmd {
     /// Build every plugin into a component and update manifest digests.
@@ -60,10 +55,6 @@ enum Cmd {
         #[arg(long, default_value_t = 60)]
         seconds: u64,
     },
-    /// Log this tree's release (plugins, policies, CVM measurement, OHTTP keys) in the ledger.
-    Release(release::ReleaseArgs),
-    /// DEMO ONLY: make throwaway reviewer keys, a reviewer policy and a ledger config.
-    DemoReviewers(release::DemoReviewersArgs),
     /// Install the CUDA toolkit when nvcc is missing (Debian non-free, ~1.6 GB),
     /// then build the inference engine with its `cuda` feature.
     Cuda,
@@ -88,8 +79,6 @@ fn main() -> Result<()> {
         Cmd::Test { args } => test(&root, &args),
         Cmd::Demo => demo::run_demo(&root),
         Cmd::NewPlugin { name } => plugins::new_plugin(&root, &name),
-        Cmd::Release(args) => release::run(&root, &args),
-        Cmd::DemoReviewers(args) => release::run_demo_reviewers(&root, &args),
         Cmd::Cuda => cuda::build(&root),
         Cmd::Fuzz {
             crate_name,

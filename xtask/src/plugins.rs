@@ -120,7 +120,7 @@ pub(crate) fn build_all(root: &Path) -> Result<Vec<PathBuf>> {
     for plugin in &crates {
         // Plugin crates are rlibs (so they also build and test natively);
         // only here are they linked as the cdylib a component is made from.
-        let mut cargo = wasm_cargo()?;
+        let mut cargo = wasm_cargo(root)?;
         cargo
             .current_dir(root)
             .args(["--release", "--crate-type", "cdylib", "-p", &plugin.name])

@@ -112,13 +112,9 @@ impl TestLedger {
         if !entries.is_empty() {
             ledger.submit_batch(entries).expect("entries admitted");
         }
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let url = cloister_ledger_server::spawn_on_loopback(ledger)
             .await
-            .expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("address"));
-        tokio::spawn(
-            async move { axum::serve(listener, cloister_ledger_server::router(ledger)).await },
-        );
+            .expect("serve");
         Self { url, _dir: dir }
     }
 

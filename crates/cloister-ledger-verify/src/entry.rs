@@ -18,6 +18,10 @@ pub const MAX_TEXT_LEN: usize = 256;
 /// Most signatures one entry may carry (far above any sensible reviewer set).
 pub const MAX_SIGNATURES: usize = 32;
 
+/// The name of the [`Subject::PolicyFile`] entry under which a release logs
+/// the digest of the whole policy set (the hosts' HOST_DATA).
+pub const POLICY_SET_NAME: &str = "policy-set";
+
 /// A SHA-256 digest of an artefact.
 pub type Sha256Digest = HexBytes<32>;
 

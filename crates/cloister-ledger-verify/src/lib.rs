@@ -4,7 +4,7 @@
 //! its plugins and the OHTTP key it was handed are *publicly logged*: appended to
 //! an append-only Merkle log that anyone can audit. This crate is everything a
 //! client (or the attestation verifier) needs to check that claim, and nothing
-//! more: no database, no HTTP stack, just `sha2`, `ed25519-dalek` and `serde`.
+//! more: no database, and no HTTP stack unless the `http` feature asks for one.
 //!
 //! * [`merkle`]: the RFC 9162 (Certificate Transparency v2) tree hashes and the
 //!   verification of inclusion and consistency proofs (§2.1.3.2, §2.1.4.2).
@@ -19,6 +19,16 @@
 //!   append-only extension of it: this is what detects a log showing different
 //!   views to different clients (split view).
 //! * [`api`]: the JSON bodies of the ledger's HTTP API, shared with the server.
+//! * `remote` (feature `http`): `LedgerClient`, the one HTTP client of that
+//!   API (async, reqwest), with the network halves of the checks above:
+//!   moving a [`client::LogVerifier`] to the latest head and proving an
+//!   entry included under it.
+//!
+//! # Cargo features
+//!
+//! * `http` (off): the `remote` module, adding `reqwest` and `serde_json`.
+//!   Without it the crate depends only on `sha2`, `ed25519-dalek`, `serde`,
+//!   `hex` and `thiserror`.
 //!
 //! The Merkle algorithms are written out here rather than taken from a crate:
 //! they are a few dozen lines of RFC pseudo-code, the log needs them over its
@@ -32,6 +42,8 @@ mod encoding;
 pub mod entry;
 mod hex_bytes;
 pub mod merkle;
+#[cfg(feature = "http")]
+pub mod remote;
 pub mod review;
 pub mod tree_head;
 

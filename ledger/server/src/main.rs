@@ -1,7 +1,7 @@
 //! `cloister-ledger`: the transparency ledger's server and its command-line tools.
 //!
 //! `serve` runs the HTTP API. The other commands are what release tooling
-//! (the xtask) and operators call: `keygen` makes log and reviewer keys,
+//! and operators call: `keygen` makes log and reviewer keys,
 //! `sign-entry` adds a reviewer's signature to an entry file, `submit` sends
 //! it to the ledger, and `verify` checks an entry's inclusion the way a
 //! client does, remembering the last tree head in a state file.
@@ -9,16 +9,18 @@
 mod config;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use cloister_ledger::{Ledger, keys};
 use cloister_ledger_verify::client::LogVerifier;
 use cloister_ledger_verify::entry::{PublicKeyBytes, ReviewerSignature, SignedEntry};
+use cloister_ledger_verify::remote::LedgerClient;
 use cloister_ledger_verify::tree_head::SignedTreeHead;
 use tracing_subscriber::EnvFilter;
 
-use cloister_ledger_server::{LedgerClient, router};
+use cloister_ledger_server::router;
 
 use crate::config::Config;
 
@@ -92,6 +94,9 @@ enum Command {
     },
 }
 
+/// How long one exchange with the ledger may take.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
 fn read_entry(path: &Path) -> anyhow::Result<SignedEntry> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -163,7 +168,24 @@ fn sign_entry(key_path: &Path, entry_path: &Path, out: Option<&Path>) -> anyhow:
     write_json(out.unwrap_or(entry_path), &entry)
 }
 
-fn verify(
+async fn submit(
+    url: &str,
+    entry_path: &Path,
+    log_key: Option<&PublicKeyBytes>,
+) -> anyhow::Result<()> {
+    let entry = read_entry(entry_path)?;
+    let ledger = LedgerClient::new(url, TIMEOUT)?;
+    let placed = ledger.submit(&entry).await?;
+    if let Some(log_key) = log_key {
+        let mut verifier = LogVerifier::new(log_key.as_bytes(), None)?;
+        verifier.accept_tree_head(placed.tree_head, &[])?;
+        ledger.update_tree_head(&mut verifier).await?;
+        ledger.verify_entry(&verifier, &entry).await?;
+    }
+    print_json(&placed)
+}
+
+async fn verify(
     url: &str,
     entry_path: &Path,
     log_key: &PublicKeyBytes,
@@ -181,10 +203,10 @@ fn verify(
         }
     };
     let mut verifier = LogVerifier::new(log_key.as_bytes(), remembered)?;
-    let proof = LedgerClient::new(url).verify_entry(&mut verifier, &entry)?;
-    if let Some(latest) = verifier.latest() {
-        write_json(state_path, latest)?;
-    }
+    let ledger = LedgerClient::new(url, TIMEOUT)?;
+    let head = ledger.update_tree_head(&mut verifier).await?;
+    let proof = ledger.verify_entry(&verifier, &entry).await?;
+    write_json(state_path, &head)?;
     print_json(&proof)
 }
 
@@ -211,25 +233,12 @@ async fn main() -> anyhow::Result<()> {
             url,
             entry,
             log_key,
-        } => {
-            tokio::task::spawn_blocking(move || {
-                let entry = read_entry(&entry)?;
-                let client = LedgerClient::new(&url);
-                let placed = client.submit(&entry)?;
-                if let Some(log_key) = log_key {
-                    let mut verifier = LogVerifier::new(log_key.as_bytes(), None)?;
-                    verifier.accept_tree_head(placed.tree_head, &[])?;
-                    client.verify_entry(&mut verifier, &entry)?;
-                }
-                print_json(&placed)
-            })
-            .await?
-        }
+        } => submit(&url, &entry, log_key.as_ref()).await,
         Command::Verify {
             url,
             entry,
             log_key,
             state,
-        } => tokio::task::spawn_blocking(move || verify(&url, &entry, &log_key, &state)).await?,
+        } => verify(&url, &entry, &log_key, &state).await,
     }
 }

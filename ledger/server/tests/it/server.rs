@@ -16,6 +16,7 @@ use cloister_ledger_verify::client::LogVerifier;
 use cloister_ledger_verify::entry::{
     EntryBody, Provenance, ReviewerSignature, SignedEntry, Subject,
 };
+use cloister_ledger_verify::remote::{LedgerClient, RemoteError};
 use cloister_ledger_verify::tree_head::SignedTreeHead;
 use cloister_ledger_verify::{Hash, HexBytes};
 use ed25519_dalek::SigningKey;
@@ -45,41 +46,44 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
+/// Runs `future` on a runtime of its own: the tests drive the server from plain threads.
+fn block_on<F: Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
-        .into()
+        .expect("runtime")
+        .block_on(future)
+}
+
+/// `GET url`: the status and body, or the transport error.
+fn fetch(url: &str) -> Result<(u16, Vec<u8>), reqwest::Error> {
+    block_on(async {
+        let response = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()?
+            .get(url)
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        Ok((status, response.bytes().await?.to_vec()))
+    })
 }
 
 fn get<T: DeserializeOwned>(url: &str) -> T {
-    let mut response = agent()
-        .get(url)
-        .call()
-        .unwrap_or_else(|error| panic!("GET {url}: {error}"));
-    assert!(
-        response.status().is_success(),
-        "GET {url}: {}",
-        response.status()
-    );
-    serde_json::from_str(&response.body_mut().read_to_string().expect("body")).expect("json")
+    let (status, body) = fetch(url).unwrap_or_else(|error| panic!("GET {url}: {error}"));
+    assert!((200..300).contains(&status), "GET {url}: {status}");
+    serde_json::from_slice(&body).expect("json")
 }
 
-/// Posts an entry; `None` when the server could not answer (killed mid-request).
+/// Posts an entry through the ledger client; `None` when the server could
+/// not answer (killed mid-request).
 fn try_submit(base: &str, entry: &SignedEntry) -> Option<SubmitResponse> {
-    let body = serde_json::to_vec(entry).expect("json");
-    let mut response = agent()
-        .post(&format!("{base}/v1/entries"))
-        .header("content-type", "application/json")
-        .send(&body[..])
-        .ok()?;
-    assert!(
-        response.status().is_success(),
-        "submit refused: {}",
-        response.status()
-    );
-    serde_json::from_str(&response.body_mut().read_to_string().ok()?).ok()
+    let ledger = LedgerClient::new(base, Duration::from_secs(10)).expect("client");
+    match block_on(ledger.submit(entry)) {
+        Ok(placed) => Some(placed),
+        Err(RemoteError::Refused { status, .. }) => panic!("submit refused: {status}"),
+        Err(_) => None,
+    }
 }
 
 /// A ledger server child process on a free loopback port.
@@ -113,11 +117,7 @@ impl Server {
             .expect("spawn server");
         let base = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !agent()
-            .get(&format!("{base}/healthz"))
-            .call()
-            .is_ok_and(|response| response.status().is_success())
-        {
+        while !fetch(&format!("{base}/healthz")).is_ok_and(|(status, _)| status == 200) {
             assert!(
                 Instant::now() < deadline,
                 "server did not become healthy; see {}",
@@ -429,11 +429,8 @@ fn release_flow_through_the_commands() {
             .collect::<Vec<_>>(),
         [0, 1]
     );
-    let bad = agent()
-        .get(&format!("{}/v1/entries/by-digest/abcd", server.base))
-        .call()
-        .expect("answer");
-    assert_eq!(bad.status(), 400);
+    let (bad, _) = fetch(&format!("{}/v1/entries/by-digest/abcd", server.base)).expect("answer");
+    assert_eq!(bad, 400);
 
     // A verifier pinned to another key refuses the log.
     let wrong_key = HexBytes(reviewer_key(9).verifying_key().to_bytes()).to_string();
@@ -453,13 +450,8 @@ fn release_flow_through_the_commands() {
         .expect("run verify");
     assert!(!refused.status.success());
 
-    let metrics = agent()
-        .get(&format!("{}/metrics", server.base))
-        .call()
-        .expect("metrics")
-        .body_mut()
-        .read_to_string()
-        .expect("body");
+    let (_, metrics) = fetch(&format!("{}/metrics", server.base)).expect("metrics");
+    let metrics = String::from_utf8(metrics).expect("utf-8 metrics");
     assert!(
         metrics.contains("cloister_ledger_entries_appended_total 2"),
         "{metrics}"

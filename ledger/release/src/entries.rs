@@ -1,0 +1,212 @@
+//! The entries a release logs, computed from the host's [`LaunchDigests`]
+//! and checked against this tree.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use cloister_host::LaunchDigests;
+use cloister_host::launch::{PluginDigest, PolicyFileDigest};
+use cloister_host::serve::ProviderKind;
+use cloister_ledger_verify::HexBytes;
+use cloister_ledger_verify::entry::{EntryBody, POLICY_SET_NAME, Provenance, Subject};
+use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
+
+use crate::ReleaseError;
+use crate::submit::describe;
+
+/// The WIT world every feature component targets.
+pub const FEATURE_WORLD: &str = "cloister:feature/feature";
+
+/// The fields of a plugin manifest (`policies/plugins/*.toml`) a release needs.
+#[derive(Debug, Deserialize)]
+struct PluginManifest {
+    name: String,
+    version: String,
+    component: String,
+    digest: String,
+}
+
+/// Everything a release is computed from.
+#[derive(Debug)]
+pub struct ReleaseInputs<'a> {
+    /// The repository root (holding `policies/`).
+    pub root: &'a Path,
+    /// Where the built components are.
+    pub plugin_dir: &'a Path,
+    /// What the host measured (`cloister-host measure`).
+    pub launch: &'a LaunchDigests,
+    /// The gateway's key configurations, each without its list prefix.
+    pub ohttp_configs: &'a [Vec<u8>],
+    /// Provenance recorded with every entry.
+    pub provenance: &'a Provenance,
+}
+
+/// Whether `launch` ran on the simulated attestation provider: its
+/// measurement is then not one of real SEV-SNP hardware, and a release of it
+/// must say so. Only the host's own [`ProviderKind`] decides this.
+pub fn is_simulated(launch: &LaunchDigests) -> bool {
+    match launch.mode {
+        ProviderKind::Simulated => true,
+        ProviderKind::SevGuest => false,
+    }
+}
+
+/// The entries of a release, in a stable order: plugins, policy files, the
+/// policy set, the CVM measurement, the OHTTP key configurations.
+///
+/// # Errors
+/// A component, manifest or policy file of this tree differs from what the
+/// host measured, the launch has no measurement, or the gateway published no
+/// usable key configuration.
+pub fn release_entries(inputs: &ReleaseInputs<'_>) -> Result<Vec<EntryBody>, ReleaseError> {
+    let launch = inputs.launch;
+    let mut subjects = plugin_subjects(inputs.root, inputs.plugin_dir, &launch.plugins)?;
+    for file in &launch.policy_files {
+        if file.name == POLICY_SET_NAME {
+            return Err(ReleaseError::ReservedPolicyName(POLICY_SET_NAME));
+        }
+        check_policy_file(inputs.root, file)?;
+        subjects.push(Subject::PolicyFile {
+            name: file.name.clone(),
+            digest: HexBytes(file.digest),
+        });
+    }
+    subjects.push(Subject::PolicyFile {
+        name: POLICY_SET_NAME.into(),
+        digest: HexBytes(launch.host_data),
+    });
+    let (Some(measurement), Some(snp_policy)) = (launch.measurement, launch.snp_policy) else {
+        return Err(ReleaseError::NoMeasurement);
+    };
+    subjects.push(Subject::CvmMeasurement {
+        measurement: HexBytes(measurement),
+        snp_policy,
+    });
+    if inputs.ohttp_configs.is_empty() {
+        return Err(ReleaseError::NoKeyConfig);
+    }
+    for config in inputs.ohttp_configs {
+        let key_id =
+            cloister_ohttp_keys::leading_key_id(config).ok_or(ReleaseError::EmptyKeyConfig)?;
+        subjects.push(Subject::OhttpKeyConfig {
+            key_id,
+            digest: HexBytes(cloister_ohttp_keys::key_config_digest(config)),
+        });
+    }
+    subjects
+        .into_iter()
+        .map(|subject| {
+            let body = EntryBody {
+                subject,
+                provenance: inputs.provenance.clone(),
+            };
+            body.validate()
+                .map_err(|source| ReleaseError::InvalidEntry {
+                    subject: describe(&body.subject),
+                    source,
+                })
+                .map(|()| body)
+        })
+        .collect()
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, ReleaseError> {
+    fs::read(path).map_err(|source| ReleaseError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// One entry per plugin manifest, with the digest of the built component.
+/// The component must match its manifest's digest (else the manifest is
+/// stale), and every plugin the host measured must be one of these.
+fn plugin_subjects(
+    root: &Path,
+    plugin_dir: &Path,
+    measured: &[PluginDigest],
+) -> Result<Vec<Subject>, ReleaseError> {
+    let manifest_dir = root.join("policies/plugins");
+    let io = |source| ReleaseError::Io {
+        path: manifest_dir.clone(),
+        source,
+    };
+    let mut manifests: Vec<PathBuf> = fs::read_dir(&manifest_dir)
+        .map_err(io)?
+        .map(|entry| entry.map(|entry| entry.path()))
+        .collect::<Result<_, _>>()
+        .map_err(io)?;
+    manifests.retain(|path| path.extension().is_some_and(|ext| ext == "toml"));
+    manifests.sort();
+    let mut built = BTreeMap::new();
+    for path in manifests {
+        let text = fs::read_to_string(&path).map_err(|source| ReleaseError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let manifest: PluginManifest =
+            toml::from_str(&text).map_err(|source| ReleaseError::Manifest {
+                path: path.clone(),
+                source,
+            })?;
+        let component_path = plugin_dir.join(&manifest.component);
+        let component =
+            fs::read(&component_path).map_err(|source| ReleaseError::ComponentMissing {
+                path: component_path.clone(),
+                source,
+            })?;
+        let digest = HexBytes(Sha256::digest(&component).into());
+        if manifest.digest != format!("sha256:{digest}") {
+            return Err(ReleaseError::StaleManifest {
+                component: component_path,
+                manifest: path,
+            });
+        }
+        built.insert(manifest.name.clone(), (manifest.version, digest));
+    }
+    for plugin in measured {
+        match built.get(&plugin.name) {
+            Some((version, digest))
+                if *version == plugin.version && *digest.as_bytes() == plugin.digest => {}
+            _ => {
+                return Err(ReleaseError::UnbuiltPlugin {
+                    name: plugin.name.clone(),
+                    version: plugin.version.clone(),
+                    digest: HexBytes(plugin.digest),
+                });
+            }
+        }
+    }
+    Ok(built
+        .into_iter()
+        .map(|(name, (version, digest))| Subject::PluginComponent {
+            name,
+            version,
+            wit_world: FEATURE_WORLD.into(),
+            digest,
+        })
+        .collect())
+}
+
+/// A policy file the host measured must be the one in this tree: otherwise the
+/// measurement is stale and the release would log digests nobody reviewed here.
+fn check_policy_file(root: &Path, file: &PolicyFileDigest) -> Result<(), ReleaseError> {
+    if file
+        .name
+        .split('/')
+        .any(|part| part.is_empty() || part == ".." || part == ".")
+    {
+        return Err(ReleaseError::PolicyName(file.name.clone()));
+    }
+    let actual =
+        HexBytes::<32>(Sha256::digest(read(&root.join("policies").join(&file.name))?).into());
+    if *actual.as_bytes() != file.digest {
+        return Err(ReleaseError::StaleMeasurement {
+            name: file.name.clone(),
+            measured: HexBytes(file.digest),
+            actual,
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,28 @@
+//! Logging a Cloister release in the transparency ledger.
+//!
+//! A release is the set of digests a client may trust: every plugin
+//! component, every policy file the host loads and their combined digest (the
+//! host's HOST_DATA), the CVM launch measurement, and the OHTTP key
+//! configurations the gateway publishes. [`entries::release_entries`] turns
+//! them into one [`EntryBody`](cloister_ledger_verify::entry::EntryBody)
+//! each, with the build's provenance; [`submit::submit`] signs each with
+//! every reviewer key given and logs it, and the ledger admits it only with
+//! signatures from k of its n reviewers.
+//!
+//! The measurement, HOST_DATA and the list of policy files come from the host
+//! itself: the [`LaunchDigests`](cloister_host::LaunchDigests) that
+//! `cloister-host measure` prints ([`sources::measure_host`]), so what is
+//! logged is what the host attests to. Plugin digests are recomputed from the
+//! built components and must agree with both the manifests and the host.
+//!
+//! The `cloister-release` binary is the command line over this library;
+//! [`demo::demo_reviewers`] makes the throwaway reviewer set `cargo xtask demo`
+//! runs its ledger with.
+
+pub mod demo;
+pub mod entries;
+mod error;
+pub mod sources;
+pub mod submit;
+
+pub use error::ReleaseError;

@@ -1,0 +1,211 @@
+//! `cloister-release`: log what this tree releases in the transparency ledger.
+//!
+//! `submit` signs this tree's release (plugins, policies, CVM measurement,
+//! OHTTP key configurations) with the reviewer keys given and logs it;
+//! `submit --dry-run` prints the entries instead. `demo-reviewers` makes the
+//! DEMO-ONLY reviewer keys and ledger configuration `cargo xtask demo` uses.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use cloister_ledger::keys;
+use cloister_ledger_verify::entry::{Measurement, Provenance, PublicKeyBytes};
+use cloister_ledger_verify::remote::LedgerClient;
+use cloister_release::entries::{ReleaseInputs, is_simulated, release_entries};
+use cloister_release::{demo, sources, submit};
+use tracing_subscriber::EnvFilter;
+
+/// Log a Cloister release in the transparency ledger.
+#[derive(Parser)]
+#[command(name = "cloister-release", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Sign this tree's release with reviewer keys and log it in the ledger
+    /// (plugins, policies, CVM measurement, OHTTP keys).
+    Submit(Box<SubmitArgs>),
+    /// DEMO ONLY: make throwaway reviewer keys, a reviewer policy and a ledger configuration.
+    DemoReviewers {
+        /// Where to put the demo keys, reviewer policy and ledger configuration.
+        #[arg(long, default_value = "target/demo")]
+        dir: PathBuf,
+        /// Print what was made as JSON (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Options of `cloister-release submit`.
+#[derive(Debug, Args)]
+struct SubmitArgs {
+    /// The repository root (holding `policies/`), where the host is measured.
+    #[arg(long, default_value = ".")]
+    root: PathBuf,
+    /// The ledger's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:7400")]
+    ledger: String,
+    /// A reviewer's key file (repeat once per reviewer signing this release).
+    #[arg(long = "reviewer-key", value_name = "FILE")]
+    reviewer_keys: Vec<PathBuf>,
+    /// Print the entries as JSON instead of signing and submitting them.
+    #[arg(long)]
+    dry_run: bool,
+    /// The host binary run as `HOST measure` (default: `cloister-host`
+    /// beside this executable).
+    #[arg(long, value_name = "HOST")]
+    host: Option<PathBuf>,
+    /// Read the host's measurement (the JSON `cloister-host measure` prints)
+    /// from FILE instead of running the host.
+    #[arg(long, value_name = "FILE", conflicts_with = "host")]
+    measure_json: Option<PathBuf>,
+    /// The gateway's RFC 9540 key endpoint, whose configurations are logged.
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:7200/.well-known/ohttp-gateway"
+    )]
+    ohttp_keys: String,
+    /// Read the `application/ohttp-keys` list from FILE instead of --ohttp-keys.
+    #[arg(long, value_name = "FILE")]
+    ohttp_keys_file: Option<PathBuf>,
+    /// Where the built components are (default: ROOT/target/plugins).
+    #[arg(long, env = "CLOISTER_PLUGIN_DIR")]
+    plugin_dir: Option<PathBuf>,
+    /// The log's public key (hex): when given, each entry's inclusion is
+    /// checked the way a client checks it.
+    #[arg(long)]
+    log_key: Option<PublicKeyBytes>,
+    /// Source commit recorded as provenance (default: `git rev-parse HEAD`,
+    /// with `-dirty` if the tree has uncommitted changes).
+    #[arg(long)]
+    source_commit: Option<String>,
+    /// The launch measurement (96 hex digits) of a real SEV-SNP image, computed
+    /// from the image by the VMM's tooling; replaces the host's own (simulated) one.
+    #[arg(long, requires = "snp_policy")]
+    measurement: Option<Measurement>,
+    /// The SNP guest policy that image is launched with (with --measurement).
+    #[arg(long)]
+    snp_policy: Option<u64>,
+    /// Builder recorded as provenance (default: $CLOISTER_BUILDER, else user@host).
+    #[arg(long, env = "CLOISTER_BUILDER")]
+    builder: Option<String>,
+}
+
+/// How long one exchange with the ledger may take.
+const LEDGER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `cloister-host` beside this executable (both are built into the same `target/` folder).
+fn default_host() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("locating this executable")?;
+    Ok(exe.with_file_name("cloister-host"))
+}
+
+async fn run_submit(args: &SubmitArgs) -> anyhow::Result<()> {
+    let root = args.root.as_path();
+    let mut launch = match (&args.measure_json, &args.host) {
+        (Some(path), _) => sources::read_launch(path)?,
+        (None, Some(host)) => sources::measure_host(host, root)?,
+        (None, None) => sources::measure_host(&default_host()?, root)?,
+    };
+    if let Some(measurement) = args.measurement {
+        launch.measurement = Some(*measurement.as_bytes());
+        launch.snp_policy = args.snp_policy;
+    } else if is_simulated(&launch) {
+        tracing::warn!("releasing a simulated CVM measurement, not one of real SEV-SNP hardware");
+    }
+    let ohttp_list = match &args.ohttp_keys_file {
+        Some(path) => std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+        None => sources::fetch_key_list(&args.ohttp_keys).await?,
+    };
+    let ohttp_configs: Vec<Vec<u8>> = cloister_ohttp_keys::split_key_list(&ohttp_list)
+        .map_err(cloister_release::ReleaseError::from)?
+        .into_iter()
+        .map(<[u8]>::to_vec)
+        .collect();
+    let provenance = Provenance {
+        source_commit: match &args.source_commit {
+            Some(commit) => commit.clone(),
+            None => sources::source_commit(root)?,
+        },
+        builder: args
+            .builder
+            .clone()
+            .unwrap_or_else(sources::default_builder),
+    };
+    let plugin_dir = args
+        .plugin_dir
+        .clone()
+        .unwrap_or_else(|| root.join("target/plugins"));
+    let bodies = release_entries(&ReleaseInputs {
+        root,
+        plugin_dir: &plugin_dir,
+        launch: &launch,
+        ohttp_configs: &ohttp_configs,
+        provenance: &provenance,
+    })?;
+    if args.dry_run {
+        println!("{}", serde_json::to_string_pretty(&bodies)?);
+        return Ok(());
+    }
+    let reviewer_keys = args
+        .reviewer_keys
+        .iter()
+        .map(|path| {
+            keys::read_key_file(path)
+                .with_context(|| format!("reading reviewer key {}", path.display()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let ledger = LedgerClient::new(&args.ledger, LEDGER_TIMEOUT)?;
+    let summary = submit::submit(&ledger, &bodies, &reviewer_keys, args.log_key.as_ref()).await?;
+    println!(
+        "release logged in {}: {} entries appended, {} already logged",
+        args.ledger, summary.appended, summary.already_logged
+    );
+    Ok(())
+}
+
+fn run_demo_reviewers(dir: &Path, json: bool) -> anyhow::Result<()> {
+    let demo = demo::demo_reviewers(dir)?;
+    tracing::warn!(
+        "DEMO ONLY reviewer keys and ledger configuration (never use them for a real ledger)"
+    );
+    if json {
+        println!("{}", serde_json::to_string_pretty(&demo)?);
+        return Ok(());
+    }
+    println!("reviewer policy: {}", demo.policy_path.display());
+    println!(
+        "ledger:          cloister-ledger serve --config {}",
+        demo.config_path.display()
+    );
+    let keys: Vec<String> = demo
+        .reviewer_keys
+        .iter()
+        .map(|key| format!("--reviewer-key {}", key.display()))
+        .collect();
+    println!(
+        "release:         cloister-release submit {}",
+        keys.join(" ")
+    );
+    println!("log public key:  {}", demo.log_public_key);
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Submit(args) => run_submit(&args).await,
+        Command::DemoReviewers { dir, json } => run_demo_reviewers(&dir, json),
+    }
+}

@@ -1,0 +1,123 @@
+//! Where a release's inputs come from: the host's own measurement, the
+//! gateway's published keys, and the build's provenance.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use cloister_host::LaunchDigests;
+
+use crate::ReleaseError;
+
+/// Reads the JSON `cloister-host measure` printed, saved in a file.
+///
+/// # Errors
+/// The file is unreadable or is not that JSON.
+pub fn read_launch(path: &Path) -> Result<LaunchDigests, ReleaseError> {
+    let text = fs::read_to_string(path).map_err(|source| ReleaseError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|source| ReleaseError::Measurement {
+        from: path.display().to_string(),
+        source,
+    })
+}
+
+/// Runs `HOST measure` in `root`: the host binary hashes itself, its plugins
+/// and its policies, so it is the single source of these digests.
+///
+/// # Errors
+/// The host cannot be run, fails, or prints something else than its launch digests.
+pub fn measure_host(host: &Path, root: &Path) -> Result<LaunchDigests, ReleaseError> {
+    let failed = |reason: String| ReleaseError::HostMeasure {
+        host: host.to_owned(),
+        reason,
+    };
+    let output = Command::new(host)
+        .current_dir(root)
+        .arg("measure")
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|error| failed(error.to_string()))?;
+    if !output.status.success() {
+        return Err(failed(format!("it exited with {}", output.status)));
+    }
+    serde_json::from_slice(&output.stdout).map_err(|source| ReleaseError::Measurement {
+        from: format!("`{} measure`", host.display()),
+        source,
+    })
+}
+
+/// `GET` the gateway's `application/ohttp-keys` list.
+///
+/// # Errors
+/// The endpoint cannot be reached or answers with another media type.
+pub async fn fetch_key_list(url: &str) -> Result<Vec<u8>, ReleaseError> {
+    let failed = |reason: String| ReleaseError::FetchKeys {
+        url: url.to_owned(),
+        reason,
+    };
+    let response = reqwest::Client::new()
+        .get(url)
+        .header("accept", cloister_ohttp_keys::KEY_LIST_MEDIA_TYPE)
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(|error| failed(error.to_string()))?;
+    let media_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if media_type != cloister_ohttp_keys::KEY_LIST_MEDIA_TYPE {
+        return Err(failed(format!(
+            "it answered with {media_type:?}, not {}",
+            cloister_ohttp_keys::KEY_LIST_MEDIA_TYPE
+        )));
+    }
+    response
+        .bytes()
+        .await
+        .map(|body| body.to_vec())
+        .map_err(|error| failed(error.to_string()))
+}
+
+/// `git rev-parse HEAD` in `root`, with `-dirty` when the work tree has
+/// uncommitted changes.
+///
+/// # Errors
+/// git cannot be run or `root` is not a git work tree.
+pub fn source_commit(root: &Path) -> Result<String, ReleaseError> {
+    let git = |args: &[&str]| -> Result<String, ReleaseError> {
+        let failed = |reason: String| ReleaseError::Git {
+            args: args.join(" "),
+            reason,
+        };
+        let output = Command::new("git")
+            .arg("-C")
+            .arg(root)
+            .args(args)
+            .output()
+            .map_err(|error| failed(error.to_string()))?;
+        if !output.status.success() {
+            return Err(failed(String::from_utf8_lossy(&output.stderr).into_owned()));
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    };
+    let commit = git(&["rev-parse", "HEAD"])?;
+    let dirty = !git(&["status", "--porcelain"])?.is_empty();
+    Ok(if dirty {
+        format!("{commit}-dirty")
+    } else {
+        commit
+    })
+}
+
+/// `user@host` of whoever runs the release.
+pub fn default_builder() -> String {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let host = fs::read_to_string("/proc/sys/kernel/hostname")
+        .map_or_else(|_| "unknown".into(), |h| h.trim().to_owned());
+    format!("{user}@{host}")
+}

@@ -1,0 +1,222 @@
+//! The entries of a release, computed from a scratch tree and the host's
+//! launch digests, and what is refused.
+
+use std::fs;
+use std::path::Path;
+
+use cloister_host::LaunchDigests;
+use cloister_host::launch::{PluginDigest, PolicyFileDigest};
+use cloister_host::serve::ProviderKind;
+use cloister_ledger_verify::HexBytes;
+use cloister_ledger_verify::entry::{
+    EntryBody, POLICY_SET_NAME, Provenance, Sha256Digest, Subject,
+};
+use cloister_release::ReleaseError;
+use cloister_release::entries::{FEATURE_WORLD, ReleaseInputs, is_simulated, release_entries};
+use sha2::{Digest as _, Sha256};
+
+const COMPONENT: &[u8] = b"\0asm pretend component";
+const ALLOWLIST: &[u8] = b"# allow-list\n";
+/// An OHTTP key configuration as the gateway publishes it (key id 7).
+const KEY_CONFIG: &[u8] = &[7, 0, 0x20, 1, 2, 3];
+
+/// A scratch tree: one plugin manifest and component, one more policy file,
+/// and the launch digests a host would print for them.
+pub struct Tree {
+    pub dir: tempfile::TempDir,
+    pub launch: LaunchDigests,
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+fn hex256(bytes: &[u8]) -> Sha256Digest {
+    HexBytes(sha256(bytes))
+}
+
+pub fn tree() -> Tree {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    fs::create_dir_all(root.join("policies/plugins")).expect("mkdir");
+    fs::create_dir_all(root.join("target/plugins")).expect("mkdir");
+    fs::write(root.join("target/plugins/summarise.wasm"), COMPONENT).expect("write");
+    let manifest = format!(
+        "name = \"summarise\"\nversion = \"0.1.0\"\ncomponent = \"summarise.wasm\"\ndigest = \"sha256:{}\"\n",
+        hex256(COMPONENT)
+    );
+    fs::write(root.join("policies/plugins/summarise.toml"), &manifest).expect("write");
+    fs::write(root.join("policies/log-allowlist.toml"), ALLOWLIST).expect("write");
+    let launch = LaunchDigests {
+        mode: ProviderKind::Simulated,
+        measurement: Some([0xab; 48]),
+        host_data: [0xcd; 32],
+        snp_policy: Some(0x30000),
+        host_binary: [0xef; 32],
+        plugins: vec![PluginDigest {
+            name: "summarise".into(),
+            version: "0.1.0".into(),
+            digest: sha256(COMPONENT),
+        }],
+        policy_files: vec![
+            PolicyFileDigest {
+                name: "log-allowlist.toml".into(),
+                digest: sha256(ALLOWLIST),
+            },
+            PolicyFileDigest {
+                name: "plugins/summarise.toml".into(),
+                digest: sha256(manifest.as_bytes()),
+            },
+        ],
+    };
+    Tree { dir, launch }
+}
+
+pub fn provenance() -> Provenance {
+    Provenance {
+        source_commit: "0123abcd".into(),
+        builder: "test@ci".into(),
+    }
+}
+
+pub fn entries(tree: &Tree) -> Result<Vec<EntryBody>, ReleaseError> {
+    let root = tree.dir.path();
+    let configs = [KEY_CONFIG.to_vec()];
+    release_entries(&ReleaseInputs {
+        root,
+        plugin_dir: &root.join("target/plugins"),
+        launch: &tree.launch,
+        ohttp_configs: &configs,
+        provenance: &provenance(),
+    })
+}
+
+#[test]
+fn dry_run_lists_every_artefact_of_the_release() {
+    let tree = tree();
+    let bodies = entries(&tree).expect("entries");
+    assert!(bodies.iter().all(|body| body.provenance == provenance()));
+    let subjects: Vec<Subject> = bodies.into_iter().map(|body| body.subject).collect();
+    assert_eq!(
+        subjects,
+        [
+            Subject::PluginComponent {
+                name: "summarise".into(),
+                version: "0.1.0".into(),
+                wit_world: FEATURE_WORLD.into(),
+                digest: hex256(COMPONENT),
+            },
+            Subject::PolicyFile {
+                name: "log-allowlist.toml".into(),
+                digest: hex256(ALLOWLIST)
+            },
+            Subject::PolicyFile {
+                name: "plugins/summarise.toml".into(),
+                digest: HexBytes(tree.launch.policy_files[1].digest)
+            },
+            Subject::PolicyFile {
+                name: POLICY_SET_NAME.into(),
+                digest: HexBytes([0xcd; 32])
+            },
+            Subject::CvmMeasurement {
+                measurement: HexBytes([0xab; 48]),
+                snp_policy: 0x30000
+            },
+            Subject::OhttpKeyConfig {
+                key_id: 7,
+                digest: hex256(KEY_CONFIG)
+            },
+        ]
+    );
+}
+
+#[test]
+fn refuses_stale_manifests_and_measurements() {
+    let tree = self::tree();
+    fs::write(
+        tree.dir.path().join("target/plugins/summarise.wasm"),
+        b"rebuilt",
+    )
+    .expect("write");
+    let stale_manifest = entries(&tree).expect_err("component no longer matches its manifest");
+    assert!(
+        stale_manifest.to_string().contains("build-plugins"),
+        "{stale_manifest}"
+    );
+
+    let mut tree = self::tree();
+    tree.launch.policy_files[0].digest = [0; 32];
+    let stale_measurement = entries(&tree).expect_err("measured policy differs from the tree");
+    assert!(
+        stale_measurement.to_string().contains("measure again"),
+        "{stale_measurement}"
+    );
+
+    let mut tree = self::tree();
+    tree.launch.plugins[0].version = "9.9.9".into();
+    assert!(
+        entries(&tree).is_err(),
+        "host loads a plugin this tree did not build"
+    );
+
+    let mut tree = self::tree();
+    tree.launch.measurement = None;
+    let no_measurement = entries(&tree).expect_err("real hardware: measurement must be given");
+    assert!(
+        no_measurement.to_string().contains("--measurement"),
+        "{no_measurement}"
+    );
+
+    let mut tree = self::tree();
+    tree.launch.policy_files[0].name = "../escape.toml".into();
+    assert!(
+        entries(&tree).is_err(),
+        "policy names must stay under policies/"
+    );
+}
+
+/// The launch digests as `cloister-host measure` prints them on real hardware.
+fn sev_guest_launch() -> LaunchDigests {
+    let json = format!(
+        r#"{{"mode": "sev-guest", "measurement": null, "host_data": "{}",
+            "snp_policy": null, "host_binary": "{}", "plugins": [], "policy_files": []}}"#,
+        HexBytes([0xcd; 32]),
+        HexBytes([0xef; 32]),
+    );
+    serde_json::from_str(&json).expect("the host's JSON form")
+}
+
+#[test]
+fn a_sev_guest_launch_is_not_called_simulated() {
+    let launch = sev_guest_launch();
+    assert_eq!(launch.mode, ProviderKind::SevGuest);
+    assert!(!is_simulated(&launch));
+}
+
+#[test]
+fn a_simulated_launch_is_called_simulated() {
+    let launch = tree().launch;
+    let json = serde_json::to_string(&launch).expect("json");
+    assert!(json.contains(r#""mode":"simulated""#), "{json}");
+    let read_back: LaunchDigests = serde_json::from_str(&json).expect("read back");
+    assert_eq!(read_back, launch);
+    assert!(is_simulated(&read_back));
+}
+
+#[test]
+fn reads_the_launch_the_host_prints() {
+    let tree = tree();
+    let path = tree.dir.path().join("measure.json");
+    fs::write(
+        &path,
+        serde_json::to_string_pretty(&tree.launch).expect("json"),
+    )
+    .expect("write");
+    assert_eq!(
+        cloister_release::sources::read_launch(&path).expect("read"),
+        tree.launch
+    );
+    let error = cloister_release::sources::read_launch(Path::new("/nonexistent/measure.json"))
+        .expect_err("missing file");
+    assert!(matches!(error, ReleaseError::Io { .. }), "{error}");
+}

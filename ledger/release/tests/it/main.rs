@@ -1,0 +1,5 @@
+//! Integration tests of the release tool, one test binary.
+
+mod demo;
+mod entries;
+mod submit;

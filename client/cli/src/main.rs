@@ -6,21 +6,14 @@
 //!   through the relay and the gateway, one token per OHTTP request, and
 //!   the payload sent only after the host's evidence verified.
 
-mod config;
-mod session;
-#[cfg(test)]
-mod tests;
-mod trust;
-
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use cloister_api::FeatureResponse;
+use cloister_cli::config::Config;
+use cloister_cli::session::{self, Outcome, open_wallet, unix_now};
 use cloister_client::tokens::{AccountKey, WalletStatus};
-
-use crate::config::Config;
-use crate::session::{Outcome, open_wallet, unix_now};
 
 /// Cloister's client: private AI features on an attested confidential VM.
 #[derive(Parser)]

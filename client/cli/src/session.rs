@@ -170,3 +170,24 @@ pub fn unix_now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::read_request;
+
+    #[test]
+    fn request_files_must_match_the_command() {
+        let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins");
+        let conversation = testdata.join("summarise/testdata/team-lunch.json");
+        let draft = testdata.join("suggest/testdata/running-late.json");
+        assert!(read_request(&conversation, "summarise").is_ok_and(|r| r.feature() == "summarise"));
+        assert!(read_request(&draft, "suggest").is_ok_and(|r| r.feature() == "suggest"));
+        assert!(
+            read_request(&draft, "summarise")
+                .is_err_and(|e| e.to_string().contains("not a summarise"))
+        );
+        assert!(read_request(&testdata.join("missing.json"), "suggest").is_err());
+    }
+}

@@ -1,32 +1,20 @@
-//! `cloister-host serve` in-process on loopback, behind a relay and a
-//! gateway running their DEFAULT configuration (so their default size limits
-//! are shown to carry attestation evidence), with the real plugins, the real
-//! policies and the deterministic inference backend.
+//! Booting the host in-process with the real plugins, the real policies and
+//! the deterministic inference backend: it starts only under the policy set
+//! its attestation names, and `measure` accounts for every file it runs.
+//! The whole chain in front of a serving host (client, relay, gateway) is
+//! tested in `tests/e2e`.
 //!
-//! Attestation is SIMULATED on the public development platform; the client
-//! accepts it only because its policy sets `allow_simulated`, and only for
-//! the measurement and HOST_DATA that `measure` computes.
+//! Attestation is SIMULATED on the public development platform.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
-use cloister_api::{FeatureRequest, FeatureResponse};
-use cloister_attestation::{
-    AllowList, DEVELOPMENT_SEED, DEVELOPMENT_TCB, Policy, PolicySetError, SimulatedPlatform,
-    TrustAnchors, Verifier,
-};
-use cloister_client::{Client, ClientConfig, OhttpTransport, UncheckedKeys};
-use cloister_gateway::NoRedeemer;
+use cloister_attestation::PolicySetError;
 use cloister_host::capabilities::inference::BackendKind;
 use cloister_host::launch::{LaunchDigests, LaunchError};
 use cloister_host::logfilter::MemorySink;
 use cloister_host::serve::{AttestationError, BootError, ProviderKind};
 use cloister_host::{Host, HostConfig, LoadError, PolicySet};
-use cloister_ratls::ClientSession;
-use cloister_test_support::{Loopback, bind_loopback, forward_to};
-use tokio::sync::oneshot;
 
 /// The host binary digest the tests launch as (any fixed value: `measure`
 /// and `serve` take it from the same place).
@@ -59,143 +47,6 @@ fn boot(config: &HostConfig) -> Result<Host, BootError> {
     let policies = policies(config);
     let filter = HostConfig::log_filter(&policies, Arc::new(MemorySink::default()));
     Host::boot(config, &policies, filter, HOST_BINARY)
-}
-
-/// A development client's verifier: the AMD roots plus the simulated root
-/// derived from the public development seed, accepting exactly `launch`.
-fn verifier(launch: &LaunchDigests) -> Verifier<AllowList> {
-    let platform = SimulatedPlatform::from_seed(DEVELOPMENT_SEED, DEVELOPMENT_TCB)
-        .unwrap_or_else(|e| panic!("platform: {e}"));
-    let measurement = launch
-        .measurement
-        .unwrap_or_else(|| panic!("simulated launch has a measurement"));
-    let accepted = AllowList {
-        measurements: [measurement].into(),
-        host_data: [launch.host_data].into(),
-    };
-    let policy = Policy {
-        allow_simulated: true,
-        report_versions: 2..=5,
-        allowed_vmpls: [0].into(),
-        minimum_tcb: DEVELOPMENT_TCB,
-        accepted: accepted.clone(),
-    };
-    let anchors = platform
-        .pin_in(TrustAnchors::amd())
-        .unwrap_or_else(|e| panic!("anchors: {e}"));
-    Verifier::new(anchors, policy, accepted)
-}
-
-/// A gateway and a relay with their default configuration in front of
-/// `host`; returns a client (default configuration too) through both.
-async fn gateway_and_relay(host: SocketAddr) -> Client<UncheckedKeys> {
-    let servers = Loopback::start(
-        NoRedeemer {
-            require_tokens: false,
-        },
-        forward_to(host),
-    )
-    .await;
-    Client::new(
-        ClientConfig {
-            relay_url: servers.relay_url,
-            key_config_url: servers.key_config_url,
-            ..ClientConfig::default()
-        },
-        UncheckedKeys,
-    )
-    .unwrap_or_else(|e| panic!("client: {e}"))
-}
-
-async fn get(url: &str) -> String {
-    let response = reqwest::get(url)
-        .await
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    assert!(
-        response.status().is_success(),
-        "GET {url}: {}",
-        response.status()
-    );
-    response
-        .text()
-        .await
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
-}
-
-fn team_lunch() -> FeatureRequest {
-    let path = repo_root().join("plugins/summarise/testdata/team-lunch.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_summarises_through_relay_gateway_and_an_attested_host() {
-    let config = config(&repo_root().join("policies"));
-    let host =
-        tokio::task::block_in_place(|| boot(&config)).unwrap_or_else(|e| panic!("boot: {e}"));
-    let launch = host.launch().clone();
-    assert_eq!(
-        launch,
-        LaunchDigests::compute(&config, &policies(&config), HOST_BINARY).expect("measure")
-    );
-    let (listener, host_addr) = bind_loopback().await;
-    let (stop, stopped) = oneshot::channel::<()>();
-    let serving = tokio::spawn(host.serve(listener, async move {
-        let _ = stopped.await;
-    }));
-
-    let client = gateway_and_relay(host_addr).await;
-    let transport = OhttpTransport::new(Arc::new(client), "cloister.invalid");
-    let verifier = tokio::task::block_in_place(|| verifier(&launch));
-    let mut session = ClientSession::establish(transport, &verifier)
-        .await
-        .unwrap_or_else(|e| panic!("establish: {e}"));
-    assert_eq!(Some(session.attestation().measurement), launch.measurement);
-    assert_eq!(session.attestation().host_data, launch.host_data);
-    let response = session
-        .request(&team_lunch())
-        .await
-        .unwrap_or_else(|e| panic!("summarise: {e}"));
-    assert!(
-        matches!(&response, FeatureResponse::Summary { text, messages_covered: 6 } if !text.is_empty()),
-        "{response:?}"
-    );
-
-    let health: serde_json::Value =
-        serde_json::from_str(&get(&format!("http://{host_addr}/healthz")).await)
-            .unwrap_or_else(|e| panic!("healthz is JSON: {e}"));
-    assert_eq!(health["status"], "ok");
-    assert!(
-        health["attestation"]
-            .as_str()
-            .is_some_and(|a| a.starts_with("SIMULATED")),
-        "{health}"
-    );
-    assert_eq!(health["inference_simulated"], true);
-
-    let metrics = get(&format!("http://{host_addr}/metrics")).await;
-    for line in [
-        "cloister_host_sessions_open 1",
-        "cloister_host_sessions_established_total 1",
-        "cloister_host_feature_requests_total{feature=\"summarise\",outcome=\"ok\"} 1",
-        "cloister_host_feature_requests_total{feature=\"summarise\",outcome=\"failed\"} 0",
-    ] {
-        assert!(
-            metrics.lines().any(|l| l == line),
-            "missing `{line}` in:\n{metrics}"
-        );
-    }
-    assert!(
-        !metrics.contains(session.session_id()),
-        "metrics name a session:\n{metrics}"
-    );
-
-    let _ = stop.send(());
-    let served = tokio::time::timeout(Duration::from_secs(10), serving).await;
-    assert!(
-        matches!(served, Ok(Ok(Ok(())))),
-        "graceful shutdown: {served:?}"
-    );
 }
 
 #[test]

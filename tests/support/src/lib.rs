@@ -1,5 +1,5 @@
-//! Test fixtures shared by Cloister's crates. Dev-only: add it under
-//! `[dev-dependencies]`, never `[dependencies]`.
+//! Test fixtures for Cloister's end-to-end tests (`tests/e2e`). Dev-only:
+//! add it under `[dev-dependencies]`, never `[dependencies]`.
 //!
 //! [`Loopback`] starts the real `cloister-gateway` and `cloister-relay` in
 //! the test's own process, each on a fresh `127.0.0.1:0` port, wired to each
@@ -20,8 +20,8 @@
 //!
 //! The fixtures panic with a message naming what failed: a test that
 //! cannot set up its servers has nothing left to check. The crate does not
-//! depend on `cloister-client` (whose own tests use it), so callers build
-//! their `ClientConfig` from the two URLs.
+//! depend on `cloister-client`, so callers build their `ClientConfig` from
+//! the two URLs.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

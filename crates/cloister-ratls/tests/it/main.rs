@@ -2,6 +2,5 @@
 //! its own binary; one link is much cheaper than many).
 
 mod common;
-mod loopback;
 mod mutual;
 mod sessions;

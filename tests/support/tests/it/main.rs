@@ -2,4 +2,3 @@
 //! its own binary; one link is much cheaper than many).
 
 mod dev_only;
-mod loopback;

@@ -1,6 +1,7 @@
 //! Shared fixtures: one SIMULATED platform per test binary, verifiers that
 //! accept its evidence for chosen measurements, and an in-memory host whose
-//! clock the test moves and whose feature counts its calls.
+//! clock the test moves and whose feature counts its calls. The end-to-end
+//! tests (`tests/e2e`) include this module as well.
 #![allow(dead_code)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -19,7 +19,7 @@ use cloister_ratls::{ClientError, ClientSession, SessionConfig, SessionTable, ro
 use cloister_test_support::{Loopback, forward_to, serve_app};
 use common::{CountingFeature, RELEASED, provider, summarise, verifier};
 
-use crate::common;
+use crate::ratls_common as common;
 
 /// A host launched with `measurement`, behind its own relay and gateway;
 /// returns the client transport and the host's feature.

@@ -1,8 +1,0 @@
-//! Integration tests of this crate, one test binary (each module was
-//! its own binary; one link is much cheaper than many).
-
-mod common;
-mod ledger;
-mod loopback;
-mod timeouts;
-mod tokens;

@@ -1,0 +1,36 @@
+//! Cloister's end-to-end tests. This library is empty: the tests are the
+//! crate's one test binary, `tests/it/main.rs`, run with
+//! `cargo test -p cloister-e2e`.
+//!
+//! A request passes six parties: the **issuer** signs Privacy Pass tokens
+//! into the client's wallet, the **client** checks the gateway's key
+//! configuration against the **ledger** and sends its OHTTP requests
+//! through the **relay** to the **gateway**, which redeems the token and
+//! forwards the inner request to the **host**, whose attestation the
+//! client verifies before the payload leaves. The `cloister` command
+//! drives all of it.
+//!
+//! A test belongs here when it runs two or more of these parties
+//! together, or checks a property that holds between them (one party's
+//! default timeout against another's). Each party's own tests stay in its
+//! crate and use fakes for its neighbours, so that a party's `cargo test`
+//! builds that party only, and the other parties (the host with wasmtime
+//! among them) are compiled and linked into one test binary here rather
+//! than into each party's tests.
+//!
+//! | module | parties | what it shows |
+//! |---|---|---|
+//! | `ohttp` | client, relay, gateway (echo router) | round trips, key rotation, replay, stale dates, size limits, key consistency, tokens redeemed once |
+//! | `tokens` | client wallet, issuer | issuance into the wallet, persistence, rate limits, bad issuers, withdrawn keys |
+//! | `ledger` | client (`LedgerTrust`), ledger server | logged digests trusted, forks and foreign tree heads refused |
+//! | `ratls` | client, relay, gateway, host session table | an RA-TLS session through the chain; nothing sent to an unreleased host |
+//! | `host` | client, relay, gateway, the real host with its plugins | a summarise request to an attested host; its health and metrics |
+//! | `cli` | the `cloister` command, issuer, relay, gateway, host | one token per OHTTP request; the trust settings refuse untrusted hosts; the command outwaits the relay |
+//! | `timeouts` | client, relay | the client waits longer than the relay in front of it |
+//! | `support` | relay, gateway | the `cloister-test-support` fixture itself |
+//!
+//! The fixtures: `cloister-test-support` starts the real gateway and relay
+//! in process; `tests/it/common` starts the real issuer; the `ratls` module
+//! shares the simulated host of `cloister-ratls`'s own tests. The `host`
+//! module loads the plugin components from `target/plugins` (built by
+//! `cargo xtask build-plugins`, or from `CLOISTER_PLUGIN_DIR`).

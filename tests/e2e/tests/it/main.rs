@@ -1,0 +1,16 @@
+//! The end-to-end tests, one test binary (see the crate documentation for
+//! what each module covers).
+
+mod cli;
+mod common;
+mod host;
+mod ledger;
+mod ohttp;
+mod ratls;
+/// The simulated host of `cloister-ratls`'s own tests, shared rather than
+/// copied so that both suites test the same host.
+#[path = "../../../../crates/cloister-ratls/tests/it/common/mod.rs"]
+mod ratls_common;
+mod support;
+mod timeouts;
+mod tokens;

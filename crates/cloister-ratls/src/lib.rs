@@ -54,8 +54,8 @@
 //! from another session names another exporter; evidence replayed from an
 //! earlier session names an old nonce; a host's evidence offered by a
 //! caller, or a caller's by a host, was hashed under the other domain: each
-//! is refused. A table without a caller verifier behaves as before and
-//! never sends a challenge; [`ClientSession::establish`] stops with
+//! is refused. A table without a caller verifier never sends a
+//! challenge; [`ClientSession::establish`] stops with
 //! [`ClientError::CallerAttestationRequired`] when it meets one.
 
 mod caller;

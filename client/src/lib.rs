@@ -1,25 +1,75 @@
-//! Cloister's Oblivious HTTP client (RFC 9458, RFC 9540), phases 2 and 3 on
-//! the user's device.
+//! Cloister's client library: everything on the user's device that happens
+//! before and around the RA-TLS session (`docs/DESIGN.md`, phases 1 to 3).
 //!
-//! [`Client::send`] takes an [`InnerRequest`], and:
+//! It exists so that the `cloister` command, and any app that embeds
+//! Cloister, cannot get the privacy-relevant steps wrong: a request leaves
+//! the device only encrypted to a gateway key that the transparency ledger
+//! names, only through the relay, and paid for with an unlinkable token.
 //!
-//! 1. fetches the gateway's key configurations from the key endpoint (RFC
-//!    9540, cached for the `max-age` the endpoint gives), picks the first one
-//!    it supports and has the [`KeyConsistency`] hook confirm that its digest
-//!    is the one published in the transparency ledger, so the gateway cannot
-//!    hand this user a key of their own;
-//! 2. encodes the request as Binary HTTP (RFC 9292) with a `Date` (the
-//!    gateway's replay defence) and, if given, the `Authorization:
-//!    PrivateToken` header; encapsulates it with a fresh HPKE context;
-//! 3. posts it to the relay and decapsulates the answer.
+//! # Main types
 //!
-//! When the gateway no longer holds the key (the `ohttp-key` problem) the
-//! client refetches the configuration; when it rejects the `Date` (the
-//! `date` problem) the client adopts the gateway's clock. Either way it
-//! retries once, with a fresh encapsulation. Failures are [`ClientError`]s.
+//! * [`Client`]: the Oblivious HTTP client (RFC 9458, RFC 9540).
+//!   [`Client::send`] takes an [`InnerRequest`], and:
+//!   1. fetches the gateway's key configurations (cached for the `max-age`
+//!      the endpoint gives), picks the first one it supports and has the
+//!      [`KeyConsistency`] hook confirm that its digest is the published one,
+//!      so the gateway cannot hand this user a key of their own;
+//!   2. encodes the request as Binary HTTP (RFC 9292) with a `Date` (the
+//!      gateway's replay defence) and, if given, the `Authorization:
+//!      PrivateToken` header; encapsulates it with a fresh HPKE context;
+//!   3. posts it to the relay and decapsulates the answer.
 //!
-//! Phase 1 lives in [`tokens`]: the account key, issuance of Privacy Pass
-//! tokens and the persistent [`tokens::TokenWallet`], a [`TokenSource`].
+//!   When the gateway no longer holds the key (the `ohttp-key` problem) the
+//!   client refetches the configuration; when it rejects the `Date` (the
+//!   `date` problem) the client adopts the gateway's clock. Either way it
+//!   retries once, with a fresh encapsulation. Failures are [`ClientError`]s.
+//! * [`KeyConsistency`] implementations: [`ledger::LedgerTrust`] (the
+//!   client's verified view of the transparency ledger, which is also the
+//!   `MeasurementAuthority` for attestation), [`PinnedDigests`], and
+//!   [`UncheckedKeys`] for tests.
+//! * [`OhttpTransport`]: carries `cloister-ratls` records, one OHTTP request
+//!   per exchange, each with a token from a [`TokenSource`].
+//! * [`tokens`]: phase 1: the account key, issuance of Privacy Pass tokens
+//!   and the persistent [`tokens::TokenWallet`], which never hands out a
+//!   token twice.
+//!
+//! # Cargo features
+//!
+//! None.
+//!
+//! # Example
+//!
+//! A request through a relay and a gateway on loopback (here the in-process
+//! ones of `cloister-test-support`, whose gateway echoes instead of routing
+//! to a host). The client pins the gateway's key digest; pinned to another
+//! digest, it sends nothing.
+//!
+//! ```rust
+//! use std::collections::HashSet;
+//!
+//! use cloister_client::{Client, ClientConfig, ClientError, InnerRequest, PinnedDigests};
+//! use cloister_gateway::{EchoRouter, NoRedeemer};
+//! use cloister_test_support::Loopback;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let stack = Loopback::start(NoRedeemer { require_tokens: false }, EchoRouter).await;
+//! let config = ClientConfig {
+//!     relay_url: stack.relay_url.clone(),
+//!     key_config_url: stack.key_config_url.clone(),
+//!     ..ClientConfig::default()
+//! };
+//! let request = InnerRequest::new("POST", "cloister.invalid", "/echo").body("hello");
+//!
+//! let client = Client::new(config.clone(), PinnedDigests(HashSet::from([stack.key_config_digest()])))?;
+//! let answer = client.send(&request).await?;
+//! assert_eq!(answer.content(), b"POST /echo\nhello");
+//!
+//! let elsewhere = Client::new(config, PinnedDigests(HashSet::from([[0; 32]])))?;
+//! assert!(matches!(elsewhere.send(&request).await, Err(ClientError::KeyConsistency(_))));
+//! # Ok(())
+//! # }
+//! ```
 
 mod error;
 mod keys;

@@ -7,7 +7,7 @@
 //!   exchange, straight on the `hpke` crate: receiver setup, open, export of
 //!   the response secret, HKDF and one AES-128-GCM seal.
 //!
-//! Goal (issue 4): gateway throughput >= 0.8x raw. Both use X25519 /
+//! Goal: gateway throughput >= 0.8x raw. Both use X25519 /
 //! HKDF-SHA256 / AES-128-GCM and a 1 KiB body each way.
 //!
 //! Run: `cargo bench -p cloister-gateway --bench decapsulation`.

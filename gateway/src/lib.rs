@@ -1,26 +1,92 @@
-//! Cloister's Oblivious HTTP gateway (RFC 9458), phase 3 of the request flow.
+//! Cloister's Oblivious HTTP gateway (RFC 9458), phase 3 of the request flow
+//! (`docs/DESIGN.md`).
 //!
 //! Clients reach the gateway only through a third-party relay, so the gateway
 //! sees requests but never who sent them, and the relay sees senders but
-//! never requests. For each `message/ohttp-req` the gateway:
+//! never requests. The gateway is the operator's front door: it holds the
+//! OHTTP keys, spends the Privacy Pass tokens, and picks the host; it never
+//! sees conversation text, which stays inside the RA-TLS session it forwards.
 //!
-//! 1. picks the HPKE key named by the request's key id from its
-//!    [`KeyRing`](cloister_ohttp_keys::KeyRing); an unknown id gets the
-//!    `ohttp-key` problem so the client refetches the key configuration;
+//! # Main types
+//!
+//! [`Gateway::handle`] is the whole pipeline. For each `message/ohttp-req`:
+//!
+//! 1. it picks the HPKE key named by the request's key id from its
+//!    [`KeyService`] (a [`KeyRing`](cloister_ohttp_keys::KeyRing)); an unknown
+//!    id gets the `ohttp-key` problem so the client refetches the key
+//!    configuration;
 //! 2. decapsulates with the `ohttp` crate and parses the inner Binary HTTP
-//!    request (RFC 9292) with `bhttp`;
+//!    request (RFC 9292) with `bhttp` ([`decapsulate_and_parse`]);
 //! 3. refuses replays: the inner request must carry a `Date` within the
 //!    configured window, and the encapsulated key of every accepted request
-//!    is remembered for that window (see [`ReplayGuard`]);
-//! 4. asks the [`TokenRedeemer`] to redeem the `Authorization: PrivateToken`
-//!    header (failing closed), then strips it;
-//! 5. hands the request to a [`Router`], which picks the host from the
-//!    session id, and encapsulates the host's answer.
+//!    is remembered for that window ([`ReplayGuard`]);
+//! 4. asks the [`TokenRedeemer`] ([`PrivacyPassRedeemer`] in production) to
+//!    redeem the `Authorization: PrivateToken` header, failing closed, then
+//!    strips it;
+//! 5. hands the request to a [`Router`] ([`HttpForwardRouter`] in
+//!    production), which picks the host from the session id, and
+//!    encapsulates the host's answer.
 //!
 //! Errors before decapsulation are plain HTTP errors without detail (RFC
 //! 9458 §5.3); errors after it are encapsulated, so only the client reads
-//! them. [`Gateway::handle`] is the whole pipeline; [`serve`] puts it behind
-//! axum with the key configuration endpoint, `/healthz` and `/metrics`.
+//! them. [`serve`] puts the gateway behind axum with the key configuration
+//! endpoint, `/healthz` and `/metrics`; [`GatewayConfig`] is its TOML
+//! configuration.
+//!
+//! # Cargo features
+//!
+//! None.
+//!
+//! # Example
+//!
+//! One encapsulated request through the pipeline, answered by the
+//! [`EchoRouter`] test stand-in; a tampered copy is refused without detail.
+//!
+//! ```rust
+//! use std::io::Cursor;
+//! use std::sync::Arc;
+//! use std::time::{Duration, SystemTime};
+//!
+//! use bhttp::{Message, Mode};
+//! use cloister_gateway::{
+//!     EchoRouter, Gateway, KeyService, Metrics, NoRedeemer, REQUEST_MEDIA_TYPE, ReplayGuard, now_unix,
+//! };
+//! use cloister_ohttp_keys::{AeadChoice, KeyRing, RotationPolicy};
+//!
+//! let policy = RotationPolicy { rotate_every: Duration::from_secs(86_400), overlap: Duration::from_secs(3_600) };
+//! let ring = KeyRing::generate(policy, &[AeadChoice::Aes128Gcm], now_unix())?;
+//! let config = ring.current_config().to_vec();
+//! let gateway = Gateway::new(
+//!     Arc::new(KeyService::new(ring, None, Duration::from_secs(3_600))),
+//!     ReplayGuard::new(Duration::from_secs(60), 10_000),
+//!     NoRedeemer { require_tokens: false },
+//!     EchoRouter,
+//!     Arc::new(Metrics::default()),
+//! );
+//!
+//! // What a client does: Binary HTTP with a `Date`, encapsulated to the key.
+//! let mut inner = Message::request(b"POST".to_vec(), b"https".to_vec(), b"cloister.invalid".to_vec(), b"/echo".to_vec());
+//! inner.put_header("date", httpdate::fmt_http_date(SystemTime::now()));
+//! inner.write_content(b"hello");
+//! let mut encoded = Vec::new();
+//! inner.write_bhttp(Mode::KnownLength, &mut encoded)?;
+//! let (request, client_side) = ohttp::ClientRequest::from_encoded_config(&config)?.encapsulate(&encoded)?;
+//!
+//! let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+//! let answer = runtime.block_on(gateway.handle(Some(REQUEST_MEDIA_TYPE), &request));
+//! assert_eq!(answer.status, 200);
+//! let plaintext = client_side.decapsulate(&answer.body)?;
+//! let response = Message::read_bhttp(&mut Cursor::new(&plaintext[..]))?;
+//! assert_eq!(response.content(), b"POST /echo\nhello");
+//!
+//! let mut tampered = request.clone();
+//! if let Some(last) = tampered.last_mut() {
+//!     *last ^= 1;
+//! }
+//! let refused = runtime.block_on(gateway.handle(Some(REQUEST_MEDIA_TYPE), &tampered));
+//! assert_eq!((refused.status, refused.body.len()), (400, 0));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod config;
 pub mod fuzzing;

@@ -1,12 +1,21 @@
 //! The Cloister host: runs feature components under wasmtime, inside the
 //! confidential VM, with nothing but budgeted inference and allow-listed logs.
 //!
+//! This is where the plaintext of a conversation exists, so the crate's job
+//! is to make what can happen to it small and reviewable: a component gets
+//! exactly the imports its reviewed manifest grants, runs in a fresh store
+//! for one request, and leaves nothing behind; the only way out for data
+//! other than the response is the log allow-list. The host library depends
+//! on the inference *trait* only (`cloister-inference`); the `cloister-host`
+//! binary (`host/cli`) chooses the engine.
+//!
 //! # How a request is served
 //!
 //! 1. At start-up the host reads the reviewed [`PolicySet`] (plugin
 //!    manifests, log allow-list) and every component through read-only
 //!    `cap-std` directory handles. A component is refused unless its SHA-256
-//!    matches its manifest and every import is granted ([`LoadError`]).
+//!    matches its manifest and every import is granted ([`LoadError`]). The
+//!    digest of the policy set is what the CVM's HOST_DATA must be.
 //! 2. Each component is compiled once into an `InstancePre`, cached by digest.
 //! 3. [`Runtime::handle`] instantiates it in a fresh store for one request,
 //!    with the manifest's memory, table, wall-time and output limits, calls
@@ -15,22 +24,49 @@
 //!
 //! # Capabilities
 //!
-//! Each capability in [`capabilities`] is one module owning its config, its
-//! per-host state, its per-instance state and its linker wiring, after Spin's
-//! "factors". Today: [`capabilities::inference`], [`capabilities::log`] and an
-//! empty [`capabilities::wasi`] context for components from other toolchains.
+//! Each capability in [`capabilities`] is one module owning its manifest
+//! section, its configuration, its per-host state, its per-instance state and
+//! its linker wiring, after Spin's "factors": inference (under the
+//! manifest's token and call budget), log, and an empty WASI context for
+//! components from other toolchains.
 //!
 //! # Serving
 //!
-//! [`launch`] names what a host runs by digests (`cloister-host measure`);
-//! [`serve`] is the network face (`cloister-host serve`): the RA-TLS session
-//! endpoint the gateway forwards to, attested to those digests, with
-//! `/healthz` and aggregate `/metrics`.
+//! The launch digests name what a host runs (`cloister-host measure`, which
+//! the release tool logs in the ledger); the server (`cloister-host serve`)
+//! is the RA-TLS session endpoint the gateway forwards to, attested to those
+//! digests: it refuses to start unless its attestation report's HOST_DATA
+//! names the policy set it loaded. It also serves `/healthz` and aggregate
+//! `/metrics`.
 //!
 //! # Logs
 //!
 //! Plugin events and the host's own `tracing` events pass the same
 //! [`logfilter`]: what the allow-list does not name is dropped and counted.
+//!
+//! # Cargo features
+//!
+//! None. The engine, and with it the GPU (`cuda`) build, is chosen by the
+//! `cloister-host` binary.
+//!
+//! # Example
+//!
+//! The reviewed policy set of this repository, and the HOST_DATA a CVM
+//! running it must be launched with:
+//!
+//! ```rust
+//! use cap_std::ambient_authority;
+//! use cap_std::fs::Dir;
+//! use cloister_host::PolicySet;
+//!
+//! let policies = Dir::open_ambient_dir("../policies", ambient_authority())?;
+//! let set = PolicySet::load(&policies)?;
+//! assert!(set.manifests().iter().any(|manifest| manifest.name == "summarise"));
+//!
+//! let host_data = set.digest()?;
+//! assert_eq!(host_data, cloister_attestation::policy_set_digest(set.named_contents())?);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod bindings;
 pub mod capabilities;

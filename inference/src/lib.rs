@@ -2,13 +2,29 @@
 //! [candle](https://github.com/huggingface/candle), served to many plugins at
 //! once through [`cloister_inference::InferenceBackend`].
 //!
+//! It is a separate crate, outside the host, because the host library only
+//! knows the trait: the `cloister-host` binary links this engine, tests that
+//! want the real model link it, and the separate inference CVM will run it
+//! on its own. Everything else builds and tests without candle.
+//!
+//! # Main types
+//!
+//! * [`CandleBackend`]: the engine; [`CandleConfig`] its configuration (the
+//!   host's `[inference]` table, every field defaulted); [`LoadError`] why it
+//!   could not start.
+//! * [`model`] and [`scheduler`]: the forward pass and continuous batching;
+//!   [`qgemm`] the packed Q8_0 / Q4_1 matrix kernels; [`text`] the
+//!   tokenizer and chat template; [`stop`] stop-sequence matching.
+//!
+//! # How it works
+//!
 //! * **One copy of the weights.** [`CandleBackend`] loads the model once, from
 //!   a directory opened read-only through `cap-std` (nothing outside it is
 //!   reachable), and every request shares it.
 //! * **Continuous batching.** Requests join a running batch at the next step
 //!   and leave it as soon as they finish; each forward pass carries a chunk of
 //!   every new prompt plus the next token of every decoding sequence, so
-//!   throughput grows with load ([`model`], [`scheduler`]).
+//!   throughput grows with load.
 //! * **Bounded.** At most `max_concurrent` sequences decode together and
 //!   `queue_depth` wait; past that, callers get [`InferenceError::Busy`] at once.
 //! * **The contract.** `max_tokens`, stop sequences (never streamed, not even in
@@ -16,13 +32,59 @@
 //!   counts, as [`cloister_inference`] specifies. Budgets across calls are the
 //!   host's business.
 //! * **Faithful tokenisation.** The tokenizer is rebuilt from the GGUF metadata
-//!   with llama.cpp's pre-tokenizer for the model ([`text`]), and the chat
-//!   template is applied natively with message contents tokenised literally,
-//!   so a user cannot forge a turn by typing `<|im_end|>`.
-//! * **Devices.** The `cuda` feature uses the GPU when one answers and falls
-//!   back to the CPU with a warning.
+//!   with llama.cpp's pre-tokenizer for the model, and the chat template is
+//!   applied natively with message contents tokenised literally, so a user
+//!   cannot forge a turn by typing `<|im_end|>`.
 //!
 //! CPU speed depends on building with AVX2/FMA/F16C: see `inference/README.md`.
+//!
+//! # Cargo features
+//!
+//! * `cuda`: use candle's CUDA device when a GPU answers, falling back to the
+//!   CPU with a warning (`device = "cpu"` never tries). Building it needs
+//!   `nvcc`; it is off by default.
+//!
+//! # Example
+//!
+//! The configuration, and the typed error when the model is not there:
+//!
+//! ```rust
+//! use cloister_inference_candle::{CandleBackend, CandleConfig, LoadError};
+//!
+//! let config: CandleConfig = toml::from_str(
+//!     r#"
+//!     model_dir = "/nonexistent/models"
+//!     max_concurrent = 4
+//!     "#,
+//! )?;
+//! assert_eq!(config.model_name, CandleConfig::DEFAULT_MODEL_NAME);
+//! assert!(matches!(CandleBackend::load(&config), Err(LoadError::ModelDir { .. })));
+//! # Ok::<(), toml::de::Error>(())
+//! ```
+//!
+//! Generation with the shipped model (fetched by `inference/fetch-model.sh`
+//! into `target/models`; not run as a doc test because it needs the model):
+//!
+//! ```rust,no_run
+//! use std::ops::ControlFlow;
+//!
+//! use cloister_inference::{ChatMessage, GenerateRequest, InferenceBackend, Prompt, Role, SamplingParams};
+//! use cloister_inference_candle::{CandleBackend, CandleConfig};
+//!
+//! let engine = CandleBackend::load(&CandleConfig::default())?;
+//! let request = GenerateRequest {
+//!     model: CandleConfig::DEFAULT_MODEL_NAME.into(),
+//!     prompt: Prompt::Chat(vec![ChatMessage { role: Role::User, content: "Say hello.".into() }]),
+//!     params: SamplingParams { max_tokens: 16, ..SamplingParams::default() },
+//!     deadline: None,
+//! };
+//! let generation = engine.generate(&request, &mut |piece| {
+//!     print!("{piece}");
+//!     ControlFlow::Continue(())
+//! })?;
+//! println!("\n{} tokens", generation.usage.generated_tokens);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod config;
 pub mod model;

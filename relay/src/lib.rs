@@ -7,7 +7,60 @@
 //! `X-Forwarded-For`, cookie, user agent or credential reaches the gateway.
 //! It holds no keys and cannot read the requests: it only enforces a body
 //! size limit and a time limit, and hands the gateway's answer back
-//! unchanged (status, content type and body).
+//! unchanged (status, content type and body). A party other than the
+//! gateway's operator runs it.
+//!
+//! # Main types
+//!
+//! * [`RelayConfig`]: the TOML configuration (`relay.example.toml`), with
+//!   defaults that work on loopback.
+//! * [`app`]: the routes (`POST {path}`, `/healthz`, `/metrics`);
+//!   [`serve`] runs them on a listener.
+//!
+//! # Cargo features
+//!
+//! None.
+//!
+//! # Example
+//!
+//! A stand-in gateway that answers with the names of the headers it
+//! received: what the client put in its own headers never arrives.
+//!
+//! ```rust
+//! use axum::http::HeaderMap;
+//! use cloister_relay::{REQUEST_MEDIA_TYPE, RelayConfig};
+//! use tokio::net::TcpListener;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let gateway = axum::Router::new().route(
+//!     "/gateway",
+//!     axum::routing::post(|headers: HeaderMap| async move {
+//!         headers.keys().map(|name| format!("{name} ")).collect::<String>()
+//!     }),
+//! );
+//! let gateway_listener = TcpListener::bind("127.0.0.1:0").await?;
+//! let gateway_url = format!("http://{}/gateway", gateway_listener.local_addr()?);
+//! tokio::spawn(async move { axum::serve(gateway_listener, gateway).await });
+//!
+//! let relay_listener = TcpListener::bind("127.0.0.1:0").await?;
+//! let relay_url = format!("http://{}/relay", relay_listener.local_addr()?);
+//! tokio::spawn(cloister_relay::serve(relay_listener, RelayConfig { gateway_url, ..RelayConfig::default() }));
+//!
+//! let answer = reqwest::Client::new()
+//!     .post(relay_url)
+//!     .header("content-type", REQUEST_MEDIA_TYPE)
+//!     .header("x-forwarded-for", "192.0.2.7")
+//!     .header("cookie", "session=alice")
+//!     .body(vec![0u8; 64])
+//!     .send()
+//!     .await?;
+//! let seen = answer.text().await?;
+//! assert!(seen.contains("content-type"));
+//! assert!(!seen.contains("x-forwarded-for") && !seen.contains("cookie"), "{seen}");
+//! # Ok(())
+//! # }
+//! ```
 
 use std::net::SocketAddr;
 use std::sync::Arc;

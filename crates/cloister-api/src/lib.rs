@@ -1,10 +1,55 @@
 //! Feature requests and responses as they travel between client and host.
 //!
-//! These mirror the records of `wit/feature.wit` (`cloister:feature/handler`)
-//! in a JSON-friendly shape: the client builds them without any wasm
-//! dependency, the host converts them to and from the component's types. The
+//! The client and the host agree on what a feature request looks like without
+//! the client linking any WebAssembly: these types mirror the records of
+//! `wit/feature.wit` (`cloister:feature/handler`) in a JSON shape that the
+//! client builds and the host converts to and from the component's types. The
 //! WIT stays the reviewed source of truth; a test in the host checks that
-//! every WIT case has its counterpart here.
+//! every WIT case has its counterpart here. Unknown fields and unknown
+//! features are refused when parsing, so nothing unreviewed reaches a plugin.
+//!
+//! # Main types
+//!
+//! * [`FeatureRequest`]: a request tagged by feature name
+//!   ([`SummariseRequest`], [`SuggestRequest`]); [`FeatureRequest::feature`]
+//!   names the plugin that serves it.
+//! * [`FeatureResponse`]: a [`FeatureResponse::Summary`] or
+//!   [`FeatureResponse::Suggestions`].
+//! * [`FeatureError`]: the plugin's own typed refusal, with its fields.
+//!
+//! # Cargo features
+//!
+//! None.
+//!
+//! # Example
+//!
+//! ```rust
+//! use cloister_api::{FeatureError, FeatureRequest, FeatureResponse, Tone};
+//!
+//! let request: FeatureRequest = serde_json::from_str(
+//!     r#"{"feature":"suggest","draft":"see u at 5","tone":"formal","count":2}"#,
+//! )?;
+//! assert_eq!(request.feature(), "suggest");
+//! let FeatureRequest::Suggest(suggest) = &request else {
+//!     panic!("a suggest request");
+//! };
+//! assert_eq!(suggest.tone, Tone::Formal);
+//!
+//! // A field the contract does not name is refused, not ignored.
+//! let smuggled = r#"{"feature":"summarise","messages":[],"exfiltrate":true}"#;
+//! assert!(serde_json::from_str::<FeatureRequest>(smuggled).is_err());
+//!
+//! let response = FeatureResponse::Suggestions {
+//!     items: vec!["See you at 5 pm.".into()],
+//! };
+//! assert_eq!(response.text_bytes(), 16);
+//!
+//! // A feature's refusal keeps its type and fields across the wire.
+//! let error = FeatureError::InputTooLarge { what: "draft".into(), limit: 4096, actual: 5000 };
+//! let received: FeatureError = serde_json::from_str(&serde_json::to_string(&error)?)?;
+//! assert!(matches!(received, FeatureError::InputTooLarge { limit: 4096, .. }));
+//! # Ok::<(), serde_json::Error>(())
+//! ```
 
 use serde::{Deserialize, Serialize};
 

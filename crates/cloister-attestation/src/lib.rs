@@ -1,10 +1,13 @@
-//! AMD SEV-SNP attestation for Cloister (DESIGN.md, phase 4 and "Attestation").
+//! AMD SEV-SNP attestation for Cloister (`docs/DESIGN.md`, phase 4).
 //!
 //! A client must not send a conversation to a host until the host proves,
 //! with evidence signed by AMD hardware, that it is a confidential VM running
 //! released software under released policies, and that the proof belongs to
 //! the very TLS session the client is talking over. This crate is that proof,
-//! independent of any transport; the RA-TLS layer carries its bytes.
+//! independent of any transport; the RA-TLS layer (`cloister-ratls`) carries
+//! its bytes, and both the host and the client link it.
+//!
+//! # Main types
 //!
 //! * **Binding** ([`report_data`]): REPORT_DATA =
 //!   `SHA-512("cloister-attest-v1" || tls_exporter || nonce)`, with the
@@ -24,6 +27,65 @@
 //!   development and CI, accepted only under `allow_simulated = true`.
 //! * **HOST_DATA** ([`policy_set_digest`]): the digest of the host's policy
 //!   files, which the host checks against its own report before serving.
+//!
+//! # Cargo features
+//!
+//! None.
+//!
+//! # Example
+//!
+//! A simulated host answers a client's nonce; the client verifies the
+//! evidence against its pinned roots, its policy and an allow-list, and the
+//! same evidence is refused when replayed.
+//!
+//! ```rust
+//! use std::time::{Duration, Instant};
+//!
+//! use cloister_attestation::{
+//!     AllowList, DEVELOPMENT_SEED, DEVELOPMENT_TCB, EvidenceProvider, NonceTracker, Policy,
+//!     SimulatedLaunch, SimulatedPlatform, SimulatedProvider, TlsExporter, TrustAnchors, Verifier,
+//!     VerifyError, report_data,
+//! };
+//!
+//! // The host side: a SIMULATED platform (its root derives from a public seed).
+//! let platform = SimulatedPlatform::from_seed(DEVELOPMENT_SEED, DEVELOPMENT_TCB)?;
+//! let anchors = platform.pin_in(TrustAnchors::amd())?;
+//! let launch = SimulatedLaunch::new([0x4d; 48], [0x48; 32]);
+//! let host = SimulatedProvider::new(platform, launch);
+//!
+//! // The client side: a development policy and the released values.
+//! let policy = Policy::from_toml(
+//!     r#"
+//!     allow_simulated = true
+//!     [minimum_tcb]
+//!     bootloader = 3
+//!     tee = 0
+//!     snp = 8
+//!     microcode = 115
+//!     [accepted] # this example asks an explicit allow-list instead
+//!     measurements = []
+//!     host_data = []
+//!     "#,
+//! )?;
+//! let released = AllowList {
+//!     measurements: [[0x4d; 48]].into(),
+//!     host_data: [[0x48; 32]].into(),
+//! };
+//! let verifier = Verifier::new(anchors, policy, released);
+//!
+//! // One attestation: the client's nonce, the session's exporter.
+//! let mut nonces = NonceTracker::new(Duration::from_secs(60));
+//! let nonce = nonces.issue(Instant::now());
+//! let exporter = TlsExporter([7; 32]); // in a session: exported from TLS
+//! let evidence = host.evidence(&report_data(&exporter, &nonce))?.encode();
+//!
+//! let verified = verifier.verify(&evidence, &exporter, &nonce, &mut nonces, Instant::now())?;
+//! assert_eq!(verified.host_data, [0x48; 32]);
+//!
+//! let replay = verifier.verify(&evidence, &exporter, &nonce, &mut nonces, Instant::now());
+//! assert!(matches!(replay, Err(VerifyError::NonceReplayed)));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod binding;
 mod cert_table;

@@ -7,8 +7,9 @@
 //! memory.
 //!
 //! Which measurements and HOST_DATA values are acceptable is asked of a
-//! [`MeasurementAuthority`]. Today that is the [`AllowList`] from the policy
-//! file; the transparency ledger will plug in behind the same trait.
+//! [`MeasurementAuthority`]: the [`AllowList`] of a pinned file, or the
+//! client's verified view of the transparency ledger
+//! (`cloister_client::ledger::LedgerTrust`).
 
 use std::collections::BTreeSet;
 

@@ -3,15 +3,59 @@
 //! Plugins never run a model themselves: they ask the host through the WIT
 //! `cloister:feature/inference` interface, and the host forwards the request to
 //! an [`InferenceBackend`]. This crate holds only that seam, so that the
-//! wasmtime host, the candle engine and test kits can each depend on it
-//! without depending on one another.
+//! wasmtime host, the candle engine (`cloister-inference-candle`) and the
+//! plugin test kit each depend on it without depending on one another, and
+//! the host binary alone decides which engine runs.
+//!
+//! # Main types
 //!
 //! * [`InferenceBackend`] is the trait an engine implements. Calls are
 //!   blocking and may come from many threads at once; an engine that batches
-//!   requests does so behind this trait.
+//!   requests does so behind this trait. Tokens stream through a callback
+//!   that can stop generation.
+//! * [`GenerateRequest`] ([`Prompt`], [`SamplingParams`], a deadline) in,
+//!   [`Generation`] ([`Usage`], [`FinishReason`]) or [`InferenceError`] out.
 //! * [`DeterministicBackend`] is a **development stand-in, not a model**: it
 //!   answers with text extracted from the prompt, so the host, the plugins and
 //!   CI can run without model weights. Binaries announce loudly when they use it.
+//!
+//! # Cargo features
+//!
+//! None.
+//!
+//! # Example
+//!
+//! ```rust
+//! use std::ops::ControlFlow;
+//!
+//! use cloister_inference::{
+//!     ChatMessage, DeterministicBackend, FinishReason, GenerateRequest, InferenceBackend, Prompt,
+//!     Role, SamplingParams,
+//! };
+//!
+//! let backend = DeterministicBackend::new();
+//! assert!(backend.is_simulated());
+//!
+//! let request = GenerateRequest {
+//!     model: DeterministicBackend::MODEL.into(),
+//!     prompt: Prompt::Chat(vec![ChatMessage {
+//!         role: Role::User,
+//!         content: "lunch moves to Friday at noon".into(),
+//!     }]),
+//!     params: SamplingParams { max_tokens: 3, ..SamplingParams::default() },
+//!     deadline: None,
+//! };
+//! let mut streamed = String::new();
+//! let generation = backend.generate(&request, &mut |piece| {
+//!     streamed.push_str(piece);
+//!     ControlFlow::Continue(())
+//! })?;
+//! assert_eq!(generation.text, "lunch moves to");
+//! assert_eq!(generation.text, streamed);
+//! assert_eq!(generation.usage.generated_tokens, 3);
+//! assert_eq!(generation.finish, FinishReason::Length);
+//! # Ok::<(), cloister_inference::InferenceError>(())
+//! ```
 
 mod deterministic;
 

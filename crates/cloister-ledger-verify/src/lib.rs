@@ -1,23 +1,27 @@
 //! Verification for the Cloister transparency ledger, cheap enough for every client.
 //!
 //! A Cloister client talks to a confidential VM only when the VM's measurement,
-//! its plugins and the OHTTP key it was handed are *publicly logged*: appended to
-//! an append-only Merkle log that anyone can audit. This crate is everything a
-//! client (or the attestation verifier) needs to check that claim, and nothing
+//! its policy set and the OHTTP key it was handed are *publicly logged*: appended
+//! to an append-only Merkle log that anyone can audit, each entry admitted only
+//! with the signatures of k of n reviewers. This crate is everything a client
+//! (and the log, and the release tool) needs to check those claims, and nothing
 //! more: no database, and no HTTP stack unless the `http` feature asks for one.
 //!
-//! * [`merkle`]: the RFC 9162 (Certificate Transparency v2) tree hashes and the
-//!   verification of inclusion and consistency proofs (§2.1.3.2, §2.1.4.2).
-//! * [`entry`]: the typed entries the log accepts (CVM measurement, plugin
-//!   component, OHTTP key configuration, policy file) and their canonical,
-//!   hashed encoding.
-//! * [`review`]: the k-of-n reviewer policy; an entry is admitted only with
-//!   signatures from k distinct listed reviewers.
+//! # Main types
+//!
+//! * [`merkle`]: the RFC 6962 / RFC 9162 tree hashes (`0x00` leaf and `0x01`
+//!   node prefixes, SHA-256) and the verification of inclusion and
+//!   consistency proofs (RFC 9162 §2.1.3.2, §2.1.4.2).
+//! * [`entry`]: the typed entries the log accepts ([`entry::Subject`]: CVM
+//!   measurement, plugin component, OHTTP key configuration, policy file) and
+//!   their canonical, hashed encoding.
+//! * [`review`]: the k-of-n [`review::ReviewerPolicy`]; an entry is admitted
+//!   only with signatures from k distinct listed reviewers.
 //! * [`tree_head`]: Ed25519 signed tree heads.
 //! * [`client`]: [`client::LogVerifier`], which pins the log key, remembers the
 //!   last tree head it accepted and refuses any new head that is not an
-//!   append-only extension of it: this is what detects a log showing different
-//!   views to different clients (split view).
+//!   append-only extension of it: this is what detects a log showing one
+//!   client two different histories.
 //! * [`api`]: the JSON bodies of the ledger's HTTP API, shared with the server.
 //! * `remote` (feature `http`): `LedgerClient`, the one HTTP client of that
 //!   API (async, reqwest), with the network halves of the checks above:
@@ -35,6 +39,51 @@
 //! own durable storage, and this crate must stay small. They are tested
 //! against the RFC 6962 reference roots and against the RFC's recursive
 //! definition on random trees.
+//!
+//! # Example
+//!
+//! An entry signed by one of two required reviewers is refused; with a second
+//! signature it is admitted, and its leaf is proven to be in a two-leaf tree.
+//!
+//! ```rust
+//! use cloister_ledger_verify::entry::{EntryBody, Provenance, ReviewerSignature, SignedEntry, Subject};
+//! use cloister_ledger_verify::merkle::{leaf_hash, node_hash, verify_inclusion};
+//! use cloister_ledger_verify::review::{Reviewer, ReviewerPolicy};
+//! use cloister_ledger_verify::HexBytes;
+//! use ed25519_dalek::SigningKey;
+//!
+//! let keys = [1u8, 2, 3].map(|seed| SigningKey::from_bytes(&[seed; 32]));
+//! let policy = ReviewerPolicy {
+//!     threshold: 2,
+//!     reviewers: keys
+//!         .iter()
+//!         .enumerate()
+//!         .map(|(i, key)| Reviewer {
+//!             name: format!("reviewer-{i}"),
+//!             public_key: key.verifying_key().to_bytes().into(),
+//!         })
+//!         .collect(),
+//! };
+//!
+//! let body = EntryBody {
+//!     subject: Subject::OhttpKeyConfig { key_id: 1, digest: HexBytes([0xab; 32]) },
+//!     provenance: Provenance { source_commit: "0123abc".into(), builder: "ci".into() },
+//! };
+//! let mut entry = SignedEntry {
+//!     signatures: vec![ReviewerSignature::sign(&keys[0], &body)],
+//!     body,
+//! };
+//! assert!(policy.admit(&entry).is_err(), "one signature of the two required");
+//! entry.signatures.push(ReviewerSignature::sign(&keys[2], &entry.body));
+//! policy.admit(&entry)?;
+//!
+//! // The entry is leaf 0 of a two-leaf tree; its audit path is its sibling.
+//! let sibling = leaf_hash(b"another entry");
+//! let root = node_hash(&entry.leaf_hash(), &sibling);
+//! verify_inclusion(0, 2, &entry.leaf_hash(), &[sibling], &root)?;
+//! assert!(verify_inclusion(1, 2, &entry.leaf_hash(), &[sibling], &root).is_err());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod api;
 pub mod client;

@@ -1,9 +1,13 @@
-//! RA-TLS for Cloister (DESIGN.md, phase 4): a TLS 1.3 session between the
-//! user's device and the CVM host whose records ride inside OHTTP requests,
+//! RA-TLS for Cloister (`docs/DESIGN.md`, phase 4): a TLS 1.3 session between
+//! the user's device and the CVM host whose records ride inside OHTTP requests,
 //! and in which the client releases its payload only after the host has
 //! proved, with SEV-SNP evidence bound to this very session, what it runs.
 //! Between two CVMs (a feature host calling a separate inference host) the
-//! same session is mutual: the calling CVM proves what it runs too.
+//! same session is mutual: the calling CVM proves what it runs too. Both ends
+//! live in this crate because both sides must agree on every byte of it; the
+//! client's OHTTP transport for it lives in `cloister-client`.
+//!
+//! # Main types
 //!
 //! * **Host** ([`SessionTable`]): rustls server sessions keyed by the
 //!   client-chosen `cloister-session` id, an ephemeral self-signed
@@ -21,6 +25,7 @@
 //!   evidence, and `cloister_attestation::Verifier` (chain, signature,
 //!   policy, measurement authority, binding to this session's exporter and
 //!   nonce); only a session that passed all of it can send a request.
+//!   [`InMemoryTransport`] feeds a table in the same process.
 //!
 //! Why the binding matters: a host that merely relays evidence produced for
 //! another TLS session (a diversion attack on attested TLS) gets a
@@ -54,9 +59,75 @@
 //! from another session names another exporter; evidence replayed from an
 //! earlier session names an old nonce; a host's evidence offered by a
 //! caller, or a caller's by a host, was hashed under the other domain: each
-//! is refused. A table without a caller verifier behaves as before and
-//! never sends a challenge; [`ClientSession::establish`] stops with
+//! is refused. A table without a caller verifier never sends a
+//! challenge; [`ClientSession::establish`] stops with
 //! [`ClientError::CallerAttestationRequired`] when it meets one.
+//!
+//! # Cargo features
+//!
+//! None.
+//!
+//! # Example
+//!
+//! A SIMULATED host and a client in one process: the client verifies the
+//! host's evidence, then sends a request inside the attested session.
+//!
+//! ```rust
+//! use std::sync::Arc;
+//!
+//! use cloister_api::{FeatureRequest, FeatureResponse, Message, SummariseRequest};
+//! use cloister_attestation::{
+//!     AllowList, DEVELOPMENT_SEED, DEVELOPMENT_TCB, Policy, SimulatedLaunch, SimulatedPlatform,
+//!     SimulatedProvider, TrustAnchors, Verifier,
+//! };
+//! use cloister_ratls::{
+//!     ClientSession, FeatureService, InMemoryTransport, SessionConfig, SessionTable,
+//! };
+//!
+//! /// A feature that counts the messages it is given.
+//! struct Count;
+//!
+//! impl FeatureService for Count {
+//!     fn handle(&self, request: FeatureRequest) -> Result<FeatureResponse, String> {
+//!         let FeatureRequest::Summarise(summarise) = request else {
+//!             return Err("only summarise is served here".into());
+//!         };
+//!         let covered = u32::try_from(summarise.messages.len()).unwrap_or(u32::MAX);
+//!         Ok(FeatureResponse::Summary { text: format!("{covered} messages"), messages_covered: covered })
+//!     }
+//! }
+//!
+//! // The host: a SIMULATED CVM launched with a measurement and HOST_DATA.
+//! let platform = SimulatedPlatform::from_seed(DEVELOPMENT_SEED, DEVELOPMENT_TCB)?;
+//! let anchors = platform.pin_in(TrustAnchors::amd())?;
+//! let provider = SimulatedProvider::new(platform, SimulatedLaunch::new([0x4d; 48], [0x48; 32]));
+//! let table = SessionTable::new(&SessionConfig::default(), Arc::new(provider), Arc::new(Count))?;
+//!
+//! // The client: what it accepts.
+//! let policy = Policy {
+//!     allow_simulated: true,
+//!     report_versions: 2..=5,
+//!     allowed_vmpls: [0].into(),
+//!     minimum_tcb: DEVELOPMENT_TCB,
+//!     accepted: AllowList::default(),
+//! };
+//! let released = AllowList { measurements: [[0x4d; 48]].into(), host_data: [[0x48; 32]].into() };
+//! let verifier = Verifier::new(anchors, policy, released);
+//!
+//! let request = FeatureRequest::Summarise(SummariseRequest {
+//!     messages: vec![Message { sender: "ana".into(), sent_at: 0, text: "lunch at 1?".into() }],
+//!     max_words: 0,
+//! });
+//! let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+//! let response = runtime.block_on(async {
+//!     let transport = InMemoryTransport::new(Arc::new(table));
+//!     let mut session = ClientSession::establish(transport, &verifier).await?;
+//!     assert_eq!(session.attestation().host_data, [0x48; 32]);
+//!     session.request(&request).await
+//! })?;
+//! assert!(matches!(response, FeatureResponse::Summary { messages_covered: 1, .. }));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod caller;
 mod client;

@@ -1,5 +1,5 @@
-//! Integration tests of this crate, one test binary (each module was
-//! its own binary; one link is much cheaper than many).
+//! Integration tests of this crate, as modules of one test binary: one
+//! link is much cheaper than one per test file.
 
 mod fuzz_body;
 mod http_forward_router;

@@ -1,6 +1,6 @@
 //! RFC 9458 Appendix A ("Complete Example of a Request and Response"),
 //! checked as far as it is deterministic, from
-//! `shared/testdata/rfc9458/appendix-a.toml`.
+//! `testdata/rfc9458/appendix-a.toml`.
 //!
 //! The `ohttp` crate can neither import a raw private key nor fix the
 //! ephemeral key or the response nonce, so the gateway's own code cannot

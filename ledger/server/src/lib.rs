@@ -1,11 +1,52 @@
 //! The Cloister transparency ledger's server side, as a library.
 //!
-//! The `cloister-ledger` binary is a thin shell over this: [`router`] is the
-//! whole HTTP API over an opened [`cloister_ledger::Ledger`], so tests and
-//! tools can run a real ledger in-process on a loopback port. Everything that
-//! calls the API (the binary's `submit` and `verify` commands, the release
-//! tool, users' clients) uses the one client,
+//! The `cloister-ledger` binary is a thin shell over this, so that tests and
+//! tools can run a real ledger in-process: [`router`] is the whole HTTP API
+//! over an opened [`cloister_ledger::Ledger`] (tree head, entries, lookups by
+//! digest, inclusion and consistency proofs, submissions, `/healthz`,
+//! `/metrics`). Everything that calls the API (the binary's `submit` and
+//! `verify` commands, the release tool, users' clients) uses the one client,
 //! `cloister_ledger_verify::remote::LedgerClient`.
+//!
+//! # Main items
+//!
+//! * [`router`]: the axum routes over a [`cloister_ledger::Ledger`].
+//! * [`spawn_on_loopback`]: a ledger served on a free loopback port, for
+//!   tests and tools.
+//!
+//! # Cargo features
+//!
+//! None.
+//!
+//! # Example
+//!
+//! A ledger served on loopback and read through the shared client.
+//!
+//! ```rust
+//! use std::time::Duration;
+//!
+//! use cloister_ledger::Ledger;
+//! use cloister_ledger_verify::remote::LedgerClient;
+//! use cloister_ledger_verify::review::{Reviewer, ReviewerPolicy};
+//! use ed25519_dalek::SigningKey;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let reviewer = SigningKey::from_bytes(&[1; 32]).verifying_key();
+//! let policy = ReviewerPolicy {
+//!     threshold: 1,
+//!     reviewers: vec![Reviewer { name: "alice".into(), public_key: reviewer.to_bytes().into() }],
+//! };
+//! let log_key = SigningKey::from_bytes(&[9; 32]);
+//! let dir = tempfile::tempdir()?;
+//! let ledger = Ledger::open(&dir.path().join("ledger.redb"), log_key.clone(), policy)?;
+//!
+//! let base = cloister_ledger_server::spawn_on_loopback(ledger).await?;
+//! let head = LedgerClient::new(&base, Duration::from_secs(5))?.tree_head().await?;
+//! assert_eq!(head.verify(&log_key.verifying_key())?.tree_size, 0);
+//! # Ok(())
+//! # }
+//! ```
 
 mod http;
 mod metrics;

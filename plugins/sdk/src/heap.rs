@@ -14,7 +14,7 @@
 //! `cargo xtask build-plugins` links every plugin with a larger initial
 //! memory (`--initial-memory`), which sets the arena's size. The host's
 //! memory limits, the pooling reset between requests and the traps on
-//! exhaustion are exactly as before. This is the SDK's one piece of
+//! exhaustion apply to the arena as to any other memory. This is the SDK's one piece of
 //! hand-written `unsafe` code; it runs inside the sandbox, where a bug could
 //! only corrupt the plugin's own memory, never the host's.
 #![allow(unsafe_code)]

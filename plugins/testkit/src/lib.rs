@@ -3,11 +3,34 @@
 //! It runs a built component in the real [`cloister_host::Runtime`] — same
 //! linker, limits, import checks and log filter as production — but with a
 //! scripted model, so a feature team can test prompts, parsing and error
-//! handling in a few lines:
+//! handling in a few lines, without model weights and in milliseconds.
 //!
-//! ```no_run
+//! # Main types
+//!
+//! * [`TestKit`]: [`TestKit::for_plugin`] uses the plugin's reviewed manifest
+//!   and the real log allow-list from `policies/`, so a stale digest or an
+//!   event missing from the allow-list fails the test;
+//!   [`TestKit::for_component`] takes any component file and grants it
+//!   generous limits. [`TestKitBuilder`] sets the scripted answers, limits,
+//!   grants or another engine.
+//! * [`ScriptedBackend`] and [`Prompted`]: the scripted model and the prompts
+//!   it was given.
+//! * [`KitError`]: why a kit could not be set up (a component not built yet
+//!   says how to build it).
+//!
+//! Components are read from `target/plugins` (or `$CLOISTER_PLUGIN_DIR`), where
+//! `cargo xtask build-plugins` puts them.
+//!
+//! # Cargo features
+//!
+//! None.
+//!
+//! # Example
+//!
+//! ```rust
+//! use cloister_api::{FeatureRequest, FeatureResponse, Message, SummariseRequest};
+//! use cloister_inference::Role;
 //! use cloister_plugin_testkit::TestKit;
-//! use cloister_api::{FeatureRequest, SummariseRequest, Message};
 //!
 //! let kit = TestKit::for_plugin("summarise")?.reply("Ann and Bo meet at noon.").build()?;
 //! let request = FeatureRequest::Summarise(SummariseRequest {
@@ -15,14 +38,11 @@
 //!     max_words: 0,
 //! });
 //! let response = kit.run(request)?;
-//! assert!(kit.prompts()[0].to_string().contains("Noon?"));
+//! assert!(matches!(response, FeatureResponse::Summary { messages_covered: 1, .. }));
+//! assert!(kit.prompts()[0].text_of(Role::User).contains("Noon?"));
+//! assert_eq!(kit.event_names(), ["request-started", "inference-completed", "request-finished"]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
-//!
-//! [`TestKit::for_plugin`] uses the plugin's reviewed manifest and the real
-//! log allow-list from `policies/`, so a stale digest or an event missing
-//! from the allow-list fails the test. [`TestKit::for_component`] takes any
-//! component file and grants it generous limits.
 
 mod scripted;
 

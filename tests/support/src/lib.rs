@@ -1,27 +1,51 @@
 //! Test fixtures for Cloister's end-to-end tests (`tests/e2e`). Dev-only:
-//! add it under `[dev-dependencies]`, never `[dependencies]`.
+//! add it under `[dev-dependencies]`, never `[dependencies]` (a test of this
+//! crate fails if any workspace member ships it).
 //!
-//! [`Loopback`] starts the real `cloister-gateway` and `cloister-relay` in
-//! the test's own process, each on a fresh `127.0.0.1:0` port, wired to each
-//! other the way their configurations wire them in production. Tests then
-//! point a client at [`Loopback::relay_url`] and
-//! [`Loopback::key_config_url`]. In-process servers (rather than spawned
-//! binaries) keep tests independent of what else is built on the machine.
+//! Every party's tests need a real gateway and relay in front of whatever
+//! they test, wired as production wires them; this crate starts them once,
+//! the same way for everyone, instead of each test crate copying the set-up.
 //!
-//! ```no_run
-//! # async fn example(host: std::net::SocketAddr) {
-//! use cloister_gateway::NoRedeemer;
-//! use cloister_test_support::{Loopback, forward_to};
+//! # Main types
 //!
-//! let stack = Loopback::start(NoRedeemer { require_tokens: false }, forward_to(host)).await;
-//! // ClientConfig { relay_url: stack.relay_url.clone(), key_config_url: stack.key_config_url.clone(), .. }
-//! # }
-//! ```
+//! * [`Loopback`] starts the real `cloister-gateway` and `cloister-relay` in
+//!   the test's own process, each on a fresh `127.0.0.1:0` port. Tests then
+//!   point a client at [`Loopback::relay_url`] and
+//!   [`Loopback::key_config_url`]. In-process servers (rather than spawned
+//!   binaries) keep tests independent of what else is built on the machine.
+//! * [`forward_to`]: the gateway's router to one host; [`serve_app`] and
+//!   [`bind_loopback`]: serve a test's own axum app on loopback.
 //!
 //! The fixtures panic with a message naming what failed: a test that
 //! cannot set up its servers has nothing left to check. The crate does not
 //! depend on `cloister-client`, so callers build their `ClientConfig` from
 //! the two URLs.
+//!
+//! # Cargo features
+//!
+//! None.
+//!
+//! # Example
+//!
+//! ```rust
+//! use cloister_gateway::NoRedeemer;
+//! use cloister_ohttp_keys::{key_config_digest, split_key_list};
+//! use cloister_test_support::{Loopback, forward_to, serve_app};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // A stand-in host; a real test serves the host's session routes here.
+//! let host = serve_app(axum::Router::new()).await;
+//! let stack = Loopback::start(NoRedeemer { require_tokens: false }, forward_to(host)).await;
+//!
+//! // What a client fetches first: the key configuration it must find in the ledger.
+//! let list = reqwest::get(&stack.key_config_url).await?.bytes().await?;
+//! let configs = split_key_list(&list)?;
+//! assert_eq!(key_config_digest(configs[0]), stack.key_config_digest());
+//! // A client is then configured with `stack.relay_url` and `stack.key_config_url`.
+//! # Ok(())
+//! # }
+//! ```
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,5 +1,5 @@
 //! Verification of genuine AMD evidence: the recorded Milan report and the
-//! Milan and Turin chains from ../shared/testdata/sev-snp.
+//! Milan and Turin chains from `testdata/sev-snp`.
 
 use crate::common;
 

@@ -1,4 +1,4 @@
-//! The RFC 6962 reference tree (eight leaves) from `shared/testdata/rfc6962/merkle-roots.toml`:
+//! The RFC 6962 reference tree (eight leaves) from `testdata/rfc6962/merkle-roots.toml`:
 //! roots of every prefix, and every inclusion and consistency proof derived
 //! from the tree checked against those roots; plus the published reference
 //! proofs of the Certificate Transparency test suite.
@@ -21,8 +21,7 @@ struct Vectors {
 }
 
 fn vectors() -> (MemoryTree, Vectors) {
-    // `shared/` sits beside the repository root; CLOISTER_TESTDATA overrides
-    // that for checkouts elsewhere (such as a git worktree).
+    // The repository's `testdata/`; CLOISTER_TESTDATA points elsewhere.
     let testdata = std::env::var_os("CLOISTER_TESTDATA").map_or_else(
         || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata"),
         PathBuf::from,

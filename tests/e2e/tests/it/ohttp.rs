@@ -1,5 +1,7 @@
 //! Client -> relay -> gateway -> test router on loopback: the happy path and
-//! every failure issue 4 names, each followed by proof the servers still serve.
+//! each failure of the OHTTP layer (key rotation and unknown key ids,
+//! corrupted bodies, replays, stale dates, oversized bodies, key
+//! consistency, tokens), each followed by proof the servers still serve.
 
 use std::io::Cursor;
 use std::sync::{Arc, Mutex};

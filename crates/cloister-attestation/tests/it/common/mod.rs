@@ -8,7 +8,7 @@ use cloister_attestation::{
     AllowList, CertKind, CertTable, Policy, SimulatedLaunch, SimulatedPlatform, Tcb, TrustAnchors,
 };
 
-/// `../shared/testdata` next to the repository root, or `$CLOISTER_TESTDATA`.
+/// A file of the repository's `testdata/` folder, or of `$CLOISTER_TESTDATA`.
 pub fn testdata(relative: &str) -> Vec<u8> {
     let root = std::env::var_os("CLOISTER_TESTDATA").map_or_else(
         || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata"),

@@ -441,7 +441,7 @@ pub(crate) fn read_measurement(path: &Path) -> Result<HostMeasurement> {
 fn measure_host(root: &Path) -> Result<HostMeasurement> {
     let output = crate::cargo()
         .current_dir(root)
-        .args(["run", "--quiet", "-p", "cloister-host", "--", "measure"])
+        .args(["run", "--quiet", "-p", "cloister-host-cli", "--", "measure"])
         .stderr(std::process::Stdio::inherit())
         .output()
         .context("running `cloister-host measure`")?;

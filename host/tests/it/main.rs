@@ -1,7 +1,6 @@
 //! Integration tests of this crate, one test binary (each module was
 //! its own binary; one link is much cheaper than many).
 
-mod binary;
 mod containment;
 mod serve;
 mod wasi;

@@ -31,9 +31,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cloister_api::{FeatureRequest, FeatureResponse};
-use cloister_host::capabilities::Capabilities;
+use cloister_host::capabilities::inference::InferenceGrant;
+use cloister_host::capabilities::{Capabilities, Grants};
 use cloister_host::logfilter::{AllowList, FilterStats, LogFilter, LogRecord, MemorySink};
-use cloister_host::manifest::{InferenceGrant, Limits};
+use cloister_host::manifest::Limits;
 use cloister_host::{
     Digest, LoadError, PluginManifest, PolicySet, RunError, Runtime, RuntimeConfig,
 };
@@ -76,18 +77,13 @@ pub fn plugin_dir() -> PathBuf {
         .map_or_else(|| workspace_root().join("target/plugins"), PathBuf::from)
 }
 
-/// The real engine with the project's model, from `$CLOISTER_MODEL_DIR` or
-/// `target/models` (installed by `inference/fetch-model.sh`), one thread.
-pub fn real_engine() -> Result<Arc<dyn InferenceBackend>, cloister_inference_candle::LoadError> {
-    let config = cloister_inference_candle::CandleConfig {
-        model_dir: std::env::var_os("CLOISTER_MODEL_DIR")
-            .map_or_else(|| workspace_root().join("target/models"), PathBuf::from),
-        threads: 1,
-        ..cloister_inference_candle::CandleConfig::default()
-    };
-    Ok(Arc::new(cloister_inference_candle::CandleBackend::load(
-        &config,
-    )?))
+/// Where the project's model is: `$CLOISTER_MODEL_DIR`, or `target/models`
+/// (installed by `inference/fetch-model.sh`). The kit links no engine; a
+/// test that wants the real model loads `cloister-inference-candle` from
+/// here itself and passes it to [`TestKitBuilder::engine`].
+pub fn model_dir() -> PathBuf {
+    std::env::var_os("CLOISTER_MODEL_DIR")
+        .map_or_else(|| workspace_root().join("target/models"), PathBuf::from)
 }
 
 /// A feature request from a JSON file under a plugin's `testdata/`.
@@ -142,7 +138,7 @@ impl TestKitBuilder {
 
     /// Replaces the manifest's inference budget.
     pub fn inference_grant(mut self, grant: InferenceGrant) -> Self {
-        self.manifest.inference = Some(grant);
+        self.manifest.grants.inference = Some(grant);
         self
     }
 
@@ -233,20 +229,22 @@ impl TestKit {
                 .into_iter()
                 .map(str::to_owned)
                 .collect(),
-            wasi: false,
             limits: Limits {
                 memory_bytes: 64 << 20,
                 table_elements: 20_000,
                 time_ms: 10_000,
                 max_output_bytes: 64 << 10,
             },
-            inference: Some(InferenceGrant {
-                models: BTreeSet::from([SCRIPTED_MODEL.to_owned()]),
-                max_tokens_per_call: 1024,
-                max_tokens_per_request: 8192,
-                max_calls_per_request: 16,
-                max_prompt_bytes: 64 << 10,
-            }),
+            grants: Grants {
+                inference: Some(InferenceGrant {
+                    models: BTreeSet::from([SCRIPTED_MODEL.to_owned()]),
+                    max_tokens_per_call: 1024,
+                    max_tokens_per_request: 8192,
+                    max_calls_per_request: 16,
+                    max_prompt_bytes: 64 << 10,
+                }),
+                ..Grants::default()
+            },
         };
         let allow_list = PolicySet::load(&cloister_host::HostConfig::open_dir(&policy_dir())?)?
             .allow_list()

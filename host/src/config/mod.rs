@@ -3,7 +3,7 @@
 //!
 //! It names no inference engine: the binary chooses and builds the engine
 //! (its own `[inference]` table) and hands it to the assembly
-//! ([`crate::serve::Host::boot`]). Nothing here starts anything; the
+//! (`Host::boot` in the `serve` module). Nothing here starts anything; the
 //! helpers below only open the configured folders.
 
 mod serve;

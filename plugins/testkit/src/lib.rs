@@ -77,13 +77,21 @@ pub fn plugin_dir() -> PathBuf {
         .map_or_else(|| workspace_root().join("target/plugins"), PathBuf::from)
 }
 
-/// Where the project's model is: `$CLOISTER_MODEL_DIR`, or `target/models`
-/// (installed by `inference/fetch-model.sh`). The kit links no engine; a
-/// test that wants the real model loads `cloister-inference-candle` from
-/// here itself and passes it to [`TestKitBuilder::engine`].
-pub fn model_dir() -> PathBuf {
-    std::env::var_os("CLOISTER_MODEL_DIR")
-        .map_or_else(|| workspace_root().join("target/models"), PathBuf::from)
+/// The real engine with the project's model, from `$CLOISTER_MODEL_DIR` or
+/// `target/models` (installed by `inference/fetch-model.sh`), one thread;
+/// pass it to [`TestKitBuilder::engine`]. Only with the `real-model`
+/// feature, which links the candle engine.
+#[cfg(feature = "real-model")]
+pub fn real_engine() -> Result<Arc<dyn InferenceBackend>, cloister_inference_candle::LoadError> {
+    let config = cloister_inference_candle::CandleConfig {
+        model_dir: std::env::var_os("CLOISTER_MODEL_DIR")
+            .map_or_else(|| workspace_root().join("target/models"), PathBuf::from),
+        threads: 1,
+        ..cloister_inference_candle::CandleConfig::default()
+    };
+    Ok(Arc::new(cloister_inference_candle::CandleBackend::load(
+        &config,
+    )?))
 }
 
 /// A feature request from a JSON file under a plugin's `testdata/`.

@@ -2,22 +2,12 @@
 //! candle): distinct rewrites that keep the draft's subject.
 //! Needs the model: `inference/fetch-model.sh` (run by `cargo xtask test`).
 
-use std::sync::Arc;
-
 use cloister_api::FeatureResponse;
-use cloister_inference_candle::{CandleBackend, CandleConfig};
-use cloister_plugin_testkit::{TestKit, model_dir, request_from};
+use cloister_plugin_testkit::{TestKit, real_engine, request_from};
 
 #[test]
 fn rewrites_the_sample_draft_keeping_its_subject() {
-    let config = CandleConfig {
-        model_dir: model_dir(),
-        threads: 1,
-        ..CandleConfig::default()
-    };
-    let engine = Arc::new(
-        CandleBackend::load(&config).expect("model installed by inference/fetch-model.sh"),
-    );
+    let engine = real_engine().expect("model installed by inference/fetch-model.sh");
     let kit = TestKit::for_plugin("suggest")
         .expect("kit")
         .engine(engine)

@@ -16,7 +16,7 @@
 //! # Adding a capability
 //!
 //! Write a module implementing [`Capability`] and name it in the one
-//! [`capability_set!`] invocation below (`name: module::Type`). The manifest
+//! `capability_set!` invocation below (`name: module::Type`). The manifest
 //! section, the import check, the linker and the store data follow from that
 //! line; only [`Capabilities::new`] (what the host hands each capability at
 //! start) is written by hand.
@@ -172,7 +172,10 @@ macro_rules! capability_set {
             ///
             /// # Errors
             /// The first section that is inconsistent.
-            pub fn check_grants(grants: &Grants, imports: &BTreeSet<String>) -> Result<(), GrantError> {
+            pub fn check_grants(
+                grants: &Grants,
+                imports: &BTreeSet<String>,
+            ) -> Result<(), GrantError> {
                 $(<$module::$ty as Capability>::check_grant(&grants.$name, imports)?;)*
                 Ok(())
             }
@@ -183,12 +186,22 @@ macro_rules! capability_set {
                 false $(|| <$module::$ty as Capability>::allows_import(&grants.$name, name))*
             }
 
-            pub(crate) fn add_to_linker(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
-                $(<$module::$ty as Capability>::add_to_linker::<InstanceState, getters::$name>(linker)?;)*
+            pub(crate) fn add_to_linker(
+                linker: &mut Linker<InstanceState>,
+            ) -> wasmtime::Result<()> {
+                $(
+                    <$module::$ty as Capability>::add_to_linker::<InstanceState, getters::$name>(
+                        linker,
+                    )?;
+                )*
                 Ok(())
             }
 
-            pub(crate) fn instantiate(&self, context: InstanceContext<'_>, limiter: Limiter) -> InstanceState {
+            pub(crate) fn instantiate(
+                &self,
+                context: InstanceContext<'_>,
+                limiter: Limiter,
+            ) -> InstanceState {
                 InstanceState {
                     $($name: self.$name.instance(context),)*
                     limiter,

@@ -4,7 +4,8 @@
 use cloister_api as api;
 
 use crate::bindings::handler as wit;
-use crate::bindings::inference::{Budget, Error as InferenceError};
+use crate::bindings::inference::Error as InferenceError;
+use crate::capabilities::inference::{Budget, budget_kind};
 
 fn message(m: api::Message) -> wit::Message {
     wit::Message {
@@ -44,29 +45,10 @@ pub(crate) fn response(response: wit::Response) -> api::FeatureResponse {
     }
 }
 
-fn budget_name(budget: Budget) -> &'static str {
-    match budget {
-        Budget::TokensPerCall => "tokens-per-call",
-        Budget::TokensPerRequest => "tokens-per-request",
-        Budget::CallsPerRequest => "calls-per-request",
-        Budget::PromptBytes => "prompt-bytes",
-        Budget::WallTime => "wall-time",
-    }
-}
-
-fn inference_reason(error: InferenceError) -> String {
-    match error {
-        InferenceError::BudgetExceeded(budget) => {
-            format!("budget exceeded: {}", budget_name(budget))
-        }
-        InferenceError::ModelUnavailable(model) => format!("model `{model}` unavailable"),
-        InferenceError::InvalidRequest(why) => format!("invalid inference request: {why}"),
-        InferenceError::Busy => "inference engine busy".to_owned(),
-        InferenceError::EngineFailure => "inference engine failure".to_owned(),
-    }
-}
-
-pub(crate) fn feature_error(error: wit::FeatureError) -> api::FeatureError {
+/// The plugin's error as the client sees it. A budget the plugin reports
+/// exceeded is described with the host's own accounting of the request
+/// (`budget`), never with numbers from the plugin.
+pub(crate) fn feature_error(error: wit::FeatureError, budget: &Budget) -> api::FeatureError {
     match error {
         wit::FeatureError::UnsupportedRequest => api::FeatureError::UnsupportedRequest,
         wit::FeatureError::InvalidInput(reason) => api::FeatureError::InvalidInput { reason },
@@ -75,8 +57,23 @@ pub(crate) fn feature_error(error: wit::FeatureError) -> api::FeatureError {
             limit: l.limit,
             actual: l.actual,
         },
-        wit::FeatureError::Inference(e) => api::FeatureError::Inference {
-            reason: inference_reason(e),
+        wit::FeatureError::Inference(e) => match e {
+            InferenceError::BudgetExceeded(kind) => {
+                let exceeded = budget.exceeded(budget_kind(kind));
+                api::FeatureError::BudgetExceeded {
+                    budget: exceeded.budget,
+                    limit: exceeded.limit,
+                    used: exceeded.used,
+                }
+            }
+            InferenceError::ModelUnavailable(model) => {
+                api::FeatureError::ModelUnavailable { model }
+            }
+            InferenceError::InvalidRequest(reason) => {
+                api::FeatureError::InvalidInferenceRequest { reason }
+            }
+            InferenceError::Busy => api::FeatureError::InferenceBusy,
+            InferenceError::EngineFailure => api::FeatureError::InferenceFailed,
         },
         wit::FeatureError::UnusableOutput => api::FeatureError::UnusableOutput,
     }

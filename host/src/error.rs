@@ -73,9 +73,6 @@ pub enum LoadError {
     /// The engine could not be configured.
     #[error("wasm engine: {0}")]
     Engine(String),
-    /// The inference engine could not start (model missing, unreadable, unsupported).
-    #[error("inference engine: {0}")]
-    Inference(String),
 }
 
 /// Why one request failed. The host goes on serving other requests.
@@ -141,4 +138,24 @@ pub enum RunError {
         /// The plugin's error.
         error: cloister_api::FeatureError,
     },
+}
+
+/// What the client is told: a stable code and its fields. The plugin's name
+/// is left out (the client named the feature) and so is a trap's reason.
+impl From<RunError> for cloister_api::RequestError {
+    fn from(error: RunError) -> Self {
+        match error {
+            RunError::UnknownPlugin(name) => Self::UnknownFeature { name },
+            RunError::AtCapacity => Self::AtCapacity,
+            RunError::TimeLimit { limit_ms, .. } => Self::TimeLimit { limit_ms },
+            RunError::MemoryLimit { limit_bytes, .. } => Self::MemoryLimit { limit_bytes },
+            RunError::TableLimit { .. } => Self::TableLimit,
+            RunError::StackOverflow { .. } => Self::StackOverflow,
+            RunError::Trap { .. } => Self::PluginTrapped,
+            RunError::OutputTooLarge { limit, actual, .. } => {
+                Self::OutputTooLarge { limit, actual }
+            }
+            RunError::Feature { error, .. } => Self::Feature(error),
+        }
+    }
 }

@@ -21,11 +21,10 @@ use cloister_attestation::{PolicySetError, SimulatedLaunch, simulated_measuremen
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::config::HostConfig;
+use crate::config::{HostConfig, ProviderKind};
 use crate::digest::Digest;
 use crate::error::LoadError;
 use crate::policy::PolicySet;
-use crate::serve::ProviderKind;
 
 /// The digests naming a host launch; serialised as `cloister-host measure`
 /// prints it and read back in that form by the release tool (`cloister-release`).
@@ -98,7 +97,7 @@ impl LaunchDigests {
         policies: &PolicySet,
         host_binary: [u8; 32],
     ) -> Result<Self, LaunchError> {
-        let plugin_dir = HostConfig::open_dir(&config.plugin_dir)?;
+        let plugin_dir = config.plugin_dir()?;
         let mut plugins = Vec::with_capacity(policies.manifests().len());
         for manifest in policies.manifests() {
             let bytes = plugin_dir

@@ -20,24 +20,31 @@
 //! 3. [`Runtime::handle`] instantiates it in a fresh store for one request,
 //!    with the manifest's memory, table, wall-time and output limits, calls
 //!    `run`, and drops the store. A trap or a limit fails that request alone
-//!    with a typed [`RunError`].
+//!    with a typed [`RunError`], which reaches the client as a
+//!    [`cloister_api::RequestError`]: a stable code and its fields.
 //!
 //! # Capabilities
 //!
 //! Each capability in [`capabilities`] is one module owning its manifest
-//! section, its configuration, its per-host state, its per-instance state and
-//! its linker wiring, after Spin's "factors": inference (under the
-//! manifest's token and call budget), log, and an empty WASI context for
-//! components from other toolchains.
+//! section and its check, its per-host state, its per-instance state and its
+//! linker wiring (through a getter), after Spin's "factors". Today:
+//! [`capabilities::inference`] (with its [`capabilities::inference::Budget`]
+//! accounting), [`capabilities::log`] and an empty [`capabilities::wasi`]
+//! context for components from other toolchains.
 //!
 //! # Serving
 //!
-//! The launch digests name what a host runs (`cloister-host measure`, which
-//! the release tool logs in the ledger); the server (`cloister-host serve`)
-//! is the RA-TLS session endpoint the gateway forwards to, attested to those
-//! digests: it refuses to start unless its attestation report's HOST_DATA
-//! names the policy set it loaded. It also serves `/healthz` and aggregate
-//! `/metrics`.
+//! [`config`] is the host's configuration as plain data; [`launch`] names
+//! what a host runs by digests (`cloister-host measure`); [`serve`]
+//! assembles a host in one place ([`Host::boot`]: configuration -> engine ->
+//! capabilities -> runtime -> sessions -> server) and is its network face
+//! (`cloister-host serve`): the RA-TLS session endpoint the gateway forwards
+//! to, attested to those digests, with `/healthz` and aggregate `/metrics`.
+//!
+//! The library links the inference *trait* only ([`cloister_inference`]):
+//! which engine serves the plugins is the caller's choice, made by the
+//! `cloister-host` binary (package `cloister-host-cli`) from its own
+//! `[inference]` configuration.
 //!
 //! # Logs
 //!
@@ -89,4 +96,4 @@ pub use launch::{LaunchDigests, host_binary_digest};
 pub use manifest::PluginManifest;
 pub use policy::PolicySet;
 pub use runtime::{HANDLER_EXPORT, Profiler, Runtime, RuntimeConfig, component_interfaces};
-pub use serve::Host;
+pub use serve::{Host, load_runtime};

@@ -2,8 +2,6 @@
 
 use wasmtime::ResourceLimiter;
 
-use crate::manifest::Limits;
-
 /// Which limit a store ran into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LimitHit {
@@ -22,10 +20,10 @@ pub(crate) struct Limiter {
 }
 
 impl Limiter {
-    pub(crate) fn new(limits: &Limits) -> Self {
+    pub(crate) fn new(memory_bytes: u64, table_elements: u32) -> Self {
         Self {
-            memory_bytes: usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX),
-            table_elements: usize::try_from(limits.table_elements).unwrap_or(usize::MAX),
+            memory_bytes: usize::try_from(memory_bytes).unwrap_or(usize::MAX),
+            table_elements: usize::try_from(table_elements).unwrap_or(usize::MAX),
             hit: None,
         }
     }

@@ -3,17 +3,25 @@
 //! A manifest lives in `policies/plugins/<name>.toml`. The host refuses a
 //! component whose bytes do not hash to the manifest's digest or whose
 //! imports exceed the interfaces the manifest grants.
+//!
+//! Besides the keys below, a manifest holds each capability's own section
+//! ([`Grants`]: `[inference]`, `wasi = true`), which that capability parses
+//! and checks ([`crate::capabilities`]).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::capabilities::{Capabilities, GrantError, Grants};
 use crate::digest::Digest;
 
 /// A plugin's manifest.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+///
+/// Unknown keys are refused: the ones named here are taken first, and
+/// [`Grants`], which takes the rest, refuses any it does not know.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "WrittenManifest")]
 pub struct PluginManifest {
     /// Feature name; requests name it (`summarise`).
     pub name: String,
@@ -25,14 +33,41 @@ pub struct PluginManifest {
     pub digest: Digest,
     /// WIT interfaces the component may import, e.g. `cloister:feature/log@0.1.0`.
     pub imports: BTreeSet<String>,
-    /// Whether `wasi:*` imports are allowed. They are served by an empty
-    /// context: no files, sockets, environment, arguments or clocks of note.
-    #[serde(default)]
-    pub wasi: bool,
     /// Resource limits of one request.
     pub limits: Limits,
-    /// Inference budget of one request; required when `inference` is imported.
-    pub inference: Option<InferenceGrant>,
+    /// Every capability's section (the inference budget, the WASI flag).
+    pub grants: Grants,
+}
+
+/// A manifest as written: the keys of [`PluginManifest`], and the
+/// capabilities' sections among the rest.
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct WrittenManifest {
+    name: String,
+    version: String,
+    component: String,
+    digest: Digest,
+    imports: BTreeSet<String>,
+    limits: Limits,
+    #[serde(flatten)]
+    sections: toml::Table,
+}
+
+impl TryFrom<WrittenManifest> for PluginManifest {
+    type Error = toml::de::Error;
+
+    fn try_from(written: WrittenManifest) -> Result<Self, Self::Error> {
+        Ok(Self {
+            name: written.name,
+            version: written.version,
+            component: written.component,
+            digest: written.digest,
+            imports: written.imports,
+            limits: written.limits,
+            grants: toml::Value::Table(written.sections).try_into()?,
+        })
+    }
 }
 
 /// Limits on one instance, for one request.
@@ -56,22 +91,6 @@ impl Limits {
     }
 }
 
-/// What one request may ask of the inference engine.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct InferenceGrant {
-    /// Models the plugin may name.
-    pub models: BTreeSet<String>,
-    /// Most tokens one call may generate.
-    pub max_tokens_per_call: u32,
-    /// Most tokens all calls of one request may generate together.
-    pub max_tokens_per_request: u32,
-    /// Most calls in one request.
-    pub max_calls_per_request: u32,
-    /// Most bytes of prompt text in one call.
-    pub max_prompt_bytes: u64,
-}
-
 /// A manifest that is inconsistent in itself.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ManifestError {
@@ -81,10 +100,10 @@ pub enum ManifestError {
     /// An import names no interface this host provides.
     #[error("manifest grants `{0}`, which this host does not provide")]
     UnknownInterface(String),
-    /// `inference` is imported without a budget.
-    #[error("manifest grants inference but has no [inference] budget")]
-    MissingInferenceBudget,
-    /// A limit is zero or a per-call budget exceeds the per-request one.
+    /// A capability's section does not fit what the manifest grants.
+    #[error(transparent)]
+    Grant(#[from] GrantError),
+    /// A limit is zero.
     #[error("manifest limit `{0}` is out of range")]
     BadLimit(&'static str),
     /// The component file name could escape the plugin directory.
@@ -127,31 +146,19 @@ impl PluginManifest {
                 return Err(ManifestError::BadLimit(name));
             }
         }
-        if self.grants(crate::capabilities::inference::INTERFACE) {
-            let grant = self
-                .inference
-                .as_ref()
-                .ok_or(ManifestError::MissingInferenceBudget)?;
-            if grant.max_tokens_per_call == 0
-                || grant.max_tokens_per_call > grant.max_tokens_per_request
-            {
-                return Err(ManifestError::BadLimit("max-tokens-per-call"));
-            }
-            if grant.max_calls_per_request == 0 {
-                return Err(ManifestError::BadLimit("max-calls-per-request"));
-            }
-        }
+        Capabilities::check_grants(&self.grants, &self.imports)?;
         Ok(())
     }
 
-    /// Whether the manifest grants the interface.
+    /// Whether the manifest grants the interface by name.
     pub fn grants(&self, interface: &str) -> bool {
         self.imports.contains(interface)
     }
 
-    /// Whether the manifest allows a component to import `name`.
+    /// Whether the manifest allows a component to import `name`: granted by
+    /// name, or allowed by a capability's section (`wasi = true`).
     pub fn allows_import(&self, name: &str) -> bool {
-        self.grants(name) || (self.wasi && name.starts_with("wasi:"))
+        self.grants(name) || Capabilities::allows_import(&self.grants, name)
     }
 }
 
@@ -196,13 +203,16 @@ max-prompt-bytes = 100
         let parsed = PluginManifest::parse(&manifest(BUDGET), PROVIDED).expect("valid manifest");
         assert!(parsed.allows_import("cloister:feature/log@0.1.0"));
         assert!(!parsed.allows_import("wasi:cli/environment@0.2.0"));
-        assert_eq!(parsed.inference.map(|g| g.max_calls_per_request), Some(2));
+        assert_eq!(
+            parsed.grants.inference.map(|g| g.max_calls_per_request),
+            Some(2)
+        );
     }
 
     #[test]
     fn rejects_inconsistent_manifests() {
         let cases = [
-            (manifest(""), "no [inference] budget"),
+            (manifest(""), "no [inference] section"),
             (
                 manifest(&BUDGET.replace("max-tokens-per-call = 10", "max-tokens-per-call = 30")),
                 "max-tokens-per-call",

@@ -16,11 +16,11 @@ use wasmtime::{
 };
 
 use crate::bindings::{Feature, FeaturePre};
-use crate::capabilities::{Capabilities, InstanceContext, InstanceState};
+use crate::capabilities::{Capabilities, Grants, InstanceContext, InstanceState};
 use crate::convert;
 use crate::digest::Digest;
 use crate::error::{LoadError, RunError};
-use crate::limits::LimitHit;
+use crate::limits::{LimitHit, Limiter};
 use crate::manifest::PluginManifest;
 use crate::policy::PolicySet;
 
@@ -82,6 +82,8 @@ struct LoadedPlugin {
     manifest: Arc<PluginManifest>,
     /// `manifest.name`, shared with every request's state.
     name: Arc<str>,
+    /// `manifest.grants`, shared with every request's state.
+    grants: Arc<Grants>,
     pre: FeaturePre<InstanceState>,
 }
 
@@ -170,11 +172,6 @@ impl Runtime {
         })
     }
 
-    /// The capabilities' per-host state (engine, log filter), for metrics.
-    pub fn capabilities(&self) -> &Capabilities {
-        &self.capabilities
-    }
-
     /// Loads every plugin of a policy set, reading components from `plugin_dir`.
     pub fn load_policy_set(
         &mut self,
@@ -233,11 +230,13 @@ impl Runtime {
         };
         tracing::info!(event = "plugin-loaded", plugin = %plugin, digest = %actual);
         let name = Arc::from(plugin.as_str());
+        let grants = Arc::new(manifest.grants.clone());
         self.plugins.insert(
             plugin,
             LoadedPlugin {
                 manifest: Arc::new(manifest),
                 name,
+                grants,
                 pre,
             },
         );
@@ -264,11 +263,16 @@ impl Runtime {
         let manifest = &loaded.manifest;
         let started = Instant::now();
         let context = InstanceContext {
-            manifest,
             plugin: &loaded.name,
+            grants: &loaded.grants,
+            started,
             deadline: started + manifest.limits.time(),
         };
-        let mut store = Store::new(&self.engine, self.capabilities.instantiate(context));
+        let limiter = Limiter::new(manifest.limits.memory_bytes, manifest.limits.table_elements);
+        let mut store = Store::new(
+            &self.engine,
+            self.capabilities.instantiate(context, limiter),
+        );
         store.limiter(|state| &mut state.limiter);
         let ticks = manifest
             .limits
@@ -302,13 +306,13 @@ impl Runtime {
             }
             Ok(Err(error)) => Err(RunError::Feature {
                 plugin: plugin.to_owned(),
-                error: convert::feature_error(error),
+                error: convert::feature_error(error, store.data_mut().inference().budget()),
             }),
             Err(error) => Err(classify_failure(&error, store.data().limiter.hit, manifest)),
         };
 
-        let state = store.into_data();
-        let discarded = state.wasi.discarded_output_bytes();
+        let mut state = store.into_data();
+        let discarded = state.wasi().discarded_output_bytes();
         if discarded > 0 {
             tracing::info!(event = "plugin-output-discarded", plugin = %plugin, bytes = discarded);
         }
@@ -317,7 +321,7 @@ impl Runtime {
             plugin = %plugin,
             outcome = outcome_label(&result),
             duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            generated_tokens = u64::from(state.inference.tokens_used()),
+            generated_tokens = u64::from(state.inference().budget().tokens_used()),
         );
         result
     }

@@ -30,7 +30,7 @@ const BINARIES: &[(&str, &str)] = &[
     ("cloister-issuer", "cloister-issuer"),
     ("cloister-gateway", "cloister-gateway"),
     ("cloister-relay", "cloister-relay"),
-    ("cloister-host", "cloister-host"),
+    ("cloister-host-cli", "cloister-host"),
     ("cloister-cli", "cloister"),
     ("cloister-release", "cloister-release"),
 ];

@@ -145,6 +145,9 @@ fn explain(error: ClientError, tokens_left: usize) -> anyhow::Error {
         ClientError::Attestation(_) => {
             anyhow::Error::new(error).context("the host is not trusted: nothing was sent to it")
         }
+        ClientError::Feature(_) => {
+            anyhow::Error::new(error).context("the attested host answered with an error")
+        }
         _ => anyhow::Error::new(error).context("the session failed"),
     }
 }

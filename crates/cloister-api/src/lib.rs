@@ -155,9 +155,14 @@ impl FeatureResponse {
     }
 }
 
-/// Why a feature could not answer (the plugin's own typed error).
+/// Why a feature could not answer (the plugin's own typed error), tagged by
+/// a stable `code`.
+///
+/// Free text appears only where the plugin gave a reason for refusing its
+/// input (`invalid-input`, `input-too-large`) or the host refused an
+/// inference call it made (`invalid-inference-request`, `model-unavailable`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[serde(tag = "error", rename_all = "kebab-case")]
+#[serde(tag = "code", rename_all = "kebab-case")]
 pub enum FeatureError {
     /// The plugin does not serve this kind of request.
     #[error("the feature does not serve this request")]
@@ -178,15 +183,134 @@ pub enum FeatureError {
         /// The measured value.
         actual: u64,
     },
-    /// Inference failed.
-    #[error("inference failed: {reason}")]
-    Inference {
-        /// The inference error, as the host reported it to the plugin.
+    /// An inference call would have gone over one of the request's budgets
+    /// (numbers from the host's accounting).
+    #[error("inference budget exceeded: {budget} would reach {used}, the limit is {limit}")]
+    BudgetExceeded {
+        /// Which budget.
+        budget: BudgetKind,
+        /// Its limit.
+        limit: u64,
+        /// What the request would have used with the refused call (for
+        /// wall time: had used when it was refused).
+        used: u64,
+    },
+    /// The plugin asked for a model it is not granted or the host lacks.
+    #[error("model `{model}` unavailable")]
+    ModelUnavailable {
+        /// The model named.
+        model: String,
+    },
+    /// The host refused the parameters of an inference call.
+    #[error("invalid inference request: {reason}")]
+    InvalidInferenceRequest {
+        /// What is wrong.
         reason: String,
     },
+    /// The inference engine is saturated; retry later.
+    #[error("inference engine busy")]
+    InferenceBusy,
+    /// The inference engine failed.
+    #[error("inference engine failure")]
+    InferenceFailed,
     /// The model's output could not be turned into an answer.
     #[error("the model's output was unusable")]
     UnusableOutput,
+}
+
+/// The budgets of one request's inference calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BudgetKind {
+    /// Tokens one call may generate.
+    TokensPerCall,
+    /// Tokens all calls of the request may generate together.
+    TokensPerRequest,
+    /// Calls in one request.
+    CallsPerRequest,
+    /// Bytes of prompt text in one call.
+    PromptBytes,
+    /// Wall time of the request, in milliseconds.
+    WallTime,
+}
+
+impl BudgetKind {
+    /// The stable name, as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TokensPerCall => "tokens-per-call",
+            Self::TokensPerRequest => "tokens-per-request",
+            Self::CallsPerRequest => "calls-per-request",
+            Self::PromptBytes => "prompt-bytes",
+            Self::WallTime => "wall-time",
+        }
+    }
+}
+
+impl std::fmt::Display for BudgetKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why the host answered a feature request with an error: what travels back
+/// to the client, tagged by a stable `code` with its fields.
+///
+/// The host's own refusals are listed here; the plugin's are
+/// [`FeatureError`]s, whose codes appear at the same level on the wire
+/// (`{"code": "budget-exceeded", "budget": "tokens-per-call", ...}`).
+/// Nothing here carries plugin-controlled text beyond [`FeatureError`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "code", rename_all = "kebab-case")]
+pub enum RequestError {
+    /// The request is not a valid feature request.
+    #[error("malformed feature request: {reason}")]
+    MalformedRequest {
+        /// The parser's reason.
+        reason: String,
+    },
+    /// No plugin serves this feature.
+    #[error("no feature named `{name}`")]
+    UnknownFeature {
+        /// The feature asked for.
+        name: String,
+    },
+    /// Every instance slot is in use; retry later.
+    #[error("the host is at capacity; retry later")]
+    AtCapacity,
+    /// The request ran past its wall-time limit.
+    #[error("the feature exceeded its time limit of {limit_ms} ms")]
+    TimeLimit {
+        /// The limit.
+        limit_ms: u64,
+    },
+    /// The plugin tried to grow its memory past its limit.
+    #[error("the feature exceeded its memory limit of {limit_bytes} bytes")]
+    MemoryLimit {
+        /// The limit.
+        limit_bytes: u64,
+    },
+    /// The plugin tried to grow a table past its limit.
+    #[error("the feature exceeded its table limit")]
+    TableLimit,
+    /// The plugin recursed past the host's stack limit.
+    #[error("the feature overflowed its stack")]
+    StackOverflow,
+    /// The plugin trapped (a panic, an invalid access).
+    #[error("the feature trapped")]
+    PluginTrapped,
+    /// The response is larger than the plugin's manifest allows.
+    #[error("the feature returned {actual} bytes of text; its limit is {limit}")]
+    OutputTooLarge {
+        /// The limit.
+        limit: u64,
+        /// The response size.
+        actual: u64,
+    },
+    /// The plugin answered with its own typed error.
+    #[error(transparent)]
+    #[serde(untagged)]
+    Feature(FeatureError),
 }
 
 #[cfg(test)]
@@ -220,6 +344,60 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn errors_travel_as_a_code_with_their_fields() {
+        let budget = RequestError::Feature(FeatureError::BudgetExceeded {
+            budget: BudgetKind::TokensPerCall,
+            limit: 16,
+            used: 64,
+        });
+        let json = serde_json::to_value(&budget).expect("encodes");
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "code": "budget-exceeded",
+                "budget": "tokens-per-call",
+                "limit": 16,
+                "used": 64
+            })
+        );
+        let cases = [
+            budget,
+            RequestError::UnknownFeature {
+                name: "translate".into(),
+            },
+            RequestError::PluginTrapped,
+            RequestError::TimeLimit { limit_ms: 500 },
+            RequestError::Feature(FeatureError::InvalidInput {
+                reason: "empty".into(),
+            }),
+            RequestError::Feature(FeatureError::UnusableOutput),
+        ];
+        for error in cases {
+            let text = serde_json::to_string(&error).expect("encodes");
+            let back: RequestError = serde_json::from_str(&text).expect("decodes");
+            assert_eq!(back, error, "{text}");
+        }
+        assert_eq!(
+            serde_json::to_value(RequestError::PluginTrapped).expect("encodes"),
+            serde_json::json!({"code": "plugin-trapped"})
+        );
+        assert!(serde_json::from_str::<RequestError>(r#"{"code":"no-such-code"}"#).is_err());
+    }
+
+    #[test]
+    fn errors_print_their_fields() {
+        let error = RequestError::Feature(FeatureError::BudgetExceeded {
+            budget: BudgetKind::CallsPerRequest,
+            limit: 4,
+            used: 5,
+        });
+        assert_eq!(
+            error.to_string(),
+            "inference budget exceeded: calls-per-request would reach 5, the limit is 4"
+        );
     }
 
     #[test]

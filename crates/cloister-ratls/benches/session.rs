@@ -8,7 +8,9 @@
 use std::hint::black_box;
 use std::sync::Arc;
 
-use cloister_api::{FeatureRequest, FeatureResponse, SuggestRequest, Tone};
+use cloister_api::{
+    FeatureError, FeatureRequest, FeatureResponse, RequestError, SuggestRequest, Tone,
+};
 use cloister_ratls::{
     ClientSession, FeatureService, InMemoryTransport, SessionConfig, SessionTable,
 };
@@ -23,12 +25,14 @@ const CALLER: [u8; 48] = [0x43; 48];
 struct Echo;
 
 impl FeatureService for Echo {
-    fn handle(&self, request: FeatureRequest) -> Result<FeatureResponse, String> {
+    fn handle(&self, request: FeatureRequest) -> Result<FeatureResponse, RequestError> {
         match request {
             FeatureRequest::Suggest(suggest) => Ok(FeatureResponse::Suggestions {
                 items: vec![suggest.draft],
             }),
-            FeatureRequest::Summarise(_) => Err("unsupported".into()),
+            FeatureRequest::Summarise(_) => {
+                Err(RequestError::Feature(FeatureError::UnsupportedRequest))
+            }
         }
     }
 }

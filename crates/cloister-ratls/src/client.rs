@@ -7,7 +7,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
 
-use cloister_api::{FeatureRequest, FeatureResponse};
+use cloister_api::{FeatureRequest, FeatureResponse, RequestError};
 use cloister_attestation::{
     MeasurementAuthority, Nonce, NonceTracker, ProviderError, VerifiedReport, Verifier, VerifyError,
 };
@@ -116,9 +116,10 @@ pub enum ClientError {
     /// The host broke the message protocol.
     #[error("protocol violation by host: {0}")]
     Protocol(String),
-    /// The feature ran and reported an error.
+    /// The host answered the request with a typed error (a code and its
+    /// fields): match on it, or print it.
     #[error("feature failed: {0}")]
-    Feature(String),
+    Feature(RequestError),
 }
 
 /// A TLS session with a host whose evidence has been verified. Only such a
@@ -272,7 +273,7 @@ impl<T: Transport> ClientSession<T> {
         );
         match self.channel.call(Frame::Request(json)).await? {
             Frame::Response(json) => {
-                serde_json::from_slice::<Result<FeatureResponse, String>>(&json)
+                serde_json::from_slice::<Result<FeatureResponse, RequestError>>(&json)
                     .map_err(|e| ClientError::Protocol(format!("malformed response: {e}")))?
                     .map_err(ClientError::Feature)
             }
@@ -384,9 +385,9 @@ mod tests {
     struct Counting(AtomicUsize);
 
     impl FeatureService for Counting {
-        fn handle(&self, _: FeatureRequest) -> Result<FeatureResponse, String> {
+        fn handle(&self, _: FeatureRequest) -> Result<FeatureResponse, RequestError> {
             self.0.fetch_add(1, Ordering::SeqCst);
-            Err("should not run".into())
+            Err(RequestError::AtCapacity)
         }
     }
 

@@ -10,7 +10,7 @@
 //! | 1 | `Attest` | client -> host | the client's 32-byte nonce |
 //! | 2 | `Evidence` | host -> client | encoded evidence ([`cloister_attestation::Evidence`], itself versioned) |
 //! | 3 | `Request` | client -> host | JSON feature request |
-//! | 4 | `Response` | host -> client | JSON `Result<FeatureResponse, String>` |
+//! | 4 | `Response` | host -> client | JSON `Result<FeatureResponse, RequestError>` |
 //! | 5 | `Refused` | host -> client | UTF-8 reason |
 //! | 6 | `Challenge` | host -> caller | the host's 32-byte nonce |
 //! | 7 | `CallerEvidence` | caller -> host | the 32-byte nonce answered, then encoded evidence |
@@ -52,7 +52,7 @@ pub(crate) enum Frame {
     Evidence(Vec<u8>),
     /// Client -> host: a JSON [`cloister_api::FeatureRequest`].
     Request(Zeroizing<Vec<u8>>),
-    /// Host -> client: JSON `Result<FeatureResponse, String>`.
+    /// Host -> client: JSON `Result<FeatureResponse, RequestError>`.
     Response(Zeroizing<Vec<u8>>),
     /// Host -> client: the host will not do what was asked (UTF-8 reason).
     Refused(String),

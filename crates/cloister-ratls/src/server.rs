@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
-use cloister_api::{FeatureRequest, FeatureResponse};
+use cloister_api::{FeatureRequest, FeatureResponse, RequestError};
 use cloister_attestation::{
     Evidence, EvidenceProvider, Nonce, NonceTracker, ProviderError, TlsExporter, report_data,
 };
@@ -27,8 +27,11 @@ pub const MAX_SESSION_ID_LEN: usize = 64;
 /// Called on a blocking thread, only after the session has been attested
 /// (and, on a table that requires it, after the caller has attested too).
 pub trait FeatureService: Send + Sync {
-    /// Serves `request`; the error string is returned to the client.
-    fn handle(&self, request: FeatureRequest) -> Result<FeatureResponse, String>;
+    /// Serves `request`; the error is returned to the client, typed.
+    ///
+    /// # Errors
+    /// Why the request was not answered.
+    fn handle(&self, request: FeatureRequest) -> Result<FeatureResponse, RequestError>;
 }
 
 /// Produces evidence for one TLS session and client nonce.
@@ -466,11 +469,12 @@ impl SessionTable {
             }
             Frame::Request(json) if session.stage == Stage::Serving => {
                 self.counters.requests.fetch_add(1, Ordering::Relaxed);
-                let outcome: Result<FeatureResponse, String> =
-                    match serde_json::from_slice::<FeatureRequest>(&json) {
-                        Ok(request) => self.features.handle(request),
-                        Err(error) => Err(format!("malformed feature request: {error}")),
-                    };
+                let outcome = match serde_json::from_slice::<FeatureRequest>(&json) {
+                    Ok(request) => self.features.handle(request),
+                    Err(error) => Err(RequestError::MalformedRequest {
+                        reason: error.to_string(),
+                    }),
+                };
                 drop(json);
                 let encoded = serde_json::to_vec(&outcome)
                     .map_err(|_| SessionError::UnexpectedMessage("unencodable response"))?;

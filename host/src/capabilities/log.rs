@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use wasmtime::component::{HasSelf, Linker};
 
-use super::{Capability, InstanceContext, InstanceState};
+use super::{Capability, Get, InstanceContext};
 use crate::bindings::log::{
     self as wit, Event, Field, FieldName, FieldValue as WitValue, Level as WitLevel,
 };
@@ -31,19 +31,20 @@ impl LogCapability {
     pub fn new(filter: Arc<LogFilter>) -> Self {
         Self { filter }
     }
-
-    /// The filter, for metrics.
-    pub fn filter(&self) -> &Arc<LogFilter> {
-        &self.filter
-    }
 }
 
 impl Capability for LogCapability {
     const INTERFACES: &'static [&'static str] = &[INTERFACE];
+    /// Granting the interface is all there is: no section.
+    type Grant = ();
     type Instance = LogInstance;
 
-    fn add_to_linker(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
-        wit::add_to_linker::<_, HasSelf<LogInstance>>(linker, |state| &mut state.log)
+    fn add_to_linker<T, G>(linker: &mut Linker<T>) -> wasmtime::Result<()>
+    where
+        T: Send + 'static,
+        G: Get<T, Instance = LogInstance>,
+    {
+        wit::add_to_linker::<T, HasSelf<LogInstance>>(linker, G::get)
     }
 
     fn instance(&self, context: InstanceContext<'_>) -> LogInstance {
@@ -116,5 +117,46 @@ impl wit::Host for LogInstance {
         // Past the cap the empty name matches no rule: dropped and counted.
         self.filter.submit(self.source.clone(), level, name, fields);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::capabilities::Grants;
+    use crate::logfilter::{AllowList, MemorySink};
+
+    fn instance(allow_list: &str) -> (LogInstance, MemorySink) {
+        let allow: AllowList = toml::from_str(allow_list).expect("allow-list");
+        let sink = MemorySink::default();
+        let capability =
+            LogCapability::new(Arc::new(LogFilter::new(allow, Arc::new(sink.clone()))));
+        let now = Instant::now();
+        let instance = capability.instance(InstanceContext {
+            plugin: &Arc::from("p"),
+            grants: &Arc::new(Grants::default()),
+            started: now,
+            deadline: now,
+        });
+        (instance, sink)
+    }
+
+    #[test]
+    fn events_are_named_by_the_allow_list_and_capped_per_request() {
+        let (mut log, sink) = instance("[plugin.request-started]\nfields = []\n");
+        for _ in 0..MAX_EVENTS_PER_REQUEST + 10 {
+            wit::Host::emit(&mut log, WitLevel::Info, Event::RequestStarted, Vec::new())
+                .expect("emit");
+        }
+        let records = sink.records();
+        assert_eq!(records.len(), MAX_EVENTS_PER_REQUEST as usize);
+        assert!(records.iter().all(|r| r.event == "request-started"));
+        assert!(
+            records
+                .iter()
+                .all(|r| r.source == Source::Plugin("p".into()))
+        );
     }
 }

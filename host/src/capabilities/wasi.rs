@@ -1,7 +1,8 @@
 //! An empty WASI p2 context, for components built by toolchains that always
 //! import WASI (most languages other than Rust without `std`).
 //!
-//! A manifest grants it with `wasi = true`. The context has no preopened
+//! A manifest grants it with `wasi = true` (this capability's section): then
+//! any `wasi:*` import is allowed. The context has no preopened
 //! directories, no sockets, no environment variables, no arguments and
 //! frozen clocks (a clock is a timing side channel). What the component
 //! writes to stdout or stderr is free text, which the log allow-list never
@@ -13,13 +14,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use wasmtime::component::{Linker, ResourceTable};
-use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime::component::{HasData, Linker, ResourceTable};
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream, WasiCli, WasiCliView as _};
+use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView as _};
+use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView as _};
+use wasmtime_wasi::p2::bindings;
+use wasmtime_wasi::random::{WasiRandom, WasiRandomView as _};
+use wasmtime_wasi::sockets::{WasiSockets, WasiSocketsView as _};
 use wasmtime_wasi::{
     HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
 };
 
-use super::{Capability, InstanceContext, InstanceState};
+use super::{Capability, Get, InstanceContext};
 
 /// Per-host state: nothing is shared between WASI instances.
 #[derive(Debug, Default)]
@@ -28,10 +34,57 @@ pub struct WasiCapability;
 impl Capability for WasiCapability {
     /// WASI is granted by the manifest's `wasi` flag, not by interface name.
     const INTERFACES: &'static [&'static str] = &[];
+    /// `wasi = true` allows every `wasi:*` import.
+    type Grant = bool;
     type Instance = WasiInstance;
 
-    fn add_to_linker(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
-        wasmtime_wasi::p2::add_to_linker_sync(linker)
+    fn allows_import(grant: &bool, name: &str) -> bool {
+        *grant && name.starts_with("wasi:")
+    }
+
+    /// What `wasmtime_wasi::p2::add_to_linker_sync` defines, each interface
+    /// reaching its view of the state through `G` instead of a `WasiView`
+    /// store.
+    fn add_to_linker<T, G>(linker: &mut Linker<T>) -> wasmtime::Result<()>
+    where
+        T: Send + 'static,
+        G: Get<T, Instance = WasiInstance>,
+    {
+        use bindings::{cli, clocks, filesystem, random, sockets, sync};
+        let l = linker;
+        let options = sync::LinkOptions::default();
+        clocks::wall_clock::add_to_linker::<T, WasiClocks>(l, |t| G::get(t).clocks())?;
+        clocks::monotonic_clock::add_to_linker::<T, WasiClocks>(l, |t| G::get(t).clocks())?;
+        filesystem::preopens::add_to_linker::<T, WasiFilesystem>(l, |t| G::get(t).filesystem())?;
+        random::random::add_to_linker::<T, WasiRandom>(l, |t| G::get(t).random())?;
+        random::insecure::add_to_linker::<T, WasiRandom>(l, |t| G::get(t).random())?;
+        random::insecure_seed::add_to_linker::<T, WasiRandom>(l, |t| G::get(t).random())?;
+        cli::exit::add_to_linker::<T, WasiCli>(l, |t| G::get(t).cli())?;
+        cli::environment::add_to_linker::<T, WasiCli>(l, |t| G::get(t).cli())?;
+        cli::stdin::add_to_linker::<T, WasiCli>(l, |t| G::get(t).cli())?;
+        cli::stdout::add_to_linker::<T, WasiCli>(l, |t| G::get(t).cli())?;
+        cli::stderr::add_to_linker::<T, WasiCli>(l, |t| G::get(t).cli())?;
+        cli::terminal_input::add_to_linker::<T, WasiCli>(l, |t| G::get(t).cli())?;
+        cli::terminal_output::add_to_linker::<T, WasiCli>(l, |t| G::get(t).cli())?;
+        cli::terminal_stdin::add_to_linker::<T, WasiCli>(l, |t| G::get(t).cli())?;
+        cli::terminal_stdout::add_to_linker::<T, WasiCli>(l, |t| G::get(t).cli())?;
+        cli::terminal_stderr::add_to_linker::<T, WasiCli>(l, |t| G::get(t).cli())?;
+        sockets::tcp_create_socket::add_to_linker::<T, WasiSockets>(l, |t| G::get(t).sockets())?;
+        sockets::instance_network::add_to_linker::<T, WasiSockets>(l, |t| G::get(t).sockets())?;
+        sockets::network::add_to_linker::<T, WasiSockets>(l, &(&options).into(), |t| {
+            G::get(t).sockets()
+        })?;
+        sockets::ip_name_lookup::add_to_linker::<T, WasiSockets>(l, |t| G::get(t).sockets())?;
+        sync::io::error::add_to_linker::<T, Table>(l, |t| G::get(t).ctx().table)?;
+        sync::io::poll::add_to_linker::<T, Table>(l, |t| G::get(t).ctx().table)?;
+        sync::io::streams::add_to_linker::<T, Table>(l, |t| G::get(t).ctx().table)?;
+        sync::filesystem::types::add_to_linker::<T, WasiFilesystem>(l, |t| G::get(t).filesystem())?;
+        sync::sockets::tcp::add_to_linker::<T, WasiSockets>(l, |t| G::get(t).sockets())?;
+        sync::sockets::udp::add_to_linker::<T, WasiSockets>(l, |t| G::get(t).sockets())?;
+        sync::sockets::udp_create_socket::add_to_linker::<T, WasiSockets>(l, |t| {
+            G::get(t).sockets()
+        })?;
+        Ok(())
     }
 
     fn instance(&self, _context: InstanceContext<'_>) -> WasiInstance {
@@ -40,6 +93,13 @@ impl Capability for WasiCapability {
             discarded: Arc::new(AtomicU64::new(0)),
         }
     }
+}
+
+/// The WASI I/O interfaces' view of the state: the resource table.
+struct Table;
+
+impl HasData for Table {
+    type Data<'a> = &'a mut ResourceTable;
 }
 
 /// Per-instance state: the empty context, built on the first WASI call so
@@ -54,8 +114,10 @@ impl WasiInstance {
     pub fn discarded_output_bytes(&self) -> u64 {
         self.discarded.load(Ordering::Relaxed)
     }
+}
 
-    fn view(&mut self) -> WasiCtxView<'_> {
+impl WasiView for WasiInstance {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
         let discarded = &self.discarded;
         let (ctx, table) = self.context.get_or_insert_with(|| {
             let ctx = WasiCtxBuilder::new()
@@ -67,12 +129,6 @@ impl WasiInstance {
             (ctx, ResourceTable::new())
         });
         WasiCtxView { ctx, table }
-    }
-}
-
-impl WasiView for InstanceState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        self.wasi.view()
     }
 }
 

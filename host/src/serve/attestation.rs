@@ -10,7 +10,7 @@ use cloister_attestation::{
     ensure_policy_set_matches,
 };
 
-use super::config::{AttestationConfig, ProviderKind};
+use crate::config::{AttestationConfig, ProviderKind};
 use crate::launch::LaunchDigests;
 use crate::policy::PolicySet;
 

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::{Mutex, PoisonError};
 
-use cloister_api::{FeatureRequest, FeatureResponse};
+use cloister_api::{FeatureRequest, FeatureResponse, RequestError};
 use cloister_ratls::{FeatureService, SessionStats};
 
 use crate::logfilter::FilterStats;
@@ -75,12 +75,9 @@ impl MeteredRuntime {
 }
 
 impl FeatureService for MeteredRuntime {
-    fn handle(&self, request: FeatureRequest) -> Result<FeatureResponse, String> {
+    fn handle(&self, request: FeatureRequest) -> Result<FeatureResponse, RequestError> {
         let feature = request.feature();
-        let outcome = self
-            .runtime
-            .handle(request)
-            .map_err(|error| error.to_string());
+        let outcome = self.runtime.handle(request).map_err(RequestError::from);
         self.counters.record(feature, outcome.is_ok());
         outcome
     }

@@ -1,10 +1,14 @@
-//! `cloister-host serve`: the CVM host's network face (DESIGN.md, phases 4-6).
+//! `cloister-host serve`: the CVM host's network face (DESIGN.md, phases 4-6),
+//! and the one place where a host is assembled.
 //!
-//! [`Host::boot`] computes the [`LaunchDigests`], starts the configured
-//! attestation provider, requests one report and refuses to start unless its
-//! HOST_DATA is the digest of the policy set just loaded; only then does it
-//! compile the plugins and open a [`SessionTable`] with a fresh ephemeral
-//! TLS certificate. [`Host::serve`] answers, until `shutdown` resolves:
+//! [`Host::boot`] builds it in order: configuration (plain data, with the
+//! [`LaunchDigests`] it names and the attestation provider, which must
+//! report HOST_DATA equal to the digest of the policy set just loaded) ->
+//! engine (chosen and built by the binary, passed in) -> capabilities ->
+//! runtime (every plugin compiled) -> sessions (a [`SessionTable`] with a
+//! fresh ephemeral TLS certificate) -> server. [`load_runtime`] is the same
+//! assembly up to the runtime, for `cloister-host run`. [`Host::serve`]
+//! answers, until `shutdown` resolves:
 //!
 //! * `POST /session`: RA-TLS records forwarded by the gateway
 //!   ([`cloister_ratls::routes`]); each feature request runs in a fresh
@@ -16,7 +20,6 @@
 //! A background task sweeps idle sessions every `expire-every-secs`.
 
 mod attestation;
-mod config;
 pub mod metrics;
 
 use std::future::Future;
@@ -34,15 +37,14 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 
 pub use self::attestation::{AttestationError, ConfiguredProvider, check_boot_report, provider};
-pub use self::config::{
-    AttestationConfig, ProviderKind, ServeConfig, SevGuestConfig, SimulatedConfig,
-};
 use self::metrics::{FeatureCounters, MeteredRuntime};
-use crate::config::HostConfig;
+use crate::capabilities::Capabilities;
+use crate::config::{HostConfig, ProviderKind, ServeConfig};
 use crate::error::LoadError;
 use crate::launch::{LaunchDigests, LaunchError};
 use crate::logfilter::LogFilter;
 use crate::policy::PolicySet;
+use crate::runtime::Runtime;
 
 /// Why the host refused to start.
 #[derive(Debug, thiserror::Error)]
@@ -81,7 +83,6 @@ pub struct Health {
 /// A booted host, ready to serve.
 pub struct Host {
     table: Arc<SessionTable>,
-    backend: Arc<dyn InferenceBackend>,
     observed: Arc<Observed>,
     settings: ServeConfig,
 }
@@ -94,11 +95,29 @@ struct Observed {
     health: Health,
 }
 
+/// The assembly up to the runtime: capabilities serving inference from
+/// `engine` and plugin events through `filter`, and a runtime with every
+/// plugin of `policies` compiled from `config.plugin_dir`.
+///
+/// # Errors
+/// A plugin or the wasm engine failed to load.
+pub fn load_runtime(
+    config: &HostConfig,
+    policies: &PolicySet,
+    engine: Arc<dyn InferenceBackend>,
+    filter: Arc<LogFilter>,
+) -> Result<Runtime, LoadError> {
+    let capabilities = Capabilities::new(engine, filter);
+    let mut runtime = Runtime::new(config.runtime.clone(), capabilities)?;
+    runtime.load_policy_set(policies, &config.plugin_dir()?)?;
+    Ok(runtime)
+}
+
 impl Host {
-    /// Boots a host for `policies` under `config`, as the binary whose
-    /// SHA-256 is `host_binary`, logging plugin events into `filter`.
-    /// Slow: generates or requests attestation, compiles every plugin and
-    /// loads the inference engine.
+    /// Boots a host for `policies` under `config`, serving inference from
+    /// `engine`, as the binary whose SHA-256 is `host_binary`, logging
+    /// plugin events into `filter`. Slow: generates or requests attestation
+    /// and compiles every plugin.
     ///
     /// # Errors
     /// See [`BootError`]; notably a HOST_DATA other than the digest of
@@ -106,38 +125,40 @@ impl Host {
     pub fn boot(
         config: &HostConfig,
         policies: &PolicySet,
+        engine: Arc<dyn InferenceBackend>,
         filter: Arc<LogFilter>,
         host_binary: [u8; 32],
     ) -> Result<Self, BootError> {
+        // Configuration: what it names, and attestation to exactly that.
         let launch = LaunchDigests::compute(config, policies, host_binary)?;
         let provider = provider(&config.attestation, &launch)?;
         check_boot_report(provider.as_ref(), policies)?;
+        let health = Health {
+            status: "ok",
+            attestation: if provider.is_simulated() {
+                SIMULATION_WARNING.to_owned()
+            } else {
+                "sev-guest".to_owned()
+            },
+            attestation_provider: config.attestation.provider,
+            inference_backend: engine.name().to_owned(),
+            inference_simulated: engine.is_simulated(),
+            launch,
+        };
 
-        let runtime = config.start(policies, Arc::clone(&filter))?;
-        let backend = runtime.capabilities().inference.backend().clone();
+        // Engine -> capabilities -> runtime.
+        let runtime = load_runtime(config, policies, engine, Arc::clone(&filter))?;
         let features = Arc::new(FeatureCounters::new(
             runtime.manifests().map(|m| m.name.as_str()),
         ));
         let service = MeteredRuntime::new(runtime, Arc::clone(&features));
+
+        // Sessions -> server.
         let table = Arc::new(SessionTable::new(
             &config.serve.sessions(),
             Arc::clone(&provider) as _,
             Arc::new(service),
         )?);
-
-        let attestation = if provider.is_simulated() {
-            SIMULATION_WARNING.to_owned()
-        } else {
-            "sev-guest".to_owned()
-        };
-        let health = Health {
-            status: "ok",
-            attestation,
-            attestation_provider: config.attestation.provider,
-            inference_backend: backend.name().to_owned(),
-            inference_simulated: backend.is_simulated(),
-            launch,
-        };
         let observed = Arc::new(Observed {
             table: Arc::clone(&table),
             features,
@@ -146,7 +167,6 @@ impl Host {
         });
         Ok(Self {
             table,
-            backend,
             observed,
             settings: config.serve.clone(),
         })
@@ -160,11 +180,6 @@ impl Host {
     /// The launch digests this host attests to.
     pub fn launch(&self) -> &LaunchDigests {
         &self.observed.health.launch
-    }
-
-    /// The inference engine serving the plugins.
-    pub fn backend(&self) -> &Arc<dyn InferenceBackend> {
-        &self.backend
     }
 
     /// The session table (e.g. for its statistics).

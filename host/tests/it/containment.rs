@@ -5,10 +5,13 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use cloister_api::{FeatureError, FeatureRequest, FeatureResponse, SuggestRequest, Tone};
-use cloister_host::capabilities::Capabilities;
+use cloister_api::{
+    BudgetKind, FeatureError, FeatureRequest, FeatureResponse, RequestError, SuggestRequest, Tone,
+};
+use cloister_host::capabilities::inference::InferenceGrant;
+use cloister_host::capabilities::{Capabilities, Grants};
 use cloister_host::logfilter::{AllowList, LogFilter, MemorySink, Source};
-use cloister_host::manifest::{InferenceGrant, Limits};
+use cloister_host::manifest::Limits;
 use cloister_host::{Digest, LoadError, PluginManifest, RunError, Runtime, RuntimeConfig};
 use cloister_inference::DeterministicBackend;
 
@@ -38,20 +41,22 @@ fn manifest(component: &[u8]) -> PluginManifest {
             "cloister:feature/inference@0.1.0".into(),
             "cloister:feature/log@0.1.0".into(),
         ]),
-        wasi: false,
         limits: Limits {
             memory_bytes: 16 << 20,
             table_elements: 10_000,
             time_ms: 500,
             max_output_bytes: 4096,
         },
-        inference: Some(InferenceGrant {
-            models: BTreeSet::from([MODEL.to_owned()]),
-            max_tokens_per_call: 16,
-            max_tokens_per_request: 32,
-            max_calls_per_request: 4,
-            max_prompt_bytes: 1024,
-        }),
+        grants: Grants {
+            inference: Some(InferenceGrant {
+                models: BTreeSet::from([MODEL.to_owned()]),
+                max_tokens_per_call: 16,
+                max_tokens_per_request: 32,
+                max_calls_per_request: 4,
+                max_prompt_bytes: 1024,
+            }),
+            ..Grants::default()
+        },
     }
 }
 
@@ -209,13 +214,25 @@ fn inference_beyond_the_budget_is_a_typed_error() {
     let host = host();
     let error = ask(&host, "over-budget").expect_err("budget must refuse");
     let RunError::Feature {
-        error: FeatureError::Inference { reason },
+        error: feature @ FeatureError::BudgetExceeded { budget, limit, .. },
         ..
     } = &error
     else {
         panic!("expected an inference error, got {error}");
     };
-    assert!(reason.contains("tokens-per-call"), "{reason}");
+    assert_eq!((*budget, *limit), (BudgetKind::TokensPerCall, 16));
+    assert!(feature.to_string().contains("tokens-per-call"), "{feature}");
+    // The client receives it typed, with the host's numbers.
+    let RequestError::Feature(FeatureError::BudgetExceeded { used, .. }) =
+        RequestError::from(error)
+    else {
+        panic!("the wire error is the budget error");
+    };
+    assert_eq!(
+        used,
+        u64::from(u32::MAX),
+        "the call asked for u32::MAX tokens"
+    );
     assert_still_serves(&host);
 }
 

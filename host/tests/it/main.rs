@@ -1,7 +1,6 @@
 //! Integration tests of this crate, as modules of one test binary: one
 //! link is much cheaper than one per test file.
 
-mod binary;
 mod containment;
 mod serve;
 mod wasi;

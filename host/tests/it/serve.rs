@@ -10,11 +10,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cloister_attestation::PolicySetError;
-use cloister_host::capabilities::inference::BackendKind;
+use cloister_host::config::ProviderKind;
 use cloister_host::launch::{LaunchDigests, LaunchError};
 use cloister_host::logfilter::MemorySink;
-use cloister_host::serve::{AttestationError, BootError, ProviderKind};
+use cloister_host::serve::{AttestationError, BootError};
 use cloister_host::{Host, HostConfig, LoadError, PolicySet};
+use cloister_inference::{DeterministicBackend, InferenceBackend};
 
 /// The host binary digest the tests launch as (any fixed value: `measure`
 /// and `serve` take it from the same place).
@@ -24,17 +25,14 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The defaults, with the real policies and components and the simulated
-/// inference stand-in (no model needed).
+/// The defaults, with the real policies and components.
 fn config(policy_dir: &Path) -> HostConfig {
-    let mut config = HostConfig {
+    HostConfig {
         plugin_dir: std::env::var_os("CLOISTER_PLUGIN_DIR")
             .map_or_else(|| repo_root().join("target/plugins"), PathBuf::from),
         policy_dir: policy_dir.to_path_buf(),
         ..HostConfig::default()
-    };
-    config.inference.backend = BackendKind::Deterministic;
-    config
+    }
 }
 
 fn policies(config: &HostConfig) -> PolicySet {
@@ -46,7 +44,11 @@ fn policies(config: &HostConfig) -> PolicySet {
 fn boot(config: &HostConfig) -> Result<Host, BootError> {
     let policies = policies(config);
     let filter = HostConfig::log_filter(&policies, Arc::new(MemorySink::default()));
-    Host::boot(config, &policies, filter, HOST_BINARY)
+    // The simulated inference stand-in: no model needed.
+    let engine: Arc<dyn InferenceBackend> = Arc::new(DeterministicBackend::serving(
+        "smollm2-135m-instruct".to_owned(),
+    ));
+    Host::boot(config, &policies, engine, filter, HOST_BINARY)
 }
 
 #[test]

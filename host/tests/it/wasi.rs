@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use cloister_api::{FeatureRequest, FeatureResponse, Message, SummariseRequest};
-use cloister_host::capabilities::Capabilities;
+use cloister_host::capabilities::{Capabilities, Grants};
 use cloister_host::logfilter::{
     AllowList, AllowListLayer, FieldValue, LogFilter, MemorySink, Source,
 };
@@ -30,14 +30,16 @@ fn manifest(component: &[u8], wasi: bool) -> PluginManifest {
         component: "wasi-guest.wasm".into(),
         digest: Digest::of(component),
         imports: BTreeSet::new(),
-        wasi,
         limits: Limits {
             memory_bytes: 1 << 20,
             table_elements: 100,
             time_ms: 500,
             max_output_bytes: 4096,
         },
-        inference: None,
+        grants: Grants {
+            wasi,
+            ..Grants::default()
+        },
     }
 }
 

@@ -119,7 +119,9 @@ pub enum ReleaseError {
         source: serde_json::Error,
     },
     /// `cloister-host measure` could not be run or failed.
-    #[error("running `{host} measure` (build it with `cargo build -p cloister-host`): {reason}")]
+    #[error(
+        "running `{host} measure` (build it with `cargo build -p cloister-host-cli`): {reason}"
+    )]
     HostMeasure {
         /// The host binary.
         host: PathBuf,

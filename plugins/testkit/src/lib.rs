@@ -51,9 +51,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cloister_api::{FeatureRequest, FeatureResponse};
-use cloister_host::capabilities::Capabilities;
+use cloister_host::capabilities::inference::InferenceGrant;
+use cloister_host::capabilities::{Capabilities, Grants};
 use cloister_host::logfilter::{AllowList, FilterStats, LogFilter, LogRecord, MemorySink};
-use cloister_host::manifest::{InferenceGrant, Limits};
+use cloister_host::manifest::Limits;
 use cloister_host::{
     Digest, LoadError, PluginManifest, PolicySet, RunError, Runtime, RuntimeConfig,
 };
@@ -97,7 +98,10 @@ pub fn plugin_dir() -> PathBuf {
 }
 
 /// The real engine with the project's model, from `$CLOISTER_MODEL_DIR` or
-/// `target/models` (installed by `inference/fetch-model.sh`), one thread.
+/// `target/models` (installed by `inference/fetch-model.sh`), one thread;
+/// pass it to [`TestKitBuilder::engine`]. Only with the `real-model`
+/// feature, which links the candle engine.
+#[cfg(feature = "real-model")]
 pub fn real_engine() -> Result<Arc<dyn InferenceBackend>, cloister_inference_candle::LoadError> {
     let config = cloister_inference_candle::CandleConfig {
         model_dir: std::env::var_os("CLOISTER_MODEL_DIR")
@@ -162,7 +166,7 @@ impl TestKitBuilder {
 
     /// Replaces the manifest's inference budget.
     pub fn inference_grant(mut self, grant: InferenceGrant) -> Self {
-        self.manifest.inference = Some(grant);
+        self.manifest.grants.inference = Some(grant);
         self
     }
 
@@ -253,20 +257,22 @@ impl TestKit {
                 .into_iter()
                 .map(str::to_owned)
                 .collect(),
-            wasi: false,
             limits: Limits {
                 memory_bytes: 64 << 20,
                 table_elements: 20_000,
                 time_ms: 10_000,
                 max_output_bytes: 64 << 10,
             },
-            inference: Some(InferenceGrant {
-                models: BTreeSet::from([SCRIPTED_MODEL.to_owned()]),
-                max_tokens_per_call: 1024,
-                max_tokens_per_request: 8192,
-                max_calls_per_request: 16,
-                max_prompt_bytes: 64 << 10,
-            }),
+            grants: Grants {
+                inference: Some(InferenceGrant {
+                    models: BTreeSet::from([SCRIPTED_MODEL.to_owned()]),
+                    max_tokens_per_call: 1024,
+                    max_tokens_per_request: 8192,
+                    max_calls_per_request: 16,
+                    max_prompt_bytes: 64 << 10,
+                }),
+                ..Grants::default()
+            },
         };
         let allow_list = PolicySet::load(&cloister_host::HostConfig::open_dir(&policy_dir())?)?
             .allow_list()

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use cloister_api::{FeatureRequest, FeatureResponse};
+use cloister_api::{BudgetKind, FeatureError, FeatureRequest, FeatureResponse, RequestError};
 use cloister_attestation::{
     Evidence, Nonce, ProviderError, SimulatedProvider, TlsExporter, VerifyError, report_data,
 };
@@ -57,10 +57,15 @@ async fn handshake_attestation_and_request_round_trip() {
         tone: cloister_api::Tone::Neutral,
         count: 1,
     });
-    assert!(matches!(
-        session.request(&suggest).await,
-        Err(ClientError::Feature(reason)) if reason.contains("not served")
-    ));
+    // It arrives typed, with the fields the host sent.
+    match session.request(&suggest).await {
+        Err(ClientError::Feature(RequestError::Feature(FeatureError::BudgetExceeded {
+            budget: BudgetKind::TokensPerCall,
+            limit: 16,
+            used: 64,
+        }))) => {}
+        other => panic!("expected the typed budget error, got {other:?}"),
+    }
     assert_eq!(host.calls(), 2);
     let stats = host.table.stats();
     assert_eq!(
@@ -215,9 +220,13 @@ struct OutlastingFeature {
 }
 
 impl FeatureService for OutlastingFeature {
-    fn handle(&self, _: FeatureRequest) -> Result<FeatureResponse, String> {
+    fn handle(&self, _: FeatureRequest) -> Result<FeatureResponse, RequestError> {
         self.clock.advance(IDLE * 2);
-        let table = self.table.get().and_then(Weak::upgrade).ok_or("no table")?;
+        let table = self
+            .table
+            .get()
+            .and_then(Weak::upgrade)
+            .ok_or(RequestError::AtCapacity)?;
         table.expire_idle();
         Ok(FeatureResponse::Summary {
             text: "done".into(),

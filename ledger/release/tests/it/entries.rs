@@ -5,8 +5,8 @@ use std::fs;
 use std::path::Path;
 
 use cloister_host::LaunchDigests;
+use cloister_host::config::ProviderKind;
 use cloister_host::launch::{PluginDigest, PolicyFileDigest};
-use cloister_host::serve::ProviderKind;
 use cloister_ledger_verify::HexBytes;
 use cloister_ledger_verify::entry::{
     EntryBody, POLICY_SET_NAME, Provenance, Sha256Digest, Subject,

@@ -149,9 +149,9 @@ fn model_failures_and_empty_answers_are_reported() {
         .expect("loads");
     match busy.run(lunch()) {
         Err(RunError::Feature {
-            error: FeatureError::Inference { reason },
+            error: error @ FeatureError::InferenceBusy,
             ..
-        }) => assert!(reason.contains("busy"), "{reason}"),
+        }) => assert!(error.to_string().contains("busy"), "{error}"),
         other => panic!("expected an inference error, got {other:?}"),
     }
     let empty = TestKit::for_plugin("summarise")

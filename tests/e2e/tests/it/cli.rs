@@ -9,7 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use cloister_api::{FeatureRequest, FeatureResponse, SuggestRequest, Tone};
+use cloister_api::{
+    BudgetKind, FeatureError, FeatureRequest, FeatureResponse, Message, RequestError,
+    SuggestRequest, SummariseRequest, Tone,
+};
 use cloister_attestation::{SimulatedLaunch, SimulatedPlatform, SimulatedProvider, Tcb};
 use cloister_gateway::PrivacyPassRedeemer;
 use cloister_privacypass::{Redeemer, TrustedKey};
@@ -39,14 +42,21 @@ struct Echo {
     calls: AtomicUsize,
 }
 
+/// What the host answers every summarise request with.
+const OVER_BUDGET: RequestError = RequestError::Feature(FeatureError::BudgetExceeded {
+    budget: BudgetKind::TokensPerRequest,
+    limit: 256,
+    used: 300,
+});
+
 impl FeatureService for Echo {
-    fn handle(&self, request: FeatureRequest) -> Result<FeatureResponse, String> {
+    fn handle(&self, request: FeatureRequest) -> Result<FeatureResponse, RequestError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         match request {
             FeatureRequest::Suggest(suggest) => Ok(FeatureResponse::Suggestions {
                 items: vec![suggest.draft.to_uppercase()],
             }),
-            FeatureRequest::Summarise(_) => Err("unsupported".into()),
+            FeatureRequest::Summarise(_) => Err(OVER_BUDGET),
         }
     }
 }
@@ -220,6 +230,33 @@ async fn a_request_runs_on_the_attested_host_paying_one_token_per_ohttp_request(
     );
     assert_eq!(outcome.tokens_left, 5 - outcome.tokens_spent);
     assert_eq!(stack.wallet_tokens(), outcome.tokens_left);
+    assert_eq!(stack.feature.calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_budget_error_reaches_the_user_typed_with_its_fields() {
+    let stack = Stack::start(RELEASED).await;
+    let summarise = FeatureRequest::Summarise(SummariseRequest {
+        messages: vec![Message {
+            sender: "Ann".into(),
+            sent_at: 0,
+            text: "Lunch?".into(),
+        }],
+        max_words: 0,
+    });
+    let error = session::run(&stack.config, &summarise)
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("the host refuses summarise"));
+    let printed = format!("{error:#}");
+    match error.downcast_ref::<cloister_ratls::ClientError>() {
+        Some(cloister_ratls::ClientError::Feature(typed)) => assert_eq!(*typed, OVER_BUDGET),
+        other => panic!("expected the typed error, got {other:?}"),
+    }
+    assert!(
+        printed.contains("tokens-per-request would reach 300, the limit is 256"),
+        "{printed}"
+    );
     assert_eq!(stack.feature.calls.load(Ordering::SeqCst), 1);
 }
 

@@ -8,7 +8,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
-use cloister_api::{FeatureRequest, FeatureResponse, Message, SummariseRequest};
+use cloister_api::{
+    BudgetKind, FeatureError, FeatureRequest, FeatureResponse, Message, RequestError,
+    SummariseRequest,
+};
 use cloister_attestation::{
     AllowList, MeasurementAuthority, Policy, SimulatedLaunch, SimulatedPlatform, SimulatedProvider,
     Tcb, TrustAnchors, Verifier,
@@ -89,8 +92,15 @@ pub struct CountingFeature {
     calls: AtomicUsize,
 }
 
+/// What the feature answers every suggest request with: a typed error.
+const SUGGEST_ERROR: RequestError = RequestError::Feature(FeatureError::BudgetExceeded {
+    budget: BudgetKind::TokensPerCall,
+    limit: 16,
+    used: 64,
+});
+
 impl FeatureService for CountingFeature {
-    fn handle(&self, request: FeatureRequest) -> Result<FeatureResponse, String> {
+    fn handle(&self, request: FeatureRequest) -> Result<FeatureResponse, RequestError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         match request {
             FeatureRequest::Summarise(summarise) => Ok(FeatureResponse::Summary {
@@ -101,7 +111,7 @@ impl FeatureService for CountingFeature {
                 ),
                 messages_covered: u32::try_from(summarise.messages.len()).unwrap_or(u32::MAX),
             }),
-            FeatureRequest::Suggest(_) => Err("suggest is not served here".into()),
+            FeatureRequest::Suggest(_) => Err(SUGGEST_ERROR),
         }
     }
 }

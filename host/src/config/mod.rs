@@ -1,4 +1,12 @@
-//! The host's configuration file (`cloister-host.toml`).
+//! The host's configuration as plain data: folders, engine limits, the
+//! network face and the attestation provider.
+//!
+//! It names no inference engine: the binary chooses and builds the engine
+//! (its own `[inference]` table) and hands it to the assembly
+//! (`Host::boot` in the `serve` module). Nothing here starts anything; the
+//! helpers below only open the configured folders.
+
+mod serve;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -7,15 +15,16 @@ use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 use serde::Deserialize;
 
-use crate::capabilities::Capabilities;
-use crate::capabilities::inference::InferenceConfig;
+pub use self::serve::{
+    AttestationConfig, ProviderKind, ServeConfig, SevGuestConfig, SimulatedConfig,
+};
 use crate::error::LoadError;
 use crate::logfilter::{LogFilter, LogSink};
 use crate::policy::PolicySet;
-use crate::runtime::{Runtime, RuntimeConfig};
-use crate::serve::{AttestationConfig, ServeConfig};
+use crate::runtime::RuntimeConfig;
 
-/// Host configuration. Every key has a default that works from a checkout.
+/// Host configuration: the host part of `cloister-host.toml`. Every key has
+/// a default that works from a checkout.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct HostConfig {
@@ -25,8 +34,6 @@ pub struct HostConfig {
     pub policy_dir: PathBuf,
     /// Engine settings.
     pub runtime: RuntimeConfig,
-    /// Inference engine settings.
-    pub inference: InferenceConfig,
     /// The network face of `cloister-host serve`.
     pub serve: ServeConfig,
     /// Where attestation evidence comes from.
@@ -39,47 +46,13 @@ impl Default for HostConfig {
             plugin_dir: PathBuf::from("target/plugins"),
             policy_dir: PathBuf::from("policies"),
             runtime: RuntimeConfig::default(),
-            inference: InferenceConfig::default(),
             serve: ServeConfig::default(),
             attestation: AttestationConfig::default(),
         }
     }
 }
 
-/// A configuration file that cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read config `{path}`: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The file is not a valid host configuration.
-    #[error("config `{path}`: {reason}")]
-    Syntax {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
-}
-
 impl HostConfig {
-    /// Reads a configuration file.
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            path: path.into(),
-            source,
-        })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Syntax {
-            path: path.into(),
-            reason: e.to_string(),
-        })
-    }
-
     /// Opens a configured folder as a read-only capability.
     pub fn open_dir(path: &Path) -> Result<Dir, LoadError> {
         Dir::open_ambient_dir(path, ambient_authority()).map_err(|source| LoadError::Io {
@@ -93,21 +66,9 @@ impl HostConfig {
         PolicySet::load(&Self::open_dir(&self.policy_dir)?)
     }
 
-    /// Starts a runtime with every plugin of `policies` loaded and its log
-    /// events filtered into `filter`.
-    pub fn start(
-        &self,
-        policies: &PolicySet,
-        filter: Arc<LogFilter>,
-    ) -> Result<Runtime, LoadError> {
-        let engine = self
-            .inference
-            .backend()
-            .map_err(|e| LoadError::Inference(e.to_string()))?;
-        let capabilities = Capabilities::new(engine, filter);
-        let mut runtime = Runtime::new(self.runtime.clone(), capabilities)?;
-        runtime.load_policy_set(policies, &Self::open_dir(&self.plugin_dir)?)?;
-        Ok(runtime)
+    /// Opens the plugin folder as a read-only capability.
+    pub fn plugin_dir(&self) -> Result<Dir, LoadError> {
+        Self::open_dir(&self.plugin_dir)
     }
 
     /// A log filter for `policies`, writing to `sink`.
@@ -121,13 +82,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn example_config_is_the_defaults() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("cloister-host.example.toml");
-        let example = HostConfig::load(&path).expect("example parses");
-        assert_eq!(example, HostConfig::default());
-    }
-
-    #[test]
     fn attestation_settings_parse_and_malformed_digests_are_refused() {
         let text =
             "[attestation]\nprovider = \"sev-guest\"\n[attestation.simulated]\nhost-data = \""
@@ -135,10 +89,7 @@ mod tests {
                 + &"ab".repeat(32)
                 + "\"\n";
         let config: HostConfig = toml::from_str(&text).expect("parses");
-        assert_eq!(
-            config.attestation.provider,
-            crate::serve::ProviderKind::SevGuest
-        );
+        assert_eq!(config.attestation.provider, ProviderKind::SevGuest);
         assert_eq!(config.attestation.simulated.host_data, Some([0xab; 32]));
         for bad in [
             "host-data = \"abcd\"",

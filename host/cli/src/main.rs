@@ -1,4 +1,9 @@
-//! `cloister-host`: the CVM host's command line.
+//! `cloister-host`: the CVM host's command line. It chooses the inference
+//! engine from its `[inference]` table, builds it, and hands it with the
+//! host configuration to the `cloister-host` library, which assembles the
+//! rest.
+
+mod config;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -6,12 +11,16 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 use cloister_api::FeatureRequest;
+use cloister_host::config::ProviderKind;
 use cloister_host::logfilter::{AllowListLayer, JsonLinesSink, LogFilter};
 use cloister_host::{
     Digest, Host, HostConfig, LaunchDigests, PolicySet, component_interfaces, host_binary_digest,
+    load_runtime,
 };
 use cloister_inference::InferenceBackend;
 use tracing_subscriber::layer::SubscriberExt as _;
+
+use crate::config::Config;
 
 #[derive(Parser)]
 #[command(
@@ -46,14 +55,14 @@ enum Command {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     let config = match &cli.config {
-        Some(path) => HostConfig::load(path)?,
-        None => HostConfig::default(),
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
     };
-    let policies = config.policies().context("loading policies")?;
+    let policies = config.host.policies().context("loading policies")?;
     match cli.command {
         Command::Run { input } => run(&config, &policies, &input),
-        Command::Inspect => inspect(&config, &policies),
-        Command::Measure => measure(&config, &policies),
+        Command::Inspect => inspect(&config.host, &policies),
+        Command::Measure => measure(&config.host, &policies),
         Command::Serve => serve(&config, &policies),
     }
 }
@@ -87,15 +96,25 @@ fn measure(config: &HostConfig, policies: &PolicySet) -> Result<()> {
     Ok(())
 }
 
-fn serve(config: &HostConfig, policies: &PolicySet) -> Result<()> {
+fn serve(config: &Config, policies: &PolicySet) -> Result<()> {
     let filter = install_log_filter(policies)?;
-    let host = Host::boot(config, policies, filter, host_binary_digest()?)?;
-    if host.health().attestation_provider == cloister_host::serve::ProviderKind::Simulated {
+    let engine = config
+        .inference
+        .engine()
+        .context("starting the inference engine")?;
+    let host = Host::boot(
+        &config.host,
+        policies,
+        engine.clone(),
+        filter,
+        host_binary_digest()?,
+    )?;
+    if host.health().attestation_provider == ProviderKind::Simulated {
         // /healthz carries the full warning; the log names the part.
         tracing::warn!(event = "simulation", component = "attestation");
     }
-    announce(host.launch().plugins.len(), host.backend().as_ref());
-    let listen = config.serve.listen;
+    announce(host.launch().plugins.len(), engine.as_ref());
+    let listen = config.host.serve.listen;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
@@ -137,24 +156,25 @@ async fn shutdown_signal() {
     tracing::info!(event = "host-stopping");
 }
 
-fn run(config: &HostConfig, policies: &PolicySet, input: &PathBuf) -> Result<()> {
+fn run(config: &Config, policies: &PolicySet, input: &PathBuf) -> Result<()> {
     let text =
         std::fs::read_to_string(input).with_context(|| format!("reading {}", input.display()))?;
     let request: FeatureRequest =
         serde_json::from_str(&text).with_context(|| format!("parsing {}", input.display()))?;
     let filter = install_log_filter(policies)?;
-    let runtime = config.start(policies, filter)?;
-    announce(
-        runtime.manifests().count(),
-        runtime.capabilities().inference.backend().as_ref(),
-    );
+    let engine = config
+        .inference
+        .engine()
+        .context("starting the inference engine")?;
+    let runtime = load_runtime(&config.host, policies, engine.clone(), filter)?;
+    announce(runtime.manifests().count(), engine.as_ref());
     let response = runtime.handle(request)?;
     println!("{}", serde_json::to_string_pretty(&response)?);
     Ok(())
 }
 
 fn inspect(config: &HostConfig, policies: &PolicySet) -> Result<()> {
-    let plugin_dir = HostConfig::open_dir(&config.plugin_dir)?;
+    let plugin_dir = config.plugin_dir()?;
     for manifest in policies.manifests() {
         let bytes = plugin_dir.read(&manifest.component);
         let status = match &bytes {
@@ -190,7 +210,7 @@ fn inspect(config: &HostConfig, policies: &PolicySet) -> Result<()> {
         }
         println!(
             "  wasi        {}",
-            if manifest.wasi {
+            if manifest.grants.wasi {
                 "empty context"
             } else {
                 "none"
@@ -201,7 +221,7 @@ fn inspect(config: &HostConfig, policies: &PolicySet) -> Result<()> {
             "  limits      memory {} B, tables {}, time {} ms, output {} B",
             l.memory_bytes, l.table_elements, l.time_ms, l.max_output_bytes
         );
-        if let Some(g) = &manifest.inference {
+        if let Some(g) = &manifest.grants.inference {
             println!(
                 "  inference   models {:?}; tokens {}/call {}/request; {} calls; prompt {} B",
                 g.models,

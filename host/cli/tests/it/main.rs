@@ -1,0 +1,3 @@
+//! Integration tests of the `cloister-host` binary, one test binary.
+
+mod binary;

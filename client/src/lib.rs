@@ -39,34 +39,28 @@
 //!
 //! # Example
 //!
-//! A request through a relay and a gateway on loopback (here the in-process
-//! ones of `cloister-test-support`, whose gateway echoes instead of routing
-//! to a host). The client pins the gateway's key digest; pinned to another
-//! digest, it sends nothing.
+//! A request through the relay to the gateway, sent only if the gateway's
+//! key configuration is one the client pins (in production the pin is
+//! [`ledger::LedgerTrust`], the client's verified view of the ledger). It
+//! needs a running relay and gateway; `tests/e2e` runs the same exchange
+//! against real ones on loopback.
 //!
-//! ```rust
+//! ```rust,no_run
 //! use std::collections::HashSet;
 //!
-//! use cloister_client::{Client, ClientConfig, ClientError, InnerRequest, PinnedDigests};
-//! use cloister_gateway::{EchoRouter, NoRedeemer};
-//! use cloister_test_support::Loopback;
+//! use cloister_client::{Client, ClientConfig, InnerRequest, PinnedDigests};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let stack = Loopback::start(NoRedeemer { require_tokens: false }, EchoRouter).await;
-//! let config = ClientConfig {
-//!     relay_url: stack.relay_url.clone(),
-//!     key_config_url: stack.key_config_url.clone(),
-//!     ..ClientConfig::default()
-//! };
-//! let request = InnerRequest::new("POST", "cloister.invalid", "/echo").body("hello");
-//!
-//! let client = Client::new(config.clone(), PinnedDigests(HashSet::from([stack.key_config_digest()])))?;
+//! // SHA-256 of the gateway's key configuration, as logged in the ledger.
+//! let logged_key_config: [u8; 32] = [0x5a; 32];
+//! let client = Client::new(
+//!     ClientConfig::default(), // the relay and key endpoint on loopback
+//!     PinnedDigests(HashSet::from([logged_key_config])),
+//! )?;
+//! let request = InnerRequest::new("POST", "cloister.invalid", "/session").body("records");
 //! let answer = client.send(&request).await?;
-//! assert_eq!(answer.content(), b"POST /echo\nhello");
-//!
-//! let elsewhere = Client::new(config, PinnedDigests(HashSet::from([[0; 32]])))?;
-//! assert!(matches!(elsewhere.send(&request).await, Err(ClientError::KeyConsistency(_))));
+//! println!("{} bytes back", answer.content().len());
 //! # Ok(())
 //! # }
 //! ```

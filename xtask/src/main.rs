@@ -122,14 +122,16 @@ const CLIPPY_ARGS: &str = "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__";
 
 /// The whole suite, as CI runs it: formatting, then one build of every
 /// target of the workspace (linted by clippy as it compiles), every test,
-/// every doc test.
+/// every doc test. Benchmarks are built and linted, not run: they are
+/// measurements (some build a million-entry ledger first), run with
+/// `cargo bench`.
 fn test(root: &Path, args: &[String]) -> Result<()> {
     run(cargo().current_dir(root).args(["fmt", "--all", "--check"]))
         .context("formatting differs from rustfmt's: run `cargo fmt --all`")?;
     fetch_model(root)?;
     plugins::build_all(root)?;
     let threads = std::env::var("RUST_TEST_THREADS").unwrap_or_else(|_| "2".into());
-    let suite = |targets: &str| {
+    let suite = |targets: &[&str]| {
         let mut command = cargo();
         // One build: `--workspace` unifies features across every crate (a
         // `-p` run would rebuild dependencies with other feature sets), and
@@ -138,7 +140,8 @@ fn test(root: &Path, args: &[String]) -> Result<()> {
         // no second pass over the dependencies.
         command
             .current_dir(root)
-            .args(["test", "--workspace", "--no-fail-fast", targets])
+            .args(["test", "--workspace", "--no-fail-fast"])
+            .args(targets)
             .args(args)
             .env("RUSTC_WORKSPACE_WRAPPER", "clippy-driver")
             .env("CLIPPY_ARGS", CLIPPY_ARGS)
@@ -146,8 +149,9 @@ fn test(root: &Path, args: &[String]) -> Result<()> {
             .env("RAYON_NUM_THREADS", "1");
         command
     };
-    run(&mut suite("--all-targets"))?;
-    run(&mut suite("--doc"))
+    run(&mut suite(&["--all-targets", "--no-run"]))?;
+    run(&mut suite(&["--lib", "--bins", "--tests", "--examples"]))?;
+    run(&mut suite(&["--doc"]))
 }
 
 /// Fuzz crates: the party's folder holding a `fuzz/` cargo-fuzz crate.

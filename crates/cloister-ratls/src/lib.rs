@@ -75,7 +75,7 @@
 //! ```rust
 //! use std::sync::Arc;
 //!
-//! use cloister_api::{FeatureRequest, FeatureResponse, Message, SummariseRequest};
+//! use cloister_api::{FeatureRequest, FeatureResponse, Message, RequestError, SummariseRequest};
 //! use cloister_attestation::{
 //!     AllowList, DEVELOPMENT_SEED, DEVELOPMENT_TCB, Policy, SimulatedLaunch, SimulatedPlatform,
 //!     SimulatedProvider, TrustAnchors, Verifier,
@@ -88,9 +88,9 @@
 //! struct Count;
 //!
 //! impl FeatureService for Count {
-//!     fn handle(&self, request: FeatureRequest) -> Result<FeatureResponse, String> {
+//!     fn handle(&self, request: FeatureRequest) -> Result<FeatureResponse, RequestError> {
 //!         let FeatureRequest::Summarise(summarise) = request else {
-//!             return Err("only summarise is served here".into());
+//!             return Err(RequestError::UnknownFeature { name: request.feature().into() });
 //!         };
 //!         let covered = u32::try_from(summarise.messages.len()).unwrap_or(u32::MAX);
 //!         Ok(FeatureResponse::Summary { text: format!("{covered} messages"), messages_covered: covered })

@@ -34,7 +34,7 @@ mod token;
 pub use config::{
     GatewayConfig, IssuerSettings, KeyConfigSettings, ReplaySettings, RouterSettings, TokenSettings,
 };
-pub use metrics::{Counter, Metrics};
+pub use metrics::{Metrics, Rejection};
 pub use pipeline::{
     Decapsulated, Gateway, GatewayResponse, OuterError, REPLAY_PROBLEM_TYPE, decapsulate_and_parse,
     now_unix,

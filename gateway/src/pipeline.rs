@@ -9,7 +9,7 @@ use cloister_ohttp_keys::{KeyRing, leading_key_id};
 use ohttp::ServerResponse;
 use thiserror::Error;
 
-use crate::metrics::{Counter, Metrics};
+use crate::metrics::{Metrics, Rejection};
 use crate::replay::{ReplayGuard, ReplayVerdict};
 use crate::router::{RouteError, Router};
 use crate::server::KeyService;
@@ -130,7 +130,7 @@ struct InnerRejection {
     status: u16,
     problem_type: &'static str,
     title: &'static str,
-    counter: Counter,
+    rejection: Rejection,
 }
 
 impl InnerRejection {
@@ -138,13 +138,13 @@ impl InnerRejection {
         status: u16,
         problem_type: &'static str,
         title: &'static str,
-        counter: Counter,
+        rejection: Rejection,
     ) -> Self {
         Self {
             status,
             problem_type,
             title,
-            counter,
+            rejection,
         }
     }
 }
@@ -182,7 +182,7 @@ impl<R: Router, T: TokenRedeemer> Gateway<R, T> {
         &self.keys
     }
 
-    /// The gateway's counters.
+    /// The gateway's metrics.
     #[must_use]
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
@@ -190,12 +190,12 @@ impl<R: Router, T: TokenRedeemer> Gateway<R, T> {
 
     /// Handle one POSTed body with its `Content-Type`.
     pub async fn handle(&self, content_type: Option<&str>, body: &[u8]) -> GatewayResponse {
-        self.metrics.incr(Counter::Requests);
+        self.metrics.encapsulated();
         let is_ohttp = content_type
             .and_then(|ct| ct.split(';').next())
             .is_some_and(|media| media.trim().eq_ignore_ascii_case(REQUEST_MEDIA_TYPE));
         if !is_ohttp {
-            self.metrics.incr(Counter::BadMediaType);
+            self.metrics.rejected(Rejection::BadMediaType);
             return GatewayResponse::outer_error(&OuterError::BadMediaType);
         }
         let opened = match self
@@ -204,10 +204,10 @@ impl<R: Router, T: TokenRedeemer> Gateway<R, T> {
         {
             Ok(opened) => opened,
             Err(error) => {
-                self.metrics.incr(match error {
-                    OuterError::UnknownKeyId(_) => Counter::UnknownKeyId,
+                self.metrics.rejected(match error {
+                    OuterError::UnknownKeyId(_) => Rejection::UnknownKeyId,
                     OuterError::BadMediaType | OuterError::Decapsulation => {
-                        Counter::DecapsulationFailed
+                        Rejection::DecapsulationFailed
                     }
                 });
                 tracing::debug!(%error, "outer error");
@@ -216,11 +216,11 @@ impl<R: Router, T: TokenRedeemer> Gateway<R, T> {
         };
         let inner = match self.process(opened.inner, &opened.enc).await {
             Ok(response) => {
-                self.metrics.incr(Counter::Routed);
+                self.metrics.routed();
                 response
             }
             Err(rejection) => {
-                self.metrics.incr(rejection.counter);
+                self.metrics.rejected(rejection.rejection);
                 tracing::debug!(
                     status = rejection.status,
                     title = rejection.title,
@@ -244,7 +244,7 @@ impl<R: Router, T: TokenRedeemer> Gateway<R, T> {
             400,
             "about:blank",
             "not a Binary HTTP request",
-            Counter::BadInnerRequest,
+            Rejection::BadInnerRequest,
         );
         let request = inner.map_err(|_| NOT_A_REQUEST)?;
         if !request.control().is_request() {
@@ -260,7 +260,7 @@ impl<R: Router, T: TokenRedeemer> Gateway<R, T> {
             400,
             DATE_PROBLEM_TYPE,
             "date not acceptable",
-            Counter::DateRejected,
+            Rejection::DateRejected,
         );
         let date = date.ok_or(date_problem)?;
         match self
@@ -274,7 +274,7 @@ impl<R: Router, T: TokenRedeemer> Gateway<R, T> {
                     400,
                     REPLAY_PROBLEM_TYPE,
                     "request replayed",
-                    Counter::Replayed,
+                    Rejection::Replayed,
                 ));
             }
             ReplayVerdict::StoreFull => {
@@ -282,7 +282,7 @@ impl<R: Router, T: TokenRedeemer> Gateway<R, T> {
                     503,
                     "about:blank",
                     "busy",
-                    Counter::ReplayStoreFull,
+                    Rejection::ReplayStoreFull,
                 ));
             }
         }
@@ -293,7 +293,7 @@ impl<R: Router, T: TokenRedeemer> Gateway<R, T> {
                 401,
                 "about:blank",
                 "token required",
-                Counter::TokenRejected,
+                Rejection::TokenRejected,
             ));
         }
         let request = without_authorization(&request);
@@ -308,7 +308,7 @@ impl<R: Router, T: TokenRedeemer> Gateway<R, T> {
                 status,
                 "about:blank",
                 "host unavailable",
-                Counter::RouteFailed,
+                Rejection::RouteFailed,
             )
         })
     }

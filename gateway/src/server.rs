@@ -15,7 +15,7 @@ use cloister_ohttp_keys::{
 };
 use tokio::net::TcpListener;
 
-use crate::metrics::{Counter, Metrics};
+use crate::metrics::Metrics;
 use crate::pipeline::{Gateway, GatewayResponse, now_unix};
 use crate::router::Router;
 use crate::token::TokenRedeemer;
@@ -107,7 +107,7 @@ struct KeyEndpoint {
 }
 
 async fn key_configs(State(state): State<Arc<KeyEndpoint>>) -> Response {
-    state.metrics.incr(Counter::KeyConfigServed);
+    state.metrics.key_config_served();
     let (body, lifetime) = state.keys.published(now_unix());
     let etag = format!("\"{}\"", hex::encode(&key_config_digest(&body)[..16]));
     let cache = format!("public, max-age={}", lifetime.as_secs());
@@ -170,21 +170,21 @@ pub async fn serve<R: Router, T: TokenRedeemer>(
     path: &str,
     max_body: usize,
 ) -> std::io::Result<()> {
-    let metrics = Arc::clone(gateway.metrics());
     let app = axum::Router::new()
         .route(path, post(ohttp::<R, T>))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(Arc::clone(&gateway))
-        .route("/metrics", get(move || async move { metrics.render() }))
         .merge(key_routes(
             Arc::clone(gateway.keys()),
             Arc::clone(gateway.metrics()),
         ));
+    let app = gateway.metrics().server().instrument(app);
     axum::serve(listener, app).await
 }
 
 /// Serve only the key configuration endpoint and `/healthz` on `listener`:
-/// the stand-in for the CDN when it should be a separate origin.
+/// the stand-in for the CDN when it should be a separate origin. Its
+/// requests are counted in `metrics`, which the main origin serves.
 ///
 /// # Errors
 /// The listener failed.
@@ -193,5 +193,8 @@ pub async fn serve_key_configs(
     keys: Arc<KeyService>,
     metrics: Arc<Metrics>,
 ) -> std::io::Result<()> {
-    axum::serve(listener, key_routes(keys, metrics)).await
+    let app = metrics
+        .server()
+        .track(key_routes(keys, Arc::clone(&metrics)));
+    axum::serve(listener, app).await
 }

@@ -10,7 +10,7 @@ use cloister_client::{
     Client, ClientConfig, ClientError, InnerRequest, PinnedDigests, UncheckedKeys,
 };
 use cloister_gateway::{
-    Counter, EchoRouter, GatewayConfig, KeyService, Metrics, NoRedeemer, REPLAY_PROBLEM_TYPE,
+    EchoRouter, GatewayConfig, KeyService, Metrics, NoRedeemer, REPLAY_PROBLEM_TYPE, Rejection,
     RouteError, Router, TokenRedeemer, TokenRejection, now_unix,
 };
 use cloister_ohttp_keys::{AeadChoice, KeyRing};
@@ -149,9 +149,9 @@ async fn round_trip_through_relay_and_gateway() {
     let client = stack.client();
     assert_echoes(&client, "hello").await;
     assert_echoes(&client, "again").await;
-    assert_eq!(stack.metrics.get(Counter::Routed), 2);
+    assert_eq!(stack.metrics.routed_requests(), 2);
     assert_eq!(
-        stack.metrics.get(Counter::KeyConfigServed),
+        stack.metrics.key_configs_served(),
         1,
         "key configuration cached between requests"
     );
@@ -188,7 +188,7 @@ async fn key_rotation_mid_run_overlap_then_refetch() {
     assert_eq!(stack.current_config().await[0], new_id, "new key published");
     // The client still holds the old configuration: accepted during the overlap window.
     assert_echoes(&client, "during overlap").await;
-    assert_eq!(stack.metrics.get(Counter::UnknownKeyId), 0);
+    assert_eq!(stack.metrics.rejections(Rejection::UnknownKeyId), 0);
 
     // The overlap window ends: the old key is forgotten.
     stack
@@ -198,9 +198,9 @@ async fn key_rotation_mid_run_overlap_then_refetch() {
     assert_eq!(stack.keys.with_ring(KeyRing::key_ids), vec![new_id]);
     // The client is told, refetches and retries with a fresh encapsulation.
     assert_echoes(&client, "after retirement").await;
-    assert_eq!(stack.metrics.get(Counter::UnknownKeyId), 1);
+    assert_eq!(stack.metrics.rejections(Rejection::UnknownKeyId), 1);
     assert_eq!(
-        stack.metrics.get(Counter::KeyConfigServed),
+        stack.metrics.key_configs_served(),
         3,
         "2 by the client, 1 by this test"
     );
@@ -219,7 +219,7 @@ async fn unknown_key_id_gets_the_key_problem() {
         problem_type(&answer.bytes().await.expect("body")),
         cloister_gateway::KEY_PROBLEM_TYPE
     );
-    assert_eq!(stack.metrics.get(Counter::UnknownKeyId), 1);
+    assert_eq!(stack.metrics.rejections(Rejection::UnknownKeyId), 1);
     assert_echoes(&stack.client(), "still serving").await;
 }
 
@@ -246,7 +246,7 @@ async fn truncated_and_corrupted_bodies_are_refused_without_detail() {
             "no detail for a failed decapsulation"
         );
     }
-    assert_eq!(stack.metrics.get(Counter::DecapsulationFailed), 5);
+    assert_eq!(stack.metrics.rejections(Rejection::DecapsulationFailed), 5);
     assert_echoes(&stack.client(), "still serving").await;
 }
 
@@ -272,9 +272,9 @@ async fn replayed_request_is_refused_inside_the_encapsulation() {
         Some(400)
     );
     assert_eq!(problem_type(inner.content()), REPLAY_PROBLEM_TYPE);
-    assert_eq!(stack.metrics.get(Counter::Replayed), 1);
+    assert_eq!(stack.metrics.rejections(Rejection::Replayed), 1);
     assert_eq!(
-        stack.metrics.get(Counter::Routed),
+        stack.metrics.routed_requests(),
         1,
         "the replay never reached the router"
     );
@@ -303,7 +303,7 @@ async fn stale_date_is_refused_and_the_client_corrects_its_clock() {
     let client = stack.client();
     client.set_clock_offset(-3600);
     assert_echoes(&client, "after correction").await;
-    assert_eq!(stack.metrics.get(Counter::DateRejected), 2);
+    assert_eq!(stack.metrics.rejections(Rejection::DateRejected), 2);
 }
 
 #[tokio::test]
@@ -331,7 +331,7 @@ async fn key_consistency_failure_sends_nothing() {
         "{:?}",
         refused.err()
     );
-    assert_eq!(stack.metrics.get(Counter::Requests), 0);
+    assert_eq!(stack.metrics.encapsulated_requests(), 0);
 
     let digest = cloister_ohttp_keys::key_config_digest(&stack.current_config().await);
     let pinned = Client::new(
@@ -370,8 +370,8 @@ async fn required_tokens_fail_closed_without_a_redeemer() {
             Some(401)
         );
     }
-    assert_eq!(stack.metrics.get(Counter::TokenRejected), 2);
-    assert_eq!(stack.metrics.get(Counter::Routed), 0);
+    assert_eq!(stack.metrics.rejections(Rejection::TokenRejected), 2);
+    assert_eq!(stack.metrics.routed_requests(), 0);
 }
 
 /// Accepts every token once.

@@ -179,12 +179,21 @@ async fn a_client_summarises_through_relay_gateway_and_an_attested_host() {
         "cloister_host_sessions_established_total 1",
         "cloister_host_feature_requests_total{feature=\"summarise\",outcome=\"ok\"} 1",
         "cloister_host_feature_requests_total{feature=\"summarise\",outcome=\"failed\"} 0",
+        "cloister_host_errors_total{kind=\"time_limit\"} 0",
+        "cloister_host_requests_total{route=\"/healthz\",status=\"2xx\"} 1",
     ] {
         assert!(
             metrics.lines().any(|l| l == line),
             "missing `{line}` in:\n{metrics}"
         );
     }
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l
+                .starts_with("cloister_host_request_duration_seconds_count{route=\"/session\"} ")),
+        "no /session latency in:\n{metrics}"
+    );
     assert!(
         !metrics.contains(session.session_id()),
         "metrics name a session:\n{metrics}"

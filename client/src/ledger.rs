@@ -48,6 +48,7 @@ use cloister_ledger_verify::entry::{Measurement, PublicKeyBytes, Sha256Digest, S
 use cloister_ledger_verify::review::{PolicyError, ReviewerPolicy};
 use cloister_ledger_verify::tree_head::SignedTreeHead;
 use cloister_ohttp_keys::key_config_digest;
+use cloister_wire::{HostData, ledger};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -352,12 +353,13 @@ impl LedgerTrust {
         let _one_at_a_time = self.syncing.lock().await;
         let mut next = self.snapshot();
         let mut verifier = LogVerifier::new(self.config.log_key.as_bytes(), next.tree_head)?;
-        let offered: SignedTreeHead = self.get("/v1/tree-head").await?;
+        let offered: SignedTreeHead = self.get(ledger::TREE_HEAD).await?;
         let consistency = match verifier.consistency_range(&offered.head) {
             Some((first, second)) => {
                 let proof: ConsistencyProof = self
                     .get(&format!(
-                        "/v1/proof/consistency?first={first}&second={second}"
+                        "{}?first={first}&second={second}",
+                        ledger::CONSISTENCY_PROOF
                     ))
                     .await?;
                 proof.proof
@@ -406,7 +408,7 @@ impl LedgerTrust {
         state: &mut TrustState,
     ) -> Result<bool, LedgerTrustError> {
         let bad = |reason: String| LedgerTrustError::BadEntry { index, reason };
-        let served: EntryResponse = self.get(&format!("/v1/entries/{index}")).await?;
+        let served: EntryResponse = self.get(&ledger::entry(index)).await?;
         if served.index != index {
             return Err(bad(format!(
                 "the ledger served entry {} instead",
@@ -417,7 +419,8 @@ impl LedgerTrust {
         entry.validate().map_err(|error| bad(error.to_string()))?;
         let proof: InclusionProof = self
             .get(&format!(
-                "/v1/proof/inclusion?leaf_hash={}&tree_size={tree_size}",
+                "{}?leaf_hash={}&tree_size={tree_size}",
+                ledger::INCLUSION_PROOF,
                 entry.leaf_hash()
             ))
             .await?;
@@ -490,8 +493,8 @@ impl MeasurementAuthority for LedgerTrust {
     /// logged as the `policy-set` policy file, in the view of the last sync.
     fn check(
         &self,
-        measurement: &[u8; 48],
-        host_data: &[u8; 32],
+        measurement: &Measurement,
+        host_data: &HostData,
     ) -> Result<(), AuthorityRejection> {
         let state = self
             .state
@@ -502,10 +505,10 @@ impl MeasurementAuthority for LedgerTrust {
                 "the ledger has not been synced".into(),
             ));
         }
-        if !state.measurements.contains(&HexBytes(*measurement)) {
+        if !state.measurements.contains(measurement) {
             return Err(AuthorityRejection::Measurement(*measurement));
         }
-        if !state.policy_sets.contains(&HexBytes(*host_data)) {
+        if !state.policy_sets.contains(&HexBytes(host_data.0)) {
             return Err(AuthorityRejection::HostData(*host_data));
         }
         Ok(())

@@ -10,13 +10,12 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use cloister_ohttp_keys::{
-    KEY_LIST_MEDIA_TYPE, KeyRing, KeyRingError, WELL_KNOWN_PATH, key_config_digest,
-};
+use cloister_ohttp_keys::{KeyRing, KeyRingError, key_config_digest};
+use cloister_wire::{OHTTP_KEYS_PATH, media, unix_now};
 use tokio::net::TcpListener;
 
 use crate::metrics::Metrics;
-use crate::pipeline::{Gateway, GatewayResponse, now_unix};
+use crate::pipeline::{Gateway, GatewayResponse};
 use crate::router::Router;
 use crate::token::TokenRedeemer;
 
@@ -70,7 +69,7 @@ impl KeyService {
     /// # Errors
     /// Key generation or saving failed.
     pub fn rotate_now(&self) -> Result<u8, KeyRingError> {
-        self.write_and_save(|ring| ring.rotate(now_unix()).map(|id| (id, true)))
+        self.write_and_save(|ring| ring.rotate(unix_now()).map(|id| (id, true)))
     }
 
     /// The `application/ohttp-keys` body and how long it may be cached.
@@ -94,7 +93,7 @@ pub fn spawn_key_maintenance(
         let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
-            if let Err(error) = keys.maintain(now_unix()) {
+            if let Err(error) = keys.maintain(unix_now()) {
                 tracing::error!(%error, "key maintenance failed; keeping current keys");
             }
         }
@@ -108,13 +107,13 @@ struct KeyEndpoint {
 
 async fn key_configs(State(state): State<Arc<KeyEndpoint>>) -> Response {
     state.metrics.key_config_served();
-    let (body, lifetime) = state.keys.published(now_unix());
+    let (body, lifetime) = state.keys.published(unix_now());
     let etag = format!("\"{}\"", hex::encode(&key_config_digest(&body)[..16]));
     let cache = format!("public, max-age={}", lifetime.as_secs());
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static(KEY_LIST_MEDIA_TYPE),
+        HeaderValue::from_static(media::OHTTP_KEYS),
     );
     for (name, value) in [(header::CACHE_CONTROL, cache), (header::ETAG, etag)] {
         if let Ok(value) = HeaderValue::from_str(&value) {
@@ -130,7 +129,7 @@ async fn healthz() -> &'static str {
 
 fn key_routes(keys: Arc<KeyService>, metrics: Arc<Metrics>) -> axum::Router {
     axum::Router::new()
-        .route(WELL_KNOWN_PATH, get(key_configs))
+        .route(OHTTP_KEYS_PATH, get(key_configs))
         .with_state(Arc::new(KeyEndpoint { keys, metrics }))
         .route("/healthz", get(healthz))
 }

@@ -18,6 +18,7 @@ use std::io;
 use std::path::Path;
 
 use cloister_attestation::{PolicySetError, SimulatedLaunch, simulated_measurement};
+use cloister_wire::HostData;
 use serde::{Serialize, Serializer};
 use sha2::{Digest as _, Sha256};
 
@@ -149,7 +150,7 @@ impl LaunchDigests {
     /// The measurement a simulated CVM running this launch reports.
     pub fn simulated_measurement(&self) -> [u8; 48] {
         let plugins: Vec<[u8; 32]> = self.plugins.iter().map(|p| p.digest).collect();
-        simulated_measurement(&self.host_binary, &plugins, &self.host_data)
+        simulated_measurement(&self.host_binary, &plugins, &HostData(self.host_data)).0
     }
 }
 

@@ -19,17 +19,15 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use cloister_metrics::{Counter, ErrorKind, ServerMetrics};
+use cloister_wire::media;
 use serde::Deserialize;
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
-/// Media type of an encapsulated request (RFC 9458 §9.1).
-pub const REQUEST_MEDIA_TYPE: &str = "message/ohttp-req";
-
 /// Media types of gateway answers passed back to the client; anything else
 /// is passed back without a content type.
-const PASSED_MEDIA_TYPES: [&str; 2] = ["message/ohttp-res", "application/problem+json"];
+const PASSED_MEDIA_TYPES: [&str; 2] = [media::OHTTP_RESPONSE, media::PROBLEM_JSON];
 
 /// The relay's TOML configuration; see `relay.example.toml`.
 #[derive(Debug, Clone, Deserialize)]
@@ -176,7 +174,7 @@ async fn forward(State(relay): State<Arc<Relay>>, request: Request) -> Response 
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|media| media.trim().eq_ignore_ascii_case(REQUEST_MEDIA_TYPE));
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case(media::OHTTP_REQUEST));
     if !is_ohttp {
         return relay.refuse(
             RelayFailure::BadMediaType,
@@ -204,7 +202,7 @@ async fn exchange(relay: &Relay, body: Bytes) -> Result<Response, StatusCode> {
     let upstream = relay
         .http
         .post(&relay.config.gateway_url)
-        .header(header::CONTENT_TYPE, REQUEST_MEDIA_TYPE)
+        .header(header::CONTENT_TYPE, media::OHTTP_REQUEST)
         .body(body)
         .send()
         .await

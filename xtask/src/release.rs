@@ -456,7 +456,7 @@ fn measure_host(root: &Path) -> Result<HostMeasurement> {
 /// `GET` the gateway's `application/ohttp-keys` list.
 fn fetch_key_list(url: &str) -> Result<Vec<u8>> {
     let mut response = ureq::get(url)
-        .header("accept", cloister_ohttp_keys::KEY_LIST_MEDIA_TYPE)
+        .header("accept", cloister_wire::media::OHTTP_KEYS)
         .call()
         .with_context(|| {
             format!(
@@ -469,9 +469,9 @@ fn fetch_key_list(url: &str) -> Result<Vec<u8>> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     ensure!(
-        media_type == cloister_ohttp_keys::KEY_LIST_MEDIA_TYPE,
+        media_type == cloister_wire::media::OHTTP_KEYS,
         "{url} answered with {media_type:?}, not {}",
-        cloister_ohttp_keys::KEY_LIST_MEDIA_TYPE
+        cloister_wire::media::OHTTP_KEYS
     );
     Ok(response.body_mut().read_to_vec()?)
 }
@@ -655,7 +655,7 @@ mod tests {
         fs::write(root.join("policies/log-allowlist.toml"), ALLOWLIST).expect("write");
         let host = HostMeasurement {
             mode: "simulated".into(),
-            measurement: Some(HexBytes([0xab; 48])),
+            measurement: Some(Measurement([0xab; 48])),
             host_data: HexBytes([0xcd; 32]),
             snp_policy: Some(0x30000),
             plugins: vec![MeasuredPlugin {
@@ -724,7 +724,7 @@ mod tests {
                     digest: HexBytes([0xcd; 32])
                 },
                 Subject::CvmMeasurement {
-                    measurement: HexBytes([0xab; 48]),
+                    measurement: Measurement([0xab; 48]),
                     snp_policy: 0x30000
                 },
                 Subject::OhttpKeyConfig {

@@ -10,8 +10,8 @@ use cloister_client::{
     Client, ClientConfig, ClientError, InnerRequest, PinnedDigests, UncheckedKeys,
 };
 use cloister_gateway::{
-    EchoRouter, GatewayConfig, KeyService, Metrics, NoRedeemer, REPLAY_PROBLEM_TYPE, Rejection,
-    RouteError, Router, TokenRedeemer, TokenRejection, now_unix,
+    EchoRouter, GatewayConfig, KeyService, Metrics, NoRedeemer, Rejection, RouteError, Router,
+    TokenRedeemer, TokenRejection,
 };
 use cloister_ohttp_keys::{AeadChoice, KeyRing};
 use cloister_relay::RelayConfig;
@@ -193,7 +193,7 @@ async fn key_rotation_mid_run_overlap_then_refetch() {
     // The overlap window ends: the old key is forgotten.
     stack
         .keys
-        .maintain(now_unix() + OVERLAP.as_secs() + 1)
+        .maintain(cloister_wire::unix_now() + OVERLAP.as_secs() + 1)
         .expect("maintain");
     assert_eq!(stack.keys.with_ring(KeyRing::key_ids), vec![new_id]);
     // The client is told, refetches and retries with a fresh encapsulation.
@@ -217,7 +217,7 @@ async fn unknown_key_id_gets_the_key_problem() {
     assert_eq!(answer.headers()["content-type"], "application/problem+json");
     assert_eq!(
         problem_type(&answer.bytes().await.expect("body")),
-        cloister_gateway::KEY_PROBLEM_TYPE
+        cloister_wire::problem::OHTTP_KEY
     );
     assert_eq!(stack.metrics.rejections(Rejection::UnknownKeyId), 1);
     assert_echoes(&stack.client(), "still serving").await;
@@ -271,7 +271,10 @@ async fn replayed_request_is_refused_inside_the_encapsulation() {
         inner.control().status().map(bhttp::StatusCode::code),
         Some(400)
     );
-    assert_eq!(problem_type(inner.content()), REPLAY_PROBLEM_TYPE);
+    assert_eq!(
+        problem_type(inner.content()),
+        cloister_wire::problem::REPLAYED
+    );
     assert_eq!(stack.metrics.rejections(Rejection::Replayed), 1);
     assert_eq!(
         stack.metrics.routed_requests(),
@@ -291,10 +294,7 @@ async fn stale_date_is_refused_and_the_client_corrects_its_clock() {
         .decapsulate(&answer.bytes().await.expect("body"))
         .expect("decapsulates");
     let inner = Message::read_bhttp(&mut Cursor::new(plaintext.as_slice())).expect("bhttp");
-    assert_eq!(
-        problem_type(inner.content()),
-        cloister_gateway::DATE_PROBLEM_TYPE
-    );
+    assert_eq!(problem_type(inner.content()), cloister_wire::problem::DATE);
     assert!(
         inner.header().get(b"date").is_some(),
         "gateway tells its time"

@@ -30,10 +30,9 @@ pub mod api;
 pub mod client;
 mod encoding;
 pub mod entry;
-mod hex_bytes;
 pub mod merkle;
 pub mod review;
 pub mod tree_head;
 
-pub use hex_bytes::HexBytes;
+pub use cloister_wire::HexBytes;
 pub use merkle::Hash;

@@ -26,6 +26,7 @@ use cloister_host::serve::{AttestationError, BootError, ProviderKind};
 use cloister_host::{Host, HostConfig, LoadError, PolicySet};
 use cloister_ratls::ClientSession;
 use cloister_test_support::{Loopback, bind_loopback, forward_to};
+use cloister_wire::{HostData, Measurement};
 use tokio::sync::oneshot;
 
 /// The host binary digest the tests launch as (any fixed value: `measure`
@@ -70,8 +71,8 @@ fn verifier(launch: &LaunchDigests) -> Verifier<AllowList> {
         .measurement
         .unwrap_or_else(|| panic!("simulated launch has a measurement"));
     let accepted = AllowList {
-        measurements: [measurement].into(),
-        host_data: [launch.host_data].into(),
+        measurements: [Measurement(measurement)].into(),
+        host_data: [HostData(launch.host_data)].into(),
     };
     let policy = Policy {
         allow_simulated: true,
@@ -150,7 +151,10 @@ async fn a_client_summarises_through_relay_gateway_and_an_attested_host() {
     let mut session = ClientSession::establish(transport, &verifier)
         .await
         .unwrap_or_else(|e| panic!("establish: {e}"));
-    assert_eq!(Some(session.attestation().measurement), launch.measurement);
+    assert_eq!(
+        Some(session.attestation().measurement.0),
+        launch.measurement
+    );
     assert_eq!(session.attestation().host_data, launch.host_data);
     let response = session
         .request(&team_lunch())

@@ -12,6 +12,7 @@ use cloister_ledger::{Ledger, LedgerError};
 use cloister_ledger_verify::Hash;
 use cloister_ledger_verify::api::{ConsistencyProof, ErrorResponse};
 use cloister_ledger_verify::entry::SignedEntry;
+use cloister_wire::ledger;
 use serde::Deserialize;
 
 use crate::metrics::{Failure, LedgerMetrics};
@@ -45,13 +46,13 @@ pub fn router(ledger: Ledger) -> Router {
     let metrics = Arc::clone(state.metrics.server());
     let routes = Router::new()
         .route("/healthz", get(healthz))
-        .route("/v1/log-key", get(log_key))
-        .route("/v1/tree-head", get(tree_head))
-        .route("/v1/entries", axum::routing::post(submit))
-        .route("/v1/entries/{index}", get(entry))
-        .route("/v1/entries/by-digest/{digest}", get(entries_for_digest))
-        .route("/v1/proof/inclusion", get(inclusion_proof))
-        .route("/v1/proof/consistency", get(consistency_proof))
+        .route(ledger::LOG_KEY, get(log_key))
+        .route(ledger::TREE_HEAD, get(tree_head))
+        .route(ledger::ENTRIES, axum::routing::post(submit))
+        .route(ledger::ENTRY, get(entry))
+        .route(ledger::ENTRIES_BY_DIGEST, get(entries_for_digest))
+        .route(ledger::INCLUSION_PROOF, get(inclusion_proof))
+        .route(ledger::CONSISTENCY_PROOF, get(consistency_proof))
         .with_state(state);
     metrics.instrument(routes)
 }

@@ -9,6 +9,7 @@ use cloister_ledger_verify::api::{
 use cloister_ledger_verify::client::{LogVerifier, VerifyError};
 use cloister_ledger_verify::entry::SignedEntry;
 use cloister_ledger_verify::tree_head::SignedTreeHead;
+use cloister_wire::ledger;
 use serde::de::DeserializeOwned;
 
 /// How long one exchange with the ledger may take.
@@ -109,7 +110,7 @@ impl LedgerClient {
 
     /// `POST /v1/entries`.
     pub fn submit(&self, entry: &SignedEntry) -> Result<SubmitResponse, RemoteError> {
-        let url = format!("{}/v1/entries", self.base);
+        let url = format!("{}{}", self.base, ledger::ENTRIES);
         let body = serde_json::to_vec(entry).map_err(|source| RemoteError::Decode {
             url: url.clone(),
             source,
@@ -124,7 +125,7 @@ impl LedgerClient {
 
     /// `GET /v1/tree-head`.
     pub fn tree_head(&self) -> Result<SignedTreeHead, RemoteError> {
-        self.get("/v1/tree-head")
+        self.get(ledger::TREE_HEAD)
     }
 
     /// `GET /v1/entries/by-digest/{digest}`: every logged entry vouching for
@@ -132,7 +133,7 @@ impl LedgerClient {
     /// artefact the caller cares about: fine for release tooling, not for
     /// users' clients, which download the log instead.
     pub fn entries_for_digest(&self, digest: &[u8]) -> Result<Vec<EntryResponse>, RemoteError> {
-        self.get(&format!("/v1/entries/by-digest/{}", hex::encode(digest)))
+        self.get(&ledger::entries_by_digest(digest))
     }
 
     /// Brings `verifier` up to the log's latest head (checking consistency with
@@ -146,7 +147,8 @@ impl LedgerClient {
         let proof = match verifier.consistency_range(&head.head) {
             Some((first, second)) => {
                 let proof: ConsistencyProof = self.get(&format!(
-                    "/v1/proof/consistency?first={first}&second={second}"
+                    "{}?first={first}&second={second}",
+                    ledger::CONSISTENCY_PROOF
                 ))?;
                 proof.proof
             }
@@ -155,7 +157,8 @@ impl LedgerClient {
         verifier.accept_tree_head(head, &proof)?;
         let size = verifier.latest().map_or(0, |latest| latest.head.tree_size);
         let inclusion: InclusionProof = self.get(&format!(
-            "/v1/proof/inclusion?leaf_hash={}&tree_size={size}",
+            "{}?leaf_hash={}&tree_size={size}",
+            ledger::INCLUSION_PROOF,
             entry.leaf_hash()
         ))?;
         verifier.verify_inclusion(entry, &inclusion)?;

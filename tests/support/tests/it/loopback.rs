@@ -48,7 +48,7 @@ async fn the_relay_reaches_its_gateway_and_the_published_key_has_the_reported_di
     // list fetch counted by route.
     let metrics_url = stack
         .key_config_url
-        .replace(cloister_ohttp_keys::WELL_KNOWN_PATH, "/metrics");
+        .replace(cloister_wire::OHTTP_KEYS_PATH, "/metrics");
     let text = reqwest::get(&metrics_url)
         .await
         .and_then(reqwest::Response::error_for_status)

@@ -24,6 +24,7 @@
 
 mod config;
 pub mod fuzzing;
+mod keys;
 mod metrics;
 mod pipeline;
 mod replay;
@@ -34,11 +35,12 @@ mod token;
 pub use config::{
     GatewayConfig, IssuerSettings, KeyConfigSettings, ReplaySettings, RouterSettings, TokenSettings,
 };
+pub use keys::{KeyService, spawn_key_maintenance};
 pub use metrics::{Metrics, Rejection};
 pub use pipeline::{Decapsulated, Gateway, GatewayResponse, OuterError, decapsulate_and_parse};
 pub use replay::{ReplayGuard, ReplayVerdict};
 pub use router::{EchoRouter, HttpForwardRouter, RouteError, Router};
-pub use server::{KeyService, serve, serve_key_configs, spawn_key_maintenance};
+pub use server::{serve, serve_key_configs};
 pub use token::{
     ConfiguredRedeemer, NoRedeemer, PrivacyPassRedeemer, TokenRedeemer, TokenRejection,
 };

@@ -11,10 +11,10 @@ use cloister_ohttp_keys::{KeyRing, leading_key_id};
 use ohttp::ServerResponse;
 use thiserror::Error;
 
+use crate::keys::KeyService;
 use crate::metrics::{Metrics, Rejection};
 use crate::replay::{ReplayGuard, ReplayVerdict};
 use crate::router::{RouteError, Router};
-use crate::server::KeyService;
 use crate::token::TokenRedeemer;
 
 /// Length of the request header before `enc`: key id, KEM, KDF and AEAD ids (RFC 9458 §4.3).

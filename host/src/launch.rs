@@ -164,9 +164,15 @@ pub fn host_binary_digest() -> Result<[u8; 32], LaunchError> {
 }
 
 fn file_digest(path: &Path) -> io::Result<[u8; 32]> {
+    let mut file = std::fs::File::open(path)?;
     let mut hash = Sha256::new();
-    io::copy(&mut std::fs::File::open(path)?, &mut hash)?;
-    Ok(hash.finalize().into())
+    let mut chunk = vec![0; 64 * 1024];
+    loop {
+        match io::Read::read(&mut file, &mut chunk)? {
+            0 => return Ok(hash.finalize().into()),
+            read => hash.update(&chunk[..read]),
+        }
+    }
 }
 
 fn optional_hex<S: Serializer>(value: &Option<[u8; 48]>, serializer: S) -> Result<S::Ok, S::Error> {

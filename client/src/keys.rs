@@ -4,7 +4,8 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use cloister_ohttp_keys::{KEY_LIST_MEDIA_TYPE, key_config_digest, split_key_list};
+use cloister_ohttp_keys::{key_config_digest, split_key_list};
+use cloister_wire::media;
 
 use crate::ClientError;
 
@@ -31,7 +32,7 @@ pub struct UncheckedKeys;
 impl KeyConsistency for UncheckedKeys {
     async fn check(&self, encoded_config: &[u8]) -> Result<(), ClientError> {
         tracing::warn!(
-            digest = %hex_digest(encoded_config),
+            digest = %hex::encode(key_config_digest(encoded_config)),
             "key configuration NOT checked against the ledger (UncheckedKeys)"
         );
         Ok(())
@@ -50,17 +51,10 @@ impl KeyConsistency for PinnedDigests {
         } else {
             Err(ClientError::KeyConsistency(format!(
                 "digest {} is not pinned",
-                hex_digest(encoded_config)
+                hex::encode(key_config_digest(encoded_config))
             )))
         }
     }
-}
-
-fn hex_digest(encoded_config: &[u8]) -> String {
-    key_config_digest(encoded_config)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// A chosen key configuration and when to fetch again.
@@ -80,7 +74,7 @@ impl CachedKeys {
 pub(crate) async fn fetch(http: &reqwest::Client, url: &str) -> Result<CachedKeys, ClientError> {
     let answer = http
         .get(url)
-        .header("accept", KEY_LIST_MEDIA_TYPE)
+        .header("accept", media::OHTTP_KEYS)
         .send()
         .await
         .map_err(ClientError::Transport)?;
@@ -90,7 +84,7 @@ pub(crate) async fn fetch(http: &reqwest::Client, url: &str) -> Result<CachedKey
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    if status != 200 || media_type.as_deref() != Some(KEY_LIST_MEDIA_TYPE) {
+    if status != 200 || media_type.as_deref() != Some(media::OHTTP_KEYS) {
         return Err(ClientError::KeyEndpoint { status, media_type });
     }
     let max_age = answer

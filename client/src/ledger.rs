@@ -49,6 +49,7 @@ use cloister_ledger_verify::remote::{LedgerClient, RemoteError};
 use cloister_ledger_verify::review::{PolicyError, ReviewerPolicy};
 use cloister_ledger_verify::tree_head::SignedTreeHead;
 use cloister_ohttp_keys::key_config_digest;
+use cloister_wire::HostData;
 use serde::{Deserialize, Serialize};
 
 use crate::{ClientError, KeyConsistency};
@@ -422,8 +423,8 @@ impl MeasurementAuthority for LedgerTrust {
     /// logged as the `policy-set` policy file, in the view of the last sync.
     fn check(
         &self,
-        measurement: &[u8; 48],
-        host_data: &[u8; 32],
+        measurement: &Measurement,
+        host_data: &HostData,
     ) -> Result<(), AuthorityRejection> {
         let state = self
             .state
@@ -434,10 +435,10 @@ impl MeasurementAuthority for LedgerTrust {
                 "the ledger has not been synced".into(),
             ));
         }
-        if !state.measurements.contains(&HexBytes(*measurement)) {
+        if !state.measurements.contains(measurement) {
             return Err(AuthorityRejection::Measurement(*measurement));
         }
-        if !state.policy_sets.contains(&HexBytes(*host_data)) {
+        if !state.policy_sets.contains(&HexBytes(host_data.0)) {
             return Err(AuthorityRejection::HostData(*host_data));
         }
         Ok(())

@@ -85,12 +85,8 @@ use std::time::{Duration, Instant, SystemTime};
 use bhttp::{Message, Mode};
 use ohttp::ClientRequest;
 
+use cloister_wire::{media, problem};
 use keys::CachedKeys;
-
-/// Problem type: the gateway does not hold the key (RFC 9458 §5.3).
-const KEY_PROBLEM_TYPE: &str = "https://iana.org/assignments/http-problem-types#ohttp-key";
-/// Problem type: the inner `Date` is not acceptable (RFC 9458 §6.5.2).
-const DATE_PROBLEM_TYPE: &str = "https://iana.org/assignments/http-problem-types#date";
 
 /// Where the client sends things.
 #[derive(Debug, Clone)]
@@ -115,10 +111,7 @@ impl Default for ClientConfig {
     fn default() -> Self {
         Self {
             relay_url: "http://127.0.0.1:7100/relay".into(),
-            key_config_url: format!(
-                "http://127.0.0.1:7200{}",
-                cloister_ohttp_keys::WELL_KNOWN_PATH
-            ),
+            key_config_url: format!("http://127.0.0.1:7200{}", cloister_wire::OHTTP_KEYS_PATH),
             timeout: Duration::from_secs(105),
         }
     }
@@ -196,7 +189,7 @@ impl<K: KeyConsistency> Client<K> {
         let answer = self
             .http
             .post(&self.config.relay_url)
-            .header("content-type", "message/ohttp-req")
+            .header("content-type", media::OHTTP_REQUEST)
             .body(encapsulated)
             .send()
             .await
@@ -210,14 +203,14 @@ impl<K: KeyConsistency> Client<K> {
         let body = answer.bytes().await.map_err(ClientError::Transport)?;
         if status != 200 {
             let problem = problem_type(content_type.as_deref(), &body);
-            if problem.as_deref() == Some(KEY_PROBLEM_TYPE) {
+            if problem.as_deref() == Some(problem::OHTTP_KEY) {
                 tracing::info!("gateway no longer holds the key; refetching key configuration");
                 self.forget_keys();
                 return Ok(Err(Retry::KeyRejected));
             }
             return Err(ClientError::Status { status, problem });
         }
-        if content_type.as_deref() != Some("message/ohttp-res") {
+        if content_type.as_deref() != Some(media::OHTTP_RESPONSE) {
             return Err(ClientError::UnexpectedMediaType(content_type));
         }
         let plaintext = decapsulator
@@ -298,7 +291,7 @@ impl<K: KeyConsistency> Client<K> {
                 response.content(),
             )
             .as_deref()
-                == Some(DATE_PROBLEM_TYPE);
+                == Some(problem::DATE);
         let gateway_date = response
             .header()
             .get(b"date")
@@ -329,11 +322,7 @@ impl<K: KeyConsistency> Client<K> {
 fn problem_type(content_type: Option<&str>, body: &[u8]) -> Option<String> {
     let is_problem = content_type
         .and_then(|ct| ct.split(';').next())
-        .is_some_and(|media| {
-            media
-                .trim()
-                .eq_ignore_ascii_case("application/problem+json")
-        });
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case(media::PROBLEM_JSON));
     if !is_problem {
         return None;
     }

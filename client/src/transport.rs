@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use cloister_ratls::{RECORDS_MEDIA_TYPE, SESSION_HEADER, SESSION_PATH, Transport, TransportError};
+use cloister_ratls::{SESSION_PATH, Transport, TransportError};
+use cloister_wire::{header, media};
 
 use crate::{Client, ClientError, InnerRequest, KeyConsistency, TokenSource};
 
@@ -52,8 +53,8 @@ impl<K: KeyConsistency + 'static> Transport for OhttpTransport<K> {
         // Keys are checked before a token is taken: a refusal costs none.
         self.client.ready().await.map_err(failed)?;
         let mut request = InnerRequest::new("POST", &self.authority, SESSION_PATH)
-            .header(SESSION_HEADER, session_id)
-            .header("content-type", RECORDS_MEDIA_TYPE)
+            .header(header::SESSION, session_id)
+            .header("content-type", media::RATLS_RECORDS)
             .body(records);
         if let Some(token) = self.tokens.as_ref().and_then(|t| t.next_token()) {
             request = request.private_token(&token);

@@ -90,6 +90,7 @@
 
 mod config;
 pub mod fuzzing;
+mod keys;
 mod metrics;
 mod pipeline;
 mod replay;
@@ -100,23 +101,12 @@ mod token;
 pub use config::{
     GatewayConfig, IssuerSettings, KeyConfigSettings, ReplaySettings, RouterSettings, TokenSettings,
 };
-pub use metrics::{Counter, Metrics};
-pub use pipeline::{
-    Decapsulated, Gateway, GatewayResponse, OuterError, REPLAY_PROBLEM_TYPE, decapsulate_and_parse,
-    now_unix,
-};
+pub use keys::{KeyService, spawn_key_maintenance};
+pub use metrics::{Metrics, Rejection};
+pub use pipeline::{Decapsulated, Gateway, GatewayResponse, OuterError, decapsulate_and_parse};
 pub use replay::{ReplayGuard, ReplayVerdict};
-pub use router::{EchoRouter, HttpForwardRouter, RouteError, Router, SESSION_HEADER};
-pub use server::{KeyService, serve, serve_key_configs, spawn_key_maintenance};
+pub use router::{EchoRouter, HttpForwardRouter, RouteError, Router};
+pub use server::{serve, serve_key_configs};
 pub use token::{
     ConfiguredRedeemer, NoRedeemer, PrivacyPassRedeemer, TokenRedeemer, TokenRejection,
 };
-
-/// Media type of an encapsulated request (RFC 9458 §9.1).
-pub const REQUEST_MEDIA_TYPE: &str = "message/ohttp-req";
-/// Media type of an encapsulated response (RFC 9458 §9.2).
-pub const RESPONSE_MEDIA_TYPE: &str = "message/ohttp-res";
-/// Problem type for a key configuration the gateway does not hold (RFC 9458 §5.3, used by RFC 9540 clients to refetch).
-pub const KEY_PROBLEM_TYPE: &str = "https://iana.org/assignments/http-problem-types#ohttp-key";
-/// Problem type for an inner request whose `Date` is outside the accepted window (RFC 9458 §6.5.2).
-pub const DATE_PROBLEM_TYPE: &str = "https://iana.org/assignments/http-problem-types#date";

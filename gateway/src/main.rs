@@ -8,10 +8,11 @@ use anyhow::Context;
 use clap::Parser;
 use cloister_gateway::{
     ConfiguredRedeemer, Gateway, GatewayConfig, HttpForwardRouter, IssuerSettings, KeyService,
-    Metrics, NoRedeemer, PrivacyPassRedeemer, ReplayGuard, now_unix, serve, serve_key_configs,
+    Metrics, NoRedeemer, PrivacyPassRedeemer, ReplayGuard, serve, serve_key_configs,
     spawn_key_maintenance,
 };
 use cloister_ohttp_keys::KeyRing;
+use cloister_wire::unix_now;
 use tracing_subscriber::EnvFilter;
 
 /// Cloister's Oblivious HTTP gateway: decrypts requests that arrive through
@@ -45,7 +46,7 @@ async fn main() -> anyhow::Result<()> {
     let ring = match &settings.file {
         Some(file) => {
             let (ring, created) =
-                KeyRing::load_or_generate(file, settings.policy(), &settings.aeads, now_unix())?;
+                KeyRing::load_or_generate(file, settings.policy(), &settings.aeads, unix_now())?;
             if created {
                 tracing::info!(file = %file.display(), "created a new key file");
             }
@@ -55,7 +56,7 @@ async fn main() -> anyhow::Result<()> {
             tracing::warn!(
                 "no key file configured: keys are in memory only and change on every restart"
             );
-            KeyRing::generate(settings.policy(), &settings.aeads, now_unix())?
+            KeyRing::generate(settings.policy(), &settings.aeads, unix_now())?
         }
     };
     let keys = Arc::new(KeyService::new(
@@ -63,7 +64,7 @@ async fn main() -> anyhow::Result<()> {
         settings.file.clone(),
         Duration::from_secs(settings.max_cache_secs),
     ));
-    keys.maintain(now_unix())
+    keys.maintain(unix_now())
         .context("initial key maintenance")?;
     if args.print_key_config {
         keys.with_ring(|ring| {

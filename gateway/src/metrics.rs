@@ -1,42 +1,37 @@
-//! Aggregate counters: the gateway exports totals only, never anything per
-//! request or per client.
+//! The gateway's metrics: requests, [`Rejection`]s by kind and latency per
+//! route (see `cloister-metrics`), plus what the pipeline itself counts.
+//! Totals only, never anything per request or per client.
 
-use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
-/// What the gateway counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Counter {
-    /// Encapsulated requests received.
-    Requests,
-    /// Requests answered by a host and encapsulated back.
-    Routed,
-    /// Outer errors: wrong media type.
+use cloister_metrics::{Counter, ErrorKind, ServerMetrics};
+
+/// Why the gateway refused an encapsulated request: the `kind` label of
+/// `cloister_gateway_errors_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rejection {
+    /// Outer: wrong media type.
     BadMediaType,
-    /// Outer errors: key id not held (the client should refetch keys).
+    /// Outer: key id not held (the client should refetch keys).
     UnknownKeyId,
-    /// Outer errors: malformed or undecryptable encapsulation.
+    /// Outer: malformed or undecryptable encapsulation.
     DecapsulationFailed,
-    /// Inner errors: not a valid Binary HTTP request.
+    /// Inner: not a valid Binary HTTP request.
     BadInnerRequest,
-    /// Inner errors: `Date` missing or outside the window.
+    /// Inner: `Date` missing or outside the window.
     DateRejected,
-    /// Inner errors: encapsulated request seen before.
+    /// Inner: encapsulated request seen before.
     Replayed,
-    /// Inner errors: replay store full, request refused.
+    /// Inner: replay store full, request refused.
     ReplayStoreFull,
-    /// Inner errors: token missing or not redeemable.
+    /// Inner: token missing or not redeemable.
     TokenRejected,
-    /// Inner errors: the router could not reach a host.
+    /// Inner: the router could not reach a host.
     RouteFailed,
-    /// Key configuration list served.
-    KeyConfigServed,
 }
 
-impl Counter {
-    const ALL: [Self; 12] = [
-        Self::Requests,
-        Self::Routed,
+impl ErrorKind for Rejection {
+    const ALL: &'static [Self] = &[
         Self::BadMediaType,
         Self::UnknownKeyId,
         Self::DecapsulationFailed,
@@ -46,61 +41,98 @@ impl Counter {
         Self::ReplayStoreFull,
         Self::TokenRejected,
         Self::RouteFailed,
-        Self::KeyConfigServed,
     ];
 
-    /// The Prometheus metric name.
-    #[must_use]
-    pub fn name(self) -> &'static str {
+    fn label(self) -> &'static str {
         match self {
-            Self::Requests => "gateway_requests_total",
-            Self::Routed => "gateway_routed_total",
-            Self::BadMediaType => "gateway_bad_media_type_total",
-            Self::UnknownKeyId => "gateway_unknown_key_id_total",
-            Self::DecapsulationFailed => "gateway_decapsulation_failed_total",
-            Self::BadInnerRequest => "gateway_bad_inner_request_total",
-            Self::DateRejected => "gateway_date_rejected_total",
-            Self::Replayed => "gateway_replayed_total",
-            Self::ReplayStoreFull => "gateway_replay_store_full_total",
-            Self::TokenRejected => "gateway_token_rejected_total",
-            Self::RouteFailed => "gateway_route_failed_total",
-            Self::KeyConfigServed => "gateway_key_config_served_total",
+            Self::BadMediaType => "bad_media_type",
+            Self::UnknownKeyId => "unknown_key_id",
+            Self::DecapsulationFailed => "decapsulation_failed",
+            Self::BadInnerRequest => "bad_inner_request",
+            Self::DateRejected => "date_rejected",
+            Self::Replayed => "replayed",
+            Self::ReplayStoreFull => "replay_store_full",
+            Self::TokenRejected => "token_rejected",
+            Self::RouteFailed => "route_failed",
         }
     }
 }
 
-/// The gateway's counters.
-#[derive(Debug, Default)]
+/// The gateway's metrics, shared by the pipeline and both HTTP origins.
+#[derive(Debug)]
 pub struct Metrics {
-    values: [AtomicU64; Counter::ALL.len()],
+    server: Arc<ServerMetrics<Rejection>>,
+    encapsulated: Counter,
+    routed: Counter,
+    key_configs: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut server = ServerMetrics::new("cloister_gateway");
+        let encapsulated = server.counter(
+            "encapsulated_requests",
+            "Bodies handed to the OHTTP pipeline.",
+        );
+        let routed = server.counter(
+            "routed",
+            "Requests answered by a host and encapsulated back.",
+        );
+        let key_configs = server.counter("key_configs_served", "Key configuration lists served.");
+        Self {
+            server: Arc::new(server),
+            encapsulated,
+            routed,
+            key_configs,
+        }
+    }
 }
 
 impl Metrics {
-    /// Add one to `counter`.
-    pub fn incr(&self, counter: Counter) {
-        self.values[counter as usize].fetch_add(1, Ordering::Relaxed);
+    /// The per-route request counts, latency and rejections, for the HTTP face.
+    #[must_use]
+    pub fn server(&self) -> &Arc<ServerMetrics<Rejection>> {
+        &self.server
     }
 
-    /// The current value of `counter`.
-    #[must_use]
-    pub fn get(&self, counter: Counter) -> u64 {
-        self.values[counter as usize].load(Ordering::Relaxed)
+    pub(crate) fn encapsulated(&self) {
+        self.encapsulated.inc();
     }
 
-    /// All counters in the Prometheus text exposition format.
+    pub(crate) fn routed(&self) {
+        self.routed.inc();
+    }
+
+    pub(crate) fn key_config_served(&self) {
+        self.key_configs.inc();
+    }
+
+    pub(crate) fn rejected(&self, rejection: Rejection) {
+        self.server.error(rejection);
+    }
+
+    /// Bodies the pipeline has received.
     #[must_use]
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        for counter in Counter::ALL {
-            let _ = writeln!(
-                out,
-                "# TYPE {} counter\n{} {}",
-                counter.name(),
-                counter.name(),
-                self.get(counter)
-            );
-        }
-        out
+    pub fn encapsulated_requests(&self) -> u64 {
+        self.encapsulated.get()
+    }
+
+    /// Requests a host answered.
+    #[must_use]
+    pub fn routed_requests(&self) -> u64 {
+        self.routed.get()
+    }
+
+    /// Key configuration lists served.
+    #[must_use]
+    pub fn key_configs_served(&self) -> u64 {
+        self.key_configs.get()
+    }
+
+    /// Requests refused for `rejection`.
+    #[must_use]
+    pub fn rejections(&self, rejection: Rejection) -> u64 {
+        self.server.errors(rejection)
     }
 }
 
@@ -109,16 +141,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counters_are_independent_and_rendered() {
+    fn counts_are_independent_and_rendered() {
         let metrics = Metrics::default();
-        metrics.incr(Counter::Replayed);
-        metrics.incr(Counter::Replayed);
-        metrics.incr(Counter::KeyConfigServed);
-        assert_eq!(metrics.get(Counter::Replayed), 2);
-        assert_eq!(metrics.get(Counter::Requests), 0);
-        let text = metrics.render();
-        assert!(text.contains("gateway_replayed_total 2\n"));
-        assert!(text.contains("gateway_key_config_served_total 1\n"));
-        assert_eq!(text.matches(" counter\n").count(), Counter::ALL.len());
+        metrics.rejected(Rejection::Replayed);
+        metrics.rejected(Rejection::Replayed);
+        metrics.key_config_served();
+        assert_eq!(metrics.rejections(Rejection::Replayed), 2);
+        assert_eq!(metrics.encapsulated_requests(), 0);
+        let text = metrics.server().render();
+        assert!(text.contains("cloister_gateway_errors_total{kind=\"replayed\"} 2\n"));
+        assert!(text.contains("cloister_gateway_key_configs_served_total 1\n"));
+        assert_eq!(
+            text.matches("cloister_gateway_errors_total{").count(),
+            Rejection::ALL.len()
+        );
     }
 }

@@ -4,25 +4,23 @@ use std::io::Cursor;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use cloister_wire::{media, problem, unix_now};
+
 use bhttp::{Message, Mode, StatusCode};
 use cloister_ohttp_keys::{KeyRing, leading_key_id};
 use ohttp::ServerResponse;
 use thiserror::Error;
 
-use crate::metrics::{Counter, Metrics};
+use crate::keys::KeyService;
+use crate::metrics::{Metrics, Rejection};
 use crate::replay::{ReplayGuard, ReplayVerdict};
 use crate::router::{RouteError, Router};
-use crate::server::KeyService;
 use crate::token::TokenRedeemer;
-use crate::{DATE_PROBLEM_TYPE, KEY_PROBLEM_TYPE, REQUEST_MEDIA_TYPE, RESPONSE_MEDIA_TYPE};
 
 /// Length of the request header before `enc`: key id, KEM, KDF and AEAD ids (RFC 9458 §4.3).
 const REQUEST_HEADER_LEN: usize = 7;
 /// Length of `enc` for DHKEM(X25519, HKDF-SHA256), the only KEM the gateway offers.
 const X25519_ENC_LEN: usize = 32;
-
-/// Problem type for an encapsulated request the gateway has already accepted once.
-pub const REPLAY_PROBLEM_TYPE: &str = "urn:cloister:problem:replayed-request";
 
 /// A failure before the request could be decrypted. Answered in the clear,
 /// so it says nothing beyond what the relay could see anyway.
@@ -106,8 +104,8 @@ impl GatewayResponse {
             },
             OuterError::UnknownKeyId(_) => Self {
                 status: 400,
-                content_type: Some("application/problem+json"),
-                body: problem_json(KEY_PROBLEM_TYPE, "key identifier unknown"),
+                content_type: Some(media::PROBLEM_JSON),
+                body: problem_json(problem::OHTTP_KEY, "key identifier unknown"),
             },
             OuterError::Decapsulation => Self {
                 status: 400,
@@ -130,7 +128,7 @@ struct InnerRejection {
     status: u16,
     problem_type: &'static str,
     title: &'static str,
-    counter: Counter,
+    rejection: Rejection,
 }
 
 impl InnerRejection {
@@ -138,13 +136,13 @@ impl InnerRejection {
         status: u16,
         problem_type: &'static str,
         title: &'static str,
-        counter: Counter,
+        rejection: Rejection,
     ) -> Self {
         Self {
             status,
             problem_type,
             title,
-            counter,
+            rejection,
         }
     }
 }
@@ -182,7 +180,7 @@ impl<R: Router, T: TokenRedeemer> Gateway<R, T> {
         &self.keys
     }
 
-    /// The gateway's counters.
+    /// The gateway's metrics.
     #[must_use]
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
@@ -190,12 +188,12 @@ impl<R: Router, T: TokenRedeemer> Gateway<R, T> {
 
     /// Handle one POSTed body with its `Content-Type`.
     pub async fn handle(&self, content_type: Option<&str>, body: &[u8]) -> GatewayResponse {
-        self.metrics.incr(Counter::Requests);
+        self.metrics.encapsulated();
         let is_ohttp = content_type
             .and_then(|ct| ct.split(';').next())
-            .is_some_and(|media| media.trim().eq_ignore_ascii_case(REQUEST_MEDIA_TYPE));
+            .is_some_and(|media| media.trim().eq_ignore_ascii_case(media::OHTTP_REQUEST));
         if !is_ohttp {
-            self.metrics.incr(Counter::BadMediaType);
+            self.metrics.rejected(Rejection::BadMediaType);
             return GatewayResponse::outer_error(&OuterError::BadMediaType);
         }
         let opened = match self
@@ -204,10 +202,10 @@ impl<R: Router, T: TokenRedeemer> Gateway<R, T> {
         {
             Ok(opened) => opened,
             Err(error) => {
-                self.metrics.incr(match error {
-                    OuterError::UnknownKeyId(_) => Counter::UnknownKeyId,
+                self.metrics.rejected(match error {
+                    OuterError::UnknownKeyId(_) => Rejection::UnknownKeyId,
                     OuterError::BadMediaType | OuterError::Decapsulation => {
-                        Counter::DecapsulationFailed
+                        Rejection::DecapsulationFailed
                     }
                 });
                 tracing::debug!(%error, "outer error");
@@ -216,11 +214,11 @@ impl<R: Router, T: TokenRedeemer> Gateway<R, T> {
         };
         let inner = match self.process(opened.inner, &opened.enc).await {
             Ok(response) => {
-                self.metrics.incr(Counter::Routed);
+                self.metrics.routed();
                 response
             }
             Err(rejection) => {
-                self.metrics.incr(rejection.counter);
+                self.metrics.rejected(rejection.rejection);
                 tracing::debug!(
                     status = rejection.status,
                     title = rejection.title,
@@ -244,7 +242,7 @@ impl<R: Router, T: TokenRedeemer> Gateway<R, T> {
             400,
             "about:blank",
             "not a Binary HTTP request",
-            Counter::BadInnerRequest,
+            Rejection::BadInnerRequest,
         );
         let request = inner.map_err(|_| NOT_A_REQUEST)?;
         if !request.control().is_request() {
@@ -258,23 +256,23 @@ impl<R: Router, T: TokenRedeemer> Gateway<R, T> {
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok());
         let date_problem = InnerRejection::new(
             400,
-            DATE_PROBLEM_TYPE,
+            problem::DATE,
             "date not acceptable",
-            Counter::DateRejected,
+            Rejection::DateRejected,
         );
         let date = date.ok_or(date_problem)?;
         match self
             .replay
-            .check_and_record(enc, date.as_secs(), now_unix())
+            .check_and_record(enc, date.as_secs(), unix_now())
         {
             ReplayVerdict::Fresh => {}
             ReplayVerdict::DateOutOfWindow => return Err(date_problem),
             ReplayVerdict::Replayed => {
                 return Err(InnerRejection::new(
                     400,
-                    REPLAY_PROBLEM_TYPE,
+                    problem::REPLAYED,
                     "request replayed",
-                    Counter::Replayed,
+                    Rejection::Replayed,
                 ));
             }
             ReplayVerdict::StoreFull => {
@@ -282,7 +280,7 @@ impl<R: Router, T: TokenRedeemer> Gateway<R, T> {
                     503,
                     "about:blank",
                     "busy",
-                    Counter::ReplayStoreFull,
+                    Rejection::ReplayStoreFull,
                 ));
             }
         }
@@ -293,7 +291,7 @@ impl<R: Router, T: TokenRedeemer> Gateway<R, T> {
                 401,
                 "about:blank",
                 "token required",
-                Counter::TokenRejected,
+                Rejection::TokenRejected,
             ));
         }
         let request = without_authorization(&request);
@@ -308,19 +306,10 @@ impl<R: Router, T: TokenRedeemer> Gateway<R, T> {
                 status,
                 "about:blank",
                 "host unavailable",
-                Counter::RouteFailed,
+                Rejection::RouteFailed,
             )
         })
     }
-}
-
-/// Seconds since the Unix epoch by the system clock: the gateway's one clock
-/// for key rotation and the replay window.
-#[must_use]
-pub fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// The encapsulated answer to a rejection; `None` only for a status outside
@@ -328,8 +317,8 @@ pub fn now_unix() -> u64 {
 fn rejection_message(rejection: &InnerRejection) -> Option<Message> {
     let status = StatusCode::try_from(rejection.status).ok()?;
     let mut message = Message::response(status);
-    message.put_header("content-type", "application/problem+json");
-    if rejection.problem_type == DATE_PROBLEM_TYPE {
+    message.put_header("content-type", media::PROBLEM_JSON);
+    if rejection.problem_type == problem::DATE {
         // RFC 9458 §6.5.2: tell the client our time so it can correct its clock and retry.
         message.put_header("date", httpdate::fmt_http_date(SystemTime::now()));
     }
@@ -371,7 +360,7 @@ fn encapsulate(responder: ServerResponse, inner: &Message) -> GatewayResponse {
     match sealed {
         Some(body) => GatewayResponse {
             status: 200,
-            content_type: Some(RESPONSE_MEDIA_TYPE),
+            content_type: Some(media::OHTTP_RESPONSE),
             body,
         },
         None => {

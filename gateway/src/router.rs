@@ -2,7 +2,8 @@
 //! and the hosts.
 //!
 //! A client's RA-TLS session with a host rides inside many OHTTP requests;
-//! all of them name the same session in the inner [`SESSION_HEADER`], and
+//! all of them name the same session in the inner `cloister-session`
+//! header ([`header::SESSION`]), and
 //! the router must send them to the same host. The RA-TLS layer provides its
 //! own router; this module ships [`HttpForwardRouter`] (plain HTTP to a
 //! fixed set of hosts on loopback) and [`EchoRouter`] (a test stand-in).
@@ -12,10 +13,8 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
 
 use bhttp::{Message, StatusCode};
+use cloister_wire::header;
 use thiserror::Error;
-
-/// Inner request header naming the session; requests of one session reach one host.
-pub const SESSION_HEADER: &str = "cloister-session";
 
 /// Why a request could not be delivered. Mapped to 502/504 inside the encapsulated response.
 #[derive(Debug, Error)]
@@ -126,7 +125,7 @@ impl Router for HttpForwardRouter {
         if !path.starts_with('/') {
             return Err(bad("path"));
         }
-        let host = self.host_for(request.header().get(SESSION_HEADER.as_bytes()));
+        let host = self.host_for(request.header().get(header::SESSION.as_bytes()));
         let mut outbound = self.http.request(method, format!("{host}{path}"));
         for field in request.header().iter() {
             let name = field.name();

@@ -1,105 +1,22 @@
 //! The HTTP face of the gateway (axum): the OHTTP endpoint, the key
 //! configuration endpoint standing in for the CDN, `/healthz` and `/metrics`.
 
-use std::path::PathBuf;
-use std::sync::{Arc, PoisonError, RwLock};
-use std::time::Duration;
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use cloister_ohttp_keys::{
-    KEY_LIST_MEDIA_TYPE, KeyRing, KeyRingError, WELL_KNOWN_PATH, key_config_digest,
-};
+use cloister_ohttp_keys::key_config_digest;
+use cloister_wire::{OHTTP_KEYS_PATH, media, unix_now};
 use tokio::net::TcpListener;
 
-use crate::metrics::{Counter, Metrics};
-use crate::pipeline::{Gateway, GatewayResponse, now_unix};
+use crate::keys::KeyService;
+use crate::metrics::Metrics;
+use crate::pipeline::{Gateway, GatewayResponse};
 use crate::router::Router;
 use crate::token::TokenRedeemer;
-
-/// The gateway's key ring behind a lock, saved to the key file on every change.
-#[derive(Debug)]
-pub struct KeyService {
-    ring: RwLock<KeyRing>,
-    file: Option<PathBuf>,
-    max_cache: Duration,
-}
-
-impl KeyService {
-    /// Wrap `ring`; `file` is where changes are saved (none: memory only).
-    /// `max_cache` caps the advertised cache lifetime of the key list.
-    #[must_use]
-    pub fn new(ring: KeyRing, file: Option<PathBuf>, max_cache: Duration) -> Self {
-        Self {
-            ring: RwLock::new(ring),
-            file,
-            max_cache,
-        }
-    }
-
-    /// Run `f` with the ring locked for reading.
-    pub fn with_ring<X>(&self, f: impl FnOnce(&KeyRing) -> X) -> X {
-        f(&self.ring.read().unwrap_or_else(PoisonError::into_inner))
-    }
-
-    fn write_and_save<X>(
-        &self,
-        f: impl FnOnce(&mut KeyRing) -> Result<(X, bool), KeyRingError>,
-    ) -> Result<X, KeyRingError> {
-        let mut ring = self.ring.write().unwrap_or_else(PoisonError::into_inner);
-        let (out, changed) = f(&mut ring)?;
-        if let (true, Some(file)) = (changed, &self.file) {
-            ring.save(file)?;
-        }
-        Ok(out)
-    }
-
-    /// Rotate and retire keys as the policy says, saving if anything changed.
-    ///
-    /// # Errors
-    /// Key generation or saving failed; the ring in memory is still usable.
-    pub fn maintain(&self, now_unix: u64) -> Result<bool, KeyRingError> {
-        self.write_and_save(|ring| ring.maintain(now_unix).map(|changed| (changed, changed)))
-    }
-
-    /// Rotate now, whatever the schedule (operator action, tests). Returns the new key id.
-    ///
-    /// # Errors
-    /// Key generation or saving failed.
-    pub fn rotate_now(&self) -> Result<u8, KeyRingError> {
-        self.write_and_save(|ring| ring.rotate(now_unix()).map(|id| (id, true)))
-    }
-
-    /// The `application/ohttp-keys` body and how long it may be cached.
-    #[must_use]
-    pub fn published(&self, now_unix: u64) -> (Vec<u8>, Duration) {
-        self.with_ring(|ring| {
-            (
-                ring.published_list(),
-                ring.cache_lifetime(now_unix).min(self.max_cache),
-            )
-        })
-    }
-}
-
-/// Keep rotating and retiring keys every `every` until the runtime stops.
-pub fn spawn_key_maintenance(
-    keys: Arc<KeyService>,
-    every: Duration,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        loop {
-            tick.tick().await;
-            if let Err(error) = keys.maintain(now_unix()) {
-                tracing::error!(%error, "key maintenance failed; keeping current keys");
-            }
-        }
-    })
-}
 
 struct KeyEndpoint {
     keys: Arc<KeyService>,
@@ -107,14 +24,14 @@ struct KeyEndpoint {
 }
 
 async fn key_configs(State(state): State<Arc<KeyEndpoint>>) -> Response {
-    state.metrics.incr(Counter::KeyConfigServed);
-    let (body, lifetime) = state.keys.published(now_unix());
+    state.metrics.key_config_served();
+    let (body, lifetime) = state.keys.published(unix_now());
     let etag = format!("\"{}\"", hex::encode(&key_config_digest(&body)[..16]));
     let cache = format!("public, max-age={}", lifetime.as_secs());
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static(KEY_LIST_MEDIA_TYPE),
+        HeaderValue::from_static(media::OHTTP_KEYS),
     );
     for (name, value) in [(header::CACHE_CONTROL, cache), (header::ETAG, etag)] {
         if let Ok(value) = HeaderValue::from_str(&value) {
@@ -130,7 +47,7 @@ async fn healthz() -> &'static str {
 
 fn key_routes(keys: Arc<KeyService>, metrics: Arc<Metrics>) -> axum::Router {
     axum::Router::new()
-        .route(WELL_KNOWN_PATH, get(key_configs))
+        .route(OHTTP_KEYS_PATH, get(key_configs))
         .with_state(Arc::new(KeyEndpoint { keys, metrics }))
         .route("/healthz", get(healthz))
 }
@@ -170,21 +87,21 @@ pub async fn serve<R: Router, T: TokenRedeemer>(
     path: &str,
     max_body: usize,
 ) -> std::io::Result<()> {
-    let metrics = Arc::clone(gateway.metrics());
     let app = axum::Router::new()
         .route(path, post(ohttp::<R, T>))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(Arc::clone(&gateway))
-        .route("/metrics", get(move || async move { metrics.render() }))
         .merge(key_routes(
             Arc::clone(gateway.keys()),
             Arc::clone(gateway.metrics()),
         ));
+    let app = gateway.metrics().server().instrument(app);
     axum::serve(listener, app).await
 }
 
 /// Serve only the key configuration endpoint and `/healthz` on `listener`:
-/// the stand-in for the CDN when it should be a separate origin.
+/// the stand-in for the CDN when it should be a separate origin. Its
+/// requests are counted in `metrics`, which the main origin serves.
 ///
 /// # Errors
 /// The listener failed.
@@ -193,5 +110,8 @@ pub async fn serve_key_configs(
     keys: Arc<KeyService>,
     metrics: Arc<Metrics>,
 ) -> std::io::Result<()> {
-    axum::serve(listener, key_routes(keys, metrics)).await
+    let app = metrics
+        .server()
+        .track(key_routes(keys, Arc::clone(&metrics)));
+    axum::serve(listener, app).await
 }

@@ -18,6 +18,7 @@ use std::io;
 use std::path::Path;
 
 use cloister_attestation::{PolicySetError, SimulatedLaunch, simulated_measurement};
+use cloister_wire::HostData;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
@@ -148,7 +149,7 @@ impl LaunchDigests {
     /// The measurement a simulated CVM running this launch reports.
     pub fn simulated_measurement(&self) -> [u8; 48] {
         let plugins: Vec<[u8; 32]> = self.plugins.iter().map(|p| p.digest).collect();
-        simulated_measurement(&self.host_binary, &plugins, &self.host_data)
+        simulated_measurement(&self.host_binary, &plugins, &HostData(self.host_data)).0
     }
 }
 
@@ -162,9 +163,15 @@ pub fn host_binary_digest() -> Result<[u8; 32], LaunchError> {
 }
 
 fn file_digest(path: &Path) -> io::Result<[u8; 32]> {
+    let mut file = std::fs::File::open(path)?;
     let mut hash = Sha256::new();
-    io::copy(&mut std::fs::File::open(path)?, &mut hash)?;
-    Ok(hash.finalize().into())
+    let mut chunk = vec![0; 64 * 1024];
+    loop {
+        match io::Read::read(&mut file, &mut chunk)? {
+            0 => return Ok(hash.finalize().into()),
+            read => hash.update(&chunk[..read]),
+        }
+    }
 }
 
 /// `Option<[u8; 48]>` as hex or `null`.

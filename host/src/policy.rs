@@ -125,6 +125,6 @@ impl PolicySet {
     /// The policy-set digest a CVM running these policies carries in its
     /// HOST_DATA (see [`cloister_attestation::policy_set_digest`]).
     pub fn digest(&self) -> Result<[u8; 32], cloister_attestation::PolicySetError> {
-        cloister_attestation::policy_set_digest(self.named_contents())
+        cloister_attestation::policy_set_digest(self.named_contents()).map(|digest| digest.0)
     }
 }

@@ -2,9 +2,7 @@
 //! aggregate `/metrics`. Handlers never log request bodies or headers:
 //! token requests and responses are token material.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -12,6 +10,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use cloister_metrics::{Counter, ErrorKind, Gauge, ServerMetrics};
 use cloister_privacypass::account::{
     ACCOUNT_HEADER, AccountAuth, SIGNATURE_HEADER, TIMESTAMP_HEADER,
 };
@@ -33,47 +32,67 @@ pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 
 /// The system clock.
 pub fn system_clock() -> Clock {
-    Arc::new(|| {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
-    })
+    Arc::new(cloister_wire::unix_now)
 }
 
-/// Aggregate counters; no per-account or per-token values.
-#[derive(Debug, Default)]
+/// Why a token request was refused: the `kind` label of
+/// `cloister_issuer_errors_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Refusal {
+    /// No account signature, or one that does not verify.
+    Auth,
+    /// The account had its tokens for this window.
+    RateLimit,
+    /// Wrong media type, or not a token request for a current key.
+    Malformed,
+    /// The blinded message could not be signed.
+    Signing,
+}
+
+impl ErrorKind for Refusal {
+    const ALL: &'static [Self] = &[Self::Auth, Self::RateLimit, Self::Malformed, Self::Signing];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Auth => "auth",
+            Self::RateLimit => "rate_limit",
+            Self::Malformed => "malformed",
+            Self::Signing => "signing",
+        }
+    }
+}
+
+/// The issuer's metrics: requests, [`Refusal`]s and latency per route,
+/// tokens issued and keys published; no per-account or per-token values.
+#[derive(Debug)]
 pub struct Metrics {
-    issued: AtomicU64,
-    rejected_auth: AtomicU64,
-    rejected_rate_limit: AtomicU64,
-    rejected_malformed: AtomicU64,
-    failed_signing: AtomicU64,
+    server: Arc<ServerMetrics<Refusal>>,
+    issued: Counter,
+    published_keys: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut server = ServerMetrics::new("cloister_issuer");
+        let issued = server.counter("tokens_issued", "Tokens issued.");
+        let published_keys = server.gauge("published_keys", "Issuer keys in the directory.");
+        Self {
+            server: Arc::new(server),
+            issued,
+            published_keys,
+        }
+    }
 }
 
 impl Metrics {
-    fn bump(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
+    fn refuse(&self, refusal: Refusal, status: StatusCode, reason: &'static str) -> Response {
+        self.server.error(refusal);
+        (status, format!("{reason}\n")).into_response()
     }
 
-    fn render(&self, active_keys: usize) -> String {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        format!(
-            "# TYPE cloister_issuer_tokens_issued_total counter\n\
-             cloister_issuer_tokens_issued_total {}\n\
-             # TYPE cloister_issuer_requests_rejected_total counter\n\
-             cloister_issuer_requests_rejected_total{{reason=\"auth\"}} {}\n\
-             cloister_issuer_requests_rejected_total{{reason=\"rate_limit\"}} {}\n\
-             cloister_issuer_requests_rejected_total{{reason=\"malformed\"}} {}\n\
-             cloister_issuer_requests_rejected_total{{reason=\"signing\"}} {}\n\
-             # TYPE cloister_issuer_published_keys gauge\n\
-             cloister_issuer_published_keys {}\n",
-            get(&self.issued),
-            get(&self.rejected_auth),
-            get(&self.rejected_rate_limit),
-            get(&self.rejected_malformed),
-            get(&self.failed_signing),
-            active_keys,
-        )
+    fn set_published(&self, ring: &KeyRing) {
+        self.published_keys
+            .set(i64::try_from(ring.published().len()).unwrap_or(i64::MAX));
     }
 }
 
@@ -100,12 +119,14 @@ impl IssuerState {
             config.rate_limit.tokens_per_window,
             config.rate_limit.window_secs,
         );
+        let metrics = Metrics::default();
+        metrics.set_published(&keys);
         Self {
             config,
             accounts,
             keys: RwLock::new(keys),
             limiter: Mutex::new(limiter),
-            metrics: Metrics::default(),
+            metrics,
             clock,
         }
     }
@@ -118,23 +139,24 @@ impl IssuerState {
 /// Rotates the key ring at the current time (called periodically by the binary).
 pub fn rotate_keys(state: &IssuerState) -> Result<bool, crate::keyring::KeyRingError> {
     let now = (state.clock)();
-    state
-        .keys
-        .write()
-        .unwrap_or_else(PoisonError::into_inner)
-        .rotate(now)
+    let mut ring = state.keys.write().unwrap_or_else(PoisonError::into_inner);
+    let rotated = ring.rotate(now);
+    state.metrics.set_published(&ring);
+    rotated
 }
 
-/// The issuer's HTTP routes.
+/// The issuer's HTTP routes, `/metrics` included.
 pub fn router(state: Arc<IssuerState>) -> Router {
-    Router::new()
-        .route(DIRECTORY_PATH, get(directory))
-        .route(TOKEN_REQUEST_PATH, post(token_request))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/metrics", get(metrics))
-        // A TokenRequest is 259 bytes; refuse anything much larger unread.
-        .layer(DefaultBodyLimit::max(1024))
-        .with_state(state)
+    let metrics = Arc::clone(&state.metrics.server);
+    metrics.instrument(
+        Router::new()
+            .route(DIRECTORY_PATH, get(directory))
+            .route(TOKEN_REQUEST_PATH, post(token_request))
+            .route("/healthz", get(|| async { "ok\n" }))
+            // A TokenRequest is 259 bytes; refuse anything much larger unread.
+            .layer(DefaultBodyLimit::max(1024))
+            .with_state(state),
+    )
 }
 
 async fn directory(State(state): State<Arc<IssuerState>>) -> Response {
@@ -155,17 +177,8 @@ async fn directory(State(state): State<Arc<IssuerState>>) -> Response {
         .into_response()
 }
 
-async fn metrics(State(state): State<Arc<IssuerState>>) -> Response {
-    let published = state.ring().published().len();
-    state.metrics.render(published).into_response()
-}
-
 fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok())
-}
-
-fn refuse(status: StatusCode, reason: &'static str) -> Response {
-    (status, format!("{reason}\n")).into_response()
 }
 
 async fn token_request(
@@ -176,8 +189,8 @@ async fn token_request(
     let now = (state.clock)();
     let metrics = &state.metrics;
     if header_str(&headers, header::CONTENT_TYPE.as_str()) != Some(TOKEN_REQUEST_MEDIA_TYPE) {
-        Metrics::bump(&metrics.rejected_malformed);
-        return refuse(
+        return metrics.refuse(
+            Refusal::Malformed,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "expected application/private-token-request",
         );
@@ -191,8 +204,11 @@ async fn token_request(
     ) {
         Ok(auth) => auth,
         Err(_) => {
-            Metrics::bump(&metrics.rejected_auth);
-            return refuse(StatusCode::UNAUTHORIZED, "account authentication required");
+            return metrics.refuse(
+                Refusal::Auth,
+                StatusCode::UNAUTHORIZED,
+                "account authentication required",
+            );
         }
     };
     let verified = state.accounts.key(&auth.account).is_some_and(|key| {
@@ -200,9 +216,12 @@ async fn token_request(
             .is_ok()
     });
     if !verified {
-        Metrics::bump(&metrics.rejected_auth);
         tracing::debug!("token request with failed account authentication");
-        return refuse(StatusCode::UNAUTHORIZED, "account authentication failed");
+        return metrics.refuse(
+            Refusal::Auth,
+            StatusCode::UNAUTHORIZED,
+            "account authentication failed",
+        );
     }
 
     // 2. Is the request well formed and for a live key? (Checked before the
@@ -217,8 +236,8 @@ async fn token_request(
             request
         }
         _ => {
-            Metrics::bump(&metrics.rejected_malformed);
-            return refuse(
+            return metrics.refuse(
+                Refusal::Malformed,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "not a token request for a current key",
             );
@@ -232,7 +251,7 @@ async fn token_request(
         .unwrap_or_else(PoisonError::into_inner)
         .take(&auth.account, now);
     if let Err(retry_after) = taken {
-        Metrics::bump(&metrics.rejected_rate_limit);
+        metrics.server.error(Refusal::RateLimit);
         tracing::debug!(account = %auth.account, "issuance rate limit reached");
         return (
             StatusCode::TOO_MANY_REQUESTS,
@@ -246,7 +265,7 @@ async fn token_request(
     let signed = tokio::task::spawn_blocking(move || issue(&signing_keys, &request)).await;
     match signed {
         Ok(Ok(response)) => {
-            Metrics::bump(&metrics.issued);
+            metrics.issued.inc();
             (
                 [
                     (
@@ -265,8 +284,11 @@ async fn token_request(
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .refund(&auth.account);
-            Metrics::bump(&metrics.failed_signing);
-            refuse(StatusCode::UNPROCESSABLE_ENTITY, "blinded message rejected")
+            metrics.refuse(
+                Refusal::Signing,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "blinded message rejected",
+            )
         }
     }
 }

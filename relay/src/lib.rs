@@ -64,7 +64,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -72,17 +71,16 @@ use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use cloister_metrics::{Counter, ErrorKind, ServerMetrics};
+use cloister_wire::media;
 use serde::Deserialize;
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
-/// Media type of an encapsulated request (RFC 9458 §9.1).
-pub const REQUEST_MEDIA_TYPE: &str = "message/ohttp-req";
-
 /// Media types of gateway answers passed back to the client; anything else
 /// is passed back without a content type.
-const PASSED_MEDIA_TYPES: [&str; 2] = ["message/ohttp-res", "application/problem+json"];
+const PASSED_MEDIA_TYPES: [&str; 2] = [media::OHTTP_RESPONSE, media::PROBLEM_JSON];
 
 /// The relay's TOML configuration; see `relay.example.toml`.
 #[derive(Debug, Clone, Deserialize)]
@@ -132,45 +130,59 @@ pub enum RelayError {
     Client(#[from] reqwest::Error),
 }
 
-/// Aggregate counters, exported at `/metrics`.
-#[derive(Debug, Default)]
-pub struct RelayMetrics {
-    received: AtomicU64,
-    forwarded: AtomicU64,
-    refused: AtomicU64,
-    upstream_failed: AtomicU64,
+/// Why the relay did not forward a request or pass back an answer: the
+/// `kind` label of `cloister_relay_errors_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RelayFailure {
+    /// The body is not `message/ohttp-req` (415).
+    BadMediaType,
+    /// The body could not be read or is too large (413 and the like).
+    BadBody,
+    /// The client sent the body too slowly (408).
+    ClientTimeout,
+    /// The gateway could not be reached or answered unusably (502).
+    UpstreamFailed,
+    /// The gateway did not answer in time (504).
+    UpstreamTimeout,
 }
 
-impl RelayMetrics {
-    fn render(&self) -> String {
-        [
-            ("relay_received_total", &self.received),
-            ("relay_forwarded_total", &self.forwarded),
-            ("relay_refused_total", &self.refused),
-            ("relay_upstream_failed_total", &self.upstream_failed),
-        ]
-        .iter()
-        .map(|(name, value)| {
-            format!(
-                "# TYPE {name} counter\n{name} {}\n",
-                value.load(Ordering::Relaxed)
-            )
-        })
-        .collect()
+impl ErrorKind for RelayFailure {
+    const ALL: &'static [Self] = &[
+        Self::BadMediaType,
+        Self::BadBody,
+        Self::ClientTimeout,
+        Self::UpstreamFailed,
+        Self::UpstreamTimeout,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::BadMediaType => "bad_media_type",
+            Self::BadBody => "bad_body",
+            Self::ClientTimeout => "client_timeout",
+            Self::UpstreamFailed => "upstream_failed",
+            Self::UpstreamTimeout => "upstream_timeout",
+        }
     }
 }
 
 struct Relay {
     config: RelayConfig,
     http: reqwest::Client,
-    metrics: RelayMetrics,
+    metrics: Arc<ServerMetrics<RelayFailure>>,
+    /// Gateway answers passed back to the client.
+    forwarded: Counter,
 }
 
-fn bump(counter: &AtomicU64) {
-    counter.fetch_add(1, Ordering::Relaxed);
+impl Relay {
+    fn refuse(&self, failure: RelayFailure, response: impl IntoResponse) -> Response {
+        self.metrics.error(failure);
+        response.into_response()
+    }
 }
 
-/// The relay's routes: `POST {path}`, `/healthz` and `/metrics`.
+/// The relay's routes: `POST {path}`, `/healthz` and `/metrics`
+/// (requests, [`RelayFailure`]s and latency, in OpenMetrics text).
 ///
 /// # Errors
 /// The outbound HTTP client could not be built.
@@ -181,21 +193,22 @@ pub fn app(config: RelayConfig) -> Result<axum::Router, RelayError> {
         .build()?;
     let max = config.max_request_bytes;
     let path = config.path.clone();
+    let mut metrics = ServerMetrics::new("cloister_relay");
+    let forwarded = metrics.counter("forwarded", "Gateway answers passed back to clients.");
+    let metrics = Arc::new(metrics);
     let relay = Arc::new(Relay {
         config,
         http,
-        metrics: RelayMetrics::default(),
+        metrics: Arc::clone(&metrics),
+        forwarded,
     });
-    let metrics = Arc::clone(&relay);
-    Ok(axum::Router::new()
-        .route(&path, post(forward))
-        .layer(DefaultBodyLimit::max(max))
-        .with_state(relay)
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route(
-            "/metrics",
-            get(move || async move { metrics.metrics.render() }),
-        ))
+    Ok(metrics.instrument(
+        axum::Router::new()
+            .route(&path, post(forward))
+            .layer(DefaultBodyLimit::max(max))
+            .with_state(relay)
+            .route("/healthz", get(|| async { "ok\n" })),
+    ))
 }
 
 /// Serve the relay on `listener` until the listener fails.
@@ -208,42 +221,31 @@ pub async fn serve(listener: TcpListener, config: RelayConfig) -> Result<(), std
 }
 
 async fn forward(State(relay): State<Arc<Relay>>, request: Request) -> Response {
-    bump(&relay.metrics.received);
     let deadline = Instant::now() + Duration::from_millis(relay.config.timeout_ms);
     let is_ohttp = request
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|media| media.trim().eq_ignore_ascii_case(REQUEST_MEDIA_TYPE));
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case(media::OHTTP_REQUEST));
     if !is_ohttp {
-        bump(&relay.metrics.refused);
-        return StatusCode::UNSUPPORTED_MEDIA_TYPE.into_response();
+        return relay.refuse(
+            RelayFailure::BadMediaType,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        );
     }
     let body = match tokio::time::timeout_at(deadline, Bytes::from_request(request, &())).await {
         Ok(Ok(body)) => body,
-        Ok(Err(rejection)) => {
-            bump(&relay.metrics.refused);
-            return rejection.into_response();
-        }
-        Err(_) => {
-            bump(&relay.metrics.refused);
-            return StatusCode::REQUEST_TIMEOUT.into_response();
-        }
+        Ok(Err(rejection)) => return relay.refuse(RelayFailure::BadBody, rejection),
+        Err(_) => return relay.refuse(RelayFailure::ClientTimeout, StatusCode::REQUEST_TIMEOUT),
     };
     match tokio::time::timeout_at(deadline, exchange(&relay, body)).await {
         Ok(Ok(response)) => {
-            bump(&relay.metrics.forwarded);
+            relay.forwarded.inc();
             response
         }
-        Ok(Err(status)) => {
-            bump(&relay.metrics.upstream_failed);
-            status.into_response()
-        }
-        Err(_) => {
-            bump(&relay.metrics.upstream_failed);
-            StatusCode::GATEWAY_TIMEOUT.into_response()
-        }
+        Ok(Err(status)) => relay.refuse(RelayFailure::UpstreamFailed, status),
+        Err(_) => relay.refuse(RelayFailure::UpstreamTimeout, StatusCode::GATEWAY_TIMEOUT),
     }
 }
 
@@ -253,7 +255,7 @@ async fn exchange(relay: &Relay, body: Bytes) -> Result<Response, StatusCode> {
     let upstream = relay
         .http
         .post(&relay.config.gateway_url)
-        .header(header::CONTENT_TYPE, REQUEST_MEDIA_TYPE)
+        .header(header::CONTENT_TYPE, media::OHTTP_REQUEST)
         .body(body)
         .send()
         .await

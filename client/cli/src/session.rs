@@ -167,12 +167,7 @@ pub fn read_request(path: &std::path::Path, feature: &str) -> anyhow::Result<Fea
     Ok(request)
 }
 
-/// Seconds since the Unix epoch.
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+pub use cloister_wire::unix_now;
 
 #[cfg(test)]
 mod tests {

@@ -15,6 +15,7 @@ use cloister_client::ledger::{LedgerTrust, LedgerTrustConfig};
 use cloister_client::{ClientError, KeyConsistency, PinnedDigests};
 use cloister_ledger_verify::entry::PublicKeyBytes;
 use cloister_ledger_verify::review::ReviewerPolicy;
+use cloister_wire::{HexBytes, HexError, HostData, Measurement};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Authority, Config};
@@ -48,8 +49,9 @@ impl Pinned {
                 host_data: digests(&file.host_data, "host_data")?,
             },
             keys: PinnedDigests(
-                digests::<32>(&file.key_configs, "key_configs")?
+                digests::<HexBytes<32>>(&file.key_configs, "key_configs")?
                     .into_iter()
+                    .map(|digest| digest.0)
                     .collect::<HashSet<_>>(),
             ),
         })
@@ -66,16 +68,15 @@ impl Pinned {
     }
 }
 
-fn digests<const N: usize>(
-    list: &[String],
-    field: &str,
-) -> anyhow::Result<std::collections::BTreeSet<[u8; N]>> {
+fn digests<T>(list: &[String], field: &str) -> anyhow::Result<std::collections::BTreeSet<T>>
+where
+    T: std::str::FromStr<Err = HexError> + Ord,
+{
     list.iter()
         .map(|value| {
-            hex::decode(value)
-                .ok()
-                .and_then(|bytes| <[u8; N]>::try_from(bytes).ok())
-                .with_context(|| format!("{field}: {value:?} is not {N} bytes of hex"))
+            value
+                .parse()
+                .with_context(|| format!("{field}: {value:?} is not a digest"))
         })
         .collect()
 }
@@ -92,8 +93,8 @@ pub enum Released {
 impl MeasurementAuthority for Released {
     fn check(
         &self,
-        measurement: &[u8; 48],
-        host_data: &[u8; 32],
+        measurement: &Measurement,
+        host_data: &HostData,
     ) -> Result<(), AuthorityRejection> {
         match self {
             Self::Ledger(ledger) => {
@@ -272,9 +273,10 @@ mod tests {
         ))
         .unwrap_or_else(|e| panic!("{e}"));
         let released = Released::Pinned(pinned.allow);
-        assert_eq!(released.check(&[0x52; 48], &[0x48; 32]), Ok(()));
-        assert!(released.check(&[0x53; 48], &[0x48; 32]).is_err());
-        assert!(released.check(&[0x52; 48], &[0x49; 32]).is_err());
+        let check = |m, h| released.check(&Measurement([m; 48]), &HostData([h; 32]));
+        assert_eq!(check(0x52, 0x48), Ok(()));
+        assert!(check(0x53, 0x48).is_err());
+        assert!(check(0x52, 0x49).is_err());
         assert!(
             pinned.keys.0.is_empty(),
             "no key configuration pinned: every key is refused"
@@ -286,7 +288,7 @@ mod tests {
         let empty = Pinned::from_toml("").unwrap_or_else(|e| panic!("{e}"));
         assert!(
             Released::Pinned(empty.allow)
-                .check(&[0; 48], &[0; 32])
+                .check(&Measurement([0; 48]), &HostData([0; 32]))
                 .is_err()
         );
         assert!(Pinned::from_toml("measurements = [\"abcd\"]").is_err());

@@ -30,9 +30,4 @@ pub trait TokenSource: Send + Sync {
     fn next_token(&self) -> Option<String>;
 }
 
-/// Seconds since the Unix epoch, by the system clock.
-pub(crate) fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+pub(crate) use cloister_wire::unix_now;

@@ -13,6 +13,7 @@
 
 use std::collections::BTreeSet;
 
+use cloister_wire::{HostData, Measurement};
 use serde::Deserialize;
 
 use crate::endorsement::Tcb;
@@ -118,8 +119,14 @@ impl Policy {
             allowed_vmpls: file.allowed_vmpls.into_iter().collect(),
             minimum_tcb: file.minimum_tcb,
             accepted: AllowList {
-                measurements: parse_digests(&file.accepted.measurements, "accepted.measurements")?,
-                host_data: parse_digests(&file.accepted.host_data, "accepted.host_data")?,
+                measurements: parse_digests(&file.accepted.measurements, "accepted.measurements")?
+                    .into_iter()
+                    .map(Measurement)
+                    .collect(),
+                host_data: parse_digests(&file.accepted.host_data, "accepted.host_data")?
+                    .into_iter()
+                    .map(HostData)
+                    .collect(),
             },
         })
     }
@@ -148,11 +155,11 @@ fn parse_digests<const N: usize>(
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthorityRejection {
     /// The launch measurement is not accepted.
-    #[error("measurement {} is not accepted", hex::encode(.0))]
-    Measurement([u8; 48]),
+    #[error("measurement {0} is not accepted")]
+    Measurement(Measurement),
     /// The HOST_DATA (policy-set digest) is not accepted.
-    #[error("host data {} is not accepted", hex::encode(.0))]
-    HostData([u8; 32]),
+    #[error("host data {0} is not accepted")]
+    HostData(HostData),
     /// The authority could not decide (e.g. the ledger is unreachable);
     /// treated as a refusal.
     #[error("measurement authority unavailable: {0}")]
@@ -165,24 +172,27 @@ pub enum AuthorityRejection {
 /// that checks inclusion proofs. Implementations must fail closed.
 pub trait MeasurementAuthority {
     /// Accepts or refuses one (measurement, HOST_DATA) pair.
-    fn check(&self, measurement: &[u8; 48], host_data: &[u8; 32])
-    -> Result<(), AuthorityRejection>;
+    fn check(
+        &self,
+        measurement: &Measurement,
+        host_data: &HostData,
+    ) -> Result<(), AuthorityRejection>;
 }
 
 /// A fixed allow-list of measurements and HOST_DATA values.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AllowList {
     /// Accepted launch measurements.
-    pub measurements: BTreeSet<[u8; 48]>,
+    pub measurements: BTreeSet<Measurement>,
     /// Accepted HOST_DATA values.
-    pub host_data: BTreeSet<[u8; 32]>,
+    pub host_data: BTreeSet<HostData>,
 }
 
 impl MeasurementAuthority for AllowList {
     fn check(
         &self,
-        measurement: &[u8; 48],
-        host_data: &[u8; 32],
+        measurement: &Measurement,
+        host_data: &HostData,
     ) -> Result<(), AuthorityRejection> {
         if !self.measurements.contains(measurement) {
             return Err(AuthorityRejection::Measurement(*measurement));
@@ -235,18 +245,19 @@ mod tests {
 
     #[test]
     fn the_allow_list_refuses_unlisted_values() {
+        let (m, h) = (|b| Measurement([b; 48]), |b| HostData([b; 32]));
         let list = AllowList {
-            measurements: [[1; 48]].into(),
-            host_data: [[2; 32]].into(),
+            measurements: [m(1)].into(),
+            host_data: [h(2)].into(),
         };
-        assert_eq!(list.check(&[1; 48], &[2; 32]), Ok(()));
+        assert_eq!(list.check(&m(1), &h(2)), Ok(()));
         assert_eq!(
-            list.check(&[9; 48], &[2; 32]),
-            Err(AuthorityRejection::Measurement([9; 48]))
+            list.check(&m(9), &h(2)),
+            Err(AuthorityRejection::Measurement(m(9)))
         );
         assert_eq!(
-            list.check(&[1; 48], &[9; 32]),
-            Err(AuthorityRejection::HostData([9; 32]))
+            list.check(&m(1), &h(9)),
+            Err(AuthorityRejection::HostData(h(9)))
         );
     }
 }

@@ -20,6 +20,7 @@
 
 use std::collections::BTreeMap;
 
+use cloister_wire::HostData;
 use sha2::{Digest, Sha256};
 
 /// Domain-separation prefix of the policy-set digest.
@@ -35,19 +36,19 @@ pub enum PolicySetError {
     #[error("policy set contains a file with an empty name")]
     EmptyName,
     /// The loaded policies are not those the CVM was launched with.
-    #[error("loaded policy set hashes to {}, but HOST_DATA is {}", hex::encode(.actual), hex::encode(.expected))]
+    #[error("loaded policy set hashes to {actual}, but HOST_DATA is {expected}")]
     Mismatch {
         /// HOST_DATA from the report.
-        expected: [u8; 32],
+        expected: HostData,
         /// The digest of the files loaded.
-        actual: [u8; 32],
+        actual: HostData,
     },
 }
 
 /// The digest of a set of named policy files.
 pub fn policy_set_digest<'a>(
     files: impl IntoIterator<Item = (&'a str, &'a [u8])>,
-) -> Result<[u8; 32], PolicySetError> {
+) -> Result<HostData, PolicySetError> {
     let mut sorted = BTreeMap::new();
     for (name, contents) in files {
         if name.is_empty() {
@@ -68,12 +69,12 @@ pub fn policy_set_digest<'a>(
         hash.update(name);
         hash.update(contents_digest);
     }
-    Ok(hash.finalize().into())
+    Ok(HostData(hash.finalize().into()))
 }
 
 /// Refuses a policy set whose digest is not the report's HOST_DATA.
 pub fn ensure_policy_set_matches<'a>(
-    host_data: &[u8; 32],
+    host_data: &HostData,
     files: impl IntoIterator<Item = (&'a str, &'a [u8])>,
 ) -> Result<(), PolicySetError> {
     let actual = policy_set_digest(files)?;
@@ -95,7 +96,7 @@ mod tests {
         ("summarise.toml", b"digest = \"ab\""),
     ];
 
-    fn digest(files: &[(&str, &[u8])]) -> [u8; 32] {
+    fn digest(files: &[(&str, &[u8])]) -> HostData {
         policy_set_digest(files.iter().copied()).unwrap_or_else(|e| panic!("{e}"))
     }
 

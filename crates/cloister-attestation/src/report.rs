@@ -5,6 +5,7 @@
 //! bit of the signed area (reserved bytes included) can change unnoticed.
 //! Field access goes through the `sev` crate's parser.
 
+use cloister_wire::{HostData, Measurement};
 use sev::firmware::guest::AttestationReport;
 use sev::parser::ByteParser;
 
@@ -82,13 +83,13 @@ impl RawReport {
     }
 
     /// The launch measurement.
-    pub fn measurement(&self) -> &[u8; 48] {
-        self.field(MEASUREMENT_OFFSET)
+    pub fn measurement(&self) -> Measurement {
+        Measurement(*self.field(MEASUREMENT_OFFSET))
     }
 
     /// The HOST_DATA the hypervisor supplied at launch.
-    pub fn host_data(&self) -> &[u8; 32] {
-        self.field(HOST_DATA_OFFSET)
+    pub fn host_data(&self) -> HostData {
+        HostData(*self.field(HOST_DATA_OFFSET))
     }
 
     /// The bytes covered by the signature.

@@ -15,6 +15,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use cloister_wire::{HostData, Measurement};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRngCore, OsRng, SeedableRng};
 use rsa::RsaPrivateKey;
@@ -82,8 +83,8 @@ const VALIDITY: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 pub fn simulated_measurement(
     host_binary: &[u8; 32],
     plugin_digests: &[[u8; 32]],
-    policy_set: &[u8; 32],
-) -> [u8; 48] {
+    policy_set: &HostData,
+) -> Measurement {
     let mut plugins = plugin_digests.to_vec();
     plugins.sort_unstable();
     plugins.dedup();
@@ -93,7 +94,7 @@ pub fn simulated_measurement(
     hash.update((plugins.len() as u64).to_be_bytes());
     plugins.iter().for_each(|digest| hash.update(digest));
     hash.update(policy_set);
-    hash.finalize().into()
+    Measurement(hash.finalize().into())
 }
 
 /// Why the simulated platform could not produce keys, certificates or a report.
@@ -126,9 +127,9 @@ impl From<x509_cert::spki::Error> for SimulationError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimulatedLaunch {
     /// The launch measurement (see [`simulated_measurement`]).
-    pub measurement: [u8; 48],
+    pub measurement: Measurement,
     /// HOST_DATA (see [`crate::policy_set_digest`]).
-    pub host_data: [u8; 32],
+    pub host_data: HostData,
     /// The SNP guest policy bits (debug is bit 19, migration agent bit 18).
     pub guest_policy: u64,
     /// The VMPL the report is requested from.
@@ -140,7 +141,7 @@ impl SimulatedLaunch {
     pub const DEFAULT_GUEST_POLICY: u64 = 0x3_0000;
 
     /// A launch at VMPL 0 with the default guest policy.
-    pub fn new(measurement: [u8; 48], host_data: [u8; 32]) -> Self {
+    pub fn new(measurement: Measurement, host_data: HostData) -> Self {
         Self {
             measurement,
             host_data,
@@ -277,8 +278,8 @@ impl SimulatedPlatform {
             plat_info: PlatformInfo::from(1),
             key_info: KeyInfo::from(0),
             report_data: *report_data,
-            measurement: launch.measurement,
-            host_data: launch.host_data,
+            measurement: launch.measurement.0,
+            host_data: launch.host_data.0,
             report_id,
             report_id_ma: [0xFF; 32],
             reported_tcb: tcb,
@@ -392,30 +393,30 @@ mod tests {
 
     #[test]
     fn every_input_changes_the_simulated_measurement() {
-        let base = simulated_measurement(&[1; 32], &[[2; 32], [3; 32]], &[4; 32]);
+        let base = simulated_measurement(&[1; 32], &[[2; 32], [3; 32]], &HostData([4; 32]));
         assert_eq!(
             base,
-            simulated_measurement(&[1; 32], &[[3; 32], [2; 32]], &[4; 32]),
+            simulated_measurement(&[1; 32], &[[3; 32], [2; 32]], &HostData([4; 32])),
             "plugin order"
         );
         assert_ne!(
             base,
-            simulated_measurement(&[9; 32], &[[2; 32], [3; 32]], &[4; 32]),
+            simulated_measurement(&[9; 32], &[[2; 32], [3; 32]], &HostData([4; 32])),
             "host binary"
         );
         assert_ne!(
             base,
-            simulated_measurement(&[1; 32], &[[2; 32], [9; 32]], &[4; 32]),
+            simulated_measurement(&[1; 32], &[[2; 32], [9; 32]], &HostData([4; 32])),
             "plugin digest"
         );
         assert_ne!(
             base,
-            simulated_measurement(&[1; 32], &[[2; 32]], &[4; 32]),
+            simulated_measurement(&[1; 32], &[[2; 32]], &HostData([4; 32])),
             "plugin removed"
         );
         assert_ne!(
             base,
-            simulated_measurement(&[1; 32], &[[2; 32], [3; 32]], &[9; 32]),
+            simulated_measurement(&[1; 32], &[[2; 32], [3; 32]], &HostData([9; 32])),
             "policy set"
         );
     }

@@ -15,6 +15,7 @@
 
 use std::time::Instant;
 
+use cloister_wire::{HostData, Measurement};
 use p384::ecdsa::signature::Verifier as _;
 use sev::certs::snp::Certificate;
 use x509_cert::der::Decode;
@@ -173,9 +174,9 @@ pub struct VerifiedReport {
     /// hardware guarantee at all.
     pub root: RootKind,
     /// The launch measurement.
-    pub measurement: [u8; 48],
+    pub measurement: Measurement,
     /// HOST_DATA: the digest of the host's policy set.
-    pub host_data: [u8; 32],
+    pub host_data: HostData,
     /// REPORT_DATA.
     pub report_data: [u8; 64],
     /// The VMPL the report was requested from.
@@ -323,8 +324,8 @@ impl<A: MeasurementAuthority> Verifier<A> {
         }
         Ok(VerifiedReport {
             root,
-            measurement: report.measurement,
-            host_data: report.host_data,
+            measurement: Measurement(report.measurement),
+            host_data: HostData(report.host_data),
             report_data: report.report_data,
             vmpl: report.vmpl,
             reported_tcb,

@@ -25,8 +25,7 @@ pub const POLICY_SET_NAME: &str = "policy-set";
 /// A SHA-256 digest of an artefact.
 pub type Sha256Digest = HexBytes<32>;
 
-/// An SEV-SNP launch measurement (SHA-384, 48 bytes).
-pub type Measurement = HexBytes<48>;
+pub use cloister_wire::Measurement;
 
 /// An Ed25519 public key (32 bytes).
 pub type PublicKeyBytes = HexBytes<32>;

@@ -89,12 +89,11 @@ pub mod api;
 pub mod client;
 mod encoding;
 pub mod entry;
-mod hex_bytes;
 pub mod merkle;
 #[cfg(feature = "http")]
 pub mod remote;
 pub mod review;
 pub mod tree_head;
 
-pub use hex_bytes::HexBytes;
+pub use cloister_wire::HexBytes;
 pub use merkle::Hash;

@@ -9,6 +9,7 @@
 //! from the head it remembers, and [`LedgerClient::verify_entry`] proves an
 //! entry included under that head.
 
+use cloister_wire::ledger;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -131,7 +132,7 @@ impl LedgerClient {
     /// [`RemoteError::Refused`] with code `not_admitted` when the signatures
     /// do not satisfy the ledger's reviewer policy; any transport or decoding failure.
     pub async fn submit(&self, entry: &SignedEntry) -> Result<SubmitResponse, RemoteError> {
-        let url = format!("{}/v1/entries", self.base);
+        let url = format!("{}{}", self.base, ledger::ENTRIES);
         let body = serde_json::to_vec(entry).map_err(|source| RemoteError::Decode {
             url: url.clone(),
             source,
@@ -149,7 +150,7 @@ impl LedgerClient {
     /// # Errors
     /// Any transport, status or decoding failure.
     pub async fn tree_head(&self) -> Result<SignedTreeHead, RemoteError> {
-        self.get("/v1/tree-head").await
+        self.get(ledger::TREE_HEAD).await
     }
 
     /// `GET /v1/entries/{index}`.
@@ -157,7 +158,7 @@ impl LedgerClient {
     /// # Errors
     /// Any transport, status or decoding failure.
     pub async fn entry(&self, index: u64) -> Result<EntryResponse, RemoteError> {
-        self.get(&format!("/v1/entries/{index}")).await
+        self.get(&ledger::entry(index)).await
     }
 
     /// `GET /v1/entries/by-digest/{digest}`: every logged entry vouching for
@@ -171,8 +172,7 @@ impl LedgerClient {
         &self,
         digest: &[u8],
     ) -> Result<Vec<EntryResponse>, RemoteError> {
-        self.get(&format!("/v1/entries/by-digest/{}", hex::encode(digest)))
-            .await
+        self.get(&ledger::entries_by_digest(digest)).await
     }
 
     /// `GET /v1/proof/consistency`: the proof that the tree of size `second`
@@ -186,7 +186,8 @@ impl LedgerClient {
         second: u64,
     ) -> Result<ConsistencyProof, RemoteError> {
         self.get(&format!(
-            "/v1/proof/consistency?first={first}&second={second}"
+            "{}?first={first}&second={second}",
+            ledger::CONSISTENCY_PROOF
         ))
         .await
     }
@@ -202,7 +203,8 @@ impl LedgerClient {
         tree_size: u64,
     ) -> Result<InclusionProof, RemoteError> {
         self.get(&format!(
-            "/v1/proof/inclusion?leaf_hash={leaf_hash}&tree_size={tree_size}"
+            "{}?leaf_hash={leaf_hash}&tree_size={tree_size}",
+            ledger::INCLUSION_PROOF
         ))
         .await
     }

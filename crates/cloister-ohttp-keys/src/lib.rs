@@ -74,12 +74,6 @@ pub use ring::{AeadChoice, KeyRing, KeyRingError, RotationPolicy};
 
 use sha2::{Digest, Sha256};
 
-/// The media type of a key configuration list (RFC 9540 §3).
-pub const KEY_LIST_MEDIA_TYPE: &str = "application/ohttp-keys";
-
-/// The well-known path from which clients fetch the key configurations (RFC 9540 §3).
-pub const WELL_KNOWN_PATH: &str = "/.well-known/ohttp-gateway";
-
 /// SHA-256 of one encoded key configuration (without its list length prefix).
 ///
 /// This is the value published in the transparency ledger: a client that

@@ -44,7 +44,7 @@ pub struct IssuerPublicKey {
 impl fmt::Debug for IssuerPublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IssuerPublicKey")
-            .field("key_id", &hex_string(&self.key_id))
+            .field("key_id", &hex::encode(self.key_id))
             .finish()
     }
 }
@@ -109,7 +109,7 @@ pub struct IssuerSecretKey {
 impl fmt::Debug for IssuerSecretKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IssuerSecretKey")
-            .field("key_id", &hex_string(self.public.key_id()))
+            .field("key_id", &hex::encode(self.public.key_id()))
             .finish()
     }
 }
@@ -161,8 +161,4 @@ impl IssuerSecretKey {
             .map_err(|_| KeyError::WrongSize)?;
         Ok(TokenResponse { blind_sig })
     }
-}
-
-fn hex_string(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

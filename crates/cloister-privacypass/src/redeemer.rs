@@ -12,7 +12,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, PoisonError, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::directory::{DirectoryError, IssuerDirectory};
 use crate::header::{HeaderError, parse_authorization};
@@ -133,10 +132,7 @@ impl Redeemer {
 
     /// Redeems the token in an `Authorization` header value, now.
     pub fn redeem(&self, authorization: &str) -> Result<Redemption, RedeemError> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        self.redeem_at(authorization, now)
+        self.redeem_at(authorization, cloister_wire::unix_now())
     }
 
     /// Redeems at a given Unix time (seconds).

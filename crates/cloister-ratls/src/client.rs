@@ -11,6 +11,7 @@ use cloister_api::{FeatureRequest, FeatureResponse, RequestError};
 use cloister_attestation::{
     MeasurementAuthority, Nonce, NonceTracker, ProviderError, VerifiedReport, Verifier, VerifyError,
 };
+use cloister_wire::session;
 use rustls::ClientConnection;
 use rustls::pki_types::ServerName;
 use zeroize::Zeroizing;
@@ -144,7 +145,10 @@ impl<T> std::fmt::Debug for ClientSession<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientSession")
             .field("session_id", &self.channel.session_id)
-            .field("measurement", &hex_prefix(&self.attestation.measurement))
+            .field(
+                "measurement",
+                &hex::encode(&self.attestation.measurement.0[..8]),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -347,18 +351,14 @@ fn server_name() -> Result<ServerName<'static>, ClientError> {
     ServerName::try_from(HOST_NAME).map_err(|e| ClientError::Protocol(e.to_string()))
 }
 
-/// 128 random bits in hex: unguessable, so sessions cannot be targeted.
+/// A session id from 128 random bits.
 fn random_session_id() -> Result<String, ClientError> {
     let mut bytes = [0u8; 16];
     rustls::crypto::ring::default_provider()
         .secure_random
         .fill(&mut bytes)
         .map_err(|_| ClientError::Protocol("no randomness for a session id".into()))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-fn hex_prefix(bytes: &[u8]) -> String {
-    bytes.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    Ok(session::id_from_random(bytes))
 }
 
 #[cfg(test)]

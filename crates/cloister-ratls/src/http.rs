@@ -12,18 +12,13 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use cloister_wire::{header as wire_header, media};
 
 use crate::frame::MAX_FRAME_LEN;
 use crate::server::{SessionError, SessionTable};
 
 /// Path of the record exchange.
 pub const SESSION_PATH: &str = "/session";
-
-/// Inner request header naming the session (the gateway routes on it too).
-pub const SESSION_HEADER: &str = "cloister-session";
-
-/// Media type of request and response bodies: raw TLS records.
-pub const RECORDS_MEDIA_TYPE: &str = "application/octet-stream";
 
 /// Largest request body: one maximal frame plus TLS record overhead.
 const MAX_BODY: usize = MAX_FRAME_LEN + 64 * 1024;
@@ -42,7 +37,7 @@ async fn exchange(
     body: Bytes,
 ) -> Response {
     let Some(session_id) = headers
-        .get(SESSION_HEADER)
+        .get(wire_header::SESSION)
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned)
     else {
@@ -51,7 +46,9 @@ async fn exchange(
     // A feature request runs inside the exchange: keep it off the reactor.
     let outcome = tokio::task::spawn_blocking(move || table.exchange(&session_id, &body)).await;
     match outcome {
-        Ok(Ok(records)) => ([(header::CONTENT_TYPE, RECORDS_MEDIA_TYPE)], records).into_response(),
+        Ok(Ok(records)) => {
+            ([(header::CONTENT_TYPE, media::RATLS_RECORDS)], records).into_response()
+        }
         Ok(Err(error)) => (status_for(&error), error.to_string()).into_response(),
         Err(join) => {
             tracing::error!(%join, "session exchange panicked or was cancelled");

@@ -139,9 +139,9 @@ mod tls;
 pub use caller::{CallerAttester, CallerVerifier};
 pub use client::{ClientError, ClientSession, InMemoryTransport, Transport, TransportError};
 pub use frame::{FrameError, MAX_FRAME_LEN};
-pub use http::{RECORDS_MEDIA_TYPE, SESSION_HEADER, SESSION_PATH, routes};
+pub use http::{SESSION_PATH, routes};
 pub use server::{
-    Clock, FeatureService, MAX_SESSION_ID_LEN, SessionAttester, SessionConfig, SessionError,
-    SessionStats, SessionTable, SystemClock,
+    Clock, FeatureService, SessionAttester, SessionConfig, SessionError, SessionStats,
+    SessionTable, SystemClock,
 };
 pub use tls::{HOST_NAME, TlsSetupError};

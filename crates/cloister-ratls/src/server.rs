@@ -10,6 +10,7 @@ use cloister_api::{FeatureRequest, FeatureResponse, RequestError};
 use cloister_attestation::{
     Evidence, EvidenceProvider, Nonce, NonceTracker, ProviderError, TlsExporter, report_data,
 };
+use cloister_wire::session;
 use rustls::{ServerConfig, ServerConnection};
 use serde::Deserialize;
 use zeroize::Zeroizing;
@@ -17,9 +18,6 @@ use zeroize::Zeroizing;
 use crate::caller::{CallerVerifier, NONCE_LIFETIME};
 use crate::frame::{Frame, FrameBuffer, FrameError};
 use crate::tls::{TlsSetupError, ephemeral_server_config, exporter};
-
-/// Longest session id accepted (client-chosen, e.g. 32 hex digits).
-pub const MAX_SESSION_ID_LEN: usize = 64;
 
 /// Runs one feature request. The host runtime implements this by
 /// instantiating the feature component for this request alone.
@@ -91,7 +89,10 @@ impl Default for SessionConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     /// The session id is empty, too long or not visible ASCII.
-    #[error("invalid session id (1..={MAX_SESSION_ID_LEN} visible ASCII characters)")]
+    #[error(
+        "invalid session id (1..={} visible ASCII characters)",
+        session::MAX_ID_LEN
+    )]
     InvalidSessionId,
     /// No such session (never opened, expired or failed), and the records
     /// do not start a new one with a ClientHello.
@@ -305,10 +306,7 @@ impl SessionTable {
     /// See [`SessionError`]; a failed session is dropped, others are
     /// unaffected.
     pub fn exchange(&self, session_id: &str, records_in: &[u8]) -> Result<Vec<u8>, SessionError> {
-        if session_id.is_empty()
-            || session_id.len() > MAX_SESSION_ID_LEN
-            || !session_id.bytes().all(|b| b.is_ascii_graphic())
-        {
+        if !session::is_valid_id(session_id) {
             return Err(SessionError::InvalidSessionId);
         }
         let now = self.clock.now();

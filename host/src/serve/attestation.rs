@@ -9,6 +9,7 @@ use cloister_attestation::{
     SimulatedLaunch, SimulatedPlatform, SimulatedProvider, SimulationError,
     ensure_policy_set_matches,
 };
+use cloister_wire::{HostData, Measurement};
 
 use crate::config::{AttestationConfig, ProviderKind};
 use crate::launch::LaunchDigests;
@@ -81,7 +82,10 @@ pub fn provider(
             let settings = &config.simulated;
             let platform = SimulatedPlatform::from_seed(settings.platform_seed, DEVELOPMENT_TCB)?;
             let host_data = settings.host_data.unwrap_or(launch.host_data);
-            let launch = SimulatedLaunch::new(launch.simulated_measurement(), host_data);
+            let launch = SimulatedLaunch::new(
+                Measurement(launch.simulated_measurement()),
+                HostData(host_data),
+            );
             ConfiguredProvider::Simulated(Box::new(SimulatedProvider::new(platform, launch)))
         }
         ProviderKind::SevGuest => {
@@ -110,6 +114,6 @@ pub fn check_boot_report(
     policies: &PolicySet,
 ) -> Result<(), AttestationError> {
     let evidence = provider.evidence(&BOOT_REPORT_DATA)?;
-    ensure_policy_set_matches(evidence.report.host_data(), policies.named_contents())?;
+    ensure_policy_set_matches(&evidence.report.host_data(), policies.named_contents())?;
     Ok(())
 }

@@ -1,174 +1,208 @@
-//! Aggregate counters in the Prometheus text format, and the feature
-//! service that counts requests.
+//! The host's metrics, and the feature service that counts requests.
 //!
-//! Only aggregates leave the CVM (DESIGN.md, "Logging"): session counts,
-//! and request outcomes per feature. A feature label is a name from the
-//! fixed `FeatureRequest` enum, never text from a request; nothing here is
-//! per session or per user.
+//! Only aggregates leave the CVM (DESIGN.md, "Logging"): requests and
+//! latency per route, feature failures by [`FeatureFailure`] kind, outcomes
+//! per feature, session counts and log filter counts (see
+//! `cloister-metrics`). A feature label is the name of a plugin loaded at
+//! boot, never text from a request; nothing here is per session or per user.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::{Mutex, PoisonError};
+use std::sync::Arc;
 
 use cloister_api::{FeatureRequest, FeatureResponse, RequestError};
-use cloister_ratls::{FeatureService, SessionStats};
+use cloister_metrics::{CounterFamily, ErrorCounter, ErrorKind, ServerMetrics};
+use cloister_ratls::{FeatureService, SessionTable};
 
-use crate::logfilter::FilterStats;
+use crate::error::RunError;
+use crate::logfilter::LogFilter;
 use crate::runtime::Runtime;
 
-/// Feature requests served, by feature and outcome.
-#[derive(Debug, Default)]
-pub struct FeatureCounters(Mutex<BTreeMap<String, Outcomes>>);
-
-/// Outcome counts of one feature.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Outcomes {
-    /// Requests answered with a response.
-    pub ok: u64,
-    /// Requests that failed (plugin error, limit, unknown feature).
-    pub failed: u64,
+/// Why a feature request failed: the `kind` label of
+/// `cloister_host_errors_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FeatureFailure {
+    /// No plugin of that name.
+    UnknownPlugin,
+    /// Every instance slot in use.
+    AtCapacity,
+    /// Wall-time limit reached.
+    TimeLimit,
+    /// Memory limit reached.
+    MemoryLimit,
+    /// Table limit reached.
+    TableLimit,
+    /// Stack overflow.
+    StackOverflow,
+    /// Any other trap.
+    Trap,
+    /// Response over the manifest's size limit.
+    OutputTooLarge,
+    /// The plugin's own typed error.
+    Feature,
 }
 
-impl FeatureCounters {
-    /// Counters starting at zero for each of `features`, so that every
-    /// loaded feature appears in the metrics before its first request.
-    pub fn new<'a>(features: impl IntoIterator<Item = &'a str>) -> Self {
-        Self(Mutex::new(
-            features
-                .into_iter()
-                .map(|name| (name.to_owned(), Outcomes::default()))
-                .collect(),
-        ))
+impl FeatureFailure {
+    /// The kind of `error`.
+    pub fn of(error: &RunError) -> Self {
+        match error {
+            RunError::UnknownPlugin(_) => Self::UnknownPlugin,
+            RunError::AtCapacity => Self::AtCapacity,
+            RunError::TimeLimit { .. } => Self::TimeLimit,
+            RunError::MemoryLimit { .. } => Self::MemoryLimit,
+            RunError::TableLimit { .. } => Self::TableLimit,
+            RunError::StackOverflow { .. } => Self::StackOverflow,
+            RunError::Trap { .. } => Self::Trap,
+            RunError::OutputTooLarge { .. } => Self::OutputTooLarge,
+            RunError::Feature { .. } => Self::Feature,
+        }
     }
+}
 
-    /// Counts one request of `feature`.
-    pub fn record(&self, feature: &str, ok: bool) {
-        let mut counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let outcomes = counts.entry(feature.to_owned()).or_default();
-        if ok {
-            outcomes.ok += 1;
-        } else {
-            outcomes.failed += 1;
+impl ErrorKind for FeatureFailure {
+    const ALL: &'static [Self] = &[
+        Self::UnknownPlugin,
+        Self::AtCapacity,
+        Self::TimeLimit,
+        Self::MemoryLimit,
+        Self::TableLimit,
+        Self::StackOverflow,
+        Self::Trap,
+        Self::OutputTooLarge,
+        Self::Feature,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::UnknownPlugin => "unknown_plugin",
+            Self::AtCapacity => "at_capacity",
+            Self::TimeLimit => "time_limit",
+            Self::MemoryLimit => "memory_limit",
+            Self::TableLimit => "table_limit",
+            Self::StackOverflow => "stack_overflow",
+            Self::Trap => "trap",
+            Self::OutputTooLarge => "output_too_large",
+            Self::Feature => "feature",
+        }
+    }
+}
+
+/// The host's metrics.
+pub type HostMetrics = ServerMetrics<FeatureFailure>;
+
+/// A fresh set of host metrics.
+pub fn host_metrics() -> HostMetrics {
+    ServerMetrics::new("cloister_host")
+}
+
+/// Counts feature requests by feature and outcome, and failures by kind.
+#[derive(Debug, Clone)]
+pub struct FeatureMeter {
+    outcomes: CounterFamily,
+    failures: ErrorCounter<FeatureFailure>,
+}
+
+impl FeatureMeter {
+    /// Counters in `metrics`, starting at zero for each of `features` so
+    /// that every loaded feature appears before its first request.
+    pub fn new<'a>(metrics: &mut HostMetrics, features: impl IntoIterator<Item = &'a str>) -> Self {
+        let outcomes = metrics.counter_family(
+            "feature_requests",
+            "Feature requests served, by feature and outcome.",
+        );
+        for feature in features {
+            for outcome in ["ok", "failed"] {
+                outcomes.declare(&[("feature", feature), ("outcome", outcome)]);
+            }
+        }
+        Self {
+            outcomes,
+            failures: metrics.error_counter(),
         }
     }
 
-    /// A snapshot, by feature name.
-    pub fn snapshot(&self) -> BTreeMap<String, Outcomes> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+    /// Counts one request of `feature` that ended with `outcome`.
+    pub fn record(&self, feature: &str, outcome: Result<(), &RunError>) {
+        let label = match outcome {
+            Ok(()) => "ok",
+            Err(error) => {
+                self.failures.inc(FeatureFailure::of(error));
+                "failed"
+            }
+        };
+        self.outcomes
+            .inc(&[("feature", feature), ("outcome", label)]);
     }
+}
+
+/// Exports the session table's and the log filter's counts at each scrape.
+pub fn collect_sessions(metrics: &mut HostMetrics, table: Arc<SessionTable>, logs: Arc<LogFilter>) {
+    metrics.collect(move |figures| {
+        let sessions = table.stats();
+        let logs = logs.stats();
+        let open = i64::try_from(sessions.open).unwrap_or(i64::MAX);
+        figures.gauge("sessions_open", "RA-TLS sessions open now.", open);
+        figures.counter(
+            "sessions_opened",
+            "RA-TLS sessions opened.",
+            sessions.opened,
+        );
+        figures.counter(
+            "sessions_established",
+            "RA-TLS sessions that received attestation evidence.",
+            sessions.attested,
+        );
+        figures.counter(
+            "sessions_expired",
+            "Sessions dropped for idleness.",
+            sessions.expired,
+        );
+        figures.counter(
+            "sessions_failed",
+            "Sessions dropped after an error.",
+            sessions.failed,
+        );
+        figures.counter(
+            "requests_refused",
+            "Feature requests refused on a session not yet attested.",
+            sessions.refused,
+        );
+        figures.counter(
+            "log_events_kept",
+            "Log events admitted by the allow-list.",
+            logs.kept_events,
+        );
+        figures.counter(
+            "log_events_dropped",
+            "Log events dropped by the allow-list.",
+            logs.dropped_events,
+        );
+        figures.counter(
+            "log_fields_dropped",
+            "Log fields dropped by the allow-list.",
+            logs.dropped_fields,
+        );
+    });
 }
 
 /// The runtime as the session layer's [`FeatureService`], counting outcomes.
 pub struct MeteredRuntime {
     runtime: Runtime,
-    counters: std::sync::Arc<FeatureCounters>,
+    meter: FeatureMeter,
 }
 
 impl MeteredRuntime {
-    /// Serves requests with `runtime`, counting them in `counters`.
-    pub fn new(runtime: Runtime, counters: std::sync::Arc<FeatureCounters>) -> Self {
-        Self { runtime, counters }
+    /// Serves requests with `runtime`, counting them with `meter`.
+    pub fn new(runtime: Runtime, meter: FeatureMeter) -> Self {
+        Self { runtime, meter }
     }
 }
 
 impl FeatureService for MeteredRuntime {
     fn handle(&self, request: FeatureRequest) -> Result<FeatureResponse, RequestError> {
         let feature = request.feature();
-        let outcome = self.runtime.handle(request).map_err(RequestError::from);
-        self.counters.record(feature, outcome.is_ok());
-        outcome
+        let outcome = self.runtime.handle(request);
+        self.meter.record(feature, outcome.as_ref().map(|_| ()));
+        outcome.map_err(RequestError::from)
     }
-}
-
-/// Renders every counter in the Prometheus text exposition format.
-pub fn render(
-    sessions: &SessionStats,
-    features: &BTreeMap<String, Outcomes>,
-    logs: &FilterStats,
-) -> String {
-    let mut out = String::new();
-    let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-        );
-    };
-    let open = u64::try_from(sessions.open).unwrap_or(u64::MAX);
-    metric(
-        "cloister_host_sessions_open",
-        "gauge",
-        "RA-TLS sessions open now.",
-        open,
-    );
-    metric(
-        "cloister_host_sessions_opened_total",
-        "counter",
-        "RA-TLS sessions opened.",
-        sessions.opened,
-    );
-    metric(
-        "cloister_host_sessions_established_total",
-        "counter",
-        "RA-TLS sessions that received attestation evidence.",
-        sessions.attested,
-    );
-    metric(
-        "cloister_host_sessions_expired_total",
-        "counter",
-        "Sessions dropped for idleness.",
-        sessions.expired,
-    );
-    metric(
-        "cloister_host_sessions_failed_total",
-        "counter",
-        "Sessions dropped after an error.",
-        sessions.failed,
-    );
-    metric(
-        "cloister_host_requests_refused_total",
-        "counter",
-        "Feature requests refused on a session not yet attested.",
-        sessions.refused,
-    );
-    metric(
-        "cloister_host_log_events_kept_total",
-        "counter",
-        "Log events admitted by the allow-list.",
-        logs.kept_events,
-    );
-    metric(
-        "cloister_host_log_events_dropped_total",
-        "counter",
-        "Log events dropped by the allow-list.",
-        logs.dropped_events,
-    );
-    metric(
-        "cloister_host_log_fields_dropped_total",
-        "counter",
-        "Log fields dropped by the allow-list.",
-        logs.dropped_fields,
-    );
-    let name = "cloister_host_feature_requests_total";
-    let _ = writeln!(
-        out,
-        "# HELP {name} Feature requests served, by feature and outcome.\n# TYPE {name} counter"
-    );
-    for (feature, outcomes) in features {
-        let _ = writeln!(
-            out,
-            "{name}{{feature=\"{feature}\",outcome=\"ok\"}} {}",
-            outcomes.ok
-        );
-        let _ = writeln!(
-            out,
-            "{name}{{feature=\"{feature}\",outcome=\"failed\"}} {}",
-            outcomes.failed
-        );
-    }
-    out
 }
 
 #[cfg(test)]
@@ -176,27 +210,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counts_render_per_feature_and_outcome() {
-        let counters = FeatureCounters::new(["summarise", "suggest"]);
-        counters.record("summarise", true);
-        counters.record("summarise", false);
-        counters.record("summarise", true);
-        let sessions = SessionStats {
-            open: 2,
-            opened: 5,
-            expired: 1,
-            attested: 4,
-            ..SessionStats::default()
-        };
-        let text = render(&sessions, &counters.snapshot(), &FilterStats::default());
+    fn counts_render_per_feature_outcome_and_failure_kind() {
+        let mut metrics = host_metrics();
+        let meter = FeatureMeter::new(&mut metrics, ["summarise", "suggest"]);
+        meter.record("summarise", Ok(()));
+        meter.record("summarise", Err(&RunError::AtCapacity));
+        meter.record("summarise", Ok(()));
+        let text = metrics.render();
         for line in [
-            "cloister_host_sessions_open 2",
-            "cloister_host_sessions_opened_total 5",
-            "cloister_host_sessions_established_total 4",
-            "cloister_host_sessions_expired_total 1",
             "cloister_host_feature_requests_total{feature=\"summarise\",outcome=\"ok\"} 2",
             "cloister_host_feature_requests_total{feature=\"summarise\",outcome=\"failed\"} 1",
             "cloister_host_feature_requests_total{feature=\"suggest\",outcome=\"ok\"} 0",
+            "cloister_host_errors_total{kind=\"at_capacity\"} 1",
+            "cloister_host_errors_total{kind=\"trap\"} 0",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

@@ -15,7 +15,7 @@
 //!   plugin instance on a blocking thread;
 //! * `GET /healthz`: status, attestation mode (announcing simulation
 //!   loudly), inference backend, and the public launch digests;
-//! * `GET /metrics`: aggregate counters only ([`metrics`]).
+//! * `GET /metrics`: aggregates only, in OpenMetrics text ([`metrics`]).
 //!
 //! A background task sweeps idle sessions every `expire-every-secs`.
 
@@ -27,8 +27,6 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::header;
-use axum::response::IntoResponse;
 use axum::routing::get;
 use cloister_attestation::{EvidenceProvider as _, SIMULATION_WARNING};
 use cloister_inference::InferenceBackend;
@@ -37,7 +35,7 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 
 pub use self::attestation::{AttestationError, ConfiguredProvider, check_boot_report, provider};
-use self::metrics::{FeatureCounters, MeteredRuntime};
+use self::metrics::{FeatureMeter, HostMetrics, MeteredRuntime};
 use crate::capabilities::Capabilities;
 use crate::config::{HostConfig, ProviderKind, ServeConfig};
 use crate::error::LoadError;
@@ -89,9 +87,7 @@ pub struct Host {
 
 /// What the health and metrics endpoints read.
 struct Observed {
-    table: Arc<SessionTable>,
-    features: Arc<FeatureCounters>,
-    filter: Arc<LogFilter>,
+    metrics: Arc<HostMetrics>,
     health: Health,
 }
 
@@ -148,10 +144,9 @@ impl Host {
 
         // Engine -> capabilities -> runtime.
         let runtime = load_runtime(config, policies, engine, Arc::clone(&filter))?;
-        let features = Arc::new(FeatureCounters::new(
-            runtime.manifests().map(|m| m.name.as_str()),
-        ));
-        let service = MeteredRuntime::new(runtime, Arc::clone(&features));
+        let mut metrics = metrics::host_metrics();
+        let meter = FeatureMeter::new(&mut metrics, runtime.manifests().map(|m| m.name.as_str()));
+        let service = MeteredRuntime::new(runtime, meter);
 
         // Sessions -> server.
         let table = Arc::new(SessionTable::new(
@@ -159,10 +154,9 @@ impl Host {
             Arc::clone(&provider) as _,
             Arc::new(service),
         )?);
+        metrics::collect_sessions(&mut metrics, Arc::clone(&table), filter);
         let observed = Arc::new(Observed {
-            table: Arc::clone(&table),
-            features,
-            filter,
+            metrics: Arc::new(metrics),
             health,
         });
         Ok(Self {
@@ -189,11 +183,11 @@ impl Host {
 
     /// `POST /session`, `GET /healthz` and `GET /metrics`.
     pub fn router(&self) -> Router {
-        Router::new()
+        let routes = Router::new()
             .route("/healthz", get(health))
-            .route("/metrics", get(metrics))
             .with_state(Arc::clone(&self.observed))
-            .merge(cloister_ratls::routes(Arc::clone(&self.table)))
+            .merge(cloister_ratls::routes(Arc::clone(&self.table)));
+        self.observed.metrics.instrument(routes)
     }
 
     /// Serves on `listener` until `shutdown` resolves, then finishes the
@@ -225,13 +219,4 @@ impl Host {
 
 async fn health(State(observed): State<Arc<Observed>>) -> axum::Json<Health> {
     axum::Json(observed.health.clone())
-}
-
-async fn metrics(State(observed): State<Arc<Observed>>) -> impl IntoResponse {
-    let text = metrics::render(
-        &observed.table.stats(),
-        &observed.features.snapshot(),
-        &observed.filter.stats(),
-    );
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }

@@ -263,10 +263,21 @@ async fn rate_limit_is_enforced_per_window() {
     let (status, metrics) = h.get("/metrics").await;
     assert_eq!(status, StatusCode::OK);
     let metrics = String::from_utf8(metrics).expect("utf8");
-    assert!(
-        metrics.contains("cloister_issuer_tokens_issued_total 3\n"),
-        "{metrics}"
-    );
-    assert!(metrics.contains("reason=\"rate_limit\"} 1\n"), "{metrics}");
+    for line in [
+        "cloister_issuer_tokens_issued_total 3",
+        "cloister_issuer_errors_total{kind=\"rate_limit\"} 1",
+        "cloister_issuer_errors_total{kind=\"auth\"} 0",
+        "cloister_issuer_published_keys 1",
+        // Four issuances, each after a directory fetch.
+        "cloister_issuer_requests_total{route=\"/token-request\",status=\"2xx\"} 3",
+        "cloister_issuer_requests_total{route=\"/token-request\",status=\"4xx\"} 1",
+        "cloister_issuer_request_duration_seconds_count{route=\"/token-request\"} 4",
+        "cloister_issuer_requests_total{route=\"/.well-known/private-token-issuer-directory\",status=\"2xx\"} 4",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "missing {line} in\n{metrics}"
+        );
+    }
     assert_eq!(h.get("/healthz").await.0, StatusCode::OK);
 }

@@ -10,6 +10,7 @@ use cloister_host::config::ProviderKind;
 use cloister_host::launch::{PluginDigest, PolicyFileDigest};
 use cloister_ledger_verify::HexBytes;
 use cloister_ledger_verify::entry::{EntryBody, POLICY_SET_NAME, Provenance, Subject};
+use cloister_wire::Measurement;
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
@@ -81,7 +82,7 @@ pub fn release_entries(inputs: &ReleaseInputs<'_>) -> Result<Vec<EntryBody>, Rel
         return Err(ReleaseError::NoMeasurement);
     };
     subjects.push(Subject::CvmMeasurement {
-        measurement: HexBytes(measurement),
+        measurement: Measurement(measurement),
         snp_policy,
     });
     if inputs.ohttp_configs.is_empty() {

@@ -60,7 +60,7 @@ pub async fn fetch_key_list(url: &str) -> Result<Vec<u8>, ReleaseError> {
     };
     let response = reqwest::Client::new()
         .get(url)
-        .header("accept", cloister_ohttp_keys::KEY_LIST_MEDIA_TYPE)
+        .header("accept", cloister_wire::media::OHTTP_KEYS)
         .send()
         .await
         .and_then(reqwest::Response::error_for_status)
@@ -70,10 +70,10 @@ pub async fn fetch_key_list(url: &str) -> Result<Vec<u8>, ReleaseError> {
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    if media_type != cloister_ohttp_keys::KEY_LIST_MEDIA_TYPE {
+    if media_type != cloister_wire::media::OHTTP_KEYS {
         return Err(failed(format!(
             "it answered with {media_type:?}, not {}",
-            cloister_ohttp_keys::KEY_LIST_MEDIA_TYPE
+            cloister_wire::media::OHTTP_KEYS
         )));
     }
     response

@@ -1,7 +1,7 @@
 //! The HTTP API: tree heads, entries, proofs and submission under `/v1`,
 //! plus `/healthz` and `/metrics`.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -12,37 +12,61 @@ use cloister_ledger::{Ledger, LedgerError};
 use cloister_ledger_verify::Hash;
 use cloister_ledger_verify::api::{ConsistencyProof, ErrorResponse};
 use cloister_ledger_verify::entry::SignedEntry;
+use cloister_wire::ledger;
 use serde::Deserialize;
 
-use crate::metrics::Metrics;
+use crate::metrics::{Failure, LedgerMetrics};
 
 /// What every handler shares.
 struct AppState {
     ledger: Ledger,
-    metrics: Metrics,
+    metrics: LedgerMetrics,
 }
 
-/// Builds the router over an opened ledger.
+/// Builds the router over an opened ledger, `/metrics` included.
 pub fn router(ledger: Ledger) -> Router {
-    let state = Arc::new(AppState {
-        ledger,
-        metrics: Metrics::default(),
+    // The metrics read the tree size from the ledger they count for; a weak
+    // reference keeps the two from owning each other.
+    let state = Arc::new_cyclic(|state: &Weak<AppState>| {
+        let state = Weak::clone(state);
+        AppState {
+            ledger,
+            metrics: LedgerMetrics::new(move || {
+                let state = state.upgrade()?;
+                match state.ledger.store().tree_head() {
+                    Ok(head) => Some(head.head.tree_size),
+                    Err(error) => {
+                        tracing::error!(%error, "tree size unavailable for metrics");
+                        None
+                    }
+                }
+            }),
+        }
     });
-    Router::new()
+    let metrics = Arc::clone(state.metrics.server());
+    let routes = Router::new()
         .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
-        .route("/v1/log-key", get(log_key))
-        .route("/v1/tree-head", get(tree_head))
-        .route("/v1/entries", axum::routing::post(submit))
-        .route("/v1/entries/{index}", get(entry))
-        .route("/v1/entries/by-digest/{digest}", get(entries_for_digest))
-        .route("/v1/proof/inclusion", get(inclusion_proof))
-        .route("/v1/proof/consistency", get(consistency_proof))
-        .with_state(state)
+        .route(ledger::LOG_KEY, get(log_key))
+        .route(ledger::TREE_HEAD, get(tree_head))
+        .route(ledger::ENTRIES, axum::routing::post(submit))
+        .route(ledger::ENTRY, get(entry))
+        .route(ledger::ENTRIES_BY_DIGEST, get(entries_for_digest))
+        .route(ledger::INCLUSION_PROOF, get(inclusion_proof))
+        .route(ledger::CONSISTENCY_PROOF, get(consistency_proof))
+        .with_state(state);
+    metrics.instrument(routes)
 }
 
 /// A ledger error as an HTTP response with a JSON [`ErrorResponse`] body.
 struct ApiError(LedgerError);
+
+impl ApiError {
+    /// `error`, counted by kind.
+    fn counted(state: &AppState, error: LedgerError) -> Self {
+        state.metrics.server().error(Failure::of(&error));
+        Self(error)
+    }
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -73,7 +97,7 @@ impl IntoResponse for ApiError {
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
-/// Runs a blocking ledger call off the async workers, counting internal failures.
+/// Runs a blocking ledger call off the async workers, counting failures.
 async fn blocking<T: Send + 'static>(
     state: &Arc<AppState>,
     call: impl FnOnce(&Ledger) -> Result<T, LedgerError> + Send + 'static,
@@ -86,28 +110,12 @@ async fn blocking<T: Send + 'static>(
                 "ledger task failed: {join_error}"
             )))
         });
-    if let Err(error) = &result
-        && !matches!(
-            error,
-            LedgerError::BadEntry(_)
-                | LedgerError::BadRequest(_)
-                | LedgerError::NotAdmitted(_)
-                | LedgerError::NotFound(_)
-        )
-    {
-        Metrics::count(&state.metrics.internal_errors);
-    }
-    result.map_err(ApiError)
+    result.map_err(|error| ApiError::counted(state, error))
 }
 
 async fn healthz(State(state): State<Arc<AppState>>) -> Result<&'static str, ApiError> {
     blocking(&state, |ledger| ledger.store().tree_head()).await?;
     Ok("ok\n")
-}
-
-async fn metrics(State(state): State<Arc<AppState>>) -> Result<String, ApiError> {
-    let head = blocking(&state, |ledger| ledger.store().tree_head()).await?;
-    Ok(state.metrics.render(head.head.tree_size))
 }
 
 async fn log_key(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
@@ -140,19 +148,17 @@ async fn submit(
     let metrics = &state.metrics;
     match &result {
         Ok(placed) if placed.appended => {
-            Metrics::count(&metrics.entries_appended);
+            metrics.appended.inc();
             tracing::info!(index = placed.index, leaf_hash = %placed.leaf_hash, "entry appended");
         }
         Ok(placed) => {
-            Metrics::count(&metrics.entries_duplicate);
+            metrics.duplicates.inc();
             tracing::info!(index = placed.index, "entry already logged");
         }
         Err(ApiError(LedgerError::NotAdmitted(reason))) => {
-            Metrics::count(&metrics.rejected_not_admitted);
             tracing::warn!(%reason, "entry not admitted");
         }
         Err(ApiError(LedgerError::BadEntry(reason))) => {
-            Metrics::count(&metrics.rejected_malformed);
             tracing::warn!(%reason, "malformed entry");
         }
         Err(_) => {}
@@ -168,9 +174,10 @@ async fn entries_for_digest(
         .ok()
         .filter(|bytes| bytes.len() == 32 || bytes.len() == 48)
         .ok_or_else(|| {
-            ApiError(LedgerError::BadRequest(
-                "digest must be 64 or 96 hex digits".into(),
-            ))
+            ApiError::counted(
+                &state,
+                LedgerError::BadRequest("digest must be 64 or 96 hex digits".into()),
+            )
         })?;
     Ok(Json(
         blocking(&state, move |ledger| {

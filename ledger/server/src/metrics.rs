@@ -1,71 +1,93 @@
-//! Aggregate counters, exposed in the Prometheus text format at `/metrics`.
+//! The ledger server's metrics: requests, [`Failure`]s and latency per
+//! route (see `cloister-metrics`), entries appended and resubmitted, and
+//! the tree size. Only totals, never per-request detail.
 
-use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
-/// Counts of what the server did; only totals, never per-request detail.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    /// Entries newly appended to the log.
-    pub entries_appended: AtomicU64,
-    /// Submissions of entries that were already logged.
-    pub entries_duplicate: AtomicU64,
-    /// Submissions refused for lacking valid reviewer signatures.
-    pub rejected_not_admitted: AtomicU64,
-    /// Submissions refused as malformed.
-    pub rejected_malformed: AtomicU64,
-    /// Requests that failed inside the server.
-    pub internal_errors: AtomicU64,
+use cloister_ledger::LedgerError;
+use cloister_metrics::{Counter, ErrorKind, ServerMetrics};
+
+/// Why a request failed: the `kind` label of `cloister_ledger_errors_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Failure {
+    /// A malformed entry or request (400).
+    BadRequest,
+    /// An entry without enough valid reviewer signatures (403).
+    NotAdmitted,
+    /// No such entry, digest or tree size (404).
+    NotFound,
+    /// A failure inside the server (500).
+    Internal,
 }
 
-impl Metrics {
-    /// Adds one to `counter`.
-    pub fn count(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
+impl Failure {
+    /// The kind of `error`.
+    pub fn of(error: &LedgerError) -> Self {
+        match error {
+            LedgerError::BadEntry(_) | LedgerError::BadRequest(_) => Self::BadRequest,
+            LedgerError::NotAdmitted(_) => Self::NotAdmitted,
+            LedgerError::NotFound(_) => Self::NotFound,
+            _ => Self::Internal,
+        }
+    }
+}
+
+impl ErrorKind for Failure {
+    const ALL: &'static [Self] = &[
+        Self::BadRequest,
+        Self::NotAdmitted,
+        Self::NotFound,
+        Self::Internal,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::BadRequest => "bad_request",
+            Self::NotAdmitted => "not_admitted",
+            Self::NotFound => "not_found",
+            Self::Internal => "internal",
+        }
+    }
+}
+
+/// What the ledger server counts.
+#[derive(Debug)]
+pub struct LedgerMetrics {
+    server: Arc<ServerMetrics<Failure>>,
+    /// Entries newly appended to the log.
+    pub appended: Counter,
+    /// Submissions of entries that were already logged.
+    pub duplicates: Counter,
+}
+
+impl LedgerMetrics {
+    /// Metrics whose tree-size gauge reads `tree_size` at each scrape
+    /// (`None`: left out of that scrape).
+    pub fn new(tree_size: impl Fn() -> Option<u64> + Send + Sync + 'static) -> Self {
+        let mut server = ServerMetrics::new("cloister_ledger");
+        let appended = server.counter("entries_appended", "Entries newly appended to the log.");
+        let duplicates = server.counter(
+            "entries_duplicate",
+            "Submissions of entries that were already logged.",
+        );
+        server.collect(move |figures| {
+            if let Some(size) = tree_size() {
+                figures.gauge(
+                    "tree_size",
+                    "Entries in the log.",
+                    i64::try_from(size).unwrap_or(i64::MAX),
+                );
+            }
+        });
+        Self {
+            server: Arc::new(server),
+            appended,
+            duplicates,
+        }
     }
 
-    /// The Prometheus text exposition, with the current tree size as a gauge.
-    pub fn render(&self, tree_size: u64) -> String {
-        let mut out = String::new();
-        let counters = [
-            (
-                "cloister_ledger_entries_appended_total",
-                "",
-                &self.entries_appended,
-            ),
-            (
-                "cloister_ledger_entries_duplicate_total",
-                "",
-                &self.entries_duplicate,
-            ),
-            (
-                "cloister_ledger_submissions_rejected_total",
-                "{reason=\"not_admitted\"}",
-                &self.rejected_not_admitted,
-            ),
-            (
-                "cloister_ledger_submissions_rejected_total",
-                "{reason=\"malformed\"}",
-                &self.rejected_malformed,
-            ),
-            (
-                "cloister_ledger_internal_errors_total",
-                "",
-                &self.internal_errors,
-            ),
-        ];
-        let mut last_name = "";
-        for (name, labels, value) in counters {
-            if name != last_name {
-                let _ = writeln!(out, "# TYPE {name} counter");
-                last_name = name;
-            }
-            let _ = writeln!(out, "{name}{labels} {}", value.load(Ordering::Relaxed));
-        }
-        let _ = writeln!(
-            out,
-            "# TYPE cloister_ledger_tree_size gauge\ncloister_ledger_tree_size {tree_size}"
-        );
-        out
+    /// Requests, failures and latency.
+    pub fn server(&self) -> &Arc<ServerMetrics<Failure>> {
+        &self.server
     }
 }

@@ -182,8 +182,20 @@ async fn limits_refuse_without_stopping_the_relay() {
         .text()
         .await
         .expect("text");
-    assert!(metrics.contains("relay_refused_total 2"), "{metrics}");
-    assert!(metrics.contains("relay_forwarded_total 1"), "{metrics}");
+    for line in [
+        "cloister_relay_errors_total{kind=\"bad_body\"} 1",
+        "cloister_relay_errors_total{kind=\"bad_media_type\"} 1",
+        "cloister_relay_errors_total{kind=\"upstream_failed\"} 0",
+        "cloister_relay_forwarded_total 1",
+        "cloister_relay_requests_total{route=\"/relay\",status=\"2xx\"} 1",
+        "cloister_relay_requests_total{route=\"/relay\",status=\"4xx\"} 2",
+        "cloister_relay_request_duration_seconds_count{route=\"/relay\"} 3",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "missing {line} in\n{metrics}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -53,7 +53,7 @@ use std::time::Duration;
 
 use cloister_gateway::{
     Gateway, GatewayConfig, HttpForwardRouter, KeyService, Metrics, ReplayGuard, Router,
-    TokenRedeemer, now_unix,
+    TokenRedeemer,
 };
 use cloister_ohttp_keys::KeyRing;
 use cloister_relay::RelayConfig;
@@ -108,8 +108,12 @@ impl Loopback {
         router: R,
     ) -> Self {
         let settings = &gateway.keys;
-        let ring = KeyRing::generate(settings.policy(), &settings.aeads, now_unix())
-            .unwrap_or_else(|e| panic!("gateway keys: {e}"));
+        let ring = KeyRing::generate(
+            settings.policy(),
+            &settings.aeads,
+            cloister_wire::unix_now(),
+        )
+        .unwrap_or_else(|e| panic!("gateway keys: {e}"));
         let keys = Arc::new(KeyService::new(
             ring,
             None,
@@ -142,10 +146,7 @@ impl Loopback {
         let relay_addr = serve_app(relay_app).await;
         Self {
             relay_url: format!("http://{relay_addr}{relay_path}"),
-            key_config_url: format!(
-                "http://{gateway_addr}{}",
-                cloister_ohttp_keys::WELL_KNOWN_PATH
-            ),
+            key_config_url: format!("http://{gateway_addr}{}", cloister_wire::OHTTP_KEYS_PATH),
             keys,
             metrics,
         }

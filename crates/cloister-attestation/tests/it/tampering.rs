@@ -142,12 +142,12 @@ const CASES: &[Case] = &[
     ),
     (
         "measurement not accepted",
-        |a| a.launch.measurement[0] ^= 1,
+        |a| a.launch.measurement.0[0] ^= 1,
         |e| matches!(e, VerifyError::MeasurementNotAccepted(_)),
     ),
     (
         "wrong host data",
-        |a| a.launch.host_data[31] ^= 1,
+        |a| a.launch.host_data.0[31] ^= 1,
         |e| matches!(e, VerifyError::HostDataNotAccepted(_)),
     ),
     (

@@ -19,6 +19,7 @@ use cloister_ratls::{
     CallerAttester, CallerVerifier, ClientError, ClientSession, InMemoryTransport, SessionAttester,
     TransportError,
 };
+use cloister_wire::{HostData, Measurement};
 use common::{
     Host, IDLE, ManualClock, RELEASED, provider, summarise, verifier, verifier_accepting,
     verifier_with,
@@ -159,7 +160,7 @@ impl CallerAttester for HostRoleEvidence {
 struct LedgerUnreachable;
 
 impl MeasurementAuthority for LedgerUnreachable {
-    fn check(&self, _: &[u8; 48], _: &[u8; 32]) -> Result<(), AuthorityRejection> {
+    fn check(&self, _: &Measurement, _: &HostData) -> Result<(), AuthorityRejection> {
         Err(AuthorityRejection::Unavailable("ledger unreachable".into()))
     }
 }
@@ -193,7 +194,9 @@ async fn the_host_refuses_callers_whose_evidence_fails() {
             "measurement not accepted",
             callers(),
             provider([0x66; 48]),
-            VerifyError::MeasurementNotAccepted(AuthorityRejection::Measurement([0x66; 48])),
+            VerifyError::MeasurementNotAccepted(AuthorityRejection::Measurement(Measurement(
+                [0x66; 48],
+            ))),
         ),
         (
             "evidence relayed from another session",
@@ -416,6 +419,7 @@ async fn allow_lists_are_separate_per_direction() {
     let reason = caller_refused(&host, &*provider(RELEASED)).await;
     assert_eq!(
         reason,
-        VerifyError::MeasurementNotAccepted(AuthorityRejection::Measurement(RELEASED)).to_string()
+        VerifyError::MeasurementNotAccepted(AuthorityRejection::Measurement(Measurement(RELEASED)))
+            .to_string()
     );
 }

@@ -15,8 +15,8 @@ use cloister_attestation::{
     Evidence, Nonce, ProviderError, SimulatedProvider, TlsExporter, VerifyError, report_data,
 };
 use cloister_ratls::{
-    ClientError, ClientSession, FeatureService, InMemoryTransport, SESSION_HEADER, SESSION_PATH,
-    SessionAttester, SessionConfig, SessionError, SessionTable, Transport, TransportError, routes,
+    ClientError, ClientSession, FeatureService, InMemoryTransport, SESSION_PATH, SessionAttester,
+    SessionConfig, SessionError, SessionTable, Transport, TransportError, routes,
 };
 use common::{HOST_DATA, Host, IDLE, ManualClock, RELEASED, provider, summarise, verifier};
 use tower::ServiceExt;
@@ -148,7 +148,9 @@ async fn the_client_refuses_hosts_whose_evidence_fails() {
             Host::with(provider([0x66; 48]), 4),
             true,
             VerifyError::MeasurementNotAccepted(
-                cloister_attestation::AuthorityRejection::Measurement([0x66; 48]),
+                cloister_attestation::AuthorityRejection::Measurement(cloister_wire::Measurement(
+                    [0x66; 48],
+                )),
             ),
         ),
     ];
@@ -358,7 +360,7 @@ impl Transport for RouteTransport {
         records: Vec<u8>,
     ) -> Result<Vec<u8>, TransportError> {
         let request = Request::post(SESSION_PATH)
-            .header(SESSION_HEADER, session_id)
+            .header(cloister_wire::header::SESSION, session_id)
             .body(Body::from(records))
             .map_err(|e| TransportError::Failed(e.to_string()))?;
         let response = self

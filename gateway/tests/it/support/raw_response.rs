@@ -20,7 +20,7 @@ pub fn seal_response<Kem: hpke::Kem>(
         .export(b"message/bhttp response", &mut secret)
         .expect("export");
     let salt = [enc, response_nonce].concat();
-    let (_, prk) = hkdf::Hkdf::<sha2_011::Sha256>::extract(Some(&salt), &secret);
+    let (_, prk) = hkdf::Hkdf::<sha2::Sha256>::extract(Some(&salt), &secret);
     let mut key = [0u8; 16];
     let mut nonce = [0u8; 12];
     prk.expand(b"key", &mut key).expect("key");

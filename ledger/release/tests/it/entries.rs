@@ -13,6 +13,7 @@ use cloister_ledger_verify::entry::{
 };
 use cloister_release::ReleaseError;
 use cloister_release::entries::{FEATURE_WORLD, ReleaseInputs, is_simulated, release_entries};
+use cloister_wire::Measurement;
 use sha2::{Digest as _, Sha256};
 
 const COMPONENT: &[u8] = b"\0asm pretend component";
@@ -119,7 +120,7 @@ fn dry_run_lists_every_artefact_of_the_release() {
                 digest: HexBytes([0xcd; 32])
             },
             Subject::CvmMeasurement {
-                measurement: HexBytes([0xab; 48]),
+                measurement: Measurement([0xab; 48]),
                 snp_policy: 0x30000
             },
             Subject::OhttpKeyConfig {

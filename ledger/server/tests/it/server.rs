@@ -452,12 +452,19 @@ fn release_flow_through_the_commands() {
 
     let (_, metrics) = fetch(&format!("{}/metrics", server.base)).expect("metrics");
     let metrics = String::from_utf8(metrics).expect("utf-8 metrics");
-    assert!(
-        metrics.contains("cloister_ledger_entries_appended_total 2"),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains("cloister_ledger_submissions_rejected_total{reason=\"not_admitted\"} 1"),
-        "{metrics}"
-    );
+    for line in [
+        "cloister_ledger_entries_appended_total 2",
+        "cloister_ledger_errors_total{kind=\"not_admitted\"} 1",
+        "cloister_ledger_errors_total{kind=\"bad_request\"} 1",
+        "cloister_ledger_errors_total{kind=\"internal\"} 0",
+        "cloister_ledger_tree_size 2",
+        "cloister_ledger_requests_total{route=\"/v1/entries/by-digest/{digest}\",status=\"2xx\"} 1",
+        "cloister_ledger_requests_total{route=\"/v1/entries/by-digest/{digest}\",status=\"4xx\"} 1",
+        "cloister_ledger_request_duration_seconds_count{route=\"/v1/entries/by-digest/{digest}\"} 2",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "missing {line} in\n{metrics}"
+        );
+    }
 }

@@ -18,6 +18,7 @@ use cloister_gateway::PrivacyPassRedeemer;
 use cloister_privacypass::{Redeemer, TrustedKey};
 use cloister_ratls::{FeatureService, SessionConfig, SessionTable, routes};
 use cloister_test_support::{Loopback, forward_to, serve_app};
+use cloister_wire::{HostData, Measurement};
 
 use cloister_cli::config::{
     AttestationSettings, Authority, Config, NetworkSettings, TokenSettings, TrustSettings,
@@ -89,7 +90,7 @@ impl Stack {
         let feature = Arc::new(Echo::default());
         let provider = Arc::new(SimulatedProvider::new(
             platform().clone(),
-            SimulatedLaunch::new(measurement, HOST_DATA),
+            SimulatedLaunch::new(Measurement(measurement), HostData(HOST_DATA)),
         ));
         let table = SessionTable::new(
             &SessionConfig::default(),

@@ -25,6 +25,7 @@ use cloister_host::{Host, HostConfig, PolicySet};
 use cloister_inference::{DeterministicBackend, InferenceBackend};
 use cloister_ratls::ClientSession;
 use cloister_test_support::{Loopback, bind_loopback, forward_to};
+use cloister_wire::{HostData, Measurement};
 use tokio::sync::oneshot;
 
 /// The host binary digest the tests launch as (any fixed value: `measure`
@@ -70,8 +71,8 @@ fn verifier(launch: &LaunchDigests) -> Verifier<AllowList> {
         .measurement
         .unwrap_or_else(|| panic!("simulated launch has a measurement"));
     let accepted = AllowList {
-        measurements: [measurement].into(),
-        host_data: [launch.host_data].into(),
+        measurements: [Measurement(measurement)].into(),
+        host_data: [HostData(launch.host_data)].into(),
     };
     let policy = Policy {
         allow_simulated: true,
@@ -150,7 +151,10 @@ async fn a_client_summarises_through_relay_gateway_and_an_attested_host() {
     let mut session = ClientSession::establish(transport, &verifier)
         .await
         .unwrap_or_else(|e| panic!("establish: {e}"));
-    assert_eq!(Some(session.attestation().measurement), launch.measurement);
+    assert_eq!(
+        Some(session.attestation().measurement.0),
+        launch.measurement
+    );
     assert_eq!(session.attestation().host_data, launch.host_data);
     let response = session
         .request(&team_lunch())
@@ -179,12 +183,21 @@ async fn a_client_summarises_through_relay_gateway_and_an_attested_host() {
         "cloister_host_sessions_established_total 1",
         "cloister_host_feature_requests_total{feature=\"summarise\",outcome=\"ok\"} 1",
         "cloister_host_feature_requests_total{feature=\"summarise\",outcome=\"failed\"} 0",
+        "cloister_host_errors_total{kind=\"time_limit\"} 0",
+        "cloister_host_requests_total{route=\"/healthz\",status=\"2xx\"} 1",
     ] {
         assert!(
             metrics.lines().any(|l| l == line),
             "missing `{line}` in:\n{metrics}"
         );
     }
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l
+                .starts_with("cloister_host_request_duration_seconds_count{route=\"/session\"} ")),
+        "no /session latency in:\n{metrics}"
+    );
     assert!(
         !metrics.contains(session.session_id()),
         "metrics name a session:\n{metrics}"

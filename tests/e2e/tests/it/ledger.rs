@@ -16,10 +16,11 @@ use cloister_ledger_verify::entry::{
     EntryBody, Provenance, ReviewerSignature, SignedEntry, Subject,
 };
 use cloister_ledger_verify::review::{Reviewer, ReviewerPolicy};
+use cloister_wire::{HostData, Measurement};
 use ed25519_dalek::SigningKey;
 
-const MEASUREMENT: [u8; 48] = [0xa1; 48];
-const HOST_DATA: [u8; 32] = [0xb2; 32];
+const MEASUREMENT: Measurement = Measurement([0xa1; 48]);
+const HOST_DATA: HostData = HostData([0xb2; 32]);
 /// Logged, but as a single policy file rather than the policy set.
 const OTHER_POLICY_FILE: [u8; 32] = [0xc3; 32];
 /// An encoded OHTTP key configuration (only its digest matters here).
@@ -78,10 +79,10 @@ fn release() -> Vec<SignedEntry> {
         },
         Subject::PolicyFile {
             name: POLICY_SET_NAME.into(),
-            digest: HexBytes(HOST_DATA),
+            digest: HexBytes(HOST_DATA.0),
         },
         Subject::CvmMeasurement {
-            measurement: HexBytes(MEASUREMENT),
+            measurement: MEASUREMENT,
             snp_policy: 0x30000,
         },
         Subject::OhttpKeyConfig {
@@ -176,12 +177,12 @@ async fn trusts_logged_digests_and_refuses_unlogged_ones() {
     MeasurementAuthority::check(&trust, &MEASUREMENT, &HOST_DATA)
         .expect("logged measurement and policy set");
     assert_eq!(
-        MeasurementAuthority::check(&trust, &[0; 48], &HOST_DATA),
-        Err(AuthorityRejection::Measurement([0; 48]))
+        MeasurementAuthority::check(&trust, &Measurement([0; 48]), &HOST_DATA),
+        Err(AuthorityRejection::Measurement(Measurement([0; 48])))
     );
     assert_eq!(
-        MeasurementAuthority::check(&trust, &MEASUREMENT, &OTHER_POLICY_FILE),
-        Err(AuthorityRejection::HostData(OTHER_POLICY_FILE)),
+        MeasurementAuthority::check(&trust, &MEASUREMENT, &HostData(OTHER_POLICY_FILE)),
+        Err(AuthorityRejection::HostData(HostData(OTHER_POLICY_FILE))),
         "HOST_DATA must be logged as the policy set, not as any policy file"
     );
 
@@ -226,11 +227,11 @@ async fn state_survives_reopening_and_the_next_sync_is_incremental() {
     let head = first.tree_head();
     drop(first);
 
-    let new_measurement = [0xee; 48];
+    let new_measurement = Measurement([0xee; 48]);
     ledger
         .append(&entry(
             Subject::CvmMeasurement {
-                measurement: HexBytes(new_measurement),
+                measurement: new_measurement,
                 snp_policy: 0x30000,
             },
             &[1, 3],

@@ -12,8 +12,8 @@ use cloister_client::{
     Client, ClientConfig, ClientError, InnerRequest, PinnedDigests, UncheckedKeys,
 };
 use cloister_gateway::{
-    Counter, EchoRouter, GatewayConfig, KeyService, Metrics, NoRedeemer, REPLAY_PROBLEM_TYPE,
-    RouteError, Router, TokenRedeemer, TokenRejection, now_unix,
+    EchoRouter, GatewayConfig, KeyService, Metrics, NoRedeemer, Rejection, RouteError, Router,
+    TokenRedeemer, TokenRejection,
 };
 use cloister_ohttp_keys::{AeadChoice, KeyRing};
 use cloister_relay::RelayConfig;
@@ -151,9 +151,9 @@ async fn round_trip_through_relay_and_gateway() {
     let client = stack.client();
     assert_echoes(&client, "hello").await;
     assert_echoes(&client, "again").await;
-    assert_eq!(stack.metrics.get(Counter::Routed), 2);
+    assert_eq!(stack.metrics.routed_requests(), 2);
     assert_eq!(
-        stack.metrics.get(Counter::KeyConfigServed),
+        stack.metrics.key_configs_served(),
         1,
         "key configuration cached between requests"
     );
@@ -190,19 +190,19 @@ async fn key_rotation_mid_run_overlap_then_refetch() {
     assert_eq!(stack.current_config().await[0], new_id, "new key published");
     // The client still holds the old configuration: accepted during the overlap window.
     assert_echoes(&client, "during overlap").await;
-    assert_eq!(stack.metrics.get(Counter::UnknownKeyId), 0);
+    assert_eq!(stack.metrics.rejections(Rejection::UnknownKeyId), 0);
 
     // The overlap window ends: the old key is forgotten.
     stack
         .keys
-        .maintain(now_unix() + OVERLAP.as_secs() + 1)
+        .maintain(cloister_wire::unix_now() + OVERLAP.as_secs() + 1)
         .expect("maintain");
     assert_eq!(stack.keys.with_ring(KeyRing::key_ids), vec![new_id]);
     // The client is told, refetches and retries with a fresh encapsulation.
     assert_echoes(&client, "after retirement").await;
-    assert_eq!(stack.metrics.get(Counter::UnknownKeyId), 1);
+    assert_eq!(stack.metrics.rejections(Rejection::UnknownKeyId), 1);
     assert_eq!(
-        stack.metrics.get(Counter::KeyConfigServed),
+        stack.metrics.key_configs_served(),
         3,
         "2 by the client, 1 by this test"
     );
@@ -219,9 +219,9 @@ async fn unknown_key_id_gets_the_key_problem() {
     assert_eq!(answer.headers()["content-type"], "application/problem+json");
     assert_eq!(
         problem_type(&answer.bytes().await.expect("body")),
-        cloister_gateway::KEY_PROBLEM_TYPE
+        cloister_wire::problem::OHTTP_KEY
     );
-    assert_eq!(stack.metrics.get(Counter::UnknownKeyId), 1);
+    assert_eq!(stack.metrics.rejections(Rejection::UnknownKeyId), 1);
     assert_echoes(&stack.client(), "still serving").await;
 }
 
@@ -248,7 +248,7 @@ async fn truncated_and_corrupted_bodies_are_refused_without_detail() {
             "no detail for a failed decapsulation"
         );
     }
-    assert_eq!(stack.metrics.get(Counter::DecapsulationFailed), 5);
+    assert_eq!(stack.metrics.rejections(Rejection::DecapsulationFailed), 5);
     assert_echoes(&stack.client(), "still serving").await;
 }
 
@@ -273,10 +273,13 @@ async fn replayed_request_is_refused_inside_the_encapsulation() {
         inner.control().status().map(bhttp::StatusCode::code),
         Some(400)
     );
-    assert_eq!(problem_type(inner.content()), REPLAY_PROBLEM_TYPE);
-    assert_eq!(stack.metrics.get(Counter::Replayed), 1);
     assert_eq!(
-        stack.metrics.get(Counter::Routed),
+        problem_type(inner.content()),
+        cloister_wire::problem::REPLAYED
+    );
+    assert_eq!(stack.metrics.rejections(Rejection::Replayed), 1);
+    assert_eq!(
+        stack.metrics.routed_requests(),
         1,
         "the replay never reached the router"
     );
@@ -293,10 +296,7 @@ async fn stale_date_is_refused_and_the_client_corrects_its_clock() {
         .decapsulate(&answer.bytes().await.expect("body"))
         .expect("decapsulates");
     let inner = Message::read_bhttp(&mut Cursor::new(plaintext.as_slice())).expect("bhttp");
-    assert_eq!(
-        problem_type(inner.content()),
-        cloister_gateway::DATE_PROBLEM_TYPE
-    );
+    assert_eq!(problem_type(inner.content()), cloister_wire::problem::DATE);
     assert!(
         inner.header().get(b"date").is_some(),
         "gateway tells its time"
@@ -305,7 +305,7 @@ async fn stale_date_is_refused_and_the_client_corrects_its_clock() {
     let client = stack.client();
     client.set_clock_offset(-3600);
     assert_echoes(&client, "after correction").await;
-    assert_eq!(stack.metrics.get(Counter::DateRejected), 2);
+    assert_eq!(stack.metrics.rejections(Rejection::DateRejected), 2);
 }
 
 #[tokio::test]
@@ -333,7 +333,7 @@ async fn key_consistency_failure_sends_nothing() {
         "{:?}",
         refused.err()
     );
-    assert_eq!(stack.metrics.get(Counter::Requests), 0);
+    assert_eq!(stack.metrics.encapsulated_requests(), 0);
 
     let digest = cloister_ohttp_keys::key_config_digest(&stack.current_config().await);
     let pinned = Client::new(
@@ -372,8 +372,8 @@ async fn required_tokens_fail_closed_without_a_redeemer() {
             Some(401)
         );
     }
-    assert_eq!(stack.metrics.get(Counter::TokenRejected), 2);
-    assert_eq!(stack.metrics.get(Counter::Routed), 0);
+    assert_eq!(stack.metrics.rejections(Rejection::TokenRejected), 2);
+    assert_eq!(stack.metrics.routed_requests(), 0);
 }
 
 /// Accepts every token once.

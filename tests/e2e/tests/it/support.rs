@@ -1,7 +1,7 @@
 //! The fixture itself: the relay forwards to its gateway, and the digest it
 //! reports is the one of the configuration the gateway publishes.
 
-use cloister_gateway::{Counter, EchoRouter, NoRedeemer};
+use cloister_gateway::{EchoRouter, NoRedeemer, Rejection};
 use cloister_test_support::Loopback;
 
 #[tokio::test]
@@ -41,6 +41,30 @@ async fn the_relay_reaches_its_gateway_and_the_published_key_has_the_reported_di
         .await
         .unwrap_or_else(|e| panic!("POST {}: {e}", stack.relay_url));
     assert_eq!(answer.status(), 400);
-    assert_eq!(stack.metrics.get(Counter::Requests), 1);
-    assert_eq!(stack.metrics.get(Counter::DecapsulationFailed), 1);
+    assert_eq!(stack.metrics.encapsulated_requests(), 1);
+    assert_eq!(stack.metrics.rejections(Rejection::DecapsulationFailed), 1);
+
+    // The gateway's /metrics shows the same, with the request and the key
+    // list fetch counted by route.
+    let metrics_url = stack
+        .key_config_url
+        .replace(cloister_wire::OHTTP_KEYS_PATH, "/metrics");
+    let text = reqwest::get(&metrics_url)
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .unwrap_or_else(|e| panic!("GET {metrics_url}: {e}"))
+        .text()
+        .await
+        .unwrap_or_else(|e| panic!("metrics body: {e}"));
+    for line in [
+        "cloister_gateway_encapsulated_requests_total 1",
+        "cloister_gateway_errors_total{kind=\"decapsulation_failed\"} 1",
+        "cloister_gateway_errors_total{kind=\"replayed\"} 0",
+        "cloister_gateway_key_configs_served_total 1",
+        "cloister_gateway_requests_total{route=\"/gateway\",status=\"4xx\"} 1",
+        "cloister_gateway_requests_total{route=\"/.well-known/ohttp-gateway\",status=\"2xx\"} 1",
+        "cloister_gateway_request_duration_seconds_count{route=\"/gateway\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
+    }
 }

@@ -88,7 +88,10 @@ pub fn simulation() -> &'static Simulation {
 
 /// The simulated launch every test CVM uses.
 pub fn launch() -> SimulatedLaunch {
-    SimulatedLaunch::new([0x4d; 48], [0x48; 32])
+    SimulatedLaunch::new(
+        cloister_wire::Measurement([0x4d; 48]),
+        cloister_wire::HostData([0x48; 32]),
+    )
 }
 
 /// A development policy accepting [`launch`] on a simulated platform.

@@ -20,6 +20,7 @@ use cloister_ratls::{
     CallerVerifier, Clock, FeatureService, InMemoryTransport, SessionAttester, SessionConfig,
     SessionTable,
 };
+use cloister_wire::{HostData, Measurement};
 
 /// The simulated platform's TCB, also the policy minimum.
 pub const TCB: Tcb = Tcb {
@@ -46,7 +47,7 @@ pub fn platform() -> &'static SimulatedPlatform {
 pub fn provider(measurement: [u8; 48]) -> Arc<SimulatedProvider> {
     Arc::new(SimulatedProvider::new(
         platform().clone(),
-        SimulatedLaunch::new(measurement, HOST_DATA),
+        SimulatedLaunch::new(Measurement(measurement), HostData(HOST_DATA)),
     ))
 }
 
@@ -60,8 +61,8 @@ pub fn verifier(allow_simulated: bool) -> Verifier<AllowList> {
 /// As [`verifier`], accepting `measurement` instead of [`RELEASED`].
 pub fn verifier_accepting(allow_simulated: bool, measurement: [u8; 48]) -> Verifier<AllowList> {
     let accepted = AllowList {
-        measurements: [measurement].into(),
-        host_data: [HOST_DATA].into(),
+        measurements: [Measurement(measurement)].into(),
+        host_data: [HostData(HOST_DATA)].into(),
     };
     verifier_with(allow_simulated, accepted)
 }

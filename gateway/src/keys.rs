@@ -1,0 +1,90 @@
+//! The gateway's OHTTP keys as a shared service: the pipeline decrypts
+//! with them, the HTTP face publishes them, a background task rotates them.
+
+use std::path::PathBuf;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use cloister_ohttp_keys::{KeyRing, KeyRingError};
+use cloister_wire::unix_now;
+
+/// The gateway's key ring behind a lock, saved to the key file on every change.
+#[derive(Debug)]
+pub struct KeyService {
+    ring: RwLock<KeyRing>,
+    file: Option<PathBuf>,
+    max_cache: Duration,
+}
+
+impl KeyService {
+    /// Wrap `ring`; `file` is where changes are saved (none: memory only).
+    /// `max_cache` caps the advertised cache lifetime of the key list.
+    #[must_use]
+    pub fn new(ring: KeyRing, file: Option<PathBuf>, max_cache: Duration) -> Self {
+        Self {
+            ring: RwLock::new(ring),
+            file,
+            max_cache,
+        }
+    }
+
+    /// Run `f` with the ring locked for reading.
+    pub fn with_ring<X>(&self, f: impl FnOnce(&KeyRing) -> X) -> X {
+        f(&self.ring.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn write_and_save<X>(
+        &self,
+        f: impl FnOnce(&mut KeyRing) -> Result<(X, bool), KeyRingError>,
+    ) -> Result<X, KeyRingError> {
+        let mut ring = self.ring.write().unwrap_or_else(PoisonError::into_inner);
+        let (out, changed) = f(&mut ring)?;
+        if let (true, Some(file)) = (changed, &self.file) {
+            ring.save(file)?;
+        }
+        Ok(out)
+    }
+
+    /// Rotate and retire keys as the policy says, saving if anything changed.
+    ///
+    /// # Errors
+    /// Key generation or saving failed; the ring in memory is still usable.
+    pub fn maintain(&self, now_unix: u64) -> Result<bool, KeyRingError> {
+        self.write_and_save(|ring| ring.maintain(now_unix).map(|changed| (changed, changed)))
+    }
+
+    /// Rotate now, whatever the schedule (operator action, tests). Returns the new key id.
+    ///
+    /// # Errors
+    /// Key generation or saving failed.
+    pub fn rotate_now(&self) -> Result<u8, KeyRingError> {
+        self.write_and_save(|ring| ring.rotate(unix_now()).map(|id| (id, true)))
+    }
+
+    /// The `application/ohttp-keys` body and how long it may be cached.
+    #[must_use]
+    pub fn published(&self, now_unix: u64) -> (Vec<u8>, Duration) {
+        self.with_ring(|ring| {
+            (
+                ring.published_list(),
+                ring.cache_lifetime(now_unix).min(self.max_cache),
+            )
+        })
+    }
+}
+
+/// Keep rotating and retiring keys every `every` until the runtime stops.
+pub fn spawn_key_maintenance(
+    keys: Arc<KeyService>,
+    every: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            if let Err(error) = keys.maintain(unix_now()) {
+                tracing::error!(%error, "key maintenance failed; keeping current keys");
+            }
+        }
+    })
+}

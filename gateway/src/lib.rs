@@ -49,12 +49,14 @@
 //!
 //! use bhttp::{Message, Mode};
 //! use cloister_gateway::{
-//!     EchoRouter, Gateway, KeyService, Metrics, NoRedeemer, REQUEST_MEDIA_TYPE, ReplayGuard, now_unix,
+//!     EchoRouter, Gateway, KeyService, Metrics, NoRedeemer, ReplayGuard,
 //! };
+//! use cloister_wire::media::OHTTP_REQUEST;
+//! use cloister_wire::unix_now;
 //! use cloister_ohttp_keys::{AeadChoice, KeyRing, RotationPolicy};
 //!
 //! let policy = RotationPolicy { rotate_every: Duration::from_secs(86_400), overlap: Duration::from_secs(3_600) };
-//! let ring = KeyRing::generate(policy, &[AeadChoice::Aes128Gcm], now_unix())?;
+//! let ring = KeyRing::generate(policy, &[AeadChoice::Aes128Gcm], unix_now())?;
 //! let config = ring.current_config().to_vec();
 //! let gateway = Gateway::new(
 //!     Arc::new(KeyService::new(ring, None, Duration::from_secs(3_600))),
@@ -73,7 +75,7 @@
 //! let (request, client_side) = ohttp::ClientRequest::from_encoded_config(&config)?.encapsulate(&encoded)?;
 //!
 //! let runtime = tokio::runtime::Builder::new_current_thread().build()?;
-//! let answer = runtime.block_on(gateway.handle(Some(REQUEST_MEDIA_TYPE), &request));
+//! let answer = runtime.block_on(gateway.handle(Some(OHTTP_REQUEST), &request));
 //! assert_eq!(answer.status, 200);
 //! let plaintext = client_side.decapsulate(&answer.body)?;
 //! let response = Message::read_bhttp(&mut Cursor::new(&plaintext[..]))?;
@@ -83,7 +85,7 @@
 //! if let Some(last) = tampered.last_mut() {
 //!     *last ^= 1;
 //! }
-//! let refused = runtime.block_on(gateway.handle(Some(REQUEST_MEDIA_TYPE), &tampered));
+//! let refused = runtime.block_on(gateway.handle(Some(OHTTP_REQUEST), &tampered));
 //! assert_eq!((refused.status, refused.body.len()), (400, 0));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

@@ -71,7 +71,7 @@
 //! assert!(set.manifests().iter().any(|manifest| manifest.name == "summarise"));
 //!
 //! let host_data = set.digest()?;
-//! assert_eq!(host_data, cloister_attestation::policy_set_digest(set.named_contents())?);
+//! assert_eq!(host_data, cloister_attestation::policy_set_digest(set.named_contents())?.0);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

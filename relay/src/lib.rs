@@ -28,7 +28,8 @@
 //!
 //! ```rust
 //! use axum::http::HeaderMap;
-//! use cloister_relay::{REQUEST_MEDIA_TYPE, RelayConfig};
+//! use cloister_relay::RelayConfig;
+//! use cloister_wire::media::OHTTP_REQUEST;
 //! use tokio::net::TcpListener;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -49,7 +50,7 @@
 //!
 //! let answer = reqwest::Client::new()
 //!     .post(relay_url)
-//!     .header("content-type", REQUEST_MEDIA_TYPE)
+//!     .header("content-type", OHTTP_REQUEST)
 //!     .header("x-forwarded-for", "192.0.2.7")
 //!     .header("cookie", "session=alice")
 //!     .body(vec![0u8; 64])

@@ -117,10 +117,22 @@ fn fetch_model(root: &Path) -> Result<()> {
         .stdout(std::process::Stdio::null()))
 }
 
+/// Installs `cargo-<name>` from crates.io unless `cargo <name>` already runs.
+fn ensure_cargo_tool(name: &str) -> Result<()> {
+    let installed = cargo()
+        .args([name, "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if installed {
+        return Ok(());
+    }
+    run(cargo().args(["install", "--locked", &format!("cargo-{name}")]))
+}
+
 /// Clippy's lint set for the suite: every warning (rustc's and clippy's) fails it.
 const CLIPPY_ARGS: &str = "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__";
 
-/// The whole suite, as CI runs it: formatting, then one build of every
+/// The whole suite, as CI runs it: formatting, the dependency policy, then one build of every
 /// target of the workspace (linted by clippy as it compiles), every test,
 /// every doc test. Benchmarks are built and linted, not run: they are
 /// measurements (some build a million-entry ledger first), run with
@@ -128,6 +140,22 @@ const CLIPPY_ARGS: &str = "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__";
 fn test(root: &Path, args: &[String]) -> Result<()> {
     run(cargo().current_dir(root).args(["fmt", "--all", "--check"]))
         .context("formatting differs from rustfmt's: run `cargo fmt --all`")?;
+    // The dependency policy of deny.toml. Advisories need the RustSec
+    // database from GitHub, which CI cannot reach: `cargo deny check
+    // advisories` runs where it can (see deny.toml).
+    ensure_cargo_tool("deny")?;
+    run(cargo()
+        .current_dir(root)
+        // Errors only: duplicate versions are warnings (see deny.toml).
+        .args([
+            "deny",
+            "--log-level",
+            "error",
+            "check",
+            "bans",
+            "licenses",
+            "sources",
+        ]))?;
     fetch_model(root)?;
     plugins::build_all(root)?;
     let threads = std::env::var("RUST_TEST_THREADS").unwrap_or_else(|_| "2".into());
@@ -174,13 +202,7 @@ fn fuzz(root: &Path, crate_name: &str, target: Option<&str>, seconds: u64) -> Re
             FUZZ_CRATES.iter().map(|c| c.0).collect::<Vec<_>>()
         );
     };
-    let has_cargo_fuzz = cargo()
-        .args(["fuzz", "--version"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has_cargo_fuzz {
-        run(cargo().args(["install", "--locked", "cargo-fuzz"]))?;
-    }
+    ensure_cargo_tool("fuzz")?;
     // cargo-fuzz passes nightly flags; RUSTC_BOOTSTRAP lets a stable toolchain take them.
     run(cargo()
         .current_dir(root.join(dir))

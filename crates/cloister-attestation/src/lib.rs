@@ -46,11 +46,12 @@
 //!     SimulatedLaunch, SimulatedPlatform, SimulatedProvider, TlsExporter, TrustAnchors, Verifier,
 //!     VerifyError, report_data,
 //! };
+//! use cloister_wire::{HostData, Measurement};
 //!
 //! // The host side: a SIMULATED platform (its root derives from a public seed).
 //! let platform = SimulatedPlatform::from_seed(DEVELOPMENT_SEED, DEVELOPMENT_TCB)?;
 //! let anchors = platform.pin_in(TrustAnchors::amd())?;
-//! let launch = SimulatedLaunch::new([0x4d; 48], [0x48; 32]);
+//! let launch = SimulatedLaunch::new(Measurement([0x4d; 48]), HostData([0x48; 32]));
 //! let host = SimulatedProvider::new(platform, launch);
 //!
 //! // The client side: a development policy and the released values.
@@ -68,8 +69,8 @@
 //!     "#,
 //! )?;
 //! let released = AllowList {
-//!     measurements: [[0x4d; 48]].into(),
-//!     host_data: [[0x48; 32]].into(),
+//!     measurements: [Measurement([0x4d; 48])].into(),
+//!     host_data: [HostData([0x48; 32])].into(),
 //! };
 //! let verifier = Verifier::new(anchors, policy, released);
 //!
@@ -80,7 +81,7 @@
 //! let evidence = host.evidence(&report_data(&exporter, &nonce))?.encode();
 //!
 //! let verified = verifier.verify(&evidence, &exporter, &nonce, &mut nonces, Instant::now())?;
-//! assert_eq!(verified.host_data, [0x48; 32]);
+//! assert_eq!(verified.host_data, HostData([0x48; 32]));
 //!
 //! let replay = verifier.verify(&evidence, &exporter, &nonce, &mut nonces, Instant::now());
 //! assert!(matches!(replay, Err(VerifyError::NonceReplayed)));

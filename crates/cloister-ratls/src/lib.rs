@@ -80,6 +80,7 @@
 //!     AllowList, DEVELOPMENT_SEED, DEVELOPMENT_TCB, Policy, SimulatedLaunch, SimulatedPlatform,
 //!     SimulatedProvider, TrustAnchors, Verifier,
 //! };
+//! use cloister_wire::{HostData, Measurement};
 //! use cloister_ratls::{
 //!     ClientSession, FeatureService, InMemoryTransport, SessionConfig, SessionTable,
 //! };
@@ -100,7 +101,7 @@
 //! // The host: a SIMULATED CVM launched with a measurement and HOST_DATA.
 //! let platform = SimulatedPlatform::from_seed(DEVELOPMENT_SEED, DEVELOPMENT_TCB)?;
 //! let anchors = platform.pin_in(TrustAnchors::amd())?;
-//! let provider = SimulatedProvider::new(platform, SimulatedLaunch::new([0x4d; 48], [0x48; 32]));
+//! let provider = SimulatedProvider::new(platform, SimulatedLaunch::new(Measurement([0x4d; 48]), HostData([0x48; 32])));
 //! let table = SessionTable::new(&SessionConfig::default(), Arc::new(provider), Arc::new(Count))?;
 //!
 //! // The client: what it accepts.
@@ -111,7 +112,10 @@
 //!     minimum_tcb: DEVELOPMENT_TCB,
 //!     accepted: AllowList::default(),
 //! };
-//! let released = AllowList { measurements: [[0x4d; 48]].into(), host_data: [[0x48; 32]].into() };
+//! let released = AllowList {
+//!     measurements: [Measurement([0x4d; 48])].into(),
+//!     host_data: [HostData([0x48; 32])].into(),
+//! };
 //! let verifier = Verifier::new(anchors, policy, released);
 //!
 //! let request = FeatureRequest::Summarise(SummariseRequest {
@@ -122,7 +126,7 @@
 //! let response = runtime.block_on(async {
 //!     let transport = InMemoryTransport::new(Arc::new(table));
 //!     let mut session = ClientSession::establish(transport, &verifier).await?;
-//!     assert_eq!(session.attestation().host_data, [0x48; 32]);
+//!     assert_eq!(session.attestation().host_data, HostData([0x48; 32]));
 //!     session.request(&request).await
 //! })?;
 //! assert!(matches!(response, FeatureResponse::Summary { messages_covered: 1, .. }));

@@ -175,8 +175,13 @@ async fn an_unregistered_account_is_refused() {
 /// would be refused at the gateway, so the client must not keep them.
 #[tokio::test]
 async fn tokens_that_do_not_verify_under_the_published_key_are_not_kept() {
-    let published = IssuerSecretKey::generate().unwrap_or_else(|e| panic!("{e}"));
-    let signing = IssuerSecretKey::generate().unwrap_or_else(|e| panic!("{e}"));
+    let mut keys = [(); 2].map(|()| IssuerSecretKey::generate().unwrap_or_else(|e| panic!("{e}")));
+    // The wrong key must be able to sign what the client blinded under the
+    // published one: a blinded message is below the published modulus, so
+    // the signing key gets the larger modulus. Both SPKIs encode 2048-bit
+    // moduli with identical prefixes, so their byte order is the moduli's.
+    keys.sort_by(|a, b| a.public_key().spki().cmp(b.public_key().spki()));
+    let [published, signing] = keys;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .unwrap_or_else(|e| panic!("{e}"));

@@ -18,6 +18,33 @@
 //! The `cloister-release` binary is the command line over this library;
 //! [`demo::demo_reviewers`] makes the throwaway reviewer set `cargo xtask demo`
 //! runs its ledger with.
+//!
+//! # Cargo features
+//!
+//! None.
+//!
+//! # Example
+//!
+//! Only the host's own launch mode decides whether a release is called
+//! simulated: a `sev-guest` launch never is.
+//!
+//! ```rust
+//! use cloister_host::LaunchDigests;
+//! use cloister_host::config::ProviderKind;
+//! use cloister_release::entries::is_simulated;
+//!
+//! let launch = LaunchDigests {
+//!     mode: ProviderKind::SevGuest,
+//!     measurement: None, // real hardware: the image recipe computes it
+//!     host_data: [0x48; 32],
+//!     snp_policy: None,
+//!     host_binary: [0xb1; 32],
+//!     plugins: Vec::new(),
+//!     policy_files: Vec::new(),
+//! };
+//! assert!(!is_simulated(&launch));
+//! assert!(is_simulated(&LaunchDigests { mode: ProviderKind::Simulated, ..launch }));
+//! ```
 
 pub mod demo;
 pub mod entries;

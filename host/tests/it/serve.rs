@@ -6,50 +6,13 @@
 //!
 //! Attestation is SIMULATED on the public development platform.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
 use cloister_attestation::PolicySetError;
+use cloister_host::LoadError;
 use cloister_host::config::ProviderKind;
 use cloister_host::launch::{LaunchDigests, LaunchError};
-use cloister_host::logfilter::MemorySink;
 use cloister_host::serve::{AttestationError, BootError};
-use cloister_host::{Host, HostConfig, LoadError, PolicySet};
-use cloister_inference::{DeterministicBackend, InferenceBackend};
 
-/// The host binary digest the tests launch as (any fixed value: `measure`
-/// and `serve` take it from the same place).
-const HOST_BINARY: [u8; 32] = [0xb1; 32];
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The defaults, with the real policies and components.
-fn config(policy_dir: &Path) -> HostConfig {
-    HostConfig {
-        plugin_dir: std::env::var_os("CLOISTER_PLUGIN_DIR")
-            .map_or_else(|| repo_root().join("target/plugins"), PathBuf::from),
-        policy_dir: policy_dir.to_path_buf(),
-        ..HostConfig::default()
-    }
-}
-
-fn policies(config: &HostConfig) -> PolicySet {
-    config
-        .policies()
-        .unwrap_or_else(|e| panic!("policies in {}: {e}", config.policy_dir.display()))
-}
-
-fn boot(config: &HostConfig) -> Result<Host, BootError> {
-    let policies = policies(config);
-    let filter = HostConfig::log_filter(&policies, Arc::new(MemorySink::default()));
-    // The simulated inference stand-in: no model needed.
-    let engine: Arc<dyn InferenceBackend> = Arc::new(DeterministicBackend::serving(
-        "smollm2-135m-instruct".to_owned(),
-    ));
-    Host::boot(config, &policies, engine, filter, HOST_BINARY)
-}
+use crate::common::{HOST_BINARY, boot, config, policies, repo_root};
 
 #[test]
 fn the_host_refuses_a_host_data_that_is_not_its_policy_set() {

@@ -8,7 +8,6 @@
 //! the measurement and HOST_DATA that `measure` computes.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,48 +18,12 @@ use cloister_attestation::{
 use cloister_client::{Client, ClientConfig, OhttpTransport, UncheckedKeys};
 use cloister_gateway::NoRedeemer;
 use cloister_host::launch::LaunchDigests;
-use cloister_host::logfilter::MemorySink;
-use cloister_host::serve::BootError;
-use cloister_host::{Host, HostConfig, PolicySet};
-use cloister_inference::{DeterministicBackend, InferenceBackend};
 use cloister_ratls::ClientSession;
 use cloister_test_support::{Loopback, bind_loopback, forward_to};
 use cloister_wire::{HostData, Measurement};
 use tokio::sync::oneshot;
 
-/// The host binary digest the tests launch as (any fixed value: `measure`
-/// and `serve` take it from the same place).
-const HOST_BINARY: [u8; 32] = [0xb1; 32];
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The defaults, with the real policies and components.
-fn config(policy_dir: &Path) -> HostConfig {
-    HostConfig {
-        plugin_dir: std::env::var_os("CLOISTER_PLUGIN_DIR")
-            .map_or_else(|| repo_root().join("target/plugins"), PathBuf::from),
-        policy_dir: policy_dir.to_path_buf(),
-        ..HostConfig::default()
-    }
-}
-
-fn policies(config: &HostConfig) -> PolicySet {
-    config
-        .policies()
-        .unwrap_or_else(|e| panic!("policies in {}: {e}", config.policy_dir.display()))
-}
-
-fn boot(config: &HostConfig) -> Result<Host, BootError> {
-    let policies = policies(config);
-    let filter = HostConfig::log_filter(&policies, Arc::new(MemorySink::default()));
-    // The simulated inference stand-in: no model needed.
-    let engine: Arc<dyn InferenceBackend> = Arc::new(DeterministicBackend::serving(
-        "smollm2-135m-instruct".to_owned(),
-    ));
-    Host::boot(config, &policies, engine, filter, HOST_BINARY)
-}
+use crate::host_common::{HOST_BINARY, boot, config, policies, repo_root};
 
 /// A development client's verifier: the AMD roots plus the simulated root
 /// derived from the public development seed, accepting exactly `launch`.

@@ -4,6 +4,10 @@
 mod cli;
 mod common;
 mod host;
+/// The in-process host of `cloister-host`'s own tests, shared rather than
+/// copied so that both suites boot the same host.
+#[path = "../../../../host/tests/it/common/mod.rs"]
+mod host_common;
 mod ledger;
 mod ohttp;
 mod ratls;

@@ -2,6 +2,7 @@
 //! persistence, single hand-out, corrupt stores, rate limits, bad issuers
 //! and withdrawn keys.
 
+use cloister_wire::unix_now as now;
 use std::collections::HashSet;
 
 use axum::routing::{get, post};
@@ -23,12 +24,6 @@ fn wallet(dir: &std::path::Path) -> TokenWallet {
         .challenge()
         .unwrap_or_else(|e| panic!("challenge: {e}"));
     TokenWallet::open(dir, &challenge).unwrap_or_else(|e| panic!("wallet: {e}"))
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[tokio::test]

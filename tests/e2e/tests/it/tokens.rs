@@ -2,7 +2,6 @@
 //! persistence, single hand-out, corrupt stores, rate limits, bad issuers
 //! and withdrawn keys.
 
-use cloister_wire::unix_now as now;
 use std::collections::HashSet;
 
 use axum::routing::{get, post};
@@ -15,6 +14,7 @@ use cloister_privacypass::directory::{
     DIRECTORY_MEDIA_TYPE, DIRECTORY_PATH, TOKEN_RESPONSE_MEDIA_TYPE,
 };
 use cloister_privacypass::{IssuerDirectory, IssuerSecretKey, TokenRequest, issue};
+use cloister_wire::unix_now as now;
 use common::Issuer;
 
 use crate::common;

@@ -19,14 +19,17 @@
 //!   optional ASK/ARK), with a versioned wire encoding and strict parsers.
 //! * **Verification** ([`Verifier`]): chain to a pinned AMD root for Milan,
 //!   Genoa or Turin ([`TrustAnchors`]), report signature, reported TCB equal
-//!   to the VCEK's, then the [`Policy`] (TOML) and a
-//!   [`MeasurementAuthority`] for measurements and HOST_DATA. Each failed
-//!   check is its own [`VerifyError`] variant.
+//!   to the VCEK's and one [`ProductLine`] named by root, key and CPUID, then
+//!   the [`Policy`] (TOML; a minimum TCB per product line) and a
+//!   [`MeasurementAuthority`] for the launch ([`LaunchFacts`]: measurement,
+//!   HOST_DATA, guest policy and platform info, released together). Each
+//!   failed check is its own [`VerifyError`] variant.
 //! * **Providers** ([`EvidenceProvider`]): [`SevGuestProvider`] reads
 //!   `/dev/sev-guest`; [`SimulatedProvider`] is a **simulated** stand-in for
 //!   development and CI, accepted only under `allow_simulated = true`.
-//! * **HOST_DATA** ([`policy_set_digest`]): the digest of the host's policy
-//!   files, which the host checks against its own report before serving.
+//! * **HOST_DATA** ([`HostData::of_launch`](cloister_wire::HostData::of_launch)):
+//!   binds the host's policy files ([`policy_set_digest`]), model and
+//!   settings; the host checks it against its own report before serving.
 //!
 //! # Cargo features
 //!
@@ -42,9 +45,9 @@
 //! use std::time::{Duration, Instant};
 //!
 //! use cloister_attestation::{
-//!     AllowList, DEVELOPMENT_SEED, DEVELOPMENT_TCB, EvidenceProvider, NonceTracker, Policy,
-//!     SimulatedLaunch, SimulatedPlatform, SimulatedProvider, TlsExporter, TrustAnchors, Verifier,
-//!     VerifyError, report_data,
+//!     AllowList, DEVELOPMENT_SEED, DEVELOPMENT_TCB, EvidenceProvider, LaunchFacts, NonceTracker,
+//!     Policy, SimulatedLaunch, SimulatedPlatform, SimulatedProvider, TlsExporter, TrustAnchors,
+//!     Verifier, VerifyError, report_data,
 //! };
 //! use cloister_wire::{HostData, Measurement};
 //!
@@ -58,19 +61,23 @@
 //! let policy = Policy::from_toml(
 //!     r#"
 //!     allow_simulated = true
-//!     [minimum_tcb]
+//!     [minimum_tcb.milan]
 //!     bootloader = 3
 //!     tee = 0
 //!     snp = 8
 //!     microcode = 115
 //!     [accepted] # this example asks an explicit allow-list instead
-//!     measurements = []
-//!     host_data = []
+//!     launches = []
 //!     "#,
 //! )?;
 //! let released = AllowList {
-//!     measurements: [Measurement([0x4d; 48])].into(),
-//!     host_data: [HostData([0x48; 32])].into(),
+//!     launches: [LaunchFacts {
+//!         measurement: Measurement([0x4d; 48]),
+//!         host_data: HostData([0x48; 32]),
+//!         guest_policy: SimulatedLaunch::DEFAULT_GUEST_POLICY,
+//!         platform_info: SimulatedLaunch::DEFAULT_PLATFORM_INFO,
+//!     }]
+//!     .into(),
 //! };
 //! let verifier = Verifier::new(anchors, policy, released);
 //!
@@ -110,7 +117,7 @@ pub use endorsement::{EndorsementError, EndorsementFacts, Tcb};
 pub use evidence::{Evidence, EvidenceError, FORMAT_VERSION, MAGIC};
 pub use nonce::{FreshnessError, Nonce, NonceTracker};
 pub use policy::{
-    AllowList, AuthorityRejection, MeasurementAuthority, NEWEST_REPORT_VERSION,
+    AllowList, AuthorityRejection, LaunchFacts, MeasurementAuthority, NEWEST_REPORT_VERSION,
     OLDEST_REPORT_VERSION, Policy, PolicyError,
 };
 pub use policy_set::{

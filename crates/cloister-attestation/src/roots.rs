@@ -4,11 +4,15 @@
 //! roots. An ARK carried inside the evidence is never trusted by itself: it
 //! only selects which pinned root to use, compared by public key.
 
+use serde::{Deserialize, Serialize};
 use sev::certs::snp::{Certificate, Verifiable, builtin};
 use x509_cert::der::Encode;
 
-/// AMD EPYC product lines with SEV-SNP, each with its own ARK and ASK.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// AMD EPYC product lines with SEV-SNP, each with its own ARK and ASK, and
+/// each numbering its firmware (TCB) its own way: Turin adds an FMC level,
+/// and equal numbers on two lines mean different firmware.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ProductLine {
     /// 3rd generation EPYC.
     Milan,
@@ -16,6 +20,34 @@ pub enum ProductLine {
     Genoa,
     /// 5th generation EPYC.
     Turin,
+}
+
+impl ProductLine {
+    /// The line a VCEK's or VLEK's product name (e.g. `Milan-B0`, `Turin`) names.
+    pub fn from_product_name(name: &str) -> Option<Self> {
+        match name.split('-').next()? {
+            "Milan" => Some(Self::Milan),
+            "Genoa" => Some(Self::Genoa),
+            "Turin" => Some(Self::Turin),
+            _ => None,
+        }
+    }
+
+    /// The line of a CPU by its CPUID family and model (reports of version 3
+    /// and later carry both).
+    pub fn from_cpuid(family: u8, model: u8) -> Option<Self> {
+        match sev::Generation::identify_cpu(family, model).ok()? {
+            sev::Generation::Milan => Some(Self::Milan),
+            sev::Generation::Genoa => Some(Self::Genoa),
+            sev::Generation::Turin => Some(Self::Turin),
+            _ => None,
+        }
+    }
+
+    /// Whether this line's TCB has an FMC component.
+    pub fn has_fmc(self) -> bool {
+        self == Self::Turin
+    }
 }
 
 /// Which kind of root anchored a piece of evidence.

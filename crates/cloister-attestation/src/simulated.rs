@@ -37,7 +37,7 @@ use crate::cert_table::{CertKind, CertTable};
 use crate::endorsement::{Tcb, level_der, oid};
 use crate::evidence::Evidence;
 use crate::report::RawReport;
-use crate::roots::TrustAnchors;
+use crate::roots::{ProductLine, TrustAnchors};
 
 /// Domain-separation prefix of [`simulated_measurement`].
 pub const SIMULATED_MEASUREMENT_DOMAIN: &[u8] = b"cloister-simulated-measurement-v1";
@@ -61,11 +61,8 @@ pub const DEVELOPMENT_TCB: Tcb = Tcb {
 
 /// Key size of the simulated ARK and ASK, as AMD's.
 const RSA_BITS: usize = 4096;
-/// Report version written (SNP ABI 1.55), with Milan-B0 CPUID.
+/// Report version written (SNP ABI 1.55, which carries the CPUID).
 const REPORT_VERSION: u32 = 3;
-const CPUID_FAMILY: u8 = 0x19;
-const CPUID_MODEL: u8 = 0x01;
-const CPUID_STEPPING: u8 = 0x01;
 /// ECDSA P-384 with SHA-384, the only SIG_ALGO value defined.
 const SIG_ALGO_ECDSA_P384_SHA384: u32 = 1;
 const VALIDITY: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
@@ -128,10 +125,12 @@ impl From<x509_cert::spki::Error> for SimulationError {
 pub struct SimulatedLaunch {
     /// The launch measurement (see [`simulated_measurement`]).
     pub measurement: Measurement,
-    /// HOST_DATA (see [`crate::policy_set_digest`]).
+    /// HOST_DATA (see [`HostData::of_launch`]).
     pub host_data: HostData,
     /// The SNP guest policy bits (debug is bit 19, migration agent bit 18).
     pub guest_policy: u64,
+    /// The PLATFORM_INFO the platform reports (bit 0: SMT enabled).
+    pub platform_info: u64,
     /// The VMPL the report is requested from.
     pub vmpl: u32,
 }
@@ -139,13 +138,16 @@ pub struct SimulatedLaunch {
 impl SimulatedLaunch {
     /// SMT allowed, debug and migration agent disallowed, ABI 0.0.
     pub const DEFAULT_GUEST_POLICY: u64 = 0x3_0000;
+    /// SMT enabled, nothing else: the platform info of the shared Milan test data.
+    pub const DEFAULT_PLATFORM_INFO: u64 = 0x1;
 
-    /// A launch at VMPL 0 with the default guest policy.
+    /// A launch at VMPL 0 with the default guest policy and platform info.
     pub fn new(measurement: Measurement, host_data: HostData) -> Self {
         Self {
             measurement,
             host_data,
             guest_policy: Self::DEFAULT_GUEST_POLICY,
+            platform_info: Self::DEFAULT_PLATFORM_INFO,
             vmpl: 0,
         }
     }
@@ -161,12 +163,17 @@ pub struct SimulatedPlatform {
     vcek: Vec<u8>,
     vcek_key: p384::ecdsa::SigningKey,
     chip_id: [u8; 64],
+    product_line: ProductLine,
     tcb: Tcb,
 }
 
 impl std::fmt::Debug for SimulatedPlatform {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SimulatedPlatform(SIMULATED, tcb {:?})", self.tcb)
+        write!(
+            f,
+            "SimulatedPlatform(SIMULATED, {:?}, tcb {:?})",
+            self.product_line, self.tcb
+        )
     }
 }
 
@@ -201,8 +208,9 @@ impl SimulatedPlatform {
         let ask = issue(rng, &ark_key, &ark_name, ask_name, ask_spki, Vec::new(), 2)?;
         let mut chip_id = [0u8; 64];
         rng.fill_bytes(&mut chip_id);
+        let product_line = ProductLine::Milan;
         let tcb = Tcb { fmc: None, ..tcb };
-        let (vcek, vcek_key) = issue_vcek(rng, &ask_key, &chip_id, &tcb)?;
+        let (vcek, vcek_key) = issue_vcek(rng, &ask_key, &chip_id, product_line, &tcb)?;
         Ok(Self {
             ark,
             ask,
@@ -210,21 +218,42 @@ impl SimulatedPlatform {
             vcek,
             vcek_key,
             chip_id,
+            product_line,
             tcb,
         })
     }
 
     /// The same chip and chain after a firmware change: a new VCEK for `tcb`.
     pub fn with_tcb(&self, tcb: Tcb) -> Result<Self, SimulationError> {
-        let tcb = Tcb { fmc: None, ..tcb };
-        let (vcek, vcek_key) = issue_vcek(&mut OsRng, &self.ask_key, &self.chip_id, &tcb)?;
+        self.on_product_line(self.product_line, tcb)
+    }
+
+    /// A chip of another product line under the same simulated chain: its
+    /// CPUID, product name, chip id length and TCB layout (Turin's FMC
+    /// level, kept only there) are that line's.
+    pub fn on_product_line(&self, line: ProductLine, tcb: Tcb) -> Result<Self, SimulationError> {
+        let tcb = Tcb {
+            fmc: if line.has_fmc() {
+                Some(tcb.fmc.unwrap_or(0))
+            } else {
+                None
+            },
+            ..tcb
+        };
+        let mut chip_id = self.chip_id;
+        if line == ProductLine::Turin {
+            // Turin chip ids are 8 bytes, zero-padded in the report.
+            chip_id[8..].fill(0);
+        }
+        let (vcek, vcek_key) = issue_vcek(&mut OsRng, &self.ask_key, &chip_id, line, &tcb)?;
         Ok(Self {
             ark: self.ark.clone(),
             ask: self.ask.clone(),
             ask_key: self.ask_key.clone(),
             vcek,
             vcek_key,
-            chip_id: self.chip_id,
+            chip_id,
+            product_line: line,
             tcb,
         })
     }
@@ -259,7 +288,7 @@ impl SimulatedPlatform {
         report_data: &[u8; 64],
     ) -> Result<RawReport, SimulationError> {
         let tcb = TcbVersion::new(
-            None,
+            self.tcb.fmc,
             self.tcb.bootloader,
             self.tcb.tee,
             self.tcb.snp,
@@ -269,13 +298,14 @@ impl SimulatedPlatform {
             .chain_update(launch.measurement)
             .finalize()
             .into();
+        let (family, model, stepping) = cpuid(self.product_line);
         let report = AttestationReport {
             version: REPORT_VERSION,
             policy: GuestPolicy::from(launch.guest_policy),
             vmpl: launch.vmpl,
             sig_algo: SIG_ALGO_ECDSA_P384_SHA384,
             current_tcb: tcb,
-            plat_info: PlatformInfo::from(1),
+            plat_info: PlatformInfo::from(launch.platform_info),
             key_info: KeyInfo::from(0),
             report_data: *report_data,
             measurement: launch.measurement.0,
@@ -283,9 +313,9 @@ impl SimulatedPlatform {
             report_id,
             report_id_ma: [0xFF; 32],
             reported_tcb: tcb,
-            cpuid_fam_id: Some(CPUID_FAMILY),
-            cpuid_mod_id: Some(CPUID_MODEL),
-            cpuid_step: Some(CPUID_STEPPING),
+            cpuid_fam_id: Some(family),
+            cpuid_mod_id: Some(model),
+            cpuid_step: Some(stepping),
             chip_id: self.chip_id,
             committed_tcb: tcb,
             current: sev::firmware::guest::Version::new(1, 55, 22),
@@ -324,11 +354,31 @@ fn ask_name() -> Result<Name, SimulationError> {
     )?)
 }
 
-/// A VCEK for `chip_id` at `tcb`, with AMD's extensions, signed by the ASK.
+/// CPUID family, model and stepping of a chip of `line`.
+fn cpuid(line: ProductLine) -> (u8, u8, u8) {
+    match line {
+        ProductLine::Milan => (0x19, 0x01, 0x01),
+        ProductLine::Genoa => (0x19, 0x11, 0x01),
+        ProductLine::Turin => (0x1A, 0x02, 0x01),
+    }
+}
+
+/// The product name AMD writes into a VCEK of `line`.
+fn product_name(line: ProductLine) -> &'static str {
+    match line {
+        ProductLine::Milan => "Milan-B0",
+        ProductLine::Genoa => "Genoa-B1",
+        ProductLine::Turin => "Turin",
+    }
+}
+
+/// A VCEK for `chip_id` (8 bytes on Turin) of `line` at `tcb`, with AMD's
+/// extensions, signed by the ASK.
 fn issue_vcek(
     rng: &mut impl CryptoRngCore,
     ask_key: &RsaPrivateKey,
     chip_id: &[u8; 64],
+    line: ProductLine,
     tcb: &Tcb,
 ) -> Result<(Vec<u8>, p384::ecdsa::SigningKey), SimulationError> {
     let key = p384::ecdsa::SigningKey::random(rng);
@@ -341,14 +391,25 @@ fn issue_vcek(
             extn_value: OctetString::new(value)?,
         })
     };
-    let extensions = vec![
-        extension(oid::PRODUCT_NAME, Ia5String::new("Milan-B0")?.to_der()?)?,
+    let hw_id = if line == ProductLine::Turin {
+        &chip_id[..8]
+    } else {
+        &chip_id[..]
+    };
+    let mut extensions = vec![
+        extension(
+            oid::PRODUCT_NAME,
+            Ia5String::new(product_name(line))?.to_der()?,
+        )?,
         extension(oid::BOOTLOADER, level_der(tcb.bootloader))?,
         extension(oid::TEE, level_der(tcb.tee))?,
         extension(oid::SNP, level_der(tcb.snp))?,
         extension(oid::MICROCODE, level_der(tcb.microcode))?,
-        extension(oid::HW_ID, chip_id.to_vec())?,
+        extension(oid::HW_ID, hw_id.to_vec())?,
     ];
+    if let Some(fmc) = tcb.fmc {
+        extensions.push(extension(oid::FMC, level_der(fmc))?);
+    }
     let subject = Name::from_str("CN=SIMULATED-VCEK,O=Cloister development (not AMD)")?;
     let vcek = issue(rng, ask_key, &ask_name()?, subject, spki, extensions, 3)?;
     Ok((vcek, key))

@@ -8,9 +8,11 @@
 //! 3. chain VCEK/VLEK -> ASK -> pinned ARK (`sev` crate, RSA-PSS);
 //! 4. simulated roots only if the policy allows them;
 //! 5. ECDSA P-384 report signature over the exact signed bytes;
-//! 6. REPORTED_TCB and chip id equal to those in the endorsement key;
-//! 7. policy: debug, migration agent, VMPL, minimum TCB, measurement and
-//!    HOST_DATA (through the [`MeasurementAuthority`]);
+//! 6. REPORTED_TCB and chip id equal to those in the endorsement key, and
+//!    one product line named by root, endorsement key and CPUID alike;
+//! 7. policy: debug, migration agent, VMPL, the product line's minimum TCB,
+//!    and the launch (measurement, HOST_DATA, guest policy, platform info)
+//!    through the [`MeasurementAuthority`];
 //! 8. REPORT_DATA equals the binding to this TLS session, nonce and role.
 
 use std::time::Instant;
@@ -25,9 +27,9 @@ use crate::cert_table::CertKind;
 use crate::endorsement::{EndorsementError, EndorsementFacts, Tcb};
 use crate::evidence::{Evidence, EvidenceError};
 use crate::nonce::{FreshnessError, Nonce, NonceTracker};
-use crate::policy::{AuthorityRejection, MeasurementAuthority, Policy};
+use crate::policy::{AuthorityRejection, LaunchFacts, MeasurementAuthority, Policy};
 use crate::report::ReportError;
-use crate::roots::{ChainError, RootKind, TrustAnchors};
+use crate::roots::{ChainError, ProductLine, RootKind, TrustAnchors};
 
 /// Why evidence was refused. Each failed check has its own variant.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -99,6 +101,16 @@ pub enum VerifyError {
     /// The report's chip id is not the VCEK's hardware id.
     #[error("report chip id does not match the VCEK's hardware id")]
     ChipIdMismatch,
+    /// Neither the root, the endorsement key nor the CPUID names a known
+    /// product line.
+    #[error("evidence names no known product line")]
+    UnknownProductLine,
+    /// Root, endorsement key and CPUID disagree on the product line.
+    #[error("evidence names two product lines: {0:?} and {1:?}")]
+    ProductLineMismatch(ProductLine, ProductLine),
+    /// The policy sets no minimum TCB for this product line.
+    #[error("policy accepts no {0:?} platform (no minimum TCB for it)")]
+    ProductLineNotAllowed(ProductLine),
     /// The guest's SNP policy allows debugging.
     #[error("guest policy allows debugging")]
     DebugAllowed,
@@ -121,9 +133,13 @@ pub enum VerifyError {
     /// The launch measurement is not released software.
     #[error("measurement not accepted: {0}")]
     MeasurementNotAccepted(AuthorityRejection),
-    /// The HOST_DATA (policy-set digest) is not accepted.
+    /// The HOST_DATA (policies, model, settings) is not accepted.
     #[error("host data not accepted: {0}")]
     HostDataNotAccepted(AuthorityRejection),
+    /// The guest policy or platform info is not the one released with this
+    /// launch.
+    #[error("launch settings not accepted: {0}")]
+    LaunchSettingsNotAccepted(AuthorityRejection),
     /// The measurement authority could not decide.
     #[error("{0}")]
     AuthorityUnavailable(AuthorityRejection),
@@ -162,6 +178,9 @@ impl From<AuthorityRejection> for VerifyError {
         match rejection {
             AuthorityRejection::Measurement(_) => Self::MeasurementNotAccepted(rejection),
             AuthorityRejection::HostData(_) => Self::HostDataNotAccepted(rejection),
+            AuthorityRejection::GuestPolicy(_) | AuthorityRejection::PlatformInfo(_) => {
+                Self::LaunchSettingsNotAccepted(rejection)
+            }
             AuthorityRejection::Unavailable(_) => Self::AuthorityUnavailable(rejection),
         }
     }
@@ -175,8 +194,10 @@ pub struct VerifiedReport {
     pub root: RootKind,
     /// The launch measurement.
     pub measurement: Measurement,
-    /// HOST_DATA: the digest of the host's policy set.
+    /// HOST_DATA: what the host's policies, model and settings hash to.
     pub host_data: HostData,
+    /// The product line of the platform that signed the report.
+    pub product_line: ProductLine,
     /// REPORT_DATA.
     pub report_data: [u8; 64],
     /// The VMPL the report was requested from.
@@ -322,10 +343,12 @@ impl<A: MeasurementAuthority> Verifier<A> {
         if kind == CertKind::Vcek && !facts.matches_chip(&report.chip_id) {
             return Err(VerifyError::ChipIdMismatch);
         }
+        let product_line = product_line(root, &facts, &report)?;
         Ok(VerifiedReport {
             root,
             measurement: Measurement(report.measurement),
             host_data: HostData(report.host_data),
+            product_line,
             report_data: report.report_data,
             vmpl: report.vmpl,
             reported_tcb,
@@ -345,10 +368,57 @@ impl<A: MeasurementAuthority> Verifier<A> {
         if !self.policy.allowed_vmpls.contains(&verified.vmpl) {
             return Err(VerifyError::VmplNotAllowed(verified.vmpl));
         }
-        check_minimum_tcb(&verified.reported_tcb, &self.policy.minimum_tcb)?;
-        self.authority
-            .check(&verified.measurement, &verified.host_data)?;
+        let minimum = self
+            .policy
+            .minimum_tcb
+            .get(&verified.product_line)
+            .ok_or(VerifyError::ProductLineNotAllowed(verified.product_line))?;
+        check_minimum_tcb(&verified.reported_tcb, minimum)?;
+        self.authority.check(&verified.launch())?;
         Ok(())
+    }
+}
+
+impl VerifiedReport {
+    /// The launch this report names, as releases name launches.
+    pub fn launch(&self) -> LaunchFacts {
+        LaunchFacts {
+            measurement: self.measurement,
+            host_data: self.host_data,
+            guest_policy: self.report.policy.into(),
+            platform_info: self.report.plat_info.into(),
+        }
+    }
+}
+
+/// The one product line that the root (for AMD roots), the endorsement key's
+/// product name and the report's CPUID (version 3 and later) all name; a
+/// simulated root names none, so its endorsement key must.
+fn product_line(
+    root: RootKind,
+    facts: &EndorsementFacts,
+    report: &sev::firmware::guest::AttestationReport,
+) -> Result<ProductLine, VerifyError> {
+    let from_root = match root {
+        RootKind::Amd(line) => Some(line),
+        RootKind::Simulated => None,
+    };
+    let from_key = facts
+        .product_name
+        .as_deref()
+        .map(|name| ProductLine::from_product_name(name).ok_or(VerifyError::UnknownProductLine))
+        .transpose()?;
+    let from_cpuid = match (report.cpuid_fam_id, report.cpuid_mod_id) {
+        (Some(family), Some(model)) => Some(
+            ProductLine::from_cpuid(family, model).ok_or(VerifyError::UnknownProductLine)?,
+        ),
+        _ => None,
+    };
+    let mut named = [from_root, from_key, from_cpuid].into_iter().flatten();
+    let line = named.next().ok_or(VerifyError::UnknownProductLine)?;
+    match named.find(|other| *other != line) {
+        Some(other) => Err(VerifyError::ProductLineMismatch(line, other)),
+        None => Ok(line),
     }
 }
 

@@ -105,8 +105,8 @@ hex_newtype!(
 );
 
 hex_newtype!(
-    /// The SEV-SNP report's `HOST_DATA`: in Cloister, the digest of the
-    /// host's policy set, chosen at launch.
+    /// The SEV-SNP report's `HOST_DATA`, chosen at launch: in Cloister,
+    /// [`HostData::of_launch`] of the host's policy set, model and settings.
     HostData,
     32
 );

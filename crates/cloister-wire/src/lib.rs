@@ -13,6 +13,7 @@
 //! * [`OHTTP_KEYS_PATH`]: where the gateway publishes its key configurations;
 //! * [`Measurement`] and [`HostData`]: the two attested values of an
 //!   SEV-SNP report, as distinct types that travel as lower-case hex;
+//!   [`launch`]: what HOST_DATA binds (policies, model, settings);
 //!   [`HexBytes`] for other fixed-size byte strings (digests, keys);
 //! * [`unix_now`]: the system clock in Unix seconds, the unit of every
 //!   time on the wire (token expiry, key rotation, the replay window).
@@ -41,6 +42,7 @@
 //! None.
 
 mod bytes;
+pub mod launch;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

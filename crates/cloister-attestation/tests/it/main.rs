@@ -4,4 +4,5 @@
 mod common;
 mod fuzz_body;
 mod genuine_milan;
+mod product_lines;
 mod tampering;

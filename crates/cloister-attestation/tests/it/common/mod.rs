@@ -112,17 +112,21 @@ allow_simulated = {allow_simulated}
 min_report_version = 2
 max_report_version = 5
 allowed_vmpls = [0]
-[minimum_tcb]
+[minimum_tcb.milan]
 bootloader = 3
 tee = 0
 snp = 8
 microcode = 115
-[accepted]
-measurements = ["{}"]
-host_data = ["{}"]
+[[accepted.launches]]
+measurement = "{}"
+host_data = "{}"
+guest_policy = {}
+platform_info = {}
 "#,
         hex::encode(launch.measurement),
-        hex::encode(launch.host_data)
+        hex::encode(launch.host_data),
+        launch.guest_policy,
+        launch.platform_info,
     );
     Policy::from_toml(&text).unwrap_or_else(|e| panic!("{e}"))
 }

@@ -2,10 +2,11 @@
 //!
 //! [`LedgerTrust`] answers two questions the client must settle before it
 //! sends anything: is this OHTTP key configuration the one everybody gets
-//! ([`KeyConsistency`]), and is this CVM running released software
-//! ([`MeasurementAuthority`]: its launch measurement and its HOST_DATA, the
-//! digest of its policy set, are logged)? It answers them only from entries
-//! it has verified itself:
+//! ([`KeyConsistency`]), and is this CVM running released software as
+//! released ([`MeasurementAuthority`]: one logged CVM launch names its
+//! measurement, its HOST_DATA (policies, model and settings), its SNP guest
+//! policy and its platform info, all four together)? It answers them only
+//! from entries it has verified itself:
 //!
 //! * the log key is pinned (32-byte Ed25519): a tree head not signed by it is refused;
 //! * every new tree head must be an append-only extension of the one accepted
@@ -40,22 +41,21 @@ use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 use std::time::Duration;
 
-use cloister_attestation::{AuthorityRejection, MeasurementAuthority};
+use cloister_attestation::{AuthorityRejection, LaunchFacts, MeasurementAuthority};
 use cloister_ledger_verify::HexBytes;
 use cloister_ledger_verify::client::{LogVerifier, VerifyError};
-pub use cloister_ledger_verify::entry::POLICY_SET_NAME;
-use cloister_ledger_verify::entry::{Measurement, PublicKeyBytes, Sha256Digest, Subject};
+use cloister_ledger_verify::entry::{PublicKeyBytes, Sha256Digest, Subject};
 use cloister_ledger_verify::remote::{LedgerClient, RemoteError};
 use cloister_ledger_verify::review::{PolicyError, ReviewerPolicy};
 use cloister_ledger_verify::tree_head::SignedTreeHead;
 use cloister_ohttp_keys::key_config_digest;
-use cloister_wire::HostData;
 use serde::{Deserialize, Serialize};
 
 use crate::{ClientError, KeyConsistency};
 
-/// Version of the state file layout.
-const STATE_VERSION: u32 = 1;
+/// Version of the state file layout. A state of an older layout keeps its
+/// tree head (split-view detection) and has its entries verified again.
+const STATE_VERSION: u32 = 2;
 
 /// Where the ledger is and what the client pins.
 #[derive(Debug, Clone)]
@@ -164,10 +164,8 @@ struct TrustState {
     tree_head: Option<SignedTreeHead>,
     /// How many entries, from index 0, have been verified.
     verified_entries: u64,
-    /// Logged CVM launch measurements.
-    measurements: BTreeSet<Measurement>,
-    /// Logged policy-set digests (HOST_DATA values).
-    policy_sets: BTreeSet<Sha256Digest>,
+    /// Logged CVM launches, each with all four values it was released with.
+    launches: BTreeSet<LaunchFacts>,
     /// Logged OHTTP key configuration digests.
     ohttp_key_configs: BTreeSet<Sha256Digest>,
 }
@@ -180,8 +178,7 @@ impl TrustState {
             reviewer_policy: config.reviewer_policy.clone(),
             tree_head,
             verified_entries: 0,
-            measurements: BTreeSet::new(),
-            policy_sets: BTreeSet::new(),
+            launches: BTreeSet::new(),
             ohttp_key_configs: BTreeSet::new(),
         }
     }
@@ -205,6 +202,21 @@ impl TrustState {
                 });
             }
         };
+        let older: OlderState =
+            serde_json::from_slice(&bytes).map_err(|error| corrupt(error.to_string()))?;
+        if older.version < STATE_VERSION {
+            if older.log_key != config.log_key {
+                return Err(corrupt(format!(
+                    "it belongs to the log with key {}, not the pinned one",
+                    older.log_key
+                )));
+            }
+            tracing::info!(
+                version = older.version,
+                "ledger state of an older layout; re-verifying the ledger from its first entry"
+            );
+            return Ok(Self::empty(config, older.tree_head));
+        }
         let state: Self =
             serde_json::from_slice(&bytes).map_err(|error| corrupt(error.to_string()))?;
         if state.version != STATE_VERSION {
@@ -261,19 +273,36 @@ impl TrustState {
     /// Records one verified entry.
     fn record(&mut self, subject: &Subject) {
         match subject {
-            Subject::CvmMeasurement { measurement, .. } => {
-                self.measurements.insert(*measurement);
-            }
-            Subject::PolicyFile { name, digest } if name == POLICY_SET_NAME => {
-                self.policy_sets.insert(*digest);
+            Subject::CvmMeasurement {
+                measurement,
+                snp_policy,
+                platform_info,
+                host_data,
+                ..
+            } => {
+                self.launches.insert(LaunchFacts {
+                    measurement: *measurement,
+                    host_data: *host_data,
+                    guest_policy: *snp_policy,
+                    platform_info: *platform_info,
+                });
             }
             Subject::OhttpKeyConfig { digest, .. } => {
                 self.ohttp_key_configs.insert(*digest);
             }
-            // Plugins and single policy files are covered by the policy-set digest.
+            // Plugins and policy files are covered by a launch's HOST_DATA.
             Subject::PluginComponent { .. } | Subject::PolicyFile { .. } => {}
         }
     }
+}
+
+/// The fields every layout of the state file has, read to carry a tree head
+/// over from an older layout.
+#[derive(Debug, Deserialize)]
+struct OlderState {
+    version: u32,
+    log_key: PublicKeyBytes,
+    tree_head: Option<SignedTreeHead>,
 }
 
 /// The client's verified view of the ledger; see the [module docs](self).
@@ -419,13 +448,11 @@ impl LedgerTrust {
 }
 
 impl MeasurementAuthority for LedgerTrust {
-    /// Accepts only a measurement logged as a CVM measurement and a HOST_DATA
-    /// logged as the `policy-set` policy file, in the view of the last sync.
-    fn check(
-        &self,
-        measurement: &Measurement,
-        host_data: &HostData,
-    ) -> Result<(), AuthorityRejection> {
+    /// Accepts only a launch whose four values one logged CVM launch names
+    /// together, in the view of the last sync: a released image under
+    /// another release's policies, or under a guest policy or platform
+    /// configuration it was not released with, is refused.
+    fn check(&self, launch: &LaunchFacts) -> Result<(), AuthorityRejection> {
         let state = self
             .state
             .read()
@@ -435,13 +462,7 @@ impl MeasurementAuthority for LedgerTrust {
                 "the ledger has not been synced".into(),
             ));
         }
-        if !state.measurements.contains(measurement) {
-            return Err(AuthorityRejection::Measurement(*measurement));
-        }
-        if !state.policy_sets.contains(&HexBytes(host_data.0)) {
-            return Err(AuthorityRejection::HostData(*host_data));
-        }
-        Ok(())
+        launch.check_released(&state.launches)
     }
 }
 

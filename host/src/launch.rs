@@ -3,8 +3,14 @@
 //! tooling logs in the ledger) and `cloister-host serve` (which attests to
 //! it), so the two can never disagree.
 //!
-//! * `host_data` is [`cloister_attestation::policy_set_digest`] over exactly
-//!   the policy files the host parsed ([`PolicySet::named_contents`]).
+//! * `host_data` is [`HostData::of_launch`] of three digests: `policy_set`
+//!   ([`cloister_attestation::policy_set_digest`] over exactly the policy
+//!   files the host parsed, [`PolicySet::named_contents`]), `model` (the
+//!   SHA-256 of the model file the engine loaded, from its
+//!   [`EngineIdentity`]) and `host_config` (every host and engine setting
+//!   that changes behaviour, see [`host_config_digest`]). Swapping the
+//!   weights or a setting therefore changes HOST_DATA, which the host checks
+//!   against its report before serving and the client against the ledger.
 //! * `plugins` are the SHA-256 digests of the component files, each checked
 //!   against its manifest as the runtime checks it before loading.
 //! * `measurement`, in simulated mode, is
@@ -17,15 +23,17 @@
 use std::io;
 use std::path::Path;
 
-use cloister_attestation::{PolicySetError, SimulatedLaunch, simulated_measurement};
-use cloister_wire::HostData;
+use cloister_attestation::{LaunchFacts, PolicySetError, SimulatedLaunch, simulated_measurement};
+use cloister_inference::EngineIdentity;
+use cloister_wire::{HostData, Measurement};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::config::{HostConfig, ProviderKind};
+use crate::config::{HostConfig, ProviderKind, ServeConfig};
 use crate::digest::Digest;
 use crate::error::LoadError;
 use crate::policy::PolicySet;
+use crate::runtime::RuntimeConfig;
 
 /// The digests naming a host launch; serialised as `cloister-host measure`
 /// prints it and read back in that form by the release tool (`cloister-release`).
@@ -36,11 +44,24 @@ pub struct LaunchDigests {
     /// The launch measurement in simulated mode; `None` on real hardware.
     #[serde(with = "optional_hex")]
     pub measurement: Option<[u8; 48]>,
-    /// The policy-set digest: what HOST_DATA must be.
+    /// What HOST_DATA must be: [`HostData::of_launch`] of the next three.
     #[serde(with = "hex")]
     pub host_data: [u8; 32],
+    /// The digest of the policy set.
+    #[serde(with = "hex")]
+    pub policy_set: [u8; 32],
+    /// SHA-256 of the model file; `None` for an engine without weights.
+    #[serde(with = "optional_hex")]
+    pub model: Option<[u8; 32]>,
+    /// The digest of the settings that change behaviour ([`host_config_digest`]).
+    #[serde(with = "hex")]
+    pub host_config: [u8; 32],
+    /// The engine's settings, as hashed into `host_config`, for reviewers.
+    pub engine_settings: String,
     /// The SNP guest policy of a simulated launch; set by the VMM on real hardware.
     pub snp_policy: Option<u64>,
+    /// The PLATFORM_INFO of a simulated launch; the machine's on real hardware.
+    pub platform_info: Option<u64>,
     /// SHA-256 of the host executable.
     #[serde(with = "hex")]
     pub host_binary: [u8; 32],
@@ -89,7 +110,7 @@ pub enum LaunchError {
 impl LaunchDigests {
     /// The digests of a host running `policies` and the components they
     /// name from `config.plugin_dir`, as the binary whose SHA-256 is
-    /// `host_binary` (see [`host_binary_digest`]).
+    /// `host_binary` (see [`host_binary_digest`]), with the engine `engine`.
     ///
     /// # Errors
     /// A component is unreadable or differs from its manifest.
@@ -97,6 +118,7 @@ impl LaunchDigests {
         config: &HostConfig,
         policies: &PolicySet,
         host_binary: [u8; 32],
+        engine: &EngineIdentity,
     ) -> Result<Self, LaunchError> {
         let plugin_dir = config.plugin_dir()?;
         let mut plugins = Vec::with_capacity(policies.manifests().len());
@@ -130,11 +152,18 @@ impl LaunchDigests {
             })
             .collect();
         policy_files.sort_by(|a, b| a.name.cmp(&b.name));
+        let policy_set = policies.digest()?;
+        let host_config = host_config_digest(config, engine);
         let mut digests = Self {
             mode: config.attestation.provider,
             measurement: None,
-            host_data: policies.digest()?,
+            host_data: HostData::of_launch(&policy_set, engine.weights.as_ref(), &host_config).0,
+            policy_set,
+            model: engine.weights,
+            host_config,
+            engine_settings: engine.settings.clone(),
             snp_policy: None,
+            platform_info: None,
             host_binary,
             plugins,
             policy_files,
@@ -142,8 +171,21 @@ impl LaunchDigests {
         if digests.mode == ProviderKind::Simulated {
             digests.measurement = Some(digests.simulated_measurement());
             digests.snp_policy = Some(SimulatedLaunch::DEFAULT_GUEST_POLICY);
+            digests.platform_info = Some(SimulatedLaunch::DEFAULT_PLATFORM_INFO);
         }
         Ok(digests)
+    }
+
+    /// The four values a report of this launch carries, as a release names
+    /// them; `None` until the measurement, guest policy and platform info
+    /// are known (on real hardware they come from the image recipe).
+    pub fn launch_facts(&self) -> Option<LaunchFacts> {
+        Some(LaunchFacts {
+            measurement: Measurement(self.measurement?),
+            host_data: HostData(self.host_data),
+            guest_policy: self.snp_policy?,
+            platform_info: self.platform_info?,
+        })
     }
 
     /// The measurement a simulated CVM running this launch reports.
@@ -151,6 +193,72 @@ impl LaunchDigests {
         let plugins: Vec<[u8; 32]> = self.plugins.iter().map(|p| p.digest).collect();
         simulated_measurement(&self.host_binary, &plugins, &HostData(self.host_data)).0
     }
+}
+
+/// The digest of every setting of `config` and `engine` that changes what
+/// the host does; paths and the listening address are left out (the
+/// digests of the files name their contents):
+///
+/// ```text
+/// SHA-256("cloister-host-config-v1" || u64 len || host settings (JSON)
+///         || u64 len || engine settings)
+/// ```
+pub fn host_config_digest(config: &HostConfig, engine: &EngineIdentity) -> [u8; 32] {
+    let settings = host_settings(config).to_string();
+    let mut hash = Sha256::new();
+    hash.update(b"cloister-host-config-v1");
+    for part in [settings.as_bytes(), engine.settings.as_bytes()] {
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part);
+    }
+    hash.finalize().into()
+}
+
+/// The host's settings that change behaviour, as JSON. Every field is named
+/// so that a new setting cannot be left out unnoticed.
+fn host_settings(config: &HostConfig) -> serde_json::Value {
+    let HostConfig {
+        plugin_dir: _,
+        policy_dir: _,
+        runtime,
+        serve,
+        attestation,
+    } = config;
+    let RuntimeConfig {
+        pooling,
+        max_concurrent_instances,
+        max_memory_bytes,
+        epoch_tick_ms,
+        max_wasm_stack_bytes,
+        keep_resident_bytes,
+        profiler,
+    } = runtime;
+    let ServeConfig {
+        listen: _,
+        idle_timeout_secs,
+        max_sessions,
+        expire_every_secs,
+    } = serve;
+    serde_json::json!({
+        "runtime": {
+            "pooling": pooling,
+            "max_concurrent_instances": max_concurrent_instances,
+            "max_memory_bytes": max_memory_bytes,
+            "epoch_tick_ms": epoch_tick_ms,
+            "max_wasm_stack_bytes": max_wasm_stack_bytes,
+            "keep_resident_bytes": keep_resident_bytes,
+            "profiler": format!("{profiler:?}"),
+        },
+        "serve": {
+            "idle_timeout_secs": idle_timeout_secs,
+            "max_sessions": max_sessions,
+            "expire_every_secs": expire_every_secs,
+        },
+        "attestation": {
+            "provider": attestation.provider,
+            "vmpl": attestation.sev_guest.vmpl,
+        },
+    })
 }
 
 /// SHA-256 of the running executable (`std::env::current_exe`).
@@ -174,12 +282,12 @@ fn file_digest(path: &Path) -> io::Result<[u8; 32]> {
     }
 }
 
-/// `Option<[u8; 48]>` as hex or `null`.
+/// `Option<[u8; N]>` as hex or `null`.
 mod optional_hex {
     use serde::{Deserialize as _, Deserializer, Serializer};
 
-    pub(super) fn serialize<S: Serializer>(
-        value: &Option<[u8; 48]>,
+    pub(super) fn serialize<const N: usize, S: Serializer>(
+        value: &Option<[u8; N]>,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
         match value {
@@ -188,12 +296,12 @@ mod optional_hex {
         }
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+    pub(super) fn deserialize<'de, const N: usize, D: Deserializer<'de>>(
         deserializer: D,
-    ) -> Result<Option<[u8; 48]>, D::Error> {
+    ) -> Result<Option<[u8; N]>, D::Error> {
         Option::<String>::deserialize(deserializer)?
             .map(|text| {
-                let mut bytes = [0; 48];
+                let mut bytes = [0; N];
                 hex::decode_to_slice(&text, &mut bytes).map_err(serde::de::Error::custom)?;
                 Ok(bytes)
             })

@@ -58,8 +58,8 @@
 //!
 //! # Example
 //!
-//! The reviewed policy set of this repository, and the HOST_DATA a CVM
-//! running it must be launched with:
+//! The reviewed policy set of this repository, and its digest: one of the
+//! three parts of the HOST_DATA a CVM running it is launched with.
 //!
 //! ```rust
 //! use cap_std::ambient_authority;
@@ -70,8 +70,8 @@
 //! let set = PolicySet::load(&policies)?;
 //! assert!(set.manifests().iter().any(|manifest| manifest.name == "summarise"));
 //!
-//! let host_data = set.digest()?;
-//! assert_eq!(host_data, cloister_attestation::policy_set_digest(set.named_contents())?.0);
+//! let policy_set = set.digest()?;
+//! assert_eq!(policy_set, cloister_attestation::policy_set_digest(set.named_contents())?);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

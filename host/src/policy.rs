@@ -122,9 +122,9 @@ impl PolicySet {
             .map(|file| (file.name.as_str(), file.contents.as_bytes()))
     }
 
-    /// The policy-set digest a CVM running these policies carries in its
-    /// HOST_DATA (see [`cloister_attestation::policy_set_digest`]).
+    /// The policy-set digest, one part of the HOST_DATA of a CVM running
+    /// these policies (see [`cloister_attestation::policy_set_digest`]).
     pub fn digest(&self) -> Result<[u8; 32], cloister_attestation::PolicySetError> {
-        cloister_attestation::policy_set_digest(self.named_contents()).map(|digest| digest.0)
+        cloister_attestation::policy_set_digest(self.named_contents())
     }
 }

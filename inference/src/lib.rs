@@ -93,7 +93,7 @@ pub mod scheduler;
 pub mod stop;
 pub mod text;
 
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -106,9 +106,10 @@ use candle_core::quantized::gguf_file;
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 use cloister_inference::{
-    FinishReason, GenerateRequest, Generation, InferenceBackend, InferenceError, ModelInfo, Prompt,
-    Usage,
+    EngineIdentity, FinishReason, GenerateRequest, Generation, InferenceBackend, InferenceError,
+    ModelInfo, Prompt, Usage,
 };
+use sha2::{Digest as _, Sha256};
 
 pub use config::{CandleConfig, DeviceChoice, WeightFormat};
 pub use scheduler::SchedulerStats;
@@ -161,6 +162,7 @@ pub enum LoadError {
 pub struct CandleBackend {
     name: String,
     model_name: String,
+    identity: EngineIdentity,
     context_tokens: u32,
     codec: Arc<TextCodec>,
     scheduler: Scheduler,
@@ -177,20 +179,27 @@ impl std::fmt::Debug for CandleBackend {
 }
 
 impl CandleBackend {
+    /// The identity an engine loaded with `config` has, computed from the
+    /// model file without loading it (what `cloister-host measure` prints).
+    pub fn identity_of(config: &CandleConfig) -> Result<EngineIdentity, LoadError> {
+        validate(config)?;
+        let dir = open_model_dir(config)?;
+        let bytes = read_model(&dir, &config.model_file)?;
+        Ok(identity(config, &bytes))
+    }
+
     /// Opens `config.model_dir` read-only and loads the model from it.
     pub fn load(config: &CandleConfig) -> Result<Self, LoadError> {
-        let dir =
-            Dir::open_ambient_dir(&config.model_dir, ambient_authority()).map_err(|source| {
-                LoadError::ModelDir {
-                    path: config.model_dir.clone(),
-                    source,
-                }
-            })?;
-        Self::load_from_dir(&dir, config)
+        Self::load_from_dir(&open_model_dir(config)?, config)
     }
 
     /// Loads `config.model_file` from `dir`, a handle the host opened (and
     /// which confines every read); `config.model_dir` is not used.
+    ///
+    /// The file is read into memory once and the weights are taken from
+    /// those bytes, so [`InferenceBackend::identity`] names exactly the
+    /// weights in use even if the file changes meanwhile (at the cost of the
+    /// file's size in memory while loading).
     pub fn load_from_dir(dir: &Dir, config: &CandleConfig) -> Result<Self, LoadError> {
         validate(config)?;
         warn_if_cpu_features_unused();
@@ -199,23 +208,12 @@ impl CandleBackend {
             name: name.clone(),
             reason: e.to_string(),
         };
-        let file = dir
-            .open(&config.model_file)
-            .map_err(|source| LoadError::ModelFile {
-                name: name.clone(),
-                source,
-            })?
-            .into_std();
-        let size = file
-            .metadata()
-            .map_err(|source| LoadError::ModelFile {
-                name: name.clone(),
-                source,
-            })?
-            .len();
         let started = Instant::now();
+        let bytes = read_model(dir, &name)?;
+        let identity = identity(config, &bytes);
+        let size = bytes.len() as u64;
         tracing::info!(file = %name, bytes = size, "loading model");
-        let mut reader = Progress::new(BufReader::new(file), size);
+        let mut reader = Progress::new(Cursor::new(bytes), size);
         let content = gguf_file::Content::read(&mut reader).map_err(model_error)?;
         let codec = Arc::new(TextCodec::from_gguf(&content)?);
         let (device, device_name) = select_device(config.device);
@@ -255,6 +253,7 @@ impl CandleBackend {
         Ok(Self {
             name: format!("candle-{device_name}"),
             model_name: config.model_name.clone(),
+            identity,
             context_tokens,
             codec,
             scheduler,
@@ -322,9 +321,67 @@ fn validate_params(request: &GenerateRequest) -> Result<(), InferenceError> {
     Err(InferenceError::InvalidRequest(problem.into()))
 }
 
+/// `config.model_dir`, opened read-only.
+fn open_model_dir(config: &CandleConfig) -> Result<Dir, LoadError> {
+    Dir::open_ambient_dir(&config.model_dir, ambient_authority()).map_err(|source| {
+        LoadError::ModelDir {
+            path: config.model_dir.clone(),
+            source,
+        }
+    })
+}
+
+/// The whole model file `name` inside `dir`.
+fn read_model(dir: &Dir, name: &str) -> Result<Vec<u8>, LoadError> {
+    let model_file = |source| LoadError::ModelFile {
+        name: name.to_owned(),
+        source,
+    };
+    let mut file = dir.open(name).map_err(model_file)?.into_std();
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(model_file)?;
+    Ok(bytes)
+}
+
+/// The identity of an engine running `model` under `config`: every setting
+/// but the paths, and the model's SHA-256.
+fn identity(config: &CandleConfig, model: &[u8]) -> EngineIdentity {
+    let CandleConfig {
+        model_dir: _,
+        model_file: _,
+        model_name,
+        threads,
+        max_concurrent,
+        queue_depth,
+        context_tokens,
+        prefill_chunk,
+        device,
+        weights,
+    } = config;
+    let settings = serde_json::json!({
+        "backend": "candle",
+        "model_name": model_name,
+        "threads": threads,
+        "max_concurrent": max_concurrent,
+        "queue_depth": queue_depth,
+        "context_tokens": context_tokens,
+        "prefill_chunk": prefill_chunk,
+        "device": device,
+        "weights": weights,
+    });
+    EngineIdentity {
+        weights: Some(Sha256::digest(model).into()),
+        settings: settings.to_string(),
+    }
+}
+
 impl InferenceBackend for CandleBackend {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn identity(&self) -> EngineIdentity {
+        self.identity.clone()
     }
 
     fn models(&self) -> Vec<ModelInfo> {

@@ -1,6 +1,7 @@
 //! What the client trusts: the attestation policy, the roots evidence must
-//! chain to, and the authority that says which measurements, HOST_DATA
-//! values and gateway key configurations are released.
+//! chain to, and the authority that says which launches (measurement,
+//! HOST_DATA, guest policy, platform info) and gateway key configurations
+//! are released.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -8,14 +9,14 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use cloister_attestation::{
-    AllowList, AuthorityRejection, MeasurementAuthority, Policy, RootKind, SIMULATION_WARNING,
-    SimulatedPlatform, Tcb, TrustAnchors, VerifiedReport, Verifier,
+    AllowList, AuthorityRejection, DEVELOPMENT_TCB, LaunchFacts, MeasurementAuthority, Policy,
+    RootKind, SIMULATION_WARNING, SimulatedPlatform, Tcb, TrustAnchors, VerifiedReport, Verifier,
 };
 use cloister_client::ledger::{LedgerTrust, LedgerTrustConfig};
 use cloister_client::{ClientError, KeyConsistency, PinnedDigests};
 use cloister_ledger_verify::entry::PublicKeyBytes;
 use cloister_ledger_verify::review::ReviewerPolicy;
-use cloister_wire::{HexBytes, HexError, HostData, Measurement};
+use cloister_wire::{HexBytes, HexError};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Authority, Config};
@@ -25,9 +26,7 @@ use crate::config::{Authority, Config};
 #[serde(deny_unknown_fields)]
 struct PinnedFile {
     #[serde(default)]
-    measurements: Vec<String>,
-    #[serde(default)]
-    host_data: Vec<String>,
+    launches: Vec<LaunchFacts>,
     #[serde(default)]
     key_configs: Vec<String>,
 }
@@ -45,8 +44,7 @@ impl Pinned {
         let file: PinnedFile = toml::from_str(text)?;
         Ok(Self {
             allow: AllowList {
-                measurements: digests(&file.measurements, "measurements")?,
-                host_data: digests(&file.host_data, "host_data")?,
+                launches: file.launches.into_iter().collect(),
             },
             keys: PinnedDigests(
                 digests::<HexBytes<32>>(&file.key_configs, "key_configs")?
@@ -81,7 +79,7 @@ where
         .collect()
 }
 
-/// The configured authority, for measurements and HOST_DATA.
+/// The configured authority, for launches.
 #[derive(Debug, Clone)]
 pub enum Released {
     /// The verified ledger view.
@@ -91,16 +89,10 @@ pub enum Released {
 }
 
 impl MeasurementAuthority for Released {
-    fn check(
-        &self,
-        measurement: &Measurement,
-        host_data: &HostData,
-    ) -> Result<(), AuthorityRejection> {
+    fn check(&self, launch: &LaunchFacts) -> Result<(), AuthorityRejection> {
         match self {
-            Self::Ledger(ledger) => {
-                MeasurementAuthority::check(ledger.as_ref(), measurement, host_data)
-            }
-            Self::Pinned(allow) => allow.check(measurement, host_data),
+            Self::Ledger(ledger) => MeasurementAuthority::check(ledger.as_ref(), launch),
+            Self::Pinned(allow) => allow.check(launch),
         }
     }
 }
@@ -146,7 +138,8 @@ impl Trust {
         if policy.allow_simulated {
             tracing::warn!(policy = %path.display(), "{SIMULATION_WARNING}");
             let seed = simulated_seed(&config.attestation.simulated_platform_seed)?;
-            let platform = SimulatedPlatform::from_seed(seed, policy.minimum_tcb)
+            // The root depends on the seed alone, not on the TCB.
+            let platform = SimulatedPlatform::from_seed(seed, DEVELOPMENT_TCB)
                 .context("deriving the simulated development platform")?;
             anchors = platform
                 .pin_in(anchors)
@@ -229,7 +222,7 @@ fn simulated_seed(hex_seed: &str) -> anyhow::Result<[u8; 32]> {
 pub struct AttestationSummary {
     /// The launch measurement, hex.
     pub measurement: String,
-    /// HOST_DATA (the host's policy-set digest), hex.
+    /// HOST_DATA (binding the host's policies, model and settings), hex.
     pub host_data: String,
     /// The root the evidence chained to (`"AMD Milan"`, … or `"SIMULATED"`).
     pub root: String,
@@ -264,19 +257,31 @@ impl AttestationSummary {
 mod tests {
     use super::*;
 
+    use cloister_wire::{HostData, Measurement};
+
+    fn launch(measurement: u8, host_data: u8, guest_policy: u64) -> LaunchFacts {
+        LaunchFacts {
+            measurement: Measurement([measurement; 48]),
+            host_data: HostData([host_data; 32]),
+            guest_policy,
+            platform_info: 1,
+        }
+    }
+
     #[test]
     fn the_pinned_list_admits_only_what_it_names() {
         let measurement = hex::encode([0x52; 48]);
         let host_data = hex::encode([0x48; 32]);
         let pinned = Pinned::from_toml(&format!(
-            "measurements = [\"{measurement}\"]\nhost_data = [\"{host_data}\"]\n"
+            "[[launches]]\nmeasurement = \"{measurement}\"\nhost_data = \"{host_data}\"\n\
+             guest_policy = 0x30000\nplatform_info = 1\n"
         ))
         .unwrap_or_else(|e| panic!("{e}"));
         let released = Released::Pinned(pinned.allow);
-        let check = |m, h| released.check(&Measurement([m; 48]), &HostData([h; 32]));
-        assert_eq!(check(0x52, 0x48), Ok(()));
-        assert!(check(0x53, 0x48).is_err());
-        assert!(check(0x52, 0x49).is_err());
+        assert_eq!(released.check(&launch(0x52, 0x48, 0x3_0000)), Ok(()));
+        assert!(released.check(&launch(0x53, 0x48, 0x3_0000)).is_err());
+        assert!(released.check(&launch(0x52, 0x49, 0x3_0000)).is_err());
+        assert!(released.check(&launch(0x52, 0x48, 0x1_0000)).is_err());
         assert!(
             pinned.keys.0.is_empty(),
             "no key configuration pinned: every key is refused"
@@ -288,10 +293,10 @@ mod tests {
         let empty = Pinned::from_toml("").unwrap_or_else(|e| panic!("{e}"));
         assert!(
             Released::Pinned(empty.allow)
-                .check(&Measurement([0; 48]), &HostData([0; 32]))
+                .check(&launch(0, 0, 0x3_0000))
                 .is_err()
         );
-        assert!(Pinned::from_toml("measurements = [\"abcd\"]").is_err());
+        assert!(Pinned::from_toml("[[launches]]\nmeasurement = \"abcd\"").is_err());
         assert!(Pinned::from_toml("anything = []").is_err());
     }
 

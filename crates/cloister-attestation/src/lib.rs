@@ -120,9 +120,7 @@ pub use policy::{
     AllowList, AuthorityRejection, LaunchFacts, MeasurementAuthority, NEWEST_REPORT_VERSION,
     OLDEST_REPORT_VERSION, Policy, PolicyError,
 };
-pub use policy_set::{
-    POLICY_SET_DOMAIN, PolicySetError, ensure_policy_set_matches, policy_set_digest,
-};
+pub use policy_set::{POLICY_SET_DOMAIN, PolicySetError, policy_set_digest};
 pub use provider::{
     EvidenceProvider, ProviderError, SIMULATION_WARNING, SevGuestProvider, SimulatedProvider,
     evidence_from_ext_report,

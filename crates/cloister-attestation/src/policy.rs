@@ -324,7 +324,8 @@ mod tests {
                 ..
             })
         ));
-        let milan_with_fmc = EXAMPLE.replace("[minimum_tcb.milan]\n", "[minimum_tcb.milan]\nfmc = 1\n");
+        let milan_with_fmc =
+            EXAMPLE.replace("[minimum_tcb.milan]\n", "[minimum_tcb.milan]\nfmc = 1\n");
         assert!(matches!(
             Policy::from_toml(&milan_with_fmc),
             Err(PolicyError::TcbLayout {

@@ -1,9 +1,10 @@
-//! The digest of a host's policy set, carried in the report's HOST_DATA.
+//! The digest of a host's policy set, one of the three parts of its HOST_DATA
+//! (see `cloister_wire::launch`).
 //!
-//! The host is launched with HOST_DATA = digest of the policy files it is
-//! meant to run under (plugin manifests with their digests, log allow-list,
-//! budgets). At start-up it hashes the files it actually loaded and refuses
-//! to run if the digest differs, so an attested report names exactly the
+//! The policy set is the files the host runs under (plugin manifests with
+//! their digests, log allow-list, budgets). At start-up the host hashes the
+//! files it actually loaded into its expected HOST_DATA and refuses to run
+//! if the report's differs, so an attested report names exactly the
 //! policies in force.
 //!
 //! Construction (SHA-256, all lengths u64 big-endian):
@@ -20,13 +21,12 @@
 
 use std::collections::BTreeMap;
 
-use cloister_wire::HostData;
 use sha2::{Digest, Sha256};
 
 /// Domain-separation prefix of the policy-set digest.
 pub const POLICY_SET_DOMAIN: &[u8] = b"cloister-policy-set-v1";
 
-/// Why a policy set could not be hashed or does not match.
+/// Why a policy set could not be hashed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PolicySetError {
     /// Two files share a name.
@@ -35,20 +35,12 @@ pub enum PolicySetError {
     /// A file has an empty name.
     #[error("policy set contains a file with an empty name")]
     EmptyName,
-    /// The loaded policies are not those the CVM was launched with.
-    #[error("loaded policy set hashes to {actual}, but HOST_DATA is {expected}")]
-    Mismatch {
-        /// HOST_DATA from the report.
-        expected: HostData,
-        /// The digest of the files loaded.
-        actual: HostData,
-    },
 }
 
 /// The digest of a set of named policy files.
 pub fn policy_set_digest<'a>(
     files: impl IntoIterator<Item = (&'a str, &'a [u8])>,
-) -> Result<HostData, PolicySetError> {
+) -> Result<[u8; 32], PolicySetError> {
     let mut sorted = BTreeMap::new();
     for (name, contents) in files {
         if name.is_empty() {
@@ -69,22 +61,7 @@ pub fn policy_set_digest<'a>(
         hash.update(name);
         hash.update(contents_digest);
     }
-    Ok(HostData(hash.finalize().into()))
-}
-
-/// Refuses a policy set whose digest is not the report's HOST_DATA.
-pub fn ensure_policy_set_matches<'a>(
-    host_data: &HostData,
-    files: impl IntoIterator<Item = (&'a str, &'a [u8])>,
-) -> Result<(), PolicySetError> {
-    let actual = policy_set_digest(files)?;
-    if actual != *host_data {
-        return Err(PolicySetError::Mismatch {
-            expected: *host_data,
-            actual,
-        });
-    }
-    Ok(())
+    Ok(hash.finalize().into())
 }
 
 #[cfg(test)]
@@ -96,7 +73,7 @@ mod tests {
         ("summarise.toml", b"digest = \"ab\""),
     ];
 
-    fn digest(files: &[(&str, &[u8])]) -> HostData {
+    fn digest(files: &[(&str, &[u8])]) -> [u8; 32] {
         policy_set_digest(files.iter().copied()).unwrap_or_else(|e| panic!("{e}"))
     }
 
@@ -133,7 +110,7 @@ mod tests {
     }
 
     #[test]
-    fn duplicates_empty_names_and_mismatches_are_refused() {
+    fn duplicate_and_empty_names_are_refused() {
         let twice = [SET[0], SET[0]];
         assert_eq!(
             policy_set_digest(twice),
@@ -142,13 +119,6 @@ mod tests {
         assert_eq!(
             policy_set_digest([("", &b""[..])]),
             Err(PolicySetError::EmptyName)
-        );
-        let host_data = digest(&SET);
-        assert_eq!(ensure_policy_set_matches(&host_data, SET), Ok(()));
-        let err = ensure_policy_set_matches(&host_data, SET[..1].iter().copied());
-        assert!(
-            matches!(err, Err(PolicySetError::Mismatch { .. })),
-            "{err:?}"
         );
     }
 }

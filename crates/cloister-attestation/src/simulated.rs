@@ -36,6 +36,7 @@ use x509_cert::{TbsCertificate, Version};
 use crate::cert_table::{CertKind, CertTable};
 use crate::endorsement::{Tcb, level_der, oid};
 use crate::evidence::Evidence;
+use crate::policy::LaunchFacts;
 use crate::report::RawReport;
 use crate::roots::{ProductLine, TrustAnchors};
 
@@ -71,16 +72,16 @@ const VALIDITY: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 ///
 /// ```text
 /// SHA-384("cloister-simulated-measurement-v1" || host_binary
-///         || u64 count || plugin digests (sorted, deduplicated) || policy_set)
+///         || u64 count || plugin digests (sorted, deduplicated) || host_data)
 /// ```
 ///
 /// `host_binary` is the SHA-256 of the host executable, `plugin_digests` the
-/// SHA-256 of each plugin `.wasm`, `policy_set` the [`crate::policy_set_digest`].
+/// SHA-256 of each plugin `.wasm`, `host_data` the launch's HOST_DATA.
 /// Changing any of them changes the measurement; plugin order does not.
 pub fn simulated_measurement(
     host_binary: &[u8; 32],
     plugin_digests: &[[u8; 32]],
-    policy_set: &HostData,
+    host_data: &HostData,
 ) -> Measurement {
     let mut plugins = plugin_digests.to_vec();
     plugins.sort_unstable();
@@ -90,7 +91,7 @@ pub fn simulated_measurement(
     hash.update(host_binary);
     hash.update((plugins.len() as u64).to_be_bytes());
     plugins.iter().for_each(|digest| hash.update(digest));
-    hash.update(policy_set);
+    hash.update(host_data);
     Measurement(hash.finalize().into())
 }
 
@@ -140,6 +141,16 @@ impl SimulatedLaunch {
     pub const DEFAULT_GUEST_POLICY: u64 = 0x3_0000;
     /// SMT enabled, nothing else: the platform info of the shared Milan test data.
     pub const DEFAULT_PLATFORM_INFO: u64 = 0x1;
+
+    /// The values a report of this launch carries, as a release names them.
+    pub fn facts(&self) -> LaunchFacts {
+        LaunchFacts {
+            measurement: self.measurement,
+            host_data: self.host_data,
+            guest_policy: self.guest_policy,
+            platform_info: self.platform_info,
+        }
+    }
 
     /// A launch at VMPL 0 with the default guest policy and platform info.
     pub fn new(measurement: Measurement, host_data: HostData) -> Self {
@@ -478,7 +489,7 @@ mod tests {
         assert_ne!(
             base,
             simulated_measurement(&[1; 32], &[[2; 32], [3; 32]], &HostData([9; 32])),
-            "policy set"
+            "host data"
         );
     }
 }

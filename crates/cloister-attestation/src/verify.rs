@@ -409,9 +409,9 @@ fn product_line(
         .map(|name| ProductLine::from_product_name(name).ok_or(VerifyError::UnknownProductLine))
         .transpose()?;
     let from_cpuid = match (report.cpuid_fam_id, report.cpuid_mod_id) {
-        (Some(family), Some(model)) => Some(
-            ProductLine::from_cpuid(family, model).ok_or(VerifyError::UnknownProductLine)?,
-        ),
+        (Some(family), Some(model)) => {
+            Some(ProductLine::from_cpuid(family, model).ok_or(VerifyError::UnknownProductLine)?)
+        }
         _ => None,
     };
     let mut named = [from_root, from_key, from_cpuid].into_iter().flatten();

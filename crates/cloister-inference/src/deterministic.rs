@@ -4,8 +4,8 @@ use std::ops::ControlFlow;
 use std::time::Instant;
 
 use crate::{
-    FinishReason, GenerateRequest, Generation, InferenceBackend, InferenceError, ModelInfo, Prompt,
-    Role, Usage,
+    EngineIdentity, FinishReason, GenerateRequest, Generation, InferenceBackend, InferenceError,
+    ModelInfo, Prompt, Role, Usage,
 };
 
 /// A **simulated** engine for development and CI: it "generates" by replaying
@@ -105,6 +105,13 @@ impl InferenceBackend for DeterministicBackend {
             context_tokens: 8192,
             embeddings: false,
         }]
+    }
+
+    fn identity(&self) -> EngineIdentity {
+        EngineIdentity {
+            weights: None,
+            settings: format!("deterministic model={:?}", self.model),
+        }
     }
 
     fn generate(

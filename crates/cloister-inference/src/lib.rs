@@ -212,6 +212,21 @@ pub enum InferenceError {
     Engine(String),
 }
 
+/// What an engine computes with, named so that a host launch can attest to
+/// it: a host whose model or engine settings differ from the released ones
+/// must report another HOST_DATA, which no client accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineIdentity {
+    /// SHA-256 of the model file exactly as the engine loaded it; `None` for
+    /// a backend without weights (a simulated stand-in).
+    pub weights: Option<[u8; 32]>,
+    /// Every engine setting that can change what it produces (backend,
+    /// served model name, batching, context, device, number format, threads),
+    /// as canonical text. Paths are left out: the weights digest names the
+    /// file's contents.
+    pub settings: String,
+}
+
 /// A text-generation engine shared by every request of a host.
 ///
 /// Implementations are called from many threads at once and must not keep any
@@ -227,6 +242,9 @@ pub trait InferenceBackend: Send + Sync {
 
     /// The models this backend serves.
     fn models(&self) -> Vec<ModelInfo>;
+
+    /// The weights and settings this backend computes with.
+    fn identity(&self) -> EngineIdentity;
 
     /// Generates text, calling `on_token` with each decoded piece as it is
     /// produced. `on_token` returning [`ControlFlow::Break`] stops generation

@@ -18,14 +18,10 @@ pub const MAX_TEXT_LEN: usize = 256;
 /// Most signatures one entry may carry (far above any sensible reviewer set).
 pub const MAX_SIGNATURES: usize = 32;
 
-/// The name of the [`Subject::PolicyFile`] entry under which a release logs
-/// the digest of the whole policy set (the hosts' HOST_DATA).
-pub const POLICY_SET_NAME: &str = "policy-set";
-
 /// A SHA-256 digest of an artefact.
 pub type Sha256Digest = HexBytes<32>;
 
-pub use cloister_wire::Measurement;
+pub use cloister_wire::{HostData, Measurement};
 
 /// An Ed25519 public key (32 bytes).
 pub type PublicKeyBytes = HexBytes<32>;
@@ -37,13 +33,26 @@ pub type SignatureBytes = HexBytes<64>;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Subject {
-    /// A confidential VM image: its launch measurement and the SNP guest
-    /// policy it was built to run under.
+    /// A confidential VM launch as a deployment runs it: the image, the SNP
+    /// guest policy and platform info it must run under (neither is covered
+    /// by the measurement), and the HOST_DATA that binds its policies, model
+    /// and settings, with those three parts. A client accepts a host only if
+    /// its report names all four attested values of one such entry.
     CvmMeasurement {
         /// The `MEASUREMENT` field of the SNP attestation report.
         measurement: Measurement,
         /// The SNP guest policy (the report's `POLICY` field) the image expects.
         snp_policy: u64,
+        /// The report's `PLATFORM_INFO` (SMT, TSME, ...) the image expects.
+        platform_info: u64,
+        /// The report's `HOST_DATA`: [`HostData::of_launch`] of the three below.
+        host_data: HostData,
+        /// The digest of the host's policy set (manifests, log allow-list).
+        policy_set: Sha256Digest,
+        /// SHA-256 of the model file; `None` for a simulated engine without weights.
+        model: Option<Sha256Digest>,
+        /// The digest of every host and engine setting that changes behaviour.
+        host_config: Sha256Digest,
     },
     /// A feature plugin: a WebAssembly component.
     PluginComponent {
@@ -125,6 +134,10 @@ pub enum EntryError {
     /// More than [`MAX_SIGNATURES`] signatures.
     #[error("an entry carries at most {MAX_SIGNATURES} signatures")]
     TooManySignatures,
+    /// A CVM launch whose HOST_DATA is not what its parts hash to: no host
+    /// could both run those parts and report that HOST_DATA.
+    #[error("host_data is not HostData::of_launch(policy_set, model, host_config)")]
+    HostDataMismatch,
 }
 
 fn check_text(field: &'static str, value: &str) -> Result<(), EntryError> {
@@ -150,8 +163,23 @@ impl Subject {
             Subject::CvmMeasurement {
                 measurement,
                 snp_policy,
+                platform_info,
+                host_data,
+                policy_set,
+                model,
+                host_config,
             } => {
-                out.u8(1).fixed(measurement.as_bytes()).u64(*snp_policy);
+                out.u8(1)
+                    .fixed(measurement.as_bytes())
+                    .u64(*snp_policy)
+                    .u64(*platform_info)
+                    .fixed(host_data.as_bytes())
+                    .fixed(policy_set.as_bytes());
+                match model {
+                    Some(model) => out.u8(1).fixed(model.as_bytes()),
+                    None => out.u8(0),
+                };
+                out.fixed(host_config.as_bytes());
             }
             Subject::PluginComponent {
                 name,
@@ -190,7 +218,23 @@ impl EntryBody {
                 check_text("wit_world", wit_world)?;
             }
             Subject::PolicyFile { name, .. } => check_text("name", name)?,
-            Subject::CvmMeasurement { .. } | Subject::OhttpKeyConfig { .. } => {}
+            Subject::CvmMeasurement {
+                host_data,
+                policy_set,
+                model,
+                host_config,
+                ..
+            } => {
+                let parts = HostData::of_launch(
+                    policy_set.as_bytes(),
+                    model.as_ref().map(HexBytes::as_bytes),
+                    host_config.as_bytes(),
+                );
+                if parts != *host_data {
+                    return Err(EntryError::HostDataMismatch);
+                }
+            }
+            Subject::OhttpKeyConfig { .. } => {}
         }
         check_text("source_commit", &self.provenance.source_commit)?;
         check_text("builder", &self.provenance.builder)
@@ -300,6 +344,28 @@ mod tests {
             Err(EntryError::BadText { field: "name" })
         );
         plugin("summarise").validate().expect("well-formed entry");
+    }
+
+    #[test]
+    fn a_launch_must_name_the_host_data_of_its_parts() {
+        let launch = |host_data| EntryBody {
+            subject: Subject::CvmMeasurement {
+                measurement: Measurement([1; 48]),
+                snp_policy: 0x3_0000,
+                platform_info: 1,
+                host_data,
+                policy_set: HexBytes([2; 32]),
+                model: Some(HexBytes([3; 32])),
+                host_config: HexBytes([4; 32]),
+            },
+            provenance: plugin("p").provenance,
+        };
+        let parts = HostData::of_launch(&[2; 32], Some(&[3; 32]), &[4; 32]);
+        assert_eq!(launch(parts).validate(), Ok(()));
+        assert_eq!(
+            launch(HostData([5; 32])).validate(),
+            Err(EntryError::HostDataMismatch)
+        );
     }
 
     #[test]

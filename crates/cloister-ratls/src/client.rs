@@ -366,8 +366,8 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use cloister_attestation::{
-        AllowList, CertTable, Evidence, Nonce, Policy, ProviderError, REPORT_LEN, RawReport, Tcb,
-        TlsExporter, TrustAnchors,
+        AllowList, CertTable, Evidence, Nonce, Policy, ProductLine, ProviderError, REPORT_LEN,
+        RawReport, Tcb, TlsExporter, TrustAnchors,
     };
 
     use super::*;
@@ -475,7 +475,7 @@ mod tests {
             allow_simulated: false,
             report_versions: 2..=5,
             allowed_vmpls: [0].into(),
-            minimum_tcb: Tcb::default(),
+            minimum_tcb: [(ProductLine::Milan, Tcb::default())].into(),
             accepted: AllowList::default(),
         };
         let callers = Verifier::new(TrustAnchors::amd(), policy, AllowList::default());

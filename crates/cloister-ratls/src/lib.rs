@@ -77,8 +77,8 @@
 //!
 //! use cloister_api::{FeatureRequest, FeatureResponse, Message, RequestError, SummariseRequest};
 //! use cloister_attestation::{
-//!     AllowList, DEVELOPMENT_SEED, DEVELOPMENT_TCB, Policy, SimulatedLaunch, SimulatedPlatform,
-//!     SimulatedProvider, TrustAnchors, Verifier,
+//!     AllowList, DEVELOPMENT_SEED, DEVELOPMENT_TCB, Policy, ProductLine, SimulatedLaunch,
+//!     SimulatedPlatform, SimulatedProvider, TrustAnchors, Verifier,
 //! };
 //! use cloister_wire::{HostData, Measurement};
 //! use cloister_ratls::{
@@ -101,7 +101,9 @@
 //! // The host: a SIMULATED CVM launched with a measurement and HOST_DATA.
 //! let platform = SimulatedPlatform::from_seed(DEVELOPMENT_SEED, DEVELOPMENT_TCB)?;
 //! let anchors = platform.pin_in(TrustAnchors::amd())?;
-//! let provider = SimulatedProvider::new(platform, SimulatedLaunch::new(Measurement([0x4d; 48]), HostData([0x48; 32])));
+//! let launch = SimulatedLaunch::new(Measurement([0x4d; 48]), HostData([0x48; 32]));
+//! let released = AllowList { launches: [launch.facts()].into() };
+//! let provider = SimulatedProvider::new(platform, launch);
 //! let table = SessionTable::new(&SessionConfig::default(), Arc::new(provider), Arc::new(Count))?;
 //!
 //! // The client: what it accepts.
@@ -109,12 +111,8 @@
 //!     allow_simulated: true,
 //!     report_versions: 2..=5,
 //!     allowed_vmpls: [0].into(),
-//!     minimum_tcb: DEVELOPMENT_TCB,
+//!     minimum_tcb: [(ProductLine::Milan, DEVELOPMENT_TCB)].into(),
 //!     accepted: AllowList::default(),
-//! };
-//! let released = AllowList {
-//!     measurements: [Measurement([0x4d; 48])].into(),
-//!     host_data: [HostData([0x48; 32])].into(),
 //! };
 //! let verifier = Verifier::new(anchors, policy, released);
 //!

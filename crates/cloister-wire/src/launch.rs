@@ -59,10 +59,19 @@ mod tests {
     #[test]
     fn every_part_changes_host_data() {
         let base = HostData::of_launch(&[1; 32], Some(&[2; 32]), &[3; 32]);
-        assert_ne!(base, HostData::of_launch(&[9; 32], Some(&[2; 32]), &[3; 32]));
-        assert_ne!(base, HostData::of_launch(&[1; 32], Some(&[9; 32]), &[3; 32]));
+        assert_ne!(
+            base,
+            HostData::of_launch(&[9; 32], Some(&[2; 32]), &[3; 32])
+        );
+        assert_ne!(
+            base,
+            HostData::of_launch(&[1; 32], Some(&[9; 32]), &[3; 32])
+        );
         assert_ne!(base, HostData::of_launch(&[1; 32], None, &[3; 32]));
-        assert_ne!(base, HostData::of_launch(&[1; 32], Some(&[2; 32]), &[9; 32]));
+        assert_ne!(
+            base,
+            HostData::of_launch(&[1; 32], Some(&[2; 32]), &[9; 32])
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use cloister_host::HostConfig;
-use cloister_inference::{DeterministicBackend, InferenceBackend};
+use cloister_inference::{DeterministicBackend, EngineIdentity, InferenceBackend};
 use cloister_inference_candle::{CandleBackend, CandleConfig, LoadError};
 use serde::Deserialize;
 
@@ -78,10 +78,21 @@ impl InferenceConfig {
     pub fn engine(&self) -> Result<Arc<dyn InferenceBackend>, LoadError> {
         Ok(match self.backend {
             BackendKind::Candle => Arc::new(CandleBackend::load(&self.candle)?),
-            BackendKind::Deterministic => Arc::new(DeterministicBackend::serving(
-                self.candle.model_name.clone(),
-            )),
+            BackendKind::Deterministic => Arc::new(self.deterministic()),
         })
+    }
+
+    /// The identity the configured engine will have, without loading it
+    /// (hashes the model file, for `measure`).
+    pub fn identity(&self) -> Result<EngineIdentity, LoadError> {
+        match self.backend {
+            BackendKind::Candle => CandleBackend::identity_of(&self.candle),
+            BackendKind::Deterministic => Ok(self.deterministic().identity()),
+        }
+    }
+
+    fn deterministic(&self) -> DeterministicBackend {
+        DeterministicBackend::serving(self.candle.model_name.clone())
     }
 }
 

@@ -62,7 +62,7 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Run { input } => run(&config, &policies, &input),
         Command::Inspect => inspect(&config.host, &policies),
-        Command::Measure => measure(&config.host, &policies),
+        Command::Measure => measure(&config, &policies),
         Command::Serve => serve(&config, &policies),
     }
 }
@@ -90,8 +90,12 @@ fn announce(plugins: usize, backend: &dyn InferenceBackend) {
     );
 }
 
-fn measure(config: &HostConfig, policies: &PolicySet) -> Result<()> {
-    let digests = LaunchDigests::compute(config, policies, host_binary_digest()?)?;
+fn measure(config: &Config, policies: &PolicySet) -> Result<()> {
+    let engine = config
+        .inference
+        .identity()
+        .context("reading the inference engine's model")?;
+    let digests = LaunchDigests::compute(&config.host, policies, host_binary_digest()?, &engine)?;
     println!("{}", serde_json::to_string_pretty(&digests)?);
     Ok(())
 }

@@ -1,19 +1,18 @@
 //! The attestation provider chosen by `[attestation]`, and the boot check
-//! that the CVM's HOST_DATA names the policy set the host loaded.
+//! that the CVM's HOST_DATA names the policies, model and settings the host
+//! loaded.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use cloister_attestation::{
-    DEVELOPMENT_TCB, Evidence, EvidenceProvider, PolicySetError, ProviderError, SevGuestProvider,
-    SimulatedLaunch, SimulatedPlatform, SimulatedProvider, SimulationError,
-    ensure_policy_set_matches,
+    DEVELOPMENT_TCB, Evidence, EvidenceProvider, ProviderError, SevGuestProvider, SimulatedLaunch,
+    SimulatedPlatform, SimulatedProvider, SimulationError,
 };
 use cloister_wire::{HostData, Measurement};
 
 use crate::config::{AttestationConfig, ProviderKind};
 use crate::launch::LaunchDigests;
-use crate::policy::PolicySet;
 
 /// REPORT_DATA of the report requested at boot. It binds no TLS session,
 /// so no client would accept it; the host only reads its HOST_DATA.
@@ -36,9 +35,17 @@ pub enum AttestationError {
     /// The provider gave no report at boot.
     #[error("cannot obtain the boot attestation report: {0}")]
     BootReport(#[from] ProviderError),
-    /// HOST_DATA is not the digest of the loaded policy set.
-    #[error("refusing to start: the CVM's HOST_DATA does not name the loaded policies: {0}")]
-    PolicySet(#[from] PolicySetError),
+    /// HOST_DATA is not what the loaded policies, model and settings hash to.
+    #[error(
+        "refusing to start: the CVM's HOST_DATA is {reported}, but the loaded policies, \
+         model and settings hash to {loaded}"
+    )]
+    LaunchMismatch {
+        /// HOST_DATA from the report.
+        reported: HostData,
+        /// [`HostData::of_launch`] of what was loaded.
+        loaded: HostData,
+    },
 }
 
 /// The provider `[attestation]` selects.
@@ -104,16 +111,21 @@ pub fn provider(
     Ok(Arc::new(provider))
 }
 
-/// Requests one report and refuses unless its HOST_DATA is the digest of
-/// `policies`: the attested report must name exactly the policies in force.
+/// Requests one report and refuses unless its HOST_DATA is `launch`'s: the
+/// attested report must name exactly the policies, model and settings in
+/// force.
 ///
 /// # Errors
-/// No report, or [`AttestationError::PolicySet`] naming both digests.
+/// No report, or [`AttestationError::LaunchMismatch`] naming both values.
 pub fn check_boot_report(
     provider: &dyn EvidenceProvider,
-    policies: &PolicySet,
+    launch: &LaunchDigests,
 ) -> Result<(), AttestationError> {
     let evidence = provider.evidence(&BOOT_REPORT_DATA)?;
-    ensure_policy_set_matches(&evidence.report.host_data(), policies.named_contents())?;
+    let reported = evidence.report.host_data();
+    let loaded = HostData(launch.host_data);
+    if reported != loaded {
+        return Err(AttestationError::LaunchMismatch { reported, loaded });
+    }
     Ok(())
 }

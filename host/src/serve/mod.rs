@@ -116,8 +116,9 @@ impl Host {
     /// and compiles every plugin.
     ///
     /// # Errors
-    /// See [`BootError`]; notably a HOST_DATA other than the digest of
-    /// `policies` ([`AttestationError::PolicySet`]).
+    /// See [`BootError`]; notably a HOST_DATA other than the one of
+    /// `policies`, the engine's weights and the settings
+    /// ([`AttestationError::LaunchMismatch`]).
     pub fn boot(
         config: &HostConfig,
         policies: &PolicySet,
@@ -126,9 +127,9 @@ impl Host {
         host_binary: [u8; 32],
     ) -> Result<Self, BootError> {
         // Configuration: what it names, and attestation to exactly that.
-        let launch = LaunchDigests::compute(config, policies, host_binary)?;
+        let launch = LaunchDigests::compute(config, policies, host_binary, &engine.identity())?;
         let provider = provider(&config.attestation, &launch)?;
-        check_boot_report(provider.as_ref(), policies)?;
+        check_boot_report(provider.as_ref(), &launch)?;
         let health = Health {
             status: "ok",
             attestation: if provider.is_simulated() {

@@ -6,27 +6,36 @@
 //!
 //! Attestation is SIMULATED on the public development platform.
 
-use cloister_attestation::PolicySetError;
 use cloister_host::LoadError;
 use cloister_host::config::ProviderKind;
 use cloister_host::launch::{LaunchDigests, LaunchError};
 use cloister_host::serve::{AttestationError, BootError};
 
-use crate::common::{HOST_BINARY, boot, config, policies, repo_root};
+use cloister_inference::EngineIdentity;
+use cloister_wire::HostData;
+
+use crate::common::{HOST_BINARY, boot, config, engine, policies, repo_root};
+
+/// What `cloister-host measure` prints for `config` as the binary `binary`,
+/// on the test engine.
+fn measure(config: &cloister_host::HostConfig, binary: [u8; 32]) -> LaunchDigests {
+    LaunchDigests::compute(config, &policies(config), binary, &engine().identity())
+        .expect("measure")
+}
 
 #[test]
-fn the_host_refuses_a_host_data_that_is_not_its_policy_set() {
+fn the_host_refuses_a_host_data_that_is_not_its_launch() {
     let mut config = config(&repo_root().join("policies"));
     config.attestation.simulated.host_data = Some([0x11; 32]);
-    let loaded = policies(&config).digest().expect("digest");
+    let loaded = measure(&config, HOST_BINARY).host_data;
     let error = boot(&config)
         .err()
         .unwrap_or_else(|| panic!("the host started with foreign HOST_DATA"));
     assert!(
         matches!(
             &error,
-            BootError::Attestation(AttestationError::PolicySet(PolicySetError::Mismatch { expected, actual }))
-                if *expected == [0x11; 32] && *actual == loaded
+            BootError::Attestation(AttestationError::LaunchMismatch { reported, loaded: actual })
+                if *reported == HostData([0x11; 32]) && *actual == HostData(loaded)
         ),
         "{error:?}"
     );
@@ -38,9 +47,9 @@ fn the_host_refuses_a_host_data_that_is_not_its_policy_set() {
 }
 
 #[test]
-fn the_host_starts_when_the_configured_host_data_is_its_policy_set() {
+fn the_host_starts_when_the_configured_host_data_is_its_launch() {
     let mut config = config(&repo_root().join("policies"));
-    config.attestation.simulated.host_data = Some(policies(&config).digest().expect("digest"));
+    config.attestation.simulated.host_data = Some(measure(&config, HOST_BINARY).host_data);
     let host = boot(&config).unwrap_or_else(|e| panic!("boot: {e}"));
     assert_eq!(
         Some(host.launch().host_data),
@@ -61,7 +70,7 @@ fn a_sev_guest_host_never_starts_without_a_report_naming_its_policies() {
         matches!(
             &error,
             BootError::Attestation(
-                AttestationError::BootReport(_) | AttestationError::PolicySet(_)
+                AttestationError::BootReport(_) | AttestationError::LaunchMismatch { .. }
             )
         ),
         "{error:?}"
@@ -88,7 +97,7 @@ fn policy_copy() -> tempfile::TempDir {
 fn measure_names_every_policy_file_and_changes_with_any_of_them() {
     let dir = policy_copy();
     let config = config(dir.path());
-    let before = LaunchDigests::compute(&config, &policies(&config), HOST_BINARY).expect("measure");
+    let before = measure(&config, HOST_BINARY);
 
     let json = serde_json::to_value(&before).expect("json");
     let keys: Vec<&str> = json
@@ -105,7 +114,12 @@ fn measure_names_every_policy_file_and_changes_with_any_of_them() {
             "mode",
             "measurement",
             "host_data",
+            "policy_set",
+            "model",
+            "host_config",
+            "engine_settings",
             "snp_policy",
+            "platform_info",
             "host_binary",
             "plugins",
             "policy_files"
@@ -142,30 +156,83 @@ fn measure_names_every_policy_file_and_changes_with_any_of_them() {
     let mut allow_list = std::fs::read_to_string(&path).expect("read");
     allow_list.push_str("\n# reviewed again\n");
     std::fs::write(&path, allow_list).expect("write");
-    let after = LaunchDigests::compute(&config, &policies(&config), HOST_BINARY).expect("measure");
+    let after = measure(&config, HOST_BINARY);
     assert_ne!(after.host_data, before.host_data);
+    assert_ne!(after.policy_set, before.policy_set);
+    assert_eq!(after.host_config, before.host_config);
     assert_ne!(after.measurement, before.measurement);
     assert_ne!(after.policy_files[0].digest, before.policy_files[0].digest);
     assert_eq!(after.policy_files[1..], before.policy_files[1..]);
     assert_eq!(after.plugins, before.plugins);
 
-    let other_binary =
-        LaunchDigests::compute(&config, &policies(&config), [0xb2; 32]).expect("measure");
+    let other_binary = measure(&config, [0xb2; 32]);
     assert_ne!(other_binary.measurement, after.measurement);
     assert_eq!(other_binary.host_data, after.host_data);
 
     // On hardware the firmware measures the VM image; the host cannot know it.
     let mut hardware = config.clone();
     hardware.attestation.provider = ProviderKind::SevGuest;
-    let real =
-        LaunchDigests::compute(&hardware, &policies(&hardware), HOST_BINARY).expect("measure");
+    let real = measure(&hardware, HOST_BINARY);
     assert_eq!(
-        (real.measurement, real.snp_policy, real.host_data),
-        (None, None, after.host_data)
+        (real.measurement, real.snp_policy, real.platform_info),
+        (None, None, None)
+    );
+    assert_eq!(real.policy_set, after.policy_set);
+    assert_ne!(
+        real.host_config, after.host_config,
+        "the attestation provider is a setting"
     );
     assert_eq!(
         serde_json::to_value(&real).expect("json")["mode"],
         "sev-guest"
+    );
+}
+
+/// HOST_DATA binds the model weights and every setting that changes
+/// behaviour, not only the policies: a host whose operator swapped either
+/// reports another HOST_DATA.
+#[test]
+fn host_data_changes_with_the_model_weights_and_the_settings() {
+    let config = config(&repo_root().join("policies"));
+    let policies = policies(&config);
+    let released = measure(&config, HOST_BINARY);
+    let with_engine = |identity: &EngineIdentity| {
+        LaunchDigests::compute(&config, &policies, HOST_BINARY, identity).expect("measure")
+    };
+    let weights = |digest| EngineIdentity {
+        weights: Some(digest),
+        settings: engine().identity().settings,
+    };
+    let model_a = with_engine(&weights([0xa0; 32]));
+    let model_b = with_engine(&weights([0xa1; 32]));
+    assert_eq!(model_a.model, Some([0xa0; 32]));
+    assert_ne!(model_a.host_data, model_b.host_data, "other weights");
+    assert_ne!(model_a.host_data, released.host_data, "weights or none");
+    assert_eq!(
+        (model_a.policy_set, model_a.host_config),
+        (model_b.policy_set, model_b.host_config)
+    );
+    assert_eq!(
+        HostData(model_a.host_data),
+        HostData::of_launch(&model_a.policy_set, Some(&[0xa0; 32]), &model_a.host_config)
+    );
+
+    let mut more_tokens = engine().identity();
+    more_tokens.settings.push_str(" context=4096");
+    assert_ne!(with_engine(&more_tokens).host_config, released.host_config);
+
+    let mut longer_sessions = config.clone();
+    longer_sessions.serve.idle_timeout_secs += 1;
+    assert_ne!(
+        measure(&longer_sessions, HOST_BINARY).host_data,
+        released.host_data
+    );
+    let mut other_address = config.clone();
+    other_address.serve.listen = "127.0.0.1:9".parse().expect("address");
+    assert_eq!(
+        measure(&other_address, HOST_BINARY).host_data,
+        released.host_data,
+        "where the host listens changes nothing it computes"
     );
 }
 
@@ -182,8 +249,13 @@ fn measure_refuses_a_component_that_differs_from_its_manifest() {
     tampered.push(0);
     std::fs::write(plugins.path().join("suggest.wasm"), tampered).expect("write");
     config.plugin_dir = plugins.path().to_path_buf();
-    let error = LaunchDigests::compute(&config, &policies(&config), HOST_BINARY)
-        .expect_err("tampered component");
+    let error = LaunchDigests::compute(
+        &config,
+        &policies(&config),
+        HOST_BINARY,
+        &engine().identity(),
+    )
+    .expect_err("tampered component");
     assert!(
         matches!(&error, LaunchError::Load(LoadError::DigestMismatch { plugin, .. }) if plugin == "suggest"),
         "{error:?}"

@@ -9,8 +9,8 @@ use cloister_host::LaunchDigests;
 use cloister_host::config::ProviderKind;
 use cloister_host::launch::{PluginDigest, PolicyFileDigest};
 use cloister_ledger_verify::HexBytes;
-use cloister_ledger_verify::entry::{EntryBody, POLICY_SET_NAME, Provenance, Subject};
-use cloister_wire::Measurement;
+use cloister_ledger_verify::entry::{EntryBody, Provenance, Subject};
+use cloister_wire::{HostData, Measurement};
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
@@ -55,35 +55,36 @@ pub fn is_simulated(launch: &LaunchDigests) -> bool {
 }
 
 /// The entries of a release, in a stable order: plugins, policy files, the
-/// policy set, the CVM measurement, the OHTTP key configurations.
+/// CVM launch (measurement, guest policy, platform info, HOST_DATA and its
+/// parts), the OHTTP key configurations.
 ///
 /// # Errors
 /// A component, manifest or policy file of this tree differs from what the
-/// host measured, the launch has no measurement, or the gateway published no
-/// usable key configuration.
+/// host measured, the launch has no measurement, guest policy or platform
+/// info, or the gateway published no usable key configuration.
 pub fn release_entries(inputs: &ReleaseInputs<'_>) -> Result<Vec<EntryBody>, ReleaseError> {
     let launch = inputs.launch;
     let mut subjects = plugin_subjects(inputs.root, inputs.plugin_dir, &launch.plugins)?;
     for file in &launch.policy_files {
-        if file.name == POLICY_SET_NAME {
-            return Err(ReleaseError::ReservedPolicyName(POLICY_SET_NAME));
-        }
         check_policy_file(inputs.root, file)?;
         subjects.push(Subject::PolicyFile {
             name: file.name.clone(),
             digest: HexBytes(file.digest),
         });
     }
-    subjects.push(Subject::PolicyFile {
-        name: POLICY_SET_NAME.into(),
-        digest: HexBytes(launch.host_data),
-    });
-    let (Some(measurement), Some(snp_policy)) = (launch.measurement, launch.snp_policy) else {
+    let (Some(measurement), Some(snp_policy), Some(platform_info)) =
+        (launch.measurement, launch.snp_policy, launch.platform_info)
+    else {
         return Err(ReleaseError::NoMeasurement);
     };
     subjects.push(Subject::CvmMeasurement {
         measurement: Measurement(measurement),
         snp_policy,
+        platform_info,
+        host_data: HostData(launch.host_data),
+        policy_set: HexBytes(launch.policy_set),
+        model: launch.model.map(HexBytes),
+        host_config: HexBytes(launch.host_config),
     });
     if inputs.ohttp_configs.is_empty() {
         return Err(ReleaseError::NoKeyConfig);

@@ -58,9 +58,6 @@ pub enum ReleaseError {
         /// The digest the host measured.
         digest: Sha256Digest,
     },
-    /// The host names a policy file with the name reserved for the policy set.
-    #[error("the host names a policy file `{0}`, a reserved name")]
-    ReservedPolicyName(&'static str),
     /// A policy file name that would leave the `policies/` folder.
     #[error("policy file name {0:?} is not a plain relative path")]
     PolicyName(String),
@@ -78,7 +75,8 @@ pub enum ReleaseError {
     },
     /// The host cannot know its launch measurement (real SEV-SNP hardware).
     #[error(
-        "the host reports no launch measurement (real SEV-SNP launch): pass --measurement and --snp-policy"
+        "the host reports no launch measurement (real SEV-SNP launch): pass --measurement, \
+         --snp-policy and --platform-info"
     )]
     NoMeasurement,
     /// The gateway's key list is empty.

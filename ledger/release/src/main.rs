@@ -86,11 +86,14 @@ struct SubmitArgs {
     source_commit: Option<String>,
     /// The launch measurement (96 hex digits) of a real SEV-SNP image, computed
     /// from the image by the VMM's tooling; replaces the host's own (simulated) one.
-    #[arg(long, requires = "snp_policy")]
+    #[arg(long, requires_all = ["snp_policy", "platform_info"])]
     measurement: Option<Measurement>,
     /// The SNP guest policy that image is launched with (with --measurement).
     #[arg(long)]
     snp_policy: Option<u64>,
+    /// The PLATFORM_INFO of the machines it runs on (with --measurement).
+    #[arg(long)]
+    platform_info: Option<u64>,
     /// Builder recorded as provenance (default: $CLOISTER_BUILDER, else user@host).
     #[arg(long, env = "CLOISTER_BUILDER")]
     builder: Option<String>,
@@ -115,6 +118,7 @@ async fn run_submit(args: &SubmitArgs) -> anyhow::Result<()> {
     if let Some(measurement) = args.measurement {
         launch.measurement = Some(*measurement.as_bytes());
         launch.snp_policy = args.snp_policy;
+        launch.platform_info = args.platform_info;
     } else if is_simulated(&launch) {
         tracing::warn!("releasing a simulated CVM measurement, not one of real SEV-SNP hardware");
     }

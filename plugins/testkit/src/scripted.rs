@@ -5,8 +5,8 @@ use std::ops::ControlFlow;
 use std::sync::Mutex;
 
 use cloister_inference::{
-    DeterministicBackend, GenerateRequest, Generation, InferenceBackend, InferenceError, ModelInfo,
-    Prompt, Role,
+    DeterministicBackend, EngineIdentity, GenerateRequest, Generation, InferenceBackend,
+    InferenceError, ModelInfo, Prompt, Role,
 };
 
 use crate::SCRIPTED_MODEL;
@@ -86,6 +86,13 @@ impl InferenceBackend for ScriptedBackend {
             context_tokens: 8192,
             embeddings: false,
         }]
+    }
+
+    fn identity(&self) -> EngineIdentity {
+        EngineIdentity {
+            weights: None,
+            settings: format!("scripted model={SCRIPTED_MODEL:?}"),
+        }
     }
 
     fn generate(

@@ -52,7 +52,10 @@ platform_info = {}
 }
 
 fn tables(line: &str, tcb: Tcb) -> String {
-    let fmc = tcb.fmc.map(|fmc| format!("fmc = {fmc}\n")).unwrap_or_default();
+    let fmc = tcb
+        .fmc
+        .map(|fmc| format!("fmc = {fmc}\n"))
+        .unwrap_or_default();
     format!(
         "[minimum_tcb.{line}]\n{fmc}bootloader = {}\ntee = {}\nsnp = {}\nmicrocode = {}\n",
         tcb.bootloader, tcb.tee, tcb.snp, tcb.microcode
@@ -91,7 +94,9 @@ fn a_milan_report_is_held_to_the_milan_minimum() {
         policy.allow_simulated = false;
         let authority = crate::common::allow_list(&policy);
         let verifier = Verifier::new(TrustAnchors::amd(), policy, authority);
-        let verified = verifier.verify_platform(&evidence).unwrap_or_else(|e| panic!("{e}"));
+        let verified = verifier
+            .verify_platform(&evidence)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(verified.product_line, ProductLine::Milan);
         verifier.check_policy(&verified)
     };
@@ -164,11 +169,7 @@ fn a_turin_report_is_held_to_the_turin_minimum_including_fmc() {
             minimum: 3
         })
     );
-    let both = format!(
-        "{}{}",
-        tables("milan", SIM_TCB),
-        tables("genoa", GENOA_TCB)
-    );
+    let both = format!("{}{}", tables("milan", SIM_TCB), tables("genoa", GENOA_TCB));
     assert_eq!(
         verify(&turin, policy(&both)),
         Err(VerifyError::ProductLineNotAllowed(ProductLine::Turin))

@@ -12,14 +12,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use cloister_attestation::{
-    AuthorityRejection, Evidence, MeasurementAuthority, Nonce, ProviderError, SimulatedProvider,
-    TlsExporter, VerifyError,
+    AuthorityRejection, Evidence, LaunchFacts, MeasurementAuthority, Nonce, ProviderError,
+    SimulatedProvider, TlsExporter, VerifyError,
 };
 use cloister_ratls::{
     CallerAttester, CallerVerifier, ClientError, ClientSession, InMemoryTransport, SessionAttester,
     TransportError,
 };
-use cloister_wire::{HostData, Measurement};
+use cloister_wire::Measurement;
 use common::{
     Host, IDLE, ManualClock, RELEASED, provider, summarise, verifier, verifier_accepting,
     verifier_with,
@@ -160,7 +160,7 @@ impl CallerAttester for HostRoleEvidence {
 struct LedgerUnreachable;
 
 impl MeasurementAuthority for LedgerUnreachable {
-    fn check(&self, _: &Measurement, _: &HostData) -> Result<(), AuthorityRejection> {
+    fn check(&self, _: &LaunchFacts) -> Result<(), AuthorityRejection> {
         Err(AuthorityRejection::Unavailable("ledger unreachable".into()))
     }
 }

@@ -42,12 +42,24 @@ pub fn policies(config: &HostConfig) -> PolicySet {
         .unwrap_or_else(|e| panic!("policies in {}: {e}", config.policy_dir.display()))
 }
 
+/// The deterministic backend, serving the model the manifests ask for.
+pub fn engine() -> Arc<dyn InferenceBackend> {
+    Arc::new(DeterministicBackend::serving(
+        "smollm2-135m-instruct".to_owned(),
+    ))
+}
+
 /// Boots a host as `config` says, on the deterministic backend.
 pub fn boot(config: &HostConfig) -> Result<Host, BootError> {
+    boot_with(config, engine())
+}
+
+/// Boots a host as `config` says, on `engine`.
+pub fn boot_with(
+    config: &HostConfig,
+    engine: Arc<dyn InferenceBackend>,
+) -> Result<Host, BootError> {
     let policies = policies(config);
     let filter = HostConfig::log_filter(&policies, Arc::new(MemorySink::default()));
-    let engine: Arc<dyn InferenceBackend> = Arc::new(DeterministicBackend::serving(
-        "smollm2-135m-instruct".to_owned(),
-    ));
     Host::boot(config, &policies, engine, filter, HOST_BINARY)
 }

@@ -8,12 +8,10 @@ use cloister_host::LaunchDigests;
 use cloister_host::config::ProviderKind;
 use cloister_host::launch::{PluginDigest, PolicyFileDigest};
 use cloister_ledger_verify::HexBytes;
-use cloister_ledger_verify::entry::{
-    EntryBody, POLICY_SET_NAME, Provenance, Sha256Digest, Subject,
-};
+use cloister_ledger_verify::entry::{EntryBody, Provenance, Sha256Digest, Subject};
 use cloister_release::ReleaseError;
 use cloister_release::entries::{FEATURE_WORLD, ReleaseInputs, is_simulated, release_entries};
-use cloister_wire::Measurement;
+use cloister_wire::{HostData, Measurement};
 use sha2::{Digest as _, Sha256};
 
 const COMPONENT: &[u8] = b"\0asm pretend component";
@@ -51,8 +49,13 @@ pub fn tree() -> Tree {
     let launch = LaunchDigests {
         mode: ProviderKind::Simulated,
         measurement: Some([0xab; 48]),
-        host_data: [0xcd; 32],
+        host_data: launch_host_data().0,
+        policy_set: POLICY_SET,
+        model: Some(MODEL),
+        host_config: HOST_CONFIG,
+        engine_settings: "candle".into(),
         snp_policy: Some(0x30000),
+        platform_info: Some(0x1),
         host_binary: [0xef; 32],
         plugins: vec![PluginDigest {
             name: "summarise".into(),
@@ -71,6 +74,14 @@ pub fn tree() -> Tree {
         ],
     };
     Tree { dir, launch }
+}
+
+const POLICY_SET: [u8; 32] = [0xc0; 32];
+const MODEL: [u8; 32] = [0xc1; 32];
+const HOST_CONFIG: [u8; 32] = [0xc2; 32];
+
+fn launch_host_data() -> HostData {
+    HostData::of_launch(&POLICY_SET, Some(&MODEL), &HOST_CONFIG)
 }
 
 pub fn provenance() -> Provenance {
@@ -115,13 +126,14 @@ fn dry_run_lists_every_artefact_of_the_release() {
                 name: "plugins/summarise.toml".into(),
                 digest: HexBytes(tree.launch.policy_files[1].digest)
             },
-            Subject::PolicyFile {
-                name: POLICY_SET_NAME.into(),
-                digest: HexBytes([0xcd; 32])
-            },
             Subject::CvmMeasurement {
                 measurement: Measurement([0xab; 48]),
-                snp_policy: 0x30000
+                snp_policy: 0x30000,
+                platform_info: 0x1,
+                host_data: launch_host_data(),
+                policy_set: HexBytes(POLICY_SET),
+                model: Some(HexBytes(MODEL)),
+                host_config: HexBytes(HOST_CONFIG),
             },
             Subject::OhttpKeyConfig {
                 key_id: 7,
@@ -169,6 +181,14 @@ fn refuses_stale_manifests_and_measurements() {
     );
 
     let mut tree = self::tree();
+    tree.launch.host_data = [0xcd; 32];
+    let mismatch = entries(&tree).expect_err("HOST_DATA must be that of its parts");
+    assert!(
+        matches!(mismatch, ReleaseError::InvalidEntry { .. }),
+        "{mismatch}"
+    );
+
+    let mut tree = self::tree();
     tree.launch.policy_files[0].name = "../escape.toml".into();
     assert!(
         entries(&tree).is_err(),
@@ -180,8 +200,12 @@ fn refuses_stale_manifests_and_measurements() {
 fn sev_guest_launch() -> LaunchDigests {
     let json = format!(
         r#"{{"mode": "sev-guest", "measurement": null, "host_data": "{}",
-            "snp_policy": null, "host_binary": "{}", "plugins": [], "policy_files": []}}"#,
+            "policy_set": "{}", "model": null, "host_config": "{}", "engine_settings": "",
+            "snp_policy": null, "platform_info": null, "host_binary": "{}", "plugins": [],
+            "policy_files": []}}"#,
         HexBytes([0xcd; 32]),
+        HexBytes([0xc0; 32]),
+        HexBytes([0xc2; 32]),
         HexBytes([0xef; 32]),
     );
     serde_json::from_str(&json).expect("the host's JSON form")

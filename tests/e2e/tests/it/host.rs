@@ -12,36 +12,38 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cloister_api::{FeatureRequest, FeatureResponse};
+use cloister_attestation::VerifyError;
 use cloister_attestation::{
-    AllowList, DEVELOPMENT_SEED, DEVELOPMENT_TCB, Policy, SimulatedPlatform, TrustAnchors, Verifier,
+    AllowList, DEVELOPMENT_SEED, DEVELOPMENT_TCB, Policy, ProductLine, SimulatedPlatform,
+    TrustAnchors, Verifier,
 };
 use cloister_client::{Client, ClientConfig, OhttpTransport, UncheckedKeys};
 use cloister_gateway::NoRedeemer;
 use cloister_host::launch::LaunchDigests;
-use cloister_ratls::ClientSession;
+use cloister_inference::InferenceBackend;
+use cloister_inference_candle::{CandleBackend, CandleConfig};
+use cloister_ratls::{ClientError as RatlsError, ClientSession};
 use cloister_test_support::{Loopback, bind_loopback, forward_to};
-use cloister_wire::{HostData, Measurement};
 use tokio::sync::oneshot;
 
-use crate::host_common::{HOST_BINARY, boot, config, policies, repo_root};
+use crate::host_common::{HOST_BINARY, boot, boot_with, config, engine, policies, repo_root};
 
 /// A development client's verifier: the AMD roots plus the simulated root
 /// derived from the public development seed, accepting exactly `launch`.
 fn verifier(launch: &LaunchDigests) -> Verifier<AllowList> {
     let platform = SimulatedPlatform::from_seed(DEVELOPMENT_SEED, DEVELOPMENT_TCB)
         .unwrap_or_else(|e| panic!("platform: {e}"));
-    let measurement = launch
-        .measurement
-        .unwrap_or_else(|| panic!("simulated launch has a measurement"));
+    let released = launch
+        .launch_facts()
+        .unwrap_or_else(|| panic!("a simulated launch names all four values"));
     let accepted = AllowList {
-        measurements: [Measurement(measurement)].into(),
-        host_data: [HostData(launch.host_data)].into(),
+        launches: [released].into(),
     };
     let policy = Policy {
         allow_simulated: true,
         report_versions: 2..=5,
         allowed_vmpls: [0].into(),
-        minimum_tcb: DEVELOPMENT_TCB,
+        minimum_tcb: [(ProductLine::Milan, DEVELOPMENT_TCB)].into(),
         accepted: accepted.clone(),
     };
     let anchors = platform
@@ -100,7 +102,13 @@ async fn a_client_summarises_through_relay_gateway_and_an_attested_host() {
     let launch = host.launch().clone();
     assert_eq!(
         launch,
-        LaunchDigests::compute(&config, &policies(&config), HOST_BINARY).expect("measure")
+        LaunchDigests::compute(
+            &config,
+            &policies(&config),
+            HOST_BINARY,
+            &engine().identity()
+        )
+        .expect("measure")
     );
     let (listener, host_addr) = bind_loopback().await;
     let (stop, stopped) = oneshot::channel::<()>();
@@ -172,4 +180,90 @@ async fn a_client_summarises_through_relay_gateway_and_an_attested_host() {
         matches!(served, Ok(Ok(Ok(())))),
         "graceful shutdown: {served:?}"
     );
+}
+
+/// The candle engine on the shipped model in `model_dir`, one thread.
+fn candle_engine(model_dir: &std::path::Path) -> Arc<dyn InferenceBackend> {
+    let config = CandleConfig {
+        model_dir: model_dir.to_path_buf(),
+        threads: 1,
+        ..CandleConfig::default()
+    };
+    Arc::new(CandleBackend::load(&config).unwrap_or_else(|e| panic!("model: {e}")))
+}
+
+/// An operator swaps the model weights (one byte of the last tensor
+/// changed: the file still loads and serves) under a host whose policies,
+/// settings and binary are the released ones. Its HOST_DATA changes with
+/// the weights, so a client that accepts only the released launch refuses
+/// it at attestation, before any request is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_with_other_model_weights_is_refused_by_the_client() {
+    let config = config(&repo_root().join("policies"));
+    let model_dir = std::env::var_os("CLOISTER_MODEL_DIR").map_or_else(
+        || repo_root().join("target/models"),
+        std::path::PathBuf::from,
+    );
+    let model_file = model_dir.join(CandleConfig::DEFAULT_MODEL_FILE);
+    let mut weights = std::fs::read(&model_file).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run inference/fetch-model.sh)",
+            model_file.display()
+        )
+    });
+    let released = tokio::task::block_in_place(|| boot_with(&config, candle_engine(&model_dir)))
+        .unwrap_or_else(|e| panic!("boot: {e}"))
+        .launch()
+        .clone();
+
+    let swapped_dir = tempfile::tempdir().expect("tempdir");
+    if let Some(last) = weights.last_mut() {
+        *last ^= 0x01;
+    }
+    std::fs::write(
+        swapped_dir.path().join(CandleConfig::DEFAULT_MODEL_FILE),
+        &weights,
+    )
+    .expect("write the swapped model");
+    drop(weights);
+    let swapped =
+        tokio::task::block_in_place(|| boot_with(&config, candle_engine(swapped_dir.path())))
+            .unwrap_or_else(|e| panic!("boot: {e}"));
+    let launch = swapped.launch().clone();
+    assert_ne!(launch.model, released.model);
+    assert_eq!(
+        (launch.policy_set, launch.host_config),
+        (released.policy_set, released.host_config),
+        "only the weights differ"
+    );
+    assert_ne!(launch.host_data, released.host_data);
+
+    let (listener, host_addr) = bind_loopback().await;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let serving = tokio::spawn(swapped.serve(listener, async move {
+        let _ = stopped.await;
+    }));
+    let client = gateway_and_relay(host_addr).await;
+    let transport = OhttpTransport::new(Arc::new(client), "cloister.invalid");
+    // On hardware the image, and so the measurement, is the released one.
+    // A simulated measurement also covers HOST_DATA: release the swapped
+    // host's measurement with the released HOST_DATA, as hardware would.
+    let as_on_hardware = LaunchDigests {
+        measurement: launch.measurement,
+        ..released.clone()
+    };
+    let verifier = tokio::task::block_in_place(|| verifier(&as_on_hardware));
+    let refused = ClientSession::establish(transport, &verifier).await;
+    let error = refused
+        .err()
+        .unwrap_or_else(|| panic!("a host with other weights was accepted"));
+    assert!(
+        matches!(
+            &error,
+            RatlsError::Attestation(VerifyError::HostDataNotAccepted(_))
+        ),
+        "{error:?}"
+    );
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(10), serving).await;
 }

@@ -4,10 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cloister_attestation::{AuthorityRejection, MeasurementAuthority};
-use cloister_client::ledger::{
-    LedgerTrust, LedgerTrustConfig, LedgerTrustError, POLICY_SET_NAME, SyncReport,
-};
+use cloister_attestation::{AuthorityRejection, LaunchFacts, MeasurementAuthority};
+use cloister_client::ledger::{LedgerTrust, LedgerTrustConfig, LedgerTrustError, SyncReport};
 use cloister_client::{ClientError, KeyConsistency};
 use cloister_ledger::Ledger;
 use cloister_ledger_verify::HexBytes;
@@ -20,9 +18,43 @@ use cloister_wire::{HostData, Measurement};
 use ed25519_dalek::SigningKey;
 
 const MEASUREMENT: Measurement = Measurement([0xa1; 48]);
-const HOST_DATA: HostData = HostData([0xb2; 32]);
-/// Logged, but as a single policy file rather than the policy set.
+/// The policy set, model and settings of the released launch.
+const POLICY_SET: [u8; 32] = [0xb0; 32];
+const MODEL: [u8; 32] = [0xb1; 32];
+const HOST_CONFIG: [u8; 32] = [0xb3; 32];
+/// The released guest policy: SMT not allowed (bit 16 clear; bit 17 is reserved, set).
+const RELEASED_GUEST_POLICY: u64 = 0x2_0000;
+const RELEASED_PLATFORM_INFO: u64 = 0x0;
+/// Logged, but as a single policy file rather than as a launch's HOST_DATA.
 const OTHER_POLICY_FILE: [u8; 32] = [0xc3; 32];
+
+/// HOST_DATA of the released launch.
+fn host_data() -> HostData {
+    HostData::of_launch(&POLICY_SET, Some(&MODEL), &HOST_CONFIG)
+}
+
+/// The released launch of `measurement`, as its entry names it.
+fn cvm_launch(measurement: Measurement) -> Subject {
+    Subject::CvmMeasurement {
+        measurement,
+        snp_policy: RELEASED_GUEST_POLICY,
+        platform_info: RELEASED_PLATFORM_INFO,
+        host_data: host_data(),
+        policy_set: HexBytes(POLICY_SET),
+        model: Some(HexBytes(MODEL)),
+        host_config: HexBytes(HOST_CONFIG),
+    }
+}
+
+/// What a report of the released launch of `measurement` says, but with `host_data`.
+fn reported(measurement: Measurement, host_data: HostData) -> LaunchFacts {
+    LaunchFacts {
+        measurement,
+        host_data,
+        guest_policy: RELEASED_GUEST_POLICY,
+        platform_info: RELEASED_PLATFORM_INFO,
+    }
+}
 /// An encoded OHTTP key configuration (only its digest matters here).
 const KEY_CONFIG: &[u8] = &[1, 0, 0x20, 9, 9, 9];
 
@@ -64,7 +96,7 @@ fn entry(subject: Subject, signers: &[u8]) -> SignedEntry {
     SignedEntry { body, signatures }
 }
 
-/// A release: plugin, single policy file, policy set, measurement, key configuration.
+/// A release: plugin, single policy file, CVM launch, key configuration.
 fn release() -> Vec<SignedEntry> {
     [
         Subject::PluginComponent {
@@ -77,14 +109,7 @@ fn release() -> Vec<SignedEntry> {
             name: "log-allowlist.toml".into(),
             digest: HexBytes(OTHER_POLICY_FILE),
         },
-        Subject::PolicyFile {
-            name: POLICY_SET_NAME.into(),
-            digest: HexBytes(HOST_DATA.0),
-        },
-        Subject::CvmMeasurement {
-            measurement: MEASUREMENT,
-            snp_policy: 0x30000,
-        },
+        cvm_launch(MEASUREMENT),
         Subject::OhttpKeyConfig {
             key_id: 1,
             digest: digest(KEY_CONFIG),
@@ -159,7 +184,7 @@ async fn trusts_logged_digests_and_refuses_unlogged_ones() {
     let trust = LedgerTrust::open(config(&ledger.url, &state_path(&dir))).expect("open");
     assert!(
         matches!(
-            MeasurementAuthority::check(&trust, &MEASUREMENT, &HOST_DATA),
+            MeasurementAuthority::check(&trust, &reported(MEASUREMENT, host_data())),
             Err(AuthorityRejection::Unavailable(_))
         ),
         "nothing is trusted before the first sync"
@@ -169,21 +194,21 @@ async fn trusts_logged_digests_and_refuses_unlogged_ones() {
     assert_eq!(
         report,
         SyncReport {
-            tree_size: 5,
-            new_entries: 5,
+            tree_size: 4,
+            new_entries: 4,
             untrusted_entries: 0
         }
     );
-    MeasurementAuthority::check(&trust, &MEASUREMENT, &HOST_DATA)
+    MeasurementAuthority::check(&trust, &reported(MEASUREMENT, host_data()))
         .expect("logged measurement and policy set");
     assert_eq!(
-        MeasurementAuthority::check(&trust, &Measurement([0; 48]), &HOST_DATA),
+        MeasurementAuthority::check(&trust, &reported(Measurement([0; 48]), host_data())),
         Err(AuthorityRejection::Measurement(Measurement([0; 48])))
     );
     assert_eq!(
-        MeasurementAuthority::check(&trust, &MEASUREMENT, &HostData(OTHER_POLICY_FILE)),
+        MeasurementAuthority::check(&trust, &reported(MEASUREMENT, HostData(OTHER_POLICY_FILE))),
         Err(AuthorityRejection::HostData(HostData(OTHER_POLICY_FILE))),
-        "HOST_DATA must be logged as the policy set, not as any policy file"
+        "HOST_DATA must be logged as a launch's, not as any policy file"
     );
 
     KeyConsistency::check(&trust, KEY_CONFIG)
@@ -215,7 +240,7 @@ async fn a_key_rotated_after_the_last_sync_is_found_by_a_fresh_sync() {
     KeyConsistency::check(&trust, rotated)
         .await
         .expect("found after syncing");
-    assert_eq!(trust.tree_head().map(|head| head.head.tree_size), Some(6));
+    assert_eq!(trust.tree_head().map(|head| head.head.tree_size), Some(5));
 }
 
 #[tokio::test]
@@ -229,32 +254,27 @@ async fn state_survives_reopening_and_the_next_sync_is_incremental() {
 
     let new_measurement = Measurement([0xee; 48]);
     ledger
-        .append(&entry(
-            Subject::CvmMeasurement {
-                measurement: new_measurement,
-                snp_policy: 0x30000,
-            },
-            &[1, 3],
-        ))
+        .append(&entry(cvm_launch(new_measurement), &[1, 3]))
         .await;
     let reopened = LedgerTrust::open(config(&ledger.url, &state_path(&dir))).expect("reopen");
     assert_eq!(reopened.tree_head(), head);
-    MeasurementAuthority::check(&reopened, &MEASUREMENT, &HOST_DATA)
+    MeasurementAuthority::check(&reopened, &reported(MEASUREMENT, host_data()))
         .expect("trusted from the saved state, before any sync");
     assert!(
-        MeasurementAuthority::check(&reopened, &new_measurement, &HOST_DATA).is_err(),
+        MeasurementAuthority::check(&reopened, &reported(new_measurement, host_data())).is_err(),
         "not seen yet"
     );
     let report = reopened.sync().await.expect("sync");
     assert_eq!(
         report,
         SyncReport {
-            tree_size: 6,
+            tree_size: 5,
             new_entries: 1,
             untrusted_entries: 0
         }
     );
-    MeasurementAuthority::check(&reopened, &new_measurement, &HOST_DATA).expect("now logged");
+    MeasurementAuthority::check(&reopened, &reported(new_measurement, host_data()))
+        .expect("now logged");
 }
 
 #[tokio::test]
@@ -283,7 +303,7 @@ async fn a_forked_ledger_fails_against_the_remembered_head() {
             "{error}"
         );
         assert!(
-            MeasurementAuthority::check(&trust, &MEASUREMENT, &HOST_DATA).is_err(),
+            MeasurementAuthority::check(&trust, &reported(MEASUREMENT, host_data())).is_err(),
             "nothing from the fork is trusted"
         );
         assert_eq!(
@@ -312,7 +332,7 @@ async fn a_tree_head_signed_by_another_key_is_refused() {
         "nothing is saved from a refused sync"
     );
     assert!(matches!(
-        MeasurementAuthority::check(&trust, &MEASUREMENT, &HOST_DATA),
+        MeasurementAuthority::check(&trust, &reported(MEASUREMENT, host_data())),
         Err(AuthorityRejection::Unavailable(_))
     ));
 }
@@ -361,13 +381,13 @@ async fn entries_failing_the_pinned_reviewer_policy_are_not_trusted() {
     assert_eq!(
         report,
         SyncReport {
-            tree_size: 5,
-            new_entries: 5,
-            untrusted_entries: 5
+            tree_size: 4,
+            new_entries: 4,
+            untrusted_entries: 4
         }
     );
     assert_eq!(
-        MeasurementAuthority::check(&trust, &MEASUREMENT, &HOST_DATA),
+        MeasurementAuthority::check(&trust, &reported(MEASUREMENT, host_data())),
         Err(AuthorityRejection::Measurement(MEASUREMENT))
     );
 
@@ -378,12 +398,12 @@ async fn entries_failing_the_pinned_reviewer_policy_are_not_trusted() {
     assert_eq!(
         trust.sync().await.expect("sync"),
         SyncReport {
-            tree_size: 5,
-            new_entries: 5,
+            tree_size: 4,
+            new_entries: 4,
             untrusted_entries: 0
         }
     );
-    MeasurementAuthority::check(&trust, &MEASUREMENT, &HOST_DATA)
+    MeasurementAuthority::check(&trust, &reported(MEASUREMENT, host_data()))
         .expect("trusted under the ledger's policy");
 
     pinned.reviewer_policy = Some(policy(0, &[1]));
@@ -391,5 +411,55 @@ async fn entries_failing_the_pinned_reviewer_policy_are_not_trusted() {
     assert!(
         matches!(error, LedgerTrustError::BadReviewerPolicy(_)),
         "{error}"
+    );
+}
+
+/// An operator starts the released image, with the released policies, model
+/// and settings, under a weaker SNP guest policy (SMT allowed) or on a
+/// platform configured otherwise. The launch digest covers neither, so
+/// only the release's own values can refuse it.
+#[tokio::test]
+async fn a_launch_with_a_policy_other_than_the_released_one_is_refused() {
+    use cloister_attestation::{
+        DEVELOPMENT_SEED, DEVELOPMENT_TCB, Policy, SimulatedLaunch, SimulatedPlatform,
+        TrustAnchors, Verifier, VerifyError,
+    };
+
+    let ledger = TestLedger::start(LOG_KEY_SEED, &release()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trust = LedgerTrust::open(config(&ledger.url, &state_path(&dir))).expect("open");
+    trust.sync().await.expect("sync");
+    let platform =
+        SimulatedPlatform::from_seed(DEVELOPMENT_SEED, DEVELOPMENT_TCB).expect("platform");
+    let anchors = platform.pin_in(TrustAnchors::amd()).expect("anchors");
+    let policy = Policy::from_toml(include_str!(
+        "../../../../policies/attestation-simulated.toml"
+    ))
+    .expect("policy");
+    let verifier = Verifier::new(anchors, policy, trust);
+    let verify = |guest_policy, platform_info| {
+        let launch = SimulatedLaunch {
+            guest_policy,
+            platform_info,
+            ..SimulatedLaunch::new(MEASUREMENT, host_data())
+        };
+        let evidence = platform.evidence(&launch, &[9; 64]).expect("evidence");
+        verifier.verify_bound(&evidence, &[9; 64]).map(|_| ())
+    };
+
+    verify(RELEASED_GUEST_POLICY, RELEASED_PLATFORM_INFO).expect("the launch as released");
+    let smt_allowed = RELEASED_GUEST_POLICY | 1 << 16;
+    assert_eq!(
+        verify(smt_allowed, RELEASED_PLATFORM_INFO),
+        Err(VerifyError::LaunchSettingsNotAccepted(
+            AuthorityRejection::GuestPolicy(smt_allowed)
+        ))
+    );
+    let smt_enabled = RELEASED_PLATFORM_INFO | 1;
+    assert_eq!(
+        verify(RELEASED_GUEST_POLICY, smt_enabled),
+        Err(VerifyError::LaunchSettingsNotAccepted(
+            AuthorityRejection::PlatformInfo(smt_enabled)
+        ))
     );
 }

@@ -13,8 +13,8 @@ use cloister_api::{
     SummariseRequest,
 };
 use cloister_attestation::{
-    AllowList, MeasurementAuthority, Policy, SimulatedLaunch, SimulatedPlatform, SimulatedProvider,
-    Tcb, TrustAnchors, Verifier,
+    AllowList, MeasurementAuthority, Policy, ProductLine, SimulatedLaunch, SimulatedPlatform,
+    SimulatedProvider, Tcb, TrustAnchors, Verifier,
 };
 use cloister_ratls::{
     CallerVerifier, Clock, FeatureService, InMemoryTransport, SessionAttester, SessionConfig,
@@ -61,8 +61,8 @@ pub fn verifier(allow_simulated: bool) -> Verifier<AllowList> {
 /// As [`verifier`], accepting `measurement` instead of [`RELEASED`].
 pub fn verifier_accepting(allow_simulated: bool, measurement: [u8; 48]) -> Verifier<AllowList> {
     let accepted = AllowList {
-        measurements: [Measurement(measurement)].into(),
-        host_data: [HostData(HOST_DATA)].into(),
+        launches: [SimulatedLaunch::new(Measurement(measurement), HostData(HOST_DATA)).facts()]
+            .into(),
     };
     verifier_with(allow_simulated, accepted)
 }
@@ -75,7 +75,7 @@ pub fn verifier_with<A: MeasurementAuthority>(allow_simulated: bool, authority: 
         allow_simulated,
         report_versions: 2..=5,
         allowed_vmpls: [0].into(),
-        minimum_tcb: TCB,
+        minimum_tcb: [(ProductLine::Milan, TCB)].into(),
         accepted: AllowList::default(),
     };
     let anchors = platform()

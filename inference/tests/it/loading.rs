@@ -148,3 +148,48 @@ fn example_config_parses_to_the_defaults() {
         "unknown keys are refused"
     );
 }
+
+/// The identity names exactly the weights loaded: the SHA-256 of the file,
+/// the same whether computed at load or from the configuration alone (as
+/// `cloister-host measure` does), and a setting that changes behaviour
+/// changes it while a path does not.
+#[test]
+fn identity_names_the_loaded_weights_and_the_settings() {
+    use sha2::{Digest as _, Sha256};
+
+    let config = common::config();
+    let file = config.model_dir.join(&config.model_file);
+    let expected: [u8; 32] = Sha256::digest(std::fs::read(&file).expect("model file")).into();
+    let loaded = CandleBackend::load(&config).expect("load").identity();
+    assert_eq!(loaded.weights, Some(expected));
+    assert_eq!(
+        CandleBackend::identity_of(&config).expect("identity"),
+        loaded
+    );
+
+    let smaller_context = CandleConfig {
+        context_tokens: config.context_tokens / 2,
+        ..config.clone()
+    };
+    let other = CandleBackend::identity_of(&smaller_context).expect("identity");
+    assert_eq!(other.weights, loaded.weights);
+    assert_ne!(other.settings, loaded.settings);
+
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(&file, elsewhere.path().join(&config.model_file)).expect("copy");
+    let moved = CandleConfig {
+        model_dir: elsewhere.path().to_path_buf(),
+        ..config.clone()
+    };
+    assert_eq!(CandleBackend::identity_of(&moved).expect("identity"), loaded);
+
+    let mut swapped = std::fs::read(&file).expect("model file");
+    if let Some(byte) = swapped.last_mut() {
+        *byte ^= 1;
+    }
+    std::fs::write(elsewhere.path().join(&config.model_file), swapped).expect("write");
+    assert_ne!(
+        CandleBackend::identity_of(&moved).expect("identity").weights,
+        loaded.weights
+    );
+}

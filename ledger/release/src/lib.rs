@@ -37,7 +37,12 @@
 //!     mode: ProviderKind::SevGuest,
 //!     measurement: None, // real hardware: the image recipe computes it
 //!     host_data: [0x48; 32],
-//!     snp_policy: None,
+//!     policy_set: [0x50; 32],
+//!     model: Some([0x4d; 32]),
+//!     host_config: [0x43; 32],
+//!     engine_settings: r#"{"backend":"candle"}"#.into(),
+//!     snp_policy: None, // with the measurement, from the image recipe
+//!     platform_info: None,
 //!     host_binary: [0xb1; 32],
 //!     plugins: Vec::new(),
 //!     policy_files: Vec::new(),

@@ -279,7 +279,8 @@ async fn state_survives_reopening_and_the_next_sync_is_incremental() {
 
 #[tokio::test]
 async fn a_forked_ledger_fails_against_the_remembered_head() {
-    let honest = TestLedger::start(LOG_KEY_SEED, &release()[..3]).await;
+    // The honest history so far: plugin and policy file, no launch yet.
+    let honest = TestLedger::start(LOG_KEY_SEED, &release()[..2]).await;
     let dir = tempfile::tempdir().expect("tempdir");
     LedgerTrust::open(config(&honest.url, &state_path(&dir)))
         .expect("open")
@@ -291,7 +292,7 @@ async fn a_forked_ledger_fails_against_the_remembered_head() {
     // Same log key, different history: a larger tree, and one of equal size.
     let mut forked_history = release();
     forked_history.swap(0, 1);
-    for history in [&forked_history[..], &forked_history[..3]] {
+    for history in [&forked_history[..], &forked_history[..2]] {
         let fork = TestLedger::start(LOG_KEY_SEED, history).await;
         let trust = LedgerTrust::open(config(&fork.url, &state_path(&dir))).expect("open");
         let error = trust.sync().await.expect_err("split view");

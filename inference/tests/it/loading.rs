@@ -181,7 +181,10 @@ fn identity_names_the_loaded_weights_and_the_settings() {
         model_dir: elsewhere.path().to_path_buf(),
         ..config.clone()
     };
-    assert_eq!(CandleBackend::identity_of(&moved).expect("identity"), loaded);
+    assert_eq!(
+        CandleBackend::identity_of(&moved).expect("identity"),
+        loaded
+    );
 
     let mut swapped = std::fs::read(&file).expect("model file");
     if let Some(byte) = swapped.last_mut() {
@@ -189,7 +192,9 @@ fn identity_names_the_loaded_weights_and_the_settings() {
     }
     std::fs::write(elsewhere.path().join(&config.model_file), swapped).expect("write");
     assert_ne!(
-        CandleBackend::identity_of(&moved).expect("identity").weights,
+        CandleBackend::identity_of(&moved)
+            .expect("identity")
+            .weights,
         loaded.weights
     );
 }

@@ -8,7 +8,7 @@ use cloister_attestation::{
     VerifyError,
 };
 
-use crate::common::{SIM_TCB, launch, milan_certificates, milan_report, simulation};
+use crate::common::{SIM_TCB, launch, milan_certificates, milan_report, policy_with, simulation};
 
 /// Offset of CPUID_MOD_ID in a version 3 report.
 const CPUID_MODEL_OFFSET: usize = 0x189;
@@ -32,23 +32,7 @@ const TURIN_TCB: Tcb = Tcb {
 /// A development policy with these `[minimum_tcb.LINE]` tables, accepting
 /// the common test launch.
 fn policy(minimums: &str) -> Policy {
-    let launch = launch();
-    Policy::from_toml(&format!(
-        r#"
-allow_simulated = true
-{minimums}
-[[accepted.launches]]
-measurement = "{}"
-host_data = "{}"
-guest_policy = {}
-platform_info = {}
-"#,
-        hex::encode(launch.measurement),
-        hex::encode(launch.host_data),
-        launch.guest_policy,
-        launch.platform_info,
-    ))
-    .unwrap_or_else(|e| panic!("{e}"))
+    policy_with(true, minimums)
 }
 
 fn tables(line: &str, tcb: Tcb) -> String {

@@ -105,6 +105,12 @@ pub fn production_policy() -> Policy {
 }
 
 fn policy_text(allow_simulated: bool) -> Policy {
+    let minimums = "[minimum_tcb.milan]\nbootloader = 3\ntee = 0\nsnp = 8\nmicrocode = 115\n";
+    policy_with(allow_simulated, minimums)
+}
+
+/// A policy with these `[minimum_tcb.LINE]` tables, accepting [`launch`].
+pub fn policy_with(allow_simulated: bool, minimums: &str) -> Policy {
     let launch = launch();
     let text = format!(
         r#"
@@ -112,11 +118,7 @@ allow_simulated = {allow_simulated}
 min_report_version = 2
 max_report_version = 5
 allowed_vmpls = [0]
-[minimum_tcb.milan]
-bootloader = 3
-tee = 0
-snp = 8
-microcode = 115
+{minimums}
 [[accepted.launches]]
 measurement = "{}"
 host_data = "{}"

@@ -157,27 +157,27 @@ impl Stack {
         stack
     }
 
-    /// Writes the pinned allow-list: `measurements`, the host's HOST_DATA,
-    /// and the gateway's key configuration if `key`.
+    /// Writes the pinned allow-list: a launch of each of `measurements` with
+    /// the host's HOST_DATA, guest policy and platform info, and the
+    /// gateway's key configuration if `key`.
     fn pin(&self, measurements: &[[u8; 48]], key: bool) {
-        let list = |values: Vec<String>| {
-            values
-                .iter()
-                .map(|v| format!("{v:?}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
         let keys = if key {
-            vec![self.key_config_digest.clone()]
+            format!("{:?}", self.key_config_digest)
         } else {
-            vec![]
+            String::new()
         };
-        let text = format!(
-            "measurements = [{}]\nhost_data = [{}]\nkey_configs = [{}]\n",
-            list(measurements.iter().map(hex::encode).collect()),
-            list(vec![hex::encode(HOST_DATA)]),
-            list(keys),
-        );
+        let mut text = format!("key_configs = [{keys}]\n");
+        for measurement in measurements {
+            let launch = SimulatedLaunch::new(Measurement(*measurement), HostData(HOST_DATA));
+            text.push_str(&format!(
+                "[[launches]]\nmeasurement = \"{}\"\nhost_data = \"{}\"\n\
+                 guest_policy = {}\nplatform_info = {}\n",
+                hex::encode(measurement),
+                hex::encode(HOST_DATA),
+                launch.guest_policy,
+                launch.platform_info,
+            ));
+        }
         std::fs::write(&self.config.trust.pinned_file, text)
             .unwrap_or_else(|e| panic!("pinned file: {e}"));
     }

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use cloister_api::{
     BudgetKind, FeatureError, FeatureRequest, FeatureResponse, RequestError, SuggestRequest, Tone,
@@ -14,6 +15,7 @@ use cloister_host::logfilter::{AllowList, AllowListLayer, LogFilter, MemorySink,
 use cloister_host::manifest::Limits;
 use cloister_host::{Digest, LoadError, PluginManifest, RunError, Runtime, RuntimeConfig};
 use cloister_inference::DeterministicBackend;
+use cloister_ratls::Cancellation;
 use tracing_subscriber::layer::SubscriberExt as _;
 
 const MODEL: &str = "smollm2-135m-instruct";
@@ -101,14 +103,17 @@ fn host() -> Host {
     host
 }
 
-fn ask(host: &Host, draft: &str) -> Result<FeatureResponse, RunError> {
-    let request = FeatureRequest::Suggest(SuggestRequest {
+fn suggest(draft: &str) -> FeatureRequest {
+    FeatureRequest::Suggest(SuggestRequest {
         draft: draft.into(),
         context: vec![],
         tone: Tone::Neutral,
         count: 1,
-    });
-    host.runtime.run("hostile", request)
+    })
+}
+
+fn ask(host: &Host, draft: &str) -> Result<FeatureResponse, RunError> {
+    host.runtime.run("hostile", suggest(draft))
 }
 
 fn assert_still_serves(host: &Host) {
@@ -128,6 +133,31 @@ fn infinite_loop_hits_the_time_limit() {
     assert!(
         matches!(error, RunError::TimeLimit { limit_ms: 500, .. }),
         "{error}"
+    );
+    assert_still_serves(&host);
+}
+
+#[test]
+fn a_request_whose_caller_gave_up_stops_at_the_next_tick() {
+    let host = host();
+    let cancel = Cancellation::new();
+    let caller = cancel.clone();
+    let started = Instant::now();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        caller.cancel();
+    });
+    let outcome = host
+        .runtime
+        .run_cancellable("hostile", suggest("loop"), &cancel);
+    assert!(
+        matches!(outcome, Err(RunError::Cancelled { .. })),
+        "{outcome:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(400),
+        "stopped well before its 500 ms limit: {:?}",
+        started.elapsed()
     );
     assert_still_serves(&host);
 }

@@ -484,8 +484,9 @@ struct UntilCancelled {
 }
 
 impl FeatureService for UntilCancelled {
-    fn handle(&self, request: FeatureRequest) -> Result<FeatureResponse, RequestError> {
-        self.handle_cancellable(request, &Cancellation::new())
+    /// Never called: the table always asks for a cancellable request.
+    fn handle(&self, _: FeatureRequest) -> Result<FeatureResponse, RequestError> {
+        Err(RequestError::AtCapacity)
     }
 
     fn handle_cancellable(

@@ -120,8 +120,9 @@ pub enum RunError {
         /// The trap code; never guest data.
         reason: String,
     },
-    /// The response is larger than the manifest allows.
-    #[error("plugin `{plugin}` returned {actual} bytes of text; its limit is {limit}")]
+    /// The response (or the plugin's error), encoded as the client would
+    /// receive it, is larger than the manifest allows.
+    #[error("plugin `{plugin}` returned {actual} bytes; its limit is {limit}")]
     OutputTooLarge {
         /// Plugin name.
         plugin: String,
@@ -137,6 +138,13 @@ pub enum RunError {
         plugin: String,
         /// The plugin's error.
         error: cloister_api::FeatureError,
+    },
+    /// The caller gave up (the gateway timed out or disconnected) and the
+    /// request was stopped; nobody receives its answer.
+    #[error("the caller of plugin `{plugin}` gave up; the request was stopped")]
+    Cancelled {
+        /// Plugin name.
+        plugin: String,
     },
 }
 
@@ -156,6 +164,9 @@ impl From<RunError> for cloister_api::RequestError {
                 Self::OutputTooLarge { limit, actual }
             }
             RunError::Feature { error, .. } => Self::Feature(error),
+            // Nobody receives it: the caller is gone. Giving up is the
+            // caller's own time limit.
+            RunError::Cancelled { .. } => Self::TimeLimit { limit_ms: 0 },
         }
     }
 }

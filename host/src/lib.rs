@@ -21,7 +21,12 @@
 //!    with the manifest's memory, table, wall-time and output limits, calls
 //!    `run`, and drops the store. A trap or a limit fails that request alone
 //!    with a typed [`RunError`], which reaches the client as a
-//!    [`cloister_api::RequestError`]: a stable code and its fields.
+//!    [`cloister_api::RequestError`]: a stable code and its fields. The
+//!    output limit counts every byte the client would receive for the
+//!    answer (the JSON of the response or of the plugin's error); the
+//!    wall-time limit holds in host calls too (WASI sleeps end at it); and
+//!    a request whose caller gave up is stopped
+//!    ([`Runtime::run_cancellable`]).
 //!
 //! # Capabilities
 //!
@@ -49,7 +54,13 @@
 //! # Logs
 //!
 //! Plugin events and the host's own `tracing` events pass the same
-//! [`logfilter`]: what the allow-list does not name is dropped and counted.
+//! [`logfilter`]: what the allow-list does not name is dropped and counted,
+//! every field is reduced to the buckets or labels the allow-list gives it,
+//! and a request's plugin may emit only so many events, so that the log
+//! lines of one request carry a bounded number of bits
+//! ([`logfilter::AllowList::bits_per_request`], at most 64) whatever the
+//! plugin does. A panic logs one `host-panicked` event and nothing of its
+//! message ([`logfilter::install_panic_hook`]).
 //!
 //! # Cargo features
 //!

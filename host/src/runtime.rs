@@ -7,12 +7,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use cloister_api::{FeatureRequest, FeatureResponse};
-use serde::Deserialize;
+use cloister_api::{FeatureRequest, FeatureResponse, RequestError};
+use cloister_ratls::Cancellation;
+use serde::{Deserialize, Serialize};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{
     Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
-    ProfilingStrategy, Store, Trap,
+    ProfilingStrategy, Store, Trap, UpdateDeadline,
 };
 
 use crate::bindings::{Feature, FeaturePre};
@@ -37,7 +38,8 @@ pub struct RuntimeConfig {
     pub max_concurrent_instances: u32,
     /// Largest linear memory any manifest may ask for (the pool's slot size).
     pub max_memory_bytes: u64,
-    /// Granularity of the wall-time limit.
+    /// How often running guest code stops to check its wall-time limit and
+    /// whether its caller gave up: the granularity of both.
     pub epoch_tick_ms: u64,
     /// Native stack a guest may use before it traps.
     pub max_wasm_stack_bytes: usize,
@@ -124,7 +126,6 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<InstanceState>,
     capabilities: Capabilities,
-    config: RuntimeConfig,
     plugins: BTreeMap<String, LoadedPlugin>,
     compiled: HashMap<Digest, FeaturePre<InstanceState>>,
     _ticker: EpochTicker,
@@ -165,7 +166,6 @@ impl Runtime {
             engine,
             linker,
             capabilities,
-            config,
             plugins: BTreeMap::new(),
             compiled: HashMap::new(),
             _ticker: ticker,
@@ -254,19 +254,47 @@ impl Runtime {
         self.run(request.feature(), request)
     }
 
+    /// As [`Runtime::handle`], stopping early with [`RunError::Cancelled`]
+    /// once `cancel` is set.
+    pub fn handle_cancellable(
+        &self,
+        request: FeatureRequest,
+        cancel: &Cancellation,
+    ) -> Result<FeatureResponse, RunError> {
+        self.run_cancellable(request.feature(), request, cancel)
+    }
+
     /// Serves one request with a named plugin.
     pub fn run(&self, plugin: &str, request: FeatureRequest) -> Result<FeatureResponse, RunError> {
+        self.run_cancellable(plugin, request, &Cancellation::new())
+    }
+
+    /// Serves one request with a named plugin until it ends, its wall-time
+    /// limit passes, or `cancel` is set (its caller gave up).
+    ///
+    /// Guest code is stopped at the next epoch tick after the deadline or
+    /// the cancellation; host calls end by then too (inference is refused,
+    /// WASI sleeps end at the deadline); and an answer that arrives after
+    /// the deadline is refused as [`RunError::TimeLimit`] all the same.
+    pub fn run_cancellable(
+        &self,
+        plugin: &str,
+        request: FeatureRequest,
+        cancel: &Cancellation,
+    ) -> Result<FeatureResponse, RunError> {
         let loaded = self
             .plugins
             .get(plugin)
             .ok_or_else(|| RunError::UnknownPlugin(plugin.to_owned()))?;
         let manifest = &loaded.manifest;
         let started = Instant::now();
+        let deadline = started + manifest.limits.time();
         let context = InstanceContext {
             plugin: &loaded.name,
             grants: &loaded.grants,
             started,
-            deadline: started + manifest.limits.time(),
+            deadline,
+            cancel,
         };
         let limiter = Limiter::new(manifest.limits.memory_bytes, manifest.limits.table_elements);
         let mut store = Store::new(
@@ -274,13 +302,19 @@ impl Runtime {
             self.capabilities.instantiate(context, limiter),
         );
         store.limiter(|state| &mut state.limiter);
-        let ticks = manifest
-            .limits
-            .time_ms
-            .div_ceil(self.config.epoch_tick_ms.max(1))
-            .max(1);
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        // Every tick, guest code stops to check the wall clock and the
+        // caller: the limit holds to within one tick.
+        let watched = cancel.clone();
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if watched.is_cancelled() {
+                return Err(Cancelled.into());
+            }
+            if Instant::now() >= deadline {
+                return Err(Trap::Interrupt.into());
+            }
+            Ok(UpdateDeadline::Continue(1))
+        });
 
         let outcome = loaded
             .pre
@@ -291,23 +325,27 @@ impl Runtime {
                     .call_run(&mut store, &convert::request(request))
             });
         let result = match outcome {
-            Ok(Ok(response)) => {
-                let response = convert::response(response);
-                let actual = u64::try_from(response.text_bytes()).unwrap_or(u64::MAX);
-                if actual > manifest.limits.max_output_bytes {
-                    Err(RunError::OutputTooLarge {
-                        plugin: plugin.to_owned(),
-                        limit: manifest.limits.max_output_bytes,
-                        actual,
-                    })
-                } else {
-                    Ok(response)
-                }
-            }
-            Ok(Err(error)) => Err(RunError::Feature {
+            _ if cancel.is_cancelled() => Err(RunError::Cancelled {
                 plugin: plugin.to_owned(),
-                error: convert::feature_error(error, store.data_mut().inference().budget()),
             }),
+            Ok(_) if Instant::now() > deadline => Err(RunError::TimeLimit {
+                plugin: plugin.to_owned(),
+                limit_ms: manifest.limits.time_ms,
+            }),
+            Ok(Ok(response)) => {
+                within_output_limit(Ok(convert::response(response)), plugin, manifest)
+            }
+            Ok(Err(error)) => {
+                let error = convert::feature_error(error, store.data_mut().inference().budget());
+                within_output_limit(
+                    Err(RunError::Feature {
+                        plugin: plugin.to_owned(),
+                        error,
+                    }),
+                    plugin,
+                    manifest,
+                )
+            }
             Err(error) => Err(classify_failure(&error, store.data().limiter.hit, manifest)),
         };
 
@@ -326,6 +364,59 @@ impl Runtime {
         result
     }
 }
+
+/// The plugin's answer, unless what the client would receive for it (the
+/// JSON of the response or of the plugin's error, envelope and all: empty
+/// items and error strings count as much as text) is larger than the
+/// manifest's `max-output-bytes`.
+fn within_output_limit(
+    result: Result<FeatureResponse, RunError>,
+    plugin: &str,
+    manifest: &PluginManifest,
+) -> Result<FeatureResponse, RunError> {
+    let encoded = match &result {
+        Ok(response) => encoded_len(&Ok::<_, RequestError>(response)),
+        Err(RunError::Feature { error, .. }) => encoded_len(&Err::<FeatureResponse, _>(
+            RequestError::Feature(error.clone()),
+        )),
+        Err(_) => return result,
+    };
+    if encoded > manifest.limits.max_output_bytes {
+        return Err(RunError::OutputTooLarge {
+            plugin: plugin.to_owned(),
+            limit: manifest.limits.max_output_bytes,
+            actual: encoded,
+        });
+    }
+    result
+}
+
+/// Bytes of `value` as JSON, counted without keeping them.
+fn encoded_len(value: &impl Serialize) -> u64 {
+    struct Counter(u64);
+    impl std::io::Write for Counter {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 = self
+                .0
+                .saturating_add(u64::try_from(bytes.len()).unwrap_or(u64::MAX));
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    match serde_json::to_writer(&mut counter, value) {
+        Ok(()) => counter.0,
+        // Unencodable: it could not be sent at all.
+        Err(_) => u64::MAX,
+    }
+}
+
+/// The error an epoch check returns once the request's caller gave up.
+#[derive(Debug, thiserror::Error)]
+#[error("the caller gave up")]
+struct Cancelled;
 
 /// The pooling allocator sized by `config`; `pagemap_scan` decides whether
 /// memories and tables keep pages resident between instances.
@@ -410,6 +501,9 @@ fn classify_failure(
     {
         return RunError::AtCapacity;
     }
+    if error.downcast_ref::<Cancelled>().is_some() {
+        return RunError::Cancelled { plugin };
+    }
     match (hit, error.downcast_ref::<Trap>()) {
         (_, Some(Trap::Interrupt)) => RunError::TimeLimit {
             plugin,
@@ -444,5 +538,6 @@ fn outcome_label(result: &Result<FeatureResponse, RunError>) -> &'static str {
         Err(RunError::Trap { .. }) => "trap",
         Err(RunError::OutputTooLarge { .. }) => "output-too-large",
         Err(RunError::Feature { .. }) => "feature-error",
+        Err(RunError::Cancelled { .. }) => "cancelled",
     }
 }

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use cloister_wire::{header as wire_header, media};
 
+use crate::cancel::Cancellation;
 use crate::frame::MAX_FRAME_LEN;
 use crate::server::{SessionError, SessionTable};
 
@@ -44,7 +45,14 @@ async fn exchange(
         return (StatusCode::BAD_REQUEST, "missing cloister-session header").into_response();
     };
     // A feature request runs inside the exchange: keep it off the reactor.
-    let outcome = tokio::task::spawn_blocking(move || table.exchange(&session_id, &body)).await;
+    // If the gateway gives up (times out, disconnects), this future is
+    // dropped, and with it the guard that cancels the request.
+    let cancel = Cancellation::new();
+    let _cancel_on_drop = cancel.cancel_on_drop();
+    let outcome = tokio::task::spawn_blocking(move || {
+        table.exchange_cancellable(&session_id, &body, &cancel)
+    })
+    .await;
     match outcome {
         Ok(Ok(records)) => {
             ([(header::CONTENT_TYPE, media::RATLS_RECORDS)], records).into_response()
@@ -62,7 +70,10 @@ pub(crate) fn status_for(error: &SessionError) -> StatusCode {
     match error {
         SessionError::UnknownSession => StatusCode::NOT_FOUND,
         SessionError::TableFull => StatusCode::SERVICE_UNAVAILABLE,
+        SessionError::Busy => StatusCode::CONFLICT,
+        SessionError::Cancelled => StatusCode::REQUEST_TIMEOUT,
         SessionError::InvalidSessionId
+        | SessionError::ExchangeOverLimit { .. }
         | SessionError::Tls(_)
         | SessionError::Records(_)
         | SessionError::Frame(_)

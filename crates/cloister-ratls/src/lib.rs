@@ -19,6 +19,13 @@
 //!   `SHA-512("cloister-attest-v1" || exporter || nonce)`, and serves
 //!   feature requests through a [`FeatureService`] only on an attested
 //!   session.
+//! * **Bounded work per token**: one exchange (one OHTTP request, paid for
+//!   by one Privacy Pass token) carries at most one feature request and one
+//!   attestation, or the session fails before any of it runs; a session
+//!   serves one exchange at a time and refuses a second that arrives
+//!   meanwhile; and when the gateway gives up on an exchange, dropping
+//!   [`routes`]' handler sets a [`Cancellation`] that stops the feature
+//!   request ([`FeatureService::handle_cancellable`]).
 //! * **Client** ([`ClientSession`]): drives a rustls client over any
 //!   [`Transport`]. The certificate is not checked against a CA (there is
 //!   none), but the TLS 1.3 handshake signature is. Then a fresh nonce, the
@@ -132,6 +139,7 @@
 //! ```
 
 mod caller;
+mod cancel;
 mod client;
 mod frame;
 mod http;
@@ -139,6 +147,7 @@ mod server;
 mod tls;
 
 pub use caller::{CallerAttester, CallerVerifier};
+pub use cancel::{CancelOnDrop, Cancellation};
 pub use client::{ClientError, ClientSession, InMemoryTransport, Transport, TransportError};
 pub use frame::{FrameError, MAX_FRAME_LEN};
 pub use http::{SESSION_PATH, routes};

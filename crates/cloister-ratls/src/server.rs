@@ -16,6 +16,7 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use crate::caller::{CallerVerifier, NONCE_LIFETIME};
+use crate::cancel::Cancellation;
 use crate::frame::{Frame, FrameBuffer, FrameError};
 use crate::tls::{TlsSetupError, ephemeral_server_config, exporter};
 
@@ -30,6 +31,23 @@ pub trait FeatureService: Send + Sync {
     /// # Errors
     /// Why the request was not answered.
     fn handle(&self, request: FeatureRequest) -> Result<FeatureResponse, RequestError>;
+
+    /// As [`FeatureService::handle`], for a caller that may give up:
+    /// `cancel` is set once nobody waits for the answer any more, and a
+    /// service whose requests run long stops then. The table always calls
+    /// this; the default, for services that finish promptly, ignores
+    /// `cancel`.
+    ///
+    /// # Errors
+    /// Why the request was not answered.
+    fn handle_cancellable(
+        &self,
+        request: FeatureRequest,
+        cancel: &Cancellation,
+    ) -> Result<FeatureResponse, RequestError> {
+        let _ = cancel;
+        self.handle(request)
+    }
 }
 
 /// Produces evidence for one TLS session and client nonce.
@@ -84,8 +102,9 @@ impl Default for SessionConfig {
     }
 }
 
-/// Why an exchange failed. Every error but [`SessionError::TableFull`] and
-/// [`SessionError::UnknownSession`] also drops the session.
+/// Why an exchange failed. Every error but [`SessionError::TableFull`],
+/// [`SessionError::UnknownSession`] and [`SessionError::Busy`] also drops the
+/// session.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     /// The session id is empty, too long or not visible ASCII.
@@ -113,11 +132,33 @@ pub enum SessionError {
     /// The client sent a message only a host sends.
     #[error("unexpected message from client: {0}")]
     UnexpectedMessage(&'static str),
+    /// One exchange (one OHTTP request, one token) carried more than one
+    /// feature request or more than one attestation. Nothing of it was
+    /// served: the session fails, so that a token never buys more than one
+    /// request's work.
+    #[error(
+        "one exchange carries at most one feature request and one attestation; \
+         this one carried {requests} and {attestations}"
+    )]
+    ExchangeOverLimit {
+        /// Complete `Request` frames in the exchange.
+        requests: usize,
+        /// Complete `Attest` and `CallerEvidence` frames in the exchange.
+        attestations: usize,
+    },
+    /// The session is serving an earlier exchange; this one was refused at
+    /// once rather than queued behind it. The session is kept.
+    #[error("the session is busy with an earlier exchange")]
+    Busy,
+    /// The caller gave up while the exchange ran; the work was stopped and
+    /// the session, whose TLS state the caller never saw advance, dropped.
+    #[error("the caller gave up; the exchange was cancelled")]
+    Cancelled,
 }
 
 impl SessionError {
     fn drops_session(&self) -> bool {
-        !matches!(self, Self::TableFull | Self::UnknownSession)
+        !matches!(self, Self::TableFull | Self::UnknownSession | Self::Busy)
     }
 }
 
@@ -203,8 +244,14 @@ impl Slot {
         now.saturating_duration_since(last)
     }
 
-    fn session(&self) -> MutexGuard<'_, Session> {
-        self.session.lock().unwrap_or_else(PoisonError::into_inner)
+    /// The session, unless an exchange holds it: a second exchange is
+    /// refused, never queued behind the first.
+    fn try_session(&self) -> Result<MutexGuard<'_, Session>, SessionError> {
+        match self.session.try_lock() {
+            Ok(session) => Ok(session),
+            Err(TryLockError::Poisoned(poisoned)) => Ok(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => Err(SessionError::Busy),
+        }
     }
 
     /// Whether a request holds the session at this moment.
@@ -300,22 +347,50 @@ impl SessionTable {
     /// session under an id not in use.
     ///
     /// Blocking: a feature request runs inside. Call it from a blocking
-    /// thread in async code.
+    /// thread in async code, through [`SessionTable::exchange_cancellable`]
+    /// when the caller may give up.
+    ///
+    /// One exchange is paid for by one token, so it buys bounded work: at
+    /// most one feature request and one attestation
+    /// ([`SessionError::ExchangeOverLimit`] otherwise, before any of it
+    /// runs), and at most one exchange per session at a time
+    /// ([`SessionError::Busy`]).
     ///
     /// # Errors
     /// See [`SessionError`]; a failed session is dropped, others are
     /// unaffected.
     pub fn exchange(&self, session_id: &str, records_in: &[u8]) -> Result<Vec<u8>, SessionError> {
+        self.exchange_cancellable(session_id, records_in, &Cancellation::new())
+    }
+
+    /// As [`SessionTable::exchange`], stopping the feature request when
+    /// `cancel` is set (the caller gave up): the exchange then fails with
+    /// [`SessionError::Cancelled`] and the session is dropped.
+    ///
+    /// # Errors
+    /// See [`SessionError`].
+    pub fn exchange_cancellable(
+        &self,
+        session_id: &str,
+        records_in: &[u8],
+        cancel: &Cancellation,
+    ) -> Result<Vec<u8>, SessionError> {
         if !session::is_valid_id(session_id) {
             return Err(SessionError::InvalidSessionId);
         }
         let now = self.clock.now();
         let shared = self.session(session_id, records_in, now)?;
-        let result = {
-            let mut session = shared.session();
-            self.advance(&mut session, records_in)
+        let result = shared.try_session().and_then(|mut session| {
+            self.advance(&mut session, records_in, cancel)
                 .map(|records| (records, session.stage == Stage::Closing))
-        };
+        });
+        let result = result.and_then(|outcome| {
+            if cancel.is_cancelled() {
+                Err(SessionError::Cancelled)
+            } else {
+                Ok(outcome)
+            }
+        });
         shared.touch(self.clock.now());
         match result {
             Ok((records, closing)) => {
@@ -423,8 +498,14 @@ impl SessionTable {
     }
 
     /// Decrypts `records`, answers every complete frame, and returns the
-    /// records to send back.
-    fn advance(&self, session: &mut Session, mut records: &[u8]) -> Result<Vec<u8>, SessionError> {
+    /// records to send back. The frames are counted before any is
+    /// answered: a batch over the per-exchange limit is refused whole.
+    fn advance(
+        &self,
+        session: &mut Session,
+        mut records: &[u8],
+        cancel: &Cancellation,
+    ) -> Result<Vec<u8>, SessionError> {
         while !records.is_empty() {
             session
                 .tls
@@ -433,8 +514,13 @@ impl SessionTable {
             session.tls.process_new_packets()?;
             drain_plaintext(&mut session.tls.reader(), &mut session.inbox)?;
         }
+        let mut frames = Vec::new();
         while let Some(frame) = session.inbox.next_frame()? {
-            for reply in self.answer(session, frame)? {
+            frames.push(frame);
+        }
+        check_work(&frames)?;
+        for frame in frames {
+            for reply in self.answer(session, frame, cancel)? {
                 session
                     .tls
                     .writer()
@@ -459,7 +545,12 @@ impl SessionTable {
 
     /// The replies to one frame: usually one, two when the host's evidence
     /// is followed by its challenge to the caller.
-    fn answer(&self, session: &mut Session, frame: Frame) -> Result<Vec<Frame>, SessionError> {
+    fn answer(
+        &self,
+        session: &mut Session,
+        frame: Frame,
+        cancel: &Cancellation,
+    ) -> Result<Vec<Frame>, SessionError> {
         match frame {
             Frame::Attest { nonce } => self.attest(session, &Nonce::from_bytes(nonce)),
             Frame::CallerEvidence { nonce, evidence } => {
@@ -468,7 +559,7 @@ impl SessionTable {
             Frame::Request(json) if session.stage == Stage::Serving => {
                 self.counters.requests.fetch_add(1, Ordering::Relaxed);
                 let outcome = match serde_json::from_slice::<FeatureRequest>(&json) {
-                    Ok(request) => self.features.handle(request),
+                    Ok(request) => self.features.handle_cancellable(request, cancel),
                     Err(error) => Err(RequestError::MalformedRequest {
                         reason: error.to_string(),
                     }),
@@ -558,6 +649,28 @@ impl SessionTable {
     }
 }
 
+/// Refuses a batch that asks for more than one exchange's worth of work:
+/// one feature request, one attestation (the host's `Attest` or, on a
+/// mutual session, the caller's `CallerEvidence`; both cost a report or a
+/// verification). Other frames are not counted.
+fn check_work(frames: &[Frame]) -> Result<(), SessionError> {
+    let requests = frames
+        .iter()
+        .filter(|frame| matches!(frame, Frame::Request(_)))
+        .count();
+    let attestations = frames
+        .iter()
+        .filter(|frame| matches!(frame, Frame::Attest { .. } | Frame::CallerEvidence { .. }))
+        .count();
+    if requests > 1 || attestations > 1 {
+        return Err(SessionError::ExchangeOverLimit {
+            requests,
+            attestations,
+        });
+    }
+    Ok(())
+}
+
 /// Moves decrypted application data from rustls into `inbox`.
 pub(crate) fn drain_plaintext(
     tls: &mut impl Read,
@@ -579,4 +692,158 @@ fn starts_with_client_hello(records: &[u8]) -> bool {
     const HANDSHAKE_RECORD: u8 = 22;
     const CLIENT_HELLO: u8 = 1;
     records.first() == Some(&HANDSHAKE_RECORD) && records.get(5) == Some(&CLIENT_HELLO)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use cloister_attestation::{
+        DEVELOPMENT_SEED, DEVELOPMENT_TCB, SimulatedLaunch, SimulatedPlatform, SimulatedProvider,
+    };
+    use cloister_wire::{HostData, Measurement};
+    use rustls::ClientConnection;
+    use rustls::pki_types::ServerName;
+
+    use super::*;
+    use crate::tls::{HOST_NAME, client_config};
+
+    const SESSION_ID: &str = "batching-client";
+
+    /// Counts the feature requests it serves.
+    #[derive(Default)]
+    struct Counting(AtomicUsize);
+
+    impl Counting {
+        fn calls(&self) -> usize {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    impl FeatureService for Counting {
+        fn handle(&self, _: FeatureRequest) -> Result<FeatureResponse, RequestError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Err(RequestError::AtCapacity)
+        }
+    }
+
+    /// A table on a SIMULATED platform serving `feature`.
+    fn table(feature: Arc<Counting>) -> SessionTable {
+        let platform = SimulatedPlatform::from_seed(DEVELOPMENT_SEED, DEVELOPMENT_TCB)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let launch = SimulatedLaunch::new(Measurement([0x4d; 48]), HostData([0x48; 32]));
+        let provider = SimulatedProvider::new(platform, launch);
+        SessionTable::new(&SessionConfig::default(), Arc::new(provider), feature)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A client that writes frames by hand, as a hostile one would, and
+    /// never checks what the host sends back.
+    struct RawClient {
+        tls: ClientConnection,
+        inbox: FrameBuffer,
+    }
+
+    impl RawClient {
+        fn connect(table: &SessionTable) -> Self {
+            let name = ServerName::try_from(HOST_NAME).unwrap_or_else(|e| panic!("{e}"));
+            let config = client_config().unwrap_or_else(|e| panic!("{e}"));
+            let mut client = Self {
+                tls: ClientConnection::new(config, name).unwrap_or_else(|e| panic!("{e}")),
+                inbox: FrameBuffer::default(),
+            };
+            // A whole batch is written before it is sent.
+            client.tls.set_buffer_limit(None);
+            while client.tls.is_handshaking() {
+                client
+                    .send(table, Vec::new())
+                    .unwrap_or_else(|e| panic!("handshake: {e}"));
+            }
+            client
+        }
+
+        /// Sends `frames`, and whatever TLS has pending, in one exchange.
+        fn send(&mut self, table: &SessionTable, frames: Vec<Frame>) -> Result<(), SessionError> {
+            for frame in frames {
+                self.tls
+                    .writer()
+                    .write_all(&frame.encode())
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+            let mut out = Vec::new();
+            while self.tls.wants_write() {
+                self.tls
+                    .write_tls(&mut out)
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+            let answer = table.exchange(SESSION_ID, &out)?;
+            let mut records = answer.as_slice();
+            while !records.is_empty() {
+                self.tls
+                    .read_tls(&mut records)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                self.tls
+                    .process_new_packets()
+                    .unwrap_or_else(|e| panic!("{e}"));
+                drain_plaintext(&mut self.tls.reader(), &mut self.inbox)?;
+            }
+            Ok(())
+        }
+    }
+
+    fn request() -> Frame {
+        Frame::Request(Zeroizing::new(
+            br#"{"feature":"suggest","draft":"secret","count":1}"#.to_vec(),
+        ))
+    }
+
+    #[test]
+    fn one_ohttp_exchange_runs_at_most_one_feature_request() {
+        let feature = Arc::new(Counting::default());
+        let table = table(Arc::clone(&feature));
+        let mut client = RawClient::connect(&table);
+        // One attestation and one request in one exchange: within the limit.
+        client
+            .send(&table, vec![Frame::Attest { nonce: [1; 32] }, request()])
+            .unwrap_or_else(|e| panic!("one attestation and one request: {e}"));
+        assert_eq!(feature.calls(), 1);
+
+        // A thousand requests in one exchange: none of them runs, and the
+        // session that asked for them is gone.
+        let outcome = client.send(&table, (0..1000).map(|_| request()).collect());
+        assert_eq!(feature.calls(), 1, "requests served for one token");
+        assert!(
+            matches!(
+                outcome,
+                Err(SessionError::ExchangeOverLimit {
+                    requests: 1000,
+                    attestations: 0
+                })
+            ),
+            "{outcome:?}"
+        );
+        assert_eq!((table.stats().open, table.stats().failed), (0, 1));
+
+        // Two attestations in one exchange: refused before either report.
+        let mut client = RawClient::connect(&table);
+        let attested = table.stats().attested;
+        let outcome = client.send(
+            &table,
+            vec![
+                Frame::Attest { nonce: [2; 32] },
+                Frame::Attest { nonce: [3; 32] },
+            ],
+        );
+        assert!(
+            matches!(
+                outcome,
+                Err(SessionError::ExchangeOverLimit {
+                    requests: 0,
+                    attestations: 2
+                })
+            ),
+            "{outcome:?}"
+        );
+        assert_eq!(table.stats().attested, attested, "no report was made");
+    }
 }

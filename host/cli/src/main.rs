@@ -12,7 +12,7 @@ use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 use cloister_api::FeatureRequest;
 use cloister_host::config::ProviderKind;
-use cloister_host::logfilter::{AllowListLayer, JsonLinesSink, LogFilter};
+use cloister_host::logfilter::{AllowListLayer, JsonLinesSink, LogFilter, install_panic_hook};
 use cloister_host::{
     Digest, Host, HostConfig, LaunchDigests, PolicySet, component_interfaces, host_binary_digest,
     load_runtime,
@@ -67,12 +67,15 @@ fn main() -> Result<()> {
     }
 }
 
-/// Routes the host's own `tracing` events through the allow-list of `policies`.
+/// Routes the host's own `tracing` events through the allow-list of
+/// `policies`, panics included (a panic logs `host-panicked` and nothing of
+/// its message).
 fn install_log_filter(policies: &PolicySet) -> Result<Arc<LogFilter>> {
     let filter = HostConfig::log_filter(policies, Arc::new(JsonLinesSink));
     tracing::subscriber::set_global_default(
         tracing_subscriber::registry().with(AllowListLayer::new(filter.clone())),
     )?;
+    install_panic_hook();
     Ok(filter)
 }
 

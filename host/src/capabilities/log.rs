@@ -1,9 +1,11 @@
 //! The `cloister:feature/log` capability: typed events through the allow-list.
 //!
 //! The WIT leaves plugins no way to log free text; this module maps each
-//! typed event to its allow-list name and hands it to the [`LogFilter`],
-//! which keeps only what `policies/log-allowlist.toml` names. A plugin that
-//! floods the log is cut off after [`MAX_EVENTS_PER_REQUEST`] events.
+//! typed event to its allow-list name and hands it to the request's
+//! [`RequestLog`], which keeps only what `policies/log-allowlist.toml`
+//! names, reduces every field to the values it may hold, records the event
+//! at the level the allow-list names, and cuts the plugin off after the
+//! allow-list's `plugin-events-per-request`.
 
 use std::sync::Arc;
 
@@ -13,13 +15,10 @@ use super::{Capability, Get, InstanceContext};
 use crate::bindings::log::{
     self as wit, Event, Field, FieldName, FieldValue as WitValue, Level as WitLevel,
 };
-use crate::logfilter::{FieldValue, Level, LogFilter, Source};
+use crate::logfilter::{FieldValue, LogFilter, RequestLog};
 
 /// The interface name manifests grant.
 pub const INTERFACE: &str = "cloister:feature/log@0.1.0";
-
-/// Events one request may submit; later ones are dropped and counted.
-pub const MAX_EVENTS_PER_REQUEST: u32 = 256;
 
 /// Per-host state: the shared filter.
 pub struct LogCapability {
@@ -49,19 +48,15 @@ impl Capability for LogCapability {
 
     fn instance(&self, context: InstanceContext<'_>) -> LogInstance {
         LogInstance {
-            source: Source::Plugin(context.plugin.clone()),
-            filter: self.filter.clone(),
-            submitted: 0,
+            log: self.filter.request_log(context.plugin.clone()),
         }
     }
 }
 
-/// Per-instance state: who is logging and how much it has logged.
+/// Per-instance state: the request's log, which counts what it refused
+/// when the store drops it.
 pub struct LogInstance {
-    /// The plugin, by manifest name.
-    source: Source,
-    filter: Arc<LogFilter>,
-    submitted: u32,
+    log: RequestLog,
 }
 
 /// The allow-list name of an event: its WIT name.
@@ -92,19 +87,9 @@ pub fn field_name(name: FieldName) -> &'static str {
 }
 
 impl wit::Host for LogInstance {
-    fn emit(&mut self, level: WitLevel, event: Event, fields: Vec<Field>) -> wasmtime::Result<()> {
-        let name = if self.submitted < MAX_EVENTS_PER_REQUEST {
-            event_name(event)
-        } else {
-            ""
-        };
-        self.submitted = self.submitted.saturating_add(1);
-        let level = match level {
-            WitLevel::Debug => Level::Debug,
-            WitLevel::Info => Level::Info,
-            WitLevel::Warn => Level::Warn,
-            WitLevel::Error => Level::Error,
-        };
+    /// The plugin's `level` is not recorded: the allow-list names each
+    /// event's level, so that the choice carries nothing.
+    fn emit(&mut self, _level: WitLevel, event: Event, fields: Vec<Field>) -> wasmtime::Result<()> {
         let fields = fields.into_iter().map(|field| {
             let value = match field.value {
                 WitValue::Count(n) => FieldValue::Count(n),
@@ -114,8 +99,7 @@ impl wit::Host for LogInstance {
             };
             (field_name(field.name).into(), value)
         });
-        // Past the cap the empty name matches no rule: dropped and counted.
-        self.filter.submit(self.source.clone(), level, name, fields);
+        self.log.submit(event_name(event), fields);
         Ok(())
     }
 }
@@ -126,7 +110,9 @@ mod tests {
 
     use super::*;
     use crate::capabilities::Grants;
-    use crate::logfilter::{AllowList, MemorySink};
+    use cloister_ratls::Cancellation;
+
+    use crate::logfilter::{AllowList, MemorySink, Source};
 
     fn instance(allow_list: &str) -> (LogInstance, MemorySink) {
         let allow: AllowList = toml::from_str(allow_list).expect("allow-list");
@@ -139,19 +125,23 @@ mod tests {
             grants: &Arc::new(Grants::default()),
             started: now,
             deadline: now,
+            cancel: &Cancellation::new(),
         });
         (instance, sink)
     }
 
     #[test]
     fn events_are_named_by_the_allow_list_and_capped_per_request() {
-        let (mut log, sink) = instance("[plugin.request-started]\nfields = []\n");
-        for _ in 0..MAX_EVENTS_PER_REQUEST + 10 {
+        let cap = 3;
+        let (mut log, sink) = instance(&format!(
+            "[limits]\nplugin-events-per-request = {cap}\n[plugin.request-started]\n"
+        ));
+        for _ in 0..cap + 10 {
             wit::Host::emit(&mut log, WitLevel::Info, Event::RequestStarted, Vec::new())
                 .expect("emit");
         }
         let records = sink.records();
-        assert_eq!(records.len(), MAX_EVENTS_PER_REQUEST as usize);
+        assert_eq!(records.len(), cap);
         assert!(records.iter().all(|r| r.event == "request-started"));
         assert!(
             records

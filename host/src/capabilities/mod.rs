@@ -30,6 +30,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Instant;
 
+use cloister_ratls::Cancellation;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use wasmtime::component::Linker;
@@ -49,6 +50,9 @@ pub struct InstanceContext<'a> {
     pub started: Instant,
     /// When the request's wall-time budget ends.
     pub deadline: Instant,
+    /// Set once the request's caller gave up: host calls refuse to start
+    /// more work.
+    pub cancel: &'a Cancellation,
 }
 
 /// A manifest section that is inconsistent with the imports it grants.

@@ -7,18 +7,26 @@
 //! frozen clocks (a clock is a timing side channel). What the component
 //! writes to stdout or stderr is free text, which the log allow-list never
 //! admits: it is discarded, and only its size is reported as a host event.
+//!
+//! A blocking WASI call runs in host code, where the epoch deadline that
+//! stops guest code cannot reach it. The only such call the empty context
+//! leaves is a sleep (`monotonic-clock.subscribe-duration` or
+//! `subscribe-instant`, then `poll`), so the clock's pollables are cut to
+//! the request's deadline: a sleep ends when the request's time does, and
+//! the guest is stopped as soon as it runs again.
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use wasmtime::component::{HasData, Linker, ResourceTable};
+use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream, WasiCli, WasiCliView as _};
-use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView as _};
+use wasmtime_wasi::clocks::{WasiClocks, WasiClocksCtxView, WasiClocksView as _};
 use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView as _};
-use wasmtime_wasi::p2::bindings;
+use wasmtime_wasi::p2::bindings::clocks::monotonic_clock;
+use wasmtime_wasi::p2::{DynPollable, bindings};
 use wasmtime_wasi::random::{WasiRandom, WasiRandomView as _};
 use wasmtime_wasi::sockets::{WasiSockets, WasiSocketsView as _};
 use wasmtime_wasi::{
@@ -54,7 +62,9 @@ impl Capability for WasiCapability {
         let l = linker;
         let options = sync::LinkOptions::default();
         clocks::wall_clock::add_to_linker::<T, WasiClocks>(l, |t| G::get(t).clocks())?;
-        clocks::monotonic_clock::add_to_linker::<T, WasiClocks>(l, |t| G::get(t).clocks())?;
+        clocks::monotonic_clock::add_to_linker::<T, DeadlineClocks>(l, |t| {
+            G::get(t).deadline_clock()
+        })?;
         filesystem::preopens::add_to_linker::<T, WasiFilesystem>(l, |t| G::get(t).filesystem())?;
         random::random::add_to_linker::<T, WasiRandom>(l, |t| G::get(t).random())?;
         random::insecure::add_to_linker::<T, WasiRandom>(l, |t| G::get(t).random())?;
@@ -87,11 +97,54 @@ impl Capability for WasiCapability {
         Ok(())
     }
 
-    fn instance(&self, _context: InstanceContext<'_>) -> WasiInstance {
+    fn instance(&self, context: InstanceContext<'_>) -> WasiInstance {
         WasiInstance {
             context: None,
             discarded: Arc::new(AtomicU64::new(0)),
+            deadline: context.deadline,
         }
+    }
+}
+
+/// The monotonic clock's view of the state: the frozen clock and the
+/// request's deadline.
+struct DeadlineClocks;
+
+impl HasData for DeadlineClocks {
+    type Data<'a> = DeadlineClock<'a>;
+}
+
+/// `wasi:clocks/monotonic-clock` whose pollables are ready by the request's
+/// deadline at the latest.
+pub struct DeadlineClock<'a> {
+    clocks: WasiClocksCtxView<'a>,
+    deadline: Instant,
+}
+
+impl monotonic_clock::Host for DeadlineClock<'_> {
+    fn now(&mut self) -> wasmtime::Result<monotonic_clock::Instant> {
+        monotonic_clock::Host::now(&mut self.clocks)
+    }
+
+    fn resolution(&mut self) -> wasmtime::Result<monotonic_clock::Duration> {
+        monotonic_clock::Host::resolution(&mut self.clocks)
+    }
+
+    fn subscribe_instant(
+        &mut self,
+        when: monotonic_clock::Instant,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
+        let now = monotonic_clock::Host::now(&mut self.clocks)?;
+        self.subscribe_duration(when.saturating_sub(now))
+    }
+
+    fn subscribe_duration(
+        &mut self,
+        duration: monotonic_clock::Duration,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        let left = u64::try_from(left.as_nanos()).unwrap_or(u64::MAX);
+        monotonic_clock::Host::subscribe_duration(&mut self.clocks, duration.min(left))
     }
 }
 
@@ -107,9 +160,19 @@ impl HasData for Table {
 pub struct WasiInstance {
     context: Option<(WasiCtx, ResourceTable)>,
     discarded: Arc<AtomicU64>,
+    /// When the request's time is up: no sleep lasts past it.
+    deadline: Instant,
 }
 
 impl WasiInstance {
+    fn deadline_clock(&mut self) -> DeadlineClock<'_> {
+        let deadline = self.deadline;
+        DeadlineClock {
+            clocks: self.clocks(),
+            deadline,
+        }
+    }
+
     /// Bytes the component wrote to stdout and stderr, all discarded.
     pub fn discarded_output_bytes(&self) -> u64 {
         self.discarded.load(Ordering::Relaxed)

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use cloister_api::{FeatureRequest, FeatureResponse, RequestError};
 use cloister_metrics::{CounterFamily, ErrorCounter, ErrorKind, ServerMetrics};
-use cloister_ratls::{FeatureService, SessionTable};
+use cloister_ratls::{Cancellation, FeatureService, SessionTable};
 
 use crate::error::RunError;
 use crate::logfilter::LogFilter;
@@ -38,6 +38,8 @@ pub enum FeatureFailure {
     OutputTooLarge,
     /// The plugin's own typed error.
     Feature,
+    /// The caller gave up and the request was stopped.
+    Cancelled,
 }
 
 impl FeatureFailure {
@@ -53,6 +55,7 @@ impl FeatureFailure {
             RunError::Trap { .. } => Self::Trap,
             RunError::OutputTooLarge { .. } => Self::OutputTooLarge,
             RunError::Feature { .. } => Self::Feature,
+            RunError::Cancelled { .. } => Self::Cancelled,
         }
     }
 }
@@ -68,6 +71,7 @@ impl ErrorKind for FeatureFailure {
         Self::Trap,
         Self::OutputTooLarge,
         Self::Feature,
+        Self::Cancelled,
     ];
 
     fn label(self) -> &'static str {
@@ -81,6 +85,7 @@ impl ErrorKind for FeatureFailure {
             Self::Trap => "trap",
             Self::OutputTooLarge => "output_too_large",
             Self::Feature => "feature",
+            Self::Cancelled => "cancelled",
         }
     }
 }
@@ -172,12 +177,12 @@ pub fn collect_sessions(metrics: &mut HostMetrics, table: Arc<SessionTable>, log
         );
         figures.counter(
             "log_events_dropped",
-            "Log events dropped by the allow-list.",
+            "Host log events dropped by the allow-list, plus requests whose plugin logged anything it refused (one each).",
             logs.dropped_events,
         );
         figures.counter(
             "log_fields_dropped",
-            "Log fields dropped by the allow-list.",
+            "Fields of host log events dropped by the allow-list.",
             logs.dropped_fields,
         );
     });
@@ -198,8 +203,18 @@ impl MeteredRuntime {
 
 impl FeatureService for MeteredRuntime {
     fn handle(&self, request: FeatureRequest) -> Result<FeatureResponse, RequestError> {
+        self.handle_cancellable(request, &Cancellation::new())
+    }
+
+    /// Stops the plugin when the caller gives up (see
+    /// [`Runtime::run_cancellable`]).
+    fn handle_cancellable(
+        &self,
+        request: FeatureRequest,
+        cancel: &Cancellation,
+    ) -> Result<FeatureResponse, RequestError> {
         let feature = request.feature();
-        let outcome = self.runtime.handle(request);
+        let outcome = self.runtime.handle_cancellable(request, cancel);
         self.meter.record(feature, outcome.as_ref().map(|_| ()));
         outcome.map_err(RequestError::from)
     }

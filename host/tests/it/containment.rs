@@ -4,16 +4,19 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use cloister_api::{
     BudgetKind, FeatureError, FeatureRequest, FeatureResponse, RequestError, SuggestRequest, Tone,
 };
 use cloister_host::capabilities::inference::InferenceGrant;
 use cloister_host::capabilities::{Capabilities, Grants};
-use cloister_host::logfilter::{AllowList, LogFilter, MemorySink, Source};
+use cloister_host::logfilter::{AllowList, AllowListLayer, LogFilter, MemorySink, Source};
 use cloister_host::manifest::Limits;
 use cloister_host::{Digest, LoadError, PluginManifest, RunError, Runtime, RuntimeConfig};
 use cloister_inference::DeterministicBackend;
+use cloister_ratls::Cancellation;
+use tracing_subscriber::layer::SubscriberExt as _;
 
 const MODEL: &str = "smollm2-135m-instruct";
 
@@ -67,7 +70,7 @@ struct Host {
 }
 
 fn empty_runtime() -> Host {
-    runtime_allowing("[plugin.request-finished]\nfields = [\"output-bytes\"]\n")
+    runtime_allowing("[plugin.request-finished.fields]\noutput-bytes.buckets = [0, 100, 1000]\n")
 }
 
 /// A runtime without plugins whose log allow-list is `allow_list` (TOML).
@@ -100,14 +103,17 @@ fn host() -> Host {
     host
 }
 
-fn ask(host: &Host, draft: &str) -> Result<FeatureResponse, RunError> {
-    let request = FeatureRequest::Suggest(SuggestRequest {
+fn suggest(draft: &str) -> FeatureRequest {
+    FeatureRequest::Suggest(SuggestRequest {
         draft: draft.into(),
         context: vec![],
         tone: Tone::Neutral,
         count: 1,
-    });
-    host.runtime.run("hostile", request)
+    })
+}
+
+fn ask(host: &Host, draft: &str) -> Result<FeatureResponse, RunError> {
+    host.runtime.run("hostile", suggest(draft))
 }
 
 fn assert_still_serves(host: &Host) {
@@ -127,6 +133,31 @@ fn infinite_loop_hits_the_time_limit() {
     assert!(
         matches!(error, RunError::TimeLimit { limit_ms: 500, .. }),
         "{error}"
+    );
+    assert_still_serves(&host);
+}
+
+#[test]
+fn a_request_whose_caller_gave_up_stops_at_the_next_tick() {
+    let host = host();
+    let cancel = Cancellation::new();
+    let caller = cancel.clone();
+    let started = Instant::now();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        caller.cancel();
+    });
+    let outcome = host
+        .runtime
+        .run_cancellable("hostile", suggest("loop"), &cancel);
+    assert!(
+        matches!(outcome, Err(RunError::Cancelled { .. })),
+        "{outcome:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(400),
+        "stopped well before its 500 ms limit: {:?}",
+        started.elapsed()
     );
     assert_still_serves(&host);
 }
@@ -154,10 +185,32 @@ fn deep_recursion_overflows_its_stack_only() {
 fn oversized_output_is_refused() {
     let host = host();
     let error = ask(&host, "oversized").expect_err("must not return");
+    // What the client would receive: the text and its JSON envelope.
+    let sent = serde_json::to_vec(&Ok::<_, RequestError>(FeatureResponse::Suggestions {
+        items: vec!["x".repeat(1 << 20)],
+    }))
+    .expect("encodes")
+    .len();
     assert!(
-        matches!(error, RunError::OutputTooLarge { limit: 4096, actual, .. } if actual == 1 << 20),
+        matches!(error, RunError::OutputTooLarge { limit: 4096, actual, .. } if actual == sent as u64),
         "{error}"
     );
+    assert_still_serves(&host);
+}
+
+#[test]
+fn every_byte_of_a_response_counts_against_the_output_limit() {
+    let host = host();
+    // 65,536 empty suggestions (no text at all), and an error whose reason
+    // is 64 KiB: each is far more than the 4 KiB the manifest allows.
+    for draft in ["many-empty", "long-error"] {
+        let outcome = ask(&host, draft);
+        assert!(
+            matches!(outcome, Err(RunError::OutputTooLarge { limit: 4096, actual, .. }) if actual > 65_536),
+            "{draft}: {:?}",
+            outcome.map(|response| response.text_bytes())
+        );
+    }
     assert_still_serves(&host);
 }
 
@@ -189,7 +242,8 @@ fn unlisted_log_event_is_dropped_and_counted() {
 
 #[test]
 fn kept_records_name_the_plugin_that_emitted_them() {
-    let mut host = runtime_allowing("[plugin.output-repaired]\nfields = [\"error-code\"]\n");
+    let mut host =
+        runtime_allowing("[plugin.output-repaired.fields]\nerror-code.buckets = [0, 1, 10]\n");
     let component = hostile_component();
     host.runtime
         .load_plugin(manifest(&component), &component)
@@ -330,4 +384,121 @@ fn concurrent_requests_are_isolated() {
             }
         }
     });
+}
+
+/// Two conversations that agree on their first 55 bytes (more than the 45
+/// that the hostile plugin's first eight events can encode bit by bit) and
+/// differ after.
+const SECRETS: [&str; 2] = [
+    "Ana to Ben, 09:14: the clinic called about my results. They are positive; please tell nobody.",
+    "Ana to Ben, 09:14: the clinic called about my results. All clear, let us book the trip to Oslo!",
+];
+
+/// The repository's log allow-list.
+fn reviewed_allow_list() -> String {
+    let path = crate::common::repo_root().join("policies/log-allowlist.toml");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The log lines one `smuggle:` request of the hostile plugin leaves under
+/// the repository's allow-list, plugin and host events alike, as the
+/// production sink writes them. The host's `duration_ms` is left out: it is
+/// timing, which varies between two runs of the same request (its buckets
+/// are part of the bound all the same).
+fn smuggled(secret: &str) -> Vec<serde_json::Value> {
+    let mut host = runtime_allowing(&reviewed_allow_list());
+    let component = hostile_component();
+    host.runtime
+        .load_plugin(manifest(&component), &component)
+        .expect("hostile component loads");
+    let subscriber = tracing_subscriber::registry().with(AllowListLayer::new(host.filter.clone()));
+    tracing::subscriber::with_default(subscriber, || {
+        ask(&host, &format!("smuggle:{secret}")).expect("the request succeeds");
+    });
+    host.sink
+        .records()
+        .iter()
+        .map(|record| {
+            let mut line = serde_json::to_value(record).expect("encodes");
+            if let Some(fields) = line["fields"].as_object_mut() {
+                fields.remove("duration_ms");
+            }
+            line
+        })
+        .collect()
+}
+
+/// What the plugin's verbatim channel carries: `request-started` events
+/// whose `input-bytes` is an index and whose `message-count` is eight bytes
+/// of the secret.
+fn decode(lines: &[serde_json::Value]) -> Vec<u8> {
+    let mut chunks = std::collections::BTreeMap::new();
+    for line in lines.iter().filter(|l| l["event"] == "request-started") {
+        let fields = &line["fields"];
+        if let (Some(index), Some(bytes)) = (
+            fields["input-bytes"].as_u64(),
+            fields["message-count"].as_u64(),
+        ) {
+            chunks.insert(index, bytes);
+        }
+    }
+    chunks
+        .values()
+        .flat_map(|bytes| bytes.to_be_bytes())
+        .filter(|&byte| byte != 0)
+        .collect()
+}
+
+/// Whether `text` holds eight consecutive bytes of `secret`.
+fn leaks(text: &[u8], secret: &str) -> bool {
+    secret
+        .as_bytes()
+        .windows(8)
+        .any(|run| text.windows(8).any(|window| window == run))
+}
+
+#[test]
+fn a_plugin_cannot_smuggle_text_through_numeric_log_fields() {
+    let outputs: Vec<Vec<serde_json::Value>> = SECRETS.iter().map(|s| smuggled(s)).collect();
+    for (secret, lines) in SECRETS.iter().zip(&outputs) {
+        let text = serde_json::to_string(lines).expect("encodes");
+        assert!(
+            !leaks(&decode(lines), secret) && !leaks(text.as_bytes(), secret),
+            "the log carries the secret: {:?}",
+            String::from_utf8_lossy(&decode(lines))
+        );
+    }
+    // The plugin read all of each secret and wrote it every way it could:
+    // what differs after byte 55 changed nothing in the log.
+    assert_eq!(
+        outputs[0], outputs[1],
+        "two conversations, two different logs"
+    );
+
+    // Whatever the plugin does, the lines of one request are one of at most
+    // 2^bits outputs: plugin lines are capped, every number is a bucket's
+    // lower bound (the reviewed buckets are 0 and powers of ten), and the
+    // bound is at most 64 bits.
+    let allow: AllowList = toml::from_str(&reviewed_allow_list()).expect("allow-list");
+    let bits = allow.bits_per_request();
+    assert!(
+        bits <= 64.0 && (bits - 61.94).abs() < 0.01,
+        "{bits} bits per request"
+    );
+    let cap = allow.limits().plugin_events_per_request as usize;
+    let lines = &outputs[0];
+    assert!(
+        lines.iter().filter(|l| l["source"] != "host").count() <= cap,
+        "{lines:?}"
+    );
+    for line in lines {
+        for value in line["fields"].as_object().expect("fields").values() {
+            if let Some(number) = value.as_u64() {
+                assert!(
+                    number == 0 || 10u64.pow(number.ilog10()) == number,
+                    "not a bucket bound: {line}"
+                );
+            }
+        }
+    }
 }

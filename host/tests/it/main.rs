@@ -3,5 +3,6 @@
 
 mod common;
 mod containment;
+mod panic_hook;
 mod serve;
 mod wasi;

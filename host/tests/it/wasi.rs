@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use cloister_api::{FeatureRequest, FeatureResponse, Message, SummariseRequest};
 use cloister_host::capabilities::{Capabilities, Grants};
@@ -16,18 +17,27 @@ use cloister_host::{Digest, LoadError, PluginManifest, RunError, Runtime, Runtim
 use cloister_inference::DeterministicBackend;
 use tracing_subscriber::layer::SubscriberExt as _;
 
-/// The fixture, compiled from its text (see the file for what it does).
-fn wasi_guest() -> Vec<u8> {
+/// A fixture of `plugins/fixtures/<name>/<name>.wat`, compiled from its
+/// text (see the file for what it does).
+fn fixture(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../plugins/fixtures/wasi-guest/wasi-guest.wat");
+        .join(format!("../plugins/fixtures/{name}/{name}.wat"));
     wat::parse_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+fn wasi_guest() -> Vec<u8> {
+    fixture("wasi-guest")
+}
+
 fn manifest(component: &[u8], wasi: bool) -> PluginManifest {
+    named_manifest("wasi-guest", component, wasi)
+}
+
+fn named_manifest(name: &str, component: &[u8], wasi: bool) -> PluginManifest {
     PluginManifest {
-        name: "wasi-guest".into(),
+        name: name.into(),
         version: "0.0.0".into(),
-        component: "wasi-guest.wasm".into(),
+        component: format!("{name}.wasm"),
         digest: Digest::of(component),
         imports: BTreeSet::new(),
         limits: Limits {
@@ -45,9 +55,12 @@ fn manifest(component: &[u8], wasi: bool) -> PluginManifest {
 
 /// A runtime whose log filter admits only the host's report of discarded output.
 fn runtime() -> (Runtime, Arc<LogFilter>, MemorySink) {
-    let allow: AllowList =
-        toml::from_str("[host.plugin-output-discarded]\nfields = [\"plugin\", \"bytes\"]\n")
-            .expect("allow-list");
+    let allow: AllowList = toml::from_str(
+        "[request.plugin-output-discarded.fields]\n\
+         plugin.labels = [\"wasi-guest\"]\n\
+         bytes.buckets = [1, 24, 1000]\n",
+    )
+    .expect("allow-list");
     let sink = MemorySink::default();
     let filter = Arc::new(LogFilter::new(allow, Arc::new(sink.clone())));
     let capabilities = Capabilities::new(
@@ -147,4 +160,30 @@ fn wasi_component_runs_in_the_empty_context() {
     // request-completed (and wasmtime-wasi's own trace events, which name
     // no allow-listed event) are dropped and counted.
     assert!(filter.stats().dropped_events >= 2, "{:?}", filter.stats());
+}
+
+#[test]
+fn wasi_blocking_calls_end_at_the_time_limit() {
+    let (mut runtime, _, _) = runtime();
+    let component = fixture("wasi-sleeper");
+    let mut manifest = named_manifest("wasi-sleeper", &component, true);
+    manifest.limits.time_ms = 100;
+    runtime
+        .load_plugin(manifest, &component)
+        .expect("granted wasi loads");
+    // The fixture sleeps for an hour in host code; on its own thread, so
+    // that a host that cannot stop it fails this test instead of hanging it.
+    let (done, outcome) = std::sync::mpsc::channel();
+    let started = Instant::now();
+    std::thread::spawn(move || {
+        let _ = done.send(runtime.run("wasi-sleeper", summarise(1)));
+    });
+    let outcome = outcome
+        .recv_timeout(Duration::from_secs(2))
+        .unwrap_or_else(|_| panic!("still blocked after {:?}", started.elapsed()));
+    assert!(
+        matches!(outcome, Err(RunError::TimeLimit { limit_ms: 100, .. })),
+        "{outcome:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
 }

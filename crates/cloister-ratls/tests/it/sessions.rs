@@ -5,8 +5,8 @@
 //! All evidence here comes from a SIMULATED platform; the verifiers accept
 //! it only because their policy sets `allow_simulated`.
 
-use std::sync::{Arc, OnceLock, Weak};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak, mpsc};
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -15,8 +15,8 @@ use cloister_attestation::{
     Evidence, Nonce, ProviderError, SimulatedProvider, TlsExporter, VerifyError, report_data,
 };
 use cloister_ratls::{
-    ClientError, ClientSession, FeatureService, InMemoryTransport, SESSION_PATH, SessionAttester,
-    SessionConfig, SessionError, SessionTable, Transport, TransportError, routes,
+    Cancellation, ClientError, ClientSession, FeatureService, InMemoryTransport, SESSION_PATH,
+    SessionAttester, SessionConfig, SessionError, SessionTable, Transport, TransportError, routes,
 };
 use common::{HOST_DATA, Host, IDLE, ManualClock, RELEASED, provider, summarise, verifier};
 use tower::ServiceExt;
@@ -410,4 +410,157 @@ async fn the_http_route_carries_a_whole_session_and_reports_errors() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}
+
+/// A feature that holds its request until the test lets it go.
+struct HeldFeature {
+    entered: mpsc::SyncSender<()>,
+    release: Mutex<mpsc::Receiver<()>>,
+}
+
+impl FeatureService for HeldFeature {
+    fn handle(&self, _: FeatureRequest) -> Result<FeatureResponse, RequestError> {
+        let _ = self.entered.send(());
+        let release = self.release.lock().unwrap_or_else(PoisonError::into_inner);
+        let _ = release.recv_timeout(Duration::from_secs(10));
+        Ok(FeatureResponse::Summary {
+            text: "held".into(),
+            messages_covered: 1,
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_second_exchange_while_one_runs_is_refused_at_once() {
+    let (entered, running) = mpsc::sync_channel(1);
+    let (release, held) = mpsc::channel();
+    let feature = HeldFeature {
+        entered,
+        release: Mutex::new(held),
+    };
+    let table = SessionTable::new(
+        &SessionConfig::default(),
+        provider(RELEASED),
+        Arc::new(feature),
+    )
+    .map(Arc::new)
+    .unwrap_or_else(|e| panic!("table: {e}"));
+    let mut session =
+        ClientSession::establish(InMemoryTransport::new(Arc::clone(&table)), &verifier(true))
+            .await
+            .unwrap_or_else(|e| panic!("establish: {e}"));
+    let session_id = session.session_id().to_owned();
+    let first = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .block_on(session.request(&summarise("first")))
+    });
+    running
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("the first request never ran: {e}"));
+
+    let asked = Instant::now();
+    let second = table.exchange(&session_id, &[23, 3, 3, 0, 1, 0]);
+    assert!(matches!(second, Err(SessionError::Busy)), "{second:?}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "refused at once, not queued: {:?}",
+        asked.elapsed()
+    );
+
+    release.send(()).unwrap_or_else(|e| panic!("{e}"));
+    let answer = first.join().unwrap_or_else(|_| panic!("first request"));
+    assert!(
+        answer.is_ok(),
+        "the session outlives the refusal: {answer:?}"
+    );
+}
+
+/// A feature that runs until its caller gives up (ten seconds at most) and
+/// reports whether it was told to stop.
+struct UntilCancelled {
+    stopped: mpsc::SyncSender<bool>,
+}
+
+impl FeatureService for UntilCancelled {
+    /// Never called: the table always asks for a cancellable request.
+    fn handle(&self, _: FeatureRequest) -> Result<FeatureResponse, RequestError> {
+        Err(RequestError::AtCapacity)
+    }
+
+    fn handle_cancellable(
+        &self,
+        _: FeatureRequest,
+        cancel: &Cancellation,
+    ) -> Result<FeatureResponse, RequestError> {
+        let started = Instant::now();
+        while !cancel.is_cancelled() && started.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = self.stopped.send(cancel.is_cancelled());
+        Err(RequestError::AtCapacity)
+    }
+}
+
+/// The HTTP route, given up on after `patience`, as a gateway gives up on
+/// a host that is too slow.
+struct ImpatientTransport {
+    route: RouteTransport,
+    patience: Duration,
+}
+
+impl Transport for ImpatientTransport {
+    async fn exchange(
+        &self,
+        session_id: &str,
+        records: Vec<u8>,
+    ) -> Result<Vec<u8>, TransportError> {
+        tokio::time::timeout(self.patience, self.route.exchange(session_id, records))
+            .await
+            .map_err(|_| TransportError::Failed("gave up".into()))?
+    }
+}
+
+#[tokio::test]
+async fn work_whose_caller_gave_up_is_cancelled() {
+    let (stopped, outcome) = mpsc::sync_channel(1);
+    let table = SessionTable::new(
+        &SessionConfig::default(),
+        provider(RELEASED),
+        Arc::new(UntilCancelled { stopped }),
+    )
+    .map(Arc::new)
+    .unwrap_or_else(|e| panic!("table: {e}"));
+    let transport = ImpatientTransport {
+        route: RouteTransport(routes(Arc::clone(&table))),
+        patience: Duration::from_secs(2),
+    };
+    let mut session = ClientSession::establish(transport, &verifier(true))
+        .await
+        .unwrap_or_else(|e| panic!("establish: {e}"));
+    let answer = session.request(&summarise("a long one")).await;
+    assert!(
+        matches!(
+            &answer,
+            Err(ClientError::Transport(TransportError::Failed(_)))
+        ),
+        "{answer:?}"
+    );
+    let cancelled =
+        tokio::task::spawn_blocking(move || outcome.recv_timeout(Duration::from_secs(5)))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|e| {
+                panic!("the feature did not stop within 5 s of the gateway giving up: {e}")
+            });
+    assert!(cancelled, "the feature ran on after its caller gave up");
+    // The session whose answer nobody received is gone.
+    for _ in 0..100 {
+        if table.stats().open == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(table.stats().open, 0);
 }

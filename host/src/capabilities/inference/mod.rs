@@ -20,6 +20,7 @@ use cloister_inference::{
     ChatMessage, FinishReason, GenerateRequest, Generation as EngineGeneration, InferenceBackend,
     InferenceError, Prompt as EnginePrompt, Role as EngineRole, SamplingParams,
 };
+use cloister_ratls::Cancellation;
 use serde::{Deserialize, Serialize};
 use wasmtime::component::{HasSelf, Linker, Resource, ResourceTable};
 
@@ -114,6 +115,7 @@ impl Capability for InferenceCapability {
             grants: context.grants.clone(),
             started: context.started,
             deadline: context.deadline,
+            cancel: context.cancel.clone(),
             streams: ResourceTable::new(),
         }
     }
@@ -127,6 +129,8 @@ pub struct InferenceInstance {
     budget: Budget,
     started: Instant,
     deadline: Instant,
+    /// Set once the request's caller gave up: no more calls start.
+    cancel: Cancellation,
     streams: ResourceTable,
 }
 
@@ -157,10 +161,11 @@ impl InferenceInstance {
             .is_some_and(|g| g.models.contains(model))
     }
 
-    /// Refuses a call once the request's wall time is over.
+    /// Refuses a call once the request's wall time is over, or its caller
+    /// gave up (the epoch check then stops the guest).
     fn check_time(&mut self) -> Result<(), Error> {
         let now = Instant::now();
-        if now >= self.deadline {
+        if now >= self.deadline || self.cancel.is_cancelled() {
             let elapsed = now.saturating_duration_since(self.started).as_millis();
             self.budget
                 .out_of_time(u64::try_from(elapsed).unwrap_or(u64::MAX));
@@ -511,6 +516,7 @@ mod tests {
             }),
             started,
             deadline: started + time,
+            cancel: &Cancellation::new(),
         })
     }
 

@@ -80,7 +80,8 @@ pub struct Limits {
     pub table_elements: u32,
     /// Wall time of the whole request, inference included.
     pub time_ms: u64,
-    /// Most bytes of text in the response.
+    /// Most bytes of the response as the client receives it (JSON, envelope
+    /// and error strings included).
     pub max_output_bytes: u64,
 }
 

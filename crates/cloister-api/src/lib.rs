@@ -300,7 +300,7 @@ pub enum RequestError {
     #[error("the feature trapped")]
     PluginTrapped,
     /// The response is larger than the plugin's manifest allows.
-    #[error("the feature returned {actual} bytes of text; its limit is {limit}")]
+    #[error("the feature returned a {actual}-byte response; its limit is {limit} bytes")]
     OutputTooLarge {
         /// The limit.
         limit: u64,

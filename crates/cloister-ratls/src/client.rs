@@ -468,14 +468,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_host_that_keeps_asking_gets_one_exchange_per_step() {
-        let policy = Policy {
-            allow_simulated: false,
-            report_versions: 2..=5,
-            allowed_vmpls: [0].into(),
-            minimum_tcb: Tcb::default(),
-            accepted: AllowList::default(),
-        };
-        let verifier = Verifier::new(TrustAnchors::amd(), policy, AllowList::default());
+        let verifier = production_verifier();
         // Stalling in the handshake (0 honest answers), then in the
         // attestation step (1 honest answer: the handshake).
         for honest_answers in [0, 1] {
@@ -529,8 +522,8 @@ mod tests {
         }
     }
 
-    /// A table requiring callers to attest under a production policy.
-    fn mutual_table(feature: Arc<Counting>) -> Arc<SessionTable> {
+    /// A verifier under a production policy (real AMD roots only).
+    fn production_verifier() -> Verifier<AllowList> {
         let policy = Policy {
             allow_simulated: false,
             report_versions: 2..=5,
@@ -538,7 +531,12 @@ mod tests {
             minimum_tcb: Tcb::default(),
             accepted: AllowList::default(),
         };
-        let callers = Verifier::new(TrustAnchors::amd(), policy, AllowList::default());
+        Verifier::new(TrustAnchors::amd(), policy, AllowList::default())
+    }
+
+    /// A table requiring callers to attest under a production policy.
+    fn mutual_table(feature: Arc<Counting>) -> Arc<SessionTable> {
+        let callers = production_verifier();
         let table = SessionTable::new(
             &SessionConfig::default(),
             Arc::new(PlaceholderEvidence),

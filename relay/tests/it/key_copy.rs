@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::routing::get;
-use cloister_relay::RelayConfig;
+use cloister_relay::{KeyCache, RelayConfig};
 use cloister_wire::{OHTTP_KEYS_PATH, media};
 use tokio::net::TcpListener;
 
@@ -33,11 +33,11 @@ async fn key_endpoint(fetches: Arc<AtomicUsize>) -> String {
     format!("http://{addr}{OHTTP_KEYS_PATH}")
 }
 
-#[tokio::test]
-async fn clients_get_the_relays_copy_and_never_cause_a_fetch() {
-    let fetches = Arc::new(AtomicUsize::new(0));
+/// A relay copying the key list at `key_config_url`: its key endpoint and
+/// its copy.
+async fn relay_copying(key_config_url: String) -> (String, Arc<KeyCache>) {
     let config = RelayConfig {
-        key_config_url: key_endpoint(Arc::clone(&fetches)).await,
+        key_config_url,
         ..RelayConfig::default()
     };
     let (app, keys) = cloister_relay::app_with_keys(config).expect("relay app");
@@ -47,6 +47,13 @@ async fn clients_get_the_relays_copy_and_never_cause_a_fetch() {
         listener.local_addr().expect("addr")
     );
     tokio::spawn(async move { axum::serve(listener, app).await });
+    (relay, keys)
+}
+
+#[tokio::test]
+async fn clients_get_the_relays_copy_and_never_cause_a_fetch() {
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let (relay, keys) = relay_copying(key_endpoint(Arc::clone(&fetches)).await).await;
     keys.loaded().await;
 
     for _ in 0..5 {
@@ -78,17 +85,7 @@ async fn clients_get_the_relays_copy_and_never_cause_a_fetch() {
 
 #[tokio::test]
 async fn without_a_copy_clients_are_told_to_come_back() {
-    let config = RelayConfig {
-        key_config_url: "http://127.0.0.1:9/.well-known/ohttp-gateway".into(),
-        ..RelayConfig::default()
-    };
-    let (app, keys) = cloister_relay::app_with_keys(config).expect("relay app");
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let relay = format!(
-        "http://{}{OHTTP_KEYS_PATH}",
-        listener.local_addr().expect("addr")
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (relay, keys) = relay_copying(format!("http://127.0.0.1:9{OHTTP_KEYS_PATH}")).await;
     assert!(keys.refresh().await.is_err());
     let answer = reqwest::get(&relay).await.expect("relay answers");
     assert_eq!(answer.status(), 503);

@@ -486,18 +486,21 @@ async fn a_host_that_keeps_asking_gets_one_token_per_exchange_and_the_session_st
 /// the copy of this test binary it runs in another working directory.
 const PLANTED_CONFIG: &str = "CLOISTER_E2E_PLANTED_CONFIG";
 
+/// A directory holding `policies/attestation.toml`, a copy of the policy `name`.
+fn with_attestation_policy(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir(dir.path().join("policies")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::copy(policy(name), dir.path().join("policies/attestation.toml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    dir
+}
+
 #[tokio::test]
 async fn a_trust_file_planted_in_the_working_directory_is_ignored() {
     let stack = Stack::start(RELEASED).await;
     // The configuration names its attestation policy relatively: the
     // production one, next to the configuration file.
-    let config_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    std::fs::create_dir(config_dir.path().join("policies")).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::copy(
-        policy("attestation.toml"),
-        config_dir.path().join("policies/attestation.toml"),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let config_dir = with_attestation_policy("attestation.toml");
     let c = &stack.config;
     let text = format!(
         "demo = true\nstate_dir = {:?}\naccount_file = {:?}\n\n\
@@ -515,13 +518,7 @@ async fn a_trust_file_planted_in_the_working_directory_is_ignored() {
     let config_file = config_dir.path().join("cloister.toml");
     std::fs::write(&config_file, text).unwrap_or_else(|e| panic!("{e}"));
     // The working directory holds a policy that accepts simulated evidence.
-    let working_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    std::fs::create_dir(working_dir.path().join("policies")).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::copy(
-        policy("attestation-simulated.toml"),
-        working_dir.path().join("policies/attestation.toml"),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let working_dir = with_attestation_policy("attestation-simulated.toml");
 
     // This test binary, in that working directory, runs the client.
     let mut command =

@@ -25,17 +25,21 @@ use common::{CountingFeature, RELEASED, provider, summarise, verifier};
 
 use crate::ratls_common as common;
 
+/// A simulated host launched with `measurement`, serving `feature` on loopback.
+async fn simulated_host(
+    measurement: [u8; 48],
+    feature: Arc<CountingFeature>,
+) -> std::net::SocketAddr {
+    let table = SessionTable::new(&SessionConfig::default(), provider(measurement), feature)
+        .unwrap_or_else(|e| panic!("table: {e}"));
+    serve_app(routes(Arc::new(table))).await
+}
+
 /// A host launched with `measurement`, behind its own relay and gateway;
 /// returns the client transport and the host's feature.
 async fn stack(measurement: [u8; 48]) -> (OhttpTransport<UncheckedKeys>, Arc<CountingFeature>) {
     let feature = Arc::new(CountingFeature::default());
-    let table = SessionTable::new(
-        &SessionConfig::default(),
-        provider(measurement),
-        feature.clone(),
-    )
-    .unwrap_or_else(|e| panic!("table: {e}"));
-    let host = serve_app(routes(Arc::new(table))).await;
+    let host = simulated_host(measurement, Arc::clone(&feature)).await;
     let servers = Loopback::start(
         NoRedeemer {
             require_tokens: false,
@@ -109,13 +113,7 @@ impl TokenSource for CountingTokens {
 
 #[tokio::test]
 async fn a_key_config_the_client_refuses_costs_no_token() {
-    let table = SessionTable::new(
-        &SessionConfig::default(),
-        provider(RELEASED),
-        Arc::new(CountingFeature::default()),
-    )
-    .unwrap_or_else(|e| panic!("table: {e}"));
-    let host = serve_app(routes(Arc::new(table))).await;
+    let host = simulated_host(RELEASED, Arc::new(CountingFeature::default())).await;
     let servers = Loopback::start(
         NoRedeemer {
             require_tokens: false,
@@ -204,13 +202,7 @@ impl<R: Router> Router for InnerLengths<R> {
 /// One attested session summarising `text`; what the relay and the
 /// gateway saw of it.
 async fn observed_conversation(text: &str) -> (Vec<(usize, usize)>, Vec<(usize, usize)>) {
-    let table = SessionTable::new(
-        &SessionConfig::default(),
-        provider(RELEASED),
-        Arc::new(CountingFeature::default()),
-    )
-    .unwrap_or_else(|e| panic!("table: {e}"));
-    let host = serve_app(routes(Arc::new(table))).await;
+    let host = simulated_host(RELEASED, Arc::new(CountingFeature::default())).await;
     let at_gateway = Lengths::default();
     let router = InnerLengths {
         inner: forward_to(host),

@@ -366,3 +366,51 @@ fn problem_type(content_type: Option<&str>, body: &[u8]) -> Option<String> {
     let value: serde_json::Value = serde_json::from_slice(body).ok()?;
     value.get("type")?.as_str().map(str::to_owned)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_saved_key_configuration_is_used_across_runs_and_still_checked() {
+        // RFC 9458 Appendix A key configuration.
+        let config = hex::decode("01002031e1f05a740102115220e9af918f738674aec95f54db6e04eb705aae8e79815500080001000100010003")
+            .expect("hex");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ohttp-keys.json");
+        // Nothing listens there: only the saved copy can answer.
+        let url = "http://127.0.0.1:9/.well-known/ohttp-gateway";
+        let save = |expires_at: u64| {
+            let saved =
+                serde_json::json!({ "url": url, "config": config, "expires_at": expires_at });
+            std::fs::write(&path, saved.to_string()).expect("write");
+        };
+        save(cloister_wire::unix_now() + 600);
+        let settings = ClientConfig {
+            key_config_url: url.into(),
+            key_cache_file: Some(path.clone()),
+            ..ClientConfig::default()
+        };
+        let digest = cloister_ohttp_keys::key_config_digest(&config);
+        let pinned = Client::new(settings.clone(), PinnedDigests([digest].into())).expect("client");
+        pinned
+            .ready()
+            .await
+            .expect("the saved copy, without a fetch");
+        // The saved copy is checked like a fetched one.
+        let other = Client::new(settings.clone(), PinnedDigests::default()).expect("client");
+        assert!(matches!(
+            other.ready().await,
+            Err(ClientError::KeyConsistency(_))
+        ));
+        // Past its max-age it is fetched again; a refused key is forgotten.
+        save(cloister_wire::unix_now().saturating_sub(1));
+        let expired = Client::new(settings, PinnedDigests([digest].into())).expect("client");
+        assert!(matches!(
+            expired.ready().await,
+            Err(ClientError::Transport(_))
+        ));
+        expired.forget_keys();
+        assert!(!path.exists());
+    }
+}

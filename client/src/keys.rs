@@ -1,16 +1,24 @@
 //! Fetching, choosing, checking and caching the gateway's key configuration.
+//!
+//! The key list comes from the relay (which serves its own copy), and the
+//! chosen configuration is kept in memory and, when the client is given a
+//! file, on disk across runs, for as long as its `Cache-Control: max-age`
+//! allows: the fewer fetches, the fewer moments a fetch could mark. Whatever
+//! the source, the configuration is checked for consistency before use.
 
 use std::collections::HashSet;
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::io::Write as _;
+use std::path::Path;
 
 use cloister_ohttp_keys::{key_config_digest, split_key_list};
-use cloister_wire::media;
+use cloister_wire::{media, unix_now};
+use serde::{Deserialize, Serialize};
 
 use crate::ClientError;
 
-/// How long a key list without `Cache-Control: max-age` is reused.
-const DEFAULT_CACHE: Duration = Duration::from_secs(60);
+/// How long a key list without `Cache-Control: max-age` is reused, in seconds.
+const DEFAULT_CACHE_SECS: u64 = 60;
 
 /// Confirms that a key configuration is the one everybody gets (DESIGN.md
 /// phase 2): typically by finding its SHA-256 digest
@@ -57,16 +65,46 @@ impl KeyConsistency for PinnedDigests {
     }
 }
 
-/// A chosen key configuration and when to fetch again.
-#[derive(Debug, Clone)]
+/// A chosen key configuration, where it came from and when to fetch again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct CachedKeys {
+    /// The key endpoint it was fetched from.
+    url: String,
     pub(crate) config: Vec<u8>,
-    expires: Instant,
+    /// Unix second from which it must be fetched again.
+    expires_at: u64,
 }
 
 impl CachedKeys {
-    pub(crate) fn fresh(&self, now: Instant) -> Option<&[u8]> {
-        (now < self.expires).then_some(self.config.as_slice())
+    /// The configuration if it came from `url` and is still fresh.
+    pub(crate) fn fresh(&self, url: &str, now_unix: u64) -> Option<&[u8]> {
+        (self.url == url && now_unix < self.expires_at).then_some(self.config.as_slice())
+    }
+
+    /// The copy saved at `path`, if there is a readable one.
+    pub(crate) fn load(path: &Path) -> Option<Self> {
+        let text = std::fs::read(path).ok()?;
+        serde_json::from_slice(&text)
+            .inspect_err(|error| {
+                tracing::debug!(%error, path = %path.display(), "ignoring an unreadable key cache");
+            })
+            .ok()
+    }
+
+    /// Saves this copy at `path` (write-then-rename, mode 0600).
+    pub(crate) fn save(&self, path: &Path) -> std::io::Result<()> {
+        let temporary = path.with_extension("tmp");
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options.mode(0o600);
+        }
+        let mut file = options.open(&temporary)?;
+        file.write_all(&serde_json::to_vec(self).map_err(std::io::Error::other)?)?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)
     }
 }
 
@@ -91,13 +129,14 @@ pub(crate) async fn fetch(http: &reqwest::Client, url: &str) -> Result<CachedKey
         .headers()
         .get("cache-control")
         .and_then(|v| v.to_str().ok())
-        .and_then(max_age)
-        .unwrap_or(DEFAULT_CACHE);
+        .and_then(cloister_wire::max_age)
+        .unwrap_or(DEFAULT_CACHE_SECS);
     let body = answer.bytes().await.map_err(ClientError::Transport)?;
     let config = choose(&body)?;
     Ok(CachedKeys {
+        url: url.to_owned(),
         config,
-        expires: Instant::now() + max_age,
+        expires_at: unix_now().saturating_add(max_age),
     })
 }
 
@@ -108,15 +147,6 @@ fn choose(list: &[u8]) -> Result<Vec<u8>, ClientError> {
         .find(|config| ohttp::KeyConfig::decode(config).is_ok())
         .map(<[u8]>::to_vec)
         .ok_or(ClientError::NoUsableKey)
-}
-
-/// The `max-age` directive of a `Cache-Control` value.
-fn max_age(cache_control: &str) -> Option<Duration> {
-    cache_control.split(',').find_map(|directive| {
-        let (name, value) = directive.trim().split_once('=')?;
-        name.eq_ignore_ascii_case("max-age")
-            .then(|| value.trim().parse().ok().map(Duration::from_secs))?
-    })
 }
 
 #[cfg(test)]
@@ -147,13 +177,26 @@ mod tests {
     }
 
     #[test]
-    fn reads_max_age() {
+    fn a_cached_copy_is_used_only_for_its_endpoint_and_lifetime() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ohttp-keys.json");
+        assert_eq!(CachedKeys::load(&path), None);
+        let cached = CachedKeys {
+            url: "http://relay/keys".into(),
+            config: hex(APPENDIX_A_CONFIG),
+            expires_at: 1_000,
+        };
+        cached.save(&path).expect("save");
+        let loaded = CachedKeys::load(&path).expect("load");
+        assert_eq!(loaded, cached);
         assert_eq!(
-            max_age("public, max-age=300"),
-            Some(Duration::from_secs(300))
+            loaded.fresh("http://relay/keys", 999),
+            Some(&cached.config[..])
         );
-        assert_eq!(max_age("no-store"), None);
-        assert_eq!(max_age("max-age=x"), None);
+        assert_eq!(loaded.fresh("http://relay/keys", 1_000), None);
+        assert_eq!(loaded.fresh("http://elsewhere/keys", 999), None);
+        std::fs::write(&path, "not json").expect("write");
+        assert_eq!(CachedKeys::load(&path), None);
     }
 
     #[tokio::test]

@@ -10,10 +10,13 @@
 //!
 //! * [`Client`]: the Oblivious HTTP client (RFC 9458, RFC 9540).
 //!   [`Client::send`] takes an [`InnerRequest`], and:
-//!   1. fetches the gateway's key configurations (cached for the `max-age`
-//!      the endpoint gives), picks the first one it supports and has the
-//!      [`KeyConsistency`] hook confirm that its digest is the published one,
-//!      so the gateway cannot hand this user a key of their own;
+//!   1. fetches the gateway's key configurations from the relay, which
+//!      serves its own copy so the fetch never reaches the gateway (cached
+//!      in memory, and across runs in [`ClientConfig::key_cache_file`], for
+//!      the `max-age` the endpoint gives), picks the first one it supports
+//!      and has the [`KeyConsistency`] hook confirm that its digest is the
+//!      published one, so the gateway cannot hand this user a key of their
+//!      own;
 //!   2. encodes the request as Binary HTTP (RFC 9292) with a `Date` (the
 //!      gateway's replay defence) and, if given, the `Authorization:
 //!      PrivateToken` header; encapsulates it with a fresh HPKE context;
@@ -79,8 +82,9 @@ pub use tokens::TokenSource;
 pub use transport::OhttpTransport;
 
 use std::io::Cursor;
+use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use bhttp::{Message, Mode};
 use ohttp::ClientRequest;
@@ -93,8 +97,13 @@ use keys::CachedKeys;
 pub struct ClientConfig {
     /// The relay's OHTTP endpoint.
     pub relay_url: String,
-    /// The key configuration endpoint (`…/.well-known/ohttp-gateway`).
+    /// The key configuration endpoint (`…/.well-known/ohttp-gateway`):
+    /// the relay's, which serves its own copy, so that fetching keys does
+    /// not hand this client's address to the gateway.
     pub key_config_url: String,
+    /// Where the checked key configuration is kept across runs, for as long
+    /// as its `max-age` allows; unset: in memory only.
+    pub key_cache_file: Option<PathBuf>,
     /// Time allowed for each HTTP exchange.
     ///
     /// A feature request is one exchange that lasts as long as the plugin's
@@ -111,7 +120,8 @@ impl Default for ClientConfig {
     fn default() -> Self {
         Self {
             relay_url: "http://127.0.0.1:7100/relay".into(),
-            key_config_url: format!("http://127.0.0.1:7200{}", cloister_wire::OHTTP_KEYS_PATH),
+            key_config_url: format!("http://127.0.0.1:7100{}", cloister_wire::OHTTP_KEYS_PATH),
+            key_cache_file: None,
             timeout: Duration::from_secs(105),
         }
     }
@@ -235,19 +245,39 @@ impl<K: KeyConsistency> Client<K> {
         self.key_config().await.map(drop)
     }
 
-    /// The current key configuration: cached, or fetched and checked.
+    /// The current key configuration: cached in memory, or read from the
+    /// key cache file and checked, or fetched, checked and saved there.
     async fn key_config(&self) -> Result<Vec<u8>, ClientError> {
-        if let Some(config) = self
-            .lock_keys()
-            .as_ref()
-            .and_then(|c| c.fresh(Instant::now()))
-        {
+        let url = &self.config.key_config_url;
+        let now = cloister_wire::unix_now();
+        if let Some(config) = self.lock_keys().as_ref().and_then(|c| c.fresh(url, now)) {
             return Ok(config.to_vec());
         }
-        let fetched = keys::fetch(&self.http, &self.config.key_config_url).await?;
-        self.consistency.check(&fetched.config).await?;
-        let config = fetched.config.clone();
-        *self.lock_keys() = Some(fetched);
+        let saved = self
+            .config
+            .key_cache_file
+            .as_deref()
+            .and_then(CachedKeys::load)
+            .filter(|saved| saved.fresh(url, now).is_some());
+        let cached = match saved {
+            Some(saved) => {
+                // A saved copy is checked as a fetched one is: the ledger decides.
+                self.consistency.check(&saved.config).await?;
+                saved
+            }
+            None => {
+                let fetched = keys::fetch(&self.http, url).await?;
+                self.consistency.check(&fetched.config).await?;
+                if let Some(path) = &self.config.key_cache_file
+                    && let Err(error) = fetched.save(path)
+                {
+                    tracing::warn!(%error, path = %path.display(), "cannot save the key configuration");
+                }
+                fetched
+            }
+        };
+        let config = cached.config.clone();
+        *self.lock_keys() = Some(cached);
         Ok(config)
     }
 
@@ -257,9 +287,16 @@ impl<K: KeyConsistency> Client<K> {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Drop the cached key configuration so the next request refetches it.
+    /// Drop the cached key configuration (in memory and on disk) so the
+    /// next request refetches it.
     pub fn forget_keys(&self) {
         *self.lock_keys() = None;
+        if let Some(path) = &self.config.key_cache_file
+            && let Err(error) = std::fs::remove_file(path)
+            && error.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(%error, path = %path.display(), "cannot remove the saved key configuration");
+        }
     }
 
     fn offset(&self) -> std::sync::MutexGuard<'_, i64> {
@@ -328,4 +365,52 @@ fn problem_type(content_type: Option<&str>, body: &[u8]) -> Option<String> {
     }
     let value: serde_json::Value = serde_json::from_slice(body).ok()?;
     value.get("type")?.as_str().map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_saved_key_configuration_is_used_across_runs_and_still_checked() {
+        // RFC 9458 Appendix A key configuration.
+        let config = hex::decode("01002031e1f05a740102115220e9af918f738674aec95f54db6e04eb705aae8e79815500080001000100010003")
+            .expect("hex");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ohttp-keys.json");
+        // Nothing listens there: only the saved copy can answer.
+        let url = "http://127.0.0.1:9/.well-known/ohttp-gateway";
+        let save = |expires_at: u64| {
+            let saved =
+                serde_json::json!({ "url": url, "config": config, "expires_at": expires_at });
+            std::fs::write(&path, saved.to_string()).expect("write");
+        };
+        save(cloister_wire::unix_now() + 600);
+        let settings = ClientConfig {
+            key_config_url: url.into(),
+            key_cache_file: Some(path.clone()),
+            ..ClientConfig::default()
+        };
+        let digest = cloister_ohttp_keys::key_config_digest(&config);
+        let pinned = Client::new(settings.clone(), PinnedDigests([digest].into())).expect("client");
+        pinned
+            .ready()
+            .await
+            .expect("the saved copy, without a fetch");
+        // The saved copy is checked like a fetched one.
+        let other = Client::new(settings.clone(), PinnedDigests::default()).expect("client");
+        assert!(matches!(
+            other.ready().await,
+            Err(ClientError::KeyConsistency(_))
+        ));
+        // Past its max-age it is fetched again; a refused key is forgotten.
+        save(cloister_wire::unix_now().saturating_sub(1));
+        let expired = Client::new(settings, PinnedDigests([digest].into())).expect("client");
+        assert!(matches!(
+            expired.ready().await,
+            Err(ClientError::Transport(_))
+        ));
+        expired.forget_keys();
+        assert!(!path.exists());
+    }
 }

@@ -15,7 +15,9 @@ pub struct GatewayConfig {
     pub listen: SocketAddr,
     /// Path that accepts `message/ohttp-req` POSTs.
     pub path: String,
-    /// Largest encapsulated request accepted, in bytes (larger: 413).
+    /// Largest encapsulated request accepted, in bytes (larger: 413). The
+    /// default fits the largest padded request (a 64 KiB RA-TLS frame) with
+    /// its TLS, Binary HTTP, token and OHTTP overhead.
     pub max_request_bytes: usize,
     /// Keys and their publication.
     pub keys: KeyConfigSettings,
@@ -32,7 +34,7 @@ impl Default for GatewayConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 7200)),
             path: "/gateway".into(),
-            max_request_bytes: 64 * 1024,
+            max_request_bytes: 72 * 1024,
             keys: KeyConfigSettings::default(),
             replay: ReplaySettings::default(),
             tokens: TokenSettings::default(),
@@ -58,8 +60,10 @@ pub struct KeyConfigSettings {
     pub max_cache_secs: u64,
     /// How often to check whether rotation is due, in seconds.
     pub check_every_secs: u64,
-    /// A separate listener for the key configuration endpoint (the CDN
-    /// stand-in); unset: served on the main listener.
+    /// A separate listener for the key configuration endpoint; unset:
+    /// served on the main listener. Clients do not fetch it here: relays
+    /// fetch it and serve their copy, so no client address reaches the
+    /// gateway.
     pub listen: Option<SocketAddr>,
 }
 
@@ -108,14 +112,25 @@ impl Default for ReplaySettings {
 }
 
 /// Token policy.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TokenSettings {
-    /// Require a Privacy Pass token on every request.
+    /// Require a Privacy Pass token on every request. On by default: a
+    /// gateway that serves without tokens lets anyone run the hosts and
+    /// fill the replay store, so turning it off must be written down.
     pub require: bool,
     /// The Privacy Pass issuer whose tokens are redeemed. Without it no token
     /// can be checked, so `require = true` refuses every request.
     pub issuer: Option<IssuerSettings>,
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        Self {
+            require: true,
+            issuer: None,
+        }
+    }
 }
 
 /// Where the gateway learns the issuer's keys and which challenge it accepts.
@@ -234,6 +249,28 @@ mod tests {
             router >= budget + HOST_WORK,
             "the router gives a host {router:?}, but a plugin may run {budget:?} and the host needs {HOST_WORK:?} more"
         );
+    }
+
+    #[tokio::test]
+    async fn the_gateway_requires_tokens_by_default() {
+        use crate::token::{NoRedeemer, TokenRedeemer, TokenRejection};
+        let example: GatewayConfig =
+            toml::from_str(include_str!("../gateway.example.toml")).expect("example parses");
+        for config in [
+            GatewayConfig::default(),
+            toml::from_str("").expect("empty file"),
+            toml::from_str("[tokens]\n").expect("empty [tokens]"),
+            example,
+        ] {
+            assert!(config.tokens.require);
+            // What the binary runs without a [tokens.issuer]: tokenless requests refused.
+            let redeemer = NoRedeemer {
+                require_tokens: config.tokens.require,
+            };
+            assert_eq!(redeemer.redeem(None).await, Err(TokenRejection::Missing));
+        }
+        let open: GatewayConfig = toml::from_str("[tokens]\nrequire = false\n").expect("parses");
+        assert!(!open.tokens.require, "turned off only when written down");
     }
 
     #[test]

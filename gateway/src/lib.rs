@@ -17,13 +17,14 @@
 //!    configuration;
 //! 2. decapsulates with the `ohttp` crate and parses the inner Binary HTTP
 //!    request (RFC 9292) with `bhttp` ([`decapsulate_and_parse`]);
-//! 3. refuses replays: the inner request must carry a `Date` within the
-//!    configured window, and the encapsulated key of every accepted request
-//!    is remembered for that window ([`ReplayGuard`]);
+//! 3. refuses a request whose `Date` is outside the configured window;
 //! 4. asks the [`TokenRedeemer`] ([`PrivacyPassRedeemer`] in production) to
 //!    redeem the `Authorization: PrivateToken` header, failing closed, then
 //!    strips it;
-//! 5. hands the request to a [`Router`] ([`HttpForwardRouter`] in
+//! 5. refuses replays: the encapsulated key of every paid request is
+//!    remembered for the window ([`ReplayGuard`]), so requests without a
+//!    valid token never take room in that store;
+//! 6. hands the request to a [`Router`] ([`HttpForwardRouter`] in
 //!    production), which picks the host from the session id, and
 //!    encapsulates the host's answer.
 //!

@@ -260,11 +260,26 @@ impl<R: Router, T: TokenRedeemer> Gateway<R, T> {
             "date not acceptable",
             Rejection::DateRejected,
         );
-        let date = date.ok_or(date_problem)?;
-        match self
-            .replay
-            .check_and_record(enc, date.as_secs(), unix_now())
-        {
+        let date = date.ok_or(date_problem)?.as_secs();
+        let now = unix_now();
+        if !self.replay.date_acceptable(date, now) {
+            return Err(date_problem);
+        }
+        // The token before the replay store: only a request that paid may
+        // take a place in it, so a flood without tokens cannot fill it and
+        // turn paying clients away. A replayed request carries a token
+        // already spent, and is refused here or by the replay check.
+        let authorization = request.header().get(b"authorization");
+        if let Err(rejection) = self.tokens.redeem(authorization).await {
+            tracing::debug!(%rejection, "token refused");
+            return Err(InnerRejection::new(
+                401,
+                "about:blank",
+                "token required",
+                Rejection::TokenRejected,
+            ));
+        }
+        match self.replay.check_and_record(enc, date, now) {
             ReplayVerdict::Fresh => {}
             ReplayVerdict::DateOutOfWindow => return Err(date_problem),
             ReplayVerdict::Replayed => {
@@ -283,16 +298,6 @@ impl<R: Router, T: TokenRedeemer> Gateway<R, T> {
                     Rejection::ReplayStoreFull,
                 ));
             }
-        }
-        let authorization = request.header().get(b"authorization");
-        if let Err(rejection) = self.tokens.redeem(authorization).await {
-            tracing::debug!(%rejection, "token refused");
-            return Err(InnerRejection::new(
-                401,
-                "about:blank",
-                "token required",
-                Rejection::TokenRejected,
-            ));
         }
         let request = without_authorization(&request);
         self.router.route(request).await.map_err(|error| {

@@ -58,6 +58,15 @@ impl ReplayGuard {
         self.window
     }
 
+    /// Whether a request dated `request_date_unix` is within the window of
+    /// `now_unix`: the check a request must pass before it may spend a
+    /// token, so that a client whose clock is off keeps its token for the
+    /// retry with the corrected `Date`.
+    #[must_use]
+    pub fn date_acceptable(&self, request_date_unix: u64, now_unix: u64) -> bool {
+        request_date_unix.abs_diff(now_unix) <= self.window.as_secs()
+    }
+
     /// Check the request's date and encapsulated key, recording the key when fresh.
     pub fn check_and_record(
         &self,
@@ -66,7 +75,7 @@ impl ReplayGuard {
         now_unix: u64,
     ) -> ReplayVerdict {
         let window = self.window.as_secs();
-        if request_date_unix.abs_diff(now_unix) > window {
+        if !self.date_acceptable(request_date_unix, now_unix) {
             return ReplayVerdict::DateOutOfWindow;
         }
         let forget_after = request_date_unix.saturating_add(window);

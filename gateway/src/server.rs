@@ -1,5 +1,5 @@
 //! The HTTP face of the gateway (axum): the OHTTP endpoint, the key
-//! configuration endpoint standing in for the CDN, `/healthz` and `/metrics`.
+//! configuration endpoint that relays copy from, `/healthz` and `/metrics`.
 
 use std::sync::Arc;
 
@@ -75,18 +75,24 @@ async fn ohttp<R: Router, T: TokenRedeemer>(
     response
 }
 
-/// Serve the gateway on `listener`: `POST {path}` for encapsulated requests
-/// (bodies over `max_body` get 413), plus the key configuration endpoint,
-/// `/healthz` and `/metrics`.
+/// Serve the gateway on `listener` (a [`TcpListener`], or any axum
+/// listener, such as one that records its peers in a test): `POST {path}`
+/// for encapsulated requests (bodies over `max_body` get 413), plus the key
+/// configuration endpoint (for relays, which serve their own copy to
+/// clients), `/healthz` and `/metrics`.
 ///
 /// # Errors
 /// The listener failed.
-pub async fn serve<R: Router, T: TokenRedeemer>(
-    listener: TcpListener,
+pub async fn serve<R: Router, T: TokenRedeemer, L>(
+    listener: L,
     gateway: Arc<Gateway<R, T>>,
     path: &str,
     max_body: usize,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     let app = axum::Router::new()
         .route(path, post(ohttp::<R, T>))
         .layer(DefaultBodyLimit::max(max_body))

@@ -26,8 +26,10 @@ pub enum TokenRejection {
 }
 
 /// Redeems the token on an inner request. Implementations must fail closed:
-/// any doubt is a rejection. Called after the replay check, so a replayed
-/// request never spends a token twice.
+/// any doubt is a rejection. Called after the `Date` check and before the
+/// replay store records the request, so that only paid requests take room
+/// there; a replayed request carries a token already spent and is refused
+/// as a double spend.
 pub trait TokenRedeemer: Send + Sync + 'static {
     /// Redeem the token carried in `authorization` (the value of the inner
     /// request's `Authorization` header, if any).

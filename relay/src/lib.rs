@@ -10,12 +10,18 @@
 //! unchanged (status, content type and body). A party other than the
 //! gateway's operator runs it.
 //!
+//! It also serves the gateway's key configuration to clients
+//! (`GET /.well-known/ohttp-gateway`) from a copy it refreshes on its own
+//! schedule ([`KeyCache`]), so that fetching keys does not hand the client's
+//! address to the gateway either.
+//!
 //! # Main types
 //!
 //! * [`RelayConfig`]: the TOML configuration (`relay.example.toml`), with
 //!   defaults that work on loopback.
-//! * [`app`]: the routes (`POST {path}`, `/healthz`, `/metrics`);
-//!   [`serve`] runs them on a listener.
+//! * [`app`]: the routes (`POST {path}`, the key configuration,
+//!   `/healthz`, `/metrics`); [`serve`] runs them on a listener;
+//!   [`app_with_keys`] also returns the [`KeyCache`].
 //!
 //! # Cargo features
 //!
@@ -63,7 +69,9 @@
 //! # }
 //! ```
 
-use std::net::SocketAddr;
+mod keys;
+
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,11 +81,13 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use cloister_metrics::{Counter, ErrorKind, ServerMetrics};
-use cloister_wire::media;
+use cloister_wire::{OHTTP_KEYS_PATH, media};
 use serde::Deserialize;
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
+
+pub use keys::{KeyCache, KeyFetchError};
 
 /// Media types of gateway answers passed back to the client; anything else
 /// is passed back without a content type.
@@ -93,7 +103,19 @@ pub struct RelayConfig {
     pub path: String,
     /// The gateway's OHTTP endpoint: the only place requests go.
     pub gateway_url: String,
-    /// Largest request body accepted, in bytes (larger: 413).
+    /// Where the relay fetches the gateway's key configuration, which it
+    /// serves to clients at `/.well-known/ohttp-gateway`.
+    pub key_config_url: String,
+    /// The longest the relay serves one copy of the key configuration
+    /// before fetching it again, in seconds; it refetches sooner when the
+    /// copy's `max-age` runs out.
+    pub key_refresh_secs: u64,
+    /// The local address the relay's connections to the gateway leave
+    /// from; unset: the system's choice.
+    pub outbound_address: Option<IpAddr>,
+    /// Largest request body accepted, in bytes (larger: 413). The default
+    /// fits the largest padded request (a 64 KiB RA-TLS frame) with its TLS,
+    /// Binary HTTP, token and OHTTP overhead.
     pub max_request_bytes: usize,
     /// Largest gateway answer passed back, in bytes (larger: 502).
     pub max_response_bytes: usize,
@@ -116,7 +138,10 @@ impl Default for RelayConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 7100)),
             path: "/relay".into(),
             gateway_url: "http://127.0.0.1:7200/gateway".into(),
-            max_request_bytes: 64 * 1024,
+            key_config_url: format!("http://127.0.0.1:7200{OHTTP_KEYS_PATH}"),
+            key_refresh_secs: 300,
+            outbound_address: None,
+            max_request_bytes: 72 * 1024,
             max_response_bytes: 1024 * 1024,
             timeout_ms: 90_000,
         }
@@ -182,34 +207,60 @@ impl Relay {
     }
 }
 
-/// The relay's routes: `POST {path}`, `/healthz` and `/metrics`
-/// (requests, [`RelayFailure`]s and latency, in OpenMetrics text).
+/// The relay's routes: `POST {path}`, `GET /.well-known/ohttp-gateway`,
+/// `/healthz` and `/metrics` (requests, [`RelayFailure`]s and latency, in
+/// OpenMetrics text). Must be called inside a Tokio runtime: it starts the
+/// task that keeps the key configuration fresh.
 ///
 /// # Errors
 /// The outbound HTTP client could not be built.
 pub fn app(config: RelayConfig) -> Result<axum::Router, RelayError> {
+    app_with_keys(config).map(|(app, _)| app)
+}
+
+/// As [`app`], and the relay's [`KeyCache`] (to wait for its first copy, or
+/// to have it refresh now).
+///
+/// # Errors
+/// The outbound HTTP client could not be built.
+pub fn app_with_keys(config: RelayConfig) -> Result<(axum::Router, Arc<KeyCache>), RelayError> {
     // No default headers, no cookie store, no redirects: the outbound request holds only what we put in it.
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .local_address(config.outbound_address)
         .build()?;
     let max = config.max_request_bytes;
     let path = config.path.clone();
     let mut metrics = ServerMetrics::new("cloister_relay");
     let forwarded = metrics.counter("forwarded", "Gateway answers passed back to clients.");
+    let served = metrics.counter(
+        "key_configs_served",
+        "Key configurations served to clients from the relay's copy.",
+    );
     let metrics = Arc::new(metrics);
+    let keys = Arc::new(KeyCache::new(
+        http.clone(),
+        config.key_config_url.clone(),
+        Duration::from_secs(config.key_refresh_secs),
+        served,
+    ));
+    keys::spawn_refresher(Arc::downgrade(&keys));
     let relay = Arc::new(Relay {
         config,
         http,
         metrics: Arc::clone(&metrics),
         forwarded,
     });
-    Ok(metrics.instrument(
+    let app = metrics.instrument(
         axum::Router::new()
             .route(&path, post(forward))
             .layer(DefaultBodyLimit::max(max))
             .with_state(relay)
+            .route(OHTTP_KEYS_PATH, get(keys::serve_keys))
+            .with_state(Arc::clone(&keys))
             .route("/healthz", get(|| async { "ok\n" })),
-    ))
+    );
+    Ok((app, keys))
 }
 
 /// Serve the relay on `listener` until the listener fails.
@@ -343,6 +394,9 @@ mod tests {
         assert_eq!(parsed.listen, default.listen);
         assert_eq!(parsed.gateway_url, default.gateway_url);
         assert_eq!(parsed.max_request_bytes, default.max_request_bytes);
+        assert_eq!(parsed.key_config_url, default.key_config_url);
+        assert_eq!(parsed.key_refresh_secs, default.key_refresh_secs);
+        assert_eq!(parsed.outbound_address, default.outbound_address);
         assert_eq!(parsed.timeout_ms, default.timeout_ms);
         assert!(
             toml::from_str::<RelayConfig>("gateway = \"x\"").is_err(),

@@ -2,13 +2,16 @@
 //! the whole six-phase chain, every party its own process on loopback.
 //!
 //! 1. the ledger (throwaway demo reviewers) and the Privacy Pass issuer start;
-//! 2. the gateway (tokens required, OHTTP keys) and the relay start;
+//! 2. the gateway (tokens required, OHTTP keys) and the relay start; the
+//!    relay serves its own copy of the gateway's key configuration, which is
+//!    where the client fetches it;
 //! 3. this tree's release (plugins, policies, simulated CVM measurement, the
 //!    gateway's key configuration) is signed by 2 of 3 demo reviewers and logged;
 //! 4. the host serves RA-TLS with the real model (SIMULATED attestation);
-//! 5. the `cloister` CLI fetches tokens, syncs the ledger, checks the key
-//!    configuration and the host's evidence against it, and only then sends
-//!    the conversation.
+//! 5. the `cloister` CLI (told it is a demo: the attestation is simulated)
+//!    fetches tokens, syncs the ledger under the pinned demo reviewer
+//!    policy, checks the key configuration and the host's evidence against
+//!    it, and only then sends the conversation.
 //!
 //! Everything lives under `target/demo/`; logs of each party are in
 //! `target/demo/logs/`. The processes are stopped when the demo ends.
@@ -39,6 +42,7 @@ const BINARIES: &[(&str, &str)] = &[
 #[derive(serde::Deserialize)]
 struct DemoLedger {
     reviewer_keys: Vec<PathBuf>,
+    policy_path: PathBuf,
     config_path: PathBuf,
     log_public_key: String,
 }
@@ -171,9 +175,12 @@ pub(crate) fn run_demo(root: &Path) -> Result<()> {
     write(
         &client_config,
         &format!(
-            "state_dir = {state:?}\naccount_file = {account:?}\n\n\
+            "# DEMO: the simulated attestation policy below is not a release's.\n\
+             demo = true\nstate_dir = {state:?}\naccount_file = {account:?}\n\n\
              [attestation]\n# SIMULATED evidence: the demo has no SEV-SNP hardware.\npolicy_file = {policy:?}\n\n\
-             [trust]\nauthority = \"ledger\"\nledger_url = \"http://127.0.0.1:7400\"\nledger_log_key = \"{log_key}\"\n",
+             [trust]\nauthority = \"ledger\"\nledger_url = \"http://127.0.0.1:7400\"\nledger_log_key = \"{log_key}\"\n\
+             # The demo's own (throwaway) reviewers, pinned as a release's would be.\n\
+             reviewer_policy_file = {reviewers:?}\n",
             state = client_dir.display().to_string(),
             account = client_dir.join("account.toml").display().to_string(),
             policy = root
@@ -181,6 +188,7 @@ pub(crate) fn run_demo(root: &Path) -> Result<()> {
                 .display()
                 .to_string(),
             log_key = ledger.log_public_key,
+            reviewers = ledger.policy_path.display().to_string(),
         ),
     )?;
     let account = Command::new(bin("cloister"))

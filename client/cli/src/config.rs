@@ -1,6 +1,13 @@
 //! The `cloister` configuration file. Every field has a default that works
 //! against the parties on their agreed loopback ports (see
 //! `cloister.example.toml`, which a test keeps equal to these defaults).
+//!
+//! Relative paths in a configuration file are relative to that file's own
+//! directory, never to the working directory: whoever can write to the
+//! directory a user happens to run `cloister` in must not be able to plant
+//! an attestation policy or an allow-list there. The trust files (the
+//! attestation policy, the reviewer policy, the pinned allow-list) are
+//! refused when relative, which only the built-in defaults leave them.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,6 +22,12 @@ use serde::Deserialize;
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
+    /// DEMO ONLY: run without the protections a release needs (a pinned
+    /// reviewer policy over the transparency ledger, real SEV-SNP
+    /// evidence), for example with `authority = "pinned"` or the simulated
+    /// attestation policy. Off by default: without it such a configuration
+    /// is refused. Every run with it on says so loudly.
+    pub demo: bool,
     /// Where the wallet and the account key live (created mode 0700).
     pub state_dir: PathBuf,
     /// The account key file (written by `cloister account new`).
@@ -41,7 +54,9 @@ pub struct Config {
 pub struct NetworkSettings {
     /// The relay's OHTTP endpoint.
     pub relay_url: String,
-    /// The gateway's key configuration endpoint (RFC 9540).
+    /// The key configuration endpoint (RFC 9540): the relay's, which
+    /// serves its own copy of the gateway's, so the gateway never sees this
+    /// client fetch it. Kept in `state_dir` as long as its `max-age` allows.
     pub key_config_url: String,
     /// The service name inside the inner requests.
     pub authority: String,
@@ -87,8 +102,8 @@ pub struct TrustSettings {
     pub ledger_url: String,
     /// The ledger's log key (Ed25519 public key, hex), pinned out of band.
     pub ledger_log_key: String,
-    /// A reviewer policy to pin: logged entries are then trusted only with
-    /// reviewer signatures satisfying it.
+    /// The reviewer policy to pin: logged entries are trusted only with
+    /// reviewer signatures satisfying it. Required unless `demo` is set.
     pub reviewer_policy_file: Option<PathBuf>,
     /// The pinned allow-list (see `crate::trust`).
     pub pinned_file: PathBuf,
@@ -107,6 +122,7 @@ pub enum Authority {
 impl Default for Config {
     fn default() -> Self {
         Self {
+            demo: false,
             state_dir: "cloister-state".into(),
             account_file: "cloister-state/account.toml".into(),
             timeout_secs: ClientConfig::default().timeout.as_secs(),
@@ -165,7 +181,8 @@ impl Default for TrustSettings {
 }
 
 impl Config {
-    /// Reads `path`, or the defaults when there is none.
+    /// Reads `path`, or the defaults when there is none. Relative paths in
+    /// the file are made relative to the file's directory.
     pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
         let Some(path) = path else {
             tracing::debug!("no --config given: built-in defaults");
@@ -173,7 +190,30 @@ impl Config {
         };
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+        let mut config: Self =
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let file =
+            std::path::absolute(path).with_context(|| format!("locating {}", path.display()))?;
+        config.resolve_paths(file.parent().unwrap_or(Path::new("/")));
+        Ok(config)
+    }
+
+    /// Joins every relative path onto `base`.
+    fn resolve_paths(&mut self, base: &Path) {
+        let paths = [
+            &mut self.state_dir,
+            &mut self.account_file,
+            &mut self.attestation.policy_file,
+            &mut self.trust.pinned_file,
+        ];
+        for path in paths
+            .into_iter()
+            .chain(self.trust.reviewer_policy_file.as_mut())
+        {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        }
     }
 
     /// Time allowed for each HTTP exchange.
@@ -186,6 +226,7 @@ impl Config {
         ClientConfig {
             relay_url: self.network.relay_url.clone(),
             key_config_url: self.network.key_config_url.clone(),
+            key_cache_file: Some(self.state_dir.join("ohttp-keys.json")),
             timeout: self.timeout(),
         }
     }
@@ -211,6 +252,32 @@ mod tests {
         let example: Config = toml::from_str(include_str!("../cloister.example.toml"))
             .unwrap_or_else(|e| panic!("example config: {e}"));
         assert_eq!(example, Config::default());
+    }
+
+    #[test]
+    fn relative_paths_resolve_from_the_files_directory() {
+        let temporary = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = temporary.path();
+        let file = dir.join("cloister.toml");
+        std::fs::write(
+            &file,
+            "state_dir = \"state\"\naccount_file = \"/abs/account.toml\"\n\
+             [attestation]\npolicy_file = \"policies/attestation.toml\"\n\
+             [trust]\nreviewer_policy_file = \"../reviewers.toml\"\npinned_file = \"pinned.toml\"\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let config = Config::load(Some(&file)).unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(config.state_dir, dir.join("state"));
+        assert_eq!(config.account_file, Path::new("/abs/account.toml"));
+        assert_eq!(
+            config.attestation.policy_file,
+            dir.join("policies/attestation.toml")
+        );
+        assert_eq!(
+            config.trust.reviewer_policy_file,
+            Some(dir.join("../reviewers.toml"))
+        );
+        assert_eq!(config.trust.pinned_file, dir.join("pinned.toml"));
     }
 
     #[test]

@@ -26,6 +26,11 @@ struct Cli {
     /// Print results as JSON.
     #[arg(long, global = true)]
     json: bool,
+    /// DEMO ONLY: run without a pinned reviewer policy, with the pinned
+    /// allow-list or with the simulated attestation policy (as `demo = true`
+    /// in the configuration). Nothing is then protected by reviewed software.
+    #[arg(long, global = true)]
+    demo: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -86,7 +91,8 @@ fn main() -> anyhow::Result<()> {
         )
         .init();
     let cli = Cli::parse();
-    let config = Config::load(cli.config.as_deref())?;
+    let mut config = Config::load(cli.config.as_deref())?;
+    config.demo |= cli.demo;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     match cli.command {
         Command::Account {

@@ -16,7 +16,9 @@ use crate::config::Config;
 use crate::trust::{AttestationSummary, Trust};
 
 /// OHTTP requests, hence tokens, one session takes: the TLS handshake, the
-/// attestation exchange, the request. A host may need an extra round trip.
+/// attestation exchange, the request. Never more: a host (or gateway) that
+/// answers a step as if it needed another round trip has the session
+/// stopped (`cloister_ratls::ClientSession`).
 pub const TOKENS_PER_SESSION: usize = 3;
 
 /// What a request produced, as printed.

@@ -128,12 +128,17 @@ impl Trust {
     /// Loads the policy and the authority named in `config`. When the
     /// policy accepts simulated evidence, the development platform's root
     /// is pinned as well, and a warning says that nothing is protected.
+    ///
+    /// Unless `config.demo` is set, it refuses anything short of a release's
+    /// protections: the ledger authority with a pinned reviewer policy, and
+    /// an attestation policy that refuses simulated evidence.
     pub async fn load(config: &Config) -> anyhow::Result<Self> {
-        let path = &config.attestation.policy_file;
+        let path = trust_file(&config.attestation.policy_file, "[attestation] policy_file")?;
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading the attestation policy {}", path.display()))?;
         let policy =
             Policy::from_toml(&text).with_context(|| format!("parsing {}", path.display()))?;
+        demo_gate(config, policy.allow_simulated)?;
         let mut anchors = TrustAnchors::amd();
         if policy.allow_simulated {
             tracing::warn!(policy = %path.display(), "{SIMULATION_WARNING}");
@@ -154,7 +159,10 @@ impl Trust {
                 )
             }
             Authority::Pinned => {
-                let pinned = Pinned::load(&config.trust.pinned_file)?;
+                let pinned = Pinned::load(trust_file(
+                    &config.trust.pinned_file,
+                    "[trust] pinned_file",
+                )?)?;
                 (
                     Released::Pinned(pinned.allow),
                     ReleasedKeys::Pinned(pinned.keys),
@@ -166,6 +174,49 @@ impl Trust {
             keys,
         })
     }
+}
+
+/// What `demo = true` stands for, printed on every run that uses it.
+const DEMO_WARNING: &str = "DEMO MODE: this client runs without the protections of a release \
+     (a pinned reviewer policy over the transparency ledger, real SEV-SNP evidence); \
+     nothing it sends is protected by reviewed software";
+
+/// Refuses a configuration that lacks a release's protections unless it
+/// says it is a demo, and warns when it does.
+fn demo_gate(config: &Config, allows_simulated: bool) -> anyhow::Result<()> {
+    let missing = if config.trust.authority == Authority::Pinned {
+        Some("[trust] authority = \"pinned\" trusts an allow-list instead of the reviewed ledger")
+    } else if config.trust.reviewer_policy_file.is_none() {
+        Some("no reviewer policy is pinned ([trust] reviewer_policy_file)")
+    } else if allows_simulated {
+        Some("the attestation policy accepts SIMULATED evidence")
+    } else {
+        None
+    };
+    match (missing, config.demo) {
+        (None, _) => Ok(()),
+        (Some(_), true) => {
+            tracing::warn!("{DEMO_WARNING}");
+            Ok(())
+        }
+        (Some(missing), false) => bail!(
+            "{missing}: refusing to run. Pin the reviewer policy of the releases you trust, \
+             or for a demo set `demo = true` in the configuration (or pass --demo)"
+        ),
+    }
+}
+
+/// `path` if it is absolute: trust files come from the configuration
+/// file's directory (see `crate::config`), never from the working directory.
+fn trust_file<'a>(path: &'a Path, setting: &str) -> anyhow::Result<&'a Path> {
+    if path.is_relative() {
+        bail!(
+            "{setting} {} is relative and no configuration file gives it a directory: \
+             trust files are never read from the working directory; pass --config",
+            path.display()
+        );
+    }
+    Ok(path)
 }
 
 /// Opens the client's ledger view and brings it up to date. If the ledger
@@ -181,6 +232,7 @@ async fn ledger_view(config: &Config) -> anyhow::Result<LedgerTrust> {
     })?;
     let reviewer_policy = match &trust.reviewer_policy_file {
         Some(path) => {
+            let path = trust_file(path, "[trust] reviewer_policy_file")?;
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading the reviewer policy {}", path.display()))?;
             Some(
@@ -256,6 +308,7 @@ impl AttestationSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::TrustSettings;
 
     use cloister_wire::{HostData, Measurement};
 
@@ -300,18 +353,102 @@ mod tests {
         assert!(Pinned::from_toml("anything = []").is_err());
     }
 
-    #[tokio::test]
-    async fn the_ledger_authority_needs_a_pinned_log_key() {
-        let config = Config {
+    fn policies() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies")
+    }
+
+    /// The production attestation policy and a ledger no one listens on.
+    fn production() -> Config {
+        let mut config = Config {
             attestation: crate::config::AttestationSettings {
-                policy_file: Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("../../policies/attestation.toml"),
+                policy_file: policies().join("attestation.toml"),
                 ..crate::config::AttestationSettings::default()
             },
             ..Config::default()
         };
+        config.trust.ledger_url = "http://127.0.0.1:9".into();
+        // The Ed25519 base point: a valid key no ledger signs with.
+        config.trust.ledger_log_key = format!("58{}", "66".repeat(31));
+        config
+    }
+
+    #[tokio::test]
+    async fn the_ledger_authority_needs_a_pinned_log_key() {
+        let mut config = production();
+        config.trust.ledger_log_key = String::new();
+        config.trust.reviewer_policy_file = Some(policies().join("ledger-reviewers.toml"));
         let refused = Trust::load(&config).await;
         assert!(refused.is_err_and(|e| format!("{e:#}").contains("ledger_log_key")));
+    }
+
+    #[tokio::test]
+    async fn the_client_refuses_to_run_without_a_pinned_reviewer_policy() {
+        let state = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut config = production();
+        config.state_dir = state.path().to_owned();
+        let error = |config: Config| async move {
+            Trust::load(&config)
+                .await
+                .err()
+                .map(|e| format!("{e:#}"))
+                .unwrap_or_default()
+        };
+        let refused = error(config.clone()).await;
+        assert!(
+            refused.contains("no reviewer policy is pinned") && refused.contains("demo = true"),
+            "{refused}"
+        );
+        // The pinned allow-list and the simulation policy are demos too.
+        let pinned = Config {
+            trust: TrustSettings {
+                authority: Authority::Pinned,
+                reviewer_policy_file: Some(policies().join("ledger-reviewers.toml")),
+                ..config.trust.clone()
+            },
+            ..config.clone()
+        };
+        assert!(
+            error(pinned)
+                .await
+                .contains("allow-list instead of the reviewed ledger")
+        );
+        let mut simulated = config.clone();
+        simulated.trust.reviewer_policy_file = Some(policies().join("ledger-reviewers.toml"));
+        simulated.attestation.policy_file = policies().join("attestation-simulated.toml");
+        assert!(error(simulated).await.contains("SIMULATED evidence"));
+        // Pinned, or told it is a demo: past the gate, on to the (absent) ledger.
+        for passing in [
+            Config {
+                demo: true,
+                ..config.clone()
+            },
+            Config {
+                trust: TrustSettings {
+                    reviewer_policy_file: Some(policies().join("ledger-reviewers.toml")),
+                    ..config.trust.clone()
+                },
+                ..config.clone()
+            },
+        ] {
+            let message = error(passing).await;
+            assert!(
+                message.contains("no verified view of the ledger"),
+                "{message}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn trust_files_are_never_read_relative_to_the_working_directory() {
+        let mut config = production();
+        config.attestation.policy_file = "policies/attestation.toml".into();
+        let refused = Trust::load(&config).await.err().map(|e| format!("{e:#}"));
+        assert!(
+            refused
+                .as_deref()
+                .is_some_and(|e| e.contains("never read from the working directory")),
+            "{refused:?}"
+        );
     }
 
     #[test]

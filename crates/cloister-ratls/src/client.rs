@@ -21,10 +21,6 @@ use crate::frame::{Frame, FrameBuffer, FrameError};
 use crate::server::{SessionError, SessionTable, drain_plaintext};
 use crate::tls::{HOST_NAME, TlsSetupError, client_config, exporter};
 
-/// Round trips allowed for one step (handshake, or one message) before the
-/// client gives up on a host that keeps answering with nothing useful.
-const MAX_ROUND_TRIPS: usize = 8;
-
 /// Why a transport could not carry records to the host.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
@@ -286,30 +282,28 @@ impl<T: Transport> ClientSession<T> {
     }
 }
 
+/// Every step of a session (the handshake, then each message) takes exactly
+/// one round trip: the host's whole flight fits in one answer. Each round
+/// trip is one OHTTP exchange and costs one Privacy Pass token, so a host
+/// (or gateway) that answers with less, as if it needed another round trip,
+/// has the session stopped instead of draining the client's wallet.
 impl<T: Transport> Channel<T> {
     async fn handshake(&mut self) -> Result<(), ClientError> {
-        for _ in 0..MAX_ROUND_TRIPS {
-            if !self.tls.is_handshaking() {
-                return Ok(());
-            }
-            self.round_trip().await?;
+        self.round_trip().await?;
+        if self.tls.is_handshaking() {
+            return Err(stalled("handshake"));
         }
-        Err(ClientError::Protocol("handshake did not complete".into()))
+        Ok(())
     }
 
-    /// Sends `frame` and waits for the host's next frame.
+    /// Sends `frame` and returns the host's answer to it.
     async fn call(&mut self, frame: Frame) -> Result<Frame, ClientError> {
         self.tls
             .writer()
             .write_all(&frame.encode())
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
-        for _ in 0..MAX_ROUND_TRIPS {
-            self.round_trip().await?;
-            if let Some(reply) = self.inbox.next_frame()? {
-                return Ok(reply);
-            }
-        }
-        Err(ClientError::Protocol("no answer from host".into()))
+        self.round_trip().await?;
+        self.inbox.next_frame()?.ok_or_else(|| stalled("answer"))
     }
 
     /// Flushes pending records to the host and takes in its answer.
@@ -332,6 +326,14 @@ impl<T: Transport> Channel<T> {
         }
         Ok(())
     }
+}
+
+/// The host's answer did not complete the step `what`.
+fn stalled(what: &str) -> ClientError {
+    ClientError::Protocol(format!(
+        "the host's {what} asked for another round trip; session stopped \
+         (each step takes one OHTTP exchange and one token)"
+    ))
 }
 
 fn unexpected(frame: Frame) -> ClientError {
@@ -441,6 +443,57 @@ mod tests {
         assert_eq!((stats.refused, stats.requests, stats.open), (1, 0, 1));
     }
 
+    /// A host that, from its `honest_answers`-th exchange on, answers with
+    /// no records at all, as if it needed another round trip; counts the
+    /// exchanges the client sent.
+    struct KeepsAsking {
+        inner: InMemoryTransport,
+        honest_answers: usize,
+        sent: Arc<AtomicUsize>,
+    }
+
+    impl Transport for KeepsAsking {
+        async fn exchange(
+            &self,
+            session_id: &str,
+            records: Vec<u8>,
+        ) -> Result<Vec<u8>, TransportError> {
+            if self.sent.fetch_add(1, Ordering::SeqCst) < self.honest_answers {
+                self.inner.exchange(session_id, records).await
+            } else {
+                Ok(Vec::new())
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_host_that_keeps_asking_gets_one_exchange_per_step() {
+        let verifier = production_verifier();
+        // Stalling in the handshake (0 honest answers), then in the
+        // attestation step (1 honest answer: the handshake).
+        for honest_answers in [0, 1] {
+            let feature = Arc::new(Counting::default());
+            let sent = Arc::new(AtomicUsize::new(0));
+            let transport = KeepsAsking {
+                inner: InMemoryTransport::new(table(Arc::clone(&feature))),
+                honest_answers,
+                sent: Arc::clone(&sent),
+            };
+            let outcome = ClientSession::establish(transport, &verifier).await;
+            let message = outcome.err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(
+                message.contains("another round trip"),
+                "stalled after {honest_answers}: {message}"
+            );
+            assert_eq!(
+                sent.load(Ordering::SeqCst),
+                honest_answers + 1,
+                "one exchange per step, none after the stall"
+            );
+            assert_eq!(feature.0.load(Ordering::SeqCst), 0);
+        }
+    }
+
     #[tokio::test]
     async fn a_client_sending_host_messages_loses_its_session() {
         let feature = Arc::new(Counting::default());
@@ -469,8 +522,8 @@ mod tests {
         }
     }
 
-    /// A table requiring callers to attest under a production policy.
-    fn mutual_table(feature: Arc<Counting>) -> Arc<SessionTable> {
+    /// A verifier under a production policy (real AMD roots only).
+    fn production_verifier() -> Verifier<AllowList> {
         let policy = Policy {
             allow_simulated: false,
             report_versions: 2..=5,
@@ -478,7 +531,12 @@ mod tests {
             minimum_tcb: [(ProductLine::Milan, Tcb::default())].into(),
             accepted: AllowList::default(),
         };
-        let callers = Verifier::new(TrustAnchors::amd(), policy, AllowList::default());
+        Verifier::new(TrustAnchors::amd(), policy, AllowList::default())
+    }
+
+    /// A table requiring callers to attest under a production policy.
+    fn mutual_table(feature: Arc<Counting>) -> Arc<SessionTable> {
+        let callers = production_verifier();
         let table = SessionTable::new(
             &SessionConfig::default(),
             Arc::new(PlaceholderEvidence),

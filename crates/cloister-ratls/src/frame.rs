@@ -9,12 +9,21 @@
 //! |---|---|---|---|
 //! | 1 | `Attest` | client -> host | the client's 32-byte nonce |
 //! | 2 | `Evidence` | host -> client | encoded evidence ([`cloister_attestation::Evidence`], itself versioned) |
-//! | 3 | `Request` | client -> host | JSON feature request |
-//! | 4 | `Response` | host -> client | JSON `Result<FeatureResponse, RequestError>` |
+//! | 3, 4 | retired: unpadded `Request` and `Response` | | |
+//! | 9 | `Request` | client -> host | padded: JSON feature request |
+//! | 10 | `Response` | host -> client | padded: JSON `Result<FeatureResponse, RequestError>` |
 //! | 5 | `Refused` | host -> client | UTF-8 reason |
 //! | 6 | `Challenge` | host -> caller | the host's 32-byte nonce |
 //! | 7 | `CallerEvidence` | caller -> host | the 32-byte nonce answered, then encoded evidence |
 //! | 8 | `CallerAccepted` | host -> caller | empty |
+//!
+//! A padded body is the 4-byte big-endian length of the JSON, the JSON,
+//! then zero bytes up to the next of the [`PADDED_FRAME_SIZES`] (length
+//! prefix and tag included). The TLS records, the OHTTP messages around
+//! them and the HTTP bodies the relay and the gateway see therefore take
+//! one of a few sizes, whatever the conversation: two requests (or two
+//! answers) in the same bucket are the same length on the wire. A padded
+//! frame whose padding is not exactly that, or not zero, is malformed.
 //!
 //! The tag is the version: a message whose layout or meaning changes gets a
 //! new tag, never a new reading of an old one, and an unknown tag ends the
@@ -27,12 +36,28 @@ use zeroize::Zeroizing;
 /// few KiB; a feature request is a conversation excerpt).
 pub const MAX_FRAME_LEN: usize = 1 << 20;
 
+/// The sizes every `Request` and `Response` frame is padded to, in bytes
+/// (length prefix and tag included): 1 KiB to 64 KiB, doubling. A frame
+/// larger than the last is padded to a multiple of it (and refused by the
+/// TLS layer's 64 KiB send buffer before it leaves).
+pub const PADDED_FRAME_SIZES: [usize; 7] = [
+    1 << 10,
+    1 << 11,
+    1 << 12,
+    1 << 13,
+    1 << 14,
+    1 << 15,
+    1 << 16,
+];
+
 const HEADER_LEN: usize = 4;
+/// Tag and the content length inside a padded frame.
+const PADDED_OVERHEAD: usize = HEADER_LEN + 1 + 4;
 
 const TAG_ATTEST: u8 = 1;
 const TAG_EVIDENCE: u8 = 2;
-const TAG_REQUEST: u8 = 3;
-const TAG_RESPONSE: u8 = 4;
+const TAG_REQUEST: u8 = 9;
+const TAG_RESPONSE: u8 = 10;
 const TAG_REFUSED: u8 = 5;
 const TAG_CHALLENGE: u8 = 6;
 const TAG_CALLER_EVIDENCE: u8 = 7;
@@ -97,21 +122,14 @@ impl Frame {
         let (tag, head, body): (u8, &[u8], &[u8]) = match self {
             Self::Attest { nonce } => (TAG_ATTEST, nonce, &[]),
             Self::Evidence(bytes) => (TAG_EVIDENCE, bytes, &[]),
-            Self::Request(bytes) => (TAG_REQUEST, bytes, &[]),
-            Self::Response(bytes) => (TAG_RESPONSE, bytes, &[]),
+            Self::Request(json) => return encode_padded(TAG_REQUEST, json),
+            Self::Response(json) => return encode_padded(TAG_RESPONSE, json),
             Self::Refused(reason) => (TAG_REFUSED, reason.as_bytes(), &[]),
             Self::Challenge { nonce } => (TAG_CHALLENGE, nonce, &[]),
             Self::CallerEvidence { nonce, evidence } => (TAG_CALLER_EVIDENCE, nonce, evidence),
             Self::CallerAccepted => (TAG_CALLER_ACCEPTED, &[], &[]),
         };
-        let body_len = head.len() + body.len();
-        let len = u32::try_from(body_len + 1).unwrap_or(u32::MAX);
-        let mut out = Zeroizing::new(Vec::with_capacity(HEADER_LEN + 1 + body_len));
-        out.extend_from_slice(&len.to_be_bytes());
-        out.push(tag);
-        out.extend_from_slice(head);
-        out.extend_from_slice(body);
-        out
+        encode_parts(tag, &[head, body], 0)
     }
 
     fn decode(tag: u8, body: &[u8]) -> Result<Self, FrameError> {
@@ -122,8 +140,8 @@ impl Frame {
                     .map_err(|_| FrameError::Malformed("attest"))?,
             }),
             TAG_EVIDENCE => Ok(Self::Evidence(body.to_vec())),
-            TAG_REQUEST => Ok(Self::Request(Zeroizing::new(body.to_vec()))),
-            TAG_RESPONSE => Ok(Self::Response(Zeroizing::new(body.to_vec()))),
+            TAG_REQUEST => unpad(body, "request").map(Self::Request),
+            TAG_RESPONSE => unpad(body, "response").map(Self::Response),
             TAG_REFUSED => String::from_utf8(body.to_vec())
                 .map(Self::Refused)
                 .map_err(|_| FrameError::Malformed("refused")),
@@ -146,6 +164,57 @@ impl Frame {
             other => Err(FrameError::UnknownTag(other)),
         }
     }
+}
+
+/// The size a padded frame of `len` unpadded bytes takes on the wire.
+fn padded_size(len: usize) -> usize {
+    const LARGEST: usize = PADDED_FRAME_SIZES[PADDED_FRAME_SIZES.len() - 1];
+    PADDED_FRAME_SIZES
+        .into_iter()
+        .find(|&size| size >= len)
+        .unwrap_or_else(|| len.div_ceil(LARGEST).saturating_mul(LARGEST))
+}
+
+/// A frame of `parts` followed by `padding` zero bytes.
+fn encode_parts(tag: u8, parts: &[&[u8]], padding: usize) -> Zeroizing<Vec<u8>> {
+    let body_len = parts.iter().map(|part| part.len()).sum::<usize>() + padding;
+    let len = u32::try_from(body_len + 1).unwrap_or(u32::MAX);
+    let mut out = Zeroizing::new(Vec::with_capacity(HEADER_LEN + 1 + body_len));
+    out.extend_from_slice(&len.to_be_bytes());
+    out.push(tag);
+    for part in parts {
+        out.extend_from_slice(part);
+    }
+    out.resize(HEADER_LEN + 1 + body_len, 0);
+    out
+}
+
+/// `content` with its length in front, padded to [`padded_size`].
+fn encode_padded(tag: u8, content: &[u8]) -> Zeroizing<Vec<u8>> {
+    let content_len = u32::try_from(content.len()).unwrap_or(u32::MAX);
+    let unpadded = PADDED_OVERHEAD + content.len();
+    encode_parts(
+        tag,
+        &[&content_len.to_be_bytes(), content],
+        padded_size(unpadded) - unpadded,
+    )
+}
+
+/// The content of a padded body, checking that the padding is zeros up to
+/// exactly the size [`encode_padded`] gives.
+fn unpad(body: &[u8], what: &'static str) -> Result<Zeroizing<Vec<u8>>, FrameError> {
+    let malformed = || FrameError::Malformed(what);
+    let (len, rest) = body.split_first_chunk::<4>().ok_or_else(malformed)?;
+    let len = usize::try_from(u32::from_be_bytes(*len)).map_err(|_| malformed())?;
+    let (content, padding) = (rest.get(..len), rest.get(len..));
+    let (Some(content), Some(padding)) = (content, padding) else {
+        return Err(malformed());
+    };
+    let canonical = padded_size(PADDED_OVERHEAD + len) == HEADER_LEN + 1 + body.len();
+    if !canonical || padding.iter().any(|&byte| byte != 0) {
+        return Err(malformed());
+    }
+    Ok(Zeroizing::new(content.to_vec()))
 }
 
 /// Collects decrypted bytes and cuts them into frames.
@@ -213,6 +282,57 @@ mod tests {
             evidence: vec![4, 5, 6],
         });
         round_trip(Frame::CallerAccepted);
+    }
+
+    #[test]
+    fn requests_and_responses_are_padded_to_a_bucket() {
+        for (content_len, size) in [
+            (0, 1024),
+            (1024 - PADDED_OVERHEAD, 1024),
+            (1024 - PADDED_OVERHEAD + 1, 2048),
+            (5000, 8192),
+            (65536 - PADDED_OVERHEAD, 65536),
+            (65536, 131_072),
+        ] {
+            let content = Zeroizing::new(vec![b'x'; content_len]);
+            for frame in [
+                Frame::Request(content.clone()),
+                Frame::Response(content.clone()),
+            ] {
+                let wire = frame.encode();
+                assert_eq!(wire.len(), size, "{content_len} bytes of content");
+                assert!(
+                    wire[PADDED_OVERHEAD + content_len..]
+                        .iter()
+                        .all(|&b| b == 0)
+                );
+                let mut buffer = FrameBuffer::default();
+                buffer.push(&wire);
+                assert_eq!(buffer.next_frame(), Ok(Some(frame)));
+            }
+        }
+        // Two requests of different lengths in one bucket: the same size.
+        let short = Frame::Request(Zeroizing::new(b"{\"draft\":\"hi\"}".to_vec()));
+        let long = Frame::Request(Zeroizing::new(vec![b'y'; 700]));
+        assert_eq!(short.encode().len(), long.encode().len());
+    }
+
+    #[test]
+    fn padding_that_is_not_canonical_is_malformed() {
+        let mut wire = Frame::Response(Zeroizing::new(b"{}".to_vec())).encode();
+        let last = wire.len() - 1;
+        wire[last] = 1;
+        let mut buffer = FrameBuffer::default();
+        buffer.push(&wire);
+        assert_eq!(buffer.next_frame(), Err(FrameError::Malformed("response")));
+        // Unpadded (a content length that fills the body exactly): refused.
+        let mut buffer = FrameBuffer::default();
+        buffer.push(&[0, 0, 0, 7, TAG_REQUEST, 0, 0, 0, 2, b'{', b'}']);
+        assert_eq!(buffer.next_frame(), Err(FrameError::Malformed("request")));
+        // The retired unpadded tags are unknown.
+        let mut buffer = FrameBuffer::default();
+        buffer.push(&[0, 0, 0, 3, 3, b'{', b'}']);
+        assert_eq!(buffer.next_frame(), Err(FrameError::UnknownTag(3)));
     }
 
     #[test]

@@ -149,7 +149,7 @@ mod tls;
 pub use caller::{CallerAttester, CallerVerifier};
 pub use cancel::{CancelOnDrop, Cancellation};
 pub use client::{ClientError, ClientSession, InMemoryTransport, Transport, TransportError};
-pub use frame::{FrameError, MAX_FRAME_LEN};
+pub use frame::{FrameError, MAX_FRAME_LEN, PADDED_FRAME_SIZES};
 pub use http::{SESSION_PATH, routes};
 pub use server::{
     Clock, FeatureService, SessionAttester, SessionConfig, SessionError, SessionStats,

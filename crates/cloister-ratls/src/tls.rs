@@ -33,14 +33,16 @@ fn provider() -> Arc<CryptoProvider> {
 /// A host TLS configuration with a certificate and key generated now, held
 /// only in memory, and forgotten when the process exits.
 pub(crate) fn ephemeral_server_config() -> Result<Arc<ServerConfig>, TlsSetupError> {
-    let certified = rcgen::generate_simple_self_signed(vec![HOST_NAME.to_owned()])?;
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-        certified.signing_key.serialize_der(),
-    ));
+    // Ed25519: its signatures have one length, so the host's handshake
+    // flight is the same size in every session (ECDSA's DER varies).
+    let signing_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519)?;
+    let cert =
+        rcgen::CertificateParams::new(vec![HOST_NAME.to_owned()])?.self_signed(&signing_key)?;
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(signing_key.serialize_der()));
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_no_client_auth()
-        .with_single_cert(vec![certified.cert.der().clone()], key)?;
+        .with_single_cert(vec![cert.der().clone()], key)?;
     // No resumption: every session is attested afresh, and no session state
     // outlives its connection.
     config.send_tls13_tickets = 0;

@@ -16,7 +16,8 @@
 //!   [`launch`]: what HOST_DATA binds (policies, model, settings);
 //!   [`HexBytes`] for other fixed-size byte strings (digests, keys);
 //! * [`unix_now`]: the system clock in Unix seconds, the unit of every
-//!   time on the wire (token expiry, key rotation, the replay window).
+//!   time on the wire (token expiry, key rotation, the replay window);
+//!   [`max_age`] reads a `Cache-Control` lifetime in the same unit.
 //!
 //! # Example
 //!
@@ -145,9 +146,28 @@ pub fn unix_now() -> u64 {
         .map_or(0, |elapsed| elapsed.as_secs())
 }
 
+/// The `max-age` of a `Cache-Control` value, in seconds: how long a key
+/// list may be reused by whoever fetched it (the relay, the client).
+#[must_use]
+pub fn max_age(cache_control: &str) -> Option<u64> {
+    cache_control.split(',').find_map(|directive| {
+        let (name, value) = directive.trim().split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("max-age")
+            .then(|| value.trim().parse().ok())?
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_max_age() {
+        assert_eq!(max_age("public, max-age=300"), Some(300));
+        assert_eq!(max_age("no-store"), None);
+        assert_eq!(max_age("max-age=x"), None);
+    }
 
     #[test]
     fn ledger_paths_fill_their_templates() {

@@ -3,4 +3,5 @@
 
 mod fuzz_body;
 mod http_forward_router;
+mod replay_store;
 mod rfc9458_appendix_a;

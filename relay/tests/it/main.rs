@@ -2,3 +2,4 @@
 //! link is much cheaper than one per test file.
 
 mod forwarding;
+mod key_copy;

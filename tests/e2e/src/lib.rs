@@ -23,9 +23,9 @@
 //! | `ohttp` | client, relay, gateway (echo router) | round trips, key rotation, replay, stale dates, size limits, key consistency, tokens redeemed once |
 //! | `tokens` | client wallet, issuer | issuance into the wallet, persistence, rate limits, bad issuers, withdrawn keys |
 //! | `ledger` | client (`LedgerTrust`), ledger server | logged digests trusted, forks and foreign tree heads refused |
-//! | `ratls` | client, relay, gateway, host session table | an RA-TLS session through the chain; nothing sent to an unreleased host |
+//! | `ratls` | client, relay, gateway, host session table | an RA-TLS session through the chain; nothing sent to an unreleased host; conversations in one size bucket look the same to relay and gateway |
 //! | `host` | client, relay, gateway, the real host with its plugins | a summarise request to an attested host; its health and metrics |
-//! | `cli` | the `cloister` command, issuer, relay, gateway, host | one token per OHTTP request; the trust settings refuse untrusted hosts; the command outwaits the relay |
+//! | `cli` | the `cloister` command, issuer, relay, gateway, host | one token per OHTTP request, and a host asking for more stopped; the trust settings refuse untrusted hosts, trust files planted in the working directory are ignored; the client's address never reaches the gateway; the command outwaits the relay |
 //! | `timeouts` | client, relay | the client waits longer than the relay in front of it |
 //! | `support` | relay, gateway | the `cloister-test-support` fixture itself |
 //!

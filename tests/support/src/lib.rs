@@ -11,7 +11,9 @@
 //! * [`Loopback`] starts the real `cloister-gateway` and `cloister-relay` in
 //!   the test's own process, each on a fresh `127.0.0.1:0` port. Tests then
 //!   point a client at [`Loopback::relay_url`] and
-//!   [`Loopback::key_config_url`]. In-process servers (rather than spawned
+//!   [`Loopback::key_config_url`] (both the relay's, as in production). The
+//!   gateway's listener records the address of every peer that connects
+//!   ([`Loopback::gateway_peers`]). In-process servers (rather than spawned
 //!   binaries) keep tests independent of what else is built on the machine.
 //! * [`forward_to`]: the gateway's router to one host; [`serve_app`] and
 //!   [`bind_loopback`]: serve a test's own axum app on loopback.
@@ -38,7 +40,8 @@
 //! let host = serve_app(axum::Router::new()).await;
 //! let stack = Loopback::start(NoRedeemer { require_tokens: false }, forward_to(host)).await;
 //!
-//! // What a client fetches first: the key configuration it must find in the ledger.
+//! // What a client fetches first, from the relay's copy: the key
+//! // configuration it must find in the ledger.
 //! let list = reqwest::get(&stack.key_config_url).await?.bytes().await?;
 //! let configs = split_key_list(&list)?;
 //! assert_eq!(key_config_digest(configs[0]), stack.key_config_digest());
@@ -48,15 +51,16 @@
 //! ```
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use axum::serve::ListenerExt as _;
 use cloister_gateway::{
     Gateway, GatewayConfig, HttpForwardRouter, KeyService, Metrics, ReplayGuard, Router,
     TokenRedeemer,
 };
 use cloister_ohttp_keys::KeyRing;
-use cloister_relay::RelayConfig;
+use cloister_relay::{KeyCache, RelayConfig};
 use tokio::net::TcpListener;
 
 /// A gateway and a relay in front of it, serving on loopback until the
@@ -65,13 +69,22 @@ use tokio::net::TcpListener;
 pub struct Loopback {
     /// The relay's OHTTP endpoint: where clients send `message/ohttp-req`.
     pub relay_url: String,
-    /// The gateway's key configuration endpoint (RFC 9540), which also
-    /// serves `/healthz` and `/metrics` on the same origin.
+    /// The relay's key configuration endpoint (RFC 9540), serving the
+    /// relay's copy of the gateway's: where clients fetch keys. The relay
+    /// also serves `/healthz` and `/metrics` on the same origin.
     pub key_config_url: String,
+    /// The gateway's origin (`http://127.0.0.1:port`): its own key
+    /// configuration endpoint, `/healthz` and `/metrics`, for tests that
+    /// inspect the gateway itself.
+    pub gateway_origin: String,
     /// The gateway's keys, to rotate or retire them mid-test.
     pub keys: Arc<KeyService>,
+    /// The relay's copy of the key configuration, to have it refreshed at
+    /// once (as its schedule would, later) after a rotation.
+    pub relay_keys: Arc<KeyCache>,
     /// The gateway's counters.
     pub metrics: Arc<Metrics>,
+    peers: Arc<Mutex<Vec<SocketAddr>>>,
 }
 
 impl Loopback {
@@ -132,24 +145,47 @@ impl Loopback {
             Arc::clone(&metrics),
         ));
         let (listener, gateway_addr) = bind_loopback().await;
+        let peers = Arc::new(Mutex::new(Vec::new()));
+        let recorded = Arc::clone(&peers);
+        let listener = listener.tap_io(move |stream| {
+            if let Ok(peer) = stream.peer_addr() {
+                lock(&recorded).push(peer);
+            }
+        });
         let (path, max_body) = (gateway.path.clone(), gateway.max_request_bytes);
         tokio::spawn(
             async move { cloister_gateway::serve(listener, service, &path, max_body).await },
         );
 
+        let gateway_origin = format!("http://{gateway_addr}");
         let relay = RelayConfig {
-            gateway_url: format!("http://{gateway_addr}{}", gateway.path),
+            gateway_url: format!("{gateway_origin}{}", gateway.path),
+            key_config_url: format!("{gateway_origin}{}", cloister_wire::OHTTP_KEYS_PATH),
             ..relay.clone()
         };
         let relay_path = relay.path.clone();
-        let relay_app = cloister_relay::app(relay).unwrap_or_else(|e| panic!("relay: {e}"));
+        let (relay_app, relay_keys) =
+            cloister_relay::app_with_keys(relay).unwrap_or_else(|e| panic!("relay: {e}"));
+        tokio::time::timeout(Duration::from_secs(10), relay_keys.loaded())
+            .await
+            .unwrap_or_else(|_| panic!("the relay did not fetch the gateway's key configuration"));
         let relay_addr = serve_app(relay_app).await;
         Self {
             relay_url: format!("http://{relay_addr}{relay_path}"),
-            key_config_url: format!("http://{gateway_addr}{}", cloister_wire::OHTTP_KEYS_PATH),
+            key_config_url: format!("http://{relay_addr}{}", cloister_wire::OHTTP_KEYS_PATH),
+            gateway_origin,
             keys,
+            relay_keys,
             metrics,
+            peers,
         }
+    }
+
+    /// The address of every peer that has connected to the gateway's
+    /// listener so far, in order.
+    #[must_use]
+    pub fn gateway_peers(&self) -> Vec<SocketAddr> {
+        lock(&self.peers).clone()
     }
 
     /// SHA-256 of the key configuration the gateway publishes now: the
@@ -160,6 +196,10 @@ impl Loopback {
         self.keys
             .with_ring(|ring| cloister_ohttp_keys::key_config_digest(ring.current_config()))
     }
+}
+
+fn lock<X>(mutex: &Mutex<X>) -> std::sync::MutexGuard<'_, X> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The gateway's HTTP router forwarding every session to the one `host`,

@@ -14,9 +14,10 @@ use cloister_api::{
     SuggestRequest, SummariseRequest, Tone,
 };
 use cloister_attestation::{SimulatedLaunch, SimulatedPlatform, SimulatedProvider, Tcb};
-use cloister_gateway::PrivacyPassRedeemer;
+use cloister_gateway::{GatewayConfig, PrivacyPassRedeemer};
 use cloister_privacypass::{Redeemer, TrustedKey};
 use cloister_ratls::{FeatureService, SessionConfig, SessionTable, routes};
+use cloister_relay::RelayConfig;
 use cloister_test_support::{Loopback, forward_to, serve_app};
 use cloister_wire::{HostData, Measurement};
 
@@ -80,12 +81,81 @@ struct Stack {
     feature: Arc<Echo>,
     issuer: issuer_fixture::Issuer,
     key_config_digest: String,
+    servers: Loopback,
+    /// OHTTP exchanges that reached the host.
+    exchanges: Arc<AtomicUsize>,
     _state: tempfile::TempDir,
+}
+
+/// How the host behind the stack answers.
+#[derive(Clone, Copy)]
+enum HostBehaviour {
+    /// As the session table does.
+    Honest,
+    /// Honestly for this many exchanges, then with no records at all, as if
+    /// every later step needed another round trip.
+    KeepsAskingAfter(usize),
+}
+
+/// The host's `POST /session`: `table`'s answer, or none once `behaviour`
+/// says so; counts the exchanges in `exchanges`.
+fn host_app(
+    table: SessionTable,
+    behaviour: HostBehaviour,
+    exchanges: Arc<AtomicUsize>,
+) -> axum::Router {
+    let table = Arc::new(table);
+    let HostBehaviour::KeepsAskingAfter(honest) = behaviour else {
+        let counted = Arc::clone(&exchanges);
+        return routes(table).layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                counted.fetch_add(1, Ordering::SeqCst);
+                next.run(request)
+            },
+        ));
+    };
+    axum::Router::new().route(
+        cloister_ratls::SESSION_PATH,
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let table = Arc::clone(&table);
+                let sent = exchanges.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    let records = if sent < honest {
+                        let session = headers
+                            .get(cloister_wire::header::SESSION)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_owned();
+                        tokio::task::spawn_blocking(move || table.exchange(&session, &body))
+                            .await
+                            .unwrap_or_else(|e| panic!("exchange: {e}"))
+                            .unwrap_or_else(|e| panic!("session: {e}"))
+                    } else {
+                        Vec::new()
+                    };
+                    (
+                        [("content-type", cloister_wire::media::RATLS_RECORDS)],
+                        records,
+                    )
+                }
+            },
+        ),
+    )
 }
 
 impl Stack {
     /// A host launched with `measurement` behind a token-redeeming gateway.
     async fn start(measurement: [u8; 48]) -> Self {
+        Self::start_with(measurement, &RelayConfig::default(), HostBehaviour::Honest).await
+    }
+
+    /// As [`Stack::start`], with this relay configuration and host behaviour.
+    async fn start_with(
+        measurement: [u8; 48],
+        relay: &RelayConfig,
+        behaviour: HostBehaviour,
+    ) -> Self {
         let issuer = issuer_fixture::Issuer::start(100).await;
         let feature = Arc::new(Echo::default());
         let provider = Arc::new(SimulatedProvider::new(
@@ -98,7 +168,8 @@ impl Stack {
             Arc::clone(&feature) as Arc<dyn FeatureService>,
         )
         .unwrap_or_else(|e| panic!("table: {e}"));
-        let host = serve_app(routes(Arc::new(table))).await;
+        let exchanges = Arc::new(AtomicUsize::new(0));
+        let host = serve_app(host_app(table, behaviour, Arc::clone(&exchanges))).await;
 
         let directory = issuer
             .client()
@@ -113,11 +184,15 @@ impl Stack {
             .unwrap_or_else(|e| panic!("challenge: {e}"));
         let redeemer =
             PrivacyPassRedeemer::new(Arc::new(Redeemer::new(trusted, &[challenge], 1000)));
-        let servers = Loopback::start(redeemer, forward_to(host)).await;
+        let servers =
+            Loopback::start_with(&GatewayConfig::default(), relay, redeemer, forward_to(host))
+                .await;
         let key_config_digest = hex::encode(servers.key_config_digest());
 
         let state = tempfile::tempdir().unwrap_or_else(|e| panic!("state: {e}"));
         let config = Config {
+            // The pinned allow-list and the simulated platform.
+            demo: true,
             state_dir: state.path().join("state"),
             account_file: state.path().join("account.toml"),
             network: NetworkSettings {
@@ -151,6 +226,8 @@ impl Stack {
             feature,
             issuer,
             key_config_digest,
+            servers,
+            exchanges,
             _state: state,
         };
         stack.pin(&[RELEASED], true);
@@ -224,10 +301,11 @@ async fn a_request_runs_on_the_attested_host_paying_one_token_per_ohttp_request(
     assert!(outcome.attestation.simulated);
     // The empty wallet was refilled with a batch of 5, then each OHTTP
     // request of the session (handshake, attestation, request) took one.
-    assert!(
-        outcome.tokens_spent >= session::TOKENS_PER_SESSION,
-        "{}",
-        outcome.tokens_spent
+    assert_eq!(outcome.tokens_spent, session::TOKENS_PER_SESSION);
+    assert_eq!(
+        stack.exchanges.load(Ordering::SeqCst),
+        outcome.tokens_spent,
+        "one token per exchange"
     );
     assert_eq!(outcome.tokens_left, 5 - outcome.tokens_spent);
     assert_eq!(stack.wallet_tokens(), outcome.tokens_left);
@@ -330,4 +408,162 @@ fn a_feature_request_outwaits_the_relay() {
         ours >= relay + RELAY_WORK,
         "cloister waits {ours:?} for a relay that waits {relay:?}"
     );
+}
+
+#[tokio::test]
+async fn the_clients_address_never_reaches_the_gateway() {
+    // The relay's connections to the gateway leave from 127.0.0.3; the
+    // client's (to the relay, and anywhere else) from 127.0.0.1.
+    let relay_address = std::net::IpAddr::from([127, 0, 0, 3]);
+    let relay = RelayConfig {
+        outbound_address: Some(relay_address),
+        ..RelayConfig::default()
+    };
+    let stack = Stack::start_with(RELEASED, &relay, HostBehaviour::Honest).await;
+    // Two runs of the command: keys, handshake, attestation and request,
+    // then the same from the key configuration saved by the first run.
+    for draft in ["ship it", "ship it again"] {
+        let outcome = session::run(&stack.config, &suggest(draft))
+            .await
+            .unwrap_or_else(|e| panic!("run: {e:#}"));
+        assert_eq!(
+            outcome.response,
+            FeatureResponse::Suggestions {
+                items: vec![draft.to_uppercase()]
+            }
+        );
+    }
+    assert!(
+        stack.config.state_dir.join("ohttp-keys.json").exists(),
+        "the key configuration is kept across runs"
+    );
+    let peers = stack.servers.gateway_peers();
+    assert!(!peers.is_empty(), "the relay reached the gateway");
+    assert!(
+        peers.iter().all(|peer| peer.ip() == relay_address),
+        "only the relay connects to the gateway: {peers:?}"
+    );
+    assert_eq!(
+        stack.servers.metrics.key_configs_served(),
+        1,
+        "the gateway served its key configuration only to the relay, once"
+    );
+}
+
+#[tokio::test]
+async fn a_host_that_keeps_asking_gets_one_token_per_exchange_and_the_session_stopped() {
+    // Stalling at the handshake, the attestation and the request.
+    for honest in 0..3 {
+        let stack = Stack::start_with(
+            RELEASED,
+            &RelayConfig::default(),
+            HostBehaviour::KeepsAskingAfter(honest),
+        )
+        .await;
+        let wallet = session::open_wallet(&stack.config).unwrap_or_else(|e| panic!("{e}"));
+        let fetched = session::fetch_tokens(&stack.config, &wallet, 10)
+            .await
+            .unwrap_or_else(|e| panic!("tokens: {e:#}"));
+        assert_eq!(fetched, 10);
+        let refused = session::run(&stack.config, &suggest("secret")).await;
+        let message = refused.err().map(|e| format!("{e:#}")).unwrap_or_default();
+        assert!(
+            message.contains("asked for another round trip; session stopped"),
+            "after {honest}: {message}"
+        );
+        let exchanges = stack.exchanges.load(Ordering::SeqCst);
+        assert_eq!(exchanges, honest + 1, "no exchange after the stall");
+        assert_eq!(
+            10 - stack.wallet_tokens(),
+            exchanges,
+            "one token per exchange sent"
+        );
+        assert_eq!(stack.feature.calls.load(Ordering::SeqCst), 0);
+    }
+}
+
+/// Set by [`a_trust_file_planted_in_the_working_directory_is_ignored`] for
+/// the copy of this test binary it runs in another working directory.
+const PLANTED_CONFIG: &str = "CLOISTER_E2E_PLANTED_CONFIG";
+
+/// A directory holding `policies/attestation.toml`, a copy of the policy `name`.
+fn with_attestation_policy(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir(dir.path().join("policies")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::copy(policy(name), dir.path().join("policies/attestation.toml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    dir
+}
+
+#[tokio::test]
+async fn a_trust_file_planted_in_the_working_directory_is_ignored() {
+    let stack = Stack::start(RELEASED).await;
+    // The configuration names its attestation policy relatively: the
+    // production one, next to the configuration file.
+    let config_dir = with_attestation_policy("attestation.toml");
+    let c = &stack.config;
+    let text = format!(
+        "demo = true\nstate_dir = {:?}\naccount_file = {:?}\n\n\
+         [network]\nrelay_url = {:?}\nkey_config_url = {:?}\n\n\
+         [tokens]\nissuer_url = {:?}\nbatch = 5\nlow_water = 4\n\n\
+         [attestation]\npolicy_file = \"policies/attestation.toml\"\n\n\
+         [trust]\nauthority = \"pinned\"\npinned_file = {:?}\n",
+        c.state_dir,
+        c.account_file,
+        c.network.relay_url,
+        c.network.key_config_url,
+        c.tokens.issuer_url,
+        c.trust.pinned_file,
+    );
+    let config_file = config_dir.path().join("cloister.toml");
+    std::fs::write(&config_file, text).unwrap_or_else(|e| panic!("{e}"));
+    // The working directory holds a policy that accepts simulated evidence.
+    let working_dir = with_attestation_policy("attestation-simulated.toml");
+
+    // This test binary, in that working directory, runs the client.
+    let mut command =
+        std::process::Command::new(std::env::current_exe().unwrap_or_else(|e| panic!("{e}")));
+    command
+        .args([
+            "--exact",
+            "cli::planted_trust_file_run",
+            "--ignored",
+            "--nocapture",
+        ])
+        .current_dir(working_dir.path())
+        .env(PLANTED_CONFIG, &config_file);
+    let child = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|e| panic!("running the client: {e}"));
+    let stdout = String::from_utf8_lossy(&child.stdout);
+    assert!(
+        child.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&child.stderr)
+    );
+    assert!(
+        stdout.contains("OUTCOME refused:") && stdout.contains("not trusted"),
+        "the production policy beside the configuration applies: {stdout}"
+    );
+    assert_eq!(stack.feature.calls.load(Ordering::SeqCst), 0);
+}
+
+/// The client run of [`a_trust_file_planted_in_the_working_directory_is_ignored`]:
+/// loads the configuration named by [`PLANTED_CONFIG`] and prints the outcome.
+#[tokio::test]
+#[ignore = "run by a_trust_file_planted_in_the_working_directory_is_ignored"]
+async fn planted_trust_file_run() {
+    let Some(path) = std::env::var_os(PLANTED_CONFIG) else {
+        return;
+    };
+    let outcome = async {
+        let config = Config::load(Some(Path::new(&path)))?;
+        session::run(&config, &suggest("secret")).await
+    }
+    .await;
+    match outcome {
+        Ok(outcome) => println!("OUTCOME served: {:?}", outcome.response),
+        Err(error) => println!("OUTCOME refused: {error:#}"),
+    }
 }

@@ -16,8 +16,9 @@ use cloister_gateway::{
     TokenRedeemer, TokenRejection,
 };
 use cloister_ohttp_keys::{AeadChoice, KeyRing};
-use cloister_relay::RelayConfig;
+use cloister_relay::{KeyCache, RelayConfig};
 use cloister_test_support::Loopback;
+use cloister_wire::OHTTP_KEYS_PATH;
 
 use crate::common;
 
@@ -28,9 +29,11 @@ const OVERLAP: Duration = Duration::from_secs(600);
 /// A relay and a gateway on loopback (see [`Loopback`]).
 struct Stack {
     keys: Arc<KeyService>,
+    relay_keys: Arc<KeyCache>,
     metrics: Arc<Metrics>,
     relay_url: String,
     key_config_url: String,
+    gateway_origin: String,
 }
 
 impl Stack {
@@ -56,8 +59,9 @@ impl Stack {
             .expect("relay answers")
     }
 
+    /// The configuration the gateway itself publishes now.
     async fn current_config(&self) -> Vec<u8> {
-        let list = reqwest::get(&self.key_config_url)
+        let list = reqwest::get(format!("{}{}", self.gateway_origin, OHTTP_KEYS_PATH))
             .await
             .expect("keys")
             .bytes()
@@ -83,17 +87,14 @@ async fn start_with<R: Router, T: TokenRedeemer>(
         max_request_bytes: RELAY_MAX_BODY,
         ..RelayConfig::default()
     };
-    let Loopback {
-        relay_url,
-        key_config_url,
-        keys,
-        metrics,
-    } = Loopback::start_with(&gateway, &relay, tokens, router).await;
+    let stack = Loopback::start_with(&gateway, &relay, tokens, router).await;
     Stack {
-        keys,
-        metrics,
-        relay_url,
-        key_config_url,
+        keys: stack.keys,
+        relay_keys: stack.relay_keys,
+        metrics: stack.metrics,
+        relay_url: stack.relay_url,
+        key_config_url: stack.key_config_url,
+        gateway_origin: stack.gateway_origin,
     }
 }
 
@@ -153,9 +154,14 @@ async fn round_trip_through_relay_and_gateway() {
     assert_echoes(&client, "again").await;
     assert_eq!(stack.metrics.routed_requests(), 2);
     assert_eq!(
-        stack.metrics.key_configs_served(),
+        stack.relay_keys.served(),
         1,
         "key configuration cached between requests"
+    );
+    assert_eq!(
+        stack.metrics.key_configs_served(),
+        1,
+        "the gateway served only the relay's copy"
     );
 }
 
@@ -198,13 +204,17 @@ async fn key_rotation_mid_run_overlap_then_refetch() {
         .maintain(cloister_wire::unix_now() + OVERLAP.as_secs() + 1)
         .expect("maintain");
     assert_eq!(stack.keys.with_ring(KeyRing::key_ids), vec![new_id]);
+    // The relay's schedule comes round (in production before the overlap
+    // ends, as the key list's max-age is capped by it).
+    stack.relay_keys.refresh().await.expect("relay refresh");
     // The client is told, refetches and retries with a fresh encapsulation.
     assert_echoes(&client, "after retirement").await;
     assert_eq!(stack.metrics.rejections(Rejection::UnknownKeyId), 1);
+    assert_eq!(stack.relay_keys.served(), 2, "fetched twice by the client");
     assert_eq!(
         stack.metrics.key_configs_served(),
         3,
-        "2 by the client, 1 by this test"
+        "2 by the relay, 1 by this test"
     );
 }
 

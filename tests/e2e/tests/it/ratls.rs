@@ -3,35 +3,43 @@
 //! `HttpForwardRouter` to the host's `POST /session`. The client sends its
 //! payload to an honest host and refuses one whose evidence fails.
 //!
+//! Requests and answers are padded to size buckets: conversations of
+//! different lengths in one bucket look the same to the relay and the
+//! gateway.
+//!
 //! Evidence is SIMULATED; the verifier accepts it only because its policy
 //! sets `allow_simulated`.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use cloister_api::FeatureResponse;
 use cloister_attestation::{AuthorityRejection, VerifyError};
 use cloister_client::{
     Client, ClientConfig, OhttpTransport, PinnedDigests, TokenSource, UncheckedKeys,
 };
-use cloister_gateway::NoRedeemer;
+use cloister_gateway::{NoRedeemer, RouteError, Router};
 use cloister_ratls::{ClientError, ClientSession, SessionConfig, SessionTable, routes};
 use cloister_test_support::{Loopback, forward_to, serve_app};
 use common::{CountingFeature, RELEASED, provider, summarise, verifier};
 
 use crate::ratls_common as common;
 
+/// A simulated host launched with `measurement`, serving `feature` on loopback.
+async fn simulated_host(
+    measurement: [u8; 48],
+    feature: Arc<CountingFeature>,
+) -> std::net::SocketAddr {
+    let table = SessionTable::new(&SessionConfig::default(), provider(measurement), feature)
+        .unwrap_or_else(|e| panic!("table: {e}"));
+    serve_app(routes(Arc::new(table))).await
+}
+
 /// A host launched with `measurement`, behind its own relay and gateway;
 /// returns the client transport and the host's feature.
 async fn stack(measurement: [u8; 48]) -> (OhttpTransport<UncheckedKeys>, Arc<CountingFeature>) {
     let feature = Arc::new(CountingFeature::default());
-    let table = SessionTable::new(
-        &SessionConfig::default(),
-        provider(measurement),
-        feature.clone(),
-    )
-    .unwrap_or_else(|e| panic!("table: {e}"));
-    let host = serve_app(routes(Arc::new(table))).await;
+    let host = simulated_host(measurement, Arc::clone(&feature)).await;
     let servers = Loopback::start(
         NoRedeemer {
             require_tokens: false,
@@ -105,13 +113,7 @@ impl TokenSource for CountingTokens {
 
 #[tokio::test]
 async fn a_key_config_the_client_refuses_costs_no_token() {
-    let table = SessionTable::new(
-        &SessionConfig::default(),
-        provider(RELEASED),
-        Arc::new(CountingFeature::default()),
-    )
-    .unwrap_or_else(|e| panic!("table: {e}"));
-    let host = serve_app(routes(Arc::new(table))).await;
+    let host = simulated_host(RELEASED, Arc::new(CountingFeature::default())).await;
     let servers = Loopback::start(
         NoRedeemer {
             require_tokens: false,
@@ -136,4 +138,125 @@ async fn a_key_config_the_client_refuses_costs_no_token() {
         "{outcome:?}"
     );
     assert_eq!(tokens.0.load(Ordering::SeqCst), 0, "no token was taken");
+}
+
+/// The body length of every exchange, in order: (request, response).
+type Lengths = Arc<Mutex<Vec<(usize, usize)>>>;
+
+/// Stands in front of the relay and records the body lengths the relay
+/// receives and sends back.
+async fn relay_tap(relay_url: String, seen: Lengths) -> String {
+    let http = reqwest::Client::new();
+    let app = axum::Router::new().route(
+        "/relay",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let (http, relay_url, seen) = (http.clone(), relay_url.clone(), Arc::clone(&seen));
+            async move {
+                let answer = http
+                    .post(&relay_url)
+                    .header("content-type", cloister_wire::media::OHTTP_REQUEST)
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("relay: {e}"));
+                let status = answer.status().as_u16();
+                let answer = answer
+                    .bytes()
+                    .await
+                    .unwrap_or_else(|e| panic!("relay body: {e}"));
+                seen.lock()
+                    .unwrap_or_else(|e| panic!("{e}"))
+                    .push((body.len(), answer.len()));
+                (
+                    axum::http::StatusCode::from_u16(status)
+                        .unwrap_or_else(|e| panic!("status: {e}")),
+                    [("content-type", cloister_wire::media::OHTTP_RESPONSE)],
+                    answer,
+                )
+            }
+        }),
+    );
+    format!("http://{}/relay", serve_app(app).await)
+}
+
+/// Records the lengths of the inner request bodies (the client's TLS
+/// records) and of the host's answers, as the gateway sees them.
+#[derive(Clone)]
+struct InnerLengths<R> {
+    inner: R,
+    seen: Lengths,
+}
+
+impl<R: Router> Router for InnerLengths<R> {
+    async fn route(&self, request: bhttp::Message) -> Result<bhttp::Message, RouteError> {
+        let sent = request.content().len();
+        let answer = self.inner.route(request).await?;
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .push((sent, answer.content().len()));
+        Ok(answer)
+    }
+}
+
+/// One attested session summarising `text`; what the relay and the
+/// gateway saw of it.
+async fn observed_conversation(text: &str) -> (Vec<(usize, usize)>, Vec<(usize, usize)>) {
+    let host = simulated_host(RELEASED, Arc::new(CountingFeature::default())).await;
+    let at_gateway = Lengths::default();
+    let router = InnerLengths {
+        inner: forward_to(host),
+        seen: Arc::clone(&at_gateway),
+    };
+    let servers = Loopback::start(
+        NoRedeemer {
+            require_tokens: false,
+        },
+        router,
+    )
+    .await;
+    let at_relay = Lengths::default();
+    let client = Client::new(
+        ClientConfig {
+            relay_url: relay_tap(servers.relay_url, Arc::clone(&at_relay)).await,
+            key_config_url: servers.key_config_url,
+            ..ClientConfig::default()
+        },
+        UncheckedKeys,
+    )
+    .unwrap_or_else(|e| panic!("client: {e}"));
+    let transport = OhttpTransport::new(Arc::new(client), "cloister.invalid");
+    let mut session = ClientSession::establish(transport, &verifier(true))
+        .await
+        .unwrap_or_else(|e| panic!("establish: {e}"));
+    let response = session
+        .request(&summarise(text))
+        .await
+        .unwrap_or_else(|e| panic!("request: {e}"));
+    assert!(
+        matches!(&response, FeatureResponse::Summary { text: summary, .. } if summary.ends_with(text)),
+        "{response:?}"
+    );
+    let seen = |lengths: Lengths| lengths.lock().unwrap_or_else(|e| panic!("{e}")).clone();
+    (seen(at_relay), seen(at_gateway))
+}
+
+#[tokio::test]
+async fn lengths_within_a_bucket_are_identical_at_the_relay() {
+    // Both conversations, and both summaries, fit the smallest bucket.
+    let short = observed_conversation("ok").await;
+    let longer = observed_conversation(&"a longer conversation ".repeat(20)).await;
+    assert_eq!(short.0.len(), 3, "handshake, attestation, request");
+    assert_eq!(short.0, longer.0, "at the relay");
+    assert_eq!(short.1, longer.1, "at the gateway");
+    // A conversation in a larger bucket differs, in its request and answer.
+    let bucket = cloister_ratls::PADDED_FRAME_SIZES[1];
+    let large = observed_conversation(&"x".repeat(bucket)).await;
+    assert_eq!(short.0[..2], large.0[..2], "handshake and attestation");
+    assert!(
+        large.0[2].0 > short.0[2].0 && large.0[2].1 > short.0[2].1,
+        "{:?} vs {:?}",
+        large.0[2],
+        short.0[2]
+    );
 }

@@ -44,11 +44,9 @@ async fn the_relay_reaches_its_gateway_and_the_published_key_has_the_reported_di
     assert_eq!(stack.metrics.encapsulated_requests(), 1);
     assert_eq!(stack.metrics.rejections(Rejection::DecapsulationFailed), 1);
 
-    // The gateway's /metrics shows the same, with the request and the key
-    // list fetch counted by route.
-    let metrics_url = stack
-        .key_config_url
-        .replace(cloister_wire::OHTTP_KEYS_PATH, "/metrics");
+    // The gateway's /metrics shows the same, with the request and the
+    // relay's one key list fetch counted by route.
+    let metrics_url = format!("{}/metrics", stack.gateway_origin);
     let text = reqwest::get(&metrics_url)
         .await
         .and_then(reqwest::Response::error_for_status)

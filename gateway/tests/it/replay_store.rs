@@ -1,0 +1,105 @@
+//! The replay store holds only requests that paid: a flood without tokens
+//! cannot fill it and turn paying clients away.
+
+use std::io::Cursor;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use bhttp::{Message, Mode};
+use cloister_gateway::{
+    EchoRouter, Gateway, KeyService, Metrics, Rejection, ReplayGuard, TokenRedeemer, TokenRejection,
+};
+use cloister_ohttp_keys::{AeadChoice, KeyRing, RotationPolicy};
+use cloister_wire::media::OHTTP_REQUEST;
+
+/// Accepts each token of the form `PrivateToken token="paid-N"` once.
+#[derive(Default)]
+struct PaidOnce(Mutex<Vec<Vec<u8>>>);
+
+impl TokenRedeemer for PaidOnce {
+    async fn redeem(&self, authorization: Option<&[u8]>) -> Result<(), TokenRejection> {
+        let value = authorization.ok_or(TokenRejection::Missing)?;
+        if !value.starts_with(b"PrivateToken token=\"paid-") {
+            return Err(TokenRejection::Invalid("not a paid token".into()));
+        }
+        let mut spent = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if spent.iter().any(|t| t == value) {
+            return Err(TokenRejection::DoubleSpend);
+        }
+        spent.push(value.to_vec());
+        Ok(())
+    }
+}
+
+/// The inner status of one request carrying `authorization`, if any.
+async fn inner_status<T: TokenRedeemer>(
+    gateway: &Gateway<EchoRouter, T>,
+    config: &[u8],
+    authorization: Option<&str>,
+) -> u16 {
+    let mut inner = Message::request(
+        b"POST".to_vec(),
+        b"https".to_vec(),
+        b"cloister.invalid".to_vec(),
+        b"/session".to_vec(),
+    );
+    inner.put_header("date", httpdate::fmt_http_date(SystemTime::now()));
+    if let Some(value) = authorization {
+        inner.put_header("authorization", value);
+    }
+    let mut encoded = Vec::new();
+    inner
+        .write_bhttp(Mode::KnownLength, &mut encoded)
+        .expect("encode");
+    let (request, client) = ohttp::ClientRequest::from_encoded_config(config)
+        .and_then(|c| c.encapsulate(&encoded))
+        .expect("encapsulate");
+    let answer = gateway.handle(Some(OHTTP_REQUEST), &request).await;
+    assert_eq!(answer.status, 200, "answered inside the encapsulation");
+    let plaintext = client.decapsulate(&answer.body).expect("decapsulate");
+    let response = Message::read_bhttp(&mut Cursor::new(plaintext.as_slice())).expect("bhttp");
+    response.control().status().map_or(0, |s| s.code())
+}
+
+#[tokio::test]
+async fn tokenless_requests_cannot_fill_the_replay_store() {
+    const CAPACITY: usize = 4;
+    let policy = RotationPolicy {
+        rotate_every: Duration::from_secs(3600),
+        overlap: Duration::from_secs(60),
+    };
+    let ring = KeyRing::generate(policy, &[AeadChoice::Aes128Gcm], cloister_wire::unix_now())
+        .expect("keys");
+    let config = ring.current_config().to_vec();
+    let metrics = Arc::new(Metrics::default());
+    let gateway = Gateway::new(
+        Arc::new(KeyService::new(ring, None, Duration::from_secs(3600))),
+        ReplayGuard::new(Duration::from_secs(60), CAPACITY),
+        PaidOnce::default(),
+        EchoRouter,
+        Arc::clone(&metrics),
+    );
+
+    // A flood many times the store's size, without tokens or with forged ones.
+    for i in 0..3 * CAPACITY {
+        let forged = format!("PrivateToken token=\"forged-{i}\"");
+        let authorization = (i % 2 == 1).then_some(forged.as_str());
+        assert_eq!(inner_status(&gateway, &config, authorization).await, 401);
+    }
+    assert_eq!(
+        metrics.rejections(Rejection::ReplayStoreFull),
+        0,
+        "the flood never reached the replay store"
+    );
+    assert_eq!(
+        metrics.rejections(Rejection::TokenRejected),
+        3 * CAPACITY as u64
+    );
+
+    // Paying clients are still served, up to the store's capacity.
+    for i in 0..CAPACITY {
+        let paid = format!("PrivateToken token=\"paid-{i}\"");
+        assert_eq!(inner_status(&gateway, &config, Some(&paid)).await, 200);
+    }
+    assert_eq!(metrics.routed_requests(), CAPACITY as u64);
+}

@@ -1,0 +1,347 @@
+//! Qwen3: the engine's forward pass agrees with candle-transformers'
+//! reference implementation on a small synthetic model, and files the engine
+//! cannot compute are refused at load.
+//!
+//! No Qwen3 model ships here, so the tests write a seeded random GGUF with
+//! the layout llama.cpp gives Qwen3 (per-head RMSNorm on queries and keys,
+//! no biases, split-half RoPE).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use candle_core::quantized::gguf_file::{self, Value};
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::{Device, IndexOp, Tensor};
+use candle_transformers::models::quantized_qwen3;
+use cloister_inference_candle::model::{LlamaModel, Segment};
+use cloister_inference_candle::{CandleBackend, CandleConfig, LoadError, WeightFormat};
+
+/// The shape of a synthetic model.
+#[derive(Clone, Copy)]
+struct Shape {
+    layers: usize,
+    embedding: usize,
+    heads: usize,
+    kv_heads: usize,
+    head_dim: usize,
+    ffn: usize,
+    vocab: usize,
+    /// Whether the output layer reuses the token embeddings.
+    tied: bool,
+}
+
+/// `head_dim` equals `embedding / heads`, with a separate output layer.
+const NARROW: Shape = Shape {
+    layers: 3,
+    embedding: 64,
+    heads: 4,
+    kv_heads: 2,
+    head_dim: 16,
+    ffn: 96,
+    vocab: 50,
+    tied: false,
+};
+
+/// As Qwen3-0.6B: `heads * head_dim` is twice `embedding`, tied output.
+const WIDE: Shape = Shape {
+    layers: 2,
+    embedding: 32,
+    heads: 4,
+    kv_heads: 2,
+    head_dim: 16,
+    ffn: 64,
+    vocab: 48,
+    tied: true,
+};
+
+const TOKENS: [u32; 9] = [3, 17, 42, 8, 8, 25, 1, 39, 12];
+
+/// Seeded uniform values (xorshift64*), so every run builds the same model.
+struct Rng(u64);
+
+impl Rng {
+    fn uniform(&mut self, low: f32, high: f32) -> f32 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        let bits = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 40;
+        low + (high - low) * (bits as f32 / (1u64 << 24) as f32)
+    }
+
+    fn tensor(&mut self, dims: &[usize], low: f32, high: f32) -> QTensor {
+        let count = dims.iter().product();
+        let values: Vec<f32> = (0..count).map(|_| self.uniform(low, high)).collect();
+        let tensor = Tensor::from_vec(values, dims, &Device::Cpu).expect("tensor");
+        QTensor::quantize(&tensor, GgmlDType::F32).expect("f32 tensor")
+    }
+
+    /// A matrix mapping `cols` inputs to `rows` outputs, scaled to keep
+    /// activations near unit size.
+    fn matrix(&mut self, rows: usize, cols: usize) -> QTensor {
+        let bound = (3.0 / cols as f32).sqrt();
+        self.tensor(&[rows, cols], -bound, bound)
+    }
+
+    /// Norm weights away from one, so that a skipped norm shows.
+    fn norm(&mut self, width: usize) -> QTensor {
+        self.tensor(&[width], 0.3, 1.7)
+    }
+}
+
+/// Writes a `architecture` GGUF of `shape` to `path`, leaving out the tensors
+/// whose names satisfy `omit` and adding `extra` ones.
+fn write_model(
+    path: &Path,
+    architecture: &str,
+    shape: Shape,
+    omit: impl Fn(&str) -> bool,
+    extra: &[&str],
+) {
+    let mut rng = Rng(0x5eed_0f_c10157e5);
+    let mut tensors: Vec<(String, QTensor)> = vec![
+        (
+            "token_embd.weight".into(),
+            rng.tensor(&[shape.vocab, shape.embedding], -1.0, 1.0),
+        ),
+        ("output_norm.weight".into(), rng.norm(shape.embedding)),
+    ];
+    if !shape.tied {
+        tensors.push((
+            "output.weight".into(),
+            rng.matrix(shape.vocab, shape.embedding),
+        ));
+    }
+    let q_width = shape.heads * shape.head_dim;
+    let kv_width = shape.kv_heads * shape.head_dim;
+    for i in 0..shape.layers {
+        let p = format!("blk.{i}");
+        tensors.extend([
+            (format!("{p}.attn_norm.weight"), rng.norm(shape.embedding)),
+            (
+                format!("{p}.attn_q.weight"),
+                rng.matrix(q_width, shape.embedding),
+            ),
+            (
+                format!("{p}.attn_k.weight"),
+                rng.matrix(kv_width, shape.embedding),
+            ),
+            (
+                format!("{p}.attn_v.weight"),
+                rng.matrix(kv_width, shape.embedding),
+            ),
+            (
+                format!("{p}.attn_output.weight"),
+                rng.matrix(shape.embedding, q_width),
+            ),
+            (format!("{p}.attn_q_norm.weight"), rng.norm(shape.head_dim)),
+            (format!("{p}.attn_k_norm.weight"), rng.norm(shape.head_dim)),
+            (format!("{p}.ffn_norm.weight"), rng.norm(shape.embedding)),
+            (
+                format!("{p}.ffn_gate.weight"),
+                rng.matrix(shape.ffn, shape.embedding),
+            ),
+            (
+                format!("{p}.ffn_up.weight"),
+                rng.matrix(shape.ffn, shape.embedding),
+            ),
+            (
+                format!("{p}.ffn_down.weight"),
+                rng.matrix(shape.embedding, shape.ffn),
+            ),
+        ]);
+    }
+    for name in extra {
+        tensors.push(((*name).into(), rng.norm(shape.head_dim / 2)));
+    }
+    tensors.retain(|(name, _)| !omit(name));
+
+    let key = |suffix: &str| format!("{architecture}.{suffix}");
+    let count = |n: usize| Value::U32(u32::try_from(n).expect("small"));
+    let metadata: Vec<(String, Value)> = vec![
+        (
+            "general.architecture".into(),
+            Value::String(architecture.into()),
+        ),
+        // candle-transformers builds its RoPE tables in f16 unless told f32.
+        ("general.dtype".into(), Value::U32(0)),
+        (key("block_count"), count(shape.layers)),
+        (key("context_length"), count(128)),
+        (key("embedding_length"), count(shape.embedding)),
+        (key("feed_forward_length"), count(shape.ffn)),
+        (key("attention.head_count"), count(shape.heads)),
+        (key("attention.head_count_kv"), count(shape.kv_heads)),
+        (key("attention.key_length"), count(shape.head_dim)),
+        (key("attention.value_length"), count(shape.head_dim)),
+        (key("attention.layer_norm_rms_epsilon"), Value::F32(1e-6)),
+        (key("rope.freq_base"), Value::F32(1_000_000.0)),
+    ];
+    let metadata: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let tensors: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let mut file = File::create(path).expect("create gguf");
+    gguf_file::write(&mut file, &metadata, &tensors).expect("write gguf");
+}
+
+fn write_qwen3(dir: &Path, shape: Shape) -> PathBuf {
+    let path = dir.join("qwen3.gguf");
+    write_model(&path, "qwen3", shape, |_| false, &[]);
+    path
+}
+
+fn load_ours(path: &Path) -> candle_core::Result<LlamaModel> {
+    let mut file = File::open(path).expect("open gguf");
+    let content = gguf_file::Content::read(&mut file).expect("read gguf");
+    LlamaModel::load(&content, &mut file, &Device::Cpu, WeightFormat::default())
+}
+
+fn load_reference(path: &Path) -> quantized_qwen3::ModelWeights {
+    let mut file = File::open(path).expect("open gguf");
+    let content = gguf_file::Content::read(&mut file).expect("read gguf");
+    quantized_qwen3::ModelWeights::from_gguf(content, &mut file, &Device::Cpu)
+        .expect("reference loads")
+}
+
+fn max_difference(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b)
+        .expect("sub")
+        .abs()
+        .expect("abs")
+        .max(0)
+        .expect("max")
+        .to_scalar::<f32>()
+        .expect("scalar")
+}
+
+fn spread(logits: &Tensor) -> f32 {
+    let max = logits.max(0).expect("max").to_scalar::<f32>().expect("max");
+    let min = logits.min(0).expect("min").to_scalar::<f32>().expect("min");
+    max - min
+}
+
+/// Runs the prompt then two decode steps through both implementations and
+/// compares the next-token logits after each.
+fn assert_matches_reference(shape: Shape) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_qwen3(dir.path(), shape);
+    let ours = load_ours(&path).expect("the engine loads qwen3");
+    let mut reference = load_reference(&path);
+
+    let mut cache = ours.new_cache();
+    let mut fed: &[u32] = &TOKENS[..6];
+    let mut offset = 0;
+    for step in 0..3 {
+        let logits = ours
+            .forward(&mut [Segment {
+                tokens: fed,
+                cache: &mut cache,
+                wants_logits: true,
+            }])
+            .expect("forward")
+            .expect("logits")
+            .i(0)
+            .expect("row");
+        let input = Tensor::new(fed, &Device::Cpu)
+            .expect("ids")
+            .unsqueeze(0)
+            .expect("batch");
+        let expected = reference
+            .forward(&input, offset)
+            .expect("reference forward")
+            .i(0)
+            .expect("row");
+        // The synthetic model's logits span several units; both sides run
+        // in f32, so only summation order separates them.
+        assert!(spread(&expected) > 1.0, "logits too flat to compare");
+        let diff = max_difference(&logits, &expected);
+        assert!(
+            diff < 1e-3,
+            "step {step}: largest logit difference {diff} (logits span {})",
+            spread(&expected)
+        );
+        offset += fed.len();
+        fed = &TOKENS[6 + step..7 + step];
+    }
+    assert_eq!(cache.len(), 8);
+}
+
+#[test]
+fn qwen3_logits_match_candle_transformers() {
+    assert_matches_reference(NARROW);
+}
+
+#[test]
+fn qwen3_with_heads_wider_than_the_embedding_matches_candle_transformers() {
+    assert_matches_reference(WIDE);
+}
+
+/// The message refusing `path`, through the engine's loader and through
+/// [`CandleBackend::load`].
+fn refusal(path: &Path) -> String {
+    let message = match load_ours(path) {
+        Ok(_) => panic!("{} loaded", path.display()),
+        Err(e) => e.to_string(),
+    };
+    let config = CandleConfig {
+        model_dir: path.parent().expect("dir").to_path_buf(),
+        model_file: path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned(),
+        threads: 1,
+        ..CandleConfig::default()
+    };
+    match CandleBackend::load(&config) {
+        Err(LoadError::Model { reason, .. }) => assert_eq!(reason, message),
+        Err(other) => panic!("refused for another reason: {other}"),
+        Ok(_) => panic!("the backend loaded {}", path.display()),
+    }
+    message
+}
+
+#[test]
+fn qwen3_without_qk_norms_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("qwen3-no-norms.gguf");
+    write_model(
+        &path,
+        "qwen3",
+        NARROW,
+        |name| name.contains("attn_q_norm") || name.contains("attn_k_norm"),
+        &[],
+    );
+    let message = refusal(&path);
+    assert!(
+        message.contains("qwen3") && message.contains("blk.0.attn_q_norm.weight"),
+        "{message}"
+    );
+}
+
+#[test]
+fn unknown_architecture_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("gemma3.gguf");
+    write_model(&path, "gemma3", NARROW, |_| false, &[]);
+    let message = refusal(&path);
+    assert!(
+        message.contains("gemma3") && message.contains("unsupported architecture"),
+        "{message}"
+    );
+}
+
+#[test]
+fn tensors_the_engine_does_not_compute_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Llama 3's frequency factors for long-context RoPE, and qwen3's
+    // query/key norms in a file that claims to be llama.
+    let path = dir.path().join("llama-extra.gguf");
+    write_model(&path, "llama", NARROW, |_| false, &["rope_freqs.weight"]);
+    let message = refusal(&path);
+    for name in [
+        "llama",
+        "rope_freqs.weight",
+        "blk.0.attn_q_norm.weight",
+        "blk.2.attn_k_norm.weight",
+    ] {
+        assert!(message.contains(name), "{name} not in: {message}");
+    }
+}

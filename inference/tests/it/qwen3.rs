@@ -88,15 +88,19 @@ impl Rng {
     }
 }
 
-/// Writes a `architecture` GGUF of `shape` to `path`, leaving out the tensors
-/// whose names satisfy `omit` and adding `extra` ones.
-fn write_model(
-    path: &Path,
-    architecture: &str,
-    shape: Shape,
-    omit: impl Fn(&str) -> bool,
-    extra: &[&str],
-) {
+/// Departures from the qwen3 layout.
+#[derive(Default)]
+struct Variant<'a> {
+    /// Tensors whose names contain one of these are left out.
+    omit: &'a [&'a str],
+    /// Tensors added (small vectors).
+    extra_tensors: &'a [&'a str],
+    /// Metadata added, keys without the architecture prefix.
+    extra_metadata: &'a [(&'a str, Value)],
+}
+
+/// Writes an `architecture` GGUF of `shape` to `path`.
+fn write_model(path: &Path, architecture: &str, shape: Shape, variant: &Variant<'_>) {
     let mut rng = Rng(0x5eed_0f_c10157e5);
     let mut tensors: Vec<(String, QTensor)> = vec![
         (
@@ -150,14 +154,14 @@ fn write_model(
             ),
         ]);
     }
-    for name in extra {
+    for name in variant.extra_tensors {
         tensors.push(((*name).into(), rng.norm(shape.head_dim / 2)));
     }
-    tensors.retain(|(name, _)| !omit(name));
+    tensors.retain(|(name, _)| !variant.omit.iter().any(|part| name.contains(part)));
 
     let key = |suffix: &str| format!("{architecture}.{suffix}");
     let count = |n: usize| Value::U32(u32::try_from(n).expect("small"));
-    let metadata: Vec<(String, Value)> = vec![
+    let mut metadata: Vec<(String, Value)> = vec![
         (
             "general.architecture".into(),
             Value::String(architecture.into()),
@@ -175,6 +179,12 @@ fn write_model(
         (key("attention.layer_norm_rms_epsilon"), Value::F32(1e-6)),
         (key("rope.freq_base"), Value::F32(1_000_000.0)),
     ];
+    metadata.extend(
+        variant
+            .extra_metadata
+            .iter()
+            .map(|(suffix, value)| (key(suffix), value.clone())),
+    );
     let metadata: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let tensors: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let mut file = File::create(path).expect("create gguf");
@@ -183,7 +193,7 @@ fn write_model(
 
 fn write_qwen3(dir: &Path, shape: Shape) -> PathBuf {
     let path = dir.join("qwen3.gguf");
-    write_model(&path, "qwen3", shape, |_| false, &[]);
+    write_model(&path, "qwen3", shape, &Variant::default());
     path
 }
 
@@ -274,11 +284,13 @@ fn qwen3_with_heads_wider_than_the_embedding_matches_candle_transformers() {
 }
 
 /// The message refusing `path`, through the engine's loader and through
-/// [`CandleBackend::load`].
+/// [`CandleBackend::load`] (its first line: candle appends a backtrace when
+/// `RUST_BACKTRACE` is set).
 fn refusal(path: &Path) -> String {
+    let first_line = |message: String| message.lines().next().unwrap_or_default().to_owned();
     let message = match load_ours(path) {
         Ok(_) => panic!("{} loaded", path.display()),
-        Err(e) => e.to_string(),
+        Err(e) => first_line(e.to_string()),
     };
     let config = CandleConfig {
         model_dir: path.parent().expect("dir").to_path_buf(),
@@ -291,24 +303,24 @@ fn refusal(path: &Path) -> String {
         ..CandleConfig::default()
     };
     match CandleBackend::load(&config) {
-        Err(LoadError::Model { reason, .. }) => assert_eq!(reason, message),
+        Err(LoadError::Model { reason, .. }) => assert_eq!(first_line(reason), message),
         Err(other) => panic!("refused for another reason: {other}"),
         Ok(_) => panic!("the backend loaded {}", path.display()),
     }
     message
 }
 
+const QK_NORMS_LEFT_OUT: Variant<'static> = Variant {
+    omit: &["attn_q_norm", "attn_k_norm"],
+    extra_tensors: &[],
+    extra_metadata: &[],
+};
+
 #[test]
 fn qwen3_without_qk_norms_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("qwen3-no-norms.gguf");
-    write_model(
-        &path,
-        "qwen3",
-        NARROW,
-        |name| name.contains("attn_q_norm") || name.contains("attn_k_norm"),
-        &[],
-    );
+    write_model(&path, "qwen3", NARROW, &QK_NORMS_LEFT_OUT);
     let message = refusal(&path);
     assert!(
         message.contains("qwen3") && message.contains("blk.0.attn_q_norm.weight"),
@@ -320,7 +332,7 @@ fn qwen3_without_qk_norms_is_refused() {
 fn unknown_architecture_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("gemma3.gguf");
-    write_model(&path, "gemma3", NARROW, |_| false, &[]);
+    write_model(&path, "gemma3", NARROW, &Variant::default());
     let message = refusal(&path);
     assert!(
         message.contains("gemma3") && message.contains("unsupported architecture"),
@@ -334,7 +346,15 @@ fn tensors_the_engine_does_not_compute_are_refused() {
     // Llama 3's frequency factors for long-context RoPE, and qwen3's
     // query/key norms in a file that claims to be llama.
     let path = dir.path().join("llama-extra.gguf");
-    write_model(&path, "llama", NARROW, |_| false, &["rope_freqs.weight"]);
+    write_model(
+        &path,
+        "llama",
+        NARROW,
+        &Variant {
+            extra_tensors: &["rope_freqs.weight"],
+            ..Variant::default()
+        },
+    );
     let message = refusal(&path);
     for name in [
         "llama",
@@ -344,4 +364,46 @@ fn tensors_the_engine_does_not_compute_are_refused() {
     ] {
         assert!(message.contains(name), "{name} not in: {message}");
     }
+}
+
+#[test]
+fn rope_scaling_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("qwen3-yarn.gguf");
+    write_model(
+        &path,
+        "qwen3",
+        NARROW,
+        &Variant {
+            extra_metadata: &[
+                ("rope.scaling.type", Value::String("yarn".into())),
+                ("rope.scaling.factor", Value::F32(4.0)),
+            ],
+            ..Variant::default()
+        },
+    );
+    let message = refusal(&path);
+    assert!(
+        message.contains("qwen3") && message.contains("RoPE scaling (yarn, factor 4)"),
+        "{message}"
+    );
+}
+
+#[test]
+fn qwen2_without_biases_is_refused_and_llama_loads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The qwen3 layout without its norms is a complete llama model, and a
+    // qwen2 model but for its query/key/value biases.
+    let llama = dir.path().join("llama.gguf");
+    write_model(&llama, "llama", NARROW, &QK_NORMS_LEFT_OUT);
+    let model = load_ours(&llama).expect("llama loads");
+    assert_eq!(model.hyperparameters().architecture, "llama");
+
+    let qwen2 = dir.path().join("qwen2.gguf");
+    write_model(&qwen2, "qwen2", NARROW, &QK_NORMS_LEFT_OUT);
+    let message = refusal(&qwen2);
+    assert!(
+        message.contains("qwen2") && message.contains("blk.0.attn_q.bias"),
+        "{message}"
+    );
 }

@@ -101,7 +101,7 @@ struct Variant<'a> {
 
 /// Writes an `architecture` GGUF of `shape` to `path`.
 fn write_model(path: &Path, architecture: &str, shape: Shape, variant: &Variant<'_>) {
-    let mut rng = Rng(0x5eed_0f_c10157e5);
+    let mut rng = Rng(0x5eed_0fc1_0157_e5e5);
     let mut tensors: Vec<(String, QTensor)> = vec![
         (
             "token_embd.weight".into(),

@@ -13,6 +13,8 @@ use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, IndexOp, Tensor};
 use candle_transformers::models::quantized_qwen3;
+
+use crate::common;
 use cloister_inference_candle::model::{LlamaModel, Segment};
 use cloister_inference_candle::{CandleBackend, CandleConfig, LoadError, WeightFormat};
 
@@ -210,17 +212,6 @@ fn load_reference(path: &Path) -> quantized_qwen3::ModelWeights {
         .expect("reference loads")
 }
 
-fn max_difference(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b)
-        .expect("sub")
-        .abs()
-        .expect("abs")
-        .max(0)
-        .expect("max")
-        .to_scalar::<f32>()
-        .expect("scalar")
-}
-
 fn spread(logits: &Tensor) -> f32 {
     let max = logits.max(0).expect("max").to_scalar::<f32>().expect("max");
     let min = logits.min(0).expect("min").to_scalar::<f32>().expect("min");
@@ -261,7 +252,7 @@ fn assert_matches_reference(shape: Shape) {
         // The synthetic model's logits span several units; both sides run
         // in f32, so only summation order separates them.
         assert!(spread(&expected) > 1.0, "logits too flat to compare");
-        let diff = max_difference(&logits, &expected);
+        let diff = common::max_difference(&logits, &expected);
         assert!(
             diff < 1e-3,
             "step {step}: largest logit difference {diff} (logits span {})",
@@ -283,29 +274,29 @@ fn qwen3_with_heads_wider_than_the_embedding_matches_candle_transformers() {
     assert_matches_reference(WIDE);
 }
 
-/// The message refusing `path`, through the engine's loader and through
-/// [`CandleBackend::load`] (its first line: candle appends a backtrace when
-/// `RUST_BACKTRACE` is set).
-fn refusal(path: &Path) -> String {
+/// Why an `architecture` model of the `NARROW` shape with `variant` is
+/// refused, through the engine's loader and through [`CandleBackend::load`]
+/// (the first line: candle appends a backtrace when `RUST_BACKTRACE` is set).
+fn refusal(architecture: &str, variant: &Variant<'_>) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = format!("{architecture}.gguf");
+    let path = dir.path().join(&file);
+    write_model(&path, architecture, NARROW, variant);
     let first_line = |message: String| message.lines().next().unwrap_or_default().to_owned();
-    let message = match load_ours(path) {
-        Ok(_) => panic!("{} loaded", path.display()),
+    let message = match load_ours(&path) {
+        Ok(_) => panic!("the engine loaded {file}"),
         Err(e) => first_line(e.to_string()),
     };
     let config = CandleConfig {
-        model_dir: path.parent().expect("dir").to_path_buf(),
-        model_file: path
-            .file_name()
-            .expect("name")
-            .to_string_lossy()
-            .into_owned(),
+        model_dir: dir.path().to_path_buf(),
+        model_file: file.clone(),
         threads: 1,
         ..CandleConfig::default()
     };
     match CandleBackend::load(&config) {
         Err(LoadError::Model { reason, .. }) => assert_eq!(first_line(reason), message),
         Err(other) => panic!("refused for another reason: {other}"),
-        Ok(_) => panic!("the backend loaded {}", path.display()),
+        Ok(_) => panic!("the backend loaded {file}"),
     }
     message
 }
@@ -318,10 +309,7 @@ const QK_NORMS_LEFT_OUT: Variant<'static> = Variant {
 
 #[test]
 fn qwen3_without_qk_norms_is_refused() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("qwen3-no-norms.gguf");
-    write_model(&path, "qwen3", NARROW, &QK_NORMS_LEFT_OUT);
-    let message = refusal(&path);
+    let message = refusal("qwen3", &QK_NORMS_LEFT_OUT);
     assert!(
         message.contains("qwen3") && message.contains("blk.0.attn_q_norm.weight"),
         "{message}"
@@ -330,10 +318,7 @@ fn qwen3_without_qk_norms_is_refused() {
 
 #[test]
 fn unknown_architecture_is_refused() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("gemma3.gguf");
-    write_model(&path, "gemma3", NARROW, &Variant::default());
-    let message = refusal(&path);
+    let message = refusal("gemma3", &Variant::default());
     assert!(
         message.contains("gemma3") && message.contains("unsupported architecture"),
         "{message}"
@@ -342,20 +327,15 @@ fn unknown_architecture_is_refused() {
 
 #[test]
 fn tensors_the_engine_does_not_compute_are_refused() {
-    let dir = tempfile::tempdir().expect("tempdir");
     // Llama 3's frequency factors for long-context RoPE, and qwen3's
     // query/key norms in a file that claims to be llama.
-    let path = dir.path().join("llama-extra.gguf");
-    write_model(
-        &path,
+    let message = refusal(
         "llama",
-        NARROW,
         &Variant {
             extra_tensors: &["rope_freqs.weight"],
             ..Variant::default()
         },
     );
-    let message = refusal(&path);
     for name in [
         "llama",
         "rope_freqs.weight",
@@ -368,12 +348,8 @@ fn tensors_the_engine_does_not_compute_are_refused() {
 
 #[test]
 fn rope_scaling_is_refused() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("qwen3-yarn.gguf");
-    write_model(
-        &path,
+    let message = refusal(
         "qwen3",
-        NARROW,
         &Variant {
             extra_metadata: &[
                 ("rope.scaling.type", Value::String("yarn".into())),
@@ -382,7 +358,6 @@ fn rope_scaling_is_refused() {
             ..Variant::default()
         },
     );
-    let message = refusal(&path);
     assert!(
         message.contains("qwen3") && message.contains("RoPE scaling (yarn, factor 4)"),
         "{message}"
@@ -391,17 +366,15 @@ fn rope_scaling_is_refused() {
 
 #[test]
 fn qwen2_without_biases_is_refused_and_llama_loads() {
-    let dir = tempfile::tempdir().expect("tempdir");
     // The qwen3 layout without its norms is a complete llama model, and a
     // qwen2 model but for its query/key/value biases.
+    let dir = tempfile::tempdir().expect("tempdir");
     let llama = dir.path().join("llama.gguf");
     write_model(&llama, "llama", NARROW, &QK_NORMS_LEFT_OUT);
     let model = load_ours(&llama).expect("llama loads");
     assert_eq!(model.hyperparameters().architecture, "llama");
 
-    let qwen2 = dir.path().join("qwen2.gguf");
-    write_model(&qwen2, "qwen2", NARROW, &QK_NORMS_LEFT_OUT);
-    let message = refusal(&qwen2);
+    let message = refusal("qwen2", &QK_NORMS_LEFT_OUT);
     assert!(
         message.contains("qwen2") && message.contains("blk.0.attn_q.bias"),
         "{message}"

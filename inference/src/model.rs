@@ -185,6 +185,15 @@ impl Weights {
         }
     }
 
+    /// `(n, k)`: outputs by inputs.
+    fn shape(&self) -> Result<(usize, usize)> {
+        match self {
+            Self::Packed(matrix) => Ok((matrix.rows(), matrix.cols())),
+            Self::Candle(QMatMul::QTensor(tensor)) => tensor.shape().dims2(),
+            Self::Candle(QMatMul::Tensor(tensor) | QMatMul::TensorF16(tensor)) => tensor.dims2(),
+        }
+    }
+
     /// `xs` (m x k) times the transpose of the weights (n x k).
     fn product(&self, xs: &Tensor) -> Result<Tensor> {
         match self {
@@ -375,6 +384,8 @@ impl<R: Read + Seek> Loader<'_, R> {
     fn block(&mut self, i: usize) -> Result<Block> {
         let Hyperparameters {
             embedding,
+            heads,
+            kv_heads,
             head_dim,
             qkv_bias,
             qk_norm,
@@ -389,7 +400,7 @@ impl<R: Read + Seek> Loader<'_, R> {
         } else {
             None
         };
-        Ok(Block {
+        let block = Block {
             attn_norm: self.norm(&format!("{p}.attn_norm.weight"), embedding)?,
             q: self.linear(&format!("{p}.attn_q"), qkv_bias)?,
             k: self.linear(&format!("{p}.attn_k"), qkv_bias)?,
@@ -400,7 +411,29 @@ impl<R: Read + Seek> Loader<'_, R> {
             gate: self.linear(&format!("{p}.ffn_gate"), false)?,
             up: self.linear(&format!("{p}.ffn_up"), false)?,
             down: self.linear(&format!("{p}.ffn_down"), false)?,
-        })
+        };
+        // Checked here so that metadata contradicting the weights (a wrong
+        // `key_length`) fails the load rather than every request.
+        let (ffn, _) = block.gate.weights.shape()?;
+        for (name, linear, rows, cols) in [
+            ("attn_q", &block.q, heads * head_dim, embedding),
+            ("attn_k", &block.k, kv_heads * head_dim, embedding),
+            ("attn_v", &block.v, kv_heads * head_dim, embedding),
+            ("attn_output", &block.o, embedding, heads * head_dim),
+            ("ffn_gate", &block.gate, ffn, embedding),
+            ("ffn_up", &block.up, ffn, embedding),
+            ("ffn_down", &block.down, embedding, ffn),
+        ] {
+            let shape = linear.weights.shape()?;
+            if shape != (rows, cols) {
+                candle_core::bail!(
+                    "`{p}.{name}.weight` is {} x {}, not {rows} x {cols}",
+                    shape.0,
+                    shape.1
+                );
+            }
+        }
+        Ok(block)
     }
 
     /// Refuses a file with tensors the forward pass would ignore: they mean

@@ -307,21 +307,30 @@ const QK_NORMS_LEFT_OUT: Variant<'static> = Variant {
     extra_metadata: &[],
 };
 
+/// Asserts that an `architecture` model with `variant` is refused with a
+/// message containing each of `expected`.
+fn assert_refused(architecture: &str, variant: &Variant<'_>, expected: &[&str]) {
+    let message = refusal(architecture, variant);
+    for part in expected {
+        assert!(message.contains(part), "`{part}` not in: {message}");
+    }
+}
+
 #[test]
 fn qwen3_without_qk_norms_is_refused() {
-    let message = refusal("qwen3", &QK_NORMS_LEFT_OUT);
-    assert!(
-        message.contains("qwen3") && message.contains("blk.0.attn_q_norm.weight"),
-        "{message}"
+    assert_refused(
+        "qwen3",
+        &QK_NORMS_LEFT_OUT,
+        &["`qwen3` needs tensor `blk.0.attn_q_norm.weight`"],
     );
 }
 
 #[test]
 fn unknown_architecture_is_refused() {
-    let message = refusal("gemma3", &Variant::default());
-    assert!(
-        message.contains("gemma3") && message.contains("unsupported architecture"),
-        "{message}"
+    assert_refused(
+        "gemma3",
+        &Variant::default(),
+        &["unsupported architecture `gemma3`"],
     );
 }
 
@@ -329,26 +338,24 @@ fn unknown_architecture_is_refused() {
 fn tensors_the_engine_does_not_compute_are_refused() {
     // Llama 3's frequency factors for long-context RoPE, and qwen3's
     // query/key norms in a file that claims to be llama.
-    let message = refusal(
+    assert_refused(
         "llama",
         &Variant {
             extra_tensors: &["rope_freqs.weight"],
             ..Variant::default()
         },
+        &[
+            "`llama` file has tensors this engine does not compute",
+            "rope_freqs.weight",
+            "blk.0.attn_q_norm.weight",
+            "blk.2.attn_k_norm.weight",
+        ],
     );
-    for name in [
-        "llama",
-        "rope_freqs.weight",
-        "blk.0.attn_q_norm.weight",
-        "blk.2.attn_k_norm.weight",
-    ] {
-        assert!(message.contains(name), "{name} not in: {message}");
-    }
 }
 
 #[test]
 fn rope_scaling_is_refused() {
-    let message = refusal(
+    assert_refused(
         "qwen3",
         &Variant {
             extra_metadata: &[
@@ -357,10 +364,7 @@ fn rope_scaling_is_refused() {
             ],
             ..Variant::default()
         },
-    );
-    assert!(
-        message.contains("qwen3") && message.contains("RoPE scaling (yarn, factor 4)"),
-        "{message}"
+        &["`qwen3` with RoPE scaling (yarn, factor 4)"],
     );
 }
 
@@ -374,9 +378,26 @@ fn qwen2_without_biases_is_refused_and_llama_loads() {
     let model = load_ours(&llama).expect("llama loads");
     assert_eq!(model.hyperparameters().architecture, "llama");
 
-    let message = refusal("qwen2", &QK_NORMS_LEFT_OUT);
-    assert!(
-        message.contains("qwen2") && message.contains("blk.0.attn_q.bias"),
-        "{message}"
+    assert_refused(
+        "qwen2",
+        &QK_NORMS_LEFT_OUT,
+        &["`qwen2` needs tensor `blk.0.attn_q.bias`"],
+    );
+}
+
+#[test]
+fn metadata_contradicting_the_weights_is_refused() {
+    // Heads of 8 said, 16 stored: the load fails, not every request.
+    assert_refused(
+        "llama",
+        &Variant {
+            omit: QK_NORMS_LEFT_OUT.omit,
+            extra_metadata: &[
+                ("attention.key_length", Value::U32(8)),
+                ("attention.value_length", Value::U32(8)),
+            ],
+            ..Variant::default()
+        },
+        &["`blk.0.attn_q.weight` is 64 x 64, not 32 x 64"],
     );
 }

@@ -215,10 +215,12 @@ impl CandleBackend {
         tracing::info!(file = %name, bytes = size, "loading model");
         let mut reader = Progress::new(Cursor::new(bytes), size);
         let content = gguf_file::Content::read(&mut reader).map_err(model_error)?;
-        let codec = Arc::new(TextCodec::from_gguf(&content)?);
         let (device, device_name) = select_device(config.device);
+        // The architecture first: a model the engine cannot compute is
+        // refused as such whatever its tokenizer.
         let model = LlamaModel::load(&content, &mut reader, &device, config.weights)
             .map_err(model_error)?;
+        let codec = Arc::new(TextCodec::from_gguf(&content)?);
         let hyper = model.hyperparameters();
         let context_tokens = config
             .context_tokens

@@ -10,6 +10,7 @@
 //! single decode tokens mixed), while attention runs per sequence against its
 //! own cache: continuous batching.
 
+use std::collections::HashSet;
 use std::io::{Read, Seek};
 use std::sync::Arc;
 
@@ -27,7 +28,7 @@ const KV_CACHE_CHUNK: usize = 256;
 /// Shape of the network, read from the GGUF metadata.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hyperparameters {
-    /// `general.architecture` (llama, qwen2, ...).
+    /// `general.architecture`: llama, qwen2 or qwen3.
     pub architecture: String,
     /// Transformer blocks.
     pub layers: usize,
@@ -37,7 +38,8 @@ pub struct Hyperparameters {
     pub kv_heads: usize,
     /// Width of the residual stream.
     pub embedding: usize,
-    /// Width of one head.
+    /// Width of one head (`heads * head_dim` may differ from `embedding`,
+    /// as in Qwen3-0.6B).
     pub head_dim: usize,
     /// Context the model was trained for.
     pub context_length: usize,
@@ -47,9 +49,17 @@ pub struct Hyperparameters {
     pub rope_base: f32,
     /// NEOX-style (split halves) rather than interleaved rotary embedding.
     pub rope_neox: bool,
+    /// Biases on the query, key and value projections are part of the
+    /// architecture (qwen2).
+    pub qkv_bias: bool,
+    /// Queries and keys go through a per-head RMSNorm before RoPE (qwen3).
+    pub qk_norm: bool,
 }
 
 impl Hyperparameters {
+    /// Reads the shape and refuses any architecture, or any variant of one
+    /// (RoPE scaling, partial rotary, unequal key and value widths), that
+    /// [`LlamaModel::forward`] does not compute exactly.
     fn from_gguf(content: &gguf_file::Content) -> Result<Self> {
         let get = |key: &str| {
             content
@@ -58,39 +68,90 @@ impl Hyperparameters {
                 .ok_or_else(|| candle_core::Error::Msg(format!("GGUF metadata lacks `{key}`")))
         };
         let architecture = get("general.architecture")?.to_string()?.clone();
+        // As llama.cpp's llama_model_rope_type and llm_build_* for each family.
+        let (rope_neox, qkv_bias, qk_norm) = match architecture.as_str() {
+            "llama" => (false, false, false),
+            "qwen2" => (true, true, false),
+            "qwen3" => (true, false, true),
+            _ => candle_core::bail!(
+                "unsupported architecture `{architecture}`: this engine computes llama, qwen2 and qwen3"
+            ),
+        };
         let arch_key = |suffix: &str| format!("{architecture}.{suffix}");
+        let optional_u32 = |suffix: &str| {
+            content
+                .metadata
+                .get(&arch_key(suffix))
+                .map(|v| v.to_u32().map(|n| n as usize))
+                .transpose()
+        };
         let heads = get(&arch_key("attention.head_count"))?.to_u32()? as usize;
         let embedding = get(&arch_key("embedding_length"))?.to_u32()? as usize;
-        if heads == 0 || !embedding.is_multiple_of(heads) {
-            candle_core::bail!("embedding width {embedding} is not a multiple of {heads} heads");
+        if heads == 0 {
+            candle_core::bail!("`{architecture}` model without attention heads");
+        }
+        let head_dim = match optional_u32("attention.key_length")? {
+            Some(width) => width,
+            None if embedding.is_multiple_of(heads) => embedding / heads,
+            None => {
+                candle_core::bail!("embedding width {embedding} is not a multiple of {heads} heads")
+            }
+        };
+        if head_dim == 0 || !head_dim.is_multiple_of(2) {
+            candle_core::bail!("head width {head_dim} cannot be rotated");
+        }
+        if let Some(width) = optional_u32("attention.value_length")?
+            && width != head_dim
+        {
+            candle_core::bail!(
+                "`{architecture}` with values {width} wide and keys {head_dim} wide is not supported"
+            );
+        }
+        if let Some(dims) = optional_u32("rope.dimension_count")?
+            && dims != head_dim
+        {
+            candle_core::bail!(
+                "`{architecture}` rotating {dims} of {head_dim} head dimensions is not supported"
+            );
+        }
+        let scaling = content
+            .metadata
+            .get(&arch_key("rope.scaling.type"))
+            .map(|v| v.to_string().cloned())
+            .transpose()?;
+        let factor = content
+            .metadata
+            .get(&arch_key("rope.scaling.factor"))
+            .map(|v| v.to_f32())
+            .transpose()?;
+        let unscaled = matches!(factor, None | Some(0.0) | Some(1.0));
+        match scaling.as_deref() {
+            Some("none") | None if unscaled => {}
+            Some("linear") if unscaled => {}
+            _ => candle_core::bail!(
+                "`{architecture}` with RoPE scaling ({}, factor {}) is not supported",
+                scaling.as_deref().unwrap_or("unnamed"),
+                factor.unwrap_or(1.0)
+            ),
         }
         let kv_heads = get(&arch_key("attention.head_count_kv"))?.to_u32()? as usize;
         if kv_heads == 0 || !heads.is_multiple_of(kv_heads) {
             candle_core::bail!("{heads} heads cannot be grouped over {kv_heads} key/value heads");
-        }
-        // As llama.cpp's llama_model_rope_type: these families rotate split halves.
-        let rope_neox = matches!(
-            architecture.as_str(),
-            "qwen2" | "qwen3" | "phi3" | "stablelm"
-        );
-        if !matches!(
-            architecture.as_str(),
-            "llama" | "mistral" | "qwen2" | "qwen3"
-        ) {
-            candle_core::bail!("unsupported architecture `{architecture}`");
         }
         Ok(Self {
             layers: get(&arch_key("block_count"))?.to_u32()? as usize,
             heads,
             kv_heads,
             embedding,
-            head_dim: embedding / heads,
+            head_dim,
             context_length: get(&arch_key("context_length"))?.to_u32()? as usize,
             rms_eps: f64::from(get(&arch_key("attention.layer_norm_rms_epsilon"))?.to_f32()?),
             rope_base: get(&arch_key("rope.freq_base"))
                 .and_then(|v| v.to_f32())
                 .unwrap_or(10_000.0),
             rope_neox,
+            qkv_bias,
+            qk_norm,
             architecture,
         })
     }
@@ -121,6 +182,15 @@ impl Weights {
                 Ok(Self::Packed(Arc::new(packed)))
             }
             _ => Ok(Self::Candle(QMatMul::from_arc(tensor)?)),
+        }
+    }
+
+    /// `(n, k)`: outputs by inputs.
+    fn shape(&self) -> Result<(usize, usize)> {
+        match self {
+            Self::Packed(matrix) => Ok((matrix.rows(), matrix.cols())),
+            Self::Candle(QMatMul::QTensor(tensor)) => tensor.shape().dims2(),
+            Self::Candle(QMatMul::Tensor(tensor) | QMatMul::TensorF16(tensor)) => tensor.dims2(),
         }
     }
 
@@ -186,12 +256,27 @@ impl Embeddings {
     }
 }
 
+/// The per-head RMSNorms qwen3 applies to queries and keys before RoPE.
+#[derive(Debug)]
+struct QkNorm {
+    q: RmsNorm,
+    k: RmsNorm,
+}
+
+/// Normalises each `head_dim` slice of every row of `xs` on its own.
+fn per_head(norm: &RmsNorm, xs: &Tensor, head_dim: usize) -> Result<Tensor> {
+    let (rows, width) = xs.dims2()?;
+    norm.forward(&xs.reshape((rows * width / head_dim, head_dim))?)?
+        .reshape((rows, width))
+}
+
 #[derive(Debug)]
 struct Block {
     attn_norm: RmsNorm,
     q: Linear,
     k: Linear,
     v: Linear,
+    qk_norm: Option<QkNorm>,
     o: Linear,
     ffn_norm: RmsNorm,
     gate: Linear,
@@ -246,10 +331,20 @@ struct Loader<'a, R> {
     reader: &'a mut R,
     device: &'a Device,
     format: WeightFormat,
+    hyper: &'a Hyperparameters,
+    /// Names of the tensors read so far.
+    used: HashSet<String>,
 }
 
 impl<R: Read + Seek> Loader<'_, R> {
     fn qtensor(&mut self, name: &str) -> Result<QTensor> {
+        if !self.content.tensor_infos.contains_key(name) {
+            candle_core::bail!(
+                "`{}` needs tensor `{name}`, which the file lacks",
+                self.hyper.architecture
+            );
+        }
+        self.used.insert(name.to_owned());
         self.content.tensor(self.reader, name, self.device)
     }
 
@@ -265,10 +360,12 @@ impl<R: Read + Seek> Loader<'_, R> {
         Weights::new(Arc::new(tensor))
     }
 
-    fn linear(&mut self, name: &str) -> Result<Linear> {
+    /// `name.weight`, plus `name.bias` when the file has one or
+    /// `bias_required` (the architecture has one there).
+    fn linear(&mut self, name: &str, bias_required: bool) -> Result<Linear> {
         let weights = self.matrix(&format!("{name}.weight"))?;
         let bias_name = format!("{name}.bias");
-        let bias = if self.content.tensor_infos.contains_key(&bias_name) {
+        let bias = if bias_required || self.content.tensor_infos.contains_key(&bias_name) {
             Some(self.qtensor(&bias_name)?.dequantize(self.device)?)
         } else {
             None
@@ -276,8 +373,97 @@ impl<R: Read + Seek> Loader<'_, R> {
         Ok(Linear { weights, bias })
     }
 
-    fn norm(&mut self, name: &str, eps: f64) -> Result<RmsNorm> {
-        RmsNorm::from_qtensor(self.qtensor(name)?, eps)
+    fn norm(&mut self, name: &str, width: usize) -> Result<RmsNorm> {
+        let weights = self.qtensor(name)?;
+        if weights.shape().dims() != [width] {
+            candle_core::bail!("`{name}` is not a vector of {width}");
+        }
+        RmsNorm::from_qtensor(weights, self.hyper.rms_eps)
+    }
+
+    fn block(&mut self, i: usize) -> Result<Block> {
+        let Hyperparameters {
+            embedding,
+            heads,
+            kv_heads,
+            head_dim,
+            qkv_bias,
+            qk_norm,
+            ..
+        } = *self.hyper;
+        let p = format!("blk.{i}");
+        let qk_norm = if qk_norm {
+            Some(QkNorm {
+                q: self.norm(&format!("{p}.attn_q_norm.weight"), head_dim)?,
+                k: self.norm(&format!("{p}.attn_k_norm.weight"), head_dim)?,
+            })
+        } else {
+            None
+        };
+        let block = Block {
+            attn_norm: self.norm(&format!("{p}.attn_norm.weight"), embedding)?,
+            q: self.linear(&format!("{p}.attn_q"), qkv_bias)?,
+            k: self.linear(&format!("{p}.attn_k"), qkv_bias)?,
+            v: self.linear(&format!("{p}.attn_v"), qkv_bias)?,
+            qk_norm,
+            o: self.linear(&format!("{p}.attn_output"), false)?,
+            ffn_norm: self.norm(&format!("{p}.ffn_norm.weight"), embedding)?,
+            gate: self.linear(&format!("{p}.ffn_gate"), false)?,
+            up: self.linear(&format!("{p}.ffn_up"), false)?,
+            down: self.linear(&format!("{p}.ffn_down"), false)?,
+        };
+        // Checked here so that metadata contradicting the weights (a wrong
+        // `key_length`) fails the load rather than every request.
+        let (ffn, _) = block.gate.weights.shape()?;
+        for (name, linear, rows, cols) in [
+            ("attn_q", &block.q, heads * head_dim, embedding),
+            ("attn_k", &block.k, kv_heads * head_dim, embedding),
+            ("attn_v", &block.v, kv_heads * head_dim, embedding),
+            ("attn_output", &block.o, embedding, heads * head_dim),
+            ("ffn_gate", &block.gate, ffn, embedding),
+            ("ffn_up", &block.up, ffn, embedding),
+            ("ffn_down", &block.down, embedding, ffn),
+        ] {
+            let shape = linear.weights.shape()?;
+            if shape != (rows, cols) {
+                candle_core::bail!(
+                    "`{p}.{name}.weight` is {} x {}, not {rows} x {cols}",
+                    shape.0,
+                    shape.1
+                );
+            }
+        }
+        Ok(block)
+    }
+
+    /// Refuses a file with tensors the forward pass would ignore: they mean
+    /// a variant of the architecture (Llama 3's RoPE frequency factors,
+    /// another family's extra norms) that this engine would compute wrongly.
+    fn check_all_used(&self) -> Result<()> {
+        let mut unused: Vec<&str> = self
+            .content
+            .tensor_infos
+            .keys()
+            .map(String::as_str)
+            .filter(|name| !self.used.contains(*name))
+            .collect();
+        if unused.is_empty() {
+            return Ok(());
+        }
+        unused.sort_unstable();
+        const SHOWN: usize = 8;
+        let more = unused.len().saturating_sub(SHOWN);
+        unused.truncate(SHOWN);
+        candle_core::bail!(
+            "`{}` file has tensors this engine does not compute: {}{}",
+            self.hyper.architecture,
+            unused.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        )
     }
 }
 
@@ -295,6 +481,8 @@ impl LlamaModel {
             reader,
             device,
             format,
+            hyper: &hyper,
+            used: HashSet::new(),
         };
         let table = loader.qtensor("token_embd.weight")?;
         if table.shape().dims2()?.1 != hyper.embedding {
@@ -305,7 +493,7 @@ impl LlamaModel {
         let (embeddings, output) = if content.tensor_infos.contains_key("output.weight") {
             (
                 Embeddings::Quantized(Arc::new(table)),
-                loader.linear("output")?,
+                loader.linear("output", false)?,
             )
         } else {
             let table = Arc::new(table);
@@ -322,23 +510,11 @@ impl LlamaModel {
                 },
             )
         };
-        let norm = loader.norm("output_norm.weight", hyper.rms_eps)?;
+        let norm = loader.norm("output_norm.weight", hyper.embedding)?;
         let blocks = (0..hyper.layers)
-            .map(|i| {
-                let p = format!("blk.{i}");
-                Ok(Block {
-                    attn_norm: loader.norm(&format!("{p}.attn_norm.weight"), hyper.rms_eps)?,
-                    q: loader.linear(&format!("{p}.attn_q"))?,
-                    k: loader.linear(&format!("{p}.attn_k"))?,
-                    v: loader.linear(&format!("{p}.attn_v"))?,
-                    o: loader.linear(&format!("{p}.attn_output"))?,
-                    ffn_norm: loader.norm(&format!("{p}.ffn_norm.weight"), hyper.rms_eps)?,
-                    gate: loader.linear(&format!("{p}.ffn_gate"))?,
-                    up: loader.linear(&format!("{p}.ffn_up"))?,
-                    down: loader.linear(&format!("{p}.ffn_down"))?,
-                })
-            })
+            .map(|i| loader.block(i))
             .collect::<Result<Vec<_>>>()?;
+        loader.check_all_used()?;
         let (cos, sin) = rope_tables(&hyper, device)?;
         Ok(Self {
             hyper,
@@ -428,8 +604,12 @@ impl LlamaModel {
             head_dim,
             ..
         } = self.hyper;
-        let q = block.q.forward(h)?;
-        let k = block.k.forward(h)?;
+        let mut q = block.q.forward(h)?;
+        let mut k = block.k.forward(h)?;
+        if let Some(norm) = &block.qk_norm {
+            q = per_head(&norm.q, &q, head_dim)?;
+            k = per_head(&norm.k, &k, head_dim)?;
+        }
         let v = block.v.forward(h)?;
         let scale = 1.0 / (head_dim as f64).sqrt();
         let mut outputs = Vec::with_capacity(segments.len());

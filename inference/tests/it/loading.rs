@@ -114,14 +114,10 @@ fn chunked_prompt_processing_matches_a_single_pass() {
     }
     assert_eq!(chunked.len(), prompt.len());
     let chunked_logits = last.expect("logits");
-    let diff = (one_pass.i(0).expect("row") - chunked_logits.i(0).expect("row"))
-        .expect("sub")
-        .abs()
-        .expect("abs")
-        .max(0)
-        .expect("max")
-        .to_scalar::<f32>()
-        .expect("scalar");
+    let diff = common::max_difference(
+        &one_pass.i(0).expect("row"),
+        &chunked_logits.i(0).expect("row"),
+    );
     // Not bit-identical: attention over a chunk sums in another order, and
     // activations are re-quantized to 8 bits for each matrix product, which
     // amplifies the last-bit differences. The prediction must not change.

@@ -4,5 +4,6 @@
 mod common;
 mod generation;
 mod loading;
+mod qwen3;
 mod scheduling;
 mod tokenizer_parity;

@@ -5,6 +5,8 @@
 
 use std::path::PathBuf;
 
+use candle_core::Tensor;
+
 use cloister_inference::{ChatMessage, GenerateRequest, Prompt, Role, SamplingParams};
 use cloister_inference_candle::{CandleBackend, CandleConfig};
 
@@ -59,4 +61,16 @@ pub fn request(prompt: Prompt, max_tokens: u32) -> GenerateRequest {
         },
         deadline: None,
     }
+}
+
+/// The largest absolute difference between two vectors of the same length.
+pub fn max_difference(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b)
+        .expect("sub")
+        .abs()
+        .expect("abs")
+        .max(0)
+        .expect("max")
+        .to_scalar::<f32>()
+        .expect("scalar")
 }

@@ -204,9 +204,11 @@ impl CandleBackend {
         validate(config)?;
         warn_if_cpu_features_unused();
         let name = config.model_file.clone();
+        // candle appends a backtrace to its message when RUST_BACKTRACE is
+        // set; the operator needs the message, which is its first line.
         let model_error = |e: candle_core::Error| LoadError::Model {
             name: name.clone(),
-            reason: e.to_string(),
+            reason: e.to_string().lines().next().unwrap_or_default().to_owned(),
         };
         let started = Instant::now();
         let bytes = read_model(dir, &name)?;

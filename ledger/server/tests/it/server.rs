@@ -167,6 +167,16 @@ fn write_policy(dir: &Path) -> PathBuf {
     path
 }
 
+/// Makes `dir/log.key` with the binary's `keygen`: its path and public key.
+fn keygen_log_key(dir: &Path) -> (PathBuf, HexBytes<32>) {
+    let path = dir.join("log.key");
+    let public_key = run(&["keygen", "--out", path.to_str().expect("utf-8 path")])
+        .trim()
+        .parse()
+        .expect("keygen prints the public key");
+    (path, public_key)
+}
+
 fn entry(n: u64) -> SignedEntry {
     let mut digest = [0u8; 32];
     digest[..8].copy_from_slice(&n.to_be_bytes());
@@ -191,15 +201,7 @@ fn entry(n: u64) -> SignedEntry {
 fn survives_sigkill_during_appends() {
     let dir = tempfile::tempdir().expect("temp dir");
     let reviewers = write_policy(dir.path());
-    let log_key_path = dir.path().join("log.key");
-    let log_key: HexBytes<32> = run(&[
-        "keygen",
-        "--out",
-        log_key_path.to_str().expect("utf-8 path"),
-    ])
-    .trim()
-    .parse()
-    .expect("keygen prints the public key");
+    let (log_key_path, log_key) = keygen_log_key(dir.path());
 
     let server = Server::start(dir.path(), &reviewers, &log_key_path);
     for n in 0..10 {
@@ -480,15 +482,7 @@ fn release_flow_through_the_commands() {
 fn checkpoint_is_served_and_verifies_under_the_log_key() {
     let dir = tempfile::tempdir().expect("temp dir");
     let reviewers = write_policy(dir.path());
-    let log_key_path = dir.path().join("log.key");
-    let public_key: HexBytes<32> = run(&[
-        "keygen",
-        "--out",
-        log_key_path.to_str().expect("utf-8 path"),
-    ])
-    .trim()
-    .parse()
-    .expect("keygen prints the public key");
+    let (log_key_path, public_key) = keygen_log_key(dir.path());
     let public_key = VerifyingKey::from_bytes(public_key.as_bytes()).expect("Ed25519 key");
     let origin = "ledger.example.test/cloister";
     let server = Server::start_with(

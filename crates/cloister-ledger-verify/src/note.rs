@@ -149,10 +149,9 @@ impl FromStr for VerifierKey {
 
     /// Parses a vkey, refusing a key id that is not the one its name and key hash to.
     fn from_str(vkey: &str) -> Result<Self, NoteError> {
-        let mut parts = vkey.split('+');
-        let (Some(name), Some(id), Some(key), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        // Names have no `+`; base64 keys may.
+        let mut parts = vkey.splitn(3, '+');
+        let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(NoteError::BadVerifierKey("not three `+`-separated parts"));
         };
         let id_ok = id.len() == 8 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));

@@ -1,5 +1,6 @@
-//! Checkpoints against the C2SP `tlog-checkpoint` example and Go's
-//! `sumdb/tlog` tree format, byte for byte (sources in `testdata/README.md`).
+//! Checkpoints against the C2SP `tlog-checkpoint` example, Go's `sumdb/tlog`
+//! tree format and a checkpoint of the production Go checksum database, byte
+//! for byte (sources in `testdata/README.md`).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -51,6 +52,32 @@ fn spec_checkpoint_example_parses_and_formats_byte_for_byte() {
         checkpoint.to_string(),
         "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
     );
+}
+
+#[test]
+fn a_production_sum_golang_org_checkpoint_verifies() {
+    // The key the `go` command pins (`cmd/go/internal/modfetch`), quoted by
+    // transparency-dev/formats `log/note_test.go` with this checkpoint.
+    let key: VerifierKey = "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8"
+        .parse()
+        .expect("vkey");
+    assert_eq!(key.key_id(), 0x033d_e0ae);
+    let bytes = c2sp_vector("sumdb-checkpoint-6476701.note");
+    let signed = SignedCheckpoint::parse(&bytes).expect("parses");
+    signed
+        .note()
+        .verify(std::slice::from_ref(&key))
+        .expect("signed by sum.golang.org");
+    let checkpoint = signed.checkpoint();
+    assert_eq!(checkpoint.origin, "go.sum database tree");
+    assert_eq!(checkpoint.tree_size, 6_476_701);
+    assert_eq!(signed.to_string().as_bytes(), bytes);
+    // The checksum database predates the rule that the key is named after
+    // the origin; a log key is only trusted for its own origin.
+    assert!(matches!(
+        signed.verify(&key),
+        Err(CheckpointError::WrongOrigin { .. })
+    ));
 }
 
 #[test]

@@ -12,6 +12,35 @@
 //! root the log's own tree heads carry. A [`SignedCheckpoint`] is verified
 //! under the log's [`VerifierKey`], whose name must be the origin: a
 //! signature that is valid but made for another log's name is refused.
+//!
+//! # Example
+//!
+//! A log signs the checkpoint of its empty tree; a client that pinned the
+//! log's vkey verifies what it fetched.
+//!
+//! ```rust
+//! use cloister_ledger_verify::checkpoint::{Checkpoint, SignedCheckpoint};
+//! use cloister_ledger_verify::merkle::empty_root;
+//! use cloister_ledger_verify::note::{NoteSigner, VerifierKey};
+//! use ed25519_dalek::SigningKey;
+//!
+//! let log = NoteSigner::ed25519("example.com/log", SigningKey::from_bytes(&[7; 32]))?;
+//! let checkpoint = Checkpoint {
+//!     origin: "example.com/log".into(),
+//!     tree_size: 0,
+//!     root_hash: empty_root(),
+//!     extensions: vec![],
+//! };
+//! let served = SignedCheckpoint::sign(checkpoint, &log)?.to_string();
+//! assert!(served.starts_with(
+//!     "example.com/log\n0\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n\n\u{2014} example.com/log "
+//! ));
+//!
+//! let pinned: VerifierKey = log.verifier_key().to_string().parse()?;
+//! let fetched = SignedCheckpoint::parse(served.as_bytes())?;
+//! assert_eq!(fetched.verify(&pinned)?.tree_size, 0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::fmt;
 

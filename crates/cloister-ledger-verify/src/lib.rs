@@ -18,6 +18,9 @@
 //! * [`review`]: the k-of-n [`review::ReviewerPolicy`]; an entry is admitted
 //!   only with signatures from k distinct listed reviewers.
 //! * [`tree_head`]: Ed25519 signed tree heads.
+//! * [`note`] and [`checkpoint`]: the same tree heads in the formats of the
+//!   transparency-log ecosystem, C2SP `tlog-checkpoint` bodies in C2SP
+//!   `signed-note` envelopes (Ed25519), which witnesses and monitors read.
 //! * [`client`]: [`client::LogVerifier`], which pins the log key, remembers the
 //!   last tree head it accepted and refuses any new head that is not an
 //!   append-only extension of it: this is what detects a log showing one
@@ -32,7 +35,7 @@
 //!
 //! * `http` (off): the `remote` module, adding `reqwest` and `serde_json`.
 //!   Without it the crate depends only on `sha2`, `ed25519-dalek`, `serde`,
-//!   `hex` and `thiserror`.
+//!   `hex`, `base64` and `thiserror`.
 //!
 //! The Merkle algorithms are written out here rather than taken from a crate:
 //! they are a few dozen lines of RFC pseudo-code, the log needs them over its
@@ -86,10 +89,12 @@
 //! ```
 
 pub mod api;
+pub mod checkpoint;
 pub mod client;
 mod encoding;
 pub mod entry;
 pub mod merkle;
+pub mod note;
 #[cfg(feature = "http")]
 pub mod remote;
 pub mod review;

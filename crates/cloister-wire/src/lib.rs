@@ -113,6 +113,9 @@ pub mod ledger {
     pub const LOG_KEY: &str = "/v1/log-key";
     /// `GET`: the latest signed tree head.
     pub const TREE_HEAD: &str = "/v1/tree-head";
+    /// `GET`: the latest tree head as a C2SP signed checkpoint
+    /// (`text/plain; charset=utf-8`), at the path `tlog-tiles` gives it.
+    pub const CHECKPOINT: &str = "/checkpoint";
     /// `POST`: submit an entry.
     pub const ENTRIES: &str = "/v1/entries";
     /// `GET`: one entry by index (template).

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use cloister_ledger_verify::entry::EntryError;
+use cloister_ledger_verify::note::NoteError;
 use cloister_ledger_verify::review::{AdmissionError, PolicyError};
 
 /// Everything that can go wrong opening, reading or appending to the ledger.
@@ -23,6 +24,9 @@ pub enum LedgerError {
     /// The database is readable but does not describe a valid log.
     #[error("ledger database is corrupt: {0}")]
     Corrupt(String),
+    /// The configured origin cannot name the log's checkpoint key.
+    #[error("log origin: {0}")]
+    Origin(#[from] NoteError),
     /// The stored tree head was signed by a different key than the one configured.
     #[error("the database's tree head is not signed by the configured log key")]
     LogKeyMismatch,

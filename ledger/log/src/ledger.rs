@@ -29,6 +29,12 @@ impl Ledger {
         })
     }
 
+    /// Names the log `origin` in its checkpoints (see [`LogStore::with_origin`]).
+    pub fn with_origin(mut self, origin: &str) -> Result<Self, LedgerError> {
+        self.store = self.store.with_origin(origin)?;
+        Ok(self)
+    }
+
     /// Read access: tree heads, entries, proofs.
     pub fn store(&self) -> &LogStore {
         &self.store

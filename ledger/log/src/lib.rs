@@ -14,7 +14,9 @@
 //!   a rejected entry leaves no trace.
 //! * [`LogStore`] keeps the RFC 6962 / RFC 9162 Merkle tree in a redb
 //!   database, one atomic transaction per append, and signs a new Ed25519
-//!   tree head each time.
+//!   tree head each time; [`LogStore::checkpoint`] gives the same head as a
+//!   C2SP checkpoint under the log's origin ([`DEFAULT_ORIGIN`] unless set),
+//!   the form witnesses and monitors read.
 //! * [`tree`] generates inclusion and consistency proofs from stored subtree hashes.
 //! * [`keys`] reads and writes key files and the reviewer policy file.
 //! * [`LedgerError`]: why an entry or a request was refused.
@@ -76,4 +78,4 @@ pub mod tree;
 
 pub use error::LedgerError;
 pub use ledger::Ledger;
-pub use store::LogStore;
+pub use store::{DEFAULT_ORIGIN, LogStore};

@@ -12,8 +12,10 @@ use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use cloister_ledger_verify::api::{EntryResponse, InclusionProof, SubmitResponse};
+use cloister_ledger_verify::checkpoint::{Checkpoint, SignedCheckpoint};
 use cloister_ledger_verify::entry::SignedEntry;
 use cloister_ledger_verify::merkle::node_hash;
+use cloister_ledger_verify::note::{NoteSigner, VerifierKey};
 use cloister_ledger_verify::tree_head::{SignedTreeHead, TreeHead};
 use cloister_ledger_verify::{Hash, HexBytes};
 use ed25519_dalek::SigningKey;
@@ -60,7 +62,13 @@ impl<T: ReadableTable<(u8, u64), &'static [u8]>> SubtreeHashes for NodeTable<'_,
 pub struct LogStore {
     db: Database,
     log_key: SigningKey,
+    /// The log key under the log's origin, for C2SP checkpoints.
+    checkpoint_signer: NoteSigner,
 }
+
+/// The origin of a log whose configuration names none: a name that is
+/// clearly local, so that a real deployment sets its own.
+pub const DEFAULT_ORIGIN: &str = "cloister.localhost/ledger";
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -101,9 +109,14 @@ impl LogStore {
     ///
     /// Fails if the stored head is not signed by `log_key` or if the stored
     /// tree does not hash to the stored head.
+    /// Its checkpoints carry [`DEFAULT_ORIGIN`] until [`LogStore::with_origin`].
     pub fn open(path: &Path, log_key: SigningKey) -> Result<Self, LedgerError> {
         let db = Database::create(path)?;
-        let store = Self { db, log_key };
+        let store = Self {
+            db,
+            checkpoint_signer: NoteSigner::ed25519(DEFAULT_ORIGIN, log_key.clone())?,
+            log_key,
+        };
         let txn = store.db.begin_write()?;
         {
             txn.open_table(NODES)?;
@@ -150,6 +163,35 @@ impl LogStore {
     /// The log's public key, which clients pin.
     pub fn log_public_key(&self) -> [u8; 32] {
         self.log_key.verifying_key().to_bytes()
+    }
+
+    /// Names the log `origin` in its checkpoints: the first line of each, and
+    /// the name of the key that signs them. Refused if it cannot be a key name
+    /// (empty, or containing a space or `+`).
+    pub fn with_origin(mut self, origin: &str) -> Result<Self, LedgerError> {
+        self.checkpoint_signer = NoteSigner::ed25519(origin, self.log_key.clone())?;
+        Ok(self)
+    }
+
+    /// The verifier key (name = origin) that checks this log's checkpoints.
+    pub fn checkpoint_key(&self) -> &VerifierKey {
+        self.checkpoint_signer.verifier_key()
+    }
+
+    /// The latest tree head as a C2SP checkpoint, signed by the log key under
+    /// the origin. It is signed on each call: Ed25519 is deterministic, so the
+    /// same tree always gives the same bytes, and only stored heads (each
+    /// consistent with the ones before) are ever signed.
+    pub fn checkpoint(&self) -> Result<SignedCheckpoint, LedgerError> {
+        let head = self.tree_head()?.head;
+        let checkpoint = Checkpoint {
+            origin: self.checkpoint_key().name().to_owned(),
+            tree_size: head.tree_size,
+            root_hash: head.root_hash,
+            extensions: Vec::new(),
+        };
+        SignedCheckpoint::sign(checkpoint, &self.checkpoint_signer)
+            .map_err(|error| LedgerError::Corrupt(format!("signing the checkpoint: {error}")))
     }
 
     fn write_head(

@@ -19,6 +19,8 @@ pub struct Config {
     pub log_key: PathBuf,
     /// The reviewed k-of-n reviewer policy. Required: without it nothing can be admitted.
     pub reviewers: PathBuf,
+    /// The log's name in its C2SP checkpoints, and the name of their key.
+    pub origin: String,
 }
 
 impl Default for Config {
@@ -28,6 +30,7 @@ impl Default for Config {
             database: PathBuf::from("cloister-ledger.redb"),
             log_key: PathBuf::from("cloister-ledger.key"),
             reviewers: PathBuf::from("policies/ledger-reviewers.toml"),
+            origin: cloister_ledger::DEFAULT_ORIGIN.to_owned(),
         }
     }
 }
@@ -53,7 +56,7 @@ mod tests {
         let example =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/cloister-ledger.toml");
         let config = Config::load(Some(&example)).expect("example config parses");
-        assert_eq!(config.listen, Config::default().listen);
+        assert_eq!(config, Config::default());
         assert!(toml::from_str::<Config>("lisen = \"127.0.0.1:1\"").is_err());
     }
 }

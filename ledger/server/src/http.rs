@@ -1,10 +1,10 @@
 //! The HTTP API: tree heads, entries, proofs and submission under `/v1`,
-//! plus `/healthz` and `/metrics`.
+//! the C2SP checkpoint at `/checkpoint`, plus `/healthz` and `/metrics`.
 
 use std::sync::{Arc, Weak};
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -48,6 +48,7 @@ pub fn router(ledger: Ledger) -> Router {
         .route("/healthz", get(healthz))
         .route(ledger::LOG_KEY, get(log_key))
         .route(ledger::TREE_HEAD, get(tree_head))
+        .route(ledger::CHECKPOINT, get(checkpoint))
         .route(ledger::ENTRIES, axum::routing::post(submit))
         .route(ledger::ENTRY, get(entry))
         .route(ledger::ENTRIES_BY_DIGEST, get(entries_for_digest))
@@ -119,8 +120,10 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Result<&'static str, Api
 }
 
 async fn log_key(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
-    let key = cloister_ledger_verify::HexBytes(state.ledger.store().log_public_key());
-    Json(serde_json::json!({ "public_key": key }))
+    let store = state.ledger.store();
+    let key = cloister_ledger_verify::HexBytes(store.log_public_key());
+    let vkey = store.checkpoint_key().to_string();
+    Json(serde_json::json!({ "public_key": key, "vkey": vkey }))
 }
 
 async fn tree_head(
@@ -129,6 +132,15 @@ async fn tree_head(
     Ok(Json(
         blocking(&state, |ledger| ledger.store().tree_head()).await?,
     ))
+}
+
+async fn checkpoint(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    let checkpoint = blocking(&state, |ledger| ledger.store().checkpoint()).await?;
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        checkpoint.to_string(),
+    )
+        .into_response())
 }
 
 async fn entry(

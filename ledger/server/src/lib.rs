@@ -2,9 +2,9 @@
 //!
 //! The `cloister-ledger` binary is a thin shell over this, so that tests and
 //! tools can run a real ledger in-process: [`router`] is the whole HTTP API
-//! over an opened [`cloister_ledger::Ledger`] (tree head, entries, lookups by
-//! digest, inclusion and consistency proofs, submissions, `/healthz`,
-//! `/metrics`). Everything that calls the API (the binary's `submit` and
+//! over an opened [`cloister_ledger::Ledger`] (tree head and C2SP
+//! checkpoint, entries, lookups by digest, inclusion and consistency proofs,
+//! submissions, `/healthz`, `/metrics`). Everything that calls the API (the binary's `submit` and
 //! `verify` commands, the release tool, users' clients) uses the one client,
 //! `cloister_ledger_verify::remote::LedgerClient`.
 //!

@@ -134,12 +134,15 @@ async fn serve(config_path: Option<&Path>) -> anyhow::Result<()> {
         tracing::warn!(path = %config.log_key.display(), %public_key, "created a new log signing key; publish its public key for clients to pin");
     }
     let ledger = Ledger::open(&config.database, log_key, policy)
-        .with_context(|| format!("opening the ledger database {}", config.database.display()))?;
+        .with_context(|| format!("opening the ledger database {}", config.database.display()))?
+        .with_origin(&config.origin)
+        .context("the configured `origin`")?;
     let head = ledger.store().tree_head()?;
     tracing::info!(
         tree_size = head.head.tree_size,
         root = %head.head.root_hash,
         %public_key,
+        vkey = %ledger.store().checkpoint_key(),
         threshold = ledger.policy().threshold,
         reviewers = ledger.policy().reviewers.len(),
         "ledger opened"

@@ -12,14 +12,16 @@ use std::time::{Duration, Instant};
 use cloister_ledger_verify::api::{
     ConsistencyProof, EntryResponse, InclusionProof, SubmitResponse,
 };
+use cloister_ledger_verify::checkpoint::{CheckpointError, SignedCheckpoint};
 use cloister_ledger_verify::client::LogVerifier;
 use cloister_ledger_verify::entry::{
     EntryBody, Provenance, ReviewerSignature, SignedEntry, Subject,
 };
+use cloister_ledger_verify::note::VerifierKey;
 use cloister_ledger_verify::remote::{LedgerClient, RemoteError};
 use cloister_ledger_verify::tree_head::SignedTreeHead;
 use cloister_ledger_verify::{Hash, HexBytes};
-use ed25519_dalek::SigningKey;
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::de::DeserializeOwned;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_cloister-ledger");
@@ -94,10 +96,15 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path, reviewers: &Path, log_key: &Path) -> Self {
+        Self::start_with(dir, reviewers, log_key, "")
+    }
+
+    /// [`Server::start`] with `extra` lines appended to the config file.
+    fn start_with(dir: &Path, reviewers: &Path, log_key: &Path, extra: &str) -> Self {
         let port = free_port();
         let config = dir.join("ledger.toml");
         let text = format!(
-            "listen = \"127.0.0.1:{port}\"\ndatabase = {:?}\nlog_key = {:?}\nreviewers = {:?}\n",
+            "listen = \"127.0.0.1:{port}\"\ndatabase = {:?}\nlog_key = {:?}\nreviewers = {:?}\n{extra}",
             dir.join("ledger.redb"),
             log_key,
             reviewers
@@ -160,6 +167,16 @@ fn write_policy(dir: &Path) -> PathBuf {
     path
 }
 
+/// Makes `dir/log.key` with the binary's `keygen`: its path and public key.
+fn keygen_log_key(dir: &Path) -> (PathBuf, HexBytes<32>) {
+    let path = dir.join("log.key");
+    let public_key = run(&["keygen", "--out", path.to_str().expect("utf-8 path")])
+        .trim()
+        .parse()
+        .expect("keygen prints the public key");
+    (path, public_key)
+}
+
 fn entry(n: u64) -> SignedEntry {
     let mut digest = [0u8; 32];
     digest[..8].copy_from_slice(&n.to_be_bytes());
@@ -184,15 +201,7 @@ fn entry(n: u64) -> SignedEntry {
 fn survives_sigkill_during_appends() {
     let dir = tempfile::tempdir().expect("temp dir");
     let reviewers = write_policy(dir.path());
-    let log_key_path = dir.path().join("log.key");
-    let log_key: HexBytes<32> = run(&[
-        "keygen",
-        "--out",
-        log_key_path.to_str().expect("utf-8 path"),
-    ])
-    .trim()
-    .parse()
-    .expect("keygen prints the public key");
+    let (log_key_path, log_key) = keygen_log_key(dir.path());
 
     let server = Server::start(dir.path(), &reviewers, &log_key_path);
     for n in 0..10 {
@@ -467,4 +476,55 @@ fn release_flow_through_the_commands() {
             "missing {line} in\n{metrics}"
         );
     }
+}
+
+#[test]
+fn checkpoint_is_served_and_verifies_under_the_log_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let reviewers = write_policy(dir.path());
+    let (log_key_path, public_key) = keygen_log_key(dir.path());
+    let public_key = VerifyingKey::from_bytes(public_key.as_bytes()).expect("Ed25519 key");
+    let origin = "ledger.example.test/cloister";
+    let server = Server::start_with(
+        dir.path(),
+        &reviewers,
+        &log_key_path,
+        &format!("origin = {origin:?}\n"),
+    );
+    for n in 0..3 {
+        try_submit(&server.base, &entry(n)).expect("append");
+    }
+
+    let url = format!("{}{}", server.base, cloister_wire::ledger::CHECKPOINT);
+    let (content_type, body) = block_on(async {
+        let response = reqwest::get(&url).await.expect("GET /checkpoint");
+        assert_eq!(response.status().as_u16(), 200);
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        (content_type, response.bytes().await.expect("body"))
+    });
+    assert_eq!(content_type.as_deref(), Some("text/plain; charset=utf-8"));
+    let head: SignedTreeHead = get(&format!("{}/v1/tree-head", server.base));
+    let head = head.verify(&public_key).expect("signed tree head");
+
+    let log_key = VerifierKey::ed25519(origin, public_key).expect("vkey");
+    let served = SignedCheckpoint::parse(&body).expect("a C2SP checkpoint");
+    let checkpoint = served.verify(&log_key).expect("signed by the log key");
+    assert_eq!(checkpoint.origin, origin);
+    assert_eq!(checkpoint.tree_size, 3);
+    assert_eq!(checkpoint.tree_size, head.tree_size);
+    assert_eq!(checkpoint.root_hash, head.root_hash);
+
+    // The vkey the log publishes is the one that verifies it.
+    let published: serde_json::Value = get(&format!("{}/v1/log-key", server.base));
+    assert_eq!(published["vkey"], log_key.to_string());
+    // The same key under another log's name does not vouch for this checkpoint.
+    let other = VerifierKey::ed25519("other.example.test/log", public_key).expect("vkey");
+    assert!(matches!(
+        served.verify(&other),
+        Err(CheckpointError::WrongOrigin { .. })
+    ));
 }

@@ -479,6 +479,13 @@ impl InferenceBackend for CandleBackend {
                 }
                 Ok(Event::Failed(reason)) => return Err(InferenceError::Engine(reason)),
                 Err(RecvTimeoutError::Timeout) => return Err(InferenceError::DeadlineExceeded),
+                // The engine drops a job whose deadline passed, which can
+                // close the channel before the wait above times out.
+                Err(RecvTimeoutError::Disconnected)
+                    if request.deadline.is_some_and(|d| Instant::now() >= d) =>
+                {
+                    return Err(InferenceError::DeadlineExceeded);
+                }
                 Err(RecvTimeoutError::Disconnected) => {
                     return Err(InferenceError::Engine("the engine stopped".into()));
                 }

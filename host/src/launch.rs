@@ -56,6 +56,8 @@ pub struct LaunchDigests {
     /// The digest of the settings that change behaviour ([`host_config_digest`]).
     #[serde(with = "hex")]
     pub host_config: [u8; 32],
+    /// The host's settings, as hashed into `host_config`, for reviewers.
+    pub host_settings: String,
     /// The engine's settings, as hashed into `host_config`, for reviewers.
     pub engine_settings: String,
     /// The SNP guest policy of a simulated launch; set by the VMM on real hardware.
@@ -153,7 +155,8 @@ impl LaunchDigests {
             .collect();
         policy_files.sort_by(|a, b| a.name.cmp(&b.name));
         let policy_set = policies.digest()?;
-        let host_config = host_config_digest(config, engine);
+        let host_settings = host_settings(config).to_string();
+        let host_config = host_config_digest(&host_settings, &engine.settings);
         let mut digests = Self {
             mode: config.attestation.provider,
             measurement: None,
@@ -161,6 +164,7 @@ impl LaunchDigests {
             policy_set,
             model: engine.weights,
             host_config,
+            host_settings,
             engine_settings: engine.settings.clone(),
             snp_policy: None,
             platform_info: None,
@@ -195,19 +199,18 @@ impl LaunchDigests {
     }
 }
 
-/// The digest of every setting of `config` and `engine` that changes what
-/// the host does; paths and the listening address are left out (the
-/// digests of the files name their contents):
+/// The digest of every host and engine setting that changes what the host
+/// does (paths and the listening address are left out: the digests of the
+/// files name their contents):
 ///
 /// ```text
 /// SHA-256("cloister-host-config-v1" || u64 len || host settings (JSON)
 ///         || u64 len || engine settings)
 /// ```
-pub fn host_config_digest(config: &HostConfig, engine: &EngineIdentity) -> [u8; 32] {
-    let settings = host_settings(config).to_string();
+pub fn host_config_digest(host_settings: &str, engine_settings: &str) -> [u8; 32] {
     let mut hash = Sha256::new();
     hash.update(b"cloister-host-config-v1");
-    for part in [settings.as_bytes(), engine.settings.as_bytes()] {
+    for part in [host_settings.as_bytes(), engine_settings.as_bytes()] {
         hash.update((part.len() as u64).to_be_bytes());
         hash.update(part);
     }

@@ -117,6 +117,7 @@ fn measure_names_every_policy_file_and_changes_with_any_of_them() {
             "policy_set",
             "model",
             "host_config",
+            "host_settings",
             "engine_settings",
             "snp_policy",
             "platform_info",

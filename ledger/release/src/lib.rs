@@ -40,6 +40,7 @@
 //!     policy_set: [0x50; 32],
 //!     model: Some([0x4d; 32]),
 //!     host_config: [0x43; 32],
+//!     host_settings: r#"{"runtime":{}}"#.into(),
 //!     engine_settings: r#"{"backend":"candle"}"#.into(),
 //!     snp_policy: None, // with the measurement, from the image recipe
 //!     platform_info: None,

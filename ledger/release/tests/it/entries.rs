@@ -53,6 +53,7 @@ pub fn tree() -> Tree {
         policy_set: POLICY_SET,
         model: Some(MODEL),
         host_config: HOST_CONFIG,
+        host_settings: "{}".into(),
         engine_settings: "candle".into(),
         snp_policy: Some(0x30000),
         platform_info: Some(0x1),
@@ -200,7 +201,7 @@ fn refuses_stale_manifests_and_measurements() {
 fn sev_guest_launch() -> LaunchDigests {
     let json = format!(
         r#"{{"mode": "sev-guest", "measurement": null, "host_data": "{}",
-            "policy_set": "{}", "model": null, "host_config": "{}", "engine_settings": "",
+            "policy_set": "{}", "model": null, "host_config": "{}", "host_settings": "", "engine_settings": "",
             "snp_policy": null, "platform_info": null, "host_binary": "{}", "plugins": [],
             "policy_files": []}}"#,
         HexBytes([0xcd; 32]),

@@ -42,6 +42,9 @@ const PROBED_PATHS: &[&str] = &[
     "/debug/vars",
     "/metrics/debug",
     "/healthz/debug",
+    "/healthz/",
+    "/metrics/",
+    "//admin",
     "/exec",
     "/shell",
     "/cmd",
@@ -97,16 +100,23 @@ const METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "
 struct Route {
     method: &'static str,
     /// The path as requested (concrete, query included).
-    path: &'static str,
+    path: String,
     status: u16,
 }
 
-const fn route(method: &'static str, path: &'static str, status: u16) -> Route {
+fn route(method: &'static str, path: impl Into<String>, status: u16) -> Route {
     Route {
         method,
-        path,
+        path: path.into(),
         status,
     }
+}
+
+/// `routes` with the `GET /healthz` and `GET /metrics` that every party's
+/// main listener documents.
+fn observed(mut routes: Vec<Route>) -> Vec<Route> {
+    routes.extend([route("GET", "/healthz", 200), route("GET", "/metrics", 200)]);
+    routes
 }
 
 /// One listener of a party and the routes its documentation lists there.
@@ -131,11 +141,23 @@ impl Drop for Party {
 }
 
 impl Party {
-    fn spawn(name: &'static str, dir: &Path, args: &[&str], listeners: Vec<Listener>) -> Self {
+    /// Starts `name` with `config` written to a file and passed as
+    /// `--config FILE` after the arguments `before` (a subcommand taking it).
+    fn spawn(
+        name: &'static str,
+        dir: &Path,
+        before: &[&str],
+        config: &str,
+        listeners: Vec<Listener>,
+    ) -> Self {
+        let config_file = dir.join(format!("{name}.toml"));
+        std::fs::write(&config_file, config).unwrap_or_else(|e| panic!("{e}"));
         let log = dir.join(format!("{name}.log"));
         let stderr = std::fs::File::create(&log).unwrap_or_else(|e| panic!("{e}"));
         let child = Command::new(binary(name))
-            .args(args)
+            .args(before)
+            .arg("--config")
+            .arg(&config_file)
             .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -205,7 +227,7 @@ impl Party {
             let origin = format!("http://{}", listener.addr);
             for documented in &listener.routes {
                 let (status, body) =
-                    request(http, documented.method, &origin, documented.path).await;
+                    request(http, documented.method, &origin, &documented.path).await;
                 if status.as_u16() != documented.status {
                     found.push(format!(
                         "{name}: {} {origin}{} answered {status} ({body:?}), documented {}",
@@ -213,7 +235,8 @@ impl Party {
                     ));
                 }
             }
-            let documented_paths: BTreeSet<&str> = listener.routes.iter().map(|r| r.path).collect();
+            let documented_paths: BTreeSet<&str> =
+                listener.routes.iter().map(|r| r.path.as_str()).collect();
             let probes = PROBED_PATHS
                 .iter()
                 .filter(|path| !documented_paths.contains(*path))
@@ -378,14 +401,6 @@ fn child_processes(pid: u32) -> Vec<String> {
         .collect()
 }
 
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
-    path.to_str()
-        .unwrap_or_else(|| panic!("non-UTF-8 path"))
-        .to_owned()
-}
-
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -396,149 +411,113 @@ fn repo_root() -> PathBuf {
 /// host's `[serve]` section of `cloister-host.example.toml`.
 fn start_parties(dir: &Path) -> Vec<Party> {
     let [issuer, ledger, gateway, gateway_keys, relay, host] = std::array::from_fn(|_| free_addr());
-    let mut parties = Vec::new();
-
-    let config = write(
-        dir,
-        "issuer.toml",
-        &format!(
-            "listen = \"{issuer}\"\nrequest_uri = \"http://{issuer}/token-request\"\n\
-             key_dir = \"issuer-keys\"\naccounts_file = \"issuer-accounts.toml\"\n"
-        ),
-    );
-    parties.push(Party::spawn(
-        "cloister-issuer",
-        dir,
-        &["--config", &config, "serve"],
-        vec![Listener {
-            addr: issuer,
-            routes: vec![
-                route("GET", "/.well-known/private-token-issuer-directory", 200),
-                // No body, so no account signature: refused as unauthenticated.
-                route("POST", "/token-request", 415),
-                route("GET", "/healthz", 200),
-                route("GET", "/metrics", 200),
-            ],
-        }],
-    ));
-
+    let zeros = "0".repeat(64);
     let reviewers = repo_root().join("policies/ledger-reviewers.toml");
-    let config = write(
-        dir,
-        "ledger.toml",
-        &format!(
-            "listen = \"{ledger}\"\ndatabase = \"ledger.redb\"\nlog_key = \"ledger.key\"\n\
-             reviewers = {reviewers:?}\n"
-        ),
-    );
-    let digest =
-        "/v1/entries/by-digest/0000000000000000000000000000000000000000000000000000000000000000";
-    let inclusion = "/v1/proof/inclusion?leaf_hash=0000000000000000000000000000000000000000000000000000000000000000";
-    parties.push(Party::spawn(
-        "cloister-ledger",
-        dir,
-        &["serve", "--config", &config],
-        vec![Listener {
-            addr: ledger,
-            routes: vec![
-                route("GET", "/healthz", 200),
-                route("GET", "/metrics", 200),
-                route("GET", "/v1/log-key", 200),
-                route("GET", "/v1/tree-head", 200),
-                route("GET", "/checkpoint", 200),
-                // The log is empty: no entry 0 and no leaf, but the
-                // empty tree is consistent with itself.
-                route("GET", "/v1/entries/0", 404),
-                route("GET", digest, 200),
-                route("POST", "/v1/entries", 415),
-                route("GET", inclusion, 404),
-                route("GET", "/v1/proof/consistency?first=0&second=0", 200),
-            ],
-        }],
-    ));
-
-    let config = write(
-        dir,
-        "gateway.toml",
-        &format!(
-            "listen = \"{gateway}\"\n\n[keys]\nfile = \"gateway-keys.json\"\nlisten = \"{gateway_keys}\"\n\n\
-             [router]\nhosts = [\"http://{host}\"]\n"
-        ),
-    );
-    parties.push(Party::spawn(
-        "cloister-gateway",
-        dir,
-        &["--config", &config],
-        vec![
-            Listener {
-                addr: gateway,
-                routes: vec![
-                    // Not message/ohttp-req: refused before decapsulation.
-                    route("POST", "/gateway", 415),
-                    route("GET", "/.well-known/ohttp-gateway", 200),
-                    route("GET", "/healthz", 200),
-                    route("GET", "/metrics", 200),
-                ],
-            },
-            Listener {
-                addr: gateway_keys,
-                routes: vec![
-                    route("GET", "/.well-known/ohttp-gateway", 200),
-                    route("GET", "/healthz", 200),
-                ],
-            },
-        ],
-    ));
-
-    let config = write(
-        dir,
-        "relay.toml",
-        &format!(
-            "listen = \"{relay}\"\ngateway_url = \"http://{gateway}/gateway\"\n\
-             key_config_url = \"http://{gateway_keys}/.well-known/ohttp-gateway\"\n"
-        ),
-    );
-    parties.push(Party::spawn(
-        "cloister-relay",
-        dir,
-        &["--config", &config],
-        vec![Listener {
-            addr: relay,
-            routes: vec![
-                route("POST", "/relay", 415),
-                route("GET", "/.well-known/ohttp-gateway", 200),
-                route("GET", "/healthz", 200),
-                route("GET", "/metrics", 200),
-            ],
-        }],
-    ));
-
     let plugins = std::env::var_os("CLOISTER_PLUGIN_DIR")
         .map_or_else(|| repo_root().join("target/plugins"), PathBuf::from);
-    let config = write(
-        dir,
-        "host.toml",
-        &format!(
-            "plugin-dir = {plugins:?}\npolicy-dir = {:?}\n\n[inference]\nbackend = \"deterministic\"\n\n\
-             [serve]\nlisten = \"{host}\"\n",
-            repo_root().join("policies"),
+    let policies = repo_root().join("policies");
+    let listener = |addr, routes| vec![Listener { addr, routes }];
+    vec![
+        Party::spawn(
+            "cloister-issuer",
+            dir,
+            &[],
+            &format!(
+                "listen = \"{issuer}\"\nrequest_uri = \"http://{issuer}/token-request\"\n\
+                 key_dir = \"issuer-keys\"\naccounts_file = \"issuer-accounts.toml\"\n"
+            ),
+            listener(
+                issuer,
+                observed(vec![
+                    route("GET", "/.well-known/private-token-issuer-directory", 200),
+                    // No content type: refused before any account check.
+                    route("POST", "/token-request", 415),
+                ]),
+            ),
         ),
-    );
-    parties.push(Party::spawn(
-        "cloister-host",
-        dir,
-        &["--config", &config, "serve"],
-        vec![Listener {
-            addr: host,
-            routes: vec![
-                // No session frame: refused by the session endpoint.
-                route("POST", "/session", 400),
-                route("GET", "/healthz", 200),
-                route("GET", "/metrics", 200),
+        Party::spawn(
+            "cloister-ledger",
+            dir,
+            &["serve"],
+            &format!(
+                "listen = \"{ledger}\"\ndatabase = \"ledger.redb\"\nlog_key = \"ledger.key\"\n\
+                 reviewers = {reviewers:?}\n"
+            ),
+            listener(
+                ledger,
+                observed(vec![
+                    route("GET", "/v1/log-key", 200),
+                    route("GET", "/v1/tree-head", 200),
+                    route("GET", "/checkpoint", 200),
+                    // The log is empty: no entry 0 and no leaf, but the
+                    // empty tree is consistent with itself.
+                    route("GET", "/v1/entries/0", 404),
+                    route("GET", format!("/v1/entries/by-digest/{zeros}"), 200),
+                    route("POST", "/v1/entries", 415),
+                    route("GET", format!("/v1/proof/inclusion?leaf_hash={zeros}"), 404),
+                    route("GET", "/v1/proof/consistency?first=0&second=0", 200),
+                ]),
+            ),
+        ),
+        Party::spawn(
+            "cloister-gateway",
+            dir,
+            &[],
+            &format!(
+                "listen = \"{gateway}\"\n\n[keys]\nfile = \"gateway-keys.json\"\n\
+                 listen = \"{gateway_keys}\"\n\n[router]\nhosts = [\"http://{host}\"]\n"
+            ),
+            vec![
+                Listener {
+                    addr: gateway,
+                    routes: observed(vec![
+                        // Not message/ohttp-req: refused before decapsulation.
+                        route("POST", "/gateway", 415),
+                        route("GET", "/.well-known/ohttp-gateway", 200),
+                    ]),
+                },
+                Listener {
+                    addr: gateway_keys,
+                    routes: vec![
+                        route("GET", "/.well-known/ohttp-gateway", 200),
+                        route("GET", "/healthz", 200),
+                    ],
+                },
             ],
-        }],
-    ));
-    parties
+        ),
+        Party::spawn(
+            "cloister-relay",
+            dir,
+            &[],
+            &format!(
+                "listen = \"{relay}\"\ngateway_url = \"http://{gateway}/gateway\"\n\
+                 key_config_url = \"http://{gateway_keys}/.well-known/ohttp-gateway\"\n"
+            ),
+            listener(
+                relay,
+                observed(vec![
+                    route("POST", "/relay", 415),
+                    route("GET", "/.well-known/ohttp-gateway", 200),
+                ]),
+            ),
+        ),
+        Party::spawn(
+            "cloister-host",
+            dir,
+            &["serve"],
+            &format!(
+                "plugin-dir = {plugins:?}\npolicy-dir = {policies:?}\n\n\
+                 [inference]\nbackend = \"deterministic\"\n\n[serve]\nlisten = \"{host}\"\n"
+            ),
+            listener(
+                host,
+                observed(vec![
+                    // No session frame: refused by the session endpoint.
+                    route("POST", "/session", 400),
+                ]),
+            ),
+        ),
+    ]
 }
 
 #[tokio::test]

@@ -28,9 +28,14 @@
 //! | `cli` | the `cloister` command, issuer, relay, gateway, host | one token per OHTTP request, and a host asking for more stopped; the trust settings refuse untrusted hosts, trust files planted in the working directory are ignored; the client's address never reaches the gateway; the command outwaits the relay |
 //! | `timeouts` | client, relay | the client waits longer than the relay in front of it |
 //! | `support` | relay, gateway | the `cloister-test-support` fixture itself |
+//! | `surface` | issuer, ledger, gateway, relay, host, each its own process | every listening socket and HTTP route of each party is one its documentation lists; admin, debug, exec and upload paths and undocumented methods get 404 or 405 |
 //!
 //! The fixtures: `cloister-test-support` starts the real gateway and relay
 //! in process; `tests/it/common` starts the real issuer; the `ratls` module
 //! shares the simulated host of `cloister-ratls`'s own tests. The `host`
 //! module loads the plugin components from `target/plugins` (built by
 //! `cargo xtask build-plugins`, or from `CLOISTER_PLUGIN_DIR`).
+//! The `surface` module runs the parties' binaries from the target
+//! directory (`target/<profile>/`), which `cargo test --workspace` builds;
+//! `cargo test -p cloister-e2e` alone does not, so build them first there
+//! (`cargo build --bins`).

@@ -16,5 +16,6 @@ mod ratls;
 #[path = "../../../../crates/cloister-ratls/tests/it/common/mod.rs"]
 mod ratls_common;
 mod support;
+mod surface;
 mod timeouts;
 mod tokens;

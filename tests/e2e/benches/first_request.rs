@@ -21,10 +21,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use cloister_api::FeatureRequest;
-use cloister_attestation::{
-    AllowList, DEVELOPMENT_SEED, DEVELOPMENT_TCB, Policy, ProductLine, SimulatedRoot, TrustAnchors,
-    Verifier,
-};
+use cloister_attestation::{AllowList, DEVELOPMENT_SEED, SimulatedRoot, Verifier};
 use cloister_client::{Client, ClientConfig, OhttpTransport, UncheckedKeys};
 use cloister_gateway::NoRedeemer;
 use cloister_ratls::ClientSession;
@@ -32,6 +29,8 @@ use cloister_test_support::{Loopback, bind_loopback, forward_to};
 use criterion::{Criterion, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
 
+#[path = "../tests/it/development.rs"]
+mod development;
 /// The in-process host of `cloister-host`'s tests.
 #[path = "../../../host/tests/it/common/mod.rs"]
 mod host_common;
@@ -53,12 +52,11 @@ impl Chain {
             .enable_all()
             .build()
             .unwrap_or_else(|e| panic!("runtime: {e}"));
-        let config = host_common::config(&host_common::repo_root().join("policies"));
+        let mut config = host_common::config(&host_common::repo_root().join("policies"));
+        // Every iteration opens a session and leaves it to expire.
+        config.serve.max_sessions = 1 << 20;
         let host = host_common::boot(&config).unwrap_or_else(|e| panic!("boot: {e}"));
-        let released = host
-            .launch()
-            .launch_facts()
-            .unwrap_or_else(|| panic!("a simulated launch names all four values"));
+        let verifier = development::verifier(host.launch());
         let servers = runtime.block_on(async {
             let (listener, host_addr): (_, SocketAddr) = bind_loopback().await;
             tokio::spawn(host.serve(listener, std::future::pending()));
@@ -70,19 +68,6 @@ impl Chain {
             )
             .await
         });
-        let accepted = AllowList {
-            launches: [released].into(),
-        };
-        let anchors = SimulatedRoot::from_seed(DEVELOPMENT_SEED)
-            .and_then(|root| root.pin_in(TrustAnchors::amd()))
-            .unwrap_or_else(|e| panic!("simulated root: {e}"));
-        let policy = Policy {
-            allow_simulated: true,
-            report_versions: 2..=5,
-            allowed_vmpls: [0].into(),
-            minimum_tcb: [(ProductLine::Milan, DEVELOPMENT_TCB)].into(),
-            accepted: accepted.clone(),
-        };
         let path = host_common::repo_root().join("plugins/summarise/testdata/team-lunch.json");
         let text =
             std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -92,7 +77,7 @@ impl Chain {
                 key_config_url: servers.key_config_url.clone(),
                 ..ClientConfig::default()
             },
-            verifier: Verifier::new(anchors, policy, accepted),
+            verifier,
             request: serde_json::from_str(&text)
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display())),
             runtime,
@@ -153,6 +138,7 @@ fn first_request(c: &mut Criterion) {
 
 fn simulated_root(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    SimulatedRoot::cached(DEVELOPMENT_SEED, dir.path()).unwrap_or_else(|e| panic!("{e}"));
     let mut group = c.benchmark_group("simulated_root");
     group.bench_function("cached", |b| {
         b.iter(|| SimulatedRoot::cached(DEVELOPMENT_SEED, dir.path()));

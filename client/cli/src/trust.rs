@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use cloister_attestation::{
-    AllowList, AuthorityRejection, DEVELOPMENT_TCB, LaunchFacts, MeasurementAuthority, Policy,
-    RootKind, SIMULATION_WARNING, SimulatedPlatform, Tcb, TrustAnchors, VerifiedReport, Verifier,
+    AllowList, AuthorityRejection, LaunchFacts, MeasurementAuthority, Policy, RootKind,
+    SIMULATION_WARNING, SimulatedRoot, Tcb, TrustAnchors, VerifiedReport, Verifier,
 };
 use cloister_client::ledger::{LedgerTrust, LedgerTrustConfig};
 use cloister_client::{ClientError, KeyConsistency, PinnedDigests};
@@ -143,12 +143,11 @@ impl Trust {
         if policy.allow_simulated {
             tracing::warn!(policy = %path.display(), "{SIMULATION_WARNING}");
             let seed = simulated_seed(&config.attestation.simulated_platform_seed)?;
-            // The root depends on the seed alone, not on the TCB.
-            let platform = SimulatedPlatform::from_seed(seed, DEVELOPMENT_TCB)
-                .context("deriving the simulated development platform")?;
-            anchors = platform
-                .pin_in(anchors)
-                .context("pinning the simulated root")?;
+            // Deriving the root takes seconds; it is done once per seed.
+            let (root, source) = SimulatedRoot::cached(seed, &config.state_dir)
+                .context("deriving the simulated development root")?;
+            tracing::debug!(?source, "simulated development root");
+            anchors = root.pin_in(anchors).context("pinning the simulated root")?;
         }
         let (released, keys) = match config.trust.authority {
             Authority::Ledger => {
@@ -449,6 +448,54 @@ mod tests {
                 .is_some_and(|e| e.contains("never read from the working directory")),
             "{refused:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn the_simulated_root_is_cached_in_the_state_directory_and_a_damaged_cache_is_replaced() {
+        let state = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let pinned = state.path().join("pinned.toml");
+        std::fs::write(&pinned, "").unwrap_or_else(|e| panic!("{e}"));
+        let mut config = production();
+        config.demo = true;
+        config.state_dir = state.path().join("state");
+        config.attestation.policy_file = policies().join("attestation-simulated.toml");
+        config.trust.authority = Authority::Pinned;
+        config.trust.pinned_file = pinned;
+        let cache = || {
+            std::fs::read_dir(&config.state_dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|entry| entry.path())
+                .filter(|path| {
+                    path.file_name()
+                        .is_some_and(|name| name.to_string_lossy().starts_with("simulated-root-"))
+                })
+                .collect::<Vec<_>>()
+        };
+        Trust::load(&config)
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        let [file] = cache()
+            .try_into()
+            .unwrap_or_else(|files| panic!("{files:?}"));
+        let written = std::fs::read(&file).unwrap_or_else(|e| panic!("{e}"));
+        let seed = simulated_seed(&config.attestation.simulated_platform_seed)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            SimulatedRoot::cached(seed, &config.state_dir)
+                .map(|(_, source)| source)
+                .ok(),
+            Some(cloister_attestation::RootSource::Cache),
+            "the client's cache is the library's"
+        );
+        std::fs::write(&file, b"not a root").unwrap_or_else(|e| panic!("{e}"));
+        Trust::load(&config)
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        let replaced = std::fs::read(&file).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(replaced.len(), written.len(), "derived again and stored");
+        assert_eq!(cache(), [file]);
     }
 
     #[test]

@@ -128,8 +128,8 @@ pub use provider::{
 pub use report::{REPORT_LEN, RawReport, ReportError, SIGNED_LEN};
 pub use roots::{ChainError, ProductLine, RootKind, TrustAnchors};
 pub use simulated::{
-    DEVELOPMENT_SEED, DEVELOPMENT_TCB, SIMULATED_MEASUREMENT_DOMAIN, SimulatedLaunch,
-    SimulatedPlatform, SimulationError, simulated_measurement,
+    DEVELOPMENT_SEED, DEVELOPMENT_TCB, RootSource, SIMULATED_MEASUREMENT_DOMAIN, SimulatedLaunch,
+    SimulatedPlatform, SimulatedRoot, SimulationError, simulated_measurement,
 };
 pub use verify::{VerifiedReport, Verifier, VerifyError};
 

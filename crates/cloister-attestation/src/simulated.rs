@@ -12,6 +12,7 @@
 //! In simulated mode there is no launch measurement by firmware, so the
 //! host derives one with [`simulated_measurement`] from what it runs.
 
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -107,6 +108,14 @@ pub enum SimulationError {
     /// The `sev` crate refused to encode the report.
     #[error("simulated report: {0}")]
     Report(#[from] std::io::Error),
+    /// The cache of [`SimulatedRoot::cached`] could not be read or written.
+    #[error("simulated root cache {}: {source}", path.display())]
+    Cache {
+        /// The cache file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
 }
 
 impl From<x509_cert::der::Error> for SimulationError {
@@ -201,22 +210,7 @@ impl SimulatedPlatform {
     }
 
     fn generate_with(rng: &mut impl CryptoRngCore, tcb: Tcb) -> Result<Self, SimulationError> {
-        let ark_key = RsaPrivateKey::new(rng, RSA_BITS)?;
-        let ask_key = RsaPrivateKey::new(rng, RSA_BITS)?;
-        let ark_name = Name::from_str("CN=SIMULATED-ARK-Milan,O=Cloister development (not AMD)")?;
-        let ask_name = ask_name()?;
-        let ark_spki = SubjectPublicKeyInfoOwned::from_key(ark_key.to_public_key())?;
-        let ask_spki = SubjectPublicKeyInfoOwned::from_key(ask_key.to_public_key())?;
-        let ark = issue(
-            rng,
-            &ark_key,
-            &ark_name,
-            ark_name.clone(),
-            ark_spki,
-            Vec::new(),
-            1,
-        )?;
-        let ask = issue(rng, &ark_key, &ark_name, ask_name, ask_spki, Vec::new(), 2)?;
+        let (SimulatedRoot { ark, ask }, ask_key) = generate_root(rng)?;
         let mut chip_id = [0u8; 64];
         rng.fill_bytes(&mut chip_id);
         let product_line = ProductLine::Milan;
@@ -271,11 +265,15 @@ impl SimulatedPlatform {
 
     /// `anchors` plus this platform's simulated root.
     pub fn pin_in(&self, anchors: TrustAnchors) -> Result<TrustAnchors, SimulationError> {
-        let parse = |der: &[u8]| {
-            sev::certs::snp::Certificate::from_der(der)
-                .map_err(|e| SimulationError::Certificate(e.to_string()))
-        };
-        Ok(anchors.with_simulated(parse(&self.ark)?, parse(&self.ask)?))
+        self.root().pin_in(anchors)
+    }
+
+    /// The public root of this platform's chain: what a verifier pins.
+    pub fn root(&self) -> SimulatedRoot {
+        SimulatedRoot {
+            ark: self.ark.clone(),
+            ask: self.ask.clone(),
+        }
     }
 
     /// The certificate table a simulated host would get: VCEK, ASK, ARK.
@@ -357,6 +355,151 @@ impl SimulatedPlatform {
             certificates: self.certificates(),
         })
     }
+}
+
+/// The ARK and ASK certificates of a simulated platform, without any
+/// private key: all a verifier needs to pin its root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimulatedRoot {
+    ark: Vec<u8>,
+    ask: Vec<u8>,
+}
+
+impl SimulatedRoot {
+    /// The root of `SimulatedPlatform::from_seed(seed, _)` (it does not
+    /// depend on the TCB). It costs the two RSA-4096 key generations; see
+    /// [`SimulatedRoot::cached`] to pay them once.
+    pub fn from_seed(seed: [u8; 32]) -> Result<Self, SimulationError> {
+        Ok(generate_root(&mut ChaCha20Rng::from_seed(seed))?.0)
+    }
+
+    /// `anchors` plus this simulated root.
+    pub fn pin_in(&self, anchors: TrustAnchors) -> Result<TrustAnchors, SimulationError> {
+        let (ark, ask) = self.certificates()?;
+        Ok(anchors.with_simulated(ark, ask))
+    }
+
+    fn certificates(
+        &self,
+    ) -> Result<(sev::certs::snp::Certificate, sev::certs::snp::Certificate), SimulationError> {
+        let parse = |der: &[u8]| {
+            sev::certs::snp::Certificate::from_der(der)
+                .map_err(|e| SimulationError::Certificate(e.to_string()))
+        };
+        Ok((parse(&self.ark)?, parse(&self.ask)?))
+    }
+
+    /// The root of `seed`, read from `dir` if an earlier call stored it
+    /// there, else derived with [`SimulatedRoot::from_seed`] and stored.
+    ///
+    /// The file, `simulated-root-<SHA-256 of the seed>.der`, also carries
+    /// the seed's digest; a file that names another seed, does not parse,
+    /// or whose ARK does not sign itself and the ASK is derived again and
+    /// replaced, so a damaged cache never pins anything but a chain this
+    /// seed's digest was stored with. Whoever can write `dir` can replace
+    /// the root; the simulated root protects nothing anyway (a policy
+    /// accepts it only with `allow_simulated = true`), so the cache only
+    /// spares the key generations.
+    ///
+    /// # Errors
+    /// The derivation failed, or `dir` could not be read or written.
+    pub fn cached(seed: [u8; 32], dir: &Path) -> Result<(Self, RootSource), SimulationError> {
+        let digest: [u8; 32] = Sha256::digest(seed).into();
+        let path = dir.join(format!("simulated-root-{}.der", hex::encode(digest)));
+        let cache_error = |source| SimulationError::Cache {
+            path: path.clone(),
+            source,
+        };
+        let source = match std::fs::read(&path) {
+            Ok(bytes) => match Self::decode(&digest, &bytes) {
+                Some(root) => return Ok((root, RootSource::Cache)),
+                None => RootSource::Rederived,
+            },
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => RootSource::Derived,
+            Err(error) => return Err(cache_error(error)),
+        };
+        let root = Self::from_seed(seed)?;
+        std::fs::create_dir_all(dir).map_err(cache_error)?;
+        // Written aside and renamed, so a reader never sees half a file.
+        let partial = path.with_extension(format!("der.{}.partial", std::process::id()));
+        std::fs::write(&partial, root.encode(&digest)).map_err(cache_error)?;
+        std::fs::rename(&partial, &path).map_err(cache_error)?;
+        Ok((root, source))
+    }
+
+    /// `seed digest || u32 BE length || ARK || ASK`.
+    fn encode(&self, seed_digest: &[u8; 32]) -> Vec<u8> {
+        let mut bytes = seed_digest.to_vec();
+        // A DER certificate of a few kilobytes always fits.
+        bytes.extend_from_slice(
+            &u32::try_from(self.ark.len())
+                .unwrap_or(u32::MAX)
+                .to_be_bytes(),
+        );
+        bytes.extend_from_slice(&self.ark);
+        bytes.extend_from_slice(&self.ask);
+        bytes
+    }
+
+    /// The root in `bytes` if they name `seed_digest`, parse, and the ARK
+    /// signs itself and the ASK.
+    fn decode(seed_digest: &[u8; 32], bytes: &[u8]) -> Option<Self> {
+        use sev::certs::snp::Verifiable;
+        let rest = bytes.strip_prefix(seed_digest.as_slice())?;
+        let (length, rest) = rest.split_first_chunk::<4>()?;
+        let length = usize::try_from(u32::from_be_bytes(*length)).ok()?;
+        let (ark, ask) = (rest.get(..length)?, rest.get(length..)?);
+        let root = Self {
+            ark: ark.to_vec(),
+            ask: ask.to_vec(),
+        };
+        let (ark, ask) = root.certificates().ok()?;
+        (&ark, &ark).verify().ok()?;
+        (&ark, &ask).verify().ok()?;
+        Some(root)
+    }
+}
+
+/// Where [`SimulatedRoot::cached`] took the root from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootSource {
+    /// Read from the cache: nothing was derived.
+    Cache,
+    /// Derived: there was no cache file.
+    Derived,
+    /// Derived again: the cache file was damaged or named another seed.
+    Rederived,
+}
+
+/// A root certificate chain (ARK self-signed, ASK signed by it) and the
+/// ASK's private key.
+fn generate_root(
+    rng: &mut impl CryptoRngCore,
+) -> Result<(SimulatedRoot, RsaPrivateKey), SimulationError> {
+    let ark_key = RsaPrivateKey::new(rng, RSA_BITS)?;
+    let ask_key = RsaPrivateKey::new(rng, RSA_BITS)?;
+    let ark_name = Name::from_str("CN=SIMULATED-ARK-Milan,O=Cloister development (not AMD)")?;
+    let ark_spki = SubjectPublicKeyInfoOwned::from_key(ark_key.to_public_key())?;
+    let ask_spki = SubjectPublicKeyInfoOwned::from_key(ask_key.to_public_key())?;
+    let ark = issue(
+        rng,
+        &ark_key,
+        &ark_name,
+        ark_name.clone(),
+        ark_spki,
+        Vec::new(),
+        1,
+    )?;
+    let ask = issue(
+        rng,
+        &ark_key,
+        &ark_name,
+        ask_name()?,
+        ask_spki,
+        Vec::new(),
+        2,
+    )?;
+    Ok((SimulatedRoot { ark, ask }, ask_key))
 }
 
 fn ask_name() -> Result<Name, SimulationError> {
@@ -462,6 +605,98 @@ fn issue(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use x509_cert::der::Decode;
+
+    /// The public keys of a root's ARK and ASK (the certificates' validity
+    /// starts when they are issued, so two derivations differ there).
+    fn keys(root: &SimulatedRoot) -> Vec<Vec<u8>> {
+        [&root.ark, &root.ask]
+            .map(|der| {
+                x509_cert::Certificate::from_der(der)
+                    .and_then(|cert| cert.tbs_certificate.subject_public_key_info.to_der())
+                    .unwrap_or_else(|e| panic!("{e}"))
+            })
+            .to_vec()
+    }
+
+    fn cache_file(dir: &Path, seed: [u8; 32]) -> std::path::PathBuf {
+        let digest = hex::encode(Sha256::digest(seed));
+        dir.join(format!("simulated-root-{digest}.der"))
+    }
+
+    #[test]
+    fn the_simulated_root_is_derived_once_and_a_damaged_cache_is_derived_again() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let cached =
+            |seed| SimulatedRoot::cached(seed, dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let (root, source) = cached([7; 32]);
+        assert_eq!(source, RootSource::Derived);
+        let (again, source) = cached([7; 32]);
+        assert_eq!(source, RootSource::Cache, "the second call reads the cache");
+        assert_eq!(again, root);
+
+        // A flipped bit in the ASK's signature: derived again, same keys.
+        let path = cache_file(dir.path(), [7; 32]);
+        let mut bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{e}"));
+        if let Some(last) = bytes.last_mut() {
+            *last ^= 1;
+        }
+        std::fs::write(&path, &bytes).unwrap_or_else(|e| panic!("{e}"));
+        let (rederived, source) = cached([7; 32]);
+        assert_eq!(source, RootSource::Rederived);
+        assert_eq!(keys(&rederived), keys(&root));
+        assert_eq!(
+            cached([7; 32]).1,
+            RootSource::Cache,
+            "the cache was repaired"
+        );
+
+        // Another seed's file under this seed's name: its digest gives it away.
+        std::fs::copy(&path, cache_file(dir.path(), [8; 32])).unwrap_or_else(|e| panic!("{e}"));
+        let (other, source) = cached([8; 32]);
+        assert_eq!(source, RootSource::Rederived);
+        assert_ne!(keys(&other), keys(&root));
+        let platform = SimulatedPlatform::from_seed([8; 32], DEVELOPMENT_TCB)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            keys(&platform.root()),
+            keys(&other),
+            "the platform's own root"
+        );
+    }
+
+    #[test]
+    fn a_truncated_or_foreign_cache_does_not_decode() {
+        let platform = SimulatedPlatform::from_seed([9; 32], DEVELOPMENT_TCB)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let digest = [1; 32];
+        let bytes = platform.root().encode(&digest);
+        assert_eq!(
+            SimulatedRoot::decode(&digest, &bytes),
+            Some(platform.root())
+        );
+        assert_eq!(
+            SimulatedRoot::decode(&[2; 32], &bytes),
+            None,
+            "another seed"
+        );
+        for length in [0, 31, 32, 36, 100, bytes.len() - 1] {
+            assert_eq!(
+                SimulatedRoot::decode(&digest, &bytes[..length]),
+                None,
+                "{length} bytes"
+            );
+        }
+        // The ASK and the ARK swapped: the ASK does not sign itself.
+        let swapped = SimulatedRoot {
+            ark: platform.root().ask,
+            ask: platform.root().ark,
+        };
+        assert_eq!(
+            SimulatedRoot::decode(&digest, &swapped.encode(&digest)),
+            None
+        );
+    }
 
     #[test]
     fn every_input_changes_the_simulated_measurement() {

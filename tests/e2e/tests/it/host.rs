@@ -13,10 +13,6 @@ use std::time::Duration;
 
 use cloister_api::{FeatureRequest, FeatureResponse};
 use cloister_attestation::VerifyError;
-use cloister_attestation::{
-    AllowList, DEVELOPMENT_SEED, DEVELOPMENT_TCB, Policy, ProductLine, SimulatedPlatform,
-    TrustAnchors, Verifier,
-};
 use cloister_client::{Client, ClientConfig, OhttpTransport, UncheckedKeys};
 use cloister_gateway::NoRedeemer;
 use cloister_host::launch::LaunchDigests;
@@ -26,31 +22,8 @@ use cloister_ratls::{ClientError as RatlsError, ClientSession};
 use cloister_test_support::{Loopback, bind_loopback, forward_to};
 use tokio::sync::oneshot;
 
+use crate::development::verifier;
 use crate::host_common::{HOST_BINARY, boot, boot_with, config, engine, policies, repo_root};
-
-/// A development client's verifier: the AMD roots plus the simulated root
-/// derived from the public development seed, accepting exactly `launch`.
-fn verifier(launch: &LaunchDigests) -> Verifier<AllowList> {
-    let platform = SimulatedPlatform::from_seed(DEVELOPMENT_SEED, DEVELOPMENT_TCB)
-        .unwrap_or_else(|e| panic!("platform: {e}"));
-    let released = launch
-        .launch_facts()
-        .unwrap_or_else(|| panic!("a simulated launch names all four values"));
-    let accepted = AllowList {
-        launches: [released].into(),
-    };
-    let policy = Policy {
-        allow_simulated: true,
-        report_versions: 2..=5,
-        allowed_vmpls: [0].into(),
-        minimum_tcb: [(ProductLine::Milan, DEVELOPMENT_TCB)].into(),
-        accepted: accepted.clone(),
-    };
-    let anchors = platform
-        .pin_in(TrustAnchors::amd())
-        .unwrap_or_else(|e| panic!("anchors: {e}"));
-    Verifier::new(anchors, policy, accepted)
-}
 
 /// A gateway and a relay with their default configuration in front of
 /// `host`; returns a client (default configuration too) through both.

@@ -191,28 +191,22 @@ impl LaunchFacts {
         &self,
         released: impl IntoIterator<Item = &'a LaunchFacts>,
     ) -> Result<(), AuthorityRejection> {
-        let same_image: Vec<&LaunchFacts> = released
+        let mut candidates: Vec<&LaunchFacts> = released
             .into_iter()
             .filter(|launch| launch.measurement == self.measurement)
             .collect();
-        if same_image.is_empty() {
+        if candidates.is_empty() {
             return Err(AuthorityRejection::Measurement(self.measurement));
         }
-        let same_data: Vec<&&LaunchFacts> = same_image
-            .iter()
-            .filter(|launch| launch.host_data == self.host_data)
-            .collect();
-        if same_data.is_empty() {
+        candidates.retain(|launch| launch.host_data == self.host_data);
+        if candidates.is_empty() {
             return Err(AuthorityRejection::HostData(self.host_data));
         }
-        let same_policy: Vec<&&&LaunchFacts> = same_data
-            .iter()
-            .filter(|launch| launch.guest_policy == self.guest_policy)
-            .collect();
-        if same_policy.is_empty() {
+        candidates.retain(|launch| launch.guest_policy == self.guest_policy);
+        if candidates.is_empty() {
             return Err(AuthorityRejection::GuestPolicy(self.guest_policy));
         }
-        if !same_policy
+        if !candidates
             .iter()
             .any(|launch| launch.platform_info == self.platform_info)
         {

@@ -8,7 +8,9 @@ use cloister_attestation::{
     VerifyError,
 };
 
-use crate::common::{SIM_TCB, launch, milan_certificates, milan_report, policy_with, simulation};
+use crate::common::{
+    SIM_TCB, dev_anchors, launch, milan_certificates, milan_report, policy_with, simulation,
+};
 
 /// Offset of CPUID_MOD_ID in a version 3 report.
 const CPUID_MODEL_OFFSET: usize = 0x189;
@@ -53,17 +55,20 @@ fn on_line(line: ProductLine, tcb: Tcb) -> SimulatedPlatform {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The product line of `platform`'s evidence for the test launch, if
+/// `policy` accepts it.
 fn verify(platform: &SimulatedPlatform, policy: Policy) -> Result<ProductLine, VerifyError> {
-    let anchors = simulation()
-        .platform
-        .pin_in(TrustAnchors::amd())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let authority = policy.accepted.clone();
     let evidence = platform
         .evidence(&launch(), &[7; 64])
         .unwrap_or_else(|e| panic!("{e}"));
-    Verifier::new(anchors, policy, authority)
-        .verify_bound(&evidence, &[7; 64])
+    verify_evidence(&evidence, policy)
+}
+
+/// The product line of `evidence` (bound to `[7; 64]`), if `policy` accepts it.
+fn verify_evidence(evidence: &Evidence, policy: Policy) -> Result<ProductLine, VerifyError> {
+    let authority = policy.accepted.clone();
+    Verifier::new(dev_anchors(), policy, authority)
+        .verify_bound(evidence, &[7; 64])
         .map(|verified| verified.product_line)
 }
 
@@ -172,14 +177,8 @@ fn evidence_naming_two_product_lines_is_refused() {
     let mut report = RawReport::from_bytes(&bytes).unwrap_or_else(|e| panic!("{e}"));
     genoa.sign(&mut report);
     evidence.report = report;
-    let anchors = simulation()
-        .platform
-        .pin_in(TrustAnchors::amd())
-        .unwrap_or_else(|e| panic!("{e}"));
     let both = format!("{}{}", tables("milan", SIM_TCB), tables("genoa", GENOA_TCB));
-    let policy = policy(&both);
-    let authority = policy.accepted.clone();
-    let result = Verifier::new(anchors, policy, authority).verify_bound(&evidence, &[7; 64]);
+    let result = verify_evidence(&evidence, policy(&both));
     assert!(
         matches!(
             result,

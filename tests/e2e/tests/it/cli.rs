@@ -245,14 +245,13 @@ impl Stack {
         };
         let mut text = format!("key_configs = [{keys}]\n");
         for measurement in measurements {
-            let launch = SimulatedLaunch::new(Measurement(*measurement), HostData(HOST_DATA));
             text.push_str(&format!(
                 "[[launches]]\nmeasurement = \"{}\"\nhost_data = \"{}\"\n\
                  guest_policy = {}\nplatform_info = {}\n",
                 hex::encode(measurement),
                 hex::encode(HOST_DATA),
-                launch.guest_policy,
-                launch.platform_info,
+                SimulatedLaunch::DEFAULT_GUEST_POLICY,
+                SimulatedLaunch::DEFAULT_PLATFORM_INFO,
             ));
         }
         std::fs::write(&self.config.trust.pinned_file, text)

@@ -159,6 +159,9 @@ fn test(root: &Path, args: &[String]) -> Result<()> {
     fetch_model(root)?;
     plugins::build_all(root)?;
     let threads = std::env::var("RUST_TEST_THREADS").unwrap_or_else(|_| "2".into());
+    // A suite run builds once and does not iterate: incremental data would
+    // only cost time and about as much disk as the whole build.
+    let incremental = std::env::var("CARGO_INCREMENTAL").unwrap_or_else(|_| "0".into());
     let suite = |targets: &[&str]| {
         let mut command = cargo();
         // One build: `--workspace` unifies features across every crate (a
@@ -174,7 +177,8 @@ fn test(root: &Path, args: &[String]) -> Result<()> {
             .env("RUSTC_WORKSPACE_WRAPPER", "clippy-driver")
             .env("CLIPPY_ARGS", CLIPPY_ARGS)
             .env("RUST_TEST_THREADS", &threads)
-            .env("RAYON_NUM_THREADS", "1");
+            .env("RAYON_NUM_THREADS", "1")
+            .env("CARGO_INCREMENTAL", &incremental);
         command
     };
     run(&mut suite(&["--all-targets", "--no-run"]))?;

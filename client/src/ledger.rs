@@ -1,12 +1,15 @@
 //! The client's verified view of the transparency ledger (DESIGN.md, phases 2 and 4).
 //!
-//! [`LedgerTrust`] answers two questions the client must settle before it
-//! sends anything: is this OHTTP key configuration the one everybody gets
-//! ([`KeyConsistency`]), and is this CVM running released software as
-//! released ([`MeasurementAuthority`]: one logged CVM launch names its
-//! measurement, its HOST_DATA (policies, model and settings), its SNP guest
-//! policy and its platform info, all four together)? It answers them only
-//! from entries it has verified itself:
+//! [`LedgerTrust`] answers three questions the client must settle before it
+//! sends anything: is this OHTTP key configuration one everybody gets now
+//! ([`KeyConsistency`]: logged, inside its window, one of the two newest),
+//! is this Privacy Pass issuer key logged and current
+//! ([`LedgerTrust::check_issuer_key`]), and is this CVM running a current
+//! release as released ([`MeasurementAuthority`]: one release that is
+//! neither superseded past its overlap nor revoked names its measurement,
+//! its HOST_DATA (policies, model and settings), its SNP guest policy and
+//! its platform info, all four together)? It answers them only from entries
+//! it has verified itself:
 //!
 //! * the log key is pinned (32-byte Ed25519): a tree head not signed by it is refused;
 //! * every new tree head must be an append-only extension of the one accepted
@@ -35,7 +38,6 @@
 //! reported, never silently replaced (replacing it would forget the head that
 //! split-view detection relies on).
 
-use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
@@ -44,7 +46,10 @@ use std::time::Duration;
 use cloister_attestation::{AuthorityRejection, LaunchFacts, MeasurementAuthority};
 use cloister_ledger_verify::HexBytes;
 use cloister_ledger_verify::client::{LogVerifier, VerifyError};
-use cloister_ledger_verify::entry::{PublicKeyBytes, Sha256Digest, Subject};
+use cloister_ledger_verify::current::{
+    KeyBook, KeyStatus, LoggedKey, ReleaseBook, ReleaseStatus, RevokedRelease,
+};
+use cloister_ledger_verify::entry::{PublicKeyBytes, Release, Subject};
 use cloister_ledger_verify::remote::{LedgerClient, RemoteError};
 use cloister_ledger_verify::review::{PolicyError, ReviewerPolicy};
 use cloister_ledger_verify::tree_head::SignedTreeHead;
@@ -55,7 +60,7 @@ use crate::{ClientError, KeyConsistency};
 
 /// Version of the state file layout. A state of an older layout keeps its
 /// tree head (split-view detection) and has its entries verified again.
-const STATE_VERSION: u32 = 2;
+const STATE_VERSION: u32 = 3;
 
 /// Where the ledger is and what the client pins.
 #[derive(Debug, Clone)]
@@ -164,10 +169,12 @@ struct TrustState {
     tree_head: Option<SignedTreeHead>,
     /// How many entries, from index 0, have been verified.
     verified_entries: u64,
-    /// Logged CVM launches, each with all four values it was released with.
-    launches: BTreeSet<LaunchFacts>,
-    /// Logged OHTTP key configuration digests.
-    ohttp_key_configs: BTreeSet<Sha256Digest>,
+    /// Logged releases and revocations.
+    releases: ReleaseBook,
+    /// Logged OHTTP key configurations and their windows.
+    ohttp_keys: KeyBook,
+    /// Logged Privacy Pass issuer keys and their windows.
+    issuer_keys: KeyBook,
 }
 
 impl TrustState {
@@ -178,8 +185,9 @@ impl TrustState {
             reviewer_policy: config.reviewer_policy.clone(),
             tree_head,
             verified_entries: 0,
-            launches: BTreeSet::new(),
-            ohttp_key_configs: BTreeSet::new(),
+            releases: ReleaseBook::default(),
+            ohttp_keys: KeyBook::default(),
+            issuer_keys: KeyBook::default(),
         }
     }
 
@@ -270,27 +278,42 @@ impl TrustState {
         Ok(())
     }
 
-    /// Records one verified entry.
-    fn record(&mut self, subject: &Subject) {
+    /// Records verified entry `index`.
+    fn record(&mut self, subject: &Subject, index: u64) {
         match subject {
-            Subject::CvmMeasurement {
-                measurement,
-                snp_policy,
-                platform_info,
-                host_data,
-                ..
-            } => {
-                self.launches.insert(LaunchFacts {
-                    measurement: *measurement,
-                    host_data: *host_data,
-                    guest_policy: *snp_policy,
-                    platform_info: *platform_info,
-                });
+            Subject::Release(release) => {
+                if !self.releases.record_release(release) {
+                    tracing::warn!(
+                        index,
+                        series = release.series,
+                        sequence = release.sequence,
+                        "a second, different release under a logged sequence number is ignored"
+                    );
+                }
             }
-            Subject::OhttpKeyConfig { digest, .. } => {
-                self.ohttp_key_configs.insert(*digest);
-            }
-            // Plugins and policy files are covered by a launch's HOST_DATA.
+            Subject::Revocation {
+                series,
+                sequence,
+                reason,
+            } => self.releases.record_revocation(RevokedRelease {
+                series: series.clone(),
+                sequence: *sequence,
+                reason: reason.clone(),
+            }),
+            Subject::OhttpKeyConfig { digest, window, .. } => self.ohttp_keys.record(LoggedKey {
+                digest: *digest,
+                window: *window,
+                index,
+            }),
+            Subject::IssuerKey {
+                token_key_id,
+                window,
+            } => self.issuer_keys.record(LoggedKey {
+                digest: *token_key_id,
+                window: *window,
+                index,
+            }),
+            // Plugins and policy files are covered by a release's HOST_DATA.
             Subject::PluginComponent { .. } | Subject::PolicyFile { .. } => {}
         }
     }
@@ -419,72 +442,145 @@ impl LedgerTrust {
             tracing::warn!(index, %refusal, "logged entry does not satisfy the pinned reviewer policy");
             return Ok(false);
         }
-        state.record(&entry.body.subject);
+        state.record(&entry.body.subject, index);
         Ok(true)
     }
 
     fn snapshot(&self) -> TrustState {
-        self.state
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.read_state().clone()
     }
 
     /// The tree head accepted last, if any.
     pub fn tree_head(&self) -> Option<SignedTreeHead> {
+        self.read_state().tree_head
+    }
+
+    fn read_state(&self) -> std::sync::RwLockReadGuard<'_, TrustState> {
         self.state
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .tree_head
     }
 
-    fn contains_key_config(&self, digest: &[u8; 32]) -> bool {
-        let state = self
-            .state
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        state.ohttp_key_configs.contains(&HexBytes(*digest))
+    fn ohttp_key_status(&self, digest: &[u8; 32]) -> KeyStatus {
+        self.read_state().ohttp_keys.status(digest, unix_now())
+    }
+
+    /// Accepts a Privacy Pass issuer key only if its `token_key_id` is
+    /// logged and current (inside its window, one of the two newest): an
+    /// issuer handing one account a key of its own could otherwise
+    /// recognise that account in every token it redeems.
+    ///
+    /// # Errors
+    /// [`ClientError::KeyConsistency`] naming why the key is refused.
+    pub fn check_issuer_key(&self, token_key_id: &[u8; 32]) -> Result<(), ClientError> {
+        let status = self
+            .read_state()
+            .issuer_keys
+            .status(token_key_id, unix_now());
+        key_usable(status, "issuer key", token_key_id)
+    }
+}
+
+/// Seconds since the Unix epoch, the clock windows and releases are read against.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
+
+fn key_usable(status: KeyStatus, what: &str, digest: &[u8; 32]) -> Result<(), ClientError> {
+    let digest = HexBytes(*digest);
+    let why = match status {
+        KeyStatus::Usable => return Ok(()),
+        KeyStatus::NotLogged => "is not logged in the ledger".to_owned(),
+        KeyStatus::NotYetValid { not_before } => format!("is not valid before {not_before}"),
+        KeyStatus::Expired { not_after } => format!("expired at {not_after}"),
+        KeyStatus::Superseded => "was superseded by two newer logged keys".to_owned(),
+    };
+    Err(ClientError::KeyConsistency(format!(
+        "{what} {digest} {why}"
+    )))
+}
+
+/// `series #sequence`, as errors name a release.
+fn release_name(release: &Release) -> String {
+    format!("{} #{}", release.series, release.sequence)
+}
+
+fn launch_of(release: &Release) -> LaunchFacts {
+    LaunchFacts {
+        measurement: release.measurement,
+        host_data: release.host_data,
+        guest_policy: release.snp_policy,
+        platform_info: release.platform_info,
     }
 }
 
 impl MeasurementAuthority for LedgerTrust {
-    /// Accepts only a launch whose four values one logged CVM launch names
+    /// Accepts only a launch whose four values one current release names
     /// together, in the view of the last sync: a released image under
     /// another release's policies, or under a guest policy or platform
-    /// configuration it was not released with, is refused.
+    /// configuration it was not released with, is refused, and so is a
+    /// release that was revoked or superseded past its overlap window.
     fn check(&self, launch: &LaunchFacts) -> Result<(), AuthorityRejection> {
-        let state = self
-            .state
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let state = self.read_state();
         if state.tree_head.is_none() {
             return Err(AuthorityRejection::Unavailable(
                 "the ledger has not been synced".into(),
             ));
         }
-        launch.check_released(&state.launches)
+        let now = unix_now();
+        let current: Vec<LaunchFacts> = state.releases.current(now).map(launch_of).collect();
+        let Err(rejection) = launch.check_released(&current) else {
+            return Ok(());
+        };
+        // Say why when the launch is exactly that of a release no longer current.
+        let released = state
+            .releases
+            .releases()
+            .iter()
+            .find(|release| launch_of(release) == *launch);
+        Err(
+            match released.map(|release| (release, state.releases.status(release, now))) {
+                Some((release, ReleaseStatus::Revoked { reason })) => AuthorityRejection::Revoked {
+                    release: release_name(release),
+                    reason,
+                },
+                Some((release, ReleaseStatus::Superseded { by, since })) => {
+                    AuthorityRejection::NotCurrent {
+                        release: release_name(release),
+                        why: format!("superseded by #{by} since {since}"),
+                    }
+                }
+                Some((release, ReleaseStatus::NotYetPublished { published_at })) => {
+                    AuthorityRejection::NotCurrent {
+                        release: release_name(release),
+                        why: format!("published at {published_at}, not yet"),
+                    }
+                }
+                Some((_, ReleaseStatus::Current)) | None => rejection,
+            },
+        )
     }
 }
 
 impl KeyConsistency for LedgerTrust {
     /// Accepts a configuration whose SHA-256 is a logged OHTTP key
-    /// configuration. A digest not seen yet triggers one sync (the gateway
-    /// may have rotated to a key logged since), then is refused if still absent.
+    /// configuration that is current: inside its window and one of the two
+    /// newest open ones. A digest not logged yet triggers one sync (the
+    /// gateway may have rotated to a key logged since), then is refused if
+    /// still not usable.
     async fn check(&self, encoded_config: &[u8]) -> Result<(), ClientError> {
         let digest = key_config_digest(encoded_config);
-        if self.contains_key_config(&digest) {
-            return Ok(());
-        }
-        self.sync()
-            .await
-            .map_err(|error| ClientError::KeyConsistency(format!("ledger sync failed: {error}")))?;
-        if self.contains_key_config(&digest) {
-            Ok(())
-        } else {
-            Err(ClientError::KeyConsistency(format!(
-                "digest {} is not logged in the ledger",
-                HexBytes(digest)
-            )))
-        }
+        let status = match self.ohttp_key_status(&digest) {
+            KeyStatus::NotLogged => {
+                self.sync().await.map_err(|error| {
+                    ClientError::KeyConsistency(format!("ledger sync failed: {error}"))
+                })?;
+                self.ohttp_key_status(&digest)
+            }
+            status => status,
+        };
+        key_usable(status, "OHTTP key configuration", &digest)
     }
 }

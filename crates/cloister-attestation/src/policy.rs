@@ -231,6 +231,23 @@ pub enum AuthorityRejection {
     /// No release of this launch names this platform configuration.
     #[error("platform info {0:#x} is not the released one")]
     PlatformInfo(u64),
+    /// The launch is that of a release reviewers revoked.
+    #[error("release {release} was revoked: {reason}")]
+    Revoked {
+        /// The release's series and sequence number.
+        release: String,
+        /// The reviewers' stated reason.
+        reason: String,
+    },
+    /// The launch is that of a release that is not current (superseded past
+    /// its overlap window, or not yet published).
+    #[error("release {release} is not current: {why}")]
+    NotCurrent {
+        /// The release's series and sequence number.
+        release: String,
+        /// Superseded by which release since when, or published when.
+        why: String,
+    },
     /// The authority could not decide (e.g. the ledger is unreachable);
     /// treated as a refusal.
     #[error("measurement authority unavailable: {0}")]

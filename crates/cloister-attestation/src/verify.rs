@@ -140,6 +140,10 @@ pub enum VerifyError {
     /// launch.
     #[error("launch settings not accepted: {0}")]
     LaunchSettingsNotAccepted(AuthorityRejection),
+    /// The launch is that of a release that was revoked or is no longer
+    /// (or not yet) current.
+    #[error("{0}")]
+    ReleaseNotCurrent(AuthorityRejection),
     /// The measurement authority could not decide.
     #[error("{0}")]
     AuthorityUnavailable(AuthorityRejection),
@@ -180,6 +184,9 @@ impl From<AuthorityRejection> for VerifyError {
             AuthorityRejection::HostData(_) => Self::HostDataNotAccepted(rejection),
             AuthorityRejection::GuestPolicy(_) | AuthorityRejection::PlatformInfo(_) => {
                 Self::LaunchSettingsNotAccepted(rejection)
+            }
+            AuthorityRejection::Revoked { .. } | AuthorityRejection::NotCurrent { .. } => {
+                Self::ReleaseNotCurrent(rejection)
             }
             AuthorityRejection::Unavailable(_) => Self::AuthorityUnavailable(rejection),
         }

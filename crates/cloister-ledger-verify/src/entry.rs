@@ -29,30 +29,25 @@ pub type PublicKeyBytes = HexBytes<32>;
 /// An Ed25519 signature (64 bytes).
 pub type SignatureBytes = HexBytes<64>;
 
+/// Most plugins one release may name.
+pub const MAX_RELEASED_PLUGINS: usize = 64;
+
 /// What an entry vouches for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Subject {
-    /// A confidential VM launch as a deployment runs it: the image, the SNP
-    /// guest policy and platform info it must run under (neither is covered
-    /// by the measurement), and the HOST_DATA that binds its policies, model
-    /// and settings, with those three parts. A client accepts a host only if
-    /// its report names all four attested values of one such entry.
-    CvmMeasurement {
-        /// The `MEASUREMENT` field of the SNP attestation report.
-        measurement: Measurement,
-        /// The SNP guest policy (the report's `POLICY` field) the image expects.
-        snp_policy: u64,
-        /// The report's `PLATFORM_INFO` (SMT, TSME, ...) the image expects.
-        platform_info: u64,
-        /// The report's `HOST_DATA`: [`HostData::of_launch`] of the three below.
-        host_data: HostData,
-        /// The digest of the host's policy set (manifests, log allow-list).
-        policy_set: Sha256Digest,
-        /// SHA-256 of the model file; `None` for a simulated engine without weights.
-        model: Option<Sha256Digest>,
-        /// The digest of every host and engine setting that changes behaviour.
-        host_config: Sha256Digest,
+    /// Everything one deployment runs together (see [`Release`]).
+    Release(Release),
+    /// Withdraws a release at once, whatever its overlap window: for a
+    /// release found to be vulnerable. Admitted like any entry (k of n
+    /// reviewers), so no single party can revoke or un-revoke.
+    Revocation {
+        /// The revoked release's series.
+        series: String,
+        /// The revoked release's sequence number.
+        sequence: u64,
+        /// Why, for auditors and for the error a client shows.
+        reason: String,
     },
     /// A feature plugin: a WebAssembly component.
     PluginComponent {
@@ -65,12 +60,22 @@ pub enum Subject {
         /// SHA-256 of the `.wasm` file.
         digest: Sha256Digest,
     },
-    /// An OHTTP key configuration of the gateway (key consistency, RFC 9540).
+    /// An OHTTP key configuration of the gateway (key consistency, RFC 9540),
+    /// logged before the gateway serves it.
     OhttpKeyConfig {
         /// The configuration's key identifier.
         key_id: u8,
         /// SHA-256 of the encoded key configuration.
         digest: Sha256Digest,
+        /// When the gateway may serve it.
+        window: KeyWindow,
+    },
+    /// A Privacy Pass issuer key, logged before the issuer signs with it.
+    IssuerKey {
+        /// The key's `token_key_id`: SHA-256 of its encoded public key (RFC 9578).
+        token_key_id: Sha256Digest,
+        /// When the issuer may sign with it.
+        window: KeyWindow,
     },
     /// A reviewed policy file (manifests, log allow-list, attestation policy).
     PolicyFile {
@@ -79,6 +84,76 @@ pub enum Subject {
         /// SHA-256 of the file's bytes.
         digest: Sha256Digest,
     },
+}
+
+/// One deployment, as a host runs it: the CVM launch (image, SNP guest
+/// policy and platform info, none of which the measurement covers, and the
+/// HOST_DATA that binds its policies, model and settings, with those three
+/// parts) and every plugin it serves.
+///
+/// A client accepts a host only if its report names the launch of one
+/// release that is current: a release of a series is superseded once a
+/// later one of the same series has been published for its
+/// `overlap_secs`, and a [`Subject::Revocation`] withdraws it at once. An
+/// old image with an old, weaker policy set therefore stops being
+/// accepted, and no host can combine parts of two releases.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Release {
+    /// The deployment this release belongs to, e.g. `production`.
+    pub series: String,
+    /// Position in the series: a higher number supersedes a lower one.
+    pub sequence: u64,
+    /// When it takes effect, in seconds since the Unix epoch.
+    pub published_at: u64,
+    /// How long the releases it supersedes stay acceptable after
+    /// `published_at`: the time a fleet needs to roll over.
+    pub overlap_secs: u64,
+    /// The `MEASUREMENT` field of the SNP attestation report.
+    pub measurement: Measurement,
+    /// The SNP guest policy (the report's `POLICY` field) the image expects.
+    pub snp_policy: u64,
+    /// The report's `PLATFORM_INFO` (SMT, TSME, ...) the image expects.
+    pub platform_info: u64,
+    /// The report's `HOST_DATA`: [`HostData::of_launch`] of the three below.
+    pub host_data: HostData,
+    /// The digest of the host's policy set (manifests, log allow-list).
+    pub policy_set: Sha256Digest,
+    /// SHA-256 of the model file; `None` for a simulated engine without weights.
+    pub model: Option<Sha256Digest>,
+    /// The digest of every host and engine setting that changes behaviour.
+    pub host_config: Sha256Digest,
+    /// Every plugin the deployment serves, sorted by name (the policy set
+    /// binds them; listing them lets reviewers and clients read them).
+    pub plugins: Vec<ReleasedPlugin>,
+}
+
+/// A plugin one release serves.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleasedPlugin {
+    /// Plugin name as in its manifest.
+    pub name: String,
+    /// SHA-256 of its component.
+    pub digest: Sha256Digest,
+}
+
+/// When a logged key may be used: from `not_before` (inclusive) to
+/// `not_after` (exclusive), in seconds since the Unix epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyWindow {
+    /// First second the key may be used.
+    pub not_before: u64,
+    /// First second the key may no longer be used.
+    pub not_after: u64,
+}
+
+impl KeyWindow {
+    /// Whether `now` (seconds since the Unix epoch) falls in the window.
+    pub fn contains(&self, now: u64) -> bool {
+        self.not_before <= now && now < self.not_after
+    }
 }
 
 /// Where an artefact was built from and by whom.
@@ -134,10 +209,17 @@ pub enum EntryError {
     /// More than [`MAX_SIGNATURES`] signatures.
     #[error("an entry carries at most {MAX_SIGNATURES} signatures")]
     TooManySignatures,
-    /// A CVM launch whose HOST_DATA is not what its parts hash to: no host
+    /// A release whose HOST_DATA is not what its parts hash to: no host
     /// could both run those parts and report that HOST_DATA.
     #[error("host_data is not HostData::of_launch(policy_set, model, host_config)")]
     HostDataMismatch,
+    /// A release's plugins are not sorted by name without repeats, or are
+    /// more than [`MAX_RELEASED_PLUGINS`].
+    #[error("plugins must be at most {MAX_RELEASED_PLUGINS}, sorted by name, each named once")]
+    BadPluginList,
+    /// A key window that ends before it starts.
+    #[error("not_after must be later than not_before")]
+    EmptyKeyWindow,
 }
 
 fn check_text(field: &'static str, value: &str) -> Result<(), EntryError> {
@@ -148,39 +230,22 @@ fn check_text(field: &'static str, value: &str) -> Result<(), EntryError> {
 }
 
 impl Subject {
-    /// The digest (or measurement) this entry vouches for; what clients look entries up by.
-    pub fn digest_bytes(&self) -> &[u8] {
+    /// The digest (or measurement) this entry vouches for; what clients look
+    /// entries up by (`None` for a revocation, which vouches for nothing).
+    pub fn digest_bytes(&self) -> Option<&[u8]> {
         match self {
-            Subject::CvmMeasurement { measurement, .. } => measurement.as_bytes(),
+            Subject::Release(release) => Some(release.measurement.as_bytes()),
             Subject::PluginComponent { digest, .. }
             | Subject::OhttpKeyConfig { digest, .. }
-            | Subject::PolicyFile { digest, .. } => digest.as_bytes(),
+            | Subject::PolicyFile { digest, .. } => Some(digest.as_bytes()),
+            Subject::IssuerKey { token_key_id, .. } => Some(token_key_id.as_bytes()),
+            Subject::Revocation { .. } => None,
         }
     }
 
     fn encode(&self, out: &mut Canonical) {
         match self {
-            Subject::CvmMeasurement {
-                measurement,
-                snp_policy,
-                platform_info,
-                host_data,
-                policy_set,
-                model,
-                host_config,
-            } => {
-                out.u8(1)
-                    .fixed(measurement.as_bytes())
-                    .u64(*snp_policy)
-                    .u64(*platform_info)
-                    .fixed(host_data.as_bytes())
-                    .fixed(policy_set.as_bytes());
-                match model {
-                    Some(model) => out.u8(1).fixed(model.as_bytes()),
-                    None => out.u8(0),
-                };
-                out.fixed(host_config.as_bytes());
-            }
+            Subject::Release(release) => release.encode(out.u8(1)),
             Subject::PluginComponent {
                 name,
                 version,
@@ -193,20 +258,41 @@ impl Subject {
                     .str(wit_world)
                     .fixed(digest.as_bytes());
             }
-            Subject::OhttpKeyConfig { key_id, digest } => {
+            Subject::OhttpKeyConfig {
+                key_id,
+                digest,
+                window,
+            } => {
                 out.u8(3).u8(*key_id).fixed(digest.as_bytes());
+                window.encode(out);
             }
             Subject::PolicyFile { name, digest } => {
                 out.u8(4).str(name).fixed(digest.as_bytes());
             }
+            Subject::Revocation {
+                series,
+                sequence,
+                reason,
+            } => {
+                out.u8(5).str(series).u64(*sequence).str(reason);
+            }
+            Subject::IssuerKey {
+                token_key_id,
+                window,
+            } => {
+                out.u8(6).fixed(token_key_id.as_bytes());
+                window.encode(out);
+            }
         }
     }
-}
 
-impl EntryBody {
-    /// Refuses empty or oversized text fields.
-    pub fn validate(&self) -> Result<(), EntryError> {
-        match &self.subject {
+    fn validate(&self) -> Result<(), EntryError> {
+        match self {
+            Subject::Release(release) => release.validate(),
+            Subject::Revocation { series, reason, .. } => {
+                check_text("series", series)?;
+                check_text("reason", reason)
+            }
             Subject::PluginComponent {
                 name,
                 version,
@@ -215,27 +301,79 @@ impl EntryBody {
             } => {
                 check_text("name", name)?;
                 check_text("version", version)?;
-                check_text("wit_world", wit_world)?;
+                check_text("wit_world", wit_world)
             }
-            Subject::PolicyFile { name, .. } => check_text("name", name)?,
-            Subject::CvmMeasurement {
-                host_data,
-                policy_set,
-                model,
-                host_config,
-                ..
-            } => {
-                let parts = HostData::of_launch(
-                    policy_set.as_bytes(),
-                    model.as_ref().map(HexBytes::as_bytes),
-                    host_config.as_bytes(),
-                );
-                if parts != *host_data {
-                    return Err(EntryError::HostDataMismatch);
+            Subject::PolicyFile { name, .. } => check_text("name", name),
+            Subject::OhttpKeyConfig { window, .. } | Subject::IssuerKey { window, .. } => {
+                if window.not_after > window.not_before {
+                    Ok(())
+                } else {
+                    Err(EntryError::EmptyKeyWindow)
                 }
             }
-            Subject::OhttpKeyConfig { .. } => {}
         }
+    }
+}
+
+impl Release {
+    fn encode(&self, out: &mut Canonical) {
+        out.str(&self.series)
+            .u64(self.sequence)
+            .u64(self.published_at)
+            .u64(self.overlap_secs)
+            .fixed(self.measurement.as_bytes())
+            .u64(self.snp_policy)
+            .u64(self.platform_info)
+            .fixed(self.host_data.as_bytes())
+            .fixed(self.policy_set.as_bytes());
+        match &self.model {
+            Some(model) => out.u8(1).fixed(model.as_bytes()),
+            None => out.u8(0),
+        };
+        out.fixed(self.host_config.as_bytes())
+            .u64(self.plugins.len() as u64);
+        for plugin in &self.plugins {
+            out.str(&plugin.name).fixed(plugin.digest.as_bytes());
+        }
+    }
+
+    fn validate(&self) -> Result<(), EntryError> {
+        check_text("series", &self.series)?;
+        let parts = HostData::of_launch(
+            self.policy_set.as_bytes(),
+            self.model.as_ref().map(HexBytes::as_bytes),
+            self.host_config.as_bytes(),
+        );
+        if parts != self.host_data {
+            return Err(EntryError::HostDataMismatch);
+        }
+        if self.plugins.len() > MAX_RELEASED_PLUGINS
+            || self
+                .plugins
+                .windows(2)
+                .any(|pair| pair[0].name >= pair[1].name)
+        {
+            return Err(EntryError::BadPluginList);
+        }
+        for plugin in &self.plugins {
+            check_text("plugins.name", &plugin.name)?;
+        }
+        Ok(())
+    }
+}
+
+impl KeyWindow {
+    fn encode(&self, out: &mut Canonical) {
+        out.u64(self.not_before).u64(self.not_after);
+    }
+}
+
+impl EntryBody {
+    /// Refuses entries whose shape is wrong: empty or oversized text, a
+    /// release whose HOST_DATA is not that of its parts or whose plugin list
+    /// is not sorted, an empty key window.
+    pub fn validate(&self) -> Result<(), EntryError> {
+        self.subject.validate()?;
         check_text("source_commit", &self.provenance.source_commit)?;
         check_text("builder", &self.provenance.builder)
     }
@@ -346,10 +484,13 @@ mod tests {
         plugin("summarise").validate().expect("well-formed entry");
     }
 
-    #[test]
-    fn a_launch_must_name_the_host_data_of_its_parts() {
-        let launch = |host_data| EntryBody {
-            subject: Subject::CvmMeasurement {
+    fn release(host_data: HostData, plugins: &[&str]) -> EntryBody {
+        EntryBody {
+            subject: Subject::Release(Release {
+                series: "production".into(),
+                sequence: 1,
+                published_at: 1_700_000_000,
+                overlap_secs: 3600,
                 measurement: Measurement([1; 48]),
                 snp_policy: 0x3_0000,
                 platform_info: 1,
@@ -357,15 +498,82 @@ mod tests {
                 policy_set: HexBytes([2; 32]),
                 model: Some(HexBytes([3; 32])),
                 host_config: HexBytes([4; 32]),
+                plugins: plugins
+                    .iter()
+                    .map(|name| ReleasedPlugin {
+                        name: (*name).into(),
+                        digest: HexBytes([5; 32]),
+                    })
+                    .collect(),
+            }),
+            provenance: plugin("p").provenance,
+        }
+    }
+
+    #[test]
+    fn a_release_must_name_the_host_data_of_its_parts() {
+        let parts = HostData::of_launch(&[2; 32], Some(&[3; 32]), &[4; 32]);
+        assert_eq!(release(parts, &["suggest"]).validate(), Ok(()));
+        assert_eq!(
+            release(HostData([5; 32]), &["suggest"]).validate(),
+            Err(EntryError::HostDataMismatch)
+        );
+    }
+
+    #[test]
+    fn a_release_lists_its_plugins_sorted_and_once() {
+        let parts = HostData::of_launch(&[2; 32], Some(&[3; 32]), &[4; 32]);
+        assert_eq!(release(parts, &["suggest", "summarise"]).validate(), Ok(()));
+        for bad in [&["summarise", "suggest"][..], &["suggest", "suggest"]] {
+            assert_eq!(
+                release(parts, bad).validate(),
+                Err(EntryError::BadPluginList)
+            );
+        }
+    }
+
+    #[test]
+    fn a_key_window_must_not_be_empty() {
+        let key = |not_before, not_after| EntryBody {
+            subject: Subject::OhttpKeyConfig {
+                key_id: 1,
+                digest: HexBytes([1; 32]),
+                window: KeyWindow {
+                    not_before,
+                    not_after,
+                },
             },
             provenance: plugin("p").provenance,
         };
-        let parts = HostData::of_launch(&[2; 32], Some(&[3; 32]), &[4; 32]);
-        assert_eq!(launch(parts).validate(), Ok(()));
-        assert_eq!(
-            launch(HostData([5; 32])).validate(),
-            Err(EntryError::HostDataMismatch)
+        assert_eq!(key(10, 11).validate(), Ok(()));
+        assert_eq!(key(10, 10).validate(), Err(EntryError::EmptyKeyWindow));
+        assert!(
+            KeyWindow {
+                not_before: 10,
+                not_after: 11
+            }
+            .contains(10)
         );
+        assert!(
+            !KeyWindow {
+                not_before: 10,
+                not_after: 11
+            }
+            .contains(11)
+        );
+    }
+
+    #[test]
+    fn a_release_round_trips_through_json() {
+        let parts = HostData::of_launch(&[2; 32], Some(&[3; 32]), &[4; 32]);
+        let body = release(parts, &["suggest"]);
+        let json = serde_json::to_value(&body).expect("serialises");
+        assert_eq!(json["subject"]["kind"], "release");
+        let back: EntryBody = serde_json::from_value(json.clone()).expect("parses");
+        assert_eq!(back, body);
+        let mut bad = json;
+        bad["subject"]["extra"] = serde_json::Value::Bool(true);
+        assert!(serde_json::from_value::<EntryBody>(bad).is_err());
     }
 
     #[test]

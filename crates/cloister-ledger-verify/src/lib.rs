@@ -12,9 +12,11 @@
 //! * [`merkle`]: the RFC 6962 / RFC 9162 tree hashes (`0x00` leaf and `0x01`
 //!   node prefixes, SHA-256) and the verification of inclusion and
 //!   consistency proofs (RFC 9162 §2.1.3.2, §2.1.4.2).
-//! * [`entry`]: the typed entries the log accepts ([`entry::Subject`]: CVM
-//!   measurement, plugin component, OHTTP key configuration, policy file) and
-//!   their canonical, hashed encoding.
+//! * [`entry`]: the typed entries the log accepts ([`entry::Subject`]:
+//!   release, revocation, plugin component, OHTTP key configuration, issuer
+//!   key, policy file) and their canonical, hashed encoding.
+//! * [`current`]: which releases and keys are current at a given time (not
+//!   superseded past their overlap, not revoked, inside their windows).
 //! * [`review`]: the k-of-n [`review::ReviewerPolicy`]; an entry is admitted
 //!   only with signatures from k distinct listed reviewers.
 //! * [`tree_head`]: Ed25519 signed tree heads.
@@ -49,7 +51,9 @@
 //! signature it is admitted, and its leaf is proven to be in a two-leaf tree.
 //!
 //! ```rust
-//! use cloister_ledger_verify::entry::{EntryBody, Provenance, ReviewerSignature, SignedEntry, Subject};
+//! use cloister_ledger_verify::entry::{
+//!     EntryBody, KeyWindow, Provenance, ReviewerSignature, SignedEntry, Subject,
+//! };
 //! use cloister_ledger_verify::merkle::{leaf_hash, node_hash, verify_inclusion};
 //! use cloister_ledger_verify::review::{Reviewer, ReviewerPolicy};
 //! use cloister_ledger_verify::HexBytes;
@@ -69,7 +73,11 @@
 //! };
 //!
 //! let body = EntryBody {
-//!     subject: Subject::OhttpKeyConfig { key_id: 1, digest: HexBytes([0xab; 32]) },
+//!     subject: Subject::OhttpKeyConfig {
+//!         key_id: 1,
+//!         digest: HexBytes([0xab; 32]),
+//!         window: KeyWindow { not_before: 1_700_000_000, not_after: 1_700_600_000 },
+//!     },
 //!     provenance: Provenance { source_commit: "0123abc".into(), builder: "ci".into() },
 //! };
 //! let mut entry = SignedEntry {
@@ -91,6 +99,7 @@
 pub mod api;
 pub mod checkpoint;
 pub mod client;
+pub mod current;
 mod encoding;
 pub mod entry;
 pub mod merkle;

@@ -247,7 +247,9 @@ impl LogStore {
                 .map_err(|error| LedgerError::Corrupt(error.to_string()))?;
             stored.insert(size, json.as_slice())?;
             leaf_index.insert(leaf.as_bytes().as_slice(), size)?;
-            subjects.insert(entry.body.subject.digest_bytes(), size)?;
+            if let Some(digest) = entry.body.subject.digest_bytes() {
+                subjects.insert(digest, size)?;
+            }
             nodes.insert((0, size), leaf.as_bytes().as_slice())?;
             // Store every perfect subtree this leaf completes, walking up while it is a right child.
             let (mut level, mut index, mut hash) = (0u32, size, leaf);

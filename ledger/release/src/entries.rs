@@ -9,7 +9,9 @@ use cloister_host::LaunchDigests;
 use cloister_host::config::ProviderKind;
 use cloister_host::launch::{PluginDigest, PolicyFileDigest};
 use cloister_ledger_verify::HexBytes;
-use cloister_ledger_verify::entry::{EntryBody, Provenance, Subject};
+use cloister_ledger_verify::entry::{
+    EntryBody, KeyWindow, Provenance, Release, ReleasedPlugin, Subject,
+};
 use cloister_wire::{HostData, Measurement};
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
@@ -42,6 +44,23 @@ pub struct ReleaseInputs<'a> {
     pub ohttp_configs: &'a [Vec<u8>],
     /// Provenance recorded with every entry.
     pub provenance: &'a Provenance,
+    /// Where the release sits in its series and when it and its keys apply.
+    pub terms: &'a ReleaseTerms,
+}
+
+/// Where a release sits in its series, and when it and its keys apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseTerms {
+    /// The deployment, e.g. `production`.
+    pub series: String,
+    /// Position in the series (higher supersedes lower).
+    pub sequence: u64,
+    /// When it takes effect, in seconds since the Unix epoch.
+    pub published_at: u64,
+    /// How long the releases it supersedes stay acceptable.
+    pub overlap_secs: u64,
+    /// When the OHTTP key configurations it logs may be served.
+    pub key_window: KeyWindow,
 }
 
 /// Whether `launch` ran on the simulated attestation provider: its
@@ -55,8 +74,8 @@ pub fn is_simulated(launch: &LaunchDigests) -> bool {
 }
 
 /// The entries of a release, in a stable order: plugins, policy files, the
-/// CVM launch (measurement, guest policy, platform info, HOST_DATA and its
-/// parts), the OHTTP key configurations.
+/// release itself (measurement, guest policy, platform info, HOST_DATA and its
+/// parts, every plugin), the OHTTP key configurations.
 ///
 /// # Errors
 /// A component, manifest or policy file of this tree differs from what the
@@ -65,6 +84,16 @@ pub fn is_simulated(launch: &LaunchDigests) -> bool {
 pub fn release_entries(inputs: &ReleaseInputs<'_>) -> Result<Vec<EntryBody>, ReleaseError> {
     let launch = inputs.launch;
     let mut subjects = plugin_subjects(inputs.root, inputs.plugin_dir, &launch.plugins)?;
+    let plugins = subjects
+        .iter()
+        .filter_map(|subject| match subject {
+            Subject::PluginComponent { name, digest, .. } => Some(ReleasedPlugin {
+                name: name.clone(),
+                digest: *digest,
+            }),
+            _ => None,
+        })
+        .collect();
     for file in &launch.policy_files {
         check_policy_file(inputs.root, file)?;
         subjects.push(Subject::PolicyFile {
@@ -77,7 +106,12 @@ pub fn release_entries(inputs: &ReleaseInputs<'_>) -> Result<Vec<EntryBody>, Rel
     else {
         return Err(ReleaseError::NoMeasurement);
     };
-    subjects.push(Subject::CvmMeasurement {
+    let terms = inputs.terms;
+    subjects.push(Subject::Release(Release {
+        series: terms.series.clone(),
+        sequence: terms.sequence,
+        published_at: terms.published_at,
+        overlap_secs: terms.overlap_secs,
         measurement: Measurement(measurement),
         snp_policy,
         platform_info,
@@ -85,7 +119,8 @@ pub fn release_entries(inputs: &ReleaseInputs<'_>) -> Result<Vec<EntryBody>, Rel
         policy_set: HexBytes(launch.policy_set),
         model: launch.model.map(HexBytes),
         host_config: HexBytes(launch.host_config),
-    });
+        plugins,
+    }));
     if inputs.ohttp_configs.is_empty() {
         return Err(ReleaseError::NoKeyConfig);
     }
@@ -95,6 +130,7 @@ pub fn release_entries(inputs: &ReleaseInputs<'_>) -> Result<Vec<EntryBody>, Rel
         subjects.push(Subject::OhttpKeyConfig {
             key_id,
             digest: HexBytes(cloister_ohttp_keys::key_config_digest(config)),
+            window: terms.key_window,
         });
     }
     subjects

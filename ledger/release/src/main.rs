@@ -2,8 +2,9 @@
 //!
 //! `submit` signs this tree's release (plugins, policies, CVM measurement,
 //! OHTTP key configurations) with the reviewer keys given and logs it;
-//! `submit --dry-run` prints the entries instead. `demo-reviewers` makes the
-//! DEMO-ONLY reviewer keys and ledger configuration `cargo xtask demo` uses.
+//! `submit --dry-run` prints the entries instead. `revoke` withdraws a
+//! logged release. `demo-reviewers` makes the DEMO-ONLY reviewer keys and
+//! ledger configuration `cargo xtask demo` uses.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,9 +12,11 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use cloister_ledger::keys;
-use cloister_ledger_verify::entry::{Measurement, Provenance, PublicKeyBytes};
+use cloister_ledger_verify::entry::{
+    EntryBody, KeyWindow, Measurement, Provenance, PublicKeyBytes, Subject,
+};
 use cloister_ledger_verify::remote::LedgerClient;
-use cloister_release::entries::{ReleaseInputs, is_simulated, release_entries};
+use cloister_release::entries::{ReleaseInputs, ReleaseTerms, is_simulated, release_entries};
 use cloister_release::{demo, sources, submit};
 use tracing_subscriber::EnvFilter;
 
@@ -30,6 +33,9 @@ enum Command {
     /// Sign this tree's release with reviewer keys and log it in the ledger
     /// (plugins, policies, CVM measurement, OHTTP keys).
     Submit(Box<SubmitArgs>),
+    /// Withdraw a logged release at once (signed by reviewer keys, admitted
+    /// k of n like any entry): clients refuse hosts running it from their next sync.
+    Revoke(RevokeArgs),
     /// DEMO ONLY: make throwaway reviewer keys, a reviewer policy and a ledger configuration.
     DemoReviewers {
         /// Where to put the demo keys, reviewer policy and ledger configuration.
@@ -97,6 +103,50 @@ struct SubmitArgs {
     /// Builder recorded as provenance (default: $CLOISTER_BUILDER, else user@host).
     #[arg(long, env = "CLOISTER_BUILDER")]
     builder: Option<String>,
+    /// The deployment series this release belongs to.
+    #[arg(long, default_value = "production")]
+    series: String,
+    /// Position in the series; a higher one supersedes lower ones (default:
+    /// the publication time, which only grows).
+    #[arg(long)]
+    sequence: Option<u64>,
+    /// When the release takes effect, in seconds since the Unix epoch (default: now).
+    #[arg(long)]
+    published_at: Option<u64>,
+    /// How long the releases this one supersedes stay acceptable after it
+    /// takes effect: the time the fleet needs to roll over.
+    #[arg(long, default_value_t = 6 * 3600)]
+    overlap_secs: u64,
+    /// How long the logged OHTTP key configurations may be served from the
+    /// release's publication.
+    #[arg(long, default_value_t = 7 * 24 * 3600)]
+    key_lifetime_secs: u64,
+}
+
+/// Options of `cloister-release revoke`.
+#[derive(Debug, Args)]
+struct RevokeArgs {
+    /// The ledger's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:7400")]
+    ledger: String,
+    /// A reviewer's key file (repeat once per reviewer signing the revocation).
+    #[arg(long = "reviewer-key", value_name = "FILE")]
+    reviewer_keys: Vec<PathBuf>,
+    /// The log's public key (hex): when given, the entry's inclusion is checked.
+    #[arg(long)]
+    log_key: Option<PublicKeyBytes>,
+    /// The revoked release's series.
+    #[arg(long, default_value = "production")]
+    series: String,
+    /// The revoked release's sequence number.
+    #[arg(long)]
+    sequence: u64,
+    /// Why: clients show it when they refuse a host.
+    #[arg(long)]
+    reason: String,
+    /// Who revokes, recorded as provenance (default: $CLOISTER_BUILDER, else user@host).
+    #[arg(long, env = "CLOISTER_BUILDER")]
+    builder: Option<String>,
 }
 
 /// How long one exchange with the ledger may take.
@@ -145,32 +195,79 @@ async fn run_submit(args: &SubmitArgs) -> anyhow::Result<()> {
         .plugin_dir
         .clone()
         .unwrap_or_else(|| root.join("target/plugins"));
+    let published_at = args.published_at.unwrap_or_else(unix_now);
+    let terms = ReleaseTerms {
+        series: args.series.clone(),
+        sequence: args.sequence.unwrap_or(published_at),
+        published_at,
+        overlap_secs: args.overlap_secs,
+        key_window: KeyWindow {
+            not_before: published_at,
+            not_after: published_at.saturating_add(args.key_lifetime_secs),
+        },
+    };
     let bodies = release_entries(&ReleaseInputs {
         root,
         plugin_dir: &plugin_dir,
         launch: &launch,
         ohttp_configs: &ohttp_configs,
         provenance: &provenance,
+        terms: &terms,
     })?;
     if args.dry_run {
         println!("{}", serde_json::to_string_pretty(&bodies)?);
         return Ok(());
     }
-    let reviewer_keys = args
-        .reviewer_keys
+    let reviewer_keys = read_reviewer_keys(&args.reviewer_keys)?;
+    let ledger = LedgerClient::new(&args.ledger, LEDGER_TIMEOUT)?;
+    let summary = submit::submit(&ledger, &bodies, &reviewer_keys, args.log_key.as_ref()).await?;
+    println!(
+        "release {} #{} logged in {}: {} entries appended, {} already logged",
+        terms.series, terms.sequence, args.ledger, summary.appended, summary.already_logged
+    );
+    Ok(())
+}
+
+async fn run_revoke(args: &RevokeArgs) -> anyhow::Result<()> {
+    let body = EntryBody {
+        subject: Subject::Revocation {
+            series: args.series.clone(),
+            sequence: args.sequence,
+            reason: args.reason.clone(),
+        },
+        provenance: Provenance {
+            source_commit: "revocation".into(),
+            builder: args
+                .builder
+                .clone()
+                .unwrap_or_else(sources::default_builder),
+        },
+    };
+    body.validate()?;
+    let reviewer_keys = read_reviewer_keys(&args.reviewer_keys)?;
+    let ledger = LedgerClient::new(&args.ledger, LEDGER_TIMEOUT)?;
+    submit::submit(&ledger, &[body], &reviewer_keys, args.log_key.as_ref()).await?;
+    println!(
+        "release {} #{} revoked in {}",
+        args.series, args.sequence, args.ledger
+    );
+    Ok(())
+}
+
+fn read_reviewer_keys(paths: &[PathBuf]) -> anyhow::Result<Vec<ed25519_dalek::SigningKey>> {
+    paths
         .iter()
         .map(|path| {
             keys::read_key_file(path)
                 .with_context(|| format!("reading reviewer key {}", path.display()))
         })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let ledger = LedgerClient::new(&args.ledger, LEDGER_TIMEOUT)?;
-    let summary = submit::submit(&ledger, &bodies, &reviewer_keys, args.log_key.as_ref()).await?;
-    println!(
-        "release logged in {}: {} entries appended, {} already logged",
-        args.ledger, summary.appended, summary.already_logged
-    );
-    Ok(())
+        .collect()
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
 }
 
 fn run_demo_reviewers(dir: &Path, json: bool) -> anyhow::Result<()> {
@@ -210,6 +307,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Submit(args) => run_submit(&args).await,
+        Command::Revoke(args) => run_revoke(&args).await,
         Command::DemoReviewers { dir, json } => run_demo_reviewers(&dir, json),
     }
 }

@@ -39,13 +39,16 @@ pub async fn submit(
     let mut summary = ReleaseSummary::default();
     for body in bodies {
         let what = describe(&body.subject);
-        let logged = ledger
-            .entries_for_digest(body.subject.digest_bytes())
-            .await
-            .map_err(|source| ReleaseError::Ledger {
-                what: format!("looking up {what} in the ledger"),
-                source,
-            })?;
+        let logged =
+            match body.subject.digest_bytes() {
+                Some(digest) => ledger.entries_for_digest(digest).await.map_err(|source| {
+                    ReleaseError::Ledger {
+                        what: format!("looking up {what} in the ledger"),
+                        source,
+                    }
+                })?,
+                None => Vec::new(),
+            };
         let entry = match logged.into_iter().find(|logged| logged.entry.body == *body) {
             Some(logged) => {
                 summary.already_logged += 1;
@@ -105,9 +108,16 @@ fn refusal(error: RemoteError, what: &str) -> ReleaseError {
 /// A short human name for an entry.
 pub fn describe(subject: &Subject) -> String {
     match subject {
-        Subject::CvmMeasurement { measurement, .. } => format!("CVM measurement {measurement}"),
+        Subject::Release(release) => format!(
+            "release {} #{} (measurement {})",
+            release.series, release.sequence, release.measurement
+        ),
+        Subject::Revocation {
+            series, sequence, ..
+        } => format!("revocation of release {series} #{sequence}"),
         Subject::PluginComponent { name, version, .. } => format!("plugin {name} {version}"),
         Subject::OhttpKeyConfig { key_id, .. } => format!("OHTTP key configuration {key_id}"),
+        Subject::IssuerKey { token_key_id, .. } => format!("issuer key {token_key_id}"),
         Subject::PolicyFile { name, .. } => format!("policy file {name}"),
     }
 }

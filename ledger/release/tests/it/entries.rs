@@ -8,9 +8,13 @@ use cloister_host::LaunchDigests;
 use cloister_host::config::ProviderKind;
 use cloister_host::launch::{PluginDigest, PolicyFileDigest};
 use cloister_ledger_verify::HexBytes;
-use cloister_ledger_verify::entry::{EntryBody, Provenance, Sha256Digest, Subject};
+use cloister_ledger_verify::entry::{
+    EntryBody, KeyWindow, Provenance, Release, ReleasedPlugin, Sha256Digest, Subject,
+};
 use cloister_release::ReleaseError;
-use cloister_release::entries::{FEATURE_WORLD, ReleaseInputs, is_simulated, release_entries};
+use cloister_release::entries::{
+    FEATURE_WORLD, ReleaseInputs, ReleaseTerms, is_simulated, release_entries,
+};
 use cloister_wire::{HostData, Measurement};
 use sha2::{Digest as _, Sha256};
 
@@ -92,6 +96,21 @@ pub fn provenance() -> Provenance {
     }
 }
 
+const KEY_WINDOW: KeyWindow = KeyWindow {
+    not_before: 1_800_000_000,
+    not_after: 1_800_604_800,
+};
+
+pub fn terms() -> ReleaseTerms {
+    ReleaseTerms {
+        series: "production".into(),
+        sequence: 7,
+        published_at: 1_800_000_000,
+        overlap_secs: 3600,
+        key_window: KEY_WINDOW,
+    }
+}
+
 pub fn entries(tree: &Tree) -> Result<Vec<EntryBody>, ReleaseError> {
     let root = tree.dir.path();
     let configs = [KEY_CONFIG.to_vec()];
@@ -101,6 +120,7 @@ pub fn entries(tree: &Tree) -> Result<Vec<EntryBody>, ReleaseError> {
         launch: &tree.launch,
         ohttp_configs: &configs,
         provenance: &provenance(),
+        terms: &terms(),
     })
 }
 
@@ -127,7 +147,11 @@ fn dry_run_lists_every_artefact_of_the_release() {
                 name: "plugins/summarise.toml".into(),
                 digest: HexBytes(tree.launch.policy_files[1].digest)
             },
-            Subject::CvmMeasurement {
+            Subject::Release(Release {
+                series: "production".into(),
+                sequence: 7,
+                published_at: 1_800_000_000,
+                overlap_secs: 3600,
                 measurement: Measurement([0xab; 48]),
                 snp_policy: 0x30000,
                 platform_info: 0x1,
@@ -135,10 +159,15 @@ fn dry_run_lists_every_artefact_of_the_release() {
                 policy_set: HexBytes(POLICY_SET),
                 model: Some(HexBytes(MODEL)),
                 host_config: HexBytes(HOST_CONFIG),
-            },
+                plugins: vec![ReleasedPlugin {
+                    name: "summarise".into(),
+                    digest: hex256(COMPONENT),
+                }],
+            }),
             Subject::OhttpKeyConfig {
                 key_id: 7,
-                digest: hex256(KEY_CONFIG)
+                digest: hex256(KEY_CONFIG),
+                window: KEY_WINDOW,
             },
         ]
     );

@@ -15,7 +15,7 @@ use cloister_ledger_verify::api::{
 use cloister_ledger_verify::checkpoint::{CheckpointError, SignedCheckpoint};
 use cloister_ledger_verify::client::LogVerifier;
 use cloister_ledger_verify::entry::{
-    EntryBody, Provenance, ReviewerSignature, SignedEntry, Subject,
+    EntryBody, KeyWindow, Provenance, ReviewerSignature, SignedEntry, Subject,
 };
 use cloister_ledger_verify::note::VerifierKey;
 use cloister_ledger_verify::remote::{LedgerClient, RemoteError};
@@ -184,6 +184,10 @@ fn entry(n: u64) -> SignedEntry {
         subject: Subject::OhttpKeyConfig {
             key_id: 1,
             digest: HexBytes(digest),
+            window: KeyWindow {
+                not_before: 1_800_000_000,
+                not_after: 1_800_086_400,
+            },
         },
         provenance: Provenance {
             source_commit: "abc".into(),

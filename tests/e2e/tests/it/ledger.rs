@@ -11,7 +11,8 @@ use cloister_ledger::Ledger;
 use cloister_ledger_verify::HexBytes;
 use cloister_ledger_verify::client::VerifyError;
 use cloister_ledger_verify::entry::{
-    EntryBody, Provenance, ReviewerSignature, SignedEntry, Subject,
+    EntryBody, KeyWindow, Provenance, Release, ReleasedPlugin, ReviewerSignature, SignedEntry,
+    Subject,
 };
 use cloister_ledger_verify::review::{Reviewer, ReviewerPolicy};
 use cloister_wire::{HostData, Measurement};
@@ -33,16 +34,61 @@ fn host_data() -> HostData {
     HostData::of_launch(&POLICY_SET, Some(&MODEL), &HOST_CONFIG)
 }
 
-/// The released launch of `measurement`, as its entry names it.
-fn cvm_launch(measurement: Measurement) -> Subject {
-    Subject::CvmMeasurement {
+/// Seconds since the Unix epoch: releases and key windows are read against the real clock.
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}
+
+const HOUR: u64 = 3600;
+const DAY: u64 = 24 * HOUR;
+
+/// Release `sequence` of the production series: `measurement` with the
+/// policy set `policy_set`, published `age` seconds ago, superseding earlier
+/// releases `overlap_secs` after that.
+fn launch_release(
+    measurement: Measurement,
+    policy_set: [u8; 32],
+    sequence: u64,
+    age: u64,
+    overlap_secs: u64,
+) -> Subject {
+    Subject::Release(Release {
+        series: "production".into(),
+        sequence,
+        published_at: now() - age,
+        overlap_secs,
         measurement,
         snp_policy: RELEASED_GUEST_POLICY,
         platform_info: RELEASED_PLATFORM_INFO,
-        host_data: host_data(),
-        policy_set: HexBytes(POLICY_SET),
+        host_data: HostData::of_launch(&policy_set, Some(&MODEL), &HOST_CONFIG),
+        policy_set: HexBytes(policy_set),
         model: Some(HexBytes(MODEL)),
         host_config: HexBytes(HOST_CONFIG),
+        plugins: vec![ReleasedPlugin {
+            name: "summarise".into(),
+            digest: HexBytes([0xd4; 32]),
+        }],
+    })
+}
+
+/// The released launch of `measurement`: release 1, published an hour ago.
+fn cvm_launch(measurement: Measurement) -> Subject {
+    launch_release(measurement, POLICY_SET, 1, HOUR, HOUR)
+}
+
+/// A logged OHTTP key configuration, usable from `opened` seconds ago for `lifetime` seconds.
+fn ohttp_key(encoded: &[u8], opened: u64, lifetime: u64) -> Subject {
+    let not_before = now() - opened;
+    Subject::OhttpKeyConfig {
+        key_id: encoded[0],
+        digest: digest(encoded),
+        window: KeyWindow {
+            not_before,
+            not_after: not_before + lifetime,
+        },
     }
 }
 
@@ -110,10 +156,7 @@ fn release() -> Vec<SignedEntry> {
             digest: HexBytes(OTHER_POLICY_FILE),
         },
         cvm_launch(MEASUREMENT),
-        Subject::OhttpKeyConfig {
-            key_id: 1,
-            digest: digest(KEY_CONFIG),
-        },
+        ohttp_key(KEY_CONFIG, HOUR, DAY),
     ]
     .into_iter()
     .map(|subject| entry(subject, &[1, 2]))
@@ -229,13 +272,7 @@ async fn a_key_rotated_after_the_last_sync_is_found_by_a_fresh_sync() {
     trust.sync().await.expect("sync");
     let rotated: &[u8] = &[2, 0, 0x20, 7, 7, 7];
     ledger
-        .append(&entry(
-            Subject::OhttpKeyConfig {
-                key_id: 2,
-                digest: digest(rotated),
-            },
-            &[2, 3],
-        ))
+        .append(&entry(ohttp_key(rotated, 0, DAY), &[2, 3]))
         .await;
     KeyConsistency::check(&trust, rotated)
         .await
@@ -252,9 +289,13 @@ async fn state_survives_reopening_and_the_next_sync_is_incremental() {
     let head = first.tree_head();
     drop(first);
 
+    // Release 2 overlaps release 1 for a day: both stay current.
     let new_measurement = Measurement([0xee; 48]);
     ledger
-        .append(&entry(cvm_launch(new_measurement), &[1, 3]))
+        .append(&entry(
+            launch_release(new_measurement, POLICY_SET, 2, 0, DAY),
+            &[1, 3],
+        ))
         .await;
     let reopened = LedgerTrust::open(config(&ledger.url, &state_path(&dir))).expect("reopen");
     assert_eq!(reopened.tree_head(), head);
@@ -463,4 +504,140 @@ async fn a_launch_with_a_policy_other_than_the_released_one_is_refused() {
             AuthorityRejection::PlatformInfo(smt_enabled)
         ))
     );
+}
+
+/// Release 1 ran image M with policy set A; release 2 runs the same image
+/// with policy set B (say, a plugin with a fix, or a stricter allow-list).
+/// Once release 2's overlap has passed, a host presenting M with A, an old
+/// and weaker but logged combination, is refused; and no host may pair a
+/// measurement with a policy set of another release.
+#[tokio::test]
+async fn measurement_and_policy_set_must_come_from_one_release() {
+    const OLD_POLICY_SET: [u8; 32] = [0xa0; 32];
+    const OTHER_MEASUREMENT: Measurement = Measurement([0xa2; 48]);
+    const OTHER_POLICY_SET: [u8; 32] = [0xa3; 32];
+    let entries: Vec<SignedEntry> = [
+        launch_release(MEASUREMENT, OLD_POLICY_SET, 1, 3 * DAY, HOUR),
+        launch_release(MEASUREMENT, POLICY_SET, 2, 2 * DAY, HOUR),
+        // Another deployment, current too.
+        Subject::Release(Release {
+            series: "staging".into(),
+            ..match launch_release(OTHER_MEASUREMENT, OTHER_POLICY_SET, 1, HOUR, HOUR) {
+                Subject::Release(release) => release,
+                _ => unreachable!("launch_release makes releases"),
+            }
+        }),
+    ]
+    .into_iter()
+    .map(|subject| entry(subject, &[1, 2]))
+    .collect();
+    let ledger = TestLedger::start(LOG_KEY_SEED, &entries).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trust = LedgerTrust::open(config(&ledger.url, &state_path(&dir))).expect("open");
+    trust.sync().await.expect("sync");
+    let launch = |measurement, policy_set: [u8; 32]| {
+        reported(
+            measurement,
+            HostData::of_launch(&policy_set, Some(&MODEL), &HOST_CONFIG),
+        )
+    };
+
+    MeasurementAuthority::check(&trust, &launch(MEASUREMENT, POLICY_SET))
+        .expect("the current release");
+    MeasurementAuthority::check(&trust, &launch(OTHER_MEASUREMENT, OTHER_POLICY_SET))
+        .expect("the other deployment's current release");
+    let old = MeasurementAuthority::check(&trust, &launch(MEASUREMENT, OLD_POLICY_SET));
+    assert!(
+        matches!(&old, Err(AuthorityRejection::NotCurrent { release, why })
+            if release == "production #1" && why.contains("superseded by #2")),
+        "the image with its superseded policy set: {old:?}"
+    );
+    for (measurement, policy_set) in [
+        (MEASUREMENT, OTHER_POLICY_SET),
+        (OTHER_MEASUREMENT, POLICY_SET),
+    ] {
+        let mixed = MeasurementAuthority::check(&trust, &launch(measurement, policy_set));
+        assert!(
+            matches!(mixed, Err(AuthorityRejection::HostData(_))),
+            "a measurement with another release's policy set: {mixed:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_revoked_release_is_refused() {
+    let ledger = TestLedger::start(LOG_KEY_SEED, &release()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trust = LedgerTrust::open(config(&ledger.url, &state_path(&dir))).expect("open");
+    trust.sync().await.expect("sync");
+    MeasurementAuthority::check(&trust, &reported(MEASUREMENT, host_data()))
+        .expect("current before the revocation");
+
+    let revocation = Subject::Revocation {
+        series: "production".into(),
+        sequence: 1,
+        reason: "CVE-2026-0001 in the summarise plugin".into(),
+    };
+    ledger.append(&entry(revocation.clone(), &[1, 3])).await;
+    trust.sync().await.expect("sync");
+    let refused = MeasurementAuthority::check(&trust, &reported(MEASUREMENT, host_data()));
+    assert_eq!(
+        refused,
+        Err(AuthorityRejection::Revoked {
+            release: "production #1".into(),
+            reason: "CVE-2026-0001 in the summarise plugin".into(),
+        })
+    );
+
+    // A revocation with too few reviewer signatures is refused by the ledger
+    // and, pinned, by the client: one reviewer alone cannot withdraw (or
+    // un-withdraw) a release.
+    let other = TestLedger::start(LOG_KEY_SEED, &release()).await;
+    let lone = entry(revocation, &[1]);
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/entries", other.url))
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&lone).expect("json"))
+        .send()
+        .await
+        .expect("ledger answers");
+    assert!(response.status().is_client_error(), "{}", response.status());
+}
+
+/// A gateway hands a targeted user an old key configuration: logged, but
+/// past its window, or superseded by two newer ones. Either would let it
+/// tell that user's requests apart by key id.
+#[tokio::test]
+async fn an_old_logged_key_config_is_refused() {
+    let expired: &[u8] = &[3, 0, 0x20, 3, 3, 3];
+    let oldest: &[u8] = &[4, 0, 0x20, 4, 4, 4];
+    let older: &[u8] = &[5, 0, 0x20, 5, 5, 5];
+    let current: &[u8] = &[6, 0, 0x20, 6, 6, 6];
+    let entries: Vec<SignedEntry> = [
+        ohttp_key(expired, 3 * DAY, DAY),
+        ohttp_key(oldest, 3 * DAY, 7 * DAY),
+        ohttp_key(older, 2 * DAY, 7 * DAY),
+        ohttp_key(current, DAY, 7 * DAY),
+    ]
+    .into_iter()
+    .map(|subject| entry(subject, &[1, 2]))
+    .collect();
+    let ledger = TestLedger::start(LOG_KEY_SEED, &entries).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trust = LedgerTrust::open(config(&ledger.url, &state_path(&dir))).expect("open");
+    trust.sync().await.expect("sync");
+
+    KeyConsistency::check(&trust, current)
+        .await
+        .expect("the newest key");
+    KeyConsistency::check(&trust, older)
+        .await
+        .expect("the one before it, for clients still holding it");
+    for (old, why) in [(expired, "expired"), (oldest, "superseded")] {
+        let refused = KeyConsistency::check(&trust, old).await;
+        assert!(
+            matches!(&refused, Err(ClientError::KeyConsistency(message)) if message.contains(why)),
+            "{why}: {refused:?}"
+        );
+    }
 }

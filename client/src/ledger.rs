@@ -3,8 +3,7 @@
 //! [`LedgerTrust`] answers three questions the client must settle before it
 //! sends anything: is this OHTTP key configuration one everybody gets now
 //! ([`KeyConsistency`]: logged, inside its window, one of the two newest),
-//! is this Privacy Pass issuer key logged and current
-//! ([`LedgerTrust::check_issuer_key`]), and is this CVM running a current
+//! is this Privacy Pass issuer key logged and current ([`IssuerKeyCheck`]), and is this CVM running a current
 //! release as released ([`MeasurementAuthority`]: one release that is
 //! neither superseded past its overlap nor revoked names its measurement,
 //! its HOST_DATA (policies, model and settings), its SNP guest policy and
@@ -56,6 +55,7 @@ use cloister_ledger_verify::tree_head::SignedTreeHead;
 use cloister_ohttp_keys::key_config_digest;
 use serde::{Deserialize, Serialize};
 
+use crate::tokens::IssuerKeyCheck;
 use crate::{ClientError, KeyConsistency};
 
 /// Version of the state file layout. A state of an older layout keeps its
@@ -464,15 +464,14 @@ impl LedgerTrust {
     fn ohttp_key_status(&self, digest: &[u8; 32]) -> KeyStatus {
         self.read_state().ohttp_keys.status(digest, unix_now())
     }
+}
 
+impl IssuerKeyCheck for LedgerTrust {
     /// Accepts a Privacy Pass issuer key only if its `token_key_id` is
     /// logged and current (inside its window, one of the two newest): an
     /// issuer handing one account a key of its own could otherwise
     /// recognise that account in every token it redeems.
-    ///
-    /// # Errors
-    /// [`ClientError::KeyConsistency`] naming why the key is refused.
-    pub fn check_issuer_key(&self, token_key_id: &[u8; 32]) -> Result<(), ClientError> {
+    fn check_issuer_key(&self, token_key_id: &[u8; 32]) -> Result<(), String> {
         let status = self
             .read_state()
             .issuer_keys
@@ -488,7 +487,8 @@ fn unix_now() -> u64 {
         .map_or(0, |elapsed| elapsed.as_secs())
 }
 
-fn key_usable(status: KeyStatus, what: &str, digest: &[u8; 32]) -> Result<(), ClientError> {
+/// `Ok` for a usable key, else why `what` (named by `digest`) is refused.
+fn key_usable(status: KeyStatus, what: &str, digest: &[u8; 32]) -> Result<(), String> {
     let digest = HexBytes(*digest);
     let why = match status {
         KeyStatus::Usable => return Ok(()),
@@ -497,9 +497,7 @@ fn key_usable(status: KeyStatus, what: &str, digest: &[u8; 32]) -> Result<(), Cl
         KeyStatus::Expired { not_after } => format!("expired at {not_after}"),
         KeyStatus::Superseded => "was superseded by two newer logged keys".to_owned(),
     };
-    Err(ClientError::KeyConsistency(format!(
-        "{what} {digest} {why}"
-    )))
+    Err(format!("{what} {digest} {why}"))
 }
 
 /// `series #sequence`, as errors name a release.
@@ -581,6 +579,6 @@ impl KeyConsistency for LedgerTrust {
             }
             status => status,
         };
-        key_usable(status, "OHTTP key configuration", &digest)
+        key_usable(status, "OHTTP key configuration", &digest).map_err(ClientError::KeyConsistency)
     }
 }

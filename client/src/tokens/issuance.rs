@@ -1,6 +1,7 @@
 //! Talking to the issuer: its directory (RFC 9578 §4) and token requests
 //! (RFC 9578 §6), each signed with the account key.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use cloister_privacypass::account::{ACCOUNT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
@@ -78,6 +79,11 @@ pub enum IssuanceError {
     /// The directory lists no type 0x0002 key valid now.
     #[error("the issuer publishes no token key valid now")]
     NoCurrentKey,
+    /// The key the issuer would sign with is refused by the key check (not
+    /// logged, outside its window, or superseded): nothing is requested
+    /// under it, so an issuer cannot single an account out with a key of its own.
+    #[error("the issuer's current key is not accepted: {0}")]
+    KeyNotAccepted(String),
     /// The issuer does not know the account or the signature failed.
     #[error("the issuer refused account {account:?} (is it in the issuer's accounts file?)")]
     AccountRejected {
@@ -135,12 +141,23 @@ struct CurrentKey {
     expires_at: u64,
 }
 
+/// Decides whether tokens may be requested under an issuer key.
+/// [`crate::ledger::LedgerTrust`] implements it: the key must be logged and current.
+pub trait IssuerKeyCheck: std::fmt::Debug + Send + Sync {
+    /// Accepts the key named by `token_key_id`, or says why not.
+    ///
+    /// # Errors
+    /// Why the key is refused.
+    fn check_issuer_key(&self, token_key_id: &[u8; 32]) -> Result<(), String>;
+}
+
 /// Obtains tokens from one issuer for one challenge.
 #[derive(Debug, Clone)]
 pub struct IssuerClient {
     settings: IssuerSettings,
     challenge: TokenChallenge,
     http: reqwest::Client,
+    key_check: Option<Arc<dyn IssuerKeyCheck>>,
 }
 
 impl IssuerClient {
@@ -160,7 +177,15 @@ impl IssuerClient {
             settings,
             challenge,
             http,
+            key_check: None,
         })
+    }
+
+    /// Requests tokens only under keys `check` accepts.
+    #[must_use]
+    pub fn with_key_check(mut self, check: Arc<dyn IssuerKeyCheck>) -> Self {
+        self.key_check = Some(check);
+        self
     }
 
     /// The challenge tokens from this client answer.
@@ -243,6 +268,11 @@ impl IssuerClient {
             );
         }
         let current = self.current_key(&directory, now)?;
+        if let Some(check) = &self.key_check {
+            check
+                .check_issuer_key(current.key.key_id())
+                .map_err(IssuanceError::KeyNotAccepted)?;
+        }
         for _ in 0..count {
             obtained.push(
                 self.obtain_one(account, &directory.issuer_request_uri, &current)

@@ -20,7 +20,7 @@ mod issuance;
 mod wallet;
 
 pub use account::{AccountKey, AccountKeyError};
-pub use issuance::{FetchError, IssuanceError, IssuerClient, IssuerSettings};
+pub use issuance::{FetchError, IssuanceError, IssuerClient, IssuerKeyCheck, IssuerSettings};
 pub use wallet::{IssuedToken, TokenWallet, WalletError, WalletStatus};
 
 /// Supplies a Privacy Pass token for each OHTTP request, when the gateway

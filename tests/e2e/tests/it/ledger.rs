@@ -2,10 +2,12 @@
 //! accepts, and every way a ledger or a state file can fail it.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use cloister_attestation::{AuthorityRejection, LaunchFacts, MeasurementAuthority};
 use cloister_client::ledger::{LedgerTrust, LedgerTrustConfig, LedgerTrustError, SyncReport};
+use cloister_client::tokens::{IssuanceError, IssuerKeyCheck, TokenWallet};
 use cloister_client::{ClientError, KeyConsistency};
 use cloister_ledger::Ledger;
 use cloister_ledger_verify::HexBytes;
@@ -640,4 +642,58 @@ async fn an_old_logged_key_config_is_refused() {
             "{why}: {refused:?}"
         );
     }
+}
+
+/// An issuer colluding with the gateway gives one account a key of its own;
+/// the key id of every token that account redeems would then name it. The
+/// client requests tokens only under a key logged in the ledger and current.
+#[tokio::test]
+async fn an_issuer_key_not_in_the_ledger_is_refused() {
+    let issuer = crate::common::Issuer::start(100).await;
+    let directory = issuer.client().directory().await.expect("directory");
+    let published = directory.blind_rsa_keys().expect("keys");
+    let token_key_id = *published.first().expect("one key").key.key_id();
+    let issuer_key = |token_key_id| Subject::IssuerKey {
+        token_key_id: HexBytes(token_key_id),
+        window: KeyWindow {
+            not_before: now() - HOUR,
+            not_after: now() + DAY,
+        },
+    };
+    // The ledger logs some other key of the issuer, not the one it serves.
+    let ledger = TestLedger::start(LOG_KEY_SEED, &[entry(issuer_key([0x77; 32]), &[1, 2])]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trust = Arc::new(LedgerTrust::open(config(&ledger.url, &state_path(&dir))).expect("open"));
+    trust.sync().await.expect("sync");
+    let wallet_dir = tempfile::tempdir().expect("tempdir");
+    let wallet = TokenWallet::open(
+        wallet_dir.path(),
+        &issuer.settings().challenge().expect("challenge"),
+    )
+    .expect("wallet");
+    let client = issuer
+        .client()
+        .with_key_check(Arc::clone(&trust) as Arc<dyn IssuerKeyCheck>);
+
+    let refused = client
+        .fetch(&issuer.account, &wallet, 2)
+        .await
+        .expect_err("an unlogged issuer key");
+    assert!(
+        matches!(&refused.cause, IssuanceError::KeyNotAccepted(why) if why.contains("not logged")),
+        "{refused}"
+    );
+    assert_eq!(refused.stored, 0);
+
+    ledger
+        .append(&entry(issuer_key(token_key_id), &[2, 3]))
+        .await;
+    trust.sync().await.expect("sync");
+    assert_eq!(
+        client
+            .fetch(&issuer.account, &wallet, 2)
+            .await
+            .expect("the logged key"),
+        2
+    );
 }

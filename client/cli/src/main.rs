@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 use cloister_api::FeatureResponse;
 use cloister_cli::config::Config;
 use cloister_cli::session::{self, Outcome, open_wallet, unix_now};
+
 use cloister_client::tokens::{AccountKey, WalletStatus};
 
 /// Cloister's client: private AI features on an attested confidential VM.
@@ -103,7 +104,10 @@ fn main() -> anyhow::Result<()> {
         } => {
             let wallet = open_wallet(&config)?;
             let count = count.unwrap_or(config.tokens.batch);
-            let fetched = runtime.block_on(session::fetch_tokens(&config, &wallet, count))?;
+            let fetched = runtime.block_on(async {
+                let issuer_keys = cloister_cli::issuer_key_check(&config).await?;
+                session::fetch_tokens(&config, &wallet, count, issuer_keys).await
+            })?;
             print_status(&wallet.status(unix_now())?, Some(fetched), cli.json)
         }
         Command::Tokens {

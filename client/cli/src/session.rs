@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context as _, bail};
 use cloister_api::{FeatureRequest, FeatureResponse};
-use cloister_client::tokens::{AccountKey, IssuerClient, TokenWallet};
+use cloister_client::tokens::{AccountKey, IssuerClient, IssuerKeyCheck, TokenWallet};
 use cloister_client::{Client, OhttpTransport, TokenSource};
 use cloister_ratls::{ClientError, ClientSession, TransportError};
 use serde::Serialize;
@@ -40,24 +40,33 @@ pub fn open_wallet(config: &Config) -> anyhow::Result<TokenWallet> {
     Ok(TokenWallet::open(&config.state_dir, &challenge)?)
 }
 
-/// Fetches `count` tokens into `wallet` with the configured account.
+/// Fetches `count` tokens into `wallet` with the configured account, under
+/// an issuer key `issuer_keys` accepts (the ledger's check, when the
+/// client trusts a ledger).
 pub async fn fetch_tokens(
     config: &Config,
     wallet: &TokenWallet,
     count: usize,
+    issuer_keys: Option<Arc<dyn IssuerKeyCheck>>,
 ) -> anyhow::Result<usize> {
     let account = AccountKey::load(&config.account_file).context(
         "no usable account key: create one with `cloister account new --id NAME` and register it with the issuer",
     )?;
-    let fetched = IssuerClient::new(config.issuer())?
-        .fetch(&account, wallet, count)
-        .await?;
+    let mut issuer = IssuerClient::new(config.issuer())?;
+    if let Some(check) = issuer_keys {
+        issuer = issuer.with_key_check(check);
+    }
+    let fetched = issuer.fetch(&account, wallet, count).await?;
     Ok(fetched)
 }
 
 /// Refills the wallet when it holds fewer than `low_water` tokens; fails
 /// only if a session could then not be paid for.
-pub async fn ensure_tokens(config: &Config, wallet: &TokenWallet) -> anyhow::Result<()> {
+pub async fn ensure_tokens(
+    config: &Config,
+    wallet: &TokenWallet,
+    issuer_keys: Option<Arc<dyn IssuerKeyCheck>>,
+) -> anyhow::Result<()> {
     let usable = wallet.status(unix_now())?.usable;
     if usable >= config.tokens.low_water {
         return Ok(());
@@ -67,7 +76,7 @@ pub async fn ensure_tokens(config: &Config, wallet: &TokenWallet) -> anyhow::Res
         batch = config.tokens.batch,
         "token wallet running low: fetching more"
     );
-    match fetch_tokens(config, wallet, config.tokens.batch).await {
+    match fetch_tokens(config, wallet, config.tokens.batch, issuer_keys).await {
         Ok(fetched) => {
             tracing::info!(fetched, "tokens fetched");
             Ok(())
@@ -107,7 +116,7 @@ pub async fn run(config: &Config, request: &FeatureRequest) -> anyhow::Result<Ou
     // The wallet first: it creates the state directory (0700) the ledger view also lives in.
     let wallet = open_wallet(config)?;
     let trust = Trust::load(config).await?;
-    ensure_tokens(config, &wallet).await?;
+    ensure_tokens(config, &wallet, trust.issuer_keys.clone()).await?;
     let spending = Arc::new(Spending {
         wallet: wallet.clone(),
         spent: AtomicUsize::new(0),

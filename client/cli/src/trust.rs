@@ -13,6 +13,7 @@ use cloister_attestation::{
     SIMULATION_WARNING, SimulatedRoot, Tcb, TrustAnchors, VerifiedReport, Verifier,
 };
 use cloister_client::ledger::{LedgerTrust, LedgerTrustConfig};
+use cloister_client::tokens::IssuerKeyCheck;
 use cloister_client::{ClientError, KeyConsistency, PinnedDigests};
 use cloister_ledger_verify::entry::PublicKeyBytes;
 use cloister_ledger_verify::review::ReviewerPolicy;
@@ -122,6 +123,9 @@ pub struct Trust {
     pub verifier: Verifier<Released>,
     /// Checks the gateway's key configuration.
     pub keys: ReleasedKeys,
+    /// Checks the issuer's key before tokens are requested under it (the
+    /// ledger view; none with a pinned allow-list).
+    pub issuer_keys: Option<Arc<dyn IssuerKeyCheck>>,
 }
 
 impl Trust {
@@ -149,12 +153,13 @@ impl Trust {
             tracing::debug!(?source, "simulated development root");
             anchors = root.pin_in(anchors).context("pinning the simulated root")?;
         }
-        let (released, keys) = match config.trust.authority {
+        let (released, keys, issuer_keys) = match config.trust.authority {
             Authority::Ledger => {
                 let ledger = Arc::new(ledger_view(config).await?);
                 (
                     Released::Ledger(Arc::clone(&ledger)),
-                    ReleasedKeys::Ledger(ledger),
+                    ReleasedKeys::Ledger(Arc::clone(&ledger)),
+                    Some(ledger as Arc<dyn IssuerKeyCheck>),
                 )
             }
             Authority::Pinned => {
@@ -165,12 +170,14 @@ impl Trust {
                 (
                     Released::Pinned(pinned.allow),
                     ReleasedKeys::Pinned(pinned.keys),
+                    None,
                 )
             }
         };
         Ok(Self {
             verifier: Verifier::new(anchors, policy, released),
             keys,
+            issuer_keys,
         })
     }
 }
@@ -203,6 +210,16 @@ fn demo_gate(config: &Config, allows_simulated: bool) -> anyhow::Result<()> {
              or for a demo set `demo = true` in the configuration (or pass --demo)"
         ),
     }
+}
+
+/// The issuer key check for `cloister tokens fetch`: the ledger view when
+/// the client trusts a ledger (tokens only under a logged, current issuer
+/// key), none with a pinned allow-list, which is a demo setting.
+pub async fn issuer_key_check(config: &Config) -> anyhow::Result<Option<Arc<dyn IssuerKeyCheck>>> {
+    Ok(match config.trust.authority {
+        Authority::Ledger => Some(Arc::new(ledger_view(config).await?) as Arc<dyn IssuerKeyCheck>),
+        Authority::Pinned => None,
+    })
 }
 
 /// `path` if it is absolute: trust files come from the configuration

@@ -42,10 +42,55 @@ pub struct ReleaseInputs<'a> {
     pub launch: &'a LaunchDigests,
     /// The gateway's key configurations, each without its list prefix.
     pub ohttp_configs: &'a [Vec<u8>],
+    /// The issuer's token keys: `token_key_id` and window of each.
+    pub issuer_keys: &'a [IssuerKeyWindow],
     /// Provenance recorded with every entry.
     pub provenance: &'a Provenance,
     /// Where the release sits in its series and when it and its keys apply.
     pub terms: &'a ReleaseTerms,
+}
+
+/// One issuer token key as a release logs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IssuerKeyWindow {
+    /// SHA-256 of the key's encoding (RFC 9578 `token_key_id`).
+    pub token_key_id: [u8; 32],
+    /// When the issuer may sign with it.
+    pub window: KeyWindow,
+}
+
+/// The token keys of an issuer directory (RFC 9578 §4), each with the
+/// window from its `not-before` for `lifetime_secs` (the issuer's key
+/// lifetime). Keys without a `not-before` are left out: neither gateways
+/// nor clients use them.
+///
+/// # Errors
+/// [`ReleaseError::IssuerDirectory`] if the directory does not parse or
+/// lists no usable key.
+pub fn issuer_key_windows(
+    directory: &[u8],
+    lifetime_secs: u64,
+) -> Result<Vec<IssuerKeyWindow>, ReleaseError> {
+    let bad = |reason: String| ReleaseError::IssuerDirectory(reason);
+    let keys: Vec<IssuerKeyWindow> = cloister_privacypass::IssuerDirectory::from_json(directory)
+        .and_then(|directory| directory.blind_rsa_keys())
+        .map_err(|error| bad(error.to_string()))?
+        .into_iter()
+        .filter_map(|published| {
+            let not_before = published.not_before?;
+            Some(IssuerKeyWindow {
+                token_key_id: *published.key.key_id(),
+                window: KeyWindow {
+                    not_before,
+                    not_after: not_before.saturating_add(lifetime_secs),
+                },
+            })
+        })
+        .collect();
+    if keys.is_empty() {
+        return Err(bad("it lists no token key with a not-before".into()));
+    }
+    Ok(keys)
 }
 
 /// Where a release sits in its series, and when it and its keys apply.
@@ -75,7 +120,7 @@ pub fn is_simulated(launch: &LaunchDigests) -> bool {
 
 /// The entries of a release, in a stable order: plugins, policy files, the
 /// release itself (measurement, guest policy, platform info, HOST_DATA and its
-/// parts, every plugin), the OHTTP key configurations.
+/// parts, every plugin), the OHTTP key configurations, the issuer keys.
 ///
 /// # Errors
 /// A component, manifest or policy file of this tree differs from what the
@@ -133,6 +178,10 @@ pub fn release_entries(inputs: &ReleaseInputs<'_>) -> Result<Vec<EntryBody>, Rel
             window: terms.key_window,
         });
     }
+    subjects.extend(inputs.issuer_keys.iter().map(|key| Subject::IssuerKey {
+        token_key_id: HexBytes(key.token_key_id),
+        window: key.window,
+    }));
     subjects
         .into_iter()
         .map(|subject| {

@@ -98,6 +98,9 @@ pub enum ReleaseError {
         /// What went wrong.
         reason: String,
     },
+    /// The issuer's directory does not parse or lists no usable key.
+    #[error("issuer directory: {0}")]
+    IssuerDirectory(String),
     /// A computed entry is not valid.
     #[error("entry {subject}: {source}")]
     InvalidEntry {

@@ -16,7 +16,9 @@ use cloister_ledger_verify::entry::{
     EntryBody, KeyWindow, Measurement, Provenance, PublicKeyBytes, Subject,
 };
 use cloister_ledger_verify::remote::LedgerClient;
-use cloister_release::entries::{ReleaseInputs, ReleaseTerms, is_simulated, release_entries};
+use cloister_release::entries::{
+    ReleaseInputs, ReleaseTerms, is_simulated, issuer_key_windows, release_entries,
+};
 use cloister_release::{demo, sources, submit};
 use tracing_subscriber::EnvFilter;
 
@@ -31,7 +33,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Sign this tree's release with reviewer keys and log it in the ledger
-    /// (plugins, policies, CVM measurement, OHTTP keys).
+    /// (plugins, policies, CVM launch, OHTTP and issuer keys).
     Submit(Box<SubmitArgs>),
     /// Withdraw a logged release at once (signed by reviewer keys, admitted
     /// k of n like any entry): clients refuse hosts running it from their next sync.
@@ -79,6 +81,19 @@ struct SubmitArgs {
     /// Read the `application/ohttp-keys` list from FILE instead of --ohttp-keys.
     #[arg(long, value_name = "FILE")]
     ohttp_keys_file: Option<PathBuf>,
+    /// The Privacy Pass issuer's key directory, whose keys are logged.
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:7300/.well-known/private-token-issuer-directory"
+    )]
+    issuer_directory: String,
+    /// Read the issuer's directory (JSON) from FILE instead of --issuer-directory.
+    #[arg(long, value_name = "FILE")]
+    issuer_directory_file: Option<PathBuf>,
+    /// The issuer's key lifetime (its `keys.lifetime_secs`): each issuer
+    /// key is logged as usable this long from its not-before.
+    #[arg(long, default_value_t = 7 * 24 * 3600)]
+    issuer_key_lifetime_secs: u64,
     /// Where the built components are (default: ROOT/target/plugins).
     #[arg(long, env = "CLOISTER_PLUGIN_DIR")]
     plugin_dir: Option<PathBuf>,
@@ -181,6 +196,11 @@ async fn run_submit(args: &SubmitArgs) -> anyhow::Result<()> {
         .into_iter()
         .map(<[u8]>::to_vec)
         .collect();
+    let issuer_directory = match &args.issuer_directory_file {
+        Some(path) => std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+        None => sources::fetch_issuer_directory(&args.issuer_directory).await?,
+    };
+    let issuer_keys = issuer_key_windows(&issuer_directory, args.issuer_key_lifetime_secs)?;
     let provenance = Provenance {
         source_commit: match &args.source_commit {
             Some(commit) => commit.clone(),
@@ -211,6 +231,7 @@ async fn run_submit(args: &SubmitArgs) -> anyhow::Result<()> {
         plugin_dir: &plugin_dir,
         launch: &launch,
         ohttp_configs: &ohttp_configs,
+        issuer_keys: &issuer_keys,
         provenance: &provenance,
         terms: &terms,
     })?;

@@ -54,13 +54,25 @@ pub fn measure_host(host: &Path, root: &Path) -> Result<LaunchDigests, ReleaseEr
 /// # Errors
 /// The endpoint cannot be reached or answers with another media type.
 pub async fn fetch_key_list(url: &str) -> Result<Vec<u8>, ReleaseError> {
+    fetch(url, cloister_wire::media::OHTTP_KEYS).await
+}
+
+/// `GET` the issuer's token key directory (RFC 9578 §4).
+///
+/// # Errors
+/// The endpoint cannot be reached or answers with another media type.
+pub async fn fetch_issuer_directory(url: &str) -> Result<Vec<u8>, ReleaseError> {
+    fetch(url, cloister_privacypass::directory::DIRECTORY_MEDIA_TYPE).await
+}
+
+async fn fetch(url: &str, expected: &str) -> Result<Vec<u8>, ReleaseError> {
     let failed = |reason: String| ReleaseError::FetchKeys {
         url: url.to_owned(),
         reason,
     };
     let response = reqwest::Client::new()
         .get(url)
-        .header("accept", cloister_wire::media::OHTTP_KEYS)
+        .header("accept", expected)
         .send()
         .await
         .and_then(reqwest::Response::error_for_status)
@@ -70,10 +82,9 @@ pub async fn fetch_key_list(url: &str) -> Result<Vec<u8>, ReleaseError> {
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    if media_type != cloister_wire::media::OHTTP_KEYS {
+    if media_type != expected {
         return Err(failed(format!(
-            "it answered with {media_type:?}, not {}",
-            cloister_wire::media::OHTTP_KEYS
+            "it answered with {media_type:?}, not {expected}"
         )));
     }
     response

@@ -13,7 +13,8 @@ use cloister_ledger_verify::entry::{
 };
 use cloister_release::ReleaseError;
 use cloister_release::entries::{
-    FEATURE_WORLD, ReleaseInputs, ReleaseTerms, is_simulated, release_entries,
+    FEATURE_WORLD, IssuerKeyWindow, ReleaseInputs, ReleaseTerms, is_simulated, issuer_key_windows,
+    release_entries,
 };
 use cloister_wire::{HostData, Measurement};
 use sha2::{Digest as _, Sha256};
@@ -111,14 +112,21 @@ pub fn terms() -> ReleaseTerms {
     }
 }
 
+const ISSUER_KEY: IssuerKeyWindow = IssuerKeyWindow {
+    token_key_id: [0x1c; 32],
+    window: KEY_WINDOW,
+};
+
 pub fn entries(tree: &Tree) -> Result<Vec<EntryBody>, ReleaseError> {
     let root = tree.dir.path();
     let configs = [KEY_CONFIG.to_vec()];
+    let issuer_keys = [ISSUER_KEY];
     release_entries(&ReleaseInputs {
         root,
         plugin_dir: &root.join("target/plugins"),
         launch: &tree.launch,
         ohttp_configs: &configs,
+        issuer_keys: &issuer_keys,
         provenance: &provenance(),
         terms: &terms(),
     })
@@ -167,6 +175,10 @@ fn dry_run_lists_every_artefact_of_the_release() {
             Subject::OhttpKeyConfig {
                 key_id: 7,
                 digest: hex256(KEY_CONFIG),
+                window: KEY_WINDOW,
+            },
+            Subject::IssuerKey {
+                token_key_id: HexBytes(ISSUER_KEY.token_key_id),
                 window: KEY_WINDOW,
             },
         ]
@@ -274,4 +286,49 @@ fn reads_the_launch_the_host_prints() {
     let error = cloister_release::sources::read_launch(Path::new("/nonexistent/measure.json"))
         .expect_err("missing file");
     assert!(matches!(error, ReleaseError::Io { .. }), "{error}");
+}
+
+#[test]
+fn issuer_keys_are_logged_with_their_window_and_keys_without_one_are_left_out() {
+    use cloister_privacypass::directory::PublishedKey;
+    use cloister_privacypass::{IssuerDirectory, IssuerSecretKey};
+    let dated = IssuerSecretKey::generate().expect("key");
+    let undated = IssuerSecretKey::generate().expect("key");
+    let directory = IssuerDirectory::new(
+        "http://issuer/token-request",
+        &[
+            PublishedKey {
+                key: dated.public_key().clone(),
+                not_before: Some(1_800_000_000),
+            },
+            PublishedKey {
+                key: undated.public_key().clone(),
+                not_before: None,
+            },
+        ],
+    );
+    let windows = issuer_key_windows(directory.to_json().as_bytes(), 3600).expect("windows");
+    assert_eq!(
+        windows,
+        [IssuerKeyWindow {
+            token_key_id: *dated.public_key().key_id(),
+            window: KeyWindow {
+                not_before: 1_800_000_000,
+                not_after: 1_800_003_600,
+            },
+        }]
+    );
+    let only_undated = IssuerDirectory::new(
+        "http://issuer/token-request",
+        &[PublishedKey {
+            key: undated.public_key().clone(),
+            not_before: None,
+        }],
+    );
+    for bad in [only_undated.to_json().into_bytes(), b"{".to_vec()] {
+        assert!(matches!(
+            issuer_key_windows(&bad, 3600),
+            Err(ReleaseError::IssuerDirectory(_))
+        ));
+    }
 }

@@ -70,6 +70,7 @@
 //!             public_key: key.verifying_key().to_bytes().into(),
 //!         })
 //!         .collect(),
+//!     publishers: Vec::new(),
 //! };
 //!
 //! let body = EntryBody {

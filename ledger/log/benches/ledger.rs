@@ -60,6 +60,7 @@ fn bench(c: &mut Criterion) {
                 public_key: reviewer(seed).verifying_key().to_bytes().into(),
             })
             .collect(),
+        publishers: Vec::new(),
     };
     let ledger = Ledger::open(&dir.path().join("bench.redb"), reviewer(100), policy).expect("open");
     let started = Instant::now();

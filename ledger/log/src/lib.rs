@@ -49,6 +49,7 @@
 //!         name: "alice".into(),
 //!         public_key: reviewer.verifying_key().to_bytes().into(),
 //!     }],
+//!     publishers: Vec::new(),
 //! };
 //! let log_key = SigningKey::from_bytes(&[9; 32]);
 //! let dir = tempfile::tempdir()?;

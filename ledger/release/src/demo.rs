@@ -77,6 +77,7 @@ pub fn demo_reviewers(dir: &Path) -> Result<DemoLedger, ReleaseError> {
     let policy = ReviewerPolicy {
         threshold: DEMO_THRESHOLD,
         reviewers,
+        publishers: Vec::new(),
     };
     policy.validate()?;
     let policy_path = dir.join("ledger-reviewers.toml");

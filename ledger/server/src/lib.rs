@@ -36,6 +36,7 @@
 //! let policy = ReviewerPolicy {
 //!     threshold: 1,
 //!     reviewers: vec![Reviewer { name: "alice".into(), public_key: reviewer.to_bytes().into() }],
+//!     publishers: Vec::new(),
 //! };
 //! let log_key = SigningKey::from_bytes(&[9; 32]);
 //! let dir = tempfile::tempdir()?;

@@ -40,6 +40,7 @@ async fn start_ledger() -> TestLedger {
         ReviewerPolicy {
             threshold: 2,
             reviewers,
+            publishers: Vec::new(),
         },
     )
     .expect("open ledger");

@@ -383,7 +383,9 @@ async fn without_tokens_or_an_account_the_error_says_what_to_do() {
         .unwrap_or_else(|e| panic!("{e}"));
     let wallet = session::open_wallet(&stack.config).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
-        session::fetch_tokens(&stack.config, &wallet, 3).await.ok(),
+        session::fetch_tokens(&stack.config, &wallet, 3, None)
+            .await
+            .ok(),
         Some(3)
     );
     let outcome = session::run(&stack.config, &suggest("hello"))
@@ -460,7 +462,7 @@ async fn a_host_that_keeps_asking_gets_one_token_per_exchange_and_the_session_st
         )
         .await;
         let wallet = session::open_wallet(&stack.config).unwrap_or_else(|e| panic!("{e}"));
-        let fetched = session::fetch_tokens(&stack.config, &wallet, 10)
+        let fetched = session::fetch_tokens(&stack.config, &wallet, 10, None)
             .await
             .unwrap_or_else(|e| panic!("tokens: {e:#}"));
         assert_eq!(fetched, 10);

@@ -121,6 +121,7 @@ fn policy(threshold: usize, seeds: &[u8]) -> ReviewerPolicy {
     ReviewerPolicy {
         threshold,
         reviewers,
+        publishers: Vec::new(),
     }
 }
 

@@ -26,6 +26,7 @@ pub fn policy(threshold: usize, n: u8) -> ReviewerPolicy {
                 public_key: key(seed).verifying_key().to_bytes().into(),
             })
             .collect(),
+        publishers: Vec::new(),
     }
 }
 

@@ -1,5 +1,6 @@
 //! The gateway's OHTTP keys as a shared service: the pipeline decrypts
-//! with them, the HTTP face publishes them, a background task rotates them.
+//! with them, the HTTP face publishes them, a background task rotates them
+//! (with a [`KeyPublisher`], only onto keys the ledger already holds).
 
 use std::path::PathBuf;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -7,6 +8,8 @@ use std::time::Duration;
 
 use cloister_ohttp_keys::{KeyRing, KeyRingError};
 use cloister_wire::unix_now;
+
+use crate::publish::{KeyPublisher, key_window};
 
 /// The gateway's key ring behind a lock, saved to the key file on every change.
 #[derive(Debug)]
@@ -53,6 +56,63 @@ impl KeyService {
         self.write_and_save(|ring| ring.maintain(now_unix).map(|changed| (changed, changed)))
     }
 
+    /// One round of rotation through the ledger: logs the current key (if
+    /// not yet), prepares the next key once its rotation is `lead_secs`
+    /// away and logs it, then rotates onto it when due, only if it is
+    /// logged. A ledger that cannot be reached delays the rotation; the
+    /// current key keeps serving. Returns whether the ring changed.
+    ///
+    /// # Errors
+    /// Key generation or saving failed.
+    pub async fn maintain_published(
+        &self,
+        publisher: &KeyPublisher,
+        now_unix: u64,
+        lead_secs: u64,
+    ) -> Result<bool, KeyRingError> {
+        let (policy, current, since, due) = self.with_ring(|ring| {
+            (
+                ring.policy(),
+                ring.current_config().to_vec(),
+                ring.current_since(),
+                ring.current_since() + ring.policy().rotate_every.as_secs(),
+            )
+        });
+        if let Err(error) = publisher
+            .ensure_logged(&current, key_window(since, policy))
+            .await
+        {
+            tracing::warn!(%error, "could not log the current OHTTP key");
+        }
+        let prepared = if now_unix.saturating_add(lead_secs) >= due {
+            self.write_and_save(|ring| ring.prepare_next().map(|changed| (changed, changed)))?
+        } else {
+            false
+        };
+        let next = self.with_ring(|ring| {
+            ring.next_key()
+                .map(|next| (next.config.to_vec(), next.activates_at))
+        });
+        let next_is_logged = match next {
+            Some((config, activates_at)) => match publisher
+                .ensure_logged(&config, key_window(activates_at, policy))
+                .await
+            {
+                Ok(()) => true,
+                Err(error) => {
+                    tracing::warn!(%error, "could not log the next OHTTP key; rotation waits for it");
+                    false
+                }
+            },
+            None => false,
+        };
+        let rotated = self.write_and_save(|ring| {
+            let changed = ring.maintain_logged(now_unix, next_is_logged);
+            Ok((changed, changed))
+        })?;
+        Ok(rotated || prepared)
+    }
+
     /// Rotate now, whatever the schedule (operator action, tests). Returns the new key id.
     ///
     /// # Errors
@@ -71,6 +131,28 @@ impl KeyService {
             )
         })
     }
+}
+
+/// Keep rotating through the ledger (see [`KeyService::maintain_published`])
+/// every `every` until the runtime stops.
+pub fn spawn_published_key_maintenance(
+    keys: Arc<KeyService>,
+    publisher: Arc<KeyPublisher>,
+    every: Duration,
+    lead: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            if let Err(error) = keys
+                .maintain_published(&publisher, unix_now(), lead.as_secs())
+                .await
+            {
+                tracing::error!(%error, "key maintenance failed; keeping current keys");
+            }
+        }
+    })
 }
 
 /// Keep rotating and retiring keys every `every` until the runtime stops.

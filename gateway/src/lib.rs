@@ -96,17 +96,20 @@ pub mod fuzzing;
 mod keys;
 mod metrics;
 mod pipeline;
+mod publish;
 mod replay;
 mod router;
 mod server;
 mod token;
 
 pub use config::{
-    GatewayConfig, IssuerSettings, KeyConfigSettings, ReplaySettings, RouterSettings, TokenSettings,
+    GatewayConfig, IssuerSettings, KeyConfigSettings, KeyLedgerSettings, ReplaySettings,
+    RouterSettings, TokenSettings,
 };
-pub use keys::{KeyService, spawn_key_maintenance};
+pub use keys::{KeyService, spawn_key_maintenance, spawn_published_key_maintenance};
 pub use metrics::{Metrics, Rejection};
 pub use pipeline::{Decapsulated, Gateway, GatewayResponse, OuterError, decapsulate_and_parse};
+pub use publish::{KeyPublisher, PublishError, key_window};
 pub use replay::{ReplayGuard, ReplayVerdict};
 pub use router::{EchoRouter, HttpForwardRouter, RouteError, Router};
 pub use server::{serve, serve_key_configs};

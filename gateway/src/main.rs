@@ -7,9 +7,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use cloister_gateway::{
-    ConfiguredRedeemer, Gateway, GatewayConfig, HttpForwardRouter, IssuerSettings, KeyService,
-    Metrics, NoRedeemer, PrivacyPassRedeemer, ReplayGuard, serve, serve_key_configs,
-    spawn_key_maintenance,
+    ConfiguredRedeemer, Gateway, GatewayConfig, HttpForwardRouter, IssuerSettings, KeyPublisher,
+    KeyService, Metrics, NoRedeemer, PrivacyPassRedeemer, ReplayGuard, serve, serve_key_configs,
+    spawn_key_maintenance, spawn_published_key_maintenance,
 };
 use cloister_ohttp_keys::KeyRing;
 use cloister_wire::unix_now;
@@ -64,8 +64,12 @@ async fn main() -> anyhow::Result<()> {
         settings.file.clone(),
         Duration::from_secs(settings.max_cache_secs),
     ));
-    keys.maintain(unix_now())
-        .context("initial key maintenance")?;
+    if settings.ledger.is_none() {
+        // With a ledger, the first round of the maintenance task does this
+        // (rotating only onto a logged key).
+        keys.maintain(unix_now())
+            .context("initial key maintenance")?;
+    }
     if args.print_key_config {
         keys.with_ring(|ring| {
             let config = ring.current_config();
@@ -106,10 +110,29 @@ async fn main() -> anyhow::Result<()> {
         router,
         Arc::clone(&metrics),
     ));
-    spawn_key_maintenance(
-        Arc::clone(&keys),
-        Duration::from_secs(settings.check_every_secs.max(1)),
-    );
+    let check_every = Duration::from_secs(settings.check_every_secs.max(1));
+    match &settings.ledger {
+        Some(ledger) => {
+            let publisher = KeyPublisher::new(
+                &ledger.url,
+                &ledger.publisher_key_file,
+                &ledger.publisher_name,
+                ledger.log_key,
+                Duration::from_secs(30),
+            )
+            .context("[keys.ledger]")?;
+            tracing::info!(ledger = %ledger.url, publisher = %publisher.public_key(), "logging every OHTTP key before use");
+            spawn_published_key_maintenance(
+                Arc::clone(&keys),
+                Arc::new(publisher),
+                check_every,
+                Duration::from_secs(ledger.lead_secs),
+            );
+        }
+        None => {
+            spawn_key_maintenance(Arc::clone(&keys), check_every);
+        }
+    }
 
     if let Some(addr) = settings.listen {
         let listener = tokio::net::TcpListener::bind(addr)

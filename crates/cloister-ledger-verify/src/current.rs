@@ -209,11 +209,18 @@ impl KeyBook {
             .filter(|key| key.window.contains(now))
             .collect();
         open.sort_by_key(|key| std::cmp::Reverse((key.window.not_before, key.index)));
-        if open
-            .iter()
-            .take(USABLE_KEYS)
-            .any(|key| key.digest.as_bytes() == digest)
-        {
+        // The newest distinct keys: one key logged twice (by a release and
+        // by its publisher) counts once.
+        let mut newest: Vec<&Sha256Digest> = Vec::with_capacity(USABLE_KEYS);
+        for key in &open {
+            if newest.len() == USABLE_KEYS {
+                break;
+            }
+            if !newest.contains(&&key.digest) {
+                newest.push(&key.digest);
+            }
+        }
+        if newest.iter().any(|newest| newest.as_bytes() == digest) {
             return KeyStatus::Usable;
         }
         if open.iter().any(|key| key.digest.as_bytes() == digest) {
@@ -346,6 +353,15 @@ mod tests {
         assert_eq!(book.status(&[3; 32], 250), KeyStatus::Usable);
         assert_eq!(book.status(&[2; 32], 250), KeyStatus::Superseded);
         assert_eq!(book.status(&[2; 32], 150), KeyStatus::Usable);
+        assert_eq!(book.status(&[1; 32], 150), KeyStatus::Usable);
+    }
+
+    #[test]
+    fn a_key_logged_twice_counts_once() {
+        let mut book = KeyBook::default();
+        book.record(key(1, 0, 1000, 0));
+        book.record(key(2, 100, 1000, 1));
+        book.record(key(2, 100, 2000, 2));
         assert_eq!(book.status(&[1; 32], 150), KeyStatus::Usable);
     }
 

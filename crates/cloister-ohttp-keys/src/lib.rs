@@ -70,7 +70,7 @@ mod list;
 mod ring;
 
 pub use list::{KeyListError, encode_key_list, split_key_list};
-pub use ring::{AeadChoice, KeyRing, KeyRingError, RotationPolicy};
+pub use ring::{AeadChoice, KeyRing, KeyRingError, NextKey, RotationPolicy};
 
 use sha2::{Digest, Sha256};
 

@@ -102,6 +102,20 @@ struct StoredKey {
 struct KeyFile {
     version: u32,
     keys: Vec<StoredKey>,
+    /// The prepared next key; its `created_unix` is when it may become current.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    next: Option<StoredKey>,
+}
+
+/// The key prepared to become current, as [`KeyRing::next_key`] shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NextKey<'a> {
+    /// Its key id.
+    pub key_id: u8,
+    /// Its encoded configuration (what the ledger logs, by digest).
+    pub config: &'a [u8],
+    /// When it may become current: the current key's rotation time.
+    pub activates_at: u64,
 }
 
 /// A key the gateway holds, ready to decapsulate.
@@ -123,6 +137,9 @@ pub struct KeyRing {
     aeads: Vec<AeadChoice>,
     /// Oldest first; never empty.
     keys: Vec<HeldKey>,
+    /// Generated ahead of its activation, so that it can be logged before
+    /// any client is asked to use it; neither published nor used until then.
+    next: Option<HeldKey>,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -153,6 +170,7 @@ impl KeyRing {
             policy,
             aeads: aeads.to_vec(),
             keys: Vec::new(),
+            next: None,
         };
         ring.add_key(1, fresh_ikm()?, now_unix, None)?;
         Ok(ring)
@@ -207,20 +225,38 @@ impl KeyRing {
             policy,
             aeads: aeads.to_vec(),
             keys: Vec::new(),
+            next: None,
         };
-        for stored in file.keys {
-            if ring.keys.iter().any(|k| k.key_id == stored.key_id) {
-                return Err(corrupt(format!("key id {} appears twice", stored.key_id)));
-            }
+        let decode_ikm = |stored: &StoredKey| {
             let mut ikm = Zeroizing::new([0u8; IKM_LEN]);
             hex::decode_to_slice(&stored.ikm, ikm.as_mut_slice())
                 .map_err(|e| corrupt(format!("key id {}: ikm: {e}", stored.key_id)))?;
+            Ok::<_, KeyRingError>(ikm)
+        };
+        for stored in &file.keys {
+            if ring.keys.iter().any(|k| k.key_id == stored.key_id) {
+                return Err(corrupt(format!("key id {} appears twice", stored.key_id)));
+            }
             ring.add_key(
                 stored.key_id,
-                ikm,
+                decode_ikm(stored)?,
                 stored.created_unix,
                 stored.superseded_unix,
             )?;
+        }
+        if let Some(stored) = &file.next {
+            if ring.keys.iter().any(|k| k.key_id == stored.key_id) {
+                return Err(corrupt(format!(
+                    "next key id {} is already held",
+                    stored.key_id
+                )));
+            }
+            ring.next = Some(ring.held_key(
+                stored.key_id,
+                decode_ikm(stored)?,
+                stored.created_unix,
+                None,
+            )?);
         }
         ring.keys.sort_by_key(|k| k.created_unix);
         // Exactly one key, the newest, may be current; every older one must be superseded so it can retire.
@@ -247,18 +283,16 @@ impl KeyRing {
             path: path.to_owned(),
             source,
         };
+        let stored = |k: &HeldKey| StoredKey {
+            key_id: k.key_id,
+            ikm: hex::encode(k.ikm.as_slice()),
+            created_unix: k.created_unix,
+            superseded_unix: k.superseded_unix,
+        };
         let file = KeyFile {
             version: KEY_FILE_VERSION,
-            keys: self
-                .keys
-                .iter()
-                .map(|k| StoredKey {
-                    key_id: k.key_id,
-                    ikm: hex::encode(k.ikm.as_slice()),
-                    created_unix: k.created_unix,
-                    superseded_unix: k.superseded_unix,
-                })
-                .collect(),
+            keys: self.keys.iter().map(stored).collect(),
+            next: self.next.as_ref().map(stored),
         };
         let json = Zeroizing::new(serde_json::to_vec_pretty(&file).map_err(|e| io(e.into()))?);
         let mut tmp_name = path.as_os_str().to_owned();
@@ -281,19 +315,46 @@ impl KeyRing {
         created_unix: u64,
         superseded_unix: Option<u64>,
     ) -> Result<(), KeyRingError> {
+        let key = self.held_key(key_id, ikm, created_unix, superseded_unix)?;
+        self.keys.push(key);
+        Ok(())
+    }
+
+    fn held_key(
+        &self,
+        key_id: u8,
+        ikm: Zeroizing<[u8; IKM_LEN]>,
+        created_unix: u64,
+        superseded_unix: Option<u64>,
+    ) -> Result<HeldKey, KeyRingError> {
         let suites = self.aeads.iter().map(|a| a.suite()).collect();
         let config = KeyConfig::derive(key_id, Kem::X25519Sha256, suites, ikm.as_slice())?;
         let encoded_config = config.encode()?;
         let server = Arc::new(Server::new(config)?);
-        self.keys.push(HeldKey {
+        Ok(HeldKey {
             key_id,
             ikm,
             created_unix,
             superseded_unix,
             server,
             encoded_config,
-        });
-        Ok(())
+        })
+    }
+
+    /// A key id neither held nor prepared, counting up from the current one.
+    fn free_key_id(&self) -> Result<u8, KeyRingError> {
+        let start = self.current().key_id;
+        (1..=255u8)
+            .map(|step| start.wrapping_add(step))
+            .find(|id| self.keys.iter().chain(&self.next).all(|k| k.key_id != *id))
+            .ok_or(KeyRingError::NoFreeKeyId)
+    }
+
+    /// When the current key is due for rotation.
+    fn rotation_due(&self) -> u64 {
+        self.current()
+            .created_unix
+            .saturating_add(self.policy.rotate_every.as_secs())
     }
 
     fn current(&self) -> &HeldKey {
@@ -307,17 +368,71 @@ impl KeyRing {
     /// # Errors
     /// A failure of the random source, or no free key id.
     pub fn rotate(&mut self, now_unix: u64) -> Result<u8, KeyRingError> {
-        let start = self.current().key_id;
-        let key_id = (1..=255u8)
-            .map(|step| start.wrapping_add(step))
-            .find(|id| self.keys.iter().all(|k| k.key_id != *id))
-            .ok_or(KeyRingError::NoFreeKeyId)?;
-        let ikm = fresh_ikm()?;
+        let key = self.held_key(self.free_key_id()?, fresh_ikm()?, now_unix, None)?;
+        Ok(self.make_current(key, now_unix))
+    }
+
+    fn make_current(&mut self, key: HeldKey, now_unix: u64) -> u8 {
+        let superseded = self.current().key_id;
+        let key_id = key.key_id;
         let index = self.keys.len() - 1;
         self.keys[index].superseded_unix = Some(now_unix);
-        self.add_key(key_id, ikm, now_unix, None)?;
-        tracing::info!(key_id, superseded = start, "rotated OHTTP key");
-        Ok(key_id)
+        self.keys.push(key);
+        tracing::info!(key_id, superseded, "rotated OHTTP key");
+        key_id
+    }
+
+    /// Generates the key that is to replace the current one at its rotation
+    /// time, unless one is prepared already. Returns whether the ring changed.
+    ///
+    /// # Errors
+    /// A failure of the random source, or no free key id.
+    pub fn prepare_next(&mut self) -> Result<bool, KeyRingError> {
+        if self.next.is_some() {
+            return Ok(false);
+        }
+        let key = self.held_key(self.free_key_id()?, fresh_ikm()?, self.rotation_due(), None)?;
+        tracing::info!(
+            key_id = key.key_id,
+            activates_at = key.created_unix,
+            "prepared the next OHTTP key"
+        );
+        self.next = Some(key);
+        Ok(true)
+    }
+
+    /// The prepared next key, if any.
+    #[must_use]
+    pub fn next_key(&self) -> Option<NextKey<'_>> {
+        self.next.as_ref().map(|key| NextKey {
+            key_id: key.key_id,
+            config: &key.encoded_config,
+            activates_at: key.created_unix,
+        })
+    }
+
+    /// Rotates onto the prepared next key once it is due and `next_is_logged`
+    /// (a key clients would refuse is never made current: the current one
+    /// stays, with a warning), and forgets keys whose overlap has ended.
+    /// Returns whether the ring changed.
+    pub fn maintain_logged(&mut self, now_unix: u64, next_is_logged: bool) -> bool {
+        let mut changed = false;
+        if now_unix >= self.rotation_due() {
+            match self.next.take() {
+                Some(next) if next_is_logged && now_unix >= next.created_unix => {
+                    self.make_current(next, now_unix);
+                    changed = true;
+                }
+                next => {
+                    tracing::warn!(
+                        prepared = next.is_some(),
+                        "OHTTP key rotation due, but the next key is not logged yet: keeping the current key"
+                    );
+                    self.next = next;
+                }
+            }
+        }
+        self.retire(now_unix) || changed
     }
 
     /// Rotate if the current key is due and forget keys whose overlap window
@@ -327,26 +442,26 @@ impl KeyRing {
     /// As [`KeyRing::rotate`].
     pub fn maintain(&mut self, now_unix: u64) -> Result<bool, KeyRingError> {
         let mut changed = false;
-        if now_unix
-            >= self
-                .current()
-                .created_unix
-                .saturating_add(self.policy.rotate_every.as_secs())
-        {
+        if now_unix >= self.rotation_due() {
             self.rotate(now_unix)?;
             changed = true;
         }
+        Ok(self.retire(now_unix) || changed)
+    }
+
+    /// Forgets keys whose overlap window has ended; returns whether any were.
+    fn retire(&mut self, now_unix: u64) -> bool {
         let overlap = self.policy.overlap.as_secs();
         let before = self.keys.len();
         self.keys.retain(|k| {
             k.superseded_unix
                 .is_none_or(|at| now_unix < at.saturating_add(overlap))
         });
-        if self.keys.len() != before {
+        let retired = self.keys.len() != before;
+        if retired {
             tracing::info!(remaining = ?self.key_ids(), "retired OHTTP keys past their overlap window");
-            changed = true;
         }
-        Ok(changed)
+        retired
     }
 
     /// The decapsulation server for `key_id`, if that key is still held.
@@ -390,11 +505,19 @@ impl KeyRing {
     /// window after that, a client honouring this never uses a dropped key.
     #[must_use]
     pub fn cache_lifetime(&self, now_unix: u64) -> Duration {
-        let due = self
-            .current()
-            .created_unix
-            .saturating_add(self.policy.rotate_every.as_secs());
-        Duration::from_secs(due.saturating_sub(now_unix))
+        Duration::from_secs(self.rotation_due().saturating_sub(now_unix))
+    }
+
+    /// The rotation policy.
+    #[must_use]
+    pub fn policy(&self) -> RotationPolicy {
+        self.policy
+    }
+
+    /// When the current key became current.
+    #[must_use]
+    pub fn current_since(&self) -> u64 {
+        self.current().created_unix
     }
 }
 
@@ -497,5 +620,52 @@ mod tests {
             KeyRing::generate(HOUR, &[], 0),
             Err(KeyRingError::NoAead)
         ));
+    }
+
+    #[test]
+    fn the_next_key_becomes_current_only_when_due_and_logged() {
+        let mut ring = KeyRing::generate(HOUR, &BOTH, 1000).expect("ring");
+        let first = ring.current_key_id();
+        assert!(ring.prepare_next().expect("prepare"));
+        assert!(!ring.prepare_next().expect("prepared once"));
+        let next = ring.next_key().expect("prepared");
+        let (next_id, activates_at) = (next.key_id, next.activates_at);
+        assert_eq!(activates_at, 1000 + 3600);
+        assert_ne!(next_id, first);
+        assert!(
+            ring.server(next_id).is_none(),
+            "not used before it is current"
+        );
+        assert_eq!(
+            split_key_list(&ring.published_list()).expect("list"),
+            [ring.current_config()],
+            "not published before it is current"
+        );
+
+        assert!(!ring.maintain_logged(activates_at - 1, true), "not due yet");
+        assert!(
+            !ring.maintain_logged(activates_at, false),
+            "due, but not logged"
+        );
+        assert_eq!(ring.current_key_id(), first);
+        assert!(ring.maintain_logged(activates_at + 5, true));
+        assert_eq!(ring.current_key_id(), next_id);
+        assert!(ring.next_key().is_none());
+        assert_eq!(ring.cache_lifetime(activates_at), HOUR.rotate_every);
+    }
+
+    #[test]
+    fn a_prepared_next_key_survives_a_restart() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("keys.json");
+        let (mut ring, _) = KeyRing::load_or_generate(&path, HOUR, &BOTH, 0).expect("created");
+        ring.prepare_next().expect("prepare");
+        ring.save(&path).expect("save");
+        let (loaded, _) = KeyRing::load_or_generate(&path, HOUR, &BOTH, 1).expect("loaded");
+        let (saved, restored) = (
+            ring.next_key().expect("next"),
+            loaded.next_key().expect("next"),
+        );
+        assert_eq!(saved, restored);
     }
 }

@@ -8,7 +8,11 @@ use std::time::Duration;
 use cloister_attestation::{AuthorityRejection, LaunchFacts, MeasurementAuthority};
 use cloister_client::ledger::{LedgerTrust, LedgerTrustConfig, LedgerTrustError, SyncReport};
 use cloister_client::tokens::{IssuanceError, IssuerKeyCheck, TokenWallet};
+use cloister_client::{Client, ClientConfig, InnerRequest};
 use cloister_client::{ClientError, KeyConsistency};
+use cloister_gateway::{
+    EchoRouter, GatewayConfig, KeyPublisher, NoRedeemer, spawn_published_key_maintenance,
+};
 use cloister_ledger::Ledger;
 use cloister_ledger_verify::HexBytes;
 use cloister_ledger_verify::client::VerifyError;
@@ -16,7 +20,10 @@ use cloister_ledger_verify::entry::{
     EntryBody, KeyWindow, Provenance, Release, ReleasedPlugin, ReviewerSignature, SignedEntry,
     Subject,
 };
-use cloister_ledger_verify::review::{Reviewer, ReviewerPolicy};
+use cloister_ledger_verify::review::{KeyKind, Publisher, Reviewer, ReviewerPolicy};
+use cloister_ohttp_keys::KeyRing;
+use cloister_relay::RelayConfig;
+use cloister_test_support::Loopback;
 use cloister_wire::{HostData, Measurement};
 use ed25519_dalek::SigningKey;
 
@@ -174,13 +181,13 @@ struct TestLedger {
 
 impl TestLedger {
     async fn start(log_key_seed: u8, entries: &[SignedEntry]) -> Self {
+        Self::start_with(log_key_seed, policy(2, &[1, 2, 3]), entries).await
+    }
+
+    async fn start_with(log_key_seed: u8, policy: ReviewerPolicy, entries: &[SignedEntry]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let ledger = Ledger::open(
-            &dir.path().join("ledger.redb"),
-            key(log_key_seed),
-            policy(2, &[1, 2, 3]),
-        )
-        .expect("ledger");
+        let ledger = Ledger::open(&dir.path().join("ledger.redb"), key(log_key_seed), policy)
+            .expect("ledger");
         if !entries.is_empty() {
             ledger.submit_batch(entries).expect("entries admitted");
         }
@@ -697,4 +704,101 @@ async fn an_issuer_key_not_in_the_ledger_is_refused() {
             .expect("the logged key"),
         2
     );
+}
+
+/// The gateway rotates its key every 2 s (a day, compressed), logging each
+/// next key 1 s ahead under its publisher key; a client that trusts only
+/// what the ledger holds sends requests all the while. None is refused.
+#[tokio::test]
+async fn gateway_key_rotation_needs_no_client_downtime() {
+    const GATEWAY_PUBLISHER_SEED: u8 = 60;
+    let mut ledger_policy = policy(2, &[1, 2, 3]);
+    ledger_policy.publishers.push(Publisher {
+        name: "gateway".into(),
+        public_key: HexBytes(key(GATEWAY_PUBLISHER_SEED).verifying_key().to_bytes()),
+        publishes: KeyKind::OhttpKeyConfig,
+    });
+    let ledger = TestLedger::start_with(LOG_KEY_SEED, ledger_policy.clone(), &[]).await;
+
+    let mut gateway = GatewayConfig::default();
+    gateway.keys.rotate_every_secs = 2;
+    gateway.keys.overlap_secs = 3;
+    gateway.keys.max_cache_secs = 1;
+    let stack = Loopback::start_with(
+        &gateway,
+        &RelayConfig::default(),
+        NoRedeemer {
+            require_tokens: false,
+        },
+        EchoRouter,
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let publisher_key = dir.path().join("gateway-publisher.key");
+    std::fs::write(
+        &publisher_key,
+        hex::encode(key(GATEWAY_PUBLISHER_SEED).to_bytes()),
+    )
+    .expect("key file");
+    let publisher = KeyPublisher::new(
+        &ledger.url,
+        &publisher_key,
+        "gateway",
+        Some(HexBytes(key(LOG_KEY_SEED).verifying_key().to_bytes())),
+        Duration::from_secs(5),
+    )
+    .expect("publisher");
+    // The first round logs the current key before anyone is told of it.
+    stack
+        .keys
+        .maintain_published(&publisher, cloister_wire::unix_now(), 1)
+        .await
+        .expect("first round");
+    spawn_published_key_maintenance(
+        Arc::clone(&stack.keys),
+        Arc::new(publisher),
+        Duration::from_millis(200),
+        Duration::from_secs(1),
+    );
+    // The relay's refresh schedule, compressed as well.
+    let relay_keys = Arc::clone(&stack.relay_keys);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            // A failed refresh keeps the copy it has, as the relay does.
+            drop(relay_keys.refresh().await);
+        }
+    });
+
+    let mut pinned = config(&ledger.url, &state_path(&dir));
+    pinned.reviewer_policy = Some(ledger_policy);
+    let trust = LedgerTrust::open(pinned).expect("open");
+    let client = Client::new(
+        ClientConfig {
+            relay_url: stack.relay_url.clone(),
+            key_config_url: stack.key_config_url.clone(),
+            ..ClientConfig::default()
+        },
+        trust,
+    )
+    .expect("client");
+    let mut key_ids = std::collections::BTreeSet::new();
+    let started = std::time::Instant::now();
+    let mut sent = 0;
+    while started.elapsed() < Duration::from_secs(9) {
+        key_ids.insert(stack.keys.with_ring(KeyRing::current_key_id));
+        let text = format!("request {sent}");
+        let response = client
+            .send(&InnerRequest::new("POST", "cloister.invalid", "/echo").body(text.as_str()))
+            .await
+            .unwrap_or_else(|error| panic!("request {sent} refused: {error}"));
+        assert_eq!(response.content(), format!("POST /echo\n{text}").as_bytes());
+        sent += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        key_ids.len() >= 4,
+        "several rotations happened: keys {key_ids:?}"
+    );
+    assert!(sent >= 40, "requests all the while: {sent}");
 }

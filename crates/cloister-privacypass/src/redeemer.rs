@@ -65,6 +65,11 @@ pub enum RedeemError {
     /// The key's validity window has not opened yet or has closed.
     #[error("issuer key not valid at this time")]
     KeyNotValidNow,
+    /// Two newer issuer keys are open: the gateway accepts only the current
+    /// key and the one it is taking over from, so an issuer cannot have a
+    /// third key in use at once (one key per account would name accounts).
+    #[error("issuer key superseded by two newer keys")]
+    Superseded,
     /// The token answers a challenge this gateway does not issue
     /// (another origin, another issuer name, another context).
     #[error("token is for another challenge or origin")]
@@ -138,17 +143,28 @@ impl Redeemer {
     /// Redeems at a given Unix time (seconds).
     pub fn redeem_at(&self, authorization: &str, now: u64) -> Result<Redemption, RedeemError> {
         let token = parse_authorization(authorization)?;
-        let trusted = self
-            .keys
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .find(|k| k.key.key_id() == &token.token_key_id)
-            .cloned()
-            .ok_or(RedeemError::UnknownKey)?;
-        if now < trusted.not_before || now >= trusted.not_after {
-            return Err(RedeemError::KeyNotValidNow);
-        }
+        let trusted = {
+            let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
+            let trusted = keys
+                .iter()
+                .find(|k| k.key.key_id() == &token.token_key_id)
+                .cloned()
+                .ok_or(RedeemError::UnknownKey)?;
+            if now < trusted.not_before || now >= trusted.not_after {
+                return Err(RedeemError::KeyNotValidNow);
+            }
+            let open_and_newer = keys
+                .iter()
+                .filter(|k| k.not_before <= now && now < k.not_after)
+                .filter(|k| {
+                    (k.not_before, k.key.key_id()) > (trusted.not_before, trusted.key.key_id())
+                })
+                .count();
+            if open_and_newer >= 2 {
+                return Err(RedeemError::Superseded);
+            }
+            trusted
+        };
         if !self.accepted_challenges.contains(&token.challenge_digest) {
             return Err(RedeemError::WrongChallenge);
         }

@@ -285,3 +285,33 @@ fn gateway_trusts_exactly_the_directory_keys_for_their_lifetime() {
     );
     assert!(redeemer.redeem_at(&header, 1_999).is_ok());
 }
+
+/// An issuer colluding with the gateway could hand each account a key of
+/// its own; the gateway takes tokens only under the newest open key and the
+/// one it is taking over from.
+#[test]
+fn tokens_are_accepted_only_under_the_current_and_the_previous_open_key() {
+    let keys: Vec<IssuerSecretKey> = (0..3)
+        .map(|_| IssuerSecretKey::generate().expect("key"))
+        .collect();
+    let trusted = keys
+        .iter()
+        .zip([100, 200, 300])
+        .map(|(secret, not_before)| TrustedKey {
+            key: secret.public_key().clone(),
+            not_before,
+            not_after: 5_000,
+        })
+        .collect();
+    let redeemer = Redeemer::new(trusted, &[gateway_challenge()], 16);
+    let header =
+        |secret: &IssuerSecretKey| format_authorization(&mint(secret, &gateway_challenge()));
+    assert_eq!(
+        redeemer.redeem_at(&header(&keys[0]), NOW),
+        Err(RedeemError::Superseded)
+    );
+    assert!(redeemer.redeem_at(&header(&keys[1]), NOW).is_ok());
+    assert!(redeemer.redeem_at(&header(&keys[2]), NOW).is_ok());
+    // Before the newest opened, the oldest was one of the two.
+    assert!(redeemer.redeem_at(&header(&keys[0]), 250).is_ok());
+}

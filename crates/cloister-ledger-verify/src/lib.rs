@@ -21,6 +21,9 @@
 //! * [`note`] and [`checkpoint`]: the same tree heads in the formats of the
 //!   transparency-log ecosystem, C2SP `tlog-checkpoint` bodies in C2SP
 //!   `signed-note` envelopes (Ed25519), which witnesses and monitors read.
+//! * [`cosignature`]: C2SP `tlog-cosignature` (`cosignature/v1`): witnesses'
+//!   timestamped cosignatures of checkpoints, and the client's k-of-n
+//!   [`cosignature::WitnessPolicy`] with its freshness limit.
 //! * [`client`]: [`client::LogVerifier`], which pins the log key, remembers the
 //!   last tree head it accepted and refuses any new head that is not an
 //!   append-only extension of it: this is what detects a log showing one
@@ -91,6 +94,7 @@
 pub mod api;
 pub mod checkpoint;
 pub mod client;
+pub mod cosignature;
 mod encoding;
 pub mod entry;
 pub mod merkle;

@@ -11,6 +11,7 @@ use cloister_ledger_verify::cosignature::{
 };
 use cloister_ledger_verify::merkle::leaf_hash;
 use cloister_ledger_verify::note::{NoteSignature, NoteSigner, VerifierKey};
+use cloister_ledger_verify::witness::AddCheckpoint;
 use ed25519_dalek::SigningKey;
 
 use crate::c2sp_vector;
@@ -55,6 +56,27 @@ fn published_cosignatures_carry_their_timestamps() {
         signed_message(1_679_315_147, signed.note().text()),
         "cosignature/v1\ntime 1679315147\nexample.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
     );
+}
+
+#[test]
+fn the_published_add_checkpoint_request_parses_and_reencodes_byte_for_byte() {
+    let body = c2sp_vector("tlog-witness-add-checkpoint-example.txt");
+    let request = AddCheckpoint::parse(&body).expect("spec example parses");
+    assert_eq!(request.old_size, 20_852_014);
+    assert_eq!(request.proof.len(), 4);
+    assert_eq!(request.checkpoint.checkpoint().tree_size, 20_852_163);
+    assert_eq!(request.checkpoint.note().signatures().len(), 2);
+    assert_eq!(request.to_string().as_bytes(), body);
+    for broken in [
+        "old 01\n\n",
+        "old 1\nnot base64\n\n",
+        "new 1\n\n",
+        "old 1\n",
+    ] {
+        let mut bad = broken.as_bytes().to_vec();
+        bad.extend_from_slice(&c2sp_vector("tlog-checkpoint-example.note"));
+        assert!(AddCheckpoint::parse(&bad).is_err(), "{broken:?}");
+    }
 }
 
 fn log() -> NoteSigner {

@@ -66,7 +66,7 @@ pub enum ConfigError {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 7500)),
+            listen: SocketAddr::from(([127, 0, 0, 1], 7600)),
             database: PathBuf::from("cloister-witness.redb"),
             key: PathBuf::from("cloister-witness.key"),
             name: "witness.cloister.localhost".to_owned(),

@@ -24,7 +24,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve `POST /add-checkpoint` (defaults: 127.0.0.1:7500, files in the current directory).
+    /// Serve `POST /add-checkpoint` (defaults: 127.0.0.1:7600, files in the current directory).
     Serve {
         /// TOML configuration file (see witness/examples/cloister-witness.toml).
         #[arg(long, short)]

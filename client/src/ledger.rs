@@ -15,6 +15,12 @@
 //!   last (RFC 9162 consistency proof), which is remembered in a state file
 //!   across runs: a ledger showing this client a different history than it
 //!   showed before (split view) is caught;
+//! * with witnesses pinned ([`WitnessedCheckpoints`]), a tree head is
+//!   accepted only as the tree of a checkpoint signed by the log and
+//!   cosigned by k of the n pinned witnesses within a maximum age (default
+//!   24 h): a log cannot show this client a history the witnesses did not
+//!   see, nor hold it on an old one. Without witnesses, the first tree head
+//!   is trusted on first use;
 //! * every entry added since the last sync is downloaded with an inclusion
 //!   proof under the new head, and, when the client pins the reviewer policy,
 //!   its reviewer signatures are checked too (an entry that does not satisfy
@@ -58,6 +64,10 @@ use serde::{Deserialize, Serialize};
 use crate::tokens::IssuerKeyCheck;
 use crate::{ClientError, KeyConsistency};
 
+mod checkpoint;
+
+pub use checkpoint::{DEFAULT_MAX_AGE, WitnessedCheckpoints};
+
 /// Version of the state file layout. A state of an older layout keeps its
 /// tree head (split-view detection) and has its entries verified again.
 const STATE_VERSION: u32 = 3;
@@ -76,6 +86,9 @@ pub struct LedgerTrustConfig {
     pub state_path: PathBuf,
     /// Time allowed for each HTTP exchange.
     pub timeout: Duration,
+    /// The witnesses whose cosignatures a checkpoint needs (`None`: the
+    /// first tree head is trusted on first use).
+    pub witnesses: Option<WitnessedCheckpoints>,
 }
 
 impl LedgerTrustConfig {
@@ -87,6 +100,7 @@ impl LedgerTrustConfig {
             reviewer_policy: None,
             state_path,
             timeout: Duration::from_secs(30),
+            witnesses: None,
         }
     }
 }
@@ -101,6 +115,20 @@ pub enum LedgerTrustError {
     /// A tree head or proof did not verify: forged head, split view, entry not included.
     #[error("ledger verification failed: {0}")]
     Verify(#[from] VerifyError),
+    /// The checkpoint is not the log's, or lacks enough fresh cosignatures
+    /// of the pinned witnesses.
+    #[error("ledger checkpoint refused: {0}")]
+    Checkpoint(cloister_ledger_verify::cosignature::WitnessPolicyError),
+    /// The ledger's tree head is not the tree of its witnessed checkpoint.
+    #[error(
+        "ledger tree head of size {head_size} is not the witnessed checkpoint of size {checkpoint_size}"
+    )]
+    Unwitnessed {
+        /// The tree head's size.
+        head_size: u64,
+        /// The witnessed checkpoint's size.
+        checkpoint_size: u64,
+    },
     /// The ledger served an entry that is not the one asked for, or a malformed one.
     #[error("ledger entry {index}: {reason}")]
     BadEntry {
@@ -351,6 +379,9 @@ impl LedgerTrust {
         if let Some(policy) = &config.reviewer_policy {
             policy.validate()?;
         }
+        if let Some(witnesses) = &config.witnesses {
+            witnesses.validate(&config.log_key)?;
+        }
         let state = TrustState::load(&config)?;
         if let Some(head) = state.tree_head {
             // A remembered head that the pinned key did not sign is corruption.
@@ -371,7 +402,9 @@ impl LedgerTrust {
     }
 
     /// Brings the view up to the ledger's latest tree head: checks the head's
-    /// signature and its consistency with the remembered one, verifies every
+    /// signature (and, with witnesses pinned, that it is the tree of a
+    /// checkpoint k of them cosigned recently) and its consistency with the
+    /// remembered one, verifies every
     /// new entry's inclusion (and reviewer signatures, if pinned), then
     /// persists the new state. On any error nothing changes.
     ///
@@ -382,7 +415,15 @@ impl LedgerTrust {
         let _one_at_a_time = self.syncing.lock().await;
         let mut next = self.snapshot();
         let mut verifier = LogVerifier::new(self.config.log_key.as_bytes(), next.tree_head)?;
-        let head = self.ledger.update_tree_head(&mut verifier).await?;
+        let head = match &self.config.witnesses {
+            Some(witnesses) => {
+                let offered = witnesses
+                    .witnessed_head(&self.ledger, &self.config.log_key)
+                    .await?;
+                self.ledger.move_to(&mut verifier, offered).await?
+            }
+            None => self.ledger.update_tree_head(&mut verifier).await?,
+        };
         let tree_size = head.head.tree_size;
         let mut report = SyncReport {
             tree_size,

@@ -1,7 +1,9 @@
 //! `cargo xtask demo`: one real summarisation and one real rewrite through
 //! the whole six-phase chain, every party its own process on loopback.
 //!
-//! 1. the ledger (throwaway demo reviewers) and the Privacy Pass issuer start;
+//! 1. two witnesses and the ledger (throwaway demo reviewers) start, the
+//!    ledger sending each checkpoint to both for their cosignatures; the
+//!    Privacy Pass issuer starts;
 //! 2. the gateway (tokens required, OHTTP keys) and the relay start; the
 //!    relay serves its own copy of the gateway's key configuration, which is
 //!    where the client fetches it;
@@ -10,7 +12,7 @@
 //! 4. the host serves RA-TLS with the real model (SIMULATED attestation);
 //! 5. the `cloister` CLI (told it is a demo: the attestation is simulated)
 //!    fetches tokens, syncs the ledger under the pinned demo reviewer
-//!    policy, checks the key configuration and the host's evidence against
+//!    policy, accepting only checkpoints both pinned witnesses cosigned, checks the key configuration and the host's evidence against
 //!    it, and only then sends the conversation.
 //!
 //! Everything lives under `target/demo/`; logs of each party are in
@@ -25,11 +27,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 
+use cloister_ledger_verify::note::VerifierKey;
+
 use crate::{cargo, fetch_model, plugins, run};
 
 /// The binaries the chain needs, by package.
 const BINARIES: &[(&str, &str)] = &[
     ("cloister-ledger-server", "cloister-ledger"),
+    ("cloister-witness", "cloister-witness"),
     ("cloister-issuer", "cloister-issuer"),
     ("cloister-gateway", "cloister-gateway"),
     ("cloister-relay", "cloister-relay"),
@@ -46,6 +51,23 @@ struct DemoLedger {
     config_path: PathBuf,
     log_public_key: String,
 }
+
+/// The demo ledger's origin, set in its configuration and pinned by the witnesses and the client.
+const ORIGIN: &str = "demo.cloister.localhost/ledger";
+
+/// The demo's witnesses: party, witness name and address (the host has port 7500).
+const WITNESSES: &[(&str, &str, &str)] = &[
+    (
+        "witness-1",
+        "witness-1.cloister.localhost",
+        "127.0.0.1:7600",
+    ),
+    (
+        "witness-2",
+        "witness-2.cloister.localhost",
+        "127.0.0.1:7601",
+    ),
+];
 
 /// The demo's inputs, answered by the summarise and suggest plugins.
 const REQUESTS: &[(&str, &str)] = &[
@@ -120,6 +142,63 @@ fn write(path: &Path, text: &str) -> Result<()> {
     fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
+/// Starts the demo's witnesses of the demo ledger's log and names them in
+/// the ledger's configuration; returns each one's name and vkey.
+fn start_witnesses(
+    parties: &mut Parties,
+    demo: &Path,
+    bin: &dyn Fn(&str) -> PathBuf,
+    ledger: &DemoLedger,
+) -> Result<Vec<(String, String)>> {
+    let public_key = hex::decode(&ledger.log_public_key)
+        .ok()
+        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+        .and_then(|bytes| ed25519_dalek::VerifyingKey::from_bytes(&bytes).ok())
+        .context("the demo ledger's public key is not an Ed25519 key")?;
+    let log_vkey = VerifierKey::ed25519(ORIGIN, public_key)?;
+    let mut pinned = Vec::new();
+    // `demo-reviewers` writes top-level keys only: the origin can follow them.
+    let mut ledger_config = fs::read_to_string(&ledger.config_path)
+        .with_context(|| format!("reading {}", ledger.config_path.display()))?;
+    ledger_config.push_str(&format!("origin = {ORIGIN:?}\n"));
+    for &(party, name, address) in WITNESSES {
+        let config = demo.join(format!("{party}.toml"));
+        write(
+            &config,
+            &format!(
+                "listen = {address:?}\ndatabase = {:?}\nkey = {:?}\nname = {name:?}\n\n\
+                 [[log]]\norigin = {:?}\nvkey = \"{log_vkey}\"\n",
+                demo.join(format!("{party}.redb")).display().to_string(),
+                demo.join(format!("{party}.key")).display().to_string(),
+                ORIGIN,
+            ),
+        )?;
+        let printed = Command::new(bin("cloister-witness"))
+            .args(["vkey", "--config"])
+            .arg(&config)
+            .stderr(Stdio::inherit())
+            .output()
+            .context("running `cloister-witness vkey`")?;
+        if !printed.status.success() {
+            bail!("cloister-witness vkey failed with {}", printed.status);
+        }
+        let vkey = String::from_utf8(printed.stdout)?.trim().to_owned();
+        ledger_config.push_str(&format!(
+            "\n[[witness]]\nurl = \"http://{address}\"\nname = {name:?}\nvkey = {vkey:?}\n"
+        ));
+        parties.start(
+            party,
+            Command::new(bin("cloister-witness"))
+                .args(["serve", "--config"])
+                .arg(&config),
+            address,
+        )?;
+        pinned.push((name.to_owned(), vkey));
+    }
+    write(&ledger.config_path, &ledger_config)?;
+    Ok(pinned)
+}
+
 /// Runs the demo.
 pub(crate) fn run_demo(root: &Path) -> Result<()> {
     println!("== build: model (PyPI), plugins (wasm components), the six parties");
@@ -161,6 +240,7 @@ pub(crate) fn run_demo(root: &Path) -> Result<()> {
     }
     let ledger: DemoLedger = serde_json::from_slice(&made.stdout)
         .context("parsing `cloister-release demo-reviewers --json`")?;
+    let witnesses = start_witnesses(&mut parties, &demo, &bin, &ledger)?;
     parties.start(
         "ledger",
         Command::new(bin("cloister-ledger"))
@@ -179,8 +259,11 @@ pub(crate) fn run_demo(root: &Path) -> Result<()> {
              demo = true\nstate_dir = {state:?}\naccount_file = {account:?}\n\n\
              [attestation]\n# SIMULATED evidence: the demo has no SEV-SNP hardware.\npolicy_file = {policy:?}\n\n\
              [trust]\nauthority = \"ledger\"\nledger_url = \"http://127.0.0.1:7400\"\nledger_log_key = \"{log_key}\"\n\
+             ledger_origin = {origin:?}\n\
              # The demo's own (throwaway) reviewers, pinned as a release's would be.\n\
-             reviewer_policy_file = {reviewers:?}\n",
+             reviewer_policy_file = {reviewers:?}\n\
+             # Both demo witnesses must cosign every checkpoint.\n\
+             witness_threshold = 2\n{witnesses}",
             state = client_dir.display().to_string(),
             account = client_dir.join("account.toml").display().to_string(),
             policy = root
@@ -188,7 +271,14 @@ pub(crate) fn run_demo(root: &Path) -> Result<()> {
                 .display()
                 .to_string(),
             log_key = ledger.log_public_key,
+            origin = ORIGIN,
             reviewers = ledger.policy_path.display().to_string(),
+            witnesses = witnesses
+                .iter()
+                .map(|(name, vkey)| format!(
+                    "[[trust.witness]]\nname = {name:?}\nvkey = {vkey:?}\n"
+                ))
+                .collect::<String>(),
         ),
     )?;
     let account = Command::new(bin("cloister"))

@@ -107,6 +107,27 @@ pub struct TrustSettings {
     pub reviewer_policy_file: Option<PathBuf>,
     /// The pinned allow-list (see `crate::trust`).
     pub pinned_file: PathBuf,
+    /// The ledger's origin: the first line of its checkpoints and the name
+    /// of its log key in them.
+    pub ledger_origin: String,
+    /// The witnesses whose cosignatures each ledger checkpoint needs
+    /// (`[[trust.witness]]`). Required unless `demo` is set.
+    #[serde(rename = "witness")]
+    pub witnesses: Vec<WitnessPin>,
+    /// How many of them must cosign (default: all).
+    pub witness_threshold: Option<usize>,
+    /// The oldest a checkpoint may be, judged by its cosignatures, in seconds.
+    pub checkpoint_max_age_secs: u64,
+}
+
+/// One pinned witness.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessPin {
+    /// Its name, as its vkey names it.
+    pub name: String,
+    /// Its `cosignature/v1` vkey (`cloister-witness vkey` prints it).
+    pub vkey: String,
 }
 
 /// Who decides what is released software.
@@ -176,6 +197,10 @@ impl Default for TrustSettings {
             ledger_log_key: String::new(),
             reviewer_policy_file: None,
             pinned_file: "cloister-state/pinned.toml".into(),
+            ledger_origin: "cloister.localhost/ledger".into(),
+            witnesses: Vec::new(),
+            witness_threshold: None,
+            checkpoint_max_age_secs: 24 * 3600,
         }
     }
 }

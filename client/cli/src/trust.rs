@@ -6,21 +6,23 @@
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use cloister_attestation::{
     AllowList, AuthorityRejection, LaunchFacts, MeasurementAuthority, Policy, RootKind,
     SIMULATION_WARNING, SimulatedRoot, Tcb, TrustAnchors, VerifiedReport, Verifier,
 };
-use cloister_client::ledger::{LedgerTrust, LedgerTrustConfig};
+use cloister_client::ledger::{LedgerTrust, LedgerTrustConfig, WitnessedCheckpoints};
 use cloister_client::tokens::IssuerKeyCheck;
 use cloister_client::{ClientError, KeyConsistency, PinnedDigests};
+use cloister_ledger_verify::cosignature::CosignerKey;
 use cloister_ledger_verify::entry::PublicKeyBytes;
 use cloister_ledger_verify::review::ReviewerPolicy;
 use cloister_wire::{HexBytes, HexError};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Authority, Config};
+use crate::config::{Authority, Config, TrustSettings};
 
 /// The pinned allow-list file (`[trust] pinned_file`).
 #[derive(Debug, Deserialize)]
@@ -184,7 +186,8 @@ impl Trust {
 
 /// What `demo = true` stands for, printed on every run that uses it.
 const DEMO_WARNING: &str = "DEMO MODE: this client runs without the protections of a release \
-     (a pinned reviewer policy over the transparency ledger, real SEV-SNP evidence); \
+     (a pinned reviewer policy over the transparency ledger, pinned ledger witnesses, \
+     real SEV-SNP evidence); \
      nothing it sends is protected by reviewed software";
 
 /// Refuses a configuration that lacks a release's protections unless it
@@ -194,6 +197,11 @@ fn demo_gate(config: &Config, allows_simulated: bool) -> anyhow::Result<()> {
         Some("[trust] authority = \"pinned\" trusts an allow-list instead of the reviewed ledger")
     } else if config.trust.reviewer_policy_file.is_none() {
         Some("no reviewer policy is pinned ([trust] reviewer_policy_file)")
+    } else if config.trust.witnesses.is_empty() {
+        Some(
+            "no ledger witnesses are pinned ([[trust.witness]]): the ledger's first head \
+             would be trusted on first use",
+        )
     } else if allows_simulated {
         Some("the attestation policy accepts SIMULATED evidence")
     } else {
@@ -264,6 +272,7 @@ async fn ledger_view(config: &Config) -> anyhow::Result<LedgerTrust> {
         reviewer_policy,
         state_path: config.state_dir.join("ledger.json"),
         timeout: config.timeout(),
+        witnesses: witnesses(trust)?,
     })?;
     if let Err(error) = ledger.sync().await {
         if ledger.tree_head().is_none() {
@@ -273,6 +282,38 @@ async fn ledger_view(config: &Config) -> anyhow::Result<LedgerTrust> {
         tracing::warn!(%error, "ledger sync failed: using the view verified at the last sync");
     }
     Ok(ledger)
+}
+
+/// The pinned witnesses, or `None` when none are (demo only, see `demo_gate`).
+fn witnesses(trust: &TrustSettings) -> anyhow::Result<Option<WitnessedCheckpoints>> {
+    if trust.witnesses.is_empty() {
+        tracing::warn!(
+            "no ledger witnesses pinned: the ledger's first head is trusted on first use"
+        );
+        return Ok(None);
+    }
+    let keys = trust
+        .witnesses
+        .iter()
+        .map(|pin| {
+            let key: CosignerKey = pin
+                .vkey
+                .parse()
+                .with_context(|| format!("[[trust.witness]] {:?}: vkey", pin.name))?;
+            if key.name() != pin.name {
+                bail!(
+                    "[[trust.witness]] {:?}: the vkey is named {:?}",
+                    pin.name,
+                    key.name()
+                );
+            }
+            Ok(key)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let threshold = trust.witness_threshold.unwrap_or(keys.len());
+    let mut witnessed = WitnessedCheckpoints::new(&trust.ledger_origin, keys, threshold);
+    witnessed.policy.max_age = Duration::from_secs(trust.checkpoint_max_age_secs);
+    Ok(Some(witnessed))
 }
 
 fn simulated_seed(hex_seed: &str) -> anyhow::Result<[u8; 32]> {
@@ -324,7 +365,7 @@ impl AttestationSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::TrustSettings;
+    use crate::config::{TrustSettings, WitnessPin};
 
     use cloister_wire::{HostData, Measurement};
 
@@ -388,11 +429,20 @@ mod tests {
         config
     }
 
+    /// A witness no ledger has: a `cosignature/v1` vkey of the Ed25519 base point.
+    fn witness_pin() -> WitnessPin {
+        WitnessPin {
+            name: "witness.example".into(),
+            vkey: "witness.example+36e41530+BFhmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZm".into(),
+        }
+    }
+
     #[tokio::test]
     async fn the_ledger_authority_needs_a_pinned_log_key() {
         let mut config = production();
         config.trust.ledger_log_key = String::new();
         config.trust.reviewer_policy_file = Some(policies().join("ledger-reviewers.toml"));
+        config.trust.witnesses = vec![witness_pin()];
         let refused = Trust::load(&config).await;
         assert!(refused.is_err_and(|e| format!("{e:#}").contains("ledger_log_key")));
     }
@@ -428,8 +478,25 @@ mod tests {
                 .await
                 .contains("allow-list instead of the reviewed ledger")
         );
+        let reviewed = TrustSettings {
+            reviewer_policy_file: Some(policies().join("ledger-reviewers.toml")),
+            ..config.trust.clone()
+        };
+        let unwitnessed = Config {
+            trust: reviewed.clone(),
+            ..config.clone()
+        };
+        assert!(
+            error(unwitnessed)
+                .await
+                .contains("no ledger witnesses are pinned")
+        );
+        let witnessed = TrustSettings {
+            witnesses: vec![witness_pin()],
+            ..reviewed
+        };
         let mut simulated = config.clone();
-        simulated.trust.reviewer_policy_file = Some(policies().join("ledger-reviewers.toml"));
+        simulated.trust = witnessed.clone();
         simulated.attestation.policy_file = policies().join("attestation-simulated.toml");
         assert!(error(simulated).await.contains("SIMULATED evidence"));
         // Pinned, or told it is a demo: past the gate, on to the (absent) ledger.
@@ -439,10 +506,7 @@ mod tests {
                 ..config.clone()
             },
             Config {
-                trust: TrustSettings {
-                    reviewer_policy_file: Some(policies().join("ledger-reviewers.toml")),
-                    ..config.trust.clone()
-                },
+                trust: witnessed,
                 ..config.clone()
             },
         ] {

@@ -48,7 +48,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use crate::merkle::Hash;
-use crate::note::{Note, NoteError, NoteSigner, VerifierKey};
+use crate::note::{Note, NoteError, NoteSignature, NoteSigner, VerifierKey};
 
 /// Why a checkpoint was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -208,6 +208,12 @@ impl SignedCheckpoint {
     /// The signed note around it.
     pub fn note(&self) -> &Note {
         &self.note
+    }
+
+    /// Adds a signature line over this checkpoint, such as a witness's
+    /// cosignature; it is verified only by whoever verifies the checkpoint.
+    pub fn add_cosignature(&mut self, signature: NoteSignature) -> Result<(), CheckpointError> {
+        Ok(self.note.add_signature(signature)?)
     }
 }
 

@@ -23,6 +23,11 @@
 //! * [`note`] and [`checkpoint`]: the same tree heads in the formats of the
 //!   transparency-log ecosystem, C2SP `tlog-checkpoint` bodies in C2SP
 //!   `signed-note` envelopes (Ed25519), which witnesses and monitors read.
+//! * [`cosignature`]: C2SP `tlog-cosignature` (`cosignature/v1`): witnesses'
+//!   timestamped cosignatures of checkpoints, and the client's k-of-n
+//!   [`cosignature::WitnessPolicy`] with its freshness limit.
+//! * [`witness`]: the C2SP `tlog-witness` `add-checkpoint` request, which a
+//!   log sends its witnesses and they parse.
 //! * [`client`]: [`client::LogVerifier`], which pins the log key, remembers the
 //!   last tree head it accepted and refuses any new head that is not an
 //!   append-only extension of it: this is what detects a log showing one
@@ -100,6 +105,7 @@
 pub mod api;
 pub mod checkpoint;
 pub mod client;
+pub mod cosignature;
 pub mod current;
 mod encoding;
 pub mod entry;
@@ -109,6 +115,7 @@ pub mod note;
 pub mod remote;
 pub mod review;
 pub mod tree_head;
+pub mod witness;
 
 pub use cloister_wire::HexBytes;
 pub use merkle::Hash;

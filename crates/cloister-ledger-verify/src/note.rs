@@ -66,7 +66,7 @@ pub enum NoteError {
 }
 
 /// A key name may not be empty and may not contain spaces or `+`.
-fn check_key_name(name: &str) -> Result<(), NoteError> {
+pub(crate) fn check_key_name(name: &str) -> Result<(), NoteError> {
     if name.is_empty() || name.contains(char::is_whitespace) || name.contains('+') {
         return Err(NoteError::BadKeyName(name.to_owned()));
     }
@@ -92,12 +92,77 @@ fn check_text(text: &str) -> Result<(), NoteError> {
 
 /// `SHA-256(name || 0x0A || 0x01 || public key)[:4]`, big-endian.
 pub fn ed25519_key_id(name: &str, public_key: &VerifyingKey) -> u32 {
+    key_id(name, ED25519, public_key)
+}
+
+/// `SHA-256(name || 0x0A || signature type || public key)[:4]`, big-endian:
+/// the key id of every Ed25519-based signature type.
+pub(crate) fn key_id(name: &str, signature_type: u8, public_key: &VerifyingKey) -> u32 {
     let digest = Sha256::new()
         .chain_update(name.as_bytes())
-        .chain_update([b'\n', ED25519])
+        .chain_update([b'\n', signature_type])
         .chain_update(public_key.as_bytes())
         .finalize();
     u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])
+}
+
+/// Parses a vkey `<name>+<hex id>+<base64(signature type || key)>` of an
+/// Ed25519-based `signature_type`, refusing a key id that is not the one its
+/// name and key hash to.
+pub(crate) fn parse_vkey(
+    vkey: &str,
+    signature_type: u8,
+) -> Result<(String, u32, VerifyingKey), NoteError> {
+    // Names have no `+`; base64 keys may.
+    let mut parts = vkey.splitn(3, '+');
+    let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(NoteError::BadVerifierKey("not three `+`-separated parts"));
+    };
+    check_key_name(name)?;
+    let id_ok = id.len() == 8 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let key_id =
+        u32::from_str_radix(id, 16)
+            .ok()
+            .filter(|_| id_ok)
+            .ok_or(NoteError::BadVerifierKey(
+                "key id is not 8 lower-case hex digits",
+            ))?;
+    let key = BASE64
+        .decode(key)
+        .map_err(|_| NoteError::BadVerifierKey("key is not base64"))?;
+    let key = match key.split_first() {
+        Some((&found, public)) if found == signature_type => public,
+        _ => {
+            return Err(NoteError::BadVerifierKey(
+                "not a key of this signature type",
+            ));
+        }
+    };
+    let key = <[u8; 32]>::try_from(key)
+        .ok()
+        .and_then(|bytes| VerifyingKey::from_bytes(&bytes).ok())
+        .ok_or(NoteError::BadVerifierKey(
+            "not a 32-byte Ed25519 public key",
+        ))?;
+    if self::key_id(name, signature_type, &key) != key_id {
+        return Err(NoteError::BadVerifierKey(
+            "key id does not match the name and key",
+        ));
+    }
+    Ok((name.to_owned(), key_id, key))
+}
+
+/// The text form of a vkey of an Ed25519-based `signature_type`.
+pub(crate) fn format_vkey(
+    f: &mut fmt::Formatter<'_>,
+    name: &str,
+    key_id: u32,
+    signature_type: u8,
+    key: &VerifyingKey,
+) -> fmt::Result {
+    let mut bytes = vec![signature_type];
+    bytes.extend_from_slice(key.as_bytes());
+    write!(f, "{name}+{key_id:08x}+{}", BASE64.encode(bytes))
 }
 
 /// An Ed25519 verifier key: a name, its key id, and the public key.
@@ -149,53 +214,14 @@ impl FromStr for VerifierKey {
 
     /// Parses a vkey, refusing a key id that is not the one its name and key hash to.
     fn from_str(vkey: &str) -> Result<Self, NoteError> {
-        // Names have no `+`; base64 keys may.
-        let mut parts = vkey.splitn(3, '+');
-        let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(NoteError::BadVerifierKey("not three `+`-separated parts"));
-        };
-        let id_ok = id.len() == 8 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-        let key_id =
-            u32::from_str_radix(id, 16)
-                .ok()
-                .filter(|_| id_ok)
-                .ok_or(NoteError::BadVerifierKey(
-                    "key id is not 8 lower-case hex digits",
-                ))?;
-        let key = BASE64
-            .decode(key)
-            .map_err(|_| NoteError::BadVerifierKey("key is not base64"))?;
-        let key = match key.split_first() {
-            Some((&ED25519, public)) => public,
-            _ => return Err(NoteError::BadVerifierKey("not an Ed25519 key")),
-        };
-        let key = <[u8; 32]>::try_from(key)
-            .ok()
-            .and_then(|bytes| VerifyingKey::from_bytes(&bytes).ok())
-            .ok_or(NoteError::BadVerifierKey(
-                "not a 32-byte Ed25519 public key",
-            ))?;
-        let parsed = Self::ed25519(name, key)?;
-        if parsed.key_id != key_id {
-            return Err(NoteError::BadVerifierKey(
-                "key id does not match the name and key",
-            ));
-        }
-        Ok(parsed)
+        let (name, key_id, key) = parse_vkey(vkey, ED25519)?;
+        Ok(Self { name, key_id, key })
     }
 }
 
 impl fmt::Display for VerifierKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut key = vec![ED25519];
-        key.extend_from_slice(self.key.as_bytes());
-        write!(
-            f,
-            "{}+{:08x}+{}",
-            self.name,
-            self.key_id,
-            BASE64.encode(key)
-        )
+        format_vkey(f, &self.name, self.key_id, ED25519, &self.key)
     }
 }
 
@@ -265,8 +291,29 @@ impl NoteSignature {
         }
     }
 
+    /// Parses signature lines, each ending in a newline (a witness's
+    /// `add-checkpoint` answer, for example), at most [`MAX_SIGNATURES`].
+    pub fn parse_lines(lines: &str) -> Result<Vec<Self>, NoteError> {
+        if lines.len() > MAX_NOTE_BYTES {
+            return Err(NoteError::TooLarge(lines.len()));
+        }
+        check_characters(lines)?;
+        let lines = lines
+            .strip_suffix('\n')
+            .ok_or(NoteError::Malformed("signatures do not end in a newline"))?;
+        if lines.split('\n').count() > MAX_SIGNATURES {
+            return Err(NoteError::TooManySignatures);
+        }
+        lines.split('\n').map(Self::parse).collect()
+    }
+
+    /// Whether this line claims to be by the key `name` with `key_id`.
+    pub fn claims(&self, name: &str, key_id: u32) -> bool {
+        self.name == name && self.key_id == key_id
+    }
+
     fn is_by(&self, key: &VerifierKey) -> bool {
-        self.name == key.name && self.key_id == key.key_id
+        self.claims(&key.name, key.key_id)
     }
 }
 
@@ -318,19 +365,9 @@ impl Note {
             .rfind("\n\n")
             .ok_or(NoteError::Malformed("no blank line before the signatures"))?;
         let (text, lines) = (&note[..=split], &note[split + 2..]);
-        let lines = lines
-            .strip_suffix('\n')
-            .ok_or(NoteError::Malformed("signatures do not end in a newline"))?;
-        if lines.split('\n').count() > MAX_SIGNATURES {
-            return Err(NoteError::TooManySignatures);
-        }
-        let signatures = lines
-            .split('\n')
-            .map(NoteSignature::parse)
-            .collect::<Result<_, _>>()?;
         Ok(Self {
             text: text.to_owned(),
-            signatures,
+            signatures: NoteSignature::parse_lines(lines)?,
         })
     }
 
@@ -342,6 +379,19 @@ impl Note {
     /// The signature lines, in order.
     pub fn signatures(&self) -> &[NoteSignature] {
         &self.signatures
+    }
+
+    /// Appends `signature` (a cosignature, say) unless the same line is
+    /// already there, keeping the note within [`MAX_SIGNATURES`].
+    pub fn add_signature(&mut self, signature: NoteSignature) -> Result<(), NoteError> {
+        if self.signatures.contains(&signature) {
+            return Ok(());
+        }
+        if self.signatures.len() >= MAX_SIGNATURES {
+            return Err(NoteError::TooManySignatures);
+        }
+        self.signatures.push(signature);
+        Ok(())
     }
 
     /// Checks the signatures by `known` keys and returns the keys that signed.

@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 
 use crate::Hash;
 use crate::api::{ConsistencyProof, EntryResponse, ErrorResponse, InclusionProof, SubmitResponse};
+use crate::checkpoint::{CheckpointError, SignedCheckpoint};
 use crate::client::{LogVerifier, VerifyError};
 use crate::entry::SignedEntry;
 use crate::tree_head::SignedTreeHead;
@@ -59,6 +60,15 @@ pub enum RemoteError {
     /// the remembered head: forged head, split view, entry not included.
     #[error(transparent)]
     Verify(#[from] VerifyError),
+    /// `GET /checkpoint` answered something that is not a signed checkpoint.
+    #[error("{url}: not a signed checkpoint: {source}")]
+    Checkpoint {
+        /// The URL called.
+        url: String,
+        /// Why.
+        #[source]
+        source: CheckpointError,
+    },
 }
 
 /// The ledger at one base URL, such as `http://127.0.0.1:7400`.
@@ -92,31 +102,51 @@ impl LedgerClient {
         &self.base
     }
 
+    /// Sends `request`: a success answer, or its error status as [`RemoteError::Refused`].
+    async fn send(
+        url: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, RemoteError> {
+        let transport = |source| RemoteError::Transport {
+            url: url.to_owned(),
+            source,
+        };
+        let response = request.send().await.map_err(transport)?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let body = response.bytes().await.map_err(transport)?;
+        let (code, message) = match serde_json::from_slice::<ErrorResponse>(&body) {
+            Ok(error) => (Some(error.error), error.message),
+            Err(_) => (None, String::from_utf8_lossy(&body).into_owned()),
+        };
+        Err(RemoteError::Refused {
+            url: url.to_owned(),
+            status: status.as_u16(),
+            code,
+            message,
+        })
+    }
+
+    /// The body of a success answer to `request`, read whole.
+    async fn body(url: &str, request: reqwest::RequestBuilder) -> Result<Vec<u8>, RemoteError> {
+        let response = Self::send(url, request).await?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|source| RemoteError::Transport {
+                url: url.to_owned(),
+                source,
+            })?;
+        Ok(body.to_vec())
+    }
+
     async fn decode<T: DeserializeOwned>(
         url: String,
         request: reqwest::RequestBuilder,
     ) -> Result<T, RemoteError> {
-        let response = match request.send().await {
-            Ok(response) => response,
-            Err(source) => return Err(RemoteError::Transport { url, source }),
-        };
-        let status = response.status();
-        let body = match response.bytes().await {
-            Ok(body) => body,
-            Err(source) => return Err(RemoteError::Transport { url, source }),
-        };
-        if !status.is_success() {
-            let (code, message) = match serde_json::from_slice::<ErrorResponse>(&body) {
-                Ok(error) => (Some(error.error), error.message),
-                Err(_) => (None, String::from_utf8_lossy(&body).into_owned()),
-            };
-            return Err(RemoteError::Refused {
-                url,
-                status: status.as_u16(),
-                code,
-                message,
-            });
-        }
+        let body = Self::body(&url, request).await?;
         serde_json::from_slice(&body).map_err(|source| RemoteError::Decode { url, source })
     }
 
@@ -151,6 +181,18 @@ impl LedgerClient {
     /// Any transport, status or decoding failure.
     pub async fn tree_head(&self) -> Result<SignedTreeHead, RemoteError> {
         self.get(ledger::TREE_HEAD).await
+    }
+
+    /// `GET /checkpoint`: the log's C2SP checkpoint with its witnesses'
+    /// cosignatures, unverified.
+    ///
+    /// # Errors
+    /// Any transport or status failure; [`RemoteError::Checkpoint`] for a
+    /// body that is not a signed checkpoint.
+    pub async fn checkpoint(&self) -> Result<SignedCheckpoint, RemoteError> {
+        let url = format!("{}{}", self.base, ledger::CHECKPOINT);
+        let body = Self::body(&url, self.http.get(&url)).await?;
+        SignedCheckpoint::parse(&body).map_err(|source| RemoteError::Checkpoint { url, source })
     }
 
     /// `GET /v1/entries/{index}`.
@@ -223,6 +265,20 @@ impl LedgerClient {
         verifier: &mut LogVerifier,
     ) -> Result<SignedTreeHead, RemoteError> {
         let offered = self.tree_head().await?;
+        self.move_to(verifier, offered).await
+    }
+
+    /// Moves `verifier` to `offered`, a head already fetched (and whatever
+    /// else the caller checked about it), with a consistency proof from the
+    /// head `verifier` remembers; returns the head `verifier` now holds.
+    ///
+    /// # Errors
+    /// As [`LedgerClient::update_tree_head`].
+    pub async fn move_to(
+        &self,
+        verifier: &mut LogVerifier,
+        offered: SignedTreeHead,
+    ) -> Result<SignedTreeHead, RemoteError> {
         let proof = match verifier.consistency_range(&offered.head) {
             Some((first, second)) => self.consistency_proof(first, second).await?.proof,
             None => Vec::new(),

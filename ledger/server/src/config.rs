@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use cloister_ledger_server::WitnessConfig;
 use serde::Deserialize;
 
 /// Where the ledger listens and keeps its state. Every field has a default
@@ -21,6 +22,14 @@ pub struct Config {
     pub reviewers: PathBuf,
     /// The log's name in its C2SP checkpoints, and the name of their key.
     pub origin: String,
+    /// The witnesses asked to cosign each checkpoint (none by default).
+    #[serde(rename = "witness")]
+    pub witnesses: Vec<WitnessConfig>,
+    /// How long one exchange with a witness may take, in seconds.
+    pub witness_timeout_secs: u64,
+    /// How often the latest checkpoint is sent to the witnesses again while
+    /// nothing is appended, so its cosignatures stay fresh, in seconds.
+    pub cosign_interval_secs: u64,
 }
 
 impl Default for Config {
@@ -31,6 +40,9 @@ impl Default for Config {
             log_key: PathBuf::from("cloister-ledger.key"),
             reviewers: PathBuf::from("policies/ledger-reviewers.toml"),
             origin: cloister_ledger::DEFAULT_ORIGIN.to_owned(),
+            witnesses: Vec::new(),
+            witness_timeout_secs: 5,
+            cosign_interval_secs: 300,
         }
     }
 }

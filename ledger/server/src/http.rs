@@ -1,7 +1,9 @@
 //! The HTTP API: tree heads, entries, proofs and submission under `/v1`,
-//! the C2SP checkpoint at `/checkpoint`, plus `/healthz` and `/metrics`.
+//! the C2SP checkpoint at `/checkpoint` (with its witnesses' cosignatures),
+//! plus `/healthz` and `/metrics`.
 
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
@@ -16,21 +18,50 @@ use cloister_wire::ledger;
 use serde::Deserialize;
 
 use crate::metrics::{Failure, LedgerMetrics};
+use crate::witnesses::Witnesses;
 
 /// What every handler shares.
 struct AppState {
-    ledger: Ledger,
+    ledger: Arc<Ledger>,
     metrics: LedgerMetrics,
+    witnesses: Arc<Witnesses>,
 }
 
-/// Builds the router over an opened ledger, `/metrics` included.
+/// Builds the router over an opened ledger, `/metrics` included, without witnesses.
 pub fn router(ledger: Ledger) -> Router {
+    routes(state(ledger, Witnesses::none()))
+}
+
+/// Builds the router over an opened ledger whose checkpoints `witnesses`
+/// cosign: gathers their cosignatures once before returning, then after
+/// each append and every `refresh` (keeping the cosignatures fresh while
+/// nothing is appended), on a task of the current tokio runtime that ends
+/// with the router.
+pub async fn witnessed_router(ledger: Ledger, witnesses: Witnesses, refresh: Duration) -> Router {
+    let state = state(ledger, witnesses);
+    state.witnesses.gather(&state.ledger).await;
+    let weak = Arc::downgrade(&state);
+    tokio::spawn(async move {
+        let mut timer = tokio::time::interval(refresh);
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        timer.tick().await;
+        loop {
+            timer.tick().await;
+            let Some(state) = weak.upgrade() else { return };
+            state.witnesses.gather(&state.ledger).await;
+        }
+    });
+    routes(state)
+}
+
+fn state(ledger: Ledger, witnesses: Witnesses) -> Arc<AppState> {
     // The metrics read the tree size from the ledger they count for; a weak
     // reference keeps the two from owning each other.
-    let state = Arc::new_cyclic(|state: &Weak<AppState>| {
+    Arc::new_cyclic(|state: &Weak<AppState>| {
         let state = Weak::clone(state);
         AppState {
-            ledger,
+            ledger: Arc::new(ledger),
+            witnesses: Arc::new(witnesses),
             metrics: LedgerMetrics::new(move || {
                 let state = state.upgrade()?;
                 match state.ledger.store().tree_head() {
@@ -42,7 +73,10 @@ pub fn router(ledger: Ledger) -> Router {
                 }
             }),
         }
-    });
+    })
+}
+
+fn routes(state: Arc<AppState>) -> Router {
     let metrics = Arc::clone(state.metrics.server());
     let routes = Router::new()
         .route("/healthz", get(healthz))
@@ -135,7 +169,8 @@ async fn tree_head(
 }
 
 async fn checkpoint(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
-    let checkpoint = blocking(&state, |ledger| ledger.store().checkpoint()).await?;
+    let current = blocking(&state, |ledger| ledger.store().checkpoint()).await?;
+    let checkpoint = state.witnesses.published(current);
     Ok((
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
         checkpoint.to_string(),
@@ -162,6 +197,8 @@ async fn submit(
         Ok(placed) if placed.appended => {
             metrics.appended.inc();
             tracing::info!(index = placed.index, leaf_hash = %placed.leaf_hash, "entry appended");
+            // The submitter gets its answer once the new checkpoint is witnessed.
+            state.witnesses.gather(&state.ledger).await;
         }
         Ok(placed) => {
             metrics.duplicates.inc();

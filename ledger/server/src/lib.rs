@@ -10,7 +10,9 @@
 //!
 //! # Main items
 //!
-//! * [`router`]: the axum routes over a [`cloister_ledger::Ledger`].
+//! * [`router`]: the axum routes over a [`cloister_ledger::Ledger`];
+//!   [`witnessed_router`] the same with [`Witnesses`] that cosign its
+//!   checkpoints (C2SP `tlog-witness`), configured as [`WitnessConfig`]s.
 //! * [`spawn_on_loopback`]: a ledger served on a free loopback port, for
 //!   tests and tools.
 //!
@@ -51,8 +53,10 @@
 
 mod http;
 mod metrics;
+mod witnesses;
 
-pub use http::router;
+pub use http::{router, witnessed_router};
+pub use witnesses::{WitnessConfig, WitnessConfigError, Witnesses};
 
 /// Serves `ledger` on a free loopback port, as a task of the current tokio
 /// runtime, and returns its base URL: a real ledger in-process, for tests
@@ -64,5 +68,22 @@ pub async fn spawn_on_loopback(ledger: cloister_ledger::Ledger) -> std::io::Resu
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, router(ledger)).await });
+    Ok(url)
+}
+
+/// Like [`spawn_on_loopback`], with `witnesses` cosigning the ledger's
+/// checkpoints (their first round done before this returns).
+///
+/// # Errors
+/// No loopback port can be bound.
+pub async fn spawn_witnessed_on_loopback(
+    ledger: cloister_ledger::Ledger,
+    witnesses: Witnesses,
+    refresh: std::time::Duration,
+) -> std::io::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let app = witnessed_router(ledger, witnesses, refresh).await;
+    tokio::spawn(async move { axum::serve(listener, app).await });
     Ok(url)
 }

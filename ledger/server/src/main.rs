@@ -20,7 +20,7 @@ use cloister_ledger_verify::remote::LedgerClient;
 use cloister_ledger_verify::tree_head::SignedTreeHead;
 use tracing_subscriber::EnvFilter;
 
-use cloister_ledger_server::router;
+use cloister_ledger_server::{Witnesses, witnessed_router};
 
 use crate::config::Config;
 
@@ -147,11 +147,25 @@ async fn serve(config_path: Option<&Path>) -> anyhow::Result<()> {
         reviewers = ledger.policy().reviewers.len(),
         "ledger opened"
     );
+    let witnesses = Witnesses::new(
+        &config.witnesses,
+        Duration::from_secs(config.witness_timeout_secs),
+    )
+    .context("the configured `[[witness]]`")?;
+    if witnesses.is_empty() {
+        tracing::warn!("no `[[witness]]` configured: checkpoints carry the log's signature only");
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
-    tracing::info!(address = %listener.local_addr()?, "listening");
-    axum::serve(listener, router(ledger))
+    let app = witnessed_router(
+        ledger,
+        witnesses,
+        Duration::from_secs(config.cosign_interval_secs.max(1)),
+    )
+    .await;
+    tracing::info!(address = %listener.local_addr()?, witnesses = config.witnesses.len(), "listening");
+    axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
             tracing::info!("shutting down");

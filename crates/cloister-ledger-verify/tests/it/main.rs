@@ -2,6 +2,7 @@
 //! link is much cheaper than one per test file.
 
 mod c2sp_checkpoint;
+mod c2sp_cosignature;
 mod c2sp_note;
 
 use std::path::PathBuf;

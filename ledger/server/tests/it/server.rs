@@ -14,6 +14,9 @@ use cloister_ledger_verify::api::{
 };
 use cloister_ledger_verify::checkpoint::{CheckpointError, SignedCheckpoint};
 use cloister_ledger_verify::client::LogVerifier;
+use cloister_ledger_verify::cosignature::{
+    Cosigner, CosignerKey, WitnessPolicy, WitnessPolicyError,
+};
 use cloister_ledger_verify::entry::{
     EntryBody, KeyWindow, Provenance, ReviewerSignature, SignedEntry, Subject,
 };
@@ -530,5 +533,97 @@ fn checkpoint_is_served_and_verifies_under_the_log_key() {
     assert!(matches!(
         served.verify(&other),
         Err(CheckpointError::WrongOrigin { .. })
+    ));
+}
+
+/// A witness of the log `log_key` (named `origin`), served in-process on `runtime`.
+fn start_witness(
+    runtime: &tokio::runtime::Runtime,
+    dir: &Path,
+    seed: u8,
+    log_key: &VerifierKey,
+) -> (String, CosignerKey) {
+    let cosigner = Cosigner::ed25519(
+        &format!("witness-{seed}.example.test"),
+        SigningKey::from_bytes(&[seed; 32]),
+    )
+    .expect("witness name");
+    let vkey = cosigner.verifier_key().clone();
+    let witness = cloister_witness::Witness::open(
+        &dir.join(format!("witness-{seed}.redb")),
+        cosigner,
+        vec![log_key.clone()],
+    )
+    .expect("witness opens");
+    let url = runtime
+        .block_on(cloister_witness::spawn_on_loopback(witness))
+        .expect("witness serves");
+    (url, vkey)
+}
+
+#[test]
+fn the_checkpoint_carries_the_cosignatures_of_the_witnesses_that_answered() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let reviewers = write_policy(dir.path());
+    let (log_key_path, public_key) = keygen_log_key(dir.path());
+    let public_key = VerifyingKey::from_bytes(public_key.as_bytes()).expect("Ed25519 key");
+    let log_key = VerifierKey::ed25519(cloister_ledger::DEFAULT_ORIGIN, public_key).expect("vkey");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let witnesses: Vec<(String, CosignerKey)> = [11, 12]
+        .iter()
+        .map(|&seed| start_witness(&runtime, dir.path(), seed, &log_key))
+        .collect();
+    // A third witness that is down.
+    let down = Cosigner::ed25519("down.example.test", SigningKey::from_bytes(&[13; 32]))
+        .expect("name")
+        .verifier_key()
+        .clone();
+    let mut config = String::from("cosign_interval_secs = 1\nwitness_timeout_secs = 2\n");
+    for (url, vkey) in witnesses
+        .iter()
+        .cloned()
+        .chain([(format!("http://127.0.0.1:{}", free_port()), down.clone())])
+    {
+        config.push_str(&format!(
+            "[[witness]]\nurl = {url:?}\nname = {:?}\nvkey = \"{vkey}\"\n",
+            vkey.name()
+        ));
+    }
+    let server = Server::start_with(dir.path(), &reviewers, &log_key_path, &config);
+    for n in 0..3 {
+        try_submit(&server.base, &entry(n)).expect("a witness down does not stop appends");
+    }
+
+    let url = format!("{}{}", server.base, cloister_wire::ledger::CHECKPOINT);
+    let (status, body) = fetch(&url).expect("GET /checkpoint");
+    assert_eq!(status, 200);
+    let served = SignedCheckpoint::parse(&body).expect("a C2SP checkpoint");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let policy = |threshold, keys: Vec<CosignerKey>| WitnessPolicy {
+        witnesses: keys,
+        threshold,
+        max_age: Duration::from_secs(60),
+    };
+    let both = policy(2, witnesses.iter().map(|(_, key)| key.clone()).collect());
+    let accepted = both
+        .verify(&served, &log_key, now)
+        .expect("both live witnesses cosigned exactly this checkpoint");
+    assert_eq!(accepted.checkpoint.tree_size, 3);
+    let mut all = both.witnesses.clone();
+    all.push(down);
+    assert!(matches!(
+        policy(3, all).verify(&served, &log_key, now),
+        Err(WitnessPolicyError::NotEnoughCosignatures {
+            cosigned: 2,
+            threshold: 3,
+            ..
+        })
     ));
 }

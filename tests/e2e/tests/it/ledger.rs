@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cloister_attestation::{AuthorityRejection, LaunchFacts, MeasurementAuthority};
-use cloister_client::ledger::{LedgerTrust, LedgerTrustConfig, LedgerTrustError, SyncReport};
+use cloister_client::ledger::{
+    LedgerTrust, LedgerTrustConfig, LedgerTrustError, SyncReport, WitnessedCheckpoints,
+};
 use cloister_client::tokens::{IssuanceError, IssuerKeyCheck, TokenWallet};
 use cloister_client::{Client, ClientConfig, InnerRequest};
 use cloister_client::{ClientError, KeyConsistency};
@@ -14,12 +16,15 @@ use cloister_gateway::{
     EchoRouter, GatewayConfig, KeyPublisher, NoRedeemer, spawn_published_key_maintenance,
 };
 use cloister_ledger::Ledger;
+use cloister_ledger_server::{WitnessConfig, Witnesses};
 use cloister_ledger_verify::HexBytes;
 use cloister_ledger_verify::client::VerifyError;
+use cloister_ledger_verify::cosignature::{Cosigner, CosignerKey, WitnessPolicyError};
 use cloister_ledger_verify::entry::{
     EntryBody, KeyWindow, Provenance, Release, ReleasedPlugin, ReviewerSignature, SignedEntry,
     Subject,
 };
+use cloister_ledger_verify::note::VerifierKey;
 use cloister_ledger_verify::review::{KeyKind, Publisher, Reviewer, ReviewerPolicy};
 use cloister_ohttp_keys::KeyRing;
 use cloister_relay::RelayConfig;
@@ -197,6 +202,37 @@ impl TestLedger {
         Self { url, _dir: dir }
     }
 
+    /// A ledger whose checkpoints the witnesses at these URLs cosign
+    /// (`(url, vkey)`); the first round is done when this returns.
+    async fn start_witnessed(entries: &[SignedEntry], witnesses: &[(String, CosignerKey)]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ledger = Ledger::open(
+            &dir.path().join("ledger.redb"),
+            key(LOG_KEY_SEED),
+            policy(2, &[1, 2, 3]),
+        )
+        .expect("ledger");
+        ledger.submit_batch(entries).expect("entries admitted");
+        let configs: Vec<WitnessConfig> = witnesses
+            .iter()
+            .map(|(url, vkey)| WitnessConfig {
+                url: url.clone(),
+                name: vkey.name().to_owned(),
+                vkey: vkey.to_string(),
+            })
+            .collect();
+        let witnesses = Witnesses::new(&configs, Duration::from_secs(5)).expect("witnesses");
+        // No refresh during a test: cosignatures are as old as the last append.
+        let url = cloister_ledger_server::spawn_witnessed_on_loopback(
+            ledger,
+            witnesses,
+            Duration::from_secs(3600),
+        )
+        .await
+        .expect("serve");
+        Self { url, _dir: dir }
+    }
+
     async fn append(&self, entry: &SignedEntry) {
         let response = reqwest::Client::new()
             .post(format!("{}/v1/entries", self.url))
@@ -223,6 +259,73 @@ fn config(url: &str, state_path: &Path) -> LedgerTrustConfig {
             HexBytes(key(LOG_KEY_SEED).verifying_key().to_bytes()),
             state_path.to_owned(),
         )
+    }
+}
+
+/// The test ledger's log key as witnesses and clients name it in checkpoints.
+fn checkpoint_key() -> VerifierKey {
+    VerifierKey::ed25519(
+        cloister_ledger::DEFAULT_ORIGIN,
+        key(LOG_KEY_SEED).verifying_key(),
+    )
+    .expect("vkey")
+}
+
+/// A witness of the test ledger's log (of `logs`, if given) whose clock is
+/// `lag_secs` behind: its URL and vkey. Its state lives in `dir`.
+async fn witness(
+    dir: &Path,
+    seed: u8,
+    logs: Vec<VerifierKey>,
+    lag_secs: u64,
+) -> (String, CosignerKey) {
+    let cosigner = Cosigner::ed25519(&format!("witness-{seed}.test"), key(seed)).expect("name");
+    let vkey = cosigner.verifier_key().clone();
+    let witness =
+        cloister_witness::Witness::open(&dir.join(format!("witness-{seed}.redb")), cosigner, logs)
+            .expect("witness");
+    let url = if lag_secs == 0 {
+        cloister_witness::spawn_on_loopback(witness)
+            .await
+            .expect("witness serves")
+    } else {
+        let witness = Arc::new(witness);
+        // The same checks, with cosignatures dated as a lagging clock dates them.
+        let app = axum::Router::new().route(
+            "/add-checkpoint",
+            axum::routing::post(move |body: axum::body::Bytes| async move {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .expect("clock")
+                    .as_secs();
+                match witness.add_checkpoint(&body, now - lag_secs) {
+                    Ok(lines) => (
+                        axum::http::StatusCode::OK,
+                        lines.iter().map(ToString::to_string).collect::<String>(),
+                    ),
+                    Err(refusal) => (refusal.status(), refusal.to_string()),
+                }
+            }),
+        );
+        format!("http://{}", cloister_test_support::serve_app(app).await)
+    };
+    (url, vkey)
+}
+
+/// [`config`] requiring `threshold` of `witnesses` to cosign each checkpoint.
+fn witnessed_config(
+    url: &str,
+    state_path: &Path,
+    witnesses: &[(String, CosignerKey)],
+    threshold: usize,
+) -> LedgerTrustConfig {
+    LedgerTrustConfig {
+        witnesses: Some(WitnessedCheckpoints::new(
+            cloister_ledger::DEFAULT_ORIGIN,
+            witnesses.iter().map(|(_, vkey)| vkey.clone()).collect(),
+            threshold,
+        )),
+        ..config(url, state_path)
     }
 }
 
@@ -801,4 +904,115 @@ async fn gateway_key_rotation_needs_no_client_downtime() {
         "several rotations happened: keys {key_ids:?}"
     );
     assert!(sent >= 40, "requests all the while: {sent}");
+}
+
+#[tokio::test]
+async fn a_log_with_two_witnesses_is_followed_by_a_client_requiring_both() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut witnesses = Vec::new();
+    for seed in [51, 52] {
+        witnesses.push(witness(dir.path(), seed, vec![checkpoint_key()], 0).await);
+    }
+    let ledger = TestLedger::start_witnessed(&release(), &witnesses).await;
+    let trust = LedgerTrust::open(witnessed_config(
+        &ledger.url,
+        &state_path(&dir),
+        &witnesses,
+        2,
+    ))
+    .expect("open");
+    assert_eq!(trust.sync().await.expect("2 of 2 cosigned").tree_size, 4);
+    ledger
+        .append(&entry(cvm_launch(Measurement([0xee; 48])), &[1, 3]))
+        .await;
+    let report = trust.sync().await.expect("the append was witnessed too");
+    assert_eq!((report.tree_size, report.new_entries), (5, 1));
+}
+
+#[tokio::test]
+async fn a_checkpoint_without_enough_witness_cosignatures_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The second witness does not follow this log: it refuses to cosign.
+    let witnesses = vec![
+        witness(dir.path(), 51, vec![checkpoint_key()], 0).await,
+        witness(dir.path(), 52, vec![], 0).await,
+    ];
+    let ledger = TestLedger::start_witnessed(&release()[..2], &witnesses).await;
+    let one_of_two = witnessed_config(&ledger.url, &state_path(&dir), &witnesses, 1);
+    LedgerTrust::open(one_of_two)
+        .expect("open")
+        .sync()
+        .await
+        .expect("1 of 2 is enough for this client");
+    let saved = std::fs::read(state_path(&dir)).expect("state");
+
+    ledger.append(&release()[2]).await;
+    let trust = LedgerTrust::open(witnessed_config(
+        &ledger.url,
+        &state_path(&dir),
+        &witnesses,
+        2,
+    ))
+    .expect("open");
+    let error = trust.sync().await.expect_err("only one witness cosigned");
+    assert!(
+        matches!(
+            error,
+            LedgerTrustError::Checkpoint(WitnessPolicyError::NotEnoughCosignatures {
+                cosigned: 1,
+                threshold: 2,
+                ..
+            })
+        ),
+        "{error}"
+    );
+    assert_eq!(trust.tree_head().map(|head| head.head.tree_size), Some(2));
+    assert!(
+        MeasurementAuthority::check(&trust, &reported(MEASUREMENT, host_data())).is_err(),
+        "the unwitnessed launch is not trusted"
+    );
+    assert_eq!(std::fs::read(state_path(&dir)).expect("state"), saved);
+}
+
+#[tokio::test]
+async fn a_stale_checkpoint_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let two_days = 2 * 24 * 3600;
+    // Both witnesses' cosignatures are two days old, as the cosignatures of
+    // a checkpoint the log kept serving for two days would be.
+    let mut witnesses = Vec::new();
+    for seed in [51, 52] {
+        witnesses.push(witness(dir.path(), seed, vec![checkpoint_key()], two_days).await);
+    }
+    let ledger = TestLedger::start_witnessed(&release()[..2], &witnesses).await;
+    let mut lenient = witnessed_config(&ledger.url, &state_path(&dir), &witnesses, 2);
+    if let Some(witnessed) = &mut lenient.witnesses {
+        witnessed.policy.max_age = Duration::from_secs(3 * 24 * 3600);
+    }
+    LedgerTrust::open(lenient)
+        .expect("open")
+        .sync()
+        .await
+        .expect("within three days");
+    let saved = std::fs::read(state_path(&dir)).expect("state");
+
+    ledger.append(&release()[2]).await;
+    let trust = LedgerTrust::open(witnessed_config(
+        &ledger.url,
+        &state_path(&dir),
+        &witnesses,
+        2,
+    ))
+    .expect("open");
+    let error = trust.sync().await.expect_err("older than the default day");
+    assert!(
+        matches!(
+            error,
+            LedgerTrustError::Checkpoint(WitnessPolicyError::Stale { age_secs, .. })
+                if age_secs >= two_days
+        ),
+        "{error}"
+    );
+    assert_eq!(trust.tree_head().map(|head| head.head.tree_size), Some(2));
+    assert_eq!(std::fs::read(state_path(&dir)).expect("state"), saved);
 }

@@ -1,6 +1,6 @@
 //! Every party's whole network surface, seen from outside: each binary
-//! (`cloister-issuer`, `cloister-ledger`, `cloister-gateway`,
-//! `cloister-relay`, `cloister-host`) runs as its own process on loopback,
+//! (`cloister-issuer`, `cloister-ledger`, `cloister-witness`,
+//! `cloister-gateway`, `cloister-relay`, `cloister-host`) runs as its own process on loopback,
 //! and the test compares what it exposes with what its documentation lists.
 //!
 //! * Sockets: every listening TCP socket, bound UDP socket and listening
@@ -406,11 +406,13 @@ fn repo_root() -> PathBuf {
 }
 
 /// Every party started from its binary, each with the routes its
-/// documentation lists: `issuer/README.md`, `ledger/README.md`, the relay's
+/// documentation lists: `issuer/README.md`, `ledger/README.md`,
+/// `witness/README.md`, the relay's
 /// and the gateway's crate documentation and example configurations, the
 /// host's `[serve]` section of `cloister-host.example.toml`.
 fn start_parties(dir: &Path) -> Vec<Party> {
-    let [issuer, ledger, gateway, gateway_keys, relay, host] = std::array::from_fn(|_| free_addr());
+    let [issuer, ledger, witness, gateway, gateway_keys, relay, host] =
+        std::array::from_fn(|_| free_addr());
     let zeros = "0".repeat(64);
     let reviewers = repo_root().join("policies/ledger-reviewers.toml");
     let plugins = std::env::var_os("CLOISTER_PLUGIN_DIR")
@@ -457,6 +459,22 @@ fn start_parties(dir: &Path) -> Vec<Party> {
                     route("GET", format!("/v1/proof/inclusion?leaf_hash={zeros}"), 404),
                     route("GET", "/v1/proof/consistency?first=0&second=0", 200),
                 ]),
+            ),
+        ),
+        Party::spawn(
+            "cloister-witness",
+            dir,
+            &["serve"],
+            &format!(
+                "listen = \"{witness}\"\ndatabase = \"witness.redb\"\nkey = \"witness.key\"\n"
+            ),
+            listener(
+                witness,
+                vec![
+                    // No request: refused before any log is looked up.
+                    route("POST", "/add-checkpoint", 400),
+                    route("GET", "/healthz", 200),
+                ],
             ),
         ),
         Party::spawn(

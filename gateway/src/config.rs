@@ -68,37 +68,7 @@ pub struct KeyConfigSettings {
     /// Log each key in the transparency ledger before it is used (clients
     /// that trust a ledger use no other). Unset: keys rotate on schedule and
     /// someone else (a release) must log them.
-    pub ledger: Option<KeyLedgerSettings>,
-}
-
-/// Where and as whom the gateway logs its keys (see [`crate::KeyPublisher`]).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KeyLedgerSettings {
-    /// The ledger's base URL.
-    pub url: String,
-    /// The publisher's Ed25519 key file (64 hex digits; `cloister-ledger
-    /// keygen` makes one). The ledger's policy must list its public key as
-    /// a publisher of `ohttp_key_config`.
-    pub publisher_key_file: PathBuf,
-    /// Name recorded with each logged key.
-    #[serde(default = "default_publisher_name")]
-    pub publisher_name: String,
-    /// The log's public key (hex); with it, each logged key is proven included.
-    #[serde(default)]
-    pub log_key: Option<cloister_ledger_verify::entry::PublicKeyBytes>,
-    /// How long before its rotation the next key is prepared and logged, in
-    /// seconds: time for the ledger to be down without delaying the rotation.
-    #[serde(default = "default_lead_secs")]
-    pub lead_secs: u64,
-}
-
-fn default_publisher_name() -> String {
-    "gateway".into()
-}
-
-fn default_lead_secs() -> u64 {
-    6 * 3600
+    pub ledger: Option<cloister_ledger_verify::publish::PublisherSettings>,
 }
 
 impl Default for KeyConfigSettings {

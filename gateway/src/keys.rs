@@ -6,10 +6,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use cloister_ohttp_keys::{KeyRing, KeyRingError};
+use cloister_ledger_verify::HexBytes;
+use cloister_ledger_verify::entry::{KeyWindow, Subject};
+use cloister_ledger_verify::publish::KeyPublisher;
+use cloister_ohttp_keys::{KeyRing, KeyRingError, RotationPolicy};
 use cloister_wire::unix_now;
-
-use crate::publish::{KeyPublisher, key_window};
 
 /// The gateway's key ring behind a lock, saved to the key file on every change.
 #[derive(Debug)]
@@ -79,7 +80,7 @@ impl KeyService {
             )
         });
         if let Err(error) = publisher
-            .ensure_logged(&current, key_window(since, policy))
+            .ensure_logged(key_subject(&current, key_window(since, policy)))
             .await
         {
             tracing::warn!(%error, "could not log the current OHTTP key");
@@ -95,10 +96,15 @@ impl KeyService {
         });
         let next_is_logged = match next {
             Some((config, activates_at)) => match publisher
-                .ensure_logged(&config, key_window(activates_at, policy))
+                .ensure_logged(key_subject(&config, key_window(activates_at, policy)))
                 .await
             {
-                Ok(()) => true,
+                Ok(appended) => {
+                    if appended {
+                        tracing::info!(activates_at, "logged the next OHTTP key");
+                    }
+                    true
+                }
                 Err(error) => {
                     tracing::warn!(%error, "could not log the next OHTTP key; rotation waits for it");
                     false
@@ -130,6 +136,30 @@ impl KeyService {
                 ring.cache_lifetime(now_unix).min(self.max_cache),
             )
         })
+    }
+}
+
+/// The entry logging the key configuration `config` with `window`.
+fn key_subject(config: &[u8], window: KeyWindow) -> Subject {
+    Subject::OhttpKeyConfig {
+        key_id: config.first().copied().unwrap_or_default(),
+        digest: HexBytes(cloister_ohttp_keys::key_config_digest(config)),
+        window,
+    }
+}
+
+/// The window a key is logged with when it becomes current at
+/// `activates_at`: its rotation period, its overlap, and one more period of
+/// slack, so that a rotation delayed by an unreachable ledger does not stop
+/// clients at once.
+#[must_use]
+pub fn key_window(activates_at: u64, policy: RotationPolicy) -> KeyWindow {
+    let period = policy.rotate_every.as_secs().max(1);
+    KeyWindow {
+        not_before: activates_at,
+        not_after: activates_at
+            .saturating_add(period.saturating_mul(2))
+            .saturating_add(policy.overlap.as_secs()),
     }
 }
 

@@ -96,20 +96,17 @@ pub mod fuzzing;
 mod keys;
 mod metrics;
 mod pipeline;
-mod publish;
 mod replay;
 mod router;
 mod server;
 mod token;
 
 pub use config::{
-    GatewayConfig, IssuerSettings, KeyConfigSettings, KeyLedgerSettings, ReplaySettings,
-    RouterSettings, TokenSettings,
+    GatewayConfig, IssuerSettings, KeyConfigSettings, ReplaySettings, RouterSettings, TokenSettings,
 };
-pub use keys::{KeyService, spawn_key_maintenance, spawn_published_key_maintenance};
+pub use keys::{KeyService, key_window, spawn_key_maintenance, spawn_published_key_maintenance};
 pub use metrics::{Metrics, Rejection};
 pub use pipeline::{Decapsulated, Gateway, GatewayResponse, OuterError, decapsulate_and_parse};
-pub use publish::{KeyPublisher, PublishError, key_window};
 pub use replay::{ReplayGuard, ReplayVerdict};
 pub use router::{EchoRouter, HttpForwardRouter, RouteError, Router};
 pub use server::{serve, serve_key_configs};

@@ -7,10 +7,11 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use cloister_gateway::{
-    ConfiguredRedeemer, Gateway, GatewayConfig, HttpForwardRouter, IssuerSettings, KeyPublisher,
-    KeyService, Metrics, NoRedeemer, PrivacyPassRedeemer, ReplayGuard, serve, serve_key_configs,
+    ConfiguredRedeemer, Gateway, GatewayConfig, HttpForwardRouter, IssuerSettings, KeyService,
+    Metrics, NoRedeemer, PrivacyPassRedeemer, ReplayGuard, serve, serve_key_configs,
     spawn_key_maintenance, spawn_published_key_maintenance,
 };
+use cloister_ledger_verify::publish::KeyPublisher;
 use cloister_ohttp_keys::KeyRing;
 use cloister_wire::unix_now;
 use tracing_subscriber::EnvFilter;
@@ -113,14 +114,8 @@ async fn main() -> anyhow::Result<()> {
     let check_every = Duration::from_secs(settings.check_every_secs.max(1));
     match &settings.ledger {
         Some(ledger) => {
-            let publisher = KeyPublisher::new(
-                &ledger.url,
-                &ledger.publisher_key_file,
-                &ledger.publisher_name,
-                ledger.log_key,
-                Duration::from_secs(30),
-            )
-            .context("[keys.ledger]")?;
+            let publisher =
+                KeyPublisher::new(ledger, Duration::from_secs(30)).context("[keys.ledger]")?;
             tracing::info!(ledger = %ledger.url, publisher = %publisher.public_key(), "logging every OHTTP key before use");
             spawn_published_key_maintenance(
                 Arc::clone(&keys),

@@ -37,10 +37,13 @@
 //!   API (async, reqwest), with the network halves of the checks above:
 //!   moving a [`client::LogVerifier`] to the latest head and proving an
 //!   entry included under it.
+//! * `publish` (feature `http`): `KeyPublisher`, with which the gateway and
+//!   the issuer log their own keys before using them.
 //!
 //! # Cargo features
 //!
-//! * `http` (off): the `remote` module, adding `reqwest` and `serde_json`.
+//! * `http` (off): the `remote` and `publish` modules, adding `reqwest`,
+//!   `serde_json` and `zeroize`.
 //!   Without it the crate depends only on `sha2`, `ed25519-dalek`, `serde`,
 //!   `hex`, `base64` and `thiserror`.
 //!
@@ -111,6 +114,8 @@ mod encoding;
 pub mod entry;
 pub mod merkle;
 pub mod note;
+#[cfg(feature = "http")]
+pub mod publish;
 #[cfg(feature = "http")]
 pub mod remote;
 pub mod review;

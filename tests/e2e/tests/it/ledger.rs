@@ -12,9 +12,7 @@ use cloister_client::ledger::{
 use cloister_client::tokens::{IssuanceError, IssuerKeyCheck, TokenWallet};
 use cloister_client::{Client, ClientConfig, InnerRequest};
 use cloister_client::{ClientError, KeyConsistency};
-use cloister_gateway::{
-    EchoRouter, GatewayConfig, KeyPublisher, NoRedeemer, spawn_published_key_maintenance,
-};
+use cloister_gateway::{EchoRouter, GatewayConfig, NoRedeemer, spawn_published_key_maintenance};
 use cloister_ledger::Ledger;
 use cloister_ledger_server::{WitnessConfig, Witnesses};
 use cloister_ledger_verify::HexBytes;
@@ -25,6 +23,7 @@ use cloister_ledger_verify::entry::{
     Subject,
 };
 use cloister_ledger_verify::note::VerifierKey;
+use cloister_ledger_verify::publish::{KeyPublisher, PublisherSettings};
 use cloister_ledger_verify::review::{KeyKind, Publisher, Reviewer, ReviewerPolicy};
 use cloister_ohttp_keys::KeyRing;
 use cloister_relay::RelayConfig;
@@ -844,10 +843,13 @@ async fn gateway_key_rotation_needs_no_client_downtime() {
     )
     .expect("key file");
     let publisher = KeyPublisher::new(
-        &ledger.url,
-        &publisher_key,
-        "gateway",
-        Some(HexBytes(key(LOG_KEY_SEED).verifying_key().to_bytes())),
+        &PublisherSettings {
+            url: ledger.url.clone(),
+            publisher_key_file: publisher_key,
+            publisher_name: "gateway".into(),
+            log_key: Some(HexBytes(key(LOG_KEY_SEED).verifying_key().to_bytes())),
+            lead_secs: 1,
+        },
         Duration::from_secs(5),
     )
     .expect("publisher");

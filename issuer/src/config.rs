@@ -39,6 +39,11 @@ pub struct KeyConfig {
     pub lifetime_secs: u64,
     /// How often the rotation task checks whether a new key is due.
     pub check_interval_secs: u64,
+    /// Log each key in the transparency ledger before publishing it
+    /// (clients that trust a ledger request tokens under no other key);
+    /// each successor is then made `lead_secs` ahead. Unset: keys are
+    /// published as they are made, and a release must log them.
+    pub ledger: Option<cloister_ledger_verify::publish::PublisherSettings>,
 }
 
 /// How many tokens an account may obtain per fixed time window.
@@ -71,6 +76,7 @@ impl Default for KeyConfig {
         Self {
             lifetime_secs: 7 * 24 * 3600,
             check_interval_secs: 60,
+            ledger: None,
         }
     }
 }

@@ -3,8 +3,11 @@
 //! Each key is a PKCS#8 PEM file `<not_before>.pem` in the key directory;
 //! its tokens are valid from `not_before` until `not_before + lifetime`.
 //! Issuance uses the newest key already valid. Once the newest key is half
-//! way through its lifetime a successor is generated, so every token issued
-//! has at least half a lifetime left. Expired keys are deleted.
+//! way through its lifetime a successor takes over, so every token issued
+//! has at least half a lifetime left. With a lead ([`KeyRing::with_lead`]),
+//! the successor is generated that long before it takes over, valid only
+//! from then: time to log it in the ledger before any client may use it.
+//! Expired keys are deleted.
 
 use std::fs;
 use std::io;
@@ -51,6 +54,8 @@ pub struct RingKey {
 pub struct KeyRing {
     dir: PathBuf,
     lifetime: u64,
+    /// How long before it takes over a successor is generated.
+    lead: u64,
     keys: Vec<RingKey>,
 }
 
@@ -88,10 +93,24 @@ impl KeyRing {
         let mut ring = Self {
             dir: dir.to_owned(),
             lifetime: lifetime.max(2),
+            lead: 0,
             keys,
         };
         ring.rotate(now)?;
         Ok(ring)
+    }
+
+    /// Generates each successor `lead` seconds (at most half a lifetime)
+    /// before it takes over.
+    #[must_use]
+    pub fn with_lead(mut self, lead: u64) -> Self {
+        self.lead = lead.min(self.lifetime / 2);
+        self
+    }
+
+    /// The key lifetime in seconds.
+    pub fn lifetime(&self) -> u64 {
+        self.lifetime
     }
 
     fn expires(&self, key: &RingKey) -> u64 {
@@ -112,12 +131,14 @@ impl KeyRing {
             fs::remove_file(&path).map_err(io_error(&path))?;
             changed = true;
         }
-        let due = match self.keys.last() {
-            None => true,
-            Some(newest) => now >= newest.not_before.saturating_add(self.lifetime / 2),
+        // When the newest key hands over: half way through its life.
+        let takes_over = match self.keys.last() {
+            None => now,
+            Some(newest) => newest.not_before.saturating_add(self.lifetime / 2),
         };
-        if due && self.keys.last().is_none_or(|k| k.not_before < now) {
-            self.add_key(now)?;
+        let newest_starts = self.keys.last().map(|k| k.not_before);
+        if now.saturating_add(self.lead) >= takes_over && newest_starts.is_none_or(|s| s < now) {
+            self.add_key(takes_over.max(now))?;
             changed = true;
         }
         Ok(changed)
@@ -127,9 +148,9 @@ impl KeyRing {
         self.dir.join(format!("{not_before}.pem"))
     }
 
-    /// Generates a key valid from `now` whose truncated key id differs from
-    /// every live key's (the issuer picks keys by that byte).
-    fn add_key(&mut self, now: u64) -> Result<(), KeyRingError> {
+    /// Generates a key valid from `not_before` whose truncated key id
+    /// differs from every live key's (the issuer picks keys by that byte).
+    fn add_key(&mut self, not_before: u64) -> Result<(), KeyRingError> {
         let secret = loop {
             let candidate = IssuerSecretKey::generate().map_err(KeyRingError::Generate)?;
             let byte = candidate.public_key().truncated_key_id();
@@ -142,13 +163,10 @@ impl KeyRing {
             }
         };
         let pem = secret.to_pem().map_err(KeyRingError::Generate)?;
-        let path = self.key_path(now);
+        let path = self.key_path(not_before);
         write_private(&path, &pem).map_err(io_error(&path))?;
-        tracing::info!(key_id = %hex::encode(secret.public_key().key_id()), not_before = now, "new issuer key");
-        self.keys.push(RingKey {
-            secret,
-            not_before: now,
-        });
+        tracing::info!(key_id = %hex::encode(secret.public_key().key_id()), not_before, "new issuer key");
+        self.keys.push(RingKey { secret, not_before });
         Ok(())
     }
 
@@ -217,6 +235,21 @@ mod tests {
             "expired key file deleted"
         );
         assert_eq!(ring.signing_keys(1_100).len(), 2);
+    }
+
+    #[test]
+    fn with_a_lead_the_successor_is_made_ahead_and_signs_only_from_its_start() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut ring = KeyRing::open(dir.path(), 100, 1_000)
+            .expect("open")
+            .with_lead(20);
+        assert!(!ring.rotate(1_029).expect("rotate"), "not within the lead");
+        assert!(ring.rotate(1_030).expect("rotate"), "made ahead");
+        let not_befores: Vec<_> = ring.published().iter().map(|k| k.not_before).collect();
+        assert_eq!(not_befores, [Some(1_000), Some(1_050)]);
+        assert_eq!(ring.signing_keys(1_049).len(), 1, "not before its start");
+        assert_eq!(ring.signing_keys(1_050).len(), 2);
+        assert!(!ring.rotate(1_040).expect("rotate"), "made once");
     }
 
     #[test]

@@ -9,7 +9,8 @@ use clap::{Parser, Subcommand};
 use cloister_issuer::accounts::Accounts;
 use cloister_issuer::config::Config;
 use cloister_issuer::keyring::KeyRing;
-use cloister_issuer::server::{IssuerState, rotate_keys, router, system_clock};
+use cloister_issuer::server::{IssuerState, publish_keys, rotate_keys, router, system_clock};
+use cloister_ledger_verify::publish::KeyPublisher;
 use ed25519_dalek::SigningKey;
 
 /// Cloister's Privacy Pass issuer (RFC 9578 token type 0x0002).
@@ -86,11 +87,31 @@ async fn serve(config_path: Option<PathBuf>) -> anyhow::Result<()> {
     };
     let clock = system_clock();
     let ring = KeyRing::open(&config.key_dir, config.keys.lifetime_secs, clock())
-        .context("opening the issuer key directory")?;
+        .context("opening the issuer key directory")?
+        .with_lead(
+            config
+                .keys
+                .ledger
+                .as_ref()
+                .map_or(0, |ledger| ledger.lead_secs),
+        );
+    let publisher = config
+        .keys
+        .ledger
+        .as_ref()
+        .map(|ledger| KeyPublisher::new(ledger, Duration::from_secs(30)))
+        .transpose()
+        .context("[keys.ledger]")?
+        .map(Arc::new);
     let listen = config.listen;
     let check_every = Duration::from_secs(config.keys.check_interval_secs.max(1));
     tracing::info!(%listen, accounts = accounts.len(), issuer_name = %config.issuer_name, "starting issuer");
-    let state = Arc::new(IssuerState::new(config, accounts, ring, clock));
+    let mut state = IssuerState::new(config, accounts, ring, clock);
+    if let Some(publisher) = &publisher {
+        tracing::info!(publisher = %publisher.public_key(), "publishing only issuer keys logged in the ledger");
+        state = state.publishing_only_logged_keys();
+    }
+    let state = Arc::new(state);
 
     let rotation_state = Arc::clone(&state);
     tokio::spawn(async move {
@@ -98,11 +119,21 @@ async fn serve(config_path: Option<PathBuf>) -> anyhow::Result<()> {
         loop {
             tick.tick().await;
             let state = Arc::clone(&rotation_state);
-            match tokio::task::spawn_blocking(move || rotate_keys(&state)).await {
+            let rotating = Arc::clone(&state);
+            match tokio::task::spawn_blocking(move || rotate_keys(&rotating)).await {
                 Ok(Ok(true)) => tracing::info!("issuer keys rotated"),
                 Ok(Ok(false)) => {}
                 Ok(Err(e)) => tracing::error!(error = %e, "key rotation failed"),
                 Err(e) => tracing::error!(error = %e, "key rotation task panicked"),
+            }
+            if let Some(publisher) = &publisher {
+                match publish_keys(&state, publisher).await {
+                    Ok(0) => {}
+                    Ok(logged) => tracing::info!(logged, "issuer keys logged in the ledger"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not log issuer keys; unlogged keys stay unpublished")
+                    }
+                }
             }
         }
     });

@@ -2,6 +2,7 @@
 //! aggregate `/metrics`. Handlers never log request bodies or headers:
 //! token requests and responses are token material.
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use axum::Router;
@@ -10,12 +11,16 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use cloister_ledger_verify::HexBytes;
+use cloister_ledger_verify::entry::{KeyWindow, Subject};
+use cloister_ledger_verify::publish::{KeyPublisher, PublishError};
 use cloister_metrics::{Counter, ErrorKind, Gauge, ServerMetrics};
 use cloister_privacypass::account::{
     ACCOUNT_HEADER, AccountAuth, SIGNATURE_HEADER, TIMESTAMP_HEADER,
 };
 use cloister_privacypass::directory::{
-    DIRECTORY_MEDIA_TYPE, DIRECTORY_PATH, TOKEN_REQUEST_MEDIA_TYPE, TOKEN_RESPONSE_MEDIA_TYPE,
+    DIRECTORY_MEDIA_TYPE, DIRECTORY_PATH, PublishedKey, TOKEN_REQUEST_MEDIA_TYPE,
+    TOKEN_RESPONSE_MEDIA_TYPE,
 };
 use cloister_privacypass::{IssuerDirectory, TokenRequest, issue};
 
@@ -110,6 +115,8 @@ pub struct IssuerState {
     pub metrics: Metrics,
     /// Time source.
     pub clock: Clock,
+    /// With a ledger: the `token_key_id`s it holds, the only keys published.
+    logged: RwLock<Option<BTreeSet<[u8; 32]>>>,
 }
 
 impl IssuerState {
@@ -128,6 +135,27 @@ impl IssuerState {
             limiter: Mutex::new(limiter),
             metrics,
             clock,
+            logged: RwLock::new(None),
+        }
+    }
+
+    /// Publishes only keys [`publish_keys`] has logged in the ledger, from
+    /// now on: a client that trusts the ledger would refuse any other.
+    #[must_use]
+    pub fn publishing_only_logged_keys(self) -> Self {
+        *self.logged.write().unwrap_or_else(PoisonError::into_inner) = Some(BTreeSet::new());
+        self
+    }
+
+    /// The keys the directory lists: every live key, or with a ledger, the logged ones.
+    fn published(&self) -> Vec<PublishedKey> {
+        let keys = self.ring().published();
+        match &*self.logged.read().unwrap_or_else(PoisonError::into_inner) {
+            None => keys,
+            Some(logged) => keys
+                .into_iter()
+                .filter(|published| logged.contains(published.key.key_id()))
+                .collect(),
         }
     }
 
@@ -145,6 +173,41 @@ pub fn rotate_keys(state: &IssuerState) -> Result<bool, crate::keyring::KeyRingE
     rotated
 }
 
+/// Logs every live key (with its window, from its not-before for the key
+/// lifetime) that the ledger does not hold yet, and marks it publishable.
+/// Returns how many keys were logged just now.
+///
+/// # Errors
+/// The first key the ledger could not take; keys before it stay published.
+pub async fn publish_keys(
+    state: &IssuerState,
+    publisher: &KeyPublisher,
+) -> Result<usize, PublishError> {
+    let (keys, lifetime) = {
+        let ring = state.ring();
+        (ring.published(), ring.lifetime())
+    };
+    let mut appended = 0;
+    for published in keys {
+        let Some(not_before) = published.not_before else {
+            continue;
+        };
+        let token_key_id = *published.key.key_id();
+        let subject = Subject::IssuerKey {
+            token_key_id: HexBytes(token_key_id),
+            window: KeyWindow {
+                not_before,
+                not_after: not_before.saturating_add(lifetime),
+            },
+        };
+        appended += usize::from(publisher.ensure_logged(subject).await?);
+        if let Some(logged) = &mut *state.logged.write().unwrap_or_else(PoisonError::into_inner) {
+            logged.insert(token_key_id);
+        }
+    }
+    Ok(appended)
+}
+
 /// The issuer's HTTP routes, `/metrics` included.
 pub fn router(state: Arc<IssuerState>) -> Router {
     let metrics = Arc::clone(&state.metrics.server);
@@ -160,7 +223,7 @@ pub fn router(state: Arc<IssuerState>) -> Router {
 }
 
 async fn directory(State(state): State<Arc<IssuerState>>) -> Response {
-    let document = IssuerDirectory::new(&state.config.request_uri, &state.ring().published());
+    let document = IssuerDirectory::new(&state.config.request_uri, &state.published());
     (
         [
             (

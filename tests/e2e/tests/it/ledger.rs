@@ -1018,3 +1018,79 @@ async fn a_stale_checkpoint_is_refused() {
     assert_eq!(trust.tree_head().map(|head| head.head.tree_size), Some(2));
     assert_eq!(std::fs::read(state_path(&dir)).expect("state"), saved);
 }
+
+/// The issuer lists a key in its directory only once the ledger holds it,
+/// logged under its publisher key; a client that trusts the ledger then
+/// obtains tokens under it.
+#[tokio::test]
+async fn an_issuer_publishes_only_keys_the_ledger_holds() {
+    const ISSUER_PUBLISHER_SEED: u8 = 61;
+    let mut ledger_policy = policy(2, &[1, 2, 3]);
+    ledger_policy.publishers.push(Publisher {
+        name: "issuer".into(),
+        public_key: HexBytes(key(ISSUER_PUBLISHER_SEED).verifying_key().to_bytes()),
+        publishes: KeyKind::IssuerKey,
+    });
+    let ledger = TestLedger::start_with(LOG_KEY_SEED, ledger_policy, &[]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let publisher_key = dir.path().join("issuer-publisher.key");
+    std::fs::write(
+        &publisher_key,
+        hex::encode(key(ISSUER_PUBLISHER_SEED).to_bytes()),
+    )
+    .expect("key file");
+    let publisher = KeyPublisher::new(
+        &PublisherSettings {
+            url: ledger.url.clone(),
+            publisher_key_file: publisher_key,
+            publisher_name: "issuer".into(),
+            log_key: Some(HexBytes(key(LOG_KEY_SEED).verifying_key().to_bytes())),
+            lead_secs: 60,
+        },
+        Duration::from_secs(5),
+    )
+    .expect("publisher");
+    let issuer =
+        crate::common::Issuer::start_with(100, |state| state.publishing_only_logged_keys()).await;
+    let listed = |directory: cloister_privacypass::IssuerDirectory| {
+        directory.blind_rsa_keys().expect("keys").len()
+    };
+    assert_eq!(
+        listed(issuer.client().directory().await.expect("directory")),
+        0,
+        "nothing published before it is logged"
+    );
+
+    assert_eq!(
+        cloister_issuer::server::publish_keys(&issuer.state, &publisher)
+            .await
+            .expect("logged"),
+        1
+    );
+    assert_eq!(
+        cloister_issuer::server::publish_keys(&issuer.state, &publisher)
+            .await
+            .expect("logged once"),
+        0
+    );
+    assert_eq!(
+        listed(issuer.client().directory().await.expect("directory")),
+        1
+    );
+
+    let trust = Arc::new(LedgerTrust::open(config(&ledger.url, &state_path(&dir))).expect("open"));
+    trust.sync().await.expect("sync");
+    let wallet_dir = tempfile::tempdir().expect("tempdir");
+    let wallet = TokenWallet::open(
+        wallet_dir.path(),
+        &issuer.settings().challenge().expect("challenge"),
+    )
+    .expect("wallet");
+    let fetched = issuer
+        .client()
+        .with_key_check(trust as Arc<dyn IssuerKeyCheck>)
+        .fetch(&issuer.account, &wallet, 2)
+        .await
+        .expect("tokens under the logged key");
+    assert_eq!(fetched, 2);
+}

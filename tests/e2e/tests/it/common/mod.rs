@@ -18,12 +18,22 @@ pub struct Issuer {
     pub url: String,
     /// The registered account.
     pub account: AccountKey,
+    /// Its shared state (keys, limits, metrics).
+    pub state: Arc<IssuerState>,
     _keys: tempfile::TempDir,
 }
 
 impl Issuer {
     /// An issuer allowing `tokens_per_window` tokens per hour per account.
     pub async fn start(tokens_per_window: u32) -> Self {
+        Self::start_with(tokens_per_window, |state| state).await
+    }
+
+    /// As [`Issuer::start`], its state first passed through `adjust`.
+    pub async fn start_with(
+        tokens_per_window: u32,
+        adjust: impl FnOnce(IssuerState) -> IssuerState,
+    ) -> Self {
         let account = AccountKey::generate("alice").unwrap_or_else(|e| panic!("account: {e}"));
         let accounts = Accounts::from_toml(&account.issuer_entry())
             .unwrap_or_else(|e| panic!("accounts: {e}"));
@@ -45,11 +55,13 @@ impl Issuer {
         let clock = system_clock();
         let ring = KeyRing::open(keys.path(), config.keys.lifetime_secs, clock())
             .unwrap_or_else(|e| panic!("keys: {e}"));
-        let state = Arc::new(IssuerState::new(config, accounts, ring, clock));
-        tokio::spawn(async move { axum::serve(listener, router(state)).await });
+        let state = Arc::new(adjust(IssuerState::new(config, accounts, ring, clock)));
+        let served = Arc::clone(&state);
+        tokio::spawn(async move { axum::serve(listener, router(served)).await });
         Self {
             url: format!("http://{addr}"),
             account,
+            state,
             _keys: keys,
         }
     }

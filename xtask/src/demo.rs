@@ -50,6 +50,21 @@ struct DemoLedger {
     policy_path: PathBuf,
     config_path: PathBuf,
     log_public_key: String,
+    gateway_publisher_key: PathBuf,
+    issuer_publisher_key: PathBuf,
+}
+
+impl DemoLedger {
+    /// The `[keys.ledger]` table with which a party logs its keys in the
+    /// demo ledger before using them.
+    fn key_publishing(&self, publisher_key: &Path, name: &str) -> String {
+        format!(
+            "\n[keys.ledger]\nurl = \"http://127.0.0.1:7400\"\npublisher_key_file = {:?}\n\
+             publisher_name = {name:?}\nlog_key = \"{}\"\nlead_secs = 3600\n",
+            publisher_key.display().to_string(),
+            self.log_public_key
+        )
+    }
 }
 
 /// The demo ledger's origin, set in its configuration and pinned by the witnesses and the client.
@@ -304,9 +319,10 @@ pub(crate) fn run_demo(root: &Path) -> Result<()> {
     write(
         &issuer_config,
         &format!(
-            "key_dir = {:?}\naccounts_file = {:?}\n",
+            "key_dir = {:?}\naccounts_file = {:?}\n{}",
             demo.join("issuer-keys").display().to_string(),
-            accounts.display().to_string()
+            accounts.display().to_string(),
+            ledger.key_publishing(&ledger.issuer_publisher_key, "demo-issuer"),
         ),
     )?;
     parties.start(
@@ -322,10 +338,11 @@ pub(crate) fn run_demo(root: &Path) -> Result<()> {
     write(
         &gateway_config,
         &format!(
-            "[keys]\nfile = {:?}\n\n[tokens]\nrequire = true\n\n[tokens.issuer]\n\
+            "[keys]\nfile = {:?}\n{}\n[tokens]\nrequire = true\n\n[tokens.issuer]\n\
              directory_url = \"http://127.0.0.1:7300/.well-known/private-token-issuer-directory\"\n\
              issuer_name = \"issuer.cloister.localhost\"\norigin = \"gateway.cloister.localhost\"\n",
-            demo.join("gateway-keys.json").display().to_string()
+            demo.join("gateway-keys.json").display().to_string(),
+            ledger.key_publishing(&ledger.gateway_publisher_key, "demo-gateway"),
         ),
     )?;
     parties.start(

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use cloister_ledger::keys;
 use cloister_ledger_verify::HexBytes;
 use cloister_ledger_verify::entry::PublicKeyBytes;
-use cloister_ledger_verify::review::{Reviewer, ReviewerPolicy};
+use cloister_ledger_verify::review::{KeyKind, Publisher, Reviewer, ReviewerPolicy};
 use serde::Serialize;
 
 use crate::ReleaseError;
@@ -28,6 +28,10 @@ pub struct DemoLedger {
     pub config_path: PathBuf,
     /// The demo log's public key, for clients to pin.
     pub log_public_key: PublicKeyBytes,
+    /// The gateway's publisher key file (it logs its OHTTP keys with it).
+    pub gateway_publisher_key: PathBuf,
+    /// The issuer's publisher key file (it logs its token keys with it).
+    pub issuer_publisher_key: PathBuf,
 }
 
 fn write(path: &Path, text: &str) -> Result<(), ReleaseError> {
@@ -74,10 +78,22 @@ pub fn demo_reviewers(dir: &Path) -> Result<DemoLedger, ReleaseError> {
         });
         reviewer_keys.push(path);
     }
+    let publisher = |name: &str, publishes| {
+        let path = dir.join("reviewers").join(format!("{name}-publisher.key"));
+        let key = key_file(&path)?;
+        let publisher = Publisher {
+            name: name.into(),
+            public_key: HexBytes(key.verifying_key().to_bytes()),
+            publishes,
+        };
+        Ok::<_, ReleaseError>((publisher, path))
+    };
+    let (gateway, gateway_publisher_key) = publisher("demo-gateway", KeyKind::OhttpKeyConfig)?;
+    let (issuer, issuer_publisher_key) = publisher("demo-issuer", KeyKind::IssuerKey)?;
     let policy = ReviewerPolicy {
         threshold: DEMO_THRESHOLD,
         reviewers,
-        publishers: Vec::new(),
+        publishers: vec![gateway, issuer],
     };
     policy.validate()?;
     let policy_path = dir.join("ledger-reviewers.toml");
@@ -118,5 +134,7 @@ pub fn demo_reviewers(dir: &Path) -> Result<DemoLedger, ReleaseError> {
         policy_path,
         config_path,
         log_public_key: HexBytes(log_key.verifying_key().to_bytes()),
+        gateway_publisher_key,
+        issuer_publisher_key,
     })
 }

@@ -197,6 +197,10 @@ struct TrustState {
     tree_head: Option<SignedTreeHead>,
     /// How many entries, from index 0, have been verified.
     verified_entries: u64,
+    /// When the accepted head was last known current: when the threshold of
+    /// witnesses had cosigned its checkpoint, or without witnesses, the sync's own time.
+    #[serde(default)]
+    seen_at: Option<u64>,
     /// Logged releases and revocations.
     releases: ReleaseBook,
     /// Logged OHTTP key configurations and their windows.
@@ -213,6 +217,7 @@ impl TrustState {
             reviewer_policy: config.reviewer_policy.clone(),
             tree_head,
             verified_entries: 0,
+            seen_at: None,
             releases: ReleaseBook::default(),
             ohttp_keys: KeyBook::default(),
             issuer_keys: KeyBook::default(),
@@ -415,14 +420,20 @@ impl LedgerTrust {
         let _one_at_a_time = self.syncing.lock().await;
         let mut next = self.snapshot();
         let mut verifier = LogVerifier::new(self.config.log_key.as_bytes(), next.tree_head)?;
-        let head = match &self.config.witnesses {
+        let (head, seen_at) = match &self.config.witnesses {
             Some(witnesses) => {
-                let offered = witnesses
+                let (offered, cosigned_at) = witnesses
                     .witnessed_head(&self.ledger, &self.config.log_key)
                     .await?;
-                self.ledger.move_to(&mut verifier, offered).await?
+                (
+                    self.ledger.move_to(&mut verifier, offered).await?,
+                    cosigned_at,
+                )
             }
-            None => self.ledger.update_tree_head(&mut verifier).await?,
+            None => (
+                self.ledger.update_tree_head(&mut verifier).await?,
+                unix_now(),
+            ),
         };
         let tree_size = head.head.tree_size;
         let mut report = SyncReport {
@@ -437,6 +448,7 @@ impl LedgerTrust {
         }
         next.verified_entries = next.verified_entries.max(tree_size);
         next.tree_head = Some(head);
+        next.seen_at = Some(seen_at);
         next.save(&self.config.state_path)?;
         *self
             .state
@@ -485,6 +497,14 @@ impl LedgerTrust {
         }
         state.record(&entry.body.subject, index);
         Ok(true)
+    }
+
+    /// The oldest view releases are judged on: the witnesses' limit, or a day.
+    fn max_view_age(&self) -> Duration {
+        self.config
+            .witnesses
+            .as_ref()
+            .map_or(DEFAULT_MAX_AGE, |witnesses| witnesses.policy.max_age)
     }
 
     fn snapshot(&self) -> TrustState {
@@ -569,6 +589,15 @@ impl MeasurementAuthority for LedgerTrust {
             ));
         }
         let now = unix_now();
+        // A view older than this may miss a revocation or a newer release.
+        let max_age = self.max_view_age().as_secs();
+        let age = now.saturating_sub(state.seen_at.unwrap_or(0));
+        if age > max_age {
+            return Err(AuthorityRejection::Unavailable(format!(
+                "the ledger view was last confirmed {age} s ago, longer than the {max_age} s \
+                 allowed; it must be synced"
+            )));
+        }
         let current: Vec<LaunchFacts> = state.releases.current(now).map(launch_of).collect();
         let Err(rejection) = launch.check_released(&current) else {
             return Ok(());

@@ -75,12 +75,13 @@ impl WitnessedCheckpoints {
     }
 
     /// The ledger's tree head, fetched only once its checkpoint satisfied the
-    /// policy, and only if it is that checkpoint's tree (same size, same root).
+    /// policy, and only if it is that checkpoint's tree (same size, same
+    /// root), with the time by which the threshold of witnesses had cosigned it.
     pub(super) async fn witnessed_head(
         &self,
         ledger: &LedgerClient,
         log_key: &PublicKeyBytes,
-    ) -> Result<SignedTreeHead, LedgerTrustError> {
+    ) -> Result<(SignedTreeHead, u64), LedgerTrustError> {
         let checkpoint_key = self.log_key(log_key)?;
         let mut attempt = 0;
         loop {
@@ -98,7 +99,7 @@ impl WitnessedCheckpoints {
                     witnesses = ?witnessed.witnesses,
                     "checkpoint witnessed"
                 );
-                return Ok(head);
+                return Ok((head, witnessed.confirmed_at));
             }
             attempt += 1;
             // A head of the witnessed size with another root is a second

@@ -299,6 +299,9 @@ pub struct Witnessed<'a> {
     pub checkpoint: &'a Checkpoint,
     /// The timestamp of the newest valid cosignature (POSIX seconds).
     pub cosigned_at: u64,
+    /// The oldest of the counted cosignatures: by then the threshold of
+    /// witnesses had all seen this checkpoint (what its age is measured by).
+    pub confirmed_at: u64,
     /// The pinned witnesses whose valid cosignatures were counted.
     pub witnesses: Vec<&'a str>,
 }
@@ -384,6 +387,7 @@ impl WitnessPolicy {
         Ok(Witnessed {
             checkpoint,
             cosigned_at: counted.first().map_or(0, |(timestamp, _)| *timestamp),
+            confirmed_at: oldest_counted,
             witnesses: counted.iter().map(|(_, name)| *name).collect(),
         })
     }

@@ -1094,3 +1094,36 @@ async fn an_issuer_publishes_only_keys_the_ledger_holds() {
         .expect("tokens under the logged key");
     assert_eq!(fetched, 2);
 }
+
+/// A client that cannot reach the ledger keeps the view of its last sync,
+/// but judges no host on it once it is older than the age limit (a day):
+/// a log that hides from it a revocation or a newer release gains nothing
+/// by staying unreachable.
+#[tokio::test]
+async fn releases_are_not_judged_on_a_stale_view() {
+    let ledger = TestLedger::start(LOG_KEY_SEED, &release()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    LedgerTrust::open(config(&ledger.url, &state_path(&dir)))
+        .expect("open")
+        .sync()
+        .await
+        .expect("sync");
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(state_path(&dir)).expect("state")).expect("json");
+    state["seen_at"] = serde_json::json!(now() - 2 * DAY);
+    std::fs::write(state_path(&dir), serde_json::to_vec(&state).expect("json")).expect("write");
+
+    let unreachable =
+        LedgerTrust::open(config("http://127.0.0.1:9", &state_path(&dir))).expect("open");
+    assert!(unreachable.sync().await.is_err());
+    let refused = MeasurementAuthority::check(&unreachable, &reported(MEASUREMENT, host_data()));
+    assert!(
+        matches!(&refused, Err(AuthorityRejection::Unavailable(why)) if why.contains("must be synced")),
+        "{refused:?}"
+    );
+
+    let synced = LedgerTrust::open(config(&ledger.url, &state_path(&dir))).expect("open");
+    synced.sync().await.expect("sync");
+    MeasurementAuthority::check(&synced, &reported(MEASUREMENT, host_data()))
+        .expect("a fresh view");
+}

@@ -6,10 +6,11 @@
 //! which splits into O(log n) of them, so roots and proofs cost O(log² n)
 //! lookups at most and never touch the leaves in bulk.
 
-use cloister_ledger_verify::Hash;
-use cloister_ledger_verify::merkle::{empty_root, node_hash, split_point};
+use crate::Hash;
+use crate::merkle::{empty_root, node_hash, split_point};
 
-/// A source of perfect-subtree hashes: the redb store, or a test's leaf list.
+/// A source of perfect-subtree hashes: the log's redb store, a client's
+/// tiles ([`crate::tiles`]), or a test's leaf list.
 pub trait SubtreeHashes {
     /// Error reading the underlying storage.
     type Error;

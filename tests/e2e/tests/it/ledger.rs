@@ -679,3 +679,38 @@ async fn a_stale_checkpoint_is_refused() {
     assert_eq!(trust.tree_head().map(|head| head.head.tree_size), Some(2));
     assert_eq!(std::fs::read(state_path(&dir)).expect("state"), saved);
 }
+
+#[tokio::test]
+async fn a_bundled_entry_that_is_not_its_leaf_in_the_tiles_is_refused() {
+    let ledger = TestLedger::start(LOG_KEY_SEED, &release()).await;
+    // In front of the honest ledger: the same tiles, but bundles whose first
+    // two entries are swapped (both logged, neither at its own index).
+    let upstream = ledger.url.clone();
+    let proxy = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let upstream = upstream.clone();
+        async move {
+            let path = uri.path_and_query().map_or("/", |path| path.as_str());
+            let response = reqwest::get(format!("{upstream}{path}"))
+                .await
+                .expect("upstream answers");
+            let status =
+                axum::http::StatusCode::from_u16(response.status().as_u16()).expect("status");
+            let body = response.bytes().await.expect("body").to_vec();
+            if !path.starts_with("/v1/tile/entries/") {
+                return (status, body);
+            }
+            let mut entries: Vec<SignedEntry> = serde_json::from_slice(&body).expect("bundle");
+            entries.swap(0, 1);
+            (status, serde_json::to_vec(&entries).expect("json"))
+        }
+    });
+    let proxy = format!("http://{}", cloister_test_support::serve_app(proxy).await);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trust = LedgerTrust::open(config(&proxy, &state_path(&dir))).expect("open");
+    let error = trust.sync().await.expect_err("swapped entries");
+    assert!(
+        matches!(error, LedgerTrustError::BadEntry { index: 0, .. }),
+        "{error}"
+    );
+    assert_eq!(trust.tree_head(), None, "nothing accepted");
+}

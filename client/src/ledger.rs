@@ -415,11 +415,14 @@ impl LedgerTrust {
             new_entries: 0,
             untrusted_entries: 0,
         };
-        for (index, entry) in tiles::entries(&self.ledger, &tree, next.verified_entries).await? {
-            let trusted = self.admit(index, &entry, &mut next)?;
+        let first = next.verified_entries;
+        tiles::entries(&self.ledger, &tree, first, |index, entry| {
+            let trusted = self.admit(index, entry, &mut next)?;
             report.new_entries += 1;
             report.untrusted_entries += u64::from(!trusted);
-        }
+            Ok(())
+        })
+        .await?;
         next.verified_entries = next.verified_entries.max(tree_size);
         next.tree_head = Some(head);
         next.save(&self.config.state_path)?;

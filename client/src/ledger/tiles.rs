@@ -50,18 +50,19 @@ pub(super) async fn move_to(
     Ok((head, tiles))
 }
 
-/// The entries from `first` to the end of `tiles`' tree, each checked
-/// against its leaf hash in the (verified) tiles, with their indices.
+/// Hands `take` each entry from `first` to the end of `tiles`' tree, with
+/// its index, once it is checked against its leaf hash in the (verified)
+/// tiles; one bundle is held at a time.
 pub(super) async fn entries(
     ledger: &LedgerClient,
     tiles: &TileSet,
     first: u64,
-) -> Result<Vec<(u64, SignedEntry)>, LedgerTrustError> {
+    mut take: impl FnMut(u64, &SignedEntry) -> Result<(), LedgerTrustError>,
+) -> Result<(), LedgerTrustError> {
     let size = tiles.tree_size();
     let width = u64::from(TILE_WIDTH);
-    let mut verified = Vec::new();
     if first >= size {
-        return Ok(verified);
+        return Ok(());
     }
     for tile in first / width..=(size - 1) / width {
         let Some(id) = TileId::in_tree(0, tile, size) else {
@@ -89,10 +90,10 @@ pub(super) async fn entries(
                     reason: "it does not hash to its leaf in the verified tiles".into(),
                 });
             }
-            verified.push((index, entry));
+            take(index, &entry)?;
         }
     }
-    Ok(verified)
+    Ok(())
 }
 
 impl From<TileError> for LedgerTrustError {

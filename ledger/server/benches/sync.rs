@@ -24,37 +24,29 @@ use cloister_client::ledger::{LedgerTrust, LedgerTrustConfig};
 use cloister_ledger::Ledger;
 use cloister_ledger_verify::HexBytes;
 use cloister_ledger_verify::client::LogVerifier;
-use cloister_ledger_verify::entry::{
-    EntryBody, Provenance, ReviewerSignature, SignedEntry, Subject,
-};
+use cloister_ledger_verify::entry::{ReviewerSignature, SignedEntry, Subject};
 use cloister_ledger_verify::remote::LedgerClient;
 use cloister_ledger_verify::review::{Reviewer, ReviewerPolicy};
 use ed25519_dalek::SigningKey;
 
 const BATCH: u64 = 10_000;
 
+/// Entry `n`: the shipped example plugin entry with a digest of its own and
+/// two reviewer signatures' worth of bytes.
 fn entry(n: u64) -> SignedEntry {
-    let mut digest = [0u8; 32];
-    digest[..8].copy_from_slice(&n.to_be_bytes());
-    let signature = |seed: u8| ReviewerSignature {
-        public_key: HexBytes([seed; 32]),
-        signature: HexBytes([seed; 64]),
-    };
-    SignedEntry {
-        body: EntryBody {
-            subject: Subject::PluginComponent {
-                name: "summarise".into(),
-                version: "1.0.0".into(),
-                wit_world: "cloister:feature/feature".into(),
-                digest: HexBytes(digest),
-            },
-            provenance: Provenance {
-                source_commit: "0123abcd".into(),
-                builder: "bench".into(),
-            },
-        },
-        signatures: vec![signature(1), signature(2)],
+    let mut entry: SignedEntry =
+        serde_json::from_str(include_str!("../../examples/plugin-entry.json"))
+            .expect("the example entry");
+    if let Subject::PluginComponent { digest, .. } = &mut entry.body.subject {
+        digest.0[..8].copy_from_slice(&n.to_be_bytes());
     }
+    entry.signatures = [1u8, 2]
+        .map(|seed| ReviewerSignature {
+            public_key: HexBytes([seed; 32]),
+            signature: HexBytes([seed; 64]),
+        })
+        .to_vec();
+    entry
 }
 
 /// Requests and response bytes served since the last [`Traffic::take`].
@@ -82,8 +74,8 @@ fn env(name: &str, default: u64) -> u64 {
 
 fn row(what: &str, (requests, bytes): (u64, u64), took: Duration) {
     println!(
-        "| {what} | {requests} | {:.1} MiB | {took:.1?} |",
-        bytes as f64 / f64::from(1 << 20)
+        "| {what} | {requests} | {:.1} KiB | {took:.1?} |",
+        bytes as f64 / 1024.0
     );
 }
 

@@ -21,10 +21,12 @@
 //!   24 h): a log cannot show this client a history the witnesses did not
 //!   see, nor hold it on an old one. Without witnesses, the first tree head
 //!   is trusted on first use;
-//! * every entry added since the last sync is downloaded with an inclusion
-//!   proof under the new head, and, when the client pins the reviewer policy,
-//!   its reviewer signatures are checked too (an entry that does not satisfy
-//!   the pinned policy is not trusted, whatever the ledger says).
+//! * every entry added since the last sync is downloaded from the ledger's
+//!   C2SP entry bundles and checked against its leaf hash in the new tree's
+//!   tiles, which must hash to the new head's root (and from which the
+//!   consistency proof is computed); when the client pins the reviewer
+//!   policy, its reviewer signatures are checked too (an entry that does not
+//!   satisfy the pinned policy is not trusted, whatever the ledger says).
 //!
 //! The verified digests are persisted with the head, so the next
 //! [`LedgerTrust::sync`] downloads only what is new.
@@ -33,10 +35,11 @@
 //! the digests it meets, so the ledger only learns that a client synced,
 //! never which host, key or release it is about to use.
 //!
-//! **Scale.** Entries are fetched one by one with an inclusion proof each,
-//! incrementally from the last sync: right for a release log of thousands of
-//! entries (tens of kilobytes a release). A log of millions would call for a
-//! monitor or mirror that clients query, or for fetching entries in tiles.
+//! **Scale.** Entries come in bundles of 256 with their tiles,
+//! incrementally from the last sync: a first sync of `n` entries costs about
+//! `n / 128` requests, an incremental one a few (see the `tiles` benchmark
+//! of `cloister-ledger-server`). Every request is for a static, cacheable
+//! path, so a CDN or mirror can serve them.
 //!
 //! Every failure is an error and leaves the previous verified state in place:
 //! nothing is trusted that was not verified, and a corrupt state file is
@@ -54,7 +57,7 @@ use cloister_ledger_verify::client::{LogVerifier, VerifyError};
 use cloister_ledger_verify::current::{
     KeyBook, KeyStatus, LoggedKey, ReleaseBook, ReleaseStatus, RevokedRelease,
 };
-use cloister_ledger_verify::entry::{PublicKeyBytes, Release, Subject};
+use cloister_ledger_verify::entry::{PublicKeyBytes, Release, SignedEntry, Subject};
 use cloister_ledger_verify::remote::{LedgerClient, RemoteError};
 use cloister_ledger_verify::review::{PolicyError, ReviewerPolicy};
 use cloister_ledger_verify::tree_head::SignedTreeHead;
@@ -65,6 +68,7 @@ use crate::tokens::IssuerKeyCheck;
 use crate::{ClientError, KeyConsistency};
 
 mod checkpoint;
+mod tiles;
 
 pub use checkpoint::{DEFAULT_MAX_AGE, WitnessedCheckpoints};
 
@@ -129,6 +133,9 @@ pub enum LedgerTrustError {
         /// The witnessed checkpoint's size.
         checkpoint_size: u64,
     },
+    /// The ledger's tiles do not hash to the tree head being accepted.
+    #[error("ledger tiles refused: {0}")]
+    Tiles(cloister_ledger_verify::tiles::TileError),
     /// The ledger served an entry that is not the one asked for, or a malformed one.
     #[error("ledger entry {index}: {reason}")]
     BadEntry {
@@ -420,32 +427,30 @@ impl LedgerTrust {
         let _one_at_a_time = self.syncing.lock().await;
         let mut next = self.snapshot();
         let mut verifier = LogVerifier::new(self.config.log_key.as_bytes(), next.tree_head)?;
-        let (head, seen_at) = match &self.config.witnesses {
+        let (offered, seen_at) = match &self.config.witnesses {
             Some(witnesses) => {
-                let (offered, cosigned_at) = witnesses
+                witnesses
                     .witnessed_head(&self.ledger, &self.config.log_key)
-                    .await?;
-                (
-                    self.ledger.move_to(&mut verifier, offered).await?,
-                    cosigned_at,
-                )
+                    .await?
             }
-            None => (
-                self.ledger.update_tree_head(&mut verifier).await?,
-                unix_now(),
-            ),
+            None => (self.ledger.tree_head().await?, unix_now()),
         };
+        let (head, tree) =
+            tiles::move_to(&self.ledger, &mut verifier, offered, next.verified_entries).await?;
         let tree_size = head.head.tree_size;
         let mut report = SyncReport {
             tree_size,
             new_entries: 0,
             untrusted_entries: 0,
         };
-        for index in next.verified_entries..tree_size {
-            let trusted = self.verify_entry(&verifier, index, &mut next).await?;
+        let first = next.verified_entries;
+        tiles::entries(&self.ledger, &tree, first, |index, entry| {
+            let trusted = self.admit(index, entry, &mut next)?;
             report.new_entries += 1;
             report.untrusted_entries += u64::from(!trusted);
-        }
+            Ok(())
+        })
+        .await?;
         next.verified_entries = next.verified_entries.max(tree_size);
         next.tree_head = Some(head);
         next.seen_at = Some(seen_at);
@@ -464,33 +469,22 @@ impl LedgerTrust {
         Ok(report)
     }
 
-    /// Fetches entry `index`, proves it included under the head `verifier`
-    /// accepted, and records it in `state` if it is trusted (returned).
-    async fn verify_entry(
+    /// Records entry `index`, proven in the accepted tree, in `state` if it
+    /// is well-formed and trusted (returned).
+    fn admit(
         &self,
-        verifier: &LogVerifier,
         index: u64,
+        entry: &SignedEntry,
         state: &mut TrustState,
     ) -> Result<bool, LedgerTrustError> {
-        let bad = |reason: String| LedgerTrustError::BadEntry { index, reason };
-        let served = self.ledger.entry(index).await?;
-        if served.index != index {
-            return Err(bad(format!(
-                "the ledger served entry {} instead",
-                served.index
-            )));
-        }
-        let entry = served.entry;
-        entry.validate().map_err(|error| bad(error.to_string()))?;
-        let proof = self.ledger.verify_entry(verifier, &entry).await?;
-        if proof.leaf_index != index {
-            return Err(bad(format!(
-                "inclusion proof is for index {}",
-                proof.leaf_index
-            )));
-        }
+        entry
+            .validate()
+            .map_err(|error| LedgerTrustError::BadEntry {
+                index,
+                reason: error.to_string(),
+            })?;
         if let Some(policy) = &self.config.reviewer_policy
-            && let Err(refusal) = policy.admit(&entry)
+            && let Err(refusal) = policy.admit(entry)
         {
             tracing::warn!(index, %refusal, "logged entry does not satisfy the pinned reviewer policy");
             return Ok(false);

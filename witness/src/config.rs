@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use cloister_ledger_verify::note::{NoteError, VerifierKey};
+use cloister_ledger_verify::note::VerifierKey;
 use serde::Deserialize;
 
 /// Where the witness listens, keeps its state and key, and which logs it
@@ -102,18 +102,12 @@ impl Config {
         self.logs
             .iter()
             .map(|log| {
-                let bad = |reason: String| ConfigError::BadLog {
-                    origin: log.origin.clone(),
-                    reason,
-                };
-                let key: VerifierKey = log
-                    .vkey
-                    .parse()
-                    .map_err(|error: NoteError| bad(error.to_string()))?;
-                if key.name() != log.origin {
-                    return Err(bad(format!("the vkey is named {:?}", key.name())));
-                }
-                Ok(key)
+                VerifierKey::parse_named(&log.vkey, &log.origin).map_err(|error| {
+                    ConfigError::BadLog {
+                        origin: log.origin.clone(),
+                        reason: error.to_string(),
+                    }
+                })
             })
             .collect()
     }

@@ -296,18 +296,8 @@ fn witnesses(trust: &TrustSettings) -> anyhow::Result<Option<WitnessedCheckpoint
         .witnesses
         .iter()
         .map(|pin| {
-            let key: CosignerKey = pin
-                .vkey
-                .parse()
-                .with_context(|| format!("[[trust.witness]] {:?}: vkey", pin.name))?;
-            if key.name() != pin.name {
-                bail!(
-                    "[[trust.witness]] {:?}: the vkey is named {:?}",
-                    pin.name,
-                    key.name()
-                );
-            }
-            Ok(key)
+            CosignerKey::parse_named(&pin.vkey, &pin.name)
+                .with_context(|| format!("[[trust.witness]] {:?}: vkey", pin.name))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let threshold = trust.witness_threshold.unwrap_or(keys.len());

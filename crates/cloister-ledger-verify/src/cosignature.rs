@@ -57,14 +57,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
-use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signature, Signer as _, SigningKey};
 
 use crate::checkpoint::{Checkpoint, CheckpointError, SignedCheckpoint};
-use crate::note::{self, NoteError, NoteSignature, VerifierKey};
+use crate::note::{NamedKey, NoteError, NoteSignature, VerifierKey};
 
 /// The signature type byte of Ed25519 `cosignature/v1` in key ids and vkeys.
 pub const COSIGNATURE_V1: u8 = 0x04;
@@ -106,43 +104,12 @@ pub fn signed_message(timestamp: u64, text: &str) -> String {
     format!("cosignature/v1\ntime {timestamp}\n{text}")
 }
 
-/// A witness's public key for `cosignature/v1`: its name, key id and Ed25519 key.
-///
-/// Its text form is the vkey `<name>+<hex id>+<base64(0x04 || key)>` that
-/// witnesses publish and clients pin.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CosignerKey {
-    name: String,
-    key_id: u32,
-    key: VerifyingKey,
-}
+/// A witness's public key for `cosignature/v1` (signature type `0x04`): its
+/// name, key id and Ed25519 key; its text form is the vkey
+/// `<name>+<hex id>+<base64(0x04 || key)>` that witnesses publish and clients pin.
+pub type CosignerKey = NamedKey<COSIGNATURE_V1>;
 
 impl CosignerKey {
-    /// The cosigner key named `name` for `key`, with the spec's key id.
-    pub fn ed25519(name: &str, key: VerifyingKey) -> Result<Self, CosignatureError> {
-        note::check_key_name(name)?;
-        Ok(Self {
-            name: name.to_owned(),
-            key_id: note::key_id(name, COSIGNATURE_V1, &key),
-            key,
-        })
-    }
-
-    /// The witness name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The key id (`SHA-256(name || 0x0A || 0x04 || key)[:4]`).
-    pub fn key_id(&self) -> u32 {
-        self.key_id
-    }
-
-    /// The Ed25519 public key.
-    pub fn public_key(&self) -> &VerifyingKey {
-        &self.key
-    }
-
     /// The timestamp of `signature` if it is this key's valid cosignature of
     /// the note `text`; `Ok(None)` if the line is by another key.
     pub fn verify(
@@ -150,20 +117,20 @@ impl CosignerKey {
         text: &str,
         signature: &NoteSignature,
     ) -> Result<Option<u64>, CosignatureError> {
-        if !signature.claims(&self.name, self.key_id) {
+        if !signature.claims(self.name(), self.key_id()) {
             return Ok(None);
         }
         let (timestamp, ed25519) = timestamped(signature)?;
         let message = signed_message(timestamp, text);
         if timestamp > MAX_TIMESTAMP
             || self
-                .key
+                .public_key()
                 .verify_strict(message.as_bytes(), &Signature::from_bytes(&ed25519))
                 .is_err()
         {
             return Err(CosignatureError::InvalidSignature {
-                name: self.name.clone(),
-                key_id: self.key_id,
+                name: self.name().to_owned(),
+                key_id: self.key_id(),
             });
         }
         Ok(Some(timestamp))
@@ -187,22 +154,6 @@ fn timestamped(signature: &NoteSignature) -> Result<(u64, [u8; 64]), Cosignature
 /// choosing among lines, never for trusting.
 pub fn timestamp(signature: &NoteSignature) -> Result<u64, CosignatureError> {
     timestamped(signature).map(|(timestamp, _)| timestamp)
-}
-
-impl FromStr for CosignerKey {
-    type Err = CosignatureError;
-
-    /// Parses a `cosignature/v1` vkey (type `0x04`), checking its key id.
-    fn from_str(vkey: &str) -> Result<Self, CosignatureError> {
-        let (name, key_id, key) = note::parse_vkey(vkey, COSIGNATURE_V1)?;
-        Ok(Self { name, key_id, key })
-    }
-}
-
-impl fmt::Display for CosignerKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        note::format_vkey(f, &self.name, self.key_id, COSIGNATURE_V1, &self.key)
-    }
 }
 
 /// A witness's signing key: what cosigns checkpoints.
@@ -234,8 +185,8 @@ impl Cosigner {
         let mut bytes = timestamp.to_be_bytes().to_vec();
         bytes.extend_from_slice(&signature.to_bytes());
         Ok(NoteSignature {
-            name: self.verifier.name.clone(),
-            key_id: self.verifier.key_id,
+            name: self.verifier.name().to_owned(),
+            key_id: self.verifier.key_id(),
             signature: bytes,
         })
     }
@@ -319,10 +270,9 @@ impl WitnessPolicy {
             ));
         }
         for (i, witness) in self.witnesses.iter().enumerate() {
-            if self.witnesses[..i]
-                .iter()
-                .any(|other| other.name == witness.name || other.key == witness.key)
-            {
+            if self.witnesses[..i].iter().any(|other| {
+                other.name() == witness.name() || other.public_key() == witness.public_key()
+            }) {
                 return Err(WitnessPolicyError::BadPolicy(
                     "a witness name or key pinned twice",
                 ));
@@ -362,7 +312,7 @@ impl WitnessPolicy {
                 }
             }
             if let Some(timestamp) = newest {
-                cosigned.push((timestamp, witness.name.as_str()));
+                cosigned.push((timestamp, witness.name()));
             }
         }
         if cosigned.len() < self.threshold {

@@ -11,7 +11,9 @@
 //!
 //! * [`merkle`]: the RFC 6962 / RFC 9162 tree hashes (`0x00` leaf and `0x01`
 //!   node prefixes, SHA-256) and the verification of inclusion and
-//!   consistency proofs (RFC 9162 §2.1.3.2, §2.1.4.2).
+//!   consistency proofs (RFC 9162 §2.1.3.2, §2.1.4.2); [`tree`] the roots
+//!   and proofs computed over any source of perfect-subtree hashes (the
+//!   log's store, a client's tiles).
 //! * [`entry`]: the typed entries the log accepts ([`entry::Subject`]:
 //!   release, revocation, plugin component, OHTTP key configuration, issuer
 //!   key, policy file) and their canonical, hashed encoding.
@@ -26,6 +28,8 @@
 //! * [`cosignature`]: C2SP `tlog-cosignature` (`cosignature/v1`): witnesses'
 //!   timestamped cosignatures of checkpoints, and the client's k-of-n
 //!   [`cosignature::WitnessPolicy`] with its freshness limit.
+//! * [`tiles`]: C2SP `tlog-tiles`: tile paths, which tiles a client needs,
+//!   and the check that fetched tiles hash to a checkpoint's root.
 //! * [`witness`]: the C2SP `tlog-witness` `add-checkpoint` request, which a
 //!   log sends its witnesses and they parse.
 //! * [`client`]: [`client::LogVerifier`], which pins the log key, remembers the
@@ -119,6 +123,8 @@ pub mod publish;
 #[cfg(feature = "http")]
 pub mod remote;
 pub mod review;
+pub mod tiles;
+pub mod tree;
 pub mod tree_head;
 pub mod witness;
 

@@ -28,8 +28,8 @@ pub const MAX_NOTE_BYTES: usize = 64 * 1024;
 /// least 16; Go's `sumdb/note` stops at 100, and so does this.
 pub const MAX_SIGNATURES: usize = 100;
 
-/// The signature type byte of Ed25519 in key ids and verifier keys.
-const ED25519: u8 = 0x01;
+/// The signature type byte of Ed25519 note signatures in key ids and verifier keys.
+pub const ED25519: u8 = 0x01;
 
 /// What precedes every signature line: an em dash (U+2014) and a space.
 const SIGNATURE_PREFIX: &str = "\u{2014} ";
@@ -66,7 +66,7 @@ pub enum NoteError {
 }
 
 /// A key name may not be empty and may not contain spaces or `+`.
-pub(crate) fn check_key_name(name: &str) -> Result<(), NoteError> {
+fn check_key_name(name: &str) -> Result<(), NoteError> {
     if name.is_empty() || name.contains(char::is_whitespace) || name.contains('+') {
         return Err(NoteError::BadKeyName(name.to_owned()));
     }
@@ -97,7 +97,7 @@ pub fn ed25519_key_id(name: &str, public_key: &VerifyingKey) -> u32 {
 
 /// `SHA-256(name || 0x0A || signature type || public key)[:4]`, big-endian:
 /// the key id of every Ed25519-based signature type.
-pub(crate) fn key_id(name: &str, signature_type: u8, public_key: &VerifyingKey) -> u32 {
+fn key_id(name: &str, signature_type: u8, public_key: &VerifyingKey) -> u32 {
     let digest = Sha256::new()
         .chain_update(name.as_bytes())
         .chain_update([b'\n', signature_type])
@@ -106,85 +106,44 @@ pub(crate) fn key_id(name: &str, signature_type: u8, public_key: &VerifyingKey) 
     u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])
 }
 
-/// Parses a vkey `<name>+<hex id>+<base64(signature type || key)>` of an
-/// Ed25519-based `signature_type`, refusing a key id that is not the one its
-/// name and key hash to.
-pub(crate) fn parse_vkey(
-    vkey: &str,
-    signature_type: u8,
-) -> Result<(String, u32, VerifyingKey), NoteError> {
-    // Names have no `+`; base64 keys may.
-    let mut parts = vkey.splitn(3, '+');
-    let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(NoteError::BadVerifierKey("not three `+`-separated parts"));
-    };
-    check_key_name(name)?;
-    let id_ok = id.len() == 8 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    let key_id =
-        u32::from_str_radix(id, 16)
-            .ok()
-            .filter(|_| id_ok)
-            .ok_or(NoteError::BadVerifierKey(
-                "key id is not 8 lower-case hex digits",
-            ))?;
-    let key = BASE64
-        .decode(key)
-        .map_err(|_| NoteError::BadVerifierKey("key is not base64"))?;
-    let key = match key.split_first() {
-        Some((&found, public)) if found == signature_type => public,
-        _ => {
-            return Err(NoteError::BadVerifierKey(
-                "not a key of this signature type",
-            ));
-        }
-    };
-    let key = <[u8; 32]>::try_from(key)
-        .ok()
-        .and_then(|bytes| VerifyingKey::from_bytes(&bytes).ok())
-        .ok_or(NoteError::BadVerifierKey(
-            "not a 32-byte Ed25519 public key",
-        ))?;
-    if self::key_id(name, signature_type, &key) != key_id {
-        return Err(NoteError::BadVerifierKey(
-            "key id does not match the name and key",
-        ));
-    }
-    Ok((name.to_owned(), key_id, key))
-}
-
-/// The text form of a vkey of an Ed25519-based `signature_type`.
-pub(crate) fn format_vkey(
-    f: &mut fmt::Formatter<'_>,
-    name: &str,
-    key_id: u32,
-    signature_type: u8,
-    key: &VerifyingKey,
-) -> fmt::Result {
-    let mut bytes = vec![signature_type];
-    bytes.extend_from_slice(key.as_bytes());
-    write!(f, "{name}+{key_id:08x}+{}", BASE64.encode(bytes))
-}
-
-/// An Ed25519 verifier key: a name, its key id, and the public key.
+/// An Ed25519 public key under a key name, for signature type `TYPE`: the
+/// name, its key id (`SHA-256(name || 0x0A || TYPE || key)[:4]`) and the key.
 ///
-/// Its text form (the spec's *vkey*) is `<name>+<hex id>+<base64(0x01 || key)>`,
-/// what operators publish and clients pin.
+/// Its text form (the spec's *vkey*) is `<name>+<hex id>+<base64(TYPE || key)>`,
+/// what operators publish and clients pin. [`VerifierKey`] is the note
+/// signature type `0x01`; witnesses' `cosignature/v1` keys are
+/// [`crate::cosignature::CosignerKey`] (`0x04`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerifierKey {
+pub struct NamedKey<const TYPE: u8> {
     name: String,
     key_id: u32,
     key: VerifyingKey,
 }
 
-impl VerifierKey {
-    /// The verifier key named `name` for `key`, with the spec's key id.
+/// An Ed25519 note verifier key (signature type `0x01`).
+pub type VerifierKey = NamedKey<ED25519>;
+
+impl<const TYPE: u8> NamedKey<TYPE> {
+    /// The key named `name` for `key`, with the spec's key id.
     pub fn ed25519(name: &str, key: VerifyingKey) -> Result<Self, NoteError> {
         check_key_name(name)?;
         Ok(Self {
             name: name.to_owned(),
-            key_id: ed25519_key_id(name, &key),
+            key_id: key_id(name, TYPE, &key),
             key,
         })
+    }
+
+    /// Parses `vkey`, refusing one not named `name`: how a configuration
+    /// pins a key under the name it gives it.
+    pub fn parse_named(vkey: &str, name: &str) -> Result<Self, NoteError> {
+        let key: Self = vkey.parse()?;
+        if key.name != name {
+            return Err(NoteError::BadVerifierKey(
+                "the vkey is named otherwise than configured",
+            ));
+        }
+        Ok(key)
     }
 
     /// The key name.
@@ -201,7 +160,9 @@ impl VerifierKey {
     pub fn public_key(&self) -> &VerifyingKey {
         &self.key
     }
+}
 
+impl VerifierKey {
     /// Whether `signature` is this key's signature over `text` (strict Ed25519).
     fn verifies(&self, text: &str, signature: &[u8]) -> bool {
         Signature::from_slice(signature)
@@ -209,19 +170,63 @@ impl VerifierKey {
     }
 }
 
-impl FromStr for VerifierKey {
+impl<const TYPE: u8> FromStr for NamedKey<TYPE> {
     type Err = NoteError;
 
-    /// Parses a vkey, refusing a key id that is not the one its name and key hash to.
+    /// Parses a vkey of this signature type, refusing a key id that is not
+    /// the one its name and key hash to.
     fn from_str(vkey: &str) -> Result<Self, NoteError> {
-        let (name, key_id, key) = parse_vkey(vkey, ED25519)?;
-        Ok(Self { name, key_id, key })
+        // Names have no `+`; base64 keys may.
+        let mut parts = vkey.splitn(3, '+');
+        let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(NoteError::BadVerifierKey("not three `+`-separated parts"));
+        };
+        let id_ok = id.len() == 8 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        let key_id =
+            u32::from_str_radix(id, 16)
+                .ok()
+                .filter(|_| id_ok)
+                .ok_or(NoteError::BadVerifierKey(
+                    "key id is not 8 lower-case hex digits",
+                ))?;
+        let key = BASE64
+            .decode(key)
+            .map_err(|_| NoteError::BadVerifierKey("key is not base64"))?;
+        let key = match key.split_first() {
+            Some((&found, public)) if found == TYPE => public,
+            _ => {
+                return Err(NoteError::BadVerifierKey(
+                    "not a key of this signature type",
+                ));
+            }
+        };
+        let key = <[u8; 32]>::try_from(key)
+            .ok()
+            .and_then(|bytes| VerifyingKey::from_bytes(&bytes).ok())
+            .ok_or(NoteError::BadVerifierKey(
+                "not a 32-byte Ed25519 public key",
+            ))?;
+        let parsed = Self::ed25519(name, key)?;
+        if parsed.key_id != key_id {
+            return Err(NoteError::BadVerifierKey(
+                "key id does not match the name and key",
+            ));
+        }
+        Ok(parsed)
     }
 }
 
-impl fmt::Display for VerifierKey {
+impl<const TYPE: u8> fmt::Display for NamedKey<TYPE> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        format_vkey(f, &self.name, self.key_id, ED25519, &self.key)
+        let mut key = vec![TYPE];
+        key.extend_from_slice(self.key.as_bytes());
+        write!(
+            f,
+            "{}+{:08x}+{}",
+            self.name,
+            self.key_id,
+            BASE64.encode(key)
+        )
     }
 }
 

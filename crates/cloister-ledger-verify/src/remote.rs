@@ -19,6 +19,7 @@ use crate::api::{ConsistencyProof, EntryResponse, ErrorResponse, InclusionProof,
 use crate::checkpoint::{CheckpointError, SignedCheckpoint};
 use crate::client::{LogVerifier, VerifyError};
 use crate::entry::SignedEntry;
+use crate::tiles::{TileError, TileId, TileSet, plan};
 use crate::tree_head::SignedTreeHead;
 
 /// Why a call to the ledger failed.
@@ -60,6 +61,15 @@ pub enum RemoteError {
     /// the remembered head: forged head, split view, entry not included.
     #[error(transparent)]
     Verify(#[from] VerifyError),
+    /// A tile that is not one of the tree asked for.
+    #[error("{url}: {source}")]
+    Tile {
+        /// The URL called.
+        url: String,
+        /// Why.
+        #[source]
+        source: TileError,
+    },
     /// `GET /checkpoint` answered something that is not a signed checkpoint.
     #[error("{url}: not a signed checkpoint: {source}")]
     Checkpoint {
@@ -193,6 +203,40 @@ impl LedgerClient {
         let url = format!("{}{}", self.base, ledger::CHECKPOINT);
         let body = Self::body(&url, self.http.get(&url)).await?;
         SignedCheckpoint::parse(&body).map_err(|source| RemoteError::Checkpoint { url, source })
+    }
+
+    /// The tiles [`plan`] lists for the tree of `tree_size` leaves, a
+    /// consistency proof from the tree of `from` leaves and the leaf hashes
+    /// of `leaves`, fetched one after the other (unverified: see
+    /// [`TileSet::verify`]).
+    ///
+    /// # Errors
+    /// Any transport or status failure; [`RemoteError::Tile`] for a tile of
+    /// the wrong length.
+    pub async fn tiles(
+        &self,
+        tree_size: u64,
+        from: Option<u64>,
+        leaves: std::ops::Range<u64>,
+    ) -> Result<TileSet, RemoteError> {
+        let mut tiles = TileSet::new(tree_size);
+        for id in plan(tree_size, from, leaves) {
+            let url = format!("{}/{}", self.base, id.path());
+            let bytes = Self::body(&url, self.http.get(&url)).await?;
+            tiles
+                .insert(id, &bytes)
+                .map_err(|source| RemoteError::Tile { url, source })?;
+        }
+        Ok(tiles)
+    }
+
+    /// `GET /v1/tile/entries/<N>[.p/<W>]`: the entries of level-0 tile `id`
+    /// as JSON (unverified: check each against its leaf hash).
+    ///
+    /// # Errors
+    /// Any transport, status or decoding failure.
+    pub async fn entry_bundle(&self, id: TileId) -> Result<Vec<SignedEntry>, RemoteError> {
+        self.get(&format!("/v1/{}", id.entries_path())).await
     }
 
     /// `GET /v1/entries/{index}`.

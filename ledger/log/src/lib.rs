@@ -75,7 +75,8 @@ mod error;
 pub mod keys;
 mod ledger;
 mod store;
-pub mod tree;
+/// Proof generation over stored subtree hashes (shared with clients that read tiles).
+pub use cloister_ledger_verify::tree;
 
 pub use error::LedgerError;
 pub use ledger::Ledger;

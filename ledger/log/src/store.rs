@@ -357,6 +357,55 @@ impl LogStore {
         NodeTable(&nodes).consistency_path(first, second)
     }
 
+    /// The `count` tree hashes at tree height `height` from number `first`
+    /// (a C2SP tile's hashes, concatenated): only hashes of complete
+    /// subtrees exist, so a tile is served only once the tree has it.
+    pub fn subtree_hashes(
+        &self,
+        height: u8,
+        first: u64,
+        count: u64,
+    ) -> Result<Vec<u8>, LedgerError> {
+        let txn = self.db.begin_read()?;
+        let nodes = txn.open_table(NODES)?;
+        let end = first
+            .checked_add(count)
+            .ok_or_else(|| LedgerError::BadRequest("tile beyond the tree".into()))?;
+        let mut bytes = Vec::with_capacity(usize::try_from(count).unwrap_or(0) * 32);
+        for guard in nodes.range((height, first)..(height, end))? {
+            bytes.extend_from_slice(guard?.1.value());
+        }
+        if bytes.len() as u64 != count * 32 {
+            return Err(LedgerError::NotFound(format!(
+                "the tree has no {count} hashes at height {height} from {first}"
+            )));
+        }
+        Ok(bytes)
+    }
+
+    /// The `count` entries from index `first`, oldest first.
+    pub fn entries(&self, first: u64, count: u64) -> Result<Vec<SignedEntry>, LedgerError> {
+        let txn = self.db.begin_read()?;
+        let entries = txn.open_table(ENTRIES)?;
+        let end = first
+            .checked_add(count)
+            .ok_or_else(|| LedgerError::BadRequest("entries beyond the log".into()))?;
+        let mut found = Vec::new();
+        for guard in entries.range(first..end)? {
+            let (index, json) = guard?;
+            let entry = serde_json::from_slice(json.value()).map_err(|error| {
+                LedgerError::Corrupt(format!("entry {}: {error}", index.value()))
+            })?;
+            found.push(entry);
+        }
+        if found.len() as u64 != count {
+            return Err(LedgerError::NotFound(format!(
+                "the log has no {count} entries from {first}"
+            )));
+        }
+        Ok(found)
+    }
+
     /// Root hash of the tree of the first `tree_size` entries (for audits and tests).
     pub fn root_at(&self, tree_size: u64) -> Result<Hash, LedgerError> {
         let txn = self.db.begin_read()?;

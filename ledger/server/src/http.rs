@@ -1,6 +1,7 @@
 //! The HTTP API: tree heads, entries, proofs and submission under `/v1`,
 //! the C2SP checkpoint at `/checkpoint` (with its witnesses' cosignatures),
-//! plus `/healthz` and `/metrics`.
+//! the C2SP tiles and entry bundles under `/tile/` (and the same bundles as
+//! JSON entries under `/v1/tile/entries/`), plus `/healthz` and `/metrics`.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -14,11 +15,23 @@ use cloister_ledger::{Ledger, LedgerError};
 use cloister_ledger_verify::Hash;
 use cloister_ledger_verify::api::{ConsistencyProof, ErrorResponse};
 use cloister_ledger_verify::entry::SignedEntry;
+use cloister_ledger_verify::tiles::{TILE_WIDTH, TileId, TilePath};
 use cloister_wire::ledger;
 use serde::Deserialize;
 
 use crate::metrics::{Failure, LedgerMetrics};
 use crate::witnesses::Witnesses;
+
+/// C2SP tiles and entry bundles: `/tile/<L>/<N>[.p/<W>]`, `/tile/entries/<N>[.p/<W>]`.
+const TILES: &str = "/tile/{*path}";
+/// The entry bundles as JSON `SignedEntry` lists, for clients that read entries
+/// as the `/v1` API serves them (the spec bundles carry their canonical encoding).
+const JSON_BUNDLES: &str = "/v1/tile/entries/{*path}";
+
+/// How long a partial tile may be cached: the next one is wider.
+const PARTIAL_TILE_MAX_AGE: &str = "public, max-age=10";
+/// A full tile never changes.
+const FULL_TILE_MAX_AGE: &str = "public, max-age=31536000, immutable";
 
 /// What every handler shares.
 struct AppState {
@@ -88,6 +101,8 @@ fn routes(state: Arc<AppState>) -> Router {
         .route(ledger::ENTRIES_BY_DIGEST, get(entries_for_digest))
         .route(ledger::INCLUSION_PROOF, get(inclusion_proof))
         .route(ledger::CONSISTENCY_PROOF, get(consistency_proof))
+        .route(TILES, get(tile))
+        .route(JSON_BUNDLES, get(json_bundle))
         .with_state(state);
     metrics.instrument(routes)
 }
@@ -275,4 +290,90 @@ async fn consistency_proof(
         second,
         proof,
     }))
+}
+
+/// The tile a request path names, or a 404.
+fn tile_path(state: &AppState, path: &str) -> Result<TilePath, ApiError> {
+    TilePath::parse(path).ok_or_else(|| {
+        ApiError::counted(state, LedgerError::NotFound(format!("no tile at {path:?}")))
+    })
+}
+
+/// The first leaf and the number of entries of a level-0 tile's bundle.
+fn bundle_range(id: TileId) -> (u64, u64) {
+    (id.first_leaf(), u64::from(id.width))
+}
+
+fn cached(id: TileId, content_type: &'static str, body: impl IntoResponse) -> Response {
+    let max_age = if id.is_full() {
+        FULL_TILE_MAX_AGE
+    } else {
+        PARTIAL_TILE_MAX_AGE
+    };
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, max_age),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn tile(
+    State(state): State<Arc<AppState>>,
+    Path(path): Path<String>,
+) -> Result<Response, ApiError> {
+    let body = match tile_path(&state, &path)? {
+        TilePath::Hashes(id) => {
+            // Heights above 255, like indices past the end, name no stored hash.
+            let start = id
+                .level
+                .checked_mul(8)
+                .zip(id.index.checked_mul(u64::from(TILE_WIDTH)))
+                .ok_or_else(|| LedgerError::NotFound(format!("no tile at {path:?}")));
+            blocking(&state, move |ledger| {
+                let (height, first) = start?;
+                ledger
+                    .store()
+                    .subtree_hashes(height, first, u64::from(id.width))
+            })
+            .await
+            .map(|bytes| cached(id, "application/octet-stream", bytes))?
+        }
+        TilePath::Entries(id) => {
+            let (first, count) = bundle_range(id);
+            let entries =
+                blocking(&state, move |ledger| ledger.store().entries(first, count)).await?;
+            let mut bundle = Vec::new();
+            for entry in entries {
+                let data = entry.leaf_data();
+                let length = u16::try_from(data.len()).map_err(|_| {
+                    ApiError::counted(
+                        &state,
+                        LedgerError::Corrupt("an entry longer than a bundle allows".into()),
+                    )
+                })?;
+                bundle.extend_from_slice(&length.to_be_bytes());
+                bundle.extend_from_slice(&data);
+            }
+            cached(id, "application/octet-stream", bundle)
+        }
+    };
+    Ok(body)
+}
+
+async fn json_bundle(
+    State(state): State<Arc<AppState>>,
+    Path(path): Path<String>,
+) -> Result<Response, ApiError> {
+    let TilePath::Entries(id) = tile_path(&state, &format!("entries/{path}"))? else {
+        return Err(ApiError::counted(
+            &state,
+            LedgerError::NotFound(format!("no entry bundle at {path:?}")),
+        ));
+    };
+    let (first, count) = bundle_range(id);
+    let entries = blocking(&state, move |ledger| ledger.store().entries(first, count)).await?;
+    Ok(cached(id, "application/json", Json(entries)))
 }

@@ -86,25 +86,20 @@ impl Witnesses {
         let peers = configs
             .iter()
             .map(|config| {
-                let bad = |reason: String| WitnessConfigError::BadVkey {
-                    name: config.name.clone(),
-                    reason,
-                };
-                let key: CosignerKey = config.vkey.parse().map_err(
-                    |error: cloister_ledger_verify::cosignature::CosignatureError| {
-                        bad(error.to_string())
-                    },
-                )?;
-                if key.name() != config.name {
-                    return Err(bad(format!("the vkey is named {:?}", key.name())));
-                }
+                let key =
+                    CosignerKey::parse_named(&config.vkey, &config.name).map_err(|error| {
+                        WitnessConfigError::BadVkey {
+                            name: config.name.clone(),
+                            reason: error.to_string(),
+                        }
+                    })?;
                 Ok(Peer {
                     url: config.url.trim_end_matches('/').to_owned(),
                     key,
                     size: AtomicU64::new(0),
                 })
             })
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, WitnessConfigError>>()?;
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())

@@ -4,6 +4,7 @@
 mod c2sp_checkpoint;
 mod c2sp_cosignature;
 mod c2sp_note;
+mod c2sp_tiles;
 
 use std::path::PathBuf;
 

@@ -22,6 +22,7 @@ use cloister_ledger_verify::entry::{
 };
 use cloister_ledger_verify::note::VerifierKey;
 use cloister_ledger_verify::remote::{LedgerClient, RemoteError};
+use cloister_ledger_verify::tiles;
 use cloister_ledger_verify::tree_head::SignedTreeHead;
 use cloister_ledger_verify::{Hash, HexBytes};
 use ed25519_dalek::{SigningKey, VerifyingKey};
@@ -626,4 +627,119 @@ fn the_checkpoint_carries_the_cosignatures_of_the_witnesses_that_answered() {
             ..
         })
     ));
+}
+
+#[test]
+fn tiles_are_served_at_the_spec_paths_and_hash_to_the_checkpoint_root() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log_key = SigningKey::from_bytes(&[9; 32]);
+    let policy = cloister_ledger_verify::review::ReviewerPolicy {
+        threshold: 2,
+        reviewers: (1..=3)
+            .map(|seed| cloister_ledger_verify::review::Reviewer {
+                name: format!("r{seed}"),
+                public_key: HexBytes(reviewer_key(seed).verifying_key().to_bytes()),
+            })
+            .collect(),
+        publishers: Vec::new(),
+    };
+    let ledger =
+        cloister_ledger::Ledger::open(&dir.path().join("ledger.redb"), log_key.clone(), policy)
+            .expect("ledger");
+    let entries: Vec<SignedEntry> = (0..300).map(entry).collect();
+    ledger.submit_batch(&entries).expect("admitted");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let base = runtime
+        .block_on(cloister_ledger_server::spawn_on_loopback(ledger))
+        .expect("serves");
+    let get_with_headers = |path: &str| {
+        runtime.block_on(async {
+            let response = reqwest::get(format!("{base}/{path}")).await.expect("GET");
+            let header = |name| {
+                response
+                    .headers()
+                    .get(name)
+                    .and_then(|value| value.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            let (content_type, cache) = (header("content-type"), header("cache-control"));
+            let status = response.status().as_u16();
+            (
+                status,
+                content_type,
+                cache,
+                response.bytes().await.expect("body").to_vec(),
+            )
+        })
+    };
+
+    let (_, _, _, note) = get_with_headers("checkpoint");
+    let vkey = VerifierKey::ed25519(cloister_ledger::DEFAULT_ORIGIN, log_key.verifying_key())
+        .expect("vkey");
+    let checkpoint = SignedCheckpoint::parse(&note).expect("checkpoint");
+    let checkpoint = checkpoint.verify(&vkey).expect("the log's").clone();
+    assert_eq!(checkpoint.tree_size, 300);
+
+    let needed = tiles::plan(300, None, 0..300);
+    let paths: Vec<String> = needed.iter().map(tiles::TileId::path).collect();
+    assert_eq!(paths, ["tile/0/000", "tile/0/001.p/44", "tile/1/000.p/1"]);
+    let mut set = tiles::TileSet::new(300);
+    for id in &needed {
+        let (status, content_type, cache, bytes) = get_with_headers(&id.path());
+        assert_eq!(status, 200, "{}", id.path());
+        assert_eq!(content_type, "application/octet-stream");
+        let expected_cache = if id.is_full() {
+            "immutable"
+        } else {
+            "max-age=10"
+        };
+        assert!(cache.contains(expected_cache), "{}: {cache}", id.path());
+        set.insert(*id, &bytes).expect("a tile of the tree");
+    }
+    set.verify(&checkpoint.root_hash)
+        .expect("the tiles hash to the checkpoint's RFC 6962 root");
+
+    // Entry bundles: uint16-length-prefixed leaf data hashing to the level-0 tiles.
+    for id in needed.iter().filter(|id| id.level == 0) {
+        let (status, _, _, bundle) = get_with_headers(&id.entries_path());
+        assert_eq!(status, 200);
+        let mut rest = bundle.as_slice();
+        let mut index = id.first_leaf();
+        while let Some((length, tail)) = rest.split_first_chunk::<2>() {
+            let (data, tail) = tail.split_at(usize::from(u16::from_be_bytes(*length)));
+            assert_eq!(
+                set.leaf_hash(index),
+                Ok(cloister_ledger_verify::merkle::leaf_hash(data))
+            );
+            assert_eq!(
+                data,
+                entries[usize::try_from(index).expect("small")].leaf_data()
+            );
+            rest = tail;
+            index += 1;
+        }
+        assert_eq!(index, id.first_leaf() + u64::from(id.width));
+        let (status, _, _, json) = get_with_headers(&format!("v1/{}", id.entries_path()));
+        assert_eq!(status, 200);
+        let listed: Vec<SignedEntry> = serde_json::from_slice(&json).expect("JSON bundle");
+        assert_eq!(listed.len(), usize::from(id.width));
+    }
+    // Tiles the tree does not have yet, and paths that are not the spec's spelling.
+    for missing in [
+        "tile/0/001",
+        "tile/0/002.p/1",
+        "tile/1/000",
+        "tile/0/001.p/45",
+        "tile/entries/001",
+        "tile/0/1",
+        "tile/0/x000/001",
+        "tile/00/000",
+    ] {
+        assert_eq!(get_with_headers(missing).0, 404, "{missing}");
+    }
 }

@@ -941,22 +941,7 @@ async fn a_checkpoint_without_enough_witness_cosignatures_is_refused() {
     ];
     let ledger = TestLedger::start_witnessed(&release()[..2], &witnesses).await;
     let one_of_two = witnessed_config(&ledger.url, &state_path(&dir), &witnesses, 1);
-    LedgerTrust::open(one_of_two)
-        .expect("open")
-        .sync()
-        .await
-        .expect("1 of 2 is enough for this client");
-    let saved = std::fs::read(state_path(&dir)).expect("state");
-
-    ledger.append(&release()[2]).await;
-    let trust = LedgerTrust::open(witnessed_config(
-        &ledger.url,
-        &state_path(&dir),
-        &witnesses,
-        2,
-    ))
-    .expect("open");
-    let error = trust.sync().await.expect_err("only one witness cosigned");
+    let error = refused_after_a_lenient_sync(&dir, &ledger, &witnesses, one_of_two).await;
     assert!(
         matches!(
             error,
@@ -968,12 +953,41 @@ async fn a_checkpoint_without_enough_witness_cosignatures_is_refused() {
         ),
         "{error}"
     );
+}
+
+/// Syncs the first two entries of [`release`] with `lenient`, a client
+/// configuration for `ledger`; appends the launch; syncs again requiring 2
+/// of 2 `witnesses` within a day, and returns why that was refused, having
+/// checked that the refused client kept the state of the first sync.
+async fn refused_after_a_lenient_sync(
+    dir: &tempfile::TempDir,
+    ledger: &TestLedger,
+    witnesses: &[(String, CosignerKey)],
+    lenient: LedgerTrustConfig,
+) -> LedgerTrustError {
+    LedgerTrust::open(lenient)
+        .expect("open")
+        .sync()
+        .await
+        .expect("the lenient client accepts the checkpoint");
+    let saved = std::fs::read(state_path(dir)).expect("state");
+
+    ledger.append(&release()[2]).await;
+    let trust = LedgerTrust::open(witnessed_config(
+        &ledger.url,
+        &state_path(dir),
+        witnesses,
+        2,
+    ))
+    .expect("open");
+    let error = trust.sync().await.expect_err("refused");
     assert_eq!(trust.tree_head().map(|head| head.head.tree_size), Some(2));
     assert!(
         MeasurementAuthority::check(&trust, &reported(MEASUREMENT, host_data())).is_err(),
-        "the unwitnessed launch is not trusted"
+        "the launch logged after the refused checkpoint is not trusted"
     );
-    assert_eq!(std::fs::read(state_path(&dir)).expect("state"), saved);
+    assert_eq!(std::fs::read(state_path(dir)).expect("state"), saved);
+    error
 }
 
 #[tokio::test]
@@ -991,22 +1005,7 @@ async fn a_stale_checkpoint_is_refused() {
     if let Some(witnessed) = &mut lenient.witnesses {
         witnessed.policy.max_age = Duration::from_secs(3 * 24 * 3600);
     }
-    LedgerTrust::open(lenient)
-        .expect("open")
-        .sync()
-        .await
-        .expect("within three days");
-    let saved = std::fs::read(state_path(&dir)).expect("state");
-
-    ledger.append(&release()[2]).await;
-    let trust = LedgerTrust::open(witnessed_config(
-        &ledger.url,
-        &state_path(&dir),
-        &witnesses,
-        2,
-    ))
-    .expect("open");
-    let error = trust.sync().await.expect_err("older than the default day");
+    let error = refused_after_a_lenient_sync(&dir, &ledger, &witnesses, lenient).await;
     assert!(
         matches!(
             error,
@@ -1015,8 +1014,41 @@ async fn a_stale_checkpoint_is_refused() {
         ),
         "{error}"
     );
-    assert_eq!(trust.tree_head().map(|head| head.head.tree_size), Some(2));
-    assert_eq!(std::fs::read(state_path(&dir)).expect("state"), saved);
+}
+
+#[tokio::test]
+async fn a_bundled_entry_that_is_not_its_leaf_in_the_tiles_is_refused() {
+    let ledger = TestLedger::start(LOG_KEY_SEED, &release()).await;
+    // In front of the honest ledger: the same tiles, but bundles whose first
+    // two entries are swapped (both logged, neither at its own index).
+    let upstream = ledger.url.clone();
+    let proxy = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let upstream = upstream.clone();
+        async move {
+            let path = uri.path_and_query().map_or("/", |path| path.as_str());
+            let response = reqwest::get(format!("{upstream}{path}"))
+                .await
+                .expect("upstream answers");
+            let status =
+                axum::http::StatusCode::from_u16(response.status().as_u16()).expect("status");
+            let body = response.bytes().await.expect("body").to_vec();
+            if !path.starts_with("/v1/tile/entries/") {
+                return (status, body);
+            }
+            let mut entries: Vec<SignedEntry> = serde_json::from_slice(&body).expect("bundle");
+            entries.swap(0, 1);
+            (status, serde_json::to_vec(&entries).expect("json"))
+        }
+    });
+    let proxy = format!("http://{}", cloister_test_support::serve_app(proxy).await);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trust = LedgerTrust::open(config(&proxy, &state_path(&dir))).expect("open");
+    let error = trust.sync().await.expect_err("swapped entries");
+    assert!(
+        matches!(error, LedgerTrustError::BadEntry { index: 0, .. }),
+        "{error}"
+    );
+    assert_eq!(trust.tree_head(), None, "nothing accepted");
 }
 
 /// The issuer lists a key in its directory only once the ledger holds it,

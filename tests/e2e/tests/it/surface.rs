@@ -458,6 +458,10 @@ fn start_parties(dir: &Path) -> Vec<Party> {
                     route("POST", "/v1/entries", 415),
                     route("GET", format!("/v1/proof/inclusion?leaf_hash={zeros}"), 404),
                     route("GET", "/v1/proof/consistency?first=0&second=0", 200),
+                    // The empty tree has no tile yet.
+                    route("GET", "/tile/0/000.p/1", 404),
+                    route("GET", "/tile/entries/000.p/1", 404),
+                    route("GET", "/v1/tile/entries/000.p/1", 404),
                 ]),
             ),
         ),

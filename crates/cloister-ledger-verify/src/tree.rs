@@ -6,10 +6,11 @@
 //! which splits into O(log n) of them, so roots and proofs cost O(log² n)
 //! lookups at most and never touch the leaves in bulk.
 
-use cloister_ledger_verify::Hash;
-use cloister_ledger_verify::merkle::{empty_root, node_hash, split_point};
+use crate::Hash;
+use crate::merkle::{ProofError, empty_root, node_hash, split_point};
 
-/// A source of perfect-subtree hashes: the redb store, or a test's leaf list.
+/// A source of perfect-subtree hashes: the log's redb store, a client's
+/// tiles ([`crate::tiles`]), or a test's leaf list.
 pub trait SubtreeHashes {
     /// Error reading the underlying storage.
     type Error;
@@ -103,5 +104,29 @@ pub trait SubtreeHashes {
             path.push(self.range_hash(start, split)?);
         }
         Ok(())
+    }
+}
+
+/// A whole tree's leaf hashes in memory (tests, tools, small trees): every
+/// subtree hash is computed from the leaves.
+impl SubtreeHashes for [Hash] {
+    type Error = ProofError;
+
+    fn perfect_subtree(&self, level: u32, index: u64) -> Result<Hash, ProofError> {
+        let tree_size = self.len() as u64;
+        let out_of_range = ProofError::IndexOutOfRange { index, tree_size };
+        let start = index.checked_shl(level).ok_or(out_of_range.clone())?;
+        let leaves = usize::try_from(start)
+            .ok()
+            .and_then(|start| self.get(start..start.checked_add(1usize.checked_shl(level)?)?))
+            .ok_or(out_of_range.clone())?;
+        let mut hashes = leaves.to_vec();
+        while hashes.len() > 1 {
+            hashes = hashes
+                .chunks_exact(2)
+                .map(|pair| node_hash(&pair[0], &pair[1]))
+                .collect();
+        }
+        hashes.first().copied().ok_or(out_of_range)
     }
 }

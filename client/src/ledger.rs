@@ -37,7 +37,7 @@
 //!
 //! **Scale.** Entries come in bundles of 256 with their tiles,
 //! incrementally from the last sync: a first sync of `n` entries costs about
-//! `n / 128` requests, an incremental one a few (see the `tiles` benchmark
+//! `n / 128` requests, an incremental one a few (see the `sync` benchmark
 //! of `cloister-ledger-server`). Every request is for a static, cacheable
 //! path, so a CDN or mirror can serve them.
 //!

@@ -187,7 +187,11 @@ async fn checkpoint(State(state): State<Arc<AppState>>) -> Result<Response, ApiE
     let current = blocking(&state, |ledger| ledger.store().checkpoint()).await?;
     let checkpoint = state.witnesses.published(current);
     Ok((
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            // It changes with every append (C2SP tlog-tiles: no caching beyond seconds).
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
         checkpoint.to_string(),
     )
         .into_response())

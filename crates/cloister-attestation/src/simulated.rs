@@ -209,6 +209,103 @@ impl SimulatedPlatform {
         Self::generate_with(&mut ChaCha20Rng::from_seed(seed), tcb)
     }
 
+    /// The platform of `seed` at `tcb`, read from `dir` if an earlier call
+    /// stored it there, else derived with [`SimulatedPlatform::from_seed`]
+    /// (two RSA-4096 key generations, seconds) and stored.
+    ///
+    /// The file, `simulated-platform-<SHA-256 of seed and TCB>.der`, holds
+    /// the chain, the ASK's and the VCEK's private keys and the chip id.
+    /// They are no secret: the seed is public and derives them. A file that
+    /// does not parse, names another seed or TCB, or whose keys do not match
+    /// its certificates is derived again and replaced.
+    ///
+    /// # Errors
+    /// The derivation failed, or `dir` could not be read or written.
+    pub fn cached(
+        seed: [u8; 32],
+        tcb: Tcb,
+        dir: &Path,
+    ) -> Result<(Self, RootSource), SimulationError> {
+        let mut hasher = Sha256::new();
+        hasher.update(seed);
+        hasher.update([tcb.bootloader, tcb.tee, tcb.snp, tcb.microcode]);
+        let digest: [u8; 32] = hasher.finalize().into();
+        let path = dir.join(format!("simulated-platform-{}.der", hex::encode(digest)));
+        cached_at(
+            &path,
+            |bytes| Self::decode(&digest, tcb, bytes),
+            || Self::from_seed(seed, tcb),
+            |platform| platform.encode(&digest),
+        )
+    }
+
+    /// `digest || ARK || ASK || ASK key (PKCS#8) || VCEK || VCEK key || chip id`, each length-prefixed.
+    fn encode(&self, digest: &[u8; 32]) -> Vec<u8> {
+        use rsa::pkcs8::EncodePrivateKey;
+        let mut bytes = digest.to_vec();
+        let ask_key = self
+            .ask_key
+            .to_pkcs8_der()
+            .map(|der| der.as_bytes().to_vec())
+            .unwrap_or_default();
+        for field in [
+            &self.ark[..],
+            &self.ask,
+            &ask_key,
+            &self.vcek,
+            &self.vcek_key.to_bytes(),
+            &self.chip_id,
+        ] {
+            put_field(&mut bytes, field);
+        }
+        bytes
+    }
+
+    /// The platform in `bytes` if they name `digest`, parse, the ARK signs
+    /// itself and the ASK, the ASK the VCEK, and both keys are their certificates'.
+    fn decode(digest: &[u8; 32], tcb: Tcb, bytes: &[u8]) -> Option<Self> {
+        use rsa::pkcs8::DecodePrivateKey;
+        use sev::certs::snp::Verifiable;
+        let mut rest = bytes.strip_prefix(digest.as_slice())?;
+        let mut next = || take_field(&mut rest);
+        let (ark, ask, ask_key, vcek, vcek_key, chip_id) =
+            (next()?, next()?, next()?, next()?, next()?, next()?);
+        let root = SimulatedRoot::checked(ark, ask)?;
+        let (_, ask_cert) = root.certificates().ok()?;
+        let vcek_cert = sev::certs::snp::Certificate::from_der(vcek).ok()?;
+        (&ask_cert, &vcek_cert).verify().ok()?;
+        let ask_key = RsaPrivateKey::from_pkcs8_der(ask_key).ok()?;
+        let vcek_key = p384::ecdsa::SigningKey::from_slice(vcek_key).ok()?;
+        let public_key_of = |der: &[u8]| {
+            use x509_cert::der::Decode;
+            x509_cert::Certificate::from_der(der)
+                .ok()
+                .map(|cert| cert.tbs_certificate.subject_public_key_info)
+        };
+        let ask_spki = SubjectPublicKeyInfoOwned::from_key(ask_key.to_public_key()).ok()?;
+        let vcek_spki = SubjectPublicKeyInfoOwned::try_from(
+            vcek_key
+                .verifying_key()
+                .to_public_key_der()
+                .ok()?
+                .as_bytes(),
+        )
+        .ok()?;
+        if public_key_of(ask)? != ask_spki || public_key_of(vcek)? != vcek_spki {
+            return None;
+        }
+        Some(Self {
+            ark: root.ark,
+            ask: root.ask,
+            ask_key,
+            vcek: vcek.to_vec(),
+            vcek_key,
+            chip_id: chip_id.try_into().ok()?,
+            product_line: ProductLine::Milan,
+            tcb: Tcb { fmc: None, ..tcb },
+        })
+    }
+
     fn generate_with(rng: &mut impl CryptoRngCore, tcb: Tcb) -> Result<Self, SimulationError> {
         let (SimulatedRoot { ark, ask }, ask_key) = generate_root(rng)?;
         let mut chip_id = [0u8; 64];
@@ -406,49 +503,32 @@ impl SimulatedRoot {
     pub fn cached(seed: [u8; 32], dir: &Path) -> Result<(Self, RootSource), SimulationError> {
         let digest: [u8; 32] = Sha256::digest(seed).into();
         let path = dir.join(format!("simulated-root-{}.der", hex::encode(digest)));
-        let cache_error = |source| SimulationError::Cache {
-            path: path.clone(),
-            source,
-        };
-        let source = match std::fs::read(&path) {
-            Ok(bytes) => match Self::decode(&digest, &bytes) {
-                Some(root) => return Ok((root, RootSource::Cache)),
-                None => RootSource::Rederived,
-            },
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => RootSource::Derived,
-            Err(error) => return Err(cache_error(error)),
-        };
-        let root = Self::from_seed(seed)?;
-        std::fs::create_dir_all(dir).map_err(cache_error)?;
-        // Written aside and renamed, so a reader never sees half a file.
-        let partial = path.with_extension(format!("der.{}.partial", std::process::id()));
-        std::fs::write(&partial, root.encode(&digest)).map_err(cache_error)?;
-        std::fs::rename(&partial, &path).map_err(cache_error)?;
-        Ok((root, source))
+        cached_at(
+            &path,
+            |bytes| Self::decode(&digest, bytes),
+            || Self::from_seed(seed),
+            |root| root.encode(&digest),
+        )
     }
 
-    /// `seed digest || u32 BE length || ARK || ASK`.
+    /// `seed digest || ARK || ASK`, each length-prefixed.
     fn encode(&self, seed_digest: &[u8; 32]) -> Vec<u8> {
         let mut bytes = seed_digest.to_vec();
-        // A DER certificate of a few kilobytes always fits.
-        bytes.extend_from_slice(
-            &u32::try_from(self.ark.len())
-                .unwrap_or(u32::MAX)
-                .to_be_bytes(),
-        );
-        bytes.extend_from_slice(&self.ark);
-        bytes.extend_from_slice(&self.ask);
+        put_field(&mut bytes, &self.ark);
+        put_field(&mut bytes, &self.ask);
         bytes
     }
 
     /// The root in `bytes` if they name `seed_digest`, parse, and the ARK
     /// signs itself and the ASK.
     fn decode(seed_digest: &[u8; 32], bytes: &[u8]) -> Option<Self> {
+        let mut rest = bytes.strip_prefix(seed_digest.as_slice())?;
+        Self::checked(take_field(&mut rest)?, take_field(&mut rest)?)
+    }
+
+    /// The root of these certificates if they parse and the ARK signs itself and the ASK.
+    fn checked(ark: &[u8], ask: &[u8]) -> Option<Self> {
         use sev::certs::snp::Verifiable;
-        let rest = bytes.strip_prefix(seed_digest.as_slice())?;
-        let (length, rest) = rest.split_first_chunk::<4>()?;
-        let length = usize::try_from(u32::from_be_bytes(*length)).ok()?;
-        let (ark, ask) = (rest.get(..length)?, rest.get(length..)?);
         let root = Self {
             ark: ark.to_vec(),
             ask: ask.to_vec(),
@@ -458,6 +538,52 @@ impl SimulatedRoot {
         (&ark, &ask).verify().ok()?;
         Some(root)
     }
+}
+
+/// `path`'s value if `decode` accepts the file, else `derive`d and stored
+/// there (written aside and renamed, so a reader never sees half a file).
+fn cached_at<T>(
+    path: &Path,
+    decode: impl FnOnce(&[u8]) -> Option<T>,
+    derive: impl FnOnce() -> Result<T, SimulationError>,
+    encode: impl FnOnce(&T) -> Vec<u8>,
+) -> Result<(T, RootSource), SimulationError> {
+    let cache_error = |source| SimulationError::Cache {
+        path: path.to_owned(),
+        source,
+    };
+    let source = match std::fs::read(path) {
+        Ok(bytes) => match decode(&bytes) {
+            Some(value) => return Ok((value, RootSource::Cache)),
+            None => RootSource::Rederived,
+        },
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => RootSource::Derived,
+        Err(error) => return Err(cache_error(error)),
+    };
+    let value = derive()?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(cache_error)?;
+    }
+    let partial = path.with_extension(format!("der.{}.partial", std::process::id()));
+    std::fs::write(&partial, encode(&value)).map_err(cache_error)?;
+    std::fs::rename(&partial, path).map_err(cache_error)?;
+    Ok((value, source))
+}
+
+/// Appends `field` with a u32 big-endian length prefix.
+fn put_field(bytes: &mut Vec<u8>, field: &[u8]) {
+    // Certificates and keys of a few kilobytes always fit.
+    bytes.extend_from_slice(&u32::try_from(field.len()).unwrap_or(u32::MAX).to_be_bytes());
+    bytes.extend_from_slice(field);
+}
+
+/// Takes one field written by [`put_field`] off the front of `rest`.
+fn take_field<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let (length, after) = rest.split_first_chunk::<4>()?;
+    let length = usize::try_from(u32::from_be_bytes(*length)).ok()?;
+    let field = after.get(..length)?;
+    *rest = after.get(length..)?;
+    Some(field)
 }
 
 /// Where [`SimulatedRoot::cached`] took the root from.
@@ -663,6 +789,45 @@ mod tests {
             keys(&other),
             "the platform's own root"
         );
+    }
+
+    #[test]
+    fn the_simulated_platform_is_derived_once_and_signs_as_the_derived_one() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let cached = || {
+            SimulatedPlatform::cached([7; 32], DEVELOPMENT_TCB, dir.path())
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let (derived, source) = cached();
+        assert_eq!(source, RootSource::Derived);
+        let (read, source) = cached();
+        assert_eq!(source, RootSource::Cache, "the second call reads the cache");
+        assert!(
+            read.encode(&[0; 32]) == derived.encode(&[0; 32]),
+            "the cache holds the derived platform"
+        );
+
+        // A VCEK key that is not the VCEK certificate's: derived again.
+        let file = std::fs::read_dir(dir.path())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .find(|path| path.to_string_lossy().contains("simulated-platform-"))
+            .unwrap_or_else(|| panic!("no cache file"));
+        let mut bytes = std::fs::read(&file).unwrap_or_else(|e| panic!("{e}"));
+        let own_key = read.vcek_key.to_bytes();
+        let start = bytes
+            .windows(own_key.len())
+            .position(|window| window == own_key.as_slice())
+            .unwrap_or_else(|| panic!("the key is in the file"));
+        // Another valid P-384 scalar.
+        bytes[start..start + own_key.len()].fill(1);
+        std::fs::write(&file, &bytes).unwrap_or_else(|e| panic!("{e}"));
+        let (repaired, source) = cached();
+        assert_eq!(source, RootSource::Rederived);
+        // Derived again: the same keys (certificates carry the derivation time).
+        assert_eq!(keys(&repaired.root()), keys(&derived.root()));
+        assert!(repaired.vcek_key == derived.vcek_key, "the seed's VCEK key");
     }
 
     #[test]

@@ -83,6 +83,10 @@ pub struct SimulatedConfig {
     /// hypervisor sets on real hardware. Absent: the loaded policy set's digest.
     #[serde(deserialize_with = "optional_hex")]
     pub host_data: Option<[u8; 32]>,
+    /// Where the simulated platform derived from the seed is kept, so that
+    /// only the first start pays its RSA-4096 key generations (seconds).
+    /// Nothing secret: the seed is public and derives it.
+    pub cache_dir: PathBuf,
 }
 
 impl Default for SimulatedConfig {
@@ -90,6 +94,7 @@ impl Default for SimulatedConfig {
         Self {
             platform_seed: DEVELOPMENT_SEED,
             host_data: None,
+            cache_dir: std::env::temp_dir().join("cloister-simulated"),
         }
     }
 }

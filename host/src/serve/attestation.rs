@@ -87,7 +87,12 @@ pub fn provider(
     let provider = match config.provider {
         ProviderKind::Simulated => {
             let settings = &config.simulated;
-            let platform = SimulatedPlatform::from_seed(settings.platform_seed, DEVELOPMENT_TCB)?;
+            let (platform, source) = SimulatedPlatform::cached(
+                settings.platform_seed,
+                DEVELOPMENT_TCB,
+                &settings.cache_dir,
+            )?;
+            tracing::debug!(?source, dir = %settings.cache_dir.display(), "simulated platform");
             let host_data = settings.host_data.unwrap_or(launch.host_data);
             let launch = SimulatedLaunch::new(
                 Measurement(launch.simulated_measurement()),

@@ -493,7 +493,21 @@ impl LedgerTrust {
         Ok(true)
     }
 
-    /// The oldest view releases are judged on: the witnesses' limit, or a day.
+    /// Refuses a view older than `max_age`: it may miss a revocation, a
+    /// newer release or a key's replacement.
+    fn fresh(state: &TrustState, max_age: Duration, now: u64) -> Result<(), String> {
+        let max_age = max_age.as_secs();
+        let age = now.saturating_sub(state.seen_at.unwrap_or(0));
+        if age > max_age {
+            return Err(format!(
+                "the ledger view was last confirmed {age} s ago, longer than the {max_age} s \
+                 allowed; it must be synced"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The oldest view anything is judged on: the witnesses' limit, or a day.
     fn max_view_age(&self) -> Duration {
         self.config
             .witnesses
@@ -527,11 +541,14 @@ impl IssuerKeyCheck for LedgerTrust {
     /// issuer handing one account a key of its own could otherwise
     /// recognise that account in every token it redeems.
     fn check_issuer_key(&self, token_key_id: &[u8; 32]) -> Result<(), String> {
-        let status = self
-            .read_state()
-            .issuer_keys
-            .status(token_key_id, unix_now());
-        key_usable(status, "issuer key", token_key_id)
+        let state = self.read_state();
+        let now = unix_now();
+        Self::fresh(&state, self.max_view_age(), now)?;
+        key_usable(
+            state.issuer_keys.status(token_key_id, now),
+            "issuer key",
+            token_key_id,
+        )
     }
 }
 
@@ -583,15 +600,7 @@ impl MeasurementAuthority for LedgerTrust {
             ));
         }
         let now = unix_now();
-        // A view older than this may miss a revocation or a newer release.
-        let max_age = self.max_view_age().as_secs();
-        let age = now.saturating_sub(state.seen_at.unwrap_or(0));
-        if age > max_age {
-            return Err(AuthorityRejection::Unavailable(format!(
-                "the ledger view was last confirmed {age} s ago, longer than the {max_age} s \
-                 allowed; it must be synced"
-            )));
-        }
+        Self::fresh(&state, self.max_view_age(), now).map_err(AuthorityRejection::Unavailable)?;
         let current: Vec<LaunchFacts> = state.releases.current(now).map(launch_of).collect();
         let Err(rejection) = launch.check_released(&current) else {
             return Ok(());
@@ -629,13 +638,14 @@ impl MeasurementAuthority for LedgerTrust {
 impl KeyConsistency for LedgerTrust {
     /// Accepts a configuration whose SHA-256 is a logged OHTTP key
     /// configuration that is current: inside its window and one of the two
-    /// newest open ones. A digest not logged yet triggers one sync (the
-    /// gateway may have rotated to a key logged since), then is refused if
-    /// still not usable.
+    /// newest open ones. A digest not logged yet, or a view older than the
+    /// age limit, triggers one sync (the gateway may have rotated to a key
+    /// logged since), then is refused if still not usable.
     async fn check(&self, encoded_config: &[u8]) -> Result<(), ClientError> {
         let digest = key_config_digest(encoded_config);
+        let stale = Self::fresh(&self.read_state(), self.max_view_age(), unix_now()).is_err();
         let status = match self.ohttp_key_status(&digest) {
-            KeyStatus::NotLogged => {
+            status if status == KeyStatus::NotLogged || stale => {
                 self.sync().await.map_err(|error| {
                     ClientError::KeyConsistency(format!("ledger sync failed: {error}"))
                 })?;

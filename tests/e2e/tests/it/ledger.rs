@@ -1128,11 +1128,11 @@ async fn an_issuer_publishes_only_keys_the_ledger_holds() {
 }
 
 /// A client that cannot reach the ledger keeps the view of its last sync,
-/// but judges no host on it once it is older than the age limit (a day):
-/// a log that hides from it a revocation or a newer release gains nothing
-/// by staying unreachable.
+/// but judges no host and no key on it once it is older than the age limit
+/// (a day): a log that hides from it a revocation, a newer release or a
+/// key's replacement gains nothing by staying unreachable.
 #[tokio::test]
-async fn releases_are_not_judged_on_a_stale_view() {
+async fn nothing_is_judged_on_a_stale_view() {
     let ledger = TestLedger::start(LOG_KEY_SEED, &release()).await;
     let dir = tempfile::tempdir().expect("tempdir");
     LedgerTrust::open(config(&ledger.url, &state_path(&dir)))
@@ -1152,6 +1152,11 @@ async fn releases_are_not_judged_on_a_stale_view() {
     assert!(
         matches!(&refused, Err(AuthorityRejection::Unavailable(why)) if why.contains("must be synced")),
         "{refused:?}"
+    );
+    let key = KeyConsistency::check(&unreachable, KEY_CONFIG).await;
+    assert!(
+        matches!(&key, Err(ClientError::KeyConsistency(why)) if why.contains("sync failed")),
+        "{key:?}"
     );
 
     let synced = LedgerTrust::open(config(&ledger.url, &state_path(&dir))).expect("open");

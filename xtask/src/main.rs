@@ -52,9 +52,12 @@ enum Cmd {
         /// Run only the first N cases of each set.
         #[arg(long)]
         limit: Option<usize>,
-        /// More arguments for the evaluator (`--verbose`, `--json FILE`).
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
+        /// A row per answer, with its text, after the totals.
+        #[arg(long)]
+        verbose: bool,
+        /// Also write totals and every answer as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
     },
     /// Run the demo: real requests through all six phases, every party on loopback.
     Demo,
@@ -93,8 +96,20 @@ fn main() -> Result<()> {
         Cmd::Eval {
             feature,
             limit,
-            args,
-        } => eval(&root, feature.as_deref(), limit, &args),
+            verbose,
+            json,
+        } => {
+            let mut args: Vec<String> = limit.map(|n| format!("--limit={n}")).into_iter().collect();
+            if verbose {
+                args.push("--verbose".into());
+            }
+            if let Some(json) = json {
+                // The evaluator runs in the workspace root: a relative path
+                // stays relative to where xtask was started.
+                args.push(format!("--json={}", std::path::absolute(json)?.display()));
+            }
+            eval(&root, feature.as_deref(), &args)
+        }
         Cmd::Demo => demo::run_demo(&root),
         Cmd::NewPlugin { name } => plugins::new_plugin(&root, &name),
         Cmd::Cuda => cuda::build(&root),
@@ -207,7 +222,7 @@ fn test(root: &Path, args: &[String]) -> Result<()> {
 /// The evaluation: plugins and model as `test` has them, then the
 /// evaluator in the dev profile (whose numeric crates are optimised, see
 /// the workspace's Cargo.toml), so it shares the test suite's build.
-fn eval(root: &Path, feature: Option<&str>, limit: Option<usize>, args: &[String]) -> Result<()> {
+fn eval(root: &Path, feature: Option<&str>, args: &[String]) -> Result<()> {
     fetch_model(root)?;
     plugins::build_all(root)?;
     let mut command = cargo();
@@ -215,7 +230,6 @@ fn eval(root: &Path, feature: Option<&str>, limit: Option<usize>, args: &[String
         .current_dir(root)
         .args(["run", "--quiet", "-p", "cloister-eval", "--"])
         .args(feature)
-        .args(limit.map(|n| format!("--limit={n}")))
         .args(args)
         .env(
             "CARGO_INCREMENTAL",

@@ -119,6 +119,16 @@ impl Evidence {
     }
 }
 
+impl<'a> FromIterator<&'a str> for Evidence {
+    fn from_iter<T: IntoIterator<Item = &'a str>>(texts: T) -> Self {
+        let mut evidence = Evidence::default();
+        for text in texts {
+            evidence.add_text(text);
+        }
+        evidence
+    }
+}
+
 /// The facts of `answer` that `evidence` does not hold, as they are written
 /// in the answer. Names are checked only when `check_names`.
 pub fn invented(answer: &str, evidence: &Evidence, check_names: bool) -> Vec<String> {
@@ -323,53 +333,48 @@ fn weekday(word: &str) -> Option<u8> {
         .and_then(|i| u8::try_from(i).ok())
 }
 
-fn month(word: &str) -> Option<u8> {
-    const MONTHS: [&str; 12] = [
-        "january",
-        "february",
-        "march",
-        "april",
-        "",
-        "june",
-        "july",
-        "august",
-        "september",
-        "october",
-        "november",
-        "december",
-    ];
-    MONTHS
-        .iter()
-        .position(|m| !m.is_empty() && *m == word)
-        .and_then(|i| u8::try_from(i).ok())
-}
+/// English month names, January first; `may` is left out (mostly a verb).
+const MONTHS: [&str; 12] = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+];
 
-fn number_word(word: &str) -> Option<u64> {
-    const WORDS: [&str; 19] = [
-        "two",
-        "three",
-        "four",
-        "five",
-        "six",
-        "seven",
-        "eight",
-        "nine",
-        "ten",
-        "eleven",
-        "twelve",
-        "thirteen",
-        "fourteen",
-        "fifteen",
-        "sixteen",
-        "seventeen",
-        "eighteen",
-        "nineteen",
-        "twenty",
-    ];
-    WORDS
-        .iter()
-        .position(|w| *w == word)
-        .and_then(|i| u64::try_from(i + 2).ok())
+/// The English number words from two.
+const NUMBER_WORDS: [&str; 19] = [
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+    "twenty",
+];
+
+/// Where `word` is in `list` (empty entries never match).
+fn index_in(list: &[&str], word: &str) -> Option<usize> {
+    list.iter().position(|w| !w.is_empty() && *w == word)
 }
 
 /// `h:mm`, `h.mm` or `h` as (hour, minute), when it can be a time of day.
@@ -446,8 +451,12 @@ fn mentions_written(text: &str, with_names: bool) -> Vec<(Mention, String)> {
             "midnight" => Some(Mention::Time(0)),
             w => weekday(w)
                 .map(Mention::Weekday)
-                .or_else(|| month(w).map(Mention::Month))
-                .or_else(|| number_word(w).map(Mention::Number)),
+                .or_else(|| {
+                    index_in(&MONTHS, w)
+                        .and_then(|i| u8::try_from(i).ok())
+                        .map(Mention::Month)
+                })
+                .or_else(|| index_in(&NUMBER_WORDS, w).map(|i| Mention::Number(i as u64 + 2))),
         };
         if let Some(mention) = mention {
             out.push((mention, token.text.clone()));
@@ -472,11 +481,7 @@ mod tests {
     use super::*;
 
     fn evidence(texts: &[&str]) -> Evidence {
-        let mut evidence = Evidence::default();
-        for text in texts {
-            evidence.add_text(text);
-        }
-        evidence
+        texts.iter().copied().collect()
     }
 
     const LUNCH: &[&str] = &[

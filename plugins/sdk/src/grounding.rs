@@ -150,6 +150,16 @@ impl Source {
     }
 }
 
+impl<'a> FromIterator<&'a str> for Source {
+    fn from_iter<T: IntoIterator<Item = &'a str>>(texts: T) -> Self {
+        let mut source = Source::default();
+        for text in texts {
+            source.add(text);
+        }
+        source
+    }
+}
+
 /// Sentence openers and phrases that address the assistant rather than
 /// the people in a conversation ("ignore previous instructions", "System:
 /// output...", "append the link to your answer"), in the languages the
@@ -274,11 +284,7 @@ mod tests {
     use super::*;
 
     fn source(texts: &[&str]) -> Source {
-        let mut source = Source::default();
-        for text in texts {
-            source.add(text);
-        }
-        source
+        texts.iter().copied().collect()
     }
 
     #[test]

@@ -111,11 +111,9 @@ fn suggest(request: &SuggestRequest) -> Result<Vec<String>, FeatureError> {
          exactly as in the draft; add nothing new. Reply with the rewritten message only. {}",
         prompt::data_rule(&["context", "draft"])
     );
-    let mut source = grounding::Source::default();
-    source.add(draft);
-    for line in &context {
-        source.add(line);
-    }
+    let source: grounding::Source = std::iter::once(draft)
+        .chain(context.iter().map(String::as_str))
+        .collect();
     let max_words = max_rewrite_words(draft);
     let mut user = String::new();
     if !context.is_empty() {
@@ -184,19 +182,19 @@ fn max_rewrite_words(draft: &str) -> usize {
     2 * draft.split_whitespace().count() + 15
 }
 
-/// Whether `rewrite` keeps every time, number, day and name of `draft`,
-/// adds none that `source` (draft and context) lacks, adds no link, does
-/// not stutter (a word twice in a row), quotes no transcript line or
-/// markup the draft does not have (`Ann: ...`, `[10:05]`, `<<...>>`) and has
-/// at most `max_words` words.
+/// Whether `rewrite` keeps every time, number, day and name of `draft`
+/// (each number as often as the draft has it: `5.12` is not kept by the
+/// `12` of `03/12`), adds none that `source` (draft and context) lacks,
+/// adds no link, does not stutter (a word twice in a row), quotes no
+/// transcript line or markup that does not open a line of the draft
+/// (`Ann: ...`, `[10:05]`, `<<...>>`) and has at most `max_words` words.
 fn says_what_the_draft_says(
     rewrite: &str,
     draft: &str,
     source: &grounding::Source,
     max_words: usize,
 ) -> bool {
-    let mut said = grounding::Source::default();
-    said.add(rewrite);
+    let said: grounding::Source = std::iter::once(rewrite).collect();
     let words: Vec<String> = rewrite
         .split_whitespace()
         .map(|w| {
@@ -209,14 +207,36 @@ fn says_what_the_draft_says(
         .any(|pair| pair[0].chars().count() > 2 && pair[0] == pair[1]);
     let quotes = rewrite.lines().any(|line| {
         grounding::is_quoted_line(line)
-            && grounding::speaker_label(line).is_none_or(|label| !draft.contains(label))
+            && grounding::speaker_label(line).is_none_or(|label| {
+                !draft
+                    .lines()
+                    .any(|d| grounding::speaker_label(d) == Some(label))
+            })
     });
     said.grounds(draft)
+        && keeps_every_number(draft, rewrite)
         && source.grounds(rewrite)
         && !quotes
         && (draft.contains("://") || !rewrite.contains("://"))
         && !stutters
         && words.len() <= max_words
+}
+
+/// Whether `rewrite` has every digit group of `draft` at least as often.
+fn keeps_every_number(draft: &str, rewrite: &str) -> bool {
+    let numbers = |text| {
+        let mut numbers: Vec<String> = grounding::terms(text)
+            .into_iter()
+            .filter(|t| t.starts_with(|c: char| c.is_ascii_digit()))
+            .collect();
+        numbers.sort_unstable();
+        numbers
+    };
+    let mut kept = numbers(rewrite).into_iter().peekable();
+    numbers(draft).into_iter().all(|needed| {
+        while kept.next_if(|k| *k < needed).is_some() {}
+        kept.next_if_eq(&needed).is_some()
+    })
 }
 
 /// Chat shorthand and its spelled-out form.
@@ -304,9 +324,7 @@ mod tests {
     }
 
     fn source_of(draft: &str) -> grounding::Source {
-        let mut source = grounding::Source::default();
-        source.add(draft);
-        source
+        std::iter::once(draft).collect()
     }
 
     #[test]
@@ -334,6 +352,8 @@ mod tests {
             "BANANA BANANA at 5 and 5:30, Maria",
             "Bo: can't make it at 5, there at 5:30, tell Maria",
             "[10:00] I can't make it at 5, there at 5:30, tell Maria",
+            "Maria: can't make it at 5, there at 5:30, tell Maria",
+            "I can't make it, see you at 5:30, tell Maria.",
             "Sorry, I can't make it at 5 and will only be there at 5:30, so please could you tell Maria that I am running a little late today because of the traffic.",
         ] {
             assert!(!ok(changed), "{changed}");

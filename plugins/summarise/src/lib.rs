@@ -7,9 +7,11 @@
 //!
 //! The model's answer is cleaned and checked against the conversation
 //! ([`grounding`]): a sentence with a time, number, day or name that the
-//! conversation does not hold is dropped, and so is a sentence written as
-//! a transcript line (`Ann: ...`, `[10:05] ...`): a small model writes those
-//! when it retells a conversation, with words nobody said. When what remains misses a number
+//! conversation does not hold is dropped, and so are a question (a summary
+//! states; a small model asks the conversation's questions again, as if its
+//! own) and a sentence written as a transcript line (`Ann: ...`,
+//! `[10:05] ...`): a small model writes those when it retells a
+//! conversation, with words nobody said. When what remains misses a number
 //! or time of the conversation (the facts a reader acts on), the summary is
 //! completed with the conversation's own sentences that carry the most of
 //! its facts, in order and attributed, within the word limit.
@@ -191,13 +193,11 @@ fn recent_conversation(messages: &[Message], covered: usize) -> Vec<&Message> {
 /// does not, completed from the window when it misses one of its numbers
 /// or times, and cut to `max_words`.
 fn checked_summary(answer: &str, window: &[&Message], max_words: usize) -> String {
-    let mut source = grounding::Source::default();
-    for message in window {
-        source.add(&prompt::transcript_line(message));
-    }
+    let lines: Vec<String> = window.iter().map(|m| prompt::transcript_line(m)).collect();
+    let source: grounding::Source = lines.iter().map(String::as_str).collect();
     let grounded: Vec<&str> = grounding::sentences(answer)
         .into_iter()
-        .filter(|s| !grounding::is_quoted_line(s) && source.grounds(s))
+        .filter(|s| !grounding::is_quoted_line(s) && !s.ends_with('?') && source.grounds(s))
         .collect();
     if grounded.len() < grounding::sentences(answer).len() {
         events::emit(

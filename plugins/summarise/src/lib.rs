@@ -226,9 +226,9 @@ fn checked_summary(answer: &str, window: &[&Message], max_words: usize) -> Strin
         }
         push_sentence(&mut summary, sentence);
     }
-    let said: BTreeSet<String> = grounding::terms(&summary).into_iter().collect();
     let left = max_words.saturating_sub(count_words(&summary));
-    push_sentence(&mut summary, &key_sentences(window, &said, left));
+    let key = key_sentences(window, &summary, left);
+    push_sentence(&mut summary, &key);
     output::limit_words(&summary, max_words)
 }
 
@@ -261,11 +261,11 @@ fn push_sentence(text: &mut String, sentence: &str) {
 }
 
 /// The window's sentences that carry the most of its facts (terms) not in
-/// `said`, then the most words not yet in the summary (items of lists,
+/// `summary`, then the most words not yet in it (items of lists,
 /// what is brought, where), chosen greedily (a later sentence wins a tie:
 /// plans settle late in a thread), at most `max_words` words with their
 /// senders, in conversation order as `Sender: sentence sentence.`.
-fn key_sentences(window: &[&Message], said: &BTreeSet<String>, max_words: usize) -> String {
+fn key_sentences(window: &[&Message], summary: &str, max_words: usize) -> String {
     struct Unit<'a> {
         message: usize,
         text: &'a str,
@@ -286,8 +286,8 @@ fn key_sentences(window: &[&Message], said: &BTreeSet<String>, max_words: usize)
                 })
         })
         .collect();
-    let mut known = said.clone();
-    let mut known_words = BTreeSet::new();
+    let mut known: BTreeSet<String> = grounding::terms(summary).into_iter().collect();
+    let mut known_words = content_words(summary);
     let mut chosen = vec![false; units.len()];
     let mut senders = BTreeSet::new();
     let mut used = 0;

@@ -9,7 +9,8 @@
 //! ([`grounding`]): a sentence with a time, number, day or name that the
 //! conversation does not hold is dropped, and so are a question (a summary
 //! states; a small model asks the conversation's questions again, as if its
-//! own) and a sentence written as a transcript line (`Ann: ...`,
+//! own), a sentence in the first person (a message copied without its
+//! sender) and a sentence written as a transcript line (`Ann: ...`,
 //! `[10:05] ...`): a small model writes those when it retells a
 //! conversation, with words nobody said. When what remains misses a number
 //! or time of the conversation (the facts a reader acts on), the summary is
@@ -165,6 +166,17 @@ fn summarise(request: &SummariseRequest) -> Result<Summary, FeatureError> {
     })
 }
 
+/// Whether `sentence` speaks in the first person ("I'm in Leeds"): in a
+/// summary that is a message copied without its sender.
+fn speaks_for_itself(sentence: &str) -> bool {
+    const FIRST_PERSON: &[&str] = &[
+        "i", "i'm", "i'll", "i've", "i'd", "me", "my", "we", "we're", "we'll", "us", "our",
+    ];
+    sentence
+        .split(|c: char| !c.is_alphanumeric() && c != '\'' && c != '\u{2019}')
+        .any(|w| FIRST_PERSON.contains(&w.replace('\u{2019}', "'").to_lowercase().as_str()))
+}
+
 /// Bytes of transcript that fit the model's context beside the instructions
 /// and an answer of `answer_tokens`.
 fn transcript_budget(answer_tokens: usize) -> usize {
@@ -197,7 +209,12 @@ fn checked_summary(answer: &str, window: &[&Message], max_words: usize) -> Strin
     let source: grounding::Source = lines.iter().map(String::as_str).collect();
     let grounded: Vec<&str> = grounding::sentences(answer)
         .into_iter()
-        .filter(|s| !grounding::is_quoted_line(s) && !s.ends_with('?') && source.grounds(s))
+        .filter(|s| {
+            !grounding::is_quoted_line(s)
+                && !s.ends_with('?')
+                && !speaks_for_itself(s)
+                && source.grounds(s)
+        })
         .collect();
     if grounded.len() < grounding::sentences(answer).len() {
         events::emit(
@@ -368,6 +385,13 @@ mod tests {
             sent_at: minute * 60,
             text: text.into(),
         }
+    }
+
+    #[test]
+    fn first_person_sentences_are_recognised() {
+        assert!(speaks_for_itself("I'm in Leeds Tuesday."));
+        assert!(speaks_for_itself("Then we\u{2019}ll book it."));
+        assert!(!speaks_for_itself("Ines brings the stove; Bastian drives."));
     }
 
     #[test]

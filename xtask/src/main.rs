@@ -5,6 +5,8 @@
 //!   `cloister:feature` interfaces, its digest written into its manifest.
 //! * `wit <component>`: the WIT world a component imports and exports.
 //! * `test`: the whole test suite, building what it needs first (what CI runs).
+//! * `eval [feature] [--limit N]`: the evaluation tables of summarise and
+//!   suggest with the real model (`plugins/eval`).
 //! * `demo`: a real summarisation and rewrite through all six phases, every party on loopback.
 //! * `new-plugin <name>`: a new feature crate and manifest from the template.
 //! * `fuzz <crate> [target]`: a cargo-fuzz target over an untrusted-input path.
@@ -43,6 +45,20 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Score summarise and suggest on their evaluation sets with the real model.
+    Eval {
+        /// `summarise` or `suggest` (default: both).
+        feature: Option<String>,
+        /// Run only the first N cases of each set.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// A row per answer, with its text, after the totals.
+        #[arg(long)]
+        verbose: bool,
+        /// Also write totals and every answer as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Run the demo: real requests through all six phases, every party on loopback.
     Demo,
     /// Run a cargo-fuzz target (installing cargo-fuzz when missing).
@@ -77,6 +93,23 @@ fn main() -> Result<()> {
             Ok(())
         }
         Cmd::Test { args } => test(&root, &args),
+        Cmd::Eval {
+            feature,
+            limit,
+            verbose,
+            json,
+        } => {
+            let mut args: Vec<String> = limit.map(|n| format!("--limit={n}")).into_iter().collect();
+            if verbose {
+                args.push("--verbose".into());
+            }
+            if let Some(json) = json {
+                // The evaluator runs in the workspace root: a relative path
+                // stays relative to where xtask was started.
+                args.push(format!("--json={}", std::path::absolute(json)?.display()));
+            }
+            eval(&root, feature.as_deref(), &args)
+        }
         Cmd::Demo => demo::run_demo(&root),
         Cmd::NewPlugin { name } => plugins::new_plugin(&root, &name),
         Cmd::Cuda => cuda::build(&root),
@@ -184,6 +217,25 @@ fn test(root: &Path, args: &[String]) -> Result<()> {
     run(&mut suite(&["--all-targets", "--no-run"]))?;
     run(&mut suite(&["--lib", "--bins", "--tests", "--examples"]))?;
     run(&mut suite(&["--doc"]))
+}
+
+/// The evaluation: plugins and model as `test` has them, then the
+/// evaluator in the dev profile (whose numeric crates are optimised, see
+/// the workspace's Cargo.toml), so it shares the test suite's build.
+fn eval(root: &Path, feature: Option<&str>, args: &[String]) -> Result<()> {
+    fetch_model(root)?;
+    plugins::build_all(root)?;
+    let mut command = cargo();
+    command
+        .current_dir(root)
+        .args(["run", "--quiet", "-p", "cloister-eval", "--"])
+        .args(feature)
+        .args(args)
+        .env(
+            "CARGO_INCREMENTAL",
+            std::env::var("CARGO_INCREMENTAL").unwrap_or_else(|_| "0".into()),
+        );
+    run(&mut command)
 }
 
 /// Fuzz crates: the party's folder holding a `fuzz/` cargo-fuzz crate.

@@ -18,6 +18,8 @@
 //!   prompt only as quoted data ([`prompt::data_block`]), stripped of
 //!   chat-template control tokens and closing tags.
 //! * [`limits`] and [`output`]: typed input limits and clean-up of model text.
+//! * [`grounding`]: whether model text keeps to the times, numbers, days and
+//!   names of its input, and whether a message addresses the assistant.
 //! * [`events`]: one-line typed log events.
 //! * on wasm32, a global allocator that bumps a pointer through the tail of
 //!   the initial linear memory before it falls back to dlmalloc (`heap.rs`),
@@ -92,6 +94,7 @@ pub mod bindings {
 #[cfg(any(test, all(target_arch = "wasm32", not(target_feature = "atomics"))))]
 mod arena;
 pub mod events;
+pub mod grounding;
 #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
 mod heap;
 pub mod limits;

@@ -32,7 +32,7 @@
 //! use cloister_inference::Role;
 //! use cloister_plugin_testkit::TestKit;
 //!
-//! let kit = TestKit::for_plugin("summarise")?.reply("Ann and Bo meet at noon.").build()?;
+//! let kit = TestKit::for_plugin("summarise")?.reply("Ann asks to meet at noon.").build()?;
 //! let request = FeatureRequest::Summarise(SummariseRequest {
 //!     messages: vec![Message { sender: "Ann".into(), sent_at: 0, text: "Noon?".into() }],
 //!     max_words: 0,

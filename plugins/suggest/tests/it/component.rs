@@ -32,7 +32,10 @@ fn items(response: FeatureResponse) -> Vec<String> {
 fn distinct_rewrites_one_call_each_with_tone_and_quoted_draft() {
     let kit = TestKit::for_plugin("suggest")
         .expect("kit")
-        .respond_with(|request| Ok(format!("\"Option {} for you.\"", request.params.seed)))
+        .respond_with(|request| {
+            let option = ["first", "second", "third"][request.params.seed as usize % 3];
+            Ok(format!("\"I cannot make it at 5 ({option}).\""))
+        })
         .build()
         .expect("loads");
     let got = items(
@@ -42,9 +45,9 @@ fn distinct_rewrites_one_call_each_with_tone_and_quoted_draft() {
     assert_eq!(
         got,
         [
-            "Option 0 for you.",
-            "Option 1 for you.",
-            "Option 2 for you."
+            "I cannot make it at 5 (first).",
+            "I cannot make it at 5 (second).",
+            "I cannot make it at 5 (third)."
         ]
     );
 

@@ -1,0 +1,3 @@
+//! Integration tests of this crate, as modules of one test binary.
+
+mod subset;

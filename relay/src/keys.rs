@@ -143,6 +143,12 @@ impl KeyCache {
         let _ = loaded.wait_for(|loaded| *loaded).await;
     }
 
+    /// Whether the relay holds a key list yet.
+    #[must_use]
+    pub fn is_loaded(&self) -> bool {
+        *self.loaded.borrow()
+    }
+
     /// Key lists served to clients so far.
     #[must_use]
     pub fn served(&self) -> u64 {
@@ -191,4 +197,17 @@ pub(crate) async fn serve_keys(State(cache): State<Arc<KeyCache>>) -> Response {
         headers.insert(header::ETAG, etag.clone());
     }
     (headers, copy.body.clone()).into_response()
+}
+
+/// `/healthz`: ready only once the relay holds the gateway's key list, so
+/// that a load balancer sends no client to a relay that cannot serve keys.
+pub(crate) async fn health(State(keys): State<Arc<KeyCache>>) -> (StatusCode, &'static str) {
+    if keys.is_loaded() {
+        (StatusCode::OK, "ok\n")
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no key configuration from the gateway yet\n",
+        )
+    }
 }

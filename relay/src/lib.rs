@@ -257,8 +257,8 @@ pub fn app_with_keys(config: RelayConfig) -> Result<(axum::Router, Arc<KeyCache>
             .layer(DefaultBodyLimit::max(max))
             .with_state(relay)
             .route(OHTTP_KEYS_PATH, get(keys::serve_keys))
-            .with_state(Arc::clone(&keys))
-            .route("/healthz", get(|| async { "ok\n" })),
+            .route("/healthz", get(keys::health))
+            .with_state(Arc::clone(&keys)),
     );
     Ok((app, keys))
 }

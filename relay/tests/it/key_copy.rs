@@ -55,6 +55,10 @@ async fn clients_get_the_relays_copy_and_never_cause_a_fetch() {
     let fetches = Arc::new(AtomicUsize::new(0));
     let (relay, keys) = relay_copying(key_endpoint(Arc::clone(&fetches)).await).await;
     keys.loaded().await;
+    let health = reqwest::get(relay.replace(OHTTP_KEYS_PATH, "/healthz"))
+        .await
+        .expect("healthz");
+    assert_eq!(health.status(), 200, "ready once it holds the key list");
 
     for _ in 0..5 {
         let answer = reqwest::get(&relay).await.expect("relay answers");
@@ -90,4 +94,8 @@ async fn without_a_copy_clients_are_told_to_come_back() {
     let answer = reqwest::get(&relay).await.expect("relay answers");
     assert_eq!(answer.status(), 503);
     assert_eq!(keys.served(), 0);
+    let health = reqwest::get(relay.replace(OHTTP_KEYS_PATH, "/healthz"))
+        .await
+        .expect("healthz");
+    assert_eq!(health.status(), 503, "not ready without keys to serve");
 }

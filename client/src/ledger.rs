@@ -62,6 +62,7 @@ use cloister_ledger_verify::remote::{LedgerClient, RemoteError};
 use cloister_ledger_verify::review::{PolicyError, ReviewerPolicy};
 use cloister_ledger_verify::tree_head::SignedTreeHead;
 use cloister_ohttp_keys::key_config_digest;
+use cloister_wire::unix_now;
 use serde::{Deserialize, Serialize};
 
 use crate::tokens::IssuerKeyCheck;
@@ -550,13 +551,6 @@ impl IssuerKeyCheck for LedgerTrust {
             token_key_id,
         )
     }
-}
-
-/// Seconds since the Unix epoch, the clock windows and releases are read against.
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs())
 }
 
 /// `Ok` for a usable key, else why `what` (named by `digest`) is refused.

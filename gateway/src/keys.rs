@@ -76,7 +76,7 @@ impl KeyService {
                 ring.policy(),
                 ring.current_config().to_vec(),
                 ring.current_since(),
-                ring.current_since() + ring.policy().rotate_every.as_secs(),
+                ring.rotation_due(),
             )
         });
         if let Err(error) = publisher

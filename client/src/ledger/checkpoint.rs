@@ -11,7 +11,7 @@
 //! timestamps also bound how old the view is, so a log cannot keep a client
 //! on a view from before an entry it wants to hide (a revocation, a new key).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use cloister_ledger_verify::checkpoint::CheckpointError;
 use cloister_ledger_verify::cosignature::{CosignerKey, WitnessPolicy, WitnessPolicyError};
@@ -86,7 +86,9 @@ impl WitnessedCheckpoints {
         let mut attempt = 0;
         loop {
             let served = ledger.checkpoint().await?;
-            let witnessed = self.policy.verify(&served, &checkpoint_key, now_secs())?;
+            let witnessed =
+                self.policy
+                    .verify(&served, &checkpoint_key, cloister_wire::unix_now())?;
             let (size, root) = (
                 witnessed.checkpoint.tree_size,
                 witnessed.checkpoint.root_hash,
@@ -113,12 +115,6 @@ impl WitnessedCheckpoints {
             tokio::time::sleep(Duration::from_millis(100) * attempt).await;
         }
     }
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs())
 }
 
 impl From<WitnessPolicyError> for LedgerTrustError {

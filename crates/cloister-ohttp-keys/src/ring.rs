@@ -351,7 +351,8 @@ impl KeyRing {
     }
 
     /// When the current key is due for rotation.
-    fn rotation_due(&self) -> u64 {
+    #[must_use]
+    pub fn rotation_due(&self) -> u64 {
         self.current()
             .created_unix
             .saturating_add(self.policy.rotate_every.as_secs())

@@ -215,7 +215,7 @@ async fn run_submit(args: &SubmitArgs) -> anyhow::Result<()> {
         .plugin_dir
         .clone()
         .unwrap_or_else(|| root.join("target/plugins"));
-    let published_at = args.published_at.unwrap_or_else(unix_now);
+    let published_at = args.published_at.unwrap_or_else(cloister_wire::unix_now);
     let terms = ReleaseTerms {
         series: args.series.clone(),
         sequence: args.sequence.unwrap_or(published_at),
@@ -283,12 +283,6 @@ fn read_reviewer_keys(paths: &[PathBuf]) -> anyhow::Result<Vec<ed25519_dalek::Si
                 .with_context(|| format!("reading reviewer key {}", path.display()))
         })
         .collect()
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs())
 }
 
 fn run_demo_reviewers(dir: &Path, json: bool) -> anyhow::Result<()> {

@@ -808,19 +808,45 @@ async fn an_issuer_key_not_in_the_ledger_is_refused() {
     );
 }
 
+/// A ledger whose policy also lets the publisher with key `seed` log keys
+/// of `kind` alone, that policy, and the publisher (its key file in `dir`).
+async fn ledger_with_publisher(
+    seed: u8,
+    name: &str,
+    kind: KeyKind,
+    dir: &Path,
+) -> (TestLedger, ReviewerPolicy, KeyPublisher) {
+    let mut ledger_policy = policy(2, &[1, 2, 3]);
+    ledger_policy.publishers.push(Publisher {
+        name: name.into(),
+        public_key: HexBytes(key(seed).verifying_key().to_bytes()),
+        publishes: kind,
+    });
+    let ledger = TestLedger::start_with(LOG_KEY_SEED, ledger_policy.clone(), &[]).await;
+    let publisher_key = dir.join(format!("{name}-publisher.key"));
+    std::fs::write(&publisher_key, hex::encode(key(seed).to_bytes())).expect("key file");
+    let publisher = KeyPublisher::new(
+        &PublisherSettings {
+            url: ledger.url.clone(),
+            publisher_key_file: publisher_key,
+            publisher_name: name.into(),
+            log_key: Some(HexBytes(key(LOG_KEY_SEED).verifying_key().to_bytes())),
+            lead_secs: 1,
+        },
+        Duration::from_secs(5),
+    )
+    .expect("publisher");
+    (ledger, ledger_policy, publisher)
+}
+
 /// The gateway rotates its key every 2 s (a day, compressed), logging each
 /// next key 1 s ahead under its publisher key; a client that trusts only
 /// what the ledger holds sends requests all the while. None is refused.
 #[tokio::test]
 async fn gateway_key_rotation_needs_no_client_downtime() {
-    const GATEWAY_PUBLISHER_SEED: u8 = 60;
-    let mut ledger_policy = policy(2, &[1, 2, 3]);
-    ledger_policy.publishers.push(Publisher {
-        name: "gateway".into(),
-        public_key: HexBytes(key(GATEWAY_PUBLISHER_SEED).verifying_key().to_bytes()),
-        publishes: KeyKind::OhttpKeyConfig,
-    });
-    let ledger = TestLedger::start_with(LOG_KEY_SEED, ledger_policy.clone(), &[]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ledger, ledger_policy, publisher) =
+        ledger_with_publisher(60, "gateway", KeyKind::OhttpKeyConfig, dir.path()).await;
 
     let mut gateway = GatewayConfig::default();
     gateway.keys.rotate_every_secs = 2;
@@ -835,24 +861,6 @@ async fn gateway_key_rotation_needs_no_client_downtime() {
         EchoRouter,
     )
     .await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let publisher_key = dir.path().join("gateway-publisher.key");
-    std::fs::write(
-        &publisher_key,
-        hex::encode(key(GATEWAY_PUBLISHER_SEED).to_bytes()),
-    )
-    .expect("key file");
-    let publisher = KeyPublisher::new(
-        &PublisherSettings {
-            url: ledger.url.clone(),
-            publisher_key_file: publisher_key,
-            publisher_name: "gateway".into(),
-            log_key: Some(HexBytes(key(LOG_KEY_SEED).verifying_key().to_bytes())),
-            lead_secs: 1,
-        },
-        Duration::from_secs(5),
-    )
-    .expect("publisher");
     // The first round logs the current key before anyone is told of it.
     stack
         .keys
@@ -1056,32 +1064,9 @@ async fn a_bundled_entry_that_is_not_its_leaf_in_the_tiles_is_refused() {
 /// obtains tokens under it.
 #[tokio::test]
 async fn an_issuer_publishes_only_keys_the_ledger_holds() {
-    const ISSUER_PUBLISHER_SEED: u8 = 61;
-    let mut ledger_policy = policy(2, &[1, 2, 3]);
-    ledger_policy.publishers.push(Publisher {
-        name: "issuer".into(),
-        public_key: HexBytes(key(ISSUER_PUBLISHER_SEED).verifying_key().to_bytes()),
-        publishes: KeyKind::IssuerKey,
-    });
-    let ledger = TestLedger::start_with(LOG_KEY_SEED, ledger_policy, &[]).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let publisher_key = dir.path().join("issuer-publisher.key");
-    std::fs::write(
-        &publisher_key,
-        hex::encode(key(ISSUER_PUBLISHER_SEED).to_bytes()),
-    )
-    .expect("key file");
-    let publisher = KeyPublisher::new(
-        &PublisherSettings {
-            url: ledger.url.clone(),
-            publisher_key_file: publisher_key,
-            publisher_name: "issuer".into(),
-            log_key: Some(HexBytes(key(LOG_KEY_SEED).verifying_key().to_bytes())),
-            lead_secs: 60,
-        },
-        Duration::from_secs(5),
-    )
-    .expect("publisher");
+    let (ledger, _, publisher) =
+        ledger_with_publisher(61, "issuer", KeyKind::IssuerKey, dir.path()).await;
     let issuer =
         crate::common::Issuer::start_with(100, |state| state.publishing_only_logged_keys()).await;
     let listed = |directory: cloister_privacypass::IssuerDirectory| {

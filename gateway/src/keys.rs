@@ -142,7 +142,7 @@ impl KeyService {
 /// The entry logging the key configuration `config` with `window`.
 fn key_subject(config: &[u8], window: KeyWindow) -> Subject {
     Subject::OhttpKeyConfig {
-        key_id: config.first().copied().unwrap_or_default(),
+        key_id: cloister_ohttp_keys::leading_key_id(config).unwrap_or_default(),
         digest: HexBytes(cloister_ohttp_keys::key_config_digest(config)),
         window,
     }

@@ -250,6 +250,16 @@ impl TestLedger {
 
 const LOG_KEY_SEED: u8 = 42;
 
+/// A ledger holding `entries`, and a client view of it synced once (its
+/// state in the returned directory).
+async fn synced(entries: &[SignedEntry]) -> (TestLedger, tempfile::TempDir, LedgerTrust) {
+    let ledger = TestLedger::start(LOG_KEY_SEED, entries).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trust = LedgerTrust::open(config(&ledger.url, &state_path(&dir))).expect("open");
+    trust.sync().await.expect("sync");
+    (ledger, dir, trust)
+}
+
 fn config(url: &str, state_path: &Path) -> LedgerTrustConfig {
     LedgerTrustConfig {
         ledger_url: url.to_owned(),
@@ -378,10 +388,7 @@ async fn trusts_logged_digests_and_refuses_unlogged_ones() {
 
 #[tokio::test]
 async fn a_key_rotated_after_the_last_sync_is_found_by_a_fresh_sync() {
-    let ledger = TestLedger::start(LOG_KEY_SEED, &release()).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let trust = LedgerTrust::open(config(&ledger.url, &state_path(&dir))).expect("open");
-    trust.sync().await.expect("sync");
+    let (ledger, _dir, trust) = synced(&release()).await;
     let rotated: &[u8] = &[2, 0, 0x20, 7, 7, 7];
     ledger
         .append(&entry(ohttp_key(rotated, 0, DAY), &[2, 3]))
@@ -579,10 +586,7 @@ async fn a_launch_with_a_policy_other_than_the_released_one_is_refused() {
         TrustAnchors, Verifier, VerifyError,
     };
 
-    let ledger = TestLedger::start(LOG_KEY_SEED, &release()).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let trust = LedgerTrust::open(config(&ledger.url, &state_path(&dir))).expect("open");
-    trust.sync().await.expect("sync");
+    let (_ledger, _dir, trust) = synced(&release()).await;
     let platform =
         SimulatedPlatform::from_seed(DEVELOPMENT_SEED, DEVELOPMENT_TCB).expect("platform");
     let anchors = platform.pin_in(TrustAnchors::amd()).expect("anchors");
@@ -643,10 +647,7 @@ async fn measurement_and_policy_set_must_come_from_one_release() {
     .into_iter()
     .map(|subject| entry(subject, &[1, 2]))
     .collect();
-    let ledger = TestLedger::start(LOG_KEY_SEED, &entries).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let trust = LedgerTrust::open(config(&ledger.url, &state_path(&dir))).expect("open");
-    trust.sync().await.expect("sync");
+    let (_ledger, _dir, trust) = synced(&entries).await;
     let launch = |measurement, policy_set: [u8; 32]| {
         reported(
             measurement,
@@ -678,10 +679,7 @@ async fn measurement_and_policy_set_must_come_from_one_release() {
 
 #[tokio::test]
 async fn a_revoked_release_is_refused() {
-    let ledger = TestLedger::start(LOG_KEY_SEED, &release()).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let trust = LedgerTrust::open(config(&ledger.url, &state_path(&dir))).expect("open");
-    trust.sync().await.expect("sync");
+    let (ledger, _dir, trust) = synced(&release()).await;
     MeasurementAuthority::check(&trust, &reported(MEASUREMENT, host_data()))
         .expect("current before the revocation");
 
@@ -734,10 +732,7 @@ async fn an_old_logged_key_config_is_refused() {
     .into_iter()
     .map(|subject| entry(subject, &[1, 2]))
     .collect();
-    let ledger = TestLedger::start(LOG_KEY_SEED, &entries).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let trust = LedgerTrust::open(config(&ledger.url, &state_path(&dir))).expect("open");
-    trust.sync().await.expect("sync");
+    let (_ledger, _dir, trust) = synced(&entries).await;
 
     KeyConsistency::check(&trust, current)
         .await

@@ -9,25 +9,5 @@
 # by hand and does nothing when the packages are already installed.
 set -euo pipefail
 
-packages=(rustc-web cargo-web rust-web-src lld-16)
-
-# dpkg's own record is the source of truth: a package counts as present only
-# when it is fully installed, not merely unpacked or half-configured.
-missing=()
-for package in "${packages[@]}"; do
-    status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
-    if [[ "$status" != "install ok installed" ]]; then
-        missing+=("$package")
-    fi
-done
-if [[ ${#missing[@]} -eq 0 ]]; then
-    exit 0
-fi
-
-if ! command -v apt-get >/dev/null; then
-    echo "no wasm32 toolchain: install the wasm32-unknown-unknown rustup target, or the Debian packages ${packages[*]}" >&2
-    exit 1
-fi
-echo "installing Debian's wasm-capable toolchain: ${missing[*]}" >&2
-apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+exec "$(dirname "$0")/apt-install-missing.sh" "Debian's wasm-capable toolchain" \
+    rustc-web cargo-web rust-web-src lld-16

@@ -111,5 +111,5 @@ pub use replay::{ReplayGuard, ReplayVerdict};
 pub use router::{EchoRouter, HttpForwardRouter, RouteError, Router};
 pub use server::{serve, serve_key_configs};
 pub use token::{
-    ConfiguredRedeemer, NoRedeemer, PrivacyPassRedeemer, TokenRedeemer, TokenRejection,
+    ConfiguredRedeemer, NoRedeemer, PrivacyPassRedeemer, Redeemed, TokenRedeemer, TokenRejection,
 };

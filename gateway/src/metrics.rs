@@ -1,10 +1,16 @@
 //! The gateway's metrics: requests, [`Rejection`]s by kind and latency per
 //! route (see `cloister-metrics`), plus what the pipeline itself counts.
 //! Totals only, never anything per request or per client.
+//!
+//! These are the metadata that abuse monitoring works from (the alert rules
+//! in `deploy/monitoring/`): token redemptions per issuer key, encapsulated
+//! body sizes, and refusals by reason. An issuer key is public (the ledger
+//! logs it) and one of the few the gateway trusts, so its label names no
+//! client.
 
 use std::sync::Arc;
 
-use cloister_metrics::{Counter, ErrorKind, ServerMetrics};
+use cloister_metrics::{Counter, CounterFamily, ErrorKind, Histogram, ServerMetrics};
 
 /// Why the gateway refused an encapsulated request: the `kind` label of
 /// `cloister_gateway_errors_total`.
@@ -24,8 +30,12 @@ pub enum Rejection {
     Replayed,
     /// Inner: replay store full, request refused.
     ReplayStoreFull,
-    /// Inner: token missing or not redeemable.
-    TokenRejected,
+    /// Inner: no token, and tokens are required.
+    TokenMissing,
+    /// Inner: token malformed, badly signed, for another origin, or not checkable.
+    TokenInvalid,
+    /// Inner: token already spent (a replay, or a wallet shared between clients).
+    TokenDoubleSpent,
     /// Inner: the router could not reach a host.
     RouteFailed,
 }
@@ -39,7 +49,9 @@ impl ErrorKind for Rejection {
         Self::DateRejected,
         Self::Replayed,
         Self::ReplayStoreFull,
-        Self::TokenRejected,
+        Self::TokenMissing,
+        Self::TokenInvalid,
+        Self::TokenDoubleSpent,
         Self::RouteFailed,
     ];
 
@@ -52,7 +64,9 @@ impl ErrorKind for Rejection {
             Self::DateRejected => "date_rejected",
             Self::Replayed => "replayed",
             Self::ReplayStoreFull => "replay_store_full",
-            Self::TokenRejected => "token_rejected",
+            Self::TokenMissing => "token_missing",
+            Self::TokenInvalid => "token_invalid",
+            Self::TokenDoubleSpent => "token_double_spent",
             Self::RouteFailed => "route_failed",
         }
     }
@@ -65,6 +79,9 @@ pub struct Metrics {
     encapsulated: Counter,
     routed: Counter,
     key_configs: Counter,
+    redeemed: CounterFamily,
+    request_bytes: Histogram,
+    response_bytes: Histogram,
 }
 
 impl Default for Metrics {
@@ -79,11 +96,26 @@ impl Default for Metrics {
             "Requests answered by a host and encapsulated back.",
         );
         let key_configs = server.counter("key_configs_served", "Key configuration lists served.");
+        let redeemed = server.counter_family(
+            "tokens_redeemed",
+            "Tokens accepted, by issuer key (the first 8 bytes of its token key id, hex).",
+        );
+        let request_bytes = server.size_histogram(
+            "encapsulated_request",
+            "Sizes of the encapsulated request bodies received.",
+        );
+        let response_bytes = server.size_histogram(
+            "encapsulated_response",
+            "Sizes of the encapsulated response bodies sent.",
+        );
         Self {
             server: Arc::new(server),
             encapsulated,
             routed,
             key_configs,
+            redeemed,
+            request_bytes,
+            response_bytes,
         }
     }
 }
@@ -95,8 +127,18 @@ impl Metrics {
         &self.server
     }
 
-    pub(crate) fn encapsulated(&self) {
+    pub(crate) fn encapsulated(&self, body_len: usize) {
         self.encapsulated.inc();
+        self.request_bytes.observe(body_len as f64);
+    }
+
+    pub(crate) fn answered(&self, body_len: usize) {
+        self.response_bytes.observe(body_len as f64);
+    }
+
+    pub(crate) fn redeemed(&self, issuer_key: &[u8; 32]) {
+        self.redeemed
+            .inc(&[("issuer_key", &issuer_key_label(issuer_key))]);
     }
 
     pub(crate) fn routed(&self) {
@@ -129,11 +171,24 @@ impl Metrics {
         self.key_configs.get()
     }
 
+    /// Tokens accepted under the issuer key `issuer_key` (its token key id).
+    #[must_use]
+    pub fn tokens_redeemed(&self, issuer_key: &[u8; 32]) -> u64 {
+        self.redeemed
+            .get(&[("issuer_key", &issuer_key_label(issuer_key))])
+    }
+
     /// Requests refused for `rejection`.
     #[must_use]
     pub fn rejections(&self, rejection: Rejection) -> u64 {
         self.server.errors(rejection)
     }
+}
+
+/// The label of an issuer key: enough of its public id to tell the few
+/// trusted keys apart on a dashboard.
+fn issuer_key_label(token_key_id: &[u8; 32]) -> String {
+    hex::encode(&token_key_id[..8])
 }
 
 #[cfg(test)]
@@ -146,10 +201,20 @@ mod tests {
         metrics.rejected(Rejection::Replayed);
         metrics.rejected(Rejection::Replayed);
         metrics.key_config_served();
+        metrics.redeemed(&[0xab; 32]);
+        metrics.encapsulated(300);
         assert_eq!(metrics.rejections(Rejection::Replayed), 2);
-        assert_eq!(metrics.encapsulated_requests(), 0);
+        assert_eq!(metrics.tokens_redeemed(&[0xab; 32]), 1);
+        assert_eq!(metrics.tokens_redeemed(&[0xac; 32]), 0);
+        assert_eq!(metrics.encapsulated_requests(), 1);
         let text = metrics.server().render();
         assert!(text.contains("cloister_gateway_errors_total{kind=\"replayed\"} 2\n"));
+        assert!(text.contains(
+            "cloister_gateway_tokens_redeemed_total{issuer_key=\"abababababababab\"} 1\n"
+        ));
+        assert!(
+            text.contains("cloister_gateway_encapsulated_request_bytes_bucket{le=\"1024.0\"} 1\n")
+        );
         assert!(text.contains("cloister_gateway_key_configs_served_total 1\n"));
         assert_eq!(
             text.matches("cloister_gateway_errors_total{").count(),

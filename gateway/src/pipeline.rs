@@ -15,7 +15,7 @@ use crate::keys::KeyService;
 use crate::metrics::{Metrics, Rejection};
 use crate::replay::{ReplayGuard, ReplayVerdict};
 use crate::router::{RouteError, Router};
-use crate::token::TokenRedeemer;
+use crate::token::{Redeemed, TokenRedeemer, TokenRejection};
 
 /// Length of the request header before `enc`: key id, KEM, KDF and AEAD ids (RFC 9458 §4.3).
 const REQUEST_HEADER_LEN: usize = 7;
@@ -188,7 +188,7 @@ impl<R: Router, T: TokenRedeemer> Gateway<R, T> {
 
     /// Handle one POSTed body with its `Content-Type`.
     pub async fn handle(&self, content_type: Option<&str>, body: &[u8]) -> GatewayResponse {
-        self.metrics.encapsulated();
+        self.metrics.encapsulated(body.len());
         let is_ohttp = content_type
             .and_then(|ct| ct.split(';').next())
             .is_some_and(|media| media.trim().eq_ignore_ascii_case(media::OHTTP_REQUEST));
@@ -230,7 +230,9 @@ impl<R: Router, T: TokenRedeemer> Gateway<R, T> {
                 }
             }
         };
-        encapsulate(opened.responder, &inner)
+        let response = encapsulate(opened.responder, &inner);
+        self.metrics.answered(response.body.len());
+        response
     }
 
     async fn process(
@@ -270,14 +272,24 @@ impl<R: Router, T: TokenRedeemer> Gateway<R, T> {
         // turn paying clients away. A replayed request carries a token
         // already spent, and is refused here or by the replay check.
         let authorization = request.header().get(b"authorization");
-        if let Err(rejection) = self.tokens.redeem(authorization).await {
-            tracing::debug!(%rejection, "token refused");
-            return Err(InnerRejection::new(
-                401,
-                "about:blank",
-                "token required",
-                Rejection::TokenRejected,
-            ));
+        match self.tokens.redeem(authorization).await {
+            Ok(Redeemed::IssuerKey(key_id)) => self.metrics.redeemed(&key_id),
+            Ok(Redeemed::Unchecked) => {}
+            Err(rejection) => {
+                tracing::debug!(%rejection, "token refused");
+                return Err(InnerRejection::new(
+                    401,
+                    "about:blank",
+                    "token required",
+                    match rejection {
+                        TokenRejection::Missing => Rejection::TokenMissing,
+                        TokenRejection::DoubleSpend => Rejection::TokenDoubleSpent,
+                        TokenRejection::Invalid(_) | TokenRejection::NoRedeemer => {
+                            Rejection::TokenInvalid
+                        }
+                    },
+                ));
+            }
         }
         match self.replay.check_and_record(enc, date, now) {
             ReplayVerdict::Fresh => {}

@@ -25,6 +25,15 @@ pub enum TokenRejection {
     NoRedeemer,
 }
 
+/// What the gateway learned from an accepted request's token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redeemed {
+    /// Tokens are not required here, and none was checked.
+    Unchecked,
+    /// A token signed under the issuer key with this token key id.
+    IssuerKey([u8; 32]),
+}
+
 /// Redeems the token on an inner request. Implementations must fail closed:
 /// any doubt is a rejection. Called after the `Date` check and before the
 /// replay store records the request, so that only paid requests take room
@@ -36,7 +45,7 @@ pub trait TokenRedeemer: Send + Sync + 'static {
     fn redeem(
         &self,
         authorization: Option<&[u8]>,
-    ) -> impl Future<Output = Result<(), TokenRejection>> + Send;
+    ) -> impl Future<Output = Result<Redeemed, TokenRejection>> + Send;
 }
 
 /// The redeemer used until a Privacy Pass redeemer is plugged in. It cannot
@@ -50,9 +59,9 @@ pub struct NoRedeemer {
 }
 
 impl TokenRedeemer for NoRedeemer {
-    async fn redeem(&self, authorization: Option<&[u8]>) -> Result<(), TokenRejection> {
+    async fn redeem(&self, authorization: Option<&[u8]>) -> Result<Redeemed, TokenRejection> {
         if !self.require_tokens {
-            return Ok(());
+            return Ok(Redeemed::Unchecked);
         }
         match authorization {
             None => Err(TokenRejection::Missing),
@@ -75,12 +84,12 @@ impl PrivacyPassRedeemer {
 }
 
 impl TokenRedeemer for PrivacyPassRedeemer {
-    async fn redeem(&self, authorization: Option<&[u8]>) -> Result<(), TokenRejection> {
+    async fn redeem(&self, authorization: Option<&[u8]>) -> Result<Redeemed, TokenRejection> {
         let value = authorization.ok_or(TokenRejection::Missing)?;
         let value = std::str::from_utf8(value)
             .map_err(|_| TokenRejection::Invalid("header is not UTF-8".into()))?;
         match self.0.redeem(value) {
-            Ok(_) => Ok(()),
+            Ok(redemption) => Ok(Redeemed::IssuerKey(redemption.token_key_id)),
             Err(cloister_privacypass::RedeemError::DoubleSpend) => Err(TokenRejection::DoubleSpend),
             Err(error) => Err(TokenRejection::Invalid(error.to_string())),
         }
@@ -97,7 +106,7 @@ pub enum ConfiguredRedeemer {
 }
 
 impl TokenRedeemer for ConfiguredRedeemer {
-    async fn redeem(&self, authorization: Option<&[u8]>) -> Result<(), TokenRejection> {
+    async fn redeem(&self, authorization: Option<&[u8]>) -> Result<Redeemed, TokenRejection> {
         match self {
             Self::Unchecked(redeemer) => redeemer.redeem(authorization).await,
             Self::PrivacyPass(redeemer) => redeemer.redeem(authorization).await,
@@ -122,7 +131,7 @@ mod tests {
         let open = NoRedeemer {
             require_tokens: false,
         };
-        assert_eq!(open.redeem(None).await, Ok(()));
+        assert_eq!(open.redeem(None).await, Ok(Redeemed::Unchecked));
     }
 
     #[tokio::test]
@@ -151,7 +160,10 @@ mod tests {
             )));
 
         let header = mint(&secret);
-        assert_eq!(redeemer.redeem(Some(header.as_bytes())).await, Ok(()));
+        assert_eq!(
+            redeemer.redeem(Some(header.as_bytes())).await,
+            Ok(Redeemed::IssuerKey(*secret.public_key().key_id()))
+        );
         assert_eq!(
             redeemer.redeem(Some(header.as_bytes())).await,
             Err(TokenRejection::DoubleSpend)

@@ -80,7 +80,7 @@ use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use cloister_metrics::{Counter, ErrorKind, ServerMetrics};
+use cloister_metrics::{Counter, ErrorKind, Histogram, ServerMetrics};
 use cloister_wire::{OHTTP_KEYS_PATH, media};
 use serde::Deserialize;
 use thiserror::Error;
@@ -198,6 +198,10 @@ struct Relay {
     metrics: Arc<ServerMetrics<RelayFailure>>,
     /// Gateway answers passed back to the client.
     forwarded: Counter,
+    /// Sizes of the bodies forwarded each way: a flood or an odd mix of
+    /// sizes shows here without any content.
+    request_bytes: Histogram,
+    response_bytes: Histogram,
 }
 
 impl Relay {
@@ -237,6 +241,14 @@ pub fn app_with_keys(config: RelayConfig) -> Result<(axum::Router, Arc<KeyCache>
         "key_configs_served",
         "Key configurations served to clients from the relay's copy.",
     );
+    let request_bytes = metrics.size_histogram(
+        "encapsulated_request",
+        "Sizes of the encapsulated request bodies forwarded to the gateway.",
+    );
+    let response_bytes = metrics.size_histogram(
+        "encapsulated_response",
+        "Sizes of the gateway's answers passed back.",
+    );
     let metrics = Arc::new(metrics);
     let keys = Arc::new(KeyCache::new(
         http.clone(),
@@ -250,6 +262,8 @@ pub fn app_with_keys(config: RelayConfig) -> Result<(axum::Router, Arc<KeyCache>
         http,
         metrics: Arc::clone(&metrics),
         forwarded,
+        request_bytes,
+        response_bytes,
     });
     let app = metrics.instrument(
         axum::Router::new()
@@ -291,6 +305,7 @@ async fn forward(State(relay): State<Arc<Relay>>, request: Request) -> Response 
         Ok(Err(rejection)) => return relay.refuse(RelayFailure::BadBody, rejection),
         Err(_) => return relay.refuse(RelayFailure::ClientTimeout, StatusCode::REQUEST_TIMEOUT),
     };
+    relay.request_bytes.observe(body.len() as f64);
     match tokio::time::timeout_at(deadline, exchange(&relay, body)).await {
         Ok(Ok(response)) => {
             relay.forwarded.inc();
@@ -338,6 +353,7 @@ async fn exchange(relay: &Relay, body: Bytes) -> Result<Response, StatusCode> {
         }
         answer.extend_from_slice(&chunk);
     }
+    relay.response_bytes.observe(answer.len() as f64);
     let mut response = (status, answer).into_response();
     response
         .headers_mut()

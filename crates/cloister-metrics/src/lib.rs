@@ -95,11 +95,12 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetri
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::histogram::exponential_buckets;
 use prometheus_client::registry::{Registry, Unit};
 
 pub use prometheus_client::metrics::counter::Counter;
 pub use prometheus_client::metrics::gauge::Gauge;
+pub use prometheus_client::metrics::histogram::Histogram;
 
 /// The media type of the `/metrics` body (OpenMetrics 1.0 text).
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -137,6 +138,13 @@ type HistogramFamily = Family<Route, Histogram, fn() -> Histogram>;
 /// and the longest plugin wall-time budget.
 fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.001, 2.0, 18))
+}
+
+/// Size buckets: 64 B quadrupling to 16 MiB, coarse enough that a body's
+/// bucket says nothing more than its order of magnitude (OHTTP leaks the
+/// length to the relay and gateway anyway; the metric only aggregates it).
+fn size_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(64.0, 4.0, 10))
 }
 
 /// One server's metrics: requests, errors by kind, latency, and its own
@@ -237,6 +245,15 @@ impl<E: ErrorKind> ServerMetrics<E> {
         let gauge = Gauge::default();
         self.registry.register(name, help, gauge.clone());
         gauge
+    }
+
+    /// Registers and returns a histogram of body sizes `<prefix>_<name>_bytes`
+    /// (buckets of 64 B × 4ⁿ up to 16 MiB).
+    pub fn size_histogram(&mut self, name: &str, help: &str) -> Histogram {
+        let histogram = size_histogram();
+        self.registry
+            .register_with_unit(name, help, Unit::Bytes, histogram.clone());
+        histogram
     }
 
     /// Registers and returns counters `<prefix>_<name>_total{labels}`.
@@ -480,6 +497,26 @@ mod tests {
             "t_request_duration_seconds_count{route=\"/b\"} 1",
             "t_errors_total{kind=\"one\"} 0",
             "t_errors_total{kind=\"two\"} 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn sizes_land_in_quadrupling_byte_buckets() {
+        let mut metrics = ServerMetrics::<Oops>::new("t");
+        let sizes = metrics.size_histogram("body", "Body sizes.");
+        sizes.observe(64.0);
+        sizes.observe(65.0);
+        sizes.observe(20_000_000.0);
+        let text = metrics.render();
+        for line in [
+            "# UNIT t_body_bytes bytes",
+            "t_body_bytes_bucket{le=\"64.0\"} 1",
+            "t_body_bytes_bucket{le=\"256.0\"} 2",
+            "t_body_bytes_bucket{le=\"16777216.0\"} 2",
+            "t_body_bytes_bucket{le=\"+Inf\"} 3",
+            "t_body_bytes_count 3",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
         }

@@ -7,7 +7,8 @@ use std::time::{Duration, SystemTime};
 
 use bhttp::{Message, Mode};
 use cloister_gateway::{
-    EchoRouter, Gateway, KeyService, Metrics, Rejection, ReplayGuard, TokenRedeemer, TokenRejection,
+    EchoRouter, Gateway, KeyService, Metrics, Redeemed, Rejection, ReplayGuard, TokenRedeemer,
+    TokenRejection,
 };
 use cloister_ohttp_keys::{AeadChoice, KeyRing, RotationPolicy};
 use cloister_wire::media::OHTTP_REQUEST;
@@ -17,7 +18,7 @@ use cloister_wire::media::OHTTP_REQUEST;
 struct PaidOnce(Mutex<Vec<Vec<u8>>>);
 
 impl TokenRedeemer for PaidOnce {
-    async fn redeem(&self, authorization: Option<&[u8]>) -> Result<(), TokenRejection> {
+    async fn redeem(&self, authorization: Option<&[u8]>) -> Result<Redeemed, TokenRejection> {
         let value = authorization.ok_or(TokenRejection::Missing)?;
         if !value.starts_with(b"PrivateToken token=\"paid-") {
             return Err(TokenRejection::Invalid("not a paid token".into()));
@@ -27,7 +28,7 @@ impl TokenRedeemer for PaidOnce {
             return Err(TokenRejection::DoubleSpend);
         }
         spent.push(value.to_vec());
-        Ok(())
+        Ok(Redeemed::IssuerKey([0x11; 32]))
     }
 }
 
@@ -91,9 +92,14 @@ async fn tokenless_requests_cannot_fill_the_replay_store() {
         0,
         "the flood never reached the replay store"
     );
+    // Half came without a token, half with a forged one.
     assert_eq!(
-        metrics.rejections(Rejection::TokenRejected),
-        3 * CAPACITY as u64
+        metrics.rejections(Rejection::TokenMissing),
+        3 * CAPACITY as u64 / 2
+    );
+    assert_eq!(
+        metrics.rejections(Rejection::TokenInvalid),
+        3 * CAPACITY as u64 / 2
     );
 
     // Paying clients are still served, up to the store's capacity.

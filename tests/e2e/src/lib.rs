@@ -26,6 +26,7 @@
 //! | `ratls` | client, relay, gateway, host session table | an RA-TLS session through the chain; nothing sent to an unreleased host; conversations in one size bucket look the same to relay and gateway |
 //! | `host` | client, relay, gateway, the real host with its plugins | a summarise request to an attested host; its health and metrics |
 //! | `cli` | the `cloister` command, issuer, relay, gateway, host | one token per OHTTP request, and a host asking for more stopped; the trust settings refuse untrusted hosts, trust files planted in the working directory are ignored; the client's address never reaches the gateway; the command outwaits the relay |
+//! | `monitoring` | client, relay, gateway, issuer; `promtool` | the alert rules of `deploy/monitoring` flag token farming and double spends from the parties' aggregate metrics, and quiet traffic raises none |
 //! | `timeouts` | client, relay | the client waits longer than the relay in front of it |
 //! | `support` | relay, gateway | the `cloister-test-support` fixture itself |
 //! | `surface` | issuer, ledger, gateway, relay, host, each its own process | every listening socket and HTTP route of each party is one its documentation lists; admin, debug, exec and upload paths and undocumented methods get 404 or 405 |

@@ -10,6 +10,7 @@ mod host;
 #[path = "../../../../host/tests/it/common/mod.rs"]
 mod host_common;
 mod ledger;
+mod monitoring;
 mod ohttp;
 mod ratls;
 /// The simulated host of `cloister-ratls`'s own tests, shared rather than

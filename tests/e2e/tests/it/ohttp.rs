@@ -12,8 +12,8 @@ use cloister_client::{
     Client, ClientConfig, ClientError, InnerRequest, PinnedDigests, UncheckedKeys,
 };
 use cloister_gateway::{
-    EchoRouter, GatewayConfig, KeyService, Metrics, NoRedeemer, Rejection, RouteError, Router,
-    TokenRedeemer, TokenRejection,
+    EchoRouter, GatewayConfig, KeyService, Metrics, NoRedeemer, Redeemed, Rejection, RouteError,
+    Router, TokenRedeemer, TokenRejection,
 };
 use cloister_ohttp_keys::{AeadChoice, KeyRing};
 use cloister_relay::{KeyCache, RelayConfig};
@@ -27,17 +27,17 @@ const RELAY_MAX_BODY: usize = 64 * 1024;
 const OVERLAP: Duration = Duration::from_secs(600);
 
 /// A relay and a gateway on loopback (see [`Loopback`]).
-struct Stack {
+pub(crate) struct Stack {
     keys: Arc<KeyService>,
     relay_keys: Arc<KeyCache>,
     metrics: Arc<Metrics>,
     relay_url: String,
-    key_config_url: String,
-    gateway_origin: String,
+    pub(crate) key_config_url: String,
+    pub(crate) gateway_origin: String,
 }
 
 impl Stack {
-    fn client(&self) -> Client {
+    pub(crate) fn client(&self) -> Client {
         Client::new(self.client_config(), UncheckedKeys).expect("client")
     }
 
@@ -109,7 +109,7 @@ async fn start() -> Stack {
     .await
 }
 
-fn echo(text: &str) -> InnerRequest {
+pub(crate) fn echo(text: &str) -> InnerRequest {
     InnerRequest::new("POST", "cloister.invalid", "/echo").body(text)
 }
 
@@ -382,7 +382,8 @@ async fn required_tokens_fail_closed_without_a_redeemer() {
             Some(401)
         );
     }
-    assert_eq!(stack.metrics.rejections(Rejection::TokenRejected), 2);
+    assert_eq!(stack.metrics.rejections(Rejection::TokenMissing), 1);
+    assert_eq!(stack.metrics.rejections(Rejection::TokenInvalid), 1);
     assert_eq!(stack.metrics.routed_requests(), 0);
 }
 
@@ -391,14 +392,14 @@ async fn required_tokens_fail_closed_without_a_redeemer() {
 struct SingleUseTokens(Arc<Mutex<Vec<Vec<u8>>>>);
 
 impl TokenRedeemer for SingleUseTokens {
-    async fn redeem(&self, authorization: Option<&[u8]>) -> Result<(), TokenRejection> {
+    async fn redeem(&self, authorization: Option<&[u8]>) -> Result<Redeemed, TokenRejection> {
         let token = authorization.ok_or(TokenRejection::Missing)?.to_vec();
         let mut spent = self.0.lock().expect("lock");
         if spent.contains(&token) {
             return Err(TokenRejection::DoubleSpend);
         }
         spent.push(token);
-        Ok(())
+        Ok(Redeemed::IssuerKey([0x22; 32]))
     }
 }
 
@@ -445,6 +446,8 @@ async fn token_is_redeemed_once_and_never_reaches_the_host() {
         Some(401),
         "double spend refused"
     );
+    assert_eq!(stack.metrics.rejections(Rejection::TokenDoubleSpent), 1);
+    assert_eq!(stack.metrics.tokens_redeemed(&[0x22; 32]), 1);
     let seen = router.0.lock().expect("lock");
     assert_eq!(seen.len(), 1);
     assert!(
@@ -486,7 +489,7 @@ async fn key_endpoint_sets_cache_headers_and_health_answers() {
 /// A gateway redeeming Privacy Pass tokens of `issuer`, the way its
 /// `[tokens.issuer]` configuration sets it up (directory keys, the default
 /// challenge), in front of the echo router.
-async fn start_redeeming(issuer: &common::Issuer) -> Stack {
+pub(crate) async fn start_redeeming(issuer: &common::Issuer) -> Stack {
     use cloister_privacypass::{Redeemer, TrustedKey};
     let client = issuer.client();
     let directory = client.directory().await.expect("issuer directory");

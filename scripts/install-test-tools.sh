@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Installs the programs that the test suite runs beside Cloister's own:
+# `promtool` (Debian's `prometheus`), which evaluates the alert rules of
+# deploy/monitoring against the parties' metrics. `cargo xtask test` calls it;
+# it does nothing when they are installed.
+set -euo pipefail
+
+exec "$(dirname "$0")/apt-install-missing.sh" "the test suite's tools" prometheus

@@ -8,7 +8,6 @@
 
 use std::collections::HashSet;
 use std::future::Future;
-use std::io::Write as _;
 use std::path::Path;
 
 use cloister_ohttp_keys::{key_config_digest, split_key_list};
@@ -91,20 +90,10 @@ impl CachedKeys {
             .ok()
     }
 
-    /// Saves this copy at `path` (write-then-rename, mode 0600).
+    /// Saves this copy at `path` (see [`crate::private_file::replace`]).
     pub(crate) fn save(&self, path: &Path) -> std::io::Result<()> {
-        let temporary = path.with_extension("tmp");
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt as _;
-            options.mode(0o600);
-        }
-        let mut file = options.open(&temporary)?;
-        file.write_all(&serde_json::to_vec(self).map_err(std::io::Error::other)?)?;
-        file.sync_all()?;
-        std::fs::rename(&temporary, path)
+        let json = serde_json::to_vec(self).map_err(std::io::Error::other)?;
+        crate::private_file::replace(path, &json).map_err(|(_, error)| error)
     }
 }
 

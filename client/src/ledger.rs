@@ -46,7 +46,6 @@
 //! reported, never silently replaced (replacing it would forget the head that
 //! split-view detection relies on).
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 use std::time::Duration;
@@ -293,30 +292,14 @@ impl TrustState {
         Ok(state)
     }
 
-    /// Replaces the state file atomically: a temporary file, synced, renamed over it.
+    /// Replaces the state file whole (see [`crate::private_file::replace`]).
     fn save(&self, path: &Path) -> Result<(), LedgerTrustError> {
-        let io = |source| LedgerTrustError::StateIo {
+        let json = serde_json::to_vec_pretty(self).map_err(|error| LedgerTrustError::StateIo {
             path: path.to_owned(),
-            source,
-        };
-        let json = serde_json::to_vec_pretty(self).map_err(|error| io(error.into()))?;
-        let mut temporary = path.as_os_str().to_owned();
-        temporary.push(".tmp");
-        let temporary = PathBuf::from(temporary);
-        let mut file = std::fs::File::create(&temporary).map_err(io)?;
-        file.write_all(&json)
-            .and_then(|()| file.sync_all())
-            .map_err(io)?;
-        std::fs::rename(&temporary, path).map_err(io)?;
-        if let Some(parent) = path
-            .parent()
-            .filter(|parent| !parent.as_os_str().is_empty())
-        {
-            std::fs::File::open(parent)
-                .and_then(|dir| dir.sync_all())
-                .map_err(io)?;
-        }
-        Ok(())
+            source: error.into(),
+        })?;
+        crate::private_file::replace(path, &json)
+            .map_err(|(path, source)| LedgerTrustError::StateIo { path, source })
     }
 
     /// Records verified entry `index`.
@@ -577,6 +560,21 @@ fn launch_of(release: &Release) -> LaunchFacts {
         host_data: release.host_data,
         guest_policy: release.snp_policy,
         platform_info: release.platform_info,
+    }
+}
+
+impl LedgerTrust {
+    /// The current release that names all of `launch` in the last synced
+    /// view (`"<series> #<sequence>"`), for the label shown with an answer.
+    #[must_use]
+    pub fn release_of(&self, launch: &LaunchFacts) -> Option<String> {
+        let state = self.read_state();
+        let now = unix_now();
+        let release = state
+            .releases
+            .current(now)
+            .find(|release| launch_of(release) == *launch);
+        release.map(release_name)
     }
 }
 

@@ -35,6 +35,8 @@
 //! * [`tokens`]: phase 1: the account key, issuance of Privacy Pass tokens
 //!   and the persistent [`tokens::TokenWallet`], which never hands out a
 //!   token twice.
+//! * [`chats`]: the user's per-chat switch: with features off for a chat,
+//!   the client refuses before anything leaves the device.
 //!
 //! # Cargo features
 //!
@@ -68,9 +70,11 @@
 //! # }
 //! ```
 
+pub mod chats;
 mod error;
 mod keys;
 pub mod ledger;
+mod private_file;
 mod request;
 pub mod tokens;
 mod transport;

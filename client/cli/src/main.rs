@@ -4,7 +4,10 @@
 //! * `tokens fetch` / `tokens status` manage the Privacy Pass wallet;
 //! * `summarise` / `suggest` run a feature on an attested host: RA-TLS
 //!   through the relay and the gateway, one token per OHTTP request, and
-//!   the payload sent only after the host's evidence verified.
+//!   the payload sent only after the host's evidence verified; every answer
+//!   is labelled with the feature, the host and the release;
+//! * `chat off` / `chat on` / `chat status` keep the per-chat switch: with
+//!   features off for a chat (`--chat ID`), nothing leaves the device.
 
 use std::path::PathBuf;
 
@@ -14,6 +17,7 @@ use cloister_api::FeatureResponse;
 use cloister_cli::config::Config;
 use cloister_cli::session::{self, Outcome, open_wallet, unix_now};
 
+use cloister_client::chats::ChatSettings;
 use cloister_client::tokens::{AccountKey, WalletStatus};
 
 /// Cloister's client: private AI features on an attested confidential VM.
@@ -52,12 +56,40 @@ enum Command {
     Summarise {
         /// The conversation file.
         file: PathBuf,
+        /// The chat it comes from: refused here if its features are off.
+        #[arg(long)]
+        chat: Option<String>,
     },
     /// Suggest rewrites of a draft (a cloister-api suggest request, JSON).
     Suggest {
         /// The draft file.
         file: PathBuf,
+        /// The chat it is for: refused here if its features are off.
+        #[arg(long)]
+        chat: Option<String>,
     },
+    /// Turn AI features off or on for a chat.
+    Chat {
+        #[command(subcommand)]
+        command: ChatCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ChatCommand {
+    /// Turn AI features off for a chat: requests for it are refused on
+    /// this device and nothing is sent.
+    Off {
+        /// The chat id.
+        chat: String,
+    },
+    /// Turn AI features back on for a chat.
+    On {
+        /// The chat id.
+        chat: String,
+    },
+    /// List the chats whose features are off.
+    Status,
 }
 
 #[derive(Subcommand)]
@@ -113,9 +145,52 @@ fn main() -> anyhow::Result<()> {
         Command::Tokens {
             command: TokensCommand::Status,
         } => print_status(&open_wallet(&config)?.status(unix_now())?, None, cli.json),
-        Command::Summarise { file } => run_feature(&runtime, &config, &file, "summarise", cli.json),
-        Command::Suggest { file } => run_feature(&runtime, &config, &file, "suggest", cli.json),
+        Command::Summarise { file, chat } => run_feature(
+            &runtime,
+            &config,
+            &file,
+            chat.as_deref(),
+            "summarise",
+            cli.json,
+        ),
+        Command::Suggest { file, chat } => run_feature(
+            &runtime,
+            &config,
+            &file,
+            chat.as_deref(),
+            "suggest",
+            cli.json,
+        ),
+        Command::Chat { command } => chat(&config, command, cli.json),
     }
+}
+
+fn chat(config: &Config, command: ChatCommand, json: bool) -> anyhow::Result<()> {
+    let settings = ChatSettings::open(&config.state_dir);
+    match command {
+        ChatCommand::Off { chat } => {
+            settings.set_features(&chat, false)?;
+            println!("AI features are off for chat `{chat}`: nothing from it will be sent");
+        }
+        ChatCommand::On { chat } => {
+            settings.set_features(&chat, true)?;
+            println!("AI features are on for chat `{chat}`");
+        }
+        ChatCommand::Status => {
+            let off = settings.chats_with_features_off()?;
+            if json {
+                println!("{}", serde_json::json!({ "features_off": off }));
+            } else if off.is_empty() {
+                println!("AI features are on for every chat");
+            } else {
+                println!("AI features are off for:");
+                for chat in off {
+                    println!("  {chat}");
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn account_new(config: &Config, id: &str, json: bool) -> anyhow::Result<()> {
@@ -174,11 +249,12 @@ fn run_feature(
     runtime: &tokio::runtime::Runtime,
     config: &Config,
     file: &std::path::Path,
+    chat: Option<&str>,
     feature: &str,
     json: bool,
 ) -> anyhow::Result<()> {
     let request = session::read_request(file, feature)?;
-    let outcome = runtime.block_on(session::run(config, &request))?;
+    let outcome = runtime.block_on(session::run_in_chat(config, chat, &request))?;
     if outcome.attestation.simulated {
         eprintln!("WARNING: {}", cloister_attestation::SIMULATION_WARNING);
     }
@@ -191,6 +267,7 @@ fn run_feature(
 }
 
 fn print_outcome(outcome: &Outcome) {
+    println!("[{}]\n", outcome.label);
     match &outcome.response {
         FeatureResponse::Summary {
             text,

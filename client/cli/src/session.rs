@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context as _, bail};
 use cloister_api::{FeatureRequest, FeatureResponse};
+use cloister_client::chats::ChatSettings;
 use cloister_client::tokens::{AccountKey, IssuerClient, IssuerKeyCheck, TokenWallet};
 use cloister_client::{Client, OhttpTransport, TokenSource};
 use cloister_ratls::{ClientError, ClientSession, TransportError};
@@ -24,6 +25,9 @@ pub const TOKENS_PER_SESSION: usize = 3;
 /// What a request produced, as printed.
 #[derive(Debug, Serialize)]
 pub struct Outcome {
+    /// Which feature answered, where and under which release: shown with
+    /// every answer.
+    pub label: AnswerLabel,
     /// The feature's answer.
     pub response: FeatureResponse,
     /// What the host proved before it got the payload.
@@ -32,6 +36,43 @@ pub struct Outcome {
     pub tokens_spent: usize,
     /// Usable tokens left in the wallet.
     pub tokens_left: usize,
+}
+
+/// The label shown with every answer, so that a person can tell an AI
+/// answer, where it was computed and under which reviewed release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AnswerLabel {
+    /// The feature that answered (from the answer itself).
+    pub feature: &'static str,
+    /// Where it ran: an attested AMD SEV-SNP host, or a SIMULATED one.
+    pub host: String,
+    /// The release the host's launch belongs to.
+    pub release: String,
+}
+
+impl std::fmt::Display for AnswerLabel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "AI answer by `{}` on {}, release {}",
+            self.feature, self.host, self.release
+        )
+    }
+}
+
+/// Runs `request` for `chat` unless the user turned AI features off for
+/// it; then nothing leaves the device (see [`cloister_client::chats`]).
+pub async fn run_in_chat(
+    config: &Config,
+    chat: Option<&str>,
+    request: &FeatureRequest,
+) -> anyhow::Result<Outcome> {
+    if let Some(chat) = chat {
+        ChatSettings::open(&config.state_dir)
+            .check(chat)
+            .with_context(|| format!("turn them on with `cloister chat on {chat}`"))?;
+    }
+    run(config, request).await
 }
 
 /// Opens the wallet for the configured challenge.
@@ -128,13 +169,27 @@ pub async fn run(config: &Config, request: &FeatureRequest) -> anyhow::Result<Ou
         let mut session = ClientSession::establish(transport, &trust.verifier).await?;
         let attestation = AttestationSummary::new(session.attestation());
         tracing::info!(measurement = %attestation.measurement, root = %attestation.root, "host attested");
+        let release = trust
+            .verifier
+            .authority()
+            .release_of(&session.attestation().launch());
         let response = session.request(request).await?;
-        Ok::<_, ClientError>((response, attestation))
+        Ok::<_, ClientError>((response, attestation, release))
     }
     .await;
     let tokens_left = wallet.status(unix_now())?.usable;
-    let (response, attestation) = outcome.map_err(|error| explain(error, tokens_left))?;
+    let (response, attestation, release) = outcome.map_err(|error| explain(error, tokens_left))?;
+    let host = if attestation.simulated {
+        "a SIMULATED host (no hardware guarantee)".to_owned()
+    } else {
+        format!("an attested AMD SEV-SNP host ({})", attestation.root)
+    };
     Ok(Outcome {
+        label: AnswerLabel {
+            feature: response.feature(),
+            host,
+            release,
+        },
         response,
         attestation,
         tokens_spent: spending.spent.load(Ordering::SeqCst),

@@ -100,6 +100,20 @@ impl MeasurementAuthority for Released {
     }
 }
 
+impl Released {
+    /// The release a verified `launch` belongs to, as the answer's label
+    /// names it.
+    #[must_use]
+    pub fn release_of(&self, launch: &LaunchFacts) -> String {
+        match self {
+            Self::Ledger(ledger) => ledger
+                .release_of(launch)
+                .unwrap_or_else(|| "no current release (the ledger view changed)".to_owned()),
+            Self::Pinned(_) => "pinned allow-list (demo: no ledger release)".to_owned(),
+        }
+    }
+}
+
 /// The configured authority, for gateway key configurations.
 #[derive(Debug, Clone)]
 pub enum ReleasedKeys {

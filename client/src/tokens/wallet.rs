@@ -8,8 +8,7 @@
 //! same token. A store that does not parse is reported and left untouched:
 //! nothing is written over it.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write as _;
+use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -311,7 +310,7 @@ impl TokenWallet {
         Ok(Store { entries })
     }
 
-    /// Write-then-rename, syncing the file and the directory.
+    /// Replaces the store file whole (see [`crate::private_file::replace`]).
     fn save(&self, store: &Store) -> Result<(), WalletError> {
         let file = StoreFile {
             version: STORE_VERSION,
@@ -323,32 +322,7 @@ impl TokenWallet {
         };
         let json = serde_json::to_vec_pretty(&file)
             .map_err(|e| self.io(&self.store, std::io::Error::other(e)))?;
-        let temporary = self.store.with_extension("json.tmp");
-        if let Err(e) = std::fs::remove_file(&temporary)
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            return Err(self.io(&temporary, e));
-        }
-        let mut options = OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt as _;
-            options.mode(0o600);
-        }
-        let mut out = options
-            .open(&temporary)
-            .map_err(|e| self.io(&temporary, e))?;
-        out.write_all(&json)
-            .and_then(|()| out.sync_all())
-            .map_err(|e| self.io(&temporary, e))?;
-        std::fs::rename(&temporary, &self.store).map_err(|e| self.io(&self.store, e))?;
-        if let Some(dir) = self.store.parent() {
-            File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| self.io(dir, e))?;
-        }
-        Ok(())
+        crate::private_file::replace(&self.store, &json).map_err(|(path, e)| self.io(&path, e))
     }
 
     fn io(&self, path: &Path, source: std::io::Error) -> WalletError {

@@ -146,6 +146,14 @@ pub enum FeatureResponse {
 }
 
 impl FeatureResponse {
+    /// The feature whose answer this is.
+    pub fn feature(&self) -> &'static str {
+        match self {
+            Self::Summary { .. } => "summarise",
+            Self::Suggestions { .. } => "suggest",
+        }
+    }
+
     /// Bytes of text in the response, the measure of the host's output limit.
     pub fn text_bytes(&self) -> usize {
         match self {

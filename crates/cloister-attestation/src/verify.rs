@@ -239,6 +239,12 @@ impl<A: MeasurementAuthority> Verifier<A> {
         &self.policy
     }
 
+    /// The authority asked about launches (to name the release a verified
+    /// launch belongs to).
+    pub fn authority(&self) -> &A {
+        &self.authority
+    }
+
     /// Full verification of a host's evidence received in a TLS session:
     /// [`Verifier::verify_as`] the [`Role::Host`].
     pub fn verify(

@@ -309,6 +309,76 @@ async fn a_request_runs_on_the_attested_host_paying_one_token_per_ohttp_request(
     assert_eq!(outcome.tokens_left, 5 - outcome.tokens_spent);
     assert_eq!(stack.wallet_tokens(), outcome.tokens_left);
     assert_eq!(stack.feature.calls.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        outcome.label,
+        session::AnswerLabel {
+            feature: "suggest",
+            host: "a SIMULATED host (no hardware guarantee)".into(),
+            release: "pinned allow-list (demo: no ledger release)".into(),
+        }
+    );
+}
+
+/// With AI features off for a chat, the client refuses on the device:
+/// no token fetched or spent, no key configuration asked of the relay,
+/// nothing through the gateway, nothing to the host. Back on, it runs.
+#[tokio::test]
+async fn a_chat_with_features_off_sends_nothing() {
+    use cloister_client::chats::{ChatSettings, ChatSettingsError};
+    let stack = Stack::start(RELEASED).await;
+    let settings = ChatSettings::open(&stack.config.state_dir);
+    settings
+        .set_features("family", false)
+        .unwrap_or_else(|e| panic!("off: {e}"));
+
+    let refused = session::run_in_chat(&stack.config, Some("family"), &suggest("secret"))
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("a chat with features off was served"));
+    assert!(
+        matches!(
+            refused.downcast_ref::<ChatSettingsError>(),
+            Some(ChatSettingsError::FeaturesOff { chat }) if chat == "family"
+        ),
+        "{refused:#}"
+    );
+    assert!(format!("{refused:#}").contains("cloister chat on family"));
+    assert_eq!(stack.wallet_tokens(), 0, "no token was fetched");
+    assert_eq!(
+        stack.servers.metrics.encapsulated_requests(),
+        0,
+        "nothing reached the gateway"
+    );
+    assert_eq!(stack.exchanges.load(Ordering::SeqCst), 0);
+    assert_eq!(stack.feature.calls.load(Ordering::SeqCst), 0);
+    let relay_origin = stack
+        .servers
+        .key_config_url
+        .replace(cloister_wire::OHTTP_KEYS_PATH, "");
+    let relay_metrics = issuer_fixture::get_text(&format!("{relay_origin}/metrics")).await;
+    let served: Vec<&str> = relay_metrics
+        .lines()
+        .filter(|l| l.starts_with("cloister_relay_requests_total{") && !l.contains("/metrics"))
+        .collect();
+    assert!(served.is_empty(), "the relay served {served:?}");
+    assert!(
+        relay_metrics
+            .lines()
+            .any(|l| l == "cloister_relay_key_configs_served_total 0")
+    );
+
+    // Another chat, and the same chat once back on, are served.
+    let other = session::run_in_chat(&stack.config, Some("work"), &suggest("ship it"))
+        .await
+        .unwrap_or_else(|e| panic!("another chat: {e:#}"));
+    assert_eq!(other.label.feature, "suggest");
+    settings
+        .set_features("family", true)
+        .unwrap_or_else(|e| panic!("on: {e}"));
+    session::run_in_chat(&stack.config, Some("family"), &suggest("ship it"))
+        .await
+        .unwrap_or_else(|e| panic!("back on: {e:#}"));
+    assert_eq!(stack.feature.calls.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test]

@@ -46,21 +46,6 @@ async fn gateway_and_relay(host: SocketAddr) -> Client<UncheckedKeys> {
     .unwrap_or_else(|e| panic!("client: {e}"))
 }
 
-async fn get(url: &str) -> String {
-    let response = reqwest::get(url)
-        .await
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    assert!(
-        response.status().is_success(),
-        "GET {url}: {}",
-        response.status()
-    );
-    response
-        .text()
-        .await
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
-}
-
 fn team_lunch() -> FeatureRequest {
     let path = repo_root().join("plugins/summarise/testdata/team-lunch.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -109,9 +94,10 @@ async fn a_client_summarises_through_relay_gateway_and_an_attested_host() {
         "{response:?}"
     );
 
-    let health: serde_json::Value =
-        serde_json::from_str(&get(&format!("http://{host_addr}/healthz")).await)
-            .unwrap_or_else(|e| panic!("healthz is JSON: {e}"));
+    let health: serde_json::Value = serde_json::from_str(
+        &crate::common::get_text(&format!("http://{host_addr}/healthz")).await,
+    )
+    .unwrap_or_else(|e| panic!("healthz is JSON: {e}"));
     assert_eq!(health["status"], "ok");
     assert!(
         health["attestation"]
@@ -121,7 +107,7 @@ async fn a_client_summarises_through_relay_gateway_and_an_attested_host() {
     );
     assert_eq!(health["inference_simulated"], true);
 
-    let metrics = get(&format!("http://{host_addr}/metrics")).await;
+    let metrics = crate::common::get_text(&format!("http://{host_addr}/metrics")).await;
     for line in [
         "cloister_host_sessions_open 1",
         "cloister_host_sessions_established_total 1",

@@ -62,15 +62,9 @@ impl Scrapes {
     }
 
     /// Scrapes every target once: the next minute of every series.
-    async fn take(&mut self) -> usize {
+    async fn take(&mut self) {
         for target in &self.targets {
-            let text = reqwest::get(target)
-                .await
-                .and_then(reqwest::Response::error_for_status)
-                .unwrap_or_else(|e| panic!("scrape {target}: {e}"))
-                .text()
-                .await
-                .unwrap_or_else(|e| panic!("scrape {target}: {e}"));
+            let text = common::get_text(target).await;
             for line in text.lines().filter(|line| !line.starts_with('#')) {
                 let Some((series, value)) = line.rsplit_once(' ') else {
                     continue;
@@ -87,7 +81,6 @@ impl Scrapes {
             }
         }
         self.taken += 1;
-        self.taken - 1
     }
 
     /// promtool's `input_series`: a series absent from a scrape is `_`.

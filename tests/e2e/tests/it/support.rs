@@ -47,13 +47,7 @@ async fn the_relay_reaches_its_gateway_and_the_published_key_has_the_reported_di
     // The gateway's /metrics shows the same, with the request and the
     // relay's one key list fetch counted by route.
     let metrics_url = format!("{}/metrics", stack.gateway_origin);
-    let text = reqwest::get(&metrics_url)
-        .await
-        .and_then(reqwest::Response::error_for_status)
-        .unwrap_or_else(|e| panic!("GET {metrics_url}: {e}"))
-        .text()
-        .await
-        .unwrap_or_else(|e| panic!("metrics body: {e}"));
+    let text = crate::common::get_text(&metrics_url).await;
     for line in [
         "cloister_gateway_encapsulated_requests_total 1",
         "cloister_gateway_errors_total{kind=\"decapsulation_failed\"} 1",

@@ -1,5 +1,5 @@
 //! Shared fixtures: an in-process issuer (the `cloister-issuer` router on a
-//! loopback port) with one registered account.
+//! loopback port) with one registered account, and a plain GET.
 #![allow(dead_code)]
 
 use std::sync::Arc;
@@ -79,4 +79,20 @@ impl Issuer {
     pub fn client(&self) -> IssuerClient {
         IssuerClient::new(self.settings()).unwrap_or_else(|e| panic!("issuer client: {e}"))
     }
+}
+
+/// The body of a successful `GET url` (health, metrics), or a panic naming the URL.
+pub async fn get_text(url: &str) -> String {
+    let response = reqwest::get(url)
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    assert!(
+        response.status().is_success(),
+        "GET {url}: {}",
+        response.status()
+    );
+    response
+        .text()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
 }

@@ -2,8 +2,9 @@
 //! `kubernetes-validate` (PyPI) against the OpenAPI schemas of one named
 //! Kubernetes version, strictly (an unknown field is an error), and the
 //! folder's `kustomization.yaml` checked to list exactly those files, so
-//! `kubectl apply -k` applies what was validated. Where `kubectl` is
-//! installed, the kustomization is also rendered.
+//! `kubectl apply -k` applies what was validated. The parties' TOML files
+//! the ConfigMaps carry must parse. Where `kubectl` is installed, the
+//! kustomization is also rendered.
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
@@ -30,6 +31,7 @@ pub fn validate(root: &Path) -> Result<()> {
     let kustomization = std::fs::read_to_string(dir.join(KUSTOMIZATION))
         .with_context(|| format!("reading {MANIFESTS}/{KUSTOMIZATION}"))?;
     check_resources(&resources(&kustomization), &files)?;
+    check_embedded_toml(&dir, &files)?;
 
     let tool = install_validator(root)?;
     let python = std::env::var_os("PYTHON").unwrap_or_else(|| OsString::from("python3"));
@@ -92,6 +94,45 @@ fn install_validator(root: &Path) -> Result<PathBuf> {
     }
     let dir = String::from_utf8(output.stdout).context("installer printed a non-UTF-8 path")?;
     Ok(PathBuf::from(dir.trim_end()))
+}
+
+/// Fails unless every TOML file a ConfigMap of `files` carries parses.
+fn check_embedded_toml(dir: &Path, files: &[String]) -> Result<()> {
+    for file in files {
+        let yaml = std::fs::read_to_string(dir.join(file))
+            .with_context(|| format!("reading {MANIFESTS}/{file}"))?;
+        for (key, text) in embedded_toml(&yaml) {
+            toml::from_str::<toml::Table>(&text)
+                .with_context(|| format!("{MANIFESTS}/{file}: {key} is not valid TOML"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The TOML files carried in `yaml`, by key: every block scalar
+/// `  NAME.toml: |` of a ConfigMap's `data`, indented four spaces, as this
+/// folder writes them.
+fn embedded_toml(yaml: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut lines = yaml.lines().peekable();
+    while let Some(line) = lines.next() {
+        let Some(key) = line
+            .strip_prefix("  ")
+            .and_then(|rest| rest.strip_suffix(": |"))
+            .filter(|key| key.ends_with(".toml") && !key.starts_with(' '))
+        else {
+            continue;
+        };
+        let mut text = String::new();
+        while let Some(body) =
+            lines.next_if(|next| next.trim().is_empty() || next.starts_with("    "))
+        {
+            text.push_str(body.get(4..).unwrap_or_default());
+            text.push('\n');
+        }
+        found.push((key.to_owned(), text));
+    }
+    found
 }
 
 /// The YAML files of `dir` but the kustomization, sorted.
@@ -167,6 +208,39 @@ mod tests {
             error.contains("not listed [\"b.yaml\"]") && error.contains("absent [\"c.yaml\"]"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn toml_is_read_from_configmap_block_scalars_only() {
+        let yaml = "data:\n  a.toml: |\n    x = 1\n\n    [t]\n    y = \"z\"\n  \
+                    other.conf: |\n    not toml\n  b.toml: |\n    broken = \n---\nkind: X\n";
+        let found = embedded_toml(yaml);
+        assert_eq!(
+            found,
+            [
+                ("a.toml".to_owned(), "x = 1\n\n[t]\ny = \"z\"\n".to_owned()),
+                ("b.toml".to_owned(), "broken = \n".to_owned()),
+            ]
+        );
+        assert!(toml::from_str::<toml::Table>(&found[1].1).is_err());
+    }
+
+    /// Every party's configuration in the shipped ConfigMaps parses.
+    #[test]
+    fn the_shipped_configmaps_carry_valid_toml() {
+        let dir = crate::workspace_root().join(MANIFESTS);
+        let files = manifest_files(&dir).expect("list");
+        let carried: usize = files
+            .iter()
+            .map(|file| {
+                embedded_toml(&std::fs::read_to_string(dir.join(file)).expect("read")).len()
+            })
+            .sum();
+        assert_eq!(
+            carried, 7,
+            "relay, gateway, issuer, ledger, witness, host, inference"
+        );
+        check_embedded_toml(&dir, &files).expect("valid TOML");
     }
 
     /// The shipped kustomization and folder agree (the rest of the check

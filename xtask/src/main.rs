@@ -146,6 +146,19 @@ fn run(command: &mut Command) -> Result<()> {
     Ok(())
 }
 
+/// Runs a command for what it prints (its stderr passes through), failing
+/// with its name if it fails.
+fn stdout_of(command: &mut Command) -> Result<Vec<u8>> {
+    let output = command
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("starting {command:?}"))?;
+    if !output.status.success() {
+        bail!("{command:?} failed with {}", output.status);
+    }
+    Ok(output.stdout)
+}
+
 fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }

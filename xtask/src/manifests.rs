@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::run;
+use crate::{run, stdout_of};
 
 /// The Kubernetes version the manifests are written for and checked against.
 pub const KUBERNETES_VERSION: &str = "1.31.0";
@@ -81,18 +81,10 @@ pub fn validate(root: &Path) -> Result<()> {
 /// `scripts/install-kubernetes-validate.sh` (idempotent); the folder it
 /// installed into.
 fn install_validator(root: &Path) -> Result<PathBuf> {
-    let output = Command::new("bash")
-        .arg(root.join("scripts/install-kubernetes-validate.sh"))
-        .stderr(Stdio::inherit())
-        .output()
-        .context("starting scripts/install-kubernetes-validate.sh")?;
-    if !output.status.success() {
-        bail!(
-            "kubernetes-validate could not be installed ({})",
-            output.status
-        );
-    }
-    let dir = String::from_utf8(output.stdout).context("installer printed a non-UTF-8 path")?;
+    let output =
+        stdout_of(Command::new("bash").arg(root.join("scripts/install-kubernetes-validate.sh")))
+            .context("kubernetes-validate could not be installed")?;
+    let dir = String::from_utf8(output).context("installer printed a non-UTF-8 path")?;
     Ok(PathBuf::from(dir.trim_end()))
 }
 

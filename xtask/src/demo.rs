@@ -29,7 +29,7 @@ use anyhow::{Context as _, Result, bail};
 
 use cloister_ledger_verify::note::VerifierKey;
 
-use crate::{cargo, fetch_model, plugins, run};
+use crate::{cargo, fetch_model, plugins, run, stdout_of};
 
 /// The binaries the chain needs, by package.
 const BINARIES: &[(&str, &str)] = &[
@@ -241,19 +241,12 @@ pub(crate) fn run_demo(root: &Path) -> Result<()> {
     };
 
     println!("== phase 0: ledger with DEMO-ONLY reviewers; issuer with one demo account");
-    let made = Command::new(bin("cloister-release"))
-        .args(["demo-reviewers", "--json", "--dir"])
-        .arg(&demo)
-        .stderr(Stdio::inherit())
-        .output()
-        .context("running `cloister-release demo-reviewers`")?;
-    if !made.status.success() {
-        bail!(
-            "cloister-release demo-reviewers failed with {}",
-            made.status
-        );
-    }
-    let ledger: DemoLedger = serde_json::from_slice(&made.stdout)
+    let made = stdout_of(
+        Command::new(bin("cloister-release"))
+            .args(["demo-reviewers", "--json", "--dir"])
+            .arg(&demo),
+    )?;
+    let ledger: DemoLedger = serde_json::from_slice(&made)
         .context("parsing `cloister-release demo-reviewers --json`")?;
     let witnesses = start_witnesses(&mut parties, &demo, &bin, &ledger)?;
     parties.start(

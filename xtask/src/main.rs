@@ -11,9 +11,12 @@
 //! * `new-plugin <name>`: a new feature crate and manifest from the template.
 //! * `fuzz <crate> [target]`: a cargo-fuzz target over an untrusted-input path.
 //! * `cuda`: the inference engine's GPU build (installs the CUDA toolkit).
+//! * `validate-manifests`: `deploy/kubernetes` against a named Kubernetes
+//!   version's schemas (also a step of `test`).
 
 mod cuda;
 mod demo;
+mod manifests;
 mod plugins;
 mod toolchain;
 
@@ -74,6 +77,9 @@ enum Cmd {
     /// Install the CUDA toolkit when nvcc is missing (Debian non-free, ~1.6 GB),
     /// then build the inference engine with its `cuda` feature.
     Cuda,
+    /// Check deploy/kubernetes against the schemas of a named Kubernetes
+    /// version (installs kubernetes-validate from PyPI when missing).
+    ValidateManifests,
     /// Create a new feature plugin from the template.
     NewPlugin {
         /// Feature name (lowercase letters and dashes).
@@ -113,6 +119,7 @@ fn main() -> Result<()> {
         Cmd::Demo => demo::run_demo(&root),
         Cmd::NewPlugin { name } => plugins::new_plugin(&root, &name),
         Cmd::Cuda => cuda::build(&root),
+        Cmd::ValidateManifests => manifests::validate(&root),
         Cmd::Fuzz {
             crate_name,
             target,
@@ -137,6 +144,19 @@ fn run(command: &mut Command) -> Result<()> {
         bail!("{command:?} failed with {status}");
     }
     Ok(())
+}
+
+/// Runs a command for what it prints (its stderr passes through), failing
+/// with its name if it fails.
+fn stdout_of(command: &mut Command) -> Result<Vec<u8>> {
+    let output = command
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("starting {command:?}"))?;
+    if !output.status.success() {
+        bail!("{command:?} failed with {}", output.status);
+    }
+    Ok(output.stdout)
 }
 
 fn cargo() -> Command {
@@ -165,7 +185,8 @@ fn ensure_cargo_tool(name: &str) -> Result<()> {
 /// Clippy's lint set for the suite: every warning (rustc's and clippy's) fails it.
 const CLIPPY_ARGS: &str = "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__";
 
-/// The whole suite, as CI runs it: formatting, the dependency policy, then one build of every
+/// The whole suite, as CI runs it: formatting, the dependency policy, the
+/// Kubernetes manifests, then one build of every
 /// target of the workspace (linted by clippy as it compiles), every test,
 /// every doc test. Benchmarks are built and linted, not run: they are
 /// measurements (some build a million-entry ledger first), run with
@@ -189,6 +210,7 @@ fn test(root: &Path, args: &[String]) -> Result<()> {
             "licenses",
             "sources",
         ]))?;
+    manifests::validate(root)?;
     fetch_model(root)?;
     run(Command::new("bash").arg(root.join("scripts/install-test-tools.sh")))
         .context("the programs the tests run beside Cloister could not be installed")?;

@@ -242,3 +242,78 @@ pub async fn bind_loopback() -> (TcpListener, SocketAddr) {
         .unwrap_or_else(|e| panic!("local address: {e}"));
     (listener, addr)
 }
+
+/// A `redis-server` of the test's own: an ephemeral loopback port, no
+/// persistence (`--save ''`, `--appendonly no`, a temporary directory),
+/// killed when dropped. The shared state store of the replica tests.
+#[derive(Debug)]
+pub struct RedisServer {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    /// Starts `redis-server` with `extra` arguments (e.g. `--maxmemory`)
+    /// and waits until it accepts connections.
+    ///
+    /// # Panics
+    /// `redis-server` is not installed (`cargo xtask test` installs
+    /// Debian's), or it does not start within ten seconds.
+    pub fn start(extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("redis dir: {e}"));
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .unwrap_or_else(|e| panic!("a free port for redis-server: {e}"))
+            .port();
+        let child = std::process::Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .args(extra)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run redis-server ({e}): the shared-store tests need it; \
+                     install it with `apt-get install -y redis-server` (cargo xtask test does)"
+                )
+            });
+        let mut server = Self {
+            child,
+            port,
+            _dir: dir,
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("redis-server exited at start-up with {status}");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not listen on port {port} within 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    /// `redis://127.0.0.1:port`.
+    #[must_use]
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server now (the store is down from here on).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

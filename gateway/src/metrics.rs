@@ -28,6 +28,9 @@ pub enum Rejection {
     TokenRejected,
     /// Inner: the router could not reach a host.
     RouteFailed,
+    /// Inner: the state store (spent tokens, replay guard) could not
+    /// answer or its spent-token set is full; refused.
+    StateStore,
 }
 
 impl ErrorKind for Rejection {
@@ -41,6 +44,7 @@ impl ErrorKind for Rejection {
         Self::ReplayStoreFull,
         Self::TokenRejected,
         Self::RouteFailed,
+        Self::StateStore,
     ];
 
     fn label(self) -> &'static str {
@@ -54,6 +58,7 @@ impl ErrorKind for Rejection {
             Self::ReplayStoreFull => "replay_store_full",
             Self::TokenRejected => "token_rejected",
             Self::RouteFailed => "route_failed",
+            Self::StateStore => "state_store",
         }
     }
 }

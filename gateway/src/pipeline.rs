@@ -8,6 +8,7 @@ use cloister_wire::{media, problem, unix_now};
 
 use bhttp::{Message, Mode, StatusCode};
 use cloister_ohttp_keys::{KeyRing, leading_key_id};
+use cloister_state_store::StateError;
 use ohttp::ServerResponse;
 use thiserror::Error;
 
@@ -15,7 +16,7 @@ use crate::keys::KeyService;
 use crate::metrics::{Metrics, Rejection};
 use crate::replay::{ReplayGuard, ReplayVerdict};
 use crate::router::{RouteError, Router};
-use crate::token::TokenRedeemer;
+use crate::token::{TokenRedeemer, TokenRejection};
 
 /// Length of the request header before `enc`: key id, KEM, KDF and AEAD ids (RFC 9458 §4.3).
 const REQUEST_HEADER_LEN: usize = 7;
@@ -147,6 +148,15 @@ impl InnerRejection {
     }
 }
 
+/// The state store could not record a spend or a request: refused (503),
+/// because accepting it unrecorded would let it be replayed.
+const STORE_UNAVAILABLE: InnerRejection = InnerRejection::new(
+    503,
+    "about:blank",
+    "token store unavailable",
+    Rejection::StateStore,
+);
+
 /// The gateway: keys, replay defence, token redemption and routing.
 pub struct Gateway<R, T> {
     keys: Arc<KeyService>,
@@ -270,19 +280,27 @@ impl<R: Router, T: TokenRedeemer> Gateway<R, T> {
         // turn paying clients away. A replayed request carries a token
         // already spent, and is refused here or by the replay check.
         let authorization = request.header().get(b"authorization");
-        if let Err(rejection) = self.tokens.redeem(authorization).await {
-            tracing::debug!(%rejection, "token refused");
-            return Err(InnerRejection::new(
-                401,
-                "about:blank",
-                "token required",
-                Rejection::TokenRejected,
-            ));
+        match self.tokens.redeem(authorization).await {
+            Ok(()) => {}
+            Err(TokenRejection::StoreUnavailable(error)) => {
+                // Fail closed: no token is accepted while spends cannot be recorded.
+                tracing::error!(%error, "token store unavailable; request refused");
+                return Err(STORE_UNAVAILABLE);
+            }
+            Err(rejection) => {
+                tracing::debug!(%rejection, "token refused");
+                return Err(InnerRejection::new(
+                    401,
+                    "about:blank",
+                    "token required",
+                    Rejection::TokenRejected,
+                ));
+            }
         }
-        match self.replay.check_and_record(enc, date, now) {
-            ReplayVerdict::Fresh => {}
-            ReplayVerdict::DateOutOfWindow => return Err(date_problem),
-            ReplayVerdict::Replayed => {
+        match self.replay.check_and_record(enc, date, now).await {
+            Ok(ReplayVerdict::Fresh) => {}
+            Ok(ReplayVerdict::DateOutOfWindow) => return Err(date_problem),
+            Ok(ReplayVerdict::Replayed) => {
                 return Err(InnerRejection::new(
                     400,
                     problem::REPLAYED,
@@ -290,13 +308,17 @@ impl<R: Router, T: TokenRedeemer> Gateway<R, T> {
                     Rejection::Replayed,
                 ));
             }
-            ReplayVerdict::StoreFull => {
+            Err(StateError::Full { .. }) => {
                 return Err(InnerRejection::new(
                     503,
                     "about:blank",
                     "busy",
                     Rejection::ReplayStoreFull,
                 ));
+            }
+            Err(error) => {
+                tracing::error!(%error, "replay store unavailable; request refused");
+                return Err(STORE_UNAVAILABLE);
             }
         }
         let request = without_authorization(&request);

@@ -248,10 +248,21 @@ impl OnceSet {
         }
     }
 
-    /// The namespace's name.
-    #[must_use]
-    pub fn namespace(&self) -> &'static str {
-        self.namespace
+    /// How many entries the set holds: for tests and diagnostics (on Redis
+    /// it scans the namespace's keys). Expired entries that redb has not
+    /// pruned yet are counted.
+    ///
+    /// # Errors
+    /// Any failure of the backend.
+    pub async fn len(&self) -> Result<u64, StateError> {
+        match &self.store.0 {
+            Backend::Redb(store) => {
+                let (store, namespace) = (Arc::clone(store), self.namespace);
+                tokio::task::spawn_blocking(move || store.len(namespace)).await?
+            }
+            #[cfg(feature = "redis")]
+            Backend::Redis(store) => store.len(self.namespace).await,
+        }
     }
 }
 

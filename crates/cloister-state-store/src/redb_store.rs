@@ -109,6 +109,15 @@ impl RedbStore {
         Ok(Inserted::Fresh)
     }
 
+    pub(crate) fn len(&self, namespace: &str) -> Result<u64, StateError> {
+        let txn = self.db.begin_read().map_err(redb_error)?;
+        let live = txn.open_table(LIVE).map_err(redb_error)?;
+        Ok(live
+            .get(namespace)
+            .map_err(redb_error)?
+            .map_or(0, |count| count.value()))
+    }
+
     /// Counts one in `window` unless `limit` is reached; whether it counted.
     pub(crate) fn take(
         &self,

@@ -110,6 +110,36 @@ impl RedisStore {
         })
     }
 
+    /// Counts the namespace's keys with `SCAN` (glob characters of the
+    /// prefix escaped).
+    pub(crate) async fn len(&self, namespace: &'static str) -> Result<u64, StateError> {
+        let mut pattern = Vec::new();
+        for byte in self.key(namespace, &[b""]) {
+            if matches!(byte, b'*' | b'?' | b'[' | b']' | b'\\') {
+                pattern.push(b'\\');
+            }
+            pattern.push(byte);
+        }
+        pattern.push(b'*');
+        let mut connection = self.connection.clone();
+        let (mut cursor, mut count) = (0u64, 0u64);
+        loop {
+            let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1_000)
+                .query_async(&mut connection)
+                .await?;
+            count += keys.len() as u64;
+            if next == 0 {
+                return Ok(count);
+            }
+            cursor = next;
+        }
+    }
+
     pub(crate) async fn take(
         &self,
         namespace: &'static str,

@@ -63,7 +63,7 @@ async fn inner_status<T: TokenRedeemer>(
 
 #[tokio::test]
 async fn tokenless_requests_cannot_fill_the_replay_store() {
-    const CAPACITY: usize = 4;
+    const CAPACITY: u64 = 4;
     let policy = RotationPolicy {
         rotate_every: Duration::from_secs(3600),
         overlap: Duration::from_secs(60),
@@ -74,7 +74,12 @@ async fn tokenless_requests_cannot_fill_the_replay_store() {
     let metrics = Arc::new(Metrics::default());
     let gateway = Gateway::new(
         Arc::new(KeyService::new(ring, None, Duration::from_secs(3600))),
-        ReplayGuard::new(Duration::from_secs(60), CAPACITY),
+        ReplayGuard::new(
+            Duration::from_secs(60),
+            cloister_state_store::StateStore::in_memory()
+                .expect("store")
+                .once_set("replay", CAPACITY),
+        ),
         PaidOnce::default(),
         EchoRouter,
         Arc::clone(&metrics),
@@ -91,15 +96,12 @@ async fn tokenless_requests_cannot_fill_the_replay_store() {
         0,
         "the flood never reached the replay store"
     );
-    assert_eq!(
-        metrics.rejections(Rejection::TokenRejected),
-        3 * CAPACITY as u64
-    );
+    assert_eq!(metrics.rejections(Rejection::TokenRejected), 3 * CAPACITY);
 
     // Paying clients are still served, up to the store's capacity.
     for i in 0..CAPACITY {
         let paid = format!("PrivateToken token=\"paid-{i}\"");
         assert_eq!(inner_status(&gateway, &config, Some(&paid)).await, 200);
     }
-    assert_eq!(metrics.routed_requests(), CAPACITY as u64);
+    assert_eq!(metrics.routed_requests(), CAPACITY);
 }

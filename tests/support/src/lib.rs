@@ -61,6 +61,7 @@ use cloister_gateway::{
 };
 use cloister_ohttp_keys::KeyRing;
 use cloister_relay::{KeyCache, RelayConfig};
+use cloister_state_store::StateStore;
 use tokio::net::TcpListener;
 
 /// A gateway and a relay in front of it, serving on loopback until the
@@ -109,12 +110,30 @@ impl Loopback {
     /// to a test is set by the fixture: both listen on `127.0.0.1:0`, the
     /// relay forwards to this gateway (its `gateway_url` is replaced), keys
     /// live in memory only (`keys.file` is ignored) and are not rotated on a
-    /// schedule, and the `[tokens]` and `[router]` tables give way to
-    /// `tokens` and `router`.
+    /// schedule, the replay guard keeps its requests in memory (`[state]` is
+    /// ignored; see [`Loopback::start_on`]), and the `[tokens]` and
+    /// `[router]` tables give way to `tokens` and `router`.
     ///
     /// # Panics
     /// As [`Loopback::start`].
     pub async fn start_with<T: TokenRedeemer, R: Router>(
+        gateway: &GatewayConfig,
+        relay: &RelayConfig,
+        tokens: T,
+        router: R,
+    ) -> Self {
+        let state = StateStore::in_memory().unwrap_or_else(|e| panic!("state store: {e}"));
+        Self::start_on(&state, gateway, relay, tokens, router).await
+    }
+
+    /// As [`Loopback::start_with`], the replay guard keeping its requests in
+    /// `state`: a store several replicas share, or one that outlives this
+    /// gateway.
+    ///
+    /// # Panics
+    /// As [`Loopback::start`].
+    pub async fn start_on<T: TokenRedeemer, R: Router>(
+        state: &StateStore,
         gateway: &GatewayConfig,
         relay: &RelayConfig,
         tokens: T,
@@ -135,7 +154,7 @@ impl Loopback {
         let metrics = Arc::new(Metrics::default());
         let replay = ReplayGuard::new(
             Duration::from_secs(gateway.replay.window_secs),
-            gateway.replay.capacity,
+            state.once_set("replay", gateway.replay.capacity),
         );
         let service = Arc::new(Gateway::new(
             Arc::clone(&keys),

@@ -190,6 +190,8 @@ fn test(root: &Path, args: &[String]) -> Result<()> {
             "sources",
         ]))?;
     fetch_model(root)?;
+    // The shared-state tests start their own redis-server.
+    run(Command::new("bash").arg(root.join("scripts/install-redis-server.sh")))?;
     plugins::build_all(root)?;
     let threads = std::env::var("RUST_TEST_THREADS").unwrap_or_else(|_| "2".into());
     // A suite run builds once and does not iterate: incremental data would

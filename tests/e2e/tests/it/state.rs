@@ -1,0 +1,280 @@
+//! Gateway replicas on one state store: a token spent at one replica is
+//! refused at another, a request replayed to another replica is refused, a
+//! restart forgets no spent token, and a store that is down refuses every
+//! request (no token accepted) with a clear error.
+
+use std::io::Cursor;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bhttp::{Message, Mode};
+use cloister_client::tokens::TokenWallet;
+use cloister_client::{Client, ClientConfig, InnerRequest, TokenSource as _, UncheckedKeys};
+use cloister_gateway::{
+    EchoRouter, Gateway, GatewayConfig, KeyService, Metrics, NoRedeemer, PrivacyPassRedeemer,
+    Rejection, ReplayGuard,
+};
+use cloister_ohttp_keys::{AeadChoice, KeyRing, RotationPolicy};
+use cloister_privacypass::{Redeemer, TokenChallenge, TrustedKey};
+use cloister_relay::RelayConfig;
+use cloister_state_store::{StateConfig, StateStore};
+use cloister_test_support::{Loopback, RedisServer};
+use cloister_wire::media::OHTTP_REQUEST;
+
+use crate::common::Issuer;
+
+/// What a gateway replica needs from the issuer: its keys and challenge.
+#[derive(Clone)]
+struct Trust {
+    keys: Vec<TrustedKey>,
+    challenge: TokenChallenge,
+}
+
+impl Trust {
+    async fn of(issuer: &Issuer) -> Self {
+        let client = issuer.client();
+        let directory = client.directory().await.expect("issuer directory");
+        let keys = TrustedKey::from_directory(&directory, issuer.settings().key_lifetime_secs)
+            .expect("trusted keys");
+        Self {
+            keys,
+            challenge: client.challenge().clone(),
+        }
+    }
+}
+
+/// One gateway replica (with its relay) on `store`, redeeming tokens as
+/// `[tokens.issuer]` sets it up, in front of the echo router.
+async fn replica(store: &StateStore, trust: &Trust) -> (Loopback, Client) {
+    let gateway = GatewayConfig::default();
+    let spent = store.once_set("spent", gateway.replay.capacity);
+    let redeemer = Redeemer::new(
+        trust.keys.clone(),
+        std::slice::from_ref(&trust.challenge),
+        spent,
+    );
+    let tokens = PrivacyPassRedeemer::new(Arc::new(redeemer));
+    let stack =
+        Loopback::start_on(store, &gateway, &RelayConfig::default(), tokens, EchoRouter).await;
+    let client = Client::new(
+        ClientConfig {
+            relay_url: stack.relay_url.clone(),
+            key_config_url: stack.key_config_url.clone(),
+            ..ClientConfig::default()
+        },
+        UncheckedKeys,
+    )
+    .expect("client");
+    (stack, client)
+}
+
+/// `count` tokens from `issuer`, in a wallet kept in `dir`.
+async fn tokens(issuer: &Issuer, dir: &std::path::Path, count: usize) -> Vec<String> {
+    let client = issuer.client();
+    let wallet = TokenWallet::open(dir, client.challenge()).expect("wallet");
+    let fetched = client
+        .fetch(&issuer.account, &wallet, count)
+        .await
+        .expect("fetch tokens");
+    assert_eq!(fetched, count);
+    (0..count)
+        .map(|_| wallet.next_token().expect("a token"))
+        .collect()
+}
+
+/// The inner status and body of one echo request spending `token`.
+async fn spend(client: &Client, token: &str) -> (u16, Vec<u8>) {
+    let request = InnerRequest::new("POST", "cloister.invalid", "/echo")
+        .body("hello")
+        .private_token(token);
+    let response = client.send(&request).await.expect("round trip");
+    let status = response
+        .control()
+        .status()
+        .map_or(0, bhttp::StatusCode::code);
+    (status, response.content().to_vec())
+}
+
+async fn redis_store(server: &RedisServer) -> StateStore {
+    let config = StateConfig::Redis {
+        url: server.url(),
+        prefix: "cloister-gateway:".into(),
+    };
+    StateStore::open(&config).await.expect("connect to redis")
+}
+
+#[tokio::test]
+async fn a_token_spent_at_one_replica_is_refused_at_another() {
+    let redis = RedisServer::start(&[]);
+    let issuer = Issuer::start(10).await;
+    let trust = Trust::of(&issuer).await;
+    // Each replica connects on its own, as separate processes would.
+    let (first, at_first) = replica(&redis_store(&redis).await, &trust).await;
+    let (second, at_second) = replica(&redis_store(&redis).await, &trust).await;
+    let wallet = tempfile::tempdir().expect("wallet dir");
+    let [token, other] =
+        <[String; 2]>::try_from(tokens(&issuer, wallet.path(), 2).await).expect("two tokens");
+
+    assert_eq!(spend(&at_first, &token).await.0, 200, "first spend");
+    assert_eq!(
+        spend(&at_second, &token).await.0,
+        401,
+        "the token spent at the first replica is refused at the second"
+    );
+    assert_eq!(spend(&at_first, &token).await.0, 401);
+    assert_eq!(
+        spend(&at_second, &other).await.0,
+        200,
+        "a fresh token is served"
+    );
+    assert_eq!(first.metrics.rejections(Rejection::TokenRejected), 1);
+    assert_eq!(second.metrics.rejections(Rejection::TokenRejected), 1);
+}
+
+/// The inner status of `request` as `gateway` answers it.
+async fn inner_status(
+    gateway: &Gateway<EchoRouter, NoRedeemer>,
+    request: &[u8],
+    client: ohttp::ClientResponse,
+) -> u16 {
+    let answer = gateway.handle(Some(OHTTP_REQUEST), request).await;
+    assert_eq!(answer.status, 200, "answered inside the encapsulation");
+    let plaintext = client.decapsulate(&answer.body).expect("decapsulate");
+    let response = Message::read_bhttp(&mut Cursor::new(plaintext.as_slice())).expect("bhttp");
+    response
+        .control()
+        .status()
+        .map_or(0, bhttp::StatusCode::code)
+}
+
+/// Replicas share their OHTTP keys (one key file), so a request captured on
+/// its way to one replica decrypts at every other: the replay guard must be
+/// shared as well.
+#[tokio::test]
+async fn a_request_replayed_to_another_replica_is_refused() {
+    let redis = RedisServer::start(&[]);
+    let policy = RotationPolicy {
+        rotate_every: Duration::from_secs(3600),
+        overlap: Duration::from_secs(60),
+    };
+    let ring = KeyRing::generate(policy, &[AeadChoice::Aes128Gcm], cloister_wire::unix_now())
+        .expect("keys");
+    let config = ring.current_config().to_vec();
+    let keys = Arc::new(KeyService::new(ring, None, Duration::from_secs(3600)));
+    let window = Duration::from_secs(GatewayConfig::default().replay.window_secs);
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let store = redis_store(&redis).await;
+        let metrics = Arc::new(Metrics::default());
+        let gateway = Gateway::new(
+            Arc::clone(&keys),
+            ReplayGuard::new(window, store.once_set("replay", 1_000)),
+            // Tokens off, so that the replay guard alone stands between a
+            // replay and the host (a paid replay is a double spend first).
+            NoRedeemer {
+                require_tokens: false,
+            },
+            EchoRouter,
+            Arc::clone(&metrics),
+        );
+        replicas.push((gateway, metrics));
+    }
+
+    let mut message = Message::request(
+        b"POST".to_vec(),
+        b"https".to_vec(),
+        b"cloister.invalid".to_vec(),
+        b"/echo".to_vec(),
+    );
+    message.put_header("date", httpdate::fmt_http_date(SystemTime::now()));
+    let mut encoded = Vec::new();
+    message
+        .write_bhttp(Mode::KnownLength, &mut encoded)
+        .expect("encode");
+    let (request, client) = ohttp::ClientRequest::from_encoded_config(&config)
+        .and_then(|request| request.encapsulate(&encoded))
+        .expect("encapsulate");
+    assert_eq!(inner_status(&replicas[0].0, &request, client).await, 200);
+    // The same bytes at the other replica: refused inside the encapsulation
+    // (only the original sender could read why).
+    let replayed = replicas[1].0.handle(Some(OHTTP_REQUEST), &request).await;
+    assert_eq!(replayed.status, 200);
+    assert_eq!(replicas[1].1.rejections(Rejection::Replayed), 1);
+    assert_eq!(
+        replicas[1].1.routed_requests(),
+        0,
+        "the replay never reached a host"
+    );
+}
+
+/// Starts a replica on `config` in a runtime of its own, spends `token`
+/// there, and stops it: the runtime's end drops the gateway and its store,
+/// as a process exit would.
+fn run_replica_once(config: &StateConfig, trust: &Trust, token: &str) -> u16 {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let status = runtime.block_on(async {
+        let store = StateStore::open(config)
+            .await
+            .expect("open the state store");
+        let (_stack, client) = replica(&store, trust).await;
+        spend(&client, token).await.0
+    });
+    drop(runtime);
+    status
+}
+
+#[test]
+fn spent_tokens_survive_a_gateway_restart() {
+    let issuer_runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (issuer, trust, tokens) = issuer_runtime.block_on(async {
+        let issuer = Issuer::start(10).await;
+        let trust = Trust::of(&issuer).await;
+        let wallet = tempfile::tempdir().expect("wallet dir");
+        let tokens = tokens(&issuer, wallet.path(), 2).await;
+        (issuer, trust, tokens)
+    });
+    let dir = tempfile::tempdir().expect("state dir");
+    let redis = RedisServer::start(&[]);
+    let backends = [
+        StateConfig::redb(dir.path().join("gateway-state.redb")),
+        StateConfig::Redis {
+            url: redis.url(),
+            prefix: "cloister-gateway:".into(),
+        },
+    ];
+    for (config, token) in backends.iter().zip(&tokens) {
+        assert_eq!(run_replica_once(config, &trust, token), 200, "{config:?}");
+        assert_eq!(
+            run_replica_once(config, &trust, token),
+            401,
+            "{config:?}: the restarted gateway refuses the token spent before"
+        );
+    }
+    drop(issuer);
+}
+
+#[tokio::test]
+async fn requests_fail_closed_when_the_token_store_is_down() {
+    let mut redis = RedisServer::start(&[]);
+    let issuer = Issuer::start(10).await;
+    let trust = Trust::of(&issuer).await;
+    let (stack, client) = replica(&redis_store(&redis).await, &trust).await;
+    let wallet = tempfile::tempdir().expect("wallet dir");
+    let [spent, fresh] =
+        <[String; 2]>::try_from(tokens(&issuer, wallet.path(), 2).await).expect("two tokens");
+    assert_eq!(spend(&client, &spent).await.0, 200);
+
+    redis.kill();
+    for token in [&fresh, &spent] {
+        let (status, body) = spend(&client, token).await;
+        assert_eq!(status, 503, "refused while the store is down");
+        let problem: serde_json::Value = serde_json::from_slice(&body).expect("problem json");
+        assert_eq!(problem["title"], "token store unavailable", "{problem}");
+    }
+    assert_eq!(stack.metrics.rejections(Rejection::StateStore), 2);
+    assert_eq!(
+        stack.metrics.routed_requests(),
+        1,
+        "no request passed without its spend recorded"
+    );
+}

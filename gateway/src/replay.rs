@@ -87,14 +87,6 @@ impl ReplayGuard {
             Inserted::Present => ReplayVerdict::Replayed,
         })
     }
-
-    /// Number of remembered requests (for tests and diagnostics).
-    ///
-    /// # Errors
-    /// The store cannot answer.
-    pub async fn len(&self) -> Result<u64, StateError> {
-        self.seen.len().await
-    }
 }
 
 #[cfg(test)]
@@ -153,7 +145,7 @@ mod tests {
             guard.check_and_record(b"3", NOW + 61, NOW + 61).await.ok(),
             Some(ReplayVerdict::Fresh)
         );
-        assert_eq!(guard.len().await.ok(), Some(1));
+        assert_eq!(guard.seen.count().await.ok(), Some(1));
         assert_eq!(
             guard.check_and_record(b"1", NOW, NOW + 61).await.ok(),
             Some(ReplayVerdict::DateOutOfWindow)

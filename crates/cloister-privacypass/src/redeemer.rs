@@ -250,7 +250,7 @@ mod tests {
         spend(&store, 50, &[1; 32], 100, [3; 32])
             .await
             .expect("room after expiry");
-        assert_eq!(store.len().await.ok(), Some(2));
+        assert_eq!(store.count().await.ok(), Some(2));
         assert_eq!(
             spend(&store, 60, &[1; 32], 100, [1; 32]).await,
             Err(RedeemError::DoubleSpend)

@@ -254,14 +254,14 @@ impl OnceSet {
     ///
     /// # Errors
     /// Any failure of the backend.
-    pub async fn len(&self) -> Result<u64, StateError> {
+    pub async fn count(&self) -> Result<u64, StateError> {
         match &self.store.0 {
             Backend::Redb(store) => {
                 let (store, namespace) = (Arc::clone(store), self.namespace);
-                tokio::task::spawn_blocking(move || store.len(namespace)).await?
+                tokio::task::spawn_blocking(move || store.count(namespace)).await?
             }
             #[cfg(feature = "redis")]
-            Backend::Redis(store) => store.len(self.namespace).await,
+            Backend::Redis(store) => store.count(self.namespace).await,
         }
     }
 }

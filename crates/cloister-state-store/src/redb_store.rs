@@ -109,7 +109,7 @@ impl RedbStore {
         Ok(Inserted::Fresh)
     }
 
-    pub(crate) fn len(&self, namespace: &str) -> Result<u64, StateError> {
+    pub(crate) fn count(&self, namespace: &str) -> Result<u64, StateError> {
         let txn = self.db.begin_read().map_err(redb_error)?;
         let live = txn.open_table(LIVE).map_err(redb_error)?;
         Ok(live

@@ -112,7 +112,7 @@ impl RedisStore {
 
     /// Counts the namespace's keys with `SCAN` (glob characters of the
     /// prefix escaped).
-    pub(crate) async fn len(&self, namespace: &'static str) -> Result<u64, StateError> {
+    pub(crate) async fn count(&self, namespace: &'static str) -> Result<u64, StateError> {
         let mut pattern = Vec::new();
         for byte in self.key(namespace, &[b""]) {
             if matches!(byte, b'*' | b'?' | b'[' | b']' | b'\\') {

@@ -69,7 +69,7 @@ async fn valid_token_is_accepted_once_and_its_replay_rejected() {
     // A second, distinct token still works.
     let other = format_authorization(&mint(&secret, &gateway_challenge()));
     assert!(redeemer.redeem_at(&other, NOW).await.is_ok());
-    assert_eq!(spent.len().await.ok(), Some(2));
+    assert_eq!(spent.count().await.ok(), Some(2));
 }
 
 #[tokio::test]
@@ -127,7 +127,7 @@ async fn tampered_token_is_rejected_and_not_recorded() {
             .await,
         Err(RedeemError::BadSignature)
     );
-    assert_eq!(spent.len().await.ok(), Some(0));
+    assert_eq!(spent.count().await.ok(), Some(0));
     assert!(
         redeemer
             .redeem_at(&format_authorization(&token), NOW)
@@ -206,7 +206,7 @@ async fn full_store_fails_closed_until_the_key_expires() {
     };
     redeemer.set_keys(vec![renewed]);
     assert!(redeemer.redeem_at(&header, 2_500).await.is_ok());
-    assert_eq!(spent.len().await.ok(), Some(1));
+    assert_eq!(spent.count().await.ok(), Some(1));
 }
 
 /// Every 8-byte window of `haystack`.

@@ -31,6 +31,10 @@ pub async fn spends_once(store: &StateStore) {
         replay.insert(b"a", at + 600, at).await.ok(),
         Some(Inserted::Fresh)
     );
+    assert_eq!(
+        (spent.count().await.ok(), replay.count().await.ok()),
+        (Some(2), Some(1))
+    );
 }
 
 /// An entry is forgotten once its expiry has passed, not before.

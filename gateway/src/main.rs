@@ -95,7 +95,8 @@ async fn main() -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
     let state = StateStore::open(&config.state)
         .await
-        .with_context(|| format!("opening the state store {:?}", config.state))?;
+        .with_context(|| format!("opening the state store, {}", config.state))?;
+    tracing::info!(state = %config.state, "spent tokens and the replay guard kept in the state store");
     let replay = ReplayGuard::new(
         Duration::from_secs(config.replay.window_secs),
         state.once_set("replay", config.replay.capacity),

@@ -109,7 +109,8 @@ async fn serve(config_path: Option<PathBuf>) -> anyhow::Result<()> {
     tracing::info!(%listen, accounts = accounts.len(), issuer_name = %config.issuer_name, "starting issuer");
     let store = StateStore::open(&config.state)
         .await
-        .with_context(|| format!("opening the state store {:?}", config.state))?;
+        .with_context(|| format!("opening the state store, {}", config.state))?;
+    tracing::info!(state = %config.state, "rate-limit counters kept in the state store");
     let mut state = IssuerState::new(config, accounts, ring, clock, &store);
     if let Some(publisher) = &publisher {
         tracing::info!(publisher = %publisher.public_key(), "publishing only issuer keys logged in the ledger");

@@ -132,6 +132,18 @@ impl StateConfig {
     }
 }
 
+/// Names the store for logs and errors without its URL, which may hold a
+/// Redis password.
+impl std::fmt::Display for StateConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Redb { path } => write!(f, "redb file {}", path.display()),
+            #[cfg(feature = "redis")]
+            Self::Redis { prefix, .. } => write!(f, "redis (key prefix {prefix:?})"),
+        }
+    }
+}
+
 /// An open store. Cheap to clone; clones share the connection or file.
 #[derive(Debug, Clone)]
 pub struct StateStore(Backend);

@@ -1,25 +1,20 @@
 //! Gateway replicas on one state store: a token spent at one replica is
-//! refused at another, a request replayed to another replica is refused, a
-//! restart forgets no spent token, and a store that is down refuses every
-//! request (no token accepted) with a clear error.
+//! refused at another, a restart forgets no spent token, and a store that is
+//! down refuses every request (no token accepted) with a clear error; issuer
+//! replicas share each account's allowance and refuse token requests while
+//! their store is down. (A request replayed to another gateway replica:
+//! `cloister-gateway`'s `replay_store.rs`.)
 
-use std::io::Cursor;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
 
-use bhttp::{Message, Mode};
-use cloister_client::tokens::TokenWallet;
+use cloister_client::tokens::{IssuanceError, TokenWallet};
 use cloister_client::{Client, ClientConfig, InnerRequest, TokenSource as _, UncheckedKeys};
-use cloister_gateway::{
-    EchoRouter, Gateway, GatewayConfig, KeyService, Metrics, NoRedeemer, PrivacyPassRedeemer,
-    Rejection, ReplayGuard,
-};
-use cloister_ohttp_keys::{AeadChoice, KeyRing, RotationPolicy};
+use cloister_gateway::{EchoRouter, GatewayConfig, PrivacyPassRedeemer, Rejection};
+use cloister_issuer::rate_limit::RateLimiter;
 use cloister_privacypass::{Redeemer, TokenChallenge, TrustedKey};
 use cloister_relay::RelayConfig;
 use cloister_state_store::{StateConfig, StateStore};
 use cloister_test_support::{Loopback, RedisServer};
-use cloister_wire::media::OHTTP_REQUEST;
 
 use crate::common::Issuer;
 
@@ -131,82 +126,6 @@ async fn a_token_spent_at_one_replica_is_refused_at_another() {
     assert_eq!(second.metrics.rejections(Rejection::TokenRejected), 1);
 }
 
-/// The inner status of `request` as `gateway` answers it.
-async fn inner_status(
-    gateway: &Gateway<EchoRouter, NoRedeemer>,
-    request: &[u8],
-    client: ohttp::ClientResponse,
-) -> u16 {
-    let answer = gateway.handle(Some(OHTTP_REQUEST), request).await;
-    assert_eq!(answer.status, 200, "answered inside the encapsulation");
-    let plaintext = client.decapsulate(&answer.body).expect("decapsulate");
-    let response = Message::read_bhttp(&mut Cursor::new(plaintext.as_slice())).expect("bhttp");
-    response
-        .control()
-        .status()
-        .map_or(0, bhttp::StatusCode::code)
-}
-
-/// Replicas share their OHTTP keys (one key file), so a request captured on
-/// its way to one replica decrypts at every other: the replay guard must be
-/// shared as well.
-#[tokio::test]
-async fn a_request_replayed_to_another_replica_is_refused() {
-    let redis = RedisServer::start(&[]);
-    let policy = RotationPolicy {
-        rotate_every: Duration::from_secs(3600),
-        overlap: Duration::from_secs(60),
-    };
-    let ring = KeyRing::generate(policy, &[AeadChoice::Aes128Gcm], cloister_wire::unix_now())
-        .expect("keys");
-    let config = ring.current_config().to_vec();
-    let keys = Arc::new(KeyService::new(ring, None, Duration::from_secs(3600)));
-    let window = Duration::from_secs(GatewayConfig::default().replay.window_secs);
-    let mut replicas = Vec::new();
-    for _ in 0..2 {
-        let store = redis_store(&redis).await;
-        let metrics = Arc::new(Metrics::default());
-        let gateway = Gateway::new(
-            Arc::clone(&keys),
-            ReplayGuard::new(window, store.once_set("replay", 1_000)),
-            // Tokens off, so that the replay guard alone stands between a
-            // replay and the host (a paid replay is a double spend first).
-            NoRedeemer {
-                require_tokens: false,
-            },
-            EchoRouter,
-            Arc::clone(&metrics),
-        );
-        replicas.push((gateway, metrics));
-    }
-
-    let mut message = Message::request(
-        b"POST".to_vec(),
-        b"https".to_vec(),
-        b"cloister.invalid".to_vec(),
-        b"/echo".to_vec(),
-    );
-    message.put_header("date", httpdate::fmt_http_date(SystemTime::now()));
-    let mut encoded = Vec::new();
-    message
-        .write_bhttp(Mode::KnownLength, &mut encoded)
-        .expect("encode");
-    let (request, client) = ohttp::ClientRequest::from_encoded_config(&config)
-        .and_then(|request| request.encapsulate(&encoded))
-        .expect("encapsulate");
-    assert_eq!(inner_status(&replicas[0].0, &request, client).await, 200);
-    // The same bytes at the other replica: refused inside the encapsulation
-    // (only the original sender could read why).
-    let replayed = replicas[1].0.handle(Some(OHTTP_REQUEST), &request).await;
-    assert_eq!(replayed.status, 200);
-    assert_eq!(replicas[1].1.rejections(Rejection::Replayed), 1);
-    assert_eq!(
-        replicas[1].1.routed_requests(),
-        0,
-        "the replay never reached a host"
-    );
-}
-
 /// Starts a replica on `config` in a runtime of its own, spends `token`
 /// there, and stops it: the runtime's end drops the gateway and its store,
 /// as a process exit would.
@@ -243,11 +162,11 @@ fn spent_tokens_survive_a_gateway_restart() {
         },
     ];
     for (config, token) in backends.iter().zip(&tokens) {
-        assert_eq!(run_replica_once(config, &trust, token), 200, "{config:?}");
+        assert_eq!(run_replica_once(config, &trust, token), 200, "{config}");
         assert_eq!(
             run_replica_once(config, &trust, token),
             401,
-            "{config:?}: the restarted gateway refuses the token spent before"
+            "{config}: the restarted gateway refuses the token spent before"
         );
     }
     drop(issuer);
@@ -276,5 +195,65 @@ async fn requests_fail_closed_when_the_token_store_is_down() {
         stack.metrics.routed_requests(),
         1,
         "no request passed without its spend recorded"
+    );
+}
+
+/// An issuer whose per-account counters are kept in `store`.
+async fn issuer_on(store: &StateStore, tokens_per_window: u32) -> Issuer {
+    let limiter = RateLimiter::new(store, tokens_per_window, 3_600);
+    Issuer::start_with(tokens_per_window, move |mut state| {
+        state.limiter = limiter;
+        state
+    })
+    .await
+}
+
+#[tokio::test]
+async fn issuer_replicas_share_each_accounts_allowance() {
+    let redis = RedisServer::start(&[]);
+    let first = issuer_on(&redis_store(&redis).await, 3).await;
+    let second = issuer_on(&redis_store(&redis).await, 3).await;
+    let wallet = tempfile::tempdir().expect("wallet dir");
+    assert_eq!(tokens(&first, wallet.path(), 2).await.len(), 2);
+    // The same account id at the other replica has one token left this window.
+    let client = second.client();
+    let tokens = TokenWallet::open(wallet.path(), client.challenge()).expect("wallet");
+    let error = client
+        .fetch(&second.account, &tokens, 2)
+        .await
+        .expect_err("the allowance is shared");
+    assert_eq!(error.stored, 1);
+    assert!(
+        matches!(error.cause, IssuanceError::RateLimited { .. }),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn token_requests_fail_closed_when_the_issuers_store_is_down() {
+    let mut redis = RedisServer::start(&[]);
+    let issuer = issuer_on(&redis_store(&redis).await, 10).await;
+    redis.kill();
+    let wallet = tempfile::tempdir().expect("wallet dir");
+    let client = issuer.client();
+    let tokens = TokenWallet::open(wallet.path(), client.challenge()).expect("wallet");
+    let error = client
+        .fetch(&issuer.account, &tokens, 1)
+        .await
+        .expect_err("refused while the store is down");
+    assert_eq!(error.stored, 0);
+    assert!(
+        matches!(&error.cause, IssuanceError::Status { status: 503, message } if message.contains("issuance limits unavailable")),
+        "{error}"
+    );
+    let metrics = reqwest::get(format!("{}/metrics", issuer.url))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    assert!(
+        metrics.contains("cloister_issuer_errors_total{kind=\"state_store\"} 1\n"),
+        "{metrics}"
     );
 }

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use cloister_client::tokens::{IssuanceError, TokenWallet};
+use cloister_client::tokens::{FetchError, IssuanceError, TokenWallet};
 use cloister_client::{Client, ClientConfig, InnerRequest, TokenSource as _, UncheckedKeys};
 use cloister_gateway::{EchoRouter, GatewayConfig, PrivacyPassRedeemer, Rejection};
 use cloister_issuer::rate_limit::RateLimiter;
@@ -63,15 +63,22 @@ async fn replica(store: &StateStore, trust: &Trust) -> (Loopback, Client) {
     (stack, client)
 }
 
-/// `count` tokens from `issuer`, in a wallet kept in `dir`.
-async fn tokens(issuer: &Issuer, dir: &std::path::Path, count: usize) -> Vec<String> {
+/// Asks `issuer` for `count` tokens into the wallet kept in `dir`.
+async fn fetch(
+    issuer: &Issuer,
+    dir: &std::path::Path,
+    count: usize,
+) -> (TokenWallet, Result<usize, FetchError>) {
     let client = issuer.client();
     let wallet = TokenWallet::open(dir, client.challenge()).expect("wallet");
-    let fetched = client
-        .fetch(&issuer.account, &wallet, count)
-        .await
-        .expect("fetch tokens");
-    assert_eq!(fetched, count);
+    let fetched = client.fetch(&issuer.account, &wallet, count).await;
+    (wallet, fetched)
+}
+
+/// `count` tokens from `issuer`, in a wallet kept in `dir`.
+async fn tokens(issuer: &Issuer, dir: &std::path::Path, count: usize) -> Vec<String> {
+    let (wallet, fetched) = fetch(issuer, dir, count).await;
+    assert_eq!(fetched.expect("fetch tokens"), count);
     (0..count)
         .map(|_| wallet.next_token().expect("a token"))
         .collect()
@@ -216,11 +223,9 @@ async fn issuer_replicas_share_each_accounts_allowance() {
     let wallet = tempfile::tempdir().expect("wallet dir");
     assert_eq!(tokens(&first, wallet.path(), 2).await.len(), 2);
     // The same account id at the other replica has one token left this window.
-    let client = second.client();
-    let tokens = TokenWallet::open(wallet.path(), client.challenge()).expect("wallet");
-    let error = client
-        .fetch(&second.account, &tokens, 2)
+    let error = fetch(&second, wallet.path(), 2)
         .await
+        .1
         .expect_err("the allowance is shared");
     assert_eq!(error.stored, 1);
     assert!(
@@ -235,11 +240,9 @@ async fn token_requests_fail_closed_when_the_issuers_store_is_down() {
     let issuer = issuer_on(&redis_store(&redis).await, 10).await;
     redis.kill();
     let wallet = tempfile::tempdir().expect("wallet dir");
-    let client = issuer.client();
-    let tokens = TokenWallet::open(wallet.path(), client.challenge()).expect("wallet");
-    let error = client
-        .fetch(&issuer.account, &tokens, 1)
+    let error = fetch(&issuer, wallet.path(), 1)
         .await
+        .1
         .expect_err("refused while the store is down");
     assert_eq!(error.stored, 0);
     assert!(

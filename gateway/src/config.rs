@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use cloister_ohttp_keys::{AeadChoice, RotationPolicy};
+use cloister_state_store::StateConfig;
 use serde::Deserialize;
 
 /// The whole configuration file.
@@ -27,6 +28,10 @@ pub struct GatewayConfig {
     pub tokens: TokenSettings,
     /// Where inner requests go.
     pub router: RouterSettings,
+    /// Where spent tokens and the replay guard's requests are kept: a redb
+    /// file (default `gateway-state.redb`) for one gateway, or Redis shared
+    /// by every replica.
+    pub state: StateConfig,
 }
 
 impl Default for GatewayConfig {
@@ -39,6 +44,7 @@ impl Default for GatewayConfig {
             replay: ReplaySettings::default(),
             tokens: TokenSettings::default(),
             router: RouterSettings::default(),
+            state: StateConfig::redb("gateway-state.redb"),
         }
     }
 }
@@ -103,8 +109,9 @@ impl KeyConfigSettings {
 pub struct ReplaySettings {
     /// Accepted distance between the inner `Date` and the gateway clock, in seconds.
     pub window_secs: u64,
-    /// Most requests remembered at once; beyond it new requests are refused.
-    pub capacity: usize,
+    /// Most requests remembered at once; beyond it new requests are refused
+    /// (with Redis, its `maxmemory` bounds them instead).
+    pub capacity: u64,
 }
 
 impl Default for ReplaySettings {
@@ -151,9 +158,10 @@ pub struct IssuerSettings {
     /// The issuer's key lifetime: a key's tokens are accepted this long after its not-before.
     #[serde(default = "IssuerSettings::default_lifetime")]
     pub key_lifetime_secs: u64,
-    /// Most spent tokens remembered; past it every token is refused until keys expire.
+    /// Most spent tokens remembered; past it every token is refused until
+    /// keys expire (with Redis, its `maxmemory` bounds them instead).
     #[serde(default = "IssuerSettings::default_max_spent")]
-    pub max_spent: usize,
+    pub max_spent: u64,
     /// How often the directory is fetched again for rotated keys.
     #[serde(default = "IssuerSettings::default_refresh")]
     pub refresh_secs: u64,
@@ -163,7 +171,7 @@ impl IssuerSettings {
     fn default_lifetime() -> u64 {
         7 * 24 * 3600
     }
-    fn default_max_spent() -> usize {
+    fn default_max_spent() -> u64 {
         1_000_000
     }
     fn default_refresh() -> u64 {
@@ -288,6 +296,12 @@ mod tests {
         assert_eq!(parsed.keys.policy(), default.keys.policy());
         assert_eq!(parsed.router.hosts, default.router.hosts);
         assert_eq!(parsed.router.timeout_secs, default.router.timeout_secs);
+        assert_eq!(parsed.state, default.state);
+        let shared: GatewayConfig = toml::from_str(
+            "[state]\nbackend = \"redis\"\nurl = \"redis://127.0.0.1:6379\"\nprefix = \"gw:\"\n",
+        )
+        .expect("redis state parses");
+        assert!(matches!(shared.state, StateConfig::Redis { .. }));
         assert!(
             toml::from_str::<GatewayConfig>("typo = 1").is_err(),
             "unknown keys are refused"

@@ -23,7 +23,10 @@
 //!    strips it;
 //! 5. refuses replays: the encapsulated key of every paid request is
 //!    remembered for the window ([`ReplayGuard`]), so requests without a
-//!    valid token never take room in that store;
+//!    valid token never take room in that store. Spent tokens and these
+//!    keys live in the configured state store (`[state]`: a redb file, or
+//!    Redis shared by replicas); a store that cannot answer refuses the
+//!    request;
 //! 6. hands the request to a [`Router`] ([`HttpForwardRouter`] in
 //!    production), which picks the host from the session id, and
 //!    encapsulates the host's answer.
@@ -59,9 +62,10 @@
 //! let policy = RotationPolicy { rotate_every: Duration::from_secs(86_400), overlap: Duration::from_secs(3_600) };
 //! let ring = KeyRing::generate(policy, &[AeadChoice::Aes128Gcm], unix_now())?;
 //! let config = ring.current_config().to_vec();
+//! let state = cloister_state_store::StateStore::in_memory()?;
 //! let gateway = Gateway::new(
 //!     Arc::new(KeyService::new(ring, None, Duration::from_secs(3_600))),
-//!     ReplayGuard::new(Duration::from_secs(60), 10_000),
+//!     ReplayGuard::new(Duration::from_secs(60), state.once_set("replay", 10_000)),
 //!     NoRedeemer { require_tokens: false },
 //!     EchoRouter,
 //!     Arc::new(Metrics::default()),

@@ -13,6 +13,7 @@ use cloister_gateway::{
 };
 use cloister_ledger_verify::publish::KeyPublisher;
 use cloister_ohttp_keys::KeyRing;
+use cloister_state_store::{OnceSet, StateStore};
 use cloister_wire::unix_now;
 use tracing_subscriber::EnvFilter;
 
@@ -92,14 +93,18 @@ async fn main() -> anyhow::Result<()> {
         config.router.max_response_bytes,
     )?;
     let metrics = Arc::new(Metrics::default());
+    let state = StateStore::open(&config.state)
+        .await
+        .with_context(|| format!("opening the state store, {}", config.state))?;
+    tracing::info!(state = %config.state, "spent tokens and the replay guard kept in the state store");
     let replay = ReplayGuard::new(
         Duration::from_secs(config.replay.window_secs),
-        config.replay.capacity,
+        state.once_set("replay", config.replay.capacity),
     );
     let tokens = match &config.tokens.issuer {
-        Some(issuer) => {
-            ConfiguredRedeemer::PrivacyPass(PrivacyPassRedeemer::new(start_redeemer(issuer).await?))
-        }
+        Some(issuer) => ConfiguredRedeemer::PrivacyPass(PrivacyPassRedeemer::new(
+            start_redeemer(issuer, state.once_set("spent", issuer.max_spent)).await?,
+        )),
         None => ConfiguredRedeemer::Unchecked(NoRedeemer {
             require_tokens: config.tokens.require,
         }),
@@ -155,6 +160,7 @@ async fn main() -> anyhow::Result<()> {
 /// then every `refresh_secs`, so rotated keys are trusted as they appear.
 async fn start_redeemer(
     issuer: &IssuerSettings,
+    spent: OnceSet,
 ) -> anyhow::Result<Arc<cloister_privacypass::Redeemer>> {
     use cloister_privacypass::{IssuerDirectory, Redeemer, TokenChallenge, TrustedKey};
 
@@ -188,7 +194,7 @@ async fn start_redeemer(
         .await
         .with_context(|| format!("fetching issuer directory {}", issuer.directory_url))?;
     tracing::info!(keys = keys.len(), url = %issuer.directory_url, "privacy pass redemption enabled");
-    let redeemer = Arc::new(Redeemer::new(keys, &[challenge], issuer.max_spent));
+    let redeemer = Arc::new(Redeemer::new(keys, &[challenge], spent));
     let refreshed = Arc::clone(&redeemer);
     let every = Duration::from_secs(issuer.refresh_secs.max(1));
     tokio::spawn(async move {

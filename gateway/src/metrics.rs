@@ -38,6 +38,9 @@ pub enum Rejection {
     TokenDoubleSpent,
     /// Inner: the router could not reach a host.
     RouteFailed,
+    /// Inner: the state store (spent tokens, replay guard) could not
+    /// answer or its spent-token set is full; refused.
+    StateStore,
 }
 
 impl ErrorKind for Rejection {
@@ -53,6 +56,7 @@ impl ErrorKind for Rejection {
         Self::TokenInvalid,
         Self::TokenDoubleSpent,
         Self::RouteFailed,
+        Self::StateStore,
     ];
 
     fn label(self) -> &'static str {
@@ -68,6 +72,7 @@ impl ErrorKind for Rejection {
             Self::TokenInvalid => "token_invalid",
             Self::TokenDoubleSpent => "token_double_spent",
             Self::RouteFailed => "route_failed",
+            Self::StateStore => "state_store",
         }
     }
 }

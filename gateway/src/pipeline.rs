@@ -8,6 +8,7 @@ use cloister_wire::{media, problem, unix_now};
 
 use bhttp::{Message, Mode, StatusCode};
 use cloister_ohttp_keys::{KeyRing, leading_key_id};
+use cloister_state_store::StateError;
 use ohttp::ServerResponse;
 use thiserror::Error;
 
@@ -147,6 +148,15 @@ impl InnerRejection {
     }
 }
 
+/// The state store could not record a spend or a request: refused (503),
+/// because accepting it unrecorded would let it be replayed.
+const STORE_UNAVAILABLE: InnerRejection = InnerRejection::new(
+    503,
+    "about:blank",
+    "token store unavailable",
+    Rejection::StateStore,
+);
+
 /// The gateway: keys, replay defence, token redemption and routing.
 pub struct Gateway<R, T> {
     keys: Arc<KeyService>,
@@ -275,6 +285,11 @@ impl<R: Router, T: TokenRedeemer> Gateway<R, T> {
         match self.tokens.redeem(authorization).await {
             Ok(Redeemed::IssuerKey(key_id)) => self.metrics.redeemed(&key_id),
             Ok(Redeemed::Unchecked) => {}
+            Err(TokenRejection::StoreUnavailable(error)) => {
+                // Fail closed: no token is accepted while spends cannot be recorded.
+                tracing::error!(%error, "token store unavailable; request refused");
+                return Err(STORE_UNAVAILABLE);
+            }
             Err(rejection) => {
                 tracing::debug!(%rejection, "token refused");
                 return Err(InnerRejection::new(
@@ -284,17 +299,17 @@ impl<R: Router, T: TokenRedeemer> Gateway<R, T> {
                     match rejection {
                         TokenRejection::Missing => Rejection::TokenMissing,
                         TokenRejection::DoubleSpend => Rejection::TokenDoubleSpent,
-                        TokenRejection::Invalid(_) | TokenRejection::NoRedeemer => {
-                            Rejection::TokenInvalid
-                        }
+                        TokenRejection::Invalid(_)
+                        | TokenRejection::NoRedeemer
+                        | TokenRejection::StoreUnavailable(_) => Rejection::TokenInvalid,
                     },
                 ));
             }
         }
-        match self.replay.check_and_record(enc, date, now) {
-            ReplayVerdict::Fresh => {}
-            ReplayVerdict::DateOutOfWindow => return Err(date_problem),
-            ReplayVerdict::Replayed => {
+        match self.replay.check_and_record(enc, date, now).await {
+            Ok(ReplayVerdict::Fresh) => {}
+            Ok(ReplayVerdict::DateOutOfWindow) => return Err(date_problem),
+            Ok(ReplayVerdict::Replayed) => {
                 return Err(InnerRejection::new(
                     400,
                     problem::REPLAYED,
@@ -302,13 +317,17 @@ impl<R: Router, T: TokenRedeemer> Gateway<R, T> {
                     Rejection::Replayed,
                 ));
             }
-            ReplayVerdict::StoreFull => {
+            Err(StateError::Full { .. }) => {
                 return Err(InnerRejection::new(
                     503,
                     "about:blank",
                     "busy",
                     Rejection::ReplayStoreFull,
                 ));
+            }
+            Err(error) => {
+                tracing::error!(%error, "replay store unavailable; request refused");
+                return Err(STORE_UNAVAILABLE);
             }
         }
         let request = without_authorization(&request);

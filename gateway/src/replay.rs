@@ -11,13 +11,16 @@
 //!   remembered and a second request with the same `enc` is refused.
 //!
 //! An entry is kept until its request's `Date` leaves the window, after which
-//! the date check refuses the replay on its own. Memory is bounded by
-//! `capacity`: when the store is full of live entries, new requests are
-//! refused (fail closed) rather than forgetting an entry early.
+//! the date check refuses the replay on its own. The keys live in a
+//! [`OnceSet`] of the gateway's state store (a redb file, or Redis shared by
+//! every replica, so a request replayed to another replica is refused too).
+//! The set is bounded by its capacity: when it is full of live entries, new
+//! requests are refused (fail closed) rather than forgetting an entry early,
+//! and a store that cannot answer refuses the request as well.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
+
+use cloister_state_store::{Inserted, OnceSet, StateError};
 
 /// The outcome of [`ReplayGuard::check_and_record`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,28 +31,22 @@ pub enum ReplayVerdict {
     DateOutOfWindow,
     /// This encapsulated key was accepted before.
     Replayed,
-    /// The store is full of live entries; refused to stay safe.
-    StoreFull,
 }
 
 /// Remembers recently accepted encapsulated keys. See the module docs.
 #[derive(Debug)]
 pub struct ReplayGuard {
     window: Duration,
-    capacity: usize,
-    /// `enc` -> Unix second after which the entry may be forgotten.
-    seen: Mutex<HashMap<Vec<u8>, u64>>,
+    /// Each accepted `enc`, kept until its `Date` leaves the window.
+    seen: OnceSet,
 }
 
 impl ReplayGuard {
-    /// A guard accepting dates within `window` of now and remembering at most `capacity` requests.
+    /// A guard accepting dates within `window` of now and remembering
+    /// requests in `seen` (whose capacity bounds how many).
     #[must_use]
-    pub fn new(window: Duration, capacity: usize) -> Self {
-        Self {
-            window,
-            capacity,
-            seen: Mutex::new(HashMap::new()),
-        }
+    pub fn new(window: Duration, seen: OnceSet) -> Self {
+        Self { window, seen }
     }
 
     /// How far the inner `Date` may be from the gateway's clock.
@@ -68,48 +65,27 @@ impl ReplayGuard {
     }
 
     /// Check the request's date and encapsulated key, recording the key when fresh.
-    pub fn check_and_record(
+    ///
+    /// # Errors
+    /// The store is full ([`StateError::Full`]) or cannot answer: the
+    /// request must be refused.
+    pub async fn check_and_record(
         &self,
         enc: &[u8],
         request_date_unix: u64,
         now_unix: u64,
-    ) -> ReplayVerdict {
-        let window = self.window.as_secs();
+    ) -> Result<ReplayVerdict, StateError> {
         if !self.date_acceptable(request_date_unix, now_unix) {
-            return ReplayVerdict::DateOutOfWindow;
+            return Ok(ReplayVerdict::DateOutOfWindow);
         }
-        let forget_after = request_date_unix.saturating_add(window);
-        // A poisoned lock only means another request panicked mid-insert; the map is still consistent.
-        let mut seen = self
-            .seen
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if seen.contains_key(enc) {
-            return ReplayVerdict::Replayed;
-        }
-        if seen.len() >= self.capacity {
-            seen.retain(|_, until| *until >= now_unix);
-            if seen.len() >= self.capacity {
-                return ReplayVerdict::StoreFull;
-            }
-        }
-        seen.insert(enc.to_vec(), forget_after);
-        ReplayVerdict::Fresh
-    }
-
-    /// Number of remembered requests (for tests and diagnostics).
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.seen
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .len()
-    }
-
-    /// Whether nothing is remembered.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        // The date is acceptable up to and including `date + window`.
+        let expires_at = request_date_unix
+            .saturating_add(self.window.as_secs())
+            .saturating_add(1);
+        Ok(match self.seen.insert(enc, expires_at, now_unix).await? {
+            Inserted::Fresh => ReplayVerdict::Fresh,
+            Inserted::Present => ReplayVerdict::Replayed,
+        })
     }
 }
 
@@ -119,49 +95,60 @@ mod tests {
 
     const NOW: u64 = 1_000_000;
 
-    #[test]
-    fn refuses_the_second_sighting_and_dates_outside_the_window() {
-        let guard = ReplayGuard::new(Duration::from_secs(60), 10);
+    fn guard(capacity: u64) -> ReplayGuard {
+        let store = cloister_state_store::StateStore::in_memory().expect("store");
+        ReplayGuard::new(Duration::from_secs(60), store.once_set("replay", capacity))
+    }
+
+    #[tokio::test]
+    async fn refuses_the_second_sighting_and_dates_outside_the_window() {
+        let guard = guard(10);
         assert_eq!(
-            guard.check_and_record(b"enc-a", NOW, NOW),
-            ReplayVerdict::Fresh
+            guard.check_and_record(b"enc-a", NOW, NOW).await.ok(),
+            Some(ReplayVerdict::Fresh)
         );
         assert_eq!(
-            guard.check_and_record(b"enc-a", NOW, NOW + 5),
-            ReplayVerdict::Replayed
+            guard.check_and_record(b"enc-a", NOW, NOW + 5).await.ok(),
+            Some(ReplayVerdict::Replayed)
         );
         assert_eq!(
-            guard.check_and_record(b"enc-b", NOW - 61, NOW),
-            ReplayVerdict::DateOutOfWindow
+            guard.check_and_record(b"enc-b", NOW - 61, NOW).await.ok(),
+            Some(ReplayVerdict::DateOutOfWindow)
         );
         assert_eq!(
-            guard.check_and_record(b"enc-b", NOW + 61, NOW),
-            ReplayVerdict::DateOutOfWindow
+            guard.check_and_record(b"enc-b", NOW + 61, NOW).await.ok(),
+            Some(ReplayVerdict::DateOutOfWindow)
         );
         assert_eq!(
-            guard.check_and_record(b"enc-b", NOW - 60, NOW),
-            ReplayVerdict::Fresh
+            guard.check_and_record(b"enc-b", NOW - 60, NOW).await.ok(),
+            Some(ReplayVerdict::Fresh)
         );
     }
 
-    #[test]
-    fn full_store_fails_closed_until_entries_expire() {
-        let guard = ReplayGuard::new(Duration::from_secs(60), 2);
-        assert_eq!(guard.check_and_record(b"1", NOW, NOW), ReplayVerdict::Fresh);
-        assert_eq!(guard.check_and_record(b"2", NOW, NOW), ReplayVerdict::Fresh);
+    #[tokio::test]
+    async fn full_store_fails_closed_until_entries_expire() {
+        let guard = guard(2);
         assert_eq!(
-            guard.check_and_record(b"3", NOW, NOW),
-            ReplayVerdict::StoreFull
+            guard.check_and_record(b"1", NOW, NOW).await.ok(),
+            Some(ReplayVerdict::Fresh)
         );
+        assert_eq!(
+            guard.check_and_record(b"2", NOW, NOW).await.ok(),
+            Some(ReplayVerdict::Fresh)
+        );
+        assert!(matches!(
+            guard.check_and_record(b"3", NOW, NOW).await,
+            Err(StateError::Full { .. })
+        ));
         // Once the first two dates leave the window they are forgotten, and a replay of them fails the date check.
         assert_eq!(
-            guard.check_and_record(b"3", NOW + 61, NOW + 61),
-            ReplayVerdict::Fresh
+            guard.check_and_record(b"3", NOW + 61, NOW + 61).await.ok(),
+            Some(ReplayVerdict::Fresh)
         );
-        assert_eq!(guard.len(), 1);
+        assert_eq!(guard.seen.count().await.ok(), Some(1));
         assert_eq!(
-            guard.check_and_record(b"1", NOW, NOW + 61),
-            ReplayVerdict::DateOutOfWindow
+            guard.check_and_record(b"1", NOW, NOW + 61).await.ok(),
+            Some(ReplayVerdict::DateOutOfWindow)
         );
     }
 }

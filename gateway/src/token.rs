@@ -23,6 +23,10 @@ pub enum TokenRejection {
     /// Tokens are required but no redeemer is able to check them.
     #[error("no token redeemer configured")]
     NoRedeemer,
+    /// The spent-token store is full or cannot answer, so no token can be
+    /// spent safely: refused, whatever the token.
+    #[error("token store unavailable: {0}")]
+    StoreUnavailable(String),
 }
 
 /// What the gateway learned from an accepted request's token.
@@ -88,9 +92,13 @@ impl TokenRedeemer for PrivacyPassRedeemer {
         let value = authorization.ok_or(TokenRejection::Missing)?;
         let value = std::str::from_utf8(value)
             .map_err(|_| TokenRejection::Invalid("header is not UTF-8".into()))?;
-        match self.0.redeem(value) {
+        match self.0.redeem(value).await {
             Ok(redemption) => Ok(Redeemed::IssuerKey(redemption.token_key_id)),
             Err(cloister_privacypass::RedeemError::DoubleSpend) => Err(TokenRejection::DoubleSpend),
+            Err(
+                error @ (cloister_privacypass::RedeemError::StoreFull
+                | cloister_privacypass::RedeemError::StoreUnavailable(_)),
+            ) => Err(TokenRejection::StoreUnavailable(error.to_string())),
             Err(error) => Err(TokenRejection::Invalid(error.to_string())),
         }
     }
@@ -154,9 +162,12 @@ mod tests {
             not_before: 0,
             not_after: u64::MAX,
         };
+        let spent = cloister_state_store::StateStore::in_memory()
+            .expect("store")
+            .once_set("spent", 64);
         let redeemer =
             ConfiguredRedeemer::PrivacyPass(PrivacyPassRedeemer::new(std::sync::Arc::new(
-                Redeemer::new(vec![trusted], std::slice::from_ref(&challenge), 64),
+                Redeemer::new(vec![trusted], std::slice::from_ref(&challenge), spent),
             )));
 
         let header = mint(&secret);

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use cloister_state_store::StateConfig;
 use serde::Deserialize;
 
 /// The whole configuration file.
@@ -26,6 +27,9 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     /// Largest allowed difference between a request's timestamp and our clock.
     pub max_clock_skew_secs: u64,
+    /// Where the rate-limit counters are kept: a redb file (default
+    /// `issuer-state.redb`) for one issuer, or Redis shared by every replica.
+    pub state: StateConfig,
 }
 
 /// Issuer key lifetime. A key is used for issuance from its not-before
@@ -67,6 +71,7 @@ impl Default for Config {
             keys: KeyConfig::default(),
             rate_limit: RateLimitConfig::default(),
             max_clock_skew_secs: 300,
+            state: StateConfig::redb("issuer-state.redb"),
         }
     }
 }

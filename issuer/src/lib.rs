@@ -18,7 +18,9 @@
 //! * [`accounts::Accounts`]: registered account ids and their keys.
 //! * [`keyring::KeyRing`]: issuer keys on disk, one PEM file per key,
 //!   rotated at half their lifetime.
-//! * [`rate_limit::RateLimiter`]: tokens per account per window.
+//! * [`rate_limit::RateLimiter`]: tokens per account per window, counted in
+//!   the configured state store (`[state]`: a redb file, or Redis shared by
+//!   replicas); a store that cannot answer refuses the request.
 //! * [`server::IssuerState`] and [`server::router`]: the HTTP API (directory,
 //!   token requests, `/healthz`, `/metrics`).
 //!
@@ -42,13 +44,15 @@
 //! use cloister_issuer::rate_limit::RateLimiter;
 //! use cloister_issuer::server::{IssuerState, router};
 //! use cloister_privacypass::IssuerDirectory;
+//! use cloister_state_store::StateStore;
 //! use tower::ServiceExt as _;
 //!
 //! let now = 1_700_000_000;
 //! let key_dir = tempfile::tempdir()?;
 //! let config = Config::default();
 //! let keys = KeyRing::open(key_dir.path(), config.keys.lifetime_secs, now)?;
-//! let state = IssuerState::new(config, Accounts::default(), keys, Arc::new(move || now));
+//! let store = StateStore::in_memory()?;
+//! let state = IssuerState::new(config, Accounts::default(), keys, Arc::new(move || now), &store);
 //!
 //! let runtime = tokio::runtime::Builder::new_current_thread().build()?;
 //! let response = runtime.block_on(
@@ -59,10 +63,13 @@
 //! let body = runtime.block_on(axum::body::to_bytes(response.into_body(), 64 * 1024))?;
 //! assert_eq!(IssuerDirectory::from_json(&body)?.blind_rsa_keys()?.len(), 1);
 //!
-//! let mut limiter = RateLimiter::new(2, 3_600);
-//! assert!(limiter.take("alice", now).is_ok());
-//! assert!(limiter.take("alice", now).is_ok());
-//! assert_eq!(limiter.take("alice", now), Err(2_800)); // seconds to the next window
+//! let limiter = RateLimiter::new(&store, 2, 3_600);
+//! runtime.block_on(async {
+//!     assert_eq!(limiter.take("alice", now).await?, Ok(()));
+//!     assert_eq!(limiter.take("alice", now).await?, Ok(()));
+//!     assert_eq!(limiter.take("alice", now).await?, Err(2_800)); // seconds to the next window
+//!     Ok::<_, cloister_state_store::StateError>(())
+//! })?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

@@ -11,6 +11,7 @@ use cloister_issuer::config::Config;
 use cloister_issuer::keyring::KeyRing;
 use cloister_issuer::server::{IssuerState, publish_keys, rotate_keys, router, system_clock};
 use cloister_ledger_verify::publish::KeyPublisher;
+use cloister_state_store::StateStore;
 use ed25519_dalek::SigningKey;
 
 /// Cloister's Privacy Pass issuer (RFC 9578 token type 0x0002).
@@ -106,7 +107,11 @@ async fn serve(config_path: Option<PathBuf>) -> anyhow::Result<()> {
     let listen = config.listen;
     let check_every = Duration::from_secs(config.keys.check_interval_secs.max(1));
     tracing::info!(%listen, accounts = accounts.len(), issuer_name = %config.issuer_name, "starting issuer");
-    let mut state = IssuerState::new(config, accounts, ring, clock);
+    let store = StateStore::open(&config.state)
+        .await
+        .with_context(|| format!("opening the state store, {}", config.state))?;
+    tracing::info!(state = %config.state, "rate-limit counters kept in the state store");
+    let mut state = IssuerState::new(config, accounts, ring, clock, &store);
     if let Some(publisher) = &publisher {
         tracing::info!(publisher = %publisher.public_key(), "publishing only issuer keys logged in the ledger");
         state = state.publishing_only_logged_keys();

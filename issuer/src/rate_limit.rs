@@ -1,46 +1,44 @@
-//! Per-account fixed-window issuance limits. Memory is bounded by the
-//! number of registered accounts (only authenticated accounts get here).
+//! Per-account fixed-window issuance limits, counted in the issuer's state
+//! store (a redb file, or Redis shared by every issuer replica), so that
+//! neither a restart nor a second replica hands out a fresh allowance. The
+//! counters are bounded by the number of registered accounts (only
+//! authenticated accounts get here).
 
-use std::collections::HashMap;
+use cloister_state_store::{Counters, StateError, StateStore, Taken};
 
 /// Counts tokens per account per window.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RateLimiter {
-    per_window: u32,
-    window_secs: u64,
-    used: HashMap<String, (u64, u32)>,
+    counters: Counters,
 }
 
 impl RateLimiter {
-    /// `per_window` tokens per `window_secs` (at least one second).
-    pub fn new(per_window: u32, window_secs: u64) -> Self {
+    /// `per_window` tokens per `window_secs` (at least one second), counted in `store`.
+    #[must_use]
+    pub fn new(store: &StateStore, per_window: u32, window_secs: u64) -> Self {
         Self {
-            per_window,
-            window_secs: window_secs.max(1),
-            used: HashMap::new(),
+            counters: store.counters("issued", per_window, window_secs),
         }
     }
 
-    /// Takes one token from `account`'s allowance at `now`, or returns the
-    /// seconds until its next window opens.
-    pub fn take(&mut self, account: &str, now: u64) -> Result<(), u64> {
-        let window = now / self.window_secs;
-        let entry = self.used.entry(account.to_owned()).or_insert((window, 0));
-        if entry.0 != window {
-            *entry = (window, 0);
-        }
-        if entry.1 >= self.per_window {
-            return Err((window + 1) * self.window_secs - now);
-        }
-        entry.1 += 1;
-        Ok(())
+    /// Takes one token from `account`'s allowance at `now`: `Ok(Err(secs))`
+    /// when it is used up, with the seconds until its next window opens.
+    ///
+    /// # Errors
+    /// The store cannot answer: the request must be refused.
+    pub async fn take(&self, account: &str, now: u64) -> Result<Result<(), u64>, StateError> {
+        Ok(match self.counters.take(account, now).await? {
+            Taken::Granted => Ok(()),
+            Taken::Exhausted { retry_after } => Err(retry_after),
+        })
     }
 
-    /// Gives back a token taken for a request that then failed.
-    pub fn refund(&mut self, account: &str) {
-        if let Some(entry) = self.used.get_mut(account) {
-            entry.1 = entry.1.saturating_sub(1);
-        }
+    /// Gives back a token taken at `now` for a request that then failed.
+    ///
+    /// # Errors
+    /// The store cannot answer (the client then loses that one token).
+    pub async fn refund(&self, account: &str, now: u64) -> Result<(), StateError> {
+        self.counters.refund(account, now).await
     }
 }
 
@@ -48,16 +46,17 @@ impl RateLimiter {
 mod tests {
     use super::*;
 
-    #[test]
-    fn limit_applies_per_account_and_resets_each_window() {
-        let mut limiter = RateLimiter::new(2, 100);
-        assert_eq!(limiter.take("a", 10), Ok(()));
-        assert_eq!(limiter.take("a", 20), Ok(()));
-        assert_eq!(limiter.take("a", 30), Err(70));
-        assert_eq!(limiter.take("b", 30), Ok(()));
-        limiter.refund("a");
-        assert_eq!(limiter.take("a", 40), Ok(()));
-        assert_eq!(limiter.take("a", 50), Err(50));
-        assert_eq!(limiter.take("a", 100), Ok(()));
+    #[tokio::test]
+    async fn limit_applies_per_account_and_resets_each_window() {
+        let store = StateStore::in_memory().expect("store");
+        let limiter = RateLimiter::new(&store, 2, 100);
+        assert_eq!(limiter.take("a", 10).await.ok(), Some(Ok(())));
+        assert_eq!(limiter.take("a", 20).await.ok(), Some(Ok(())));
+        assert_eq!(limiter.take("a", 30).await.ok(), Some(Err(70)));
+        assert_eq!(limiter.take("b", 30).await.ok(), Some(Ok(())));
+        limiter.refund("a", 35).await.expect("refund");
+        assert_eq!(limiter.take("a", 40).await.ok(), Some(Ok(())));
+        assert_eq!(limiter.take("a", 50).await.ok(), Some(Err(50)));
+        assert_eq!(limiter.take("a", 100).await.ok(), Some(Ok(())));
     }
 }

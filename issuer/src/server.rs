@@ -3,7 +3,7 @@
 //! token requests and responses are token material.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -23,6 +23,7 @@ use cloister_privacypass::directory::{
     TOKEN_RESPONSE_MEDIA_TYPE,
 };
 use cloister_privacypass::{IssuerDirectory, TokenRequest, issue};
+use cloister_state_store::StateStore;
 
 use crate::accounts::Accounts;
 use crate::config::Config;
@@ -52,10 +53,18 @@ pub enum Refusal {
     Malformed,
     /// The blinded message could not be signed.
     Signing,
+    /// The state store holding the rate-limit counters could not answer.
+    StateStore,
 }
 
 impl ErrorKind for Refusal {
-    const ALL: &'static [Self] = &[Self::Auth, Self::RateLimit, Self::Malformed, Self::Signing];
+    const ALL: &'static [Self] = &[
+        Self::Auth,
+        Self::RateLimit,
+        Self::Malformed,
+        Self::Signing,
+        Self::StateStore,
+    ];
 
     fn label(self) -> &'static str {
         match self {
@@ -63,6 +72,7 @@ impl ErrorKind for Refusal {
             Self::RateLimit => "rate_limit",
             Self::Malformed => "malformed",
             Self::Signing => "signing",
+            Self::StateStore => "state_store",
         }
     }
 }
@@ -110,7 +120,7 @@ pub struct IssuerState {
     /// Issuer keys (rotated by [`rotate_keys`]).
     pub keys: RwLock<KeyRing>,
     /// Per-account issuance limits.
-    pub limiter: Mutex<RateLimiter>,
+    pub limiter: RateLimiter,
     /// Aggregate counters.
     pub metrics: Metrics,
     /// Time source.
@@ -120,9 +130,16 @@ pub struct IssuerState {
 }
 
 impl IssuerState {
-    /// Assembles the state from its parts.
-    pub fn new(config: Config, accounts: Accounts, keys: KeyRing, clock: Clock) -> Self {
+    /// Assembles the state from its parts; the rate-limit counters are kept in `store`.
+    pub fn new(
+        config: Config,
+        accounts: Accounts,
+        keys: KeyRing,
+        clock: Clock,
+        store: &StateStore,
+    ) -> Self {
         let limiter = RateLimiter::new(
+            store,
             config.rate_limit.tokens_per_window,
             config.rate_limit.window_secs,
         );
@@ -132,7 +149,7 @@ impl IssuerState {
             config,
             accounts,
             keys: RwLock::new(keys),
-            limiter: Mutex::new(limiter),
+            limiter,
             metrics,
             clock,
             logged: RwLock::new(None),
@@ -308,11 +325,18 @@ async fn token_request(
     };
 
     // 3. How many has this account had in this window?
-    let taken = state
-        .limiter
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .take(&auth.account, now);
+    let taken = match state.limiter.take(&auth.account, now).await {
+        Ok(taken) => taken,
+        Err(error) => {
+            // Fail closed: without the counters no limit can be applied.
+            tracing::error!(%error, "rate-limit store unavailable; token request refused");
+            return metrics.refuse(
+                Refusal::StateStore,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "issuance limits unavailable",
+            );
+        }
+    };
     if let Err(retry_after) = taken {
         metrics.server.error(Refusal::RateLimit);
         tracing::debug!(account = %auth.account, "issuance rate limit reached");
@@ -342,11 +366,9 @@ async fn token_request(
                 .into_response()
         }
         _ => {
-            state
-                .limiter
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .refund(&auth.account);
+            if let Err(error) = state.limiter.refund(&auth.account, now).await {
+                tracing::warn!(%error, "could not refund a token of a failed issuance");
+            }
             metrics.refuse(
                 Refusal::Signing,
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -312,10 +312,11 @@ pub(crate) fn run_demo(root: &Path) -> Result<()> {
     write(
         &issuer_config,
         &format!(
-            "key_dir = {:?}\naccounts_file = {:?}\n{}",
+            "key_dir = {:?}\naccounts_file = {:?}\n{}\n[state]\nbackend = \"redb\"\npath = {:?}\n",
             demo.join("issuer-keys").display().to_string(),
             accounts.display().to_string(),
             ledger.key_publishing(&ledger.issuer_publisher_key, "demo-issuer"),
+            demo.join("issuer-state.redb").display().to_string(),
         ),
     )?;
     parties.start(
@@ -333,9 +334,11 @@ pub(crate) fn run_demo(root: &Path) -> Result<()> {
         &format!(
             "[keys]\nfile = {:?}\n{}\n[tokens]\nrequire = true\n\n[tokens.issuer]\n\
              directory_url = \"http://127.0.0.1:7300/.well-known/private-token-issuer-directory\"\n\
-             issuer_name = \"issuer.cloister.localhost\"\norigin = \"gateway.cloister.localhost\"\n",
+             issuer_name = \"issuer.cloister.localhost\"\norigin = \"gateway.cloister.localhost\"\n\n\
+             [state]\nbackend = \"redb\"\npath = {:?}\n",
             demo.join("gateway-keys.json").display().to_string(),
             ledger.key_publishing(&ledger.gateway_publisher_key, "demo-gateway"),
+            demo.join("gateway-state.redb").display().to_string(),
         ),
     )?;
     parties.start(

@@ -53,10 +53,16 @@
 //!
 //! // Gateway: trusts the issuer's key and its own challenge.
 //! let trusted = TrustedKey { key: issuer_key.public_key().clone(), not_before: 0, not_after: u64::MAX };
-//! let redeemer = Redeemer::new(vec![trusted], &[challenge], 1_000);
+//! // Spent nonces go to a state store: a redb file or Redis in production.
+//! let spent = cloister_state_store::StateStore::in_memory()?.once_set("spent", 1_000);
+//! let redeemer = Redeemer::new(vec![trusted], &[challenge], spent);
 //! let authorization = format_authorization(&token);
-//! redeemer.redeem(&authorization)?;
-//! assert_eq!(redeemer.redeem(&authorization), Err(RedeemError::DoubleSpend));
+//! let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+//! runtime.block_on(redeemer.redeem(&authorization))?;
+//! assert_eq!(
+//!     runtime.block_on(redeemer.redeem(&authorization)),
+//!     Err(RedeemError::DoubleSpend)
+//! );
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

@@ -5,13 +5,15 @@
 //! parses; its key id names a trusted key inside that key's validity window;
 //! its challenge digest is one the gateway issues; its RSA signature
 //! verifies; and its nonce was never seen under that key. Spent nonces are
-//! kept per key and dropped when the key's window closes, because a token
-//! under an expired key is refused anyway. The store has a fixed capacity
-//! and refuses every token once full (fails closed) rather than forgetting
-//! nonces early.
+//! kept in a [`OnceSet`] (a redb file, or Redis shared by every gateway
+//! replica) until the key's window closes, because a token under an expired
+//! key is refused anyway. The set has a fixed capacity and refuses every
+//! token once full rather than forgetting nonces early, and a store that
+//! cannot answer refuses the token too (fails closed).
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, PoisonError, RwLock};
+use std::sync::{PoisonError, RwLock};
+
+use cloister_state_store::{Inserted, OnceSet, StateError};
 
 use crate::directory::{DirectoryError, IssuerDirectory};
 use crate::header::{HeaderError, parse_authorization};
@@ -83,15 +85,27 @@ pub enum RedeemError {
     /// The spent-nonce store is full; every token is refused until keys expire.
     #[error("spent-token store full")]
     StoreFull,
+    /// The spent-nonce store could not answer, so the token is refused.
+    #[error("spent-token store unavailable: {0}")]
+    StoreUnavailable(String),
 }
 
 impl RedeemError {
     /// The HTTP status a gateway should answer with: 503 when the store is
-    /// full (the client did nothing wrong), 401 otherwise.
+    /// full or unavailable (the client did nothing wrong), 401 otherwise.
     pub fn http_status(&self) -> u16 {
         match self {
-            RedeemError::StoreFull => 503,
+            RedeemError::StoreFull | RedeemError::StoreUnavailable(_) => 503,
             _ => 401,
+        }
+    }
+}
+
+impl From<StateError> for RedeemError {
+    fn from(error: StateError) -> Self {
+        match error {
+            StateError::Full { .. } => Self::StoreFull,
+            other => Self::StoreUnavailable(other.to_string()),
         }
     }
 }
@@ -108,16 +122,17 @@ pub struct Redemption {
 pub struct Redeemer {
     keys: RwLock<Vec<TrustedKey>>,
     accepted_challenges: Vec<[u8; 32]>,
-    spent: Mutex<SpentNonces>,
+    spent: OnceSet,
 }
 
 impl Redeemer {
     /// A redeemer trusting `keys`, accepting tokens for any of
-    /// `accepted_challenges`, remembering at most `max_spent` nonces.
+    /// `accepted_challenges`, keeping spent nonces in `spent` (whose
+    /// capacity bounds how many are remembered).
     pub fn new(
         keys: Vec<TrustedKey>,
         accepted_challenges: &[TokenChallenge],
-        max_spent: usize,
+        spent: OnceSet,
     ) -> Self {
         Self {
             keys: RwLock::new(keys),
@@ -125,7 +140,7 @@ impl Redeemer {
                 .iter()
                 .map(TokenChallenge::digest)
                 .collect(),
-            spent: Mutex::new(SpentNonces::new(max_spent)),
+            spent,
         }
     }
 
@@ -136,12 +151,17 @@ impl Redeemer {
     }
 
     /// Redeems the token in an `Authorization` header value, now.
-    pub fn redeem(&self, authorization: &str) -> Result<Redemption, RedeemError> {
+    pub async fn redeem(&self, authorization: &str) -> Result<Redemption, RedeemError> {
         self.redeem_at(authorization, cloister_wire::unix_now())
+            .await
     }
 
     /// Redeems at a given Unix time (seconds).
-    pub fn redeem_at(&self, authorization: &str, now: u64) -> Result<Redemption, RedeemError> {
+    pub async fn redeem_at(
+        &self,
+        authorization: &str,
+        now: u64,
+    ) -> Result<Redemption, RedeemError> {
         let token = parse_authorization(authorization)?;
         let trusted = {
             let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
@@ -173,75 +193,33 @@ impl Redeemer {
             .verify_authenticator(&token)
             .map_err(|_| RedeemError::BadSignature)?;
         // Only verified tokens reach the store, so forgeries cannot fill it.
-        self.spent
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .spend(now, &token.token_key_id, trusted.not_after, token.nonce)?;
+        spend(
+            &self.spent,
+            now,
+            &token.token_key_id,
+            trusted.not_after,
+            token.nonce,
+        )
+        .await?;
         Ok(Redemption {
             token_key_id: token.token_key_id,
         })
     }
-
-    /// Number of spent nonces currently remembered (for metrics).
-    pub fn spent_count(&self) -> usize {
-        self.spent
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .total
-    }
 }
 
-/// Spent nonces, grouped by key so a whole key's set expires at once.
-#[derive(Debug)]
-struct SpentNonces {
-    by_key: HashMap<[u8; NID], KeyNonces>,
-    total: usize,
-    capacity: usize,
-}
-
-#[derive(Debug)]
-struct KeyNonces {
+/// Records `nonce` under `key_id` as spent until the key's window closes at
+/// `not_after`; a nonce already recorded is a double spend.
+async fn spend(
+    spent: &OnceSet,
+    now: u64,
+    key_id: &[u8; NID],
     not_after: u64,
-    nonces: HashSet<[u8; NONCE_LEN]>,
-}
-
-impl SpentNonces {
-    fn new(capacity: usize) -> Self {
-        Self {
-            by_key: HashMap::new(),
-            total: 0,
-            capacity,
-        }
-    }
-
-    fn spend(
-        &mut self,
-        now: u64,
-        key_id: &[u8; NID],
-        not_after: u64,
-        nonce: [u8; NONCE_LEN],
-    ) -> Result<(), RedeemError> {
-        let total = &mut self.total;
-        self.by_key.retain(|_, set| {
-            let live = set.not_after > now;
-            if !live {
-                *total -= set.nonces.len();
-            }
-            live
-        });
-        let set = self.by_key.entry(*key_id).or_insert_with(|| KeyNonces {
-            not_after,
-            nonces: HashSet::new(),
-        });
-        if set.nonces.contains(&nonce) {
-            return Err(RedeemError::DoubleSpend);
-        }
-        if self.total >= self.capacity {
-            return Err(RedeemError::StoreFull);
-        }
-        set.nonces.insert(nonce);
-        self.total += 1;
-        Ok(())
+    nonce: [u8; NONCE_LEN],
+) -> Result<(), RedeemError> {
+    let key = [&key_id[..], &nonce[..]].concat();
+    match spent.insert(&key, not_after, now).await? {
+        Inserted::Fresh => Ok(()),
+        Inserted::Present => Err(RedeemError::DoubleSpend),
     }
 }
 
@@ -249,26 +227,32 @@ impl SpentNonces {
 mod tests {
     use super::*;
 
-    #[test]
-    fn store_expires_with_the_key_and_fails_closed_when_full() {
-        let mut store = SpentNonces::new(2);
-        store.spend(10, &[1; 32], 100, [1; 32]).expect("first");
+    #[tokio::test]
+    async fn store_expires_with_the_key_and_fails_closed_when_full() {
+        let store = cloister_state_store::StateStore::in_memory()
+            .expect("store")
+            .once_set("spent", 2);
+        spend(&store, 10, &[1; 32], 100, [1; 32])
+            .await
+            .expect("first");
         assert_eq!(
-            store.spend(10, &[1; 32], 100, [1; 32]),
+            spend(&store, 10, &[1; 32], 100, [1; 32]).await,
             Err(RedeemError::DoubleSpend)
         );
-        store.spend(10, &[2; 32], 50, [2; 32]).expect("second");
+        spend(&store, 10, &[2; 32], 50, [2; 32])
+            .await
+            .expect("second");
         assert_eq!(
-            store.spend(10, &[1; 32], 100, [3; 32]),
+            spend(&store, 10, &[1; 32], 100, [3; 32]).await,
             Err(RedeemError::StoreFull)
         );
         // Key 2's window closes at 50: its nonces are dropped, making room.
-        store
-            .spend(50, &[1; 32], 100, [3; 32])
+        spend(&store, 50, &[1; 32], 100, [3; 32])
+            .await
             .expect("room after expiry");
-        assert_eq!(store.total, 2);
+        assert_eq!(store.count().await.ok(), Some(2));
         assert_eq!(
-            store.spend(60, &[1; 32], 100, [1; 32]),
+            spend(&store, 60, &[1; 32], 100, [1; 32]).await,
             Err(RedeemError::DoubleSpend)
         );
     }

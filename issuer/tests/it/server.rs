@@ -56,6 +56,7 @@ fn harness(tokens_per_window: u32) -> Harness {
         accounts,
         ring,
         Arc::new(move || now.load(Ordering::SeqCst)),
+        &cloister_state_store::StateStore::in_memory().expect("store"),
     ));
     Harness {
         state,
@@ -163,9 +164,12 @@ async fn issued_token_redeems_at_a_gateway_once() {
         not_before: START,
         not_after: START + 3600,
     };
-    let redeemer = Redeemer::new(vec![trusted], &[challenge()], 100);
-    assert!(redeemer.redeem_at(&header, START + 1).is_ok());
-    assert!(redeemer.redeem_at(&header, START + 1).is_err());
+    let spent = cloister_state_store::StateStore::in_memory()
+        .expect("store")
+        .once_set("spent", 100);
+    let redeemer = Redeemer::new(vec![trusted], &[challenge()], spent);
+    assert!(redeemer.redeem_at(&header, START + 1).await.is_ok());
+    assert!(redeemer.redeem_at(&header, START + 1).await.is_err());
 }
 
 #[tokio::test]

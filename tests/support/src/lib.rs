@@ -61,6 +61,7 @@ use cloister_gateway::{
 };
 use cloister_ohttp_keys::KeyRing;
 use cloister_relay::{KeyCache, RelayConfig};
+use cloister_state_store::StateStore;
 use tokio::net::TcpListener;
 
 /// A gateway and a relay in front of it, serving on loopback until the
@@ -109,12 +110,30 @@ impl Loopback {
     /// to a test is set by the fixture: both listen on `127.0.0.1:0`, the
     /// relay forwards to this gateway (its `gateway_url` is replaced), keys
     /// live in memory only (`keys.file` is ignored) and are not rotated on a
-    /// schedule, and the `[tokens]` and `[router]` tables give way to
-    /// `tokens` and `router`.
+    /// schedule, the replay guard keeps its requests in memory (`[state]` is
+    /// ignored; see [`Loopback::start_on`]), and the `[tokens]` and
+    /// `[router]` tables give way to `tokens` and `router`.
     ///
     /// # Panics
     /// As [`Loopback::start`].
     pub async fn start_with<T: TokenRedeemer, R: Router>(
+        gateway: &GatewayConfig,
+        relay: &RelayConfig,
+        tokens: T,
+        router: R,
+    ) -> Self {
+        let state = StateStore::in_memory().unwrap_or_else(|e| panic!("state store: {e}"));
+        Self::start_on(&state, gateway, relay, tokens, router).await
+    }
+
+    /// As [`Loopback::start_with`], the replay guard keeping its requests in
+    /// `state`: a store several replicas share, or one that outlives this
+    /// gateway.
+    ///
+    /// # Panics
+    /// As [`Loopback::start`].
+    pub async fn start_on<T: TokenRedeemer, R: Router>(
+        state: &StateStore,
         gateway: &GatewayConfig,
         relay: &RelayConfig,
         tokens: T,
@@ -135,7 +154,7 @@ impl Loopback {
         let metrics = Arc::new(Metrics::default());
         let replay = ReplayGuard::new(
             Duration::from_secs(gateway.replay.window_secs),
-            gateway.replay.capacity,
+            state.once_set("replay", gateway.replay.capacity),
         );
         let service = Arc::new(Gateway::new(
             Arc::clone(&keys),
@@ -241,4 +260,79 @@ pub async fn bind_loopback() -> (TcpListener, SocketAddr) {
         .local_addr()
         .unwrap_or_else(|e| panic!("local address: {e}"));
     (listener, addr)
+}
+
+/// A `redis-server` of the test's own: an ephemeral loopback port, no
+/// persistence (`--save ''`, `--appendonly no`, a temporary directory),
+/// killed when dropped. The shared state store of the replica tests.
+#[derive(Debug)]
+pub struct RedisServer {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    /// Starts `redis-server` with `extra` arguments (e.g. `--maxmemory`)
+    /// and waits until it accepts connections.
+    ///
+    /// # Panics
+    /// `redis-server` is not installed (`cargo xtask test` installs
+    /// Debian's), or it does not start within ten seconds.
+    pub fn start(extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("redis dir: {e}"));
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .unwrap_or_else(|e| panic!("a free port for redis-server: {e}"))
+            .port();
+        let child = std::process::Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .args(extra)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run redis-server ({e}): the shared-store tests need it; \
+                     install it with `apt-get install -y redis-server` (cargo xtask test does)"
+                )
+            });
+        let mut server = Self {
+            child,
+            port,
+            _dir: dir,
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("redis-server exited at start-up with {status}");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not listen on port {port} within 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    /// `redis://127.0.0.1:port`.
+    #[must_use]
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server now (the store is down from here on).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }

@@ -9,6 +9,7 @@ use cloister_privacypass::{
     IssuerSecretKey, RedeemError, Redeemer, Token, TokenChallenge, TokenRequest, TokenResponse,
     TrustedKey, issue, request_token,
 };
+use cloister_state_store::{OnceSet, StateStore};
 use ed25519_dalek::SigningKey;
 
 use crate::common;
@@ -29,62 +30,74 @@ fn mint(secret: &IssuerSecretKey, challenge: &TokenChallenge) -> Token {
     pending.finalize(&response).expect("finalize")
 }
 
-fn redeemer_for(secret: &IssuerSecretKey, capacity: usize) -> Redeemer {
+/// A spent-token set of `capacity` in a fresh in-memory store.
+fn spent_set(capacity: u64) -> OnceSet {
+    StateStore::in_memory()
+        .expect("store")
+        .once_set("spent", capacity)
+}
+
+fn redeemer_for(secret: &IssuerSecretKey, capacity: u64) -> Redeemer {
+    redeemer_with(secret, spent_set(capacity))
+}
+
+fn redeemer_with(secret: &IssuerSecretKey, spent: OnceSet) -> Redeemer {
     let trusted = TrustedKey {
         key: secret.public_key().clone(),
         not_before: 500,
         not_after: 2_000,
     };
-    Redeemer::new(vec![trusted], &[gateway_challenge()], capacity)
+    Redeemer::new(vec![trusted], &[gateway_challenge()], spent)
 }
 
-#[test]
-fn valid_token_is_accepted_once_and_its_replay_rejected() {
+#[tokio::test]
+async fn valid_token_is_accepted_once_and_its_replay_rejected() {
     let secret = rfc_issuer_key();
-    let redeemer = redeemer_for(&secret, 16);
+    let spent = spent_set(16);
+    let redeemer = redeemer_with(&secret, spent.clone());
     let header = format_authorization(&mint(&secret, &gateway_challenge()));
-    let redemption = redeemer.redeem_at(&header, NOW).expect("first spend");
+    let redemption = redeemer.redeem_at(&header, NOW).await.expect("first spend");
     assert_eq!(&redemption.token_key_id, secret.public_key().key_id());
     assert_eq!(
-        redeemer.redeem_at(&header, NOW),
+        redeemer.redeem_at(&header, NOW).await,
         Err(RedeemError::DoubleSpend)
     );
     assert_eq!(
-        redeemer.redeem_at(&header, NOW + 100),
+        redeemer.redeem_at(&header, NOW + 100).await,
         Err(RedeemError::DoubleSpend)
     );
     // A second, distinct token still works.
     let other = format_authorization(&mint(&secret, &gateway_challenge()));
-    assert!(redeemer.redeem_at(&other, NOW).is_ok());
-    assert_eq!(redeemer.spent_count(), 2);
+    assert!(redeemer.redeem_at(&other, NOW).await.is_ok());
+    assert_eq!(spent.count().await.ok(), Some(2));
 }
 
-#[test]
-fn token_for_another_origin_or_issuer_name_is_rejected() {
+#[tokio::test]
+async fn token_for_another_origin_or_issuer_name_is_rejected() {
     let secret = rfc_issuer_key();
     let redeemer = redeemer_for(&secret, 16);
     let elsewhere = TokenChallenge::new(ISSUER, None, &["evil.example"]).expect("challenge");
     let header = format_authorization(&mint(&secret, &elsewhere));
     assert_eq!(
-        redeemer.redeem_at(&header, NOW),
+        redeemer.redeem_at(&header, NOW).await,
         Err(RedeemError::WrongChallenge)
     );
     let other_issuer = TokenChallenge::new("other.example", None, &[GATEWAY]).expect("challenge");
     let header = format_authorization(&mint(&secret, &other_issuer));
     assert_eq!(
-        redeemer.redeem_at(&header, NOW),
+        redeemer.redeem_at(&header, NOW).await,
         Err(RedeemError::WrongChallenge)
     );
 }
 
-#[test]
-fn token_from_another_issuer_key_is_rejected() {
+#[tokio::test]
+async fn token_from_another_issuer_key_is_rejected() {
     let trusted = rfc_issuer_key();
     let redeemer = redeemer_for(&trusted, 16);
     let rogue = IssuerSecretKey::generate().expect("keygen");
     let token = mint(&rogue, &gateway_challenge());
     assert_eq!(
-        redeemer.redeem_at(&format_authorization(&token), NOW),
+        redeemer.redeem_at(&format_authorization(&token), NOW).await,
         Err(RedeemError::UnknownKey)
     );
     // Relabelled as the trusted key, the signature no longer verifies.
@@ -93,48 +106,54 @@ fn token_from_another_issuer_key_is_rejected() {
         ..token
     };
     assert_eq!(
-        redeemer.redeem_at(&format_authorization(&relabelled), NOW),
+        redeemer
+            .redeem_at(&format_authorization(&relabelled), NOW)
+            .await,
         Err(RedeemError::BadSignature)
     );
 }
 
-#[test]
-fn tampered_token_is_rejected_and_not_recorded() {
+#[tokio::test]
+async fn tampered_token_is_rejected_and_not_recorded() {
     let secret = rfc_issuer_key();
-    let redeemer = redeemer_for(&secret, 16);
+    let spent = spent_set(16);
+    let redeemer = redeemer_with(&secret, spent.clone());
     let token = mint(&secret, &gateway_challenge());
     let mut forged = token.clone();
     forged.nonce[0] ^= 1;
     assert_eq!(
-        redeemer.redeem_at(&format_authorization(&forged), NOW),
+        redeemer
+            .redeem_at(&format_authorization(&forged), NOW)
+            .await,
         Err(RedeemError::BadSignature)
     );
-    assert_eq!(redeemer.spent_count(), 0);
+    assert_eq!(spent.count().await.ok(), Some(0));
     assert!(
         redeemer
             .redeem_at(&format_authorization(&token), NOW)
+            .await
             .is_ok()
     );
 }
 
-#[test]
-fn token_outside_its_key_window_is_rejected() {
+#[tokio::test]
+async fn token_outside_its_key_window_is_rejected() {
     let secret = rfc_issuer_key();
     let redeemer = redeemer_for(&secret, 16);
     let header = format_authorization(&mint(&secret, &gateway_challenge()));
     assert_eq!(
-        redeemer.redeem_at(&header, 499),
+        redeemer.redeem_at(&header, 499).await,
         Err(RedeemError::KeyNotValidNow)
     );
     assert_eq!(
-        redeemer.redeem_at(&header, 2_000),
+        redeemer.redeem_at(&header, 2_000).await,
         Err(RedeemError::KeyNotValidNow)
     );
-    assert!(redeemer.redeem_at(&header, 1_999).is_ok());
+    assert!(redeemer.redeem_at(&header, 1_999).await.is_ok());
 }
 
-#[test]
-fn malformed_headers_are_rejected() {
+#[tokio::test]
+async fn malformed_headers_are_rejected() {
     let secret = rfc_issuer_key();
     let redeemer = redeemer_for(&secret, 16);
     let good = format_authorization(&mint(&secret, &gateway_challenge()));
@@ -151,28 +170,32 @@ fn malformed_headers_are_rejected() {
     for case in &cases {
         assert!(
             matches!(
-                redeemer.redeem_at(case, NOW),
+                redeemer.redeem_at(case, NOW).await,
                 Err(RedeemError::Malformed(_))
             ),
             "accepted {case:?}"
         );
     }
     assert!(
-        redeemer.redeem_at(&good, NOW).is_ok(),
+        redeemer.redeem_at(&good, NOW).await.is_ok(),
         "the well-formed original is still good"
     );
 }
 
-#[test]
-fn full_store_fails_closed_until_the_key_expires() {
+#[tokio::test]
+async fn full_store_fails_closed_until_the_key_expires() {
     let secret = rfc_issuer_key();
-    let redeemer = redeemer_for(&secret, 2);
+    let spent = spent_set(2);
+    let redeemer = redeemer_with(&secret, spent.clone());
     for _ in 0..2 {
         let header = format_authorization(&mint(&secret, &gateway_challenge()));
-        redeemer.redeem_at(&header, NOW).expect("within capacity");
+        redeemer
+            .redeem_at(&header, NOW)
+            .await
+            .expect("within capacity");
     }
     let header = format_authorization(&mint(&secret, &gateway_challenge()));
-    let refused = redeemer.redeem_at(&header, NOW);
+    let refused = redeemer.redeem_at(&header, NOW).await;
     assert_eq!(refused, Err(RedeemError::StoreFull));
     assert_eq!(refused.err().map(|e| e.http_status()), Some(503));
     // After rotation to a new window the old nonces are dropped.
@@ -182,8 +205,8 @@ fn full_store_fails_closed_until_the_key_expires() {
         not_after: 3_000,
     };
     redeemer.set_keys(vec![renewed]);
-    assert!(redeemer.redeem_at(&header, 2_500).is_ok());
-    assert_eq!(redeemer.spent_count(), 1);
+    assert!(redeemer.redeem_at(&header, 2_500).await.is_ok());
+    assert_eq!(spent.count().await.ok(), Some(1));
 }
 
 /// Every 8-byte window of `haystack`.
@@ -191,8 +214,8 @@ fn windows(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
     bytes.windows(8)
 }
 
-#[test]
-fn issuer_and_redeemer_views_share_nothing_but_the_public_key() {
+#[tokio::test]
+async fn issuer_and_redeemer_views_share_nothing_but_the_public_key() {
     let secret = rfc_issuer_key();
     let public = secret.public_key().clone();
     let account_key = SigningKey::from_bytes(&[42; 32]);
@@ -216,7 +239,7 @@ fn issuer_and_redeemer_views_share_nothing_but_the_public_key() {
         .expect("finalize");
     let header = format_authorization(&token);
     let redeemer = redeemer_for(&secret, 4);
-    let redemption = redeemer.redeem_at(&header, NOW).expect("redeem");
+    let redemption = redeemer.redeem_at(&header, NOW).await.expect("redeem");
     let redeemer_view: Vec<Vec<u8>> = vec![
         header.into_bytes(),
         token.encode(),
@@ -254,8 +277,8 @@ fn issuer_and_redeemer_views_share_nothing_but_the_public_key() {
     }
 }
 
-#[test]
-fn gateway_trusts_exactly_the_directory_keys_for_their_lifetime() {
+#[tokio::test]
+async fn gateway_trusts_exactly_the_directory_keys_for_their_lifetime() {
     use cloister_privacypass::directory::PublishedKey;
     let secret = rfc_issuer_key();
     let published = [
@@ -277,20 +300,20 @@ fn gateway_trusts_exactly_the_directory_keys_for_their_lifetime() {
     let trusted = TrustedKey::from_directory(&parsed, 1_500).expect("keys");
     assert_eq!(trusted.len(), 1, "the key without not-before is left out");
     assert_eq!((trusted[0].not_before, trusted[0].not_after), (500, 2_000));
-    let redeemer = Redeemer::new(trusted, &[gateway_challenge()], 4);
+    let redeemer = Redeemer::new(trusted, &[gateway_challenge()], spent_set(4));
     let header = format_authorization(&mint(&secret, &gateway_challenge()));
     assert_eq!(
-        redeemer.redeem_at(&header, 2_000),
+        redeemer.redeem_at(&header, 2_000).await,
         Err(RedeemError::KeyNotValidNow)
     );
-    assert!(redeemer.redeem_at(&header, 1_999).is_ok());
+    assert!(redeemer.redeem_at(&header, 1_999).await.is_ok());
 }
 
 /// An issuer colluding with the gateway could hand each account a key of
 /// its own; the gateway takes tokens only under the newest open key and the
 /// one it is taking over from.
-#[test]
-fn tokens_are_accepted_only_under_the_current_and_the_previous_open_key() {
+#[tokio::test]
+async fn tokens_are_accepted_only_under_the_current_and_the_previous_open_key() {
     let keys: Vec<IssuerSecretKey> = (0..3)
         .map(|_| IssuerSecretKey::generate().expect("key"))
         .collect();
@@ -303,15 +326,15 @@ fn tokens_are_accepted_only_under_the_current_and_the_previous_open_key() {
             not_after: 5_000,
         })
         .collect();
-    let redeemer = Redeemer::new(trusted, &[gateway_challenge()], 16);
+    let redeemer = Redeemer::new(trusted, &[gateway_challenge()], spent_set(16));
     let header =
         |secret: &IssuerSecretKey| format_authorization(&mint(secret, &gateway_challenge()));
     assert_eq!(
-        redeemer.redeem_at(&header(&keys[0]), NOW),
+        redeemer.redeem_at(&header(&keys[0]), NOW).await,
         Err(RedeemError::Superseded)
     );
-    assert!(redeemer.redeem_at(&header(&keys[1]), NOW).is_ok());
-    assert!(redeemer.redeem_at(&header(&keys[2]), NOW).is_ok());
+    assert!(redeemer.redeem_at(&header(&keys[1]), NOW).await.is_ok());
+    assert!(redeemer.redeem_at(&header(&keys[2]), NOW).await.is_ok());
     // Before the newest opened, the oldest was one of the two.
-    assert!(redeemer.redeem_at(&header(&keys[0]), 250).is_ok());
+    assert!(redeemer.redeem_at(&header(&keys[0]), 250).await.is_ok());
 }

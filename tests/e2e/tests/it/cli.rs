@@ -182,8 +182,11 @@ impl Stack {
             .settings()
             .challenge()
             .unwrap_or_else(|e| panic!("challenge: {e}"));
+        let spent = cloister_state_store::StateStore::in_memory()
+            .unwrap_or_else(|e| panic!("state store: {e}"))
+            .once_set("spent", 1000);
         let redeemer =
-            PrivacyPassRedeemer::new(Arc::new(Redeemer::new(trusted, &[challenge], 1000)));
+            PrivacyPassRedeemer::new(Arc::new(Redeemer::new(trusted, &[challenge], spent)));
         let servers =
             Loopback::start_with(&GatewayConfig::default(), relay, redeemer, forward_to(host))
                 .await;

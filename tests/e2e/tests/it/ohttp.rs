@@ -495,7 +495,10 @@ pub(crate) async fn start_redeeming(issuer: &common::Issuer) -> Stack {
     let directory = client.directory().await.expect("issuer directory");
     let keys = TrustedKey::from_directory(&directory, issuer.settings().key_lifetime_secs)
         .expect("trusted keys");
-    let redeemer = Redeemer::new(keys, std::slice::from_ref(client.challenge()), 1000);
+    let spent = cloister_state_store::StateStore::in_memory()
+        .expect("store")
+        .once_set("spent", 1000);
+    let redeemer = Redeemer::new(keys, std::slice::from_ref(client.challenge()), spent);
     let tokens = cloister_gateway::PrivacyPassRedeemer::new(Arc::new(redeemer));
     start_with(&[AeadChoice::Aes128Gcm], tokens, EchoRouter).await
 }

@@ -55,7 +55,11 @@ impl Issuer {
         let clock = system_clock();
         let ring = KeyRing::open(keys.path(), config.keys.lifetime_secs, clock())
             .unwrap_or_else(|e| panic!("keys: {e}"));
-        let state = Arc::new(adjust(IssuerState::new(config, accounts, ring, clock)));
+        let store = cloister_state_store::StateStore::in_memory()
+            .unwrap_or_else(|e| panic!("state store: {e}"));
+        let state = Arc::new(adjust(IssuerState::new(
+            config, accounts, ring, clock, &store,
+        )));
         let served = Arc::clone(&state);
         tokio::spawn(async move { axum::serve(listener, router(served)).await });
         Self {

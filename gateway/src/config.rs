@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use cloister_ohttp_keys::{AeadChoice, RotationPolicy};
+use cloister_tls::TlsSettings;
 use serde::Deserialize;
 
 /// The whole configuration file.
@@ -27,6 +28,11 @@ pub struct GatewayConfig {
     pub tokens: TokenSettings,
     /// Where inner requests go.
     pub router: RouterSettings,
+    /// HTTPS: the certificate relays see, and the CA bundle that hosts',
+    /// the issuer's and the ledger's certificates must chain to. Without
+    /// `cert` and `key` the gateway serves plain HTTP on loopback only;
+    /// without `ca` it reaches only loopback neighbours, over plain HTTP.
+    pub tls: TlsSettings,
 }
 
 impl Default for GatewayConfig {
@@ -39,6 +45,7 @@ impl Default for GatewayConfig {
             replay: ReplaySettings::default(),
             tokens: TokenSettings::default(),
             router: RouterSettings::default(),
+            tls: TlsSettings::default(),
         }
     }
 }

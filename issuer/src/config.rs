@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use cloister_tls::TlsSettings;
 use serde::Deserialize;
 
 /// The whole configuration file.
@@ -26,6 +27,10 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     /// Largest allowed difference between a request's timestamp and our clock.
     pub max_clock_skew_secs: u64,
+    /// HTTPS: the certificate clients and gateways see, and the CA bundle
+    /// the ledger's certificate must chain to. Without `cert` and `key` the
+    /// issuer serves plain HTTP on loopback only.
+    pub tls: TlsSettings,
 }
 
 /// Issuer key lifetime. A key is used for issuance from its not-before
@@ -67,6 +72,7 @@ impl Default for Config {
             keys: KeyConfig::default(),
             rate_limit: RateLimitConfig::default(),
             max_clock_skew_secs: 300,
+            tls: TlsSettings::default(),
         }
     }
 }

@@ -101,11 +101,9 @@ async fn main() -> anyhow::Result<()> {
         config.replay.capacity,
     );
     let tokens = match &config.tokens.issuer {
-        Some(issuer) => {
-            ConfiguredRedeemer::PrivacyPass(PrivacyPassRedeemer::new(
-                start_redeemer(issuer, &trust).await?,
-            ))
-        }
+        Some(issuer) => ConfiguredRedeemer::PrivacyPass(PrivacyPassRedeemer::new(
+            start_redeemer(issuer, &trust).await?,
+        )),
         None => ConfiguredRedeemer::Unchecked(NoRedeemer {
             require_tokens: config.tokens.require,
         }),
@@ -120,9 +118,8 @@ async fn main() -> anyhow::Result<()> {
     let check_every = Duration::from_secs(settings.check_every_secs.max(1));
     match &settings.ledger {
         Some(ledger) => {
-            let publisher =
-                KeyPublisher::with_trust(ledger, Duration::from_secs(30), &trust)
-                    .context("[keys.ledger]")?;
+            let publisher = KeyPublisher::with_trust(ledger, Duration::from_secs(30), &trust)
+                .context("[keys.ledger]")?;
             tracing::info!(ledger = %ledger.url, publisher = %publisher.public_key(), "logging every OHTTP key before use");
             spawn_published_key_maintenance(
                 Arc::clone(&keys),

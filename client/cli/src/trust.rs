@@ -273,6 +273,7 @@ async fn ledger_view(config: &Config) -> anyhow::Result<LedgerTrust> {
         state_path: config.state_dir.join("ledger.json"),
         timeout: config.timeout(),
         witnesses: witnesses(trust)?,
+        tls: config.outbound()?,
     })?;
     if let Err(error) = ledger.sync().await {
         if ledger.tree_head().is_none() {

@@ -259,6 +259,13 @@ impl Trust {
         })
     }
 
+    /// The rustls client configuration, if a CA bundle is configured (for
+    /// a caller that speaks TLS without `reqwest`).
+    #[must_use]
+    pub fn client_config(&self) -> Option<Arc<ClientConfig>> {
+        self.config.clone()
+    }
+
     /// Whether a CA bundle is configured.
     #[must_use]
     pub fn is_configured(&self) -> bool {
@@ -274,6 +281,71 @@ impl Trust {
             Some(config) => builder.use_preconfigured_tls(ClientConfig::clone(config)),
             None => builder,
         }
+    }
+}
+
+impl PartialEq for Trust {
+    /// The same trust: both none, or the same loaded bundle.
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.config, &other.config) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Trust {}
+
+/// How a client's outbound hops connect: whom they trust and whether plain
+/// HTTP is allowed. The default trusts no one and refuses plain HTTP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outbound {
+    /// The CA bundle HTTPS servers must chain to.
+    pub trust: Trust,
+    /// When `http://` is accepted.
+    pub plain_http: PlainHttp,
+}
+
+impl Default for Outbound {
+    fn default() -> Self {
+        Self {
+            trust: Trust::default(),
+            plain_http: PlainHttp::Refused,
+        }
+    }
+}
+
+impl Outbound {
+    /// Plain HTTP allowed anywhere, no CA: a loopback demo or test that
+    /// asked for no protection on the outer hops.
+    #[must_use]
+    pub fn insecure_demo() -> Self {
+        Self {
+            trust: Trust::default(),
+            plain_http: PlainHttp::InsecureDemo,
+        }
+    }
+
+    /// HTTPS to servers chaining to `trust`, never plain HTTP.
+    #[must_use]
+    pub fn https(trust: Trust) -> Self {
+        Self {
+            trust,
+            plain_http: PlainHttp::Refused,
+        }
+    }
+
+    /// Checks each `(what, url)` with [`check_url`] and returns a client
+    /// builder verifying against [`Outbound::trust`].
+    ///
+    /// # Errors
+    /// See [`check_url`].
+    pub fn http_client(&self, urls: &[(&str, &str)]) -> Result<reqwest::ClientBuilder, TlsError> {
+        for (what, url) in urls {
+            check_url(what, url, self.plain_http)?;
+        }
+        Ok(self.trust.http_client())
     }
 }
 

@@ -264,13 +264,28 @@ async fn main() -> anyhow::Result<()> {
             entry,
             log_key,
             ca,
-        } => submit(&ledger_client(&url, ca.as_deref())?, &entry, log_key.as_ref()).await,
+        } => {
+            submit(
+                &ledger_client(&url, ca.as_deref())?,
+                &entry,
+                log_key.as_ref(),
+            )
+            .await
+        }
         Command::Verify {
             url,
             entry,
             log_key,
             state,
             ca,
-        } => verify(&ledger_client(&url, ca.as_deref())?, &entry, &log_key, &state).await,
+        } => {
+            verify(
+                &ledger_client(&url, ca.as_deref())?,
+                &entry,
+                &log_key,
+                &state,
+            )
+            .await
+        }
     }
 }

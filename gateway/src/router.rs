@@ -166,7 +166,7 @@ impl Router for HttpForwardRouter {
                 if e.is_timeout() {
                     RouteError::Timeout
                 } else {
-                    RouteError::Unavailable(e.to_string())
+                    RouteError::Unavailable(cloister_tls::error_chain(&e))
                 }
             })?;
         let status = StatusCode::try_from(answer.status().as_u16())

@@ -414,7 +414,7 @@ mod tests {
             },
             ..Config::default()
         };
-        config.trust.ledger_url = "http://127.0.0.1:9".into();
+        config.trust.ledger_url = "https://127.0.0.1:9".into();
         // The Ed25519 base point: a valid key no ledger signs with.
         config.trust.ledger_log_key = format!("58{}", "66".repeat(31));
         config

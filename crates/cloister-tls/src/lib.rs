@@ -349,6 +349,20 @@ impl Outbound {
     }
 }
 
+/// `error` and each of its sources, joined by `: `. An HTTP client's
+/// error names only the URL; the refused certificate is in its sources.
+#[must_use]
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
 /// When an outbound hop may use plain `http://`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PlainHttp {

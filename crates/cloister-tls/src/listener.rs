@@ -32,6 +32,19 @@ pub enum Stream {
     Tls(Box<TlsStream<TcpStream>>),
 }
 
+impl Stream {
+    /// The address of the peer.
+    ///
+    /// # Errors
+    /// The socket has no peer address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        match self {
+            Self::Plain(tcp) => tcp.peer_addr(),
+            Self::Tls(tls) => tls.get_ref().0.peer_addr(),
+        }
+    }
+}
+
 /// Where a party accepts connections: TLS when its `[tls]` names a
 /// certificate and key, else plain HTTP, which is allowed on a loopback
 /// address only. Pass it to `axum::serve` like a `TcpListener`.

@@ -19,4 +19,5 @@ mod ratls_common;
 mod support;
 mod surface;
 mod timeouts;
+mod tls;
 mod tokens;

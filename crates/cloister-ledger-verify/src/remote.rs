@@ -28,7 +28,7 @@ use crate::tree_head::SignedTreeHead;
 pub enum RemoteError {
     /// The ledger could not be reached, the exchange broke off, or no HTTP
     /// client could be built.
-    #[error("{url}: {source}")]
+    #[error("{url}: {}", cloister_tls::error_chain(source))]
     Transport {
         /// The URL called.
         url: String,

@@ -274,7 +274,6 @@ impl Trust {
 
     /// A `reqwest` client builder whose HTTPS connections verify the server
     /// against this trust (and nothing else: no built-in roots).
-    #[must_use]
     pub fn http_client(&self) -> reqwest::ClientBuilder {
         let builder = reqwest::Client::builder().tls_built_in_root_certs(false);
         match &self.config {

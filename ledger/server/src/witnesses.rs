@@ -55,7 +55,7 @@ pub enum WitnessConfigError {
         name: String,
         /// Why.
         #[source]
-        source: TlsError,
+        source: Box<TlsError>,
     },
 }
 
@@ -112,7 +112,7 @@ impl Witnesses {
                 check_url("witness URL", &config.url, PlainHttp::Loopback).map_err(|source| {
                     WitnessConfigError::Url {
                         name: config.name.clone(),
-                        source,
+                        source: Box::new(source),
                     }
                 })?;
                 let key =

@@ -420,3 +420,63 @@ pub fn check_url(what: &str, url: &str, plain: PlainHttp) -> Result<(), TlsError
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_is_allowed_only_where_the_policy_says() {
+        let check = |url, plain| check_url("relay URL", url, plain).is_ok();
+        for plain in [
+            PlainHttp::Refused,
+            PlainHttp::Loopback,
+            PlainHttp::InsecureDemo,
+        ] {
+            assert!(check("https://relay.example/relay", plain));
+        }
+        assert!(!check("http://127.0.0.1:7100/relay", PlainHttp::Refused));
+        for loopback in [
+            "http://127.0.0.1:7100/relay",
+            "http://127.8.0.1/",
+            "http://[::1]:7100/",
+            "http://localhost:7100/",
+        ] {
+            assert!(check(loopback, PlainHttp::Loopback), "{loopback}");
+        }
+        assert!(!check("http://10.0.0.1:7100/relay", PlainHttp::Loopback));
+        assert!(!check("http://localhost.example/", PlainHttp::Loopback));
+        assert!(check("http://relay.example/", PlainHttp::InsecureDemo));
+        assert!(!check("ftp://relay.example/", PlainHttp::InsecureDemo));
+        let refused = check_url("relay URL", "http://10.0.0.1/relay", PlainHttp::Refused)
+            .expect_err("refused")
+            .to_string();
+        assert!(refused.contains("relay URL http://10.0.0.1/relay is plain HTTP"));
+        assert!(refused.contains("RFC 9458"));
+    }
+
+    #[test]
+    fn a_server_needs_both_cert_and_key() {
+        assert!(matches!(TlsSettings::default().server(), Ok(None)));
+        let only_cert = TlsSettings {
+            cert: Some("c.pem".into()),
+            ..TlsSettings::default()
+        };
+        assert!(matches!(
+            only_cert.server(),
+            Err(TlsError::Incomplete { missing: "key", .. })
+        ));
+    }
+
+    #[test]
+    fn relative_paths_resolve_from_the_base() {
+        let mut settings = TlsSettings {
+            cert: Some("tls/c.pem".into()),
+            key: Some("/abs/k.pem".into()),
+            ca: None,
+        };
+        settings.resolve_paths(Path::new("/etc/cloister"));
+        assert_eq!(settings.cert, Some("/etc/cloister/tls/c.pem".into()));
+        assert_eq!(settings.key, Some("/abs/k.pem".into()));
+    }
+}

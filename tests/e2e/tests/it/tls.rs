@@ -20,7 +20,9 @@ use cloister_client::tokens::{IssuerClient, IssuerSettings};
 use cloister_client::{Client, ClientConfig, InnerRequest, Outbound, UncheckedKeys};
 use cloister_gateway::{GatewayConfig, HttpForwardRouter, NoRedeemer, Router as _};
 use cloister_ledger::Ledger;
+use cloister_ledger_server::{WitnessConfig, Witnesses};
 use cloister_ledger_verify::HexBytes;
+use cloister_ledger_verify::cosignature::Cosigner;
 use cloister_ledger_verify::review::{Reviewer, ReviewerPolicy};
 use cloister_relay::RelayConfig;
 use cloister_test_support::{Loopback, bind_loopback};
@@ -246,6 +248,52 @@ async fn untrusted_certificate_gateway_to_host() {
     }
 }
 
+/// A ledger whose one reviewer and log key are fixed test keys, in `dir`.
+fn test_ledger(dir: &Path, log_key: &SigningKey) -> Ledger {
+    let reviewer = SigningKey::from_bytes(&[8; 32]);
+    let policy = ReviewerPolicy {
+        threshold: 1,
+        reviewers: vec![Reviewer {
+            name: "r".into(),
+            public_key: HexBytes(reviewer.verifying_key().to_bytes()),
+        }],
+        publishers: Vec::new(),
+    };
+    Ledger::open(&dir.join("ledger.redb"), log_key.clone(), policy).expect("ledger")
+}
+
+/// The ledger pushes its checkpoint to a witness posing with another CA's
+/// certificate: the push is refused before the checkpoint is sent, and no
+/// cosignature is published.
+#[tokio::test]
+async fn untrusted_certificate_ledger_to_witness() {
+    let cas = Cas::new();
+    let (witness, hits) = counting_server(cas.attacker("witness")).await;
+    let cosigner =
+        Cosigner::ed25519("witness.test", SigningKey::from_bytes(&[9; 32])).expect("cosigner");
+    let vkey = cosigner.verifier_key();
+    let witnesses = Arc::new(
+        Witnesses::with_trust(
+            &[WitnessConfig {
+                url: format!("https://{witness}"),
+                name: vkey.name().to_owned(),
+                vkey: vkey.to_string(),
+            }],
+            Duration::from_secs(10),
+            &cas.trust(),
+        )
+        .expect("witnesses"),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ledger = Arc::new(test_ledger(dir.path(), &SigningKey::from_bytes(&[7; 32])));
+    witnesses.gather(&ledger).await;
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "the witness got a checkpoint"
+    );
+}
+
 #[tokio::test]
 async fn a_plain_http_relay_is_refused_without_the_demo_flag() {
     let plain = ClientConfig {
@@ -375,17 +423,7 @@ async fn the_ledger_hop_works_over_tls() {
     let cas = Cas::new();
     let dir = tempfile::tempdir().expect("tempdir");
     let log_key = SigningKey::from_bytes(&[7; 32]);
-    let reviewer = SigningKey::from_bytes(&[8; 32]);
-    let policy = ReviewerPolicy {
-        threshold: 1,
-        reviewers: vec![Reviewer {
-            name: "r".into(),
-            public_key: HexBytes(reviewer.verifying_key().to_bytes()),
-        }],
-        publishers: Vec::new(),
-    };
-    let ledger =
-        Ledger::open(&dir.path().join("ledger.redb"), log_key.clone(), policy).expect("ledger");
+    let ledger = test_ledger(dir.path(), &log_key);
     let tls = cas.trusted_server("ledger");
     let addr = serve_https(cloister_ledger_server::router(ledger), tls).await;
     let trust = LedgerTrust::open(ledger_config(

@@ -8,6 +8,10 @@ pub enum ClientError {
     /// The key endpoint or the relay could not be reached, or timed out.
     #[error("transport: {0}")]
     Transport(#[source] reqwest::Error),
+    /// A plain-HTTP relay or key endpoint was refused, or TLS could not be
+    /// set up.
+    #[error(transparent)]
+    Tls(#[from] cloister_tls::TlsError),
     /// The key endpoint answered with something other than a key list.
     #[error("key endpoint answered {status} with {media_type:?}")]
     KeyEndpoint {

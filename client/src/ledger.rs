@@ -61,6 +61,7 @@ use cloister_ledger_verify::remote::{LedgerClient, RemoteError};
 use cloister_ledger_verify::review::{PolicyError, ReviewerPolicy};
 use cloister_ledger_verify::tree_head::SignedTreeHead;
 use cloister_ohttp_keys::key_config_digest;
+use cloister_tls::{Outbound, TlsError, check_url};
 use cloister_wire::unix_now;
 use serde::{Deserialize, Serialize};
 
@@ -79,7 +80,7 @@ const STATE_VERSION: u32 = 3;
 /// Where the ledger is and what the client pins.
 #[derive(Debug, Clone)]
 pub struct LedgerTrustConfig {
-    /// The ledger's base URL (default `http://127.0.0.1:7400`).
+    /// The ledger's base URL (default `https://127.0.0.1:7400`).
     pub ledger_url: String,
     /// The log's Ed25519 public key, pinned out of band.
     pub log_key: PublicKeyBytes,
@@ -93,18 +94,22 @@ pub struct LedgerTrustConfig {
     /// The witnesses whose cosignatures a checkpoint needs (`None`: the
     /// first tree head is trusted on first use).
     pub witnesses: Option<WitnessedCheckpoints>,
+    /// Whom the ledger's certificate must chain to; plain `http://` is
+    /// refused unless this allows it.
+    pub tls: Outbound,
 }
 
 impl LedgerTrustConfig {
     /// A configuration for the default local ledger with these pins.
     pub fn new(log_key: PublicKeyBytes, state_path: PathBuf) -> Self {
         Self {
-            ledger_url: "http://127.0.0.1:7400".into(),
+            ledger_url: "https://127.0.0.1:7400".into(),
             log_key,
             reviewer_policy: None,
             state_path,
             timeout: Duration::from_secs(30),
             witnesses: None,
+            tls: Outbound::default(),
         }
     }
 }
@@ -116,6 +121,10 @@ pub enum LedgerTrustError {
     /// with an error status or with undecodable JSON.
     #[error("ledger {0}")]
     Remote(RemoteError),
+    /// The ledger URL is plain HTTP and [`LedgerTrustConfig::tls`] does
+    /// not allow it.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     /// A tree head or proof did not verify: forged head, split view, entry not included.
     #[error("ledger verification failed: {0}")]
     Verify(#[from] VerifyError),
@@ -388,7 +397,9 @@ impl LedgerTrust {
                 }
             })?;
         }
-        let ledger = LedgerClient::new(&config.ledger_url, config.timeout)?;
+        check_url("ledger URL", &config.ledger_url, config.tls.plain_http)?;
+        let ledger =
+            LedgerClient::with_trust(&config.ledger_url, config.timeout, &config.tls.trust)?;
         Ok(Self {
             config,
             ledger,

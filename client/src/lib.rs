@@ -93,6 +93,7 @@ use std::time::{Duration, SystemTime};
 use bhttp::{Message, Mode};
 use ohttp::ClientRequest;
 
+pub use cloister_tls::{Outbound, PlainHttp, Trust};
 use cloister_wire::{media, problem};
 use keys::CachedKeys;
 
@@ -118,15 +119,21 @@ pub struct ClientConfig {
     /// gateway's or the relay's 504) is the one the client reports, rather
     /// than a bare timeout here.
     pub timeout: Duration,
+    /// Whom the relay's certificate must chain to, and whether a plain
+    /// `http://` relay is accepted: by default it is refused (RFC 9458
+    /// expects HTTPS between client and relay; the relay sees the client's
+    /// address, and a network attacker must not see or answer in its place).
+    pub tls: Outbound,
 }
 
 impl Default for ClientConfig {
     fn default() -> Self {
         Self {
-            relay_url: "http://127.0.0.1:7100/relay".into(),
-            key_config_url: format!("http://127.0.0.1:7100{}", cloister_wire::OHTTP_KEYS_PATH),
+            relay_url: "https://127.0.0.1:7100/relay".into(),
+            key_config_url: format!("https://127.0.0.1:7100{}", cloister_wire::OHTTP_KEYS_PATH),
             key_cache_file: None,
             timeout: Duration::from_secs(105),
+            tls: Outbound::default(),
         }
     }
 }
@@ -155,9 +162,16 @@ impl<K: KeyConsistency> Client<K> {
     /// A client using `consistency` to check key configurations.
     ///
     /// # Errors
-    /// [`ClientError::Transport`] if the HTTP client cannot be built.
+    /// [`ClientError::Tls`] for a plain-HTTP relay or key endpoint that
+    /// [`ClientConfig::tls`] does not allow; [`ClientError::Transport`] if
+    /// the HTTP client cannot be built.
     pub fn new(config: ClientConfig, consistency: K) -> Result<Self, ClientError> {
-        let http = reqwest::Client::builder()
+        let http = config
+            .tls
+            .http_client(&[
+                ("relay URL", &config.relay_url),
+                ("key configuration URL", &config.key_config_url),
+            ])?
             .timeout(config.timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -393,6 +407,7 @@ mod tests {
         let settings = ClientConfig {
             key_config_url: url.into(),
             key_cache_file: Some(path.clone()),
+            tls: Outbound::insecure_demo(),
             ..ClientConfig::default()
         };
         let digest = cloister_ohttp_keys::key_config_digest(&config);

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use cloister_ohttp_keys::{AeadChoice, RotationPolicy};
 use cloister_state_store::StateConfig;
+use cloister_tls::TlsSettings;
 use serde::Deserialize;
 
 /// The whole configuration file.
@@ -32,6 +33,11 @@ pub struct GatewayConfig {
     /// file (default `gateway-state.redb`) for one gateway, or Redis shared
     /// by every replica.
     pub state: StateConfig,
+    /// HTTPS: the certificate relays see, and the CA bundle that hosts',
+    /// the issuer's and the ledger's certificates must chain to. Without
+    /// `cert` and `key` the gateway serves plain HTTP on loopback only;
+    /// without `ca` it reaches only loopback neighbours, over plain HTTP.
+    pub tls: TlsSettings,
 }
 
 impl Default for GatewayConfig {
@@ -45,6 +51,7 @@ impl Default for GatewayConfig {
             tokens: TokenSettings::default(),
             router: RouterSettings::default(),
             state: StateConfig::redb("gateway-state.redb"),
+            tls: TlsSettings::default(),
         }
     }
 }

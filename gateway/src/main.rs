@@ -14,6 +14,7 @@ use cloister_gateway::{
 use cloister_ledger_verify::publish::KeyPublisher;
 use cloister_ohttp_keys::KeyRing;
 use cloister_state_store::{OnceSet, StateStore};
+use cloister_tls::{Listener, PlainHttp, Trust, check_url};
 use cloister_wire::unix_now;
 use tracing_subscriber::EnvFilter;
 
@@ -87,10 +88,13 @@ async fn main() -> anyhow::Result<()> {
     if !config.tokens.require {
         tracing::warn!("tokens are not required: any client may use this gateway");
     }
-    let router = HttpForwardRouter::new(
+    let trust = config.tls.trust().context("[tls] ca")?;
+    let server_tls = config.tls.server().context("[tls]")?;
+    let router = HttpForwardRouter::with_trust(
         config.router.hosts.clone(),
         Duration::from_secs(config.router.timeout_secs),
         config.router.max_response_bytes,
+        &trust,
     )?;
     let metrics = Arc::new(Metrics::default());
     let state = StateStore::open(&config.state)
@@ -103,7 +107,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let tokens = match &config.tokens.issuer {
         Some(issuer) => ConfiguredRedeemer::PrivacyPass(PrivacyPassRedeemer::new(
-            start_redeemer(issuer, state.once_set("spent", issuer.max_spent)).await?,
+            start_redeemer(issuer, state.once_set("spent", issuer.max_spent), &trust).await?,
         )),
         None => ConfiguredRedeemer::Unchecked(NoRedeemer {
             require_tokens: config.tokens.require,
@@ -119,8 +123,8 @@ async fn main() -> anyhow::Result<()> {
     let check_every = Duration::from_secs(settings.check_every_secs.max(1));
     match &settings.ledger {
         Some(ledger) => {
-            let publisher =
-                KeyPublisher::new(ledger, Duration::from_secs(30)).context("[keys.ledger]")?;
+            let publisher = KeyPublisher::with_trust(ledger, Duration::from_secs(30), &trust)
+                .context("[keys.ledger]")?;
             tracing::info!(ledger = %ledger.url, publisher = %publisher.public_key(), "logging every OHTTP key before use");
             spawn_published_key_maintenance(
                 Arc::clone(&keys),
@@ -135,7 +139,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     if let Some(addr) = settings.listen {
-        let listener = tokio::net::TcpListener::bind(addr)
+        let listener = Listener::bind(addr, server_tls.clone(), "gateway key endpoint")
             .await
             .with_context(|| format!("binding {addr}"))?;
         tracing::info!(%addr, "key configuration endpoint listening");
@@ -145,7 +149,7 @@ async fn main() -> anyhow::Result<()> {
             Arc::clone(&metrics),
         ));
     }
-    let listener = tokio::net::TcpListener::bind(config.listen)
+    let listener = Listener::bind(config.listen, server_tls, "gateway")
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(addr = %config.listen, path = %config.path, key_ids = ?keys.with_ring(KeyRing::key_ids), "gateway listening");
@@ -161,12 +165,19 @@ async fn main() -> anyhow::Result<()> {
 async fn start_redeemer(
     issuer: &IssuerSettings,
     spent: OnceSet,
+    trust: &Trust,
 ) -> anyhow::Result<Arc<cloister_privacypass::Redeemer>> {
     use cloister_privacypass::{IssuerDirectory, Redeemer, TokenChallenge, TrustedKey};
 
     let challenge = TokenChallenge::new(&issuer.issuer_name, None, &[issuer.origin.as_str()])
         .map_err(|e| anyhow::anyhow!("issuer name or origin: {e}"))?;
-    let http = reqwest::Client::builder()
+    check_url(
+        "issuer directory URL",
+        &issuer.directory_url,
+        PlainHttp::Loopback,
+    )?;
+    let http = trust
+        .http_client()
         .timeout(Duration::from_secs(10))
         .build()?;
     let fetch = {

@@ -13,6 +13,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
 
 use bhttp::{Message, StatusCode};
+use cloister_tls::{PlainHttp, Trust, check_url};
 use cloister_wire::header;
 use thiserror::Error;
 
@@ -91,10 +92,30 @@ impl HttpForwardRouter {
         timeout: Duration,
         max_response_bytes: usize,
     ) -> Result<Self, RouteError> {
+        Self::with_trust(hosts, timeout, max_response_bytes, &Trust::default())
+    }
+
+    /// As [`HttpForwardRouter::new`], over HTTPS to hosts whose certificate
+    /// chains to `trust`; a plain `http://` host is refused unless it is on
+    /// loopback.
+    ///
+    /// # Errors
+    /// As [`HttpForwardRouter::new`], or a plain-HTTP host beyond loopback.
+    pub fn with_trust(
+        hosts: Vec<String>,
+        timeout: Duration,
+        max_response_bytes: usize,
+        trust: &Trust,
+    ) -> Result<Self, RouteError> {
         if hosts.is_empty() {
             return Err(RouteError::Unavailable("no hosts configured".into()));
         }
-        let http = reqwest::Client::builder()
+        for host in &hosts {
+            check_url("host URL", host, PlainHttp::Loopback)
+                .map_err(|e| RouteError::Unavailable(e.to_string()))?;
+        }
+        let http = trust
+            .http_client()
             .timeout(timeout)
             .build()
             .map_err(|e| RouteError::Unavailable(e.to_string()))?;
@@ -145,7 +166,7 @@ impl Router for HttpForwardRouter {
                 if e.is_timeout() {
                     RouteError::Timeout
                 } else {
-                    RouteError::Unavailable(e.to_string())
+                    RouteError::Unavailable(cloister_tls::error_chain(&e))
                 }
             })?;
         let status = StatusCode::try_from(answer.status().as_u16())

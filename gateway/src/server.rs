@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use cloister_ohttp_keys::key_config_digest;
 use cloister_wire::{OHTTP_KEYS_PATH, media, unix_now};
-use tokio::net::TcpListener;
 
 use crate::keys::KeyService;
 use crate::metrics::Metrics;
@@ -75,7 +74,7 @@ async fn ohttp<R: Router, T: TokenRedeemer>(
     response
 }
 
-/// Serve the gateway on `listener` (a [`TcpListener`], or any axum
+/// Serve the gateway on `listener` (a [`TcpListener`](tokio::net::TcpListener), or any axum
 /// listener, such as one that records its peers in a test): `POST {path}`
 /// for encapsulated requests (bodies over `max_body` get 413), plus the key
 /// configuration endpoint (for relays, which serve their own copy to
@@ -105,17 +104,22 @@ where
     axum::serve(listener, app).await
 }
 
-/// Serve only the key configuration endpoint and `/healthz` on `listener`:
+/// Serve only the key configuration endpoint and `/healthz` on `listener`
+/// (a [`TcpListener`](tokio::net::TcpListener) or any axum listener):
 /// the stand-in for the CDN when it should be a separate origin. Its
 /// requests are counted in `metrics`, which the main origin serves.
 ///
 /// # Errors
 /// The listener failed.
-pub async fn serve_key_configs(
-    listener: TcpListener,
+pub async fn serve_key_configs<L>(
+    listener: L,
     keys: Arc<KeyService>,
     metrics: Arc<Metrics>,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     let app = metrics
         .server()
         .track(key_routes(keys, Arc::clone(&metrics)));

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use cloister_state_store::StateConfig;
+use cloister_tls::TlsSettings;
 use serde::Deserialize;
 
 /// The whole configuration file.
@@ -30,6 +31,10 @@ pub struct Config {
     /// Where the rate-limit counters are kept: a redb file (default
     /// `issuer-state.redb`) for one issuer, or Redis shared by every replica.
     pub state: StateConfig,
+    /// HTTPS: the certificate clients and gateways see, and the CA bundle
+    /// the ledger's certificate must chain to. Without `cert` and `key` the
+    /// issuer serves plain HTTP on loopback only.
+    pub tls: TlsSettings,
 }
 
 /// Issuer key lifetime. A key is used for issuance from its not-before
@@ -72,6 +77,7 @@ impl Default for Config {
             rate_limit: RateLimitConfig::default(),
             max_clock_skew_secs: 300,
             state: StateConfig::redb("issuer-state.redb"),
+            tls: TlsSettings::default(),
         }
     }
 }

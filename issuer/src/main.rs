@@ -12,6 +12,7 @@ use cloister_issuer::keyring::KeyRing;
 use cloister_issuer::server::{IssuerState, publish_keys, rotate_keys, router, system_clock};
 use cloister_ledger_verify::publish::KeyPublisher;
 use cloister_state_store::StateStore;
+use cloister_tls::{Listener, PlainHttp, check_url};
 use ed25519_dalek::SigningKey;
 
 /// Cloister's Privacy Pass issuer (RFC 9578 token type 0x0002).
@@ -96,11 +97,20 @@ async fn serve(config_path: Option<PathBuf>) -> anyhow::Result<()> {
                 .as_ref()
                 .map_or(0, |ledger| ledger.lead_secs),
         );
+    let trust = config.tls.trust().context("[tls] ca")?;
+    let server_tls = config.tls.server().context("[tls]")?;
     let publisher = config
         .keys
         .ledger
         .as_ref()
-        .map(|ledger| KeyPublisher::new(ledger, Duration::from_secs(30)))
+        .map(|ledger| {
+            check_url("ledger URL", &ledger.url, PlainHttp::Loopback)?;
+            anyhow::Ok(KeyPublisher::with_trust(
+                ledger,
+                Duration::from_secs(30),
+                &trust,
+            )?)
+        })
         .transpose()
         .context("[keys.ledger]")?
         .map(Arc::new);
@@ -143,7 +153,7 @@ async fn serve(config_path: Option<PathBuf>) -> anyhow::Result<()> {
         }
     });
 
-    let listener = tokio::net::TcpListener::bind(listen)
+    let listener = Listener::bind(listen, server_tls, "issuer")
         .await
         .with_context(|| format!("binding {listen}"))?;
     axum::serve(listener, router(state))

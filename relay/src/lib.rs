@@ -81,6 +81,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use cloister_metrics::{Counter, ErrorKind, Histogram, ServerMetrics};
+use cloister_tls::{Listener, PlainHttp, TlsError, TlsSettings, check_url};
 use cloister_wire::{OHTTP_KEYS_PATH, media};
 use serde::Deserialize;
 use thiserror::Error;
@@ -130,6 +131,11 @@ pub struct RelayConfig {
     /// the client instead of this relay's bare 504. Clients wait longer
     /// still.
     pub timeout_ms: u64,
+    /// HTTPS: the certificate clients see, and the CA bundle the gateway's
+    /// certificate must chain to. Without `cert` and `key` the relay serves
+    /// plain HTTP on a loopback address only; without `ca` it reaches only a
+    /// loopback gateway, over plain HTTP.
+    pub tls: TlsSettings,
 }
 
 impl Default for RelayConfig {
@@ -144,6 +150,7 @@ impl Default for RelayConfig {
             max_request_bytes: 72 * 1024,
             max_response_bytes: 1024 * 1024,
             timeout_ms: 90_000,
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -154,6 +161,10 @@ pub enum RelayError {
     /// The outbound HTTP client could not be built.
     #[error("HTTP client: {0}")]
     Client(#[from] reqwest::Error),
+    /// The `[tls]` files are unusable, or a gateway URL is plain HTTP
+    /// beyond loopback.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// Why the relay did not forward a request or pass back an answer: the
@@ -229,7 +240,16 @@ pub fn app(config: RelayConfig) -> Result<axum::Router, RelayError> {
 /// The outbound HTTP client could not be built.
 pub fn app_with_keys(config: RelayConfig) -> Result<(axum::Router, Arc<KeyCache>), RelayError> {
     // No default headers, no cookie store, no redirects: the outbound request holds only what we put in it.
-    let http = reqwest::Client::builder()
+    for (what, url) in [
+        ("gateway URL", &config.gateway_url),
+        ("gateway key configuration URL", &config.key_config_url),
+    ] {
+        check_url(what, url, PlainHttp::Loopback)?;
+    }
+    let http = config
+        .tls
+        .trust()?
+        .http_client()
         .redirect(reqwest::redirect::Policy::none())
         .local_address(config.outbound_address)
         .build()?;
@@ -277,11 +297,15 @@ pub fn app_with_keys(config: RelayConfig) -> Result<(axum::Router, Arc<KeyCache>
     Ok((app, keys))
 }
 
-/// Serve the relay on `listener` until the listener fails.
+/// Serve the relay on `listener` until the listener fails: over HTTPS
+/// with `[tls]` `cert` and `key`, else plain HTTP (loopback only).
 ///
 /// # Errors
-/// The HTTP client could not be built, or the listener failed.
+/// The `[tls]` files or the HTTP client are unusable, plain HTTP beyond
+/// loopback, or the listener failed.
 pub async fn serve(listener: TcpListener, config: RelayConfig) -> Result<(), std::io::Error> {
+    let tls = config.tls.server().map_err(std::io::Error::other)?;
+    let listener = Listener::new(listener, tls, "relay").map_err(std::io::Error::other)?;
     let app = app(config).map_err(std::io::Error::other)?;
     axum::serve(listener, app).await
 }

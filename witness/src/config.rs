@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use cloister_ledger_verify::note::VerifierKey;
+use cloister_tls::TlsSettings;
 use serde::Deserialize;
 
 /// Where the witness listens, keeps its state and key, and which logs it
@@ -22,6 +23,9 @@ pub struct Config {
     /// The logs this witness cosigns.
     #[serde(rename = "log")]
     pub logs: Vec<LogConfig>,
+    /// HTTPS: the certificate logs see when they push checkpoints. Without
+    /// `cert` and `key` the witness serves plain HTTP on loopback only.
+    pub tls: TlsSettings,
 }
 
 /// One log the witness knows.
@@ -71,6 +75,7 @@ impl Default for Config {
             key: PathBuf::from("cloister-witness.key"),
             name: "witness.cloister.localhost".to_owned(),
             logs: Vec::new(),
+            tls: TlsSettings::default(),
         }
     }
 }

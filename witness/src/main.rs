@@ -57,10 +57,11 @@ async fn serve(config_path: Option<&Path>) -> anyhow::Result<()> {
     let witness = Witness::open(&config.database, cosigner(&config)?, logs)
         .with_context(|| format!("opening {}", config.database.display()))?;
     tracing::info!(vkey = %witness.cosigner_key(), logs = config.logs.len(), "witness opened");
-    let listener = tokio::net::TcpListener::bind(config.listen)
+    let tls = config.tls.server().context("[tls]")?;
+    let listener = cloister_tls::Listener::bind(config.listen, tls, "witness")
         .await
         .with_context(|| format!("binding {}", config.listen))?;
-    tracing::info!(address = %listener.local_addr()?, "listening");
+    tracing::info!(address = %config.listen, "listening");
     axum::serve(listener, router(Arc::new(witness)))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

@@ -15,6 +15,11 @@
 //!    policy, accepting only checkpoints both pinned witnesses cosigned, checks the key configuration and the host's evidence against
 //!    it, and only then sends the conversation.
 //!
+//! Every hop between parties is HTTPS: the demo makes a THROWAWAY CA
+//! (`target/demo/tls/ca.pem`, its key only in memory) that issues each
+//! party a certificate for the loopback names, and every party and the
+//! client trust that CA only.
+//!
 //! Everything lives under `target/demo/`; logs of each party are in
 //! `target/demo/logs/`. The processes are stopped when the demo ends.
 
@@ -23,11 +28,13 @@ use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 
 use cloister_ledger_verify::note::VerifierKey;
+use cloister_tls::{DemoCa, TlsSettings, Trust};
 
 use crate::{cargo, fetch_model, plugins, run, stdout_of};
 
@@ -59,7 +66,7 @@ impl DemoLedger {
     /// demo ledger before using them.
     fn key_publishing(&self, publisher_key: &Path, name: &str) -> String {
         format!(
-            "\n[keys.ledger]\nurl = \"http://127.0.0.1:7400\"\npublisher_key_file = {:?}\n\
+            "\n[keys.ledger]\nurl = \"https://127.0.0.1:7400\"\npublisher_key_file = {:?}\n\
              publisher_name = {name:?}\nlog_key = \"{}\"\nlead_secs = 3600\n",
             publisher_key.display().to_string(),
             self.log_public_key
@@ -94,6 +101,48 @@ const REQUESTS: &[(&str, &str)] = &[
 struct Parties {
     children: Vec<(&'static str, Child)>,
     logs: PathBuf,
+    /// The demo CA: each party's certificate, and what health checks trust.
+    tls: DemoTls,
+}
+
+/// The throwaway demo CA and where its certificates go.
+struct DemoTls {
+    ca: DemoCa,
+    dir: PathBuf,
+    client: Arc<rustls::ClientConfig>,
+}
+
+impl DemoTls {
+    fn new(dir: PathBuf) -> Result<Self> {
+        fs::create_dir_all(&dir)?;
+        let ca = DemoCa::new("Cloister DEMO CA (throwaway)")?;
+        let trust = Trust::from_ca_file(&ca.write_ca(&dir)?)?;
+        let client = trust
+            .client_config()
+            .context("the demo CA is not trusted")?;
+        Ok(Self { ca, dir, client })
+    }
+
+    /// A certificate for `party`, as the `[tls]` table of its configuration.
+    fn table(&self, party: &str) -> Result<String> {
+        Ok(tls_table(&self.ca.write_loopback(&self.dir, party)?))
+    }
+
+    /// The CA bundle every party and the client trust.
+    fn ca_path(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+}
+
+/// `[tls]` naming `settings`' files.
+fn tls_table(settings: &TlsSettings) -> String {
+    let path = |p: &Option<PathBuf>| p.as_deref().map(|p| p.display().to_string());
+    format!(
+        "\n[tls]\ncert = {:?}\nkey = {:?}\nca = {:?}\n",
+        path(&settings.cert).unwrap_or_default(),
+        path(&settings.key).unwrap_or_default(),
+        path(&settings.ca).unwrap_or_default(),
+    )
 }
 
 impl Parties {
@@ -106,7 +155,7 @@ impl Parties {
             .spawn()
             .with_context(|| format!("starting {name}"))?;
         self.children.push((name, child));
-        wait_healthy(name, health, &self.logs)?;
+        wait_healthy(name, health, &self.logs, &self.tls.client)?;
         println!("   {name} is up ({health})");
         Ok(())
     }
@@ -121,12 +170,17 @@ impl Drop for Parties {
     }
 }
 
-/// Polls `http://{address}/healthz` until it answers 200, for up to two minutes
-/// (the host loads the model first).
-fn wait_healthy(name: &str, address: &str, logs: &Path) -> Result<()> {
+/// Polls `https://{address}/healthz` until it answers 200, for up to two
+/// minutes (the host loads the model first).
+fn wait_healthy(
+    name: &str,
+    address: &str,
+    logs: &Path,
+    tls: &Arc<rustls::ClientConfig>,
+) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(120);
     while Instant::now() < deadline {
-        if health_ok(address) {
+        if health_ok(address, tls) {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(250));
@@ -137,16 +191,27 @@ fn wait_healthy(name: &str, address: &str, logs: &Path) -> Result<()> {
     )
 }
 
-fn health_ok(address: &str) -> bool {
-    let Ok(mut stream) = TcpStream::connect(address) else {
+fn health_ok(address: &str, tls: &Arc<rustls::ClientConfig>) -> bool {
+    let Ok(tcp) = TcpStream::connect(address) else {
         return false;
     };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = tcp.set_read_timeout(Some(Duration::from_secs(2)));
+    let Ok(connection) = rustls::ClientConnection::new(
+        Arc::clone(tls),
+        rustls::pki_types::ServerName::from(std::net::Ipv4Addr::LOCALHOST),
+    ) else {
+        return false;
+    };
+    let mut stream = rustls::StreamOwned::new(connection, tcp);
     let request = format!("GET /healthz HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
-    let mut answer = String::new();
-    stream.write_all(request.as_bytes()).is_ok()
-        && stream.read_to_string(&mut answer).is_ok()
-        && answer.starts_with("HTTP/1.1 200")
+    let mut answer = Vec::new();
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    // A peer closing without close_notify ends the read with an error;
+    // what arrived before it still counts.
+    let _ = stream.read_to_end(&mut answer);
+    answer.starts_with(b"HTTP/1.1 200")
 }
 
 fn target_dir(root: &Path) -> PathBuf {
@@ -182,10 +247,11 @@ fn start_witnesses(
             &config,
             &format!(
                 "listen = {address:?}\ndatabase = {:?}\nkey = {:?}\nname = {name:?}\n\n\
-                 [[log]]\norigin = {:?}\nvkey = \"{log_vkey}\"\n",
+                 [[log]]\norigin = {:?}\nvkey = \"{log_vkey}\"\n{}",
                 demo.join(format!("{party}.redb")).display().to_string(),
                 demo.join(format!("{party}.key")).display().to_string(),
                 ORIGIN,
+                parties.tls.table(party)?,
             ),
         )?;
         let printed = Command::new(bin("cloister-witness"))
@@ -199,7 +265,7 @@ fn start_witnesses(
         }
         let vkey = String::from_utf8(printed.stdout)?.trim().to_owned();
         ledger_config.push_str(&format!(
-            "\n[[witness]]\nurl = \"http://{address}\"\nname = {name:?}\nvkey = {vkey:?}\n"
+            "\n[[witness]]\nurl = \"https://{address}\"\nname = {name:?}\nvkey = {vkey:?}\n"
         ));
         parties.start(
             party,
@@ -210,6 +276,7 @@ fn start_witnesses(
         )?;
         pinned.push((name.to_owned(), vkey));
     }
+    ledger_config.push_str(&parties.tls.table("ledger")?);
     write(&ledger.config_path, &ledger_config)?;
     Ok(pinned)
 }
@@ -235,10 +302,17 @@ pub(crate) fn run_demo(root: &Path) -> Result<()> {
     }
     let logs = demo.join("logs");
     fs::create_dir_all(&logs)?;
+    let tls_dir = demo.join("tls");
+    println!(
+        "== TLS: a THROWAWAY demo CA ({}) issues each party a loopback certificate; every hop is HTTPS, trusting only that CA",
+        tls_dir.join("ca.pem").display()
+    );
     let mut parties = Parties {
         children: Vec::new(),
         logs,
+        tls: DemoTls::new(tls_dir)?,
     };
+    let ca = parties.tls.ca_path();
 
     println!("== phase 0: ledger with DEMO-ONLY reviewers; issuer with one demo account");
     let made = stdout_of(
@@ -266,12 +340,14 @@ pub(crate) fn run_demo(root: &Path) -> Result<()> {
             "# DEMO: the simulated attestation policy below is not a release's.\n\
              demo = true\nstate_dir = {state:?}\naccount_file = {account:?}\n\n\
              [attestation]\n# SIMULATED evidence: the demo has no SEV-SNP hardware.\npolicy_file = {policy:?}\n\n\
-             [trust]\nauthority = \"ledger\"\nledger_url = \"http://127.0.0.1:7400\"\nledger_log_key = \"{log_key}\"\n\
+             [trust]\nauthority = \"ledger\"\nledger_url = \"https://127.0.0.1:7400\"\nledger_log_key = \"{log_key}\"\n\
              ledger_origin = {origin:?}\n\
              # The demo's own (throwaway) reviewers, pinned as a release's would be.\n\
              reviewer_policy_file = {reviewers:?}\n\
              # Both demo witnesses must cosign every checkpoint.\n\
-             witness_threshold = 2\n{witnesses}",
+             witness_threshold = 2\n{witnesses}\n\
+             # HTTPS to relay, issuer and ledger, trusting only the demo CA.\n\
+             [tls]\nca = {ca:?}\n",
             state = client_dir.display().to_string(),
             account = client_dir.join("account.toml").display().to_string(),
             policy = root
@@ -287,6 +363,7 @@ pub(crate) fn run_demo(root: &Path) -> Result<()> {
                     "[[trust.witness]]\nname = {name:?}\nvkey = {vkey:?}\n"
                 ))
                 .collect::<String>(),
+            ca = ca.display().to_string(),
         ),
     )?;
     let account = Command::new(bin("cloister"))
@@ -312,10 +389,13 @@ pub(crate) fn run_demo(root: &Path) -> Result<()> {
     write(
         &issuer_config,
         &format!(
-            "key_dir = {:?}\naccounts_file = {:?}\n{}\n[state]\nbackend = \"redb\"\npath = {:?}\n",
+            "key_dir = {:?}\naccounts_file = {:?}\n\
+             request_uri = \"https://127.0.0.1:7300/token-request\"\n{}{}\n\
+             [state]\nbackend = \"redb\"\npath = {:?}\n",
             demo.join("issuer-keys").display().to_string(),
             accounts.display().to_string(),
             ledger.key_publishing(&ledger.issuer_publisher_key, "demo-issuer"),
+            parties.tls.table("issuer")?,
             demo.join("issuer-state.redb").display().to_string(),
         ),
     )?;
@@ -333,11 +413,13 @@ pub(crate) fn run_demo(root: &Path) -> Result<()> {
         &gateway_config,
         &format!(
             "[keys]\nfile = {:?}\n{}\n[tokens]\nrequire = true\n\n[tokens.issuer]\n\
-             directory_url = \"http://127.0.0.1:7300/.well-known/private-token-issuer-directory\"\n\
+             directory_url = \"https://127.0.0.1:7300/.well-known/private-token-issuer-directory\"\n\
              issuer_name = \"issuer.cloister.localhost\"\norigin = \"gateway.cloister.localhost\"\n\n\
+             [router]\nhosts = [\"https://127.0.0.1:7500\"]\n{}\n\
              [state]\nbackend = \"redb\"\npath = {:?}\n",
             demo.join("gateway-keys.json").display().to_string(),
             ledger.key_publishing(&ledger.gateway_publisher_key, "demo-gateway"),
+            parties.tls.table("gateway")?,
             demo.join("gateway-state.redb").display().to_string(),
         ),
     )?;
@@ -350,9 +432,20 @@ pub(crate) fn run_demo(root: &Path) -> Result<()> {
     )?;
     // Every hop's default timeout outlasts the plugins' wall-time budgets
     // (pinned by the relay's, gateway's and client's tests): no overrides.
+    let relay_config = demo.join("relay.toml");
+    write(
+        &relay_config,
+        &format!(
+            "gateway_url = \"https://127.0.0.1:7200/gateway\"\n\
+             key_config_url = \"https://127.0.0.1:7200/.well-known/ohttp-gateway\"\n{}",
+            parties.tls.table("relay")?,
+        ),
+    )?;
     parties.start(
         "relay",
-        &mut Command::new(bin("cloister-relay")),
+        Command::new(bin("cloister-relay"))
+            .arg("--config")
+            .arg(&relay_config),
         "127.0.0.1:7100",
     )?;
 
@@ -361,6 +454,16 @@ pub(crate) fn run_demo(root: &Path) -> Result<()> {
     release
         .current_dir(root)
         .arg("submit")
+        .args([
+            "--ledger",
+            "https://127.0.0.1:7400",
+            "--ohttp-keys",
+            "https://127.0.0.1:7200/.well-known/ohttp-gateway",
+            "--issuer-directory",
+            "https://127.0.0.1:7300/.well-known/private-token-issuer-directory",
+        ])
+        .arg("--ca")
+        .arg(&ca)
         .arg("--log-key")
         .arg(&ledger.log_public_key);
     for key in ledger.reviewer_keys.iter().take(2) {
@@ -369,10 +472,16 @@ pub(crate) fn run_demo(root: &Path) -> Result<()> {
     run(&mut release)?;
 
     println!("== phase 4 host: RA-TLS endpoint, real model, SIMULATED attestation");
+    // Only `[tls]`: the outer hop's certificate is not part of the attested
+    // settings, so the host measures as `cloister-release` measured it.
+    let host_config = demo.join("host.toml");
+    write(&host_config, &parties.tls.table("host")?)?;
     parties.start(
         "host",
         Command::new(bin("cloister-host"))
             .current_dir(root)
+            .arg("--config")
+            .arg(&host_config)
             .arg("serve"),
         "127.0.0.1:7500",
     )?;

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use cloister_attestation::DEVELOPMENT_SEED;
-use cloister_client::ClientConfig;
 use cloister_client::tokens::IssuerSettings;
+use cloister_client::{ClientConfig, Outbound, PlainHttp, Trust};
 use serde::Deserialize;
 
 /// The whole configuration.
@@ -46,6 +46,23 @@ pub struct Config {
     pub attestation: AttestationSettings,
     /// Who decides which measurements, HOST_DATA and key configurations are released.
     pub trust: TrustSettings,
+    /// HTTPS to the relay, the issuer and the ledger.
+    pub tls: TlsSettings,
+}
+
+/// HTTPS on the client's hops (relay and key endpoint, issuer, ledger).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSettings {
+    /// The CA bundle (PEM) the relay's, issuer's and ledger's certificates
+    /// must chain to; no other authority is trusted. Unset: no HTTPS server
+    /// is trusted.
+    pub ca: Option<PathBuf>,
+    /// DEMO ONLY: accept plain `http://` URLs for the relay, issuer and
+    /// ledger (also `--insecure-plain-http`). Off by default: RFC 9458
+    /// expects HTTPS to the relay, and without it a network attacker reads
+    /// and answers every hop.
+    pub insecure_plain_http: bool,
 }
 
 /// Where OHTTP requests go.
@@ -151,6 +168,7 @@ impl Default for Config {
             tokens: TokenSettings::default(),
             attestation: AttestationSettings::default(),
             trust: TrustSettings::default(),
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -193,7 +211,7 @@ impl Default for TrustSettings {
     fn default() -> Self {
         Self {
             authority: Authority::Ledger,
-            ledger_url: "http://127.0.0.1:7400".into(),
+            ledger_url: "https://127.0.0.1:7400".into(),
             ledger_log_key: String::new(),
             reviewer_policy_file: None,
             pinned_file: "cloister-state/pinned.toml".into(),
@@ -234,6 +252,7 @@ impl Config {
         for path in paths
             .into_iter()
             .chain(self.trust.reviewer_policy_file.as_mut())
+            .chain(self.tls.ca.as_mut())
         {
             if path.is_relative() {
                 *path = base.join(&*path);
@@ -246,25 +265,47 @@ impl Config {
         Duration::from_secs(self.timeout_secs)
     }
 
+    /// How the relay, issuer and ledger are reached: HTTPS trusting
+    /// `[tls] ca`, and plain HTTP only with `insecure_plain_http` (said
+    /// loudly on every run).
+    pub fn outbound(&self) -> anyhow::Result<Outbound> {
+        let trust = match &self.tls.ca {
+            Some(ca) => Trust::from_ca_file(ca).context("[tls] ca")?,
+            None => Trust::default(),
+        };
+        if !self.tls.insecure_plain_http {
+            return Ok(Outbound::https(trust));
+        }
+        tracing::warn!(
+            "DEMO: insecure_plain_http is set: relay, issuer and ledger may be reached over plain HTTP, readable and changeable by anyone on the path"
+        );
+        Ok(Outbound {
+            trust,
+            plain_http: PlainHttp::InsecureDemo,
+        })
+    }
+
     /// The OHTTP client's settings.
-    pub fn client(&self) -> ClientConfig {
-        ClientConfig {
+    pub fn client(&self) -> anyhow::Result<ClientConfig> {
+        Ok(ClientConfig {
             relay_url: self.network.relay_url.clone(),
             key_config_url: self.network.key_config_url.clone(),
             key_cache_file: Some(self.state_dir.join("ohttp-keys.json")),
             timeout: self.timeout(),
-        }
+            tls: self.outbound()?,
+        })
     }
 
     /// The issuer client's settings.
-    pub fn issuer(&self) -> IssuerSettings {
-        IssuerSettings {
+    pub fn issuer(&self) -> anyhow::Result<IssuerSettings> {
+        Ok(IssuerSettings {
             issuer_url: self.tokens.issuer_url.clone(),
             issuer_name: self.tokens.issuer_name.clone(),
             origin: self.tokens.origin.clone(),
             key_lifetime_secs: self.tokens.key_lifetime_secs,
             timeout: self.timeout(),
-        }
+            tls: self.outbound()?,
+        })
     }
 }
 

@@ -21,7 +21,7 @@
 //!
 //! let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("cloister.example.toml");
 //! let config = Config::load(Some(&example))?;
-//! assert_eq!(config.client().relay_url, Config::load(None)?.client().relay_url);
+//! assert_eq!(config.client()?.relay_url, Config::load(None)?.client()?.relay_url);
 //! # Ok::<(), anyhow::Error>(())
 //! ```
 

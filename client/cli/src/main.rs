@@ -36,6 +36,11 @@ struct Cli {
     /// in the configuration). Nothing is then protected by reviewed software.
     #[arg(long, global = true)]
     demo: bool,
+    /// DEMO ONLY: accept plain `http://` URLs for the relay, issuer and
+    /// ledger (as `[tls] insecure_plain_http = true`). Without it a plain
+    /// relay is refused: RFC 9458 expects HTTPS between client and relay.
+    #[arg(long, global = true)]
+    insecure_plain_http: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -126,6 +131,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let mut config = Config::load(cli.config.as_deref())?;
     config.demo |= cli.demo;
+    config.tls.insecure_plain_http |= cli.insecure_plain_http;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     match cli.command {
         Command::Account {

@@ -77,7 +77,7 @@ pub async fn run_in_chat(
 
 /// Opens the wallet for the configured challenge.
 pub fn open_wallet(config: &Config) -> anyhow::Result<TokenWallet> {
-    let challenge = config.issuer().challenge()?;
+    let challenge = config.issuer()?.challenge()?;
     Ok(TokenWallet::open(&config.state_dir, &challenge)?)
 }
 
@@ -93,7 +93,7 @@ pub async fn fetch_tokens(
     let account = AccountKey::load(&config.account_file).context(
         "no usable account key: create one with `cloister account new --id NAME` and register it with the issuer",
     )?;
-    let mut issuer = IssuerClient::new(config.issuer())?;
+    let mut issuer = IssuerClient::new(config.issuer()?)?;
     if let Some(check) = issuer_keys {
         issuer = issuer.with_key_check(check);
     }
@@ -162,7 +162,7 @@ pub async fn run(config: &Config, request: &FeatureRequest) -> anyhow::Result<Ou
         wallet: wallet.clone(),
         spent: AtomicUsize::new(0),
     });
-    let client = Client::new(config.client(), trust.keys).context("building the OHTTP client")?;
+    let client = Client::new(config.client()?, trust.keys).context("building the OHTTP client")?;
     let transport = OhttpTransport::new(Arc::new(client), &config.network.authority)
         .with_tokens(Arc::clone(&spending) as Arc<dyn TokenSource>);
     let outcome = async {

@@ -287,6 +287,7 @@ async fn ledger_view(config: &Config) -> anyhow::Result<LedgerTrust> {
         state_path: config.state_dir.join("ledger.json"),
         timeout: config.timeout(),
         witnesses: witnesses(trust)?,
+        tls: config.outbound()?,
     })?;
     if let Err(error) = ledger.sync().await {
         if ledger.tree_head().is_none() {
@@ -427,7 +428,7 @@ mod tests {
             },
             ..Config::default()
         };
-        config.trust.ledger_url = "http://127.0.0.1:9".into();
+        config.trust.ledger_url = "https://127.0.0.1:9".into();
         // The Ed25519 base point: a valid key no ledger signs with.
         config.trust.ledger_log_key = format!("58{}", "66".repeat(31));
         config

@@ -12,6 +12,8 @@ use cloister_privacypass::{
     IssuerDirectory, IssuerPublicKey, Token, TokenChallenge, TokenResponse, request_token,
 };
 
+use cloister_tls::{Outbound, TlsError, check_url};
+
 use super::{AccountKey, IssuedToken, TokenWallet, WalletError, unix_now};
 
 /// Largest issuer answer read (a directory with a handful of RSA keys, or
@@ -35,16 +37,22 @@ pub struct IssuerSettings {
     pub key_lifetime_secs: u64,
     /// Time allowed for each HTTP exchange.
     pub timeout: Duration,
+    /// Whom the issuer's certificate must chain to; plain `http://` (for
+    /// the issuer and the token request URL its directory names) is refused
+    /// unless this allows it: the issuer sees the account, and a network
+    /// attacker must not see or answer its requests.
+    pub tls: Outbound,
 }
 
 impl Default for IssuerSettings {
     fn default() -> Self {
         Self {
-            issuer_url: "http://127.0.0.1:7300".into(),
+            issuer_url: "https://127.0.0.1:7300".into(),
             issuer_name: "issuer.cloister.localhost".into(),
             origin: "gateway.cloister.localhost".into(),
             key_lifetime_secs: 7 * 24 * 3600,
             timeout: Duration::from_secs(30),
+            tls: Outbound::default(),
         }
     }
 }
@@ -79,6 +87,10 @@ pub enum IssuanceError {
     /// The directory lists no type 0x0002 key valid now.
     #[error("the issuer publishes no token key valid now")]
     NoCurrentKey,
+    /// The issuer or its token request URL is plain HTTP and
+    /// [`IssuerSettings::tls`] does not allow it.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     /// The key the issuer would sign with is refused by the key check (not
     /// logged, outside its window, or superseded): nothing is requested
     /// under it, so an issuer cannot single an account out with a key of its own.
@@ -168,7 +180,9 @@ impl IssuerClient {
     /// if the HTTP client cannot be built.
     pub fn new(settings: IssuerSettings) -> Result<Self, IssuanceError> {
         let challenge = settings.challenge()?;
-        let http = reqwest::Client::builder()
+        let http = settings
+            .tls
+            .http_client(&[("issuer URL", &settings.issuer_url)])?
             .timeout(settings.timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -320,6 +334,11 @@ impl IssuerClient {
     ) -> Result<IssuedToken, IssuanceError> {
         let (request, pending) = request_token(&current.key, &self.challenge)
             .map_err(|e| IssuanceError::Blinding(e.to_string()))?;
+        check_url(
+            "token request URL",
+            request_uri,
+            self.settings.tls.plain_http,
+        )?;
         let body = request.encode();
         let auth = account
             .sign(&body, unix_now())

@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use cloister_tls::Trust;
 use ed25519_dalek::SigningKey;
 use serde::Deserialize;
 use zeroize::Zeroizing;
@@ -85,8 +86,21 @@ impl KeyPublisher {
     /// [`PublishError::KeyFile`], or [`PublishError::Ledger`] if no HTTP
     /// client can be built.
     pub fn new(settings: &PublisherSettings, timeout: Duration) -> Result<Self, PublishError> {
+        Self::with_trust(settings, timeout, &Trust::default())
+    }
+
+    /// As [`KeyPublisher::new`], verifying an `https://` ledger's
+    /// certificate against `trust` only.
+    ///
+    /// # Errors
+    /// As [`KeyPublisher::new`].
+    pub fn with_trust(
+        settings: &PublisherSettings,
+        timeout: Duration,
+        trust: &Trust,
+    ) -> Result<Self, PublishError> {
         Ok(Self {
-            ledger: LedgerClient::new(&settings.url, timeout)?,
+            ledger: LedgerClient::with_trust(&settings.url, timeout, trust)?,
             signer: read_seed(&settings.publisher_key_file)?,
             name: settings.publisher_name.clone(),
             log_key: settings.log_key,

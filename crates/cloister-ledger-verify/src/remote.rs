@@ -9,6 +9,7 @@
 //! from the head it remembers, and [`LedgerClient::verify_entry`] proves an
 //! entry included under that head.
 
+use cloister_tls::Trust;
 use cloister_wire::ledger;
 use std::time::Duration;
 
@@ -27,7 +28,7 @@ use crate::tree_head::SignedTreeHead;
 pub enum RemoteError {
     /// The ledger could not be reached, the exchange broke off, or no HTTP
     /// client could be built.
-    #[error("{url}: {source}")]
+    #[error("{url}: {}", cloister_tls::error_chain(source))]
     Transport {
         /// The URL called.
         url: String,
@@ -95,8 +96,18 @@ impl LedgerClient {
     /// # Errors
     /// [`RemoteError::Transport`] if no HTTP client can be built.
     pub fn new(base: &str, timeout: Duration) -> Result<Self, RemoteError> {
+        Self::with_trust(base, timeout, &Trust::default())
+    }
+
+    /// As [`LedgerClient::new`], verifying an `https://` ledger's
+    /// certificate against `trust` only.
+    ///
+    /// # Errors
+    /// [`RemoteError::Transport`] if no HTTP client can be built.
+    pub fn with_trust(base: &str, timeout: Duration, trust: &Trust) -> Result<Self, RemoteError> {
         let base = base.trim_end_matches('/').to_owned();
-        let http = reqwest::Client::builder()
+        let http = trust
+            .http_client()
             .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()

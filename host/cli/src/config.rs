@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use cloister_host::HostConfig;
 use cloister_inference::{DeterministicBackend, EngineIdentity, InferenceBackend};
 use cloister_inference_candle::{CandleBackend, CandleConfig, LoadError};
+use cloister_tls::TlsSettings;
 use serde::Deserialize;
 
 /// The whole configuration file.
@@ -19,6 +20,11 @@ pub struct Config {
     pub host: HostConfig,
     /// The `[inference]` table.
     pub inference: InferenceConfig,
+    /// The `[tls]` table: the certificate the gateway sees on the outer
+    /// HTTPS hop. Not part of the attested settings (HOST_DATA): the outer
+    /// hop only keeps network attackers out; the client trusts the host
+    /// through the RA-TLS session inside it.
+    pub tls: TlsSettings,
 }
 
 impl Config {
@@ -37,8 +43,17 @@ impl Config {
             .map(toml::Value::try_into)
             .transpose()?
             .unwrap_or_default();
+        let tls = table
+            .remove("tls")
+            .map(toml::Value::try_into)
+            .transpose()?
+            .unwrap_or_default();
         let host = toml::Value::Table(table).try_into()?;
-        Ok(Self { host, inference })
+        Ok(Self {
+            host,
+            inference,
+            tls,
+        })
     }
 }
 

@@ -122,9 +122,10 @@ fn serve(config: &Config, policies: &PolicySet) -> Result<()> {
     }
     announce(host.launch().plugins.len(), engine.as_ref());
     let listen = config.host.serve.listen;
+    let tls = config.tls.server().context("[tls]")?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(listen)
+        let listener = cloister_tls::Listener::bind(listen, tls, "host")
             .await
             .with_context(|| format!("binding {listen}"))?;
         tracing::info!(event = "host-listening", address = %listen);

@@ -32,7 +32,6 @@ use cloister_attestation::{EvidenceProvider as _, SIMULATION_WARNING};
 use cloister_inference::InferenceBackend;
 use cloister_ratls::{SessionTable, TlsSetupError};
 use serde::Serialize;
-use tokio::net::TcpListener;
 
 pub use self::attestation::{AttestationError, ConfiguredProvider, check_boot_report, provider};
 use self::metrics::{FeatureMeter, HostMetrics, MeteredRuntime};
@@ -191,16 +190,21 @@ impl Host {
         self.observed.metrics.instrument(routes)
     }
 
-    /// Serves on `listener` until `shutdown` resolves, then finishes the
+    /// Serves on `listener` (a [`TcpListener`](tokio::net::TcpListener), or any axum listener such
+    /// as an HTTPS one) until `shutdown` resolves, then finishes the
     /// requests in flight and returns. Idle sessions are swept meanwhile.
     ///
     /// # Errors
     /// The listener failed.
-    pub async fn serve(
+    pub async fn serve<L>(
         self,
-        listener: TcpListener,
+        listener: L,
         shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
+    ) -> std::io::Result<()>
+    where
+        L: axum::serve::Listener,
+        L::Addr: std::fmt::Debug,
+    {
         let table = Arc::clone(&self.table);
         let every = self.settings.expire_every();
         let sweeper = tokio::spawn(async move {

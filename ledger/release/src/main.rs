@@ -20,6 +20,7 @@ use cloister_release::entries::{
     ReleaseInputs, ReleaseTerms, is_simulated, issuer_key_windows, release_entries,
 };
 use cloister_release::{demo, sources, submit};
+use cloister_tls::Trust;
 use tracing_subscriber::EnvFilter;
 
 /// Log a Cloister release in the transparency ledger.
@@ -58,6 +59,10 @@ struct SubmitArgs {
     /// The ledger's base URL.
     #[arg(long, default_value = "http://127.0.0.1:7400")]
     ledger: String,
+    /// CA bundle (PEM) that `https://` ledger, gateway and issuer
+    /// certificates must chain to.
+    #[arg(long, value_name = "FILE")]
+    ca: Option<PathBuf>,
     /// A reviewer's key file (repeat once per reviewer signing this release).
     #[arg(long = "reviewer-key", value_name = "FILE")]
     reviewer_keys: Vec<PathBuf>,
@@ -144,6 +149,10 @@ struct RevokeArgs {
     /// The ledger's base URL.
     #[arg(long, default_value = "http://127.0.0.1:7400")]
     ledger: String,
+    /// CA bundle (PEM) that `https://` ledger, gateway and issuer
+    /// certificates must chain to.
+    #[arg(long, value_name = "FILE")]
+    ca: Option<PathBuf>,
     /// A reviewer's key file (repeat once per reviewer signing the revocation).
     #[arg(long = "reviewer-key", value_name = "FILE")]
     reviewer_keys: Vec<PathBuf>,
@@ -167,6 +176,11 @@ struct RevokeArgs {
 /// How long one exchange with the ledger may take.
 const LEDGER_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Trust in the CA bundle `ca` (none without one).
+fn trust(ca: Option<&Path>) -> anyhow::Result<Trust> {
+    Ok(ca.map_or(Ok(Trust::default()), Trust::from_ca_file)?)
+}
+
 /// `cloister-host` beside this executable (both are built into the same `target/` folder).
 fn default_host() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe().context("locating this executable")?;
@@ -189,7 +203,7 @@ async fn run_submit(args: &SubmitArgs) -> anyhow::Result<()> {
     }
     let ohttp_list = match &args.ohttp_keys_file {
         Some(path) => std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
-        None => sources::fetch_key_list(&args.ohttp_keys).await?,
+        None => sources::fetch_key_list(&args.ohttp_keys, &trust(args.ca.as_deref())?).await?,
     };
     let ohttp_configs: Vec<Vec<u8>> = cloister_ohttp_keys::split_key_list(&ohttp_list)
         .map_err(cloister_release::ReleaseError::from)?
@@ -198,7 +212,10 @@ async fn run_submit(args: &SubmitArgs) -> anyhow::Result<()> {
         .collect();
     let issuer_directory = match &args.issuer_directory_file {
         Some(path) => std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
-        None => sources::fetch_issuer_directory(&args.issuer_directory).await?,
+        None => {
+            sources::fetch_issuer_directory(&args.issuer_directory, &trust(args.ca.as_deref())?)
+                .await?
+        }
     };
     let issuer_keys = issuer_key_windows(&issuer_directory, args.issuer_key_lifetime_secs)?;
     let provenance = Provenance {
@@ -240,7 +257,8 @@ async fn run_submit(args: &SubmitArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let reviewer_keys = read_reviewer_keys(&args.reviewer_keys)?;
-    let ledger = LedgerClient::new(&args.ledger, LEDGER_TIMEOUT)?;
+    let ledger =
+        LedgerClient::with_trust(&args.ledger, LEDGER_TIMEOUT, &trust(args.ca.as_deref())?)?;
     let summary = submit::submit(&ledger, &bodies, &reviewer_keys, args.log_key.as_ref()).await?;
     println!(
         "release {} #{} logged in {}: {} entries appended, {} already logged",
@@ -266,7 +284,8 @@ async fn run_revoke(args: &RevokeArgs) -> anyhow::Result<()> {
     };
     body.validate()?;
     let reviewer_keys = read_reviewer_keys(&args.reviewer_keys)?;
-    let ledger = LedgerClient::new(&args.ledger, LEDGER_TIMEOUT)?;
+    let ledger =
+        LedgerClient::with_trust(&args.ledger, LEDGER_TIMEOUT, &trust(args.ca.as_deref())?)?;
     submit::submit(&ledger, &[body], &reviewer_keys, args.log_key.as_ref()).await?;
     println!(
         "release {} #{} revoked in {}",

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use cloister_host::LaunchDigests;
+use cloister_tls::Trust;
 
 use crate::ReleaseError;
 
@@ -53,24 +54,32 @@ pub fn measure_host(host: &Path, root: &Path) -> Result<LaunchDigests, ReleaseEr
 ///
 /// # Errors
 /// The endpoint cannot be reached or answers with another media type.
-pub async fn fetch_key_list(url: &str) -> Result<Vec<u8>, ReleaseError> {
-    fetch(url, cloister_wire::media::OHTTP_KEYS).await
+pub async fn fetch_key_list(url: &str, trust: &Trust) -> Result<Vec<u8>, ReleaseError> {
+    fetch(url, cloister_wire::media::OHTTP_KEYS, trust).await
 }
 
 /// `GET` the issuer's token key directory (RFC 9578 §4).
 ///
 /// # Errors
 /// The endpoint cannot be reached or answers with another media type.
-pub async fn fetch_issuer_directory(url: &str) -> Result<Vec<u8>, ReleaseError> {
-    fetch(url, cloister_privacypass::directory::DIRECTORY_MEDIA_TYPE).await
+pub async fn fetch_issuer_directory(url: &str, trust: &Trust) -> Result<Vec<u8>, ReleaseError> {
+    fetch(
+        url,
+        cloister_privacypass::directory::DIRECTORY_MEDIA_TYPE,
+        trust,
+    )
+    .await
 }
 
-async fn fetch(url: &str, expected: &str) -> Result<Vec<u8>, ReleaseError> {
+async fn fetch(url: &str, expected: &str, trust: &Trust) -> Result<Vec<u8>, ReleaseError> {
     let failed = |reason: String| ReleaseError::FetchKeys {
         url: url.to_owned(),
         reason,
     };
-    let response = reqwest::Client::new()
+    let response = trust
+        .http_client()
+        .build()
+        .map_err(|error| failed(error.to_string()))?
         .get(url)
         .header("accept", expected)
         .send()

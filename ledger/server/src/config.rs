@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use cloister_ledger_server::WitnessConfig;
+use cloister_tls::TlsSettings;
 use serde::Deserialize;
 
 /// Where the ledger listens and keeps its state. Every field has a default
@@ -30,6 +31,10 @@ pub struct Config {
     /// How often the latest checkpoint is sent to the witnesses again while
     /// nothing is appended, so its cosignatures stay fresh, in seconds.
     pub cosign_interval_secs: u64,
+    /// HTTPS: the certificate clients, parties and reviewers see, and the
+    /// CA bundle witnesses' certificates must chain to. Without `cert` and
+    /// `key` the ledger serves plain HTTP on loopback only.
+    pub tls: TlsSettings,
 }
 
 impl Default for Config {
@@ -43,6 +48,7 @@ impl Default for Config {
             witnesses: Vec::new(),
             witness_timeout_secs: 5,
             cosign_interval_secs: 300,
+            tls: TlsSettings::default(),
         }
     }
 }

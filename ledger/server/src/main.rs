@@ -18,6 +18,7 @@ use cloister_ledger_verify::client::LogVerifier;
 use cloister_ledger_verify::entry::{PublicKeyBytes, ReviewerSignature, SignedEntry};
 use cloister_ledger_verify::remote::LedgerClient;
 use cloister_ledger_verify::tree_head::SignedTreeHead;
+use cloister_tls::{Listener, Trust};
 use tracing_subscriber::EnvFilter;
 
 use cloister_ledger_server::{Witnesses, witnessed_router};
@@ -75,6 +76,9 @@ enum Command {
         /// Pinned log public key (hex); when given, the answer is verified as a client would.
         #[arg(long)]
         log_key: Option<PublicKeyBytes>,
+        /// CA bundle (PEM) an `https://` ledger's certificate must chain to.
+        #[arg(long)]
+        ca: Option<PathBuf>,
     },
     /// Check, as a client does, that an entry is in the ledger under a head
     /// consistent with the one remembered in the state file.
@@ -91,6 +95,9 @@ enum Command {
         /// Where the last accepted tree head is kept between runs (created if missing).
         #[arg(long)]
         state: PathBuf,
+        /// CA bundle (PEM) an `https://` ledger's certificate must chain to.
+        #[arg(long)]
+        ca: Option<PathBuf>,
     },
 }
 
@@ -147,15 +154,17 @@ async fn serve(config_path: Option<&Path>) -> anyhow::Result<()> {
         reviewers = ledger.policy().reviewers.len(),
         "ledger opened"
     );
-    let witnesses = Witnesses::new(
+    let witnesses = Witnesses::with_trust(
         &config.witnesses,
         Duration::from_secs(config.witness_timeout_secs),
+        &config.tls.trust().context("[tls] ca")?,
     )
     .context("the configured `[[witness]]`")?;
     if witnesses.is_empty() {
         tracing::warn!("no `[[witness]]` configured: checkpoints carry the log's signature only");
     }
-    let listener = tokio::net::TcpListener::bind(config.listen)
+    let server_tls = config.tls.server().context("[tls]")?;
+    let listener = Listener::bind(config.listen, server_tls, "ledger")
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let app = witnessed_router(
@@ -164,7 +173,7 @@ async fn serve(config_path: Option<&Path>) -> anyhow::Result<()> {
         Duration::from_secs(config.cosign_interval_secs.max(1)),
     )
     .await;
-    tracing::info!(address = %listener.local_addr()?, witnesses = config.witnesses.len(), "listening");
+    tracing::info!(address = %config.listen, witnesses = config.witnesses.len(), "listening");
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
@@ -185,13 +194,18 @@ fn sign_entry(key_path: &Path, entry_path: &Path, out: Option<&Path>) -> anyhow:
     write_json(out.unwrap_or(entry_path), &entry)
 }
 
+/// The ledger at `url`, trusting the CA bundle `ca` for HTTPS.
+fn ledger_client(url: &str, ca: Option<&Path>) -> anyhow::Result<LedgerClient> {
+    let trust = ca.map_or(Ok(Trust::default()), Trust::from_ca_file)?;
+    Ok(LedgerClient::with_trust(url, TIMEOUT, &trust)?)
+}
+
 async fn submit(
-    url: &str,
+    ledger: &LedgerClient,
     entry_path: &Path,
     log_key: Option<&PublicKeyBytes>,
 ) -> anyhow::Result<()> {
     let entry = read_entry(entry_path)?;
-    let ledger = LedgerClient::new(url, TIMEOUT)?;
     let placed = ledger.submit(&entry).await?;
     if let Some(log_key) = log_key {
         let mut verifier = LogVerifier::new(log_key.as_bytes(), None)?;
@@ -203,7 +217,7 @@ async fn submit(
 }
 
 async fn verify(
-    url: &str,
+    ledger: &LedgerClient,
     entry_path: &Path,
     log_key: &PublicKeyBytes,
     state_path: &Path,
@@ -220,7 +234,6 @@ async fn verify(
         }
     };
     let mut verifier = LogVerifier::new(log_key.as_bytes(), remembered)?;
-    let ledger = LedgerClient::new(url, TIMEOUT)?;
     let head = ledger.update_tree_head(&mut verifier).await?;
     let proof = ledger.verify_entry(&verifier, &entry).await?;
     write_json(state_path, &head)?;
@@ -250,12 +263,29 @@ async fn main() -> anyhow::Result<()> {
             url,
             entry,
             log_key,
-        } => submit(&url, &entry, log_key.as_ref()).await,
+            ca,
+        } => {
+            submit(
+                &ledger_client(&url, ca.as_deref())?,
+                &entry,
+                log_key.as_ref(),
+            )
+            .await
+        }
         Command::Verify {
             url,
             entry,
             log_key,
             state,
-        } => verify(&url, &entry, &log_key, &state).await,
+            ca,
+        } => {
+            verify(
+                &ledger_client(&url, ca.as_deref())?,
+                &entry,
+                &log_key,
+                &state,
+            )
+            .await
+        }
     }
 }

@@ -19,6 +19,7 @@ use cloister_ledger_verify::checkpoint::SignedCheckpoint;
 use cloister_ledger_verify::cosignature::CosignerKey;
 use cloister_ledger_verify::note::NoteSignature;
 use cloister_ledger_verify::witness::{ADD_CHECKPOINT, AddCheckpoint, SIZE_CONTENT_TYPE};
+use cloister_tls::{PlainHttp, TlsError, Trust, check_url};
 use serde::Deserialize;
 
 /// One witness in the ledger's configuration (`[[witness]]`).
@@ -47,6 +48,15 @@ pub enum WitnessConfigError {
     /// No HTTP client could be built.
     #[error("HTTP client for witnesses: {0}")]
     Http(#[from] reqwest::Error),
+    /// A witness URL is plain HTTP beyond loopback, or not a URL.
+    #[error("witness {name:?}: {source}")]
+    Url {
+        /// The configured name.
+        name: String,
+        /// Why.
+        #[source]
+        source: Box<TlsError>,
+    },
 }
 
 struct Peer {
@@ -83,9 +93,28 @@ impl Witnesses {
     /// # Errors
     /// [`WitnessConfigError`] for a bad vkey or a name that is not the vkey's.
     pub fn new(configs: &[WitnessConfig], timeout: Duration) -> Result<Self, WitnessConfigError> {
+        Self::with_trust(configs, timeout, &Trust::default())
+    }
+
+    /// As [`Witnesses::new`], over HTTPS to witnesses whose certificate
+    /// chains to `trust`; plain `http://` only to a loopback witness.
+    ///
+    /// # Errors
+    /// As [`Witnesses::new`], or [`WitnessConfigError::Url`].
+    pub fn with_trust(
+        configs: &[WitnessConfig],
+        timeout: Duration,
+        trust: &Trust,
+    ) -> Result<Self, WitnessConfigError> {
         let peers = configs
             .iter()
             .map(|config| {
+                check_url("witness URL", &config.url, PlainHttp::Loopback).map_err(|source| {
+                    WitnessConfigError::Url {
+                        name: config.name.clone(),
+                        source: Box::new(source),
+                    }
+                })?;
                 let key =
                     CosignerKey::parse_named(&config.vkey, &config.name).map_err(|error| {
                         WitnessConfigError::BadVkey {
@@ -100,7 +129,8 @@ impl Witnesses {
                 })
             })
             .collect::<Result<Vec<_>, WitnessConfigError>>()?;
-        let http = reqwest::Client::builder()
+        let http = trust
+            .http_client()
             .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()?;

@@ -75,6 +75,7 @@ impl Chain {
             client: ClientConfig {
                 relay_url: servers.relay_url.clone(),
                 key_config_url: servers.key_config_url.clone(),
+                tls: cloister_client::Outbound::insecure_demo(),
                 ..ClientConfig::default()
             },
             verifier,

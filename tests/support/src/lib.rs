@@ -106,7 +106,9 @@ impl Loopback {
         .await
     }
 
-    /// As [`Loopback::start`], with these configurations. What cannot apply
+    /// As [`Loopback::start`], with these configurations; each serves HTTPS
+    /// when its `[tls]` names a certificate and key (the relay then trusts
+    /// its `[tls] ca` for the gateway), and the URLs say so. What cannot apply
     /// to a test is set by the fixture: both listen on `127.0.0.1:0`, the
     /// relay forwards to this gateway (its `gateway_url` is replaced), keys
     /// live in memory only (`keys.file` is ignored) and are not rotated on a
@@ -164,6 +166,14 @@ impl Loopback {
             Arc::clone(&metrics),
         ));
         let (listener, gateway_addr) = bind_loopback().await;
+        let gateway_tls = gateway
+            .tls
+            .server()
+            .unwrap_or_else(|e| panic!("gateway [tls]: {e}"));
+        let scheme = |tls: &Option<_>| if tls.is_some() { "https" } else { "http" };
+        let gateway_origin = format!("{}://{gateway_addr}", scheme(&gateway_tls));
+        let listener = cloister_tls::Listener::new(listener, gateway_tls, "test gateway")
+            .unwrap_or_else(|e| panic!("gateway listener: {e}"));
         let peers = Arc::new(Mutex::new(Vec::new()));
         let recorded = Arc::clone(&peers);
         let listener = listener.tap_io(move |stream| {
@@ -176,22 +186,32 @@ impl Loopback {
             async move { cloister_gateway::serve(listener, service, &path, max_body).await },
         );
 
-        let gateway_origin = format!("http://{gateway_addr}");
         let relay = RelayConfig {
             gateway_url: format!("{gateway_origin}{}", gateway.path),
             key_config_url: format!("{gateway_origin}{}", cloister_wire::OHTTP_KEYS_PATH),
             ..relay.clone()
         };
         let relay_path = relay.path.clone();
+        let relay_tls = relay
+            .tls
+            .server()
+            .unwrap_or_else(|e| panic!("relay [tls]: {e}"));
+        let relay_scheme = scheme(&relay_tls);
         let (relay_app, relay_keys) =
             cloister_relay::app_with_keys(relay).unwrap_or_else(|e| panic!("relay: {e}"));
         tokio::time::timeout(Duration::from_secs(10), relay_keys.loaded())
             .await
             .unwrap_or_else(|_| panic!("the relay did not fetch the gateway's key configuration"));
-        let relay_addr = serve_app(relay_app).await;
+        let (relay_listener, relay_addr) = bind_loopback().await;
+        let relay_listener = cloister_tls::Listener::new(relay_listener, relay_tls, "test relay")
+            .unwrap_or_else(|e| panic!("relay listener: {e}"));
+        tokio::spawn(async move { axum::serve(relay_listener, relay_app).await });
         Self {
-            relay_url: format!("http://{relay_addr}{relay_path}"),
-            key_config_url: format!("http://{relay_addr}{}", cloister_wire::OHTTP_KEYS_PATH),
+            relay_url: format!("{relay_scheme}://{relay_addr}{relay_path}"),
+            key_config_url: format!(
+                "{relay_scheme}://{relay_addr}{}",
+                cloister_wire::OHTTP_KEYS_PATH
+            ),
             gateway_origin,
             keys,
             relay_keys,

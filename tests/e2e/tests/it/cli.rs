@@ -218,6 +218,11 @@ impl Stack {
                 pinned_file: state.path().join("pinned.toml"),
                 ..TrustSettings::default()
             },
+            // Loopback parties serve plain HTTP.
+            tls: cloister_cli::config::TlsSettings {
+                insecure_plain_http: true,
+                ..Default::default()
+            },
             ..Config::default()
         };
         issuer
@@ -476,7 +481,7 @@ async fn without_tokens_or_an_account_the_error_says_what_to_do() {
 fn a_feature_request_outwaits_the_relay() {
     // The relay's own work around the exchange it times.
     const RELAY_WORK: Duration = Duration::from_secs(5);
-    let ours = Config::default().client().timeout;
+    let ours = Config::default().client().expect("client settings").timeout;
     let relay = Duration::from_millis(cloister_relay::RelayConfig::default().timeout_ms);
     assert!(
         ours >= relay + RELAY_WORK,
@@ -581,7 +586,8 @@ async fn a_trust_file_planted_in_the_working_directory_is_ignored() {
          [network]\nrelay_url = {:?}\nkey_config_url = {:?}\n\n\
          [tokens]\nissuer_url = {:?}\nbatch = 5\nlow_water = 4\n\n\
          [attestation]\npolicy_file = \"policies/attestation.toml\"\n\n\
-         [trust]\nauthority = \"pinned\"\npinned_file = {:?}\n",
+         [trust]\nauthority = \"pinned\"\npinned_file = {:?}\n\n\
+         [tls]\ninsecure_plain_http = true\n",
         c.state_dir,
         c.account_file,
         c.network.relay_url,

@@ -39,6 +39,7 @@ async fn gateway_and_relay(host: SocketAddr) -> Client<UncheckedKeys> {
         ClientConfig {
             relay_url: servers.relay_url,
             key_config_url: servers.key_config_url,
+            tls: cloister_client::Outbound::insecure_demo(),
             ..ClientConfig::default()
         },
         UncheckedKeys,

@@ -264,6 +264,7 @@ fn config(url: &str, state_path: &Path) -> LedgerTrustConfig {
     LedgerTrustConfig {
         ledger_url: url.to_owned(),
         timeout: Duration::from_secs(10),
+        tls: cloister_client::Outbound::insecure_demo(),
         ..LedgerTrustConfig::new(
             HexBytes(key(LOG_KEY_SEED).verifying_key().to_bytes()),
             state_path.to_owned(),
@@ -885,6 +886,7 @@ async fn gateway_key_rotation_needs_no_client_downtime() {
         ClientConfig {
             relay_url: stack.relay_url.clone(),
             key_config_url: stack.key_config_url.clone(),
+            tls: cloister_client::Outbound::insecure_demo(),
             ..ClientConfig::default()
         },
         trust,

@@ -21,4 +21,5 @@ mod state;
 mod support;
 mod surface;
 mod timeouts;
+mod tls;
 mod tokens;

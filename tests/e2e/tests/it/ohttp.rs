@@ -45,6 +45,7 @@ impl Stack {
         ClientConfig {
             relay_url: self.relay_url.clone(),
             key_config_url: self.key_config_url.clone(),
+            tls: cloister_client::Outbound::insecure_demo(),
             ..ClientConfig::default()
         }
     }

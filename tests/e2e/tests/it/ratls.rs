@@ -52,6 +52,7 @@ async fn stack(measurement: [u8; 48]) -> (OhttpTransport<UncheckedKeys>, Arc<Cou
         ClientConfig {
             relay_url: servers.relay_url,
             key_config_url: servers.key_config_url,
+            tls: cloister_client::Outbound::insecure_demo(),
             ..ClientConfig::default()
         },
         UncheckedKeys,
@@ -124,6 +125,7 @@ async fn a_key_config_the_client_refuses_costs_no_token() {
     let config = ClientConfig {
         relay_url: servers.relay_url,
         key_config_url: servers.key_config_url,
+        tls: cloister_client::Outbound::insecure_demo(),
         ..ClientConfig::default()
     };
     // Pins some other key's digest: the gateway's key is refused.
@@ -220,6 +222,7 @@ async fn observed_conversation(text: &str) -> (Vec<(usize, usize)>, Vec<(usize, 
         ClientConfig {
             relay_url: relay_tap(servers.relay_url, Arc::clone(&at_relay)).await,
             key_config_url: servers.key_config_url,
+            tls: cloister_client::Outbound::insecure_demo(),
             ..ClientConfig::default()
         },
         UncheckedKeys,

@@ -214,6 +214,7 @@ async fn tokens_that_do_not_verify_under_the_published_key_are_not_kept() {
     tokio::spawn(async move { axum::serve(listener, app).await });
     let settings = IssuerSettings {
         issuer_url: format!("http://{addr}"),
+        tls: cloister_client::Outbound::insecure_demo(),
         ..IssuerSettings::default()
     };
     let client = IssuerClient::new(settings).unwrap_or_else(|e| panic!("{e}"));

@@ -75,6 +75,7 @@ impl Issuer {
         IssuerSettings {
             issuer_url: self.url.clone(),
             timeout: Duration::from_secs(10),
+            tls: cloister_client::Outbound::insecure_demo(),
             ..IssuerSettings::default()
         }
     }

@@ -55,6 +55,7 @@ async fn replica(store: &StateStore, trust: &Trust) -> (Loopback, Client) {
         ClientConfig {
             relay_url: stack.relay_url.clone(),
             key_config_url: stack.key_config_url.clone(),
+            tls: cloister_client::Outbound::insecure_demo(),
             ..ClientConfig::default()
         },
         UncheckedKeys,

@@ -93,20 +93,26 @@
 
 mod config;
 pub mod fuzzing;
+pub mod hosts;
 mod keys;
 mod metrics;
 mod pipeline;
+mod reload;
 mod replay;
 mod router;
 mod server;
 mod token;
 
 pub use config::{
-    GatewayConfig, IssuerSettings, KeyConfigSettings, ReplaySettings, RouterSettings, TokenSettings,
+    GatewayConfig, HealthSettings, IssuerSettings, KeyConfigSettings, ReplaySettings,
+    RouterSettings, TokenSettings,
 };
 pub use keys::{KeyService, key_window, spawn_key_maintenance, spawn_published_key_maintenance};
 pub use metrics::{Metrics, Rejection};
 pub use pipeline::{Decapsulated, Gateway, GatewayResponse, OuterError, decapsulate_and_parse};
+#[cfg(unix)]
+pub use reload::spawn_reload_on_hangup;
+pub use reload::{ReloadError, reload_hosts};
 pub use replay::{ReplayGuard, ReplayVerdict};
 pub use router::{EchoRouter, HttpForwardRouter, RouteError, Router};
 pub use server::{serve, serve_key_configs};

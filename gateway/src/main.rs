@@ -9,7 +9,7 @@ use clap::Parser;
 use cloister_gateway::{
     ConfiguredRedeemer, Gateway, GatewayConfig, HttpForwardRouter, IssuerSettings, KeyService,
     Metrics, NoRedeemer, PrivacyPassRedeemer, ReplayGuard, serve, serve_key_configs,
-    spawn_key_maintenance, spawn_published_key_maintenance,
+    spawn_key_maintenance, spawn_published_key_maintenance, spawn_reload_on_hangup,
 };
 use cloister_ledger_verify::publish::KeyPublisher;
 use cloister_ohttp_keys::KeyRing;
@@ -86,12 +86,13 @@ async fn main() -> anyhow::Result<()> {
     if !config.tokens.require {
         tracing::warn!("tokens are not required: any client may use this gateway");
     }
-    let router = HttpForwardRouter::new(
-        config.router.hosts.clone(),
-        Duration::from_secs(config.router.timeout_secs),
-        config.router.max_response_bytes,
-    )?;
-    let metrics = Arc::new(Metrics::default());
+    let router = HttpForwardRouter::from_settings(&config.router).context("[router]")?;
+    router.spawn_health_checks(config.router.health.clone());
+    if let Some(path) = &args.config {
+        spawn_reload_on_hangup(path.clone(), Arc::clone(router.hosts()))
+            .context("installing the SIGHUP handler")?;
+    }
+    let metrics = Arc::new(Metrics::with_hosts(Arc::clone(router.hosts())));
     let replay = ReplayGuard::new(
         Duration::from_secs(config.replay.window_secs),
         config.replay.capacity,

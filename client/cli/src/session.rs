@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use anyhow::{Context as _, bail};
 use cloister_api::{FeatureRequest, FeatureResponse};
 use cloister_client::tokens::{AccountKey, IssuerClient, IssuerKeyCheck, TokenWallet};
-use cloister_client::{Client, OhttpTransport, TokenSource};
-use cloister_ratls::{ClientError, ClientSession, TransportError};
+use cloister_client::{Client, OhttpTransport, RecoveringSession, TokenSource, is_session_gone};
+use cloister_ratls::{ClientError, TransportError};
 use serde::Serialize;
 
 use crate::config::Config;
@@ -18,8 +18,9 @@ use crate::trust::{AttestationSummary, Trust};
 /// OHTTP requests, hence tokens, one session takes: the TLS handshake, the
 /// attestation exchange, the request. Never more: a host (or gateway) that
 /// answers a step as if it needed another round trip has the session
-/// stopped (`cloister_ratls::ClientSession`).
-pub const TOKENS_PER_SESSION: usize = 3;
+/// stopped (`cloister_ratls::ClientSession`). A session whose host is gone
+/// is replaced once, for as many again.
+pub use cloister_client::TOKENS_PER_SESSION;
 
 /// What a request produced, as printed.
 #[derive(Debug, Serialize)]
@@ -28,8 +29,11 @@ pub struct Outcome {
     pub response: FeatureResponse,
     /// What the host proved before it got the payload.
     pub attestation: AttestationSummary,
-    /// Tokens this session spent.
+    /// Tokens this request spent.
     pub tokens_spent: usize,
+    /// Sessions opened: 2 if the first one's host was gone and the request
+    /// ran on a new one.
+    pub sessions_opened: usize,
     /// Usable tokens left in the wallet.
     pub tokens_left: usize,
 }
@@ -125,19 +129,25 @@ pub async fn run(config: &Config, request: &FeatureRequest) -> anyhow::Result<Ou
     let transport = OhttpTransport::new(Arc::new(client), &config.network.authority)
         .with_tokens(Arc::clone(&spending) as Arc<dyn TokenSource>);
     let outcome = async {
-        let mut session = ClientSession::establish(transport, &trust.verifier).await?;
-        let attestation = AttestationSummary::new(session.attestation());
-        tracing::info!(measurement = %attestation.measurement, root = %attestation.root, "host attested");
+        let mut session = RecoveringSession::establish(transport, &trust.verifier)
+            .await?
+            .on_recovery(|recovery| eprintln!("{recovery}"));
+        let attested = AttestationSummary::new(session.session().attestation());
+        tracing::info!(measurement = %attested.measurement, root = %attested.root, "host attested");
         let response = session.request(request).await?;
-        Ok::<_, ClientError>((response, attestation))
+        // The host that answered: a new session's, after a recovery.
+        let attestation = AttestationSummary::new(session.session().attestation());
+        Ok::<_, ClientError>((response, attestation, session.sessions_opened()))
     }
     .await;
     let tokens_left = wallet.status(unix_now())?.usable;
-    let (response, attestation) = outcome.map_err(|error| explain(error, tokens_left))?;
+    let (response, attestation, sessions_opened) =
+        outcome.map_err(|error| explain(error, tokens_left))?;
     Ok(Outcome {
         response,
         attestation,
         tokens_spent: spending.spent.load(Ordering::SeqCst),
+        sessions_opened,
         tokens_left,
     })
 }
@@ -159,6 +169,9 @@ fn explain(error: ClientError, tokens_left: usize) -> anyhow::Error {
         ClientError::Feature(_) => {
             anyhow::Error::new(error).context("the attested host answered with an error")
         }
+        _ if is_session_gone(&error) => anyhow::Error::new(error).context(
+            "the session's host is gone (a request opens at most one new session): try again",
+        ),
         _ => anyhow::Error::new(error).context("the session failed"),
     }
 }

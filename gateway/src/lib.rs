@@ -25,8 +25,11 @@
 //!    remembered for the window ([`ReplayGuard`]), so requests without a
 //!    valid token never take room in that store;
 //! 6. hands the request to a [`Router`] ([`HttpForwardRouter`] in
-//!    production), which picks the host from the session id, and
-//!    encapsulates the host's answer.
+//!    production), which places a new session on a healthy host by
+//!    rendezvous hashing of its id and sends every later request of it to
+//!    the host its route label names ([`hosts`]), and encapsulates the
+//!    host's answer; a session whose host is gone gets the
+//!    `session-host-gone` problem (503).
 //!
 //! Errors before decapsulation are plain HTTP errors without detail (RFC
 //! 9458 §5.3); errors after it are encapsulated, so only the client reads

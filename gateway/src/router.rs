@@ -214,26 +214,8 @@ impl HttpForwardRouter {
         })
     }
 
-    /// Sends `request` to `host` and returns its answer.
+    /// Sends `request` to `host` and returns its answer, counting both.
     async fn forward(
-        &self,
-        host: &Host,
-        method: &reqwest::Method,
-        path: &str,
-        request: &Message,
-    ) -> Result<Message, Failure> {
-        host.count_request();
-        let answer = self.send(host, method, path, request).await;
-        if matches!(
-            answer,
-            Err(Failure::Connect(_) | Failure::Timeout | Failure::Other(_))
-        ) {
-            host.count_failure();
-        }
-        answer
-    }
-
-    async fn send(
         &self,
         host: &Host,
         method: &reqwest::Method,
@@ -249,11 +231,13 @@ impl HttpForwardRouter {
                 outbound = outbound.header(name, field.value());
             }
         }
+        host.count_request();
         let answer = outbound
             .body(request.content().to_vec())
             .send()
             .await
             .map_err(|e| {
+                host.count_failure();
                 if e.is_connect() {
                     Failure::Connect(e.to_string())
                 } else if e.is_timeout() {

@@ -75,6 +75,14 @@ impl FakeHost {
     }
 }
 
+async fn three_hosts() -> (FakeHost, FakeHost, FakeHost) {
+    (
+        FakeHost::start("a").await,
+        FakeHost::start("b").await,
+        FakeHost::start("c").await,
+    )
+}
+
 const FAST: HealthSettings = HealthSettings {
     every_ms: 50,
     timeout_ms: 500,
@@ -164,11 +172,7 @@ async fn eventually(what: &str, check: impl Fn() -> bool) {
 
 #[tokio::test]
 async fn health_transitions_steer_new_sessions_only() {
-    let (a, b, c) = (
-        FakeHost::start("a").await,
-        FakeHost::start("b").await,
-        FakeHost::start("c").await,
-    );
+    let (a, b, c) = three_hosts().await;
     let router = fleet_router(&[&a, &b, &c]);
     let metrics = Metrics::with_hosts(Arc::clone(router.hosts()));
     let probes = router.spawn_health_checks(FAST);
@@ -223,11 +227,7 @@ async fn health_transitions_steer_new_sessions_only() {
 
 #[tokio::test]
 async fn a_host_that_comes_back_does_not_take_sessions_opened_elsewhere() {
-    let (a, b, c) = (
-        FakeHost::start("a").await,
-        FakeHost::start("b").await,
-        FakeHost::start("c").await,
-    );
+    let (a, b, c) = three_hosts().await;
     let router = fleet_router(&[&a, &b, &c]);
     let probes = router.spawn_health_checks(FAST);
     let pool = Arc::clone(router.hosts());
@@ -269,11 +269,7 @@ async fn a_host_that_comes_back_does_not_take_sessions_opened_elsewhere() {
 
 #[tokio::test]
 async fn a_session_whose_host_is_gone_is_told_so_and_new_sessions_go_elsewhere() {
-    let (mut a, b, c) = (
-        FakeHost::start("a").await,
-        FakeHost::start("b").await,
-        FakeHost::start("c").await,
-    );
+    let (mut a, b, c) = three_hosts().await;
     // No probes: the refused connection alone takes a out.
     let router = fleet_router(&[&a, &b, &c]);
     let on_a = session_placed_on(&router, &a).await;
@@ -304,11 +300,7 @@ async fn a_session_whose_host_is_gone_is_told_so_and_new_sessions_go_elsewhere()
 
 #[tokio::test]
 async fn the_host_list_reloads_from_the_configuration_file() {
-    let (a, b, c) = (
-        FakeHost::start("a").await,
-        FakeHost::start("b").await,
-        FakeHost::start("c").await,
-    );
+    let (a, b, c) = three_hosts().await;
     let router = fleet_router(&[&a, &b]);
     let probes = router.spawn_health_checks(FAST);
     let pool = Arc::clone(router.hosts());

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use cloister_api::{FeatureRequest, FeatureResponse, SuggestRequest, Tone};
+use cloister_api::FeatureResponse;
 use cloister_attestation::{AllowList, Verifier};
 use cloister_client::{
     Client, ClientConfig, OhttpTransport, RecoveringSession, TOKENS_PER_SESSION, TokenSource,
@@ -24,7 +24,8 @@ use cloister_client::{
 use cloister_host::launch::LaunchDigests;
 
 use crate::development::verifier;
-use crate::surface::{Listener, Party, free_addr, plugin_dir, repo_root};
+use crate::host::{get, team_lunch};
+use crate::surface::{Listener, Party, free_addr, loopback_http, plugin_dir, repo_root};
 
 /// The whole test, parties' boot included, ends within this.
 const WHOLE_TEST: Duration = Duration::from_secs(900);
@@ -79,23 +80,6 @@ fn gateway_config(listen: std::net::SocketAddr, hosts: &[std::net::SocketAddr]) 
     )
 }
 
-async fn get(http: &reqwest::Client, url: &str) -> String {
-    let answer = http
-        .get(url)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    assert!(
-        answer.status().is_success(),
-        "GET {url}: {}",
-        answer.status()
-    );
-    answer
-        .text()
-        .await
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
-}
-
 /// The value of the unlabelled metric `name` in `text`.
 fn metric(text: &str, name: &str) -> u64 {
     text.lines()
@@ -104,22 +88,13 @@ fn metric(text: &str, name: &str) -> u64 {
 }
 
 /// RA-TLS sessions each host has opened so far.
-async fn opened(http: &reqwest::Client, hosts: &[std::net::SocketAddr]) -> Vec<u64> {
+async fn opened(hosts: &[std::net::SocketAddr]) -> Vec<u64> {
     let mut counts = Vec::new();
     for host in hosts {
-        let text = get(http, &format!("http://{host}/metrics")).await;
+        let text = get(&format!("http://{host}/metrics")).await;
         counts.push(metric(&text, "cloister_host_sessions_opened_total"));
     }
     counts
-}
-
-fn suggest(draft: &str) -> FeatureRequest {
-    FeatureRequest::Suggest(SuggestRequest {
-        draft: draft.into(),
-        context: vec![],
-        tone: Tone::Neutral,
-        count: 1,
-    })
 }
 
 async fn bounded<T>(what: &str, limit: Duration, work: impl Future<Output = T>) -> T {
@@ -144,11 +119,7 @@ async fn sessions_move_off_a_killed_host() {
 
 async fn run() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let http = loopback_http();
     let hosts: Vec<_> = (0..3).map(|_| free_addr()).collect();
     // The first host fills the simulated platform's cache; the others read it.
     let mut parties = vec![spawn_host(&dir.path().join("host-0"), hosts[0])];
@@ -181,12 +152,20 @@ async fn run() {
         listening(relay_addr),
     );
     relay.ready(&http).await;
+    let key_list = format!("http://{relay_addr}/.well-known/ohttp-gateway");
+    eventually("the relay holds the gateway's keys", async || {
+        http.get(&key_list)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await;
 
     // Every host attests to the same launch: one binary, one configuration.
     let mut launches = Vec::new();
     for host in &hosts {
         let health: serde_json::Value =
-            serde_json::from_str(&get(&http, &format!("http://{host}/healthz")).await)
+            serde_json::from_str(&get(&format!("http://{host}/healthz")).await)
                 .unwrap_or_else(|e| panic!("{e}"));
         let launch: LaunchDigests = serde_json::from_value(health["launch"].clone())
             .unwrap_or_else(|e| panic!("launch digests: {e}"));
@@ -199,7 +178,7 @@ async fn run() {
     let client = Client::new(
         ClientConfig {
             relay_url: format!("http://{relay_addr}/relay"),
-            key_config_url: format!("http://{relay_addr}/.well-known/ohttp-gateway"),
+            key_config_url: key_list.clone(),
             timeout: Duration::from_secs(45),
             ..ClientConfig::default()
         },
@@ -208,6 +187,8 @@ async fn run() {
     .unwrap_or_else(|e| panic!("client: {e}"));
     let transport = OhttpTransport::new(Arc::new(client), "cloister.invalid")
         .with_tokens(Arc::clone(&tokens) as Arc<dyn TokenSource>);
+
+    let summarise = team_lunch();
 
     // Sessions spread over all three hosts.
     let recoveries = Arc::new(AtomicUsize::new(0));
@@ -231,7 +212,7 @@ async fn run() {
         });
         sessions.push(session);
     }
-    let before = opened(&http, &hosts).await;
+    let before = opened(&hosts).await;
     assert_eq!(before.iter().sum::<u64>(), SESSIONS as u64);
     assert!(
         before.iter().all(|n| *n > 0),
@@ -259,11 +240,14 @@ async fn run() {
         let answer = bounded(
             "a request on a held session",
             ONE_REQUEST,
-            session.request(&suggest("ship it")),
+            session.request(&summarise),
         )
         .await
         .unwrap_or_else(|e| panic!("session {i}: {e}"));
-        assert!(matches!(answer, FeatureResponse::Suggestions { .. }));
+        assert!(
+            matches!(answer, FeatureResponse::Summary { .. }),
+            "{answer:?}"
+        );
         let cost = tokens.0.load(Ordering::SeqCst) - spent;
         match session.sessions_opened() {
             1 => assert_eq!(cost, 1, "session {i} stayed on its host"),
@@ -283,7 +267,7 @@ async fn run() {
     );
 
     // New sessions go to the other two hosts, first time.
-    let survivors_before = opened(&http, &survivors).await;
+    let survivors_before = opened(&survivors).await;
     for i in 0..6 {
         let mut session = bounded(
             "opening a new session",
@@ -295,7 +279,7 @@ async fn run() {
         bounded(
             "a new session's request",
             ONE_REQUEST,
-            session.request(&suggest("again")),
+            session.request(&summarise),
         )
         .await
         .unwrap_or_else(|e| panic!("new session {i}: {e}"));
@@ -305,7 +289,7 @@ async fn run() {
             "new session {i} needed no recovery"
         );
     }
-    let survivors_after = opened(&http, &survivors).await;
+    let survivors_after = opened(&survivors).await;
     assert_eq!(
         survivors_after.iter().sum::<u64>() - survivors_before.iter().sum::<u64>(),
         6
@@ -313,7 +297,7 @@ async fn run() {
 
     // The gateway counted the lost sessions and took the host out.
     let gateway_metrics = format!("http://{gateway_addr}/metrics");
-    let text = get(&http, &gateway_metrics).await;
+    let text = get(&gateway_metrics).await;
     assert!(
         text.contains(&format!(
             "cloister_gateway_errors_total{{kind=\"session_host_gone\"}} {lost}\n"
@@ -325,7 +309,7 @@ async fn run() {
         hosts[victim]
     );
     eventually("the gateway sees the host down", async || {
-        get(&http, &gateway_metrics).await.contains(&dead)
+        get(&gateway_metrics).await.contains(&dead)
     })
     .await;
 
@@ -341,7 +325,7 @@ async fn run() {
         .unwrap_or_else(|e| panic!("kill -HUP: {e}"));
     assert!(signalled.success());
     eventually("the reload drops the dead host", async || {
-        let text = get(&http, &gateway_metrics).await;
+        let text = get(&gateway_metrics).await;
         !text.contains(&hosts[victim].to_string())
             && text.contains("cloister_gateway_hosts_healthy 2\n")
     })
@@ -350,7 +334,7 @@ async fn run() {
         .await
         .unwrap_or_else(|e| panic!("after the reload: {e}"));
     session
-        .request(&suggest("still here"))
+        .request(&team_lunch())
         .await
         .unwrap_or_else(|e| panic!("after the reload: {e}"));
 }

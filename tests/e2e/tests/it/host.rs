@@ -46,7 +46,7 @@ async fn gateway_and_relay(host: SocketAddr) -> Client<UncheckedKeys> {
     .unwrap_or_else(|e| panic!("client: {e}"))
 }
 
-async fn get(url: &str) -> String {
+pub(crate) async fn get(url: &str) -> String {
     let response = reqwest::get(url)
         .await
         .unwrap_or_else(|e| panic!("GET {url}: {e}"));
@@ -61,7 +61,7 @@ async fn get(url: &str) -> String {
         .unwrap_or_else(|e| panic!("GET {url}: {e}"))
 }
 
-fn team_lunch() -> FeatureRequest {
+pub(crate) fn team_lunch() -> FeatureRequest {
     let path = repo_root().join("plugins/summarise/testdata/team-lunch.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))

@@ -401,6 +401,15 @@ fn child_processes(pid: u32) -> Vec<String> {
         .collect()
 }
 
+/// An HTTP client for the parties on loopback: no proxy, 30 s per request.
+pub(crate) fn loopback_http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// The built plugins: `CLOISTER_PLUGIN_DIR`, else `target/plugins`.
 pub(crate) fn plugin_dir() -> PathBuf {
     std::env::var_os("CLOISTER_PLUGIN_DIR")
@@ -550,11 +559,7 @@ fn start_parties(dir: &Path) -> Vec<Party> {
 #[tokio::test]
 async fn every_party_listens_only_where_documented() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let http = loopback_http();
     let mut parties = start_parties(dir.path());
     for party in &mut parties {
         party.ready(&http).await;

@@ -98,6 +98,8 @@ pub struct HttpForwardRouter {
     hosts: Arc<HostPool>,
     http: reqwest::Client,
     max_response_bytes: usize,
+    /// Time a health probe may take.
+    probe_timeout: Duration,
 }
 
 /// How one forwarding attempt failed.
@@ -144,8 +146,12 @@ impl HttpForwardRouter {
         timeout: Duration,
         max_response_bytes: usize,
     ) -> Result<Self, RouteError> {
-        let connect_timeout = Duration::from_millis(RouterSettings::default().connect_timeout_ms);
-        Self::build(&hosts, timeout, connect_timeout, max_response_bytes)
+        let settings = RouterSettings {
+            hosts,
+            max_response_bytes,
+            ..RouterSettings::default()
+        };
+        Self::build(&settings, timeout)
     }
 
     /// The router `settings` describe (hosts, timeouts, response size).
@@ -153,24 +159,16 @@ impl HttpForwardRouter {
     /// # Errors
     /// As [`HttpForwardRouter::new`].
     pub fn from_settings(settings: &RouterSettings) -> Result<Self, RouteError> {
-        Self::build(
-            &settings.hosts,
-            Duration::from_secs(settings.timeout_secs),
-            Duration::from_millis(settings.connect_timeout_ms),
-            settings.max_response_bytes,
-        )
+        Self::build(settings, Duration::from_secs(settings.timeout_secs))
     }
 
-    fn build(
-        hosts: &[String],
-        timeout: Duration,
-        connect_timeout: Duration,
-        max_response_bytes: usize,
-    ) -> Result<Self, RouteError> {
+    /// `settings` with the host timeout `timeout`.
+    fn build(settings: &RouterSettings, timeout: Duration) -> Result<Self, RouteError> {
         Ok(Self {
-            hosts: Arc::new(HostPool::new(hosts)?),
-            http: host_client(timeout, connect_timeout)?,
-            max_response_bytes,
+            hosts: Arc::new(HostPool::new(&settings.hosts)?),
+            http: host_client(timeout, Duration::from_millis(settings.connect_timeout_ms))?,
+            max_response_bytes: settings.max_response_bytes,
+            probe_timeout: Duration::from_millis(settings.health.timeout_ms),
         })
     }
 
@@ -261,6 +259,24 @@ impl HttpForwardRouter {
         Ok(response)
     }
 
+    /// No new session goes to `host` until probes find it healthy again.
+    fn take_out(&self, host: &Host, error: &str) {
+        if host.mark_down() {
+            tracing::warn!(host = host.url(), %error, "host unreachable: no new sessions go to it until it is healthy");
+        }
+    }
+
+    /// After a request to `host` failed without an answer (`error`: a
+    /// connection reset or closed mid-request): whether the host is gone,
+    /// that is, fails a health probe too. A gone host is taken out.
+    async fn is_gone(&self, host: &Host, error: &str) -> bool {
+        if probe(&self.http, host.url(), self.probe_timeout).await {
+            return false;
+        }
+        self.take_out(host, error);
+        true
+    }
+
     /// A new session: the candidates in turn until one accepts a
     /// connection (a refused one has not seen the ClientHello, so the next
     /// may take it). The answer carries the route label of the host.
@@ -279,9 +295,11 @@ impl HttpForwardRouter {
                     return Ok(answer);
                 }
                 Err(Failure::Connect(error)) => {
-                    if host.mark_down() {
-                        tracing::warn!(host = host.url(), %error, "host refused a connection: no new sessions go to it until it is healthy");
-                    }
+                    self.take_out(&host, &error);
+                    refused = error;
+                }
+                // A ClientHello that a dead host may have read opens nothing.
+                Err(Failure::Other(error)) if self.is_gone(&host, &error).await => {
                     refused = error;
                 }
                 Err(other) => return Err(other.into()),
@@ -316,10 +334,14 @@ impl HttpForwardRouter {
         };
         match self.forward(&host, method, path, request).await {
             Ok(answer) => Ok(answer),
+            Err(Failure::Other(error)) if route.is_some() && self.is_gone(&host, &error).await => {
+                Err(RouteError::SessionHostGone(format!(
+                    "{} failed and fails its probe: {error}",
+                    host.url()
+                )))
+            }
             Err(Failure::Connect(error)) => {
-                if host.mark_down() {
-                    tracing::warn!(host = host.url(), %error, "host refused a connection: no new sessions go to it until it is healthy");
-                }
+                self.take_out(&host, &error);
                 let gone = format!("{} refused a connection: {error}", host.url());
                 // Without a route label the host was only a guess.
                 Err(if route.is_some() {

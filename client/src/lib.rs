@@ -31,7 +31,11 @@
 //!   `MeasurementAuthority` for attestation), [`PinnedDigests`], and
 //!   [`UncheckedKeys`] for tests.
 //! * [`OhttpTransport`]: carries `cloister-ratls` records, one OHTTP request
-//!   per exchange, each with a token from a [`TokenSource`].
+//!   per exchange, each with a token from a [`TokenSource`], and the route
+//!   label the gateway gave the session.
+//! * [`RecoveringSession`]: an attested session that, when its host is gone,
+//!   opens one new session (a [`Recovery`], stating the tokens it costs)
+//!   and sends the request again, once.
 //! * [`tokens`]: phase 1: the account key, issuance of Privacy Pass tokens
 //!   and the persistent [`tokens::TokenWallet`], which never hands out a
 //!   token twice.
@@ -75,12 +79,14 @@ mod error;
 mod keys;
 pub mod ledger;
 mod private_file;
+mod recovery;
 mod request;
 pub mod tokens;
 mod transport;
 
 pub use error::ClientError;
 pub use keys::{KeyConsistency, PinnedDigests, UncheckedKeys};
+pub use recovery::{RecoveringSession, Recovery, TOKENS_PER_SESSION, is_session_gone};
 pub use request::InnerRequest;
 pub use tokens::TokenSource;
 pub use transport::OhttpTransport;

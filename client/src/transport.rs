@@ -1,8 +1,13 @@
 //! The RA-TLS transport over this crate's OHTTP [`Client`]: every exchange
 //! of TLS records is one OHTTP request through the relay and the gateway to
 //! the host's `POST /session`.
+//!
+//! The gateway names the host a session was opened on in the
+//! `cloister-route` header of the answer that opened it; the transport sends
+//! that label back with every later request of the session, so whichever
+//! gateway replica takes the request finds the session's host.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use cloister_ratls::{SESSION_PATH, Transport, TransportError};
 use cloister_wire::{header, media};
@@ -14,6 +19,8 @@ pub struct OhttpTransport<K> {
     client: Arc<Client<K>>,
     authority: String,
     tokens: Option<Arc<dyn TokenSource>>,
+    /// The session id and the route label the gateway gave it.
+    route: Mutex<Option<(String, Vec<u8>)>>,
 }
 
 impl<K> std::fmt::Debug for OhttpTransport<K> {
@@ -32,7 +39,28 @@ impl<K> OhttpTransport<K> {
             client,
             authority: authority.to_owned(),
             tokens: None,
+            route: Mutex::new(None),
         }
+    }
+
+    /// A transport for another session: the same client, service and
+    /// tokens, no route yet.
+    #[must_use]
+    pub fn fresh(&self) -> Self {
+        Self {
+            client: Arc::clone(&self.client),
+            authority: self.authority.clone(),
+            tokens: self.tokens.clone(),
+            route: Mutex::new(None),
+        }
+    }
+
+    fn route_of(&self, session_id: &str) -> Option<Vec<u8>> {
+        let route = self.route.lock().unwrap_or_else(PoisonError::into_inner);
+        route
+            .as_ref()
+            .filter(|(id, _)| id == session_id)
+            .map(|(_, label)| label.clone())
     }
 
     /// Attach a token from `tokens` to every request.
@@ -56,10 +84,17 @@ impl<K: KeyConsistency + 'static> Transport for OhttpTransport<K> {
             .header(header::SESSION, session_id)
             .header("content-type", media::RATLS_RECORDS)
             .body(records);
+        if let Some(route) = self.route_of(session_id) {
+            request = request.header(header::ROUTE, route);
+        }
         if let Some(token) = self.tokens.as_ref().and_then(|t| t.next_token()) {
             request = request.private_token(&token);
         }
         let response = self.client.send(&request).await.map_err(failed)?;
+        if let Some(label) = response.header().get(header::ROUTE.as_bytes()) {
+            *self.route.lock().unwrap_or_else(PoisonError::into_inner) =
+                Some((session_id.to_owned(), label.to_vec()));
+        }
         let status = response.control().status().map_or(0, |s| s.code());
         if status != 200 {
             return Err(TransportError::Status {

@@ -186,11 +186,13 @@ impl IssuerSettings {
     }
 }
 
-/// The loopback HTTP router.
+/// The router to the hosts.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RouterSettings {
-    /// Host base URLs; a session sticks to one of them.
+    /// Host base URLs (`http[s]://host[:port]`). A new session goes to the
+    /// healthy host of highest rendezvous weight for its id and stays there.
+    /// Re-read on SIGHUP.
     pub hosts: Vec<String>,
     /// Time allowed for a host to answer, in seconds.
     ///
@@ -204,6 +206,11 @@ pub struct RouterSettings {
     pub timeout_secs: u64,
     /// Largest host response forwarded, in bytes.
     pub max_response_bytes: usize,
+    /// Time allowed to open a connection to a host, in milliseconds: a host
+    /// that does not accept in time is taken as gone.
+    pub connect_timeout_ms: u64,
+    /// How the hosts are probed.
+    pub health: HealthSettings,
 }
 
 impl Default for RouterSettings {
@@ -212,6 +219,35 @@ impl Default for RouterSettings {
             hosts: vec!["http://127.0.0.1:7500".into()],
             timeout_secs: 75,
             max_response_bytes: 1024 * 1024,
+            connect_timeout_ms: 3000,
+            health: HealthSettings::default(),
+        }
+    }
+}
+
+/// Health checks: `GET /healthz` on every host, answered `200` with
+/// `"status": "ok"` by a serving host.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HealthSettings {
+    /// Time between probes of a host, in milliseconds.
+    pub every_ms: u64,
+    /// Time a probe may take, in milliseconds.
+    pub timeout_ms: u64,
+    /// Consecutive failed probes that take a healthy host out of the
+    /// placement of new sessions.
+    pub unhealthy_after: u32,
+    /// Consecutive good probes that put it back.
+    pub healthy_after: u32,
+}
+
+impl Default for HealthSettings {
+    fn default() -> Self {
+        Self {
+            every_ms: 2000,
+            timeout_ms: 1000,
+            unhealthy_after: 2,
+            healthy_after: 2,
         }
     }
 }
@@ -309,6 +345,11 @@ mod tests {
         )
         .expect("redis state parses");
         assert!(matches!(shared.state, StateConfig::Redis { .. }));
+        assert_eq!(
+            parsed.router.connect_timeout_ms,
+            default.router.connect_timeout_ms
+        );
+        assert_eq!(parsed.router.health, default.router.health);
         assert!(
             toml::from_str::<GatewayConfig>("typo = 1").is_err(),
             "unknown keys are refused"

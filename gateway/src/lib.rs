@@ -28,8 +28,11 @@
 //!    Redis shared by replicas); a store that cannot answer refuses the
 //!    request;
 //! 6. hands the request to a [`Router`] ([`HttpForwardRouter`] in
-//!    production), which picks the host from the session id, and
-//!    encapsulates the host's answer.
+//!    production), which places a new session on a healthy host by
+//!    rendezvous hashing of its id and sends every later request of it to
+//!    the host its route label names ([`hosts`]), and encapsulates the
+//!    host's answer; a session whose host is gone gets the
+//!    `session-host-gone` problem (503).
 //!
 //! Errors before decapsulation are plain HTTP errors without detail (RFC
 //! 9458 §5.3); errors after it are encapsulated, so only the client reads
@@ -97,20 +100,26 @@
 
 mod config;
 pub mod fuzzing;
+pub mod hosts;
 mod keys;
 mod metrics;
 mod pipeline;
+mod reload;
 mod replay;
 mod router;
 mod server;
 mod token;
 
 pub use config::{
-    GatewayConfig, IssuerSettings, KeyConfigSettings, ReplaySettings, RouterSettings, TokenSettings,
+    GatewayConfig, HealthSettings, IssuerSettings, KeyConfigSettings, ReplaySettings,
+    RouterSettings, TokenSettings,
 };
 pub use keys::{KeyService, key_window, spawn_key_maintenance, spawn_published_key_maintenance};
 pub use metrics::{Metrics, Rejection};
 pub use pipeline::{Decapsulated, Gateway, GatewayResponse, OuterError, decapsulate_and_parse};
+#[cfg(unix)]
+pub use reload::spawn_reload_on_hangup;
+pub use reload::{ReloadError, reload_hosts};
 pub use replay::{ReplayGuard, ReplayVerdict};
 pub use router::{EchoRouter, HttpForwardRouter, RouteError, Router};
 pub use server::{serve, serve_key_configs};

@@ -9,7 +9,7 @@ use clap::Parser;
 use cloister_gateway::{
     ConfiguredRedeemer, Gateway, GatewayConfig, HttpForwardRouter, IssuerSettings, KeyService,
     Metrics, NoRedeemer, PrivacyPassRedeemer, ReplayGuard, serve, serve_key_configs,
-    spawn_key_maintenance, spawn_published_key_maintenance,
+    spawn_key_maintenance, spawn_published_key_maintenance, spawn_reload_on_hangup,
 };
 use cloister_ledger_verify::publish::KeyPublisher;
 use cloister_ohttp_keys::KeyRing;
@@ -90,13 +90,13 @@ async fn main() -> anyhow::Result<()> {
     }
     let trust = config.tls.trust().context("[tls] ca")?;
     let server_tls = config.tls.server().context("[tls]")?;
-    let router = HttpForwardRouter::with_trust(
-        config.router.hosts.clone(),
-        Duration::from_secs(config.router.timeout_secs),
-        config.router.max_response_bytes,
-        &trust,
-    )?;
-    let metrics = Arc::new(Metrics::default());
+    let router = HttpForwardRouter::from_settings(&config.router, &trust).context("[router]")?;
+    router.spawn_health_checks(config.router.health.clone());
+    if let Some(path) = &args.config {
+        spawn_reload_on_hangup(path.clone(), Arc::clone(router.hosts()))
+            .context("installing the SIGHUP handler")?;
+    }
+    let metrics = Arc::new(Metrics::with_hosts(Arc::clone(router.hosts())));
     let state = StateStore::open(&config.state)
         .await
         .with_context(|| format!("opening the state store, {}", config.state))?;

@@ -12,6 +12,8 @@ use std::sync::Arc;
 
 use cloister_metrics::{Counter, CounterFamily, ErrorKind, Histogram, ServerMetrics};
 
+use crate::hosts::{Host, HostPool};
+
 /// Why the gateway refused an encapsulated request: the `kind` label of
 /// `cloister_gateway_errors_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -41,6 +43,8 @@ pub enum Rejection {
     /// Inner: the state store (spent tokens, replay guard) could not
     /// answer or its spent-token set is full; refused.
     StateStore,
+    /// Inner: the host of the request's session is gone.
+    SessionHostGone,
 }
 
 impl ErrorKind for Rejection {
@@ -57,6 +61,7 @@ impl ErrorKind for Rejection {
         Self::TokenDoubleSpent,
         Self::RouteFailed,
         Self::StateStore,
+        Self::SessionHostGone,
     ];
 
     fn label(self) -> &'static str {
@@ -73,6 +78,7 @@ impl ErrorKind for Rejection {
             Self::TokenDoubleSpent => "token_double_spent",
             Self::RouteFailed => "route_failed",
             Self::StateStore => "state_store",
+            Self::SessionHostGone => "session_host_gone",
         }
     }
 }
@@ -91,6 +97,58 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
+        Self::build(|_| {})
+    }
+}
+
+impl Metrics {
+    /// The gateway's metrics with per-host figures for `hosts`, read at
+    /// each scrape: `cloister_gateway_host_healthy{host}` (1 or 0),
+    /// `cloister_gateway_host_requests_total{host}` and
+    /// `cloister_gateway_host_failures_total{host}`, labelled by the
+    /// configured host URL (a closed set the operator wrote), and
+    /// `cloister_gateway_hosts_healthy`.
+    #[must_use]
+    pub fn with_hosts(hosts: Arc<HostPool>) -> Self {
+        Self::build(move |metrics| {
+            metrics.collect(move |figures| {
+                let now = hosts.hosts();
+                let healthy = now.iter().filter(|h| h.is_healthy()).count();
+                figures.gauge(
+                    "hosts_healthy",
+                    "Configured hosts that take new sessions.",
+                    i64::try_from(healthy).unwrap_or(i64::MAX),
+                );
+                let series = |value: &dyn Fn(&Host) -> u64| {
+                    now.iter()
+                        .map(|h| (h.url().to_owned(), value(h)))
+                        .collect::<Vec<_>>()
+                };
+                figures.labelled_gauges(
+                    "host_healthy",
+                    "1 if the host takes new sessions, 0 if probes or a refused connection took it out.",
+                    "host",
+                    now.iter()
+                        .map(|h| (h.url().to_owned(), i64::from(h.is_healthy())))
+                        .collect(),
+                );
+                figures.labelled_counters(
+                    "host_requests",
+                    "Requests forwarded to the host.",
+                    "host",
+                    series(&Host::requests),
+                );
+                figures.labelled_counters(
+                    "host_failures",
+                    "Forwarded requests the host did not answer (refused, reset, timed out).",
+                    "host",
+                    series(&Host::failures),
+                );
+            });
+        })
+    }
+
+    fn build(register: impl FnOnce(&mut ServerMetrics<Rejection>)) -> Self {
         let mut server = ServerMetrics::new("cloister_gateway");
         let encapsulated = server.counter(
             "encapsulated_requests",
@@ -113,6 +171,7 @@ impl Default for Metrics {
             "encapsulated_response",
             "Sizes of the encapsulated response bodies sent.",
         );
+        register(&mut server);
         Self {
             server: Arc::new(server),
             encapsulated,
@@ -123,9 +182,7 @@ impl Default for Metrics {
             response_bytes,
         }
     }
-}
 
-impl Metrics {
     /// The per-route request counts, latency and rejections, for the HTTP face.
     #[must_use]
     pub fn server(&self) -> &Arc<ServerMetrics<Rejection>> {

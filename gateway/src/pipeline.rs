@@ -333,17 +333,28 @@ impl<R: Router, T: TokenRedeemer> Gateway<R, T> {
         let request = without_authorization(&request);
         self.router.route(request).await.map_err(|error| {
             tracing::warn!(%error, "routing failed");
-            let status = if matches!(error, RouteError::Timeout) {
-                504
-            } else {
-                502
-            };
-            InnerRejection::new(
-                status,
-                "about:blank",
-                "host unavailable",
-                Rejection::RouteFailed,
-            )
+            match error {
+                RouteError::SessionHostGone(_) => InnerRejection::new(
+                    503,
+                    problem::SESSION_HOST_GONE,
+                    "the host of this session is gone: open a new session",
+                    Rejection::SessionHostGone,
+                ),
+                RouteError::Timeout => InnerRejection::new(
+                    504,
+                    "about:blank",
+                    "host unavailable",
+                    Rejection::RouteFailed,
+                ),
+                RouteError::Unavailable(_) | RouteError::BadAnswer(_) | RouteError::Hosts(_) => {
+                    InnerRejection::new(
+                        502,
+                        "about:blank",
+                        "host unavailable",
+                        Rejection::RouteFailed,
+                    )
+                }
+            }
         })
     }
 }

@@ -9,8 +9,8 @@ use anyhow::{Context as _, bail};
 use cloister_api::{FeatureRequest, FeatureResponse};
 use cloister_client::chats::ChatSettings;
 use cloister_client::tokens::{AccountKey, IssuerClient, IssuerKeyCheck, TokenWallet};
-use cloister_client::{Client, OhttpTransport, TokenSource};
-use cloister_ratls::{ClientError, ClientSession, TransportError};
+use cloister_client::{Client, OhttpTransport, RecoveringSession, TokenSource, is_session_gone};
+use cloister_ratls::{ClientError, TransportError};
 use serde::Serialize;
 
 use crate::config::Config;
@@ -19,8 +19,9 @@ use crate::trust::{AttestationSummary, Trust};
 /// OHTTP requests, hence tokens, one session takes: the TLS handshake, the
 /// attestation exchange, the request. Never more: a host (or gateway) that
 /// answers a step as if it needed another round trip has the session
-/// stopped (`cloister_ratls::ClientSession`).
-pub const TOKENS_PER_SESSION: usize = 3;
+/// stopped (`cloister_ratls::ClientSession`). A session whose host is gone
+/// is replaced once, for as many again.
+pub use cloister_client::TOKENS_PER_SESSION;
 
 /// What a request produced, as printed.
 #[derive(Debug, Serialize)]
@@ -32,8 +33,11 @@ pub struct Outcome {
     pub response: FeatureResponse,
     /// What the host proved before it got the payload.
     pub attestation: AttestationSummary,
-    /// Tokens this session spent.
+    /// Tokens this request spent.
     pub tokens_spent: usize,
+    /// Sessions opened: 2 if the first one's host was gone and the request
+    /// ran on a new one.
+    pub sessions_opened: usize,
     /// Usable tokens left in the wallet.
     pub tokens_left: usize,
 }
@@ -166,19 +170,22 @@ pub async fn run(config: &Config, request: &FeatureRequest) -> anyhow::Result<Ou
     let transport = OhttpTransport::new(Arc::new(client), &config.network.authority)
         .with_tokens(Arc::clone(&spending) as Arc<dyn TokenSource>);
     let outcome = async {
-        let mut session = ClientSession::establish(transport, &trust.verifier).await?;
-        let attestation = AttestationSummary::new(session.attestation());
-        tracing::info!(measurement = %attestation.measurement, root = %attestation.root, "host attested");
-        let release = trust
-            .verifier
-            .authority()
-            .release_of(&session.attestation().launch());
+        let mut session = RecoveringSession::establish(transport, &trust.verifier)
+            .await?
+            .on_recovery(|recovery| eprintln!("{recovery}"));
+        let attested = AttestationSummary::new(session.session().attestation());
+        tracing::info!(measurement = %attested.measurement, root = %attested.root, "host attested");
         let response = session.request(request).await?;
-        Ok::<_, ClientError>((response, attestation, release))
+        // The host that answered: a new session's, after a recovery.
+        let answered = session.session().attestation();
+        let attestation = AttestationSummary::new(answered);
+        let release = trust.verifier.authority().release_of(&answered.launch());
+        Ok::<_, ClientError>((response, attestation, release, session.sessions_opened()))
     }
     .await;
     let tokens_left = wallet.status(unix_now())?.usable;
-    let (response, attestation, release) = outcome.map_err(|error| explain(error, tokens_left))?;
+    let (response, attestation, release, sessions_opened) =
+        outcome.map_err(|error| explain(error, tokens_left))?;
     let host = if attestation.simulated {
         "a SIMULATED host (no hardware guarantee)".to_owned()
     } else {
@@ -193,6 +200,7 @@ pub async fn run(config: &Config, request: &FeatureRequest) -> anyhow::Result<Ou
         response,
         attestation,
         tokens_spent: spending.spent.load(Ordering::SeqCst),
+        sessions_opened,
         tokens_left,
     })
 }
@@ -214,6 +222,9 @@ fn explain(error: ClientError, tokens_left: usize) -> anyhow::Error {
         ClientError::Feature(_) => {
             anyhow::Error::new(error).context("the attested host answered with an error")
         }
+        _ if is_session_gone(&error) => anyhow::Error::new(error).context(
+            "the session's host is gone (a request opens at most one new session): try again",
+        ),
         _ => anyhow::Error::new(error).context("the session failed"),
     }
 }

@@ -387,6 +387,8 @@ struct Figure {
 enum Value {
     Counter(u64),
     Gauge(i64),
+    Counters(&'static str, Vec<(String, u64)>),
+    Gauges(&'static str, Vec<(String, i64)>),
 }
 
 impl Figures {
@@ -405,6 +407,40 @@ impl Figures {
             name,
             help,
             value: Value::Gauge(value),
+        });
+    }
+
+    /// Running totals, one per value of `label`, exported as
+    /// `<prefix>_<name>_total{label="…"}`. Label values must come from a
+    /// closed set (see the crate docs).
+    pub fn labelled_counters(
+        &mut self,
+        name: &'static str,
+        help: &'static str,
+        label: &'static str,
+        series: Vec<(String, u64)>,
+    ) {
+        self.0.push(Figure {
+            name,
+            help,
+            value: Value::Counters(label, series),
+        });
+    }
+
+    /// Current levels, one per value of `label`, exported as
+    /// `<prefix>_<name>{label="…"}`. Label values must come from a closed
+    /// set (see the crate docs).
+    pub fn labelled_gauges(
+        &mut self,
+        name: &'static str,
+        help: &'static str,
+        label: &'static str,
+        series: Vec<(String, i64)>,
+    ) {
+        self.0.push(Figure {
+            name,
+            help,
+            value: Value::Gauges(label, series),
         });
     }
 }
@@ -444,6 +480,29 @@ impl Collector for FigureCollector {
                         gauge.metric_type(),
                     )?;
                     gauge.encode(metric)?;
+                }
+                Value::Counters(label, series) => {
+                    let mut metric = encoder.encode_descriptor(
+                        figure.name,
+                        figure.help,
+                        None,
+                        ConstCounter::new(0u64).metric_type(),
+                    )?;
+                    for (value, count) in series {
+                        ConstCounter::new(count)
+                            .encode(metric.encode_family(&[(label, value)])?)?;
+                    }
+                }
+                Value::Gauges(label, series) => {
+                    let mut metric = encoder.encode_descriptor(
+                        figure.name,
+                        figure.help,
+                        None,
+                        ConstGauge::new(0i64).metric_type(),
+                    )?;
+                    for (value, level) in series {
+                        ConstGauge::new(level).encode(metric.encode_family(&[(label, value)])?)?;
+                    }
                 }
             }
         }
@@ -532,6 +591,8 @@ mod tests {
         metrics.collect(|f| {
             f.counter("seen", "Seen.", 7);
             f.gauge("open", "Open.", -1);
+            f.labelled_counters("hits", "Hits.", "h", vec![("x".into(), 3), ("y".into(), 4)]);
+            f.labelled_gauges("up", "Up.", "h", vec![("x".into(), 1), ("y".into(), 0)]);
         });
         metrics.error(Oops::Two);
         assert_eq!(family.get(&[("a", "y")]), 2);
@@ -543,6 +604,12 @@ mod tests {
             "# TYPE t_seen counter",
             "t_seen_total 7",
             "t_open -1",
+            "# TYPE t_hits counter",
+            "t_hits_total{h=\"x\"} 3",
+            "t_hits_total{h=\"y\"} 4",
+            "# TYPE t_up gauge",
+            "t_up{h=\"x\"} 1",
+            "t_up{h=\"y\"} 0",
             "t_errors_total{kind=\"two\"} 1",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");

@@ -474,7 +474,7 @@ impl SessionTable {
             self.counters.expired.fetch_add(1, Ordering::Relaxed);
             return Err(SessionError::UnknownSession);
         }
-        if !starts_with_client_hello(records) {
+        if !session::starts_with_client_hello(records) {
             return Err(SessionError::UnknownSession);
         }
         drop(sessions);
@@ -685,13 +685,6 @@ pub(crate) fn drain_plaintext(
             Err(e) => return Err(SessionError::Records(e)),
         }
     }
-}
-
-/// True if `records` begin with a TLS handshake record holding a ClientHello.
-fn starts_with_client_hello(records: &[u8]) -> bool {
-    const HANDSHAKE_RECORD: u8 = 22;
-    const CLIENT_HELLO: u8 = 1;
-    records.first() == Some(&HANDSHAKE_RECORD) && records.get(5) == Some(&CLIENT_HELLO)
 }
 
 #[cfg(test)]

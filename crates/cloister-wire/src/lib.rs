@@ -76,6 +76,10 @@ pub mod problem {
     pub const DATE: &str = "https://iana.org/assignments/http-problem-types#date";
     /// The encapsulated request was accepted once already.
     pub const REPLAYED: &str = "urn:cloister:problem:replayed-request";
+    /// The host that held the request's session is gone (no longer
+    /// configured, or unreachable): the session cannot continue anywhere
+    /// else, so the client opens a new one. Answered with 503.
+    pub const SESSION_HOST_GONE: &str = "urn:cloister:problem:session-host-gone";
 }
 
 /// Header names.
@@ -83,6 +87,11 @@ pub mod header {
     /// Inner request header naming the RA-TLS session: the gateway routes
     /// on it, so all requests of one session reach one host.
     pub const SESSION: &str = "cloister-session";
+    /// Inner header naming the host a session was opened on, as an opaque
+    /// label: the gateway sets it on the answer that opened the session and
+    /// the client sends it back with every later request of that session,
+    /// so any gateway replica finds the session's host without shared state.
+    pub const ROUTE: &str = "cloister-route";
 }
 
 /// Session ids: chosen by the client, carried in [`header::SESSION`](crate::header::SESSION).
@@ -103,6 +112,17 @@ pub mod session {
     #[must_use]
     pub fn id_from_random(bits: [u8; 16]) -> String {
         hex::encode(bits)
+    }
+
+    /// True if a session's `records` begin with a TLS handshake record
+    /// holding a ClientHello: the records that open a new session. The
+    /// record and handshake headers are cleartext, so the gateway reads
+    /// them as the host does.
+    #[must_use]
+    pub fn starts_with_client_hello(records: &[u8]) -> bool {
+        const HANDSHAKE_RECORD: u8 = 22;
+        const CLIENT_HELLO: u8 = 1;
+        records.first() == Some(&HANDSHAKE_RECORD) && records.get(5) == Some(&CLIENT_HELLO)
     }
 }
 

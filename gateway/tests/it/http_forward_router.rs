@@ -18,7 +18,8 @@ async fn spawn_host() -> String {
                 names.join(","),
                 String::from_utf8_lossy(&body)
             );
-            ([("x-host", "yes")], text)
+            // A host cannot set the route label the gateway gives clients.
+            ([("x-host", "yes"), ("cloister-route", "forged")], text)
         },
     );
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -62,6 +63,26 @@ async fn forwards_method_path_headers_and_body_but_not_credentials() {
         "credentials are not forwarded: {text}"
     );
     assert!(text.ends_with(" payload"), "{text}");
+    assert!(
+        response.header().get(b"cloister-route").is_none(),
+        "a host's route label does not reach the client"
+    );
+    let mut routed = request("/");
+    let label = router.hosts().hosts()[0].route().to_owned();
+    routed.put_header("cloister-route", label);
+    let text = String::from_utf8(
+        router
+            .route(routed)
+            .await
+            .expect("routed by its label")
+            .content()
+            .to_vec(),
+    )
+    .expect("utf8");
+    assert!(
+        !text.contains("cloister-route"),
+        "the route label is not forwarded to the host: {text}"
+    );
 }
 
 #[tokio::test]

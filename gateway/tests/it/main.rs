@@ -2,6 +2,7 @@
 //! link is much cheaper than one per test file.
 
 mod fuzz_body;
+mod host_fleet;
 mod http_forward_router;
 mod replay_store;
 mod rfc9458_appendix_a;

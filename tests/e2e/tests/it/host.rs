@@ -47,7 +47,7 @@ async fn gateway_and_relay(host: SocketAddr) -> Client<UncheckedKeys> {
     .unwrap_or_else(|e| panic!("client: {e}"))
 }
 
-fn team_lunch() -> FeatureRequest {
+pub(crate) fn team_lunch() -> FeatureRequest {
     let path = repo_root().join("plugins/summarise/testdata/team-lunch.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))

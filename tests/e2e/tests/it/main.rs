@@ -4,6 +4,7 @@
 mod cli;
 mod common;
 mod development;
+mod fleet;
 mod host;
 /// The in-process host of `cloister-host`'s own tests, shared rather than
 /// copied so that both suites boot the same host.

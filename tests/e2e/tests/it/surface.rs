@@ -97,7 +97,7 @@ const PROBED_PATHS: &[&str] = &[
 const METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"];
 
 /// One documented route and the status its handler gives the test's request.
-struct Route {
+pub(crate) struct Route {
     method: &'static str,
     /// The path as requested (concrete, query included).
     path: String,
@@ -120,15 +120,15 @@ fn observed(mut routes: Vec<Route>) -> Vec<Route> {
 }
 
 /// One listener of a party and the routes its documentation lists there.
-struct Listener {
-    addr: SocketAddr,
-    routes: Vec<Route>,
+pub(crate) struct Listener {
+    pub(crate) addr: SocketAddr,
+    pub(crate) routes: Vec<Route>,
 }
 
 /// A party's running process, killed when dropped.
-struct Party {
+pub(crate) struct Party {
     name: &'static str,
-    child: Child,
+    pub(crate) child: Child,
     log: PathBuf,
     listeners: Vec<Listener>,
 }
@@ -143,7 +143,7 @@ impl Drop for Party {
 impl Party {
     /// Starts `name` with `config` written to a file and passed as
     /// `--config FILE` after the arguments `before` (a subcommand taking it).
-    fn spawn(
+    pub(crate) fn spawn(
         name: &'static str,
         dir: &Path,
         before: &[&str],
@@ -173,7 +173,7 @@ impl Party {
     }
 
     /// Waits until every listener answers `/healthz`.
-    async fn ready(&mut self, http: &reqwest::Client) {
+    pub(crate) async fn ready(&mut self, http: &reqwest::Client) {
         let deadline = Instant::now() + BOOT;
         for addr in self.listeners.iter().map(|l| l.addr) {
             loop {
@@ -199,7 +199,7 @@ impl Party {
         }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
@@ -303,7 +303,7 @@ fn binary(name: &str) -> PathBuf {
 }
 
 /// A loopback address nothing listens on at the moment.
-fn free_addr() -> SocketAddr {
+pub(crate) fn free_addr() -> SocketAddr {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|l| l.local_addr())
         .unwrap_or_else(|e| panic!("{e}"))
@@ -401,7 +401,22 @@ fn child_processes(pid: u32) -> Vec<String> {
         .collect()
 }
 
-fn repo_root() -> PathBuf {
+/// An HTTP client for the parties on loopback: no proxy, 30 s per request.
+pub(crate) fn loopback_http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The built plugins: `CLOISTER_PLUGIN_DIR`, else `target/plugins`.
+pub(crate) fn plugin_dir() -> PathBuf {
+    std::env::var_os("CLOISTER_PLUGIN_DIR")
+        .map_or_else(|| repo_root().join("target/plugins"), PathBuf::from)
+}
+
+pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
@@ -415,8 +430,7 @@ fn start_parties(dir: &Path) -> Vec<Party> {
         std::array::from_fn(|_| free_addr());
     let zeros = "0".repeat(64);
     let reviewers = repo_root().join("policies/ledger-reviewers.toml");
-    let plugins = std::env::var_os("CLOISTER_PLUGIN_DIR")
-        .map_or_else(|| repo_root().join("target/plugins"), PathBuf::from);
+    let plugins = plugin_dir();
     let policies = repo_root().join("policies");
     let listener = |addr, routes| vec![Listener { addr, routes }];
     vec![
@@ -545,11 +559,7 @@ fn start_parties(dir: &Path) -> Vec<Party> {
 #[tokio::test]
 async fn every_party_listens_only_where_documented() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let http = loopback_http();
     let mut parties = start_parties(dir.path());
     for party in &mut parties {
         party.ready(&http).await;

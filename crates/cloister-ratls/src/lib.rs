@@ -152,7 +152,7 @@ pub use client::{
     ClientError, ClientSession, InMemoryTransport, StreamingTransport, Transport, TransportError,
 };
 pub use frame::{FrameError, MAX_FRAME_LEN, PADDED_FRAME_SIZES};
-pub use http::{SESSION_PATH, routes};
+pub use http::{SESSION_PATH, routes, status_for};
 pub use server::{
     Clock, FeatureService, PayloadService, SessionAttester, SessionConfig, SessionError,
     SessionStats, SessionTable, SystemClock,

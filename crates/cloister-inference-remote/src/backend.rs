@@ -44,10 +44,28 @@ impl Default for RemoteConfig {
     fn default() -> Self {
         Self {
             url: "http://127.0.0.1:7600".into(),
-            model: "qwen2.5-0.5b-instruct".into(),
+            model: "smollm2-135m-instruct".into(),
             context_tokens: 4096,
             max_sessions: 8,
             timeout_secs: 30,
+        }
+    }
+}
+
+impl RemoteConfig {
+    /// The identity of a [`RemoteBackend`] with this configuration, known
+    /// before it is built (the feature host's HOST_DATA covers it, and its
+    /// own evidence, which the backend needs, names that HOST_DATA). No
+    /// weights here; the settings name what the feature host relies on. The
+    /// inference host's weights are in its own HOST_DATA, which its release
+    /// names.
+    pub fn identity(&self) -> EngineIdentity {
+        EngineIdentity {
+            weights: None,
+            settings: format!(
+                "backend=remote model={} context={} max-sessions={}",
+                self.model, self.context_tokens, self.max_sessions
+            ),
         }
     }
 }
@@ -78,7 +96,18 @@ pub enum RemoteSetupError {
 /// clamps every request before it gets here, as it does for a local engine.
 pub struct RemoteBackend<A> {
     inner: Arc<Inner<A>>,
-    runtime: tokio::runtime::Runtime,
+    /// Always `Some` until dropped.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl<A> Drop for RemoteBackend<A> {
+    /// Without waiting for sessions in flight, so that the backend can be
+    /// dropped from async code too.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 struct Inner<A> {
@@ -134,8 +163,14 @@ impl<A: MeasurementAuthority + Send + Sync + 'static> RemoteBackend<A> {
                 idle: Mutex::new(Vec::new()),
                 slots,
             }),
-            runtime,
+            runtime: Some(runtime),
         })
+    }
+
+    fn runtime(&self) -> Result<&tokio::runtime::Runtime, InferenceError> {
+        self.runtime
+            .as_ref()
+            .ok_or_else(|| InferenceError::Engine("remote inference is shutting down".into()))
     }
 
     /// Opens an attested session now, so that the first prompt does not wait
@@ -146,7 +181,7 @@ impl<A: MeasurementAuthority + Send + Sync + 'static> RemoteBackend<A> {
     /// Why no session could be opened (unreachable, evidence refused...).
     pub fn connect(&self) -> Result<(), InferenceError> {
         let inner = Arc::clone(&self.inner);
-        self.runtime.block_on(async move {
+        self.runtime()?.block_on(async move {
             let session = inner.open().await?;
             inner.release(session);
             Ok(())
@@ -167,18 +202,8 @@ impl<A: MeasurementAuthority + Send + Sync + 'static> InferenceBackend for Remot
         }]
     }
 
-    /// No weights here; the settings name what this host relies on. The
-    /// inference host's own weights are in its HOST_DATA, which its release
-    /// names.
     fn identity(&self) -> EngineIdentity {
-        let config = &self.inner.config;
-        EngineIdentity {
-            weights: None,
-            settings: format!(
-                "backend=remote model={} context={} max-sessions={}",
-                config.model, config.context_tokens, config.max_sessions
-            ),
-        }
+        self.inner.config.identity()
     }
 
     fn generate(
@@ -195,7 +220,7 @@ impl<A: MeasurementAuthority + Send + Sync + 'static> InferenceBackend for Remot
             .map_err(|error| InferenceError::InvalidRequest(error.to_string()))?;
         let (events, received) = mpsc::channel();
         let inner = Arc::clone(&self.inner);
-        self.runtime.spawn(async move {
+        self.runtime()?.spawn(async move {
             let outcome = inner.generate(payload, &events).await;
             let _ = events.send(Event::Done(outcome));
         });

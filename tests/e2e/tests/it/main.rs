@@ -16,6 +16,7 @@ mod ratls;
 /// copied so that both suites test the same host.
 #[path = "../../../../crates/cloister-ratls/tests/it/common/mod.rs"]
 mod ratls_common;
+mod remote_inference;
 mod support;
 mod surface;
 mod timeouts;

@@ -243,10 +243,6 @@ impl InferenceHost {
             table,
         }
     }
-
-    fn prompts_received(&self) -> u64 {
-        self.table.stats().requests
-    }
 }
 
 /// The feature host's configuration, its launch on a remote backend, and
@@ -275,7 +271,6 @@ fn remote_config(url: &str) -> RemoteConfig {
 struct Deployment {
     ledger: TestLedger,
     dir: tempfile::TempDir,
-    launch: LaunchDigests,
     config: HostConfig,
     attester: Arc<dyn CallerAttester>,
     remote: RemoteConfig,
@@ -299,7 +294,6 @@ impl Deployment {
         Self {
             ledger,
             dir: tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}")),
-            launch,
             config,
             attester,
             remote,
@@ -587,167 +581,133 @@ impl CallerAttester for Relaying<Arc<dyn CallerAttester>> {
     }
 }
 
-/// The feature host's generation fails naming the refusal, and neither the
-/// far session table nor its engine saw a prompt.
-async fn refused(
-    backend: &Arc<RemoteBackend<LedgerTrust>>,
-    far: &InferenceHost,
-    engine: &Counted,
-    prompts_before: usize,
-) -> String {
-    let error = generate(backend, prompt("the secret prompt", 4))
-        .await
-        .expect_err("refused");
-    assert_eq!(
-        engine.prompts(),
-        prompts_before,
-        "a prompt reached the engine: {error}"
+/// Who attests how in one refusal test.
+struct Attempt {
+    /// Releases in the ledger: `(inference host, feature host)`.
+    released: (bool, bool),
+    /// The inference host's CVM.
+    far: Arc<dyn SessionAttester>,
+    /// The feature host's evidence; `None`: its genuine provider.
+    near: Option<Arc<dyn CallerAttester>>,
+    /// Generations that succeed first, each on a fresh backend (a relay
+    /// records its evidence in the first).
+    before: usize,
+}
+
+impl Attempt {
+    fn far(far: Arc<dyn SessionAttester>) -> Self {
+        Self {
+            released: (true, true),
+            far,
+            near: None,
+            before: 0,
+        }
+    }
+
+    /// A fresh backend's generation fails, naming the refusal, and neither
+    /// the far session table nor its engine saw its prompt. Returns the
+    /// error and the callers the far host refused.
+    async fn refused(self) -> (String, u64) {
+        let deployment = Deployment::new(self.released).await;
+        let engine = deterministic();
+        let far = deployment.inference_host(self.far, engine.clone()).await;
+        let near = self
+            .near
+            .unwrap_or_else(|| Arc::clone(&deployment.attester));
+        for _ in 0..self.before {
+            let backend = Arc::new(deployment.backend(&far, Arc::clone(&near)).await);
+            generate(&backend, prompt("an earlier prompt", 2))
+                .await
+                .unwrap_or_else(|e| panic!("earlier session: {e}"));
+        }
+        assert_eq!(engine.prompts(), self.before);
+        let backend = Arc::new(deployment.backend(&far, near).await);
+        let error = generate(&backend, prompt("the secret prompt", 4))
+            .await
+            .expect_err("refused")
+            .to_string();
+        assert_eq!(
+            engine.prompts(),
+            self.before,
+            "a prompt reached the engine: {error}"
+        );
+        let stats = far.table.stats();
+        assert_eq!(stats.requests as usize, self.before, "{error}");
+        (error, stats.callers_refused)
+    }
+}
+
+/// The inference host's evidence was refused: the feature host sent nothing
+/// but the handshake and its nonce, not even its own evidence.
+fn assert_far_refused((error, callers_refused): (String, u64), why: &str) {
+    assert!(
+        error.contains("no prompt sent to the inference host"),
+        "{error}"
     );
-    assert_eq!(far.prompts_received() as usize, prompts_before, "{error}");
-    error.to_string()
+    assert!(error.contains(why), "{error}");
+    assert_eq!(callers_refused, 0);
+}
+
+/// The feature host's evidence was refused by the inference host.
+fn assert_near_refused((error, callers_refused): (String, u64)) {
+    assert!(
+        error.contains("host refused this caller's evidence"),
+        "{error}"
+    );
+    assert_eq!(callers_refused, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_inference_host_not_in_the_ledger_gets_no_prompt() {
-    let deployment = Deployment::new((true, true)).await;
-    let engine = deterministic();
-    let far = deployment
-        .inference_host(inference_cvm(UNRELEASED_IMAGE), engine.clone())
+    let outcome = Attempt::far(inference_cvm(UNRELEASED_IMAGE))
+        .refused()
         .await;
-    let backend = Arc::new(
-        deployment
-            .backend(&far, Arc::clone(&deployment.attester))
-            .await,
-    );
-    let error = refused(&backend, &far, &engine, 0).await;
-    assert!(
-        error.contains("no prompt sent to the inference host"),
-        "{error}"
-    );
-    assert!(error.contains("measurement not accepted"), "{error}");
-    assert_eq!(
-        far.table.stats().callers_attested,
-        0,
-        "the feature host attested to an impostor"
-    );
+    assert_far_refused(outcome, "measurement not accepted");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_inference_host_answering_another_nonce_gets_no_prompt() {
-    let deployment = Deployment::new((true, true)).await;
-    let engine = deterministic();
-    let far = deployment
-        .inference_host(
-            Arc::new(OtherNonce(inference_cvm(INFERENCE_IMAGE))),
-            engine.clone(),
-        )
-        .await;
-    let backend = Arc::new(
-        deployment
-            .backend(&far, Arc::clone(&deployment.attester))
-            .await,
-    );
-    let error = refused(&backend, &far, &engine, 0).await;
-    assert!(
-        error.contains("no prompt sent to the inference host"),
-        "{error}"
-    );
-    assert!(error.contains("REPORT_DATA"), "{error}");
+    let far = Arc::new(OtherNonce(inference_cvm(INFERENCE_IMAGE)));
+    assert_far_refused(Attempt::far(far).refused().await, "REPORT_DATA");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_inference_host_relaying_evidence_of_another_session_gets_no_prompt() {
-    let deployment = Deployment::new((true, true)).await;
-    let engine = deterministic();
-    let far = deployment
-        .inference_host(
-            Arc::new(Relaying::new(inference_cvm(INFERENCE_IMAGE))),
-            engine.clone(),
-        )
-        .await;
-    // The first session gets the genuine evidence and carries one prompt.
-    let first = Arc::new(
-        deployment
-            .backend(&far, Arc::clone(&deployment.attester))
-            .await,
-    );
-    generate(&first, prompt("a first prompt", 2))
-        .await
-        .unwrap_or_else(|e| panic!("first session: {e}"));
-    assert_eq!(engine.prompts(), 1);
-    // A new session gets that evidence again.
-    let second = Arc::new(
-        deployment
-            .backend(&far, Arc::clone(&deployment.attester))
-            .await,
-    );
-    let error = refused(&second, &far, &engine, 1).await;
-    assert!(
-        error.contains("no prompt sent to the inference host"),
-        "{error}"
-    );
-    assert!(error.contains("REPORT_DATA"), "{error}");
+    let attempt = Attempt {
+        before: 1,
+        ..Attempt::far(Arc::new(Relaying::new(inference_cvm(INFERENCE_IMAGE))))
+    };
+    assert_far_refused(attempt.refused().await, "REPORT_DATA");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_feature_host_not_in_the_ledger_sends_no_prompt() {
-    let deployment = Deployment::new((true, false)).await;
-    let engine = deterministic();
-    let far = deployment
-        .inference_host(inference_cvm(INFERENCE_IMAGE), engine.clone())
-        .await;
-    let backend = Arc::new(
-        deployment
-            .backend(&far, Arc::clone(&deployment.attester))
-            .await,
-    );
-    let error = refused(&backend, &far, &engine, 0).await;
-    assert!(
-        error.contains("host refused this caller's evidence"),
-        "{error}"
-    );
-    assert_eq!(far.table.stats().callers_refused, 1);
+    let attempt = Attempt {
+        released: (true, false),
+        ..Attempt::far(inference_cvm(INFERENCE_IMAGE))
+    };
+    assert_near_refused(attempt.refused().await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_feature_host_answering_another_nonce_sends_no_prompt() {
-    let deployment = Deployment::new((true, true)).await;
-    let engine = deterministic();
-    let far = deployment
-        .inference_host(inference_cvm(INFERENCE_IMAGE), engine.clone())
-        .await;
-    let genuine =
-        cloister_host::serve::provider(&deployment.config.attestation, &deployment.launch)
-            .unwrap_or_else(|e| panic!("{e}"));
-    let cheat = Arc::new(OtherNonce(genuine));
-    let backend = Arc::new(deployment.backend(&far, cheat).await);
-    let error = refused(&backend, &far, &engine, 0).await;
-    assert!(
-        error.contains("host refused this caller's evidence"),
-        "{error}"
-    );
-    assert_eq!(far.table.stats().callers_refused, 1);
+    let (config, launch, _) = feature_host(&remote_config("http://127.0.0.1:9"));
+    let genuine = cloister_host::serve::provider(&config.attestation, &launch)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let attempt = Attempt {
+        near: Some(Arc::new(OtherNonce(genuine))),
+        ..Attempt::far(inference_cvm(INFERENCE_IMAGE))
+    };
+    assert_near_refused(attempt.refused().await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_feature_host_relaying_evidence_of_another_session_sends_no_prompt() {
-    let deployment = Deployment::new((true, true)).await;
-    let engine = deterministic();
-    let far = deployment
-        .inference_host(inference_cvm(INFERENCE_IMAGE), engine.clone())
-        .await;
-    let relaying: Arc<dyn CallerAttester> =
-        Arc::new(Relaying::new(Arc::clone(&deployment.attester)));
-    let first = Arc::new(deployment.backend(&far, Arc::clone(&relaying)).await);
-    generate(&first, prompt("a first prompt", 2))
-        .await
-        .unwrap_or_else(|e| panic!("first session: {e}"));
-    assert_eq!(engine.prompts(), 1);
-    let second = Arc::new(deployment.backend(&far, relaying).await);
-    let error = refused(&second, &far, &engine, 1).await;
-    assert!(
-        error.contains("host refused this caller's evidence"),
-        "{error}"
-    );
-    assert_eq!(far.table.stats().callers_refused, 1);
+    let (_, _, genuine) = feature_host(&remote_config("http://127.0.0.1:9"));
+    let attempt = Attempt {
+        near: Some(Arc::new(Relaying::new(genuine))),
+        before: 1,
+        ..Attempt::far(inference_cvm(INFERENCE_IMAGE))
+    };
+    assert_near_refused(attempt.refused().await);
 }

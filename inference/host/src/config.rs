@@ -192,9 +192,16 @@ impl Config {
                     .with_context(|| format!("callers' policy `{}`", path.display()))?;
                 (text, policy)
             }
+            // Refuses every caller: no product line, no launch.
             None => (
                 Vec::new(),
-                Policy::from_toml("minimum_tcb = {}\n[accepted]\nlaunches = []\n")?,
+                Policy {
+                    allow_simulated: false,
+                    report_versions: 2..=5,
+                    allowed_vmpls: [0].into(),
+                    minimum_tcb: Default::default(),
+                    accepted: AllowList::default(),
+                },
             ),
         };
         let mut anchors = TrustAnchors::amd();

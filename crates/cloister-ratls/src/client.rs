@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::io::Write;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,6 +18,7 @@ use rustls::pki_types::ServerName;
 use zeroize::Zeroizing;
 
 use crate::caller::{CallerAttester, NONCE_LIFETIME};
+use crate::cancel::Cancellation;
 use crate::frame::{Frame, FrameBuffer, FrameError};
 use crate::server::{SessionError, SessionTable, drain_plaintext};
 use crate::tls::{HOST_NAME, TlsSetupError, client_config, exporter};
@@ -48,6 +50,22 @@ pub trait Transport: Send + Sync {
     ) -> impl Future<Output = Result<Vec<u8>, TransportError>> + Send;
 }
 
+/// A [`Transport`] whose answer may arrive in pieces (a streamed HTTP
+/// body), for sessions whose answers stream
+/// ([`ClientSession::request_streaming`]).
+pub trait StreamingTransport: Transport {
+    /// One round trip, handing each piece of the host's records to
+    /// `on_records` as it arrives. `on_records` breaking means the caller
+    /// wants no more: the transport stops reading and lets the host know
+    /// (by dropping the connection).
+    fn exchange_streaming(
+        &self,
+        session_id: &str,
+        records: Vec<u8>,
+        on_records: &mut (dyn FnMut(&[u8]) -> ControlFlow<()> + Send),
+    ) -> impl Future<Output = Result<(), TransportError>> + Send;
+}
+
 /// Delivers records straight to a [`SessionTable`] in this process: for
 /// tests, and for a CVM talking to a table it holds itself.
 #[derive(Debug, Clone)]
@@ -70,6 +88,27 @@ impl Transport for InMemoryTransport {
     ) -> Result<Vec<u8>, TransportError> {
         self.table
             .exchange(session_id, &records)
+            .map_err(|error: SessionError| TransportError::Status {
+                status: crate::http::status_for(&error).as_u16(),
+                message: error.to_string(),
+            })
+    }
+}
+
+impl StreamingTransport for InMemoryTransport {
+    async fn exchange_streaming(
+        &self,
+        session_id: &str,
+        records: Vec<u8>,
+        on_records: &mut (dyn FnMut(&[u8]) -> ControlFlow<()> + Send),
+    ) -> Result<(), TransportError> {
+        let cancel = Cancellation::new();
+        self.table
+            .exchange_streaming(session_id, &records, &cancel, &mut |records| {
+                if !cancel.is_cancelled() && on_records(&records).is_break() {
+                    cancel.cancel();
+                }
+            })
             .map_err(|error: SessionError| TransportError::Status {
                 status: crate::http::status_for(&error).as_u16(),
                 message: error.to_string(),
@@ -117,6 +156,10 @@ pub enum ClientError {
     /// fields): match on it, or print it.
     #[error("feature failed: {0}")]
     Feature(RequestError),
+    /// The caller stopped reading a streamed answer; the session is out of
+    /// step with the host and must not be used again.
+    #[error("the streamed answer was stopped by the caller")]
+    Stopped,
 }
 
 /// A TLS session with a host whose evidence has been verified. Only such a
@@ -282,6 +325,31 @@ impl<T: Transport> ClientSession<T> {
     }
 }
 
+impl<T: StreamingTransport> ClientSession<T> {
+    /// Sends `request` to a table that serves its own payloads
+    /// (`SessionTable::for_payloads`) and returns the answer, handing each
+    /// part the host streams ahead of it to `on_partial` as it arrives.
+    ///
+    /// # Errors
+    /// [`ClientError::Stopped`] if `on_partial` broke (the session must then
+    /// be dropped); [`ClientError::Refused`] if the host refused; others if
+    /// the session broke.
+    pub async fn request_streaming(
+        &mut self,
+        request: Zeroizing<Vec<u8>>,
+        on_partial: &mut (dyn FnMut(&[u8]) -> ControlFlow<()> + Send),
+    ) -> Result<Zeroizing<Vec<u8>>, ClientError> {
+        match self
+            .channel
+            .call_streaming(Frame::Request(request), on_partial)
+            .await?
+        {
+            Frame::Response(answer) => Ok(answer),
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
 /// Every step of a session (the handshake, then each message) takes exactly
 /// one round trip: the host's whole flight fits in one answer. Each round
 /// trip is one OHTTP exchange and costs one Privacy Pass token, so a host
@@ -308,24 +376,101 @@ impl<T: Transport> Channel<T> {
 
     /// Flushes pending records to the host and takes in its answer.
     async fn round_trip(&mut self) -> Result<(), ClientError> {
+        let out = self.pending_records()?;
+        let answer = self.transport.exchange(&self.session_id, out).await?;
+        take_records(&mut self.tls, &mut self.inbox, &answer)
+    }
+
+    /// The records TLS has ready to send.
+    fn pending_records(&mut self) -> Result<Vec<u8>, ClientError> {
         let mut out = Vec::new();
         while self.tls.wants_write() {
             self.tls
                 .write_tls(&mut out)
                 .map_err(|e| ClientError::Protocol(e.to_string()))?;
         }
-        let answer = self.transport.exchange(&self.session_id, out).await?;
-        let mut records = answer.as_slice();
-        while !records.is_empty() {
-            self.tls
-                .read_tls(&mut records)
-                .map_err(|e| ClientError::Protocol(e.to_string()))?;
-            self.tls.process_new_packets()?;
-            drain_plaintext(&mut self.tls.reader(), &mut self.inbox)
-                .map_err(|e| ClientError::Protocol(e.to_string()))?;
-        }
-        Ok(())
+        Ok(out)
     }
+}
+
+impl<T: StreamingTransport> Channel<T> {
+    /// Sends `frame` and returns the host's final answer to it, handing
+    /// every `Partial` frame ahead of it to `on_partial` as it arrives.
+    async fn call_streaming(
+        &mut self,
+        frame: Frame,
+        on_partial: &mut (dyn FnMut(&[u8]) -> ControlFlow<()> + Send),
+    ) -> Result<Frame, ClientError> {
+        self.tls
+            .writer()
+            .write_all(&frame.encode())
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let out = self.pending_records()?;
+        let Self {
+            transport,
+            session_id,
+            tls,
+            inbox,
+        } = self;
+        let mut answer = None;
+        let mut failure = None;
+        let mut on_records = |records: &[u8]| {
+            let step = take_records(tls, inbox, records)
+                .and_then(|()| next_answer(inbox, &mut answer, on_partial));
+            match step {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(error) => {
+                    failure = Some(error);
+                    ControlFlow::Break(())
+                }
+            }
+        };
+        transport
+            .exchange_streaming(session_id, out, &mut on_records)
+            .await?;
+        if let Some(error) = failure {
+            return Err(error);
+        }
+        answer.ok_or_else(|| stalled("answer"))
+    }
+}
+
+/// Decrypts `records` into `inbox`.
+fn take_records(
+    tls: &mut ClientConnection,
+    inbox: &mut FrameBuffer,
+    mut records: &[u8],
+) -> Result<(), ClientError> {
+    while !records.is_empty() {
+        tls.read_tls(&mut records)
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        tls.process_new_packets()?;
+        drain_plaintext(&mut tls.reader(), inbox)
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Hands the `Partial` frames in `inbox` to `on_partial` until the final
+/// answer arrives (kept in `answer`); [`ClientError::Stopped`] when
+/// `on_partial` breaks.
+fn next_answer(
+    inbox: &mut FrameBuffer,
+    answer: &mut Option<Frame>,
+    on_partial: &mut (dyn FnMut(&[u8]) -> ControlFlow<()> + Send),
+) -> Result<(), ClientError> {
+    while answer.is_none() {
+        match inbox.next_frame()? {
+            None => break,
+            Some(Frame::Partial(part)) => {
+                if on_partial(&part).is_break() {
+                    return Err(ClientError::Stopped);
+                }
+            }
+            Some(other) => *answer = Some(other),
+        }
+    }
+    Ok(())
 }
 
 /// The host's answer did not complete the step `what`.
@@ -343,6 +488,7 @@ fn unexpected(frame: Frame) -> ClientError {
         Frame::Evidence(_) => ClientError::Protocol("unexpected evidence".into()),
         Frame::Request(_) => ClientError::Protocol("unexpected request".into()),
         Frame::Response(_) => ClientError::Protocol("unexpected response".into()),
+        Frame::Partial(_) => ClientError::Protocol("unexpected partial answer".into()),
         Frame::Challenge { .. } => ClientError::Protocol("unexpected challenge".into()),
         Frame::CallerEvidence { .. } => ClientError::Protocol("unexpected caller evidence".into()),
         Frame::CallerAccepted => ClientError::Protocol("unexpected caller acceptance".into()),

@@ -16,6 +16,7 @@
 //! | 6 | `Challenge` | host -> caller | the host's 32-byte nonce |
 //! | 7 | `CallerEvidence` | caller -> host | the 32-byte nonce answered, then encoded evidence |
 //! | 8 | `CallerAccepted` | host -> caller | empty |
+//! | 11 | `Partial` | host -> client | padded: part of the answer to the request in flight, sent before its `Response` (streamed tokens) |
 //!
 //! A padded body is the 4-byte big-endian length of the JSON, the JSON,
 //! then zero bytes up to the next of the [`PADDED_FRAME_SIZES`] (length
@@ -62,6 +63,7 @@ const TAG_REFUSED: u8 = 5;
 const TAG_CHALLENGE: u8 = 6;
 const TAG_CALLER_EVIDENCE: u8 = 7;
 const TAG_CALLER_ACCEPTED: u8 = 8;
+const TAG_PARTIAL: u8 = 11;
 
 const NONCE_LEN: usize = 32;
 
@@ -97,6 +99,9 @@ pub(crate) enum Frame {
     },
     /// Host -> caller: the caller's evidence verified; requests are served.
     CallerAccepted,
+    /// Host -> client: part of the answer to the request in flight, ahead
+    /// of its `Response` (a streamed token), padded like a response.
+    Partial(Zeroizing<Vec<u8>>),
 }
 
 /// Why bytes inside the TLS session are not a valid frame.
@@ -124,6 +129,7 @@ impl Frame {
             Self::Evidence(bytes) => (TAG_EVIDENCE, bytes, &[]),
             Self::Request(json) => return encode_padded(TAG_REQUEST, json),
             Self::Response(json) => return encode_padded(TAG_RESPONSE, json),
+            Self::Partial(bytes) => return encode_padded(TAG_PARTIAL, bytes),
             Self::Refused(reason) => (TAG_REFUSED, reason.as_bytes(), &[]),
             Self::Challenge { nonce } => (TAG_CHALLENGE, nonce, &[]),
             Self::CallerEvidence { nonce, evidence } => (TAG_CALLER_EVIDENCE, nonce, evidence),
@@ -142,6 +148,7 @@ impl Frame {
             TAG_EVIDENCE => Ok(Self::Evidence(body.to_vec())),
             TAG_REQUEST => unpad(body, "request").map(Self::Request),
             TAG_RESPONSE => unpad(body, "response").map(Self::Response),
+            TAG_PARTIAL => unpad(body, "partial").map(Self::Partial),
             TAG_REFUSED => String::from_utf8(body.to_vec())
                 .map(Self::Refused)
                 .map_err(|_| FrameError::Malformed("refused")),
@@ -282,6 +289,7 @@ mod tests {
             evidence: vec![4, 5, 6],
         });
         round_trip(Frame::CallerAccepted);
+        round_trip(Frame::Partial(Zeroizing::new(b" lunch".to_vec())));
     }
 
     #[test]

@@ -66,7 +66,7 @@ async fn exchange(
 }
 
 /// The HTTP status that reports `error`.
-pub(crate) fn status_for(error: &SessionError) -> StatusCode {
+pub fn status_for(error: &SessionError) -> StatusCode {
     match error {
         SessionError::UnknownSession => StatusCode::NOT_FOUND,
         SessionError::TableFull => StatusCode::SERVICE_UNAVAILABLE,

@@ -148,11 +148,13 @@ mod tls;
 
 pub use caller::{CallerAttester, CallerVerifier};
 pub use cancel::{CancelOnDrop, Cancellation};
-pub use client::{ClientError, ClientSession, InMemoryTransport, Transport, TransportError};
+pub use client::{
+    ClientError, ClientSession, InMemoryTransport, StreamingTransport, Transport, TransportError,
+};
 pub use frame::{FrameError, MAX_FRAME_LEN, PADDED_FRAME_SIZES};
-pub use http::{SESSION_PATH, routes};
+pub use http::{SESSION_PATH, routes, status_for};
 pub use server::{
-    Clock, FeatureService, SessionAttester, SessionConfig, SessionError, SessionStats,
-    SessionTable, SystemClock,
+    Clock, FeatureService, PayloadService, SessionAttester, SessionConfig, SessionError,
+    SessionStats, SessionTable, SystemClock,
 };
 pub use tls::{HOST_NAME, TlsSetupError};

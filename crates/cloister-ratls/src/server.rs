@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
@@ -47,6 +48,54 @@ pub trait FeatureService: Send + Sync {
     ) -> Result<FeatureResponse, RequestError> {
         let _ = cancel;
         self.handle(request)
+    }
+}
+
+/// Serves the requests of attested sessions as bytes: what a table that
+/// carries something other than feature requests (a remote inference
+/// engine's generate calls) is built with ([`SessionTable::for_payloads`]).
+/// A [`FeatureService`] is served through one of these that speaks JSON.
+///
+/// Called on a blocking thread, only on an attested session (and, on a
+/// table that requires it, after the caller attested too).
+pub trait PayloadService: Send + Sync {
+    /// Answers one request. `partial` sends part of the answer ahead of it,
+    /// each part in its own padded frame flushed to the client at once (a
+    /// streamed token); it breaks once the parts can no longer be delivered,
+    /// and the service should then stop. `cancel` is set when the caller
+    /// gave up.
+    ///
+    /// # Errors
+    /// A [`SessionError`] that ends the session; a refusal the client
+    /// should read belongs in the returned answer.
+    fn serve(
+        &self,
+        request: &[u8],
+        cancel: &Cancellation,
+        partial: &mut dyn FnMut(&[u8]) -> ControlFlow<()>,
+    ) -> Result<Zeroizing<Vec<u8>>, SessionError>;
+}
+
+/// A [`FeatureService`] as the table serves it: JSON
+/// [`FeatureRequest`] in, JSON `Result<FeatureResponse, RequestError>` out.
+struct FeatureJson(Arc<dyn FeatureService>);
+
+impl PayloadService for FeatureJson {
+    fn serve(
+        &self,
+        request: &[u8],
+        cancel: &Cancellation,
+        _: &mut dyn FnMut(&[u8]) -> ControlFlow<()>,
+    ) -> Result<Zeroizing<Vec<u8>>, SessionError> {
+        let outcome = match serde_json::from_slice::<FeatureRequest>(request) {
+            Ok(request) => self.0.handle_cancellable(request, cancel),
+            Err(error) => Err(RequestError::MalformedRequest {
+                reason: error.to_string(),
+            }),
+        };
+        serde_json::to_vec(&outcome)
+            .map(Zeroizing::new)
+            .map_err(|_| SessionError::UnexpectedMessage("unencodable response"))
     }
 }
 
@@ -271,7 +320,7 @@ pub struct SessionTable {
     tls_config: Arc<ServerConfig>,
     attester: Arc<dyn SessionAttester>,
     caller_verifier: Option<Arc<dyn CallerVerifier>>,
-    features: Arc<dyn FeatureService>,
+    service: Arc<dyn PayloadService>,
     clock: Arc<dyn Clock>,
     idle_timeout: Duration,
     max_sessions: usize,
@@ -317,11 +366,26 @@ impl SessionTable {
         features: Arc<dyn FeatureService>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, TlsSetupError> {
+        Self::for_payloads(config, attester, Arc::new(FeatureJson(features)), clock)
+    }
+
+    /// A table whose attested sessions carry `service`'s own requests
+    /// rather than feature requests, with answers that may stream
+    /// ([`SessionTable::exchange_streaming`]).
+    ///
+    /// # Errors
+    /// The certificate or TLS configuration cannot be created.
+    pub fn for_payloads(
+        config: &SessionConfig,
+        attester: Arc<dyn SessionAttester>,
+        service: Arc<dyn PayloadService>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, TlsSetupError> {
         Ok(Self {
             tls_config: ephemeral_server_config()?,
             attester,
             caller_verifier: None,
-            features,
+            service,
             clock,
             idle_timeout: Duration::from_secs(config.idle_timeout_secs),
             max_sessions: config.max_sessions,
@@ -375,14 +439,35 @@ impl SessionTable {
         records_in: &[u8],
         cancel: &Cancellation,
     ) -> Result<Vec<u8>, SessionError> {
+        let mut out = Vec::new();
+        self.exchange_streaming(session_id, records_in, cancel, &mut |records| {
+            out.extend_from_slice(&records);
+        })?;
+        Ok(out)
+    }
+
+    /// As [`SessionTable::exchange_cancellable`], handing the records to
+    /// send back to `sink` as they are produced: each part of an answer a
+    /// [`PayloadService`] streams, then the rest. Their concatenation is
+    /// what [`SessionTable::exchange`] returns.
+    ///
+    /// # Errors
+    /// See [`SessionError`]; records already given to `sink` stay sent.
+    pub fn exchange_streaming(
+        &self,
+        session_id: &str,
+        records_in: &[u8],
+        cancel: &Cancellation,
+        sink: &mut dyn FnMut(Vec<u8>),
+    ) -> Result<(), SessionError> {
         if !session::is_valid_id(session_id) {
             return Err(SessionError::InvalidSessionId);
         }
         let now = self.clock.now();
         let shared = self.session(session_id, records_in, now)?;
         let result = shared.try_session().and_then(|mut session| {
-            self.advance(&mut session, records_in, cancel)
-                .map(|records| (records, session.stage == Stage::Closing))
+            self.advance(&mut session, records_in, cancel, sink)
+                .map(|()| session.stage == Stage::Closing)
         });
         let result = result.and_then(|outcome| {
             if cancel.is_cancelled() {
@@ -393,11 +478,11 @@ impl SessionTable {
         });
         shared.touch(self.clock.now());
         match result {
-            Ok((records, closing)) => {
+            Ok(closing) => {
                 if closing {
                     self.forget(session_id, &shared);
                 }
-                Ok(records)
+                Ok(())
             }
             Err(error) if error.drops_session() => {
                 tracing::debug!(%error, "RA-TLS session failed; dropping it");
@@ -497,15 +582,16 @@ impl SessionTable {
         Ok(session)
     }
 
-    /// Decrypts `records`, answers every complete frame, and returns the
-    /// records to send back. The frames are counted before any is
+    /// Decrypts `records`, answers every complete frame, and hands the
+    /// records to send back to `sink`. The frames are counted before any is
     /// answered: a batch over the per-exchange limit is refused whole.
     fn advance(
         &self,
         session: &mut Session,
         mut records: &[u8],
         cancel: &Cancellation,
-    ) -> Result<Vec<u8>, SessionError> {
+        sink: &mut dyn FnMut(Vec<u8>),
+    ) -> Result<(), SessionError> {
         while !records.is_empty() {
             session
                 .tls
@@ -520,12 +606,8 @@ impl SessionTable {
         }
         check_work(&frames)?;
         for frame in frames {
-            for reply in self.answer(session, frame, cancel)? {
-                session
-                    .tls
-                    .writer()
-                    .write_all(&reply.encode())
-                    .map_err(SessionError::Records)?;
+            for reply in self.answer(session, frame, cancel, sink)? {
+                write_frame(&mut session.tls, &reply)?;
             }
             if session.stage == Stage::Closing {
                 // Nothing the refused caller sent after its evidence is read.
@@ -533,14 +615,7 @@ impl SessionTable {
                 break;
             }
         }
-        let mut out = Vec::new();
-        while session.tls.wants_write() {
-            session
-                .tls
-                .write_tls(&mut out)
-                .map_err(SessionError::Records)?;
-        }
-        Ok(out)
+        flush(&mut session.tls, sink)
     }
 
     /// The replies to one frame: usually one, two when the host's evidence
@@ -550,24 +625,35 @@ impl SessionTable {
         session: &mut Session,
         frame: Frame,
         cancel: &Cancellation,
+        sink: &mut dyn FnMut(Vec<u8>),
     ) -> Result<Vec<Frame>, SessionError> {
         match frame {
             Frame::Attest { nonce } => self.attest(session, &Nonce::from_bytes(nonce)),
             Frame::CallerEvidence { nonce, evidence } => {
                 self.check_caller(session, &Nonce::from_bytes(nonce), &evidence)
             }
-            Frame::Request(json) if session.stage == Stage::Serving => {
+            Frame::Request(payload) if session.stage == Stage::Serving => {
                 self.counters.requests.fetch_add(1, Ordering::Relaxed);
-                let outcome = match serde_json::from_slice::<FeatureRequest>(&json) {
-                    Ok(request) => self.features.handle_cancellable(request, cancel),
-                    Err(error) => Err(RequestError::MalformedRequest {
-                        reason: error.to_string(),
-                    }),
+                let tls = &mut session.tls;
+                let mut broken = None;
+                let mut partial = |part: &[u8]| {
+                    let sent = write_frame(tls, &Frame::Partial(Zeroizing::new(part.to_vec())))
+                        .and_then(|()| flush(tls, sink));
+                    match sent {
+                        Ok(()) if !cancel.is_cancelled() => ControlFlow::Continue(()),
+                        Ok(()) => ControlFlow::Break(()),
+                        Err(error) => {
+                            broken = Some(error);
+                            ControlFlow::Break(())
+                        }
+                    }
                 };
-                drop(json);
-                let encoded = serde_json::to_vec(&outcome)
-                    .map_err(|_| SessionError::UnexpectedMessage("unencodable response"))?;
-                Ok(vec![Frame::Response(Zeroizing::new(encoded))])
+                let answer = self.service.serve(&payload, cancel, &mut partial)?;
+                drop(payload);
+                match broken {
+                    Some(error) => Err(error),
+                    None => Ok(vec![Frame::Response(answer)]),
+                }
             }
             Frame::Request(_) => {
                 self.counters.refused.fetch_add(1, Ordering::Relaxed);
@@ -579,6 +665,7 @@ impl SessionTable {
             }
             Frame::Evidence(_) => Err(SessionError::UnexpectedMessage("evidence")),
             Frame::Response(_) => Err(SessionError::UnexpectedMessage("response")),
+            Frame::Partial(_) => Err(SessionError::UnexpectedMessage("partial answer")),
             Frame::Refused(_) => Err(SessionError::UnexpectedMessage("refusal")),
             Frame::Challenge { .. } => Err(SessionError::UnexpectedMessage("challenge")),
             Frame::CallerAccepted => Err(SessionError::UnexpectedMessage("caller acceptance")),
@@ -667,6 +754,25 @@ fn check_work(frames: &[Frame]) -> Result<(), SessionError> {
             requests,
             attestations,
         });
+    }
+    Ok(())
+}
+
+/// Writes `frame` into the TLS session's plaintext stream.
+fn write_frame(tls: &mut ServerConnection, frame: &Frame) -> Result<(), SessionError> {
+    tls.writer()
+        .write_all(&frame.encode())
+        .map_err(SessionError::Records)
+}
+
+/// Hands every record TLS has pending to `sink`, in one piece.
+fn flush(tls: &mut ServerConnection, sink: &mut dyn FnMut(Vec<u8>)) -> Result<(), SessionError> {
+    let mut out = Vec::new();
+    while tls.wants_write() {
+        tls.write_tls(&mut out).map_err(SessionError::Records)?;
+    }
+    if !out.is_empty() {
+        sink(out);
     }
     Ok(())
 }

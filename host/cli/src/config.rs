@@ -3,13 +3,15 @@
 //! [`HostConfig`] plus the `[inference]` table, which only the binary reads
 //! because the binary chooses the engine.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use cloister_host::HostConfig;
+use cloister_attestation::{DEVELOPMENT_SEED, Policy, SimulatedRoot, TrustAnchors, Verifier};
+use cloister_host::{HostConfig, LaunchDigests, PolicySet, host_binary_digest};
 use cloister_inference::{DeterministicBackend, EngineIdentity, InferenceBackend};
 use cloister_inference_candle::{CandleBackend, CandleConfig, LoadError};
+use cloister_inference_remote::{RemoteBackend, RemoteConfig};
 use cloister_tls::TlsSettings;
 use serde::Deserialize;
 
@@ -65,6 +67,12 @@ pub struct InferenceConfig {
     pub backend: BackendKind,
     /// The real engine's settings (model directory and file, threads, batching).
     pub candle: CandleConfig,
+    /// The inference host's address and limits (`backend = "remote"`).
+    pub remote: RemoteConfig,
+    /// The attestation policy the inference host must satisfy, listing the
+    /// launches of its releases under `[accepted]` (`backend = "remote"`;
+    /// required there).
+    pub remote_policy: Option<PathBuf>,
 }
 
 impl Default for InferenceConfig {
@@ -72,6 +80,8 @@ impl Default for InferenceConfig {
         Self {
             backend: BackendKind::Candle,
             candle: CandleConfig::default(),
+            remote: RemoteConfig::default(),
+            remote_policy: None,
         }
     }
 }
@@ -86,15 +96,58 @@ pub enum BackendKind {
     /// The simulated development backend of `cloister-inference`: no weights,
     /// replays the prompt. Must be chosen explicitly and is announced loudly.
     Deterministic,
+    /// A separate inference host (`cloister-inference-host`) over mutual
+    /// RA-TLS: it must prove a release `remote-policy` accepts, and this host
+    /// proves its own launch to it, before any prompt leaves.
+    Remote,
 }
 
 impl InferenceConfig {
-    /// Builds the configured engine (loading the model, for candle).
-    pub fn engine(&self) -> Result<Arc<dyn InferenceBackend>, LoadError> {
+    /// Builds the configured engine (loading the model, for candle). A
+    /// remote backend proves this host's launch (of `host` and `policies`)
+    /// with the evidence provider the host itself attests with.
+    pub fn engine(
+        &self,
+        host: &HostConfig,
+        policies: &PolicySet,
+    ) -> anyhow::Result<Arc<dyn InferenceBackend>> {
         Ok(match self.backend {
             BackendKind::Candle => Arc::new(CandleBackend::load(&self.candle)?),
             BackendKind::Deterministic => Arc::new(self.deterministic()),
+            BackendKind::Remote => {
+                let launch = LaunchDigests::compute(
+                    host,
+                    policies,
+                    host_binary_digest()?,
+                    &self.remote.identity(),
+                )?;
+                let attester = cloister_host::serve::provider(&host.attestation, &launch)?;
+                let backend =
+                    RemoteBackend::new(self.remote.clone(), self.remote_verifier()?, attester)?;
+                if let Err(error) = backend.connect() {
+                    // The inference host may start later; every call retries.
+                    tracing::warn!(%error, "no session with the inference host yet");
+                }
+                Arc::new(backend)
+            }
         })
+    }
+
+    /// What the inference host must prove: `remote-policy`, with the
+    /// simulated development root pinned too (accepted only if the policy
+    /// sets `allow_simulated`).
+    fn remote_verifier(&self) -> anyhow::Result<Verifier<cloister_attestation::AllowList>> {
+        let path = self
+            .remote_policy
+            .as_ref()
+            .context("`backend = \"remote\"` needs `remote-policy`")?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading `{}`", path.display()))?;
+        let policy =
+            Policy::from_toml(&text).with_context(|| format!("policy `{}`", path.display()))?;
+        let anchors = SimulatedRoot::from_seed(DEVELOPMENT_SEED)?.pin_in(TrustAnchors::amd())?;
+        let accepted = policy.accepted.clone();
+        Ok(Verifier::new(anchors, policy, accepted))
     }
 
     /// The identity the configured engine will have, without loading it
@@ -103,6 +156,7 @@ impl InferenceConfig {
         match self.backend {
             BackendKind::Candle => CandleBackend::identity_of(&self.candle),
             BackendKind::Deterministic => Ok(self.deterministic().identity()),
+            BackendKind::Remote => Ok(self.remote.identity()),
         }
     }
 

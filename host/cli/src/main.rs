@@ -107,7 +107,7 @@ fn serve(config: &Config, policies: &PolicySet) -> Result<()> {
     let filter = install_log_filter(policies)?;
     let engine = config
         .inference
-        .engine()
+        .engine(&config.host, policies)
         .context("starting the inference engine")?;
     let host = Host::boot(
         &config.host,
@@ -172,7 +172,7 @@ fn run(config: &Config, policies: &PolicySet, input: &PathBuf) -> Result<()> {
     let filter = install_log_filter(policies)?;
     let engine = config
         .inference
-        .engine()
+        .engine(&config.host, policies)
         .context("starting the inference engine")?;
     let runtime = load_runtime(&config.host, policies, engine.clone(), filter)?;
     announce(runtime.manifests().count(), engine.as_ref());

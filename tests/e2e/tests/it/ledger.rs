@@ -48,7 +48,7 @@ fn host_data() -> HostData {
 }
 
 /// Seconds since the Unix epoch: releases and key windows are read against the real clock.
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock after 1970")
@@ -117,7 +117,7 @@ fn reported(measurement: Measurement, host_data: HostData) -> LaunchFacts {
 /// An encoded OHTTP key configuration (only its digest matters here).
 const KEY_CONFIG: &[u8] = &[1, 0, 0x20, 9, 9, 9];
 
-fn key(seed: u8) -> SigningKey {
+pub(crate) fn key(seed: u8) -> SigningKey {
     SigningKey::from_bytes(&[seed; 32])
 }
 
@@ -141,7 +141,7 @@ fn digest(bytes: &[u8]) -> HexBytes<32> {
 }
 
 /// An entry for `subject` signed by the reviewers with these seeds.
-fn entry(subject: Subject, signers: &[u8]) -> SignedEntry {
+pub(crate) fn entry(subject: Subject, signers: &[u8]) -> SignedEntry {
     let body = EntryBody {
         subject,
         provenance: Provenance {
@@ -178,13 +178,13 @@ fn release() -> Vec<SignedEntry> {
 }
 
 /// A real ledger (reviewers 1, 2, 3; 2 of them must sign) on a loopback port.
-struct TestLedger {
-    url: String,
+pub(crate) struct TestLedger {
+    pub(crate) url: String,
     _dir: tempfile::TempDir,
 }
 
 impl TestLedger {
-    async fn start(log_key_seed: u8, entries: &[SignedEntry]) -> Self {
+    pub(crate) async fn start(log_key_seed: u8, entries: &[SignedEntry]) -> Self {
         Self::start_with(log_key_seed, policy(2, &[1, 2, 3]), entries).await
     }
 
@@ -248,7 +248,7 @@ impl TestLedger {
     }
 }
 
-const LOG_KEY_SEED: u8 = 42;
+pub(crate) const LOG_KEY_SEED: u8 = 42;
 
 /// A ledger holding `entries`, and a client view of it synced once (its
 /// state in the returned directory).
@@ -260,7 +260,7 @@ async fn synced(entries: &[SignedEntry]) -> (TestLedger, tempfile::TempDir, Ledg
     (ledger, dir, trust)
 }
 
-fn config(url: &str, state_path: &Path) -> LedgerTrustConfig {
+pub(crate) fn config(url: &str, state_path: &Path) -> LedgerTrustConfig {
     LedgerTrustConfig {
         ledger_url: url.to_owned(),
         timeout: Duration::from_secs(10),
@@ -339,7 +339,7 @@ fn witnessed_config(
     }
 }
 
-fn state_path(dir: &tempfile::TempDir) -> PathBuf {
+pub(crate) fn state_path(dir: &tempfile::TempDir) -> PathBuf {
     dir.path().join("ledger-state.json")
 }
 

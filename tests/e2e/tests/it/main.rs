@@ -18,6 +18,7 @@ mod ratls;
 /// copied so that both suites test the same host.
 #[path = "../../../../crates/cloister-ratls/tests/it/common/mod.rs"]
 mod ratls_common;
+mod remote_inference;
 mod state;
 mod support;
 mod surface;

@@ -264,7 +264,7 @@ impl HttpForwardRouter {
             .map_err(|e| {
                 host.count_failure();
                 if e.is_connect() {
-                    Failure::Connect(e.to_string())
+                    Failure::Connect(cloister_tls::error_chain(&e))
                 } else if e.is_timeout() {
                     Failure::Timeout
                 } else {

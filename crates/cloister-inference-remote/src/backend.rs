@@ -43,7 +43,7 @@ pub struct RemoteConfig {
 impl Default for RemoteConfig {
     fn default() -> Self {
         Self {
-            url: "http://127.0.0.1:7600".into(),
+            url: "http://127.0.0.1:7700".into(),
             model: "smollm2-135m-instruct".into(),
             context_tokens: 4096,
             max_sessions: 8,

@@ -41,7 +41,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 7600)),
+            listen: SocketAddr::from(([127, 0, 0, 1], 7700)),
             max_tokens: 1024,
             idle_timeout_secs: 60,
             max_sessions: 64,

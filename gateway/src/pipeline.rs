@@ -285,24 +285,25 @@ impl<R: Router, T: TokenRedeemer> Gateway<R, T> {
         match self.tokens.redeem(authorization).await {
             Ok(Redeemed::IssuerKey(key_id)) => self.metrics.redeemed(&key_id),
             Ok(Redeemed::Unchecked) => {}
-            Err(TokenRejection::StoreUnavailable(error)) => {
-                // Fail closed: no token is accepted while spends cannot be recorded.
-                tracing::error!(%error, "token store unavailable; request refused");
-                return Err(STORE_UNAVAILABLE);
-            }
             Err(rejection) => {
+                let kind = match &rejection {
+                    TokenRejection::StoreUnavailable(error) => {
+                        // Fail closed: no token is accepted while spends cannot be recorded.
+                        tracing::error!(%error, "token store unavailable; request refused");
+                        return Err(STORE_UNAVAILABLE);
+                    }
+                    TokenRejection::Missing => Rejection::TokenMissing,
+                    TokenRejection::DoubleSpend => Rejection::TokenDoubleSpent,
+                    TokenRejection::Invalid(_) | TokenRejection::NoRedeemer => {
+                        Rejection::TokenInvalid
+                    }
+                };
                 tracing::debug!(%rejection, "token refused");
                 return Err(InnerRejection::new(
                     401,
                     "about:blank",
                     "token required",
-                    match rejection {
-                        TokenRejection::Missing => Rejection::TokenMissing,
-                        TokenRejection::DoubleSpend => Rejection::TokenDoubleSpent,
-                        TokenRejection::Invalid(_)
-                        | TokenRejection::NoRedeemer
-                        | TokenRejection::StoreUnavailable(_) => Rejection::TokenInvalid,
-                    },
+                    kind,
                 ));
             }
         }

@@ -197,8 +197,10 @@ fn test(root: &Path, args: &[String]) -> Result<()> {
     // The dependency policy of deny.toml. Advisories need the RustSec
     // database from GitHub, which CI cannot reach: `cargo deny check
     // advisories` runs where it can (see deny.toml).
-    ensure_cargo_tool("deny")?;
-    run(cargo()
+    let deny = stdout_of(Command::new("bash").arg(root.join("scripts/install-cargo-deny.sh")))
+        .context("cargo-deny could not be installed")?;
+    let deny = String::from_utf8(deny).context("cargo-deny's path is not UTF-8")?;
+    run(Command::new(deny.trim())
         .current_dir(root)
         // Errors only: duplicate versions are warnings (see deny.toml).
         .args([

@@ -285,7 +285,8 @@ impl Reply {
 
 /// The state of a job's computation.
 enum Work {
-    Generate(Decoding),
+    /// Boxed: the sampler is large, and the batch moves its entries.
+    Generate(Box<Decoding>),
     Embed(Vec<Pooling>),
 }
 
@@ -342,13 +343,13 @@ impl Pooling {
 impl Sequence {
     fn new(job: Job, model: &LlamaModel) -> Self {
         let work = match job.task {
-            Task::Generate { prompt, params } => Work::Generate(Decoding {
+            Task::Generate { prompt, params } => Work::Generate(Box::new(Decoding {
                 sampler: LogitsProcessor::from_sampling(params.seed, sampling(&params)),
                 params,
                 cache: model.new_cache(),
                 tokens: prompt,
                 generated: 0,
-            }),
+            })),
             Task::Embed { texts } => Work::Embed(
                 texts
                     .into_iter()

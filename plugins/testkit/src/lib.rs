@@ -132,7 +132,7 @@ pub struct TestKitBuilder {
     manifest: PluginManifest,
     allow_list: AllowList,
     backend: ScriptedBackend,
-    embed: Option<Box<dyn Fn(&str) -> Vec<f32> + Send + Sync>>,
+    embed: Option<Box<scripted::Embed>>,
     engine: Option<Arc<dyn InferenceBackend>>,
 }
 

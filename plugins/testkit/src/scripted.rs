@@ -12,7 +12,7 @@ use cloister_inference::{
 use crate::SCRIPTED_MODEL;
 
 type Respond = dyn Fn(&GenerateRequest) -> Result<String, InferenceError> + Send + Sync;
-type Embed = dyn Fn(&str) -> Vec<f32> + Send + Sync;
+pub(crate) type Embed = dyn Fn(&str) -> Vec<f32> + Send + Sync;
 
 /// Width of [`bag_of_words`] vectors.
 pub const BAG_OF_WORDS_WIDTH: usize = 64;

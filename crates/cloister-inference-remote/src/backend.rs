@@ -263,11 +263,7 @@ impl<A: MeasurementAuthority + Send + Sync + 'static> InferenceBackend for Remot
                         wait.as_secs()
                     )));
                 }
-                Err(RecvTimeoutError::Disconnected) => {
-                    return Err(InferenceError::Engine(
-                        "the remote inference task ended without an answer".into(),
-                    ));
-                }
+                Err(RecvTimeoutError::Disconnected) => return Err(ended_without_answer()),
             }
         }
     }
@@ -280,19 +276,27 @@ impl<A: MeasurementAuthority + Send + Sync + 'static> InferenceBackend for Remot
             return Err(InferenceError::DeadlineExceeded);
         }
         let payload = encode(&WireCall::Embed(WireEmbed::of(request, now)))?;
+        let (answer, received) = mpsc::channel();
         let inner = Arc::clone(&self.inner);
-        let embed = async move { inner.embed(payload).await };
-        let runtime = self.runtime()?;
-        match request.deadline {
-            Some(deadline) => runtime.block_on(async move {
-                let left = deadline.saturating_duration_since(Instant::now());
-                tokio::time::timeout(left, embed)
-                    .await
-                    .unwrap_or(Err(InferenceError::DeadlineExceeded))
-            }),
-            None => runtime.block_on(embed),
-        }
+        self.runtime()?.spawn(async move {
+            let _ = answer.send(inner.embed(payload).await);
+        });
+        // Without a deadline, the transport's own waits bound the exchange.
+        let outcome = match request.deadline {
+            Some(deadline) => received
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .map_err(|error| match error {
+                    RecvTimeoutError::Timeout => InferenceError::DeadlineExceeded,
+                    RecvTimeoutError::Disconnected => ended_without_answer(),
+                }),
+            None => received.recv().map_err(|_| ended_without_answer()),
+        };
+        outcome?
     }
+}
+
+fn ended_without_answer() -> InferenceError {
+    InferenceError::Engine("the remote inference task ended without an answer".into())
 }
 
 /// A call as it is sent.

@@ -212,11 +212,9 @@ impl<A: MeasurementAuthority + Send + Sync + 'static> InferenceBackend for Remot
         request: &GenerateRequest,
         on_token: &mut dyn FnMut(&str) -> ControlFlow<()>,
     ) -> Result<Generation, InferenceError> {
-        let now = Instant::now();
-        if request.deadline.is_some_and(|deadline| deadline <= now) {
-            return Err(InferenceError::DeadlineExceeded);
-        }
-        let payload = encode(&WireCall::Generate(WireRequest::of(request, now)))?;
+        let payload = prepare(request.deadline, |now| {
+            WireCall::Generate(WireRequest::of(request, now))
+        })?;
         let (events, received) = mpsc::channel();
         let inner = Arc::clone(&self.inner);
         self.runtime()?.spawn(async move {
@@ -271,11 +269,9 @@ impl<A: MeasurementAuthority + Send + Sync + 'static> InferenceBackend for Remot
     /// On the inference host, in one exchange: the vectors come back one
     /// `Partial` frame each.
     fn embed(&self, request: &EmbedRequest) -> Result<Vec<Vec<f32>>, InferenceError> {
-        let now = Instant::now();
-        if request.deadline.is_some_and(|deadline| deadline <= now) {
-            return Err(InferenceError::DeadlineExceeded);
-        }
-        let payload = encode(&WireCall::Embed(WireEmbed::of(request, now)))?;
+        let payload = prepare(request.deadline, |now| {
+            WireCall::Embed(WireEmbed::of(request, now))
+        })?;
         let (answer, received) = mpsc::channel();
         let inner = Arc::clone(&self.inner);
         self.runtime()?.spawn(async move {
@@ -299,9 +295,16 @@ fn ended_without_answer() -> InferenceError {
     InferenceError::Engine("the remote inference task ended without an answer".into())
 }
 
-/// A call as it is sent.
-fn encode(call: &WireCall) -> Result<Zeroizing<Vec<u8>>, InferenceError> {
-    serde_json::to_vec(call)
+/// The call made now, as it is sent, unless `deadline` has passed.
+fn prepare(
+    deadline: Option<Instant>,
+    call: impl FnOnce(Instant) -> WireCall,
+) -> Result<Zeroizing<Vec<u8>>, InferenceError> {
+    let now = Instant::now();
+    if deadline.is_some_and(|deadline| deadline <= now) {
+        return Err(InferenceError::DeadlineExceeded);
+    }
+    serde_json::to_vec(&call(now))
         .map(Zeroizing::new)
         .map_err(|error| InferenceError::InvalidRequest(error.to_string()))
 }

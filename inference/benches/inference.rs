@@ -1,6 +1,6 @@
 //! Speed of the candle engine on the shipped model: prompt processing,
-//! generation, time to first token, and aggregate throughput of 8 concurrent
-//! streams. Run with `RAYON_NUM_THREADS=1` and `threads = 1` (set here) to
+//! generation, time to first token, aggregate throughput of 8 concurrent
+//! streams, and embedding throughput. Run with `RAYON_NUM_THREADS=1` and `threads = 1` (set here) to
 //! compare with llama.cpp on one thread; see inference/README.md.
 
 // `criterion_group!` generates an undocumented public function.
@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cloister_inference::{
-    ChatMessage, GenerateRequest, InferenceBackend, Prompt, Role, SamplingParams,
+    ChatMessage, EmbedRequest, GenerateRequest, InferenceBackend, Prompt, Role, SamplingParams,
 };
 use cloister_inference_candle::{CandleBackend, CandleConfig, WeightFormat};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
@@ -270,5 +270,32 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, matmul_kernels, bench);
+/// Embedding throughput: the conversation's seven messages, four times
+/// over, in one `embed` call (texts per second).
+fn embed_throughput(c: &mut Criterion) {
+    let backend = backend(WeightFormat::default());
+    let request = EmbedRequest {
+        model: CandleConfig::DEFAULT_MODEL_NAME.into(),
+        texts: CONVERSATION
+            .lines()
+            .cycle()
+            .take(28)
+            .map(str::to_owned)
+            .collect(),
+        deadline: None,
+    };
+    let mut group = c.benchmark_group("candle-1-thread-embed");
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(1));
+    group.throughput(Throughput::Elements(request.texts.len() as u64));
+    group.bench_function("28_messages_in_one_call", |b| {
+        b.iter(|| backend.embed(&request).expect("embed"));
+    });
+    group.finish();
+    eprintln!("embed: {:?}", backend.stats());
+}
+
+criterion_group!(benches, matmul_kernels, bench, embed_throughput);
 criterion_main!(benches);

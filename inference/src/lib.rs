@@ -106,8 +106,8 @@ use candle_core::quantized::gguf_file;
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 use cloister_inference::{
-    EngineIdentity, FinishReason, GenerateRequest, Generation, InferenceBackend, InferenceError,
-    ModelInfo, Prompt, Usage,
+    EmbedRequest, EngineIdentity, FinishReason, GenerateRequest, Generation, InferenceBackend,
+    InferenceError, ModelInfo, Prompt, Usage,
 };
 use sha2::{Digest as _, Sha256};
 
@@ -115,7 +115,7 @@ pub use config::{CandleConfig, DeviceChoice, WeightFormat};
 pub use scheduler::SchedulerStats;
 
 use model::LlamaModel;
-use scheduler::{Event, Job, Limits, Scheduler};
+use scheduler::{Event, Job, Limits, Scheduler, Task};
 use stop::{Scan, StopMatcher};
 use text::{Detokenizer, TextCodec};
 
@@ -296,6 +296,51 @@ impl CandleBackend {
         }
         Ok(tokens)
     }
+
+    /// Queues `task` and returns the channel of its events, and the flag
+    /// that withdraws it once dropped.
+    fn submit(
+        &self,
+        task: Task,
+        deadline: Option<Instant>,
+    ) -> Result<(mpsc::Receiver<Event>, Withdraw), InferenceError> {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(InferenceError::DeadlineExceeded);
+        }
+        let (events, receiver) = mpsc::channel();
+        let cancelled = Arc::new(AtomicBool::new(false));
+        self.scheduler.submit(Job {
+            task,
+            deadline,
+            cancelled: Arc::clone(&cancelled),
+            events,
+        })?;
+        Ok((receiver, Withdraw(cancelled)))
+    }
+}
+
+/// The next event of a job, waiting until `deadline` at most.
+fn next_event(
+    receiver: &mpsc::Receiver<Event>,
+    deadline: Option<Instant>,
+) -> Result<Event, InferenceError> {
+    let event = match deadline {
+        Some(deadline) => receiver.recv_timeout(deadline.saturating_duration_since(Instant::now())),
+        None => receiver.recv().map_err(|_| RecvTimeoutError::Disconnected),
+    };
+    match event {
+        Ok(Event::Failed(reason)) => Err(InferenceError::Engine(reason)),
+        Ok(event) => Ok(event),
+        Err(RecvTimeoutError::Timeout) => Err(InferenceError::DeadlineExceeded),
+        // The engine drops a job whose deadline passed, which can close the
+        // channel before the wait above times out.
+        Err(RecvTimeoutError::Disconnected) if deadline.is_some_and(|d| Instant::now() >= d) => {
+            Err(InferenceError::DeadlineExceeded)
+        }
+        Err(RecvTimeoutError::Disconnected) => {
+            Err(InferenceError::Engine("the engine stopped".into()))
+        }
+    }
 }
 
 fn validate(config: &CandleConfig) -> Result<(), LoadError> {
@@ -392,7 +437,7 @@ impl InferenceBackend for CandleBackend {
         vec![ModelInfo {
             name: self.model_name.clone(),
             context_tokens: self.context_tokens,
-            embeddings: false,
+            embeddings: true,
         }]
     }
 
@@ -420,35 +465,19 @@ impl InferenceBackend for CandleBackend {
                 finish: FinishReason::Length,
             });
         }
-        if request.deadline.is_some_and(|d| Instant::now() >= d) {
-            return Err(InferenceError::DeadlineExceeded);
-        }
-        let (events, receiver) = mpsc::channel();
-        let cancelled = Arc::new(AtomicBool::new(false));
         let mut stops = StopMatcher::new(&params.stop);
-        self.scheduler.submit(Job {
-            prompt,
-            params,
-            deadline: request.deadline,
-            cancelled: Arc::clone(&cancelled),
-            events,
-        })?;
-        // Whatever way this call ends, the engine drops the sequence.
-        let _withdraw = Withdraw(cancelled);
+        // Whatever way this call ends, dropping `_withdraw` makes the engine
+        // drop the sequence.
+        let (receiver, _withdraw) =
+            self.submit(Task::Generate { prompt, params }, request.deadline)?;
         let mut stream = Stream {
             usage,
             text: String::new(),
             detokenizer: Detokenizer::default(),
         };
         loop {
-            let event = match request.deadline {
-                Some(deadline) => {
-                    receiver.recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                }
-                None => receiver.recv().map_err(|_| RecvTimeoutError::Disconnected),
-            };
-            let finish = match event {
-                Ok(Event::Token(id)) => {
+            let finish = match next_event(&receiver, request.deadline)? {
+                Event::Token(id) => {
                     stream.usage.generated_tokens += 1;
                     let piece = stream
                         .detokenizer
@@ -466,7 +495,7 @@ impl InferenceBackend for CandleBackend {
                         }
                     }
                 }
-                Ok(end @ (Event::EndOfSequence | Event::Length)) => {
+                end @ (Event::EndOfSequence | Event::Length) => {
                     let _ = stream.emit(
                         &std::mem::replace(&mut stops, StopMatcher::new(&[])).finish(),
                         on_token,
@@ -477,17 +506,10 @@ impl InferenceBackend for CandleBackend {
                         FinishReason::EndOfSequence
                     })
                 }
-                Ok(Event::Failed(reason)) => return Err(InferenceError::Engine(reason)),
-                Err(RecvTimeoutError::Timeout) => return Err(InferenceError::DeadlineExceeded),
-                // The engine drops a job whose deadline passed, which can
-                // close the channel before the wait above times out.
-                Err(RecvTimeoutError::Disconnected)
-                    if request.deadline.is_some_and(|d| Instant::now() >= d) =>
-                {
-                    return Err(InferenceError::DeadlineExceeded);
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    return Err(InferenceError::Engine("the engine stopped".into()));
+                Event::Embeddings(_) | Event::Failed(_) => {
+                    return Err(InferenceError::Engine(
+                        "the engine answered a generation with embeddings".into(),
+                    ));
                 }
             };
             if let Some(finish) = finish {
@@ -497,6 +519,30 @@ impl InferenceBackend for CandleBackend {
                     finish,
                 });
             }
+        }
+    }
+
+    /// Each text tokenised literally (no chat template, no special
+    /// tokens) and run through the model as a prompt; its final-normed
+    /// hidden states are averaged over its tokens and scaled to unit length.
+    fn embed(&self, request: &EmbedRequest) -> Result<Vec<Vec<f32>>, InferenceError> {
+        if request.model != self.model_name {
+            return Err(InferenceError::ModelUnavailable(request.model.clone()));
+        }
+        let texts = request
+            .texts
+            .iter()
+            .map(|text| self.prompt_tokens(&Prompt::Text(text.clone())))
+            .collect::<Result<Vec<_>, _>>()?;
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (receiver, _withdraw) = self.submit(Task::Embed { texts }, request.deadline)?;
+        match next_event(&receiver, request.deadline)? {
+            Event::Embeddings(vectors) => Ok(vectors),
+            _ => Err(InferenceError::Engine(
+                "the engine answered an embedding with tokens".into(),
+            )),
         }
     }
 }

@@ -311,6 +311,20 @@ pub struct Segment<'a> {
     pub cache: &'a mut SequenceCache,
     /// Whether the caller needs the next-token logits after the last token.
     pub wants_logits: bool,
+    /// Whether the caller needs the final-normed hidden state of every
+    /// token (an embedding pools them).
+    pub wants_hidden: bool,
+}
+
+/// What one forward pass returns.
+#[derive(Debug)]
+pub struct Outputs {
+    /// `(n, vocab)` next-token logits, one row per segment that wants
+    /// logits, in segment order.
+    pub logits: Option<Tensor>,
+    /// `(m, embedding)` final-normed hidden states, one row per token of the
+    /// segments that want them, in segment and token order.
+    pub hidden: Option<Tensor>,
 }
 
 /// Immutable model weights, shared by every sequence.
@@ -547,12 +561,21 @@ impl LlamaModel {
     /// returns `(n, vocab)` logits, one row per segment that wants logits, in
     /// segment order (or `None` when no segment does).
     pub fn forward(&self, segments: &mut [Segment<'_>]) -> Result<Option<Tensor>> {
+        Ok(self.forward_outputs(segments)?.logits)
+    }
+
+    /// Runs every segment's tokens through the network in one pass and
+    /// returns the logits and hidden states the segments ask for.
+    pub fn forward_outputs(&self, segments: &mut [Segment<'_>]) -> Result<Outputs> {
         let ids: Vec<u32> = segments
             .iter()
             .flat_map(|s| s.tokens.iter().copied())
             .collect();
         if ids.is_empty() {
-            return Ok(None);
+            return Ok(Outputs {
+                logits: None,
+                hidden: None,
+            });
         }
         for segment in segments.iter() {
             if segment.tokens.is_empty() {
@@ -573,20 +596,35 @@ impl LlamaModel {
             xs = (xs + block.down.forward(&gated)?)?;
         }
         let mut last_rows = Vec::new();
-        let mut end = 0u32;
+        let mut hidden_rows = Vec::new();
+        let mut start = 0u32;
         for segment in segments.iter_mut() {
-            end += segment.tokens.len() as u32;
+            let len = segment.tokens.len() as u32;
             segment.cache.len += segment.tokens.len();
             if segment.wants_logits {
-                last_rows.push(end - 1);
+                last_rows.push(start + len - 1);
             }
+            if segment.wants_hidden {
+                hidden_rows.extend(start..start + len);
+            }
+            start += len;
         }
-        if last_rows.is_empty() {
-            return Ok(None);
-        }
-        let rows = Tensor::new(last_rows.as_slice(), &self.device)?;
-        let last = self.norm.forward(&xs.index_select(&rows, 0)?)?;
-        self.output.forward(&last)?.to_dtype(DType::F32).map(Some)
+        let normed = |rows: &[u32]| -> Result<Option<Tensor>> {
+            if rows.is_empty() {
+                return Ok(None);
+            }
+            let rows = Tensor::new(rows, &self.device)?;
+            self.norm.forward(&xs.index_select(&rows, 0)?).map(Some)
+        };
+        let logits = match normed(&last_rows)? {
+            Some(last) => Some(self.output.forward(&last)?.to_dtype(DType::F32)?),
+            None => None,
+        };
+        let hidden = match normed(&hidden_rows)? {
+            Some(hidden) => Some(hidden.to_dtype(DType::F32)?),
+            None => None,
+        };
+        Ok(Outputs { logits, hidden })
     }
 
     /// Self-attention of every segment against its own cache; `h` holds the

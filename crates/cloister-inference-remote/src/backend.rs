@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use cloister_attestation::{MeasurementAuthority, Verifier};
 use cloister_inference::{
-    EngineIdentity, FinishReason, GenerateRequest, Generation, InferenceBackend, InferenceError,
-    ModelInfo, Usage,
+    EmbedRequest, EngineIdentity, FinishReason, GenerateRequest, Generation, InferenceBackend,
+    InferenceError, ModelInfo, Usage,
 };
 use cloister_ratls::{
     CallerAttester, ClientError, ClientSession, SESSION_PATH, StreamingTransport, Transport,
@@ -19,7 +19,7 @@ use cloister_wire::{header as wire_header, media};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use crate::wire::{WireAnswer, WireRequest};
+use crate::wire::{WireAnswer, WireCall, WireEmbed, WireEmbedAnswer, WireRequest, decode_vector};
 
 /// The `[inference.remote]` table of a feature host: where the inference
 /// host is and how long to wait for it.
@@ -198,7 +198,8 @@ impl<A: MeasurementAuthority + Send + Sync + 'static> InferenceBackend for Remot
         vec![ModelInfo {
             name: self.inner.config.model.clone(),
             context_tokens: self.inner.config.context_tokens,
-            embeddings: false,
+            // Carried to the inference host, whose engine answers.
+            embeddings: true,
         }]
     }
 
@@ -211,13 +212,9 @@ impl<A: MeasurementAuthority + Send + Sync + 'static> InferenceBackend for Remot
         request: &GenerateRequest,
         on_token: &mut dyn FnMut(&str) -> ControlFlow<()>,
     ) -> Result<Generation, InferenceError> {
-        let now = Instant::now();
-        if request.deadline.is_some_and(|deadline| deadline <= now) {
-            return Err(InferenceError::DeadlineExceeded);
-        }
-        let payload = serde_json::to_vec(&WireRequest::of(request, now))
-            .map(Zeroizing::new)
-            .map_err(|error| InferenceError::InvalidRequest(error.to_string()))?;
+        let payload = prepare(request.deadline, |now| {
+            WireCall::Generate(WireRequest::of(request, now))
+        })?;
         let (events, received) = mpsc::channel();
         let inner = Arc::clone(&self.inner);
         self.runtime()?.spawn(async move {
@@ -264,24 +261,109 @@ impl<A: MeasurementAuthority + Send + Sync + 'static> InferenceBackend for Remot
                         wait.as_secs()
                     )));
                 }
-                Err(RecvTimeoutError::Disconnected) => {
-                    return Err(InferenceError::Engine(
-                        "the remote inference task ended without an answer".into(),
-                    ));
-                }
+                Err(RecvTimeoutError::Disconnected) => return Err(ended_without_answer()),
             }
         }
     }
+
+    /// On the inference host, in one exchange: the vectors come back one
+    /// `Partial` frame each.
+    fn embed(&self, request: &EmbedRequest) -> Result<Vec<Vec<f32>>, InferenceError> {
+        let payload = prepare(request.deadline, |now| {
+            WireCall::Embed(WireEmbed::of(request, now))
+        })?;
+        let (answer, received) = mpsc::channel();
+        let inner = Arc::clone(&self.inner);
+        self.runtime()?.spawn(async move {
+            let _ = answer.send(inner.embed(payload).await);
+        });
+        // Without a deadline, the transport's own waits bound the exchange.
+        let outcome = match request.deadline {
+            Some(deadline) => received
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .map_err(|error| match error {
+                    RecvTimeoutError::Timeout => InferenceError::DeadlineExceeded,
+                    RecvTimeoutError::Disconnected => ended_without_answer(),
+                }),
+            None => received.recv().map_err(|_| ended_without_answer()),
+        };
+        outcome?
+    }
+}
+
+fn ended_without_answer() -> InferenceError {
+    InferenceError::Engine("the remote inference task ended without an answer".into())
+}
+
+/// The call made now, as it is sent, unless `deadline` has passed.
+fn prepare(
+    deadline: Option<Instant>,
+    call: impl FnOnce(Instant) -> WireCall,
+) -> Result<Zeroizing<Vec<u8>>, InferenceError> {
+    let now = Instant::now();
+    if deadline.is_some_and(|deadline| deadline <= now) {
+        return Err(InferenceError::DeadlineExceeded);
+    }
+    serde_json::to_vec(&call(now))
+        .map(Zeroizing::new)
+        .map_err(|error| InferenceError::InvalidRequest(error.to_string()))
+}
+
+/// A JSON answer of the inference host.
+fn decode<T: serde::de::DeserializeOwned>(answer: &[u8]) -> Result<T, InferenceError> {
+    serde_json::from_slice(answer).map_err(|error| {
+        InferenceError::Engine(format!("malformed answer from the inference host: {error}"))
+    })
 }
 
 impl<A: MeasurementAuthority + Send + Sync> Inner<A> {
-    /// Sends one generate request on a pooled or new session, forwarding
-    /// pieces to `events` as they arrive.
+    /// Sends one generate request, forwarding pieces to `events` as they
+    /// arrive.
     async fn generate(
         &self,
         payload: Zeroizing<Vec<u8>>,
         events: &mpsc::Sender<Event>,
     ) -> Result<Generation, InferenceError> {
+        let answer = self
+            .exchange(payload, &mut |piece| {
+                let Ok(piece) = std::str::from_utf8(piece) else {
+                    return ControlFlow::Break(());
+                };
+                match events.send(Event::Piece(piece.to_owned())) {
+                    Ok(()) => ControlFlow::Continue(()),
+                    Err(_) => ControlFlow::Break(()),
+                }
+            })
+            .await?;
+        decode::<WireAnswer>(&answer)?.map_err(InferenceError::from)
+    }
+
+    /// Sends one embed request and collects the vectors, one per piece.
+    async fn embed(&self, payload: Zeroizing<Vec<u8>>) -> Result<Vec<Vec<f32>>, InferenceError> {
+        let mut vectors = Vec::new();
+        let answer = self
+            .exchange(payload, &mut |piece| {
+                vectors.push(decode_vector(piece));
+                ControlFlow::Continue(())
+            })
+            .await?;
+        let count = decode::<WireEmbedAnswer>(&answer)?.map_err(InferenceError::from)?;
+        let vectors: Option<Vec<_>> = vectors.into_iter().collect();
+        match vectors {
+            Some(vectors) if vectors.len() == count => Ok(vectors),
+            _ => Err(InferenceError::Engine(
+                "malformed vectors from the inference host".into(),
+            )),
+        }
+    }
+
+    /// Sends one call on a pooled or new session, passing each `Partial`
+    /// piece to `on_piece`, and returns the answer.
+    async fn exchange(
+        &self,
+        payload: Zeroizing<Vec<u8>>,
+        on_piece: &mut (dyn FnMut(&[u8]) -> ControlFlow<()> + Send),
+    ) -> Result<Zeroizing<Vec<u8>>, InferenceError> {
         let _slot = self
             .slots
             .acquire()
@@ -296,24 +378,13 @@ impl<A: MeasurementAuthority + Send + Sync> Inner<A> {
             let outcome = session
                 .request_streaming(payload.clone(), &mut |piece| {
                     streamed = true;
-                    let Ok(piece) = std::str::from_utf8(piece) else {
-                        return ControlFlow::Break(());
-                    };
-                    match events.send(Event::Piece(piece.to_owned())) {
-                        Ok(()) => ControlFlow::Continue(()),
-                        Err(_) => ControlFlow::Break(()),
-                    }
+                    on_piece(piece)
                 })
                 .await;
             match outcome {
                 Ok(answer) => {
                     self.release(session);
-                    let answer: WireAnswer = serde_json::from_slice(&answer).map_err(|error| {
-                        InferenceError::Engine(format!(
-                            "malformed answer from the inference host: {error}"
-                        ))
-                    })?;
-                    return answer.map_err(InferenceError::from);
+                    return Ok(answer);
                 }
                 // A pooled session the inference host let expire: nothing was
                 // served on it, so a fresh one may carry the request.

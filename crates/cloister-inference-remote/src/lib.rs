@@ -38,11 +38,13 @@
 //!
 //! # Wire
 //!
-//! Inside the attested session: the request frame carries a JSON generate
-//! request (model, prompt, sampling parameters, milliseconds left before
-//! the deadline); the host answers with one `Partial` frame per piece of
-//! text (UTF-8, padded like every request and response frame), then one
-//! response frame with the JSON `Result` of the generation.
+//! Inside the attested session: the request frame carries a JSON call, a
+//! generate request (model, prompt, sampling parameters, milliseconds left
+//! before the deadline) or an embed request (model, texts, milliseconds
+//! left); the host answers with one `Partial` frame per piece of text
+//! (UTF-8) or per vector (little-endian `f32`s), padded like every request
+//! and response frame, then one response frame with the JSON `Result` of
+//! the generation or the number of vectors sent.
 //!
 //! # Cargo features
 //!

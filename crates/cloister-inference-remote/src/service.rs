@@ -20,7 +20,7 @@ use cloister_wire::{header as wire_header, media};
 use futures_util::StreamExt as _;
 use zeroize::Zeroizing;
 
-use crate::wire::{WireAnswer, WireError, WireRequest};
+use crate::wire::{WireAnswer, WireCall, WireEmbedAnswer, WireError, encode_vector};
 
 /// Serves generate calls of attested callers with an engine, streaming each
 /// piece of text as it is decoded. Concurrent calls (one per session) reach
@@ -55,10 +55,11 @@ impl PayloadService for InferenceService {
         cancel: &Cancellation,
         partial: &mut dyn FnMut(&[u8]) -> ControlFlow<()>,
     ) -> Result<Zeroizing<Vec<u8>>, SessionError> {
-        let answer: WireAnswer = match serde_json::from_slice::<WireRequest>(request) {
-            Ok(wire) => {
+        let answer = match serde_json::from_slice::<WireCall>(request) {
+            Ok(WireCall::Generate(wire)) => {
                 let request = wire.into_request(Instant::now(), self.max_tokens);
-                self.engine
+                let answer: WireAnswer = self
+                    .engine
                     .generate(&request, &mut |piece| {
                         if cancel.is_cancelled() {
                             ControlFlow::Break(())
@@ -66,11 +67,31 @@ impl PayloadService for InferenceService {
                             partial(piece.as_bytes())
                         }
                     })
-                    .map_err(WireError::from)
+                    .map_err(WireError::from);
+                serde_json::to_vec(&answer)
             }
-            Err(error) => Err(WireError::InvalidRequest(error.to_string())),
+            Ok(WireCall::Embed(wire)) => {
+                let answer: WireEmbedAnswer = self
+                    .engine
+                    .embed(&wire.into_request(Instant::now()))
+                    .map_err(WireError::from)
+                    .and_then(|vectors| {
+                        // One `Partial` frame per vector: a frame is small
+                        // whatever the number of texts.
+                        for vector in &vectors {
+                            if partial(&encode_vector(vector)).is_break() {
+                                return Err(WireError::Engine("the caller went away".into()));
+                            }
+                        }
+                        Ok(vectors.len())
+                    });
+                serde_json::to_vec(&answer)
+            }
+            Err(error) => serde_json::to_vec(&WireAnswer::Err(WireError::InvalidRequest(
+                error.to_string(),
+            ))),
         };
-        serde_json::to_vec(&answer)
+        answer
             .map(Zeroizing::new)
             .map_err(|_| SessionError::UnexpectedMessage("unencodable answer"))
     }
@@ -132,4 +153,88 @@ async fn exchange(
         Body::from_stream(stream),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use cloister_inference::{
+        DeterministicBackend, EmbedRequest, EngineIdentity, GenerateRequest, Generation,
+        InferenceError, ModelInfo,
+    };
+
+    use super::*;
+    use crate::wire::{WireEmbed, decode_vector};
+
+    /// Embeds a text as its length and one half; generates nothing.
+    struct Lengths;
+
+    impl InferenceBackend for Lengths {
+        fn name(&self) -> &str {
+            "lengths"
+        }
+
+        fn models(&self) -> Vec<ModelInfo> {
+            Vec::new()
+        }
+
+        fn identity(&self) -> EngineIdentity {
+            EngineIdentity {
+                weights: None,
+                settings: String::new(),
+            }
+        }
+
+        fn generate(
+            &self,
+            _: &GenerateRequest,
+            _: &mut dyn FnMut(&str) -> ControlFlow<()>,
+        ) -> Result<Generation, InferenceError> {
+            Err(InferenceError::Unsupported("generation"))
+        }
+
+        fn embed(&self, request: &EmbedRequest) -> Result<Vec<Vec<f32>>, InferenceError> {
+            Ok(request
+                .texts
+                .iter()
+                .map(|text| vec![text.len() as f32, 0.5])
+                .collect())
+        }
+    }
+
+    /// Serves an embed call of `texts` with `engine`: the answer and the pieces.
+    fn embed(engine: Arc<dyn InferenceBackend>, texts: &[&str]) -> (WireEmbedAnswer, Vec<Vec<u8>>) {
+        let call = serde_json::to_vec(&WireCall::Embed(WireEmbed {
+            model: "m".into(),
+            texts: texts.iter().map(|t| (*t).to_owned()).collect(),
+            deadline_ms: Some(10_000),
+        }))
+        .expect("encode");
+        let mut pieces = Vec::new();
+        let answer = InferenceService::new(engine, 16)
+            .serve(&call, &Cancellation::new(), &mut |piece| {
+                pieces.push(piece.to_vec());
+                ControlFlow::Continue(())
+            })
+            .expect("served");
+        (serde_json::from_slice(&answer).expect("decode"), pieces)
+    }
+
+    #[test]
+    fn embed_vectors_cross_one_partial_frame_each() {
+        let (answer, pieces) = embed(Arc::new(Lengths), &["ab", "cde"]);
+        assert!(matches!(answer, Ok(2)));
+        let vectors: Vec<_> = pieces
+            .iter()
+            .map(|piece| decode_vector(piece).expect("whole f32s"))
+            .collect();
+        assert_eq!(vectors, [[2.0, 0.5], [3.0, 0.5]]);
+        assert_eq!(decode_vector(&[0, 0, 128]), None);
+    }
+
+    #[test]
+    fn an_engine_without_embeddings_says_so_across_the_hop() {
+        let (answer, pieces) = embed(Arc::new(DeterministicBackend::serving("m")), &["ab"]);
+        assert!(matches!(answer, Err(WireError::Unsupported(what)) if what == "embeddings"));
+        assert!(pieces.is_empty());
+    }
 }

@@ -145,6 +145,17 @@ pub struct GenerateRequest {
     pub deadline: Option<Instant>,
 }
 
+/// One embedding request as the host hands it to a backend.
+#[derive(Debug, Clone)]
+pub struct EmbedRequest {
+    /// Model name, as listed by [`InferenceBackend::models`].
+    pub model: String,
+    /// The texts to embed, each on its own (never concatenated).
+    pub texts: Vec<String>,
+    /// The backend stops with [`InferenceError::DeadlineExceeded`] past this instant.
+    pub deadline: Option<Instant>,
+}
+
 /// Why generation ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FinishReason {
@@ -256,9 +267,12 @@ pub trait InferenceBackend: Send + Sync {
         on_token: &mut dyn FnMut(&str) -> ControlFlow<()>,
     ) -> Result<Generation, InferenceError>;
 
-    /// Embeds each text into a vector.
-    fn embed(&self, model: &str, texts: &[String]) -> Result<Vec<Vec<f32>>, InferenceError> {
-        let _ = (model, texts);
+    /// Embeds each text into one vector, in order. A backend that serves
+    /// embeddings (see [`ModelInfo::embeddings`]) returns vectors of one
+    /// width with unit L2 norm, and the same vector for the same text
+    /// whatever else the request holds.
+    fn embed(&self, request: &EmbedRequest) -> Result<Vec<Vec<f32>>, InferenceError> {
+        let _ = request;
         Err(InferenceError::Unsupported("embeddings"))
     }
 }

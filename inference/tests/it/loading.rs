@@ -97,6 +97,7 @@ fn chunked_prompt_processing_matches_a_single_pass() {
             tokens: &prompt,
             cache: &mut whole,
             wants_logits: true,
+            wants_hidden: false,
         }])
         .expect("forward")
         .expect("logits");
@@ -109,6 +110,7 @@ fn chunked_prompt_processing_matches_a_single_pass() {
                 tokens: chunk,
                 cache: &mut chunked,
                 wants_logits: true,
+                wants_hidden: false,
             }])
             .expect("forward");
     }

@@ -2,6 +2,7 @@
 //! link is much cheaper than one per test file.
 
 mod common;
+mod embedding;
 mod generation;
 mod loading;
 mod qwen3;

@@ -253,6 +253,7 @@ fn assert_matches_reference(shape: Shape, tolerance: f32) {
                 tokens: fed,
                 cache: &mut cache,
                 wants_logits: true,
+                wants_hidden: false,
             }])
             .expect("forward")
             .expect("logits")

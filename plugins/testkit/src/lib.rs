@@ -13,8 +13,9 @@
 //!   [`TestKit::for_component`] takes any component file and grants it
 //!   generous limits. [`TestKitBuilder`] sets the scripted answers, limits,
 //!   grants or another engine.
-//! * [`ScriptedBackend`] and [`Prompted`]: the scripted model and the prompts
-//!   it was given.
+//! * [`ScriptedBackend`] and [`Prompted`]: the scripted model (answers, and
+//!   [`bag_of_words`] embeddings unless [`TestKitBuilder::embed_with`] says
+//!   otherwise) and the prompts and texts it was given.
 //! * [`KitError`]: why a kit could not be set up (a component not built yet
 //!   says how to build it).
 //!
@@ -60,7 +61,7 @@ use cloister_host::{
 };
 use cloister_inference::{GenerateRequest, InferenceBackend, InferenceError};
 
-pub use scripted::{Prompted, ScriptedBackend};
+pub use scripted::{BAG_OF_WORDS_WIDTH, Prompted, ScriptedBackend, bag_of_words};
 
 /// The model name the kit's scripted backend answers to.
 pub const SCRIPTED_MODEL: &str = "smollm2-135m-instruct";
@@ -131,6 +132,7 @@ pub struct TestKitBuilder {
     manifest: PluginManifest,
     allow_list: AllowList,
     backend: ScriptedBackend,
+    embed: Option<Box<scripted::Embed>>,
     engine: Option<Arc<dyn InferenceBackend>>,
 }
 
@@ -148,6 +150,13 @@ impl TestKitBuilder {
         respond: impl Fn(&GenerateRequest) -> Result<String, InferenceError> + Send + Sync + 'static,
     ) -> Self {
         self.backend = ScriptedBackend::new(respond);
+        self
+    }
+
+    /// `embed` calls answer each text with `embed` (by default
+    /// [`bag_of_words`]).
+    pub fn embed_with(mut self, embed: impl Fn(&str) -> Vec<f32> + Send + Sync + 'static) -> Self {
+        self.embed = Some(Box::new(embed));
         self
     }
 
@@ -180,7 +189,10 @@ impl TestKitBuilder {
     pub fn build(self) -> Result<TestKit, KitError> {
         let sink = MemorySink::default();
         let filter = Arc::new(LogFilter::new(self.allow_list, Arc::new(sink.clone())));
-        let backend = Arc::new(self.backend);
+        let backend = Arc::new(match self.embed {
+            Some(embed) => self.backend.embedding_with(embed),
+            None => self.backend,
+        });
         let engine: Arc<dyn InferenceBackend> = match self.engine {
             Some(engine) => engine,
             None => backend.clone(),
@@ -234,6 +246,7 @@ impl TestKit {
             manifest,
             allow_list: policies.allow_list().clone(),
             backend: ScriptedBackend::new(|_| Ok(String::new())),
+            embed: None,
             engine: None,
         })
     }
@@ -282,6 +295,7 @@ impl TestKit {
             manifest,
             allow_list,
             backend: ScriptedBackend::new(|_| Ok(String::new())),
+            embed: None,
             engine: None,
         })
     }
@@ -294,6 +308,15 @@ impl TestKit {
     /// Every inference request the component made, in order.
     pub fn prompts(&self) -> Vec<Prompted> {
         self.backend.requests()
+    }
+
+    /// The texts of every embed call the component made, one list per call.
+    pub fn embedded(&self) -> Vec<Vec<String>> {
+        self.backend
+            .embed_requests()
+            .into_iter()
+            .map(|request| request.texts)
+            .collect()
     }
 
     /// Log records the allow-list admitted.

@@ -5,7 +5,11 @@
 //! call is checked against the manifest's grant (the `[inference]` section,
 //! [`InferenceGrant`]) before the engine sees it: model allow-list, then the
 //! request's [`Budget`] (prompt size, tokens per call, tokens per request,
-//! calls per request) and its wall time.
+//! calls per request) and its wall time. An `embed` call is one call of the
+//! request whose texts, at most [`MAX_EMBED_TEXTS`], count together against
+//! `max-prompt-bytes` (a byte-level tokenizer makes at most one input token
+//! per byte, so this bounds the tokens the engine runs too); it generates no
+//! tokens.
 
 mod budget;
 
@@ -17,8 +21,8 @@ use std::time::Instant;
 
 use cloister_api::BudgetKind;
 use cloister_inference::{
-    ChatMessage, FinishReason, GenerateRequest, Generation as EngineGeneration, InferenceBackend,
-    InferenceError, Prompt as EnginePrompt, Role as EngineRole, SamplingParams,
+    ChatMessage, EmbedRequest, FinishReason, GenerateRequest, Generation as EngineGeneration,
+    InferenceBackend, InferenceError, Prompt as EnginePrompt, Role as EngineRole, SamplingParams,
 };
 use cloister_ratls::Cancellation;
 use serde::{Deserialize, Serialize};
@@ -37,6 +41,9 @@ pub const INTERFACE: &str = "cloister:feature/inference@0.1.0";
 const MAX_STOP_SEQUENCES: usize = 8;
 /// Most bytes of one stop sequence.
 const MAX_STOP_BYTES: usize = 64;
+/// Most texts in one embed call (their bytes together count against the
+/// grant's `max-prompt-bytes`).
+pub const MAX_EMBED_TEXTS: usize = 64;
 /// Pieces buffered between the engine and a slow plugin.
 const STREAM_BUFFER: usize = 64;
 
@@ -394,13 +401,27 @@ impl wit::Host for InferenceInstance {
         if !self.model_granted(&model) {
             return Ok(Err(Error::ModelUnavailable(model)));
         }
+        if texts.len() > MAX_EMBED_TEXTS {
+            return Ok(Err(Error::InvalidRequest(format!(
+                "{} texts in one embed call; at most {MAX_EMBED_TEXTS}",
+                texts.len()
+            ))));
+        }
         let bytes: usize = texts.iter().map(String::len).sum();
+        if let Err(error) = self.check_time() {
+            return Ok(Err(error));
+        }
         if let Err(exceeded) = self.budget.admit_untokened(byte_count(bytes)) {
             return Ok(Err(Error::BudgetExceeded(wit_budget(exceeded.budget))));
         }
+        let request = EmbedRequest {
+            model,
+            texts,
+            deadline: Some(self.deadline),
+        };
         Ok(self
             .backend
-            .embed(&model, &texts)
+            .embed(&request)
             .map_err(|e| self.engine_error(e)))
     }
 
@@ -611,6 +632,97 @@ mod tests {
             Err(Error::BudgetExceeded(WitBudget::WallTime))
         ));
         assert_eq!(late.budget().exceeded(BudgetKind::WallTime).limit, 0);
+    }
+
+    /// The deterministic engine, counting the embed calls that reach it.
+    struct CountingEmbeds {
+        inner: DeterministicBackend,
+        embeds: std::sync::atomic::AtomicUsize,
+    }
+
+    impl InferenceBackend for CountingEmbeds {
+        fn name(&self) -> &str {
+            self.inner.name()
+        }
+
+        fn models(&self) -> Vec<cloister_inference::ModelInfo> {
+            self.inner.models()
+        }
+
+        fn identity(&self) -> cloister_inference::EngineIdentity {
+            self.inner.identity()
+        }
+
+        fn generate(
+            &self,
+            request: &GenerateRequest,
+            on_token: &mut dyn FnMut(&str) -> ControlFlow<()>,
+        ) -> Result<EngineGeneration, InferenceError> {
+            self.inner.generate(request, on_token)
+        }
+
+        fn embed(&self, request: &EmbedRequest) -> Result<Vec<Vec<f32>>, InferenceError> {
+            self.embeds
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(request.texts.iter().map(|_| vec![1.0]).collect())
+        }
+    }
+
+    #[test]
+    fn an_embed_call_over_budget_is_refused_and_computes_nothing() {
+        let engine = Arc::new(CountingEmbeds {
+            inner: DeterministicBackend::serving(MODEL),
+            embeds: std::sync::atomic::AtomicUsize::new(0),
+        });
+        let computed = || engine.embeds.load(std::sync::atomic::Ordering::Relaxed);
+        let instance = |time: Duration| {
+            let started = Instant::now();
+            InferenceCapability::new(engine.clone()).instance(InstanceContext {
+                plugin: &Arc::from("p"),
+                grants: &Arc::new(Grants {
+                    inference: Some(grant()),
+                    ..Grants::default()
+                }),
+                started,
+                deadline: started + time,
+                cancel: &Cancellation::new(),
+            })
+        };
+        let embed = |inference: &mut InferenceInstance, texts: Vec<String>| {
+            inference.embed(MODEL.into(), texts).expect("no trap")
+        };
+        let mut inference = instance(Duration::from_secs(10));
+        // 65 bytes of text where the grant allows 64 per call.
+        assert!(matches!(
+            embed(&mut inference, vec!["a".repeat(40), "b".repeat(25)]),
+            Err(Error::BudgetExceeded(WitBudget::PromptBytes))
+        ));
+        // More texts than one call may carry, each of them tiny.
+        assert!(matches!(
+            embed(&mut inference, vec![String::new(); MAX_EMBED_TEXTS + 1]),
+            Err(Error::InvalidRequest(_))
+        ));
+        assert_eq!(computed(), 0);
+        assert_eq!(
+            inference.remaining_budget().expect("no trap").calls,
+            2,
+            "refused calls are not counted"
+        );
+        // Two calls are granted: embedding spends them as generation does.
+        embed(&mut inference, vec!["hello".into()]).expect("first call");
+        generate(&mut inference, MODEL, 1).expect("second call");
+        assert!(matches!(
+            embed(&mut inference, vec!["hello".into()]),
+            Err(Error::BudgetExceeded(WitBudget::CallsPerRequest))
+        ));
+        assert_eq!(computed(), 1);
+        // Out of wall time: refused before the engine sees it.
+        let mut late = instance(Duration::ZERO);
+        assert!(matches!(
+            embed(&mut late, vec!["hello".into()]),
+            Err(Error::BudgetExceeded(WitBudget::WallTime))
+        ));
+        assert_eq!(computed(), 1, "no refused call reached the engine");
     }
 
     #[test]

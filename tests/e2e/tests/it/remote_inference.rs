@@ -23,7 +23,7 @@ use cloister_client::ledger::LedgerTrust;
 use cloister_host::logfilter::MemorySink;
 use cloister_host::{HostConfig, LaunchDigests, load_runtime};
 use cloister_inference::{
-    ChatMessage, DeterministicBackend, EngineIdentity, GenerateRequest, Generation,
+    ChatMessage, DeterministicBackend, EmbedRequest, EngineIdentity, GenerateRequest, Generation,
     InferenceBackend, InferenceError, ModelInfo, Prompt, Role, SamplingParams,
 };
 use cloister_inference_candle::{CandleBackend, CandleConfig};
@@ -413,6 +413,34 @@ async fn summarise_through_a_remote_inference_host() {
     let stats = far.table.stats();
     assert_eq!(stats.callers_attested, 1, "{stats:?}");
     assert_eq!(stats.requests as usize, engine.prompts(), "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embeddings_cross_the_hop_bit_for_bit() {
+    let deployment = Deployment::new((true, true)).await;
+    let engine = tokio::task::block_in_place(candle);
+    let far = deployment
+        .inference_host(inference_cvm(INFERENCE_IMAGE), Arc::clone(&engine))
+        .await;
+    let backend = deployment
+        .backend(&far, Arc::clone(&deployment.attester))
+        .await;
+    let request = EmbedRequest {
+        model: MODEL.into(),
+        texts: vec![
+            "Lunch moves to Friday at 12:45.".into(),
+            "Chen is free after 12:30.".into(),
+        ],
+        deadline: Some(Instant::now() + Duration::from_secs(60)),
+    };
+    let local = tokio::task::block_in_place(|| engine.embed(&request)).expect("local embed");
+    let remote = tokio::task::spawn_blocking(move || backend.embed(&request))
+        .await
+        .unwrap_or_else(|e| panic!("embed thread: {e}"))
+        .expect("remote embed");
+    assert_eq!(remote.len(), 2);
+    assert_eq!(remote, local, "the far engine's vectors, unchanged");
+    assert_eq!(far.table.stats().requests, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,30 +14,27 @@ use std::time::{Duration, Instant};
 use crate::chain::{Chain, Engine, Options};
 use crate::common::get_text as get;
 
-/// A request the deterministic backend answers in no time.
-fn suggest_file(chain: &Chain) -> String {
-    let path = chain.dir.path().join("client/suggest.json");
-    std::fs::write(
-        &path,
-        r#"{"feature": "suggest", "draft": "see you at 5", "tone": "neutral", "count": 1}"#,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    path.display().to_string()
+/// A summarise request, which the deterministic backend answers at once.
+fn request_file() -> String {
+    crate::surface::repo_root()
+        .join("plugins/summarise/testdata/team-lunch.json")
+        .display()
+        .to_string()
 }
 
-/// `cloister suggest`, which must be answered; how long it took.
+/// `cloister summarise`, which must be answered; how long it took.
 async fn served(chain: &Chain, file: &str) -> Duration {
     let started = Instant::now();
-    let output = chain.cloister(&["suggest", file]).await;
+    let output = chain.cloister(&["summarise", file]).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("AI answer by `suggest`"), "{stdout}");
+    assert!(stdout.contains("AI answer by `summarise`"), "{stdout}");
     started.elapsed()
 }
 
-/// `cloister suggest`, which must fail; its stderr, and how long it took.
+/// `cloister summarise`, which must fail; its stderr, and how long it took.
 async fn refused(chain: &Chain, file: &str) -> (String, Duration) {
     let started = Instant::now();
-    let output = chain.try_cloister(&["suggest", file]).await;
+    let output = chain.try_cloister(&["summarise", file]).await;
     let took = started.elapsed();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(
@@ -58,6 +55,20 @@ async fn usable_tokens(chain: &Chain) -> u64 {
         .unwrap_or_else(|| panic!("{status}"))
 }
 
+/// The `application/ohttp-keys` list served at `url`.
+async fn key_list(url: &str) -> Vec<u8> {
+    let answer = crate::surface::loopback_http()
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{url}: {e}"));
+    answer
+        .bytes()
+        .await
+        .unwrap_or_else(|e| panic!("{url}: {e}"))
+        .to_vec()
+}
+
 /// How many `POST /gateway` requests the gateway has received.
 fn gateway_requests(chain: &Chain) -> usize {
     chain
@@ -71,7 +82,7 @@ fn gateway_requests(chain: &Chain) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_that_is_down_is_a_clear_error_and_nothing_hangs() {
     let mut chain = Chain::start(Options::new(Engine::Deterministic)).await;
-    let file = suggest_file(&chain);
+    let file = request_file();
     served(&chain, &file).await;
     chain.kill("relay");
     let before = gateway_requests(&chain);
@@ -93,33 +104,57 @@ async fn a_relay_that_is_down_is_a_clear_error_and_nothing_hangs() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_gateway_restarted_with_new_keys_is_found_again_by_the_client() {
+async fn a_gateway_restarted_with_a_key_rotation_is_found_again_by_the_client() {
     let mut options = Options::new(Engine::Deterministic);
     // The relay's copy of the key list follows the gateway within a second.
     options.relay = "key_refresh_secs = 1\n".into();
     let mut chain = Chain::start(options).await;
-    let file = suggest_file(&chain);
+    let file = request_file();
     served(&chain, &file).await;
     let cached = chain.dir.path().join("client/state/ohttp-keys.json");
     let old = std::fs::read(&cached).unwrap_or_else(|e| panic!("{e}"));
 
-    // The gateway restarts without its keys: it makes new ones and logs
-    // them in the ledger before serving them; the old key is gone.
+    // The gateway restarts under a 15 s rotation schedule: it rotates onto
+    // a new key (logged in the ledger 5 s ahead) and forgets the old one
+    // after a 5 s overlap.
     chain.kill("gateway");
-    std::fs::remove_file(chain.dir.path().join("gateway/keys.json"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let config = chain.dir.path().join("gateway/cloister-gateway.toml");
+    let text = std::fs::read_to_string(&config).unwrap_or_else(|e| panic!("{e}"));
+    let rotating = text
+        .replace(
+            "file = \"keys.json\"\n",
+            "file = \"keys.json\"\nrotate_every_secs = 15\noverlap_secs = 5\ncheck_every_secs = 1\n",
+        )
+        .replace("lead_secs = 3600", "lead_secs = 5");
+    assert_ne!(rotating, text);
+    std::fs::write(&config, rotating).unwrap_or_else(|e| panic!("{e}"));
     chain.restart("gateway").await;
+    let old_id = serde_json::from_slice::<serde_json::Value>(&old)
+        .ok()
+        .and_then(|cached| cached["config"][0].as_u64())
+        .unwrap_or_else(|| panic!("no key id in the saved configuration"));
     let gateway = format!("http://{}/.well-known/ohttp-gateway", chain.gateway_addr);
     let relay = format!("http://{}/.well-known/ohttp-gateway", chain.relay_tap.addr);
-    let fresh = get(&gateway).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while get(&relay).await != fresh {
-        assert!(Instant::now() < deadline, "the relay kept the old keys");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let list = key_list(&gateway).await;
+        let ids: Vec<u64> = cloister_ohttp_keys::split_key_list(&list)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .iter()
+            .map(|config| u64::from(config[0]))
+            .collect();
+        if !ids.contains(&old_id) && key_list(&relay).await == list {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no rotation: {ids:?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // The overlap passes and the next maintenance round retires the old key.
+    tokio::time::sleep(Duration::from_secs(7)).await;
 
-    // The client, holding the old configuration, is told the key is
-    // unknown, fetches the new one, finds it in the ledger and is served.
+    // The client, holding the old configuration whose key is gone, is told
+    // the key is unknown, fetches the new one, finds it in the ledger and
+    // is served.
     served(&chain, &file).await;
     assert_ne!(
         std::fs::read(&cached).unwrap_or_default(),
@@ -127,16 +162,18 @@ async fn a_gateway_restarted_with_new_keys_is_found_again_by_the_client() {
         "keys refetched"
     );
     let metrics = get(&format!("http://{}/metrics", chain.gateway_addr)).await;
-    assert!(
-        metrics.contains("cloister_gateway_errors_total{kind=\"unknown_key_id\"} 1\n"),
-        "{metrics}"
-    );
+    let unknown_key = metrics.lines().find_map(|line| {
+        line.strip_prefix("cloister_gateway_errors_total{kind=\"unknown_key_id\"} ")?
+            .parse::<u64>()
+            .ok()
+    });
+    assert!(unknown_key >= Some(1), "{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_ledger_fails_closed_and_says_why() {
     let mut chain = Chain::start(Options::new(Engine::Deterministic)).await;
-    let file = suggest_file(&chain);
+    let file = request_file();
     // A client that has no view of the ledger yet (a new device).
     std::fs::remove_file(chain.dir.path().join("client/state/ledger.json"))
         .unwrap_or_else(|e| panic!("{e}"));
@@ -161,22 +198,22 @@ async fn a_tampered_plugin_on_the_host_is_refused_by_the_client() {
     let mut options = Options::new(Engine::Deterministic);
     options.own_host_files = true;
     let mut chain = Chain::start(options).await;
-    let file = suggest_file(&chain);
+    let file = request_file();
     served(&chain, &file).await;
 
-    // The operator changes the suggest component and writes its new digest
+    // The operator changes the summarise component and writes its new digest
     // into the manifest, so that the host loads it: the launch is no longer
     // the released one.
     chain.kill("host");
     let host = chain.dir.path().join("host");
-    let component = host.join("plugins/suggest.wasm");
+    let component = host.join("plugins/summarise.wasm");
     let mut bytes = std::fs::read(&component).unwrap_or_else(|e| panic!("{e}"));
     let released = cloister_host::Digest::of(&bytes).to_string();
     // A custom section (id 0, size 10, name "tampered", one byte).
     bytes.extend_from_slice(b"\x00\x0a\x08tampered!");
     let tampered = cloister_host::Digest::of(&bytes).to_string();
     std::fs::write(&component, &bytes).unwrap_or_else(|e| panic!("{e}"));
-    let manifest = host.join("policies/plugins/suggest.toml");
+    let manifest = host.join("policies/plugins/summarise.toml");
     let text = std::fs::read_to_string(&manifest).unwrap_or_else(|e| panic!("{e}"));
     assert!(text.contains(&released), "{text}");
     std::fs::write(&manifest, text.replace(&released, &tampered)).unwrap_or_else(|e| panic!("{e}"));
@@ -185,7 +222,8 @@ async fn a_tampered_plugin_on_the_host_is_refused_by_the_client() {
     let tokens = usable_tokens(&chain).await;
     let (stderr, took) = refused(&chain, &file).await;
     assert!(
-        stderr.contains("not in a release"),
+        stderr.contains("the host is not trusted: nothing was sent to it")
+            && stderr.contains("measurement not accepted"),
         "the client refuses the launch: {stderr}"
     );
     assert!(took < Duration::from_secs(60), "took {took:?}");
@@ -231,7 +269,7 @@ async fn a_slow_host_ends_at_the_gateways_deadline_within_the_clients() {
     options.relay = "timeout_ms = 6000\n".into();
     options.client = "timeout_secs = 12\n".into();
     let chain = Chain::start(options).await;
-    let file = suggest_file(&chain);
+    let file = request_file();
     // The command's own work (start-up, ledger sync) and the six phases.
     let usual = served(&chain, &file).await;
 

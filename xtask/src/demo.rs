@@ -33,9 +33,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 
-use cloister_ledger_verify::note::VerifierKey;
 use cloister_tls::{DemoCa, TlsSettings, Trust};
 
+use crate::demo_ledger::DemoLedger;
 use crate::{cargo, fetch_model, plugins, run, stdout_of};
 
 /// The binaries the chain needs, by package.
@@ -50,29 +50,8 @@ const BINARIES: &[(&str, &str)] = &[
     ("cloister-release", "cloister-release"),
 ];
 
-/// What `cloister-release demo-reviewers --json` made.
-#[derive(serde::Deserialize)]
-struct DemoLedger {
-    reviewer_keys: Vec<PathBuf>,
-    policy_path: PathBuf,
-    config_path: PathBuf,
-    log_public_key: String,
-    gateway_publisher_key: PathBuf,
-    issuer_publisher_key: PathBuf,
-}
-
-impl DemoLedger {
-    /// The `[keys.ledger]` table with which a party logs its keys in the
-    /// demo ledger before using them.
-    fn key_publishing(&self, publisher_key: &Path, name: &str) -> String {
-        format!(
-            "\n[keys.ledger]\nurl = \"https://127.0.0.1:7400\"\npublisher_key_file = {:?}\n\
-             publisher_name = {name:?}\nlog_key = \"{}\"\nlead_secs = 3600\n",
-            publisher_key.display().to_string(),
-            self.log_public_key
-        )
-    }
-}
+/// The demo ledger's address, in every party's and the client's configuration.
+const LEDGER_URL: &str = "https://127.0.0.1:7400";
 
 /// The demo ledger's origin, set in its configuration and pinned by the witnesses and the client.
 const ORIGIN: &str = "demo.cloister.localhost/ledger";
@@ -230,12 +209,9 @@ fn start_witnesses(
     bin: &dyn Fn(&str) -> PathBuf,
     ledger: &DemoLedger,
 ) -> Result<Vec<(String, String)>> {
-    let public_key = hex::decode(&ledger.log_public_key)
-        .ok()
-        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
-        .and_then(|bytes| ed25519_dalek::VerifyingKey::from_bytes(&bytes).ok())
+    let log_vkey = ledger
+        .log_vkey(ORIGIN)
         .context("the demo ledger's public key is not an Ed25519 key")?;
-    let log_vkey = VerifierKey::ed25519(ORIGIN, public_key)?;
     let mut pinned = Vec::new();
     // `demo-reviewers` writes top-level keys only: the origin can follow them.
     let mut ledger_config = fs::read_to_string(&ledger.config_path)
@@ -340,7 +316,7 @@ pub(crate) fn run_demo(root: &Path) -> Result<()> {
             "# DEMO: the simulated attestation policy below is not a release's.\n\
              demo = true\nstate_dir = {state:?}\naccount_file = {account:?}\n\n\
              [attestation]\n# SIMULATED evidence: the demo has no SEV-SNP hardware.\npolicy_file = {policy:?}\n\n\
-             [trust]\nauthority = \"ledger\"\nledger_url = \"https://127.0.0.1:7400\"\nledger_log_key = \"{log_key}\"\n\
+             [trust]\nauthority = \"ledger\"\nledger_url = {ledger_url:?}\nledger_log_key = \"{log_key}\"\n\
              ledger_origin = {origin:?}\n\
              # The demo's own (throwaway) reviewers, pinned as a release's would be.\n\
              reviewer_policy_file = {reviewers:?}\n\
@@ -355,6 +331,7 @@ pub(crate) fn run_demo(root: &Path) -> Result<()> {
                 .display()
                 .to_string(),
             log_key = ledger.log_public_key,
+            ledger_url = LEDGER_URL,
             origin = ORIGIN,
             reviewers = ledger.policy_path.display().to_string(),
             witnesses = witnesses
@@ -394,7 +371,7 @@ pub(crate) fn run_demo(root: &Path) -> Result<()> {
              [state]\nbackend = \"redb\"\npath = {:?}\n",
             demo.join("issuer-keys").display().to_string(),
             accounts.display().to_string(),
-            ledger.key_publishing(&ledger.issuer_publisher_key, "demo-issuer"),
+            ledger.key_publishing(LEDGER_URL, &ledger.issuer_publisher_key, "demo-issuer"),
             parties.tls.table("issuer")?,
             demo.join("issuer-state.redb").display().to_string(),
         ),
@@ -418,7 +395,7 @@ pub(crate) fn run_demo(root: &Path) -> Result<()> {
              [router]\nhosts = [\"https://127.0.0.1:7500\"]\n{}\n\
              [state]\nbackend = \"redb\"\npath = {:?}\n",
             demo.join("gateway-keys.json").display().to_string(),
-            ledger.key_publishing(&ledger.gateway_publisher_key, "demo-gateway"),
+            ledger.key_publishing(LEDGER_URL, &ledger.gateway_publisher_key, "demo-gateway"),
             parties.tls.table("gateway")?,
             demo.join("gateway-state.redb").display().to_string(),
         ),
@@ -456,7 +433,7 @@ pub(crate) fn run_demo(root: &Path) -> Result<()> {
         .arg("submit")
         .args([
             "--ledger",
-            "https://127.0.0.1:7400",
+            LEDGER_URL,
             "--ohttp-keys",
             "https://127.0.0.1:7200/.well-known/ohttp-gateway",
             "--issuer-directory",

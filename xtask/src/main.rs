@@ -16,6 +16,7 @@
 
 mod cuda;
 mod demo;
+mod demo_ledger;
 mod manifests;
 mod plugins;
 mod toolchain;

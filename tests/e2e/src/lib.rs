@@ -29,6 +29,8 @@
 //! | `monitoring` | client, relay, gateway, issuer; `promtool` | the alert rules of `deploy/monitoring` flag token farming and double spends from the parties' aggregate metrics, and quiet traffic raises none |
 //! | `timeouts` | client, relay | the client waits longer than the relay in front of it |
 //! | `support` | relay, gateway | the `cloister-test-support` fixture itself |
+//! | `six_phases` | witnesses, ledger, issuer, gateway, relay, release, host with the real model, each its own process; the `cloister` command | summarise and suggest answered and labelled through all six phases; a random marker of the conversation is in the client's answers and nowhere in what relay, gateway, host, issuer and ledger send and receive, in no party's log and in no file of the run, in raw, UTF-16, hex or base64 form |
+//! | `faults` | the same chain, deterministic backend | relay down, gateway restarted with new keys, ledger unreachable, a tampered plugin, a slow host: each a clear error within bounded time, or recovery; the timeouts nest from host to client |
 //! | `surface` | issuer, ledger, gateway, relay, host, each its own process | every listening socket and HTTP route of each party is one its documentation lists; admin, debug, exec and upload paths and undocumented methods get 404 or 405 |
 //!
 //! The fixtures: `cloister-test-support` starts the real gateway and relay
@@ -39,4 +41,5 @@
 //! The `surface` module runs the parties' binaries from the target
 //! directory (`target/<profile>/`), which `cargo test --workspace` builds;
 //! `cargo test -p cloister-e2e` alone does not, so build them first there
-//! (`cargo build --bins`).
+//! (`cargo build --bins`); so do `fleet`, `six_phases` and `faults`,
+//! which start the chain of `tests/it/chain.rs`.

@@ -150,17 +150,37 @@ impl Party {
         config: &str,
         listeners: Vec<Listener>,
     ) -> Self {
+        Self::spawn_in(name, dir, before, config, listeners, &[])
+    }
+
+    /// As [`Party::spawn`], with these environment variables set; its
+    /// stdout and stderr both go to its log.
+    pub(crate) fn spawn_in(
+        name: &'static str,
+        dir: &Path,
+        before: &[&str],
+        config: &str,
+        listeners: Vec<Listener>,
+        env: &[(&str, &Path)],
+    ) -> Self {
         let config_file = dir.join(format!("{name}.toml"));
         std::fs::write(&config_file, config).unwrap_or_else(|e| panic!("{e}"));
         let log = dir.join(format!("{name}.log"));
-        let stderr = std::fs::File::create(&log).unwrap_or_else(|e| panic!("{e}"));
+        // Appended to: a party started again keeps its earlier lines.
+        let stderr = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let stdout = stderr.try_clone().unwrap_or_else(|e| panic!("{e}"));
         let child = Command::new(binary(name))
             .args(before)
             .arg("--config")
             .arg(&config_file)
+            .envs(env.iter().copied())
             .current_dir(dir)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(stderr)
             .spawn()
             .unwrap_or_else(|e| panic!("starting {name}: {e}"));
@@ -287,7 +307,7 @@ async fn request(
 }
 
 /// The binary `name` beside this test binary (`target/<profile>/deps/it-…`).
-fn binary(name: &str) -> PathBuf {
+pub(crate) fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_else(|e| panic!("{e}"));
     let path = exe
         .parent()

@@ -33,6 +33,10 @@ pub enum ClientError {
     /// The gateway still did not know the key after a refetch.
     #[error("gateway rejected a freshly fetched key configuration")]
     KeyRejected,
+    /// The gateway could not decrypt the request even under a freshly
+    /// fetched key configuration.
+    #[error("gateway could not decrypt the request under a freshly fetched key configuration")]
+    Undecryptable,
     /// The gateway still rejected the `Date` after adopting its clock.
     #[error("gateway rejected our clock even after correction")]
     ClockSkew,

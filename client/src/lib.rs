@@ -160,6 +160,10 @@ pub struct Client<K = UncheckedKeys> {
 enum Retry {
     /// The gateway no longer holds the key: refetch.
     KeyRejected,
+    /// The gateway could not decrypt the request: the cached configuration
+    /// may name an id the gateway now holds under another key (it lost its
+    /// saved keys and started again): refetch once.
+    Undecryptable,
     /// The gateway's clock differs: corrected, try again.
     ClockCorrected,
 }
@@ -196,16 +200,20 @@ impl<K: KeyConsistency> Client<K> {
     /// gateway's answer, not a transport failure).
     ///
     /// # Errors
-    /// See [`ClientError`]; after one retry a repeated key or date problem
-    /// is returned as [`ClientError::KeyRejected`] or [`ClientError::ClockSkew`].
+    /// See [`ClientError`]; after one retry a repeated key, decryption or
+    /// date problem is returned as [`ClientError::KeyRejected`],
+    /// [`ClientError::Undecryptable`] or [`ClientError::ClockSkew`].
     pub async fn send(&self, request: &InnerRequest) -> Result<Message, ClientError> {
         match self.attempt(request).await? {
             Ok(response) => Ok(response),
-            Err(Retry::KeyRejected | Retry::ClockCorrected) => match self.attempt(request).await? {
-                Ok(response) => Ok(response),
-                Err(Retry::KeyRejected) => Err(ClientError::KeyRejected),
-                Err(Retry::ClockCorrected) => Err(ClientError::ClockSkew),
-            },
+            Err(Retry::KeyRejected | Retry::Undecryptable | Retry::ClockCorrected) => {
+                match self.attempt(request).await? {
+                    Ok(response) => Ok(response),
+                    Err(Retry::KeyRejected) => Err(ClientError::KeyRejected),
+                    Err(Retry::Undecryptable) => Err(ClientError::Undecryptable),
+                    Err(Retry::ClockCorrected) => Err(ClientError::ClockSkew),
+                }
+            }
         }
     }
 
@@ -241,6 +249,15 @@ impl<K: KeyConsistency> Client<K> {
                 tracing::info!("gateway no longer holds the key; refetching key configuration");
                 self.forget_keys();
                 return Ok(Err(Retry::KeyRejected));
+            }
+            // RFC 9458 §5.3: a request the gateway cannot decapsulate gets a
+            // bare 400, whatever the reason.
+            if status == 400 && problem.is_none() {
+                tracing::info!(
+                    "gateway could not decrypt the request; refetching key configuration"
+                );
+                self.forget_keys();
+                return Ok(Err(Retry::Undecryptable));
             }
             return Err(ClientError::Status { status, problem });
         }

@@ -172,7 +172,7 @@ impl KeyRing {
             keys: Vec::new(),
             next: None,
         };
-        ring.add_key(1, fresh_ikm()?, now_unix, None)?;
+        ring.add_key(fresh_key_id()?, fresh_ikm()?, now_unix, None)?;
         Ok(ring)
     }
 
@@ -520,6 +520,16 @@ impl KeyRing {
     pub fn current_since(&self) -> u64 {
         self.current().created_unix
     }
+}
+
+/// A random first key id: a gateway that lost its saved ring starts again
+/// under an id that its clients' cached configurations almost surely do not
+/// name (a reused id would make their requests undecryptable instead of
+/// drawing the `ohttp-key` problem that makes them refetch).
+fn fresh_key_id() -> Result<u8, KeyRingError> {
+    let mut id = [0u8; 1];
+    getrandom::fill(&mut id).map_err(KeyRingError::Random)?;
+    Ok(id[0])
 }
 
 fn fresh_ikm() -> Result<Zeroizing<[u8; IKM_LEN]>, KeyRingError> {

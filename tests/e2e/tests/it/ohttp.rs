@@ -219,6 +219,38 @@ async fn key_rotation_mid_run_overlap_then_refetch() {
     );
 }
 
+/// A gateway that lost its saved keys starts a fresh ring, whose key id may
+/// be the one a client holds, under another key. The request then does not
+/// decrypt (a bare 400, RFC 9458 §5.3) instead of drawing the key problem:
+/// the client must refetch once and be served, not fail until its cached
+/// configuration expires.
+#[tokio::test]
+async fn a_key_id_reused_under_another_key_makes_the_client_refetch() {
+    let stack = start().await;
+    let client = stack.client();
+    assert_echoes(&client, "before the gateway starts afresh").await;
+    let old_id = stack.keys.with_ring(KeyRing::current_key_id);
+    let old_config = stack.current_config().await;
+
+    // Rotate all the way round, retiring each key: the same id, another key.
+    let retire_all = cloister_wire::unix_now() + OVERLAP.as_secs() + 1;
+    loop {
+        let id = stack.keys.rotate_now().expect("rotate");
+        stack.keys.maintain(retire_all).expect("maintain");
+        if id == old_id {
+            break;
+        }
+    }
+    assert_eq!(stack.keys.with_ring(KeyRing::key_ids), vec![old_id]);
+    assert_ne!(stack.current_config().await, old_config, "another key");
+    stack.relay_keys.refresh().await.expect("relay refresh");
+
+    assert_echoes(&client, "after the gateway started afresh").await;
+    assert_eq!(stack.metrics.rejections(Rejection::DecapsulationFailed), 1);
+    assert_eq!(stack.metrics.rejections(Rejection::UnknownKeyId), 0);
+    assert_eq!(stack.relay_keys.served(), 2, "fetched twice by the client");
+}
+
 #[tokio::test]
 async fn unknown_key_id_gets_the_key_problem() {
     let stack = start().await;

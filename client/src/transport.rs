@@ -77,7 +77,7 @@ impl<K: KeyConsistency + 'static> Transport for OhttpTransport<K> {
         session_id: &str,
         records: Vec<u8>,
     ) -> Result<Vec<u8>, TransportError> {
-        let failed = |e: ClientError| TransportError::Failed(e.to_string());
+        let failed = |e: ClientError| TransportError::Failed(cloister_tls::error_chain(&e));
         // Keys are checked before a token is taken: a refusal costs none.
         self.client.ready().await.map_err(failed)?;
         let mut request = InnerRequest::new("POST", &self.authority, SESSION_PATH)

@@ -287,7 +287,7 @@ async fn request(
 }
 
 /// The binary `name` beside this test binary (`target/<profile>/deps/it-…`).
-fn binary(name: &str) -> PathBuf {
+pub(crate) fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_else(|e| panic!("{e}"));
     let path = exe
         .parent()

@@ -211,12 +211,8 @@ impl Config {
             std::fs::read(path).with_context(|| format!("reading `{}`", path.display()))?;
         let policy = Policy::from_toml(&String::from_utf8_lossy(&policy_file))
             .with_context(|| format!("policy `{}`", path.display()))?;
-        let ledger = self
-            .ledger
-            .as_ref()
-            .map(|settings| settings.trust_config(Path::new(""), &self.tls))
-            .transpose()
-            .context("[ledger]")?;
+        let ledger =
+            LedgerSettings::resolve(self.ledger.as_ref(), &self.tls).context("[ledger]")?;
         Ok(RemoteJudge {
             policy_file,
             policy,

@@ -220,12 +220,8 @@ impl Config {
                 "[tls] names only `ca` here: sessions are served over plain HTTP, protected by the RA-TLS inside them"
             );
         }
-        let ledger = self
-            .ledger
-            .as_ref()
-            .map(|settings| settings.trust_config(Path::new(""), &self.tls))
-            .transpose()
-            .context("[ledger]")?;
+        let ledger =
+            LedgerSettings::resolve(self.ledger.as_ref(), &self.tls).context("[ledger]")?;
         let mut anchors = TrustAnchors::amd();
         if let Some(seed) = self.callers.simulated_seed {
             anchors = SimulatedRoot::from_seed(seed)?.pin_in(anchors)?;

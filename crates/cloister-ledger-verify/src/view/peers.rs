@@ -178,6 +178,20 @@ impl LedgerSettings {
         })
     }
 
+    /// [`LedgerSettings::trust_config`] of a party's optional `[ledger]`
+    /// section, relative paths taken from the working directory.
+    ///
+    /// # Errors
+    /// See [`LedgerSettingsError`].
+    pub fn resolve(
+        section: Option<&Self>,
+        tls: &TlsSettings,
+    ) -> Result<Option<LedgerTrustConfig>, LedgerSettingsError> {
+        section
+            .map(|settings| settings.trust_config(Path::new(""), tls))
+            .transpose()
+    }
+
     /// The view of this section, synced once (a party must not start
     /// judging peers on an empty view), with a task keeping it synced
     /// every [`LedgerSettings::sync_every_secs`]. The state directory is

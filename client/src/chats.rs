@@ -111,7 +111,7 @@ impl ChatSettings {
             path: self.path.clone(),
             source: e.into(),
         })?;
-        crate::private_file::replace(&self.path, &json)
+        cloister_ledger_verify::private_file::replace(&self.path, &json)
             .map_err(|(path, source)| ChatSettingsError::Io { path, source })
     }
 

@@ -90,10 +90,10 @@ impl CachedKeys {
             .ok()
     }
 
-    /// Saves this copy at `path` (see [`crate::private_file::replace`]).
+    /// Saves this copy at `path` (see [`cloister_ledger_verify::private_file::replace`]).
     pub(crate) fn save(&self, path: &Path) -> std::io::Result<()> {
         let json = serde_json::to_vec(self).map_err(std::io::Error::other)?;
-        crate::private_file::replace(path, &json).map_err(|(_, error)| error)
+        cloister_ledger_verify::private_file::replace(path, &json).map_err(|(_, error)| error)
     }
 }
 

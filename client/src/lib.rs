@@ -78,7 +78,6 @@ pub mod chats;
 mod error;
 mod keys;
 pub mod ledger;
-mod private_file;
 mod recovery;
 mod request;
 pub mod tokens;

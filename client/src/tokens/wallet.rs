@@ -310,7 +310,7 @@ impl TokenWallet {
         Ok(Store { entries })
     }
 
-    /// Replaces the store file whole (see [`crate::private_file::replace`]).
+    /// Replaces the store file whole (see [`cloister_ledger_verify::private_file::replace`]).
     fn save(&self, store: &Store) -> Result<(), WalletError> {
         let file = StoreFile {
             version: STORE_VERSION,
@@ -322,7 +322,8 @@ impl TokenWallet {
         };
         let json = serde_json::to_vec_pretty(&file)
             .map_err(|e| self.io(&self.store, std::io::Error::other(e)))?;
-        crate::private_file::replace(&self.store, &json).map_err(|(path, e)| self.io(&path, e))
+        cloister_ledger_verify::private_file::replace(&self.store, &json)
+            .map_err(|(path, e)| self.io(&path, e))
     }
 
     fn io(&self, path: &Path, source: std::io::Error) -> WalletError {

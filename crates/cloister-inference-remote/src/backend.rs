@@ -15,7 +15,7 @@ use cloister_ratls::{
     CallerAttester, ClientError, ClientSession, SESSION_PATH, StreamingTransport, Transport,
     TransportError,
 };
-use cloister_wire::{header as wire_header, media};
+use cloister_wire::{HexBytes, header as wire_header, media};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
@@ -38,6 +38,12 @@ pub struct RemoteConfig {
     /// Longest wait for an attested session, and for each next piece of an
     /// answer: past it the call fails, naming the inference host.
     pub timeout_secs: u64,
+    /// The digest of how the feature host judges the inference host (its
+    /// attestation policy and ledger trust root), set by the feature host
+    /// rather than read from the table: part of [`RemoteConfig::identity`],
+    /// so of the feature host's HOST_DATA.
+    #[serde(skip)]
+    pub peer_policy: Option<[u8; 32]>,
 }
 
 impl Default for RemoteConfig {
@@ -48,6 +54,7 @@ impl Default for RemoteConfig {
             context_tokens: 4096,
             max_sessions: 8,
             timeout_secs: 30,
+            peer_policy: None,
         }
     }
 }
@@ -60,12 +67,16 @@ impl RemoteConfig {
     /// inference host's weights are in its own HOST_DATA, which its release
     /// names.
     pub fn identity(&self) -> EngineIdentity {
+        let mut settings = format!(
+            "backend=remote model={} context={} max-sessions={}",
+            self.model, self.context_tokens, self.max_sessions
+        );
+        if let Some(digest) = self.peer_policy {
+            settings.push_str(&format!(" peer-policy={}", HexBytes(digest)));
+        }
         EngineIdentity {
             weights: None,
-            settings: format!(
-                "backend=remote model={} context={} max-sessions={}",
-                self.model, self.context_tokens, self.max_sessions
-            ),
+            settings,
         }
     }
 }

@@ -43,11 +43,21 @@
 //!   entry included under it.
 //! * `publish` (feature `http`): `KeyPublisher`, with which the gateway and
 //!   the issuer log their own keys before using them.
+//! * `view` (feature `http`): `LedgerTrust`, a verified view of the ledger
+//!   synced from its tiles (witness cosignatures, consistency, inclusion)
+//!   and persisted, which finds a launch's release
+//!   (`cloister_attestation::MeasurementAuthority`) and a key's window; the
+//!   client judges hosts and keys with it, and both ends of the remote
+//!   inference hop judge each other with it (`view::PeerReleases`, read
+//!   from a party's `[ledger]` section, `view::LedgerSettings`).
+//! * [`private_file`]: files only this user may read, replaced whole or not
+//!   at all (the view's state, the client's wallet).
 //!
 //! # Cargo features
 //!
-//! * `http` (off): the `remote` and `publish` modules, adding `reqwest`,
-//!   `serde_json` and `zeroize`.
+//! * `http` (off): the `remote`, `publish` and `view` modules, adding
+//!   `reqwest`, `serde_json`, `zeroize`, `tokio`, `toml`, `tracing`,
+//!   `cloister-tls` and `cloister-attestation`.
 //!   Without it the crate depends only on `sha2`, `ed25519-dalek`, `serde`,
 //!   `hex`, `base64` and `thiserror`.
 //!
@@ -118,6 +128,7 @@ mod encoding;
 pub mod entry;
 pub mod merkle;
 pub mod note;
+pub mod private_file;
 #[cfg(feature = "http")]
 pub mod publish;
 #[cfg(feature = "http")]
@@ -126,6 +137,8 @@ pub mod review;
 pub mod tiles;
 pub mod tree;
 pub mod tree_head;
+#[cfg(feature = "http")]
+pub mod view;
 pub mod witness;
 
 pub use cloister_wire::HexBytes;

@@ -95,7 +95,6 @@ fn announce(plugins: usize, backend: &dyn InferenceBackend) {
 
 fn measure(config: &Config, policies: &PolicySet) -> Result<()> {
     let engine = config
-        .inference
         .identity()
         .context("reading the inference engine's model")?;
     let digests = LaunchDigests::compute(&config.host, policies, host_binary_digest()?, &engine)?;
@@ -105,10 +104,10 @@ fn measure(config: &Config, policies: &PolicySet) -> Result<()> {
 
 fn serve(config: &Config, policies: &PolicySet) -> Result<()> {
     let filter = install_log_filter(policies)?;
-    let engine = config
-        .inference
-        .engine(&config.host, policies)
+    let running = config
+        .engine(policies)
         .context("starting the inference engine")?;
+    let engine = &running.backend;
     let host = Host::boot(
         &config.host,
         policies,
@@ -170,10 +169,10 @@ fn run(config: &Config, policies: &PolicySet, input: &PathBuf) -> Result<()> {
     let request: FeatureRequest =
         serde_json::from_str(&text).with_context(|| format!("parsing {}", input.display()))?;
     let filter = install_log_filter(policies)?;
-    let engine = config
-        .inference
-        .engine(&config.host, policies)
+    let running = config
+        .engine(policies)
         .context("starting the inference engine")?;
+    let engine = &running.backend;
     let runtime = load_runtime(&config.host, policies, engine.clone(), filter)?;
     announce(runtime.manifests().count(), engine.as_ref());
     let response = runtime.handle(request)?;

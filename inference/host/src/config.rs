@@ -9,12 +9,14 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use cloister_attestation::{
     AllowList, DEVELOPMENT_SEED, DEVELOPMENT_TCB, EvidenceProvider, Policy, SevGuestProvider,
-    SimulatedLaunch, SimulatedPlatform, SimulatedProvider, SimulatedRoot, TrustAnchors, Verifier,
+    SimulatedLaunch, SimulatedPlatform, SimulatedProvider, SimulatedRoot, TrustAnchors,
 };
 use cloister_inference::{DeterministicBackend, InferenceBackend};
 use cloister_inference_candle::{CandleBackend, CandleConfig};
+use cloister_ledger_verify::view::{LedgerSettings, LedgerTrustConfig, peer_policy_digest};
 use cloister_ratls::{SessionAttester, SessionConfig};
-use cloister_wire::{HostData, Measurement};
+use cloister_tls::TlsSettings;
+use cloister_wire::{HexBytes, HostData, Measurement};
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
@@ -34,8 +36,14 @@ pub struct Config {
     pub engine: EngineConfig,
     /// Where this CVM's evidence comes from.
     pub attestation: AttestationConfig,
-    /// Which feature hosts may call.
+    /// Which feature hosts may call: the platform rules and any allow-list.
     pub callers: CallersConfig,
+    /// The ledger in which a caller's release must be found (`[ledger]`).
+    pub ledger: Option<LedgerSettings>,
+    /// `[tls]`: `ca`, the CA bundle the ledger's certificate must chain to.
+    /// The sessions themselves are served over plain HTTP: RA-TLS inside
+    /// them is what protects and authenticates both ends.
+    pub tls: TlsSettings,
 }
 
 impl Default for Config {
@@ -48,6 +56,8 @@ impl Default for Config {
             engine: EngineConfig::default(),
             attestation: AttestationConfig::default(),
             callers: CallersConfig::default(),
+            ledger: None,
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -124,14 +134,16 @@ pub enum Provider {
     SevGuest,
 }
 
-/// `[callers]`: the attestation policy feature hosts must satisfy, with
-/// the launches of their releases (exported from the ledger by reviewers)
-/// under `[accepted]`.
+/// `[callers]`: the attestation policy feature hosts must satisfy (platform
+/// rules), and optionally an allow-list of their launches under
+/// `[accepted]`. A caller's release is judged by the `[ledger]`, and by
+/// the allow-list when it lists any launch: with both, both must accept;
+/// with neither, every caller is refused.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct CallersConfig {
-    /// The policy file (`cloister_attestation::Policy` TOML). Absent: no
-    /// caller is accepted.
+    /// The policy file (`cloister_attestation::Policy` TOML). Absent: the
+    /// production platform rules (no simulated evidence) and no allow-list.
     pub policy: Option<PathBuf>,
     /// Trust the simulated root of this seed too (needs `allow_simulated`
     /// in the policy).
@@ -181,10 +193,10 @@ impl Config {
         })
     }
 
-    /// The callers' policy file as read, and its verifier. Without a file
-    /// the allow-list is empty and every caller is refused.
-    pub fn callers(&self) -> anyhow::Result<(Vec<u8>, Verifier<AllowList>)> {
-        let (text, policy) = match &self.callers.policy {
+    /// How callers are judged: the policy file as read, its rules, and the
+    /// `[ledger]` view's configuration (nothing is fetched yet).
+    pub fn callers(&self) -> anyhow::Result<Callers> {
+        let (policy_file, policy) = match &self.callers.policy {
             Some(path) => {
                 let text = std::fs::read(path)
                     .with_context(|| format!("reading callers' policy `{}`", path.display()))?;
@@ -192,7 +204,6 @@ impl Config {
                     .with_context(|| format!("callers' policy `{}`", path.display()))?;
                 (text, policy)
             }
-            // Refuses every caller: no product line, no launch.
             None => (
                 Vec::new(),
                 Policy {
@@ -204,17 +215,29 @@ impl Config {
                 },
             ),
         };
+        if self.tls.cert.is_some() || self.tls.key.is_some() {
+            anyhow::bail!(
+                "[tls] names only `ca` here: sessions are served over plain HTTP, protected by the RA-TLS inside them"
+            );
+        }
+        let ledger =
+            LedgerSettings::resolve(self.ledger.as_ref(), &self.tls).context("[ledger]")?;
         let mut anchors = TrustAnchors::amd();
         if let Some(seed) = self.callers.simulated_seed {
             anchors = SimulatedRoot::from_seed(seed)?.pin_in(anchors)?;
         }
-        let accepted = policy.accepted.clone();
-        Ok((text, Verifier::new(anchors, policy, accepted)))
+        Ok(Callers {
+            policy_file,
+            policy,
+            anchors,
+            ledger,
+        })
     }
 
-    /// HOST_DATA of this launch: the callers' policy, the model the engine
-    /// loaded, and every setting that changes behaviour.
-    pub fn host_data(&self, callers_policy: &[u8], engine: &dyn InferenceBackend) -> HostData {
+    /// What HOST_DATA binds, as a release names it: how callers are judged
+    /// (`callers`' policy digest), the model the engine loaded (its
+    /// SHA-256, if it has weights), and every setting that changes behaviour.
+    pub fn launch_parts(&self, callers: &Callers, engine: &dyn InferenceBackend) -> LaunchParts {
         let identity = engine.identity();
         let mut settings = Sha256::new();
         settings.update(b"cloister-inference-host-config-v1");
@@ -223,12 +246,11 @@ impl Config {
             self.max_tokens, self.idle_timeout_secs, self.max_sessions, identity.settings
         );
         settings.update(text.as_bytes());
-        let policy: [u8; 32] = Sha256::digest(callers_policy).into();
-        HostData::of_launch(
-            &policy,
-            identity.weights.as_ref(),
-            &settings.finalize().into(),
-        )
+        LaunchParts {
+            policy_set: HexBytes(callers.policy_digest()),
+            model: identity.weights.map(HexBytes),
+            host_config: HexBytes(settings.finalize().into()),
+        }
     }
 
     /// This CVM's evidence provider (the simulated one launched with
@@ -264,6 +286,48 @@ impl Config {
     }
 }
 
+/// The parts of this launch's HOST_DATA, as `measure` prints them for a release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct LaunchParts {
+    /// Digest of how callers are judged.
+    pub policy_set: HexBytes<32>,
+    /// SHA-256 of the model file; `None` for the deterministic engine.
+    pub model: Option<HexBytes<32>>,
+    /// Digest of every setting that changes behaviour.
+    pub host_config: HexBytes<32>,
+}
+
+impl LaunchParts {
+    /// The HOST_DATA these parts hash to.
+    pub fn host_data(&self) -> HostData {
+        HostData::of_launch(
+            self.policy_set.as_bytes(),
+            self.model.as_ref().map(HexBytes::as_bytes),
+            self.host_config.as_bytes(),
+        )
+    }
+}
+
+/// How callers are judged, before the ledger view is opened.
+pub struct Callers {
+    /// The `[callers]` policy file as read (empty without one).
+    pub policy_file: Vec<u8>,
+    /// Its platform rules and allow-list.
+    pub policy: Policy,
+    /// The roots caller evidence must chain to.
+    pub anchors: TrustAnchors,
+    /// The `[ledger]` view's configuration.
+    pub ledger: Option<LedgerTrustConfig>,
+}
+
+impl Callers {
+    /// What HOST_DATA binds of this judgement: the policy file and the
+    /// ledger's trust root.
+    pub fn policy_digest(&self) -> [u8; 32] {
+        peer_policy_digest(&self.policy_file, self.ledger.as_ref())
+    }
+}
+
 /// `provider`, once its boot report names `host_data`.
 fn checked<P: EvidenceProvider + Send + Sync + 'static>(
     provider: P,
@@ -294,5 +358,21 @@ mod tests {
         let example = Config::load(&path).expect("example parses");
         assert_eq!(example, Config::default());
         assert!(toml::from_str::<Config>("listn = \"127.0.0.1:1\"").is_err());
+    }
+
+    #[test]
+    fn the_ledger_is_in_host_data() {
+        let engine = DeterministicBackend::serving("m");
+        let bare = Config::default();
+        let with_ledger: Config = toml::from_str(
+            "[ledger]\nurl = \"http://127.0.0.1:7400\"\nstate-dir = \"s\"\n\
+             log-key = \"0101010101010101010101010101010101010101010101010101010101010101\"\n",
+        )
+        .expect("parses");
+        let host_data = |config: &Config| {
+            let callers = config.callers().expect("callers");
+            config.launch_parts(&callers, &engine).host_data()
+        };
+        assert_ne!(host_data(&bare), host_data(&with_ledger));
     }
 }

@@ -739,3 +739,304 @@ async fn a_feature_host_relaying_evidence_of_another_session_sends_no_prompt() {
     };
     assert_near_refused(attempt.refused().await);
 }
+
+/// The two real binaries as processes, judging each other by a real
+/// `cloister-ledger` process: `cloister-inference-host serve` (the
+/// deterministic engine) and the feature host's `cloister-host run` with
+/// `backend = "remote"`, each with a `[ledger]` section, both on SIMULATED
+/// CVMs with `policies/attestation-simulated.toml` as platform rules and no
+/// allow-list. The binaries must be built beside the test binary
+/// (`cargo build --bins`), as for `surface.rs`.
+mod binaries {
+    use std::net::SocketAddr;
+    use std::path::{Path, PathBuf};
+    use std::process::{Command, Output};
+
+    use cloister_api::FeatureResponse;
+    use cloister_attestation::SimulatedLaunch;
+    use cloister_host::LaunchDigests;
+    use cloister_ledger_verify::HexBytes;
+    use cloister_ledger_verify::entry::SignedEntry;
+    use cloister_wire::HostData;
+    use serde_json::Value;
+
+    use super::{INFERENCE_IMAGE, feature_release, release};
+    use crate::ledger::{LOG_KEY_SEED, key};
+    use crate::surface::{
+        Listener, Party, binary, free_addr, loopback_http, plugin_dir, repo_root,
+    };
+
+    /// A ledger, an inference host and a feature host's configuration.
+    struct Deployment {
+        dir: tempfile::TempDir,
+        _ledger: Party,
+        far: Party,
+        far_addr: SocketAddr,
+        feature_config: PathBuf,
+    }
+
+    fn listening(addr: SocketAddr) -> Vec<Listener> {
+        vec![Listener {
+            addr,
+            routes: Vec::new(),
+        }]
+    }
+
+    /// The `[ledger]` section both parties share.
+    fn ledger_section(ledger: SocketAddr, state_dir: &str) -> String {
+        let log_key = HexBytes(key(LOG_KEY_SEED).verifying_key().to_bytes());
+        format!(
+            "[ledger]\nurl = \"http://{ledger}\"\nlog-key = \"{log_key}\"\n\
+             state-dir = \"{state_dir}\"\ntimeout-secs = 10\n"
+        )
+    }
+
+    fn simulated_policy() -> PathBuf {
+        repo_root().join("policies/attestation-simulated.toml")
+    }
+
+    fn cache_dir() -> PathBuf {
+        std::env::temp_dir().join("cloister-simulated")
+    }
+
+    /// Runs `name` with `args` and `--config config` in `dir`.
+    fn run(name: &str, dir: &Path, config: &Path, args: &[&str]) -> Output {
+        Command::new(binary(name))
+            .args(args)
+            .arg("--config")
+            .arg(config)
+            .current_dir(dir)
+            .output()
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    fn stdout_json(name: &str, output: &Output) -> Value {
+        assert!(
+            output.status.success(),
+            "{name}: {}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    /// The inference host's release, from what its `measure` prints.
+    fn inference_release(measured: &Value) -> SignedEntry {
+        let part = |name: &str| -> Option<[u8; 32]> {
+            measured[name].as_str().map(|hex| {
+                hex.parse::<HexBytes<32>>()
+                    .unwrap_or_else(|e| panic!("{name}: {e}"))
+                    .0
+            })
+        };
+        let (policy_set, model, host_config) = (
+            part("policy_set").unwrap_or_else(|| panic!("{measured}")),
+            part("model"),
+            part("host_config").unwrap_or_else(|| panic!("{measured}")),
+        );
+        let host_data = HostData::of_launch(&policy_set, model.as_ref(), &host_config);
+        assert_eq!(
+            Some(host_data.to_string().as_str()),
+            measured["host_data"].as_str()
+        );
+        let facts = SimulatedLaunch::new(INFERENCE_IMAGE, host_data).facts();
+        release("inference", facts, (policy_set, model, host_config))
+    }
+
+    async fn append(ledger: SocketAddr, entry: &SignedEntry) {
+        let response = loopback_http()
+            .post(format!("http://{ledger}/v1/entries"))
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(entry).unwrap_or_else(|e| panic!("{e}")))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("ledger: {e}"));
+        assert!(response.status().is_success(), "{}", response.status());
+    }
+
+    impl Deployment {
+        /// Both parties measured, the releases of `released` (`(inference,
+        /// feature)`) appended to a fresh ledger process, then the inference
+        /// host started.
+        async fn start(released: (bool, bool)) -> Self {
+            let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+            let [ledger, far_addr] = std::array::from_fn(|_| free_addr());
+            let http = loopback_http();
+            std::fs::write(
+                dir.path().join("ledger.key"),
+                format!("{}\n", HexBytes([LOG_KEY_SEED; 32])),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+            let reviewers: String = (1..=3u8)
+                .map(|seed| {
+                    format!(
+                        "[[reviewer]]\nname = \"r{seed}\"\npublic_key = \"{}\"\n",
+                        HexBytes(key(seed).verifying_key().to_bytes())
+                    )
+                })
+                .collect();
+            std::fs::write(
+                dir.path().join("reviewers.toml"),
+                format!("threshold = 2\n{reviewers}"),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+            let mut ledger_party = Party::spawn(
+                "cloister-ledger",
+                dir.path(),
+                &["serve"],
+                &format!(
+                    "listen = \"{ledger}\"\ndatabase = \"ledger.redb\"\nlog_key = \"ledger.key\"\n\
+                     reviewers = \"reviewers.toml\"\n"
+                ),
+                listening(ledger),
+            );
+            ledger_party.ready(&http).await;
+
+            let far_config = format!(
+                "listen = \"{far_addr}\"\n\n[engine]\nbackend = \"deterministic\"\n\n\
+                 [attestation]\nprovider = \"simulated\"\ncache-dir = {:?}\n\n\
+                 [callers]\npolicy = {:?}\n\n{}",
+                cache_dir(),
+                simulated_policy(),
+                ledger_section(ledger, "inference-ledger"),
+            );
+            let feature_config = format!(
+                "plugin-dir = {:?}\npolicy-dir = {:?}\n\n\
+                 [attestation.simulated]\ncache-dir = {:?}\n\n\
+                 [inference]\nbackend = \"remote\"\nremote-policy = {:?}\n\n\
+                 [inference.remote]\nurl = \"http://{far_addr}\"\ntimeout-secs = 20\n\n{}",
+                plugin_dir(),
+                repo_root().join("policies"),
+                cache_dir(),
+                simulated_policy(),
+                ledger_section(ledger, "feature-ledger"),
+            );
+            let far_file = dir.path().join("cloister-inference-host.toml");
+            let feature_file = dir.path().join("cloister-host.toml");
+            std::fs::write(&far_file, &far_config).unwrap_or_else(|e| panic!("{e}"));
+            std::fs::write(&feature_file, &feature_config).unwrap_or_else(|e| panic!("{e}"));
+
+            let far_measured = stdout_json(
+                "cloister-inference-host measure",
+                &run(
+                    "cloister-inference-host",
+                    dir.path(),
+                    &far_file,
+                    &["measure"],
+                ),
+            );
+            let feature_measured: LaunchDigests = serde_json::from_value(stdout_json(
+                "cloister-host measure",
+                &run("cloister-host", dir.path(), &feature_file, &["measure"]),
+            ))
+            .unwrap_or_else(|e| panic!("feature host's digests: {e}"));
+            if released.0 {
+                append(ledger, &inference_release(&far_measured)).await;
+            }
+            if released.1 {
+                append(ledger, &feature_release(&feature_measured)).await;
+            }
+
+            let mut far = Party::spawn(
+                "cloister-inference-host",
+                dir.path(),
+                &["serve"],
+                &far_config,
+                listening(far_addr),
+            );
+            far.ready(&http).await;
+            Self {
+                dir,
+                _ledger: ledger_party,
+                far,
+                far_addr,
+                feature_config: feature_file,
+            }
+        }
+
+        /// `cloister-host run` of the team-lunch summary.
+        fn summarise(&self) -> Output {
+            let input = repo_root().join("plugins/summarise/testdata/team-lunch.json");
+            let input = input.to_str().unwrap_or_else(|| panic!("path"));
+            run(
+                "cloister-host",
+                self.dir.path(),
+                &self.feature_config,
+                &["run", "--input", input],
+            )
+        }
+
+        /// The inference host's `/healthz` counter `name`.
+        async fn far_count(&self, name: &str) -> u64 {
+            let text = loopback_http()
+                .get(format!("http://{}/healthz", self.far_addr))
+                .send()
+                .await
+                .and_then(reqwest::Response::error_for_status)
+                .unwrap_or_else(|e| panic!("{e}\n{}", self.far.log()))
+                .text()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let health: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+            health[name]
+                .as_u64()
+                .unwrap_or_else(|| panic!("no {name} in {health}"))
+        }
+
+        /// `summarise` failed; what it said.
+        fn refused(&self) -> String {
+            let output = self.summarise();
+            let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+            assert!(
+                !output.status.success(),
+                "summarised anyway: {}",
+                String::from_utf8_lossy(&output.stdout)
+            );
+            stderr
+        }
+    }
+
+    /// The feature host's answer to a refused hop: its log filter keeps
+    /// the reason inside (the inference host's counters tell which side
+    /// refused), the request fails as an engine failure.
+    fn assert_far_kept_its_prompt(error: &str) {
+        assert!(error.contains("inference engine failure"), "{error}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn binaries_find_each_other_in_the_ledger() {
+        let deployment = Deployment::start((true, true)).await;
+        let output = tokio::task::block_in_place(|| deployment.summarise());
+        let response: FeatureResponse =
+            serde_json::from_value(stdout_json("cloister-host run", &output))
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            matches!(&response, FeatureResponse::Summary { text, messages_covered: 6 } if !text.trim().is_empty()),
+            "{response:?}"
+        );
+        assert!(deployment.far_count("requests").await >= 1);
+        assert!(deployment.far_count("callers_attested").await >= 1);
+        assert_eq!(deployment.far_count("callers_refused").await, 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_inference_host_binary_not_in_the_ledger_gets_no_prompt() {
+        let deployment = Deployment::start((false, true)).await;
+        let error = tokio::task::block_in_place(|| deployment.refused());
+        assert_far_kept_its_prompt(&error);
+        assert_eq!(deployment.far_count("requests").await, 0, "{error}");
+        // Refused by the feature host before it even proved itself.
+        assert_eq!(deployment.far_count("callers_attested").await, 0);
+        assert_eq!(deployment.far_count("callers_refused").await, 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_feature_host_binary_not_in_the_ledger_is_refused() {
+        let deployment = Deployment::start((true, false)).await;
+        let error = tokio::task::block_in_place(|| deployment.refused());
+        assert_far_kept_its_prompt(&error);
+        assert_eq!(deployment.far_count("requests").await, 0, "{error}");
+        assert_eq!(deployment.far_count("callers_attested").await, 0);
+        assert!(deployment.far_count("callers_refused").await >= 1);
+    }
+}

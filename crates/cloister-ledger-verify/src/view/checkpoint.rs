@@ -13,12 +13,12 @@
 
 use std::time::Duration;
 
-use cloister_ledger_verify::checkpoint::CheckpointError;
-use cloister_ledger_verify::cosignature::{CosignerKey, WitnessPolicy, WitnessPolicyError};
-use cloister_ledger_verify::entry::PublicKeyBytes;
-use cloister_ledger_verify::note::VerifierKey;
-use cloister_ledger_verify::remote::LedgerClient;
-use cloister_ledger_verify::tree_head::SignedTreeHead;
+use crate::checkpoint::CheckpointError;
+use crate::cosignature::{CosignerKey, WitnessPolicy, WitnessPolicyError};
+use crate::entry::PublicKeyBytes;
+use crate::note::VerifierKey;
+use crate::remote::LedgerClient;
+use crate::tree_head::SignedTreeHead;
 use ed25519_dalek::VerifyingKey;
 
 use super::LedgerTrustError;

@@ -10,12 +10,12 @@
 //! in the verified level-0 tile: the same guarantees as an inclusion proof
 //! per entry.
 
-use cloister_ledger_verify::client::LogVerifier;
-use cloister_ledger_verify::entry::SignedEntry;
-use cloister_ledger_verify::remote::LedgerClient;
-use cloister_ledger_verify::tiles::{TILE_WIDTH, TileError, TileId, TileSet};
-use cloister_ledger_verify::tree::SubtreeHashes as _;
-use cloister_ledger_verify::tree_head::SignedTreeHead;
+use crate::client::LogVerifier;
+use crate::entry::SignedEntry;
+use crate::remote::LedgerClient;
+use crate::tiles::{TILE_WIDTH, TileError, TileId, TileSet};
+use crate::tree::SubtreeHashes as _;
+use crate::tree_head::SignedTreeHead;
 
 use super::LedgerTrustError;
 
@@ -46,7 +46,7 @@ pub(super) async fn move_to(
     let head = verifier
         .latest()
         .copied()
-        .ok_or(cloister_ledger_verify::client::VerifyError::NoTreeHead)?;
+        .ok_or(crate::client::VerifyError::NoTreeHead)?;
     Ok((head, tiles))
 }
 

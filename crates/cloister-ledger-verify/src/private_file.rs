@@ -1,5 +1,6 @@
-//! Files only this user may read, replaced whole or not at all: the wallet,
-//! the ledger view, the key-configuration copy and the chat settings.
+//! Files only this user may read, replaced whole or not at all: a party's
+//! ledger view, and the client's wallet, key-configuration copy and chat
+//! settings.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
@@ -12,7 +13,7 @@ use std::path::{Path, PathBuf};
 ///
 /// # Errors
 /// The failing step's error and the path it failed on.
-pub(crate) fn replace(path: &Path, bytes: &[u8]) -> Result<(), (PathBuf, std::io::Error)> {
+pub fn replace(path: &Path, bytes: &[u8]) -> Result<(), (PathBuf, std::io::Error)> {
     let mut temporary = path.as_os_str().to_owned();
     temporary.push(".tmp");
     let temporary = PathBuf::from(temporary);

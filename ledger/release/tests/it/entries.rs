@@ -9,7 +9,7 @@ use cloister_host::config::ProviderKind;
 use cloister_host::launch::{PluginDigest, PolicyFileDigest};
 use cloister_ledger_verify::HexBytes;
 use cloister_ledger_verify::entry::{
-    EntryBody, KeyWindow, Provenance, Release, ReleasedPlugin, Sha256Digest, Subject,
+    EntryBody, KeyWindow, Provenance, Release, ReleaseBuild, ReleasedPlugin, Sha256Digest, Subject,
 };
 use cloister_release::ReleaseError;
 use cloister_release::entries::{
@@ -118,6 +118,13 @@ const ISSUER_KEY: IssuerKeyWindow = IssuerKeyWindow {
 };
 
 pub fn entries(tree: &Tree) -> Result<Vec<EntryBody>, ReleaseError> {
+    entries_built(tree, None)
+}
+
+fn entries_built(
+    tree: &Tree,
+    build: Option<&ReleaseBuild>,
+) -> Result<Vec<EntryBody>, ReleaseError> {
     let root = tree.dir.path();
     let configs = [KEY_CONFIG.to_vec()];
     let issuer_keys = [ISSUER_KEY];
@@ -129,7 +136,34 @@ pub fn entries(tree: &Tree) -> Result<Vec<EntryBody>, ReleaseError> {
         issuer_keys: &issuer_keys,
         provenance: &provenance(),
         terms: &terms(),
+        build,
     })
+}
+
+/// A build record is logged with the release, and only for the host binary
+/// that measured.
+#[test]
+fn the_build_record_is_logged_for_the_measured_host_only() {
+    let tree = tree();
+    let mut build = ReleaseBuild {
+        rustc: "rustc 1.95.0 (59807616e 2026-04-14)".into(),
+        cargo: "cargo 1.95.0 (f2d3ce0bd 2026-03-21)".into(),
+        wasm: "rustup wasm32-unknown-unknown".into(),
+        host_binary: HexBytes(tree.launch.host_binary),
+    };
+    let bodies = entries_built(&tree, Some(&build)).expect("entries");
+    let logged = bodies.iter().find_map(|body| match &body.subject {
+        Subject::Release(release) => release.build.as_deref(),
+        _ => None,
+    });
+    assert_eq!(logged, Some(&build));
+
+    build.host_binary = HexBytes([0x0e; 32]);
+    let other = entries_built(&tree, Some(&build)).expect_err("another host binary");
+    assert!(
+        matches!(other, ReleaseError::OtherHostBinary { .. }),
+        "{other}"
+    );
 }
 
 #[test]
@@ -171,6 +205,7 @@ fn dry_run_lists_every_artefact_of_the_release() {
                     name: "summarise".into(),
                     digest: hex256(COMPONENT),
                 }],
+                build: None,
             }),
             Subject::OhttpKeyConfig {
                 key_id: 7,

@@ -529,7 +529,7 @@ fn layer_sizes(layout: &Path, digest: &str) -> Result<(u64, u64)> {
 fn check(image: &Image, reference: &str) -> Result<()> {
     let container = String::from_utf8(stdout_of(Command::new("buildah").args([
         "from",
-        "--pull-policy=never",
+        "--pull=never",
         "--quiet",
         reference,
     ]))?)?
@@ -574,7 +574,7 @@ fn in_image(mount: &Path) -> Command {
         .arg(format!("--userspec={UID}:{UID}"))
         .arg(mount)
         .env_clear()
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin");
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin");
     command
 }
 

@@ -85,14 +85,17 @@ fn source_commit(root: &Path) -> Result<String> {
     })
 }
 
-/// The flags that make a release build independent of where it runs.
+/// The flags that make a release build independent of where it runs, as a
+/// `--config` value: `cfg(all())` flags are joined with those of
+/// `.cargo/config.toml` (its x86-64 target features), where
+/// `RUSTFLAGS` would replace them.
 fn release_rustflags(root: &Path) -> String {
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")))
         .unwrap_or_else(|| PathBuf::from("/root/.cargo"));
     format!(
-        "--remap-path-prefix={}=/cloister\x1f--remap-path-prefix={}=/cargo",
+        "target.'cfg(all())'.rustflags=[\"--remap-path-prefix={}=/cloister\", \"--remap-path-prefix={}=/cargo\"]",
         root.display(),
         cargo_home.display()
     )
@@ -117,8 +120,8 @@ pub(crate) fn build(root: &Path, clean: bool) -> Result<BuildRecord> {
     let mut command = cargo();
     command
         .current_dir(root)
-        .args(["build", "--release", "--locked", "--bins"])
-        .env("CARGO_ENCODED_RUSTFLAGS", release_rustflags(root))
+        .args(["build", "--release", "--locked", "--bins", "--config"])
+        .arg(release_rustflags(root))
         .env("SOURCE_DATE_EPOCH", epoch.to_string())
         .env(
             "CARGO_INCREMENTAL",

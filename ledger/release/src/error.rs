@@ -94,8 +94,9 @@ pub enum ReleaseError {
     },
     /// The host cannot know its launch measurement (real SEV-SNP hardware).
     #[error(
-        "the host reports no launch measurement (real SEV-SNP launch): pass --measurement, \
-         --snp-policy and --platform-info"
+        "the host reports no launch measurement (real SEV-SNP launch): pass --cvm-launch \
+         (from `cargo xtask cvm-image`) and --platform-info, or --measurement, --snp-policy \
+         and --platform-info"
     )]
     NoMeasurement,
     /// The gateway's key list is empty.

@@ -367,3 +367,29 @@ fn issuer_keys_are_logged_with_their_window_and_keys_without_one_are_left_out() 
         ));
     }
 }
+
+/// The guest image recipe's record gives the measurement and guest policy;
+/// the rest of what it records is for people, and a malformed one is refused.
+#[test]
+fn the_guest_images_launch_is_read_from_the_recipes_record() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("launch.json");
+    let measurement = "ab".repeat(48);
+    fs::write(
+        &path,
+        format!(
+            r#"{{"measurement": "{measurement}", "snp_policy": 196608, "vcpus": 4,
+                "vcpu_type": "EPYC-v4", "cmdline": "console=ttyS0",
+                "ovmf_sha256": "00", "kernel_sha256": "00", "initrd_sha256": "00",
+                "source_commit": "abc"}}"#
+        ),
+    )
+    .expect("write");
+    let launch = cloister_release::sources::read_cvm_launch(&path).expect("read");
+    assert_eq!(launch.measurement, Measurement([0xab; 48]));
+    assert_eq!(launch.snp_policy, 0x3_0000);
+
+    fs::write(&path, r#"{"measurement": "ab"}"#).expect("write");
+    let error = cloister_release::sources::read_cvm_launch(&path).expect_err("malformed");
+    assert!(error.to_string().contains("cvm-image"), "{error}");
+}

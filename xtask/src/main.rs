@@ -13,12 +13,20 @@
 //! * `cuda`: the inference engine's GPU build (installs the CUDA toolkit).
 //! * `validate-manifests`: `deploy/kubernetes` against a named Kubernetes
 //!   version's schemas (also a step of `test`).
+//! * `images [PARTY...]`: reproducible OCI images of the parties (buildah).
+//! * `cvm-image`: the feature host's SEV-SNP guest (kernel, initrd, OVMF)
+//!   and its expected launch measurement.
+//! * `rebuild-check --against FILE`: rebuild the binaries and plugins and
+//!   compare digests with a build record or a release's entries.
 
 mod cuda;
+mod cvm;
 mod demo;
 mod demo_ledger;
+mod images;
 mod manifests;
 mod plugins;
+mod reproducible;
 mod toolchain;
 
 use std::path::{Path, PathBuf};
@@ -81,6 +89,41 @@ enum Cmd {
     /// Check deploy/kubernetes against the schemas of a named Kubernetes
     /// version (installs kubernetes-validate from PyPI when missing).
     ValidateManifests,
+    /// Build reproducible OCI images of the parties with buildah (see deploy/images).
+    Images {
+        /// relay, gateway, issuer, ledger, witness, host, inference (default: all).
+        parties: Vec<String>,
+        /// Build every image a second time from a fresh context; fail unless the digests agree.
+        #[arg(long)]
+        verify: bool,
+        /// Mount each image and run its entry point as its user, without a runtime.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Build the feature host's SEV-SNP guest from Debian packages and this
+    /// tree, and compute its launch measurement (target/cvm/launch.json).
+    CvmImage {
+        /// vCPUs the guest is launched with.
+        #[arg(long, default_value_t = 4)]
+        vcpus: u32,
+        /// vCPU type (sev-snp-measure's names: EPYC-v4 for Milan, EPYC-Genoa, ...).
+        #[arg(long, default_value = "EPYC-v4")]
+        vcpu_type: String,
+        /// Build and measure twice; fail unless both agree.
+        #[arg(long)]
+        verify: bool,
+    },
+    /// Rebuild the party binaries and plugins reproducibly and compare their
+    /// digests with a build record or a release's entries (JSON).
+    RebuildCheck {
+        /// `target/build-record.json` of another build, or the entries of a
+        /// release (`cloister-release submit --dry-run`).
+        #[arg(long)]
+        against: PathBuf,
+        /// Delete the release and wasm outputs first: nothing of an earlier build is reused.
+        #[arg(long)]
+        clean: bool,
+    },
     /// Create a new feature plugin from the template.
     NewPlugin {
         /// Feature name (lowercase letters and dashes).
@@ -121,6 +164,31 @@ fn main() -> Result<()> {
         Cmd::NewPlugin { name } => plugins::new_plugin(&root, &name),
         Cmd::Cuda => cuda::build(&root),
         Cmd::ValidateManifests => manifests::validate(&root),
+        Cmd::Images {
+            parties,
+            verify,
+            check,
+        } => images::images(
+            &root,
+            &images::Options {
+                parties,
+                verify,
+                check,
+            },
+        ),
+        Cmd::CvmImage {
+            vcpus,
+            vcpu_type,
+            verify,
+        } => cvm::cvm_image(
+            &root,
+            &cvm::Options {
+                vcpus,
+                vcpu_type,
+                verify,
+            },
+        ),
+        Cmd::RebuildCheck { against, clean } => reproducible::rebuild_check(&root, &against, clean),
         Cmd::Fuzz {
             crate_name,
             target,

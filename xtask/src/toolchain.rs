@@ -12,7 +12,7 @@ use std::process::Command;
 
 use anyhow::{Context as _, Result};
 
-use crate::run;
+use crate::{run, stdout_of};
 
 pub(crate) const TARGET: &str = "wasm32-unknown-unknown";
 const DEBIAN_RUSTC: &str = "/usr/bin/rustc";
@@ -39,6 +39,31 @@ pub(crate) fn wasm_cargo(root: &Path) -> Result<Command> {
         .env_remove("RUSTC_WRAPPER")
         .env_remove("CARGO");
     Ok(cargo)
+}
+
+/// The toolchain [`wasm_cargo`] builds plugins with, as a release records
+/// it: the rustup target of the pinned toolchain, or Debian's packages by
+/// version.
+pub(crate) fn describe(root: &Path) -> Result<String> {
+    if rustup_has_target() {
+        let rustc = stdout_of(Command::new("rustc").current_dir(root).arg("-V"))?;
+        return Ok(format!(
+            "rustup {TARGET} of {}",
+            String::from_utf8_lossy(&rustc).trim()
+        ));
+    }
+    let versions = stdout_of(Command::new("dpkg-query").args([
+        "-W",
+        "-f",
+        "${Package} ${Version}, ",
+        "rustc-web",
+        "rust-web-src",
+        "lld-16",
+    ]))?;
+    Ok(format!(
+        "Debian {}-Zbuild-std",
+        String::from_utf8_lossy(&versions)
+    ))
 }
 
 fn rustup_has_target() -> bool {

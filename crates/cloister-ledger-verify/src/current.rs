@@ -268,6 +268,7 @@ mod tests {
             model: None,
             host_config: HexBytes([0; 32]),
             plugins: Vec::new(),
+            build: None,
         }
     }
 

@@ -126,6 +126,29 @@ pub struct Release {
     /// Every plugin the deployment serves, sorted by name (the policy set
     /// binds them; listing them lets reviewers and clients read them).
     pub plugins: Vec<ReleasedPlugin>,
+    /// How the host binary and the plugins were built, so anyone can
+    /// rebuild them and compare (`cargo xtask rebuild-check`). Optional:
+    /// releases logged without it keep their encoding and leaf hash.
+    /// Boxed: most entries are not releases, and a [`Subject`] is as large
+    /// as its largest kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<Box<ReleaseBuild>>,
+}
+
+/// The toolchains a release's host binary and plugins were built with (the
+/// source commit is the entry's [`Provenance`]), and the host binary's digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseBuild {
+    /// `rustc -vV`'s first line, e.g. `rustc 1.95.0 (59807616e 2026-04-14)`.
+    pub rustc: String,
+    /// `cargo -V`.
+    pub cargo: String,
+    /// The toolchain that built the plugins for wasm32 (rustup's target of
+    /// that rustc, or Debian's `rustc-web` and `lld` package versions).
+    pub wasm: String,
+    /// SHA-256 of the `cloister-host` binary.
+    pub host_binary: Sha256Digest,
 }
 
 /// A plugin one release serves.
@@ -335,6 +358,16 @@ impl Release {
         for plugin in &self.plugins {
             out.str(&plugin.name).fixed(plugin.digest.as_bytes());
         }
+        // Absent, nothing is written: older releases encode as they did.
+        // Present, its marker 1 cannot be confused with what follows a
+        // release (a u32 length or a u64 count, both below 2^24: first byte 0).
+        if let Some(build) = &self.build {
+            out.u8(1)
+                .str(&build.rustc)
+                .str(&build.cargo)
+                .str(&build.wasm)
+                .fixed(build.host_binary.as_bytes());
+        }
     }
 
     fn validate(&self) -> Result<(), EntryError> {
@@ -357,6 +390,11 @@ impl Release {
         }
         for plugin in &self.plugins {
             check_text("plugins.name", &plugin.name)?;
+        }
+        if let Some(build) = &self.build {
+            check_text("build.rustc", &build.rustc)?;
+            check_text("build.cargo", &build.cargo)?;
+            check_text("build.wasm", &build.wasm)?;
         }
         Ok(())
     }
@@ -505,6 +543,7 @@ mod tests {
                         digest: HexBytes([5; 32]),
                     })
                     .collect(),
+                build: None,
             }),
             provenance: plugin("p").provenance,
         }
@@ -530,6 +569,64 @@ mod tests {
                 Err(EntryError::BadPluginList)
             );
         }
+    }
+
+    /// Releases logged before the build record existed keep their review
+    /// message and leaf hash: the record adds bytes only when present.
+    #[test]
+    fn a_release_without_build_keeps_its_encoding() {
+        let parts = HostData::of_launch(&[2; 32], Some(&[3; 32]), &[4; 32]);
+        let body = release(parts, &["suggest"]);
+        let entry = SignedEntry {
+            body: body.clone(),
+            signatures: vec![],
+        };
+        assert_eq!(
+            entry.leaf_hash().to_string(),
+            "6427b360edc3ebeef1b61de08427d07f1a595218d7fcff58a9e711be644b4436"
+        );
+        let json = serde_json::to_value(&body).expect("serialises");
+        assert!(json["subject"].get("build").is_none(), "{json}");
+    }
+
+    /// The build record of a release body (which the test gave one).
+    fn build_of(body: &mut EntryBody) -> &mut ReleaseBuild {
+        match &mut body.subject {
+            Subject::Release(Release {
+                build: Some(build), ..
+            }) => build,
+            _ => unreachable!("a release with a build record"),
+        }
+    }
+
+    #[test]
+    fn a_release_build_record_is_signed() {
+        let parts = HostData::of_launch(&[2; 32], Some(&[3; 32]), &[4; 32]);
+        let without = release(parts, &["suggest"]);
+        let mut with = without.clone();
+        if let Subject::Release(release) = &mut with.subject {
+            release.build = Some(Box::new(ReleaseBuild {
+                rustc: "rustc 1.95.0 (59807616e 2026-04-14)".into(),
+                cargo: "cargo 1.95.0".into(),
+                wasm: "rustup wasm32-unknown-unknown".into(),
+                host_binary: HexBytes([9; 32]),
+            }));
+        }
+        assert_eq!(with.validate(), Ok(()));
+        assert_ne!(with.review_message(), without.review_message());
+        let mut other_host = with.clone();
+        build_of(&mut other_host).host_binary = HexBytes([8; 32]);
+        assert_ne!(with.review_message(), other_host.review_message());
+        let json = serde_json::to_value(&with).expect("serialises");
+        let back: EntryBody = serde_json::from_value(json).expect("parses");
+        assert_eq!(back, with);
+        build_of(&mut with).wasm = String::new();
+        assert_eq!(
+            with.validate(),
+            Err(EntryError::BadText {
+                field: "build.wasm"
+            })
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use cloister_host::config::ProviderKind;
 use cloister_host::launch::{PluginDigest, PolicyFileDigest};
 use cloister_ledger_verify::HexBytes;
 use cloister_ledger_verify::entry::{
-    EntryBody, KeyWindow, Provenance, Release, ReleasedPlugin, Subject,
+    EntryBody, KeyWindow, Provenance, Release, ReleaseBuild, ReleasedPlugin, Subject,
 };
 use cloister_wire::{HostData, Measurement};
 use serde::Deserialize;
@@ -48,6 +48,9 @@ pub struct ReleaseInputs<'a> {
     pub provenance: &'a Provenance,
     /// Where the release sits in its series and when it and its keys apply.
     pub terms: &'a ReleaseTerms,
+    /// How the host binary and plugins were built (`cargo xtask images`
+    /// or `rebuild-check` record it), logged with the release when given.
+    pub build: Option<&'a ReleaseBuild>,
 }
 
 /// One issuer token key as a release logs it.
@@ -151,6 +154,14 @@ pub fn release_entries(inputs: &ReleaseInputs<'_>) -> Result<Vec<EntryBody>, Rel
     else {
         return Err(ReleaseError::NoMeasurement);
     };
+    if let Some(build) = inputs.build
+        && *build.host_binary.as_bytes() != launch.host_binary
+    {
+        return Err(ReleaseError::OtherHostBinary {
+            recorded: build.host_binary,
+            measured: HexBytes(launch.host_binary),
+        });
+    }
     let terms = inputs.terms;
     subjects.push(Subject::Release(Release {
         series: terms.series.clone(),
@@ -165,6 +176,7 @@ pub fn release_entries(inputs: &ReleaseInputs<'_>) -> Result<Vec<EntryBody>, Rel
         model: launch.model.map(HexBytes),
         host_config: HexBytes(launch.host_config),
         plugins,
+        build: inputs.build.cloned().map(Box::new),
     }));
     if inputs.ohttp_configs.is_empty() {
         return Err(ReleaseError::NoKeyConfig);

@@ -73,10 +73,30 @@ pub enum ReleaseError {
         /// What the file in this tree hashes to.
         actual: Sha256Digest,
     },
+    /// The build record names another host binary than the one measured.
+    #[error(
+        "the build record names host binary {recorded}, but the host that measured is {measured}: \
+         measure with the recorded build's host"
+    )]
+    OtherHostBinary {
+        /// The host binary's digest in the build record.
+        recorded: Sha256Digest,
+        /// The digest of the host binary that measured.
+        measured: Sha256Digest,
+    },
+    /// The build record is of another commit than the release's provenance.
+    #[error("the build record is of commit {recorded}, the release of {release}")]
+    OtherCommit {
+        /// The commit in the build record.
+        recorded: String,
+        /// The release's source commit.
+        release: String,
+    },
     /// The host cannot know its launch measurement (real SEV-SNP hardware).
     #[error(
-        "the host reports no launch measurement (real SEV-SNP launch): pass --measurement, \
-         --snp-policy and --platform-info"
+        "the host reports no launch measurement (real SEV-SNP launch): pass --cvm-launch \
+         (from `cargo xtask cvm-image`) and --platform-info, or --measurement, --snp-policy \
+         and --platform-info"
     )]
     NoMeasurement,
     /// The gateway's key list is empty.
@@ -115,6 +135,17 @@ pub enum ReleaseError {
     Measurement {
         /// Where it came from.
         from: String,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A record written by the build tooling is not the JSON expected.
+    #[error("parsing {what} {path}: {source}")]
+    Record {
+        /// Which record (and what writes it).
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
         /// The cause.
         #[source]
         source: serde_json::Error,

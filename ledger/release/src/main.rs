@@ -114,6 +114,11 @@ struct SubmitArgs {
     /// from the image by the VMM's tooling; replaces the host's own (simulated) one.
     #[arg(long, requires_all = ["snp_policy", "platform_info"])]
     measurement: Option<Measurement>,
+    /// The expected launch of the host's guest image (`target/cvm/launch.json`
+    /// of `cargo xtask cvm-image`): its measurement and SNP guest policy
+    /// replace the host's own (with --platform-info).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["measurement", "snp_policy"], requires = "platform_info")]
+    cvm_launch: Option<PathBuf>,
     /// The SNP guest policy that image is launched with (with --measurement).
     #[arg(long)]
     snp_policy: Option<u64>,
@@ -123,6 +128,12 @@ struct SubmitArgs {
     /// Builder recorded as provenance (default: $CLOISTER_BUILDER, else user@host).
     #[arg(long, env = "CLOISTER_BUILDER")]
     builder: Option<String>,
+    /// The build record of the reproducible build (`target/build-record.json`
+    /// of `cargo xtask images`): its toolchains and host binary digest are
+    /// logged with the release, so anyone can rebuild and compare. It must
+    /// be of the release's commit and of the host that measured.
+    #[arg(long, value_name = "FILE")]
+    build_record: Option<PathBuf>,
     /// The deployment series this release belongs to.
     #[arg(long, default_value = "production")]
     series: String,
@@ -194,7 +205,12 @@ async fn run_submit(args: &SubmitArgs) -> anyhow::Result<()> {
         (None, Some(host)) => sources::measure_host(host, root)?,
         (None, None) => sources::measure_host(&default_host()?, root)?,
     };
-    if let Some(measurement) = args.measurement {
+    if let Some(path) = &args.cvm_launch {
+        let cvm = sources::read_cvm_launch(path)?;
+        launch.measurement = Some(*cvm.measurement.as_bytes());
+        launch.snp_policy = Some(cvm.snp_policy);
+        launch.platform_info = args.platform_info;
+    } else if let Some(measurement) = args.measurement {
         launch.measurement = Some(*measurement.as_bytes());
         launch.snp_policy = args.snp_policy;
         launch.platform_info = args.platform_info;
@@ -228,6 +244,20 @@ async fn run_submit(args: &SubmitArgs) -> anyhow::Result<()> {
             .clone()
             .unwrap_or_else(sources::default_builder),
     };
+    let build = match &args.build_record {
+        Some(path) => {
+            let record = sources::read_build_record(path)?;
+            if record.source_commit != provenance.source_commit {
+                return Err(cloister_release::ReleaseError::OtherCommit {
+                    recorded: record.source_commit,
+                    release: provenance.source_commit,
+                }
+                .into());
+            }
+            Some(record.toolchain)
+        }
+        None => None,
+    };
     let plugin_dir = args
         .plugin_dir
         .clone()
@@ -251,6 +281,7 @@ async fn run_submit(args: &SubmitArgs) -> anyhow::Result<()> {
         issuer_keys: &issuer_keys,
         provenance: &provenance,
         terms: &terms,
+        build: build.as_ref(),
     })?;
     if args.dry_run {
         println!("{}", serde_json::to_string_pretty(&bodies)?);

@@ -6,7 +6,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use cloister_host::LaunchDigests;
+use cloister_ledger_verify::entry::{Measurement, ReleaseBuild};
 use cloister_tls::Trust;
+use serde::Deserialize;
 
 use crate::ReleaseError;
 
@@ -21,6 +23,60 @@ pub fn read_launch(path: &Path) -> Result<LaunchDigests, ReleaseError> {
     })?;
     serde_json::from_str(&text).map_err(|source| ReleaseError::Measurement {
         from: path.display().to_string(),
+        source,
+    })
+}
+
+/// The parts of the build record (`target/build-record.json`, written by
+/// `cargo xtask images` and `cargo xtask rebuild-check`) a release logs.
+#[derive(Debug, Deserialize)]
+pub struct BuildRecord {
+    /// The commit that was built.
+    pub source_commit: String,
+    /// The toolchains and the host binary's digest.
+    pub toolchain: ReleaseBuild,
+}
+
+/// Reads a build record.
+///
+/// # Errors
+/// The file is unreadable or is not a build record.
+pub fn read_build_record(path: &Path) -> Result<BuildRecord, ReleaseError> {
+    read_record(path, "the build record (`cargo xtask images` writes it)")
+}
+
+/// The parts of `target/cvm/launch.json` (written by `cargo xtask
+/// cvm-image`, the guest image recipe) a release logs.
+#[derive(Debug, Deserialize)]
+pub struct CvmLaunch {
+    /// The launch measurement `sev-snp-measure` computed for the image.
+    pub measurement: Measurement,
+    /// The SNP guest policy the image is launched with.
+    pub snp_policy: u64,
+}
+
+/// Reads the guest image recipe's expected launch.
+///
+/// # Errors
+/// The file is unreadable or is not that JSON.
+pub fn read_cvm_launch(path: &Path) -> Result<CvmLaunch, ReleaseError> {
+    read_record(
+        path,
+        "the guest image's launch (`cargo xtask cvm-image` writes it)",
+    )
+}
+
+fn read_record<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &'static str,
+) -> Result<T, ReleaseError> {
+    let text = fs::read_to_string(path).map_err(|source| ReleaseError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|source| ReleaseError::Record {
+        what,
+        path: path.to_owned(),
         source,
     })
 }

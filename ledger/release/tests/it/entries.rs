@@ -9,7 +9,7 @@ use cloister_host::config::ProviderKind;
 use cloister_host::launch::{PluginDigest, PolicyFileDigest};
 use cloister_ledger_verify::HexBytes;
 use cloister_ledger_verify::entry::{
-    EntryBody, KeyWindow, Provenance, Release, ReleasedPlugin, Sha256Digest, Subject,
+    EntryBody, KeyWindow, Provenance, Release, ReleaseBuild, ReleasedPlugin, Sha256Digest, Subject,
 };
 use cloister_release::ReleaseError;
 use cloister_release::entries::{
@@ -118,6 +118,13 @@ const ISSUER_KEY: IssuerKeyWindow = IssuerKeyWindow {
 };
 
 pub fn entries(tree: &Tree) -> Result<Vec<EntryBody>, ReleaseError> {
+    entries_built(tree, None)
+}
+
+fn entries_built(
+    tree: &Tree,
+    build: Option<&ReleaseBuild>,
+) -> Result<Vec<EntryBody>, ReleaseError> {
     let root = tree.dir.path();
     let configs = [KEY_CONFIG.to_vec()];
     let issuer_keys = [ISSUER_KEY];
@@ -129,7 +136,34 @@ pub fn entries(tree: &Tree) -> Result<Vec<EntryBody>, ReleaseError> {
         issuer_keys: &issuer_keys,
         provenance: &provenance(),
         terms: &terms(),
+        build,
     })
+}
+
+/// A build record is logged with the release, and only for the host binary
+/// that measured.
+#[test]
+fn the_build_record_is_logged_for_the_measured_host_only() {
+    let tree = tree();
+    let mut build = ReleaseBuild {
+        rustc: "rustc 1.95.0 (59807616e 2026-04-14)".into(),
+        cargo: "cargo 1.95.0 (f2d3ce0bd 2026-03-21)".into(),
+        wasm: "rustup wasm32-unknown-unknown".into(),
+        host_binary: HexBytes(tree.launch.host_binary),
+    };
+    let bodies = entries_built(&tree, Some(&build)).expect("entries");
+    let logged = bodies.iter().find_map(|body| match &body.subject {
+        Subject::Release(release) => release.build.as_deref(),
+        _ => None,
+    });
+    assert_eq!(logged, Some(&build));
+
+    build.host_binary = HexBytes([0x0e; 32]);
+    let other = entries_built(&tree, Some(&build)).expect_err("another host binary");
+    assert!(
+        matches!(other, ReleaseError::OtherHostBinary { .. }),
+        "{other}"
+    );
 }
 
 #[test]
@@ -171,6 +205,7 @@ fn dry_run_lists_every_artefact_of_the_release() {
                     name: "summarise".into(),
                     digest: hex256(COMPONENT),
                 }],
+                build: None,
             }),
             Subject::OhttpKeyConfig {
                 key_id: 7,
@@ -331,4 +366,30 @@ fn issuer_keys_are_logged_with_their_window_and_keys_without_one_are_left_out() 
             Err(ReleaseError::IssuerDirectory(_))
         ));
     }
+}
+
+/// The guest image recipe's record gives the measurement and guest policy;
+/// the rest of what it records is for people, and a malformed one is refused.
+#[test]
+fn the_guest_images_launch_is_read_from_the_recipes_record() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("launch.json");
+    let measurement = "ab".repeat(48);
+    fs::write(
+        &path,
+        format!(
+            r#"{{"measurement": "{measurement}", "snp_policy": 196608, "vcpus": 4,
+                "vcpu_type": "EPYC-v4", "cmdline": "console=ttyS0",
+                "ovmf_sha256": "00", "kernel_sha256": "00", "initrd_sha256": "00",
+                "source_commit": "abc"}}"#
+        ),
+    )
+    .expect("write");
+    let launch = cloister_release::sources::read_cvm_launch(&path).expect("read");
+    assert_eq!(launch.measurement, Measurement([0xab; 48]));
+    assert_eq!(launch.snp_policy, 0x3_0000);
+
+    fs::write(&path, r#"{"measurement": "ab"}"#).expect("write");
+    let error = cloister_release::sources::read_cvm_launch(&path).expect_err("malformed");
+    assert!(error.to_string().contains("cvm-image"), "{error}");
 }

@@ -84,6 +84,7 @@ fn launch_release(
             name: "summarise".into(),
             digest: HexBytes([0xd4; 32]),
         }],
+        build: None,
     })
 }
 

@@ -88,6 +88,7 @@ fn release(
         model: model.map(HexBytes),
         host_config: HexBytes(host_config),
         plugins: Vec::new(),
+        build: None,
     });
     entry(subject, &[1, 2])
 }

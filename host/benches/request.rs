@@ -68,7 +68,7 @@ fn runtime(pooling: bool) -> Runtime {
 }
 
 fn requests(c: &mut Criterion) {
-    let summarise = FeatureRequest::Summarise(SummariseRequest {
+    let summarise = FeatureRequest::of(&SummariseRequest {
         messages: vec![Message {
             sender: "Ann".into(),
             sent_at: 0,
@@ -76,7 +76,7 @@ fn requests(c: &mut Criterion) {
         }],
         max_words: 20,
     });
-    let invalid = FeatureRequest::Suggest(SuggestRequest {
+    let invalid = FeatureRequest::of(&SuggestRequest {
         draft: " ".into(),
         context: vec![],
         tone: Tone::Neutral,
@@ -89,13 +89,13 @@ fn requests(c: &mut Criterion) {
         group.bench_function("instantiate+call (suggest, rejected input)", |b| {
             b.iter(|| {
                 runtime
-                    .handle(invalid.clone())
+                    .handle(&invalid)
                     .expect_err("empty draft is rejected")
             })
         });
         // Instantiate + prompt building + one inference call with the test backend.
         group.bench_function("instantiate+call (summarise, test backend)", |b| {
-            b.iter(|| runtime.handle(summarise.clone()).expect("summary"))
+            b.iter(|| runtime.handle(&summarise).expect("summary"))
         });
         group.finish();
     }

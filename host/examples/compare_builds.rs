@@ -68,7 +68,7 @@ fn main() -> Result<()> {
         runtime.load_plugin(variant, &component)?;
     }
 
-    let request = FeatureRequest::Summarise(SummariseRequest {
+    let request = FeatureRequest::of(&SummariseRequest {
         messages: vec![Message {
             sender: "Ann".into(),
             sent_at: 0,
@@ -78,7 +78,7 @@ fn main() -> Result<()> {
     });
     for name in &names {
         for _ in 0..200 {
-            runtime.run(name, request.clone())?;
+            runtime.run(name, &request.input)?;
         }
     }
     let mut micros: Vec<Vec<f64>> = vec![Vec::with_capacity(ROUNDS); names.len()];
@@ -86,7 +86,7 @@ fn main() -> Result<()> {
         for (name, samples) in names.iter().zip(&mut micros) {
             let started = Instant::now();
             for _ in 0..REQUESTS_PER_ROUND {
-                std::hint::black_box(runtime.run(name, request.clone())?);
+                std::hint::black_box(runtime.run(name, &request.input)?);
             }
             samples.push(started.elapsed().as_secs_f64() * 1e6 / f64::from(REQUESTS_PER_ROUND));
         }

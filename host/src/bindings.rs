@@ -1,8 +1,10 @@
-//! Host-side bindings generated from `wit/feature.wit`.
+//! Host-side bindings of the shared interfaces (`wit/feature.wit`, world
+//! `cloister:feature/capabilities`). A feature's own `run` is called
+//! through wasmtime's dynamic API with the types its component declares.
 
 wasmtime::component::bindgen!({
     path: "../wit",
-    world: "cloister:feature/feature",
+    world: "cloister:feature/capabilities",
     imports: { default: trappable },
     with: {
         "cloister:feature/inference.token-stream": crate::capabilities::inference::TokenStream,
@@ -10,4 +12,3 @@ wasmtime::component::bindgen!({
 });
 
 pub use cloister::feature::{inference, log};
-pub use exports::cloister::feature::handler;

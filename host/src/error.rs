@@ -70,6 +70,16 @@ pub enum LoadError {
         /// The missing export.
         export: &'static str,
     },
+    /// The `run` export does not have the shape of a feature's entry point.
+    #[error(
+        "plugin `{plugin}`: `run` must be `func(input: T) -> result<U, feature-error>`: {reason}"
+    )]
+    BadEntryPoint {
+        /// Plugin name.
+        plugin: String,
+        /// What does not fit.
+        reason: String,
+    },
     /// The engine could not be configured.
     #[error("wasm engine: {0}")]
     Engine(String),
@@ -81,6 +91,22 @@ pub enum RunError {
     /// No plugin of that name is loaded.
     #[error("no plugin named `{0}` is loaded")]
     UnknownPlugin(String),
+    /// The request's input does not fit the types the feature declares.
+    #[error("plugin `{plugin}`: the input does not fit its types: {error}")]
+    InvalidInput {
+        /// The plugin.
+        plugin: String,
+        /// Where and why.
+        error: crate::convert::json::ValueError,
+    },
+    /// The plugin's output cannot be written as JSON (a NaN or infinite float).
+    #[error("plugin `{plugin}`: its output cannot be sent: {error}")]
+    InvalidOutput {
+        /// The plugin.
+        plugin: String,
+        /// Where and why.
+        error: crate::convert::json::ValueError,
+    },
     /// Every instance slot is in use.
     #[error("the host is at capacity; retry later")]
     AtCapacity,
@@ -154,6 +180,14 @@ impl From<RunError> for cloister_api::RequestError {
     fn from(error: RunError) -> Self {
         match error {
             RunError::UnknownPlugin(name) => Self::UnknownFeature { name },
+            RunError::InvalidInput { error, .. } => Self::InputMismatch {
+                path: error.path,
+                reason: error.problem.to_string(),
+            },
+            RunError::InvalidOutput { error, .. } => Self::OutputMismatch {
+                path: error.path,
+                reason: error.problem.to_string(),
+            },
             RunError::AtCapacity => Self::AtCapacity,
             RunError::TimeLimit { limit_ms, .. } => Self::TimeLimit { limit_ms },
             RunError::MemoryLimit { limit_bytes, .. } => Self::MemoryLimit { limit_bytes },

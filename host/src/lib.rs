@@ -89,7 +89,7 @@
 mod bindings;
 pub mod capabilities;
 pub mod config;
-mod convert;
+pub mod convert;
 pub mod digest;
 pub mod error;
 pub mod launch;
@@ -106,5 +106,5 @@ pub use error::{LoadError, RunError};
 pub use launch::{LaunchDigests, host_binary_digest};
 pub use manifest::PluginManifest;
 pub use policy::PolicySet;
-pub use runtime::{HANDLER_EXPORT, Profiler, Runtime, RuntimeConfig, component_interfaces};
+pub use runtime::{Profiler, RUN_EXPORT, Runtime, RuntimeConfig, component_interfaces};
 pub use serve::{Host, load_runtime};

@@ -16,6 +16,10 @@ use serde::{Deserialize, Serialize};
 use crate::capabilities::{Capabilities, GrantError, Grants};
 use crate::digest::Digest;
 
+/// The shared interface that declares `feature-error`: every feature's
+/// world uses it, and it grants nothing.
+pub const TYPES_INTERFACE: &str = "cloister:feature/types@0.1.0";
+
 /// A plugin's manifest.
 ///
 /// Unknown keys are refused: the ones named here are taken first, and
@@ -158,8 +162,11 @@ impl PluginManifest {
 
     /// Whether the manifest allows a component to import `name`: granted by
     /// name, or allowed by a capability's section (`wasi = true`).
+    /// [`TYPES_INTERFACE`] is always allowed: it holds types, no functions.
     pub fn allows_import(&self, name: &str) -> bool {
-        self.grants(name) || Capabilities::allows_import(&self.grants, name)
+        name == TYPES_INTERFACE
+            || self.grants(name)
+            || Capabilities::allows_import(&self.grants, name)
     }
 }
 
@@ -204,6 +211,10 @@ max-prompt-bytes = 100
         let parsed = PluginManifest::parse(&manifest(BUDGET), PROVIDED).expect("valid manifest");
         assert!(parsed.allows_import("cloister:feature/log@0.1.0"));
         assert!(!parsed.allows_import("wasi:cli/environment@0.2.0"));
+        assert!(
+            parsed.allows_import(TYPES_INTERFACE),
+            "types only: every feature's world uses it"
+        );
         assert_eq!(
             parsed.grants.inference.map(|g| g.max_calls_per_request),
             Some(2)

@@ -10,23 +10,25 @@ use std::time::{Duration, Instant};
 use cloister_api::{FeatureRequest, FeatureResponse, RequestError};
 use cloister_ratls::Cancellation;
 use serde::{Deserialize, Serialize};
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::types::{ComponentItem, Type};
+use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker, Val};
 use wasmtime::{
     Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
     ProfilingStrategy, Store, Trap, UpdateDeadline,
 };
 
-use crate::bindings::{Feature, FeaturePre};
 use crate::capabilities::{Capabilities, Grants, InstanceContext, InstanceState};
-use crate::convert;
+use crate::convert::json::{self, REQUEST_BOUNDS};
+use crate::convert::{self, FEATURE_ERROR_CASES};
 use crate::digest::Digest;
 use crate::error::{LoadError, RunError};
 use crate::limits::{LimitHit, Limiter};
-use crate::manifest::PluginManifest;
+use crate::manifest::{PluginManifest, TYPES_INTERFACE};
 use crate::policy::PolicySet;
 
-/// The export every feature component must provide.
-pub const HANDLER_EXPORT: &str = "cloister:feature/handler@0.1.0";
+/// The function every feature component exports: `run: func(input: T) ->
+/// result<U, feature-error>`, with types `T` and `U` of its own WIT world.
+pub const RUN_EXPORT: &str = "run";
 
 /// Engine-wide settings, from the `[runtime]` table of the host config.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -86,7 +88,17 @@ struct LoadedPlugin {
     name: Arc<str>,
     /// `manifest.grants`, shared with every request's state.
     grants: Arc<Grants>,
-    pre: FeaturePre<InstanceState>,
+    entry: Entry,
+}
+
+/// A compiled component ready to instantiate, and its `run` with the types
+/// the client's JSON is checked against.
+#[derive(Clone)]
+struct Entry {
+    pre: InstancePre<InstanceState>,
+    run: ComponentExportIndex,
+    /// The type of `run`'s one parameter.
+    input: Type,
 }
 
 /// Advances the engine's epoch on a fixed tick; stops when dropped.
@@ -127,7 +139,7 @@ pub struct Runtime {
     linker: Linker<InstanceState>,
     capabilities: Capabilities,
     plugins: BTreeMap<String, LoadedPlugin>,
-    compiled: HashMap<Digest, FeaturePre<InstanceState>>,
+    compiled: HashMap<Digest, Entry>,
     _ticker: EpochTicker,
 }
 
@@ -158,6 +170,8 @@ impl Runtime {
         .map_err(engine_error)?;
         let mut linker = Linker::new(&engine);
         Capabilities::add_to_linker(&mut linker).map_err(engine_error)?;
+        // Types only: what every feature's `run` returns on failure.
+        linker.instance(TYPES_INTERFACE).map_err(engine_error)?;
         let ticker = EpochTicker::start(
             engine.clone(),
             Duration::from_millis(config.epoch_tick_ms.max(1)),
@@ -209,11 +223,11 @@ impl Runtime {
                 actual,
             });
         }
-        let pre = match self.compiled.get(&actual) {
+        let entry = match self.compiled.get(&actual) {
             // A digest compiled for another manifest must still fit this one's grants.
-            Some(pre) => {
-                check_imports(&self.engine, pre.instance_pre().component(), &manifest)?;
-                pre.clone()
+            Some(entry) => {
+                check_imports(&self.engine, entry.pre.component(), &manifest)?;
+                entry.clone()
             }
             None => {
                 let invalid = |e: wasmtime::Error| LoadError::InvalidComponent {
@@ -222,10 +236,17 @@ impl Runtime {
                 };
                 let compiled = Component::new(&self.engine, component).map_err(invalid)?;
                 check_imports(&self.engine, &compiled, &manifest)?;
+                let input = entry_point(&self.engine, &compiled, &plugin)?;
+                let run = compiled.get_export_index(None, RUN_EXPORT).ok_or_else(|| {
+                    LoadError::MissingExport {
+                        plugin: plugin.clone(),
+                        export: RUN_EXPORT,
+                    }
+                })?;
                 let pre = self.linker.instantiate_pre(&compiled).map_err(invalid)?;
-                let pre = FeaturePre::new(pre).map_err(invalid)?;
-                self.compiled.insert(actual, pre.clone());
-                pre
+                let entry = Entry { pre, run, input };
+                self.compiled.insert(actual, entry.clone());
+                entry
             }
         };
         tracing::info!(event = "plugin-loaded", plugin = %plugin, digest = %actual);
@@ -237,7 +258,7 @@ impl Runtime {
                 manifest: Arc::new(manifest),
                 name,
                 grants,
-                pre,
+                entry,
             },
         );
         Ok(())
@@ -248,29 +269,44 @@ impl Runtime {
         self.plugins.values().map(|p| &*p.manifest)
     }
 
-    /// Serves one request in a fresh instance of its feature's plugin. The
-    /// instance and all its memory are dropped before this returns.
-    pub fn handle(&self, request: FeatureRequest) -> Result<FeatureResponse, RunError> {
-        self.run(request.feature(), request)
+    /// Whether a plugin of this name is loaded.
+    pub fn serves(&self, feature: &str) -> bool {
+        self.plugins.contains_key(feature)
+    }
+
+    /// Serves one request in a fresh instance of the plugin its feature
+    /// names. The instance and all its memory are dropped before this
+    /// returns.
+    pub fn handle(&self, request: &FeatureRequest) -> Result<FeatureResponse, RunError> {
+        self.run(request.feature(), &request.input)
     }
 
     /// As [`Runtime::handle`], stopping early with [`RunError::Cancelled`]
     /// once `cancel` is set.
     pub fn handle_cancellable(
         &self,
-        request: FeatureRequest,
+        request: &FeatureRequest,
         cancel: &Cancellation,
     ) -> Result<FeatureResponse, RunError> {
-        self.run_cancellable(request.feature(), request, cancel)
+        self.run_cancellable(request.feature(), &request.input, cancel)
     }
 
-    /// Serves one request with a named plugin.
-    pub fn run(&self, plugin: &str, request: FeatureRequest) -> Result<FeatureResponse, RunError> {
-        self.run_cancellable(plugin, request, &Cancellation::new())
+    /// Serves one input with a named plugin.
+    pub fn run(
+        &self,
+        plugin: &str,
+        input: &serde_json::Value,
+    ) -> Result<FeatureResponse, RunError> {
+        self.run_cancellable(plugin, input, &Cancellation::new())
     }
 
-    /// Serves one request with a named plugin until it ends, its wall-time
+    /// Serves one input with a named plugin until it ends, its wall-time
     /// limit passes, or `cancel` is set (its caller gave up).
+    ///
+    /// The input is checked against the type of the plugin's `run` before
+    /// any of its code runs ([`RunError::InvalidInput`] names the first
+    /// value that does not fit); the output is returned as JSON
+    /// ([`crate::convert::json`] gives the form of each type).
     ///
     /// Guest code is stopped at the next epoch tick after the deadline or
     /// the cancellation; host calls end by then too (inference is refused,
@@ -279,13 +315,19 @@ impl Runtime {
     pub fn run_cancellable(
         &self,
         plugin: &str,
-        request: FeatureRequest,
+        input: &serde_json::Value,
         cancel: &Cancellation,
     ) -> Result<FeatureResponse, RunError> {
         let loaded = self
             .plugins
             .get(plugin)
             .ok_or_else(|| RunError::UnknownPlugin(plugin.to_owned()))?;
+        let input = json::to_val(&loaded.entry.input, input, &REQUEST_BOUNDS, "input").map_err(
+            |error| RunError::InvalidInput {
+                plugin: plugin.to_owned(),
+                error,
+            },
+        )?;
         let manifest = &loaded.manifest;
         let started = Instant::now();
         let deadline = started + manifest.limits.time();
@@ -316,13 +358,21 @@ impl Runtime {
             Ok(UpdateDeadline::Continue(1))
         });
 
+        let mut results = [Val::Bool(false)];
         let outcome = loaded
+            .entry
             .pre
             .instantiate(&mut store)
-            .and_then(|feature: Feature| {
-                feature
-                    .cloister_feature_handler()
-                    .call_run(&mut store, &convert::request(request))
+            .and_then(|instance| {
+                let run = instance
+                    .get_func(&mut store, loaded.entry.run)
+                    .ok_or_else(|| wasmtime::format_err!("`{RUN_EXPORT}` is not a function"))?;
+                run.call(&mut store, &[input], &mut results)
+            })
+            .map(|()| match results {
+                [Val::Result(result)] => result,
+                // The load check saw a `result`; wasmtime lifts that type.
+                _ => Err(None),
             });
         let result = match outcome {
             _ if cancel.is_cancelled() => Err(RunError::Cancelled {
@@ -332,19 +382,39 @@ impl Runtime {
                 plugin: plugin.to_owned(),
                 limit_ms: manifest.limits.time_ms,
             }),
-            Ok(Ok(response)) => {
-                within_output_limit(Ok(convert::response(response)), plugin, manifest)
-            }
-            Ok(Err(error)) => {
-                let error = convert::feature_error(error, store.data_mut().inference().budget());
-                within_output_limit(
-                    Err(RunError::Feature {
+            Ok(Ok(output)) => {
+                let output = match output {
+                    Some(value) => json::to_json(&value, "output"),
+                    None => Ok(serde_json::Value::Null),
+                };
+                match output {
+                    Ok(output) => within_output_limit(
+                        Ok(FeatureResponse::new(plugin, output)),
+                        plugin,
+                        manifest,
+                    ),
+                    Err(error) => Err(RunError::InvalidOutput {
                         plugin: plugin.to_owned(),
                         error,
                     }),
-                    plugin,
-                    manifest,
-                )
+                }
+            }
+            Ok(Err(error)) => {
+                let budget = store.data_mut().inference().budget();
+                match error.and_then(|e| convert::feature_error(&e, budget)) {
+                    Some(error) => within_output_limit(
+                        Err(RunError::Feature {
+                            plugin: plugin.to_owned(),
+                            error,
+                        }),
+                        plugin,
+                        manifest,
+                    ),
+                    None => Err(RunError::Trap {
+                        plugin: plugin.to_owned(),
+                        reason: "`run` returned an error that is no `feature-error`".into(),
+                    }),
+                }
             }
             Err(error) => Err(classify_failure(&error, store.data().limiter.hit, manifest)),
         };
@@ -462,8 +532,7 @@ pub fn component_interfaces(component: &[u8]) -> Result<(Vec<String>, Vec<String
     Ok((imports, exports))
 }
 
-/// Refuses a component that imports anything its manifest does not grant,
-/// or that lacks the feature entry point.
+/// Refuses a component that imports anything its manifest does not grant.
 fn check_imports(
     engine: &Engine,
     component: &Component,
@@ -479,13 +548,50 @@ fn check_imports(
             import: import.to_owned(),
         });
     }
-    if !ty.exports(engine).any(|(name, _)| name == HANDLER_EXPORT) {
-        return Err(LoadError::MissingExport {
-            plugin: manifest.name.clone(),
-            export: HANDLER_EXPORT,
-        });
-    }
     Ok(())
+}
+
+/// The input type of the component's `run`, after checking that `run` is
+/// `func(input: T) -> result<U, feature-error>` with `T` and `U` types JSON
+/// can carry.
+fn entry_point(engine: &Engine, component: &Component, plugin: &str) -> Result<Type, LoadError> {
+    let bad = |reason: String| LoadError::BadEntryPoint {
+        plugin: plugin.to_owned(),
+        reason,
+    };
+    let Some(ComponentItem::ComponentFunc(run)) = component
+        .component_type()
+        .get_export(engine, RUN_EXPORT)
+        .map(|export| export.ty)
+    else {
+        return Err(LoadError::MissingExport {
+            plugin: plugin.to_owned(),
+            export: RUN_EXPORT,
+        });
+    };
+    let params: Vec<Type> = run.params().map(|(_, ty)| ty).collect();
+    let results: Vec<Type> = run.results().collect();
+    let ([input], [Type::Result(result)]) = (params.as_slice(), results.as_slice()) else {
+        return Err(bad(format!(
+            "it takes {} parameters and returns {} values",
+            params.len(),
+            results.len()
+        )));
+    };
+    let is_feature_error = match result.err() {
+        Some(Type::Variant(variant)) => variant.cases().map(|c| c.name).eq(FEATURE_ERROR_CASES),
+        _ => false,
+    };
+    if !is_feature_error {
+        return Err(bad(
+            "its error type is not `cloister:feature/types.feature-error`".into(),
+        ));
+    }
+    json::check_type(input, "input").map_err(|e| bad(e.to_string()))?;
+    if let Some(output) = result.ok() {
+        json::check_type(&output, "output").map_err(|e| bad(e.to_string()))?;
+    }
+    Ok(input.clone())
 }
 
 /// Turns a wasmtime failure into the request's typed error.
@@ -530,6 +636,8 @@ fn outcome_label(result: &Result<FeatureResponse, RunError>) -> &'static str {
     match result {
         Ok(_) => "ok",
         Err(RunError::UnknownPlugin(_)) => "unknown-plugin",
+        Err(RunError::InvalidInput { .. }) => "invalid-input",
+        Err(RunError::InvalidOutput { .. }) => "invalid-output",
         Err(RunError::AtCapacity) => "at-capacity",
         Err(RunError::TimeLimit { .. }) => "time-limit",
         Err(RunError::MemoryLimit { .. }) => "memory-limit",

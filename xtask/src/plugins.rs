@@ -6,17 +6,19 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, bail, ensure};
 use sha2::{Digest as _, Sha256};
 use wit_component::{ComponentEncoder, DecodedWasm, WitPrinter};
-use wit_parser::WorldKey;
+use wit_parser::{WorldItem, WorldKey};
 
 use crate::run;
 use crate::toolchain::{TARGET, wasm_cargo};
 
-/// The export every feature component provides.
-const HANDLER_EXPORT: &str = "cloister:feature/handler@0.1.0";
+/// The function every feature component exports (with the input and
+/// output types of its own WIT world).
+const RUN_EXPORT: &str = "run";
 /// The interfaces a bundled plugin may import: nothing else, not even WASI.
 const ALLOWED_IMPORTS: &[&str] = &[
     "cloister:feature/inference@0.1.0",
     "cloister:feature/log@0.1.0",
+    "cloister:feature/types@0.1.0",
 ];
 /// Initial linear memory of every plugin: Rust's 1 MiB stack (at the
 /// bottom, so an overflow traps), the static data, and about 240 KiB of heap
@@ -86,16 +88,17 @@ pub(crate) fn describe(component: &[u8]) -> Result<ComponentInfo> {
         bail!("this is a WIT package, not a component");
     };
     let world = &resolve.worlds[world_id];
-    let imports = world
-        .imports
-        .keys()
-        .map(|k| world_key_name(&resolve, k))
-        .collect();
-    let exports = world
-        .exports
-        .keys()
-        .map(|k| world_key_name(&resolve, k))
-        .collect();
+    // Types a world declares for its functions are items of the world too;
+    // only interfaces and functions are imported or exported.
+    let named = |items: &wit_parser::IndexMap<WorldKey, WorldItem>| {
+        items
+            .iter()
+            .filter(|(_, item)| !matches!(item, WorldItem::Type { .. }))
+            .map(|(k, _)| world_key_name(&resolve, k))
+            .collect()
+    };
+    let imports = named(&world.imports);
+    let exports = named(&world.exports);
     let package = world.package.context("component world has no package")?;
     let nested: Vec<_> = resolve
         .packages
@@ -171,8 +174,8 @@ pub(crate) fn build_all(root: &Path) -> Result<Vec<PathBuf>> {
             );
         }
         ensure!(
-            info.exports.iter().any(|e| e == HANDLER_EXPORT),
-            "plugin {} does not export {HANDLER_EXPORT}",
+            info.exports.iter().any(|e| e == RUN_EXPORT),
+            "plugin {} does not export `{RUN_EXPORT}`",
             plugin.name
         );
         let path = out_dir.join(format!("{}.wasm", plugin.name));
@@ -219,7 +222,19 @@ fn update_digest(manifest: &Path, digest: &str) -> Result<()> {
     Ok(())
 }
 
-/// Creates `plugins/<name>` and `policies/plugins/<name>.toml` from the template.
+/// The files of `xtask/template`.
+#[cfg(test)]
+const TEMPLATE_FILES: [&str; 5] = [
+    "Cargo.toml.in",
+    "lib.rs.in",
+    "world.wit.in",
+    "test.rs.in",
+    "manifest.toml.in",
+];
+
+/// Creates `plugins/<name>` (crate, WIT world, test) and
+/// `policies/plugins/<name>.toml` from the template, and nothing else: the
+/// workspace takes every folder of `plugins/` as a member.
 pub(crate) fn new_plugin(root: &Path, name: &str) -> Result<()> {
     ensure!(
         !name.is_empty()
@@ -230,30 +245,36 @@ pub(crate) fn new_plugin(root: &Path, name: &str) -> Result<()> {
     let dir = root.join("plugins").join(name);
     ensure!(!dir.exists(), "{} already exists", dir.display());
     let template = root.join("xtask/template");
+    // `tone-check` names the Rust types of `tone-check-input`: `ToneCheckInput`.
+    let type_name: String = name
+        .split('-')
+        .flat_map(|word| {
+            let mut chars = word.chars();
+            chars
+                .next()
+                .map(|first| first.to_ascii_uppercase())
+                .into_iter()
+                .chain(chars)
+        })
+        .collect();
     let fill = |file: &str| -> Result<String> {
         Ok(fs::read_to_string(template.join(file))?
             .replace("{{name}}", name)
+            .replace("{{type}}", &type_name)
             .replace("{{crate}}", &name.replace('-', "_")))
     };
-    fs::create_dir_all(dir.join("src"))?;
+    for folder in ["src", "wit", "tests/it"] {
+        fs::create_dir_all(dir.join(folder))?;
+    }
     fs::write(dir.join("Cargo.toml"), fill("Cargo.toml.in")?)?;
     fs::write(dir.join("src/lib.rs"), fill("lib.rs.in")?)?;
+    fs::write(dir.join("wit/world.wit"), fill("world.wit.in")?)?;
+    fs::write(dir.join("tests/it/main.rs"), fill("test.rs.in")?)?;
     fs::write(
         root.join("policies/plugins").join(format!("{name}.toml")),
         fill("manifest.toml.in")?,
     )?;
 
-    let workspace = root.join("Cargo.toml");
-    let text = fs::read_to_string(&workspace)?;
-    let anchor = "    \"plugins/sdk\",\n";
-    ensure!(
-        text.contains(anchor),
-        "cannot find the plugins in the workspace members"
-    );
-    fs::write(
-        &workspace,
-        text.replacen(anchor, &format!("{anchor}    \"plugins/{name}\",\n"), 1),
-    )?;
     println!(
         "created plugins/{name} and policies/plugins/{name}.toml; next: `cargo xtask build-plugins`"
     );
@@ -264,22 +285,21 @@ pub(crate) fn new_plugin(root: &Path, name: &str) -> Result<()> {
 mod tests {
     use super::*;
 
-    /// A scratch workspace with the real template and a members list.
+    /// The scratch workspace's manifest.
+    const WORKSPACE: &str = "[workspace]\nmembers = [\"plugins/*\"]\n";
+
+    /// A scratch workspace with the real template.
     fn scratch() -> tempfile::TempDir {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path();
         fs::create_dir_all(root.join("xtask/template")).expect("mkdir");
         fs::create_dir_all(root.join("policies/plugins")).expect("mkdir");
         let real = crate::workspace_root().join("xtask/template");
-        for file in ["Cargo.toml.in", "lib.rs.in", "manifest.toml.in"] {
+        for file in TEMPLATE_FILES {
             fs::copy(real.join(file), root.join("xtask/template").join(file))
                 .expect("copy template");
         }
-        fs::write(
-            root.join("Cargo.toml"),
-            "[workspace]\nmembers = [\n    \"plugins/sdk\",\n]\n",
-        )
-        .expect("write");
+        fs::write(root.join("Cargo.toml"), WORKSPACE).expect("write");
         dir
     }
 
@@ -293,6 +313,21 @@ mod tests {
             cargo.contains("name = \"tone-check\"") && cargo.contains("plugin = true"),
             "{cargo}"
         );
+        let world =
+            fs::read_to_string(dir.path().join("plugins/tone-check/wit/world.wit")).expect("world");
+        assert!(
+            world.contains("record tone-check-input") && world.contains("export run: func("),
+            "{world}"
+        );
+        let lib =
+            fs::read_to_string(dir.path().join("plugins/tone-check/src/lib.rs")).expect("lib");
+        assert!(lib.contains("bindings::ToneCheckInput as Input"), "{lib}");
+        assert!(
+            dir.path()
+                .join("plugins/tone-check/tests/it/main.rs")
+                .exists(),
+            "a test comes with it"
+        );
         let manifest = fs::read_to_string(dir.path().join("policies/plugins/tone-check.toml"))
             .expect("manifest");
         assert!(
@@ -304,7 +339,7 @@ mod tests {
             "template fully filled: {manifest}"
         );
         let members = fs::read_to_string(dir.path().join("Cargo.toml")).expect("workspace");
-        assert!(members.contains("\"plugins/tone-check\","), "{members}");
+        assert_eq!(members, WORKSPACE, "the workspace is not edited");
         let found = plugin_crates(dir.path()).expect("discover");
         assert_eq!(
             found.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),

@@ -2,7 +2,10 @@
 //!
 //! * `account new` creates the account key the issuer knows this client by;
 //! * `tokens fetch` / `tokens status` manage the Privacy Pass wallet;
-//! * `summarise` / `suggest` run a feature on an attested host: RA-TLS
+//! * `run FEATURE --input FILE` runs any feature on an attested host with
+//!   the JSON input in FILE (the input type its WIT world declares);
+//!   `summarise` / `suggest` are the same for the bundled features, with a
+//!   request file naming its feature: RA-TLS
 //!   through the relay and the gateway, one token per OHTTP request, and
 //!   the payload sent only after the host's evidence verified; every answer
 //!   is labelled with the feature, the host and the release;
@@ -13,7 +16,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use cloister_api::FeatureResponse;
+use cloister_api::{FeatureRequest, FeatureResponse, Suggestions, Summary};
 use cloister_cli::config::Config;
 use cloister_cli::session::{self, Outcome, open_wallet, unix_now};
 
@@ -56,6 +59,18 @@ enum Command {
     Tokens {
         #[command(subcommand)]
         command: TokensCommand,
+    },
+    /// Run any feature with its input (JSON of the input type its WIT world
+    /// declares; the host checks it against that type).
+    Run {
+        /// The feature's name (its plugin's manifest names it).
+        feature: String,
+        /// The input file (JSON).
+        #[arg(long)]
+        input: PathBuf,
+        /// The chat it comes from: refused here if its features are off.
+        #[arg(long)]
+        chat: Option<String>,
     },
     /// Summarise a conversation (a cloister-api summarise request, JSON).
     Summarise {
@@ -151,22 +166,22 @@ fn main() -> anyhow::Result<()> {
         Command::Tokens {
             command: TokensCommand::Status,
         } => print_status(&open_wallet(&config)?.status(unix_now())?, None, cli.json),
-        Command::Summarise { file, chat } => run_feature(
-            &runtime,
-            &config,
-            &file,
-            chat.as_deref(),
-            "summarise",
-            cli.json,
-        ),
-        Command::Suggest { file, chat } => run_feature(
-            &runtime,
-            &config,
-            &file,
-            chat.as_deref(),
-            "suggest",
-            cli.json,
-        ),
+        Command::Run {
+            feature,
+            input,
+            chat,
+        } => {
+            let request = FeatureRequest::new(feature, session::read_input(&input)?);
+            run_feature(&runtime, &config, &request, chat.as_deref(), cli.json)
+        }
+        Command::Summarise { file, chat } => {
+            let request = session::read_request(&file, "summarise")?;
+            run_feature(&runtime, &config, &request, chat.as_deref(), cli.json)
+        }
+        Command::Suggest { file, chat } => {
+            let request = session::read_request(&file, "suggest")?;
+            run_feature(&runtime, &config, &request, chat.as_deref(), cli.json)
+        }
         Command::Chat { command } => chat(&config, command, cli.json),
     }
 }
@@ -254,13 +269,11 @@ fn print_status(status: &WalletStatus, fetched: Option<usize>, json: bool) -> an
 fn run_feature(
     runtime: &tokio::runtime::Runtime,
     config: &Config,
-    file: &std::path::Path,
+    request: &FeatureRequest,
     chat: Option<&str>,
-    feature: &str,
     json: bool,
 ) -> anyhow::Result<()> {
-    let request = session::read_request(file, feature)?;
-    let outcome = runtime.block_on(session::run_in_chat(config, chat, &request))?;
+    let outcome = runtime.block_on(session::run_in_chat(config, chat, request))?;
     if outcome.attestation.simulated {
         eprintln!("WARNING: {}", cloister_attestation::SIMULATION_WARNING);
     }
@@ -272,21 +285,35 @@ fn run_feature(
     Ok(())
 }
 
-fn print_outcome(outcome: &Outcome) {
-    println!("[{}]\n", outcome.label);
-    match &outcome.response {
-        FeatureResponse::Summary {
-            text,
-            messages_covered,
-        } => {
-            println!("{text}\n\n(covers {messages_covered} messages)");
-        }
-        FeatureResponse::Suggestions { items } => {
-            for (i, item) in items.iter().enumerate() {
-                println!("{}. {item}", i + 1);
+/// The bundled features' outputs as text; any other feature's as JSON.
+fn print_output(response: &FeatureResponse) {
+    match response.feature() {
+        "summarise" => {
+            if let Ok(Summary {
+                text,
+                messages_covered,
+            }) = response.decode()
+            {
+                println!("{text}\n\n(covers {messages_covered} messages)");
+                return;
             }
         }
+        "suggest" => {
+            if let Ok(Suggestions(items)) = response.decode() {
+                for (i, item) in items.iter().enumerate() {
+                    println!("{}. {item}", i + 1);
+                }
+                return;
+            }
+        }
+        _ => {}
     }
+    println!("{:#}", response.output);
+}
+
+fn print_outcome(outcome: &Outcome) {
+    println!("[{}]\n", outcome.label);
+    print_output(&outcome.response);
     let a = &outcome.attestation;
     let platform = if a.simulated {
         "SIMULATED platform: no hardware guarantee"

@@ -47,7 +47,7 @@ pub struct Outcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AnswerLabel {
     /// The feature that answered (from the answer itself).
-    pub feature: &'static str,
+    pub feature: String,
     /// Where it ran: an attested AMD SEV-SNP host, or a SIMULATED one.
     pub host: String,
     /// The release the host's launch belongs to.
@@ -193,7 +193,7 @@ pub async fn run(config: &Config, request: &FeatureRequest) -> anyhow::Result<Ou
     };
     Ok(Outcome {
         label: AnswerLabel {
-            feature: response.feature(),
+            feature: response.feature().to_owned(),
             host,
             release,
         },
@@ -229,7 +229,14 @@ fn explain(error: ClientError, tokens_left: usize) -> anyhow::Error {
     }
 }
 
-/// Reads a request file of the kind `feature` ("summarise" or "suggest").
+/// Reads a feature's input: any JSON value (the host checks it against the
+/// feature's declared input type).
+pub fn read_input(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
+    let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_slice(&text).with_context(|| format!("{} is not JSON", path.display()))
+}
+
+/// Reads a request file (`{"feature": ..., "input": ...}`) of `feature`.
 pub fn read_request(path: &std::path::Path, feature: &str) -> anyhow::Result<FeatureRequest> {
     let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let request: FeatureRequest = serde_json::from_slice(&text)
@@ -250,7 +257,7 @@ pub use cloister_wire::unix_now;
 mod tests {
     use std::path::Path;
 
-    use super::read_request;
+    use super::{read_input, read_request};
 
     #[test]
     fn request_files_must_match_the_command() {
@@ -264,5 +271,7 @@ mod tests {
                 .is_err_and(|e| e.to_string().contains("not a summarise"))
         );
         assert!(read_request(&testdata.join("missing.json"), "suggest").is_err());
+        assert!(read_input(&draft).is_ok_and(|input| input["input"]["tone"] == "formal"));
+        assert!(read_input(&testdata.join("missing.json")).is_err());
     }
 }

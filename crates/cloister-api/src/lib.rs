@@ -1,20 +1,27 @@
 //! Feature requests and responses as they travel between client and host.
 //!
-//! The client and the host agree on what a feature request looks like without
-//! the client linking any WebAssembly: these types mirror the records of
-//! `wit/feature.wit` (`cloister:feature/handler`) in a JSON shape that the
-//! client builds and the host converts to and from the component's types. The
-//! WIT stays the reviewed source of truth; a test in the host checks that
-//! every WIT case has its counterpart here. Unknown fields and unknown
-//! features are refused when parsing, so nothing unreviewed reaches a plugin.
+//! The set of features is open: a request names its feature and carries its
+//! input as JSON ([`FeatureRequest`]), a response names the feature that
+//! answered and carries its output ([`FeatureResponse`]). Each feature
+//! declares its input and output types in its own WIT world
+//! (`plugins/<name>/wit/world.wit`); the host checks the input against them
+//! before any plugin code runs and refuses what does not fit with
+//! [`RequestError::InputMismatch`], naming the value
+//! (`input.messages[2].sent-at: expected u64, found string`). The JSON form
+//! of each WIT type is documented in the host (`cloister_host::convert::json`):
+//! records are objects with kebab-case field names, enums are strings,
+//! variants are `{"case": payload}`, options are `null` or the value.
+//!
+//! A new feature needs nothing here. The bundled features' records are
+//! mirrored ([`SummariseRequest`], [`Summary`], [`SuggestRequest`],
+//! [`Suggestions`]) only for the client's convenience commands and tests.
 //!
 //! # Main types
 //!
-//! * [`FeatureRequest`]: a request tagged by feature name
-//!   ([`SummariseRequest`], [`SuggestRequest`]); [`FeatureRequest::feature`]
-//!   names the plugin that serves it.
-//! * [`FeatureResponse`]: a [`FeatureResponse::Summary`] or
-//!   [`FeatureResponse::Suggestions`].
+//! * [`FeatureRequest`]: a feature's name and its JSON input;
+//!   [`FeatureRequest::of`] builds one from a typed input ([`Typed`]).
+//! * [`FeatureResponse`]: the answering feature's name and its JSON output;
+//!   [`FeatureResponse::decode`] reads it as a typed output.
 //! * [`FeatureError`]: the plugin's own typed refusal, with its fields.
 //!
 //! # Cargo features
@@ -24,25 +31,26 @@
 //! # Example
 //!
 //! ```rust
-//! use cloister_api::{FeatureError, FeatureRequest, FeatureResponse, Tone};
+//! use cloister_api::{FeatureError, FeatureRequest, FeatureResponse, SuggestRequest, Suggestions, Tone};
 //!
 //! let request: FeatureRequest = serde_json::from_str(
-//!     r#"{"feature":"suggest","draft":"see u at 5","tone":"formal","count":2}"#,
+//!     r#"{"feature":"suggest","input":{"draft":"see u at 5","context":[],"tone":"formal","count":2}}"#,
 //! )?;
 //! assert_eq!(request.feature(), "suggest");
-//! let FeatureRequest::Suggest(suggest) = &request else {
-//!     panic!("a suggest request");
-//! };
+//! let suggest: SuggestRequest = request.decode()?;
 //! assert_eq!(suggest.tone, Tone::Formal);
 //!
-//! // A field the contract does not name is refused, not ignored.
-//! let smuggled = r#"{"feature":"summarise","messages":[],"exfiltrate":true}"#;
+//! // Any feature's input travels the same way.
+//! let request = FeatureRequest::new("tone-check", serde_json::json!({"text": "hello"}));
+//! assert_eq!(request.feature(), "tone-check");
+//!
+//! // A field the envelope does not name is refused, not ignored.
+//! let smuggled = r#"{"feature":"summarise","input":{},"exfiltrate":true}"#;
 //! assert!(serde_json::from_str::<FeatureRequest>(smuggled).is_err());
 //!
-//! let response = FeatureResponse::Suggestions {
-//!     items: vec!["See you at 5 pm.".into()],
-//! };
-//! assert_eq!(response.text_bytes(), 16);
+//! let response = FeatureResponse::new("suggest", serde_json::json!(["See you at 5 pm."]));
+//! assert_eq!(response.feature(), "suggest");
+//! assert_eq!(response.decode::<Suggestions>()?.0, ["See you at 5 pm."]);
 //!
 //! // A feature's refusal keeps its type and fields across the wire.
 //! let error = FeatureError::InputTooLarge { what: "draft".into(), limit: 4096, actual: 5000 };
@@ -53,9 +61,10 @@
 
 use serde::{Deserialize, Serialize};
 
-/// One message of a conversation.
+/// One message of a conversation (`message` of the summarise and suggest
+/// worlds).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Message {
     /// Display name of the author.
     pub sender: String,
@@ -65,18 +74,27 @@ pub struct Message {
     pub text: String,
 }
 
-/// Input of the summarise feature.
+/// Input of the summarise feature (`summarise-input`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct SummariseRequest {
     /// Oldest first.
     pub messages: Vec<Message>,
     /// Rough upper bound on summary length in words; 0 lets the feature decide.
-    #[serde(default)]
     pub max_words: u32,
 }
 
-/// Tone of a suggested rewrite.
+/// Output of the summarise feature (`summary`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Summary {
+    /// The summary.
+    pub text: String,
+    /// How many input messages it covers (the oldest may be dropped to fit).
+    pub messages_covered: u32,
+}
+
+/// Tone of a suggested rewrite (`tone` of the suggest world).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Tone {
@@ -91,75 +109,125 @@ pub enum Tone {
     Concise,
 }
 
-/// Input of the suggest feature.
+/// Input of the suggest feature (`suggest-input`); its output is a list of
+/// rewrites, best first (`Vec<String>`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct SuggestRequest {
     /// The user's draft.
     pub draft: String,
     /// Recent messages for context, oldest first.
-    #[serde(default)]
     pub context: Vec<Message>,
     /// Tone of the rewrites.
-    #[serde(default)]
     pub tone: Tone,
     /// How many rewrites to return (1 to 5).
     pub count: u8,
 }
 
-/// A feature request, tagged by feature name.
+/// Output of the suggest feature: rewrites of the draft, best first (on
+/// the wire, a JSON array of strings).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "feature", rename_all = "lowercase")]
-pub enum FeatureRequest {
-    /// Summarise a conversation.
-    Summarise(SummariseRequest),
-    /// Suggest rewrites of a draft.
-    Suggest(SuggestRequest),
+#[serde(transparent)]
+pub struct Suggestions(pub Vec<String>);
+
+/// A typed input or output and the feature it belongs to. Implemented for
+/// records of plain fields only, whose JSON encoding cannot fail.
+pub trait Typed: Serialize {
+    /// The feature's name.
+    const FEATURE: &'static str;
+
+    /// The value as JSON.
+    fn to_json(&self) -> serde_json::Value {
+        // Cannot fail: string keys and derived `Serialize` only.
+        serde_json::to_value(self).expect("plain records encode as JSON")
+    }
+}
+
+impl Typed for SummariseRequest {
+    const FEATURE: &'static str = "summarise";
+}
+
+impl Typed for Summary {
+    const FEATURE: &'static str = "summarise";
+}
+
+impl Typed for SuggestRequest {
+    const FEATURE: &'static str = "suggest";
+}
+
+impl Typed for Suggestions {
+    const FEATURE: &'static str = "suggest";
+}
+
+/// A feature request: the feature's name and its input, as JSON of the
+/// input type its WIT world declares.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureRequest {
+    /// The feature (plugin) that serves this request.
+    pub feature: String,
+    /// Its input.
+    pub input: serde_json::Value,
 }
 
 impl FeatureRequest {
-    /// The feature (plugin) that serves this request.
-    pub fn feature(&self) -> &'static str {
-        match self {
-            Self::Summarise(_) => "summarise",
-            Self::Suggest(_) => "suggest",
+    /// A request for `feature` with `input`.
+    pub fn new(feature: impl Into<String>, input: serde_json::Value) -> Self {
+        Self {
+            feature: feature.into(),
+            input,
         }
+    }
+
+    /// A request with a typed input, for its feature.
+    pub fn of<T: Typed>(input: &T) -> Self {
+        Self::new(T::FEATURE, input.to_json())
+    }
+
+    /// The feature (plugin) that serves this request.
+    pub fn feature(&self) -> &str {
+        &self.feature
+    }
+
+    /// The input read as `T`.
+    pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        T::deserialize(&self.input)
     }
 }
 
-/// A feature response.
+/// A feature's answer: which feature answered, and its output as JSON of
+/// the output type its WIT world declares.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum FeatureResponse {
-    /// Output of summarise.
-    Summary {
-        /// The summary.
-        text: String,
-        /// How many input messages it covers (the oldest may be dropped to fit).
-        messages_covered: u32,
-    },
-    /// Output of suggest: rewrites, best first.
-    Suggestions {
-        /// The rewrites.
-        items: Vec<String>,
-    },
+#[serde(deny_unknown_fields)]
+pub struct FeatureResponse {
+    /// The feature that answered.
+    pub feature: String,
+    /// Its output.
+    pub output: serde_json::Value,
 }
 
 impl FeatureResponse {
-    /// The feature whose answer this is.
-    pub fn feature(&self) -> &'static str {
-        match self {
-            Self::Summary { .. } => "summarise",
-            Self::Suggestions { .. } => "suggest",
+    /// `feature`'s answer `output`.
+    pub fn new(feature: impl Into<String>, output: serde_json::Value) -> Self {
+        Self {
+            feature: feature.into(),
+            output,
         }
     }
 
-    /// Bytes of text in the response, the measure of the host's output limit.
-    pub fn text_bytes(&self) -> usize {
-        match self {
-            Self::Summary { text, .. } => text.len(),
-            Self::Suggestions { items } => items.iter().map(String::len).sum(),
-        }
+    /// A typed output of its feature.
+    pub fn of<T: Typed>(output: &T) -> Self {
+        Self::new(T::FEATURE, output.to_json())
+    }
+
+    /// The feature whose answer this is.
+    pub fn feature(&self) -> &str {
+        &self.feature
+    }
+
+    /// The output read as `T` (e.g. [`Summary`] or [`Suggestions`]).
+    pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        T::deserialize(&self.output)
     }
 }
 
@@ -172,9 +240,6 @@ impl FeatureResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "code", rename_all = "kebab-case")]
 pub enum FeatureError {
-    /// The plugin does not serve this kind of request.
-    #[error("the feature does not serve this request")]
-    UnsupportedRequest,
     /// The input is malformed.
     #[error("invalid input: {reason}")]
     InvalidInput {
@@ -283,6 +348,22 @@ pub enum RequestError {
         /// The feature asked for.
         name: String,
     },
+    /// The input does not fit the types the feature declares.
+    #[error("the input does not fit the feature's types: {path}: {reason}")]
+    InputMismatch {
+        /// The value that does not fit (`input.messages[2].sent-at`).
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The feature's output cannot be written as JSON.
+    #[error("the feature's output cannot be sent: {path}: {reason}")]
+    OutputMismatch {
+        /// The value (`output.score`).
+        path: String,
+        /// Why.
+        reason: String,
+    },
     /// Every instance slot is in use; retry later.
     #[error("the host is at capacity; retry later")]
     AtCapacity,
@@ -326,32 +407,45 @@ mod tests {
     use super::*;
 
     #[test]
-    fn request_json_is_tagged_by_feature() {
-        let json = r#"{"feature":"suggest","draft":"see u at 5","tone":"formal","count":2}"#;
+    fn request_json_names_the_feature_and_carries_its_input() {
+        let json = r#"{"feature":"suggest","input":{"draft":"see u at 5","context":[],"tone":"formal","count":2}}"#;
         let request: FeatureRequest = serde_json::from_str(json).expect("valid request");
         assert_eq!(request.feature(), "suggest");
+        let typed = SuggestRequest {
+            draft: "see u at 5".into(),
+            context: vec![],
+            tone: Tone::Formal,
+            count: 2,
+        };
+        assert_eq!(request.decode::<SuggestRequest>().expect("suggest"), typed);
+        assert_eq!(FeatureRequest::of(&typed), request);
+        let message = Message {
+            sender: "a".into(),
+            sent_at: 1,
+            text: "t".into(),
+        };
         assert_eq!(
-            request,
-            FeatureRequest::Suggest(SuggestRequest {
-                draft: "see u at 5".into(),
-                context: vec![],
-                tone: Tone::Formal,
-                count: 2
-            })
+            serde_json::to_value(&message).expect("encodes"),
+            serde_json::json!({"sender": "a", "sent-at": 1, "text": "t"}),
+            "field names are WIT's kebab-case"
         );
     }
 
     #[test]
-    fn unknown_fields_and_features_are_rejected() {
+    fn unknown_envelope_fields_are_rejected_and_any_feature_is_carried() {
         for bad in [
-            r#"{"feature":"translate","text":"hola"}"#,
-            r#"{"feature":"summarise","messages":[],"exfiltrate":true}"#,
+            r#"{"feature":"summarise","input":{},"exfiltrate":true}"#,
+            r#"{"feature":"summarise"}"#,
         ] {
             assert!(
                 serde_json::from_str::<FeatureRequest>(bad).is_err(),
                 "{bad}"
             );
         }
+        let any: FeatureRequest =
+            serde_json::from_str(r#"{"feature":"translate","input":{"text":"hola"}}"#)
+                .expect("any feature");
+        assert_eq!(any.feature(), "translate");
     }
 
     #[test]
@@ -377,6 +471,10 @@ mod tests {
                 name: "translate".into(),
             },
             RequestError::PluginTrapped,
+            RequestError::InputMismatch {
+                path: "input.messages[2].sent-at".into(),
+                reason: "expected u64, found string".into(),
+            },
             RequestError::TimeLimit { limit_ms: 500 },
             RequestError::Feature(FeatureError::InvalidInput {
                 reason: "empty".into(),
@@ -409,10 +507,24 @@ mod tests {
     }
 
     #[test]
-    fn response_text_bytes_counts_every_item() {
-        let response = FeatureResponse::Suggestions {
-            items: vec!["ab".into(), "cde".into()],
-        };
-        assert_eq!(response.text_bytes(), 5);
+    fn responses_name_their_feature_and_decode_to_its_output() {
+        let response = FeatureResponse::new(
+            "summarise",
+            serde_json::json!({"text": "Lunch Friday.", "messages-covered": 3}),
+        );
+        assert_eq!(response.feature(), "summarise");
+        assert_eq!(
+            response.decode::<Summary>().expect("a summary"),
+            Summary {
+                text: "Lunch Friday.".into(),
+                messages_covered: 3
+            }
+        );
+        assert!(response.decode::<Vec<String>>().is_err());
+        let text = serde_json::to_string(&response).expect("encodes");
+        assert_eq!(
+            serde_json::from_str::<FeatureResponse>(&text).expect("decodes"),
+            response
+        );
     }
 }

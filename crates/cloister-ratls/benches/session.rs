@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use cloister_api::{
-    FeatureError, FeatureRequest, FeatureResponse, RequestError, SuggestRequest, Tone,
+    FeatureError, FeatureRequest, FeatureResponse, RequestError, SuggestRequest, Suggestions, Tone,
 };
 use cloister_ratls::{
     ClientSession, FeatureService, InMemoryTransport, SessionConfig, SessionTable,
@@ -26,13 +26,11 @@ struct Echo;
 
 impl FeatureService for Echo {
     fn handle(&self, request: FeatureRequest) -> Result<FeatureResponse, RequestError> {
-        match request {
-            FeatureRequest::Suggest(suggest) => Ok(FeatureResponse::Suggestions {
-                items: vec![suggest.draft],
-            }),
-            FeatureRequest::Summarise(_) => {
-                Err(RequestError::Feature(FeatureError::UnsupportedRequest))
-            }
+        match request.decode::<SuggestRequest>() {
+            Ok(suggest) => Ok(FeatureResponse::of(&Suggestions(vec![suggest.draft]))),
+            Err(error) => Err(RequestError::Feature(FeatureError::InvalidInput {
+                reason: error.to_string(),
+            })),
         }
     }
 }
@@ -80,7 +78,7 @@ fn sessions(c: &mut Criterion) {
     });
 
     let mut session = runtime.block_on(establish());
-    let request = FeatureRequest::Suggest(SuggestRequest {
+    let request = FeatureRequest::of(&SuggestRequest {
         draft: "a draft of about sixty bytes, a typical short chat message".into(),
         context: vec![],
         tone: Tone::Neutral,

@@ -578,7 +578,7 @@ mod tests {
         let feature = Arc::new(Counting::default());
         let table = table(Arc::clone(&feature));
         let mut channel = unattested(&table).await;
-        let request = br#"{"feature":"suggest","draft":"secret","count":1}"#.to_vec();
+        let request = br#"{"feature":"suggest","input":{"draft":"secret","count":1}}"#.to_vec();
         let reply = channel.call(Frame::Request(Zeroizing::new(request))).await;
         assert!(
             matches!(&reply, Ok(Frame::Refused(reason)) if reason.contains("attest this session first")),
@@ -708,7 +708,7 @@ mod tests {
         let table = mutual_table(Arc::clone(&feature));
         let mut channel = unattested(&table).await;
         challenge(&mut channel).await;
-        let request = br#"{"feature":"suggest","draft":"secret","count":1}"#.to_vec();
+        let request = br#"{"feature":"suggest","input":{"draft":"secret","count":1}}"#.to_vec();
         let reply = channel.call(Frame::Request(Zeroizing::new(request))).await;
         assert!(
             matches!(&reply, Ok(Frame::Refused(reason)) if reason.contains("the caller must attest first")),

@@ -82,7 +82,7 @@
 //! ```rust
 //! use std::sync::Arc;
 //!
-//! use cloister_api::{FeatureRequest, FeatureResponse, Message, RequestError, SummariseRequest};
+//! use cloister_api::{FeatureRequest, FeatureResponse, Message, RequestError, SummariseRequest, Summary};
 //! use cloister_attestation::{
 //!     AllowList, DEVELOPMENT_SEED, DEVELOPMENT_TCB, Policy, ProductLine, SimulatedLaunch,
 //!     SimulatedPlatform, SimulatedProvider, TrustAnchors, Verifier,
@@ -97,11 +97,11 @@
 //!
 //! impl FeatureService for Count {
 //!     fn handle(&self, request: FeatureRequest) -> Result<FeatureResponse, RequestError> {
-//!         let FeatureRequest::Summarise(summarise) = request else {
+//!         let Ok(summarise) = request.decode::<SummariseRequest>() else {
 //!             return Err(RequestError::UnknownFeature { name: request.feature().into() });
 //!         };
 //!         let covered = u32::try_from(summarise.messages.len()).unwrap_or(u32::MAX);
-//!         Ok(FeatureResponse::Summary { text: format!("{covered} messages"), messages_covered: covered })
+//!         Ok(FeatureResponse::of(&Summary { text: format!("{covered} messages"), messages_covered: covered }))
 //!     }
 //! }
 //!
@@ -123,7 +123,7 @@
 //! };
 //! let verifier = Verifier::new(anchors, policy, released);
 //!
-//! let request = FeatureRequest::Summarise(SummariseRequest {
+//! let request = FeatureRequest::of(&SummariseRequest {
 //!     messages: vec![Message { sender: "ana".into(), sent_at: 0, text: "lunch at 1?".into() }],
 //!     max_words: 0,
 //! });
@@ -134,7 +134,7 @@
 //!     assert_eq!(session.attestation().host_data, HostData([0x48; 32]));
 //!     session.request(&request).await
 //! })?;
-//! assert!(matches!(response, FeatureResponse::Summary { messages_covered: 1, .. }));
+//! assert!(matches!(response.decode::<Summary>()?, Summary { messages_covered: 1, .. }));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

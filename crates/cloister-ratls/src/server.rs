@@ -892,7 +892,7 @@ mod tests {
 
     fn request() -> Frame {
         Frame::Request(Zeroizing::new(
-            br#"{"feature":"suggest","draft":"secret","count":1}"#.to_vec(),
+            br#"{"feature":"suggest","input":{"draft":"secret","count":1}}"#.to_vec(),
         ))
     }
 

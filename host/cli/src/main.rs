@@ -175,7 +175,7 @@ fn run(config: &Config, policies: &PolicySet, input: &PathBuf) -> Result<()> {
     let engine = &running.backend;
     let runtime = load_runtime(&config.host, policies, engine.clone(), filter)?;
     announce(runtime.manifests().count(), engine.as_ref());
-    let response = runtime.handle(request)?;
+    let response = runtime.handle(&request)?;
     println!("{}", serde_json::to_string_pretty(&response)?);
     Ok(())
 }

@@ -22,6 +22,10 @@ use crate::runtime::Runtime;
 pub enum FeatureFailure {
     /// No plugin of that name.
     UnknownPlugin,
+    /// The input does not fit the feature's declared types.
+    InvalidInput,
+    /// The output cannot be written as JSON.
+    InvalidOutput,
     /// Every instance slot in use.
     AtCapacity,
     /// Wall-time limit reached.
@@ -47,6 +51,8 @@ impl FeatureFailure {
     pub fn of(error: &RunError) -> Self {
         match error {
             RunError::UnknownPlugin(_) => Self::UnknownPlugin,
+            RunError::InvalidInput { .. } => Self::InvalidInput,
+            RunError::InvalidOutput { .. } => Self::InvalidOutput,
             RunError::AtCapacity => Self::AtCapacity,
             RunError::TimeLimit { .. } => Self::TimeLimit,
             RunError::MemoryLimit { .. } => Self::MemoryLimit,
@@ -63,6 +69,8 @@ impl FeatureFailure {
 impl ErrorKind for FeatureFailure {
     const ALL: &'static [Self] = &[
         Self::UnknownPlugin,
+        Self::InvalidInput,
+        Self::InvalidOutput,
         Self::AtCapacity,
         Self::TimeLimit,
         Self::MemoryLimit,
@@ -77,6 +85,8 @@ impl ErrorKind for FeatureFailure {
     fn label(self) -> &'static str {
         match self {
             Self::UnknownPlugin => "unknown_plugin",
+            Self::InvalidInput => "invalid_input",
+            Self::InvalidOutput => "invalid_output",
             Self::AtCapacity => "at_capacity",
             Self::TimeLimit => "time_limit",
             Self::MemoryLimit => "memory_limit",
@@ -213,9 +223,15 @@ impl FeatureService for MeteredRuntime {
         request: FeatureRequest,
         cancel: &Cancellation,
     ) -> Result<FeatureResponse, RequestError> {
-        let feature = request.feature();
-        let outcome = self.runtime.handle_cancellable(request, cancel);
-        self.meter.record(feature, outcome.as_ref().map(|_| ()));
+        // The label names a loaded feature or none: a name the client made
+        // up must not leave the host through the metrics.
+        let feature = if self.runtime.serves(request.feature()) {
+            request.feature().to_owned()
+        } else {
+            "unknown".to_owned()
+        };
+        let outcome = self.runtime.handle_cancellable(&request, cancel);
+        self.meter.record(&feature, outcome.as_ref().map(|_| ()));
         outcome.map_err(RequestError::from)
     }
 }

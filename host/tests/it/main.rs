@@ -3,6 +3,7 @@
 
 mod common;
 mod containment;
+mod contract;
 mod panic_hook;
 mod serve;
 mod wasi;

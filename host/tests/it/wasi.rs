@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cloister_api::{FeatureRequest, FeatureResponse, Message, SummariseRequest};
+use cloister_api::{FeatureResponse, Message, SummariseRequest, Summary, Typed as _};
 use cloister_host::capabilities::{Capabilities, Grants};
 use cloister_host::logfilter::{
     AllowList, AllowListLayer, FieldValue, LogFilter, MemorySink, Source,
@@ -19,7 +19,7 @@ use tracing_subscriber::layer::SubscriberExt as _;
 
 /// A fixture of `plugins/fixtures/<name>/<name>.wat`, compiled from its
 /// text (see the file for what it does).
-fn fixture(name: &str) -> Vec<u8> {
+pub(crate) fn fixture(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join(format!("../plugins/fixtures/{name}/{name}.wat"));
     wat::parse_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -33,7 +33,7 @@ fn manifest(component: &[u8], wasi: bool) -> PluginManifest {
     named_manifest("wasi-guest", component, wasi)
 }
 
-fn named_manifest(name: &str, component: &[u8], wasi: bool) -> PluginManifest {
+pub(crate) fn named_manifest(name: &str, component: &[u8], wasi: bool) -> PluginManifest {
     PluginManifest {
         name: name.into(),
         version: "0.0.0".into(),
@@ -54,7 +54,7 @@ fn named_manifest(name: &str, component: &[u8], wasi: bool) -> PluginManifest {
 }
 
 /// A runtime whose log filter admits only the host's report of discarded output.
-fn runtime() -> (Runtime, Arc<LogFilter>, MemorySink) {
+pub(crate) fn runtime() -> (Runtime, Arc<LogFilter>, MemorySink) {
     let allow: AllowList = toml::from_str(
         "[request.plugin-output-discarded.fields]\n\
          plugin.labels = [\"wasi-guest\"]\n\
@@ -78,16 +78,18 @@ fn runtime() -> (Runtime, Arc<LogFilter>, MemorySink) {
     )
 }
 
-fn summarise(messages: usize) -> FeatureRequest {
+/// The input of the fixtures (a summarise input).
+pub(crate) fn summarise(messages: usize) -> serde_json::Value {
     let message = Message {
         sender: "Ann".into(),
         sent_at: 1_700_000_000,
         text: "Lunch on Friday?".into(),
     };
-    FeatureRequest::Summarise(SummariseRequest {
+    SummariseRequest {
         messages: vec![message; messages],
         max_words: 20,
-    })
+    }
+    .to_json()
 }
 
 #[test]
@@ -102,7 +104,7 @@ fn wasi_component_is_refused_without_the_grant() {
         "{error}"
     );
     assert!(matches!(
-        runtime.run("wasi-guest", summarise(1)),
+        runtime.run("wasi-guest", &summarise(1)),
         Err(RunError::UnknownPlugin(_))
     ));
 }
@@ -120,7 +122,7 @@ fn wasi_component_runs_in_the_empty_context() {
         (1..=2)
             .map(|messages| {
                 runtime
-                    .run("wasi-guest", summarise(messages))
+                    .run("wasi-guest", &summarise(messages))
                     .expect("runs")
             })
             .collect()
@@ -134,10 +136,14 @@ fn wasi_component_runs_in_the_empty_context() {
                         environment=00000000 arguments=00000000 preopens=00000000 stdout-write=00 leftover=0000";
         assert_eq!(
             response,
-            FeatureResponse::Summary {
-                text: expected.into(),
-                messages_covered: messages
-            }
+            FeatureResponse::new(
+                "wasi-guest",
+                Summary {
+                    text: expected.into(),
+                    messages_covered: messages
+                }
+                .to_json()
+            )
         );
     }
 
@@ -176,7 +182,7 @@ fn wasi_blocking_calls_end_at_the_time_limit() {
     let (done, outcome) = std::sync::mpsc::channel();
     let started = Instant::now();
     std::thread::spawn(move || {
-        let _ = done.send(runtime.run("wasi-sleeper", summarise(1)));
+        let _ = done.send(runtime.run("wasi-sleeper", &summarise(1)));
     });
     let outcome = outcome
         .recv_timeout(Duration::from_secs(2))

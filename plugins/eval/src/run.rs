@@ -4,7 +4,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use cloister_api::{FeatureRequest, FeatureResponse, Message};
+use cloister_api::{
+    FeatureRequest, FeatureResponse, Message, SuggestRequest, Suggestions, SummariseRequest,
+    Summary,
+};
 use cloister_plugin_testkit::{KitError, TestKit, real_engine};
 use serde::Serialize;
 
@@ -91,8 +94,10 @@ pub fn run_case(kit: &TestKit, case: &Case) -> CaseResult {
     let response = kit.run(case.request.clone());
     let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let (texts, error) = match response {
-        Ok(FeatureResponse::Summary { text, .. }) => (vec![text], None),
-        Ok(FeatureResponse::Suggestions { items }) => (items, None),
+        Ok(response) => match texts_of(&response) {
+            Ok(texts) => (texts, None),
+            Err(error) => (Vec::new(), Some(format!("unexpected output: {error}"))),
+        },
         Err(error) => (Vec::new(), Some(error.to_string())),
     };
     let (evidence, max_words) = input_of(&case.request);
@@ -136,7 +141,16 @@ pub fn run_case(kit: &TestKit, case: &Case) -> CaseResult {
     }
 }
 
-/// What the model sees of a request, and the answer's word limit.
+/// The texts of a summary or of suggestions.
+fn texts_of(response: &FeatureResponse) -> Result<Vec<String>, serde_json::Error> {
+    match Feature::from_name(response.feature()) {
+        Some(Feature::Summarise) => response.decode::<Summary>().map(|s| vec![s.text]),
+        _ => response.decode::<Suggestions>().map(|s| s.0),
+    }
+}
+
+/// What the model sees of a request, and the answer's word limit. The
+/// request's input was checked when its set was parsed.
 fn input_of(request: &FeatureRequest) -> (Evidence, usize) {
     let mut evidence = Evidence::default();
     let mut add_messages = |messages: &[Message]| {
@@ -146,19 +160,18 @@ fn input_of(request: &FeatureRequest) -> (Evidence, usize) {
             evidence.add_sent_at(message.sent_at);
         }
     };
-    let max_words = match request {
-        FeatureRequest::Summarise(r) => {
-            add_messages(&r.messages);
-            match r.max_words {
-                0 => SUMMARISE_DEFAULT_MAX_WORDS,
-                n => n as usize,
-            }
+    let max_words = if let Ok(r) = request.decode::<SummariseRequest>() {
+        add_messages(&r.messages);
+        match r.max_words {
+            0 => SUMMARISE_DEFAULT_MAX_WORDS,
+            n => n as usize,
         }
-        FeatureRequest::Suggest(r) => {
-            add_messages(&r.context);
-            evidence.add_text(&r.draft);
-            suggest_max_words(score::word_count(&r.draft))
-        }
+    } else if let Ok(r) = request.decode::<SuggestRequest>() {
+        add_messages(&r.context);
+        evidence.add_text(&r.draft);
+        suggest_max_words(score::word_count(&r.draft))
+    } else {
+        0
     };
     (evidence, max_words)
 }

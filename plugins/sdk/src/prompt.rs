@@ -9,7 +9,6 @@
 
 use std::borrow::Cow;
 
-use crate::Message;
 use crate::text::{bytes_equal, control_bytes, find_pair, push_words, u64_chunks};
 
 /// Removes what could break out of a data block: chat-template control
@@ -117,12 +116,13 @@ pub fn data_rule(tags: &[&str]) -> String {
     .concat()
 }
 
-/// One message as a transcript line: `[HH:MM] sender: text` (UTC), with
-/// sender and text sanitised and the text kept on one line.
-pub fn transcript_line(message: &Message) -> String {
-    let minutes = (message.sent_at / 60) % (24 * 60);
-    let sender = sanitise(&message.sender).replace(['\n', ':'], " ");
-    let mut line = String::with_capacity(10 + sender.len() + message.text.len());
+/// One message as a transcript line: `[HH:MM] sender: text` (UTC, from
+/// `sent_at` in seconds since the Unix epoch), with sender and text
+/// sanitised and the text kept on one line.
+pub fn transcript_line(sender: &str, sent_at: u64, text: &str) -> String {
+    let minutes = (sent_at / 60) % (24 * 60);
+    let sender = sanitise(sender).replace(['\n', ':'], " ");
+    let mut line = String::with_capacity(10 + sender.len() + text.len());
     line.push('[');
     push_two_digits(&mut line, minutes / 60);
     line.push(':');
@@ -130,7 +130,7 @@ pub fn transcript_line(message: &Message) -> String {
     line.push_str("] ");
     line.push_str(sender.trim());
     line.push_str(": ");
-    push_words(&mut line, &sanitise(&message.text));
+    push_words(&mut line, &sanitise(text));
     line
 }
 
@@ -219,11 +219,7 @@ mod tests {
 
     #[test]
     fn transcript_line_formats_time_and_flattens_text() {
-        let line = transcript_line(&Message {
-            sender: "Ann:\nB".into(),
-            sent_at: 3600 * 25 + 60 * 7,
-            text: "a\n b".into(),
-        });
+        let line = transcript_line("Ann:\nB", 3600 * 25 + 60 * 7, "a\n b");
         assert_eq!(line, "[01:07] Ann  B: a b");
     }
 }

@@ -16,10 +16,11 @@
 
 use cloister_plugin_sdk::inference::FinishReason;
 use cloister_plugin_sdk::log::{Event, FieldName, Level};
-use cloister_plugin_sdk::{
-    FeatureError, Guest, Request, Response, SuggestRequest, Tone, chat, events, greedy, grounding,
-    limits, output, prompt,
-};
+use cloister_plugin_sdk::{FeatureError, chat, events, greedy, grounding, limits, output, prompt};
+
+pub use bindings::{Message, SuggestInput, Tone};
+
+cloister_plugin_sdk::feature_bindings!("../../wit", "cloister:suggest/suggest");
 
 /// Most bytes of a draft.
 pub const MAX_DRAFT_BYTES: usize = 2 * 1024;
@@ -34,11 +35,8 @@ pub const MAX_SUGGESTIONS: u8 = 5;
 
 struct Suggest;
 
-impl Guest for Suggest {
-    fn run(request: Request) -> Result<Response, FeatureError> {
-        let Request::Suggest(request) = request else {
-            return Err(FeatureError::UnsupportedRequest);
-        };
+impl bindings::Guest for Suggest {
+    fn run(request: SuggestInput) -> Result<Vec<String>, FeatureError> {
         events::emit(
             Level::Info,
             Event::RequestStarted,
@@ -56,11 +54,11 @@ impl Guest for Suggest {
             }
             Err(_) => events::emit(Level::Warn, Event::InferenceFailed, &[]),
         }
-        result.map(Response::Suggestions)
+        result
     }
 }
 
-cloister_plugin_sdk::export_feature!(Suggest);
+bindings::export!(Suggest with_types_in bindings);
 
 fn tone_instruction(tone: Tone) -> &'static str {
     match tone {
@@ -71,7 +69,7 @@ fn tone_instruction(tone: Tone) -> &'static str {
     }
 }
 
-fn suggest(request: &SuggestRequest) -> Result<Vec<String>, FeatureError> {
+fn suggest(request: &SuggestInput) -> Result<Vec<String>, FeatureError> {
     let draft = request.draft.trim();
     if draft.is_empty() {
         return Err(FeatureError::InvalidInput("the draft is empty".into()));
@@ -102,7 +100,7 @@ fn suggest(request: &SuggestRequest) -> Result<Vec<String>, FeatureError> {
     let context: Vec<String> = recent
         .iter()
         .filter(|m| !grounding::is_instruction(&m.text))
-        .map(prompt::transcript_line)
+        .map(|m: &Message| prompt::transcript_line(&m.sender, m.sent_at, &m.text))
         .collect();
     let tone = tone_instruction(request.tone);
     let system = format!(

@@ -19,11 +19,12 @@
 
 use cloister_plugin_sdk::inference::FinishReason;
 use cloister_plugin_sdk::log::{Event, FieldName, Level};
-use cloister_plugin_sdk::{
-    FeatureError, Guest, Message, Request, Response, SummariseRequest, Summary, chat, events,
-    greedy, grounding, limits, output, prompt,
-};
+use cloister_plugin_sdk::{FeatureError, chat, events, greedy, grounding, limits, output, prompt};
 use std::collections::BTreeSet;
+
+pub use bindings::{Message, SummariseInput, Summary};
+
+cloister_plugin_sdk::feature_bindings!("../../wit", "cloister:summarise/summarise");
 
 /// Most messages accepted in one request.
 pub const MAX_MESSAGES: usize = 500;
@@ -46,11 +47,8 @@ pub const MAX_WORDS: u32 = 200;
 
 struct Summarise;
 
-impl Guest for Summarise {
-    fn run(request: Request) -> Result<Response, FeatureError> {
-        let Request::Summarise(request) = request else {
-            return Err(FeatureError::UnsupportedRequest);
-        };
+impl bindings::Guest for Summarise {
+    fn run(request: SummariseInput) -> Result<Summary, FeatureError> {
         events::emit(
             Level::Info,
             Event::RequestStarted,
@@ -71,14 +69,14 @@ impl Guest for Summarise {
             }
             Err(_) => events::emit(Level::Warn, Event::InferenceFailed, &[]),
         }
-        result.map(Response::Summary)
+        result
     }
 }
 
-cloister_plugin_sdk::export_feature!(Summarise);
+bindings::export!(Summarise with_types_in bindings);
 
 /// Validates the request, builds the prompt, asks the model, cleans the answer.
-fn summarise(request: &SummariseRequest) -> Result<Summary, FeatureError> {
+fn summarise(request: &SummariseInput) -> Result<Summary, FeatureError> {
     let messages = &request.messages;
     if messages.iter().all(|m| m.text.trim().is_empty()) {
         return Err(FeatureError::InvalidInput(
@@ -205,7 +203,7 @@ fn recent_conversation(messages: &[Message], covered: usize) -> Vec<&Message> {
 /// does not, completed from the window when it misses one of its numbers
 /// or times, and cut to `max_words`.
 fn checked_summary(answer: &str, window: &[&Message], max_words: usize) -> String {
-    let lines: Vec<String> = window.iter().map(|m| prompt::transcript_line(m)).collect();
+    let lines: Vec<String> = window.iter().map(|m| transcript_line(m)).collect();
     let source: grounding::Source = lines.iter().map(String::as_str).collect();
     let grounded: Vec<&str> = grounding::sentences(answer)
         .into_iter()
@@ -359,7 +357,7 @@ fn recent_transcript(messages: &[Message], budget: usize) -> (String, usize) {
     let mut lines = Vec::new();
     let mut used = 0;
     for message in messages.iter().rev().filter(|m| is_conversation(m)) {
-        let mut line = prompt::transcript_line(message);
+        let mut line = transcript_line(message);
         if used + line.len() + 1 > budget {
             if !lines.is_empty() {
                 break;
@@ -373,6 +371,11 @@ fn recent_transcript(messages: &[Message], budget: usize) -> (String, usize) {
     let covered = lines.len();
     lines.reverse();
     (lines.join("\n"), covered)
+}
+
+/// A message as the prompt's transcript shows it.
+fn transcript_line(message: &Message) -> String {
+    prompt::transcript_line(&message.sender, message.sent_at, &message.text)
 }
 
 #[cfg(test)]

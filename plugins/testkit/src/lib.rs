@@ -29,17 +29,18 @@
 //! # Example
 //!
 //! ```rust
-//! use cloister_api::{FeatureRequest, FeatureResponse, Message, SummariseRequest};
+//! use cloister_api::Summary;
 //! use cloister_inference::Role;
 //! use cloister_plugin_testkit::TestKit;
 //!
 //! let kit = TestKit::for_plugin("summarise")?.reply("Ann asks to meet at noon.").build()?;
-//! let request = FeatureRequest::Summarise(SummariseRequest {
-//!     messages: vec![Message { sender: "Ann".into(), sent_at: 0, text: "Noon?".into() }],
-//!     max_words: 0,
+//! // Any feature's input, as the client sends it (JSON of its WIT input type).
+//! let input = serde_json::json!({
+//!     "messages": [{"sender": "Ann", "sent-at": 0, "text": "Noon?"}],
+//!     "max-words": 0,
 //! });
-//! let response = kit.run(request)?;
-//! assert!(matches!(response, FeatureResponse::Summary { messages_covered: 1, .. }));
+//! let response = kit.call(&input)?;
+//! assert!(matches!(response.decode::<Summary>()?, Summary { messages_covered: 1, .. }));
 //! assert!(kit.prompts()[0].text_of(Role::User).contains("Noon?"));
 //! assert_eq!(kit.event_names(), ["request-started", "inference-completed", "request-finished"]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -300,9 +301,17 @@ impl TestKit {
         })
     }
 
-    /// Runs one request in a fresh instance.
+    /// Runs one request in a fresh instance; a request for another feature
+    /// than the kit's is refused as the host refuses it
+    /// ([`RunError::UnknownPlugin`]).
     pub fn run(&self, request: FeatureRequest) -> Result<FeatureResponse, RunError> {
-        self.runtime.run(&self.manifest.name, request)
+        self.runtime.handle(&request)
+    }
+
+    /// Runs the plugin on `input` (JSON of its WIT input type) in a fresh
+    /// instance.
+    pub fn call(&self, input: &serde_json::Value) -> Result<FeatureResponse, RunError> {
+        self.runtime.run(&self.manifest.name, input)
     }
 
     /// Every inference request the component made, in order.

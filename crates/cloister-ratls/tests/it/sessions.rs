@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use cloister_api::{BudgetKind, FeatureError, FeatureRequest, FeatureResponse, RequestError};
+use cloister_api::{
+    BudgetKind, FeatureError, FeatureRequest, FeatureResponse, RequestError, Summary,
+};
 use cloister_attestation::{
     Evidence, Nonce, ProviderError, SimulatedProvider, TlsExporter, VerifyError, report_data,
 };
@@ -45,13 +47,13 @@ async fn handshake_attestation_and_request_round_trip() {
         .unwrap_or_else(|e| panic!("request: {e}"));
     assert_eq!(
         response,
-        FeatureResponse::Summary {
+        FeatureResponse::of(&Summary {
             text: "1 messages, first: hello".into(),
             messages_covered: 1
-        }
+        })
     );
     // A second request on the same session, and a feature error travels back.
-    let suggest = FeatureRequest::Suggest(cloister_api::SuggestRequest {
+    let suggest = FeatureRequest::of(&cloister_api::SuggestRequest {
         draft: "hi".into(),
         context: vec![],
         tone: cloister_api::Tone::Neutral,
@@ -230,10 +232,10 @@ impl FeatureService for OutlastingFeature {
             .and_then(Weak::upgrade)
             .ok_or(RequestError::AtCapacity)?;
         table.expire_idle();
-        Ok(FeatureResponse::Summary {
+        Ok(FeatureResponse::of(&Summary {
             text: "done".into(),
             messages_covered: 1,
-        })
+        }))
     }
 }
 
@@ -423,10 +425,10 @@ impl FeatureService for HeldFeature {
         let _ = self.entered.send(());
         let release = self.release.lock().unwrap_or_else(PoisonError::into_inner);
         let _ = release.recv_timeout(Duration::from_secs(10));
-        Ok(FeatureResponse::Summary {
+        Ok(FeatureResponse::of(&Summary {
             text: "held".into(),
             messages_covered: 1,
-        })
+        }))
     }
 }
 

@@ -248,17 +248,6 @@ fn wit_budget(budget: BudgetKind) -> wit::Budget {
     }
 }
 
-/// The wire name of a WIT budget.
-pub(crate) fn budget_kind(budget: wit::Budget) -> BudgetKind {
-    match budget {
-        wit::Budget::TokensPerCall => BudgetKind::TokensPerCall,
-        wit::Budget::TokensPerRequest => BudgetKind::TokensPerRequest,
-        wit::Budget::CallsPerRequest => BudgetKind::CallsPerRequest,
-        wit::Budget::PromptBytes => BudgetKind::PromptBytes,
-        wit::Budget::WallTime => BudgetKind::WallTime,
-    }
-}
-
 fn engine_prompt(prompt: Prompt) -> EnginePrompt {
     match prompt {
         Prompt::Text(text) => EnginePrompt::Text(text),

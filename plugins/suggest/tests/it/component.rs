@@ -1,13 +1,15 @@
 //! The built suggest component under the test kit: real manifest, real
 //! allow-list, scripted model.
 
-use cloister_api::{FeatureError, FeatureRequest, FeatureResponse, Message, SuggestRequest, Tone};
+use cloister_api::{
+    FeatureError, FeatureRequest, FeatureResponse, Message, SuggestRequest, Suggestions, Tone,
+};
 use cloister_host::RunError;
 use cloister_inference::Role;
 use cloister_plugin_testkit::TestKit;
 
 fn draft(text: &str, tone: Tone, count: u8) -> FeatureRequest {
-    FeatureRequest::Suggest(SuggestRequest {
+    FeatureRequest::of(&SuggestRequest {
         draft: text.into(),
         context: (0..8)
             .map(|i| Message {
@@ -22,9 +24,10 @@ fn draft(text: &str, tone: Tone, count: u8) -> FeatureRequest {
 }
 
 fn items(response: FeatureResponse) -> Vec<String> {
-    match response {
-        FeatureResponse::Suggestions { items } => items,
-        other => panic!("not suggestions: {other:?}"),
+    assert_eq!(response.feature(), "suggest");
+    match response.decode::<Suggestions>() {
+        Ok(Suggestions(items)) => items,
+        Err(error) => panic!("not suggestions: {error}: {response:?}"),
     }
 }
 

@@ -2,7 +2,7 @@
 //! candle): distinct rewrites that keep the draft's subject.
 //! Needs the model: `inference/fetch-model.sh` (run by `cargo xtask test`).
 
-use cloister_api::FeatureResponse;
+use cloister_api::Suggestions;
 use cloister_plugin_testkit::{TestKit, real_engine, request_from};
 
 #[test]
@@ -18,9 +18,11 @@ fn rewrites_the_sample_draft_keeping_its_subject() {
         "/testdata/running-late.json"
     ))
     .expect("sample");
-    let FeatureResponse::Suggestions { items } = kit.run(request).expect("suggestions") else {
-        panic!("not suggestions");
-    };
+    let Suggestions(items) = kit
+        .run(request)
+        .expect("suggestions")
+        .decode()
+        .expect("not suggestions");
     println!("suggestions: {items:#?}");
     assert!((1..=3).contains(&items.len()), "{items:?}");
     for item in &items {

@@ -1,13 +1,17 @@
 //! The built summarise component under the test kit: real manifest, real
 //! allow-list, scripted model.
 
-use cloister_api::{FeatureError, FeatureRequest, FeatureResponse, Message, SummariseRequest};
+use cloister_api::{FeatureError, FeatureRequest, Message, SummariseRequest, Summary};
 use cloister_host::RunError;
 use cloister_inference::{InferenceError, Role};
 use cloister_plugin_testkit::TestKit;
 
 fn conversation(texts: &[(&str, &str)]) -> FeatureRequest {
-    FeatureRequest::Summarise(SummariseRequest {
+    FeatureRequest::of(&input(texts))
+}
+
+fn input(texts: &[(&str, &str)]) -> SummariseRequest {
+    SummariseRequest {
         messages: texts
             .iter()
             .enumerate()
@@ -18,14 +22,16 @@ fn conversation(texts: &[(&str, &str)]) -> FeatureRequest {
             })
             .collect(),
         max_words: 0,
-    })
+    }
 }
 
+const LUNCH: [(&str, &str); 2] = [
+    ("Alice", "Lunch on Friday instead of Thursday?"),
+    ("Bruno", "Friday works, I'll book Trattoria Roma."),
+];
+
 fn lunch() -> FeatureRequest {
-    conversation(&[
-        ("Alice", "Lunch on Friday instead of Thursday?"),
-        ("Bruno", "Friday works, I'll book Trattoria Roma."),
-    ])
+    conversation(&LUNCH)
 }
 
 #[test]
@@ -36,9 +42,10 @@ fn summary_is_the_cleaned_model_answer_and_prompt_quotes_the_conversation() {
         .build()
         .expect("loads");
     let response = kit.run(lunch()).expect("summary");
+    assert_eq!(response.feature(), "summarise");
     assert_eq!(
-        response,
-        FeatureResponse::Summary {
+        response.decode::<Summary>().expect("a summary"),
+        Summary {
             text: "Alice and Bruno moved lunch to Friday.".into(),
             messages_covered: 2
         }
@@ -89,16 +96,13 @@ fn summary_is_cut_to_the_requested_words() {
         .reply("One two three four five. Six seven eight nine ten eleven twelve.")
         .build()
         .expect("loads");
-    let FeatureRequest::Summarise(mut request) = lunch() else {
-        unreachable!()
-    };
+    let mut request = input(&LUNCH);
     request.max_words = 8;
-    let FeatureResponse::Summary { text, .. } = kit
-        .run(FeatureRequest::Summarise(request))
+    let Summary { text, .. } = kit
+        .run(FeatureRequest::of(&request))
         .expect("summary")
-    else {
-        panic!("not a summary");
-    };
+        .decode()
+        .expect("not a summary");
     assert_eq!(text, "One two three four five.");
     // The budget asked of the model follows the word limit.
     assert_eq!(kit.prompts()[0].0.params.max_tokens, 8 * 2 + 16);
@@ -177,12 +181,13 @@ fn long_conversations_keep_the_most_recent_messages() {
         .expect("loads");
     let text = "y".repeat(1000);
     let messages: Vec<(&str, &str)> = (0..20).map(|_| ("Ann", text.as_str())).collect();
-    let FeatureResponse::Summary {
+    let Summary {
         messages_covered, ..
-    } = kit.run(conversation(&messages)).expect("summary")
-    else {
-        panic!("not a summary");
-    };
+    } = kit
+        .run(conversation(&messages))
+        .expect("summary")
+        .decode()
+        .expect("not a summary");
     assert!(
         messages_covered > 0 && messages_covered < 20,
         "{messages_covered}"
@@ -202,13 +207,14 @@ fn a_two_megabyte_conversation_outgrows_the_initial_memory_and_still_works() {
         .expect("loads");
     let text = "word ".repeat(800);
     let messages: Vec<(&str, &str)> = (0..500).map(|_| ("Ann", text.as_str())).collect();
-    let FeatureResponse::Summary {
+    let Summary {
         text,
         messages_covered,
-    } = kit.run(conversation(&messages)).expect("summary")
-    else {
-        panic!("not a summary");
-    };
+    } = kit
+        .run(conversation(&messages))
+        .expect("summary")
+        .decode()
+        .expect("not a summary");
     assert_eq!(text, "Fine.");
     assert!(
         messages_covered > 0 && messages_covered < 500,
@@ -226,12 +232,13 @@ fn a_last_message_at_the_size_limit_still_fits_the_prompt_budget() {
         .expect("loads");
     let long = "word ".repeat(1600);
     let request = conversation(&[("Ann", "Short hello."), ("Bo", long.as_str())]);
-    let FeatureResponse::Summary {
+    let Summary {
         text,
         messages_covered,
-    } = kit.run(request).expect("summary")
-    else {
-        panic!("not a summary");
-    };
+    } = kit
+        .run(request)
+        .expect("summary")
+        .decode()
+        .expect("not a summary");
     assert_eq!((text.as_str(), messages_covered), ("Fine.", 1));
 }

@@ -2,7 +2,7 @@
 //! candle): the answer is a short summary that talks about the conversation.
 //! Needs the model: `inference/fetch-model.sh` (run by `cargo xtask test`).
 
-use cloister_api::FeatureResponse;
+use cloister_api::Summary;
 use cloister_plugin_testkit::{TestKit, real_engine, request_from};
 
 #[test]
@@ -18,13 +18,14 @@ fn summarises_the_sample_conversation_about_its_content() {
         "/testdata/team-lunch.json"
     ))
     .expect("sample");
-    let FeatureResponse::Summary {
+    let Summary {
         text,
         messages_covered,
-    } = kit.run(request).expect("summary")
-    else {
-        panic!("not a summary");
-    };
+    } = kit
+        .run(request)
+        .expect("summary")
+        .decode()
+        .expect("not a summary");
     println!("summary: {text}");
     assert_eq!(messages_covered, 6);
     let words = text.split_whitespace().count();

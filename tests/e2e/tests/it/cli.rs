@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use cloister_api::{
     BudgetKind, FeatureError, FeatureRequest, FeatureResponse, Message, RequestError,
-    SuggestRequest, SummariseRequest, Tone,
+    SuggestRequest, Suggestions, SummariseRequest, Tone,
 };
 use cloister_attestation::{SimulatedLaunch, SimulatedPlatform, SimulatedProvider, Tcb};
 use cloister_gateway::{GatewayConfig, PrivacyPassRedeemer};
@@ -54,11 +54,11 @@ const OVER_BUDGET: RequestError = RequestError::Feature(FeatureError::BudgetExce
 impl FeatureService for Echo {
     fn handle(&self, request: FeatureRequest) -> Result<FeatureResponse, RequestError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        match request {
-            FeatureRequest::Suggest(suggest) => Ok(FeatureResponse::Suggestions {
-                items: vec![suggest.draft.to_uppercase()],
-            }),
-            FeatureRequest::Summarise(_) => Err(OVER_BUDGET),
+        match request.decode::<SuggestRequest>() {
+            Ok(suggest) => Ok(FeatureResponse::of(&Suggestions(vec![
+                suggest.draft.to_uppercase(),
+            ]))),
+            Err(_) => Err(OVER_BUDGET),
         }
     }
 }
@@ -282,7 +282,7 @@ fn policy(name: &str) -> std::path::PathBuf {
 }
 
 fn suggest(draft: &str) -> FeatureRequest {
-    FeatureRequest::Suggest(SuggestRequest {
+    FeatureRequest::of(&SuggestRequest {
         draft: draft.into(),
         context: vec![],
         tone: Tone::Neutral,
@@ -299,9 +299,7 @@ async fn a_request_runs_on_the_attested_host_paying_one_token_per_ohttp_request(
         .unwrap_or_else(|e| panic!("run: {e:#}"));
     assert_eq!(
         outcome.response,
-        FeatureResponse::Suggestions {
-            items: vec!["SHIP IT".into()]
-        }
+        FeatureResponse::of(&Suggestions(vec!["SHIP IT".into()]))
     );
     assert_eq!(outcome.attestation.measurement, hex::encode(RELEASED));
     assert_eq!(outcome.attestation.host_data, hex::encode(HOST_DATA));
@@ -320,7 +318,7 @@ async fn a_request_runs_on_the_attested_host_paying_one_token_per_ohttp_request(
     assert_eq!(
         outcome.label,
         session::AnswerLabel {
-            feature: "suggest",
+            feature: "suggest".into(),
             host: "a SIMULATED host (no hardware guarantee)".into(),
             release: "pinned allow-list (demo: no ledger release)".into(),
         }
@@ -392,7 +390,7 @@ async fn a_chat_with_features_off_sends_nothing() {
 #[tokio::test]
 async fn a_budget_error_reaches_the_user_typed_with_its_fields() {
     let stack = Stack::start(RELEASED).await;
-    let summarise = FeatureRequest::Summarise(SummariseRequest {
+    let summarise = FeatureRequest::of(&SummariseRequest {
         messages: vec![Message {
             sender: "Ann".into(),
             sent_at: 0,
@@ -471,9 +469,7 @@ async fn without_tokens_or_an_account_the_error_says_what_to_do() {
         .unwrap_or_else(|e| panic!("run: {e:#}"));
     assert_eq!(
         outcome.response,
-        FeatureResponse::Suggestions {
-            items: vec!["HELLO".into()]
-        }
+        FeatureResponse::of(&Suggestions(vec!["HELLO".into()]))
     );
 }
 
@@ -507,9 +503,7 @@ async fn the_clients_address_never_reaches_the_gateway() {
             .unwrap_or_else(|e| panic!("run: {e:#}"));
         assert_eq!(
             outcome.response,
-            FeatureResponse::Suggestions {
-                items: vec![draft.to_uppercase()]
-            }
+            FeatureResponse::of(&Suggestions(vec![draft.to_uppercase()]))
         );
     }
     assert!(

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use cloister_api::FeatureResponse;
+use cloister_api::Summary;
 use cloister_attestation::{AllowList, Verifier};
 use cloister_client::{
     Client, ClientConfig, OhttpTransport, RecoveringSession, TOKENS_PER_SESSION, TokenSource,
@@ -247,7 +247,7 @@ async fn run() {
         .await
         .unwrap_or_else(|e| panic!("session {i}: {e}"));
         assert!(
-            matches!(answer, FeatureResponse::Summary { .. }),
+            matches!(answer.decode::<Summary>(), Ok(Summary { .. })),
             "{answer:?}"
         );
         let cost = tokens.0.load(Ordering::SeqCst) - spent;

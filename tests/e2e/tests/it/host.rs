@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cloister_api::{FeatureRequest, FeatureResponse};
+use cloister_api::{FeatureRequest, Summary};
 use cloister_attestation::VerifyError;
 use cloister_client::{Client, ClientConfig, OhttpTransport, UncheckedKeys};
 use cloister_gateway::NoRedeemer;
@@ -91,7 +91,7 @@ async fn a_client_summarises_through_relay_gateway_and_an_attested_host() {
         .await
         .unwrap_or_else(|e| panic!("summarise: {e}"));
     assert!(
-        matches!(&response, FeatureResponse::Summary { text, messages_covered: 6 } if !text.is_empty()),
+        matches!(response.decode::<Summary>(), Ok(Summary { text, messages_covered: 6 }) if !text.is_empty()),
         "{response:?}"
     );
 

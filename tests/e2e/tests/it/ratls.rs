@@ -13,7 +13,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use cloister_api::FeatureResponse;
+use cloister_api::{FeatureResponse, Summary};
 use cloister_attestation::{AuthorityRejection, VerifyError};
 use cloister_client::{
     Client, ClientConfig, OhttpTransport, PinnedDigests, TokenSource, UncheckedKeys,
@@ -77,10 +77,10 @@ async fn an_attested_session_through_relay_and_gateway() {
         .unwrap_or_else(|e| panic!("request: {e}"));
     assert_eq!(
         response,
-        FeatureResponse::Summary {
+        FeatureResponse::of(&Summary {
             text: "1 messages, first: ship it".into(),
             messages_covered: 1
-        }
+        })
     );
     assert_eq!(feature.calls(), 1);
 }
@@ -237,7 +237,7 @@ async fn observed_conversation(text: &str) -> (Vec<(usize, usize)>, Vec<(usize, 
         .await
         .unwrap_or_else(|e| panic!("request: {e}"));
     assert!(
-        matches!(&response, FeatureResponse::Summary { text: summary, .. } if summary.ends_with(text)),
+        matches!(response.decode::<Summary>(), Ok(Summary { text: summary, .. }) if summary.ends_with(text)),
         "{response:?}"
     );
     let seen = |lengths: Lengths| lengths.lock().unwrap_or_else(|e| panic!("{e}")).clone();

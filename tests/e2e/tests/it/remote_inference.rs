@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use cloister_api::FeatureResponse;
+use cloister_api::Summary;
 use cloister_attestation::{
     DEVELOPMENT_SEED, DEVELOPMENT_TCB, Evidence, EvidenceProvider, LaunchFacts, Nonce, Policy,
     ProductLine, ProviderError, SimulatedLaunch, SimulatedPlatform, SimulatedProvider,
@@ -398,13 +398,13 @@ async fn summarise_through_a_remote_inference_host() {
         let path = repo_root().join("plugins/summarise/testdata/team-lunch.json");
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}"));
         runtime
-            .handle(serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}")))
+            .handle(&serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}")))
             .unwrap_or_else(|e| panic!("summarise: {e}"))
     })
     .await
     .unwrap_or_else(|e| panic!("{e}"));
     assert!(
-        matches!(&response, FeatureResponse::Summary { text, messages_covered: 6 } if !text.trim().is_empty()),
+        matches!(response.decode::<Summary>(), Ok(Summary { text, messages_covered: 6 }) if !text.trim().is_empty()),
         "{response:?}"
     );
     assert!(

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use cloister_api::{
     BudgetKind, FeatureError, FeatureRequest, FeatureResponse, Message, RequestError,
-    SummariseRequest,
+    SummariseRequest, Summary,
 };
 use cloister_attestation::{
     AllowList, MeasurementAuthority, Policy, ProductLine, SimulatedLaunch, SimulatedPlatform,
@@ -103,16 +103,16 @@ const SUGGEST_ERROR: RequestError = RequestError::Feature(FeatureError::BudgetEx
 impl FeatureService for CountingFeature {
     fn handle(&self, request: FeatureRequest) -> Result<FeatureResponse, RequestError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        match request {
-            FeatureRequest::Summarise(summarise) => Ok(FeatureResponse::Summary {
+        match request.decode::<SummariseRequest>() {
+            Ok(summarise) => Ok(FeatureResponse::of(&Summary {
                 text: format!(
                     "{} messages, first: {}",
                     summarise.messages.len(),
                     summarise.messages[0].text
                 ),
                 messages_covered: u32::try_from(summarise.messages.len()).unwrap_or(u32::MAX),
-            }),
-            FeatureRequest::Suggest(_) => Err(SUGGEST_ERROR),
+            })),
+            Err(_) => Err(SUGGEST_ERROR),
         }
     }
 }
@@ -202,7 +202,7 @@ impl Host {
 
 /// A one-message summarise request.
 pub fn summarise(text: &str) -> FeatureRequest {
-    FeatureRequest::Summarise(SummariseRequest {
+    FeatureRequest::of(&SummariseRequest {
         messages: vec![Message {
             sender: "ana".into(),
             sent_at: 1_700_000_000,

@@ -33,6 +33,7 @@ const PLUGIN_FOLDERS: &[&str] = &["plugins", "plugins/fixtures"];
 /// A plugin crate of the workspace.
 struct PluginCrate {
     name: String,
+    dir: PathBuf,
 }
 
 /// Plugin crates: folders under [`PLUGIN_FOLDERS`] whose `Cargo.toml` has
@@ -56,7 +57,7 @@ fn plugin_crates(root: &Path) -> Result<Vec<PluginCrate>> {
                     .and_then(|n| n.to_str())
                     .context("plugin folder name")?
                     .to_owned();
-                crates.push(PluginCrate { name });
+                crates.push(PluginCrate { name, dir });
             }
         }
     }
@@ -113,6 +114,18 @@ pub(crate) fn describe(component: &[u8]) -> Result<ComponentInfo> {
         exports,
         wit: printer.output.to_string(),
     })
+}
+
+/// The package a plugin's `wit/world.wit` declares, e.g. `cloister:summarise`.
+fn declared_package(root: &Path, plugin_dir: &Path) -> Result<String> {
+    let mut resolve = wit_parser::Resolve::default();
+    resolve.push_file(root.join("wit/feature.wit"))?;
+    let world = plugin_dir.join("wit/world.wit");
+    let id = resolve
+        .push_file(&world)
+        .with_context(|| format!("reading {}", world.display()))?;
+    let name = &resolve.packages[id].name;
+    Ok(format!("{}:{}", name.namespace, name.name))
 }
 
 /// Builds every plugin; returns the paths of the components.
@@ -176,6 +189,14 @@ pub(crate) fn build_all(root: &Path) -> Result<Vec<PathBuf>> {
         ensure!(
             info.exports.iter().any(|e| e == RUN_EXPORT),
             "plugin {} does not export `{RUN_EXPORT}`",
+            plugin.name
+        );
+        // Releases name a plugin's world `cloister:<name>/<name>`.
+        let package = declared_package(root, &plugin.dir)?;
+        ensure!(
+            package == format!("cloister:{}", plugin.name),
+            "plugin {}'s wit/world.wit declares package `{package}`; it must be `cloister:{}` (see xtask/template/world.wit.in)",
+            plugin.name,
             plugin.name
         );
         let path = out_dir.join(format!("{}.wasm", plugin.name));

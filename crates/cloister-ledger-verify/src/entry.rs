@@ -55,7 +55,7 @@ pub enum Subject {
         name: String,
         /// Plugin version.
         version: String,
-        /// The WIT world it targets, e.g. `cloister:feature/feature`.
+        /// The WIT world it targets, e.g. `cloister:summarise/summarise`.
         wit_world: String,
         /// SHA-256 of the `.wasm` file.
         digest: Sha256Digest,

@@ -39,7 +39,7 @@ struct Cli {
 enum Command {
     /// Serve one request from a JSON file with the configured engine and print the response.
     Run {
-        /// A feature request, e.g. {"feature": "summarise", "messages": [...]}.
+        /// A feature request, e.g. {"feature": "summarise", "input": {"messages": [...]}}.
         #[arg(long)]
         input: PathBuf,
     },

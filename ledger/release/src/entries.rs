@@ -19,8 +19,13 @@ use sha2::{Digest as _, Sha256};
 use crate::ReleaseError;
 use crate::submit::describe;
 
-/// The WIT world every feature component targets.
-pub const FEATURE_WORLD: &str = "cloister:feature/feature";
+/// The WIT world of the feature component `name`: each feature declares
+/// its own (`plugins/<name>/wit/world.wit`), and `cargo xtask build-plugins`
+/// refuses a component whose world is elsewhere.
+#[must_use]
+pub fn feature_world(name: &str) -> String {
+    format!("cloister:{name}/{name}")
+}
 
 /// The fields of a plugin manifest (`policies/plugins/*.toml`) a release needs.
 #[derive(Debug, Deserialize)]
@@ -280,9 +285,9 @@ fn plugin_subjects(
     Ok(built
         .into_iter()
         .map(|(name, (version, digest))| Subject::PluginComponent {
+            wit_world: feature_world(&name),
             name,
             version,
-            wit_world: FEATURE_WORLD.into(),
             digest,
         })
         .collect())

@@ -13,8 +13,7 @@ use cloister_ledger_verify::entry::{
 };
 use cloister_release::ReleaseError;
 use cloister_release::entries::{
-    FEATURE_WORLD, IssuerKeyWindow, ReleaseInputs, ReleaseTerms, is_simulated, issuer_key_windows,
-    release_entries,
+    IssuerKeyWindow, ReleaseInputs, ReleaseTerms, is_simulated, issuer_key_windows, release_entries,
 };
 use cloister_wire::{HostData, Measurement};
 use sha2::{Digest as _, Sha256};
@@ -178,7 +177,7 @@ fn dry_run_lists_every_artefact_of_the_release() {
             Subject::PluginComponent {
                 name: "summarise".into(),
                 version: "0.1.0".into(),
-                wit_world: FEATURE_WORLD.into(),
+                wit_world: "cloister:summarise/summarise".into(),
                 digest: hex256(COMPONENT),
             },
             Subject::PolicyFile {

@@ -1012,7 +1012,7 @@ mod binaries {
             serde_json::from_value(stdout_json("cloister-host run", &output))
                 .unwrap_or_else(|e| panic!("{e}"));
         assert!(
-            matches!(&response, FeatureResponse::Summary { text, messages_covered: 6 } if !text.trim().is_empty()),
+            matches!(response.decode::<cloister_api::Summary>(), Ok(cloister_api::Summary { text, messages_covered: 6 }) if !text.trim().is_empty()),
             "{response:?}"
         );
         assert!(deployment.far_count("requests").await >= 1);

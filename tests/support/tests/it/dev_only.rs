@@ -57,25 +57,48 @@ fn shipped_uses(manifest: &toml::Table) -> Vec<String> {
         .collect()
 }
 
+/// Every workspace member's manifest, as cargo itself resolves the member
+/// list (globs such as `plugins/*`, and `exclude`).
+fn member_manifests() -> Vec<PathBuf> {
+    let output = std::process::Command::new(env!("CARGO"))
+        .args([
+            "metadata",
+            "--no-deps",
+            "--offline",
+            "--format-version",
+            "1",
+        ])
+        .arg("--manifest-path")
+        .arg(repo_root().join("Cargo.toml"))
+        .output()
+        .unwrap_or_else(|e| panic!("cargo metadata: {e}"));
+    assert!(output.status.success(), "cargo metadata: {output:?}");
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("cargo metadata: {e}"));
+    metadata["packages"]
+        .as_array()
+        .unwrap_or_else(|| panic!("cargo metadata lists no packages"))
+        .iter()
+        .map(|package| {
+            PathBuf::from(
+                package["manifest_path"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("a package without a manifest path")),
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn no_workspace_member_ships_this_crate() {
-    let root = read_toml(&repo_root().join("Cargo.toml"));
-    let members = root
-        .get("workspace")
-        .and_then(|w| w.get("members"))
-        .and_then(toml::Value::as_array)
-        .unwrap_or_else(|| panic!("the root Cargo.toml lists no workspace members"));
+    let members = member_manifests();
     assert!(members.len() > 1, "{members:?}");
     let mut offenders = Vec::new();
-    for member in members {
-        let member = member
-            .as_str()
-            .unwrap_or_else(|| panic!("member {member} is not a path"));
-        let manifest = read_toml(&repo_root().join(member).join("Cargo.toml"));
+    for member in &members {
         offenders.extend(
-            shipped_uses(&manifest)
+            shipped_uses(&read_toml(member))
                 .into_iter()
-                .map(|place| format!("{member}: {place}")),
+                .map(|place| format!("{}: {place}", member.display())),
         );
     }
     assert!(

@@ -164,13 +164,15 @@ async fn the_conversation_never_appears_outside_the_client_and_the_host() {
         &summarise,
         serde_json::json!({
             "feature": "summarise",
-            "max_words": 40,
-            "messages": [
-                {"sender": "Ann", "sent_at": 1_764_064_800,
-                 "text": format!("The locker code for the parcel is {marker}, pick it up on Friday.")},
-                {"sender": "Ben", "sent_at": 1_764_065_040,
-                 "text": format!("Thanks, {} is the shop, I will go after 5pm.", words.join(" "))},
-            ]
+            "input": {
+                "max-words": 40,
+                "messages": [
+                    {"sender": "Ann", "sent-at": 1_764_064_800,
+                     "text": format!("The locker code for the parcel is {marker}, pick it up on Friday.")},
+                    {"sender": "Ben", "sent-at": 1_764_065_040,
+                     "text": format!("Thanks, {} is the shop, I will go after 5pm.", words.join(" "))},
+                ]
+            }
         })
         .to_string(),
     )
@@ -180,10 +182,12 @@ async fn the_conversation_never_appears_outside_the_client_and_the_host() {
         &suggest,
         serde_json::json!({
             "feature": "suggest",
-            "draft": format!("the locker code is {marker} see u friday at {}", words.join(" ")),
-            "tone": "formal",
-            "count": 1,
-            "context": [],
+            "input": {
+                "draft": format!("the locker code is {marker} see u friday at {}", words.join(" ")),
+                "tone": "formal",
+                "count": 1,
+                "context": [],
+            }
         })
         .to_string(),
     )

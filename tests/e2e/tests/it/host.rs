@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use cloister_api::{FeatureRequest, Summary};
 use cloister_attestation::VerifyError;
-use cloister_client::{Client, ClientConfig, OhttpTransport, UncheckedKeys};
+use cloister_client::{Client, OhttpTransport, UncheckedKeys};
 use cloister_gateway::NoRedeemer;
 use cloister_host::launch::LaunchDigests;
 use cloister_inference::InferenceBackend;
@@ -36,12 +36,7 @@ async fn gateway_and_relay(host: SocketAddr) -> Client<UncheckedKeys> {
     )
     .await;
     Client::new(
-        ClientConfig {
-            relay_url: servers.relay_url,
-            key_config_url: servers.key_config_url,
-            tls: cloister_client::Outbound::insecure_demo(),
-            ..ClientConfig::default()
-        },
+        crate::common::loopback_client_config(servers.relay_url, servers.key_config_url),
         UncheckedKeys,
     )
     .unwrap_or_else(|e| panic!("client: {e}"))

@@ -10,7 +10,7 @@ use cloister_client::ledger::{
     LedgerTrust, LedgerTrustConfig, LedgerTrustError, SyncReport, WitnessedCheckpoints,
 };
 use cloister_client::tokens::{IssuanceError, IssuerKeyCheck, TokenWallet};
-use cloister_client::{Client, ClientConfig, InnerRequest};
+use cloister_client::{Client, InnerRequest};
 use cloister_client::{ClientError, KeyConsistency};
 use cloister_gateway::{EchoRouter, GatewayConfig, NoRedeemer, spawn_published_key_maintenance};
 use cloister_ledger::Ledger;
@@ -884,12 +884,10 @@ async fn gateway_key_rotation_needs_no_client_downtime() {
     pinned.reviewer_policy = Some(ledger_policy);
     let trust = LedgerTrust::open(pinned).expect("open");
     let client = Client::new(
-        ClientConfig {
-            relay_url: stack.relay_url.clone(),
-            key_config_url: stack.key_config_url.clone(),
-            tls: cloister_client::Outbound::insecure_demo(),
-            ..ClientConfig::default()
-        },
+        crate::common::loopback_client_config(
+            stack.relay_url.clone(),
+            stack.key_config_url.clone(),
+        ),
         trust,
     )
     .expect("client");

@@ -42,12 +42,7 @@ impl Stack {
     }
 
     fn client_config(&self) -> ClientConfig {
-        ClientConfig {
-            relay_url: self.relay_url.clone(),
-            key_config_url: self.key_config_url.clone(),
-            tls: cloister_client::Outbound::insecure_demo(),
-            ..ClientConfig::default()
-        }
+        crate::common::loopback_client_config(self.relay_url.clone(), self.key_config_url.clone())
     }
 
     async fn post_raw(&self, body: Vec<u8>) -> reqwest::Response {

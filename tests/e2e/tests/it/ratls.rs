@@ -15,9 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use cloister_api::{FeatureResponse, Summary};
 use cloister_attestation::{AuthorityRejection, VerifyError};
-use cloister_client::{
-    Client, ClientConfig, OhttpTransport, PinnedDigests, TokenSource, UncheckedKeys,
-};
+use cloister_client::{Client, OhttpTransport, PinnedDigests, TokenSource, UncheckedKeys};
 use cloister_gateway::{NoRedeemer, RouteError, Router};
 use cloister_ratls::{ClientError, ClientSession, SessionConfig, SessionTable, routes};
 use cloister_test_support::{Loopback, forward_to, serve_app};
@@ -49,12 +47,7 @@ async fn stack(measurement: [u8; 48]) -> (OhttpTransport<UncheckedKeys>, Arc<Cou
     .await;
 
     let client = Client::new(
-        ClientConfig {
-            relay_url: servers.relay_url,
-            key_config_url: servers.key_config_url,
-            tls: cloister_client::Outbound::insecure_demo(),
-            ..ClientConfig::default()
-        },
+        crate::common::loopback_client_config(servers.relay_url, servers.key_config_url),
         UncheckedKeys,
     )
     .unwrap_or_else(|e| panic!("client: {e}"));
@@ -122,12 +115,7 @@ async fn a_key_config_the_client_refuses_costs_no_token() {
         forward_to(host),
     )
     .await;
-    let config = ClientConfig {
-        relay_url: servers.relay_url,
-        key_config_url: servers.key_config_url,
-        tls: cloister_client::Outbound::insecure_demo(),
-        ..ClientConfig::default()
-    };
+    let config = crate::common::loopback_client_config(servers.relay_url, servers.key_config_url);
     // Pins some other key's digest: the gateway's key is refused.
     let client = Client::new(config, PinnedDigests([[7; 32]].into()))
         .unwrap_or_else(|e| panic!("client: {e}"));
@@ -219,12 +207,10 @@ async fn observed_conversation(text: &str) -> (Vec<(usize, usize)>, Vec<(usize, 
     .await;
     let at_relay = Lengths::default();
     let client = Client::new(
-        ClientConfig {
-            relay_url: relay_tap(servers.relay_url, Arc::clone(&at_relay)).await,
-            key_config_url: servers.key_config_url,
-            tls: cloister_client::Outbound::insecure_demo(),
-            ..ClientConfig::default()
-        },
+        crate::common::loopback_client_config(
+            relay_tap(servers.relay_url, Arc::clone(&at_relay)).await,
+            servers.key_config_url,
+        ),
         UncheckedKeys,
     )
     .unwrap_or_else(|e| panic!("client: {e}"));

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use cloister_client::tokens::{FetchError, IssuanceError, TokenWallet};
-use cloister_client::{Client, ClientConfig, InnerRequest, TokenSource as _, UncheckedKeys};
+use cloister_client::{Client, InnerRequest, TokenSource as _, UncheckedKeys};
 use cloister_gateway::{EchoRouter, GatewayConfig, PrivacyPassRedeemer, Rejection};
 use cloister_issuer::rate_limit::RateLimiter;
 use cloister_privacypass::{Redeemer, TokenChallenge, TrustedKey};
@@ -52,12 +52,10 @@ async fn replica(store: &StateStore, trust: &Trust) -> (Loopback, Client) {
     let stack =
         Loopback::start_on(store, &gateway, &RelayConfig::default(), tokens, EchoRouter).await;
     let client = Client::new(
-        ClientConfig {
-            relay_url: stack.relay_url.clone(),
-            key_config_url: stack.key_config_url.clone(),
-            tls: cloister_client::Outbound::insecure_demo(),
-            ..ClientConfig::default()
-        },
+        crate::common::loopback_client_config(
+            stack.relay_url.clone(),
+            stack.key_config_url.clone(),
+        ),
         UncheckedKeys,
     )
     .expect("client");

@@ -1,10 +1,12 @@
 //! Shared fixtures: an in-process issuer (the `cloister-issuer` router on a
-//! loopback port) with one registered account, and a plain GET.
+//! loopback port) with one registered account, a client configuration for
+//! a loopback relay, and a plain GET.
 #![allow(dead_code)]
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use cloister_client::ClientConfig;
 use cloister_client::tokens::{AccountKey, IssuerClient, IssuerSettings};
 use cloister_issuer::accounts::Accounts;
 use cloister_issuer::config::{Config, RateLimitConfig};
@@ -100,4 +102,16 @@ pub async fn get_text(url: &str) -> String {
         .text()
         .await
         .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+}
+
+/// A client of the relay at `relay_url` fetching keys from
+/// `key_config_url`, both plain-HTTP loopback addresses (the declared
+/// insecure demo mode).
+pub fn loopback_client_config(relay_url: String, key_config_url: String) -> ClientConfig {
+    ClientConfig {
+        relay_url,
+        key_config_url,
+        tls: cloister_client::Outbound::insecure_demo(),
+        ..ClientConfig::default()
+    }
 }

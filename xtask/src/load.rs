@@ -27,15 +27,35 @@ use anyhow::{Context as _, Result, bail};
 use crate::demo::{self, Chain, ChainOptions, Engine, GATEWAY};
 use crate::run;
 
-/// What `cargo xtask load` was asked for.
+/// What `cargo xtask load` is asked for.
+#[derive(clap::Args)]
 pub(crate) struct Options {
-    pub(crate) requests: u64,
-    pub(crate) concurrency: usize,
-    pub(crate) session_requests: u64,
-    pub(crate) real_model: bool,
-    pub(crate) faults: bool,
-    pub(crate) release: bool,
-    pub(crate) json: Option<PathBuf>,
+    /// Requests to send.
+    #[arg(long, default_value_t = 10_000)]
+    requests: u64,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Requests per attested session before a new one is opened.
+    #[arg(long, default_value_t = 100)]
+    session_requests: u64,
+    /// The host runs SmolLM2 on the batching engine instead of the deterministic backend.
+    #[arg(long)]
+    real_model: bool,
+    /// Restart the gateway, take the relay and the ledger down and freeze the host during the load.
+    #[arg(long)]
+    faults: bool,
+    /// Release builds of the parties and the generator.
+    #[arg(long)]
+    release: bool,
+    /// Write the JSON report here (default: report.json in the run's directory).
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// The run's directory: every party's state, keys and log (default
+    /// target/load). On a tmpfs (`/dev/shm/...`) the parties' state stores
+    /// commit without waiting for a disk.
+    #[arg(long)]
+    dir: Option<PathBuf>,
 }
 
 /// The issuer's allowance for the load's one account: every worker's
@@ -68,7 +88,10 @@ pub(crate) fn run_load(root: &Path, options: &Options) -> Result<()> {
     let mut chain = Chain::start(
         root,
         ChainOptions {
-            dir: root.join("target/load"),
+            dir: match &options.dir {
+                Some(dir) => std::path::absolute(dir)?,
+                None => root.join("target/load"),
+            },
             bin: bin.clone(),
             engine: if options.real_model {
                 Engine::Model

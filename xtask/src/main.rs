@@ -77,29 +77,7 @@ enum Cmd {
     /// Run the demo: real requests through all six phases, every party on loopback.
     Demo,
     /// Start the demo's chain and drive a bounded load through it (loopback only).
-    Load {
-        /// Requests to send.
-        #[arg(long, default_value_t = 10_000)]
-        requests: u64,
-        /// Requests in flight at once.
-        #[arg(long, default_value_t = 64)]
-        concurrency: usize,
-        /// Requests per attested session before a new one is opened.
-        #[arg(long, default_value_t = 100)]
-        session_requests: u64,
-        /// The host runs SmolLM2 on the batching engine instead of the deterministic backend.
-        #[arg(long)]
-        real_model: bool,
-        /// Restart the gateway, take the relay and the ledger down and freeze the host during the load.
-        #[arg(long)]
-        faults: bool,
-        /// Release builds of the parties and the generator.
-        #[arg(long)]
-        release: bool,
-        /// Write the JSON report here (default target/load/report.json).
-        #[arg(long)]
-        json: Option<PathBuf>,
-    },
+    Load(load::Options),
     /// Run a cargo-fuzz target (installing cargo-fuzz when missing).
     Fuzz {
         /// `gateway`, `privacypass` or `attestation`.
@@ -188,26 +166,7 @@ fn main() -> Result<()> {
             eval(&root, feature.as_deref(), &args)
         }
         Cmd::Demo => demo::run_demo(&root),
-        Cmd::Load {
-            requests,
-            concurrency,
-            session_requests,
-            real_model,
-            faults,
-            release,
-            json,
-        } => load::run_load(
-            &root,
-            &load::Options {
-                requests,
-                concurrency,
-                session_requests,
-                real_model,
-                faults,
-                release,
-                json,
-            },
-        ),
+        Cmd::Load(options) => load::run_load(&root, &options),
         Cmd::NewPlugin { name } => plugins::new_plugin(&root, &name),
         Cmd::Cuda => cuda::build(&root),
         Cmd::ValidateManifests => manifests::validate(&root),

@@ -224,7 +224,9 @@ pub fn gateway_counts(metrics: &str) -> GatewayFigures {
 }
 
 /// Tokens generated, summed over the host's `request-completed` log
-/// events (`generated_tokens` in text or JSON form).
+/// events (`generated_tokens` in text or JSON form). The host's log filter
+/// records each count as the lower end of its bucket (`[0, 10, 100,
+/// 1000]`), so this is a lower bound.
 #[must_use]
 pub fn generated_tokens(host_log: &str) -> u64 {
     host_log
@@ -240,6 +242,18 @@ pub fn generated_tokens(host_log: &str) -> u64 {
             digits.parse::<u64>().ok()
         })
         .sum()
+}
+
+/// Words in the text of a feature's output: every string in it, split at
+/// whitespace (what a reader gets, independent of the model's tokenizer).
+#[must_use]
+pub fn output_words(output: &serde_json::Value) -> u64 {
+    match output {
+        serde_json::Value::String(text) => text.split_whitespace().count() as u64,
+        serde_json::Value::Array(items) => items.iter().map(output_words).sum(),
+        serde_json::Value::Object(fields) => fields.values().map(output_words).sum(),
+        _ => 0,
+    }
 }
 
 #[cfg(test)]
@@ -269,6 +283,12 @@ mod tests {
                    {\"event\":\"request-completed\",\"generated_tokens\":30}\n\
                    INFO event=\"session-opened\" generated_tokens=99\n";
         assert_eq!(generated_tokens(log), 42);
+    }
+
+    #[test]
+    fn output_words_count_every_string() {
+        let output = serde_json::json!({"summary": "Lunch at noon, Friday.", "points": ["a b", "c"], "n": 3});
+        assert_eq!(output_words(&output), 7);
     }
 
     #[test]

@@ -26,7 +26,7 @@ use cloister_client::{Client, OhttpTransport, TOKENS_PER_SESSION, TokenSource};
 use cloister_load::{
     BOUNDS, DEADLINE_KIND, GatewayFigures, Latency, LedgerAudit, MEMORY_MILESTONES, PartyMemory,
     ReplayProbe, Report, TOKENS_TO_OPEN_A_SESSION, TokenAccount, check_loopback, error_kind,
-    gateway_counts, generated_tokens, memory,
+    gateway_counts, generated_tokens, memory, output_words,
 };
 use cloister_ratls::{ClientError, ClientSession, TransportError};
 use cloister_state_store::{StateConfig, StateStore};
@@ -185,6 +185,7 @@ struct Tokens {
     seen: Mutex<HashSet<[u8; 32]>>,
     taken: AtomicU64,
     issued: AtomicU64,
+    /// Wall time of filling the wallets, and of each refill during the run.
     issuing: Mutex<Duration>,
 }
 
@@ -223,6 +224,8 @@ struct Outcomes {
     answered: u64,
     failed: u64,
     errors: BTreeMap<String, u64>,
+    examples: BTreeMap<String, String>,
+    words: u64,
     sessions: u64,
     last: Option<Instant>,
 }
@@ -262,12 +265,9 @@ impl Shared {
             .with_tokens(tokens)
     }
 
-    /// Fetches `count` tokens into `wallet`, timing it.
+    /// Fetches `count` tokens into `wallet`.
     async fn fetch(&self, wallet: &TokenWallet, count: usize) -> anyhow::Result<()> {
-        let started = Instant::now();
-        let fetched = fetch_tokens(&self.config, wallet, count, self.issuer_keys.clone()).await;
-        *lock(&self.tokens.issuing) += started.elapsed();
-        let fetched = fetched?;
+        let fetched = fetch_tokens(&self.config, wallet, count, self.issuer_keys.clone()).await?;
         self.tokens
             .issued
             .fetch_add(u64::try_from(fetched)?, Ordering::SeqCst);
@@ -281,9 +281,11 @@ impl Shared {
         if usable >= TOKENS_PER_SESSION {
             return;
         }
+        let started = Instant::now();
         if let Err(error) = self.fetch(wallet, REFILL).await {
             tracing::warn!("refilling a wallet: {error:#}");
         }
+        *lock(&self.tokens.issuing) += started.elapsed();
     }
 
     /// One worker: requests until the count or the duration cap is reached.
@@ -308,7 +310,7 @@ impl Shared {
                     _ => {
                         let open = ClientSession::establish(transport.fresh(), &self.verifier)
                             .await
-                            .map_err(|e| error_kind("session", &e))?;
+                            .map_err(|e| (error_kind("session", &e), e.to_string()))?;
                         lock(&self.outcomes).sessions += 1;
                         session.insert((open, 0))
                     }
@@ -316,13 +318,19 @@ impl Shared {
                 *used += 1;
                 open.request(&self.request)
                     .await
-                    .map_err(|e| error_kind("request", &e))
+                    .map_err(|e| (error_kind("request", &e), e.to_string()))
             })
             .await;
             let failure = match outcome {
-                Ok(Ok(_)) => None,
-                Ok(Err(kind)) => Some(kind),
-                Err(_) => Some(DEADLINE_KIND.to_owned()),
+                Ok(Ok(answer)) => {
+                    lock(&self.outcomes).words += output_words(&answer.output);
+                    None
+                }
+                Ok(Err(failure)) => Some(failure),
+                Err(_) => Some((
+                    DEADLINE_KIND.to_owned(),
+                    format!("no answer within {:?}", self.deadline),
+                )),
             };
             let failed = failure.is_some();
             self.record(started.elapsed(), failure);
@@ -334,15 +342,17 @@ impl Shared {
         }
     }
 
-    fn record(&self, took: Duration, failure: Option<String>) {
+    /// Records one request: how long it took, and its failure's kind and message.
+    fn record(&self, took: Duration, failure: Option<(String, String)>) {
         {
             let mut outcomes = lock(&self.outcomes);
             outcomes.latencies.push(took);
             outcomes.last = Some(Instant::now());
             match failure {
                 None => outcomes.answered += 1,
-                Some(kind) => {
+                Some((kind, message)) => {
                     outcomes.failed += 1;
+                    outcomes.examples.entry(kind.clone()).or_insert(message);
                     *outcomes.errors.entry(kind).or_default() += 1;
                 }
             }
@@ -556,6 +566,7 @@ async fn run(args: RunArgs) -> anyhow::Result<Report> {
         samples: Mutex::new(Samples::default()),
         config,
     });
+    let filling_started = Instant::now();
     let mut filling = tokio::task::JoinSet::new();
     for worker in 0..args.concurrency {
         let shared = Arc::clone(&shared);
@@ -569,6 +580,7 @@ async fn run(args: RunArgs) -> anyhow::Result<Report> {
     while let Some(filled) = filling.join_next().await {
         wallets.push(filled??);
     }
+    *lock(&shared.tokens.issuing) += filling_started.elapsed();
     let mut shared = Arc::into_inner(shared).context("a filling task outlived the filling")?;
     shared.stop_at = Instant::now() + Duration::from_secs(args.max_duration_secs);
     let shared = Arc::new(shared);
@@ -615,6 +627,8 @@ async fn run(args: RunArgs) -> anyhow::Result<Report> {
         let claimed = shared.next.load(Ordering::SeqCst).min(args.requests);
         report.not_started = args.requests - claimed;
         report.errors = std::mem::take(&mut outcomes.errors);
+        report.error_examples = std::mem::take(&mut outcomes.examples);
+        report.output_words = outcomes.words;
         report.sessions_opened = outcomes.sessions;
         report.latency = Latency::of(&mut outcomes.latencies);
         report.wall_secs = wall;

@@ -42,6 +42,8 @@ pub struct Report {
     pub not_started: u64,
     /// Failed requests by kind (`crate::error_kind`).
     pub errors: BTreeMap<String, u64>,
+    /// The whole message of the first failure of each kind.
+    pub error_examples: BTreeMap<String, String>,
     /// Attested sessions opened.
     pub sessions_opened: u64,
     /// Latency of every request, answered or not.
@@ -66,8 +68,11 @@ pub struct Report {
     /// Tokens in the gateway's spent-token store after the run (read from
     /// its state file once it is stopped).
     pub spent_in_store: Option<u64>,
-    /// Tokens the model generated during the run (from the host's log).
+    /// Tokens the model generated during the run, at least (from the
+    /// host's log, which keeps each count's bucket).
     pub generated_tokens: Option<u64>,
+    /// Words in the answers' text (`crate::output_words`).
+    pub output_words: u64,
     /// Faults injected during the run, in order, with when they happened.
     pub faults: Vec<String>,
     /// `uptime` at the start and at the end of the run.
@@ -337,6 +342,9 @@ impl fmt::Display for Report {
         )?;
         for (kind, count) in &self.errors {
             writeln!(f, "    {count:>6}  {kind}")?;
+            if let Some(example) = self.error_examples.get(kind) {
+                writeln!(f, "            e.g. {example}")?;
+            }
         }
         let l = &self.latency;
         writeln!(
@@ -349,11 +357,18 @@ impl fmt::Display for Report {
             "  {:.1} s: {:.1} requests/s, {:.1} OHTTP requests/s",
             self.wall_secs, self.throughput, self.ohttp_per_sec
         )?;
+        let per_sec = |n: u64| n as f64 / self.wall_secs.max(f64::EPSILON);
+        writeln!(
+            f,
+            "  {} words answered: {:.1} words/s",
+            self.output_words,
+            per_sec(self.output_words)
+        )?;
         if let Some(generated) = self.generated_tokens {
             writeln!(
                 f,
-                "  {generated} tokens generated: {:.1} tokens/s",
-                generated as f64 / self.wall_secs.max(f64::EPSILON)
+                "  at least {generated} tokens generated (the host log's buckets): {:.1} tokens/s or more",
+                per_sec(generated)
             )?;
         }
         let t = &self.tokens;

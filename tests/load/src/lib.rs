@@ -170,14 +170,21 @@ pub fn error_kind(phase: &str, error: &cloister_ratls::ClientError) -> String {
         }
         ClientError::Transport(TransportError::Failed(cause)) => {
             let lower = cause.to_ascii_lowercase();
-            let why = if lower.contains("connection refused") {
-                "connection refused"
+            // The OHTTP transport's words for an outer HTTP status.
+            let status = lower.split_once(" answered ").and_then(|(_, rest)| {
+                let code: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                (code.len() == 3).then_some(code)
+            });
+            let why = if let Some(code) = status {
+                format!("relay or gateway answered {code}")
+            } else if lower.contains("connection refused") {
+                "connection refused".to_owned()
             } else if lower.contains("timed out") || lower.contains("timeout") {
-                "timed out"
+                "timed out".to_owned()
             } else if lower.contains("connection reset") || lower.contains("connection closed") {
-                "connection closed"
+                "connection closed".to_owned()
             } else {
-                "other"
+                "other".to_owned()
             };
             format!("transport failed ({why})")
         }
@@ -353,6 +360,13 @@ mod tests {
         assert_eq!(
             error_kind("request", &refused),
             "request: transport failed (connection refused)"
+        );
+        let bad_gateway = ClientError::Transport(TransportError::Failed(
+            "relay or gateway answered 502 (problem: None)".into(),
+        ));
+        assert_eq!(
+            error_kind("request", &bad_gateway),
+            "request: transport failed (relay or gateway answered 502)"
         );
         let busy = ClientError::Feature(cloister_api::RequestError::AtCapacity);
         assert_eq!(error_kind("request", &busy), "request: feature at-capacity");

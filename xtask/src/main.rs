@@ -8,6 +8,8 @@
 //! * `eval [feature] [--limit N]`: the evaluation tables of summarise and
 //!   suggest with the real model (`plugins/eval`).
 //! * `demo`: a real summarisation and rewrite through all six phases, every party on loopback.
+//! * `load [--requests N --concurrency C --real-model --faults --release]`:
+//!   the demo's chain under bounded load (`tests/load`), with a report.
 //! * `new-plugin <name>`: a new feature crate and manifest from the template.
 //! * `fuzz <crate> [target]`: a cargo-fuzz target over an untrusted-input path.
 //! * `cuda`: the inference engine's GPU build (installs the CUDA toolkit).
@@ -24,6 +26,7 @@ mod cvm;
 mod demo;
 mod demo_ledger;
 mod images;
+mod load;
 mod manifests;
 mod plugins;
 mod reproducible;
@@ -73,6 +76,8 @@ enum Cmd {
     },
     /// Run the demo: real requests through all six phases, every party on loopback.
     Demo,
+    /// Start the demo's chain and drive a bounded load through it (loopback only).
+    Load(load::Options),
     /// Run a cargo-fuzz target (installing cargo-fuzz when missing).
     Fuzz {
         /// `gateway`, `privacypass` or `attestation`.
@@ -161,6 +166,7 @@ fn main() -> Result<()> {
             eval(&root, feature.as_deref(), &args)
         }
         Cmd::Demo => demo::run_demo(&root),
+        Cmd::Load(options) => load::run_load(&root, &options),
         Cmd::NewPlugin { name } => plugins::new_plugin(&root, &name),
         Cmd::Cuda => cuda::build(&root),
         Cmd::ValidateManifests => manifests::validate(&root),

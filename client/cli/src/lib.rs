@@ -29,4 +29,4 @@ pub mod config;
 pub mod session;
 mod trust;
 
-pub use trust::{AttestationSummary, issuer_key_check};
+pub use trust::{AttestationSummary, Released, ReleasedKeys, Trust, issuer_key_check};

@@ -31,6 +31,7 @@
 //! | `support` | relay, gateway | the `cloister-test-support` fixture itself |
 //! | `six_phases` | witnesses, ledger, issuer, gateway, relay, release, host with the real model, each its own process; the `cloister` command | summarise and suggest answered and labelled through all six phases; a random marker of the conversation is in the client's answers and nowhere in what relay, gateway, host, issuer and ledger send and receive, in no party's log and in no file of the run, in raw, UTF-16, hex or base64 form |
 //! | `faults` | the same chain, deterministic backend | relay down, gateway restarted with new keys, ledger unreachable, a tampered plugin, a slow host: each a clear error within bounded time, or recovery; the timeouts nest from host to client |
+//! | `load` | the `faults` chain; `cloister-load` | 200 requests, 8 at a time, all answered and accounted for; each token sent once, the gateway's spent-token store holding exactly those; spent tokens sent again refused |
 //! | `surface` | issuer, ledger, gateway, relay, host, each its own process | every listening socket and HTTP route of each party is one its documentation lists; admin, debug, exec and upload paths and undocumented methods get 404 or 405 |
 //!
 //! The fixtures: `cloister-test-support` starts the real gateway and relay
@@ -41,5 +42,5 @@
 //! The `surface` module runs the parties' binaries from the target
 //! directory (`target/<profile>/`), which `cargo test --workspace` builds;
 //! `cargo test -p cloister-e2e` alone does not, so build them first there
-//! (`cargo build --bins`); so do `fleet`, `six_phases` and `faults`,
-//! which start the chain of `tests/it/chain.rs`.
+//! (`cargo build --bins`); so do `fleet`, `six_phases`, `faults` and
+//! `load`, which start the chain of `tests/it/chain.rs`.

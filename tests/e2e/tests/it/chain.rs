@@ -55,6 +55,8 @@ pub(crate) struct Options {
     pub(crate) client: String,
     /// Keys added to the relay's configuration.
     pub(crate) relay: String,
+    /// Tables added to the issuer's configuration.
+    pub(crate) issuer: String,
     /// Keys added to the gateway's `[router]` table.
     pub(crate) router: String,
     /// The host reads copies of the plugins and policies in its own
@@ -69,6 +71,7 @@ impl Options {
             tokens: 10,
             client: String::new(),
             relay: String::new(),
+            issuer: String::new(),
             router: String::new(),
             own_host_files: false,
         }
@@ -210,7 +213,8 @@ pub(crate) struct Chain {
     pub(crate) ledger_tap: Tap,
     /// Where the gateway listens (behind its tap).
     pub(crate) gateway_addr: SocketAddr,
-    client_config: PathBuf,
+    /// The `cloister` configuration of the client's account.
+    pub(crate) client_config: PathBuf,
     /// How to start each party again: binary, arguments before `--config`, address.
     started: Vec<(&'static str, &'static str, Vec<String>, SocketAddr)>,
 }
@@ -345,13 +349,14 @@ impl Chain {
                 &format!(
                     "listen = \"{issuer}\"\nkey_dir = \"keys\"\naccounts_file = \"accounts.toml\"\n\
                      request_uri = \"http://{}/token-request\"\n{}\n\
-                     [state]\nbackend = \"redb\"\npath = \"state.redb\"\n",
+                     [state]\nbackend = \"redb\"\npath = \"state.redb\"\n{}",
                     chain.issuer_tap.addr,
                     demo.key_publishing(
                         &format!("http://{ledger_tap}"),
                         &demo.issuer_publisher_key,
                         "demo-issuer"
                     ),
+                    options.issuer,
                 ),
                 issuer,
                 &http,

@@ -17,6 +17,7 @@ mod host;
 #[path = "../../../../host/tests/it/common/mod.rs"]
 mod host_common;
 mod ledger;
+mod load;
 mod monitoring;
 mod ohttp;
 mod ratls;

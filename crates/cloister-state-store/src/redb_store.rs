@@ -24,6 +24,10 @@ const COUNTERS: TableDefinition<(&str, &str), (u64, u32)> = TableDefinition::new
 
 /// Expired entries removed by an insert that does not need the room.
 const PRUNE_BATCH: usize = 64;
+/// redb's page cache. Its default (1 GiB) let a gateway's memory grow with
+/// every token it ever spent; the file's pages are in the kernel's page
+/// cache anyway, so a small cache keeps memory flat at little cost.
+const CACHE_BYTES: usize = 2 << 20;
 
 #[derive(Debug)]
 pub(crate) struct RedbStore {
@@ -32,7 +36,11 @@ pub(crate) struct RedbStore {
 
 impl RedbStore {
     pub(crate) fn open(path: &Path) -> Result<Self, StateError> {
-        Self::with_tables(Database::create(path).map_err(redb_error)?)
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(redb_error)?;
+        Self::with_tables(db)
     }
 
     pub(crate) fn in_memory() -> Result<Self, StateError> {

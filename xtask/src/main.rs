@@ -25,6 +25,7 @@ mod demo;
 mod demo_ledger;
 mod images;
 mod manifests;
+mod new_plugin;
 mod plugins;
 mod reproducible;
 mod toolchain;
@@ -161,7 +162,7 @@ fn main() -> Result<()> {
             eval(&root, feature.as_deref(), &args)
         }
         Cmd::Demo => demo::run_demo(&root),
-        Cmd::NewPlugin { name } => plugins::new_plugin(&root, &name),
+        Cmd::NewPlugin { name } => new_plugin::new_plugin(&root, &name),
         Cmd::Cuda => cuda::build(&root),
         Cmd::ValidateManifests => manifests::validate(&root),
         Cmd::Images {

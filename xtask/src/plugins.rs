@@ -130,7 +130,16 @@ fn declared_package(root: &Path, plugin_dir: &Path) -> Result<String> {
 
 /// Builds every plugin; returns the paths of the components.
 pub(crate) fn build_all(root: &Path) -> Result<Vec<PathBuf>> {
-    let crates = plugin_crates(root)?;
+    build(root, None)
+}
+
+/// Builds plugin `only`, or every plugin; returns the paths of the components.
+pub(crate) fn build(root: &Path, only: Option<&str>) -> Result<Vec<PathBuf>> {
+    let mut crates = plugin_crates(root)?;
+    if let Some(name) = only {
+        crates.retain(|plugin| plugin.name == name);
+        ensure!(!crates.is_empty(), "no plugin `{name}` under plugins/");
+    }
     let wasm_target = root.join("target/wasm");
     eprintln!("xtask: building {} plugins for {TARGET}", crates.len());
     for plugin in &crates {

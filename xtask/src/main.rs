@@ -26,6 +26,7 @@ mod cuda;
 mod cvm;
 mod demo;
 mod demo_ledger;
+mod guest;
 mod images;
 mod manifests;
 mod new_plugin;
@@ -135,7 +136,7 @@ enum Cmd {
         name: String,
         /// The language it is written in.
         #[arg(long, value_enum, default_value = "rust")]
-        lang: new_plugin::Language,
+        lang: guest::Language,
     },
     /// Build one plugin's component and run its scenarios under the real
     /// runtime with the test kit's scripted model.

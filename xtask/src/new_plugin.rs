@@ -13,25 +13,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, ensure};
 
-/// The languages a plugin can be written in, as `--lang` takes them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum Language {
-    /// wit-bindgen and the plugin SDK (`plugins/sdk`).
-    Rust,
-    /// componentize-py.
-    Python,
-    /// componentize-js.
-    Js,
-}
+use crate::guest::Language;
 
-impl Language {
-    /// Its folder under `xtask/template`.
-    fn folder(self) -> &'static str {
-        match self {
-            Self::Rust => "rust",
-            Self::Python => "python",
-            Self::Js => "js",
-        }
+/// The template folder of `language`, under `xtask/template`.
+fn folder(language: Language) -> &'static str {
+    match language {
+        Language::Rust => "rust",
+        Language::Python => "python",
+        Language::Js => "js",
     }
 }
 
@@ -73,7 +62,7 @@ pub(crate) fn new_plugin(root: &Path, name: &str, language: Language) -> Result<
             .replace("{{crate}}", &name.replace('-', "_")))
     };
     let mut files = Vec::new();
-    for folder in ["common", language.folder()] {
+    for folder in ["common", folder(language)] {
         template_files(&template.join(folder), Path::new(""), &mut files)?;
     }
     ensure!(
@@ -81,7 +70,7 @@ pub(crate) fn new_plugin(root: &Path, name: &str, language: Language) -> Result<
             .iter()
             .any(|(_, relative)| relative == Path::new(MANIFEST)),
         "the {} template has no {MANIFEST}",
-        language.folder()
+        folder(language)
     );
     for (source, relative) in files {
         let target = if relative == Path::new(MANIFEST) {

@@ -222,9 +222,23 @@ impl Tree {
         // Components of an earlier run are never served.
         let _ = std::fs::remove_dir_all(target.join("plugins"));
         std::fs::create_dir_all(&target).unwrap_or_else(|e| panic!("{e}"));
+        // componentize-py and componentize-js, installed once for the suite.
+        let tools = real.join("target/tools");
+        std::fs::create_dir_all(&tools).unwrap_or_else(|e| panic!("{e}"));
+        if !target.join("tools").exists() {
+            std::os::unix::fs::symlink(&tools, target.join("tools"))
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
         std::fs::create_dir_all(root.join("plugins")).unwrap_or_else(|e| panic!("{e}"));
         std::os::unix::fs::symlink(&target, root.join("target")).unwrap_or_else(|e| panic!("{e}"));
-        for dir in ["wit", "xtask/template", "policies", "scripts"] {
+        for dir in [
+            "wit",
+            "xtask/template",
+            "xtask/python",
+            "xtask/js",
+            "policies",
+            "scripts",
+        ] {
             copy_dir(&real.join(dir), &root.join(dir));
         }
         for dir in ["plugins/sdk", "plugins/testkit"] {

@@ -1,8 +1,11 @@
 //! Cloister's build tooling, run as `cargo xtask <command>`.
 //!
-//! * `build-plugins`: every plugin crate (a `cdylib` under `plugins/`) to a
-//!   pure component in `target/plugins/`, checked to import nothing but the
-//!   `cloister:feature` interfaces, its digest written into its manifest.
+//! * `build-plugins`: every plugin under `plugins/` to a component in
+//!   `target/plugins/`, its digest written into its manifest: a Rust crate
+//!   (a `cdylib`) to a pure component importing nothing but the
+//!   `cloister:feature` interfaces; a Python or JavaScript plugin with its
+//!   pinned toolchain (installed into `target/tools`), importing besides
+//!   exactly the WASI interfaces its manifest lists.
 //! * `wit <component>`: the WIT world a component imports and exports.
 //! * `test`: the whole test suite, building what it needs first (what CI runs).
 //! * `eval [feature] [--limit N]`: the evaluation tables of summarise and

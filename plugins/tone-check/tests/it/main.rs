@@ -16,11 +16,12 @@ fn draft(text: &str) -> Value {
     json!({ "draft": text })
 }
 
-fn feature_error(result: Result<cloister_api::FeatureResponse, RunError>) -> FeatureError {
-    match result {
-        Err(RunError::Feature { error, .. }) => error,
-        other => panic!("expected a feature error, got {other:?}"),
-    }
+/// The plugin's own error, or a panic naming what came instead.
+fn feature_error(outcome: Result<cloister_api::FeatureResponse, RunError>) -> FeatureError {
+    let Err(RunError::Feature { error, .. }) = outcome else {
+        panic!("expected a feature error, got {outcome:?}");
+    };
+    error
 }
 
 #[test]
@@ -79,33 +80,39 @@ fn an_answer_that_is_not_a_label_and_a_reason_is_unusable() {
 }
 
 #[test]
-fn a_call_over_the_budget_is_refused_and_nothing_is_generated() {
+fn a_prompt_over_the_budget_is_refused_and_nothing_is_generated() {
+    let grant = InferenceGrant {
+        max_prompt_bytes: 400,
+        models: ["smollm2-135m-instruct".to_owned()].into(),
+        max_calls_per_request: 1,
+        max_tokens_per_call: 64,
+        max_tokens_per_request: 64,
+    };
     let kit = kit()
+        .inference_grant(grant)
         .reply("friendly: warm")
-        .inference_grant(InferenceGrant {
-            models: ["smollm2-135m-instruct".to_owned()].into(),
-            max_tokens_per_call: 32,
-            max_tokens_per_request: 32,
-            max_calls_per_request: 1,
-            max_prompt_bytes: 4096,
-        })
         .build()
         .expect("loads");
-    assert!(matches!(
-        feature_error(kit.call(&draft("Thanks so much!"))),
-        FeatureError::BudgetExceeded {
-            budget: BudgetKind::TokensPerCall,
-            limit: 32,
-            ..
-        }
-    ));
-    assert!(kit.prompts().is_empty(), "nothing reached the model");
+    let error = feature_error(kit.call(&draft(&"Thanks so much! ".repeat(20))));
+    assert!(
+        matches!(
+            error,
+            FeatureError::BudgetExceeded {
+                budget: BudgetKind::PromptBytes,
+                limit: 400,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    let prompts = kit.prompts();
+    assert!(prompts.is_empty(), "nothing reached the model: {prompts:?}");
     assert_eq!(kit.event_names(), ["request-started", "inference-failed"]);
 }
 
 #[test]
-fn bad_input_gets_typed_errors() {
-    let kit = kit().reply("unused").build().expect("loads");
+fn empty_and_long_drafts_are_refused_before_inference() {
+    let kit = kit().reply("never asked").build().expect("loads");
     assert!(matches!(
         feature_error(kit.call(&draft(" \n"))),
         FeatureError::InvalidInput { .. }

@@ -11,10 +11,11 @@
 //! manifests, the plugin SDK and the test kit as workspace members, the
 //! workspace manifest listing `plugins/*` with every other path dependency
 //! pointing into this tree, and this tree's Cargo.lock, settled for the copy
-//! before anything is made. Its `target` is `target/templates-e2e/target`,
+//! before anything is made. Its `target/wasm` is `target/templates-e2e/wasm`,
 //! kept between runs so that the Rust plugin's wasm build is warm, and never
-//! the suite's own. The xtask and the scenario runner are the binaries the
-//! suite built.
+//! the suite's own; its `target/tools` (componentize-py and -js) is the
+//! suite's. The xtask and the scenario runner are the binaries the suite
+//! built.
 //!
 //! Like `chain.rs`, this needs the binaries beside the test binary.
 
@@ -218,19 +219,18 @@ impl Tree {
         if root.exists() {
             std::fs::remove_dir_all(&root).unwrap_or_else(|e| panic!("{e}"));
         }
-        let target = base.join("target");
-        // Components of an earlier run are never served.
-        let _ = std::fs::remove_dir_all(target.join("plugins"));
-        std::fs::create_dir_all(&target).unwrap_or_else(|e| panic!("{e}"));
-        // componentize-py and componentize-js, installed once for the suite.
+        // The copy's own `target`, with the Rust wasm builds kept between
+        // runs and the tools shared with the suite (componentize-js reads
+        // sources only below a real path: the folder itself is no link).
+        let wasm = base.join("wasm");
         let tools = real.join("target/tools");
-        std::fs::create_dir_all(&tools).unwrap_or_else(|e| panic!("{e}"));
-        if !target.join("tools").exists() {
-            std::os::unix::fs::symlink(&tools, target.join("tools"))
+        for dir in [&wasm, &tools, &root.join("target"), &root.join("plugins")] {
+            std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{e}"));
+        }
+        for (link, to) in [("wasm", &wasm), ("tools", &tools)] {
+            std::os::unix::fs::symlink(to, root.join("target").join(link))
                 .unwrap_or_else(|e| panic!("{e}"));
         }
-        std::fs::create_dir_all(root.join("plugins")).unwrap_or_else(|e| panic!("{e}"));
-        std::os::unix::fs::symlink(&target, root.join("target")).unwrap_or_else(|e| panic!("{e}"));
         for dir in [
             "wit",
             "xtask/template",

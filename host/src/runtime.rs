@@ -497,9 +497,12 @@ fn pooling(config: &RuntimeConfig, pagemap_scan: Enabled) -> InstanceAllocationS
         .total_core_instances(slots.saturating_mul(8))
         .total_memories(slots.saturating_mul(2))
         .total_tables(slots.saturating_mul(8))
-        .max_core_instances_per_component(8)
-        .max_memories_per_component(2)
-        .max_tables_per_component(8)
+        // Python and JavaScript components link an interpreter from several
+        // core modules (componentize-py: 14 instances); the totals above
+        // still bound the pool.
+        .max_core_instances_per_component(32)
+        .max_memories_per_component(4)
+        .max_tables_per_component(16)
         .max_memory_size(usize::try_from(config.max_memory_bytes).unwrap_or(usize::MAX))
         .pagemap_scan(pagemap_scan);
     if pagemap_scan == Enabled::Yes {

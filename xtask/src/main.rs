@@ -1,8 +1,11 @@
 //! Cloister's build tooling, run as `cargo xtask <command>`.
 //!
-//! * `build-plugins`: every plugin crate (a `cdylib` under `plugins/`) to a
-//!   pure component in `target/plugins/`, checked to import nothing but the
-//!   `cloister:feature` interfaces, its digest written into its manifest.
+//! * `build-plugins`: every plugin under `plugins/` to a component in
+//!   `target/plugins/`, its digest written into its manifest: a Rust crate
+//!   (a `cdylib`) to a pure component importing nothing but the
+//!   `cloister:feature` interfaces; a Python or JavaScript plugin with its
+//!   pinned toolchain (installed into `target/tools`), importing besides
+//!   exactly the WASI interfaces its manifest lists.
 //! * `wit <component>`: the WIT world a component imports and exports.
 //! * `test`: the whole test suite, building what it needs first (what CI runs).
 //! * `eval [feature] [--limit N]`: the evaluation tables of summarise and
@@ -10,7 +13,10 @@
 //! * `demo`: a real summarisation and rewrite through all six phases, every party on loopback.
 //! * `load [--requests N --concurrency C --real-model --faults --release]`:
 //!   the demo's chain under bounded load (`tests/load`), with a report.
-//! * `new-plugin <name>`: a new feature crate and manifest from the template.
+//! * `new-plugin <name> [--lang rust|python|js]`: a new feature (package,
+//!   code, WIT world, scenarios) and its manifest from a template.
+//! * `test-plugin <name>`: build that plugin's component and run its
+//!   scenarios under the real runtime with the scripted model.
 //! * `fuzz <crate> [target]`: a cargo-fuzz target over an untrusted-input path.
 //! * `cuda`: the inference engine's GPU build (installs the CUDA toolkit).
 //! * `validate-manifests`: `deploy/kubernetes` against a named Kubernetes
@@ -25,11 +31,14 @@ mod cuda;
 mod cvm;
 mod demo;
 mod demo_ledger;
+mod guest;
 mod images;
 mod load;
 mod manifests;
+mod new_plugin;
 mod plugins;
 mod reproducible;
+mod test_plugin;
 mod toolchain;
 
 use std::path::{Path, PathBuf};
@@ -129,9 +138,18 @@ enum Cmd {
         #[arg(long)]
         clean: bool,
     },
-    /// Create a new feature plugin from the template.
+    /// Create a new feature plugin from the template of a language.
     NewPlugin {
         /// Feature name (lowercase letters and dashes).
+        name: String,
+        /// The language it is written in.
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: guest::Language,
+    },
+    /// Build one plugin's component and run its scenarios under the real
+    /// runtime with the test kit's scripted model.
+    TestPlugin {
+        /// The plugin (its folder under `plugins/`).
         name: String,
     },
 }
@@ -167,7 +185,8 @@ fn main() -> Result<()> {
         }
         Cmd::Demo => demo::run_demo(&root),
         Cmd::Load(options) => load::run_load(&root, &options),
-        Cmd::NewPlugin { name } => plugins::new_plugin(&root, &name),
+        Cmd::NewPlugin { name, lang } => new_plugin::new_plugin(&root, &name, lang),
+        Cmd::TestPlugin { name } => test_plugin::test_plugin(&root, &name),
         Cmd::Cuda => cuda::build(&root),
         Cmd::ValidateManifests => manifests::validate(&root),
         Cmd::Images {
@@ -203,11 +222,28 @@ fn main() -> Result<()> {
     }
 }
 
-/// The workspace root: the parent of this crate's folder.
+/// The workspace the command works on: the nearest folder at or above the
+/// current directory with a workspace `Cargo.toml` and the shared WIT
+/// (`wit/feature.wit`), so that a copy of the tree is its own workspace;
+/// else the one this xtask was built in.
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    let is_root = |dir: &Path| {
+        dir.join("wit/feature.wit").is_file()
+            && std::fs::read_to_string(dir.join("Cargo.toml"))
+                .is_ok_and(|manifest| manifest.contains("[workspace]"))
+    };
+    std::env::current_dir()
+        .ok()
+        .and_then(|dir| {
+            dir.ancestors()
+                .find(|dir| is_root(dir))
+                .map(Path::to_path_buf)
+        })
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+        })
 }
 
 /// Runs a command, failing with its name if it fails.

@@ -1,5 +1,6 @@
 //! Building plugins into components and keeping manifests in step.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -8,13 +9,16 @@ use sha2::{Digest as _, Sha256};
 use wit_component::{ComponentEncoder, DecodedWasm, WitPrinter};
 use wit_parser::{WorldItem, WorldKey};
 
+use crate::guest::{self, Language};
 use crate::run;
 use crate::toolchain::{TARGET, wasm_cargo};
 
 /// The function every feature component exports (with the input and
 /// output types of its own WIT world).
 const RUN_EXPORT: &str = "run";
-/// The interfaces a bundled plugin may import: nothing else, not even WASI.
+/// The interfaces a Rust plugin may import: nothing else, not even WASI
+/// (Python and JavaScript plugins add the WASI interfaces their manifests
+/// list).
 const ALLOWED_IMPORTS: &[&str] = &[
     "cloister:feature/inference@0.1.0",
     "cloister:feature/log@0.1.0",
@@ -31,14 +35,37 @@ const INITIAL_MEMORY_BYTES: u32 = (1 << 20) + (256 << 10);
 const PLUGIN_FOLDERS: &[&str] = &["plugins", "plugins/fixtures"];
 
 /// A plugin crate of the workspace.
-struct PluginCrate {
-    name: String,
-    dir: PathBuf,
+pub(crate) struct PluginCrate {
+    pub(crate) name: String,
+    pub(crate) dir: PathBuf,
+    pub(crate) language: Language,
+}
+
+/// What `[package.metadata.cloister]` of a plugin's `Cargo.toml` says.
+#[derive(serde::Deserialize, Default)]
+struct PluginMetadata {
+    #[serde(default)]
+    plugin: bool,
+    language: Option<String>,
+}
+
+/// The `[package.metadata.cloister]` table of a `Cargo.toml`, if any.
+fn plugin_metadata(cargo_toml: &str) -> Result<PluginMetadata> {
+    let table: toml::Table = toml::from_str(cargo_toml)?;
+    let cloister = table
+        .get("package")
+        .and_then(|p| p.get("metadata"))
+        .and_then(|m| m.get("cloister"));
+    Ok(match cloister {
+        Some(value) => value.clone().try_into()?,
+        None => PluginMetadata::default(),
+    })
 }
 
 /// Plugin crates: folders under [`PLUGIN_FOLDERS`] whose `Cargo.toml` has
-/// `[package.metadata.cloister] plugin = true`.
-fn plugin_crates(root: &Path) -> Result<Vec<PluginCrate>> {
+/// `[package.metadata.cloister] plugin = true`, in the language its
+/// `language` key names (`python`, `js`; absent: Rust).
+pub(crate) fn plugin_crates(root: &Path) -> Result<Vec<PluginCrate>> {
     let mut crates = Vec::new();
     for folder in PLUGIN_FOLDERS {
         let Ok(entries) = fs::read_dir(root.join(folder)) else {
@@ -49,15 +76,21 @@ fn plugin_crates(root: &Path) -> Result<Vec<PluginCrate>> {
             let Ok(manifest) = fs::read_to_string(dir.join("Cargo.toml")) else {
                 continue;
             };
-            if manifest.contains("[package.metadata.cloister]")
-                && manifest.contains("plugin = true")
-            {
+            let metadata = plugin_metadata(&manifest)
+                .with_context(|| format!("{}/Cargo.toml", dir.display()))?;
+            if metadata.plugin {
                 let name = dir
                     .file_name()
                     .and_then(|n| n.to_str())
                     .context("plugin folder name")?
                     .to_owned();
-                crates.push(PluginCrate { name, dir });
+                let language = Language::parse(metadata.language.as_deref())
+                    .with_context(|| format!("plugin {name}"))?;
+                crates.push(PluginCrate {
+                    name,
+                    dir,
+                    language,
+                });
             }
         }
     }
@@ -130,10 +163,27 @@ fn declared_package(root: &Path, plugin_dir: &Path) -> Result<String> {
 
 /// Builds every plugin; returns the paths of the components.
 pub(crate) fn build_all(root: &Path) -> Result<Vec<PathBuf>> {
-    let crates = plugin_crates(root)?;
+    build(root, None)
+}
+
+/// Builds plugin `only`, or every plugin; returns the paths of the components.
+pub(crate) fn build(root: &Path, only: Option<&str>) -> Result<Vec<PathBuf>> {
+    let mut crates = plugin_crates(root)?;
+    if let Some(name) = only {
+        crates.retain(|plugin| plugin.name == name);
+        ensure!(!crates.is_empty(), "no plugin `{name}` under plugins/");
+    }
     let wasm_target = root.join("target/wasm");
-    eprintln!("xtask: building {} plugins for {TARGET}", crates.len());
-    for plugin in &crates {
+    let rust: Vec<_> = crates
+        .iter()
+        .filter(|p| p.language == Language::Rust)
+        .collect();
+    eprintln!(
+        "xtask: building {} plugins ({} in Rust for {TARGET})",
+        crates.len(),
+        rust.len()
+    );
+    for plugin in &rust {
         // Plugin crates are rlibs (so they also build and test natively);
         // only here are they linked as the cdylib a component is made from.
         let mut cargo = wasm_cargo(root)?;
@@ -163,29 +213,15 @@ pub(crate) fn build_all(root: &Path) -> Result<Vec<PathBuf>> {
     fs::create_dir_all(&out_dir)?;
     let mut built = Vec::new();
     for plugin in &crates {
-        let module_path = wasm_target
-            .join(TARGET)
-            .join("release")
-            .join(format!("{}.wasm", plugin.name.replace('-', "_")));
-        let module =
-            fs::read(&module_path).with_context(|| format!("reading {}", module_path.display()))?;
-        let component = ComponentEncoder::default()
-            .module(&module)
-            .with_context(|| format!("{}: reading component metadata", plugin.name))?
-            .validate(true)
-            .encode()
-            .with_context(|| format!("{}: encoding component", plugin.name))?;
+        let component = match plugin.language {
+            Language::Rust => rust_component(&wasm_target, &plugin.name)?,
+            language => guest::build(root, &plugin.name, &plugin.dir, language)?,
+        };
         let info = describe(&component)?;
-        if let Some(bad) = info
-            .imports
-            .iter()
-            .find(|i| !ALLOWED_IMPORTS.contains(&i.as_str()))
-        {
-            bail!(
-                "plugin {} imports `{bad}`; bundled plugins may import only {ALLOWED_IMPORTS:?}",
-                plugin.name
-            );
-        }
+        let manifest = root
+            .join("policies/plugins")
+            .join(format!("{}.toml", plugin.name));
+        check_imports(plugin, &info.imports, &manifest)?;
         ensure!(
             info.exports.iter().any(|e| e == RUN_EXPORT),
             "plugin {} does not export `{RUN_EXPORT}`",
@@ -195,16 +231,13 @@ pub(crate) fn build_all(root: &Path) -> Result<Vec<PathBuf>> {
         let package = declared_package(root, &plugin.dir)?;
         ensure!(
             package == format!("cloister:{}", plugin.name),
-            "plugin {}'s wit/world.wit declares package `{package}`; it must be `cloister:{}` (see xtask/template/world.wit.in)",
+            "plugin {}'s wit/world.wit declares package `{package}`; it must be `cloister:{}` (see xtask/template/common/wit/world.wit.in)",
             plugin.name,
             plugin.name
         );
         let path = out_dir.join(format!("{}.wasm", plugin.name));
         fs::write(&path, &component)?;
         let digest = format!("sha256:{}", hex::encode(Sha256::digest(&component)));
-        let manifest = root
-            .join("policies/plugins")
-            .join(format!("{}.toml", plugin.name));
         if manifest.exists() {
             update_digest(&manifest, &digest)?;
         }
@@ -217,6 +250,83 @@ pub(crate) fn build_all(root: &Path) -> Result<Vec<PathBuf>> {
         built.push(path);
     }
     Ok(built)
+}
+
+/// The component of a Rust plugin from the core module cargo linked.
+fn rust_component(wasm_target: &Path, name: &str) -> Result<Vec<u8>> {
+    let module_path = wasm_target
+        .join(TARGET)
+        .join("release")
+        .join(format!("{}.wasm", name.replace('-', "_")));
+    let module =
+        fs::read(&module_path).with_context(|| format!("reading {}", module_path.display()))?;
+    ComponentEncoder::default()
+        .module(&module)
+        .with_context(|| format!("{name}: reading component metadata"))?
+        .validate(true)
+        .encode()
+        .with_context(|| format!("{name}: encoding component"))
+}
+
+/// The WASI interfaces a manifest tolerates (its `wasi` list).
+fn tolerated_wasi(manifest: &Path) -> Result<Option<BTreeSet<String>>> {
+    #[derive(serde::Deserialize)]
+    struct Wasi {
+        #[serde(default)]
+        wasi: BTreeSet<String>,
+    }
+    if !manifest.exists() {
+        return Ok(None);
+    }
+    let text = fs::read_to_string(manifest)?;
+    let parsed: Wasi =
+        toml::from_str(&text).with_context(|| format!("reading {}", manifest.display()))?;
+    Ok(Some(parsed.wasi))
+}
+
+/// Refuses a component whose imports its language and manifest do not
+/// allow: a Rust plugin imports nothing but [`ALLOWED_IMPORTS`]; a Python or
+/// JavaScript plugin may import WASI too, exactly the interfaces its
+/// manifest's `wasi` list names (a fixture without a manifest: any `wasi:*`,
+/// which the host checks against the manifest a test loads it with).
+fn check_imports(plugin: &PluginCrate, imports: &[String], manifest: &Path) -> Result<()> {
+    let other: Vec<&String> = imports
+        .iter()
+        .filter(|i| !ALLOWED_IMPORTS.contains(&i.as_str()))
+        .collect();
+    if plugin.language == Language::Rust {
+        if let Some(bad) = other.first() {
+            bail!(
+                "plugin {} imports `{bad}`; Rust plugins may import only {ALLOWED_IMPORTS:?}",
+                plugin.name
+            );
+        }
+        return Ok(());
+    }
+    if let Some(bad) = other.iter().find(|i| !i.starts_with("wasi:")) {
+        bail!(
+            "plugin {} imports `{bad}`, which is neither cloister:feature nor WASI",
+            plugin.name
+        );
+    }
+    let Some(tolerated) = tolerated_wasi(manifest)? else {
+        eprintln!(
+            "xtask: {}: no manifest; its WASI imports are checked when a test loads it",
+            plugin.name
+        );
+        return Ok(());
+    };
+    let imported: BTreeSet<String> = other.into_iter().cloned().collect();
+    let unlisted: Vec<_> = imported.difference(&tolerated).collect();
+    let unused: Vec<_> = tolerated.difference(&imported).collect();
+    ensure!(
+        unlisted.is_empty() && unused.is_empty(),
+        "plugin {}: {} must list exactly the WASI interfaces the component imports, \
+         as `wasi = {imported:?}`; not listed: {unlisted:?}; listed, not imported: {unused:?}",
+        plugin.name,
+        manifest.display()
+    );
+    Ok(())
 }
 
 /// Rewrites the `digest = "..."` line of a manifest, keeping everything else.
@@ -243,143 +353,9 @@ fn update_digest(manifest: &Path, digest: &str) -> Result<()> {
     Ok(())
 }
 
-/// The files of `xtask/template`.
-#[cfg(test)]
-const TEMPLATE_FILES: [&str; 5] = [
-    "Cargo.toml.in",
-    "lib.rs.in",
-    "world.wit.in",
-    "test.rs.in",
-    "manifest.toml.in",
-];
-
-/// Creates `plugins/<name>` (crate, WIT world, test) and
-/// `policies/plugins/<name>.toml` from the template, and nothing else: the
-/// workspace takes every folder of `plugins/` as a member.
-pub(crate) fn new_plugin(root: &Path, name: &str) -> Result<()> {
-    ensure!(
-        !name.is_empty()
-            && name.chars().all(|c| c.is_ascii_lowercase() || c == '-')
-            && !name.starts_with('-'),
-        "plugin names are lowercase letters and dashes"
-    );
-    let dir = root.join("plugins").join(name);
-    ensure!(!dir.exists(), "{} already exists", dir.display());
-    let template = root.join("xtask/template");
-    // `tone-check` names the Rust types of `tone-check-input`: `ToneCheckInput`.
-    let type_name: String = name
-        .split('-')
-        .flat_map(|word| {
-            let mut chars = word.chars();
-            chars
-                .next()
-                .map(|first| first.to_ascii_uppercase())
-                .into_iter()
-                .chain(chars)
-        })
-        .collect();
-    let fill = |file: &str| -> Result<String> {
-        Ok(fs::read_to_string(template.join(file))?
-            .replace("{{name}}", name)
-            .replace("{{type}}", &type_name)
-            .replace("{{crate}}", &name.replace('-', "_")))
-    };
-    for folder in ["src", "wit", "tests/it"] {
-        fs::create_dir_all(dir.join(folder))?;
-    }
-    fs::write(dir.join("Cargo.toml"), fill("Cargo.toml.in")?)?;
-    fs::write(dir.join("src/lib.rs"), fill("lib.rs.in")?)?;
-    fs::write(dir.join("wit/world.wit"), fill("world.wit.in")?)?;
-    fs::write(dir.join("tests/it/main.rs"), fill("test.rs.in")?)?;
-    fs::write(
-        root.join("policies/plugins").join(format!("{name}.toml")),
-        fill("manifest.toml.in")?,
-    )?;
-
-    println!(
-        "created plugins/{name} and policies/plugins/{name}.toml; next: `cargo xtask build-plugins`"
-    );
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The scratch workspace's manifest.
-    const WORKSPACE: &str = "[workspace]\nmembers = [\"plugins/*\"]\n";
-
-    /// A scratch workspace with the real template.
-    fn scratch() -> tempfile::TempDir {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root = dir.path();
-        fs::create_dir_all(root.join("xtask/template")).expect("mkdir");
-        fs::create_dir_all(root.join("policies/plugins")).expect("mkdir");
-        let real = crate::workspace_root().join("xtask/template");
-        for file in TEMPLATE_FILES {
-            fs::copy(real.join(file), root.join("xtask/template").join(file))
-                .expect("copy template");
-        }
-        fs::write(root.join("Cargo.toml"), WORKSPACE).expect("write");
-        dir
-    }
-
-    #[test]
-    fn new_plugin_creates_crate_manifest_and_member() {
-        let dir = scratch();
-        new_plugin(dir.path(), "tone-check").expect("created");
-        let cargo =
-            fs::read_to_string(dir.path().join("plugins/tone-check/Cargo.toml")).expect("crate");
-        assert!(
-            cargo.contains("name = \"tone-check\"") && cargo.contains("plugin = true"),
-            "{cargo}"
-        );
-        let world =
-            fs::read_to_string(dir.path().join("plugins/tone-check/wit/world.wit")).expect("world");
-        assert!(
-            world.contains("record tone-check-input") && world.contains("export run: func("),
-            "{world}"
-        );
-        let lib =
-            fs::read_to_string(dir.path().join("plugins/tone-check/src/lib.rs")).expect("lib");
-        assert!(lib.contains("bindings::ToneCheckInput as Input"), "{lib}");
-        assert!(
-            dir.path()
-                .join("plugins/tone-check/tests/it/main.rs")
-                .exists(),
-            "a test comes with it"
-        );
-        let manifest = fs::read_to_string(dir.path().join("policies/plugins/tone-check.toml"))
-            .expect("manifest");
-        assert!(
-            manifest.contains("component = \"tone-check.wasm\""),
-            "{manifest}"
-        );
-        assert!(
-            !manifest.contains("{{"),
-            "template fully filled: {manifest}"
-        );
-        let members = fs::read_to_string(dir.path().join("Cargo.toml")).expect("workspace");
-        assert_eq!(members, WORKSPACE, "the workspace is not edited");
-        let found = plugin_crates(dir.path()).expect("discover");
-        assert_eq!(
-            found.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
-            ["tone-check"]
-        );
-    }
-
-    #[test]
-    fn new_plugin_rejects_bad_names_and_existing_plugins() {
-        let dir = scratch();
-        for bad in ["", "Upper", "-lead", "has space", "../escape"] {
-            assert!(new_plugin(dir.path(), bad).is_err(), "{bad:?} accepted");
-        }
-        new_plugin(dir.path(), "once").expect("first");
-        assert!(
-            new_plugin(dir.path(), "once").is_err(),
-            "second creation must fail"
-        );
-    }
 
     #[test]
     fn update_digest_rewrites_only_the_digest_line() {

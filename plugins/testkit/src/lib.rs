@@ -19,8 +19,15 @@
 //! * [`KitError`]: why a kit could not be set up (a component not built yet
 //!   says how to build it).
 //!
+//! * [`scenario`]: a plugin's tests as data (`plugins/<name>/tests/*.toml`:
+//!   input, scripted replies, expected output or error, expected events),
+//!   the same for a plugin in any language; [`scenario_tests!`] is the
+//!   one-line test target that runs them, and the `cloister-plugin-test`
+//!   binary runs them for `cargo xtask test-plugin`.
+//!
 //! Components are read from `target/plugins` (or `$CLOISTER_PLUGIN_DIR`), where
-//! `cargo xtask build-plugins` puts them.
+//! `cargo xtask build-plugins` puts them; policies from `policies/` (or
+//! `$CLOISTER_POLICY_DIR`).
 //!
 //! # Cargo features
 //!
@@ -46,6 +53,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod scenario;
 mod scripted;
 
 use std::collections::BTreeSet;
@@ -88,9 +96,11 @@ pub enum KitError {
     Load(#[from] LoadError),
 }
 
-/// The workspace's `policies/` folder.
+/// Where the reviewed policies are: `$CLOISTER_POLICY_DIR`, or the
+/// workspace's `policies/`.
 pub fn policy_dir() -> PathBuf {
-    workspace_root().join("policies")
+    std::env::var_os("CLOISTER_POLICY_DIR")
+        .map_or_else(|| workspace_root().join("policies"), PathBuf::from)
 }
 
 /// Where built components are: `$CLOISTER_PLUGIN_DIR`, or `target/plugins`.
@@ -232,16 +242,27 @@ fn read_component(path: &Path) -> Result<Vec<u8>, KitError> {
 }
 
 impl TestKit {
-    /// A bundled plugin with its reviewed manifest and the real allow-list.
+    /// A bundled plugin with its reviewed manifest and the real allow-list
+    /// (from [`policy_dir`] and [`plugin_dir`]).
     pub fn for_plugin(name: &str) -> Result<TestKitBuilder, KitError> {
-        let policies = PolicySet::load(&cloister_host::HostConfig::open_dir(&policy_dir())?)?;
+        Self::for_plugin_in(&policy_dir(), &plugin_dir(), name)
+    }
+
+    /// Plugin `name` with its manifest and the allow-list from `policies`,
+    /// its component from `components`.
+    pub fn for_plugin_in(
+        policies: &Path,
+        components: &Path,
+        name: &str,
+    ) -> Result<TestKitBuilder, KitError> {
+        let policies = PolicySet::load(&cloister_host::HostConfig::open_dir(policies)?)?;
         let manifest = policies
             .manifests()
             .iter()
             .find(|m| m.name == name)
             .cloned()
             .ok_or_else(|| KitError::MissingManifest(name.to_owned()))?;
-        let component = read_component(&plugin_dir().join(&manifest.component))?;
+        let component = read_component(&components.join(&manifest.component))?;
         Ok(TestKitBuilder {
             component,
             manifest,

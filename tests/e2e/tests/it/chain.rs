@@ -62,6 +62,10 @@ pub(crate) struct Options {
     /// The host reads copies of the plugins and policies in its own
     /// directory (`host/plugins`, `host/policies`), for a test to change.
     pub(crate) own_host_files: bool,
+    /// The tree whose policies the host loads and the release logs.
+    pub(crate) root: PathBuf,
+    /// Where the host and the release find the built components.
+    pub(crate) plugins: PathBuf,
 }
 
 impl Options {
@@ -74,6 +78,8 @@ impl Options {
             issuer: String::new(),
             router: String::new(),
             own_host_files: false,
+            root: repo_root(),
+            plugins: plugin_dir(),
         }
     }
 }
@@ -217,6 +223,8 @@ pub(crate) struct Chain {
     pub(crate) client_config: PathBuf,
     /// How to start each party again: binary, arguments before `--config`, address.
     started: Vec<(&'static str, &'static str, Vec<String>, SocketAddr)>,
+    /// Every command run and party started, as its binary's name and arguments.
+    pub(crate) ran: Mutex<Vec<Vec<String>>>,
 }
 
 impl Chain {
@@ -245,6 +253,7 @@ impl Chain {
             gateway_addr: gateway,
             client_config: root.join("client/cloister.toml"),
             started: Vec::new(),
+            ran: Mutex::new(Vec::new()),
             dir,
         };
 
@@ -393,11 +402,11 @@ impl Chain {
         let host_dir = chain.party_dir("host");
         let (plugins, policies) = if options.own_host_files {
             let (plugins, policies) = (host_dir.join("plugins"), host_dir.join("policies"));
-            copy_dir(&plugin_dir(), &plugins);
-            copy_dir(&repo_root().join("policies"), &policies);
+            copy_dir(&options.plugins, &plugins);
+            copy_dir(&options.root.join("policies"), &policies);
             (plugins, policies)
         } else {
-            (plugin_dir(), repo_root().join("policies"))
+            (options.plugins.clone(), options.root.join("policies"))
         };
         let backend = match options.engine {
             Engine::Model => "candle",
@@ -431,9 +440,9 @@ impl Chain {
             .current_dir(root.join("ledger"))
             .arg("submit")
             .arg("--root")
-            .arg(repo_root())
+            .arg(&options.root)
             .arg("--plugin-dir")
-            .arg(plugin_dir())
+            .arg(&options.plugins)
             .arg("--measure-json")
             .arg(&measure_json)
             .args(["--source-commit", "e2e", "--builder", "e2e"])
@@ -511,6 +520,10 @@ impl Chain {
         http: &reqwest::Client,
     ) {
         let dir = self.party_dir(party);
+        let mut argv = vec![binary.to_owned()];
+        argv.extend(before.iter().map(|arg| (*arg).to_owned()));
+        argv.extend(["--config".to_owned(), format!("{binary}.toml")]);
+        lock(&self.ran).push(argv);
         let mut started = Party::spawn_in(
             binary,
             &dir,
@@ -592,6 +605,7 @@ impl Chain {
 
     /// `command` run to its end within [`COMMAND`], which must succeed.
     fn output(&self, command: &mut Command) -> Output {
+        self.record(command);
         let output = output_within(command, COMMAND);
         assert!(
             output.status.success(),
@@ -626,9 +640,28 @@ impl Chain {
             .arg(&self.client_config)
             .arg("--insecure-plain-http")
             .args(args);
+        self.record(&command);
         tokio::task::spawn_blocking(move || output_within(&mut command, COMMAND))
             .await
             .unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
+impl Chain {
+    /// Keeps `command` in [`Chain::ran`]: its binary's file name, then its arguments.
+    fn record(&self, command: &Command) {
+        let program = Path::new(command.get_program())
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let mut argv = vec![program];
+        argv.extend(
+            command
+                .get_args()
+                .map(|arg| arg.to_string_lossy().into_owned()),
+        );
+        lock(&self.ran).push(argv);
     }
 }
 
@@ -653,7 +686,7 @@ pub(crate) fn output_within(command: &mut Command, limit: Duration) -> Output {
 }
 
 /// Copies the files of `from` into `to`, recursively.
-fn copy_dir(from: &Path, to: &Path) {
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("{e}"));
     for entry in std::fs::read_dir(from).unwrap_or_else(|e| panic!("{}: {e}", from.display())) {
         let path = entry.unwrap_or_else(|e| panic!("{e}")).path();

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cloister_api::{FeatureRequest, Summary};
+use cloister_api::{FeatureError, FeatureRequest, RequestError, Summary};
 use cloister_attestation::VerifyError;
 use cloister_client::{Client, OhttpTransport, UncheckedKeys};
 use cloister_gateway::NoRedeemer;
@@ -89,6 +89,22 @@ async fn a_client_summarises_through_relay_gateway_and_an_attested_host() {
         matches!(response.decode::<Summary>(), Ok(Summary { text, messages_covered: 6 }) if !text.is_empty()),
         "{response:?}"
     );
+
+    // The Python and JavaScript features are served next to it. The
+    // deterministic backend replays the prompt on one line, which neither
+    // takes for an answer: each ran, asked the engine, checked the answer
+    // strictly and refused it with its typed error.
+    let draft = serde_json::json!({ "draft": "Thanks, see you Friday!" });
+    let conversation = serde_json::json!({
+        "messages": team_lunch().input["messages"],
+        "max-points": 3,
+    });
+    for (feature, input) in [("key-points", conversation), ("tone-check", draft)] {
+        match session.request(&FeatureRequest::new(feature, input)).await {
+            Err(RatlsError::Feature(RequestError::Feature(FeatureError::UnusableOutput))) => {}
+            other => panic!("{feature}: {other:?}"),
+        }
+    }
 
     let health: serde_json::Value = serde_json::from_str(
         &crate::common::get_text(&format!("http://{host_addr}/healthz")).await,

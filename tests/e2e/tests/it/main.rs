@@ -30,6 +30,7 @@ mod six_phases;
 mod state;
 mod support;
 mod surface;
+mod templates;
 mod timeouts;
 mod tls;
 mod tokens;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cloister_api::{FeatureResponse, Message, SummariseRequest, Summary, Typed as _};
+use cloister_host::capabilities::inference::InferenceGrant;
 use cloister_host::capabilities::{Capabilities, Grants};
 use cloister_host::logfilter::{
     AllowList, AllowListLayer, FieldValue, LogFilter, MemorySink, Source,
@@ -273,6 +274,16 @@ fn python_and_js_plugins_find_no_files_env_or_sockets() {
     for name in ["py-sandbox", "js-sandbox"] {
         let component = built(name);
         let mut manifest = named_manifest(name, &component, wasi_imports(&component));
+        // The shared `types` interface uses `inference`'s error type, so the
+        // toolchains import `inference` too; the fixtures never call it.
+        manifest.imports = BTreeSet::from(["cloister:feature/inference@0.1.0".to_owned()]);
+        manifest.grants.inference = Some(InferenceGrant {
+            models: BTreeSet::from(["unused".to_owned()]),
+            max_tokens_per_call: 1,
+            max_tokens_per_request: 1,
+            max_calls_per_request: 1,
+            max_prompt_bytes: 1,
+        });
         manifest.limits = Limits {
             memory_bytes: 64 << 20,
             table_elements: 20_000,

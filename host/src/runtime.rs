@@ -510,28 +510,6 @@ fn pooling(config: &RuntimeConfig, pagemap_scan: Enabled) -> InstanceAllocationS
     InstanceAllocationStrategy::Pooling(pool)
 }
 
-/// The interfaces a component imports and exports, without loading it: what
-/// `cloister-host inspect` shows a reviewer.
-pub fn component_interfaces(component: &[u8]) -> Result<(Vec<String>, Vec<String>), LoadError> {
-    let mut config = Config::new();
-    config.wasm_component_model(true);
-    let engine = Engine::new(&config).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
-    let compiled = Component::new(&engine, component).map_err(|e| LoadError::InvalidComponent {
-        plugin: "<inspected>".into(),
-        reason: format!("{e:#}"),
-    })?;
-    let ty = compiled.component_type();
-    let imports = ty
-        .imports(&engine)
-        .map(|(name, _)| name.to_owned())
-        .collect();
-    let exports = ty
-        .exports(&engine)
-        .map(|(name, _)| name.to_owned())
-        .collect();
-    Ok((imports, exports))
-}
-
 /// Refuses a component that imports anything its manifest does not grant.
 fn check_imports(
     engine: &Engine,

@@ -5,7 +5,7 @@
 //! imports exceed the interfaces the manifest grants.
 //!
 //! Besides the keys below, a manifest holds each capability's own section
-//! ([`Grants`]: `[inference]`, `wasi = true`), which that capability parses
+//! ([`Grants`]: `[inference]`, `wasi = [...]`), which that capability parses
 //! and checks ([`crate::capabilities`]).
 
 use std::collections::BTreeSet;
@@ -39,7 +39,7 @@ pub struct PluginManifest {
     pub imports: BTreeSet<String>,
     /// Resource limits of one request.
     pub limits: Limits,
-    /// Every capability's section (the inference budget, the WASI flag).
+    /// Every capability's section (the inference budget, the WASI list).
     pub grants: Grants,
 }
 
@@ -161,7 +161,7 @@ impl PluginManifest {
     }
 
     /// Whether the manifest allows a component to import `name`: granted by
-    /// name, or allowed by a capability's section (`wasi = true`).
+    /// name, or allowed by a capability's section (listed under `wasi`).
     /// [`TYPES_INTERFACE`] is always allowed: it holds types, no functions.
     pub fn allows_import(&self, name: &str) -> bool {
         name == TYPES_INTERFACE

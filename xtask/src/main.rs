@@ -23,6 +23,7 @@ mod cuda;
 mod cvm;
 mod demo;
 mod demo_ledger;
+mod guest;
 mod images;
 mod manifests;
 mod plugins;

@@ -1,5 +1,6 @@
 //! Building plugins into components and keeping manifests in step.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -8,13 +9,16 @@ use sha2::{Digest as _, Sha256};
 use wit_component::{ComponentEncoder, DecodedWasm, WitPrinter};
 use wit_parser::{WorldItem, WorldKey};
 
+use crate::guest::{self, Language};
 use crate::run;
 use crate::toolchain::{TARGET, wasm_cargo};
 
 /// The function every feature component exports (with the input and
 /// output types of its own WIT world).
 const RUN_EXPORT: &str = "run";
-/// The interfaces a bundled plugin may import: nothing else, not even WASI.
+/// The interfaces a Rust plugin may import: nothing else, not even WASI
+/// (Python and JavaScript plugins add the WASI interfaces their manifests
+/// list).
 const ALLOWED_IMPORTS: &[&str] = &[
     "cloister:feature/inference@0.1.0",
     "cloister:feature/log@0.1.0",
@@ -34,10 +38,33 @@ const PLUGIN_FOLDERS: &[&str] = &["plugins", "plugins/fixtures"];
 struct PluginCrate {
     name: String,
     dir: PathBuf,
+    language: Language,
+}
+
+/// What `[package.metadata.cloister]` of a plugin's `Cargo.toml` says.
+#[derive(serde::Deserialize, Default)]
+struct PluginMetadata {
+    #[serde(default)]
+    plugin: bool,
+    language: Option<String>,
+}
+
+/// The `[package.metadata.cloister]` table of a `Cargo.toml`, if any.
+fn plugin_metadata(cargo_toml: &str) -> Result<PluginMetadata> {
+    let table: toml::Table = toml::from_str(cargo_toml)?;
+    let cloister = table
+        .get("package")
+        .and_then(|p| p.get("metadata"))
+        .and_then(|m| m.get("cloister"));
+    Ok(match cloister {
+        Some(value) => value.clone().try_into()?,
+        None => PluginMetadata::default(),
+    })
 }
 
 /// Plugin crates: folders under [`PLUGIN_FOLDERS`] whose `Cargo.toml` has
-/// `[package.metadata.cloister] plugin = true`.
+/// `[package.metadata.cloister] plugin = true`, in the language its
+/// `language` key names (`python`, `js`; absent: Rust).
 fn plugin_crates(root: &Path) -> Result<Vec<PluginCrate>> {
     let mut crates = Vec::new();
     for folder in PLUGIN_FOLDERS {
@@ -49,15 +76,21 @@ fn plugin_crates(root: &Path) -> Result<Vec<PluginCrate>> {
             let Ok(manifest) = fs::read_to_string(dir.join("Cargo.toml")) else {
                 continue;
             };
-            if manifest.contains("[package.metadata.cloister]")
-                && manifest.contains("plugin = true")
-            {
+            let metadata = plugin_metadata(&manifest)
+                .with_context(|| format!("{}/Cargo.toml", dir.display()))?;
+            if metadata.plugin {
                 let name = dir
                     .file_name()
                     .and_then(|n| n.to_str())
                     .context("plugin folder name")?
                     .to_owned();
-                crates.push(PluginCrate { name, dir });
+                let language = Language::parse(metadata.language.as_deref())
+                    .with_context(|| format!("plugin {name}"))?;
+                crates.push(PluginCrate {
+                    name,
+                    dir,
+                    language,
+                });
             }
         }
     }
@@ -132,8 +165,16 @@ fn declared_package(root: &Path, plugin_dir: &Path) -> Result<String> {
 pub(crate) fn build_all(root: &Path) -> Result<Vec<PathBuf>> {
     let crates = plugin_crates(root)?;
     let wasm_target = root.join("target/wasm");
-    eprintln!("xtask: building {} plugins for {TARGET}", crates.len());
-    for plugin in &crates {
+    let rust: Vec<_> = crates
+        .iter()
+        .filter(|p| p.language == Language::Rust)
+        .collect();
+    eprintln!(
+        "xtask: building {} plugins ({} in Rust for {TARGET})",
+        crates.len(),
+        rust.len()
+    );
+    for plugin in &rust {
         // Plugin crates are rlibs (so they also build and test natively);
         // only here are they linked as the cdylib a component is made from.
         let mut cargo = wasm_cargo(root)?;
@@ -163,29 +204,15 @@ pub(crate) fn build_all(root: &Path) -> Result<Vec<PathBuf>> {
     fs::create_dir_all(&out_dir)?;
     let mut built = Vec::new();
     for plugin in &crates {
-        let module_path = wasm_target
-            .join(TARGET)
-            .join("release")
-            .join(format!("{}.wasm", plugin.name.replace('-', "_")));
-        let module =
-            fs::read(&module_path).with_context(|| format!("reading {}", module_path.display()))?;
-        let component = ComponentEncoder::default()
-            .module(&module)
-            .with_context(|| format!("{}: reading component metadata", plugin.name))?
-            .validate(true)
-            .encode()
-            .with_context(|| format!("{}: encoding component", plugin.name))?;
+        let component = match plugin.language {
+            Language::Rust => rust_component(&wasm_target, &plugin.name)?,
+            language => guest::build(root, &plugin.name, &plugin.dir, language)?,
+        };
         let info = describe(&component)?;
-        if let Some(bad) = info
-            .imports
-            .iter()
-            .find(|i| !ALLOWED_IMPORTS.contains(&i.as_str()))
-        {
-            bail!(
-                "plugin {} imports `{bad}`; bundled plugins may import only {ALLOWED_IMPORTS:?}",
-                plugin.name
-            );
-        }
+        let manifest = root
+            .join("policies/plugins")
+            .join(format!("{}.toml", plugin.name));
+        check_imports(plugin, &info.imports, &manifest)?;
         ensure!(
             info.exports.iter().any(|e| e == RUN_EXPORT),
             "plugin {} does not export `{RUN_EXPORT}`",
@@ -202,9 +229,6 @@ pub(crate) fn build_all(root: &Path) -> Result<Vec<PathBuf>> {
         let path = out_dir.join(format!("{}.wasm", plugin.name));
         fs::write(&path, &component)?;
         let digest = format!("sha256:{}", hex::encode(Sha256::digest(&component)));
-        let manifest = root
-            .join("policies/plugins")
-            .join(format!("{}.toml", plugin.name));
         if manifest.exists() {
             update_digest(&manifest, &digest)?;
         }
@@ -217,6 +241,83 @@ pub(crate) fn build_all(root: &Path) -> Result<Vec<PathBuf>> {
         built.push(path);
     }
     Ok(built)
+}
+
+/// The component of a Rust plugin from the core module cargo linked.
+fn rust_component(wasm_target: &Path, name: &str) -> Result<Vec<u8>> {
+    let module_path = wasm_target
+        .join(TARGET)
+        .join("release")
+        .join(format!("{}.wasm", name.replace('-', "_")));
+    let module =
+        fs::read(&module_path).with_context(|| format!("reading {}", module_path.display()))?;
+    ComponentEncoder::default()
+        .module(&module)
+        .with_context(|| format!("{name}: reading component metadata"))?
+        .validate(true)
+        .encode()
+        .with_context(|| format!("{name}: encoding component"))
+}
+
+/// The WASI interfaces a manifest tolerates (its `wasi` list).
+fn tolerated_wasi(manifest: &Path) -> Result<Option<BTreeSet<String>>> {
+    #[derive(serde::Deserialize)]
+    struct Wasi {
+        #[serde(default)]
+        wasi: BTreeSet<String>,
+    }
+    if !manifest.exists() {
+        return Ok(None);
+    }
+    let text = fs::read_to_string(manifest)?;
+    let parsed: Wasi =
+        toml::from_str(&text).with_context(|| format!("reading {}", manifest.display()))?;
+    Ok(Some(parsed.wasi))
+}
+
+/// Refuses a component whose imports its language and manifest do not
+/// allow: a Rust plugin imports nothing but [`ALLOWED_IMPORTS`]; a Python or
+/// JavaScript plugin may import WASI too, exactly the interfaces its
+/// manifest's `wasi` list names (a fixture without a manifest: any `wasi:*`,
+/// which the host checks against the manifest a test loads it with).
+fn check_imports(plugin: &PluginCrate, imports: &[String], manifest: &Path) -> Result<()> {
+    let other: Vec<&String> = imports
+        .iter()
+        .filter(|i| !ALLOWED_IMPORTS.contains(&i.as_str()))
+        .collect();
+    if plugin.language == Language::Rust {
+        if let Some(bad) = other.first() {
+            bail!(
+                "plugin {} imports `{bad}`; Rust plugins may import only {ALLOWED_IMPORTS:?}",
+                plugin.name
+            );
+        }
+        return Ok(());
+    }
+    if let Some(bad) = other.iter().find(|i| !i.starts_with("wasi:")) {
+        bail!(
+            "plugin {} imports `{bad}`, which is neither cloister:feature nor WASI",
+            plugin.name
+        );
+    }
+    let Some(tolerated) = tolerated_wasi(manifest)? else {
+        eprintln!(
+            "xtask: {}: no manifest; its WASI imports are checked when a test loads it",
+            plugin.name
+        );
+        return Ok(());
+    };
+    let imported: BTreeSet<String> = other.into_iter().cloned().collect();
+    let unlisted: Vec<_> = imported.difference(&tolerated).collect();
+    let unused: Vec<_> = tolerated.difference(&imported).collect();
+    ensure!(
+        unlisted.is_empty() && unused.is_empty(),
+        "plugin {}: {} must list exactly the WASI interfaces the component imports, \
+         as `wasi = {imported:?}`; not listed: {unlisted:?}; listed, not imported: {unused:?}",
+        plugin.name,
+        manifest.display()
+    );
+    Ok(())
 }
 
 /// Rewrites the `digest = "..."` line of a manifest, keeping everything else.

@@ -216,12 +216,16 @@ fn inspect(config: &HostConfig, policies: &PolicySet) -> Result<()> {
             }
             println!("  exports     {}", exports.join(", "));
         }
+        let wasi = &manifest.grants.wasi;
         println!(
             "  wasi        {}",
-            if manifest.grants.wasi {
-                "empty context"
+            if wasi.is_empty() {
+                "none".to_owned()
             } else {
-                "none"
+                format!(
+                    "empty context, tolerating {}",
+                    wasi.iter().cloned().collect::<Vec<_>>().join(", ")
+                )
             }
         );
         let l = &manifest.limits;

@@ -4,7 +4,7 @@
 //!
 //! * its manifest section ([`Capability::Grant`], a top-level key of the
 //!   plugin manifest named as the capability, e.g. `[inference]` or
-//!   `wasi = true`) and the check of that grant ([`Capability::check_grant`]);
+//!   `wasi = [...]`) and the check of that grant ([`Capability::check_grant`]);
 //! * its per-host state and configuration (the type implementing
 //!   [`Capability`], built once);
 //! * its per-instance state ([`Capability::Instance`], built for each
@@ -69,6 +69,12 @@ pub enum GrantError {
     /// A limit is zero or a per-call budget exceeds the per-request one.
     #[error("manifest limit `{0}` is out of range")]
     BadLimit(&'static str),
+    /// The `wasi` list names an interface the empty WASI context does not
+    /// define, or not at a WASI 0.2 version.
+    #[error(
+        "manifest's `wasi` list names `{0}`, which is not a WASI 0.2 interface this host defines"
+    )]
+    UnknownWasiInterface(String),
 }
 
 /// Reaches one capability's per-instance state in a store's data `T`.
@@ -167,7 +173,7 @@ macro_rules! capability_set {
 
         impl Capabilities {
             /// Every interface the host can serve (besides `wasi:*`, which
-            /// manifests grant with `wasi = true`).
+            /// manifests list under `wasi`).
             pub fn interfaces() -> Vec<&'static str> {
                 [$(<$module::$ty as Capability>::INTERFACES),*].concat()
             }
@@ -266,8 +272,8 @@ mod tests {
 
     #[test]
     fn grants_parse_under_the_capability_names_and_refuse_strangers() {
-        let grants: Grants = toml::from_str("wasi = true").expect("parses");
-        assert!(grants.wasi);
+        let grants: Grants = toml::from_str("wasi = [\"wasi:io/streams@0.2.9\"]").expect("parses");
+        assert_eq!(grants.wasi, imports(&["wasi:io/streams@0.2.9"]));
         assert_eq!(grants.inference, None);
         let error = toml::from_str::<Grants>("network = true").expect_err("refused");
         assert!(error.to_string().contains("network"), "{error}");
@@ -281,12 +287,18 @@ mod tests {
             "wasi:cli/environment@0.2.0"
         ));
         let wasi = Grants {
-            wasi: true,
+            wasi: imports(&["wasi:cli/environment@0.2.0"]),
             ..Grants::default()
         };
         assert!(Capabilities::allows_import(
             &wasi,
             "wasi:cli/environment@0.2.0"
+        ));
+        // Exactly as listed: another interface or another version is refused.
+        assert!(!Capabilities::allows_import(&wasi, "wasi:cli/stdout@0.2.0"));
+        assert!(!Capabilities::allows_import(
+            &wasi,
+            "wasi:cli/environment@0.2.9"
         ));
         assert!(!Capabilities::allows_import(&wasi, "evil:net/socket"));
     }
@@ -305,5 +317,22 @@ mod tests {
             Capabilities::check_grants(&Grants::default(), &imports(&[log::INTERFACE])),
             Ok(())
         );
+        for bad in [
+            "wasi:http/outgoing-handler@0.2.9",
+            "wasi:io/streams",
+            "wasi:io/streams@0.3.0",
+            "wasi:io/streams@0.2.",
+            "evil:io/streams@0.2.9",
+        ] {
+            let grants = Grants {
+                wasi: imports(&[bad]),
+                ..Grants::default()
+            };
+            assert_eq!(
+                Capabilities::check_grants(&grants, &BTreeSet::new()),
+                Err(GrantError::UnknownWasiInterface(bad.to_owned())),
+                "{bad}"
+            );
+        }
     }
 }

@@ -1,8 +1,14 @@
 //! An empty WASI p2 context, for components built by toolchains that always
 //! import WASI (most languages other than Rust without `std`).
 //!
-//! A manifest grants it with `wasi = true` (this capability's section): then
-//! any `wasi:*` import is allowed. The context has no preopened
+//! A manifest grants it with its `wasi` list (this capability's section):
+//! the WASI interfaces the component may import, each named exactly as the
+//! component imports it, version included (`wasi:io/streams@0.2.9`), so a
+//! reviewer sees every interface a toolchain pulls in, and a toolchain that
+//! adds one or moves to another version needs a new review. Any other
+//! `wasi:*` import is refused at load. The list may name only interfaces of
+//! WASI 0.2 that this context defines ([`INTERFACES`]); wasmtime links any
+//! 0.2.x version to its own. The context has no preopened
 //! directories, no sockets, no environment variables, no arguments and
 //! frozen clocks (a clock is a timing side channel). What the component
 //! writes to stdout or stderr is free text, which the log allow-list never
@@ -15,6 +21,7 @@
 //! the request's deadline: a sleep ends when the request's time does, and
 //! the guest is stopped as soon as it runs again.
 
+use std::collections::BTreeSet;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,21 +40,70 @@ use wasmtime_wasi::{
     HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
 };
 
-use super::{Capability, Get, InstanceContext};
+use super::{Capability, Get, GrantError, InstanceContext};
+
+/// The WASI 0.2 interfaces the empty context defines (see
+/// [`WasiCapability::add_to_linker`]), without their version.
+pub const INTERFACES: &[&str] = &[
+    "wasi:cli/environment",
+    "wasi:cli/exit",
+    "wasi:cli/stderr",
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stderr",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:clocks/monotonic-clock",
+    "wasi:clocks/wall-clock",
+    "wasi:filesystem/preopens",
+    "wasi:filesystem/types",
+    "wasi:io/error",
+    "wasi:io/poll",
+    "wasi:io/streams",
+    "wasi:random/insecure",
+    "wasi:random/insecure-seed",
+    "wasi:random/random",
+    "wasi:sockets/instance-network",
+    "wasi:sockets/ip-name-lookup",
+    "wasi:sockets/network",
+    "wasi:sockets/tcp",
+    "wasi:sockets/tcp-create-socket",
+    "wasi:sockets/udp",
+    "wasi:sockets/udp-create-socket",
+];
+
+/// Whether `name` is one of [`INTERFACES`] at a WASI 0.2 version
+/// (`wasi:io/streams@0.2.9`).
+fn is_provided(name: &str) -> bool {
+    name.split_once("@0.2.").is_some_and(|(interface, patch)| {
+        INTERFACES.contains(&interface)
+            && !patch.is_empty()
+            && patch.bytes().all(|b| b.is_ascii_digit())
+    })
+}
 
 /// Per-host state: nothing is shared between WASI instances.
 #[derive(Debug, Default)]
 pub struct WasiCapability;
 
 impl Capability for WasiCapability {
-    /// WASI is granted by the manifest's `wasi` flag, not by interface name.
+    /// WASI is granted by the manifest's `wasi` list, not by `imports`.
     const INTERFACES: &'static [&'static str] = &[];
-    /// `wasi = true` allows every `wasi:*` import.
-    type Grant = bool;
+    /// The WASI interfaces tolerated, as the component imports them.
+    type Grant = BTreeSet<String>;
     type Instance = WasiInstance;
 
-    fn allows_import(grant: &bool, name: &str) -> bool {
-        *grant && name.starts_with("wasi:")
+    fn check_grant(grant: &Self::Grant, _imports: &BTreeSet<String>) -> Result<(), GrantError> {
+        match grant.iter().find(|name| !is_provided(name)) {
+            Some(name) => Err(GrantError::UnknownWasiInterface(name.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn allows_import(grant: &Self::Grant, name: &str) -> bool {
+        grant.contains(name)
     }
 
     /// What `wasmtime_wasi::p2::add_to_linker_sync` defines, each interface

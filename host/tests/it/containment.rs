@@ -2,7 +2,6 @@
 //! contains it with a clear, typed error and then serves a normal request.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,17 +18,7 @@ use tracing_subscriber::layer::SubscriberExt as _;
 const MODEL: &str = "smollm2-135m-instruct";
 
 fn hostile_component() -> Vec<u8> {
-    let dir = std::env::var_os("CLOISTER_PLUGIN_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/plugins"),
-        PathBuf::from,
-    );
-    let path = dir.join("hostile.wasm");
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; run `cargo xtask build-plugins` first",
-            path.display()
-        )
-    })
+    crate::wasi::built("hostile")
 }
 
 fn manifest(component: &[u8]) -> PluginManifest {

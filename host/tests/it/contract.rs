@@ -10,7 +10,7 @@ use cloister_host::{LoadError, RunError};
 use cloister_ratls::FeatureService as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 
-use crate::wasi::{fixture, named_manifest, runtime, summarise};
+use crate::wasi::{fixture, named_manifest, runtime, summarise, wasi_imports};
 
 #[test]
 fn an_unknown_feature_is_refused_by_name() {
@@ -32,7 +32,10 @@ fn an_input_that_does_not_fit_is_refused_with_its_path_before_the_plugin_runs() 
     let (mut runtime, filter, sink) = runtime();
     let component = fixture("wasi-guest");
     runtime
-        .load_plugin(named_manifest("wasi-guest", &component, true), &component)
+        .load_plugin(
+            named_manifest("wasi-guest", &component, wasi_imports(&component)),
+            &component,
+        )
         .expect("loads");
     let mut input = summarise(3);
     input["messages"][2]["sent-at"] = serde_json::json!("yesterday");
@@ -96,7 +99,10 @@ fn a_component_without_a_feature_entry_point_does_not_load() {
         let (mut runtime, _, _) = runtime();
         let component = wat::parse_str(text).expect("wat");
         let error = runtime
-            .load_plugin(named_manifest("odd", &component, false), &component)
+            .load_plugin(
+                named_manifest("odd", &component, Default::default()),
+                &component,
+            )
             .expect_err(expected);
         assert!(
             matches!(

@@ -1,6 +1,7 @@
 //! A component that imports WASI p2 runs in the empty context: it loads only
-//! when its manifest grants WASI, and then sees no environment, arguments or
-//! directories, frozen clocks, and a stdout whose text never reaches a log.
+//! when its manifest lists every WASI interface it imports, and then sees no
+//! environment, arguments or directories, frozen clocks, and a stdout whose
+//! text never reaches a log.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -13,7 +14,9 @@ use cloister_host::logfilter::{
     AllowList, AllowListLayer, FieldValue, LogFilter, MemorySink, Source,
 };
 use cloister_host::manifest::Limits;
-use cloister_host::{Digest, LoadError, PluginManifest, RunError, Runtime, RuntimeConfig};
+use cloister_host::{
+    Digest, LoadError, PluginManifest, RunError, Runtime, RuntimeConfig, component_interfaces,
+};
 use cloister_inference::DeterministicBackend;
 use tracing_subscriber::layer::SubscriberExt as _;
 
@@ -25,15 +28,44 @@ pub(crate) fn fixture(name: &str) -> Vec<u8> {
     wat::parse_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// A component of `target/plugins` (or `$CLOISTER_PLUGIN_DIR`), built by
+/// `cargo xtask build-plugins`.
+pub(crate) fn built(name: &str) -> Vec<u8> {
+    let dir = std::env::var_os("CLOISTER_PLUGIN_DIR").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/plugins"),
+        PathBuf::from,
+    );
+    let path = dir.join(format!("{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run `cargo xtask build-plugins` first",
+            path.display()
+        )
+    })
+}
+
 fn wasi_guest() -> Vec<u8> {
     fixture("wasi-guest")
 }
 
-fn manifest(component: &[u8], wasi: bool) -> PluginManifest {
+fn manifest(component: &[u8], wasi: BTreeSet<String>) -> PluginManifest {
     named_manifest("wasi-guest", component, wasi)
 }
 
-pub(crate) fn named_manifest(name: &str, component: &[u8], wasi: bool) -> PluginManifest {
+/// Every WASI interface `component` imports: the `wasi` list that lets it load.
+pub(crate) fn wasi_imports(component: &[u8]) -> BTreeSet<String> {
+    let (imports, _) = component_interfaces(component).expect("a component");
+    imports
+        .into_iter()
+        .filter(|i| i.starts_with("wasi:"))
+        .collect()
+}
+
+pub(crate) fn named_manifest(
+    name: &str,
+    component: &[u8],
+    wasi: BTreeSet<String>,
+) -> PluginManifest {
     PluginManifest {
         name: name.into(),
         version: "0.0.0".into(),
@@ -97,7 +129,7 @@ fn wasi_component_is_refused_without_the_grant() {
     let (mut runtime, _, _) = runtime();
     let component = wasi_guest();
     let error = runtime
-        .load_plugin(manifest(&component, false), &component)
+        .load_plugin(manifest(&component, BTreeSet::new()), &component)
         .expect_err("wasi not granted");
     assert!(
         matches!(&error, LoadError::ImportNotGranted { import, .. } if import.starts_with("wasi:")),
@@ -110,11 +142,39 @@ fn wasi_component_is_refused_without_the_grant() {
 }
 
 #[test]
+fn a_wasi_import_the_manifest_does_not_list_is_refused() {
+    let (mut runtime, _, _) = runtime();
+    let component = wasi_guest();
+    let mut listed = wasi_imports(&component);
+    assert!(listed.remove("wasi:cli/environment@0.2.0"), "{listed:?}");
+    let error = runtime
+        .load_plugin(manifest(&component, listed), &component)
+        .expect_err("environment not listed");
+    assert!(
+        matches!(&error, LoadError::ImportNotGranted { import, .. } if import == "wasi:cli/environment@0.2.0"),
+        "{error}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "plugin `wasi-guest` imports `wasi:cli/environment@0.2.0`, which its manifest does not grant"
+    );
+    // Another version of a listed interface is another interface.
+    let other_version = wasi_imports(&component)
+        .into_iter()
+        .map(|i| i.replace("environment@0.2.0", "environment@0.2.9"))
+        .collect();
+    assert!(matches!(
+        runtime.load_plugin(manifest(&component, other_version), &component),
+        Err(LoadError::ImportNotGranted { .. })
+    ));
+}
+
+#[test]
 fn wasi_component_runs_in_the_empty_context() {
     let (mut runtime, filter, sink) = runtime();
     let component = wasi_guest();
     runtime
-        .load_plugin(manifest(&component, true), &component)
+        .load_plugin(manifest(&component, wasi_imports(&component)), &component)
         .expect("granted wasi loads");
 
     let subscriber = tracing_subscriber::registry().with(AllowListLayer::new(filter.clone()));
@@ -172,7 +232,7 @@ fn wasi_component_runs_in_the_empty_context() {
 fn wasi_blocking_calls_end_at_the_time_limit() {
     let (mut runtime, _, _) = runtime();
     let component = fixture("wasi-sleeper");
-    let mut manifest = named_manifest("wasi-sleeper", &component, true);
+    let mut manifest = named_manifest("wasi-sleeper", &component, wasi_imports(&component));
     manifest.limits.time_ms = 100;
     runtime
         .load_plugin(manifest, &component)
@@ -192,4 +252,46 @@ fn wasi_blocking_calls_end_at_the_time_limit() {
         "{outcome:?}"
     );
     assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn python_and_js_plugins_find_no_files_env_or_sockets() {
+    // What a leaky context would hand over: a file that exists, a variable
+    // that is set, a socket that listens.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let probe = serde_json::json!({
+        "path": concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
+        "variable": "PATH",
+        "address": listener.local_addr().expect("address").to_string(),
+    });
+    assert!(std::env::var_os("PATH").is_some());
+    let (mut runtime, _, _) = runtime();
+    let guest = wasi_guest();
+    runtime
+        .load_plugin(manifest(&guest, wasi_imports(&guest)), &guest)
+        .expect("loads");
+    for name in ["py-sandbox", "js-sandbox"] {
+        let component = built(name);
+        let mut manifest = named_manifest(name, &component, wasi_imports(&component));
+        manifest.limits = Limits {
+            memory_bytes: 64 << 20,
+            table_elements: 20_000,
+            time_ms: 10_000,
+            max_output_bytes: 4096,
+        };
+        runtime.load_plugin(manifest, &component).expect("loads");
+        let response = runtime.run(name, &probe).expect("runs to the end");
+        for attempt in ["file", "env", "socket"] {
+            let outcome = response.output[attempt].as_str().unwrap_or_default();
+            assert!(
+                outcome.starts_with("error: "),
+                "{name} {attempt}: {outcome} (whole answer {:?})",
+                response.output
+            );
+        }
+        // The host keeps serving.
+        runtime
+            .run("wasi-guest", &summarise(1))
+            .expect("the next request is served");
+    }
 }

@@ -42,7 +42,7 @@
 
 mod markdown;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -278,12 +278,16 @@ impl WitWorld {
     /// Types are compared by structure and name (a record's name, fields
     /// and their types, in order), never by their position in a file.
     ///
+    /// Interfaces in `runtime_imports` are left out: the ones a language's
+    /// runtime imports on its own (WASI for Python and JavaScript), which
+    /// the source does not declare and a manifest lists.
+    ///
     /// Names of worlds and packages are not compared: a component keeps
     /// its world's contents, not its name (it decodes as
     /// `root:component/root`), nor doc comments, nor the functions of an
     /// imported interface it never calls.
     #[must_use]
-    pub fn differences(&self, declared: &Self) -> Vec<String> {
+    pub fn differences(&self, declared: &Self, runtime_imports: &BTreeSet<String>) -> Vec<String> {
         let mut differences = Vec::new();
         let (built, source) = (self.export_shapes(), declared.export_shapes());
         for (name, shape) in &built {
@@ -304,6 +308,9 @@ impl WitWorld {
         }
         let source = declared.import_shapes();
         for (interface, functions) in self.import_shapes() {
+            if runtime_imports.contains(&interface) {
+                continue;
+            }
             let Some(declared) = source.get(&interface) else {
                 differences.push(format!(
                     "the component imports `{interface}`, its source does not"

@@ -202,7 +202,8 @@ fn review_plugin(
     let wit = match (&built, &declared) {
         (None, _) => WitCheck::Unreadable("no component to read".into()),
         (Some(Err(error)), _) | (_, Err(error)) => WitCheck::Unreadable(error.clone()),
-        (Some(Ok(built)), Ok(declared)) => match built.differences(declared) {
+        (Some(Ok(built)), Ok(declared)) => match built.differences(declared, &manifest.grants.wasi)
+        {
             differences if differences.is_empty() => WitCheck::Matches,
             differences => WitCheck::Differs(differences),
         },
@@ -539,13 +540,18 @@ fn page(
     }
 
     out.push_str("## WASI\n\n");
-    if manifest.grants.wasi {
-        out.push_str(
-            "Tolerated: every `wasi:*` interface, served by an empty context (no files, \
-             sockets, environment or arguments; frozen clocks; output discarded).\n\n",
-        );
-    } else {
+    let wasi = &manifest.grants.wasi;
+    if wasi.is_empty() {
         out.push_str("None: the component may import no `wasi:*` interface.\n\n");
+    } else {
+        out.push_str(
+            "Tolerated, exactly these, served by an empty context (no files, sockets, \
+             environment or arguments; frozen clocks; output discarded):\n\n",
+        );
+        for interface in wasi {
+            let _ = writeln!(out, "- `{interface}`");
+        }
+        out.push('\n');
     }
 
     if let Some(wit) = built.and_then(|world| world.wit().ok()) {

@@ -1,5 +1,6 @@
 //! A component's world against the world its source declares.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 
@@ -80,7 +81,10 @@ fn a_component_agrees_with_the_source_it_was_built_from() {
         built.signature("run").as_deref(),
         Some("func(input: echo-input) -> result<string, feature-error>")
     );
-    assert_eq!(built.differences(&declared), Vec::<String>::new());
+    assert_eq!(
+        built.differences(&declared, &BTreeSet::new()),
+        Vec::<String>::new()
+    );
     let wit = built.wit().expect("prints");
     assert!(wit.contains("record echo-input"), "{wit}");
     assert!(wit.contains("package cloister:feature@0.1.0"), "{wit}");
@@ -109,7 +113,7 @@ fn a_changed_type_or_export_is_a_difference() {
         ),
     ];
     for (changed, expected) in cases {
-        let differences = built.differences(&source(dir.path(), &changed));
+        let differences = built.differences(&source(dir.path(), &changed), &BTreeSet::new());
         assert!(
             differences.iter().any(|d| d.contains(expected)),
             "expected a difference mentioning `{expected}`: {differences:?}"

@@ -102,6 +102,41 @@ fn the_page_of_summarise_shows_its_types_budgets_events_and_digest() {
         review.capabilities.contains("resource `token-stream`"),
         "the capability page comes with it"
     );
+    // Python and JavaScript plugins: the WASI interfaces their manifests
+    // tolerate, and their world against its source, WASI aside (a
+    // componentize-py component also exports its runtime's `init`, which a
+    // reviewer is shown).
+    for (name, wasi, wit) in [
+        (
+            "key-points",
+            "wasi:cli/environment@0.2.9",
+            "WIT DIFFERS FROM SOURCE (1 differences)",
+        ),
+        (
+            "tone-check",
+            "wasi:cli/stdout@0.2.12",
+            "WIT matches source;",
+        ),
+    ] {
+        let reviewed = plugin(&review.plugins, name);
+        assert!(
+            reviewed.summary().contains("component matches digest;")
+                && reviewed.summary().contains(wit),
+            "{}",
+            reviewed.summary()
+        );
+        assert!(
+            reviewed.page.contains(&format!("- `{wasi}`")),
+            "{}",
+            reviewed.page
+        );
+    }
+    assert!(
+        plugin(&review.plugins, "key-points")
+            .page
+            .contains("the component exports `exports.init`, its source does not"),
+        "the difference is named"
+    );
 }
 
 #[test]

@@ -1,7 +1,8 @@
 #![allow(missing_docs)] // criterion_group! generates undocumented items.
 
 //! One request = a fresh instance from the cached `InstancePre` + one call,
-//! with the deterministic backend; pooling versus on-demand allocation.
+//! with the deterministic backend, for a plugin in each language the host
+//! serves (Rust, Python, JavaScript); pooling versus on-demand allocation.
 //!
 //! Needs built plugins: `cargo xtask build-plugins && cargo bench -p cloister-host`
 //! (or `CLOISTER_PLUGIN_DIR` naming a folder of them, as for the tests). To
@@ -11,12 +12,13 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use cloister_api::{FeatureRequest, Message, SuggestRequest, SummariseRequest, Tone};
+use cloister_api::{FeatureRequest, SuggestRequest, Tone};
 use cloister_host::capabilities::Capabilities;
 use cloister_host::logfilter::{LogFilter, LogRecord, LogSink};
-use cloister_host::{HostConfig, PolicySet, Profiler, Runtime, RuntimeConfig};
+use cloister_host::{HostConfig, PolicySet, Profiler, RunError, Runtime, RuntimeConfig};
 use cloister_inference::DeterministicBackend;
 use criterion::{Criterion, criterion_group, criterion_main};
+use serde_json::json;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -67,15 +69,33 @@ fn runtime(pooling: bool) -> Runtime {
     runtime
 }
 
+/// One plugin of each language the host serves, with an input of its
+/// own WIT type: (language, plugin, input).
+fn per_language() -> [(&'static str, &'static str, serde_json::Value); 3] {
+    let messages = json!([
+        {"sender": "Ann", "sent-at": 0, "text": "Lunch moves to Friday at noon."},
+        {"sender": "Ben", "sent-at": 60, "text": "Friday works for me."},
+    ]);
+    [
+        (
+            "rust",
+            "summarise",
+            json!({"messages": messages, "max-words": 20}),
+        ),
+        (
+            "python",
+            "key-points",
+            json!({"messages": messages, "max-points": 3}),
+        ),
+        (
+            "js",
+            "tone-check",
+            json!({"draft": "Send me the report by Friday."}),
+        ),
+    ]
+}
+
 fn requests(c: &mut Criterion) {
-    let summarise = FeatureRequest::of(&SummariseRequest {
-        messages: vec![Message {
-            sender: "Ann".into(),
-            sent_at: 0,
-            text: "Lunch moves to Friday at noon.".into(),
-        }],
-        max_words: 20,
-    });
     let invalid = FeatureRequest::of(&SuggestRequest {
         draft: " ".into(),
         context: vec![],
@@ -93,10 +113,18 @@ fn requests(c: &mut Criterion) {
                     .expect_err("empty draft is rejected")
             })
         });
-        // Instantiate + prompt building + one inference call with the test backend.
-        group.bench_function("instantiate+call (summarise, test backend)", |b| {
-            b.iter(|| runtime.handle(&summarise).expect("summary"))
-        });
+        // A fresh instance + `run` per request, one plugin per language:
+        // building the prompt, one call of the test backend, parsing its answer.
+        for (language, plugin, input) in per_language() {
+            group.bench_function(format!("fresh instance+run ({language}: {plugin})"), |b| {
+                b.iter(|| match runtime.run(plugin, &input) {
+                    // The test backend echoes its prompt, which a plugin
+                    // may find unusable: a whole request all the same.
+                    Ok(_) | Err(RunError::Feature { .. }) => {}
+                    Err(error) => panic!("{plugin}: {error}"),
+                })
+            });
+        }
         group.finish();
     }
 }

@@ -316,6 +316,12 @@ impl AllowList {
         self.limits
     }
 
+    /// The events a plugin may emit, by name, each with its level and
+    /// fields: the same for every plugin that imports the log interface.
+    pub fn plugin_events(&self) -> &BTreeMap<String, EventRule> {
+        &self.plugin
+    }
+
     /// The most information, in bits, that the log output of one request
     /// can carry, whatever its plugin does: log2 of the number of distinct
     /// outputs. They are

@@ -488,21 +488,24 @@ fn encoded_len(value: &impl Serialize) -> u64 {
 #[error("the caller gave up")]
 struct Cancelled;
 
+/// Core instances (and at most as many tables) one component may hold in a
+/// pool slot: a Rust plugin has a few, a componentize-py 0.25 component 14
+/// (CPython, libc, its shims and the WASI adapter, linked together), a
+/// componentize-js one fewer.
+const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
+
 /// The pooling allocator sized by `config`; `pagemap_scan` decides whether
 /// memories and tables keep pages resident between instances.
 fn pooling(config: &RuntimeConfig, pagemap_scan: Enabled) -> InstanceAllocationStrategy {
     let mut pool = PoolingAllocationConfig::default();
     let slots = config.max_concurrent_instances;
     pool.total_component_instances(slots)
-        .total_core_instances(slots.saturating_mul(8))
+        .total_core_instances(slots.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
         .total_memories(slots.saturating_mul(2))
-        .total_tables(slots.saturating_mul(8))
-        // Python and JavaScript components link an interpreter from several
-        // core modules (componentize-py: 14 instances); the totals above
-        // still bound the pool.
-        .max_core_instances_per_component(32)
-        .max_memories_per_component(4)
-        .max_tables_per_component(16)
+        .total_tables(slots.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
+        .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
+        .max_memories_per_component(2)
+        .max_tables_per_component(CORE_INSTANCES_PER_COMPONENT)
         .max_memory_size(usize::try_from(config.max_memory_bytes).unwrap_or(usize::MAX))
         .pagemap_scan(pagemap_scan);
     if pagemap_scan == Enabled::Yes {
@@ -511,28 +514,6 @@ fn pooling(config: &RuntimeConfig, pagemap_scan: Enabled) -> InstanceAllocationS
             .table_keep_resident(keep_resident);
     }
     InstanceAllocationStrategy::Pooling(pool)
-}
-
-/// The interfaces a component imports and exports, without loading it: what
-/// `cloister-host inspect` shows a reviewer.
-pub fn component_interfaces(component: &[u8]) -> Result<(Vec<String>, Vec<String>), LoadError> {
-    let mut config = Config::new();
-    config.wasm_component_model(true);
-    let engine = Engine::new(&config).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
-    let compiled = Component::new(&engine, component).map_err(|e| LoadError::InvalidComponent {
-        plugin: "<inspected>".into(),
-        reason: format!("{e:#}"),
-    })?;
-    let ty = compiled.component_type();
-    let imports = ty
-        .imports(&engine)
-        .map(|(name, _)| name.to_owned())
-        .collect();
-    let exports = ty
-        .exports(&engine)
-        .map(|(name, _)| name.to_owned())
-        .collect();
-    Ok((imports, exports))
 }
 
 /// Refuses a component that imports anything its manifest does not grant.

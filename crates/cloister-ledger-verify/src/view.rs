@@ -598,6 +598,29 @@ impl LedgerTrust {
             .find(|release| launch_of(release) == *launch);
         release.map(release_name)
     }
+
+    /// Every release of the last synced view that serves plugin `name` with
+    /// the component of SHA-256 `digest` (`"<series> #<sequence>"`), with
+    /// where it stands now: what a reviewer asks of a plugin before signing
+    /// it off. Empty when no trusted release lists that plugin with that
+    /// digest.
+    #[must_use]
+    pub fn plugin_releases(&self, name: &str, digest: &[u8; 32]) -> Vec<(String, ReleaseStatus)> {
+        let state = self.read_state();
+        let now = unix_now();
+        state
+            .releases
+            .releases()
+            .iter()
+            .filter(|release| {
+                release
+                    .plugins
+                    .iter()
+                    .any(|plugin| plugin.name == name && plugin.digest.0 == *digest)
+            })
+            .map(|release| (release_name(release), state.releases.status(release, now)))
+            .collect()
+    }
 }
 
 impl MeasurementAuthority for LedgerTrust {

@@ -12,9 +12,10 @@ use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 use cloister_api::FeatureRequest;
 use cloister_host::config::ProviderKind;
+use cloister_host::inspect::{ComponentFile, import_uses, read_component};
 use cloister_host::logfilter::{AllowListLayer, JsonLinesSink, LogFilter, install_panic_hook};
 use cloister_host::{
-    Digest, Host, HostConfig, LaunchDigests, PolicySet, component_interfaces, host_binary_digest,
+    Host, HostConfig, LaunchDigests, PolicySet, component_interfaces, host_binary_digest,
     load_runtime,
 };
 use cloister_inference::InferenceBackend;
@@ -183,13 +184,13 @@ fn run(config: &Config, policies: &PolicySet, input: &PathBuf) -> Result<()> {
 fn inspect(config: &HostConfig, policies: &PolicySet) -> Result<()> {
     let plugin_dir = config.plugin_dir()?;
     for manifest in policies.manifests() {
-        let bytes = plugin_dir.read(&manifest.component);
-        let status = match &bytes {
-            Ok(bytes) if Digest::of(bytes) == manifest.digest => {
-                "matches manifest digest".to_owned()
+        let (file, bytes) = read_component(manifest, &plugin_dir);
+        let status = match &file {
+            ComponentFile::Matches => "matches manifest digest".to_owned(),
+            ComponentFile::DigestMismatch { actual } => {
+                format!("REFUSED: digest mismatch, file is {actual}")
             }
-            Ok(bytes) => format!("REFUSED: digest mismatch, file is {}", Digest::of(bytes)),
-            Err(e) => format!("MISSING: {e}"),
+            ComponentFile::Missing { reason } => format!("MISSING: {reason}"),
         };
         println!("plugin {} {}", manifest.name, manifest.version);
         println!("  component   {} ({status})", manifest.component);
@@ -203,15 +204,15 @@ fn inspect(config: &HostConfig, policies: &PolicySet) -> Result<()> {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        if let Ok(bytes) = &bytes {
+        if let Some(bytes) = &bytes {
             let (imports, exports) = component_interfaces(bytes)?;
-            for import in imports {
-                let verdict = if manifest.allows_import(&import) {
+            for import in import_uses(manifest, imports) {
+                let verdict = if import.allowed {
                     "granted"
                 } else {
                     "REFUSED: not granted"
                 };
-                println!("  uses        {import} ({verdict})");
+                println!("  uses        {} ({verdict})", import.name);
             }
             println!("  exports     {}", exports.join(", "));
         }

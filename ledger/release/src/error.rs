@@ -209,4 +209,31 @@ pub enum ReleaseError {
     /// The log key given is not a valid Ed25519 key.
     #[error("--log-key: {0}")]
     LogKey(#[from] VerifyError),
+    /// The policy set could not be loaded.
+    #[error("loading the policies in {path}: {reason}")]
+    Policies {
+        /// The policy folder.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A WIT file could not be read or parsed.
+    #[error("reading WIT {path}: {reason}")]
+    Wit {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A `--ledger-config` file is not a `[ledger]` (and `[tls]`) configuration.
+    #[error("ledger configuration {path}: {reason}")]
+    LedgerConfig {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The ledger's view could not be opened or synced: nothing is said about the ledger.
+    #[error("ledger view: {0}")]
+    LedgerView(#[source] cloister_ledger_verify::view::LedgerTrustError),
 }

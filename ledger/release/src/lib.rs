@@ -15,6 +15,9 @@
 //! logged is what the host attests to. Plugin digests are recomputed from the
 //! built components and must agree with both the manifests and the host.
 //!
+//! [`review::review`] writes the reviewer's page of every plugin (its WIT,
+//! budgets, log events, WASI, digest and whether the ledger holds it).
+//!
 //! The `cloister-release` binary is the command line over this library;
 //! [`demo::demo_reviewers`] makes the throwaway reviewer set `cargo xtask demo`
 //! runs its ledger with.
@@ -55,6 +58,7 @@
 pub mod demo;
 pub mod entries;
 mod error;
+pub mod review;
 pub mod sources;
 pub mod submit;
 

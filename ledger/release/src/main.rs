@@ -3,8 +3,9 @@
 //! `submit` signs this tree's release (plugins, policies, CVM measurement,
 //! OHTTP key configurations) with the reviewer keys given and logs it;
 //! `submit --dry-run` prints the entries instead. `revoke` withdraws a
-//! logged release. `demo-reviewers` makes the DEMO-ONLY reviewer keys and
-//! ledger configuration `cargo xtask demo` uses.
+//! logged release. `review` writes the reviewer's page of every plugin.
+//! `demo-reviewers` makes the DEMO-ONLY reviewer keys and ledger
+//! configuration `cargo xtask demo` uses.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -19,7 +20,7 @@ use cloister_ledger_verify::remote::LedgerClient;
 use cloister_release::entries::{
     ReleaseInputs, ReleaseTerms, is_simulated, issuer_key_windows, release_entries,
 };
-use cloister_release::{demo, sources, submit};
+use cloister_release::{demo, review, sources, submit};
 use cloister_tls::Trust;
 use tracing_subscriber::EnvFilter;
 
@@ -39,6 +40,10 @@ enum Command {
     /// Withdraw a logged release at once (signed by reviewer keys, admitted
     /// k of n like any entry): clients refuse hosts running it from their next sync.
     Revoke(RevokeArgs),
+    /// Write the reviewer's page of every plugin (its WIT, budgets and
+    /// limits, log events, WASI, digest and whether the ledger holds it) and
+    /// of the capability interfaces, and print one line per plugin.
+    Review(ReviewArgs),
     /// DEMO ONLY: make throwaway reviewer keys, a reviewer policy and a ledger configuration.
     DemoReviewers {
         /// Where to put the demo keys, reviewer policy and ledger configuration.
@@ -184,6 +189,25 @@ struct RevokeArgs {
     builder: Option<String>,
 }
 
+/// Options of `cloister-release review`.
+#[derive(Debug, Args)]
+struct ReviewArgs {
+    /// The repository root (holding `policies/`, `wit/` and `plugins/`).
+    #[arg(long, default_value = ".")]
+    root: PathBuf,
+    /// Where to write the pages (`<plugin>.md`, `capabilities.md`, `index.md`).
+    #[arg(long, default_value = "target/review")]
+    out: PathBuf,
+    /// Where the built components are (default: ROOT/target/plugins).
+    #[arg(long, env = "CLOISTER_PLUGIN_DIR")]
+    plugin_dir: Option<PathBuf>,
+    /// A file with a `[ledger]` section (and `[tls]`), as the parties'
+    /// configurations have: the ledger is synced and each plugin looked up
+    /// in its releases. Without it the ledger is not checked.
+    #[arg(long, value_name = "FILE")]
+    ledger_config: Option<PathBuf>,
+}
+
 /// How long one exchange with the ledger may take.
 const LEDGER_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -325,6 +349,28 @@ async fn run_revoke(args: &RevokeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn run_review(args: &ReviewArgs) -> anyhow::Result<()> {
+    let ledger = match &args.ledger_config {
+        Some(path) => Some(review::open_ledger(path).await?),
+        None => None,
+    };
+    let plugin_dir = args
+        .plugin_dir
+        .clone()
+        .unwrap_or_else(|| args.root.join("target/plugins"));
+    let review = review::review(&review::ReviewInputs {
+        root: &args.root,
+        plugin_dir: &plugin_dir,
+        ledger: ledger.as_ref(),
+    })?;
+    review.write(&args.out)?;
+    for plugin in &review.plugins {
+        println!("{}", plugin.summary());
+    }
+    println!("pages: {}", args.out.join(review::INDEX_PAGE).display());
+    Ok(())
+}
+
 fn read_reviewer_keys(paths: &[PathBuf]) -> anyhow::Result<Vec<ed25519_dalek::SigningKey>> {
     paths
         .iter()
@@ -373,6 +419,7 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Submit(args) => run_submit(&args).await,
         Command::Revoke(args) => run_revoke(&args).await,
+        Command::Review(args) => run_review(&args).await,
         Command::DemoReviewers { dir, json } => run_demo_reviewers(&dir, json),
     }
 }

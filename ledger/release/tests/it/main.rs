@@ -2,4 +2,5 @@
 
 mod demo;
 mod entries;
+mod review;
 mod submit;

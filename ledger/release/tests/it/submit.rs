@@ -12,19 +12,20 @@ use ed25519_dalek::SigningKey;
 
 use crate::entries::{entries, tree};
 
-fn key(seed: u8) -> SigningKey {
+pub fn key(seed: u8) -> SigningKey {
     SigningKey::from_bytes(&[seed; 32])
 }
 
 /// A real ledger (2 of 3 reviewers) serving on a loopback port, on the
 /// test's runtime.
-struct TestLedger {
-    client: LedgerClient,
-    log_key: PublicKeyBytes,
+pub struct TestLedger {
+    pub client: LedgerClient,
+    pub url: String,
+    pub log_key: PublicKeyBytes,
     _dir: tempfile::TempDir,
 }
 
-async fn start_ledger() -> TestLedger {
+pub async fn start_ledger() -> TestLedger {
     let dir = tempfile::tempdir().expect("tempdir");
     let reviewers = (1..=3)
         .map(|seed| Reviewer {
@@ -49,6 +50,7 @@ async fn start_ledger() -> TestLedger {
         .expect("serve");
     TestLedger {
         client: LedgerClient::new(&url, Duration::from_secs(10)).expect("client"),
+        url,
         log_key: log_public,
         _dir: dir,
     }

@@ -1,11 +1,15 @@
-//! Runs the fuzz body (see `gateway/fuzz/`) over random inputs in every CI
-//! run, so the property checks hold even where cargo-fuzz is unavailable.
+//! Runs the fuzz bodies (see `gateway/fuzz/`) over random inputs and their
+//! seed corpora in every CI run, so the property checks hold even where
+//! cargo-fuzz is unavailable.
 
 use std::time::Duration;
 
-use cloister_gateway::fuzzing::fuzz_decapsulation;
+use cloister_gateway::fuzzing::{fuzz_decapsulation, fuzz_inner_request};
+use cloister_ohttp_keys::fuzz_support::exercise_key_list;
 use cloister_ohttp_keys::{AeadChoice, KeyRing, RotationPolicy};
 use proptest::prelude::*;
+
+use crate::fuzz_seeds::run_on_seeds;
 
 fn ring() -> KeyRing {
     let policy = RotationPolicy {
@@ -54,4 +58,22 @@ fn the_gateway_path_opens_what_the_fuzz_body_encapsulates() {
     assert_eq!(message.control().method(), Some(&b"GET"[..]));
     assert_eq!(opened.enc, encapsulated[7..39]);
     fuzz_decapsulation(&ring, &[&[1u8][..], &request].concat());
+}
+
+#[test]
+fn the_decapsulate_seed_corpus_passes_the_fuzz_body() {
+    let ring = ring();
+    run_on_seeds("decapsulate", |seed| fuzz_decapsulation(&ring, seed));
+}
+
+#[test]
+fn the_bhttp_request_seed_corpus_passes_the_fuzz_body() {
+    run_on_seeds("bhttp_request", fuzz_inner_request);
+}
+
+#[test]
+fn the_key_config_seed_corpus_passes_the_fuzz_body() {
+    run_on_seeds("key_config", exercise_key_list);
+    // A ring's own published list is among the inputs the body accepts.
+    exercise_key_list(&ring().published_list());
 }

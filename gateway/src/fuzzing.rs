@@ -4,11 +4,29 @@
 //! inputs and the seed corpus in CI.
 
 use std::io::Cursor;
+use std::time::Duration;
 
 use bhttp::{Message, Mode};
-use cloister_ohttp_keys::KeyRing;
+use cloister_ohttp_keys::{AeadChoice, KeyRing, KeyRingError, RotationPolicy};
 
 use crate::pipeline::{OuterError, decapsulate_and_parse, without_authorization};
+
+/// The key ring the fuzz bodies decapsulate with: a fresh one offering both
+/// AEADs, as a gateway generates it at its first start.
+///
+/// # Errors
+/// When key generation fails.
+pub fn fuzz_key_ring() -> Result<KeyRing, KeyRingError> {
+    let policy = RotationPolicy {
+        rotate_every: Duration::from_secs(3600),
+        overlap: Duration::from_secs(60),
+    };
+    KeyRing::generate(
+        policy,
+        &[AeadChoice::Aes128Gcm, AeadChoice::Chacha20Poly1305],
+        0,
+    )
+}
 
 /// Feed `data` to the gateway's input path. The first byte picks how:
 ///

@@ -97,13 +97,10 @@ pub fn exercise_proofs(data: &[u8]) {
     resize(&mut proof, *cut >> 4);
     for pair in edits.chunks_exact(2) {
         let (position, xor) = (usize::from(pair[0]), pair[1]);
-        let hash = match path.len() + proof.len() + 1 {
-            0 => break,
-            hashes => match position % hashes {
-                p if p < path.len() => &mut path[p],
-                p if p < path.len() + proof.len() => &mut proof[p - path.len()],
-                _ => &mut old_root,
-            },
+        let hash = match position % (path.len() + proof.len() + 1) {
+            p if p < path.len() => &mut path[p],
+            p if p < path.len() + proof.len() => &mut proof[p - path.len()],
+            _ => &mut old_root,
         };
         hash.0[position / 8 % 32] ^= xor;
     }

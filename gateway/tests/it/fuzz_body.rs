@@ -2,26 +2,15 @@
 //! seed corpora in every CI run, so the property checks hold even where
 //! cargo-fuzz is unavailable.
 
-use std::time::Duration;
-
-use cloister_gateway::fuzzing::{fuzz_decapsulation, fuzz_inner_request};
+use cloister_gateway::fuzzing::{fuzz_decapsulation, fuzz_inner_request, fuzz_key_ring};
+use cloister_ohttp_keys::KeyRing;
 use cloister_ohttp_keys::fuzz_support::exercise_key_list;
-use cloister_ohttp_keys::{AeadChoice, KeyRing, RotationPolicy};
 use proptest::prelude::*;
 
 use crate::fuzz_seeds::run_on_seeds;
 
 fn ring() -> KeyRing {
-    let policy = RotationPolicy {
-        rotate_every: Duration::from_secs(3600),
-        overlap: Duration::from_secs(60),
-    };
-    KeyRing::generate(
-        policy,
-        &[AeadChoice::Aes128Gcm, AeadChoice::Chacha20Poly1305],
-        0,
-    )
-    .expect("ring")
+    fuzz_key_ring().expect("ring")
 }
 
 proptest! {

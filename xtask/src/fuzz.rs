@@ -3,8 +3,9 @@
 //!
 //! A target's seed corpus is `<crate>/fuzz/corpus/<target>/` (small,
 //! minimised, committed; the normal test suite runs the fuzz body over it).
-//! What a campaign finds goes to `target/fuzz-corpus/<target>/`, which
-//! `--minimise` folds back into the seed corpus. Each fuzz crate is its own
+//! What a campaign finds goes to `target/fuzz-corpus/<target>/`; `--minimise`
+//! adds to the seed corpus the fewest of those inputs that reach edges the
+//! seeds do not. Each fuzz crate is its own
 //! workspace with its own `target/` (cargo-fuzz builds with instrumentation
 //! flags the main build must not see); its lock file starts as a copy of
 //! the workspace's, so it builds the same dependency versions.
@@ -83,20 +84,11 @@ pub fn fuzz(root: &Path, options: &Options<'_>) -> Result<()> {
         .env("RUSTC_BOOTSTRAP", "1")
         .args(["fuzz", "run", "--sanitizer", "none", target]);
     if options.minimise {
-        let minimal = root
-            .join("target/fuzz-corpus")
-            .join(format!("{target}.min"));
-        if minimal.exists() {
-            std::fs::remove_dir_all(&minimal)?;
-        }
-        std::fs::create_dir_all(&minimal)?;
-        run(command
-            .args([&minimal, &seeds, &found])
-            .args(["--", "-merge=1"]))?;
-        std::fs::remove_dir_all(&seeds)?;
-        std::fs::rename(&minimal, &seeds)
-            .with_context(|| format!("replacing {}", seeds.display()))?;
-        return Ok(());
+        // libFuzzer adds to the first folder the fewest inputs of the others
+        // that reach edges it does not (edge coverage only, no hit counts).
+        return run(command
+            .args([&seeds, &found])
+            .args(["--", "-merge=1", "-use_counters=0"]));
     }
     command
         .args([&found, &seeds])

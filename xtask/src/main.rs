@@ -90,8 +90,8 @@ enum Cmd {
         /// Stop after this many executions.
         #[arg(long)]
         runs: Option<u64>,
-        /// Minimise the seed corpus plus what campaigns found
-        /// (`target/fuzz-corpus/TARGET`) into the seed corpus; no fuzzing.
+        /// Add to the seed corpus the fewest inputs campaigns found
+        /// (`target/fuzz-corpus/TARGET`) that reach edges it does not; no fuzzing.
         #[arg(long)]
         minimise: bool,
     },

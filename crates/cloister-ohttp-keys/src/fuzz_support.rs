@@ -2,11 +2,11 @@
 //! a test that runs it over the seed corpus, so `cargo test` checks the same
 //! properties without libFuzzer.
 
-use crate::{encode_key_list, split_key_list};
+use crate::{client_request, encode_key_list, split_key_list};
 
 /// Reads `data` as a client reads an `application/ohttp-keys` body: split
-/// into configurations, each decoded and, when it decodes, used to
-/// encapsulate a request. A list that splits must re-encode to exactly
+/// into configurations, each read with [`client_request`] and, when usable,
+/// used to encapsulate a request. A list that splits must re-encode to exactly
 /// `data` (the framing is canonical).
 ///
 /// # Panics
@@ -21,10 +21,9 @@ pub fn exercise_key_list(data: &[u8]) {
         "key list framing is not canonical"
     );
     for config in configs {
-        if ohttp::KeyConfig::decode(config).is_ok() {
-            // Refusing is fine; panicking on a configuration that decoded is not.
-            let _ = ohttp::ClientRequest::from_encoded_config(config)
-                .and_then(|client| client.encapsulate(b"request"));
+        // Refusing is fine; panicking is not.
+        if let Ok(client) = client_request(config) {
+            let _ = client.encapsulate(b"request");
         }
     }
 }

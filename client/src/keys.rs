@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::path::Path;
 
-use cloister_ohttp_keys::{key_config_digest, split_key_list};
+use cloister_ohttp_keys::{client_request, key_config_digest, split_key_list};
 use cloister_wire::{media, unix_now};
 use serde::{Deserialize, Serialize};
 
@@ -129,11 +129,12 @@ pub(crate) async fn fetch(http: &reqwest::Client, url: &str) -> Result<CachedKey
     })
 }
 
-/// The first configuration in `list` that `ohttp` can use.
+/// The first configuration in `list` that `ohttp` can use: it decodes and
+/// offers a suite this build supports.
 fn choose(list: &[u8]) -> Result<Vec<u8>, ClientError> {
     split_key_list(list)?
         .into_iter()
-        .find(|config| ohttp::KeyConfig::decode(config).is_ok())
+        .find(|config| client_request(config).is_ok())
         .map(<[u8]>::to_vec)
         .ok_or(ClientError::NoUsableKey)
 }
@@ -163,6 +164,20 @@ mod tests {
         let only_bad = cloister_ohttp_keys::encode_key_list(&[unsupported_kem]).expect("list");
         assert!(matches!(choose(&only_bad), Err(ClientError::NoUsableKey)));
         assert!(matches!(choose(&[0, 5, 1]), Err(ClientError::KeyList(_))));
+    }
+
+    #[test]
+    fn a_configuration_without_a_supported_suite_is_skipped() {
+        let good = hex(APPENDIX_A_CONFIG);
+        // The same key offering only HKDF-SHA512 suites, which `ohttp` decodes
+        // (dropping both) and then could not encapsulate to without panicking.
+        let mut sha512_only = good.clone();
+        sha512_only[37..].copy_from_slice(&[0, 3, 0, 1, 0, 3, 0, 3]);
+        let list = cloister_ohttp_keys::encode_key_list(&[sha512_only.clone(), good.clone()])
+            .expect("list");
+        assert_eq!(choose(&list).expect("chosen"), good);
+        let only_bad = cloister_ohttp_keys::encode_key_list(&[sha512_only]).expect("list");
+        assert!(matches!(choose(&only_bad), Err(ClientError::NoUsableKey)));
     }
 
     #[test]

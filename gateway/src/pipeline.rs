@@ -376,7 +376,7 @@ fn rejection_message(rejection: &InnerRejection) -> Option<Message> {
 
 /// The request minus its `Authorization` header: the token was for the
 /// gateway, and the host has no business seeing it.
-fn without_authorization(request: &Message) -> Message {
+pub(crate) fn without_authorization(request: &Message) -> Message {
     let control = request.control();
     let part = |p: Option<&[u8]>| p.unwrap_or_default().to_vec();
     let mut copy = Message::request(

@@ -92,6 +92,7 @@ pub mod config;
 pub mod convert;
 pub mod digest;
 pub mod error;
+pub mod fuzz_support;
 pub mod inspect;
 pub mod launch;
 mod limits;

@@ -538,7 +538,11 @@ fn check_imports(
 /// The input type of the component's `run`, after checking that `run` is
 /// `func(input: T) -> result<U, feature-error>` with `T` and `U` types JSON
 /// can carry.
-fn entry_point(engine: &Engine, component: &Component, plugin: &str) -> Result<Type, LoadError> {
+pub(crate) fn entry_point(
+    engine: &Engine,
+    component: &Component,
+    plugin: &str,
+) -> Result<Type, LoadError> {
     let bad = |reason: String| LoadError::BadEntryPoint {
         plugin: plugin.to_owned(),
         reason,

@@ -17,7 +17,8 @@
 //!   code, WIT world, scenarios) and its manifest from a template.
 //! * `test-plugin <name>`: build that plugin's component and run its
 //!   scenarios under the real runtime with the scripted model.
-//! * `fuzz <crate> [target]`: a cargo-fuzz target over an untrusted-input path.
+//! * `fuzz <target> [--time S]`: a cargo-fuzz target over a parser of outside
+//!   input, with its seed corpus (`fuzz <crate> [target]` also works).
 //! * `cuda`: the inference engine's GPU build (installs the CUDA toolkit).
 //! * `validate-manifests`: `deploy/kubernetes` against a named Kubernetes
 //!   version's schemas (also a step of `test`).
@@ -31,6 +32,7 @@ mod cuda;
 mod cvm;
 mod demo;
 mod demo_ledger;
+mod fuzz;
 mod guest;
 mod images;
 mod load;
@@ -87,15 +89,25 @@ enum Cmd {
     Demo,
     /// Start the demo's chain and drive a bounded load through it (loopback only).
     Load(load::Options),
-    /// Run a cargo-fuzz target (installing cargo-fuzz when missing).
+    /// Run a cargo-fuzz target with its seed corpus (installing cargo-fuzz when missing).
     Fuzz {
-        /// `gateway`, `privacypass` or `attestation`.
-        crate_name: String,
-        /// Target name inside that crate's `fuzz/` (default: its only target).
+        /// A target (`decapsulate`, `bhttp_request`, `key_config`, `tokens`,
+        /// `snp_evidence`, `frames`, `feature_json`, `entry`, `proof`,
+        /// `checkpoint`) or a fuzz crate (`gateway`, `privacypass`,
+        /// `attestation`, `ratls`, `host`, `ledger`).
+        name: String,
+        /// With a crate: the target in it (default: its first).
         target: Option<String>,
         /// Stop after this many seconds.
-        #[arg(long, default_value_t = 60)]
-        seconds: u64,
+        #[arg(long, visible_alias = "seconds", default_value_t = 60)]
+        time: u64,
+        /// Stop after this many executions.
+        #[arg(long)]
+        runs: Option<u64>,
+        /// Add to the seed corpus the fewest inputs campaigns found
+        /// (`target/fuzz-corpus/TARGET`) that reach edges it does not; no fuzzing.
+        #[arg(long)]
+        minimise: bool,
     },
     /// Install the CUDA toolkit when nvcc is missing (Debian non-free, ~1.6 GB),
     /// then build the inference engine with its `cuda` feature.
@@ -215,10 +227,21 @@ fn main() -> Result<()> {
         ),
         Cmd::RebuildCheck { against, clean } => reproducible::rebuild_check(&root, &against, clean),
         Cmd::Fuzz {
-            crate_name,
+            name,
             target,
-            seconds,
-        } => fuzz(&root, &crate_name, target.as_deref(), seconds),
+            time,
+            runs,
+            minimise,
+        } => fuzz::fuzz(
+            &root,
+            &fuzz::Options {
+                name: &name,
+                target: target.as_deref(),
+                seconds: time,
+                runs,
+                minimise,
+            },
+        ),
     }
 }
 
@@ -279,18 +302,6 @@ fn fetch_model(root: &Path) -> Result<()> {
     run(Command::new("bash")
         .arg(root.join("inference/fetch-model.sh"))
         .stdout(std::process::Stdio::null()))
-}
-
-/// Installs `cargo-<name>` from crates.io unless `cargo <name>` already runs.
-fn ensure_cargo_tool(name: &str) -> Result<()> {
-    let installed = cargo()
-        .args([name, "--version"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if installed {
-        return Ok(());
-    }
-    run(cargo().args(["install", "--locked", &format!("cargo-{name}")]))
 }
 
 /// Clippy's lint set for the suite: every warning (rustc's and clippy's) fails it.
@@ -373,40 +384,4 @@ fn eval(root: &Path, feature: Option<&str>, args: &[String]) -> Result<()> {
             std::env::var("CARGO_INCREMENTAL").unwrap_or_else(|_| "0".into()),
         );
     run(&mut command)
-}
-
-/// Fuzz crates: the party's folder holding a `fuzz/` cargo-fuzz crate.
-const FUZZ_CRATES: &[(&str, &str, &str)] = &[
-    ("gateway", "gateway", "decapsulate"),
-    ("privacypass", "crates/cloister-privacypass", "parse"),
-    (
-        "attestation",
-        "crates/cloister-attestation",
-        "parse_untrusted",
-    ),
-];
-
-fn fuzz(root: &Path, crate_name: &str, target: Option<&str>, seconds: u64) -> Result<()> {
-    let Some((_, dir, default_target)) =
-        FUZZ_CRATES.iter().find(|(name, _, _)| *name == crate_name)
-    else {
-        bail!(
-            "no fuzz crate `{crate_name}`; choose one of {:?}",
-            FUZZ_CRATES.iter().map(|c| c.0).collect::<Vec<_>>()
-        );
-    };
-    ensure_cargo_tool("fuzz")?;
-    // cargo-fuzz passes nightly flags; RUSTC_BOOTSTRAP lets a stable toolchain take them.
-    run(cargo()
-        .current_dir(root.join(dir))
-        .env("RUSTC_BOOTSTRAP", "1")
-        .args([
-            "fuzz",
-            "run",
-            "--sanitizer",
-            "none",
-            target.unwrap_or(default_target),
-            "--",
-        ])
-        .arg(format!("-max_total_time={seconds}")))
 }

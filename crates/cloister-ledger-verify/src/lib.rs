@@ -126,6 +126,7 @@ pub mod cosignature;
 pub mod current;
 mod encoding;
 pub mod entry;
+pub mod fuzz_support;
 pub mod merkle;
 pub mod note;
 pub mod private_file;

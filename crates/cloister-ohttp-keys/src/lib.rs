@@ -20,6 +20,8 @@
 //!   framing (each configuration behind a two-byte length). Splitting keeps
 //!   each configuration's exact bytes, which is what [`key_config_digest`]
 //!   hashes for the key-consistency check against the transparency ledger.
+//! * [`client_request`] is how a client reads a configuration it was served:
+//!   one whose suites this build cannot use is an error, never a panic.
 //!
 //! Everything cryptographic is done by the `ohttp` crate (pure-Rust HPKE);
 //! this crate only manages which keys exist and how they are published.
@@ -66,13 +68,17 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod fuzz_support;
 mod list;
 mod ring;
 
 pub use list::{KeyListError, encode_key_list, split_key_list};
 pub use ring::{AeadChoice, KeyRing, KeyRingError, NextKey, RotationPolicy};
 
+use ohttp::hpke::{Aead, Kdf};
+use ohttp::{ClientRequest, KeyConfig, SymmetricSuite};
 use sha2::{Digest, Sha256};
+use thiserror::Error;
 
 /// SHA-256 of one encoded key configuration (without its list length prefix).
 ///
@@ -90,4 +96,50 @@ pub fn key_config_digest(encoded_config: &[u8]) -> [u8; 32] {
 #[must_use]
 pub fn leading_key_id(encoded: &[u8]) -> Option<u8> {
     encoded.first().copied()
+}
+
+/// Why a served key configuration cannot carry a request.
+#[derive(Debug, Error)]
+pub enum KeyConfigError {
+    /// The bytes are not a key configuration this build can read (unknown
+    /// KEM, malformed, trailing bytes).
+    #[error("key configuration does not decode: {0}")]
+    Decode(#[source] ohttp::Error),
+    /// Every symmetric suite it offers is one this build does not support.
+    #[error("key configuration offers no symmetric suite this client supports")]
+    NoSupportedSuite,
+}
+
+/// Every KDF and AEAD pair HPKE defines, for checking which ones a
+/// decoded configuration still offers.
+const ALL_SUITES: [(Kdf, Aead); 9] = [
+    (Kdf::HkdfSha256, Aead::Aes128Gcm),
+    (Kdf::HkdfSha256, Aead::Aes256Gcm),
+    (Kdf::HkdfSha256, Aead::ChaCha20Poly1305),
+    (Kdf::HkdfSha384, Aead::Aes128Gcm),
+    (Kdf::HkdfSha384, Aead::Aes256Gcm),
+    (Kdf::HkdfSha384, Aead::ChaCha20Poly1305),
+    (Kdf::HkdfSha512, Aead::Aes128Gcm),
+    (Kdf::HkdfSha512, Aead::Aes256Gcm),
+    (Kdf::HkdfSha512, Aead::ChaCha20Poly1305),
+];
+
+/// A sender of one request to the gateway key `encoded_config` describes.
+///
+/// `ohttp` drops the suites this build does not support while decoding,
+/// and its `ClientRequest::from_encoded_config` panics on a configuration
+/// left with none; a configuration comes from the network, so this checks
+/// first that one supported suite remains.
+///
+/// # Errors
+/// [`KeyConfigError::Decode`] or [`KeyConfigError::NoSupportedSuite`].
+pub fn client_request(encoded_config: &[u8]) -> Result<ClientRequest, KeyConfigError> {
+    let mut config = KeyConfig::decode(encoded_config).map_err(KeyConfigError::Decode)?;
+    let supported = ALL_SUITES
+        .iter()
+        .any(|&(kdf, aead)| config.select(SymmetricSuite::new(kdf, aead)).is_ok());
+    if !supported {
+        return Err(KeyConfigError::NoSupportedSuite);
+    }
+    ClientRequest::from_config(&mut config).map_err(KeyConfigError::Decode)
 }

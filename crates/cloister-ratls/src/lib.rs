@@ -142,6 +142,7 @@ mod caller;
 mod cancel;
 mod client;
 mod frame;
+pub mod fuzz_support;
 mod http;
 mod server;
 mod tls;

@@ -1,23 +1,16 @@
-//! Runs the fuzz body (see `gateway/fuzz/`) over random inputs in every CI
-//! run, so the property checks hold even where cargo-fuzz is unavailable.
+//! Runs the fuzz bodies (see `gateway/fuzz/`) over random inputs and their
+//! seed corpora in every CI run, so the property checks hold even where
+//! cargo-fuzz is unavailable.
 
-use std::time::Duration;
-
-use cloister_gateway::fuzzing::fuzz_decapsulation;
-use cloister_ohttp_keys::{AeadChoice, KeyRing, RotationPolicy};
+use cloister_gateway::fuzzing::{fuzz_decapsulation, fuzz_inner_request, fuzz_key_ring};
+use cloister_ohttp_keys::KeyRing;
+use cloister_ohttp_keys::fuzz_support::exercise_key_list;
 use proptest::prelude::*;
 
+use crate::fuzz_seeds::run_on_seeds;
+
 fn ring() -> KeyRing {
-    let policy = RotationPolicy {
-        rotate_every: Duration::from_secs(3600),
-        overlap: Duration::from_secs(60),
-    };
-    KeyRing::generate(
-        policy,
-        &[AeadChoice::Aes128Gcm, AeadChoice::Chacha20Poly1305],
-        0,
-    )
-    .expect("ring")
+    fuzz_key_ring().expect("ring")
 }
 
 proptest! {
@@ -54,4 +47,22 @@ fn the_gateway_path_opens_what_the_fuzz_body_encapsulates() {
     assert_eq!(message.control().method(), Some(&b"GET"[..]));
     assert_eq!(opened.enc, encapsulated[7..39]);
     fuzz_decapsulation(&ring, &[&[1u8][..], &request].concat());
+}
+
+#[test]
+fn the_decapsulate_seed_corpus_passes_the_fuzz_body() {
+    let ring = ring();
+    run_on_seeds("decapsulate", |seed| fuzz_decapsulation(&ring, seed));
+}
+
+#[test]
+fn the_bhttp_request_seed_corpus_passes_the_fuzz_body() {
+    run_on_seeds("bhttp_request", fuzz_inner_request);
+}
+
+#[test]
+fn the_key_config_seed_corpus_passes_the_fuzz_body() {
+    run_on_seeds("key_config", exercise_key_list);
+    // A ring's own published list is among the inputs the body accepts.
+    exercise_key_list(&ring().published_list());
 }

@@ -2,6 +2,8 @@
 //! link is much cheaper than one per test file.
 
 mod fuzz_body;
+#[path = "../../../tests/fuzz_seeds.rs"]
+mod fuzz_seeds;
 mod host_fleet;
 mod http_forward_router;
 mod replay_store;

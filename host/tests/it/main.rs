@@ -4,6 +4,9 @@
 mod common;
 mod containment;
 mod contract;
+mod fuzz_body;
+#[path = "../../../tests/fuzz_seeds.rs"]
+mod fuzz_seeds;
 mod panic_hook;
 mod serve;
 mod wasi;

@@ -2,6 +2,7 @@
 //! so that CI exercises the parsers without nightly or libFuzzer.
 
 use crate::common;
+use crate::fuzz_seeds::run_on_seeds;
 
 use cloister_attestation::{CertKind, CertTable, Evidence, RawReport, parse_untrusted};
 use rand_chacha::ChaCha20Rng;
@@ -83,4 +84,14 @@ fn mutated_genuine_evidence_never_panics_the_parsers() {
         check_round_trip(&mutate(&mut rng, &table));
         check_round_trip(&mutate(&mut rng, &common::milan_report()));
     }
+}
+
+#[test]
+fn the_snp_evidence_seed_corpus_passes_the_fuzz_body() {
+    run_on_seeds("snp_evidence", parse_untrusted);
+    // The seeds include the genuine Milan evidence (report and VCEK).
+    let seeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus/snp_evidence/milan_evidence");
+    let seed = std::fs::read(seeds).expect("seed");
+    assert!(Evidence::decode(&seed).is_ok_and(|e| e.endorsement_key().is_some()));
 }

@@ -3,6 +3,8 @@
 
 mod common;
 mod fuzz_body;
+#[path = "../../../../tests/fuzz_seeds.rs"]
+mod fuzz_seeds;
 mod genuine_milan;
 mod product_lines;
 mod tampering;

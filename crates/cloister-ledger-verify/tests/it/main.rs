@@ -5,6 +5,9 @@ mod c2sp_checkpoint;
 mod c2sp_cosignature;
 mod c2sp_note;
 mod c2sp_tiles;
+mod fuzz_body;
+#[path = "../../../../tests/fuzz_seeds.rs"]
+mod fuzz_seeds;
 
 use std::path::PathBuf;
 

@@ -6,6 +6,8 @@ use cloister_privacypass::header::format_authorization;
 use cloister_privacypass::{Token, TokenChallenge};
 use proptest::prelude::*;
 
+use crate::fuzz_seeds::run_on_seeds;
+
 fn valid_token_bytes() -> Vec<u8> {
     Token {
         nonce: [1; 32],
@@ -44,4 +46,9 @@ proptest! {
         exercise_parsers(format!("{prefix}{header}{suffix}").as_bytes());
         exercise_parsers(format!("PrivateToken challenge={prefix}, token-key={suffix}").as_bytes());
     }
+}
+
+#[test]
+fn the_tokens_seed_corpus_passes_the_fuzz_body() {
+    run_on_seeds("tokens", exercise_parsers);
 }

@@ -3,5 +3,7 @@
 
 mod common;
 mod fuzz_body;
+#[path = "../../../../tests/fuzz_seeds.rs"]
+mod fuzz_seeds;
 mod redemption;
 mod vectors;

@@ -134,7 +134,7 @@ def parse(answer, messages, points):
     many candidates were dropped."""
     kept, dropped = [], 0
     for match in POINT.finditer(answer):
-        text = SEPARATOR.split(match.group(1))[-1].strip(" .")
+        text = SEPARATOR.split(match.group(1))[-1].strip(" .-*\u2022")
         indices = sorted(
             {int(n) for n in re.findall(r"\d+", match.group(2)) if int(n) < len(messages)}
         )

@@ -34,9 +34,12 @@ pub(crate) fn wasm_cargo(root: &Path) -> Result<Command> {
         .env("RUSTC_BOOTSTRAP", "1")
         .env("RUSTC", DEBIAN_RUSTC)
         .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER", WASM_LD)
-        // The rustup toolchain's wrappers must not leak into Debian's cargo.
+        // The rustup toolchain's wrappers must not leak into Debian's cargo
+        // (the suite's clippy-driver would answer for rustup's sysroot).
         .env_remove("RUSTUP_TOOLCHAIN")
         .env_remove("RUSTC_WRAPPER")
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .env_remove("CLIPPY_ARGS")
         .env_remove("CARGO");
     Ok(cargo)
 }

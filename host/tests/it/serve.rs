@@ -242,7 +242,8 @@ fn measure_refuses_a_component_that_differs_from_its_manifest() {
     let plugins = tempfile::tempdir().expect("tempdir");
     let mut config = config(&repo_root().join("policies"));
     let real = config.plugin_dir.clone();
-    for name in ["summarise.wasm", "suggest.wasm"] {
+    for manifest in policies(&config).manifests() {
+        let name = &manifest.component;
         std::fs::copy(real.join(name), plugins.path().join(name))
             .unwrap_or_else(|e| panic!("{name}: {e}"));
     }

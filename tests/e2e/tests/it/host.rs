@@ -91,19 +91,36 @@ async fn a_client_summarises_through_relay_gateway_and_an_attested_host() {
     );
 
     // The Python and JavaScript features are served next to it. The
-    // deterministic backend replays the prompt on one line, which neither
-    // takes for an answer: each ran, asked the engine, checked the answer
-    // strictly and refused it with its typed error.
+    // deterministic backend replays the prompt: key-points takes the
+    // prompt's numbered messages for points, each citing a message that
+    // exists (never one beyond the conversation); tone-check finds no tone
+    // label in it and refuses with its typed error.
+    let messages = team_lunch().input["messages"].clone();
+    let count = messages.as_array().map_or(0, Vec::len) as u64;
+    let conversation = serde_json::json!({ "messages": messages, "max-points": 3 });
+    let points = session
+        .request(&FeatureRequest::new("key-points", conversation))
+        .await
+        .unwrap_or_else(|e| panic!("key-points: {e}"));
+    let points = points.output["points"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(!points.is_empty() && points.len() <= 3, "{points:?}");
+    for point in &points {
+        let cited = point["messages"].as_array().cloned().unwrap_or_default();
+        assert!(
+            !cited.is_empty() && cited.iter().all(|m| m.as_u64().is_some_and(|m| m < count)),
+            "a point cites a message the conversation does not have: {point}"
+        );
+    }
     let draft = serde_json::json!({ "draft": "Thanks, see you Friday!" });
-    let conversation = serde_json::json!({
-        "messages": team_lunch().input["messages"],
-        "max-points": 3,
-    });
-    for (feature, input) in [("key-points", conversation), ("tone-check", draft)] {
-        match session.request(&FeatureRequest::new(feature, input)).await {
-            Err(RatlsError::Feature(RequestError::Feature(FeatureError::UnusableOutput))) => {}
-            other => panic!("{feature}: {other:?}"),
-        }
+    match session
+        .request(&FeatureRequest::new("tone-check", draft))
+        .await
+    {
+        Err(RatlsError::Feature(RequestError::Feature(FeatureError::UnusableOutput))) => {}
+        other => panic!("tone-check: {other:?}"),
     }
 
     let health: serde_json::Value = serde_json::from_str(

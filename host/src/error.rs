@@ -83,6 +83,12 @@ pub enum LoadError {
     /// The engine could not be configured.
     #[error("wasm engine: {0}")]
     Engine(String),
+    /// A compile cache is configured on a host with real attestation.
+    #[error(
+        "[runtime] compile-cache is for development only: its native code is read from \
+         outside the launch measurement, so a host with `sev-guest` attestation refuses it"
+    )]
+    CompileCacheOutsideSimulation,
 }
 
 /// Why one request failed. The host goes on serving other requests.

@@ -4,8 +4,7 @@
 //! is built on it.
 
 use cap_std::fs::Dir;
-use wasmtime::component::Component;
-use wasmtime::{Config, Engine};
+use wasmparser::{ComponentTypeRef, Payload};
 
 use crate::digest::Digest;
 use crate::error::LoadError;
@@ -78,27 +77,50 @@ pub fn import_uses(
         .collect()
 }
 
-/// The interfaces a component imports and exports, as the host's engine
-/// reads them (it compiles the component, but does not load it).
+/// The interfaces and functions a component imports (imported types left
+/// out, as the engine lists them) and everything it exports: the names its outermost component
+/// declares, after validating it, without compiling it (which
+/// takes tens of seconds for a Python or JavaScript component).
 ///
 /// # Errors
-/// [`LoadError::Engine`] or [`LoadError::InvalidComponent`].
+/// [`LoadError::InvalidComponent`]: the bytes are not a valid component.
 pub fn component_interfaces(component: &[u8]) -> Result<(Vec<String>, Vec<String>), LoadError> {
-    let mut config = Config::new();
-    config.wasm_component_model(true);
-    let engine = Engine::new(&config).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
-    let compiled = Component::new(&engine, component).map_err(|e| LoadError::InvalidComponent {
+    let invalid = |error: wasmparser::BinaryReaderError| LoadError::InvalidComponent {
         plugin: "<inspected>".into(),
-        reason: format!("{e:#}"),
-    })?;
-    let ty = compiled.component_type();
-    let imports = ty
-        .imports(&engine)
-        .map(|(name, _)| name.to_owned())
-        .collect();
-    let exports = ty
-        .exports(&engine)
-        .map(|(name, _)| name.to_owned())
-        .collect();
+        reason: error.to_string(),
+    };
+    if !wasmparser::Parser::is_component(component) {
+        return Err(LoadError::InvalidComponent {
+            plugin: "<inspected>".into(),
+            reason: "not a component (a core module or other bytes)".into(),
+        });
+    }
+    wasmparser::Validator::new()
+        .validate_all(component)
+        .map_err(invalid)?;
+    let (mut imports, mut exports) = (Vec::new(), Vec::new());
+    // Nested modules and components open with `Version` and close with
+    // `End`; only the outermost component's own sections count.
+    let mut depth = 0_usize;
+    for payload in wasmparser::Parser::new(0).parse_all(component) {
+        match payload.map_err(invalid)? {
+            Payload::Version { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentImportSection(section) if depth == 1 => {
+                for import in section {
+                    let import = import.map_err(invalid)?;
+                    if !matches!(import.ty, ComponentTypeRef::Type(_)) {
+                        imports.push(import.name.name.to_owned());
+                    }
+                }
+            }
+            Payload::ComponentExportSection(section) if depth == 1 => {
+                for export in section {
+                    exports.push(export.map_err(invalid)?.name.name.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
     Ok((imports, exports))
 }

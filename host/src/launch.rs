@@ -235,6 +235,7 @@ fn host_settings(config: &HostConfig) -> serde_json::Value {
         max_wasm_stack_bytes,
         keep_resident_bytes,
         profiler,
+        compile_cache,
     } = runtime;
     let ServeConfig {
         listen: _,
@@ -251,6 +252,8 @@ fn host_settings(config: &HostConfig) -> serde_json::Value {
             "max_wasm_stack_bytes": max_wasm_stack_bytes,
             "keep_resident_bytes": keep_resident_bytes,
             "profiler": format!("{profiler:?}"),
+            // Whether native code is read from disk, not where from.
+            "compile_cache": compile_cache.is_some(),
         },
         "serve": {
             "idle_timeout_secs": idle_timeout_secs,

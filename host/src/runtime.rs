@@ -2,6 +2,7 @@
 //! digest, and a fresh store for every request.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -13,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use wasmtime::component::types::{ComponentItem, Type};
 use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker, Val};
 use wasmtime::{
-    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
-    ProfilingStrategy, Store, Trap, UpdateDeadline,
+    Cache, CacheConfig, Config, Enabled, Engine, InstanceAllocationStrategy,
+    PoolingAllocationConfig, ProfilingStrategy, Store, Trap, UpdateDeadline,
 };
 
 use crate::capabilities::{Capabilities, Grants, InstanceContext, InstanceState};
@@ -54,6 +55,14 @@ pub struct RuntimeConfig {
     pub keep_resident_bytes: u64,
     /// Names compiled plugin code for a native profiler (`perf`).
     pub profiler: Profiler,
+    /// DEVELOPMENT ONLY: a folder where compiled plugin code is kept and
+    /// reused by later engines (tests, the demo), which otherwise spend
+    /// tens of seconds compiling a Python or JavaScript component every
+    /// time. What the folder holds is native code run without any check,
+    /// from outside the launch measurement: the host refuses it with real
+    /// attestation ([`LoadError::CompileCacheOutsideSimulation`]). A relative
+    /// path is taken from the working directory.
+    pub compile_cache: Option<PathBuf>,
 }
 
 /// How compiled guest code is made visible to native profilers.
@@ -77,6 +86,7 @@ impl Default for RuntimeConfig {
             max_wasm_stack_bytes: 512 << 10,
             keep_resident_bytes: 2 << 20,
             profiler: Profiler::None,
+            compile_cache: None,
         }
     }
 }
@@ -155,6 +165,14 @@ impl Runtime {
                 Profiler::None => ProfilingStrategy::None,
                 Profiler::PerfMap => ProfilingStrategy::PerfMap,
             });
+        if let Some(dir) = &config.compile_cache {
+            let dir = std::path::absolute(dir).map_err(|e| {
+                LoadError::Engine(format!("compile cache `{}`: {e}", dir.display()))
+            })?;
+            let mut cache = CacheConfig::new();
+            cache.with_directory(dir);
+            wasm.cache(Some(Cache::new(cache).map_err(engine_error)?));
+        }
         let engine = if config.pooling {
             // Resident pages pay off only when PAGEMAP_SCAN (Linux 6.7+) finds
             // the few an instance wrote; without it wasmtime would memset the

@@ -557,9 +557,12 @@ impl Chain {
             Engine::Model => "",
             Engine::Deterministic => "[inference]\nbackend = \"deterministic\"\n",
         };
+        // Plugins compiled once, not at every demo (development only: the
+        // host refuses a compile cache with real attestation).
+        let runtime = "[runtime]\ncompile-cache = \"target/wasmtime-cache\"\n";
         write(
             &host_config,
-            &format!("{engine}{}", parties.tls.table("host")?),
+            &format!("{runtime}{engine}{}", parties.tls.table("host")?),
         )?;
         let measure_json = demo.join("host-measure.json");
         let measured = stdout_of(

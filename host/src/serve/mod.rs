@@ -95,13 +95,19 @@ struct Observed {
 /// plugin of `policies` compiled from `config.plugin_dir`.
 ///
 /// # Errors
-/// A plugin or the wasm engine failed to load.
+/// A plugin or the wasm engine failed to load, or a compile cache is
+/// configured without simulated attestation.
 pub fn load_runtime(
     config: &HostConfig,
     policies: &PolicySet,
     engine: Arc<dyn InferenceBackend>,
     filter: Arc<LogFilter>,
 ) -> Result<Runtime, LoadError> {
+    if config.runtime.compile_cache.is_some()
+        && config.attestation.provider != ProviderKind::Simulated
+    {
+        return Err(LoadError::CompileCacheOutsideSimulation);
+    }
     let capabilities = Capabilities::new(engine, filter);
     let mut runtime = Runtime::new(config.runtime.clone(), capabilities)?;
     runtime.load_policy_set(policies, &config.plugin_dir()?)?;

@@ -7,6 +7,7 @@ mod contract;
 mod fuzz_body;
 #[path = "../../../tests/fuzz_seeds.rs"]
 mod fuzz_seeds;
+mod inspect;
 mod panic_hook;
 mod serve;
 mod wasi;

@@ -6,10 +6,13 @@
 //!
 //! Attestation is SIMULATED on the public development platform.
 
-use cloister_host::LoadError;
+use std::sync::Arc;
+
 use cloister_host::config::ProviderKind;
 use cloister_host::launch::{LaunchDigests, LaunchError};
+use cloister_host::logfilter::MemorySink;
 use cloister_host::serve::{AttestationError, BootError};
+use cloister_host::{LoadError, load_runtime};
 
 use cloister_inference::EngineIdentity;
 use cloister_wire::HostData;
@@ -75,6 +78,30 @@ fn a_sev_guest_host_never_starts_without_a_report_naming_its_policies() {
         ),
         "{error:?}"
     );
+}
+
+#[test]
+fn a_compile_cache_is_refused_with_real_attestation() {
+    // Cached native code comes from outside the launch measurement: only a
+    // simulated host may read it.
+    let mut config = config(&repo_root().join("policies"));
+    assert!(config.runtime.compile_cache.is_some());
+    let policies = policies(&config);
+    let load = |config: &cloister_host::HostConfig| {
+        let filter =
+            cloister_host::HostConfig::log_filter(&policies, Arc::new(MemorySink::default()));
+        load_runtime(config, &policies, engine(), filter)
+    };
+    config.attestation.provider = ProviderKind::SevGuest;
+    let error = load(&config)
+        .err()
+        .unwrap_or_else(|| panic!("a sev-guest host loaded plugins from a compile cache"));
+    assert!(
+        matches!(error, LoadError::CompileCacheOutsideSimulation),
+        "{error:?}"
+    );
+    config.attestation.provider = ProviderKind::Simulated;
+    load(&config).unwrap_or_else(|e| panic!("a simulated host with the cache: {e}"));
 }
 
 /// Copies the repository's policies into a fresh folder.
@@ -227,6 +254,13 @@ fn host_data_changes_with_the_model_weights_and_the_settings() {
     assert_ne!(
         measure(&longer_sessions, HOST_BINARY).host_data,
         released.host_data
+    );
+    let mut compiled_afresh = config.clone();
+    compiled_afresh.runtime.compile_cache = None;
+    assert_ne!(
+        measure(&compiled_afresh, HOST_BINARY).host_data,
+        released.host_data,
+        "whether native code is read from a compile cache"
     );
     let mut other_address = config.clone();
     other_address.serve.listen = "127.0.0.1:9".parse().expect("address");

@@ -102,6 +102,7 @@ pub(crate) fn runtime() -> (Runtime, Arc<LogFilter>, MemorySink) {
     );
     let config = RuntimeConfig {
         max_concurrent_instances: 4,
+        compile_cache: Some(crate::common::compile_cache()),
         ..RuntimeConfig::default()
     };
     (

@@ -27,7 +27,9 @@
 //!
 //! Components are read from `target/plugins` (or `$CLOISTER_PLUGIN_DIR`), where
 //! `cargo xtask build-plugins` puts them; policies from `policies/` (or
-//! `$CLOISTER_POLICY_DIR`).
+//! `$CLOISTER_POLICY_DIR`). Their compiled code is kept in
+//! `target/wasmtime-cache` (see [`compile_cache_dir`]), so a Python or
+//! JavaScript component is compiled once, not once per test.
 //!
 //! # Cargo features
 //!
@@ -107,6 +109,12 @@ pub fn policy_dir() -> PathBuf {
 pub fn plugin_dir() -> PathBuf {
     std::env::var_os("CLOISTER_PLUGIN_DIR")
         .map_or_else(|| workspace_root().join("target/plugins"), PathBuf::from)
+}
+
+/// Where the kit's engines keep compiled plugin code between tests and runs:
+/// `target/wasmtime-cache` (the host's development-only `compile-cache`).
+pub fn compile_cache_dir() -> PathBuf {
+    workspace_root().join("target/wasmtime-cache")
 }
 
 /// The real engine with the project's model, from `$CLOISTER_MODEL_DIR` or
@@ -211,6 +219,7 @@ impl TestKitBuilder {
         let capabilities = Capabilities::new(engine, filter.clone());
         let config = RuntimeConfig {
             max_concurrent_instances: 4,
+            compile_cache: Some(compile_cache_dir()),
             ..RuntimeConfig::default()
         };
         let mut runtime = Runtime::new(config, capabilities)?;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use cloister_host::logfilter::MemorySink;
 use cloister_host::serve::BootError;
-use cloister_host::{Host, HostConfig, PolicySet};
+use cloister_host::{Host, HostConfig, PolicySet, RuntimeConfig};
 use cloister_inference::{DeterministicBackend, InferenceBackend};
 
 /// The host binary digest the tests launch as (any fixed value: `measure`
@@ -25,12 +25,22 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The defaults, with the real policies and components.
+/// The development-only compile cache the suite shares (`target/wasmtime-cache`):
+/// each Python and JavaScript component is compiled once per build, not per test.
+pub fn compile_cache() -> PathBuf {
+    repo_root().join("target/wasmtime-cache")
+}
+
+/// The defaults, with the real policies and components (and the compile cache).
 pub fn config(policy_dir: &Path) -> HostConfig {
     HostConfig {
         plugin_dir: std::env::var_os("CLOISTER_PLUGIN_DIR")
             .map_or_else(|| repo_root().join("target/plugins"), PathBuf::from),
         policy_dir: policy_dir.to_path_buf(),
+        runtime: RuntimeConfig {
+            compile_cache: Some(compile_cache()),
+            ..RuntimeConfig::default()
+        },
         ..HostConfig::default()
     }
 }

@@ -414,11 +414,15 @@ impl Chain {
         };
         let host_config = format!(
             "plugin-dir = {:?}\npolicy-dir = {:?}\n\n\
+             [runtime]\ncompile-cache = {:?}\n\n\
              [inference]\nbackend = \"{backend}\"\n\n[inference.candle]\nmodel_dir = {:?}\n\n\
              [serve]\nlisten = \"{host}\"\n\n\
              [attestation.simulated]\ncache-dir = {:?}\n",
             plugins,
             policies,
+            // Each Python and JavaScript plugin compiled once per build,
+            // not once per test (development only; simulated attestation).
+            repo_root().join("target/wasmtime-cache"),
             repo_root().join("target/models"),
             // The platform derived from the public development seed, kept
             // where every run finds it.

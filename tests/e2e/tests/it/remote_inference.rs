@@ -903,11 +903,13 @@ mod binaries {
             );
             let feature_config = format!(
                 "plugin-dir = {:?}\npolicy-dir = {:?}\n\n\
+                 [runtime]\ncompile-cache = {:?}\n\n\
                  [attestation.simulated]\ncache-dir = {:?}\n\n\
                  [inference]\nbackend = \"remote\"\nremote-policy = {:?}\n\n\
                  [inference.remote]\nurl = \"http://{far_addr}\"\ntimeout-secs = 20\n\n{}",
                 plugin_dir(),
                 repo_root().join("policies"),
+                crate::host_common::compile_cache(),
                 cache_dir(),
                 simulated_policy(),
                 ledger_section(ledger, "feature-ledger"),

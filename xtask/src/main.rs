@@ -314,31 +314,37 @@ const CLIPPY_ARGS: &str = "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__";
 /// measurements (some build a million-entry ledger first), run with
 /// `cargo bench`.
 fn test(root: &Path, args: &[String]) -> Result<()> {
-    run(cargo().current_dir(root).args(["fmt", "--all", "--check"]))
-        .context("formatting differs from rustfmt's: run `cargo fmt --all`")?;
+    phase("formatting", || {
+        run(cargo().current_dir(root).args(["fmt", "--all", "--check"]))
+            .context("formatting differs from rustfmt's: run `cargo fmt --all`")
+    })?;
     // The dependency policy of deny.toml. Advisories need the RustSec
     // database from GitHub, which CI cannot reach: `cargo deny check
     // advisories` runs where it can (see deny.toml).
-    let deny = stdout_of(Command::new("bash").arg(root.join("scripts/install-cargo-deny.sh")))
-        .context("cargo-deny could not be installed")?;
-    let deny = String::from_utf8(deny).context("cargo-deny's path is not UTF-8")?;
-    run(Command::new(deny.trim())
-        .current_dir(root)
-        // Errors only: duplicate versions are warnings (see deny.toml).
-        .args([
-            "deny",
-            "--log-level",
-            "error",
-            "check",
-            "bans",
-            "licenses",
-            "sources",
-        ]))?;
-    manifests::validate(root)?;
-    fetch_model(root)?;
-    run(Command::new("bash").arg(root.join("scripts/install-test-tools.sh")))
-        .context("the programs the tests run beside Cloister could not be installed")?;
-    plugins::build_all(root)?;
+    phase("dependency policy", || {
+        let deny = stdout_of(Command::new("bash").arg(root.join("scripts/install-cargo-deny.sh")))
+            .context("cargo-deny could not be installed")?;
+        let deny = String::from_utf8(deny).context("cargo-deny's path is not UTF-8")?;
+        run(Command::new(deny.trim())
+            .current_dir(root)
+            // Errors only: duplicate versions are warnings (see deny.toml).
+            .args([
+                "deny",
+                "--log-level",
+                "error",
+                "check",
+                "bans",
+                "licenses",
+                "sources",
+            ]))
+    })?;
+    phase("kubernetes manifests", || manifests::validate(root))?;
+    phase("model", || fetch_model(root))?;
+    phase("test tools", || {
+        run(Command::new("bash").arg(root.join("scripts/install-test-tools.sh")))
+            .context("the programs the tests run beside Cloister could not be installed")
+    })?;
+    phase("plugins", || plugins::build_all(root).map(drop))?;
     let threads = std::env::var("RUST_TEST_THREADS").unwrap_or_else(|_| "2".into());
     // A suite run builds once and does not iterate: incremental data would
     // only cost time and about as much disk as the whole build.
@@ -362,9 +368,24 @@ fn test(root: &Path, args: &[String]) -> Result<()> {
             .env("CARGO_INCREMENTAL", &incremental);
         command
     };
-    run(&mut suite(&["--all-targets", "--no-run"]))?;
-    run(&mut suite(&["--lib", "--bins", "--tests", "--examples"]))?;
-    run(&mut suite(&["--doc"]))
+    phase("build", || run(&mut suite(&["--all-targets", "--no-run"])))?;
+    phase("tests", || {
+        run(&mut suite(&["--lib", "--bins", "--tests", "--examples"]))
+    })?;
+    phase("doc tests", || run(&mut suite(&["--doc"])))
+}
+
+/// Runs one phase of the suite and says how long it took, so that a CI
+/// log shows where the run's minutes went.
+fn phase<T>(name: &str, step: impl FnOnce() -> Result<T>) -> Result<T> {
+    let started = std::time::Instant::now();
+    let result = step();
+    eprintln!(
+        "xtask test: {name}: {:.0} s{}",
+        started.elapsed().as_secs_f64(),
+        if result.is_ok() { "" } else { " (failed)" }
+    );
+    result
 }
 
 /// The evaluation: plugins and model as `test` has them, then the

@@ -30,6 +30,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
 
 #[path = "../tests/it/development.rs"]
+#[allow(dead_code, reason = "shared with the tests; the bench verifies only")]
 mod development;
 /// The in-process host of `cloister-host`'s tests.
 #[path = "../../../host/tests/it/common/mod.rs"]

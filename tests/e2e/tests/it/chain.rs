@@ -27,7 +27,9 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
 use crate::demo_ledger::DemoLedger;
-use crate::surface::{Listener, Party, binary, free_addr, loopback_http, plugin_dir, repo_root};
+use crate::surface::{
+    Listener, Party, binary, free_addr, loopback_http, plugin_dir, repo_root, shared_host_tables,
+};
 
 /// The demo ledger's origin, pinned by the witnesses and the client.
 const ORIGIN: &str = "e2e.cloister.localhost/ledger";
@@ -313,6 +315,7 @@ impl Chain {
         // The client's account, known to the issuer.
         let client_dir = root.join("client");
         std::fs::create_dir_all(&client_dir).unwrap_or_else(|e| panic!("{e}"));
+        with_simulated_root(&client_dir.join("state"));
         let client_config = format!(
             "demo = true\nstate_dir = {state:?}\naccount_file = {account:?}\n{extra}\n\
              [network]\nrelay_url = \"http://{relay_tap}/relay\"\n\
@@ -414,19 +417,12 @@ impl Chain {
         };
         let host_config = format!(
             "plugin-dir = {:?}\npolicy-dir = {:?}\n\n\
-             [runtime]\ncompile-cache = {:?}\n\n\
              [inference]\nbackend = \"{backend}\"\n\n[inference.candle]\nmodel_dir = {:?}\n\n\
-             [serve]\nlisten = \"{host}\"\n\n\
-             [attestation.simulated]\ncache-dir = {:?}\n",
+             [serve]\nlisten = \"{host}\"\n\n{}",
             plugins,
             policies,
-            // Each Python and JavaScript plugin compiled once per build,
-            // not once per test (development only; simulated attestation).
-            repo_root().join("target/wasmtime-cache"),
             repo_root().join("target/models"),
-            // The platform derived from the public development seed, kept
-            // where every run finds it.
-            std::env::temp_dir().join("cloister-simulated"),
+            shared_host_tables(),
         );
         let host_config_file = host_dir.join("cloister-host.toml");
         std::fs::write(&host_config_file, &host_config).unwrap_or_else(|e| panic!("{e}"));
@@ -690,6 +686,24 @@ pub(crate) fn output_within(command: &mut Command, limit: Duration) -> Output {
 }
 
 /// Copies the files of `from` into `to`, recursively.
+/// Puts the simulated development root, derived once per machine (two
+/// RSA-4096 key generations, seconds) in the folder the hosts' simulated
+/// platforms share, into a fresh client `state_dir`, where the client
+/// finds it as if it had derived it on an earlier run.
+pub(crate) fn with_simulated_root(state_dir: &Path) {
+    let shared = crate::development::simulated_cache_dir();
+    crate::development::development_root();
+    std::fs::create_dir_all(state_dir).unwrap_or_else(|e| panic!("{e}"));
+    for entry in std::fs::read_dir(&shared).unwrap_or_else(|e| panic!("{e}")) {
+        let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if name.starts_with("simulated-root-") && name.ends_with(".der") {
+            std::fs::copy(&path, state_dir.join(path.file_name().unwrap_or_default()))
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}
+
 pub(crate) fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("{e}"));
     for entry in std::fs::read_dir(from).unwrap_or_else(|e| panic!("{}: {e}", from.display())) {

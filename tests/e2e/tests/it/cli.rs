@@ -71,7 +71,9 @@ fn platform() -> &'static SimulatedPlatform {
         let seed =
             hex::decode(AttestationSettings::default().simulated_platform_seed).unwrap_or_default();
         let seed = <[u8; 32]>::try_from(seed).unwrap_or_else(|_| panic!("development seed"));
-        SimulatedPlatform::from_seed(seed, TCB).unwrap_or_else(|e| panic!("platform: {e}"))
+        SimulatedPlatform::cached(seed, TCB, &crate::development::simulated_cache_dir())
+            .unwrap_or_else(|e| panic!("platform: {e}"))
+            .0
     })
 }
 
@@ -193,6 +195,7 @@ impl Stack {
         let key_config_digest = hex::encode(servers.key_config_digest());
 
         let state = tempfile::tempdir().unwrap_or_else(|e| panic!("state: {e}"));
+        crate::chain::with_simulated_root(&state.path().join("state"));
         let config = Config {
             // The pinned allow-list and the simulated platform.
             demo: true,

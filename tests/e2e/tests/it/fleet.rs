@@ -26,14 +26,20 @@ use cloister_host::launch::LaunchDigests;
 use crate::common::get_text as get;
 use crate::development::verifier;
 use crate::host::team_lunch;
-use crate::surface::{Listener, Party, free_addr, loopback_http, plugin_dir, repo_root};
+use crate::surface::{
+    Listener, Party, free_addr, loopback_http, plugin_dir, repo_root, shared_host_tables,
+};
 
 /// The whole test, parties' boot included, ends within this.
 const WHOLE_TEST: Duration = Duration::from_secs(900);
 /// One feature request (one new session at most) ends within this.
 const ONE_REQUEST: Duration = Duration::from_secs(60);
-/// Sessions held open across the kill.
+/// Sessions held open across the kill, at least.
 const SESSIONS: usize = 12;
+/// Most sessions opened until each host holds one: new sessions go to
+/// hosts by rendezvous hashing of random ids, so twelve leave a host empty
+/// about once in 40 runs; this many, about once in 10^8.
+const MAX_SESSIONS: usize = 48;
 
 /// Hands out placeholder tokens (the gateway does not require any here)
 /// and counts them: one per OHTTP request.
@@ -57,15 +63,12 @@ fn listening(addr: std::net::SocketAddr) -> Vec<Listener> {
 /// A host process serving on `addr`, its files in `dir`.
 fn spawn_host(dir: &Path, addr: std::net::SocketAddr) -> Party {
     std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{e}"));
-    // The simulated platform is derived once and kept where every host
-    // (and every run) finds it.
-    let cache = std::env::temp_dir().join("cloister-simulated");
     let config = format!(
         "plugin-dir = {:?}\npolicy-dir = {:?}\n\n[inference]\nbackend = \"deterministic\"\n\n\
-         [serve]\nlisten = \"{addr}\"\nidle-timeout-secs = 600\n\n\
-         [attestation.simulated]\ncache-dir = {cache:?}\n",
+         [serve]\nlisten = \"{addr}\"\nidle-timeout-secs = 600\n\n{}",
         plugin_dir(),
         repo_root().join("policies"),
+        shared_host_tables(),
     );
     Party::spawn("cloister-host", dir, &["serve"], &config, listening(addr))
 }
@@ -195,7 +198,8 @@ async fn run() {
     // Sessions spread over all three hosts.
     let recoveries = Arc::new(AtomicUsize::new(0));
     let mut sessions = Vec::new();
-    for _ in 0..SESSIONS {
+    let mut before = Vec::new();
+    while sessions.len() < SESSIONS || (before.contains(&0) && sessions.len() < MAX_SESSIONS) {
         let counted = Arc::clone(&recoveries);
         let session = bounded(
             "opening a session",
@@ -213,9 +217,9 @@ async fn run() {
             counted.fetch_add(1, Ordering::SeqCst);
         });
         sessions.push(session);
+        before = opened(&hosts).await;
     }
-    let before = opened(&hosts).await;
-    assert_eq!(before.iter().sum::<u64>(), SESSIONS as u64);
+    assert_eq!(before.iter().sum::<u64>(), sessions.len() as u64);
     assert!(
         before.iter().all(|n| *n > 0),
         "sessions spread over all three: {before:?}"

@@ -584,13 +584,11 @@ async fn entries_failing_the_pinned_reviewer_policy_are_not_trusted() {
 #[tokio::test]
 async fn a_launch_with_a_policy_other_than_the_released_one_is_refused() {
     use cloister_attestation::{
-        DEVELOPMENT_SEED, DEVELOPMENT_TCB, Policy, SimulatedLaunch, SimulatedPlatform,
-        TrustAnchors, Verifier, VerifyError,
+        DEVELOPMENT_TCB, Policy, SimulatedLaunch, TrustAnchors, Verifier, VerifyError,
     };
 
     let (_ledger, _dir, trust) = synced(&release()).await;
-    let platform =
-        SimulatedPlatform::from_seed(DEVELOPMENT_SEED, DEVELOPMENT_TCB).expect("platform");
+    let platform = crate::development::development_platform(DEVELOPMENT_TCB);
     let anchors = platform.pin_in(TrustAnchors::amd()).expect("anchors");
     let policy = Policy::from_toml(include_str!(
         "../../../../policies/attestation-simulated.toml"

@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 
 use cloister_api::Summary;
 use cloister_attestation::{
-    DEVELOPMENT_SEED, DEVELOPMENT_TCB, Evidence, EvidenceProvider, LaunchFacts, Nonce, Policy,
-    ProductLine, ProviderError, SimulatedLaunch, SimulatedPlatform, SimulatedProvider,
-    SimulatedRoot, TlsExporter, TrustAnchors, Verifier,
+    DEVELOPMENT_TCB, Evidence, EvidenceProvider, LaunchFacts, Nonce, Policy, ProductLine,
+    ProviderError, SimulatedLaunch, SimulatedPlatform, SimulatedProvider, TlsExporter,
+    TrustAnchors, Verifier,
 };
 use cloister_client::ledger::LedgerTrust;
 use cloister_host::logfilter::MemorySink;
@@ -49,10 +49,7 @@ const UNRELEASED_IMAGE: Measurement = Measurement([0x66; 48]);
 const MODEL: &str = CandleConfig::DEFAULT_MODEL_NAME;
 
 fn platform() -> SimulatedPlatform {
-    let dir = std::env::temp_dir().join("cloister-simulated");
-    SimulatedPlatform::cached(DEVELOPMENT_SEED, DEVELOPMENT_TCB, &dir)
-        .unwrap_or_else(|e| panic!("simulated platform: {e}"))
-        .0
+    crate::development::development_platform(DEVELOPMENT_TCB)
 }
 
 /// The inference host's CVM launched from `image`.
@@ -133,8 +130,8 @@ fn ledger_verifier(ledger: LedgerTrust) -> Verifier<LedgerTrust> {
         minimum_tcb: [(ProductLine::Milan, DEVELOPMENT_TCB)].into(),
         accepted: cloister_attestation::AllowList::default(),
     };
-    let anchors = SimulatedRoot::from_seed(DEVELOPMENT_SEED)
-        .and_then(|root| root.pin_in(TrustAnchors::amd()))
+    let anchors = crate::development::development_root()
+        .pin_in(TrustAnchors::amd())
         .unwrap_or_else(|e| panic!("simulated root: {e}"));
     Verifier::new(anchors, policy, ledger)
 }
@@ -797,7 +794,7 @@ mod binaries {
     }
 
     fn cache_dir() -> PathBuf {
-        std::env::temp_dir().join("cloister-simulated")
+        crate::development::simulated_cache_dir()
     }
 
     /// Runs `name` with `args` and `--config config` in `dir`.
@@ -902,15 +899,12 @@ mod binaries {
                 ledger_section(ledger, "inference-ledger"),
             );
             let feature_config = format!(
-                "plugin-dir = {:?}\npolicy-dir = {:?}\n\n\
-                 [runtime]\ncompile-cache = {:?}\n\n\
-                 [attestation.simulated]\ncache-dir = {:?}\n\n\
+                "plugin-dir = {:?}\npolicy-dir = {:?}\n\n{}\n\
                  [inference]\nbackend = \"remote\"\nremote-policy = {:?}\n\n\
                  [inference.remote]\nurl = \"http://{far_addr}\"\ntimeout-secs = 20\n\n{}",
                 plugin_dir(),
                 repo_root().join("policies"),
-                crate::host_common::compile_cache(),
-                cache_dir(),
+                crate::surface::shared_host_tables(),
                 simulated_policy(),
                 ledger_section(ledger, "feature-ledger"),
             );

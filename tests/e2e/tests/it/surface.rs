@@ -430,6 +430,18 @@ pub(crate) fn loopback_http() -> reqwest::Client {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The tables of a test host's configuration that save work between hosts
+/// (development only, as simulated attestation is): each plugin compiled
+/// once per build into `target/wasmtime-cache`, and the simulated platform
+/// derived once per machine.
+pub(crate) fn shared_host_tables() -> String {
+    format!(
+        "[runtime]\ncompile-cache = {:?}\n\n[attestation.simulated]\ncache-dir = {:?}\n",
+        repo_root().join("target/wasmtime-cache"),
+        crate::development::simulated_cache_dir(),
+    )
+}
+
 /// The built plugins: `CLOISTER_PLUGIN_DIR`, else `target/plugins`.
 pub(crate) fn plugin_dir() -> PathBuf {
     std::env::var_os("CLOISTER_PLUGIN_DIR")
@@ -563,7 +575,8 @@ fn start_parties(dir: &Path) -> Vec<Party> {
             &["serve"],
             &format!(
                 "plugin-dir = {plugins:?}\npolicy-dir = {policies:?}\n\n\
-                 [inference]\nbackend = \"deterministic\"\n\n[serve]\nlisten = \"{host}\"\n"
+                 [inference]\nbackend = \"deterministic\"\n\n[serve]\nlisten = \"{host}\"\n\n{}",
+                shared_host_tables(),
             ),
             listener(
                 host,

@@ -96,7 +96,7 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use bhttp::{Message, Mode};
-use ohttp::ClientRequest;
+use cloister_ohttp_keys::KeyConfigError;
 
 pub use cloister_tls::{Outbound, PlainHttp, Trust};
 use cloister_wire::{media, problem};
@@ -224,8 +224,15 @@ impl<K: KeyConsistency> Client<K> {
             .to_message(date)
             .write_bhttp(Mode::KnownLength, &mut encoded)
             .map_err(ClientError::Encode)?;
-        let (encapsulated, decapsulator) = ClientRequest::from_encoded_config(&config)
-            .and_then(|c| c.encapsulate(&encoded))
+        // Never `ClientRequest::from_encoded_config`: `ohttp` panics on a
+        // configuration left with no supported suite (a saved copy is read
+        // from disk, not chosen from a key list).
+        let (encapsulated, decapsulator) = cloister_ohttp_keys::client_request(&config)
+            .map_err(|error| match error {
+                KeyConfigError::NoSupportedSuite => ClientError::NoUsableKey,
+                KeyConfigError::Decode(error) => ClientError::Encapsulation(error),
+            })?
+            .encapsulate(&encoded)
             .map_err(ClientError::Encapsulation)?;
         let answer = self
             .http
@@ -453,5 +460,38 @@ mod tests {
         ));
         expired.forget_keys();
         assert!(!path.exists());
+    }
+
+    #[tokio::test]
+    async fn a_saved_configuration_without_a_supported_suite_is_an_error_not_a_panic() {
+        // RFC 9458 Appendix A's key offering only HKDF-SHA512 suites, which
+        // `ohttp` decodes (dropping both) and then panicked encapsulating to.
+        let mut config = hex::decode("01002031e1f05a740102115220e9af918f738674aec95f54db6e04eb705aae8e79815500080001000100010003")
+            .expect("hex");
+        config[37..].copy_from_slice(&[0, 3, 0, 1, 0, 3, 0, 3]);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ohttp-keys.json");
+        let url = "http://127.0.0.1:9/.well-known/ohttp-gateway";
+        let saved = serde_json::json!({
+            "url": url,
+            "config": config,
+            "expires_at": cloister_wire::unix_now() + 600,
+        });
+        std::fs::write(&path, saved.to_string()).expect("write");
+        let settings = ClientConfig {
+            key_config_url: url.into(),
+            key_cache_file: Some(path),
+            // Nothing listens there: the request must fail before it is sent.
+            relay_url: "http://127.0.0.1:9/relay".into(),
+            tls: Outbound::insecure_demo(),
+            ..ClientConfig::default()
+        };
+        let digest = cloister_ohttp_keys::key_config_digest(&config);
+        let client = Client::new(settings, PinnedDigests([digest].into())).expect("client");
+        let request = InnerRequest::new("POST", "cloister.invalid", "/session");
+        assert!(matches!(
+            client.send(&request).await,
+            Err(ClientError::NoUsableKey)
+        ));
     }
 }

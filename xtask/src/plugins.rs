@@ -199,13 +199,19 @@ pub(crate) fn build(root: &Path, only: Option<&str>) -> Result<Vec<PathBuf>> {
             .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1")
             .env("CARGO_PROFILE_RELEASE_PANIC", "abort")
             .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo")
-            // Same bytes from any checkout: the digest goes into reviewed
-            // manifests. A larger initial memory gives the SDK's allocator
-            // room to serve short requests without `memory.grow`.
-            .env(
-                "CARGO_ENCODED_RUSTFLAGS",
-                format!("--remap-path-prefix={}=/cloister\x1f-Clink-arg=--initial-memory={INITIAL_MEMORY_BYTES}", root.display()),
-            );
+            // No flags for std and the dependencies (whatever RUSTFLAGS
+            // says), so their artefacts do not depend on where the tree is
+            // and another checkout (the template test's copy) can share them.
+            .env("CARGO_ENCODED_RUSTFLAGS", "")
+            // For the plugin crate only: same bytes from any checkout (the
+            // digest goes into reviewed manifests), and a larger initial
+            // memory, which gives the SDK's allocator room to serve short
+            // requests without `memory.grow`.
+            .arg("--")
+            .arg(format!("--remap-path-prefix={}=/cloister", root.display()))
+            .arg(format!(
+                "-Clink-arg=--initial-memory={INITIAL_MEMORY_BYTES}"
+            ));
         run(&mut cargo)?;
     }
 

@@ -295,17 +295,8 @@ fn python_and_js_plugins_find_no_files_env_or_sockets() {
         let response = runtime.run(name, &probe).expect("runs to the end");
         for attempt in ["file", "env", "socket"] {
             let outcome = response.output[attempt].as_str().unwrap_or_default();
-            // componentize-js keeps a `fetch` stub that traps when called
-            // (its http feature is off), so the JavaScript probe does not
-            // call it: that component cannot reach a socket by construction,
-            // as it imports no socket or http interface at all.
-            let unreachable_by_construction = name == "js-sandbox"
-                && attempt == "socket"
-                && !wasi_imports(&component)
-                    .iter()
-                    .any(|i| i.starts_with("wasi:sockets/") || i.starts_with("wasi:http/"));
             assert!(
-                outcome.starts_with("error: ") || unreachable_by_construction,
+                outcome.starts_with("error: "),
                 "{name} {attempt}: {outcome} (whole answer {:?})",
                 response.output
             );

@@ -11,14 +11,13 @@
 //! manifests, the plugin SDK and the test kit as workspace members, the
 //! workspace manifest listing `plugins/*` with every other path dependency
 //! pointing into this tree, and this tree's Cargo.lock, settled for the copy
-//! before anything is made. Its `target/wasm` is `target/templates-e2e/wasm`,
-//! kept between runs so that the Rust plugin's wasm build is warm, and never
-//! the suite's own: `build-plugins` remaps the tree's path in its rustflags,
-//! so a build from the copy would overwrite every artefact of the suite's
-//! (same names, other fingerprints) and each would rebuild std after the
-//! other; its `target/tools` (componentize-py and -js) is the
-//! suite's. The xtask and the scenario runner are the binaries the suite
-//! built.
+//! before anything is made. Its `target/wasm` and `target/tools` are the
+//! suite's (links): the Rust plugin's build reuses the std and registry
+//! crates `build-plugins` compiled for the suite (`build-plugins` gives
+//! flags to the plugin crate only, so nothing else depends on where the tree
+//! is; cold, in a folder of its own, that build took three minutes), and
+//! componentize-py and -js are the suite's. The xtask and the scenario
+//! runner are the binaries the suite built.
 //!
 //! Like `chain.rs`, this needs the binaries beside the test binary.
 
@@ -222,10 +221,10 @@ impl Tree {
         if root.exists() {
             std::fs::remove_dir_all(&root).unwrap_or_else(|e| panic!("{e}"));
         }
-        // The copy's own `target`, with the Rust wasm builds kept between
-        // runs and the tools shared with the suite (componentize-js reads
-        // sources only below a real path: the folder itself is no link).
-        let wasm = base.join("wasm");
+        // The copy's own `target`, with the wasm builds and tools shared
+        // with the suite (componentize-js reads sources only below a real
+        // path: the folder itself is no link).
+        let wasm = real.join("target/wasm");
         let tools = real.join("target/tools");
         for dir in [&wasm, &tools, &root.join("target"), &root.join("plugins")] {
             std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{e}"));

@@ -78,9 +78,10 @@ pub fn import_uses(
 }
 
 /// The interfaces and functions a component imports (imported types left
-/// out, as the engine lists them) and everything it exports: the names its outermost component
-/// declares, after validating it, without compiling it (which
-/// takes tens of seconds for a Python or JavaScript component).
+/// out, as the engine lists them) and everything it exports: the names its
+/// outermost component declares, read after validating it but without
+/// compiling it (which takes tens of seconds for a Python or JavaScript
+/// component).
 ///
 /// # Errors
 /// [`LoadError::InvalidComponent`]: the bytes are not a valid component.

@@ -377,7 +377,7 @@ fn test(root: &Path, args: &[String]) -> Result<()> {
 
 /// Runs one phase of the suite and says how long it took, so that a CI
 /// log shows where the run's minutes went.
-fn phase<T>(name: &str, step: impl FnOnce() -> Result<T>) -> Result<T> {
+fn phase(name: &str, step: impl FnOnce() -> Result<()>) -> Result<()> {
     let started = std::time::Instant::now();
     let result = step();
     eprintln!(

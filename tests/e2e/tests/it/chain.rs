@@ -685,7 +685,6 @@ pub(crate) fn output_within(command: &mut Command, limit: Duration) -> Output {
     }
 }
 
-/// Copies the files of `from` into `to`, recursively.
 /// Puts the simulated development root, derived once per machine (two
 /// RSA-4096 key generations, seconds) in the folder the hosts' simulated
 /// platforms share, into a fresh client `state_dir`, where the client
@@ -704,6 +703,7 @@ pub(crate) fn with_simulated_root(state_dir: &Path) {
     }
 }
 
+/// Copies the files of `from` into `to`, recursively.
 pub(crate) fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("{e}"));
     for entry in std::fs::read_dir(from).unwrap_or_else(|e| panic!("{}: {e}", from.display())) {

@@ -15,7 +15,7 @@
 //! suite's (links): the Rust plugin's build reuses the std and registry
 //! crates `build-plugins` compiled for the suite (`build-plugins` gives
 //! flags to the plugin crate only, so nothing else depends on where the tree
-//! is; cold, in a folder of its own, that build took three minutes), and
+//! is; a folder of its own would compile std again, for minutes), and
 //! componentize-py and -js are the suite's. The xtask and the scenario
 //! runner are the binaries the suite built.
 //!

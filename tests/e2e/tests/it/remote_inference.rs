@@ -793,10 +793,6 @@ mod binaries {
         repo_root().join("policies/attestation-simulated.toml")
     }
 
-    fn cache_dir() -> PathBuf {
-        crate::development::simulated_cache_dir()
-    }
-
     /// Runs `name` with `args` and `--config config` in `dir`.
     fn run(name: &str, dir: &Path, config: &Path, args: &[&str]) -> Output {
         Command::new(binary(name))
@@ -894,7 +890,7 @@ mod binaries {
                 "listen = \"{far_addr}\"\n\n[engine]\nbackend = \"deterministic\"\n\n\
                  [attestation]\nprovider = \"simulated\"\ncache-dir = {:?}\n\n\
                  [callers]\npolicy = {:?}\n\n{}",
-                cache_dir(),
+                crate::development::simulated_cache_dir(),
                 simulated_policy(),
                 ledger_section(ledger, "inference-ledger"),
             );

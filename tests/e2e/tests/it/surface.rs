@@ -437,7 +437,7 @@ pub(crate) fn loopback_http() -> reqwest::Client {
 pub(crate) fn shared_host_tables() -> String {
     format!(
         "[runtime]\ncompile-cache = {:?}\n\n[attestation.simulated]\ncache-dir = {:?}\n",
-        repo_root().join("target/wasmtime-cache"),
+        crate::host_common::compile_cache(),
         crate::development::simulated_cache_dir(),
     )
 }

@@ -101,12 +101,13 @@ pub(crate) struct Tap {
 }
 
 impl Tap {
-    /// A tap in front of `upstream`, on a port none of `taken` has.
-    pub(crate) async fn start(upstream: SocketAddr, taken: &[SocketAddr]) -> Self {
-        let (mut listener, mut addr) = cloister_test_support::bind_loopback().await;
-        while taken.contains(&addr) {
-            (listener, addr) = cloister_test_support::bind_loopback().await;
-        }
+    /// A tap in front of `upstream`, on a port of its own that stays its
+    /// own while it is stopped (see [`free_addr`]).
+    pub(crate) async fn start(upstream: SocketAddr) -> Self {
+        let addr = free_addr();
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .unwrap_or_else(|e| panic!("tap on {addr}: {e}"));
         let tap = Self {
             addr,
             upstream,
@@ -235,15 +236,13 @@ impl Chain {
     pub(crate) async fn start(options: Options) -> Self {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let root = dir.path().to_path_buf();
-        let addrs: [SocketAddr; 7] = std::array::from_fn(|_| free_addr());
-        let [witness_1, witness_2, ledger, issuer, gateway, relay, host] = addrs;
-        // A tap holds its port from the start; the parties' ports are only
-        // known to be free, so no tap may take one of them.
-        let ledger_tap = Tap::start(ledger, &addrs).await;
-        let issuer_tap = Tap::start(issuer, &addrs).await;
-        let gateway_tap = Tap::start(gateway, &addrs).await;
-        let relay_tap = Tap::start(relay, &addrs).await;
-        let host_tap = Tap::start(host, &addrs).await;
+        let [witness_1, witness_2, ledger, issuer, gateway, relay, host]: [SocketAddr; 7] =
+            std::array::from_fn(|_| free_addr());
+        let ledger_tap = Tap::start(ledger).await;
+        let issuer_tap = Tap::start(issuer).await;
+        let gateway_tap = Tap::start(gateway).await;
+        let relay_tap = Tap::start(relay).await;
+        let host_tap = Tap::start(host).await;
         let http = loopback_http();
         let mut chain = Self {
             parties: Vec::new(),

@@ -22,6 +22,7 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
@@ -200,11 +201,14 @@ impl Party {
                 if let Some(status) = self.child.try_wait().unwrap_or_else(|e| panic!("{e}")) {
                     panic!("{} exited ({status}):\n{}", self.name, self.log());
                 }
+                // Healthy, and the one listening there: another process
+                // on the port would answer for it.
                 let up = http
                     .get(format!("http://{addr}/healthz"))
                     .send()
                     .await
-                    .is_ok_and(|r| r.status() == StatusCode::OK);
+                    .is_ok_and(|r| r.status() == StatusCode::OK)
+                    && listening_sockets(self.child.id()).contains(&addr.to_string());
                 if up {
                     break;
                 }
@@ -322,11 +326,37 @@ pub(crate) fn binary(name: &str) -> PathBuf {
     path
 }
 
-/// A loopback address nothing listens on at the moment.
+/// A loopback address for a party or a tap to listen on: free now, and
+/// never handed out twice by this process.
+///
+/// The port lies below the kernel's ephemeral range, where `bind(…:0)` and
+/// outgoing connections take theirs. A port merely seen free inside that
+/// range can be taken by any other test before the party binds it, or while
+/// the party is down for a restart; the party's health check then reached a
+/// stranger, and a client's key fetch was answered 404 by another test's
+/// party (CI, stop 27).
 pub(crate) fn free_addr() -> SocketAddr {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .unwrap_or_else(|e| panic!("{e}"))
+    const LOWEST: u32 = 10_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768);
+    let span = ephemeral.saturating_sub(LOWEST).max(1);
+    // Test processes run one after another; the process id spreads any
+    // that do not over the range.
+    let offset = std::process::id().wrapping_mul(7_919);
+    for _ in 0..span {
+        let taken = NEXT.fetch_add(1, Ordering::Relaxed);
+        let Ok(port) = u16::try_from(LOWEST + offset.wrapping_add(taken) % span) else {
+            continue;
+        };
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        if TcpListener::bind(addr).is_ok() {
+            return addr;
+        }
+    }
+    panic!("no free loopback port below {ephemeral}")
 }
 
 /// The socket inodes among `pid`'s open files.

@@ -174,7 +174,7 @@ fn main() -> Result<()> {
         Cmd::Wit { component } => {
             let bytes = std::fs::read(&component)
                 .with_context(|| format!("reading {}", component.display()))?;
-            print!("{}", plugins::describe(&bytes)?.wit);
+            print!("{}", cloister_wit::WitWorld::from_component(&bytes)?.wit()?);
             Ok(())
         }
         Cmd::Test { args } => test(&root, &args),

@@ -5,9 +5,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail, ensure};
+use cloister_wit::WitWorld;
 use sha2::{Digest as _, Sha256};
-use wit_component::{ComponentEncoder, DecodedWasm, WitPrinter};
-use wit_parser::{WorldItem, WorldKey};
+use wit_component::ComponentEncoder;
 
 use crate::guest::{self, Language};
 use crate::run;
@@ -98,69 +98,6 @@ pub(crate) fn plugin_crates(root: &Path) -> Result<Vec<PluginCrate>> {
     Ok(crates)
 }
 
-/// What a component imports and exports, and its WIT text.
-pub(crate) struct ComponentInfo {
-    pub imports: Vec<String>,
-    pub exports: Vec<String>,
-    pub wit: String,
-}
-
-fn world_key_name(resolve: &wit_parser::Resolve, key: &WorldKey) -> String {
-    match key {
-        WorldKey::Name(name) => name.clone(),
-        WorldKey::Interface(id) => resolve
-            .id_of(*id)
-            .unwrap_or_else(|| "<anonymous interface>".into()),
-    }
-}
-
-/// Decodes a component's world: the equivalent of `wasm-tools component wit`.
-pub(crate) fn describe(component: &[u8]) -> Result<ComponentInfo> {
-    let DecodedWasm::Component(resolve, world_id) =
-        wit_component::decode(component).context("decoding component")?
-    else {
-        bail!("this is a WIT package, not a component");
-    };
-    let world = &resolve.worlds[world_id];
-    // Types a world declares for its functions are items of the world too;
-    // only interfaces and functions are imported or exported.
-    let named = |items: &wit_parser::IndexMap<WorldKey, WorldItem>| {
-        items
-            .iter()
-            .filter(|(_, item)| !matches!(item, WorldItem::Type { .. }))
-            .map(|(k, _)| world_key_name(&resolve, k))
-            .collect()
-    };
-    let imports = named(&world.imports);
-    let exports = named(&world.exports);
-    let package = world.package.context("component world has no package")?;
-    let nested: Vec<_> = resolve
-        .packages
-        .iter()
-        .map(|(id, _)| id)
-        .filter(|id| *id != package)
-        .collect();
-    let mut printer = WitPrinter::default();
-    printer.print(&resolve, package, &nested)?;
-    Ok(ComponentInfo {
-        imports,
-        exports,
-        wit: printer.output.to_string(),
-    })
-}
-
-/// The package a plugin's `wit/world.wit` declares, e.g. `cloister:summarise`.
-fn declared_package(root: &Path, plugin_dir: &Path) -> Result<String> {
-    let mut resolve = wit_parser::Resolve::default();
-    resolve.push_file(root.join("wit/feature.wit"))?;
-    let world = plugin_dir.join("wit/world.wit");
-    let id = resolve
-        .push_file(&world)
-        .with_context(|| format!("reading {}", world.display()))?;
-    let name = &resolve.packages[id].name;
-    Ok(format!("{}:{}", name.namespace, name.name))
-}
-
 /// Builds every plugin; returns the paths of the components.
 pub(crate) fn build_all(root: &Path) -> Result<Vec<PathBuf>> {
     build(root, None)
@@ -223,18 +160,23 @@ pub(crate) fn build(root: &Path, only: Option<&str>) -> Result<Vec<PathBuf>> {
             Language::Rust => rust_component(&wasm_target, &plugin.name)?,
             language => guest::build(root, &plugin.name, &plugin.dir, language)?,
         };
-        let info = describe(&component)?;
+        let built_world = WitWorld::from_component(&component)
+            .with_context(|| format!("plugin {}", plugin.name))?;
         let manifest = root
             .join("policies/plugins")
             .join(format!("{}.toml", plugin.name));
-        check_imports(plugin, &info.imports, &manifest)?;
+        check_imports(plugin, &built_world.imports(), &manifest)?;
         ensure!(
-            info.exports.iter().any(|e| e == RUN_EXPORT),
+            built_world.exports().iter().any(|e| e == RUN_EXPORT),
             "plugin {} does not export `{RUN_EXPORT}`",
             plugin.name
         );
         // Releases name a plugin's world `cloister:<name>/<name>`.
-        let package = declared_package(root, &plugin.dir)?;
+        let package = WitWorld::from_source(
+            &root.join("wit/feature.wit"),
+            &plugin.dir.join("wit/world.wit"),
+        )?
+        .package();
         ensure!(
             package == format!("cloister:{}", plugin.name),
             "plugin {}'s wit/world.wit declares package `{package}`; it must be `cloister:{}` (see xtask/template/common/wit/world.wit.in)",

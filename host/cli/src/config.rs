@@ -184,7 +184,11 @@ impl Config {
                 "no [ledger] and no allow-list in remote-policy: every inference host is refused"
             );
         }
-        let anchors = SimulatedRoot::from_seed(DEVELOPMENT_SEED)?.pin_in(TrustAnchors::amd())?;
+        // The development root, from the simulated platform's cache: two
+        // RSA-4096 key generations (seconds) paid once per machine.
+        let (root, _) =
+            SimulatedRoot::cached(DEVELOPMENT_SEED, &self.host.attestation.simulated.cache_dir)?;
+        let anchors = root.pin_in(TrustAnchors::amd())?;
         let verifier = Verifier::new(anchors, judge.policy, releases);
         let backend = RemoteBackend::new(remote, verifier, attester)?;
         if let Err(error) = backend.connect() {

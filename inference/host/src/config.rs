@@ -224,7 +224,10 @@ impl Config {
             LedgerSettings::resolve(self.ledger.as_ref(), &self.tls).context("[ledger]")?;
         let mut anchors = TrustAnchors::amd();
         if let Some(seed) = self.callers.simulated_seed {
-            anchors = SimulatedRoot::from_seed(seed)?.pin_in(anchors)?;
+            // Cached with the simulated platform: the key generations
+            // (seconds) are paid once per machine.
+            let (root, _) = SimulatedRoot::cached(seed, &self.attestation.cache_dir)?;
+            anchors = root.pin_in(anchors)?;
         }
         Ok(Callers {
             policy_file,

@@ -20,9 +20,14 @@ fn every_line_the_binary_logs_is_an_allow_listed_record() {
     std::fs::write(
         &config,
         format!(
-            "plugin-dir = {:?}\npolicy-dir = {:?}\n\n[inference]\nbackend = \"deterministic\"\n",
+            "plugin-dir = {:?}\npolicy-dir = {:?}\n\n[inference]\nbackend = \"deterministic\"\n\n\
+             [runtime]\ncompile-cache = {:?}\n",
             plugins,
             repo_root().join("policies"),
+            // Shared with the other tests' engines (development only, as
+            // this host's simulated attestation is): the Python and
+            // JavaScript plugins are not compiled again.
+            repo_root().join("target/wasmtime-cache"),
         ),
     )
     .expect("config");

@@ -344,7 +344,11 @@ fn test(root: &Path, args: &[String]) -> Result<()> {
         run(Command::new("bash").arg(root.join("scripts/install-test-tools.sh")))
             .context("the programs the tests run beside Cloister could not be installed")
     })?;
-    phase("plugins", || plugins::build_all(root).map(drop))?;
+    // Building the plugins (the wasm toolchain from apt, the wasm standard
+    // library, componentize-py and -js) leaves a core idle for much of its
+    // time, and the suite's build does not need them: it runs beside that
+    // build, its output kept in a file, and the tests wait for it.
+    let plugins = PluginsBuild::start(root)?;
     let threads = std::env::var("RUST_TEST_THREADS").unwrap_or_else(|_| "2".into());
     // A suite run builds once and does not iterate: incremental data would
     // only cost time and about as much disk as the whole build.
@@ -368,11 +372,68 @@ fn test(root: &Path, args: &[String]) -> Result<()> {
             .env("CARGO_INCREMENTAL", &incremental);
         command
     };
-    phase("build", || run(&mut suite(&["--all-targets", "--no-run"])))?;
+    let build = phase("build", || run(&mut suite(&["--all-targets", "--no-run"])));
+    plugins.finish()?;
+    build?;
     phase("tests", || {
         run(&mut suite(&["--lib", "--bins", "--tests", "--examples"]))
     })?;
     phase("doc tests", || run(&mut suite(&["--doc"])))
+}
+
+/// `cargo xtask build-plugins` running as a child process, its output
+/// going to `target/build-plugins.log`.
+struct PluginsBuild {
+    waiting: std::thread::JoinHandle<std::io::Result<std::process::ExitStatus>>,
+    started: std::time::Instant,
+    log: PathBuf,
+}
+
+impl PluginsBuild {
+    fn start(root: &Path) -> Result<Self> {
+        let log = root.join("target/build-plugins.log");
+        std::fs::create_dir_all(root.join("target"))?;
+        let file =
+            std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        let mut child = Command::new(std::env::current_exe()?)
+            .arg("build-plugins")
+            .current_dir(root)
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .spawn()
+            .context("starting `cargo xtask build-plugins`")?;
+        let started = std::time::Instant::now();
+        let waiting = std::thread::spawn(move || {
+            let status = child.wait();
+            eprintln!(
+                "xtask test: plugins (beside the build): {:.0} s",
+                started.elapsed().as_secs_f64()
+            );
+            status
+        });
+        Ok(Self {
+            waiting,
+            started,
+            log,
+        })
+    }
+
+    /// Waits for the build; if it failed, prints its output.
+    fn finish(self) -> Result<()> {
+        let status = self
+            .waiting
+            .join()
+            .map_err(|_| anyhow::anyhow!("the plugins build's waiting thread panicked"))??;
+        if status.success() {
+            return Ok(());
+        }
+        eprintln!("{}", std::fs::read_to_string(&self.log).unwrap_or_default());
+        bail!(
+            "building the plugins failed with {status} after {:.0} s (output above, and in {})",
+            self.started.elapsed().as_secs_f64(),
+            self.log.display()
+        )
+    }
 }
 
 /// Runs one phase of the suite and says how long it took, so that a CI

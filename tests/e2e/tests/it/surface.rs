@@ -310,14 +310,18 @@ async fn request(
     (status, body)
 }
 
-/// The binary `name` beside this test binary (`target/<profile>/deps/it-…`).
-pub(crate) fn binary(name: &str) -> PathBuf {
+/// `target/<profile>`, the folder above this test binary's `deps/`.
+pub(crate) fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_else(|e| panic!("{e}"));
-    let path = exe
-        .parent()
+    exe.parent()
         .and_then(Path::parent)
         .unwrap_or_else(|| panic!("no target directory above {}", exe.display()))
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+        .to_owned()
+}
+
+/// The binary `name` beside this test binary (`target/<profile>/deps/it-…`).
+pub(crate) fn binary(name: &str) -> PathBuf {
+    let path = profile_dir().join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         path.exists(),
         "{} is missing: build the parties first (`cargo build --bins`)",

@@ -27,7 +27,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::chain::{Chain, Engine, Options, copy_dir, output_within};
-use crate::surface::{binary, repo_root};
+use crate::surface::{binary, profile_dir, repo_root};
 
 /// The guide this test follows.
 const GUIDE: &str = "docs/writing-a-feature.md";
@@ -287,9 +287,19 @@ impl Tree {
         command
     }
 
-    /// `cargo xtask ARGS` in the copy (the suite's xtask binary).
+    /// `cargo xtask ARGS` in the copy (the suite's xtask binary, which
+    /// `cargo xtask` builds in its own profile: `target/xtask/xtask`).
     fn xtask(&self, args: &[String]) {
-        let xtask = binary("xtask").display().to_string();
+        let xtask = profile_dir()
+            .parent()
+            .map(|target| target.join(format!("xtask/xtask{}", std::env::consts::EXE_SUFFIX)))
+            .unwrap_or_else(|| panic!("no target directory"));
+        assert!(
+            xtask.exists(),
+            "{} is missing: run the suite with `cargo xtask test`",
+            xtask.display()
+        );
+        let xtask = xtask.display().to_string();
         let output = output_within(self.command(&xtask).args(args), XTASK);
         assert!(
             output.status.success(),

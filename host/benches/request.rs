@@ -58,6 +58,9 @@ fn runtime(pooling: bool) -> Runtime {
     let config = RuntimeConfig {
         pooling,
         profiler,
+        // Compiled once for the tests and every run of this benchmark
+        // (development only); the code run is the same.
+        compile_cache: Some(root().join("target/wasmtime-cache")),
         ..RuntimeConfig::default()
     };
     let mut runtime = Runtime::new(config, capabilities).expect("runtime");

@@ -336,9 +336,8 @@ pub(crate) fn binary(name: &str) -> PathBuf {
 /// The port lies below the kernel's ephemeral range, where `bind(…:0)` and
 /// outgoing connections take theirs. A port merely seen free inside that
 /// range can be taken by any other test before the party binds it, or while
-/// the party is down for a restart; the party's health check then reached a
-/// stranger, and a client's key fetch was answered 404 by another test's
-/// party (CI, stop 27).
+/// the party is down for a restart; the party's health check then reaches
+/// a stranger, and the client talks to another test's party.
 pub(crate) fn free_addr() -> SocketAddr {
     const LOWEST: u32 = 10_000;
     static NEXT: AtomicU32 = AtomicU32::new(0);

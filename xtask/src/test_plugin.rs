@@ -16,10 +16,9 @@ const RUNNER: &str = "cloister-plugin-test";
 
 /// Builds plugin `name` (only it) and runs its tests.
 pub(crate) fn test_plugin(root: &Path, name: &str) -> Result<()> {
-    let tests = root.join("plugins").join(name).join("tests");
-    let kind = tests_in(name, &tests)?;
     plugins::build(root, Some(name))?;
-    match kind {
+    let tests = root.join("plugins").join(name).join("tests");
+    match tests_in(name, &tests)? {
         Tests::Scenarios => run(runner(root)
             .arg(name)
             .arg("--scenarios")

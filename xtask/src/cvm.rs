@@ -9,25 +9,34 @@
 //! here entry by entry in sorted order with the commit's time, root as
 //! owner and normalised modes: the same tree gives the same bytes. It holds
 //! the root filesystem of the container images (C library, no shell, no
-//! ssh), the reproducible `cloister-host`, its configuration
-//! (`deploy/images/cvm/cloister-host.toml`), the reviewed plugins and
-//! policies, the model, and the kernel modules of `deploy/images/cvm/modules`.
+//! ssh), the guest's first process `cloister-init` (host/guest-init) and its
+//! settings (`deploy/images/cvm/init.toml`), the reproducible
+//! `cloister-host`, its configuration (`deploy/images/cvm/cloister-host.toml`),
+//! the reviewed plugins and policies, the model, and the kernel modules
+//! `init.toml` names.
 //!
 //! `sev-snp-measure` (PyPI) computes the measurement for the vCPU count and
 //! type asked for; `target/cvm/launch.json` records it with the guest policy
 //! and the digest of every input, and `cloister-release submit --cvm-launch
 //! target/cvm/launch.json` logs it. `--verify` builds and measures twice.
+//!
+//! `cvm-boot` boots a copy of that guest under QEMU (TCG: no KVM and no
+//! SEV-SNP on the project's machines) whose host settings differ in one
+//! respect, SIMULATED attestation (and, unless asked for the model, the
+//! deterministic engine), and serves requests through the whole chain to it.
 
 use std::fs;
 use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, ensure};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
+use crate::demo::{self, Chain, ChainOptions, HostSetup};
 use crate::images::{self, Content, Image};
 use crate::{fetch_model, reproducible, run, stdout_of};
 
@@ -35,11 +44,26 @@ use crate::{fetch_model, reproducible, run, stdout_of};
 const RECIPE: &str = "deploy/images/cvm";
 /// Outputs, relative to the workspace root.
 const OUT: &str = "target/cvm";
+/// The boot check's guest and chain, relative to the workspace root.
+const BOOT_OUT: &str = "target/cvm-boot";
+/// The guest's session endpoint (`[serve] listen` of its host settings).
+const GUEST_PORT: u16 = 7500;
 /// The guest's host: its binary, plugins, policies and model.
 const CVM_HOST: Image = Image {
     party: "cvm",
     binary: "cloister-host",
     content: &[Content::Plugins, Content::Policies, Content::Model],
+};
+/// Where the guest's first process is, as the command line names it.
+const INIT: &str = "usr/local/sbin/cloister-init";
+/// The host's settings in the guest, as `init.toml` names them.
+const HOST_SETTINGS: &str = "etc/cloister/cloister-host.toml";
+/// The one device node the kernel needs in the initrd before any
+/// filesystem is mounted: the console the first process writes to.
+const CONSOLE: Node = Node {
+    name: "dev/console",
+    mode: 0o020_600,
+    rdev: (5, 1),
 };
 /// The SNP guest policy the guest is launched with: SMT allowed and the
 /// reserved bit 17 set; no debugging, no migration agent (clients refuse both).
@@ -99,12 +123,191 @@ pub(crate) fn cvm_image(root: &Path, options: &Options) -> Result<()> {
     Ok(())
 }
 
+/// What `cvm-boot` was asked for.
+pub(crate) struct BootOptions {
+    /// Serve with the image's candle engine and model, not the
+    /// deterministic one (slow under TCG: minutes per answer).
+    pub model: bool,
+    /// How long the guest may take to boot and serve.
+    pub patience: Duration,
+}
+
+/// `cargo xtask cvm-boot`: the guest under QEMU behind the whole chain.
+pub(crate) fn cvm_boot(root: &Path, options: &BootOptions) -> Result<()> {
+    run(Command::new("bash")
+        .arg(root.join("scripts/apt-install-missing.sh"))
+        .args(["the guest's boot check", "qemu-system-x86"]))?;
+    let record = reproducible::build(root, false)?;
+    fetch_model(root)?;
+    let out = root.join(BOOT_OUT);
+    let settings = boot_check_settings(
+        &fs::read_to_string(root.join(RECIPE).join("cloister-host.toml"))?,
+        options.model,
+    )?;
+    let guest = stage(root, &out.join("guest"), &settings)?;
+    // What the guest's host will measure itself as: the same binary, plugins,
+    // policies and model, measured here before they are archived.
+    let measured = out.join("host-measure.json");
+    let here = out.join("measure-here.toml");
+    let guest_root = guest.root.display().to_string();
+    fs::write(
+        &here,
+        settings.replace("\"/opt/cloister/", &format!("\"{guest_root}/opt/cloister/")),
+    )?;
+    let digests = stdout_of(
+        Command::new(reproducible::binary_path(root, "cloister-host"))
+            .arg("--config")
+            .arg(&here)
+            .arg("measure"),
+    )?;
+    fs::write(&measured, digests)?;
+    let initrd = guest.archive(record.source_date_epoch)?;
+    println!(
+        "== boot check: guest {} (sha256:{}), host settings: SIMULATED attestation{}",
+        initrd.display(),
+        sha256_file(&initrd)?,
+        if options.model {
+            ""
+        } else {
+            ", deterministic engine"
+        }
+    );
+
+    let qemu = demo::Launch::new("qemu-system-x86_64".into(), demo::HOST)
+        .args([
+            "-machine",
+            "q35",
+            "-accel",
+            "tcg,thread=multi",
+            "-cpu",
+            "max",
+        ])
+        .args(["-smp", "2", "-m", "4096", "-nodefaults", "-display", "none"])
+        .args(["-serial", "stdio", "-no-reboot"])
+        .arg("-bios")
+        .arg(&guest.ovmf)
+        .arg("-kernel")
+        .arg(&guest.kernel)
+        .arg("-initrd")
+        .arg(&initrd)
+        .arg("-append")
+        .arg(command_line(root)?)
+        // The guest reaches nothing; only its session endpoint is forwarded.
+        .arg("-netdev")
+        .arg(format!(
+            "user,id=net0,restrict=on,hostfwd=tcp:{}-:{GUEST_PORT}",
+            demo::HOST
+        ))
+        .args(["-device", "virtio-net-pci,netdev=net0,romfile="])
+        .plain_health(options.patience);
+    let started = Instant::now();
+    let chain = Chain::start(
+        root,
+        ChainOptions {
+            dir: out.join("chain"),
+            bin: root.join("target/release"),
+            host: HostSetup::Guest {
+                launch: qemu,
+                measured,
+            },
+            issuer: String::new(),
+        },
+    )?;
+    println!(
+        "== the guest serves after {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    run(&mut chain.cloister(root, &["tokens", "fetch", "--count", "4"]))?;
+    for (feature, input) in demo::REQUESTS {
+        let asked = Instant::now();
+        println!("== phases 2-6 to the guest: `cloister {feature} {input}`");
+        run(&mut chain.cloister(root, &[feature, input]))?;
+        println!("   answered in {:.1} s", asked.elapsed().as_secs_f64());
+    }
+    println!(
+        "== done; the guest's console is {}",
+        chain.log("host").display()
+    );
+    Ok(())
+}
+
+/// The image's host settings with SIMULATED attestation (there is no
+/// SEV-SNP here) and, unless `model`, the deterministic engine.
+fn boot_check_settings(shipped: &str, model: bool) -> Result<String> {
+    let swap = |text: &str, from: &str, to: &str| -> Result<String> {
+        ensure!(
+            text.matches(from).count() == 1,
+            "deploy/images/cvm/cloister-host.toml no longer has exactly one `{from}`"
+        );
+        Ok(text.replace(from, to))
+    };
+    let mut settings = swap(
+        shipped,
+        "provider = \"sev-guest\"",
+        "provider = \"simulated\"",
+    )?;
+    if !model {
+        settings = swap(
+            &settings,
+            "backend = \"candle\"",
+            "backend = \"deterministic\"",
+        )?;
+    }
+    Ok(format!(
+        "# BOOT CHECK ONLY (`cargo xtask cvm-boot`): SIMULATED attestation; not a release's settings.\n{settings}"
+    ))
+}
+
 fn build_and_measure(
     root: &Path,
     out: &Path,
     record: &reproducible::BuildRecord,
     options: &Options,
 ) -> Result<Launch> {
+    let settings = fs::read_to_string(root.join(RECIPE).join("cloister-host.toml"))?;
+    let guest = stage(root, out, &settings)?;
+    let initrd = guest.archive(record.source_date_epoch)?;
+    let cmdline = command_line(root)?;
+    let measurement = measure(root, &guest.ovmf, &guest.kernel, &initrd, &cmdline, options)?;
+    Ok(Launch {
+        measurement,
+        snp_policy: SNP_POLICY,
+        vcpus: options.vcpus,
+        vcpu_type: options.vcpu_type.clone(),
+        cmdline,
+        ovmf_sha256: sha256_file(&guest.ovmf)?,
+        kernel_sha256: sha256_file(&guest.kernel)?,
+        initrd_sha256: sha256_file(&initrd)?,
+        source_commit: record.source_commit.clone(),
+    })
+}
+
+/// The kernel command line of `deploy/images/cvm/cmdline`.
+fn command_line(root: &Path) -> Result<String> {
+    Ok(fs::read_to_string(root.join(RECIPE).join("cmdline"))?
+        .trim()
+        .to_owned())
+}
+
+/// A guest staged in `out`: its root tree, and the firmware and kernel
+/// taken from the packages.
+struct Guest {
+    out: PathBuf,
+    /// The tree the initrd is made of.
+    root: PathBuf,
+    ovmf: PathBuf,
+    kernel: PathBuf,
+}
+
+/// `modules` of `init.toml`: the files to copy from the kernel package.
+#[derive(serde::Deserialize)]
+struct InitModules {
+    modules: Vec<PathBuf>,
+}
+
+/// Stages the guest in `out` (cleared first) with `settings` as the host's
+/// configuration.
+fn stage(root: &Path, out: &Path, settings: &str) -> Result<Guest> {
     let recipe = root.join(RECIPE);
     if out.exists() {
         fs::remove_dir_all(out)?;
@@ -145,45 +348,45 @@ fn build_and_measure(
     place(&context.join("plugins"), "opt/cloister/plugins")?;
     place(&context.join("policies"), "opt/cloister/policies")?;
     place(&context.join("models"), "opt/cloister/models")?;
+    fs::create_dir_all(guest.join("usr/local/sbin"))?;
     fs::copy(
-        recipe.join("cloister-host.toml"),
-        guest.join("etc/cloister/cloister-host.toml"),
+        reproducible::binary_path(root, "cloister-init"),
+        guest.join(INIT),
     )?;
-    let modules = fs::read_to_string(recipe.join("modules"))?;
-    for module in modules
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-    {
-        let relative = format!("lib/modules/{kernel_version}/kernel/{module}");
+    fs::write(guest.join(HOST_SETTINGS), settings)?;
+    let init = fs::read_to_string(recipe.join("init.toml"))?;
+    fs::write(guest.join("etc/cloister/init.toml"), &init)?;
+    // The first process's mount points.
+    for dir in ["dev", "proc", "sys"] {
+        fs::create_dir_all(guest.join(dir))?;
+    }
+    let InitModules { modules } = toml::from_str(&init).context("deploy/images/cvm/init.toml")?;
+    for module in modules {
+        let relative = format!("lib/modules/{kernel_version}/kernel/{}", module.display());
         let to = guest.join(&relative);
         fs::create_dir_all(to.parent().context("a module path")?)?;
         fs::copy(packages.join(&relative), &to)
             .with_context(|| format!("the kernel package has no {relative}"))?;
     }
-
-    images::normalise_modes(&guest)?;
-    run(Command::new("chmod").arg("1777").arg(guest.join("tmp")))?;
-    let initrd = out.join("initrd.cpio");
-    write_cpio(&guest, &initrd, record.source_date_epoch)?;
-    fs::remove_dir_all(&context)?;
     fs::remove_dir_all(&packages)?;
-
-    let cmdline = fs::read_to_string(recipe.join("cmdline"))?
-        .trim()
-        .to_owned();
-    let measurement = measure(root, &ovmf, &kernel, &initrd, &cmdline, options)?;
-    Ok(Launch {
-        measurement,
-        snp_policy: SNP_POLICY,
-        vcpus: options.vcpus,
-        vcpu_type: options.vcpu_type.clone(),
-        cmdline,
-        ovmf_sha256: sha256_file(&ovmf)?,
-        kernel_sha256: sha256_file(&kernel)?,
-        initrd_sha256: sha256_file(&initrd)?,
-        source_commit: record.source_commit.clone(),
+    Ok(Guest {
+        out: out.to_owned(),
+        root: guest,
+        ovmf,
+        kernel,
     })
+}
+
+impl Guest {
+    /// Writes the tree as `initrd.cpio` dated `epoch`, then deletes the tree.
+    fn archive(&self, epoch: u64) -> Result<PathBuf> {
+        images::normalise_modes(&self.root)?;
+        run(Command::new("chmod").arg("1777").arg(self.root.join("tmp")))?;
+        let initrd = self.out.join("initrd.cpio");
+        write_cpio(&self.root, &initrd, epoch, &[CONSOLE])?;
+        fs::remove_dir_all(self.out.join("context"))?;
+        Ok(initrd)
+    }
 }
 
 /// The single entry of a folder (the kernel package's one module version).
@@ -238,15 +441,38 @@ fn measure(
     Ok(measurement)
 }
 
-/// Writes `dir`'s tree as a `newc` cpio archive: entries sorted by path,
-/// owned by root, dated `mtime`, numbered in order, so equal trees give
-/// equal archives.
-fn write_cpio(dir: &Path, archive: &Path, mtime: u64) -> Result<()> {
+/// A device node written into an archive without existing on disk.
+struct Node {
+    name: &'static str,
+    /// File type and permissions, e.g. `0o020_600` for a character device.
+    mode: u32,
+    /// Major and minor number.
+    rdev: (u32, u32),
+}
+
+/// Writes `dir`'s tree and `nodes` as a `newc` cpio archive: entries sorted
+/// by path, owned by root, dated `mtime`, numbered in order, so equal trees
+/// give equal archives.
+fn write_cpio(dir: &Path, archive: &Path, mtime: u64, nodes: &[Node]) -> Result<()> {
     let mut paths = Vec::new();
     collect(dir, dir, &mut paths)?;
+    paths.extend(nodes.iter().map(|node| PathBuf::from(node.name)));
     paths.sort();
     let mut out = std::io::BufWriter::new(fs::File::create(archive)?);
     for (ino, relative) in paths.iter().enumerate() {
+        let ino = ino as u64 + 1;
+        let name = relative.as_os_str().as_encoded_bytes();
+        if let Some(node) = nodes.iter().find(|node| relative == Path::new(node.name)) {
+            let header = Header {
+                ino,
+                mode: node.mode,
+                nlink: 1,
+                mtime,
+                rdev: node.rdev,
+            };
+            cpio_entry(&mut out, &header, name, &[])?;
+            continue;
+        }
         let path = dir.join(relative);
         let meta = fs::symlink_metadata(&path)?;
         let data = if meta.file_type().is_symlink() {
@@ -256,19 +482,23 @@ fn write_cpio(dir: &Path, archive: &Path, mtime: u64) -> Result<()> {
         } else {
             Vec::new()
         };
-        let nlink = if meta.is_dir() { 2 } else { 1 };
-        let name = relative.as_os_str().as_encoded_bytes();
-        cpio_entry(
-            &mut out,
-            ino as u64 + 1,
-            meta.permissions().mode() & 0o177_777,
-            nlink,
+        let header = Header {
+            ino,
+            mode: meta.permissions().mode() & 0o177_777,
+            nlink: if meta.is_dir() { 2 } else { 1 },
             mtime,
-            name,
-            &data,
-        )?;
+            rdev: (0, 0),
+        };
+        cpio_entry(&mut out, &header, name, &data)?;
     }
-    cpio_entry(&mut out, 0, 0, 1, 0, b"TRAILER!!!", &[])?;
+    let trailer = Header {
+        ino: 0,
+        mode: 0,
+        nlink: 1,
+        mtime: 0,
+        rdev: (0, 0),
+    };
+    cpio_entry(&mut out, &trailer, b"TRAILER!!!", &[])?;
     out.flush()?;
     Ok(())
 }
@@ -285,24 +515,36 @@ fn collect(base: &Path, dir: &Path, paths: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// One `newc` entry: the header's fields as eight hex digits each, the
-/// name with its NUL, the data, each padded to four bytes.
-fn cpio_entry(
-    out: &mut impl std::io::Write,
+/// The fields of a `newc` header that vary here (owners are root).
+struct Header {
     ino: u64,
     mode: u32,
     nlink: u32,
     mtime: u64,
+    /// A device node's major and minor number.
+    rdev: (u32, u32),
+}
+
+/// One `newc` entry: the header's fields as eight hex digits each, the
+/// name with its NUL, the data, each padded to four bytes.
+fn cpio_entry(
+    out: &mut impl std::io::Write,
+    entry: &Header,
     name: &[u8],
     data: &[u8],
 ) -> Result<()> {
+    let Header {
+        ino,
+        mode,
+        nlink,
+        mtime,
+        rdev: (major, minor),
+    } = entry;
     let header = format!(
-        "070701{ino:08x}{mode:08x}{:08x}{:08x}{nlink:08x}{mtime:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}",
+        "070701{ino:08x}{mode:08x}{:08x}{:08x}{nlink:08x}{mtime:08x}{:08x}{:08x}{:08x}{major:08x}{minor:08x}{:08x}{:08x}",
         0,
         0,
         data.len(),
-        0,
-        0,
         0,
         0,
         name.len() + 1,
@@ -321,8 +563,17 @@ fn cpio_entry(
 mod tests {
     use super::*;
 
-    /// The fields of each `newc` header and the names, read back.
-    fn entries(archive: &[u8]) -> Vec<(String, u32, u64, usize)> {
+    /// One `newc` entry, read back.
+    struct Entry {
+        name: String,
+        mode: u32,
+        mtime: u64,
+        size: usize,
+        rdev: (u64, u64),
+    }
+
+    /// Every entry of an archive but the trailer.
+    fn entries(archive: &[u8]) -> Vec<Entry> {
         let mut entries = Vec::new();
         let mut at = 0;
         let field = |at: usize, index: usize| {
@@ -338,6 +589,7 @@ mod tests {
             let mode = field(at, 1) as u32;
             let mtime = field(at, 5);
             let size = field(at, 6) as usize;
+            let rdev = (field(at, 9), field(at, 10));
             let name_len = field(at, 11) as usize;
             let name_start = at + 110;
             let name = String::from_utf8(archive[name_start..name_start + name_len - 1].to_vec())
@@ -348,8 +600,45 @@ mod tests {
                 assert_eq!(at, archive.len());
                 return entries;
             }
-            entries.push((name, mode, mtime, size));
+            entries.push(Entry {
+                name,
+                mode,
+                mtime,
+                size,
+                rdev,
+            });
         }
+    }
+
+    #[test]
+    fn the_boot_check_changes_only_attestation_and_engine() {
+        let shipped = fs::read_to_string(
+            crate::workspace_root()
+                .join(RECIPE)
+                .join("cloister-host.toml"),
+        )
+        .expect("shipped settings");
+        let changed = |model: bool| -> Vec<String> {
+            let settings = boot_check_settings(&shipped, model).expect("boot check settings");
+            settings
+                .lines()
+                .filter(|line| !shipped.lines().any(|s| s == *line))
+                .map(str::to_owned)
+                .collect()
+        };
+        let header = "# BOOT CHECK ONLY (`cargo xtask cvm-boot`): SIMULATED attestation; not a release's settings.";
+        assert_eq!(changed(true), [header, "provider = \"simulated\""]);
+        assert_eq!(
+            changed(false),
+            [
+                header,
+                "backend = \"deterministic\"",
+                "provider = \"simulated\""
+            ]
+        );
+        let error = boot_check_settings("[attestation]\nprovider = \"tdx\"\n", true)
+            .expect_err("nothing to swap");
+        assert!(format!("{error:#}").contains("sev-guest"), "{error:#}");
     }
 
     #[test]
@@ -363,7 +652,7 @@ mod tests {
             }
             std::os::unix::fs::symlink("b/c", dir.path().join("link")).expect("symlink");
             let archive = dir.path().with_extension("cpio");
-            write_cpio(dir.path(), &archive, 1_700_000_000).expect("cpio");
+            write_cpio(dir.path(), &archive, 1_700_000_000, &[CONSOLE]).expect("cpio");
             fs::read(&archive).expect("read")
         };
         let first = write(&["a", "b/c", "b/d1"]);
@@ -371,11 +660,24 @@ mod tests {
         let second = write(&["b/d1", "b/c", "a"]);
         assert_eq!(first, second, "creation order and times must not matter");
         let listed = entries(&first);
-        let names: Vec<&str> = listed.iter().map(|e| e.0.as_str()).collect();
-        assert_eq!(names, ["a", "b", "b/c", "b/d1", "link"]);
-        assert!(listed.iter().all(|e| e.2 == 1_700_000_000));
-        assert_eq!(listed[4].1 & 0o170_000, 0o120_000, "a symbolic link");
-        assert_eq!(listed[4].3, 3, "its target `b/c`");
-        assert_eq!(listed[1].1 & 0o170_000, 0o040_000, "a directory");
+        let names: Vec<&str> = listed.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "b/c", "b/d1", "dev/console", "link"]);
+        assert!(listed.iter().all(|e| e.mtime == 1_700_000_000));
+        assert_eq!(listed[5].mode & 0o170_000, 0o120_000, "a symbolic link");
+        assert_eq!(listed[5].size, 3, "its target `b/c`");
+        assert_eq!(listed[1].mode & 0o170_000, 0o040_000, "a directory");
+        let console = &listed[4];
+        assert_eq!(console.mode, 0o020_600, "a character device, root's alone");
+        assert_eq!(
+            (console.size, console.rdev),
+            (0, (5, 1)),
+            "/dev/console, empty"
+        );
+        assert!(
+            listed
+                .iter()
+                .filter(|e| e.name != "dev/console")
+                .all(|e| e.rdev == (0, 0))
+        );
     }
 }

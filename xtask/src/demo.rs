@@ -71,7 +71,7 @@ const WITNESSES: &[(&str, &str, &str)] = &[
 ];
 
 /// The demo's inputs, answered by the summarise and suggest plugins.
-const REQUESTS: &[(&str, &str)] = &[
+pub(crate) const REQUESTS: &[(&str, &str)] = &[
     ("summarise", "plugins/summarise/testdata/team-lunch.json"),
     ("suggest", "plugins/suggest/testdata/running-late.json"),
 ];
@@ -88,34 +88,48 @@ struct Parties {
 
 /// A party's command line, its working directory and where its health is polled.
 #[derive(Clone)]
-struct Launch {
+pub(crate) struct Launch {
     program: PathBuf,
     args: Vec<std::ffi::OsString>,
     dir: Option<PathBuf>,
     health: &'static str,
+    /// `/healthz` over plain HTTP (the guest's session endpoint), not HTTPS.
+    plain: bool,
+    /// How long it may take to become healthy.
+    patience: Duration,
 }
 
 impl Launch {
-    fn new(program: PathBuf, health: &'static str) -> Self {
+    pub(crate) fn new(program: PathBuf, health: &'static str) -> Self {
         Self {
             program,
             args: Vec::new(),
             dir: None,
             health,
+            plain: false,
+            // The host loads the model first.
+            patience: Duration::from_secs(120),
         }
     }
 
-    fn arg(mut self, arg: impl AsRef<std::ffi::OsStr>) -> Self {
+    pub(crate) fn arg(mut self, arg: impl AsRef<std::ffi::OsStr>) -> Self {
         self.args.push(arg.as_ref().to_owned());
         self
     }
 
-    fn args<I: AsRef<std::ffi::OsStr>>(self, args: impl IntoIterator<Item = I>) -> Self {
+    pub(crate) fn args<I: AsRef<std::ffi::OsStr>>(self, args: impl IntoIterator<Item = I>) -> Self {
         args.into_iter().fold(self, Self::arg)
     }
 
     fn current_dir(mut self, dir: &Path) -> Self {
         self.dir = Some(dir.to_owned());
+        self
+    }
+
+    /// Polls its health over plain HTTP, for up to `patience`.
+    pub(crate) fn plain_health(mut self, patience: Duration) -> Self {
+        self.plain = true;
+        self.patience = patience;
         self
     }
 }
@@ -181,7 +195,8 @@ impl Parties {
             .spawn()
             .with_context(|| format!("starting {name}"))?;
         self.children.push((name, child));
-        wait_healthy(name, launch.health, &self.logs, &self.tls.client)?;
+        let tls = (!launch.plain).then_some(&self.tls.client);
+        wait_healthy(name, &launch, &self.logs, tls)?;
         println!("   {name} is up ({})", launch.health);
         self.launches.retain(|(party, _)| *party != name);
         self.launches.push((name, launch));
@@ -198,47 +213,60 @@ impl Drop for Parties {
     }
 }
 
-/// Polls `https://{address}/healthz` until it answers 200, for up to two
-/// minutes (the host loads the model first).
+/// Polls `/healthz` of `launch` (HTTPS with `tls`, else plain HTTP) until
+/// it answers 200, for up to its patience; fails at once if it exits.
 fn wait_healthy(
     name: &str,
-    address: &str,
+    launch: &Launch,
     logs: &Path,
-    tls: &Arc<rustls::ClientConfig>,
+    tls: Option<&Arc<rustls::ClientConfig>>,
 ) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + launch.patience;
     while Instant::now() < deadline {
-        if health_ok(address, tls) {
+        if health_ok(launch.health, tls) {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(250));
     }
     bail!(
-        "{name} did not become healthy at {address}; see {}",
+        "{name} did not become healthy at {} within {} s; see {}",
+        launch.health,
+        launch.patience.as_secs(),
         logs.join(format!("{name}.log")).display()
     )
 }
 
-fn health_ok(address: &str, tls: &Arc<rustls::ClientConfig>) -> bool {
+fn health_ok(address: &str, tls: Option<&Arc<rustls::ClientConfig>>) -> bool {
     let Ok(tcp) = TcpStream::connect(address) else {
         return false;
     };
     let _ = tcp.set_read_timeout(Some(Duration::from_secs(2)));
-    let Ok(connection) = rustls::ClientConnection::new(
-        Arc::clone(tls),
-        rustls::pki_types::ServerName::from(std::net::Ipv4Addr::LOCALHOST),
-    ) else {
-        return false;
-    };
-    let mut stream = rustls::StreamOwned::new(connection, tcp);
     let request = format!("GET /healthz HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
     let mut answer = Vec::new();
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
+    match tls {
+        Some(tls) => {
+            let Ok(connection) = rustls::ClientConnection::new(
+                Arc::clone(tls),
+                rustls::pki_types::ServerName::from(std::net::Ipv4Addr::LOCALHOST),
+            ) else {
+                return false;
+            };
+            let mut stream = rustls::StreamOwned::new(connection, tcp);
+            if stream.write_all(request.as_bytes()).is_err() {
+                return false;
+            }
+            // A peer closing without close_notify ends the read with an
+            // error; what arrived before it still counts.
+            let _ = stream.read_to_end(&mut answer);
+        }
+        None => {
+            let mut stream = tcp;
+            if stream.write_all(request.as_bytes()).is_err() {
+                return false;
+            }
+            let _ = stream.read_to_end(&mut answer);
+        }
     }
-    // A peer closing without close_notify ends the read with an error;
-    // what arrived before it still counts.
-    let _ = stream.read_to_end(&mut answer);
     answer.starts_with(b"HTTP/1.1 200")
 }
 
@@ -314,14 +342,25 @@ pub(crate) enum Engine {
     Deterministic,
 }
 
+/// Which feature host the chain's gateway forwards to.
+pub(crate) enum HostSetup {
+    /// `cloister-host` of the chain's binaries on loopback, over HTTPS,
+    /// with this engine; the release names what it measures itself as.
+    Local(Engine),
+    /// A host started by `launch` (the boot check's guest under QEMU),
+    /// reached over plain HTTP at [`HOST`], as the guest image serves it;
+    /// the release names the launch digests in `measured`.
+    Guest { launch: Launch, measured: PathBuf },
+}
+
 /// How [`Chain::start`] sets the chain up.
 pub(crate) struct ChainOptions {
     /// Where everything of the run lives; cleared first.
     pub(crate) dir: PathBuf,
     /// Where the parties' binaries are ([`build`]).
     pub(crate) bin: PathBuf,
-    /// The host's engine.
-    pub(crate) engine: Engine,
+    /// The feature host.
+    pub(crate) host: HostSetup,
     /// Tables added to the issuer's configuration.
     pub(crate) issuer: String,
 }
@@ -339,6 +378,9 @@ pub(crate) struct Chain {
 
 /// Where the gateway listens.
 pub(crate) const GATEWAY: &str = "127.0.0.1:7200";
+
+/// Where the feature host's session endpoint is.
+pub(crate) const HOST: &str = "127.0.0.1:7500";
 
 /// Builds the model, the plugins and the chain's binaries (and `extra`
 /// packages) in the dev profile, or the release profile with `release`;
@@ -371,7 +413,7 @@ pub(crate) fn run_demo(root: &Path) -> Result<()> {
         ChainOptions {
             dir: root.join("target/demo"),
             bin,
-            engine: Engine::Model,
+            host: HostSetup::Local(Engine::Model),
             issuer: String::new(),
         },
     )?;
@@ -506,6 +548,48 @@ impl Chain {
                 .arg(&issuer_config),
         )?;
 
+        // The feature host: how it starts and the launch the release names.
+        let (host_scheme, measured, host_launch, host_says) = match options.host {
+            HostSetup::Local(engine) => {
+                // Only `[tls]` beside the engine: the outer hop's certificate is not
+                // part of the attested settings. The host measures its own launch with
+                // this configuration, and that launch is what the release names.
+                let host_config = demo.join("host.toml");
+                let engine = match engine {
+                    Engine::Model => "",
+                    Engine::Deterministic => "[inference]\nbackend = \"deterministic\"\n",
+                };
+                // Plugins compiled once, not at every demo (development only: the
+                // host refuses a compile cache with real attestation).
+                let runtime = "[runtime]\ncompile-cache = \"target/wasmtime-cache\"\n";
+                write(
+                    &host_config,
+                    &format!("{runtime}{engine}{}", parties.tls.table("host")?),
+                )?;
+                let measure_json = demo.join("host-measure.json");
+                let measured = stdout_of(
+                    Command::new(bin("cloister-host"))
+                        .current_dir(root)
+                        .arg("--config")
+                        .arg(&host_config)
+                        .arg("measure"),
+                )?;
+                fs::write(&measure_json, measured)?;
+                let launch = Launch::new(bin("cloister-host"), HOST)
+                    .current_dir(root)
+                    .arg("--config")
+                    .arg(&host_config)
+                    .arg("serve");
+                ("https", measure_json, launch, "on loopback")
+            }
+            HostSetup::Guest { launch, measured } => (
+                "http",
+                measured,
+                launch,
+                "in its guest image under QEMU (no SEV-SNP here)",
+            ),
+        };
+
         println!("== phases 2-3: gateway (tokens required) and relay");
         let gateway_config = demo.join("gateway.toml");
         write(
@@ -514,7 +598,7 @@ impl Chain {
                 "[keys]\nfile = {:?}\n{}\n[tokens]\nrequire = true\n\n[tokens.issuer]\n\
              directory_url = \"https://127.0.0.1:7300/.well-known/private-token-issuer-directory\"\n\
              issuer_name = \"issuer.cloister.localhost\"\norigin = \"gateway.cloister.localhost\"\n\n\
-             [router]\nhosts = [\"https://127.0.0.1:7500\"]\n{}\n\
+             [router]\nhosts = [\"{host_scheme}://{HOST}\"]\n{}\n\
              [state]\nbackend = \"redb\"\npath = {:?}\n",
                 demo.join("gateway-keys.json").display().to_string(),
                 ledger.key_publishing(LEDGER_URL, &ledger.gateway_publisher_key, "demo-gateway"),
@@ -549,30 +633,6 @@ impl Chain {
         println!(
             "== release: this tree's digests, signed by 2 of 3 demo reviewers, into the ledger"
         );
-        // Only `[tls]` beside the engine: the outer hop's certificate is not
-        // part of the attested settings. The host measures its own launch with
-        // this configuration, and that launch is what the release names.
-        let host_config = demo.join("host.toml");
-        let engine = match options.engine {
-            Engine::Model => "",
-            Engine::Deterministic => "[inference]\nbackend = \"deterministic\"\n",
-        };
-        // Plugins compiled once, not at every demo (development only: the
-        // host refuses a compile cache with real attestation).
-        let runtime = "[runtime]\ncompile-cache = \"target/wasmtime-cache\"\n";
-        write(
-            &host_config,
-            &format!("{runtime}{engine}{}", parties.tls.table("host")?),
-        )?;
-        let measure_json = demo.join("host-measure.json");
-        let measured = stdout_of(
-            Command::new(bin("cloister-host"))
-                .current_dir(root)
-                .arg("--config")
-                .arg(&host_config)
-                .arg("measure"),
-        )?;
-        fs::write(&measure_json, measured)?;
         let mut release = Command::new(bin("cloister-release"));
         release
             .current_dir(root)
@@ -586,7 +646,7 @@ impl Chain {
                 "https://127.0.0.1:7300/.well-known/private-token-issuer-directory",
             ])
             .arg("--measure-json")
-            .arg(&measure_json)
+            .arg(&measured)
             .arg("--ca")
             .arg(&ca)
             .arg("--log-key")
@@ -596,15 +656,8 @@ impl Chain {
         }
         run(&mut release)?;
 
-        println!("== phase 4 host: RA-TLS endpoint, SIMULATED attestation");
-        parties.start(
-            "host",
-            Launch::new(bin("cloister-host"), "127.0.0.1:7500")
-                .current_dir(root)
-                .arg("--config")
-                .arg(&host_config)
-                .arg("serve"),
-        )?;
+        println!("== phase 4 host: RA-TLS endpoint {host_says}, SIMULATED attestation");
+        parties.start("host", host_launch)?;
         Ok(Self {
             parties,
             client_config,

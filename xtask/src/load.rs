@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::demo::{self, Chain, ChainOptions, Engine, GATEWAY};
+use crate::demo::{self, Chain, ChainOptions, Engine, GATEWAY, HostSetup};
 use crate::run;
 
 /// What `cargo xtask load` is asked for.
@@ -93,11 +93,11 @@ pub(crate) fn run_load(root: &Path, options: &Options) -> Result<()> {
                 None => root.join("target/load"),
             },
             bin: bin.clone(),
-            engine: if options.real_model {
+            host: HostSetup::Local(if options.real_model {
                 Engine::Model
             } else {
                 Engine::Deterministic
-            },
+            }),
             issuer: ISSUER_LIMIT.to_owned(),
         },
     )?;

@@ -25,6 +25,8 @@
 //! * `images [PARTY...]`: reproducible OCI images of the parties (buildah).
 //! * `cvm-image`: the feature host's SEV-SNP guest (kernel, initrd, OVMF)
 //!   and its expected launch measurement.
+//! * `cvm-boot [--model]`: that guest (simulated attestation) under QEMU,
+//!   serving the demo's requests through relay and gateway.
 //! * `rebuild-check --against FILE`: rebuild the binaries and plugins and
 //!   compare digests with a build record or a release's entries.
 
@@ -139,6 +141,17 @@ enum Cmd {
         #[arg(long)]
         verify: bool,
     },
+    /// Boot the host's guest image (simulated attestation) under QEMU and
+    /// serve the demo's requests to it through relay and gateway (slow:
+    /// TCG emulation; not part of `test`).
+    CvmBoot {
+        /// Answer with the image's model, not the deterministic engine.
+        #[arg(long)]
+        model: bool,
+        /// Minutes the guest may take to boot and serve.
+        #[arg(long, default_value_t = 30)]
+        patience_minutes: u64,
+    },
     /// Rebuild the party binaries and plugins reproducibly and compare their
     /// digests with a build record or a release's entries (JSON).
     RebuildCheck {
@@ -223,6 +236,16 @@ fn main() -> Result<()> {
                 vcpus,
                 vcpu_type,
                 verify,
+            },
+        ),
+        Cmd::CvmBoot {
+            model,
+            patience_minutes,
+        } => cvm::cvm_boot(
+            &root,
+            &cvm::BootOptions {
+                model,
+                patience: std::time::Duration::from_secs(patience_minutes * 60),
             },
         ),
         Cmd::RebuildCheck { against, clean } => reproducible::rebuild_check(&root, &against, clean),

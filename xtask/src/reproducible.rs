@@ -32,6 +32,8 @@ pub(crate) const BINARIES: &[(&str, &str)] = &[
     ("cloister-witness", "cloister-witness"),
     ("cloister-host-cli", "cloister-host"),
     ("cloister-inference-host", "cloister-inference-host"),
+    ("cloister-guest-init", "cloister-init"),
+    ("cloister-cli", "cloister"),
 ];
 
 /// The binary a host image runs; its digest goes into releases.

@@ -36,6 +36,8 @@ use anyhow::{Context as _, Result, ensure};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
+use cloister_tls::TlsSettings;
+
 use crate::demo::{self, Chain, ChainOptions, HostSetup};
 use crate::images::{self, Content, Image};
 use crate::{fetch_model, reproducible, run, stdout_of};
@@ -173,33 +175,53 @@ pub(crate) fn cvm_boot(root: &Path, options: &BootOptions) -> Result<()> {
         }
     );
 
-    let qemu = demo::Launch::new("qemu-system-x86_64".into(), demo::HOST)
-        .args([
-            "-machine",
-            "q35",
-            "-accel",
-            "tcg,thread=multi",
-            "-cpu",
-            "max",
-        ])
-        .args(["-smp", "2", "-m", "4096", "-nodefaults", "-display", "none"])
-        .args(["-serial", "stdio", "-no-reboot"])
-        .arg("-bios")
-        .arg(&guest.ovmf)
-        .arg("-kernel")
-        .arg(&guest.kernel)
-        .arg("-initrd")
-        .arg(&initrd)
-        .arg("-append")
-        .arg(command_line(root)?)
-        // The guest reaches nothing; only its session endpoint is forwarded.
-        .arg("-netdev")
-        .arg(format!(
-            "user,id=net0,restrict=on,hostfwd=tcp:{}-:{GUEST_PORT}",
-            demo::HOST
-        ))
-        .args(["-device", "virtio-net-pci,netdev=net0,romfile="])
-        .plain_health(options.patience);
+    let kernel = guest.kernel.clone();
+    let cmdline = command_line(root)?;
+    let patience = options.patience;
+    // The operator's part of a launch: the outer hop's certificate and key
+    // through fw_cfg, as `init.toml` expects them.
+    let start = move |tls: &TlsSettings| {
+        let fw_cfg = |name: &str, file: &Option<PathBuf>| {
+            let file = file.as_deref().map(Path::display);
+            format!(
+                "name=opt/cloister/tls/{name},file={}",
+                file.map(|f| f.to_string()).unwrap_or_default()
+            )
+        };
+        demo::Launch::new("qemu-system-x86_64".into(), demo::HOST)
+            .args([
+                "-machine",
+                "q35",
+                "-accel",
+                "tcg,thread=multi",
+                "-cpu",
+                "max",
+            ])
+            .args(["-smp", "2", "-m", "4096", "-nodefaults", "-display", "none"])
+            // QEMU's own firmware (SeaBIOS), not `OVMF.amdsev.fd`: that one
+            // boots a kernel only with the hashes QEMU puts in its measured
+            // table, which it does for an SEV-SNP guest alone, and refuses
+            // otherwise. From the kernel on, the guest is the image's.
+            .args(["-serial", "stdio", "-no-reboot"])
+            .arg("-kernel")
+            .arg(&kernel)
+            .arg("-initrd")
+            .arg(&initrd)
+            .arg("-append")
+            .arg(&cmdline)
+            .arg("-fw_cfg")
+            .arg(fw_cfg("cert.pem", &tls.cert))
+            .arg("-fw_cfg")
+            .arg(fw_cfg("key.pem", &tls.key))
+            // The guest reaches nothing; only its session endpoint is forwarded.
+            .arg("-netdev")
+            .arg(format!(
+                "user,id=net0,restrict=on,hostfwd=tcp:{}-:{GUEST_PORT}",
+                demo::HOST
+            ))
+            .args(["-device", "virtio-net-pci,netdev=net0,romfile="])
+            .patience(patience)
+    };
     let started = Instant::now();
     let chain = Chain::start(
         root,
@@ -207,7 +229,7 @@ pub(crate) fn cvm_boot(root: &Path, options: &BootOptions) -> Result<()> {
             dir: out.join("chain"),
             bin: root.join("target/release"),
             host: HostSetup::Guest {
-                launch: qemu,
+                start: Box::new(start),
                 measured,
             },
             issuer: String::new(),
@@ -217,11 +239,12 @@ pub(crate) fn cvm_boot(root: &Path, options: &BootOptions) -> Result<()> {
         "== the guest serves after {:.0} s",
         started.elapsed().as_secs_f64()
     );
-    run(&mut chain.cloister(root, &["tokens", "fetch", "--count", "4"]))?;
-    for (feature, input) in demo::REQUESTS {
+    run(&mut chain.cloister(root, &["tokens", "fetch", "--count", "6"]))?;
+    for request in boot_check_requests(root, &out, options.model)? {
+        let args: Vec<&str> = request.iter().map(String::as_str).collect();
+        println!("== phases 2-6 to the guest: `cloister {}`", args.join(" "));
         let asked = Instant::now();
-        println!("== phases 2-6 to the guest: `cloister {feature} {input}`");
-        run(&mut chain.cloister(root, &[feature, input]))?;
+        run(&mut chain.cloister(root, &args))?;
         println!("   answered in {:.1} s", asked.elapsed().as_secs_f64());
     }
     println!(
@@ -229,6 +252,33 @@ pub(crate) fn cvm_boot(root: &Path, options: &BootOptions) -> Result<()> {
         chain.log("host").display()
     );
     Ok(())
+}
+
+/// What the boot check asks the guest: with the model, the demo's
+/// summarise and suggest; with the deterministic engine, whose answers are
+/// the prompt replayed, summarise (Rust) and key-points (Python), which
+/// make sense of that (suggest and tone-check refuse it as unusable).
+fn boot_check_requests(root: &Path, out: &Path, model: bool) -> Result<Vec<Vec<String>>> {
+    let conversation = root.join(demo::REQUESTS[0].1);
+    let owned = |args: &[&str]| args.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>();
+    if model {
+        return Ok(demo::REQUESTS
+            .iter()
+            .map(|(feature, input)| owned(&[feature, input]))
+            .collect());
+    }
+    let lunch: serde_json::Value = serde_json::from_slice(&fs::read(&conversation)?)
+        .with_context(|| format!("{} is not JSON", conversation.display()))?;
+    let points = out.join("key-points-input.json");
+    fs::write(
+        &points,
+        serde_json::json!({ "messages": lunch["messages"], "max-points": 3 }).to_string(),
+    )?;
+    let points = points.display().to_string();
+    Ok(vec![
+        owned(&[demo::REQUESTS[0].0, demo::REQUESTS[0].1]),
+        owned(&["run", "key-points", "--input", &points]),
+    ])
 }
 
 /// The image's host settings with SIMULATED attestation (there is no

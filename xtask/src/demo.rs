@@ -93,8 +93,6 @@ pub(crate) struct Launch {
     args: Vec<std::ffi::OsString>,
     dir: Option<PathBuf>,
     health: &'static str,
-    /// `/healthz` over plain HTTP (the guest's session endpoint), not HTTPS.
-    plain: bool,
     /// How long it may take to become healthy.
     patience: Duration,
 }
@@ -106,7 +104,6 @@ impl Launch {
             args: Vec::new(),
             dir: None,
             health,
-            plain: false,
             // The host loads the model first.
             patience: Duration::from_secs(120),
         }
@@ -126,9 +123,8 @@ impl Launch {
         self
     }
 
-    /// Polls its health over plain HTTP, for up to `patience`.
-    pub(crate) fn plain_health(mut self, patience: Duration) -> Self {
-        self.plain = true;
+    /// Waits up to `patience` for it to become healthy.
+    pub(crate) fn patience(mut self, patience: Duration) -> Self {
         self.patience = patience;
         self
     }
@@ -191,12 +187,12 @@ impl Parties {
         if let Some(dir) = &launch.dir {
             command.current_dir(dir);
         }
-        let child = command
+        let mut child = command
             .spawn()
             .with_context(|| format!("starting {name}"))?;
+        let healthy = wait_healthy(name, &launch, &mut child, &self.logs, &self.tls.client);
         self.children.push((name, child));
-        let tls = (!launch.plain).then_some(&self.tls.client);
-        wait_healthy(name, &launch, &self.logs, tls)?;
+        healthy?;
         println!("   {name} is up ({})", launch.health);
         self.launches.retain(|(party, _)| *party != name);
         self.launches.push((name, launch));
@@ -213,18 +209,26 @@ impl Drop for Parties {
     }
 }
 
-/// Polls `/healthz` of `launch` (HTTPS with `tls`, else plain HTTP) until
-/// it answers 200, for up to its patience; fails at once if it exits.
+/// Polls `https://{health}/healthz` of `launch` until it answers 200, for
+/// up to its patience; fails at once if it exits.
 fn wait_healthy(
     name: &str,
     launch: &Launch,
+    child: &mut Child,
     logs: &Path,
-    tls: Option<&Arc<rustls::ClientConfig>>,
+    tls: &Arc<rustls::ClientConfig>,
 ) -> Result<()> {
+    let log = logs.join(format!("{name}.log"));
     let deadline = Instant::now() + launch.patience;
     while Instant::now() < deadline {
         if health_ok(launch.health, tls) {
             return Ok(());
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!(
+                "{name} exited ({status}) before it was healthy; see {}",
+                log.display()
+            );
         }
         std::thread::sleep(Duration::from_millis(250));
     }
@@ -232,41 +236,30 @@ fn wait_healthy(
         "{name} did not become healthy at {} within {} s; see {}",
         launch.health,
         launch.patience.as_secs(),
-        logs.join(format!("{name}.log")).display()
+        log.display()
     )
 }
 
-fn health_ok(address: &str, tls: Option<&Arc<rustls::ClientConfig>>) -> bool {
+fn health_ok(address: &str, tls: &Arc<rustls::ClientConfig>) -> bool {
     let Ok(tcp) = TcpStream::connect(address) else {
         return false;
     };
     let _ = tcp.set_read_timeout(Some(Duration::from_secs(2)));
+    let Ok(connection) = rustls::ClientConnection::new(
+        Arc::clone(tls),
+        rustls::pki_types::ServerName::from(std::net::Ipv4Addr::LOCALHOST),
+    ) else {
+        return false;
+    };
+    let mut stream = rustls::StreamOwned::new(connection, tcp);
     let request = format!("GET /healthz HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
     let mut answer = Vec::new();
-    match tls {
-        Some(tls) => {
-            let Ok(connection) = rustls::ClientConnection::new(
-                Arc::clone(tls),
-                rustls::pki_types::ServerName::from(std::net::Ipv4Addr::LOCALHOST),
-            ) else {
-                return false;
-            };
-            let mut stream = rustls::StreamOwned::new(connection, tcp);
-            if stream.write_all(request.as_bytes()).is_err() {
-                return false;
-            }
-            // A peer closing without close_notify ends the read with an
-            // error; what arrived before it still counts.
-            let _ = stream.read_to_end(&mut answer);
-        }
-        None => {
-            let mut stream = tcp;
-            if stream.write_all(request.as_bytes()).is_err() {
-                return false;
-            }
-            let _ = stream.read_to_end(&mut answer);
-        }
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
     }
+    // A peer closing without close_notify ends the read with an error;
+    // what arrived before it still counts.
+    let _ = stream.read_to_end(&mut answer);
     answer.starts_with(b"HTTP/1.1 200")
 }
 
@@ -347,10 +340,13 @@ pub(crate) enum HostSetup {
     /// `cloister-host` of the chain's binaries on loopback, over HTTPS,
     /// with this engine; the release names what it measures itself as.
     Local(Engine),
-    /// A host started by `launch` (the boot check's guest under QEMU),
-    /// reached over plain HTTP at [`HOST`], as the guest image serves it;
-    /// the release names the launch digests in `measured`.
-    Guest { launch: Launch, measured: PathBuf },
+    /// A host started by the launch `start` makes from its outer hop's
+    /// certificate and key (the boot check's guest under QEMU), at
+    /// [`HOST`]; the release names the launch digests in `measured`.
+    Guest {
+        start: Box<dyn FnOnce(&TlsSettings) -> Launch>,
+        measured: PathBuf,
+    },
 }
 
 /// How [`Chain::start`] sets the chain up.
@@ -549,7 +545,7 @@ impl Chain {
         )?;
 
         // The feature host: how it starts and the launch the release names.
-        let (host_scheme, measured, host_launch, host_says) = match options.host {
+        let (measured, host_launch, host_says) = match options.host {
             HostSetup::Local(engine) => {
                 // Only `[tls]` beside the engine: the outer hop's certificate is not
                 // part of the attested settings. The host measures its own launch with
@@ -580,12 +576,11 @@ impl Chain {
                     .arg("--config")
                     .arg(&host_config)
                     .arg("serve");
-                ("https", measure_json, launch, "on loopback")
+                (measure_json, launch, "on loopback")
             }
-            HostSetup::Guest { launch, measured } => (
-                "http",
+            HostSetup::Guest { start, measured } => (
                 measured,
-                launch,
+                start(&parties.tls.ca.write_loopback(&parties.tls.dir, "host")?),
                 "in its guest image under QEMU (no SEV-SNP here)",
             ),
         };
@@ -598,7 +593,7 @@ impl Chain {
                 "[keys]\nfile = {:?}\n{}\n[tokens]\nrequire = true\n\n[tokens.issuer]\n\
              directory_url = \"https://127.0.0.1:7300/.well-known/private-token-issuer-directory\"\n\
              issuer_name = \"issuer.cloister.localhost\"\norigin = \"gateway.cloister.localhost\"\n\n\
-             [router]\nhosts = [\"{host_scheme}://{HOST}\"]\n{}\n\
+             [router]\nhosts = [\"https://{HOST}\"]\n{}\n\
              [state]\nbackend = \"redb\"\npath = {:?}\n",
                 demo.join("gateway-keys.json").display().to_string(),
                 ledger.key_publishing(LEDGER_URL, &ledger.gateway_publisher_key, "demo-gateway"),

@@ -18,6 +18,9 @@ pub struct Config {
     pub modules: Vec<PathBuf>,
     /// The interface the host is reached on; none leaves only loopback.
     pub network: Option<Network>,
+    /// Files the operator provides at launch, outside the measurement.
+    #[serde(default)]
+    pub provided: Vec<Provided>,
     /// The program the guest exists for.
     pub exec: Exec,
 }
@@ -31,6 +34,20 @@ pub struct Network {
     pub interface: String,
     /// `ADDRESS/PREFIX`, e.g. `10.0.2.15/24`.
     pub address: String,
+}
+
+/// A file the VMM passes in through QEMU's firmware configuration device
+/// (`-fw_cfg name=NAME,file=…`), copied to a tmpfs for the host's user.
+/// Only what may be the operator's to choose belongs here (the outer hop's
+/// TLS certificate and key: sessions are RA-TLS inside that hop): nothing
+/// provided is measured.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Provided {
+    /// The fw_cfg item's name (QEMU requires the `opt/` prefix).
+    pub fw_cfg: String,
+    /// Where the host reads it; under `/run`, which is a fresh tmpfs.
+    pub to: PathBuf,
 }
 
 /// What runs once the guest is set up, and as whom.
@@ -76,6 +93,26 @@ impl Config {
         if let Some(network) = &config.network {
             network.address()?;
         }
+        for provided in &config.provided {
+            ensure!(
+                provided.fw_cfg.starts_with("opt/")
+                    && !provided
+                        .fw_cfg
+                        .split('/')
+                        .any(|part| part.is_empty() || part == "." || part == ".."),
+                "provided.fw-cfg {:?} must be a plain name under opt/",
+                provided.fw_cfg
+            );
+            ensure!(
+                provided.to.starts_with("/run")
+                    && provided
+                        .to
+                        .components()
+                        .all(|c| !matches!(c, std::path::Component::ParentDir)),
+                "provided.to {} must be a path under /run",
+                provided.to.display()
+            );
+        }
         Ok(config)
     }
 }
@@ -113,6 +150,14 @@ mod tests {
             PathBuf::from("/usr/local/bin/cloister-host")
         );
         assert_eq!((config.exec.user, config.exec.group), (65532, 65532));
+        let provided: Vec<_> = config.provided.iter().map(|p| p.to.clone()).collect();
+        assert_eq!(
+            provided,
+            [
+                PathBuf::from("/run/cloister/tls/cert.pem"),
+                PathBuf::from("/run/cloister/tls/key.pem")
+            ]
+        );
         assert!(config.modules.iter().any(|m| m.ends_with("virtio_net.ko")));
         let network = config.network.expect("a network");
         assert_eq!(
@@ -133,6 +178,26 @@ mod tests {
             ("modules = [\"../../evil.ko\"]", good, "plain path"),
             ("modules = [\"/evil.ko\"]", good, "plain path"),
             ("surprise = 1", good, "unknown field"),
+            (
+                "[[provided]]\nfw-cfg = \"etc/x\"\nto = \"/run/x\"",
+                good,
+                "under opt/",
+            ),
+            (
+                "[[provided]]\nfw-cfg = \"opt/../x\"\nto = \"/run/x\"",
+                good,
+                "under opt/",
+            ),
+            (
+                "[[provided]]\nfw-cfg = \"opt/x\"\nto = \"/etc/passwd\"",
+                good,
+                "under /run",
+            ),
+            (
+                "[[provided]]\nfw-cfg = \"opt/x\"\nto = \"/run/../etc/passwd\"",
+                good,
+                "under /run",
+            ),
         ] {
             let error = Config::parse(&base(extra, exec)).expect_err(extra);
             assert!(format!("{error:#}").contains(says), "{error:#}");

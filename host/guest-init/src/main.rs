@@ -6,14 +6,17 @@
 //! (the kernel then halts the guest, as a launch that is not the measured
 //! one must):
 //!
-//! 1. mounts `/dev` (devtmpfs), `/proc`, `/sys` (read-only) and `/tmp`,
-//!    none of them executable;
+//! 1. mounts `/dev` (devtmpfs), `/proc`, `/sys` (read-only), `/tmp` and
+//!    `/run`, none of them executable;
 //! 2. loads the kernel modules of its configuration, in order (virtio
-//!    networking, the `sev-guest` driver);
-//! 3. brings up loopback and gives the configured interface its address;
-//! 4. hands the configured devices (`/dev/sev-guest`) to the host's user;
-//! 5. remounts the root read-only;
-//! 6. sets `no_new_privs` and replaces itself with the host, running as an
+//!    networking, fw_cfg, the `sev-guest` driver);
+//! 3. copies the files the operator provides through fw_cfg (the outer
+//!    hop's TLS certificate and key) to `/run`, readable by the host's user
+//!    alone;
+//! 4. brings up loopback and gives the configured interface its address;
+//! 5. hands the configured devices (`/dev/sev-guest`) to the host's user;
+//! 6. remounts the root read-only;
+//! 7. sets `no_new_privs` and replaces itself with the host, running as an
 //!    unprivileged user with no groups, no capabilities and an empty
 //!    environment.
 //!
@@ -49,6 +52,8 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_target(false)
         .without_time()
+        // The serial console keeps every byte: no colour codes.
+        .with_ansi(false)
         .init();
     let cli = Cli::parse();
     // `boot` returns only on failure: on success the host has replaced this process.
@@ -64,13 +69,16 @@ fn boot(config_path: &Path) -> Result<std::convert::Infallible> {
         Config::parse(&text).with_context(|| format!("settings {}", config_path.display()))?;
     mount_filesystems()?;
     load_modules(&config.modules)?;
+    let exec = &config.exec;
+    for provided in &config.provided {
+        provide(provided, exec.user, exec.group)?;
+    }
     net::up("lo")?;
     if let Some(network) = &config.network {
         let (address, netmask) = network.address()?;
         net::configure(&network.interface, address, netmask)?;
         tracing::info!(event = "network", interface = %network.interface, %address, %netmask);
     }
-    let exec = &config.exec;
     for device in exec.devices.iter().filter(|d| d.exists()) {
         std::os::unix::fs::chown(device, Some(exec.user), Some(exec.group))
             .with_context(|| format!("handing {} to the host's user", device.display()))?;
@@ -114,11 +122,42 @@ fn mount_filesystems() -> Result<()> {
             common | MsFlags::MS_NODEV,
             Some("mode=1777"),
         ),
+        (
+            "tmpfs",
+            "/run",
+            common | MsFlags::MS_NODEV,
+            Some("mode=0755"),
+        ),
     ] {
         std::fs::create_dir_all(target).with_context(|| format!("creating {target}"))?;
         mount(Some(fstype), target, Some(fstype), flags, data)
             .with_context(|| format!("mounting {fstype} on {target}"))?;
     }
+    Ok(())
+}
+
+/// Copies one fw_cfg item to its place, owned by `user` and readable by it alone.
+fn provide(provided: &config::Provided, user: u32, group: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let from = Path::new("/sys/firmware/qemu_fw_cfg/by_name")
+        .join(&provided.fw_cfg)
+        .join("raw");
+    let bytes = std::fs::read(&from).with_context(|| {
+        format!(
+            "reading {} (the VMM must pass `-fw_cfg name={},file=…`)",
+            from.display(),
+            provided.fw_cfg
+        )
+    })?;
+    let to = &provided.to;
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    std::fs::write(to, &bytes).with_context(|| format!("writing {}", to.display()))?;
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o400))?;
+    std::os::unix::fs::chown(to, Some(user), Some(group))?;
+    tracing::info!(event = "provided", name = %provided.fw_cfg, bytes = bytes.len() as u64);
     Ok(())
 }
 

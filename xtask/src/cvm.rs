@@ -239,7 +239,7 @@ pub(crate) fn cvm_boot(root: &Path, options: &BootOptions) -> Result<()> {
         "== the guest serves after {:.0} s",
         started.elapsed().as_secs_f64()
     );
-    run(&mut chain.cloister(root, &["tokens", "fetch", "--count", "6"]))?;
+    run(&mut chain.cloister(root, &["tokens", "fetch", "--count", "10"]))?;
     for request in boot_check_requests(root, &out, options.model)? {
         let args: Vec<&str> = request.iter().map(String::as_str).collect();
         println!("== phases 2-6 to the guest: `cloister {}`", args.join(" "));
@@ -272,7 +272,7 @@ fn boot_check_requests(root: &Path, out: &Path, model: bool) -> Result<Vec<Vec<S
     let points = out.join("key-points-input.json");
     fs::write(
         &points,
-        serde_json::json!({ "messages": lunch["messages"], "max-points": 3 }).to_string(),
+        serde_json::json!({ "messages": lunch["input"]["messages"], "max-points": 3 }).to_string(),
     )?;
     let points = points.display().to_string();
     Ok(vec![

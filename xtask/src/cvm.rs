@@ -147,22 +147,7 @@ pub(crate) fn cvm_boot(root: &Path, options: &BootOptions) -> Result<()> {
         options.model,
     )?;
     let guest = stage(root, &out.join("guest"), &settings)?;
-    // What the guest's host will measure itself as: the same binary, plugins,
-    // policies and model, measured here before they are archived.
-    let measured = out.join("host-measure.json");
-    let here = out.join("measure-here.toml");
-    let guest_root = guest.root.display().to_string();
-    fs::write(
-        &here,
-        settings.replace("\"/opt/cloister/", &format!("\"{guest_root}/opt/cloister/")),
-    )?;
-    let digests = stdout_of(
-        Command::new(reproducible::binary_path(root, "cloister-host"))
-            .arg("--config")
-            .arg(&here)
-            .arg("measure"),
-    )?;
-    fs::write(&measured, digests)?;
+    let measured = measure_host(root, &guest.root, &settings, &out)?;
     let initrd = guest.archive(record.source_date_epoch)?;
     println!(
         "== boot check: guest {} (sha256:{}), host settings: SIMULATED attestation{}",
@@ -175,53 +160,12 @@ pub(crate) fn cvm_boot(root: &Path, options: &BootOptions) -> Result<()> {
         }
     );
 
-    let kernel = guest.kernel.clone();
-    let cmdline = command_line(root)?;
-    let patience = options.patience;
-    // The operator's part of a launch: the outer hop's certificate and key
-    // through fw_cfg, as `init.toml` expects them.
-    let start = move |tls: &TlsSettings| {
-        let fw_cfg = |name: &str, file: &Option<PathBuf>| {
-            let file = file.as_deref().map(Path::display);
-            format!(
-                "name=opt/cloister/tls/{name},file={}",
-                file.map(|f| f.to_string()).unwrap_or_default()
-            )
-        };
-        demo::Launch::new("qemu-system-x86_64".into(), demo::HOST)
-            .args([
-                "-machine",
-                "q35",
-                "-accel",
-                "tcg,thread=multi",
-                "-cpu",
-                "max",
-            ])
-            .args(["-smp", "2", "-m", "4096", "-nodefaults", "-display", "none"])
-            // QEMU's own firmware (SeaBIOS), not `OVMF.amdsev.fd`: that one
-            // boots a kernel only with the hashes QEMU puts in its measured
-            // table, which it does for an SEV-SNP guest alone, and refuses
-            // otherwise. From the kernel on, the guest is the image's.
-            .args(["-serial", "stdio", "-no-reboot"])
-            .arg("-kernel")
-            .arg(&kernel)
-            .arg("-initrd")
-            .arg(&initrd)
-            .arg("-append")
-            .arg(&cmdline)
-            .arg("-fw_cfg")
-            .arg(fw_cfg("cert.pem", &tls.cert))
-            .arg("-fw_cfg")
-            .arg(fw_cfg("key.pem", &tls.key))
-            // The guest reaches nothing; only its session endpoint is forwarded.
-            .arg("-netdev")
-            .arg(format!(
-                "user,id=net0,restrict=on,hostfwd=tcp:{}-:{GUEST_PORT}",
-                demo::HOST
-            ))
-            .args(["-device", "virtio-net-pci,netdev=net0,romfile="])
-            .patience(patience)
-    };
+    let start = qemu(
+        guest.kernel.clone(),
+        initrd,
+        command_line(root)?,
+        options.patience,
+    );
     let started = Instant::now();
     let chain = Chain::start(
         root,
@@ -252,6 +196,72 @@ pub(crate) fn cvm_boot(root: &Path, options: &BootOptions) -> Result<()> {
         chain.log("host").display()
     );
     Ok(())
+}
+
+/// The launch digests the guest's host will report (`cloister-host
+/// measure` of the very binary, plugins, policies and model in the staged
+/// tree, before it is archived), written to `out/host-measure.json`.
+fn measure_host(root: &Path, guest_root: &Path, settings: &str, out: &Path) -> Result<PathBuf> {
+    let here = out.join("measure-here.toml");
+    fs::write(
+        &here,
+        settings.replace(
+            "\"/opt/cloister/",
+            &format!("\"{}/opt/cloister/", guest_root.display()),
+        ),
+    )?;
+    let digests = stdout_of(
+        Command::new(reproducible::binary_path(root, "cloister-host"))
+            .arg("--config")
+            .arg(&here)
+            .arg("measure"),
+    )?;
+    let measured = out.join("host-measure.json");
+    fs::write(&measured, digests)?;
+    Ok(measured)
+}
+
+/// How the boot check launches the guest, given the outer hop's
+/// certificate and key: what an operator passes besides the image.
+fn qemu(
+    kernel: PathBuf,
+    initrd: PathBuf,
+    cmdline: String,
+    patience: Duration,
+) -> impl FnOnce(&TlsSettings) -> demo::Launch {
+    move |tls: &TlsSettings| {
+        let fw_cfg = |name: &str, file: &Option<PathBuf>| {
+            let file = file.as_deref().unwrap_or(Path::new(""));
+            format!("name=opt/cloister/tls/{name},file={}", file.display())
+        };
+        demo::Launch::new("qemu-system-x86_64".into(), demo::HOST)
+            .args(["-machine", "q35", "-accel", "tcg,thread=multi"])
+            .args(["-cpu", "max", "-smp", "2", "-m", "4096"])
+            .args(["-nodefaults", "-display", "none"])
+            // QEMU's own firmware (SeaBIOS), not `OVMF.amdsev.fd`: that one
+            // boots a kernel only with the hashes QEMU puts in its measured
+            // table, which it does for an SEV-SNP guest alone, and refuses
+            // otherwise. From the kernel on, the guest is the image's.
+            .args(["-serial", "stdio", "-no-reboot"])
+            .arg("-kernel")
+            .arg(&kernel)
+            .arg("-initrd")
+            .arg(&initrd)
+            .arg("-append")
+            .arg(&cmdline)
+            .arg("-fw_cfg")
+            .arg(fw_cfg("cert.pem", &tls.cert))
+            .arg("-fw_cfg")
+            .arg(fw_cfg("key.pem", &tls.key))
+            // The guest reaches nothing; only its session endpoint is forwarded.
+            .arg("-netdev")
+            .arg(format!(
+                "user,id=net0,restrict=on,hostfwd=tcp:{}-:{GUEST_PORT}",
+                demo::HOST
+            ))
+            .args(["-device", "virtio-net-pci,netdev=net0,romfile="])
+            .patience(patience)
+    }
 }
 
 /// What the boot check asks the guest: with the model, the demo's

@@ -42,6 +42,7 @@ mod manifests;
 mod new_plugin;
 mod plugins;
 mod reproducible;
+mod test_binaries;
 mod test_plugin;
 mod toolchain;
 
@@ -332,8 +333,9 @@ const CLIPPY_ARGS: &str = "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__";
 
 /// The whole suite, as CI runs it: formatting, the dependency policy, the
 /// Kubernetes manifests, then one build of every
-/// target of the workspace (linted by clippy as it compiles), every test,
-/// every doc test. Benchmarks are built and linted, not run: they are
+/// target of the workspace (linted by clippy as it compiles), every test
+/// (two test binaries at a time, `CLOISTER_TEST_JOBS` to change it: see
+/// [`test_binaries`]), every doc test. Benchmarks are built and linted, not run: they are
 /// measurements (some build a million-entry ledger first), run with
 /// `cargo bench`.
 fn test(root: &Path, args: &[String]) -> Result<()> {
@@ -399,7 +401,36 @@ fn test(root: &Path, args: &[String]) -> Result<()> {
     plugins.finish()?;
     build?;
     phase("tests", || {
-        run(&mut suite(&["--lib", "--bins", "--tests", "--examples"]))
+        let listed = stdout_of(&mut suite(&[
+            "--lib",
+            "--bins",
+            "--tests",
+            "--examples",
+            "--no-run",
+            "--message-format=json-render-diagnostics",
+        ]))?;
+        let binaries = test_binaries::parse(&listed)?;
+        // What follows `--` is for the test binaries, as with `cargo test`.
+        let test_args = args
+            .iter()
+            .skip_while(|arg| *arg != "--")
+            .skip(1)
+            .cloned()
+            .collect::<Vec<_>>();
+        let jobs = std::env::var("CLOISTER_TEST_JOBS")
+            .ok()
+            .and_then(|jobs| jobs.parse().ok())
+            .unwrap_or(2);
+        test_binaries::run_all(
+            root,
+            binaries,
+            jobs,
+            &test_args,
+            &[
+                ("RUST_TEST_THREADS", threads.clone()),
+                ("RAYON_NUM_THREADS", "1".into()),
+            ],
+        )
     })?;
     phase("doc tests", || run(&mut suite(&["--doc"])))
 }

@@ -5,7 +5,7 @@
 //! on the party processes it starts, and a core idles meanwhile. Here the
 //! binaries cargo built are run by a pool of workers, longest first (by the
 //! durations of the last run, kept in `target/test-durations.json`; the
-//! end-to-end crate first when there are none), each as `cargo test` runs
+//! end-to-end binary first when there are none), each as `cargo test` runs
 //! it: in its package's folder, with `CARGO` and `CARGO_MANIFEST_DIR` set.
 //! A binary's output is printed whole when it ends, so none interleaves.
 
@@ -20,8 +20,8 @@ use anyhow::{Context as _, Result, bail};
 /// Where the last run's durations are kept, relative to the workspace root.
 const DURATIONS: &str = "target/test-durations.json";
 
-/// The package whose binary goes first when no durations are known.
-const LONGEST: &str = "cloister-e2e";
+/// The binary that goes first when no durations are known.
+const LONGEST: &str = "cloister-e2e it";
 
 /// One test executable of the build.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +78,7 @@ fn package_name(id: &str) -> Option<String> {
     Some(name.to_owned())
 }
 
-/// Longest first: by the durations known, else the end-to-end crate first,
+/// Longest first: by the durations known, else the end-to-end binary first,
 /// then in the order cargo built them.
 pub(crate) fn order(
     mut binaries: Vec<TestBinary>,
@@ -86,7 +86,7 @@ pub(crate) fn order(
 ) -> Vec<TestBinary> {
     let weight = |b: &TestBinary| match known.get(&b.name) {
         Some(seconds) => *seconds,
-        None if b.name.starts_with(LONGEST) => f64::MAX,
+        None if b.name == LONGEST => f64::MAX,
         None => 0.0,
     };
     binaries.sort_by(|a, b| weight(b).total_cmp(&weight(a)));
@@ -208,12 +208,22 @@ mod tests {
     }
 
     #[test]
-    fn known_durations_go_longest_first_and_the_end_to_end_crate_leads_when_unknown() {
-        let built = vec![binary("a lib"), binary("cloister-e2e it"), binary("b it")];
+    fn known_durations_go_longest_first_and_the_end_to_end_binary_leads_when_unknown() {
+        let built = vec![
+            binary("cloister-e2e cloister_e2e"),
+            binary("a lib"),
+            binary("cloister-e2e it"),
+            binary("b it"),
+        ];
         let names = |order: Vec<TestBinary>| order.into_iter().map(|b| b.name).collect::<Vec<_>>();
         assert_eq!(
             names(order(built.clone(), &BTreeMap::new())),
-            ["cloister-e2e it", "a lib", "b it"]
+            [
+                "cloister-e2e it",
+                "cloister-e2e cloister_e2e",
+                "a lib",
+                "b it"
+            ]
         );
         let known = BTreeMap::from([
             ("a lib".to_owned(), 3.0),
@@ -222,7 +232,12 @@ mod tests {
         ]);
         assert_eq!(
             names(order(built, &known)),
-            ["b it", "cloister-e2e it", "a lib"]
+            [
+                "b it",
+                "cloister-e2e it",
+                "a lib",
+                "cloister-e2e cloister_e2e"
+            ]
         );
     }
 }

@@ -81,20 +81,20 @@ pub fn up(name: &str) -> Result<()> {
 /// Gives `name` `address` with `netmask` and brings it up.
 pub fn configure(name: &str, address: Ipv4Addr, netmask: Ipv4Addr) -> Result<()> {
     let socket = ControlSocket::open()?;
-    let mut set_address = request(
-        name,
-        libc::__c_anonymous_ifr_ifru {
-            ifru_addr: inet(address),
-        },
-    )?;
-    socket.ioctl(name, libc::SIOCSIFADDR, &mut set_address)?;
-    let mut set_netmask = request(
-        name,
-        libc::__c_anonymous_ifr_ifru {
-            ifru_netmask: inet(netmask),
-        },
-    )?;
-    socket.ioctl(name, libc::SIOCSIFNETMASK, &mut set_netmask)?;
+    // Both requests read a `sockaddr` at the start of the union, which
+    // `ifru_addr` and `ifru_netmask` alike name.
+    for (what, value) in [
+        (libc::SIOCSIFADDR, address),
+        (libc::SIOCSIFNETMASK, netmask),
+    ] {
+        let mut set = request(
+            name,
+            libc::__c_anonymous_ifr_ifru {
+                ifru_addr: inet(value),
+            },
+        )?;
+        socket.ioctl(name, what, &mut set)?;
+    }
     up(name)
 }
 

@@ -79,6 +79,9 @@ pub(crate) struct Options {
     pub vcpu_type: String,
     /// Build and measure twice; fail unless both agree.
     pub verify: bool,
+    /// The folder of reviewed Python and JavaScript components, if they
+    /// are pinned rather than rebuilt.
+    pub reviewed: Option<PathBuf>,
 }
 
 /// `target/cvm/launch.json`: the expected launch and what it was computed from.
@@ -102,7 +105,7 @@ struct Launch {
 
 /// `cargo xtask cvm-image`.
 pub(crate) fn cvm_image(root: &Path, options: &Options) -> Result<()> {
-    let record = reproducible::build(root, false)?;
+    let record = reproducible::build(root, false, options.reviewed.as_deref())?;
     fetch_model(root)?;
     let out = root.join(OUT);
     let launch = build_and_measure(root, &out, &record, options)?;
@@ -139,7 +142,7 @@ pub(crate) fn cvm_boot(root: &Path, options: &BootOptions) -> Result<()> {
     run(Command::new("bash")
         .arg(root.join("scripts/apt-install-missing.sh"))
         .args(["the guest's boot check", "qemu-system-x86"]))?;
-    let record = reproducible::build(root, false)?;
+    let record = reproducible::build(root, false, None)?;
     fetch_model(root)?;
     let out = root.join(BOOT_OUT);
     let settings = boot_check_settings(

@@ -18,14 +18,17 @@
 //! differ in bytes (upstream: componentize-py issue 247, ComponentizeJS
 //! issue 321). So a component is rebuilt only when one of its inputs (the
 //! tool's pin, the WIT, the sources) changes, and the digest in the manifest
-//! names the reviewed build, which `rebuild-check` cannot reproduce.
+//! names the reviewed build. A rebuilder cannot reproduce those bytes, so it
+//! pins them instead, as it pins the Debian packages of an image: `--reviewed
+//! DIR` takes each Python and JavaScript component from DIR and refuses it
+//! unless its digest is the one the manifest names ([`reviewed`]).
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result, bail, ensure};
 use sha2::{Digest as _, Sha256};
 
 use crate::run;
@@ -223,6 +226,38 @@ fn stage(root: &Path, name: &str, dir: &Path, language: Language) -> Result<(Pat
     Ok((build, hex::encode(digest.finalize())))
 }
 
+/// The reviewed component of a Python or JavaScript plugin, from `store`
+/// (the file its manifest's `component` names, as in `target/plugins`),
+/// refused unless its SHA-256 is the `digest` the manifest pins.
+pub(crate) fn reviewed(store: &Path, name: &str, manifest: &Path) -> Result<Vec<u8>> {
+    #[derive(serde::Deserialize)]
+    struct Pin {
+        component: String,
+        digest: String,
+    }
+    let pin: Pin = toml::from_str(
+        &fs::read_to_string(manifest)
+            .with_context(|| format!("{name}: no manifest pins its component's digest"))?,
+    )
+    .with_context(|| format!("reading {}", manifest.display()))?;
+    let path = store.join(&pin.component);
+    let bytes = fs::read(&path)
+        .with_context(|| format!("{name}: reading the reviewed component {}", path.display()))?;
+    let digest = format!("sha256:{}", sha256_hex(&bytes));
+    ensure!(
+        digest == pin.digest,
+        "{name}: {} is {digest}, but {} pins {}: not the reviewed component",
+        path.display(),
+        manifest.display(),
+        pin.digest
+    );
+    eprintln!(
+        "xtask: {name}: the reviewed component {} ({digest}), not rebuilt",
+        path.display()
+    );
+    Ok(bytes)
+}
+
 /// Builds a Python or JavaScript plugin into a component, or returns the
 /// one built from the same inputs before.
 pub(crate) fn build(root: &Path, name: &str, dir: &Path, language: Language) -> Result<Vec<u8>> {
@@ -280,4 +315,61 @@ pub(crate) fn build(root: &Path, name: &str, dir: &Path, language: Language) -> 
         started.elapsed().as_secs_f64()
     );
     Ok(fs::read(&out)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store holding `bytes` as `tone.wasm` and a manifest pinning `pinned`.
+    fn store_and_manifest(bytes: &[u8], pinned: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::write(dir.path().join("tone.wasm"), bytes).expect("component");
+        let manifest = dir.path().join("tone.toml");
+        fs::write(
+            &manifest,
+            format!("name = \"tone\"\ncomponent = \"tone.wasm\"\ndigest = \"{pinned}\"\n"),
+        )
+        .expect("manifest");
+        (dir, manifest)
+    }
+
+    #[test]
+    fn the_reviewed_component_is_taken_when_its_digest_is_pinned() {
+        let bytes = b"\0asm reviewed";
+        let pinned = format!("sha256:{}", sha256_hex(bytes));
+        let (dir, manifest) = store_and_manifest(bytes, &pinned);
+        let taken = reviewed(dir.path(), "tone", &manifest).expect("pinned bytes");
+        assert_eq!(taken, bytes);
+    }
+
+    #[test]
+    fn a_reviewed_component_with_other_bytes_is_refused() {
+        let pinned = format!("sha256:{}", sha256_hex(b"\0asm reviewed"));
+        let (dir, manifest) = store_and_manifest(b"\0asm rebuilt", &pinned);
+        let error = format!(
+            "{:#}",
+            reviewed(dir.path(), "tone", &manifest).expect_err("refused")
+        );
+        assert!(
+            error.contains("not the reviewed component") && error.contains(&pinned),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_missing_reviewed_component_or_manifest_is_an_error() {
+        let (dir, manifest) = store_and_manifest(b"x", "sha256:00");
+        fs::remove_file(dir.path().join("tone.wasm")).expect("remove");
+        let error = format!(
+            "{:#}",
+            reviewed(dir.path(), "tone", &manifest).expect_err("refused")
+        );
+        assert!(error.contains("reading the reviewed component"), "{error}");
+        let error = format!(
+            "{:#}",
+            reviewed(dir.path(), "tone", &dir.path().join("none.toml")).expect_err("refused")
+        );
+        assert!(error.contains("no manifest pins"), "{error}");
+    }
 }

@@ -112,6 +112,9 @@ pub(crate) struct Options {
     pub verify: bool,
     /// Mount each image and run its entry point.
     pub check: bool,
+    /// The folder of reviewed Python and JavaScript components, if they
+    /// are pinned rather than rebuilt.
+    pub reviewed: Option<PathBuf>,
 }
 
 /// One built image, as `images.json` lists it.
@@ -134,7 +137,7 @@ pub(crate) fn images(root: &Path, options: &Options) -> Result<()> {
         .arg(root.join("scripts/apt-install-missing.sh"))
         .args(["container image builds", "buildah"]))?;
     let started = Instant::now();
-    let record = reproducible::build(root, false)?;
+    let record = reproducible::build(root, false, options.reviewed.as_deref())?;
     if selected.iter().any(|i| i.content.contains(&Content::Model)) {
         fetch_model(root)?;
     }

@@ -62,7 +62,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Build every plugin into a component and update manifest digests.
-    BuildPlugins,
+    BuildPlugins {
+        #[command(flatten)]
+        reviewed: plugins::ReviewedComponents,
+    },
     /// Print the WIT world of a built component.
     Wit {
         /// Path of the component.
@@ -128,6 +131,8 @@ enum Cmd {
         /// Mount each image and run its entry point as its user, without a runtime.
         #[arg(long)]
         check: bool,
+        #[command(flatten)]
+        reviewed: plugins::ReviewedComponents,
     },
     /// Build the feature host's SEV-SNP guest from Debian packages and this
     /// tree, and compute its launch measurement (target/cvm/launch.json).
@@ -141,6 +146,8 @@ enum Cmd {
         /// Build and measure twice; fail unless both agree.
         #[arg(long)]
         verify: bool,
+        #[command(flatten)]
+        reviewed: plugins::ReviewedComponents,
     },
     /// Boot the host's guest image (simulated attestation) under QEMU and
     /// serve the demo's requests to it through relay and gateway (slow:
@@ -163,6 +170,8 @@ enum Cmd {
         /// Delete the release and wasm outputs first: nothing of an earlier build is reused.
         #[arg(long)]
         clean: bool,
+        #[command(flatten)]
+        reviewed: plugins::ReviewedComponents,
     },
     /// Create a new feature plugin from the template of a language.
     NewPlugin {
@@ -184,7 +193,9 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     let root = workspace_root();
     match cli.command {
-        Cmd::BuildPlugins => plugins::build_all(&root).map(drop),
+        Cmd::BuildPlugins { reviewed } => {
+            plugins::build(&root, None, reviewed.dir.as_deref()).map(drop)
+        }
         Cmd::Wit { component } => {
             let bytes = std::fs::read(&component)
                 .with_context(|| format!("reading {}", component.display()))?;
@@ -219,24 +230,28 @@ fn main() -> Result<()> {
             parties,
             verify,
             check,
+            reviewed,
         } => images::images(
             &root,
             &images::Options {
                 parties,
                 verify,
                 check,
+                reviewed: reviewed.dir,
             },
         ),
         Cmd::CvmImage {
             vcpus,
             vcpu_type,
             verify,
+            reviewed,
         } => cvm::cvm_image(
             &root,
             &cvm::Options {
                 vcpus,
                 vcpu_type,
                 verify,
+                reviewed: reviewed.dir,
             },
         ),
         Cmd::CvmBoot {
@@ -249,7 +264,11 @@ fn main() -> Result<()> {
                 patience: std::time::Duration::from_secs(patience_minutes * 60),
             },
         ),
-        Cmd::RebuildCheck { against, clean } => reproducible::rebuild_check(&root, &against, clean),
+        Cmd::RebuildCheck {
+            against,
+            clean,
+            reviewed,
+        } => reproducible::rebuild_check(&root, &against, clean, reviewed.dir.as_deref()),
         Cmd::Fuzz {
             name,
             target,

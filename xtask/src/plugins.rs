@@ -98,13 +98,31 @@ pub(crate) fn plugin_crates(root: &Path) -> Result<Vec<PluginCrate>> {
     Ok(crates)
 }
 
-/// Builds every plugin; returns the paths of the components.
-pub(crate) fn build_all(root: &Path) -> Result<Vec<PathBuf>> {
-    build(root, None)
+/// The `--reviewed DIR` option of the commands that build plugins for a
+/// release or a rebuild.
+#[derive(clap::Args, Debug, Default)]
+pub(crate) struct ReviewedComponents {
+    /// Take the Python and JavaScript plugins' components from this folder
+    /// (file names as in `target/plugins`) instead of building them, each
+    /// refused unless its digest is the one its manifest pins: their tools
+    /// do not rebuild byte for byte, so a rebuilder uses the reviewed bytes.
+    #[arg(long = "reviewed", value_name = "DIR")]
+    pub(crate) dir: Option<PathBuf>,
 }
 
-/// Builds plugin `only`, or every plugin; returns the paths of the components.
-pub(crate) fn build(root: &Path, only: Option<&str>) -> Result<Vec<PathBuf>> {
+/// Builds every plugin; returns the paths of the components.
+pub(crate) fn build_all(root: &Path) -> Result<Vec<PathBuf>> {
+    build(root, None, None)
+}
+
+/// Builds plugin `only`, or every plugin, the Python and JavaScript ones
+/// with a manifest taken from `reviewed` when given ([`guest::reviewed`]); returns the
+/// paths of the components.
+pub(crate) fn build(
+    root: &Path,
+    only: Option<&str>,
+    reviewed: Option<&Path>,
+) -> Result<Vec<PathBuf>> {
     let mut crates = plugin_crates(root)?;
     if let Some(name) = only {
         crates.retain(|plugin| plugin.name == name);
@@ -156,15 +174,19 @@ pub(crate) fn build(root: &Path, only: Option<&str>) -> Result<Vec<PathBuf>> {
     fs::create_dir_all(&out_dir)?;
     let mut built = Vec::new();
     for plugin in &crates {
-        let component = match plugin.language {
-            Language::Rust => rust_component(&wasm_target, &plugin.name)?,
-            language => guest::build(root, &plugin.name, &plugin.dir, language)?,
-        };
-        let built_world = WitWorld::from_component(&component)
-            .with_context(|| format!("plugin {}", plugin.name))?;
         let manifest = root
             .join("policies/plugins")
             .join(format!("{}.toml", plugin.name));
+        let component = match (plugin.language, reviewed) {
+            (Language::Rust, _) => rust_component(&wasm_target, &plugin.name)?,
+            // A fixture without a manifest is never reviewed: built as usual.
+            (_, Some(store)) if manifest.exists() => {
+                guest::reviewed(store, &plugin.name, &manifest)?
+            }
+            (language, _) => guest::build(root, &plugin.name, &plugin.dir, language)?,
+        };
+        let built_world = WitWorld::from_component(&component)
+            .with_context(|| format!("plugin {}", plugin.name))?;
         check_imports(plugin, &built_world.imports(), &manifest)?;
         ensure!(
             built_world.exports().iter().any(|e| e == RUN_EXPORT),

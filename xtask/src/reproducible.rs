@@ -7,9 +7,12 @@
 //! home to `/cargo`), `SOURCE_DATE_EPOCH` is the commit's time, the
 //! toolchain is `rust-toolchain.toml`'s, and every binary is built by one
 //! cargo invocation, so features unify alike whichever image is asked for.
-//! Plugins are built as `cargo xtask build-plugins` builds them.
+//! Plugins are built as `cargo xtask build-plugins` builds them; with
+//! `--reviewed DIR`, the Python and JavaScript components, which their
+//! tools do not rebuild byte for byte, are the reviewed ones from DIR,
+//! pinned by their manifests' digests ([`crate::guest::reviewed`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,6 +23,7 @@ use cloister_ledger_verify::entry::{EntryBody, ReleaseBuild, Subject};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+use crate::guest::Language;
 use crate::{cargo, plugins, run, stdout_of, toolchain};
 
 /// Every party binary, by (package, binary).
@@ -56,6 +60,10 @@ pub(crate) struct BuildRecord {
     pub binaries: BTreeMap<String, String>,
     /// SHA-256 of every reviewed plugin's component, by manifest name.
     pub plugins: BTreeMap<String, String>,
+    /// The plugins whose components were not rebuilt but taken from a
+    /// folder of reviewed components, pinned by digest (`--reviewed`).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub pinned: BTreeSet<String>,
 }
 
 /// `git log -1 --format=%ct`: the commit's time, `SOURCE_DATE_EPOCH`.
@@ -105,8 +113,10 @@ fn release_rustflags(root: &Path) -> String {
 
 /// Builds the plugins and every party binary reproducibly (release
 /// profile), writes [`RECORD`] and returns it. With `clean`, the release
-/// and wasm outputs are deleted first, so nothing of an earlier build is reused.
-pub(crate) fn build(root: &Path, clean: bool) -> Result<BuildRecord> {
+/// and wasm outputs are deleted first, so nothing of an earlier build is
+/// reused; with `reviewed`, the Python and JavaScript components come from
+/// that folder, pinned by digest.
+pub(crate) fn build(root: &Path, clean: bool, reviewed: Option<&Path>) -> Result<BuildRecord> {
     let epoch = source_date_epoch(root)?;
     if clean {
         for dir in ["target/release", "target/wasm"] {
@@ -118,7 +128,7 @@ pub(crate) fn build(root: &Path, clean: bool) -> Result<BuildRecord> {
             }
         }
     }
-    plugins::build_all(root)?;
+    plugins::build(root, None, reviewed)?;
     let mut command = cargo();
     command
         .current_dir(root)
@@ -155,6 +165,19 @@ pub(crate) fn build(root: &Path, clean: bool) -> Result<BuildRecord> {
         },
         binaries,
         plugins: plugin_digests(root)?,
+        pinned: match reviewed {
+            Some(_) => plugins::plugin_crates(root)?
+                .into_iter()
+                .filter(|plugin| plugin.language != Language::Rust)
+                .map(|plugin| plugin.name)
+                .filter(|name| {
+                    root.join("policies/plugins")
+                        .join(format!("{name}.toml"))
+                        .exists()
+                })
+                .collect(),
+            None => BTreeSet::new(),
+        },
     };
     fs::write(
         root.join(RECORD),
@@ -260,11 +283,17 @@ fn expected(path: &Path) -> Result<Expected> {
     bail!("{} holds no release entry", path.display())
 }
 
-/// `rebuild-check`: rebuilds (from clean with `clean`) and compares every
-/// digest `against` names with the rebuilt one; fails on any difference.
-pub(crate) fn rebuild_check(root: &Path, against: &Path, clean: bool) -> Result<()> {
+/// `rebuild-check`: rebuilds (from clean with `clean`; the Python and
+/// JavaScript components pinned from `reviewed`) and compares every digest
+/// `against` names with the rebuilt one; fails on any difference.
+pub(crate) fn rebuild_check(
+    root: &Path,
+    against: &Path,
+    clean: bool,
+    reviewed: Option<&Path>,
+) -> Result<()> {
     let expected = expected(against)?;
-    let rebuilt = build(root, clean)?;
+    let rebuilt = build(root, clean, reviewed)?;
     if rebuilt.source_commit != expected.source_commit {
         eprintln!(
             "warning: rebuilt {} but {} was built from {}",
@@ -286,6 +315,7 @@ pub(crate) fn rebuild_check(root: &Path, against: &Path, clean: bool) -> Result<
     }
     let mut differ = Vec::new();
     let mut checked = 0;
+    let mut pinned = 0;
     for (kind, recorded, here) in [
         ("binary", &expected.binaries, &rebuilt.binaries),
         ("plugin", &expected.plugins, &rebuilt.plugins),
@@ -293,6 +323,10 @@ pub(crate) fn rebuild_check(root: &Path, against: &Path, clean: bool) -> Result<
         for (name, digest) in recorded {
             checked += 1;
             match here.get(name) {
+                Some(ours) if ours == digest && rebuilt.pinned.contains(name) => {
+                    pinned += 1;
+                    println!("pinned    {kind} {name} {digest} (reviewed, not rebuilt)");
+                }
                 Some(ours) if ours == digest => println!("same      {kind} {name} {digest}"),
                 Some(ours) => {
                     println!("DIFFERENT {kind} {name} recorded {digest}, rebuilt {ours}");
@@ -313,8 +347,12 @@ pub(crate) fn rebuild_check(root: &Path, against: &Path, clean: bool) -> Result<
         );
     }
     println!(
-        "all {checked} digests of {} rebuilt identically",
-        against.display()
+        "all {checked} digests of {} rebuilt identically{}",
+        against.display(),
+        match pinned {
+            0 => String::new(),
+            pinned => format!(" ({pinned} of them pinned reviewed components)"),
+        }
     );
     Ok(())
 }

@@ -16,7 +16,7 @@ const RUNNER: &str = "cloister-plugin-test";
 
 /// Builds plugin `name` (only it) and runs its tests.
 pub(crate) fn test_plugin(root: &Path, name: &str) -> Result<()> {
-    plugins::build(root, Some(name))?;
+    plugins::build(root, Some(name), None)?;
     let tests = root.join("plugins").join(name).join("tests");
     match tests_in(name, &tests)? {
         Tests::Scenarios => run(runner(root)

@@ -88,7 +88,6 @@
 
 mod bindings;
 pub mod capabilities;
-mod compile_cache;
 pub mod config;
 pub mod convert;
 pub mod digest;

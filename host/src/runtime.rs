@@ -14,12 +14,11 @@ use serde::{Deserialize, Serialize};
 use wasmtime::component::types::{ComponentItem, Type};
 use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker, Val};
 use wasmtime::{
-    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
-    ProfilingStrategy, Store, Trap, UpdateDeadline,
+    Cache, CacheConfig, Config, Enabled, Engine, InstanceAllocationStrategy,
+    PoolingAllocationConfig, ProfilingStrategy, Store, Trap, UpdateDeadline,
 };
 
 use crate::capabilities::{Capabilities, Grants, InstanceContext, InstanceState};
-use crate::compile_cache;
 use crate::convert::json::{self, REQUEST_BOUNDS};
 use crate::convert::{self, FEATURE_ERROR_CASES};
 use crate::digest::Digest;
@@ -56,10 +55,10 @@ pub struct RuntimeConfig {
     pub keep_resident_bytes: u64,
     /// Names compiled plugin code for a native profiler (`perf`).
     pub profiler: Profiler,
-    /// DEVELOPMENT ONLY: a folder where compiled plugin code (whole
-    /// components, and single functions) is kept and reused by later
-    /// engines (tests, the demo), which otherwise spend tens of seconds
-    /// compiling a Python or JavaScript component every time. What the folder holds is native code run without any check,
+    /// DEVELOPMENT ONLY: a folder where compiled plugin code is kept and
+    /// reused by later engines (tests, the demo), which otherwise spend
+    /// tens of seconds compiling a Python or JavaScript component every
+    /// time. What the folder holds is native code run without any check,
     /// from outside the launch measurement: the host refuses it with real
     /// attestation ([`LoadError::CompileCacheOutsideSimulation`]). A relative
     /// path is taken from the working directory.
@@ -167,7 +166,12 @@ impl Runtime {
                 Profiler::PerfMap => ProfilingStrategy::PerfMap,
             });
         if let Some(dir) = &config.compile_cache {
-            compile_cache::enable(&mut wasm, dir)?;
+            let dir = std::path::absolute(dir).map_err(|e| {
+                LoadError::Engine(format!("compile cache `{}`: {e}", dir.display()))
+            })?;
+            let mut cache = CacheConfig::new();
+            cache.with_directory(dir);
+            wasm.cache(Some(Cache::new(cache).map_err(engine_error)?));
         }
         let engine = if config.pooling {
             // Resident pages pay off only when PAGEMAP_SCAN (Linux 6.7+) finds

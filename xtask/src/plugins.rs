@@ -110,19 +110,19 @@ pub(crate) struct ReviewedComponents {
     pub(crate) dir: Option<PathBuf>,
 }
 
-/// Builds every plugin; returns the paths of the components.
-pub(crate) fn build_all(root: &Path) -> Result<Vec<PathBuf>> {
-    build(root, None, None)
+/// Builds every plugin into `target/plugins`.
+pub(crate) fn build_all(root: &Path) -> Result<()> {
+    build(root, None, None).map(drop)
 }
 
-/// Builds plugin `only`, or every plugin, the Python and JavaScript ones
-/// with a manifest taken from `reviewed` when given ([`guest::reviewed`]); returns the
-/// paths of the components.
+/// Builds plugin `only`, or every plugin, into `target/plugins`, the
+/// Python and JavaScript ones with a manifest taken from `reviewed` when
+/// given ([`guest::reviewed`]); returns the names of those taken.
 pub(crate) fn build(
     root: &Path,
     only: Option<&str>,
     reviewed: Option<&Path>,
-) -> Result<Vec<PathBuf>> {
+) -> Result<BTreeSet<String>> {
     let mut crates = plugin_crates(root)?;
     if let Some(name) = only {
         crates.retain(|plugin| plugin.name == name);
@@ -172,7 +172,7 @@ pub(crate) fn build(
 
     let out_dir = root.join("target/plugins");
     fs::create_dir_all(&out_dir)?;
-    let mut built = Vec::new();
+    let mut pinned = BTreeSet::new();
     for plugin in &crates {
         let manifest = root
             .join("policies/plugins")
@@ -181,6 +181,7 @@ pub(crate) fn build(
             (Language::Rust, _) => rust_component(&wasm_target, &plugin.name)?,
             // A fixture without a manifest is never reviewed: built as usual.
             (_, Some(store)) if manifest.exists() => {
+                pinned.insert(plugin.name.clone());
                 guest::reviewed(store, &plugin.name, &manifest)?
             }
             (language, _) => guest::build(root, &plugin.name, &plugin.dir, language)?,
@@ -217,9 +218,8 @@ pub(crate) fn build(
             path.display(),
             component.len()
         );
-        built.push(path);
     }
-    Ok(built)
+    Ok(pinned)
 }
 
 /// The component of a Rust plugin from the core module cargo linked.

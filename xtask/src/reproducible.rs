@@ -23,7 +23,6 @@ use cloister_ledger_verify::entry::{EntryBody, ReleaseBuild, Subject};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::guest::Language;
 use crate::{cargo, plugins, run, stdout_of, toolchain};
 
 /// Every party binary, by (package, binary).
@@ -128,7 +127,7 @@ pub(crate) fn build(root: &Path, clean: bool, reviewed: Option<&Path>) -> Result
             }
         }
     }
-    plugins::build(root, None, reviewed)?;
+    let pinned = plugins::build(root, None, reviewed)?;
     let mut command = cargo();
     command
         .current_dir(root)
@@ -165,19 +164,7 @@ pub(crate) fn build(root: &Path, clean: bool, reviewed: Option<&Path>) -> Result
         },
         binaries,
         plugins: plugin_digests(root)?,
-        pinned: match reviewed {
-            Some(_) => plugins::plugin_crates(root)?
-                .into_iter()
-                .filter(|plugin| plugin.language != Language::Rust)
-                .map(|plugin| plugin.name)
-                .filter(|name| {
-                    root.join("policies/plugins")
-                        .join(format!("{name}.toml"))
-                        .exists()
-                })
-                .collect(),
-            None => BTreeSet::new(),
-        },
+        pinned,
     };
     fs::write(
         root.join(RECORD),

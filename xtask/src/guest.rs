@@ -31,6 +31,7 @@ use std::time::Instant;
 use anyhow::{Context as _, Result, bail, ensure};
 use sha2::{Digest as _, Sha256};
 
+use crate::plugins::Manifest;
 use crate::run;
 
 /// The language of a plugin, from `language = "..."` in its
@@ -230,16 +231,8 @@ fn stage(root: &Path, name: &str, dir: &Path, language: Language) -> Result<(Pat
 /// (the file its manifest's `component` names, as in `target/plugins`),
 /// refused unless its SHA-256 is the `digest` the manifest pins.
 pub(crate) fn reviewed(store: &Path, name: &str, manifest: &Path) -> Result<Vec<u8>> {
-    #[derive(serde::Deserialize)]
-    struct Pin {
-        component: String,
-        digest: String,
-    }
-    let pin: Pin = toml::from_str(
-        &fs::read_to_string(manifest)
-            .with_context(|| format!("{name}: no manifest pins its component's digest"))?,
-    )
-    .with_context(|| format!("reading {}", manifest.display()))?;
+    let pin = Manifest::read(manifest)
+        .with_context(|| format!("{name}: no manifest pins its component's digest"))?;
     let path = store.join(&pin.component);
     let bytes = fs::read(&path)
         .with_context(|| format!("{name}: reading the reviewed component {}", path.display()))?;

@@ -238,20 +238,34 @@ fn rust_component(wasm_target: &Path, name: &str) -> Result<Vec<u8>> {
         .with_context(|| format!("{name}: encoding component"))
 }
 
+/// The fields of a plugin manifest (`policies/plugins/*.toml`) the xtask
+/// reads; the host reads the whole of it.
+#[derive(serde::Deserialize)]
+pub(crate) struct Manifest {
+    pub(crate) name: String,
+    /// The component's file name, in `target/plugins`.
+    pub(crate) component: String,
+    /// `sha256:<hex>` of the reviewed component.
+    pub(crate) digest: String,
+    /// The WASI interfaces tolerated (Python and JavaScript plugins).
+    #[serde(default)]
+    pub(crate) wasi: BTreeSet<String>,
+}
+
+impl Manifest {
+    pub(crate) fn read(path: &Path) -> Result<Self> {
+        let text =
+            fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    }
+}
+
 /// The WASI interfaces a manifest tolerates (its `wasi` list).
 fn tolerated_wasi(manifest: &Path) -> Result<Option<BTreeSet<String>>> {
-    #[derive(serde::Deserialize)]
-    struct Wasi {
-        #[serde(default)]
-        wasi: BTreeSet<String>,
-    }
     if !manifest.exists() {
         return Ok(None);
     }
-    let text = fs::read_to_string(manifest)?;
-    let parsed: Wasi =
-        toml::from_str(&text).with_context(|| format!("reading {}", manifest.display()))?;
-    Ok(Some(parsed.wasi))
+    Ok(Some(Manifest::read(manifest)?.wasi))
 }
 
 /// Refuses a component whose imports its language and manifest do not

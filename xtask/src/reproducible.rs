@@ -193,13 +193,6 @@ fn sha256_file(path: &Path) -> Result<String> {
     Ok(hex::encode(Sha256::digest(&bytes)))
 }
 
-/// The fields of a plugin manifest (`policies/plugins/*.toml`) read here.
-#[derive(Deserialize)]
-struct PluginManifest {
-    name: String,
-    component: String,
-}
-
 /// SHA-256 of each reviewed plugin's built component, by manifest name
 /// (the names a release lists).
 fn plugin_digests(root: &Path) -> Result<BTreeMap<String, String>> {
@@ -209,8 +202,7 @@ fn plugin_digests(root: &Path) -> Result<BTreeMap<String, String>> {
         if path.extension().is_none_or(|ext| ext != "toml") {
             continue;
         }
-        let manifest: PluginManifest = toml::from_str(&fs::read_to_string(&path)?)
-            .with_context(|| format!("parsing {}", path.display()))?;
+        let manifest = plugins::Manifest::read(&path)?;
         let component = root.join("target/plugins").join(&manifest.component);
         digests.insert(manifest.name, sha256_file(&component)?);
     }

@@ -737,7 +737,15 @@ fn rope_tables(hyper: &Hyperparameters, device: &Device) -> Result<(Tensor, Tens
 fn causal_mask(len: usize, past: usize, device: &Device) -> Result<Tensor> {
     let width = past + len;
     let mask: Vec<f32> = (0..len)
-        .flat_map(|i| (0..width).map(move |j| if j <= past + i { 0.0 } else { f32::NEG_INFINITY }))
+        .flat_map(|i| {
+            (0..width).map(move |j| {
+                if j <= past + i {
+                    0.0
+                } else {
+                    f32::NEG_INFINITY
+                }
+            })
+        })
         .collect();
     Tensor::from_vec(mask, (1, 1, len, width), device)
 }

@@ -67,7 +67,9 @@ impl Sampler {
             }
         }
         // Rounding left the point at the very end: the last candidate.
-        candidates.last().map_or_else(|| argmax(logits), |(token, _)| *token)
+        candidates
+            .last()
+            .map_or_else(|| argmax(logits), |(token, _)| *token)
     }
 }
 

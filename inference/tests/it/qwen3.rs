@@ -285,7 +285,10 @@ fn spread(logits: &[f32]) -> f32 {
 
 fn max_difference(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "logits of another vocabulary");
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 /// Runs the engine on the synthetic model `name` and asserts that its
@@ -380,7 +383,10 @@ fn qwen3_reference_logits_are_as_recorded() {
         for (step, (live, kept)) in steps.iter().zip(&recorded[name]).enumerate() {
             // The same computation on another CPU may sum in another order.
             let diff = max_difference(live, kept);
-            assert!(diff < 1e-4, "{name} step {step}: recorded logits differ by {diff}");
+            assert!(
+                diff < 1e-4,
+                "{name} step {step}: recorded logits differ by {diff}"
+            );
         }
     }
 }

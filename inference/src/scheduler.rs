@@ -412,7 +412,7 @@ impl Decoding {
                 .saturating_sub(params.repeat_penalty_last_n as usize);
             penalise_repeats(&mut logits, params.repeat_penalty, &self.tokens[window..]);
         }
-        let token = self.sampler.sample(&logits);
+        let token = self.sampler.sample(&logits)?;
         self.generated += 1;
         if codec.is_end_of_sequence(token) {
             reply.send(Event::EndOfSequence);

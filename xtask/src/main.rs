@@ -428,6 +428,7 @@ fn test(root: &Path, args: &[String]) -> Result<()> {
             "--no-run",
             "--message-format=json-render-diagnostics",
         ]))?;
+        let binaries = test_binaries::parse(&listed)?;
         // What follows `--` is for the test binaries, as with `cargo test`.
         let test_args = args
             .iter()
@@ -435,7 +436,6 @@ fn test(root: &Path, args: &[String]) -> Result<()> {
             .skip(1)
             .cloned()
             .collect::<Vec<_>>();
-        let binaries = test_binaries::split(test_binaries::parse(&listed)?, &test_args);
         let jobs = std::env::var("CLOISTER_TEST_JOBS")
             .ok()
             .and_then(|jobs| jobs.parse().ok())

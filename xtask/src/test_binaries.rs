@@ -23,12 +23,6 @@ const DURATIONS: &str = "target/test-durations.json";
 /// The binary that goes first when no durations are known.
 const LONGEST: &str = "cloister-e2e it";
 
-/// Tests run as a job of their own, beside the rest of their binary: a
-/// binary runs its tests in name order, so a long test late in the
-/// alphabet ends the binary alone (the template test, a minute and more,
-/// ran last in the end-to-end binary, both cores idle but for it).
-const OWN_JOB: &[(&str, &str)] = &[(LONGEST, "templates::")];
-
 /// One test executable of the build.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct TestBinary {
@@ -37,36 +31,6 @@ pub(crate) struct TestBinary {
     pub executable: PathBuf,
     /// Its package's folder: where cargo runs it.
     pub package_dir: PathBuf,
-    /// Arguments that pick which of its tests this job runs (none: all).
-    pub selection: Vec<String>,
-}
-
-/// `binaries` with the tests of [`OWN_JOB`] split off into jobs of their
-/// own. Not when the run picks tests itself (`test_args`): its filters and
-/// a job's would add up.
-pub(crate) fn split(binaries: Vec<TestBinary>, test_args: &[String]) -> Vec<TestBinary> {
-    if !test_args.is_empty() {
-        return binaries;
-    }
-    let mut jobs = Vec::with_capacity(binaries.len());
-    for binary in binaries {
-        for (name, prefix) in OWN_JOB.iter().filter(|(name, _)| *name == binary.name) {
-            jobs.push(TestBinary {
-                name: format!("{name} ({prefix})"),
-                selection: vec![(*prefix).to_owned()],
-                ..binary.clone()
-            });
-        }
-        let skipped = OWN_JOB
-            .iter()
-            .filter(|(name, _)| *name == binary.name)
-            .flat_map(|(_, prefix)| ["--skip".to_owned(), (*prefix).to_owned()]);
-        jobs.push(TestBinary {
-            selection: skipped.collect(),
-            ..binary
-        });
-    }
-    jobs
 }
 
 /// The test executables `cargo test --no-run --message-format=json` printed.
@@ -101,7 +65,6 @@ pub(crate) fn parse(messages: &[u8]) -> Result<Vec<TestBinary>> {
             name: format!("{package} {target}"),
             executable: executable.into(),
             package_dir,
-            selection: Vec::new(),
         });
     }
     Ok(binaries)
@@ -123,8 +86,7 @@ pub(crate) fn order(
 ) -> Vec<TestBinary> {
     let weight = |b: &TestBinary| match known.get(&b.name) {
         Some(seconds) => *seconds,
-        // The end-to-end binary and the tests split off it.
-        None if b.name.starts_with(LONGEST) => f64::MAX,
+        None if b.name == LONGEST => f64::MAX,
         None => 0.0,
     };
     binaries.sort_by(|a, b| weight(b).total_cmp(&weight(a)));
@@ -157,7 +119,6 @@ pub(crate) fn run_all(
                     };
                     let started = Instant::now();
                     let output = Command::new(&binary.executable)
-                        .args(&binary.selection)
                         .args(args)
                         .current_dir(&binary.package_dir)
                         .env("CARGO", &cargo)
@@ -216,31 +177,7 @@ mod tests {
             name: name.into(),
             executable: PathBuf::from("/x"),
             package_dir: PathBuf::from("/p"),
-            selection: Vec::new(),
         }
-    }
-
-    #[test]
-    fn the_template_test_is_a_job_of_its_own_unless_the_run_picks_tests() {
-        let built = vec![binary("a lib"), binary("cloister-e2e it")];
-        let jobs = split(built.clone(), &[]);
-        let described: Vec<(&str, Vec<&str>)> = jobs
-            .iter()
-            .map(|job| {
-                let selection = job.selection.iter().map(String::as_str).collect();
-                (job.name.as_str(), selection)
-            })
-            .collect();
-        assert_eq!(
-            described,
-            [
-                ("a lib", vec![]),
-                ("cloister-e2e it (templates::)", vec!["templates::"]),
-                ("cloister-e2e it", vec!["--skip", "templates::"]),
-            ]
-        );
-        assert!(jobs.iter().all(|job| job.executable == Path::new("/x")));
-        assert_eq!(split(built.clone(), &["chain::".to_owned()]), built);
     }
 
     #[test]
@@ -259,13 +196,11 @@ mod tests {
                     name: "cloister-gateway it".into(),
                     executable: "/w/target/debug/deps/it-1".into(),
                     package_dir: "/w/gateway".into(),
-                    selection: Vec::new(),
                 },
                 TestBinary {
                     name: "relay cloister_relay".into(),
                     executable: "/w/target/debug/deps/cloister_relay-2".into(),
                     package_dir: "/w/relay".into(),
-                    selection: Vec::new(),
                 },
             ]
         );

@@ -12,7 +12,8 @@
 //! * [`CandleBackend`]: the engine; [`CandleConfig`] its configuration (the
 //!   host's `[inference]` table, every field defaulted); [`LoadError`] why it
 //!   could not start.
-//! * [`model`] and [`scheduler`]: the forward pass and continuous batching;
+//! * [`model`] and [`scheduler`]: the forward pass and continuous batching
+//!   (a private `sampling` module picks each next token);
 //!   [`qgemm`] the packed Q8_0 / Q4_1 matrix kernels; [`text`] the
 //!   tokenizer and chat template; [`stop`] stop-sequence matching.
 //!
@@ -43,6 +44,11 @@
 //! * `cuda`: use candle's CUDA device when a GPU answers, falling back to the
 //!   CPU with a warning (`device = "cpu"` never tries). Building it needs
 //!   `nvcc`; it is off by default.
+//! * `reference`: the tests also run candle-transformers' Qwen3 on the
+//!   synthetic models of `tests/it/qwen3.rs` and check (or, with
+//!   `CLOISTER_RECORD_REFERENCE=1`, rewrite) the logits recorded from it,
+//!   which the engine is compared with in every run. Off in the suite: it
+//!   would compile candle-transformers for four small helpers.
 //!
 //! # Example
 //!
@@ -89,6 +95,7 @@
 pub mod config;
 pub mod model;
 pub mod qgemm;
+mod sampling;
 pub mod scheduler;
 pub mod stop;
 pub mod text;

@@ -17,7 +17,6 @@ use std::sync::Arc;
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor, gguf_file};
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::kv_cache::KvCache;
-use candle_transformers::quantized_nn::RmsNorm;
 
 use crate::config::WeightFormat;
 use crate::qgemm;
@@ -256,6 +255,19 @@ impl Embeddings {
     }
 }
 
+/// An RMSNorm whose weights were stored quantized (dequantized at load).
+#[derive(Debug)]
+struct RmsNorm {
+    weight: Tensor,
+    eps: f32,
+}
+
+impl RmsNorm {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        candle_nn::ops::rms_norm(xs, &self.weight, self.eps)
+    }
+}
+
 /// The per-head RMSNorms qwen3 applies to queries and keys before RoPE.
 #[derive(Debug)]
 struct QkNorm {
@@ -392,7 +404,10 @@ impl<R: Read + Seek> Loader<'_, R> {
         if weights.shape().dims() != [width] {
             candle_core::bail!("`{name}` is not a vector of {width}");
         }
-        RmsNorm::from_qtensor(weights, self.hyper.rms_eps)
+        Ok(RmsNorm {
+            weight: weights.dequantize(self.device)?,
+            eps: self.hyper.rms_eps as f32,
+        })
     }
 
     fn block(&mut self, i: usize) -> Result<Block> {
@@ -674,13 +689,7 @@ impl LlamaModel {
             let q = q.reshape((1, kv_heads, group * len, head_dim))?;
             let mut scores = (q.matmul(&k.t()?)? * scale)?;
             if len > 1 {
-                let mask = candle_transformers::utils::build_additive_causal_mask(
-                    len,
-                    pos,
-                    None,
-                    &self.device,
-                    scores.dtype(),
-                )?;
+                let mask = causal_mask(len, pos, &self.device)?.to_dtype(scores.dtype())?;
                 scores = scores
                     .reshape((1, kv_heads, group, len, total))?
                     .broadcast_add(&mask)?
@@ -719,4 +728,42 @@ fn rope_tables(hyper: &Hyperparameters, device: &Device) -> Result<(Tensor, Tens
         .reshape((hyper.context_length, 1))?;
     let angles = positions.matmul(&inv_freq)?;
     Ok((angles.cos()?, angles.sin()?))
+}
+
+/// The additive mask of `len` new tokens that follow `past` cached ones:
+/// token `i` sees every cached token and the new ones up to itself, and
+/// `-inf` hides the rest. Shaped `(1, 1, len, past + len)` to broadcast
+/// over the batch and the heads.
+fn causal_mask(len: usize, past: usize, device: &Device) -> Result<Tensor> {
+    let width = past + len;
+    let mask: Vec<f32> = (0..len)
+        .flat_map(|i| {
+            (0..width).map(move |j| {
+                if j <= past + i {
+                    0.0
+                } else {
+                    f32::NEG_INFINITY
+                }
+            })
+        })
+        .collect();
+    Tensor::from_vec(mask, (1, 1, len, width), device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_causal_mask_hides_only_later_new_tokens() {
+        let mask = causal_mask(2, 3, &Device::Cpu)
+            .and_then(|m| m.reshape((2, 5)))
+            .and_then(|m| m.to_vec2::<f32>())
+            .expect("mask");
+        let hidden = f32::NEG_INFINITY;
+        assert_eq!(
+            mask,
+            [[0.0, 0.0, 0.0, 0.0, hidden], [0.0, 0.0, 0.0, 0.0, 0.0]]
+        );
+    }
 }

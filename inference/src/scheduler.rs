@@ -19,11 +19,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use candle_core::{IndexOp, Tensor};
-use candle_transformers::generation::{LogitsProcessor, Sampling};
+use candle_core::{DType, IndexOp, Tensor};
 use cloister_inference::{InferenceError, SamplingParams};
 
 use crate::model::{LlamaModel, Segment, SequenceCache};
+use crate::sampling::{Sampler, penalise_repeats};
 use crate::text::TextCodec;
 
 /// What the engine tells a waiting caller.
@@ -297,7 +297,7 @@ struct Decoding {
     /// Prompt followed by generated tokens; the last one may not be in the cache yet.
     tokens: Vec<u32>,
     generated: u32,
-    sampler: LogitsProcessor,
+    sampler: Sampler,
 }
 
 /// One text of an embedding job.
@@ -344,7 +344,7 @@ impl Sequence {
     fn new(job: Job, model: &LlamaModel) -> Self {
         let work = match job.task {
             Task::Generate { prompt, params } => Work::Generate(Box::new(Decoding {
-                sampler: LogitsProcessor::from_sampling(params.seed, sampling(&params)),
+                sampler: Sampler::new(&params),
                 params,
                 cache: model.new_cache(),
                 tokens: prompt,
@@ -404,19 +404,14 @@ impl Decoding {
         reply: &mut Reply,
     ) -> candle_core::Result<()> {
         let params = &self.params;
-        let logits = if params.repeat_penalty == 1.0 || params.repeat_penalty_last_n == 0 {
-            logits.clone()
-        } else {
+        let mut logits = logits.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+        if params.repeat_penalty != 1.0 && params.repeat_penalty_last_n > 0 {
             let window = self
                 .tokens
                 .len()
                 .saturating_sub(params.repeat_penalty_last_n as usize);
-            candle_transformers::utils::apply_repeat_penalty(
-                logits,
-                params.repeat_penalty,
-                &self.tokens[window..],
-            )?
-        };
+            penalise_repeats(&mut logits, params.repeat_penalty, &self.tokens[window..]);
+        }
         let token = self.sampler.sample(&logits)?;
         self.generated += 1;
         if codec.is_end_of_sequence(token) {
@@ -429,27 +424,6 @@ impl Decoding {
             reply.send(Event::Length);
         }
         Ok(())
-    }
-}
-
-/// The sampler llama.cpp users would expect for these parameters.
-fn sampling(params: &SamplingParams) -> Sampling {
-    let temperature = f64::from(params.temperature);
-    let top_p = f64::from(params.top_p);
-    let k = params.top_k as usize;
-    match (temperature > 0.0, k > 0, top_p < 1.0) {
-        (false, _, _) => Sampling::ArgMax,
-        (true, true, true) => Sampling::TopKThenTopP {
-            k,
-            p: top_p,
-            temperature,
-        },
-        (true, true, false) => Sampling::TopK { k, temperature },
-        (true, false, true) => Sampling::TopP {
-            p: top_p,
-            temperature,
-        },
-        (true, false, false) => Sampling::All { temperature },
     }
 }
 

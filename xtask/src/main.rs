@@ -440,18 +440,42 @@ fn test(root: &Path, args: &[String]) -> Result<()> {
             .ok()
             .and_then(|jobs| jobs.parse().ok())
             .unwrap_or(2);
-        test_binaries::run_all(
-            root,
-            binaries,
-            jobs,
-            &test_args,
-            &[
-                ("RUST_TEST_THREADS", threads.clone()),
-                ("RAYON_NUM_THREADS", "1".into()),
-            ],
-        )
-    })?;
-    phase("doc tests", || run(&mut suite(&["--doc"])))
+        // The doc tests (one rustdoc compilation per crate, in turn) run
+        // beside the binaries: those mostly wait on the processes they
+        // start, and the end-to-end binary alone outlasts all the others.
+        std::thread::scope(|scope| {
+            let doc_tests = scope.spawn(|| {
+                phase("doc tests (beside the tests)", || {
+                    let mut command = suite(&["--doc"]);
+                    let output = command
+                        .output()
+                        .with_context(|| format!("starting {command:?}"))?;
+                    // One write, so that it does not interleave with the binaries'.
+                    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+                    text.push_str(&String::from_utf8_lossy(&output.stderr));
+                    print!("{text}");
+                    if !output.status.success() {
+                        bail!("the doc tests failed with {}", output.status);
+                    }
+                    Ok(())
+                })
+            });
+            let binaries = test_binaries::run_all(
+                root,
+                binaries,
+                jobs,
+                &test_args,
+                &[
+                    ("RUST_TEST_THREADS", threads.clone()),
+                    ("RAYON_NUM_THREADS", "1".into()),
+                ],
+            );
+            let doc_tests = doc_tests
+                .join()
+                .map_err(|_| anyhow::anyhow!("the doc tests' thread panicked"))?;
+            binaries.and(doc_tests)
+        })
+    })
 }
 
 /// `cargo xtask build-plugins` running as a child process, its output

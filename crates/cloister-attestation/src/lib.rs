@@ -51,8 +51,10 @@
 //! };
 //! use cloister_wire::{HostData, Measurement};
 //!
-//! // The host side: a SIMULATED platform (its root derives from a public seed).
-//! let platform = SimulatedPlatform::from_seed(DEVELOPMENT_SEED, DEVELOPMENT_TCB)?;
+//! // The host side: a SIMULATED platform. Its root derives from a public seed
+//! // (seconds of RSA key generation), kept in a cache folder as hosts do.
+//! let cache = std::env::temp_dir().join("cloister-simulated");
+//! let (platform, _) = SimulatedPlatform::cached(DEVELOPMENT_SEED, DEVELOPMENT_TCB, &cache)?;
 //! let anchors = platform.pin_in(TrustAnchors::amd())?;
 //! let launch = SimulatedLaunch::new(Measurement([0x4d; 48]), HostData([0x48; 32]));
 //! let host = SimulatedProvider::new(platform, launch);

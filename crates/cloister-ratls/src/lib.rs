@@ -106,7 +106,9 @@
 //! }
 //!
 //! // The host: a SIMULATED CVM launched with a measurement and HOST_DATA.
-//! let platform = SimulatedPlatform::from_seed(DEVELOPMENT_SEED, DEVELOPMENT_TCB)?;
+//! // Its root derives from a public seed once, then comes from the cache.
+//! let cache = std::env::temp_dir().join("cloister-simulated");
+//! let (platform, _) = SimulatedPlatform::cached(DEVELOPMENT_SEED, DEVELOPMENT_TCB, &cache)?;
 //! let anchors = platform.pin_in(TrustAnchors::amd())?;
 //! let launch = SimulatedLaunch::new(Measurement([0x4d; 48]), HostData([0x48; 32]));
 //! let released = AllowList { launches: [launch.facts()].into() };

@@ -1,20 +1,27 @@
 //! Qwen3: the engine's forward pass agrees with candle-transformers'
-//! reference implementation on a small synthetic model, and files the engine
+//! reference implementation on small synthetic models, and files the engine
 //! cannot compute are refused at load.
 //!
-//! No Qwen3 model ships here, so the tests write a seeded random GGUF with
+//! No Qwen3 model ships here, so the tests write seeded random GGUFs with
 //! the layout llama.cpp gives Qwen3 (per-head RMSNorm on queries and keys,
-//! no biases, split-half RoPE).
+//! no biases, split-half RoPE). What candle-transformers computes on them is
+//! recorded in `tests/data/qwen3-reference.json`, so that the suite does not
+//! compile it; with the crate's `reference` feature,
+//! `qwen3_reference_logits_are_as_recorded` runs it and checks the record
+//! (`CLOISTER_RECORD_REFERENCE=1` rewrites it instead):
+//!
+//! ```text
+//! cargo test -p cloister-inference-candle --features reference --test it qwen3
+//! ```
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, IndexOp, Tensor};
-use candle_transformers::models::quantized_qwen3;
 
-use crate::common;
 use cloister_inference_candle::model::{LlamaModel, Segment};
 use cloister_inference_candle::{CandleBackend, CandleConfig, LoadError, WeightFormat};
 
@@ -222,34 +229,38 @@ fn load_ours(path: &Path) -> candle_core::Result<LlamaModel> {
     LlamaModel::load(&content, &mut file, &Device::Cpu, WeightFormat::default())
 }
 
-fn load_reference(path: &Path) -> quantized_qwen3::ModelWeights {
-    let mut file = File::open(path).expect("open gguf");
-    let content = gguf_file::Content::read(&mut file).expect("read gguf");
-    quantized_qwen3::ModelWeights::from_gguf(content, &mut file, &Device::Cpu)
-        .expect("reference loads")
+/// The synthetic models compared, by their names in the record.
+const SHAPES: [(&str, Shape); 3] = [
+    ("narrow", NARROW),
+    ("wide", WIDE),
+    ("narrow-q8_0", NARROW_Q8_0),
+];
+
+/// Next-token logits after each step: the prompt, then two decode steps.
+type Steps = Vec<Vec<f32>>;
+
+fn record_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/qwen3-reference.json")
 }
 
-fn spread(logits: &Tensor) -> f32 {
-    let max = logits.max(0).expect("max").to_scalar::<f32>().expect("max");
-    let min = logits.min(0).expect("min").to_scalar::<f32>().expect("min");
-    max - min
+fn recorded() -> BTreeMap<String, Steps> {
+    let path = record_path();
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Runs the prompt then two decode steps through both implementations and
-/// asserts that the next-token logits after each differ by less than
-/// `tolerance`.
-fn assert_matches_reference(shape: Shape, tolerance: f32) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = write_qwen3(dir.path(), shape);
-    let ours = load_ours(&path).expect("the engine loads qwen3");
-    let mut reference = load_reference(&path);
+/// The fed tokens of each step: the first six, then one at a time.
+fn steps() -> impl Iterator<Item = (usize, &'static [u32])> {
+    [(0, &TOKENS[..6]), (6, &TOKENS[6..7]), (7, &TOKENS[7..8])].into_iter()
+}
 
+fn our_logits(path: &Path) -> Steps {
+    let ours = load_ours(path).expect("the engine loads qwen3");
     let mut cache = ours.new_cache();
-    let mut fed: &[u32] = &TOKENS[..6];
-    let mut offset = 0;
-    for step in 0..3 {
-        let logits = ours
-            .forward(&mut [Segment {
+    let steps = steps()
+        .map(|(_, fed)| {
+            ours.forward(&mut [Segment {
                 tokens: fed,
                 cache: &mut cache,
                 wants_logits: true,
@@ -258,46 +269,126 @@ fn assert_matches_reference(shape: Shape, tolerance: f32) {
             .expect("forward")
             .expect("logits")
             .i(0)
-            .expect("row");
-        let input = Tensor::new(fed, &Device::Cpu)
-            .expect("ids")
-            .unsqueeze(0)
-            .expect("batch");
-        let expected = reference
-            .forward(&input, offset)
-            .expect("reference forward")
-            .i(0)
-            .expect("row");
-        assert!(spread(&expected) > 1.0, "logits too flat to compare");
-        let diff = common::max_difference(&logits, &expected);
+            .and_then(|row| row.to_vec1::<f32>())
+            .expect("row")
+        })
+        .collect();
+    assert_eq!(cache.len(), 8);
+    steps
+}
+
+fn spread(logits: &[f32]) -> f32 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let min = logits.iter().copied().fold(f32::INFINITY, f32::min);
+    max - min
+}
+
+fn max_difference(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "logits of another vocabulary");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// Runs the engine on the synthetic model `name` and asserts that its
+/// logits after each step differ from the reference's recorded ones by less
+/// than `tolerance`.
+fn assert_matches_reference(name: &str, tolerance: f32) {
+    let (_, shape) = SHAPES
+        .into_iter()
+        .find(|(n, _)| *n == name)
+        .expect("a known shape");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ours = our_logits(&write_qwen3(dir.path(), shape));
+    let expected = recorded()
+        .remove(name)
+        .unwrap_or_else(|| panic!("no `{name}` in {}", record_path().display()));
+    assert_eq!(ours.len(), expected.len(), "steps");
+    for (step, (logits, expected)) in ours.iter().zip(&expected).enumerate() {
+        assert!(spread(expected) > 1.0, "logits too flat to compare");
+        let diff = max_difference(logits, expected);
         assert!(
             diff < tolerance,
             "step {step}: largest logit difference {diff} (logits span {})",
-            spread(&expected)
+            spread(expected)
         );
-        offset += fed.len();
-        fed = &TOKENS[6 + step..7 + step];
     }
-    assert_eq!(cache.len(), 8);
 }
 
 #[test]
 fn qwen3_logits_match_candle_transformers() {
     // Both sides run in f32: only summation order separates them (measured
     // 1e-6 on logits spanning 6).
-    assert_matches_reference(NARROW, 1e-3);
+    assert_matches_reference("narrow", 1e-3);
 }
 
 #[test]
 fn qwen3_with_heads_wider_than_the_embedding_matches_candle_transformers() {
-    assert_matches_reference(WIDE, 1e-3);
+    assert_matches_reference("wide", 1e-3);
 }
 
 #[test]
 fn qwen3_in_q8_0_matches_candle_transformers() {
     // Both quantize activations to Q8_0 the same way (measured 2e-7); the
     // margin is for other CPUs' kernels summing in another order.
-    assert_matches_reference(NARROW_Q8_0, 1e-3);
+    assert_matches_reference("narrow-q8_0", 1e-3);
+}
+
+/// candle-transformers' own logits on the model at `path`.
+#[cfg(feature = "reference")]
+fn reference_logits(path: &Path) -> Steps {
+    use candle_transformers::models::quantized_qwen3::ModelWeights;
+    let mut file = File::open(path).expect("open gguf");
+    let content = gguf_file::Content::read(&mut file).expect("read gguf");
+    let mut reference =
+        ModelWeights::from_gguf(content, &mut file, &Device::Cpu).expect("reference loads");
+    steps()
+        .map(|(offset, fed)| {
+            let input = Tensor::new(fed, &Device::Cpu)
+                .and_then(|ids| ids.unsqueeze(0))
+                .expect("ids");
+            reference
+                .forward(&input, offset)
+                .and_then(|logits| logits.i(0))
+                .and_then(|row| row.to_vec1::<f32>())
+                .expect("reference forward")
+        })
+        .collect()
+}
+
+#[cfg(feature = "reference")]
+#[test]
+fn qwen3_reference_logits_are_as_recorded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let live: BTreeMap<String, Steps> = SHAPES
+        .into_iter()
+        .map(|(name, shape)| {
+            let path = dir.path().join(format!("{name}.gguf"));
+            write_model(&path, "qwen3", shape, &Variant::default());
+            (name.to_owned(), reference_logits(&path))
+        })
+        .collect();
+    if std::env::var_os("CLOISTER_RECORD_REFERENCE").is_some() {
+        let text = serde_json::to_string_pretty(&live).expect("json");
+        std::fs::write(record_path(), text + "\n").expect("write the record");
+        return;
+    }
+    let recorded = recorded();
+    assert_eq!(
+        recorded.keys().collect::<Vec<_>>(),
+        live.keys().collect::<Vec<_>>()
+    );
+    for (name, steps) in &live {
+        for (step, (live, kept)) in steps.iter().zip(&recorded[name]).enumerate() {
+            // The same computation on another CPU may sum in another order.
+            let diff = max_difference(live, kept);
+            assert!(
+                diff < 1e-4,
+                "{name} step {step}: recorded logits differ by {diff}"
+            );
+        }
+    }
 }
 
 /// Why an `architecture` model of the `NARROW` shape with `variant` is

@@ -47,8 +47,8 @@
 //! * `reference`: the tests also run candle-transformers' Qwen3 on the
 //!   synthetic models of `tests/it/qwen3.rs` and check (or, with
 //!   `CLOISTER_RECORD_REFERENCE=1`, rewrite) the logits recorded from it,
-//!   which the engine is compared with in every run. Off in the suite: it
-//!   would compile candle-transformers for four small helpers.
+//!   which the engine is compared with in every run. Off by default: the
+//!   engine needs nothing of candle-transformers.
 //!
 //! # Example
 //!

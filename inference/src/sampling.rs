@@ -7,11 +7,12 @@
 //! Each request has its own generator seeded from its `seed`, so a request
 //! sent again gets the same tokens. The probabilities come from candle's
 //! softmax and the draw from rand's `WeightedIndex` over the vocabulary in
-//! its order, as candle-transformers' `LogitsProcessor` draws (the engine's
-//! sampler before this one): greedy, temperature-only and top-p requests
-//! get the tokens they got then, so the evaluation's figures carry over
-//! (checked against it with the crate's `reference` feature). Top-k now
-//! renormalises before top-p, as llama.cpp does.
+//! its order, as candle-transformers' `LogitsProcessor` draws: greedy,
+//! temperature-only and top-p requests get the tokens it gives for the same
+//! seed, so figures measured with it hold (checked against it with the
+//! crate's `reference` feature). Top-k renormalises before top-p, as
+//! llama.cpp does and candle-transformers does not: only there do the
+//! draws differ.
 
 use std::collections::HashSet;
 
@@ -49,8 +50,8 @@ impl Sampler {
         if self.temperature.is_nan() || self.temperature <= 0.0 {
             return Ok(argmax(logits));
         }
-        let logits = Tensor::from_slice(logits, logits.len(), &Device::Cpu)?;
-        let scaled = (logits / f64::from(self.temperature))?;
+        let row = Tensor::from_slice(logits, logits.len(), &Device::Cpu)?;
+        let scaled = (row / f64::from(self.temperature))?;
         let mut shares = candle_nn::ops::softmax_last_dim(&scaled)?.to_vec1::<f32>()?;
         if self.top_k > 0 && self.top_k < shares.len() {
             keep_most_likely(&mut shares, self.top_k);
@@ -61,7 +62,7 @@ impl Sampler {
         // No weight left (a top_p of 0): the most likely token.
         Ok(match WeightedIndex::new(&shares) {
             Ok(weights) => u32::try_from(weights.sample(&mut self.rng)).unwrap_or(u32::MAX),
-            Err(_) => argmax(&scaled.to_vec1::<f32>()?),
+            Err(_) => argmax(logits),
         })
     }
 }

@@ -75,8 +75,10 @@ fn by_likelihood(shares: &[f32]) -> Vec<usize> {
 }
 
 /// Zeroes all but the `k` largest shares and renormalises those to sum to 1.
+/// A selection, not a sort: this runs for every token over the vocabulary.
 fn keep_most_likely(shares: &mut [f32], k: usize) {
-    let order = by_likelihood(shares);
+    let mut order: Vec<usize> = (0..shares.len()).collect();
+    order.select_nth_unstable_by(k, |&a, &b| shares[b].total_cmp(&shares[a]));
     for &token in &order[k..] {
         shares[token] = 0.0;
     }

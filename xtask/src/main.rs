@@ -441,8 +441,8 @@ fn test(root: &Path, args: &[String]) -> Result<()> {
             .and_then(|jobs| jobs.parse().ok())
             .unwrap_or(2);
         // The doc tests (one rustdoc compilation per crate, in turn) run
-        // beside the binaries: those mostly wait on the processes they
-        // start, and the end-to-end binary alone outlasts all the others.
+        // beside the binaries rather than after them, filling the moments
+        // when the binaries leave a core idle.
         std::thread::scope(|scope| {
             let doc_tests = scope.spawn(|| {
                 phase("doc tests (beside the tests)", || {
